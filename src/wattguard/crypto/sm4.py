@@ -1,0 +1,156 @@
+"""SM4 block cipher (GB/T 32907-2016) in ECB, CBC, CTR and GCM modes, and SM4-CMAC.
+
+Backed by ``cryptography`` from PyPI, whose wheel carries an OpenSSL with SM4-GCM (Debian's
+``python3-cryptography`` links the system OpenSSL 3.0, which lacks it); the module checks at
+import that SM4 and SM4-GCM are there and says what to do when they are not.
+
+ECB and CBC take whole blocks: padding is the caller's choice, with :func:`pkcs7_pad` and
+:func:`pkcs7_unpad` provided. GCM follows RFC 8998 (12-byte nonce recommended, 16-byte tag
+appended to the ciphertext). Every authentication failure raises the same opaque
+:class:`~wattguard.errors.IntegrityError`.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import cmac as _cmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from wattguard.errors import ConfigError, IntegrityError
+
+__all__ = [
+    "BLOCK_SIZE",
+    "KEY_SIZE",
+    "TAG_SIZE",
+    "cbc_decrypt",
+    "cbc_encrypt",
+    "cmac",
+    "ctr",
+    "ecb_decrypt",
+    "ecb_encrypt",
+    "gcm_open",
+    "gcm_seal",
+    "pkcs7_pad",
+    "pkcs7_unpad",
+]
+
+BLOCK_SIZE = 16
+KEY_SIZE = 16
+TAG_SIZE = 16
+
+
+def _check_backend() -> None:
+    probe = algorithms.SM4(bytes(KEY_SIZE))
+    try:
+        encryptor = Cipher(probe, modes.GCM(bytes(12))).encryptor()
+        encryptor.finalize()
+    except Exception as exc:  # UnsupportedAlgorithm, or an OpenSSL without SM4
+        raise ConfigError(
+            "SM4-GCM is not available in this 'cryptography' build; install the PyPI wheel "
+            "('pip install --force-reinstall cryptography') rather than the distribution package"
+        ) from exc
+
+
+_check_backend()
+
+
+def _algorithm(key: bytes) -> algorithms.SM4:
+    if len(key) != KEY_SIZE:
+        raise ConfigError(f"an SM4 key is {KEY_SIZE} bytes, not {len(key)}")
+    return algorithms.SM4(key)
+
+
+def _whole_blocks(data: bytes) -> None:
+    if len(data) % BLOCK_SIZE:
+        raise ConfigError(
+            f"SM4 ECB/CBC take whole 16-byte blocks ({len(data)} bytes given); pad first"
+        )
+
+
+def ecb_encrypt(key: bytes, data: bytes) -> bytes:
+    """Encrypt whole blocks in ECB mode (for single blocks and key wrapping, not for messages)."""
+    _whole_blocks(data)
+    encryptor = Cipher(_algorithm(key), modes.ECB()).encryptor()
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def ecb_decrypt(key: bytes, data: bytes) -> bytes:
+    _whole_blocks(data)
+    decryptor = Cipher(_algorithm(key), modes.ECB()).decryptor()
+    return decryptor.update(data) + decryptor.finalize()
+
+
+def cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """Encrypt whole blocks in CBC mode with a 16-byte ``iv``; no padding is added."""
+    _whole_blocks(data)
+    encryptor = Cipher(_algorithm(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    _whole_blocks(data)
+    decryptor = Cipher(_algorithm(key), modes.CBC(iv)).decryptor()
+    return decryptor.update(data) + decryptor.finalize()
+
+
+def ctr(key: bytes, nonce: bytes, data: bytes) -> bytes:
+    """CTR mode (encryption and decryption are the same). ``nonce`` is the 16-byte first counter
+    block, incremented as a 128-bit big-endian integer."""
+    if len(nonce) != BLOCK_SIZE:
+        raise ConfigError(f"the SM4-CTR initial counter block is 16 bytes, not {len(nonce)}")
+    encryptor = Cipher(_algorithm(key), modes.CTR(nonce)).encryptor()
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def _gcm_nonce(nonce: bytes) -> bytes:
+    # OpenSSL accepts GCM IVs of 8 to 128 bytes; RFC 8998 recommends 12.
+    if not 8 <= len(nonce) <= 128:
+        raise ConfigError(f"an SM4-GCM nonce is 8 to 128 bytes (12 recommended), not {len(nonce)}")
+    return nonce
+
+
+def gcm_seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+    """SM4-GCM (RFC 8998): return ``ciphertext || 16-byte tag``."""
+    encryptor = Cipher(_algorithm(key), modes.GCM(_gcm_nonce(nonce))).encryptor()
+    if aad:
+        encryptor.authenticate_additional_data(aad)
+    return encryptor.update(plaintext) + encryptor.finalize() + encryptor.tag
+
+
+def gcm_open(key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
+    """Check and decrypt ``ciphertext || tag`` from :func:`gcm_seal`; raise IntegrityError."""
+    if len(sealed) < TAG_SIZE:
+        raise IntegrityError()
+    algorithm = _algorithm(key)
+    mode = modes.GCM(_gcm_nonce(nonce), sealed[-TAG_SIZE:])
+    decryptor = Cipher(algorithm, mode).decryptor()
+    if aad:
+        decryptor.authenticate_additional_data(aad)
+    plaintext = decryptor.update(sealed[:-TAG_SIZE])
+    try:
+        return plaintext + decryptor.finalize()
+    except InvalidTag:
+        raise IntegrityError() from None
+
+
+def cmac(key: bytes, data: bytes) -> bytes:
+    """SM4-CMAC (NIST SP 800-38B with SM4): a 16-byte MAC."""
+    mac = _cmac.CMAC(_algorithm(key))
+    mac.update(data)
+    return mac.finalize()
+
+
+def pkcs7_pad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
+    """Append PKCS#7 padding (always at least one byte)."""
+    pad = block_size - len(data) % block_size
+    return data + bytes([pad]) * pad
+
+
+def pkcs7_unpad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
+    """Remove PKCS#7 padding; a malformed pad raises IntegrityError (it is a tampering sign)."""
+    if not data or len(data) % block_size:
+        raise IntegrityError()
+    pad = data[-1]
+    if not 1 <= pad <= block_size or data[-pad:] != bytes([pad]) * pad:
+        raise IntegrityError()
+    return data[:-pad]
