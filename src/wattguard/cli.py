@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the whole system in one process (default)")
     demo.set_defaults(run=_demo)
-    check = commands.add_parser("selfcheck", help="check the crypto layer against published examples")
+    check = commands.add_parser(
+        "selfcheck", help="check the crypto layer against published examples"
+    )
     check.set_defaults(run=_selfcheck)
     parser.set_defaults(run=_demo)
     return parser

@@ -8,7 +8,7 @@
     │   ├── LocalProtocolError we were about to break the protocol
     │   └── RemoteProtocolError the peer broke the protocol
     ├── SecurityError          a security refusal; opaque on purpose
-    │   └── IntegrityError     a MAC, tag, signature, C3 or point check failed (which one is not said)
+    │   └── IntegrityError     a MAC, tag, signature, C3 or point check failed (not which)
     └── ConfigError            the configuration or the environment cannot do what was asked
 
 Every security refusal is also emitted as an event that the station's security monitor

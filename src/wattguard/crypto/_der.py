@@ -148,7 +148,10 @@ class Reader:
 def pem_encode(der: bytes, label: str) -> bytes:
     body = base64.encodebytes(der).replace(b"\n", b"")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode()]) + b"\n"
+    return (
+        b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode()])
+        + b"\n"
+    )
 
 
 def pem_decode(pem: bytes) -> tuple[str, bytes]:

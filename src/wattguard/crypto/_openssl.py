@@ -157,9 +157,10 @@ class OpenSSLBackend:
         point: int = self._lib.EC_POINT_new(self._group)
         if not point:
             raise self._fail()
-        if encoded is not None and self._lib.EC_POINT_oct2point(
-            self._group, point, encoded, len(encoded), None
-        ) != 1:
+        if (
+            encoded is not None
+            and self._lib.EC_POINT_oct2point(self._group, point, encoded, len(encoded), None) != 1
+        ):
             self._lib.EC_POINT_free(point)
             raise self._fail()
         return point

@@ -132,7 +132,9 @@ def ciphertext_to_der(ciphertext: bytes) -> bytes:
     c1, c3, c2 = _split_c1c3c2(ciphertext)
     x = int.from_bytes(c1[1:33], "big")
     y = int.from_bytes(c1[33:], "big")
-    return _der.sequence(_der.integer(x), _der.integer(y), _der.octet_string(c3), _der.octet_string(c2))
+    return _der.sequence(
+        _der.integer(x), _der.integer(y), _der.octet_string(c3), _der.octet_string(c2)
+    )
 
 
 def ciphertext_from_der(der: bytes) -> bytes:

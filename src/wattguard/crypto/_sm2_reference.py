@@ -262,7 +262,9 @@ def decrypt(curve: Curve, d: int, ciphertext: bytes) -> bytes:
     return message
 
 
-def exchange_point(curve: Curve, t: int, peer_static: Point, xbar: int, peer_ephemeral: Point) -> Point:
+def exchange_point(
+    curve: Curve, t: int, peer_static: Point, xbar: int, peer_ephemeral: Point
+) -> Point:
     """[h * t](P_peer + [xbar] R_peer), GB/T 32918.3-2016 clause 6.1 steps B5-B6 / A5-A6."""
     inner = add(curve, peer_static, multiply(curve, xbar, peer_ephemeral))
     point = None if inner is None else multiply(curve, curve.h * t % curve.n, inner)

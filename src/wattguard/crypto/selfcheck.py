@@ -35,8 +35,9 @@ def _sm4() -> str:
         if sm4.ecb_encrypt(case.bytes("key"), case.bytes("plaintext")) != case.bytes("ciphertext"):
             raise AssertionError(case.source)
     for case in load("sm4_gcm"):
-        sealed = sm4.gcm_seal(case.bytes("key"), case.bytes("nonce"), case.bytes("plaintext"),
-                              case.bytes("aad"))
+        sealed = sm4.gcm_seal(
+            case.bytes("key"), case.bytes("nonce"), case.bytes("plaintext"), case.bytes("aad")
+        )
         if sealed != case.bytes("ciphertext") + case.bytes("tag"):
             raise AssertionError(case.source)
     return "GB/T 32907 example, RFC 8998 SM4-GCM"
@@ -62,10 +63,18 @@ def _sm2() -> str:
     for case in load("sm2_exchange"):
         a = sm2.PrivateKey.from_bytes(case.bytes("private_key_a"))
         b = sm2.PrivateKey.from_bytes(case.bytes("private_key_b"))
-        kx_a = sm2.KeyExchange(a, b.public_key, initiator=True,
-                               ephemeral_key=sm2.PrivateKey.from_bytes(case.bytes("ephemeral_a")))
-        kx_b = sm2.KeyExchange(b, a.public_key, initiator=False,
-                               ephemeral_key=sm2.PrivateKey.from_bytes(case.bytes("ephemeral_b")))
+        kx_a = sm2.KeyExchange(
+            a,
+            b.public_key,
+            initiator=True,
+            ephemeral_key=sm2.PrivateKey.from_bytes(case.bytes("ephemeral_a")),
+        )
+        kx_b = sm2.KeyExchange(
+            b,
+            a.public_key,
+            initiator=False,
+            ephemeral_key=sm2.PrivateKey.from_bytes(case.bytes("ephemeral_b")),
+        )
         if kx_b.derive(kx_a.ephemeral_public_key) != case.bytes("key"):
             raise AssertionError(case.source)
         kx_a.derive(kx_b.ephemeral_public_key)
@@ -77,8 +86,9 @@ def _sm2() -> str:
 def _sm2_reference_check() -> str:
     curve = _sm2_reference.SM2_P256
     for case in load("sm2_sign"):
-        r, s = _sm2_reference.sign(curve, case.int("private_key"), case.bytes("message"),
-                                   case.bytes("id"), k=case.int("k"))
+        r, s = _sm2_reference.sign(
+            curve, case.int("private_key"), case.bytes("message"), case.bytes("id"), k=case.int("k")
+        )
         if r.to_bytes(32, "big") + s.to_bytes(32, "big") != case.bytes("signature"):
             raise AssertionError(case.source)
     return "GB/T 32918.5 signature reproduced with the published k"

@@ -133,7 +133,7 @@ class PublicKey:
             self._handle = _BACKEND.load_public(self._encoded)
         return self._handle
 
-    def verify(self, message: bytes, signature: bytes, id: bytes = DEFAULT_ID) -> None:  # noqa: A002
+    def verify(self, message: bytes, signature: bytes, id: bytes = DEFAULT_ID) -> None:
         """Check a 64-byte ``r || s`` signature; raise IntegrityError if it does not hold."""
         if len(signature) != SIGNATURE_SIZE:
             raise IntegrityError()
@@ -149,7 +149,7 @@ class PublicKey:
             raise ConfigError("SM2 cannot encrypt an empty message (GB/T 32918.4 step A5)")
         return bytes(_BACKEND.encrypt(self._key(), plaintext))
 
-    def z_value(self, id: bytes = DEFAULT_ID) -> bytes:  # noqa: A002
+    def z_value(self, id: bytes = DEFAULT_ID) -> bytes:
         """Z = SM3(ENTL || ID || a || b || G || this key), GB/T 32918.2-2016 clause 5.5."""
         point = _sm2_reference.decode_point(_CURVE, self._encoded)
         return _sm2_reference.z_value(_CURVE, _check_id(id), point)
@@ -221,7 +221,7 @@ class PrivateKey:
             self._handle = _BACKEND.load_private(self._d, self.public_key.to_bytes())
         return self._handle
 
-    def sign(self, message: bytes, id: bytes = DEFAULT_ID) -> bytes:  # noqa: A002
+    def sign(self, message: bytes, id: bytes = DEFAULT_ID) -> bytes:
         """Sign ``message`` (Z is prepended inside): 64 bytes ``r || s``."""
         r, s = _BACKEND.sign(self._key(), message, _check_id(id))
         return int(r).to_bytes(SCALAR_SIZE, "big") + int(s).to_bytes(SCALAR_SIZE, "big")
@@ -259,7 +259,7 @@ class KeyExchange:
         peer_public_key: PublicKey,
         *,
         initiator: bool,
-        id: bytes = DEFAULT_ID,  # noqa: A002
+        id: bytes = DEFAULT_ID,
         peer_id: bytes = DEFAULT_ID,
         key_length: int = 16,
         ephemeral_key: PrivateKey | None = None,

@@ -21,7 +21,7 @@ _SM3 = hashes.SM3()
 _KDF_MAX = (2**32 - 1) * DIGEST_SIZE
 
 
-def hash(data: bytes) -> bytes:  # noqa: A001 - the name the issue asks for; shadows only here
+def hash(data: bytes) -> bytes:
     """Return the 32-byte SM3 digest of ``data``."""
     h = hashes.Hash(_SM3)
     h.update(data)

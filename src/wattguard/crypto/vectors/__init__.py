@@ -6,7 +6,7 @@ from importlib import resources
 
 from wattguard.errors import ConfigError
 
-__all__ = ["Vector", "load"]
+__all__ = ["Vector", "load", "parse"]
 
 
 class Vector(dict[str, str]):
@@ -26,8 +26,13 @@ class Vector(dict[str, str]):
 
 
 def load(name: str) -> list[Vector]:
-    """Read ``vectors/<name>.txt``; every case must name its source."""
+    """Read ``vectors/<name>.txt`` shipped with the package."""
     text = resources.files(__package__).joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    return parse(text, name)
+
+
+def parse(text: str, name: str = "<text>") -> list[Vector]:
+    """Parse blank-line-separated ``key = value`` cases; every case must name its source."""
     cases: list[Vector] = []
     for block in text.split("\n\n"):
         case = Vector()
@@ -37,11 +42,13 @@ def load(name: str) -> list[Vector]:
             if line.startswith("# source:"):
                 source = line[len("# source:") :].strip()
             elif line and not line.startswith("#"):
-                key, _, value = line.partition("=")
+                key, sep, value = line.partition("=")
+                if not sep:
+                    raise ConfigError(f"{name}: not a 'key = value' line: {line!r}")
                 case[key.strip()] = value.strip()
         if case:
             if not source:
-                raise ConfigError(f"a case in vectors/{name}.txt has no '# source:' line")
+                raise ConfigError(f"{name}: a case has no '# source:' line")
             case.source = source
             cases.append(case)
     return cases

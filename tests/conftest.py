@@ -1,0 +1,35 @@
+"""Shared test configuration.
+
+Tests that need something outside Python (a server, the ``openssl`` command) call
+:func:`require`: on a user's machine they skip with the reason; with
+``WATTGUARD_REQUIRE_SERVICES=1`` (as ``.ci/run`` sets) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("wattguard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("wattguard")
+
+REQUIRE_SERVICES = os.environ.get("WATTGUARD_REQUIRE_SERVICES") == "1"
+
+
+def require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (WATTGUARD_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def openssl_cli() -> str:
+    path = shutil.which("openssl")
+    require(path is not None, "the openssl command line tool is not installed")
+    assert path is not None
+    return path

@@ -1,0 +1,134 @@
+import subprocess
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wattguard.crypto import sm4
+from wattguard.crypto.vectors import load
+from wattguard.errors import ConfigError, IntegrityError
+
+KEY = bytes.fromhex("0123456789abcdeffedcba9876543210")
+blocks = st.integers(min_value=0, max_value=8).flatmap(
+    lambda n: st.binary(min_size=16 * n, max_size=16 * n)
+)
+
+
+def _run_vector(case) -> None:
+    data = case.bytes("plaintext")
+    for _ in range(case.int("iterations")):
+        data = sm4.ecb_encrypt(case.bytes("key"), data)
+    assert data == case.bytes("ciphertext")
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in load("sm4") if c.int("iterations") == 1], ids=lambda c: c.source
+)
+def test_published_example(case) -> None:
+    _run_vector(case)
+    assert sm4.ecb_decrypt(case.bytes("key"), case.bytes("ciphertext")) == case.bytes("plaintext")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case", [c for c in load("sm4") if c.int("iterations") > 1], ids=lambda c: c.source
+)
+def test_published_million_iteration_example(case) -> None:
+    _run_vector(case)
+
+
+@pytest.mark.parametrize("case", load("sm4_gcm"), ids=lambda c: c.source)
+def test_rfc8998_gcm(case) -> None:
+    sealed = sm4.gcm_seal(
+        case.bytes("key"), case.bytes("nonce"), case.bytes("plaintext"), case.bytes("aad")
+    )
+    assert sealed == case.bytes("ciphertext") + case.bytes("tag")
+    opened = sm4.gcm_open(case.bytes("key"), case.bytes("nonce"), sealed, case.bytes("aad"))
+    assert opened == case.bytes("plaintext")
+
+
+@given(st.binary(max_size=100), st.binary(max_size=40), st.data())
+def test_gcm_refuses_any_tampering(plaintext: bytes, aad: bytes, data: st.DataObject) -> None:
+    nonce = bytes(12)
+    sealed = sm4.gcm_seal(KEY, nonce, plaintext, aad)
+    assert sm4.gcm_open(KEY, nonce, sealed, aad) == plaintext
+    index = data.draw(st.integers(min_value=0, max_value=len(sealed) - 1))
+    flip = data.draw(st.integers(min_value=1, max_value=255))
+    tampered = bytearray(sealed)
+    tampered[index] ^= flip
+    with pytest.raises(IntegrityError):
+        sm4.gcm_open(KEY, nonce, bytes(tampered), aad)
+    with pytest.raises(IntegrityError):
+        sm4.gcm_open(KEY, nonce, sealed, aad + b"x")
+    with pytest.raises(IntegrityError):
+        sm4.gcm_open(KEY, b"\x01" + nonce[1:], sealed, aad)
+    with pytest.raises(IntegrityError):
+        sm4.gcm_open(KEY, nonce, sealed[:-1], aad)
+
+
+def test_gcm_refuses_a_truncated_message_and_says_nothing_more() -> None:
+    with pytest.raises(IntegrityError) as short:
+        sm4.gcm_open(KEY, bytes(12), b"0123")
+    with pytest.raises(IntegrityError) as wrong:
+        sm4.gcm_open(KEY, bytes(12), bytes(40))
+    assert str(short.value) == str(wrong.value)
+
+
+@given(st.binary(min_size=16, max_size=16), st.binary(min_size=16, max_size=16), blocks)
+def test_cbc_round_trip(key: bytes, iv: bytes, data: bytes) -> None:
+    assert sm4.cbc_decrypt(key, iv, sm4.cbc_encrypt(key, iv, data)) == data
+    assert sm4.ecb_decrypt(key, sm4.ecb_encrypt(key, data)) == data
+
+
+@given(st.binary(max_size=100))
+def test_ctr_is_its_own_inverse(data: bytes) -> None:
+    nonce = bytes(range(16))
+    assert sm4.ctr(KEY, nonce, sm4.ctr(KEY, nonce, data)) == data
+
+
+def _openssl_enc(cli: str, cipher: str, data: bytes, iv: bytes | None) -> bytes:
+    args = [cli, "enc", f"-{cipher}", "-K", KEY.hex(), "-nopad"]
+    if iv is not None:
+        args += ["-iv", iv.hex()]
+    return subprocess.run(args, input=data, capture_output=True, check=True).stdout
+
+
+def test_modes_interoperate_with_the_openssl_cli(openssl_cli: str) -> None:
+    data = bytes(range(64))
+    iv = bytes(range(100, 116))
+    assert _openssl_enc(openssl_cli, "sm4-ecb", data, None) == sm4.ecb_encrypt(KEY, data)
+    assert _openssl_enc(openssl_cli, "sm4-cbc", data, iv) == sm4.cbc_encrypt(KEY, iv, data)
+    assert _openssl_enc(openssl_cli, "sm4-ctr", data[:37], iv) == sm4.ctr(KEY, iv, data[:37])
+    done = subprocess.run(
+        [openssl_cli, "mac", "-cipher", "SM4-CBC", "-macopt", f"hexkey:{KEY.hex()}", "CMAC"],
+        input=data[:37],
+        capture_output=True,
+        check=True,
+    )
+    assert bytes.fromhex(done.stdout.decode().strip()) == sm4.cmac(KEY, data[:37])
+
+
+@given(st.binary(max_size=70))
+def test_pkcs7_round_trip(data: bytes) -> None:
+    padded = sm4.pkcs7_pad(data)
+    assert len(padded) % 16 == 0 and len(padded) > len(data)
+    assert sm4.pkcs7_unpad(padded) == data
+
+
+@pytest.mark.parametrize(
+    "bad", [b"", b"A" * 15, b"A" * 15 + b"\x00", b"A" * 14 + b"\x01\x02", b"A" * 15 + b"\x11"]
+)
+def test_pkcs7_refuses_bad_padding(bad: bytes) -> None:
+    with pytest.raises(IntegrityError):
+        sm4.pkcs7_unpad(bad)
+
+
+def test_bad_parameters_are_config_errors_that_say_what_is_wrong() -> None:
+    with pytest.raises(ConfigError, match="16 bytes, not 15"):
+        sm4.ecb_encrypt(bytes(15), bytes(16))
+    with pytest.raises(ConfigError, match="whole 16-byte blocks"):
+        sm4.cbc_encrypt(KEY, bytes(16), bytes(17))
+    with pytest.raises(ConfigError, match="nonce"):
+        sm4.gcm_seal(KEY, bytes(4), b"x")
+    with pytest.raises(ConfigError, match="counter block"):
+        sm4.ctr(KEY, bytes(12), b"x")
