@@ -132,3 +132,42 @@ def test_bad_parameters_are_config_errors_that_say_what_is_wrong() -> None:
         sm4.gcm_seal(KEY, bytes(4), b"x")
     with pytest.raises(ConfigError, match="counter block"):
         sm4.ctr(KEY, bytes(12), b"x")
+
+
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.binary(min_size=8, max_size=32),
+    st.binary(max_size=100),
+    st.binary(max_size=40),
+)
+def test_gcm_fast_path_matches_the_public_api(
+    key: bytes, nonce: bytes, plaintext: bytes, aad: bytes
+) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    encryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(aad)
+    expected = encryptor.update(plaintext) + encryptor.finalize() + encryptor.tag
+    assert sm4.gcm_seal(key, nonce, plaintext, aad) == expected
+    assert sm4.gcm_open(key, nonce, expected, aad) == plaintext
+
+
+def test_gcm_works_without_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sm4._GCM.fast, "the fast path should verify on the pinned cryptography"
+    case = load("sm4_gcm")[0]
+    monkeypatch.setattr(sm4._GCM, "fast", False)
+    sealed = sm4.gcm_seal(
+        case.bytes("key"), case.bytes("nonce"), case.bytes("plaintext"), case.bytes("aad")
+    )
+    assert sealed == case.bytes("ciphertext") + case.bytes("tag")
+    with pytest.raises(IntegrityError):
+        sm4.gcm_open(
+            case.bytes("key"), case.bytes("nonce"), sealed[:-1] + b"\x00", case.bytes("aad")
+        )
+
+
+def test_gcm_fast_path_is_refused_when_it_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    # If cryptography's internals ever behave differently, the check at import says no.
+    contexts = sm4._GcmContexts()
+    monkeypatch.setattr(contexts, "_mode", lambda nonce, tag: sm4.modes.GCM(bytes(12), tag))
+    assert not contexts._fast_path_agrees()

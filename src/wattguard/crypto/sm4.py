@@ -12,6 +12,9 @@ appended to the ciphertext). Every authentication failure raises the same opaque
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import cmac as _cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -54,10 +57,17 @@ def _check_backend() -> None:
 _check_backend()
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_algorithm(key: bytes) -> algorithms.SM4:
+    # Session and meter keys are reused for many records; building the algorithm object (and
+    # re-validating the key) once per key saves a microsecond per record.
+    return algorithms.SM4(key)
+
+
 def _algorithm(key: bytes) -> algorithms.SM4:
     if len(key) != KEY_SIZE:
         raise ConfigError(f"an SM4 key is {KEY_SIZE} bytes, not {len(key)}")
-    return algorithms.SM4(key)
+    return _cached_algorithm(bytes(key))
 
 
 def _whole_blocks(data: bytes) -> None:
@@ -109,26 +119,95 @@ def _gcm_nonce(nonce: bytes) -> bytes:
     return nonce
 
 
+class _GcmContexts:
+    """Makes GCM contexts, through ``cryptography``'s public API or a measured fast path.
+
+    ``Cipher(SM4(key), GCM(nonce)).encryptor()`` re-validates its arguments in Python on every
+    call, which costs as much as the encryption of a short record. The fast path builds the
+    same mode object without re-validation (this module has validated key and nonce already)
+    and asks cryptography's binding for the context directly. It relies on cryptography's
+    internals, so it is used only after it has produced byte-identical results to the public
+    API on the RFC 8998 vector and on a decryption with a wrong tag; otherwise the public API
+    is used and only speed is lost. ``bench/crypto.py`` measures both.
+    """
+
+    def __init__(self) -> None:
+        self.fast = False
+        try:
+            from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+            self._create_encryption = rust_openssl.ciphers.create_encryption_ctx
+            self._create_decryption = rust_openssl.ciphers.create_decryption_ctx
+            self.fast = self._fast_path_agrees()
+        except Exception:  # any change in cryptography's internals: stay on the public API
+            self.fast = False
+
+    @staticmethod
+    def _mode(nonce: bytes, tag: bytes | None) -> modes.GCM:
+        mode = modes.GCM.__new__(modes.GCM)
+        mode._initialization_vector = nonce
+        mode._tag = tag
+        mode._min_tag_length = TAG_SIZE
+        return mode
+
+    def encryptor(self, algorithm: algorithms.SM4, nonce: bytes) -> Any:
+        if self.fast:
+            return self._create_encryption(algorithm, self._mode(nonce, None))
+        return Cipher(algorithm, modes.GCM(nonce)).encryptor()
+
+    def decryptor(self, algorithm: algorithms.SM4, nonce: bytes, tag: bytes) -> Any:
+        if self.fast:
+            return self._create_decryption(algorithm, self._mode(nonce, tag))
+        return Cipher(algorithm, modes.GCM(nonce, tag)).decryptor()
+
+    def _fast_path_agrees(self) -> bool:
+        key = bytes.fromhex("0123456789abcdeffedcba9876543210")
+        nonce = bytes.fromhex("00001234567800000000abcd")
+        plaintext, aad = b"\xaa" * 40, b"\xfe" * 20
+        algorithm = algorithms.SM4(key)
+        public = Cipher(algorithm, modes.GCM(nonce)).encryptor()
+        public.authenticate_additional_data(aad)
+        expected = public.update(plaintext) + public.finalize() + public.tag
+        fast = self._create_encryption(algorithm, self._mode(nonce, None))
+        fast.authenticate_additional_data(aad)
+        if fast.update(plaintext) + fast.finalize() + fast.tag != expected:
+            return False
+        opened = self._create_decryption(algorithm, self._mode(nonce, expected[-TAG_SIZE:]))
+        opened.authenticate_additional_data(aad)
+        if opened.update(expected[:-TAG_SIZE]) + opened.finalize() != plaintext:
+            return False
+        forged = self._create_decryption(algorithm, self._mode(nonce, bytes(TAG_SIZE)))
+        forged.update(expected[:-TAG_SIZE])
+        try:
+            forged.finalize()
+        except InvalidTag:
+            return True
+        return False
+
+
+_GCM = _GcmContexts()
+
+
 def gcm_seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
     """SM4-GCM (RFC 8998): return ``ciphertext || 16-byte tag``."""
-    encryptor = Cipher(_algorithm(key), modes.GCM(_gcm_nonce(nonce))).encryptor()
+    encryptor = _GCM.encryptor(_algorithm(key), _gcm_nonce(nonce))
     if aad:
         encryptor.authenticate_additional_data(aad)
-    return encryptor.update(plaintext) + encryptor.finalize() + encryptor.tag
+    sealed: bytes = encryptor.update(plaintext) + encryptor.finalize() + encryptor.tag
+    return sealed
 
 
 def gcm_open(key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
     """Check and decrypt ``ciphertext || tag`` from :func:`gcm_seal`; raise IntegrityError."""
     if len(sealed) < TAG_SIZE:
         raise IntegrityError()
-    algorithm = _algorithm(key)
-    mode = modes.GCM(_gcm_nonce(nonce), sealed[-TAG_SIZE:])
-    decryptor = Cipher(algorithm, mode).decryptor()
+    decryptor = _GCM.decryptor(_algorithm(key), _gcm_nonce(nonce), sealed[-TAG_SIZE:])
     if aad:
         decryptor.authenticate_additional_data(aad)
     plaintext = decryptor.update(sealed[:-TAG_SIZE])
     try:
-        return plaintext + decryptor.finalize()
+        opened: bytes = plaintext + decryptor.finalize()
+        return opened
     except InvalidTag:
         raise IntegrityError() from None
 
