@@ -49,6 +49,7 @@ class DecodeError(ProtocolError):
 
     def __init__(self, message: str, *, offset: int = 0, dar: int = _DAR_OTHER) -> None:
         super().__init__(f"{message} (at byte {offset})", dar=dar)
+        self.reason = message
         self.offset = offset
 
 

@@ -1,0 +1,206 @@
+"""CONNECT (2/130), RELEASE (3/131/132) and LINK (1/129): application association and the
+terminal's login and heartbeat."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from wattguard.protocol.apdu._schema import (
+    DATE_TIME,
+    DATE_TIME_S,
+    OCTETS,
+    U8,
+    U16,
+    U32,
+    Structure,
+    enum_of,
+    f,
+    fixed,
+    fixed_text,
+    optional,
+    record,
+    service,
+    structure,
+)
+from wattguard.protocol.apdu.common import (
+    FOLLOW_REPORT,
+    PIID,
+    PIID_ACD,
+    TIME_TAG,
+    FollowReport,
+    TimeTag,
+)
+from wattguard.protocol.axdr import Reader, encode_length
+from wattguard.protocol.values import DateTime, DateTimeS
+
+CONNECT_REQUEST = 2
+CONNECT_RESPONSE = 130
+RELEASE_REQUEST = 3
+RELEASE_RESPONSE = 131
+RELEASE_NOTIFICATION = 132
+LINK_REQUEST = 1
+LINK_RESPONSE = 129
+
+
+class Mechanism(enum.IntEnum):
+    """ConnectMechanismInfo choices."""
+
+    NULL = 0
+    PASSWORD = 1
+    SYMMETRIC = 2
+    SIGNATURE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectMechanism:
+    """How the client authenticates: nothing, a password, or ciphertext + signature (the
+    symmetric and signature mechanisms carry the same two octet-strings)."""
+
+    mechanism: Mechanism = Mechanism.NULL
+    password: str = ""
+    ciphertext: bytes = b""
+    signature: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        if self.mechanism == Mechanism.NULL:
+            return b"\x00"
+        if self.mechanism == Mechanism.PASSWORD:
+            raw = self.password.encode("ascii")
+            return b"\x01" + encode_length(len(raw)) + raw
+        return (
+            bytes((self.mechanism,)) + OCTETS.write(self.ciphertext) + OCTETS.write(self.signature)
+        )
+
+    @classmethod
+    def read(cls, reader: Reader) -> ConnectMechanism:
+        start = reader.pos
+        try:
+            mechanism = Mechanism(reader.u8())
+        except ValueError:
+            raise reader.error("unknown connect mechanism", start) from None
+        if mechanism == Mechanism.NULL:
+            return cls()
+        if mechanism == Mechanism.PASSWORD:
+            raw = reader.take(reader.length())
+            try:
+                return cls(mechanism, password=raw.decode("ascii"))
+            except UnicodeDecodeError:
+                raise reader.error("password is not a visible-string", start) from None
+        return cls(mechanism, ciphertext=OCTETS.read(reader), signature=OCTETS.read(reader))
+
+
+class ConnectResult(enum.IntEnum):
+    ACCEPTED = 0
+    PASSWORD_ERROR = 1
+    SYMMETRIC_DECRYPTION_ERROR = 2
+    ASYMMETRIC_DECRYPTION_ERROR = 3
+    SIGNATURE_ERROR = 4
+    VERSION_MISMATCH = 5
+    OTHER = 255
+
+
+@structure
+class SecurityData(Structure):
+    """The server's random number and signature in a CONNECT-Response."""
+
+    server_random: bytes = f(OCTETS)
+    signature: bytes = f(OCTETS)
+
+
+@structure
+class ConnectResponseInfo(Structure):
+    result: ConnectResult = f(enum_of(ConnectResult))
+    security: SecurityData | None = f(optional(record(SecurityData)), None)
+
+
+@structure
+class FactoryVersion(Structure):
+    vendor: str = f(fixed_text(4))
+    software_version: str = f(fixed_text(4))
+    software_date: str = f(fixed_text(6))
+    hardware_version: str = f(fixed_text(4))
+    hardware_date: str = f(fixed_text(6))
+    extension: str = f(fixed_text(8))
+
+
+@structure
+class Negotiation(Structure):
+    """What both sides state in CONNECT: version, conformance blocks and sizes."""
+
+    version: int = f(U16)
+    protocol_conformance: bytes = f(fixed(8))
+    function_conformance: bytes = f(fixed(16))
+    send_max: int = f(U16)
+    receive_max: int = f(U16)
+    window: int = f(U8)
+    apdu_max: int = f(U16)
+    timeout: int = f(U32)
+
+
+@service(CONNECT_REQUEST)
+class ConnectRequest(Structure):
+    piid: int = f(PIID)
+    negotiation: Negotiation = f(record(Negotiation))
+    mechanism: ConnectMechanism = f(record(ConnectMechanism))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(CONNECT_RESPONSE)
+class ConnectResponse(Structure):
+    piid: int = f(PIID_ACD)
+    factory: FactoryVersion = f(record(FactoryVersion))
+    negotiation: Negotiation = f(record(Negotiation))
+    info: ConnectResponseInfo = f(record(ConnectResponseInfo))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(RELEASE_REQUEST)
+class ReleaseRequest(Structure):
+    piid: int = f(PIID)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(RELEASE_RESPONSE)
+class ReleaseResponse(Structure):
+    piid: int = f(PIID_ACD)
+    result: int = f(U8)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(RELEASE_NOTIFICATION)
+class ReleaseNotification(Structure):
+    piid: int = f(PIID_ACD)
+    connected_at: DateTimeS = f(DATE_TIME_S)
+    now: DateTimeS = f(DATE_TIME_S)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+class LinkRequestType(enum.IntEnum):
+    LOGIN = 0
+    HEARTBEAT = 1
+    LOGOUT = 2
+
+
+@service(LINK_REQUEST)
+class LinkRequest(Structure):
+    """A terminal (or meter) logging in, beating its heart or logging out."""
+
+    piid: int = f(PIID_ACD)
+    type: LinkRequestType = f(enum_of(LinkRequestType))
+    heartbeat: int = f(U16)
+    time: DateTime = f(DATE_TIME)
+
+
+@service(LINK_RESPONSE)
+class LinkResponse(Structure):
+    """Result byte: bit 7 "clock trusted", bits 0-2 result (0 ok, 1 address repeated,
+    2 illegal device)."""
+
+    piid: int = f(PIID)
+    result: int = f(U8)
+    request_time: DateTime = f(DATE_TIME)
+    receive_time: DateTime = f(DATE_TIME)
+    response_time: DateTime = f(DATE_TIME)

@@ -1,0 +1,22 @@
+"""ERROR-Response (238): the answer to an APDU the server could not decode or serve."""
+
+from __future__ import annotations
+
+import enum
+
+from wattguard.protocol.apdu._schema import Structure, enum_of, f, service
+from wattguard.protocol.apdu.common import PIID_ACD
+
+ERROR_RESPONSE = 238
+
+
+class ErrorType(enum.IntEnum):
+    APDU_UNDECODABLE = 1
+    SERVICE_UNSUPPORTED = 2
+    OTHER = 255
+
+
+@service(ERROR_RESPONSE)
+class ErrorResponse(Structure):
+    piid: int = f(PIID_ACD)
+    error: ErrorType = f(enum_of(ErrorType))

@@ -1,0 +1,240 @@
+"""PROXY-Request (9) and PROXY-Response (137): a terminal reading, setting or acting on the
+meters behind it for the station, and transparent forwarding of whole frames to a port."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wattguard.protocol.apdu._schema import (
+    COMDCB_,
+    DATA,
+    OAD_,
+    OCTETS,
+    OMD_,
+    RCSD_,
+    RSD_,
+    TSA_,
+    U16,
+    Structure,
+    f,
+    optional,
+    record,
+    sequence_of,
+    service,
+    structure,
+)
+from wattguard.protocol.apdu.action import ActionItem, ActionThenGetItem
+from wattguard.protocol.apdu.common import (
+    A_RESULT_NORMAL,
+    DAR_,
+    GET_RESULT,
+    PIID,
+    PIID_ACD,
+    TIME_TAG,
+    AResultNormal,
+    AResultRecord,
+    TimeTag,
+    dar_or,
+)
+from wattguard.protocol.apdu.set import SetItem, SetResult, SetThenGetItem, SetThenGetResult
+from wattguard.protocol.data import RCSD, RSD, Data
+from wattguard.protocol.values import COMDCB, OAD, OMD, TSA
+
+PROXY_REQUEST = 9
+PROXY_RESPONSE = 137
+
+
+@structure
+class ProxyGetTarget(Structure):
+    tsa: TSA = f(TSA_)
+    timeout: int = f(U16)
+    oads: tuple[OAD, ...] = f(sequence_of(OAD_))
+
+
+@structure
+class ProxySetTarget(Structure):
+    tsa: TSA = f(TSA_)
+    timeout: int = f(U16)
+    items: tuple[SetItem, ...] = f(sequence_of(record(SetItem)))
+
+
+@structure
+class ProxySetThenGetTarget(Structure):
+    tsa: TSA = f(TSA_)
+    timeout: int = f(U16)
+    items: tuple[SetThenGetItem, ...] = f(sequence_of(record(SetThenGetItem)))
+
+
+@structure
+class ProxyActionTarget(Structure):
+    tsa: TSA = f(TSA_)
+    timeout: int = f(U16)
+    items: tuple[ActionItem, ...] = f(sequence_of(record(ActionItem)))
+
+
+@structure
+class ProxyActionThenGetTarget(Structure):
+    tsa: TSA = f(TSA_)
+    timeout: int = f(U16)
+    items: tuple[ActionThenGetItem, ...] = f(sequence_of(record(ActionThenGetItem)))
+
+
+@service(PROXY_REQUEST, 1)
+class ProxyGetRequestList(Structure):
+    piid: int = f(PIID)
+    timeout: int = f(U16)
+    targets: tuple[ProxyGetTarget, ...] = f(sequence_of(record(ProxyGetTarget)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_REQUEST, 2)
+class ProxyGetRequestRecord(Structure):
+    piid: int = f(PIID)
+    timeout: int = f(U16)
+    tsa: TSA = f(TSA_)
+    oad: OAD = f(OAD_)
+    rows: RSD = f(RSD_)
+    columns: RCSD = f(RCSD_)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_REQUEST, 3)
+class ProxySetRequestList(Structure):
+    piid: int = f(PIID)
+    timeout: int = f(U16)
+    targets: tuple[ProxySetTarget, ...] = f(sequence_of(record(ProxySetTarget)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_REQUEST, 4)
+class ProxySetThenGetRequestList(Structure):
+    piid: int = f(PIID)
+    timeout: int = f(U16)
+    targets: tuple[ProxySetThenGetTarget, ...] = f(sequence_of(record(ProxySetThenGetTarget)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_REQUEST, 5)
+class ProxyActionRequestList(Structure):
+    piid: int = f(PIID)
+    timeout: int = f(U16)
+    targets: tuple[ProxyActionTarget, ...] = f(sequence_of(record(ProxyActionTarget)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_REQUEST, 6)
+class ProxyActionThenGetRequestList(Structure):
+    piid: int = f(PIID)
+    timeout: int = f(U16)
+    targets: tuple[ProxyActionThenGetTarget, ...] = f(sequence_of(record(ProxyActionThenGetTarget)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_REQUEST, 7)
+class ProxyTransCommandRequest(Structure):
+    """Forward ``command`` (a whole frame) out of ``port`` and return what comes back."""
+
+    piid: int = f(PIID)
+    port: OAD = f(OAD_)
+    settings: COMDCB = f(COMDCB_)
+    frame_timeout: int = f(U16)
+    byte_timeout: int = f(U16)
+    command: bytes = f(OCTETS)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@structure
+class ProxyGetAnswer(Structure):
+    tsa: TSA = f(TSA_)
+    results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
+
+
+@structure
+class ProxySetAnswer(Structure):
+    tsa: TSA = f(TSA_)
+    results: tuple[SetResult, ...] = f(sequence_of(record(SetResult)))
+
+
+@structure
+class ProxySetThenGetAnswer(Structure):
+    tsa: TSA = f(TSA_)
+    results: tuple[SetThenGetResult, ...] = f(sequence_of(record(SetThenGetResult)))
+
+
+@structure
+class ProxyActionResult(Structure):
+    omd: OMD = f(OMD_)
+    dar: int = f(DAR_)
+    data: Data | None = f(optional(DATA), None)
+
+
+@structure
+class ProxyActionAnswer(Structure):
+    tsa: TSA = f(TSA_)
+    results: tuple[ProxyActionResult, ...] = f(sequence_of(record(ProxyActionResult)))
+
+
+@structure
+class ProxyActionThenGetResult(Structure):
+    omd: OMD = f(OMD_)
+    dar: int = f(DAR_)
+    data: Data | None = f(optional(DATA))
+    read_oad: OAD = f(OAD_)
+    result: Any = f(GET_RESULT)
+
+
+@structure
+class ProxyActionThenGetAnswer(Structure):
+    tsa: TSA = f(TSA_)
+    results: tuple[ProxyActionThenGetResult, ...] = f(sequence_of(record(ProxyActionThenGetResult)))
+
+
+@service(PROXY_RESPONSE, 1)
+class ProxyGetResponseList(Structure):
+    piid: int = f(PIID_ACD)
+    answers: tuple[ProxyGetAnswer, ...] = f(sequence_of(record(ProxyGetAnswer)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_RESPONSE, 2)
+class ProxyGetResponseRecord(Structure):
+    piid: int = f(PIID_ACD)
+    tsa: TSA = f(TSA_)
+    result: AResultRecord = f(record(AResultRecord))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_RESPONSE, 3)
+class ProxySetResponseList(Structure):
+    piid: int = f(PIID_ACD)
+    answers: tuple[ProxySetAnswer, ...] = f(sequence_of(record(ProxySetAnswer)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_RESPONSE, 4)
+class ProxySetThenGetResponseList(Structure):
+    piid: int = f(PIID_ACD)
+    answers: tuple[ProxySetThenGetAnswer, ...] = f(sequence_of(record(ProxySetThenGetAnswer)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_RESPONSE, 5)
+class ProxyActionResponseList(Structure):
+    piid: int = f(PIID_ACD)
+    answers: tuple[ProxyActionAnswer, ...] = f(sequence_of(record(ProxyActionAnswer)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_RESPONSE, 6)
+class ProxyActionThenGetResponseList(Structure):
+    piid: int = f(PIID_ACD)
+    answers: tuple[ProxyActionThenGetAnswer, ...] = f(sequence_of(record(ProxyActionThenGetAnswer)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(PROXY_RESPONSE, 7)
+class ProxyTransCommandResponse(Structure):
+    piid: int = f(PIID_ACD)
+    port: OAD = f(OAD_)
+    answer: Any = f(dar_or(OCTETS))
+    time_tag: TimeTag | None = f(TIME_TAG, None)

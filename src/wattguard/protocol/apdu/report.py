@@ -1,0 +1,72 @@
+"""REPORT-Notification (136) and REPORT-Response (8): what a meter or terminal reports on
+its own, and the client's acknowledgement."""
+
+from __future__ import annotations
+
+from wattguard.protocol.apdu._schema import (
+    OAD_,
+    OCTETS,
+    Structure,
+    f,
+    sequence_of,
+    service,
+)
+from wattguard.protocol.apdu.common import (
+    A_RESULT_NORMAL,
+    A_RESULT_RECORD,
+    PIID,
+    PIID_ACD,
+    TIME_TAG,
+    AResultNormal,
+    AResultRecord,
+    TimeTag,
+)
+from wattguard.protocol.values import OAD
+
+REPORT_RESPONSE = 8
+REPORT_NOTIFICATION = 136
+
+
+@service(REPORT_NOTIFICATION, 1)
+class ReportNotificationList(Structure):
+    piid: int = f(PIID_ACD)
+    results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(REPORT_NOTIFICATION, 2)
+class ReportNotificationRecordList(Structure):
+    piid: int = f(PIID_ACD)
+    results: tuple[AResultRecord, ...] = f(sequence_of(A_RESULT_RECORD))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(REPORT_NOTIFICATION, 3)
+class ReportNotificationTransData(Structure):
+    """Transparent data received on a port (e.g. a meter's frame relayed by a terminal)."""
+
+    piid: int = f(PIID_ACD)
+    port: OAD = f(OAD_)
+    data: tuple[bytes, ...] = f(sequence_of(OCTETS))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(REPORT_RESPONSE, 1)
+class ReportResponseList(Structure):
+    piid: int = f(PIID)
+    oads: tuple[OAD, ...] = f(sequence_of(OAD_))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(REPORT_RESPONSE, 2)
+class ReportResponseRecordList(Structure):
+    piid: int = f(PIID)
+    oads: tuple[OAD, ...] = f(sequence_of(OAD_))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(REPORT_RESPONSE, 3)
+class ReportResponseTransData(Structure):
+    piid: int = f(PIID)
+    port: OAD = f(OAD_)
+    time_tag: TimeTag | None = f(TIME_TAG, None)

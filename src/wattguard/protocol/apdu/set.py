@@ -1,0 +1,107 @@
+"""SET-Request (6) and SET-Response (134)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wattguard.protocol.apdu._schema import (
+    DATA,
+    OAD_,
+    U8,
+    Structure,
+    f,
+    record,
+    sequence_of,
+    service,
+    structure,
+)
+from wattguard.protocol.apdu.common import (
+    DAR_,
+    FOLLOW_REPORT,
+    GET_RESULT,
+    PIID,
+    PIID_ACD,
+    TIME_TAG,
+    FollowReport,
+    TimeTag,
+)
+from wattguard.protocol.data import Data
+from wattguard.protocol.values import OAD
+
+SET_REQUEST = 6
+SET_RESPONSE = 134
+
+
+@structure
+class SetItem(Structure):
+    oad: OAD = f(OAD_)
+    data: Data = f(DATA)
+
+
+@structure
+class SetThenGetItem(Structure):
+    oad: OAD = f(OAD_)
+    data: Data = f(DATA)
+    read_oad: OAD = f(OAD_)
+    delay: int = f(U8)
+
+
+@structure
+class SetResult(Structure):
+    oad: OAD = f(OAD_)
+    dar: int = f(DAR_)
+
+
+@structure
+class SetThenGetResult(Structure):
+    oad: OAD = f(OAD_)
+    dar: int = f(DAR_)
+    read_oad: OAD = f(OAD_)
+    result: Any = f(GET_RESULT)
+
+
+@service(SET_REQUEST, 1)
+class SetRequestNormal(Structure):
+    piid: int = f(PIID)
+    oad: OAD = f(OAD_)
+    data: Data = f(DATA)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(SET_REQUEST, 2)
+class SetRequestNormalList(Structure):
+    piid: int = f(PIID)
+    items: tuple[SetItem, ...] = f(sequence_of(record(SetItem)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(SET_REQUEST, 3)
+class SetThenGetRequestNormalList(Structure):
+    piid: int = f(PIID)
+    items: tuple[SetThenGetItem, ...] = f(sequence_of(record(SetThenGetItem)))
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(SET_RESPONSE, 1)
+class SetResponseNormal(Structure):
+    piid: int = f(PIID_ACD)
+    oad: OAD = f(OAD_)
+    dar: int = f(DAR_)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(SET_RESPONSE, 2)
+class SetResponseNormalList(Structure):
+    piid: int = f(PIID_ACD)
+    results: tuple[SetResult, ...] = f(sequence_of(record(SetResult)))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
+
+
+@service(SET_RESPONSE, 3)
+class SetThenGetResponseNormalList(Structure):
+    piid: int = f(PIID_ACD)
+    results: tuple[SetThenGetResult, ...] = f(sequence_of(record(SetThenGetResult)))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
+    time_tag: TimeTag | None = f(TIME_TAG, None)
