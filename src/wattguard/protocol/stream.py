@@ -6,7 +6,9 @@ the limit and the HCS, and once the whole frame is in, the FCS and the closing 0
 fails, the decoder drops that one 0x68 byte and hunts for the next, so a corrupt or truncated
 frame costs only itself. Every drop is recorded in ``errors`` (a DecodeError with the stream
 offset) for the security monitor; ``discarded`` counts the bytes thrown away. The buffer never
-holds more than one frame's worth (the limit) of bytes that cannot yet be judged.
+holds more than one frame's worth (the limit) of bytes that cannot yet be judged. A frame cut
+short looks, until the next bytes arrive, like one still arriving: the I/O layer calls
+``line_idle`` after an inter-byte timeout to give up on it.
 """
 
 from __future__ import annotations
@@ -83,6 +85,15 @@ class FrameDecoder:
             del buffer[:total]
             self._consumed += total
             return frame
+
+    def line_idle(self) -> list[LinkFrame]:
+        """The line went quiet with a partial frame pending (an inter-byte timeout): that
+        frame will never complete, so drop its start and hunt again in what followed it."""
+        frames = []
+        while self._buffer:
+            self._drop(1, DecodeError("incomplete frame abandoned after the line went idle"))
+            frames.extend(self.frames())
+        return frames
 
     def frames(self) -> list[LinkFrame]:
         """All complete frames now in the buffer."""

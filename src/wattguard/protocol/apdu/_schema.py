@@ -27,29 +27,36 @@ class Codec(Protocol):
 
 
 class _Fn:
-    """A codec from two functions."""
+    """A codec from two functions. ``spec`` says what it is (``("u8",)``,
+    ``("optional", inner)``, ``("record", cls)``...), for introspection by tests and tools."""
 
-    __slots__ = ("read", "write")
+    __slots__ = ("read", "spec", "write")
 
-    def __init__(self, read: Callable[[Reader], Any], write: Callable[[Any], bytes]) -> None:
+    def __init__(
+        self,
+        read: Callable[[Reader], Any],
+        write: Callable[[Any], bytes],
+        spec: tuple[Any, ...] = ("custom",),
+    ) -> None:
         self.read = read
         self.write = write
+        self.spec = spec
 
 
 def _class_codec(cls: Any) -> _Fn:
-    return _Fn(cls.read, lambda value: value.to_bytes())
+    return _Fn(cls.read, lambda value: value.to_bytes(), ("value", cls))
 
 
-U8 = _Fn(lambda r: r.u8(), lambda v: bytes((v,)))
-U16 = _Fn(lambda r: r.u16(), axdr.U16.pack)
-U32 = _Fn(lambda r: r.u32(), axdr.U32.pack)
-OCTETS = _Fn(lambda r: r.take(r.length()), lambda v: encode_length(len(v)) + v)
-DATA = _Fn(read_data, encode_data)
+U8 = _Fn(lambda r: r.u8(), lambda v: bytes((v,)), ("u8",))
+U16 = _Fn(lambda r: r.u16(), axdr.U16.pack, ("u16",))
+U32 = _Fn(lambda r: r.u32(), axdr.U32.pack, ("u32",))
+OCTETS = _Fn(lambda r: r.take(r.length()), lambda v: encode_length(len(v)) + v, ("octets",))
+DATA = _Fn(read_data, encode_data, ("data",))
 OAD_ = _class_codec(OAD)
 OMD_ = _class_codec(OMD)
 TSA_ = _class_codec(TSA)
 TI_ = _class_codec(TI)
-RSD_ = _Fn(lambda r: RSD.read(r), lambda v: v.to_bytes())
+RSD_ = _Fn(lambda r: RSD.read(r), lambda v: v.to_bytes(), ("value", RSD))
 RCSD_ = _class_codec(RCSD)
 COMDCB_ = _class_codec(COMDCB)
 DATE_TIME = _class_codec(DateTime)
@@ -64,7 +71,7 @@ def _read_bool(reader: Reader) -> bool:
     return value == 1
 
 
-BOOL = _Fn(_read_bool, lambda v: b"\x01" if v else b"\x00")
+BOOL = _Fn(_read_bool, lambda v: b"\x01" if v else b"\x00", ("bool",))
 
 
 def fixed(size: int) -> _Fn:
@@ -75,7 +82,7 @@ def fixed(size: int) -> _Fn:
             raise ValueError(f"field takes exactly {size} bytes, not {len(value)}")
         return value
 
-    return _Fn(lambda r: r.take(size), write)
+    return _Fn(lambda r: r.take(size), write, ("fixed", size))
 
 
 def fixed_text(size: int) -> _Fn:
@@ -88,7 +95,7 @@ def fixed_text(size: int) -> _Fn:
         except UnicodeDecodeError:
             raise reader.error("fixed visible-string holds a non-ASCII byte", start) from None
 
-    return _Fn(read, lambda v: inner.write(v.encode("ascii")))
+    return _Fn(read, lambda v: inner.write(v.encode("ascii")), ("fixed_text", size))
 
 
 def enum_of(enum_cls: Any) -> _Fn:
@@ -100,14 +107,16 @@ def enum_of(enum_cls: Any) -> _Fn:
         except ValueError:
             raise reader.error(f"{value} is not a {enum_cls.__name__}", start) from None
 
-    return _Fn(read, lambda v: bytes((int(v),)))
+    return _Fn(read, lambda v: bytes((int(v),)), ("enum", enum_cls))
 
 
 def optional(codec: Codec) -> _Fn:
     def read(reader: Reader) -> Any:
         return codec.read(reader) if reader.optional() else None
 
-    return _Fn(read, lambda v: b"\x00" if v is None else b"\x01" + codec.write(v))
+    return _Fn(
+        read, lambda v: b"\x00" if v is None else b"\x01" + codec.write(v), ("optional", codec)
+    )
 
 
 def sequence_of(codec: Codec) -> _Fn:
@@ -117,12 +126,16 @@ def sequence_of(codec: Codec) -> _Fn:
             raise reader.error(f"{count} elements cannot fit in {reader.remaining()} bytes")
         return tuple(codec.read(reader) for _ in range(count))
 
-    return _Fn(read, lambda v: encode_length(len(v)) + b"".join(codec.write(i) for i in v))
+    return _Fn(
+        read,
+        lambda v: encode_length(len(v)) + b"".join(codec.write(i) for i in v),
+        ("sequence_of", codec),
+    )
 
 
 def record(cls: Any) -> _Fn:
     """A nested SEQUENCE described by another ``@structure`` class."""
-    return _Fn(cls.read, lambda v: v.to_bytes())
+    return _Fn(cls.read, lambda v: v.to_bytes(), ("record", cls))
 
 
 _MISSING: Any = dataclasses.MISSING

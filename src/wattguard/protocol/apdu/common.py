@@ -82,7 +82,7 @@ def _read_dar(reader: Reader) -> DAR | int:
         return value  # a code this table does not name yet: kept, not refused
 
 
-DAR_ = _Fn(_read_dar, lambda v: bytes((int(v),)))
+DAR_ = _Fn(_read_dar, lambda v: bytes((int(v),)), ("dar",))
 
 
 def dar_or(codec: _Fn) -> _Fn:
@@ -102,7 +102,7 @@ def dar_or(codec: _Fn) -> _Fn:
             return bytes((0, int(value)))
         return b"\x01" + codec.write(value)
 
-    return _Fn(read, write)
+    return _Fn(read, write, ("dar_or", codec))
 
 
 def piid(number: int, priority: bool = False) -> int:
@@ -124,7 +124,7 @@ TIME_TAG = optional(record(TimeTag))
 
 
 #: Get-Result ::= CHOICE { DAR [0], Data [1] }, as a DAR (int) or a Data.
-GET_RESULT = dar_or(_Fn(read_data, encode_data))
+GET_RESULT = dar_or(_Fn(read_data, encode_data, ("data",)))
 
 
 @structure
@@ -149,6 +149,8 @@ class AResultRecord:
         if not isinstance(self.result, tuple):
             return head + bytes((0, int(self.result)))
         width = len(self.columns.columns)
+        if self.result and not width:
+            raise ValueError("records need at least one column")
         for row in self.result:
             if len(row) != width:
                 raise ValueError(f"a record row has {len(row)} values for {width} columns")
@@ -167,7 +169,9 @@ class AResultRecord:
             raise reader.error(f"record result choice must be 0 or 1, not {choice}", start)
         count = reader.length()
         width = len(columns.columns)
-        if count * max(width, 1) > reader.remaining():
+        if count and not width:
+            raise reader.error("records without columns", start)
+        if count * width > reader.remaining():
             raise reader.error(f"{count} records cannot fit in {reader.remaining()} bytes")
         rows = tuple(tuple(read_data(reader) for _ in range(width)) for _ in range(count))
         return cls(oad, columns, rows)

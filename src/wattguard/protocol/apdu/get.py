@@ -153,7 +153,7 @@ class GetResponseNext(Structure):
     piid: int = f(PIID_ACD)
     last_block: bool = f(BOOL)
     block_number: int = f(U16)
-    answer: Any = f(_Fn(_read_next_answer, _write_next_answer))
+    answer: Any = f(_Fn(_read_next_answer, _write_next_answer, ("next_answer",)))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 

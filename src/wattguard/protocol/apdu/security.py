@@ -107,18 +107,26 @@ def _read_mac(reader: Reader) -> bytes:
     return mac
 
 
-MAC_ = _Fn(_read_mac, lambda mac: b"\x00" + OCTETS.write(mac))
+MAC_ = _Fn(_read_mac, lambda mac: b"\x00" + OCTETS.write(mac), ("octets",))
 
 
 @service(SECURITY_REQUEST)
 class SecurityRequest(Structure):
-    payload: SecurityPayload = f(_Fn(SecurityPayload.read, lambda v: v.to_bytes()))
-    verification: Verification = f(_Fn(Verification.read, lambda v: v.to_bytes()))
+    payload: SecurityPayload = f(
+        _Fn(SecurityPayload.read, lambda v: v.to_bytes(), ("request_payload",))
+    )
+    verification: Verification = f(
+        _Fn(Verification.read, lambda v: v.to_bytes(), ("value", Verification))
+    )
 
 
 @service(SECURITY_RESPONSE)
 class SecurityResponse(Structure):
     payload: SecurityPayload = f(
-        _Fn(lambda r: SecurityPayload.read(r, allow_dar=True), lambda v: v.to_bytes())
+        _Fn(
+            lambda r: SecurityPayload.read(r, allow_dar=True),
+            lambda v: v.to_bytes(),
+            ("response_payload",),
+        )
     )
     mac: bytes | None = f(optional(MAC_), None)

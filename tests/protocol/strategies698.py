@@ -1,0 +1,158 @@
+"""Hypothesis strategies for DL/T 698.45 values, shared by the protocol tests."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from wattguard.protocol import (
+    COMDCB,
+    CSD,
+    MS,
+    OAD,
+    OMD,
+    RCSD,
+    ROAD,
+    RSD,
+    SID,
+    SIDMAC,
+    TI,
+    TSA,
+    AddressType,
+    BitString,
+    Data,
+    DataType,
+    Date,
+    DateTime,
+    DateTimeS,
+    Region,
+    ScalerUnit,
+    ServerAddress,
+    Time,
+)
+from wattguard.protocol.data import MSChoice
+
+u8 = st.integers(0, 0xFF)
+u16 = st.integers(0, 0xFFFF)
+u32 = st.integers(0, 0xFFFFFFFF)
+short_bytes = st.binary(max_size=40)
+
+oads = st.builds(OAD, u16, st.integers(0, 31), u8, st.integers(0, 7))
+omds = st.builds(OMD, u16, u8, u8)
+roads = st.builds(ROAD, oads, st.lists(oads, max_size=4).map(tuple))
+tsas = st.builds(TSA, st.binary(min_size=1, max_size=16), st.integers(0, 3))
+date_times = st.builds(DateTime, u16, u8, u8, u8, u8, u8, u8, u16)
+date_time_ss = st.builds(DateTimeS, u16, u8, u8, u8, u8, u8)
+tis = st.builds(TI, u8, u16)
+bit_strings = st.lists(st.booleans(), max_size=70).map(BitString.from_flags)
+csds = st.one_of(oads, roads).map(CSD)
+rcsds = st.lists(csds, max_size=4).map(lambda items: RCSD(tuple(items)))
+sids = st.builds(SID, u32, short_bytes)
+
+
+def _typed(kind: DataType, values: st.SearchStrategy[object]) -> st.SearchStrategy[Data]:
+    return values.map(lambda v: Data(kind, v))
+
+
+#: One strategy per data type (the nested ones are added below).
+BY_TYPE: dict[DataType, st.SearchStrategy[Data]] = {
+    DataType.NULL: st.just(Data(DataType.NULL)),
+    DataType.BOOL: _typed(DataType.BOOL, st.booleans()),
+    DataType.BIT_STRING: _typed(DataType.BIT_STRING, bit_strings),
+    DataType.DOUBLE_LONG: _typed(DataType.DOUBLE_LONG, st.integers(-(2**31), 2**31 - 1)),
+    DataType.DOUBLE_LONG_UNSIGNED: _typed(DataType.DOUBLE_LONG_UNSIGNED, u32),
+    DataType.OCTET_STRING: _typed(DataType.OCTET_STRING, short_bytes),
+    DataType.VISIBLE_STRING: _typed(
+        DataType.VISIBLE_STRING, st.text(st.characters(max_codepoint=127), max_size=20)
+    ),
+    DataType.UTF8_STRING: _typed(DataType.UTF8_STRING, st.text(max_size=20)),
+    DataType.INTEGER: _typed(DataType.INTEGER, st.integers(-128, 127)),
+    DataType.LONG: _typed(DataType.LONG, st.integers(-(2**15), 2**15 - 1)),
+    DataType.UNSIGNED: _typed(DataType.UNSIGNED, u8),
+    DataType.LONG_UNSIGNED: _typed(DataType.LONG_UNSIGNED, u16),
+    DataType.LONG64: _typed(DataType.LONG64, st.integers(-(2**63), 2**63 - 1)),
+    DataType.LONG64_UNSIGNED: _typed(DataType.LONG64_UNSIGNED, st.integers(0, 2**64 - 1)),
+    DataType.ENUM: _typed(DataType.ENUM, u8),
+    DataType.FLOAT32: _typed(DataType.FLOAT32, st.floats(width=32, allow_nan=False)),
+    DataType.FLOAT64: _typed(DataType.FLOAT64, st.floats(allow_nan=False)),
+    DataType.DATE_TIME: _typed(DataType.DATE_TIME, date_times),
+    DataType.DATE: _typed(DataType.DATE, st.builds(Date, u16, u8, u8, u8)),
+    DataType.TIME: _typed(DataType.TIME, st.builds(Time, u8, u8, u8)),
+    DataType.DATE_TIME_S: _typed(DataType.DATE_TIME_S, date_time_ss),
+    DataType.OI: _typed(DataType.OI, u16),
+    DataType.OAD: _typed(DataType.OAD, oads),
+    DataType.ROAD: _typed(DataType.ROAD, roads),
+    DataType.OMD: _typed(DataType.OMD, omds),
+    DataType.TI: _typed(DataType.TI, tis),
+    DataType.TSA: _typed(DataType.TSA, tsas),
+    DataType.MAC: _typed(DataType.MAC, short_bytes),
+    DataType.RN: _typed(DataType.RN, short_bytes),
+    DataType.SCALER_UNIT: _typed(
+        DataType.SCALER_UNIT, st.builds(ScalerUnit, st.integers(-128, 127), u8)
+    ),
+    DataType.CSD: _typed(DataType.CSD, csds),
+    DataType.SID: _typed(DataType.SID, sids),
+    DataType.SID_MAC: _typed(DataType.SID_MAC, st.builds(SIDMAC, sids, short_bytes)),
+    DataType.COMDCB: _typed(DataType.COMDCB, st.builds(COMDCB, u8, u8, u8, u8, u8)),
+    DataType.RCSD: _typed(DataType.RCSD, rcsds),
+}
+scalar_data = st.one_of(*BY_TYPE.values())
+
+regions = st.builds(Region, st.integers(0, 3), scalar_data, scalar_data)
+
+
+def _ms() -> st.SearchStrategy[MS]:
+    return st.one_of(
+        st.sampled_from([MS(MSChoice.NO_METER), MS(MSChoice.ALL_METERS)]),
+        st.lists(u8, max_size=4).map(lambda v: MS(MSChoice.USER_TYPES, tuple(v))),
+        st.lists(tsas, max_size=3).map(lambda v: MS(MSChoice.ADDRESSES, tuple(v))),
+        st.lists(u16, max_size=4).map(lambda v: MS(MSChoice.SERIAL_NUMBERS, tuple(v))),
+        st.tuples(st.sampled_from([5, 6, 7]), st.lists(regions, max_size=2)).map(
+            lambda v: MS(MSChoice(v[0]), tuple(v[1]))
+        ),
+    )
+
+
+meter_sets = _ms()
+selector2 = st.builds(lambda *f: RSD(2, f), oads, scalar_data, scalar_data, scalar_data)
+rsds = st.one_of(
+    st.just(RSD(0)),
+    st.builds(lambda *f: RSD(1, f), oads, scalar_data),
+    selector2,
+    st.lists(selector2, max_size=2).map(lambda v: RSD(3, (tuple(v),))),
+    st.builds(lambda s, a, b: RSD(s, (a, b)), st.sampled_from([4, 5]), date_time_ss, meter_sets),
+    st.builds(
+        lambda s, *f: RSD(s, f),
+        st.sampled_from([6, 7, 8]),
+        date_time_ss,
+        date_time_ss,
+        tis,
+        meter_sets,
+    ),
+    st.builds(lambda n: RSD(9, (n,)), u8),
+    st.builds(lambda n, m: RSD(10, (n, m)), u8, meter_sets),
+)
+
+BY_TYPE[DataType.REGION] = _typed(DataType.REGION, regions)
+BY_TYPE[DataType.MS] = _typed(DataType.MS, meter_sets)
+BY_TYPE[DataType.RSD] = _typed(DataType.RSD, rsds)
+BY_TYPE[DataType.ARRAY] = _typed(DataType.ARRAY, st.lists(scalar_data, max_size=4).map(tuple))
+BY_TYPE[DataType.STRUCTURE] = _typed(
+    DataType.STRUCTURE, st.lists(scalar_data, max_size=4).map(tuple)
+)
+
+data_values = st.recursive(
+    st.one_of(*BY_TYPE.values()),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4).map(lambda v: Data(DataType.ARRAY, tuple(v))),
+        st.lists(children, max_size=4).map(lambda v: Data(DataType.STRUCTURE, tuple(v))),
+    ),
+    max_leaves=12,
+)
+
+server_addresses = st.builds(
+    ServerAddress,
+    st.binary(min_size=1, max_size=15),
+    st.sampled_from(list(AddressType)),
+    st.integers(0, 1),
+    st.one_of(st.none(), st.integers(2, 255)),
+)
