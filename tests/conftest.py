@@ -7,24 +7,14 @@ Tests that need something outside Python (a server, the ``openssl`` command) cal
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 from hypothesis import HealthCheck, settings
+from wattguard_testing import require
 
 settings.register_profile("wattguard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("wattguard")
-
-REQUIRE_SERVICES = os.environ.get("WATTGUARD_REQUIRE_SERVICES") == "1"
-
-
-def require(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (WATTGUARD_REQUIRE_SERVICES=1 makes this a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ def openssl_backend() -> Any:
     try:
         return _openssl.OpenSSLBackend()
     except _openssl.BackendUnavailable as exc:  # pragma: no cover - depends on the machine
-        from conftest import require
+        from wattguard_testing import require
 
         require(False, f"the system OpenSSL has no usable SM2: {exc}")
 

@@ -42,11 +42,20 @@ roads = st.builds(ROAD, oads, st.lists(oads, max_size=4).map(tuple))
 tsas = st.builds(TSA, st.binary(min_size=1, max_size=16), st.integers(0, 3))
 date_times = st.builds(DateTime, u16, u8, u8, u8, u8, u8, u8, u16)
 date_time_ss = st.builds(DateTimeS, u16, u8, u8, u8, u8, u8)
-tis = st.builds(TI, u8, u16)
+tis = st.builds(TI, st.integers(0, 5), u16)
 bit_strings = st.lists(st.booleans(), max_size=70).map(BitString.from_flags)
 csds = st.one_of(oads, roads).map(CSD)
 rcsds = st.lists(csds, max_size=4).map(lambda items: RCSD(tuple(items)))
 sids = st.builds(SID, u32, short_bytes)
+visible_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)
+comdcbs = st.builds(
+    COMDCB,
+    st.sampled_from([*range(11), 255]),
+    st.integers(0, 2),
+    st.integers(5, 8),
+    st.integers(1, 2),
+    st.integers(0, 2),
+)
 
 
 def _typed(kind: DataType, values: st.SearchStrategy[object]) -> st.SearchStrategy[Data]:
@@ -61,9 +70,7 @@ BY_TYPE: dict[DataType, st.SearchStrategy[Data]] = {
     DataType.DOUBLE_LONG: _typed(DataType.DOUBLE_LONG, st.integers(-(2**31), 2**31 - 1)),
     DataType.DOUBLE_LONG_UNSIGNED: _typed(DataType.DOUBLE_LONG_UNSIGNED, u32),
     DataType.OCTET_STRING: _typed(DataType.OCTET_STRING, short_bytes),
-    DataType.VISIBLE_STRING: _typed(
-        DataType.VISIBLE_STRING, st.text(st.characters(max_codepoint=127), max_size=20)
-    ),
+    DataType.VISIBLE_STRING: _typed(DataType.VISIBLE_STRING, visible_text),
     DataType.UTF8_STRING: _typed(DataType.UTF8_STRING, st.text(max_size=20)),
     DataType.INTEGER: _typed(DataType.INTEGER, st.integers(-128, 127)),
     DataType.LONG: _typed(DataType.LONG, st.integers(-(2**15), 2**15 - 1)),
@@ -92,12 +99,16 @@ BY_TYPE: dict[DataType, st.SearchStrategy[Data]] = {
     DataType.CSD: _typed(DataType.CSD, csds),
     DataType.SID: _typed(DataType.SID, sids),
     DataType.SID_MAC: _typed(DataType.SID_MAC, st.builds(SIDMAC, sids, short_bytes)),
-    DataType.COMDCB: _typed(DataType.COMDCB, st.builds(COMDCB, u8, u8, u8, u8, u8)),
+    DataType.COMDCB: _typed(DataType.COMDCB, comdcbs),
     DataType.RCSD: _typed(DataType.RCSD, rcsds),
 }
 scalar_data = st.one_of(*BY_TYPE.values())
 
 regions = st.builds(Region, st.integers(0, 3), scalar_data, scalar_data)
+
+
+def _regions(bound: st.SearchStrategy[Data]) -> st.SearchStrategy[Region]:
+    return st.builds(Region, st.integers(0, 3), bound, bound)
 
 
 def _ms() -> st.SearchStrategy[MS]:
@@ -106,8 +117,14 @@ def _ms() -> st.SearchStrategy[MS]:
         st.lists(u8, max_size=4).map(lambda v: MS(MSChoice.USER_TYPES, tuple(v))),
         st.lists(tsas, max_size=3).map(lambda v: MS(MSChoice.ADDRESSES, tuple(v))),
         st.lists(u16, max_size=4).map(lambda v: MS(MSChoice.SERIAL_NUMBERS, tuple(v))),
-        st.tuples(st.sampled_from([5, 6, 7]), st.lists(regions, max_size=2)).map(
-            lambda v: MS(MSChoice(v[0]), tuple(v[1]))
+        st.lists(_regions(BY_TYPE[DataType.UNSIGNED]), max_size=2).map(
+            lambda v: MS(MSChoice.USER_TYPE_REGIONS, tuple(v))
+        ),
+        st.lists(_regions(BY_TYPE[DataType.TSA]), max_size=2).map(
+            lambda v: MS(MSChoice.ADDRESS_REGIONS, tuple(v))
+        ),
+        st.lists(_regions(BY_TYPE[DataType.LONG_UNSIGNED]), max_size=2).map(
+            lambda v: MS(MSChoice.SERIAL_REGIONS, tuple(v))
         ),
     )
 
@@ -149,10 +166,18 @@ data_values = st.recursive(
     max_leaves=12,
 )
 
-server_addresses = st.builds(
-    ServerAddress,
-    st.binary(min_size=1, max_size=15),
-    st.sampled_from(list(AddressType)),
-    st.integers(0, 1),
-    st.one_of(st.none(), st.integers(2, 255)),
+server_addresses = st.one_of(
+    st.builds(
+        ServerAddress,
+        st.binary(min_size=1, max_size=15),
+        st.sampled_from([AddressType.SINGLE, AddressType.WILDCARD, AddressType.GROUP]),
+        st.integers(0, 1),
+        st.one_of(st.none(), st.integers(2, 255)),
+    ),
+    st.builds(
+        ServerAddress,
+        st.just(b"\xaa"),
+        st.just(AddressType.BROADCAST),
+        st.integers(0, 1),
+    ),
 )

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies698 import (
+    comdcbs,
     date_time_ss,
     date_times,
     oads,
@@ -22,6 +23,7 @@ from strategies698 import (
     u8,
     u16,
     u32,
+    visible_text,
 )
 
 from wattguard.errors import DecodeError
@@ -29,7 +31,7 @@ from wattguard.protocol import COMDCB, OAD, RCSD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu._schema import REGISTRY, Structure
 from wattguard.protocol.apdu.common import AResultNormal, AResultRecord, FollowReport
 from wattguard.protocol.apdu.connect import ConnectMechanism, Mechanism
-from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
+from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNext, GetResponseNormal
 from wattguard.protocol.apdu.security import (
     Protection,
     SecurityPayload,
@@ -52,7 +54,7 @@ VALUES: dict[type, st.SearchStrategy[Any]] = {
     TI: tis,
     RSD: rsds,
     RCSD: rcsds,
-    COMDCB: st.builds(COMDCB, u8, u8, u8, u8, u8),
+    COMDCB: comdcbs,
     DateTime: date_times,
     DateTimeS: date_time_ss,
     Verification: st.one_of(
@@ -85,10 +87,13 @@ a_result_records = rcsds.flatmap(
 )
 
 
-def strategy(codec: Any) -> st.SearchStrategy[Any]:
-    """A strategy for the values a codec accepts, built from its spec."""
+def strategy(codec: Any, strict: bool = False) -> st.SearchStrategy[Any]:
+    """A strategy for the values a codec accepts, built from its spec. ``strict`` keeps to
+    what the standard means as well as what it spells: no empty lists, for one."""
     kind, *args = codec.spec
     simple = {
+        "piid": u8.map(lambda v: v & 0xBF),
+        "link_result": st.tuples(st.booleans(), st.integers(0, 2)).map(lambda v: v[0] << 7 | v[1]),
         "u8": u8,
         "u16": u16,
         "u32": u32,
@@ -108,15 +113,15 @@ def strategy(codec: Any) -> st.SearchStrategy[Any]:
     if kind == "enum":
         return st.sampled_from(list(args[0]))
     if kind == "optional":
-        return st.one_of(st.none(), strategy(args[0]))
+        return st.one_of(st.none(), strategy(args[0], strict))
     if kind == "sequence_of":
-        return st.lists(strategy(args[0]), max_size=3).map(tuple)
+        return st.lists(strategy(args[0], strict), min_size=strict, max_size=3).map(tuple)
     if kind == "dar_or":
-        return st.one_of(u8, strategy(args[0]))
+        return st.one_of(u8, strategy(args[0], strict))
     if kind == "value":
         return VALUES[args[0]]
     if kind == "record":
-        return structure_strategy(args[0])
+        return structure_strategy(args[0], strict)
     if kind == "next_answer":
         return st.one_of(
             u8,
@@ -133,7 +138,15 @@ def strategy(codec: Any) -> st.SearchStrategy[Any]:
     raise AssertionError(f"no strategy for codec {codec.spec}")
 
 
-def structure_strategy(cls: Any) -> st.SearchStrategy[Any]:
+#: Where meaning narrows a field beyond its type (used with strict=True).
+STRICT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "timeout": st.integers(1, 0xFFFF),  # a proxy timeout of 0 seconds means nothing
+    "ReleaseResponse.result": st.just(0),  # the only RELEASE result is success
+    "GetResponseMD5.answer": st.one_of(u8, st.binary(min_size=16, max_size=16)),
+}
+
+
+def structure_strategy(cls: Any, strict: bool = False) -> st.SearchStrategy[Any]:
     if cls is AResultRecord:
         return a_result_records
     if cls is FollowReport:
@@ -144,9 +157,7 @@ def structure_strategy(cls: Any) -> st.SearchStrategy[Any]:
     if cls is ConnectMechanism:
         return st.one_of(
             st.just(ConnectMechanism()),
-            st.text(st.characters(max_codepoint=127), max_size=8).map(
-                lambda p: ConnectMechanism(Mechanism.PASSWORD, password=p)
-            ),
+            visible_text.map(lambda p: ConnectMechanism(Mechanism.PASSWORD, password=p)),
             st.builds(
                 lambda m, c, s: ConnectMechanism(m, ciphertext=c, signature=s),
                 st.sampled_from([Mechanism.SYMMETRIC, Mechanism.SIGNATURE]),
@@ -154,7 +165,15 @@ def structure_strategy(cls: Any) -> st.SearchStrategy[Any]:
                 st.binary(max_size=64),
             ),
         )
-    return st.builds(cls, *[strategy(codec) for _, codec in cls._schema])
+    if cls is GetResponseNext and strict:  # a DAR ends the blocks: it is the last one
+        return structure_strategy(cls).filter(
+            lambda apdu: apdu.last_block or isinstance(apdu.answer, tuple)
+        )
+    fields = []
+    for name, codec in cls._schema:
+        override = STRICT_FIELDS.get(f"{cls.__name__}.{name}", STRICT_FIELDS.get(name))
+        fields.append(override if strict and override is not None else strategy(codec, strict))
+    return st.builds(cls, *fields)
 
 
 SERVICES = sorted(REGISTRY.items(), key=lambda item: (item[0][0], item[0][1] or 0))

@@ -140,6 +140,15 @@ class MSChoice(enum.IntEnum):
     SERIAL_REGIONS = 7
 
 
+#: The type of a Region's bounds in each region choice of MS: user types are unsigned,
+#: addresses TSA, configuration serial numbers long-unsigned.
+_MS_REGION_BOUND = {
+    5: DataType.UNSIGNED,
+    6: DataType.TSA,
+    7: DataType.LONG_UNSIGNED,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MS:
     """A meter set: which meters a record selector covers."""
@@ -147,7 +156,16 @@ class MS:
     choice: MSChoice
     items: tuple[Any, ...] = ()
 
+    def _regions_ok(self) -> bool:
+        bound = _MS_REGION_BOUND.get(self.choice)
+        return bound is None or all(
+            region.start.type == bound and region.end.type == bound for region in self.items
+        )
+
     def to_bytes(self) -> bytes:
+        if not self._regions_ok():
+            bound = _MS_REGION_BOUND[self.choice].name
+            raise ValueError(f"MS {self.choice.name} regions must be bounded by {bound} values")
         out = bytes((self.choice,))
         if self.choice <= MSChoice.ALL_METERS:
             return out
@@ -177,7 +195,10 @@ class MS:
             items = tuple(reader.u16() for _ in range(count))
         else:
             items = tuple(Region.read(reader, depth) for _ in range(count))
-        return cls(choice, items)
+        ms = cls(choice, items)
+        if not ms._regions_ok():
+            raise reader.error(f"MS {choice.name} region bounds have the wrong type", start)
+        return ms
 
 
 # The fields of each RSD selector, by kind (DL/T 698.45-2017 clause 7.3.2, RSD).
@@ -310,13 +331,26 @@ def _write_octets(value: bytes) -> bytes:
     return encode_length(len(value)) + value
 
 
+_PRINTABLE = frozenset(range(0x20, 0x7F))
+
+
+def visible_text(raw: bytes, reader: Reader, start: int) -> str:
+    """A visible-string's bytes as text: printable ASCII only (0x20-0x7E)."""
+    if not _PRINTABLE.issuperset(raw):
+        raise reader.error("visible-string holds a byte that is not printable ASCII", start)
+    return raw.decode("ascii")
+
+
+def write_visible(value: str) -> bytes:
+    raw = value.encode("ascii")
+    if not _PRINTABLE.issuperset(raw):
+        raise ValueError("a visible-string holds printable ASCII only")
+    return raw
+
+
 def _visible(reader: Reader, depth: int) -> str:
     start = reader.pos
-    raw = reader.take(reader.length())
-    try:
-        return raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise reader.error("visible-string holds a non-ASCII byte", start) from None
+    return visible_text(reader.take(reader.length()), reader, start)
 
 
 def _utf8(reader: Reader, depth: int) -> str:
@@ -366,7 +400,7 @@ _CODECS: dict[DataType, tuple[Callable[[Reader, int], Any], Callable[[Any], byte
     DataType.DOUBLE_LONG: _fixed(axdr.I32),
     DataType.DOUBLE_LONG_UNSIGNED: _fixed(axdr.U32),
     DataType.OCTET_STRING: (_octets, _write_octets),
-    DataType.VISIBLE_STRING: (_visible, lambda value: _write_octets(value.encode("ascii"))),
+    DataType.VISIBLE_STRING: (_visible, lambda value: _write_octets(write_visible(value))),
     DataType.UTF8_STRING: (_utf8, lambda value: _write_octets(value.encode("utf-8"))),
     DataType.INTEGER: _fixed(axdr.I8),
     DataType.LONG: _fixed(axdr.I16),

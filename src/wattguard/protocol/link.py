@@ -130,6 +130,10 @@ class ServerAddress:
             raise ValueError("the logical address is 0 or 1")
         if self.extended_logical is not None and not 2 <= self.extended_logical <= 255:
             raise ValueError("an extended logical address is 2 to 255")
+        if self.type == AddressType.BROADCAST and (
+            self.address != b"\xaa" or self.extended_logical is not None
+        ):
+            raise ValueError("a broadcast address is the single byte AA, with no extension")
 
     @classmethod
     def parse(cls, text: str, **kwargs: object) -> ServerAddress:
@@ -174,7 +178,10 @@ class ServerAddress:
             if length < 2 or sa[0] < 2:
                 raise DecodeError("bad extended logical address", offset=offset + 1)
             extended, sa = sa[0], sa[1:]
-        address = cls(sa[::-1], AddressType(af >> 6), (af >> 4) & 1, extended)
+        try:
+            address = cls(sa[::-1], AddressType(af >> 6), (af >> 4) & 1, extended)
+        except ValueError as exc:
+            raise DecodeError(str(exc), offset=offset + 1) from None
         return address, end
 
 

@@ -263,11 +263,17 @@ class TI:
     interval: int
 
     def to_bytes(self) -> bytes:
+        if not 0 <= self.unit <= 5:
+            raise ValueError(f"TI unit {self.unit} is not 0 (s) to 5 (year)")
         return bytes((self.unit,)) + U16.pack(self.interval)
 
     @classmethod
     def read(cls, reader: Reader) -> TI:
-        return cls(reader.u8(), reader.u16())
+        start = reader.pos
+        unit = reader.u8()
+        if unit > 5:
+            raise reader.error(f"TI unit {unit} is not 0 (s) to 5 (year)", start)
+        return cls(unit, reader.u16())
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +353,17 @@ class SIDMAC:
         return cls(sid, reader.take(reader.length()))
 
 
+# COMDCB enumerations: baud 0-10 (300 to 115200 bit/s) or 255 (auto), parity 0 none / 1 odd /
+# 2 even, data bits 5-8, stop bits 1-2, flow control 0 none / 1 hardware / 2 software.
+_COMDCB_VALID = (
+    frozenset([*range(11), 255]),
+    frozenset(range(3)),
+    frozenset(range(5, 9)),
+    frozenset((1, 2)),
+    frozenset(range(3)),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class COMDCB:
     """Serial port parameters: baud rate, parity, data bits, stop bits, flow control (enums)."""
@@ -357,9 +374,19 @@ class COMDCB:
     stop_bits: int
     flow_control: int
 
+    def _valid(self) -> bool:
+        values = (self.baud, self.parity, self.data_bits, self.stop_bits, self.flow_control)
+        return all(v in ok for v, ok in zip(values, _COMDCB_VALID, strict=True))
+
     def to_bytes(self) -> bytes:
+        if not self._valid():
+            raise ValueError(f"{self} holds a value outside its enumeration")
         return bytes((self.baud, self.parity, self.data_bits, self.stop_bits, self.flow_control))
 
     @classmethod
     def read(cls, reader: Reader) -> COMDCB:
-        return cls(*reader.take(5))
+        start = reader.pos
+        value = cls(*reader.take(5))
+        if not value._valid():
+            raise reader.error("COMDCB holds a value outside its enumeration", start)
+        return value

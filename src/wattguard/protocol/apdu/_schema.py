@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, dataclass_transform
 
 from wattguard.protocol import axdr
 from wattguard.protocol.axdr import Reader, encode_length
-from wattguard.protocol.data import RCSD, RSD, encode_data, read_data
+from wattguard.protocol.data import RCSD, RSD, encode_data, read_data, visible_text, write_visible
 from wattguard.protocol.values import COMDCB, OAD, OMD, TI, TSA, DateTime, DateTimeS
 
 T = TypeVar("T")
@@ -86,16 +86,14 @@ def fixed(size: int) -> _Fn:
 
 
 def fixed_text(size: int) -> _Fn:
+    """visible-string(SIZE(n)): exactly n printable ASCII characters, no length."""
     inner = fixed(size)
 
     def read(reader: Reader) -> str:
         start = reader.pos
-        try:
-            return str(inner.read(reader).decode("ascii"))
-        except UnicodeDecodeError:
-            raise reader.error("fixed visible-string holds a non-ASCII byte", start) from None
+        return visible_text(inner.read(reader), reader, start)
 
-    return _Fn(read, lambda v: inner.write(v.encode("ascii")), ("fixed_text", size))
+    return _Fn(read, lambda v: inner.write(write_visible(v)), ("fixed_text", size))
 
 
 def enum_of(enum_cls: Any) -> _Fn:

@@ -204,5 +204,23 @@ class FollowReport:
 
 
 FOLLOW_REPORT = optional(record(FollowReport))
-PIID = U8
+
+
+def _read_piid(reader: Reader) -> int:
+    start = reader.pos
+    value = reader.u8()
+    if value & 0x40:
+        raise reader.error("PIID bit 6 is reserved and must be 0", start)
+    return value
+
+
+def _write_piid(value: int) -> bytes:
+    if value & 0x40 or not 0 <= value <= 0xFF:
+        raise ValueError(f"PIID 0x{value:02X}: bit 6 is reserved")
+    return bytes((value,))
+
+
+#: PIID: bit 7 priority, bit 6 reserved, bits 0-5 service number.
+PIID = _Fn(_read_piid, _write_piid, ("piid",))
+#: PIID-ACD: as PIID, with bit 6 the "access demand" flag.
 PIID_ACD = U8

@@ -14,6 +14,7 @@ from wattguard.protocol.apdu._schema import (
     U16,
     U32,
     Structure,
+    _Fn,
     enum_of,
     f,
     fixed,
@@ -32,6 +33,7 @@ from wattguard.protocol.apdu.common import (
     TimeTag,
 )
 from wattguard.protocol.axdr import Reader, encode_length
+from wattguard.protocol.data import visible_text, write_visible
 from wattguard.protocol.values import DateTime, DateTimeS
 
 CONNECT_REQUEST = 2
@@ -66,7 +68,7 @@ class ConnectMechanism:
         if self.mechanism == Mechanism.NULL:
             return b"\x00"
         if self.mechanism == Mechanism.PASSWORD:
-            raw = self.password.encode("ascii")
+            raw = write_visible(self.password)
             return b"\x01" + encode_length(len(raw)) + raw
         return (
             bytes((self.mechanism,)) + OCTETS.write(self.ciphertext) + OCTETS.write(self.signature)
@@ -82,11 +84,9 @@ class ConnectMechanism:
         if mechanism == Mechanism.NULL:
             return cls()
         if mechanism == Mechanism.PASSWORD:
+            raw_start = reader.pos
             raw = reader.take(reader.length())
-            try:
-                return cls(mechanism, password=raw.decode("ascii"))
-            except UnicodeDecodeError:
-                raise reader.error("password is not a visible-string", start) from None
+            return cls(mechanism, password=visible_text(raw, reader, raw_start))
         return cls(mechanism, ciphertext=OCTETS.read(reader), signature=OCTETS.read(reader))
 
 
@@ -175,6 +175,7 @@ class ReleaseNotification(Structure):
     piid: int = f(PIID_ACD)
     connected_at: DateTimeS = f(DATE_TIME_S)
     now: DateTimeS = f(DATE_TIME_S)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -194,13 +195,29 @@ class LinkRequest(Structure):
     time: DateTime = f(DATE_TIME)
 
 
+def _read_link_result(reader: Reader) -> int:
+    start = reader.pos
+    value = reader.u8()
+    if value & 0x78 or value & 0x07 > 2:
+        raise reader.error(f"LINK result 0x{value:02X}: reserved bits or unknown result", start)
+    return value
+
+
+def _write_link_result(value: int) -> bytes:
+    if value & 0x78 or value & 0x07 > 2 or not 0 <= value <= 0xFF:
+        raise ValueError(f"LINK result 0x{value:02X}: reserved bits or unknown result")
+    return bytes((value,))
+
+
+#: LINK result, a bit-string(SIZE(8)): bit 7 "clock trusted", bits 3-6 reserved, bits 0-2
+#: the result (0 success, 1 address repeated, 2 illegal device).
+LINK_RESULT = _Fn(_read_link_result, _write_link_result, ("link_result",))
+
+
 @service(LINK_RESPONSE)
 class LinkResponse(Structure):
-    """Result byte: bit 7 "clock trusted", bits 0-2 result (0 ok, 1 address repeated,
-    2 illegal device)."""
-
     piid: int = f(PIID)
-    result: int = f(U8)
+    result: int = f(LINK_RESULT)
     request_time: DateTime = f(DATE_TIME)
     receive_time: DateTime = f(DATE_TIME)
     response_time: DateTime = f(DATE_TIME)

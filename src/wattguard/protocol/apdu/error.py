@@ -5,7 +5,13 @@ from __future__ import annotations
 import enum
 
 from wattguard.protocol.apdu._schema import Structure, enum_of, f, service
-from wattguard.protocol.apdu.common import PIID_ACD
+from wattguard.protocol.apdu.common import (
+    FOLLOW_REPORT,
+    PIID,
+    TIME_TAG,
+    FollowReport,
+    TimeTag,
+)
 
 ERROR_RESPONSE = 238
 
@@ -18,5 +24,7 @@ class ErrorType(enum.IntEnum):
 
 @service(ERROR_RESPONSE)
 class ErrorResponse(Structure):
-    piid: int = f(PIID_ACD)
+    piid: int = f(PIID)
     error: ErrorType = f(enum_of(ErrorType))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
+    time_tag: TimeTag | None = f(TIME_TAG, None)

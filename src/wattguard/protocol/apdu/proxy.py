@@ -27,12 +27,14 @@ from wattguard.protocol.apdu.action import ActionItem, ActionThenGetItem
 from wattguard.protocol.apdu.common import (
     A_RESULT_NORMAL,
     DAR_,
+    FOLLOW_REPORT,
     GET_RESULT,
     PIID,
     PIID_ACD,
     TIME_TAG,
     AResultNormal,
     AResultRecord,
+    FollowReport,
     TimeTag,
     dar_or,
 )
@@ -193,6 +195,7 @@ class ProxyActionThenGetAnswer(Structure):
 class ProxyGetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyGetAnswer, ...] = f(sequence_of(record(ProxyGetAnswer)))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -201,6 +204,7 @@ class ProxyGetResponseRecord(Structure):
     piid: int = f(PIID_ACD)
     tsa: TSA = f(TSA_)
     result: AResultRecord = f(record(AResultRecord))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -208,6 +212,7 @@ class ProxyGetResponseRecord(Structure):
 class ProxySetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxySetAnswer, ...] = f(sequence_of(record(ProxySetAnswer)))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -215,6 +220,7 @@ class ProxySetResponseList(Structure):
 class ProxySetThenGetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxySetThenGetAnswer, ...] = f(sequence_of(record(ProxySetThenGetAnswer)))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -222,6 +228,7 @@ class ProxySetThenGetResponseList(Structure):
 class ProxyActionResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyActionAnswer, ...] = f(sequence_of(record(ProxyActionAnswer)))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -229,6 +236,7 @@ class ProxyActionResponseList(Structure):
 class ProxyActionThenGetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyActionThenGetAnswer, ...] = f(sequence_of(record(ProxyActionThenGetAnswer)))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -237,4 +245,5 @@ class ProxyTransCommandResponse(Structure):
     piid: int = f(PIID_ACD)
     port: OAD = f(OAD_)
     answer: Any = f(dar_or(OCTETS))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)

@@ -14,11 +14,13 @@ from wattguard.protocol.apdu._schema import (
 from wattguard.protocol.apdu.common import (
     A_RESULT_NORMAL,
     A_RESULT_RECORD,
+    FOLLOW_REPORT,
     PIID,
     PIID_ACD,
     TIME_TAG,
     AResultNormal,
     AResultRecord,
+    FollowReport,
     TimeTag,
 )
 from wattguard.protocol.values import OAD
@@ -31,6 +33,7 @@ REPORT_NOTIFICATION = 136
 class ReportNotificationList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -38,6 +41,7 @@ class ReportNotificationList(Structure):
 class ReportNotificationRecordList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[AResultRecord, ...] = f(sequence_of(A_RESULT_RECORD))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -48,6 +52,7 @@ class ReportNotificationTransData(Structure):
     piid: int = f(PIID_ACD)
     port: OAD = f(OAD_)
     data: tuple[bytes, ...] = f(sequence_of(OCTETS))
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
     time_tag: TimeTag | None = f(TIME_TAG, None)
 
 
@@ -67,6 +72,7 @@ class ReportResponseRecordList(Structure):
 
 @service(REPORT_RESPONSE, 3)
 class ReportResponseTransData(Structure):
+    """Acknowledges transparent data: the PIID alone (docs/protocol.md)."""
+
     piid: int = f(PIID)
-    port: OAD = f(OAD_)
     time_tag: TimeTag | None = f(TIME_TAG, None)
