@@ -93,6 +93,9 @@ class Control:
 
     @classmethod
     def from_byte(cls, value: int, offset: int = 0) -> Control:
+        cached = _CONTROLS.get(value)
+        if cached is not None:
+            return cached
         try:
             function = FunctionCode(value & 0x07)
         except ValueError:
@@ -106,6 +109,12 @@ class Control:
             fragmented=bool(value & 0x20),
             scrambled=bool(value & 0x08),
         )
+
+
+_CONTROLS: dict[int, Control] = {}
+for _value in range(256):
+    if _value & 0x07 in (1, 3) and not _value & 0x10:
+        _CONTROLS[_value] = Control.from_byte(_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +181,18 @@ class ServerAddress:
         end = offset + 1 + length
         if end > len(data):
             raise DecodeError("frame ends inside the server address", offset=offset)
+        key = bytes(data[offset:end])
+        cached = _ADDRESSES.get(key)
+        if cached is not None:
+            return cached, end
+        address = cls._parse(data, offset, af, length, end)
+        if len(_ADDRESSES) >= _ADDRESS_CACHE_SIZE:
+            _ADDRESSES.clear()
+        _ADDRESSES[key] = address
+        return address, end
+
+    @classmethod
+    def _parse(cls, data: bytes, offset: int, af: int, length: int, end: int) -> ServerAddress:
         sa = data[offset + 1 : end]
         extended = None
         if af & 0x20:
@@ -182,7 +203,13 @@ class ServerAddress:
             address = cls(sa[::-1], AddressType(af >> 6), (af >> 4) & 1, extended)
         except ValueError as exc:
             raise DecodeError(str(exc), offset=offset + 1) from None
-        return address, end
+        return address
+
+
+# Addresses repeat: a terminal talks to the same few hundred meters all day. Decoded
+# addresses are immutable, so the bytes of AF+SA key a small cache.
+_ADDRESS_CACHE_SIZE = 4096
+_ADDRESSES: dict[bytes, ServerAddress] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +309,8 @@ def decode_frame(data: bytes) -> LinkFrame:
 
     Raises :class:`~wattguard.errors.DecodeError` with the offset of the offending byte.
     """
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     start = 0
     while start < len(data) and data[start] == WAKE_UP:
         start += 1

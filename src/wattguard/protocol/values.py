@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from wattguard.protocol.axdr import U16, U32, Reader, encode_length
 
@@ -37,6 +38,7 @@ _DATE_TIME_S = struct.Struct(">HBBBBB")
 _DATE = struct.Struct(">HBBB")
 _TIME = struct.Struct(">BBB")
 _OAD = struct.Struct(">HBB")
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,23 +184,29 @@ class Time:
         return cls(*_TIME.unpack(reader.take(_TIME.size)))
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class OAD:
+class OAD(NamedTuple):
     """Object attribute descriptor: OI (16 bits), attribute (bits 0-4 attribute number, bits
-    5-7 attribute feature) and element index (0: the whole attribute)."""
+    5-7 attribute feature) and element index ``element`` (0: the whole attribute).
+
+    A NamedTuple, like ``Data``: every request and response carries one or more.
+    """
 
     oi: int
     attribute: int = 2
-    index: int = 0
+    element: int = 0
     feature: int = 0
 
     def to_bytes(self) -> bytes:
-        return _OAD.pack(self.oi, (self.feature << 5) | self.attribute, self.index)
+        return _OAD.pack(self.oi, (self.feature << 5) | self.attribute, self.element)
 
     @classmethod
     def read(cls, reader: Reader) -> OAD:
-        oi, attribute, index = _OAD.unpack(reader.take(4))
-        return cls(oi, attribute & 0x1F, index, attribute >> 5)
+        pos = reader.pos
+        if pos + 4 > len(reader.data):
+            reader.take(4)  # raises the DecodeError with the offset
+        oi, attribute, index = _OAD.unpack_from(reader.data, pos)
+        reader.pos = pos + 4
+        return _new_tuple(cls, (oi, attribute & 0x1F, index, attribute >> 5))
 
     @classmethod
     def parse(cls, text: str) -> OAD:
@@ -210,7 +218,7 @@ class OAD:
         return cls(value >> 16, (value >> 8) & 0x1F, value & 0xFF, (value >> 13) & 0x07)
 
     def __int__(self) -> int:
-        return (self.oi << 16) | (((self.feature << 5) | self.attribute) << 8) | self.index
+        return (self.oi << 16) | (((self.feature << 5) | self.attribute) << 8) | self.element
 
     def __str__(self) -> str:
         return f"{int(self):08X}"
