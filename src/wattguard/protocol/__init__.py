@@ -7,6 +7,7 @@ and the value types) and APDUs (``decode_apdu`` and the service classes in
 
 from wattguard.protocol.apdu import Structure as Apdu
 from wattguard.protocol.apdu import decode_apdu
+from wattguard.protocol.connection import ClientConnection, ServerConnection
 from wattguard.protocol.crc import crc16
 from wattguard.protocol.data import CSD, MS, RCSD, RSD, Data, DataType, Region
 from wattguard.protocol.link import (
@@ -53,6 +54,7 @@ __all__ = [
     "AddressType",
     "Apdu",
     "BitString",
+    "ClientConnection",
     "Control",
     "Data",
     "DataType",
@@ -67,6 +69,7 @@ __all__ = [
     "Region",
     "ScalerUnit",
     "ServerAddress",
+    "ServerConnection",
     "Time",
     "crc16",
     "decode_apdu",

@@ -52,7 +52,7 @@ class ActionThenGetItem(Structure):
 class ActionResult(Structure):
     omd: OMD = f(OMD_)
     dar: int = f(DAR_)
-    data: Data | None = f(optional(DATA), None)
+    data: Data | None = f(optional(DATA), default=None)
 
 
 @structure
@@ -69,42 +69,42 @@ class ActionRequest(Structure):
     piid: int = f(PIID)
     omd: OMD = f(OMD_)
     data: Data = f(DATA)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(ACTION_REQUEST, 2)
 class ActionRequestList(Structure):
     piid: int = f(PIID)
     items: tuple[ActionItem, ...] = f(sequence_of(record(ActionItem)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(ACTION_REQUEST, 3)
 class ActionThenGetRequestNormalList(Structure):
     piid: int = f(PIID)
     items: tuple[ActionThenGetItem, ...] = f(sequence_of(record(ActionThenGetItem)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(ACTION_RESPONSE, 1)
 class ActionResponseNormal(Structure):
     piid: int = f(PIID_ACD)
     result: ActionResult = f(record(ActionResult))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(ACTION_RESPONSE, 2)
 class ActionResponseNormalList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[ActionResult, ...] = f(sequence_of(record(ActionResult)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(ACTION_RESPONSE, 3)
 class ActionThenGetResponseNormalList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[ActionThenGetResult, ...] = f(sequence_of(record(ActionThenGetResult)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)

@@ -111,7 +111,7 @@ class SecurityData(Structure):
 @structure
 class ConnectResponseInfo(Structure):
     result: ConnectResult = f(enum_of(ConnectResult))
-    security: SecurityData | None = f(optional(record(SecurityData)), None)
+    security: SecurityData | None = f(optional(record(SecurityData)), default=None)
 
 
 @structure
@@ -143,7 +143,7 @@ class ConnectRequest(Structure):
     piid: int = f(PIID)
     negotiation: Negotiation = f(record(Negotiation))
     mechanism: ConnectMechanism = f(record(ConnectMechanism))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(CONNECT_RESPONSE)
@@ -152,22 +152,22 @@ class ConnectResponse(Structure):
     factory: FactoryVersion = f(record(FactoryVersion))
     negotiation: Negotiation = f(record(Negotiation))
     info: ConnectResponseInfo = f(record(ConnectResponseInfo))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(RELEASE_REQUEST)
 class ReleaseRequest(Structure):
     piid: int = f(PIID)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(RELEASE_RESPONSE)
 class ReleaseResponse(Structure):
     piid: int = f(PIID_ACD)
     result: int = f(U8)
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(RELEASE_NOTIFICATION)
@@ -175,8 +175,8 @@ class ReleaseNotification(Structure):
     piid: int = f(PIID_ACD)
     connected_at: DateTimeS = f(DATE_TIME_S)
     now: DateTimeS = f(DATE_TIME_S)
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 class LinkRequestType(enum.IntEnum):

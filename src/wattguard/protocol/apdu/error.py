@@ -26,5 +26,5 @@ class ErrorType(enum.IntEnum):
 class ErrorResponse(Structure):
     piid: int = f(PIID)
     error: ErrorType = f(enum_of(ErrorType))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)

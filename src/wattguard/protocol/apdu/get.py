@@ -54,28 +54,28 @@ class GetRecord(Structure):
 class GetRequestNormal(Structure):
     piid: int = f(PIID)
     oad: OAD = f(OAD_)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_REQUEST, 2)
 class GetRequestNormalList(Structure):
     piid: int = f(PIID)
     oads: tuple[OAD, ...] = f(sequence_of(OAD_))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_REQUEST, 3)
 class GetRequestRecord(Structure):
     piid: int = f(PIID)
     record: GetRecord = f(record(GetRecord))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_REQUEST, 4)
 class GetRequestRecordList(Structure):
     piid: int = f(PIID)
     records: tuple[GetRecord, ...] = f(sequence_of(record(GetRecord)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_REQUEST, 5)
@@ -84,46 +84,46 @@ class GetRequestNext(Structure):
 
     piid: int = f(PIID)
     last_block: int = f(U16)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_REQUEST, 6)
 class GetRequestMD5(Structure):
     piid: int = f(PIID)
     oad: OAD = f(OAD_)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_RESPONSE, 1)
 class GetResponseNormal(Structure):
     piid: int = f(PIID_ACD)
     result: AResultNormal = f(A_RESULT_NORMAL)
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_RESPONSE, 2)
 class GetResponseNormalList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_RESPONSE, 3)
 class GetResponseRecord(Structure):
     piid: int = f(PIID_ACD)
     result: AResultRecord = f(A_RESULT_RECORD)
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_RESPONSE, 4)
 class GetResponseRecordList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[AResultRecord, ...] = f(sequence_of(A_RESULT_RECORD))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 def _read_next_answer(reader: Reader) -> Any:
@@ -154,8 +154,8 @@ class GetResponseNext(Structure):
     last_block: bool = f(BOOL)
     block_number: int = f(U16)
     answer: Any = f(_Fn(_read_next_answer, _write_next_answer, ("next_answer",)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(GET_RESPONSE, 6)
@@ -163,5 +163,5 @@ class GetResponseMD5(Structure):
     piid: int = f(PIID_ACD)
     oad: OAD = f(OAD_)
     answer: Any = f(dar_or(OCTETS))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)

@@ -86,7 +86,7 @@ class ProxyGetRequestList(Structure):
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxyGetTarget, ...] = f(sequence_of(record(ProxyGetTarget)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_REQUEST, 2)
@@ -97,7 +97,7 @@ class ProxyGetRequestRecord(Structure):
     oad: OAD = f(OAD_)
     rows: RSD = f(RSD_)
     columns: RCSD = f(RCSD_)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_REQUEST, 3)
@@ -105,7 +105,7 @@ class ProxySetRequestList(Structure):
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxySetTarget, ...] = f(sequence_of(record(ProxySetTarget)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_REQUEST, 4)
@@ -113,7 +113,7 @@ class ProxySetThenGetRequestList(Structure):
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxySetThenGetTarget, ...] = f(sequence_of(record(ProxySetThenGetTarget)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_REQUEST, 5)
@@ -121,7 +121,7 @@ class ProxyActionRequestList(Structure):
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxyActionTarget, ...] = f(sequence_of(record(ProxyActionTarget)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_REQUEST, 6)
@@ -129,7 +129,7 @@ class ProxyActionThenGetRequestList(Structure):
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxyActionThenGetTarget, ...] = f(sequence_of(record(ProxyActionThenGetTarget)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_REQUEST, 7)
@@ -142,7 +142,7 @@ class ProxyTransCommandRequest(Structure):
     frame_timeout: int = f(U16)
     byte_timeout: int = f(U16)
     command: bytes = f(OCTETS)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @structure
@@ -167,7 +167,7 @@ class ProxySetThenGetAnswer(Structure):
 class ProxyActionResult(Structure):
     omd: OMD = f(OMD_)
     dar: int = f(DAR_)
-    data: Data | None = f(optional(DATA), None)
+    data: Data | None = f(optional(DATA), default=None)
 
 
 @structure
@@ -195,8 +195,8 @@ class ProxyActionThenGetAnswer(Structure):
 class ProxyGetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyGetAnswer, ...] = f(sequence_of(record(ProxyGetAnswer)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_RESPONSE, 2)
@@ -204,40 +204,40 @@ class ProxyGetResponseRecord(Structure):
     piid: int = f(PIID_ACD)
     tsa: TSA = f(TSA_)
     result: AResultRecord = f(record(AResultRecord))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_RESPONSE, 3)
 class ProxySetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxySetAnswer, ...] = f(sequence_of(record(ProxySetAnswer)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_RESPONSE, 4)
 class ProxySetThenGetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxySetThenGetAnswer, ...] = f(sequence_of(record(ProxySetThenGetAnswer)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_RESPONSE, 5)
 class ProxyActionResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyActionAnswer, ...] = f(sequence_of(record(ProxyActionAnswer)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_RESPONSE, 6)
 class ProxyActionThenGetResponseList(Structure):
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyActionThenGetAnswer, ...] = f(sequence_of(record(ProxyActionThenGetAnswer)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(PROXY_RESPONSE, 7)
@@ -245,5 +245,5 @@ class ProxyTransCommandResponse(Structure):
     piid: int = f(PIID_ACD)
     port: OAD = f(OAD_)
     answer: Any = f(dar_or(OCTETS))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)

@@ -33,16 +33,16 @@ REPORT_NOTIFICATION = 136
 class ReportNotificationList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(REPORT_NOTIFICATION, 2)
 class ReportNotificationRecordList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[AResultRecord, ...] = f(sequence_of(A_RESULT_RECORD))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(REPORT_NOTIFICATION, 3)
@@ -52,22 +52,22 @@ class ReportNotificationTransData(Structure):
     piid: int = f(PIID_ACD)
     port: OAD = f(OAD_)
     data: tuple[bytes, ...] = f(sequence_of(OCTETS))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(REPORT_RESPONSE, 1)
 class ReportResponseList(Structure):
     piid: int = f(PIID)
     oads: tuple[OAD, ...] = f(sequence_of(OAD_))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(REPORT_RESPONSE, 2)
 class ReportResponseRecordList(Structure):
     piid: int = f(PIID)
     oads: tuple[OAD, ...] = f(sequence_of(OAD_))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(REPORT_RESPONSE, 3)
@@ -75,4 +75,4 @@ class ReportResponseTransData(Structure):
     """Acknowledges transparent data: the PIID alone (docs/protocol.md)."""
 
     piid: int = f(PIID)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)

@@ -129,4 +129,4 @@ class SecurityResponse(Structure):
             ("response_payload",),
         )
     )
-    mac: bytes | None = f(optional(MAC_), None)
+    mac: bytes | None = f(optional(MAC_), default=None)

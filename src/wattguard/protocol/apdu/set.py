@@ -65,21 +65,21 @@ class SetRequestNormal(Structure):
     piid: int = f(PIID)
     oad: OAD = f(OAD_)
     data: Data = f(DATA)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(SET_REQUEST, 2)
 class SetRequestNormalList(Structure):
     piid: int = f(PIID)
     items: tuple[SetItem, ...] = f(sequence_of(record(SetItem)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(SET_REQUEST, 3)
 class SetThenGetRequestNormalList(Structure):
     piid: int = f(PIID)
     items: tuple[SetThenGetItem, ...] = f(sequence_of(record(SetThenGetItem)))
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(SET_RESPONSE, 1)
@@ -87,21 +87,21 @@ class SetResponseNormal(Structure):
     piid: int = f(PIID_ACD)
     oad: OAD = f(OAD_)
     dar: int = f(DAR_)
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(SET_RESPONSE, 2)
 class SetResponseNormalList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[SetResult, ...] = f(sequence_of(record(SetResult)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(SET_RESPONSE, 3)
 class SetThenGetResponseNormalList(Structure):
     piid: int = f(PIID_ACD)
     results: tuple[SetThenGetResult, ...] = f(sequence_of(record(SetThenGetResult)))
-    follow_report: FollowReport | None = f(FOLLOW_REPORT, None)
-    time_tag: TimeTag | None = f(TIME_TAG, None)
+    follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
+    time_tag: TimeTag | None = f(TIME_TAG, default=None)

@@ -1,0 +1,475 @@
+"""Sans-IO DL/T 698.45 connections: bytes and time in, events and bytes out.
+
+Theory of operation. A :class:`ClientConnection` (master station, or a terminal acting for it)
+and a :class:`ServerConnection` (meter, or a terminal towards its master) each own a
+:class:`~wattguard.protocol.stream.FrameDecoder`, a fragment reassembler and the state
+machines of :mod:`wattguard.protocol.state`. ``receive_data(bytes)`` feeds the link;
+``next_event()`` hands out what happened; ``data_to_send()`` returns the bytes to write.
+Nothing here reads a clock: every call that starts or checks a timer takes ``now``
+(monotonic seconds), ``get_timer()`` says when ``handle_timer(now)`` must next be called.
+
+Requests are matched to responses by PIID service number (bits 0-5). A SECURITY-Response
+carries its PIID inside the protected APDU, so it answers the oldest pending SECURITY-Request.
+Frames that cannot be decoded, responses to nothing and illegal transitions by the peer become
+:class:`ProtocolViolation` events (the connection carries on); our own illegal moves raise
+:class:`~wattguard.errors.LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattguard.errors import DecodeError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from wattguard.protocol.apdu import Structure, decode_apdu
+from wattguard.protocol.apdu.connect import (
+    ConnectRequest,
+    ConnectResponse,
+    ConnectResult,
+    LinkRequest,
+    LinkRequestType,
+    LinkResponse,
+    ReleaseNotification,
+    ReleaseRequest,
+    ReleaseResponse,
+)
+from wattguard.protocol.apdu.report import (
+    ReportNotificationList,
+    ReportNotificationRecordList,
+    ReportNotificationTransData,
+    ReportResponseList,
+    ReportResponseRecordList,
+    ReportResponseTransData,
+)
+from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse
+from wattguard.protocol.fragment import Reassembler, acknowledgement, split_apdu
+from wattguard.protocol.link import (
+    AddressType,
+    Control,
+    FragmentKind,
+    FunctionCode,
+    LinkFrame,
+    ServerAddress,
+)
+from wattguard.protocol.state import ASSOCIATION, LINK, Association, Event, Link, transition
+from wattguard.protocol.stream import FrameDecoder
+from wattguard.protocol.values import DateTime
+
+__all__ = [
+    "ClientConnection",
+    "IncomingRequest",
+    "LinkEvent",
+    "Notification",
+    "ProtocolViolation",
+    "RequestTimedOut",
+    "Response",
+    "ServerConnection",
+]
+
+_REPORT_NOTIFICATIONS = (
+    ReportNotificationList,
+    ReportNotificationRecordList,
+    ReportNotificationTransData,
+)
+_REPORT_RESPONSES = (ReportResponseList, ReportResponseRecordList, ReportResponseTransData)
+
+#: Largest APDU piece put in one frame before link-layer fragmentation.
+DEFAULT_MAX_PIECE = 1024
+_SERVICE_MASK = 0x3F
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A response matched to the request it answers."""
+
+    request: Structure
+    response: Structure
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTimedOut:
+    request: Structure
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Something the server reported on its own (already acknowledged)."""
+
+    apdu: Structure
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    """A login, heartbeat or logout (at the master), or its answer (at the terminal)."""
+
+    apdu: LinkRequest | LinkResponse
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRequest:
+    """A request for the server application to answer with ``ServerConnection.respond``."""
+
+    apdu: Structure
+    address: ServerAddress
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation:
+    """The peer sent something undecodable or out of place; the connection carries on."""
+
+    error: ProtocolError
+
+
+def _service(apdu: Any) -> int:
+    return int(apdu.piid) & _SERVICE_MASK
+
+
+def _date_time(now: float) -> DateTime:
+    import datetime as dt
+
+    return DateTime.from_datetime(dt.datetime.fromtimestamp(now, dt.UTC).replace(tzinfo=None))
+
+
+@dataclass
+class _Pending:
+    request: Structure
+    deadline: float
+
+
+@dataclass
+class _Endpoint:
+    address: ServerAddress
+    client_address: int = 0x10
+    timeout: float = 10.0
+    max_piece: int = DEFAULT_MAX_PIECE
+    association: Association = Association.IDLE
+    _decoder: FrameDecoder = field(default_factory=FrameDecoder)
+    _reassembler: Reassembler = field(default_factory=Reassembler)
+    _out: bytearray = field(default_factory=bytearray)
+    _events: deque[Any] = field(default_factory=deque)
+    _pending: dict[int, _Pending] = field(default_factory=dict)
+    _pending_security: deque[_Pending] = field(default_factory=deque)
+
+    from_server = False
+
+    # --- the sans-IO surface ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        self._decoder.receive_data(data)
+        for frame in self._decoder.frames():
+            self._frame(frame)
+        while self._decoder.errors:
+            self._events.append(ProtocolViolation(self._decoder.errors.popleft()))
+
+    def next_event(self) -> Any:
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def get_timer(self) -> float | None:
+        deadlines = [p.deadline for p in self._pending.values()]
+        deadlines += [p.deadline for p in self._pending_security]
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        for key, pending in list(self._pending.items()):
+            if pending.deadline <= now:
+                del self._pending[key]
+                self._expired(pending.request)
+        while self._pending_security and self._pending_security[0].deadline <= now:
+            self._expired(self._pending_security.popleft().request)
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def _write(self, apdu: bytes, control: Control, address: ServerAddress | None = None) -> None:
+        target = address or self.address
+        if len(apdu) <= self.max_piece:
+            self._out += LinkFrame(control, target, self.client_address, apdu).to_bytes()
+            return
+        fragmented = Control(control.from_server, control.initiator, control.function, True)
+        for fragment, piece in split_apdu(apdu, self.max_piece):
+            frame = LinkFrame(fragmented, target, self.client_address, piece, fragment)
+            self._out += frame.to_bytes()
+
+    def _expect(self, request: Structure, now: float) -> None:
+        pending = _Pending(request, now + self.timeout)
+        if isinstance(request, SecurityRequest):
+            self._pending_security.append(pending)
+            return
+        key = _service(request)
+        if key in self._pending:
+            raise LocalProtocolError(f"PIID service number {key} is already awaiting an answer")
+        self._pending[key] = pending
+
+    def _match(self, response: Structure) -> Structure | None:
+        if isinstance(response, SecurityResponse):
+            return self._pending_security.popleft().request if self._pending_security else None
+        pending = self._pending.pop(_service(response), None)
+        return None if pending is None else pending.request
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def _frame(self, frame: LinkFrame) -> None:
+        if frame.control.from_server == self.from_server:
+            self._violation(RemoteProtocolError("frame sent in our own direction"))
+            return
+        if not self._accepts(frame.address):
+            return  # on a shared medium, frames for others are normal
+        apdu_bytes: bytes | None = frame.apdu
+        if frame.fragment is not None:
+            if frame.fragment.kind == FragmentKind.ACKNOWLEDGE:
+                return
+            ack = LinkFrame(
+                Control(self.from_server, False, frame.control.function, True),
+                frame.address,
+                frame.client_address,
+                b"",
+                acknowledgement(frame.fragment),
+            )
+            self._out += ack.to_bytes()
+            try:
+                apdu_bytes = self._reassembler.receive(frame.fragment, frame.apdu)
+            except RemoteProtocolError as exc:
+                self._violation(exc)
+                return
+            if apdu_bytes is None:
+                return
+        assert apdu_bytes is not None
+        try:
+            apdu = decode_apdu(apdu_bytes)
+        except DecodeError as exc:
+            self._violation(exc)
+            return
+        try:
+            self._apdu(apdu, frame)
+        except RemoteProtocolError as exc:
+            self._violation(exc)
+
+    def _violation(self, error: ProtocolError) -> None:
+        self._events.append(ProtocolViolation(error))
+
+    def _accepts(self, address: ServerAddress) -> bool:
+        return True
+
+    def _apdu(self, apdu: Structure, frame: LinkFrame) -> None:
+        raise NotImplementedError
+
+    def _expired(self, request: Structure) -> None:
+        self._events.append(RequestTimedOut(request))
+
+
+@dataclass
+class ClientConnection(_Endpoint):
+    """The requesting side: the master station, or a terminal reading its meters."""
+
+    from_server = False
+
+    def send_request(self, apdu: Structure, now: float) -> None:
+        """Send a GET/SET/ACTION/PROXY/SECURITY request and await its answer."""
+        self.association = transition(ASSOCIATION, self.association, Event.REQUEST, remote=False)
+        self._expect(apdu, now)
+        self._write(apdu.to_bytes(), Control(False, True))
+
+    def connect(self, request: ConnectRequest, now: float) -> None:
+        self.association = transition(
+            ASSOCIATION, self.association, Event.SEND_CONNECT, remote=False
+        )
+        self._expect(request, now)
+        self._write(request.to_bytes(), Control(False, True))
+
+    def release(self, request: ReleaseRequest, now: float) -> None:
+        self.association = transition(
+            ASSOCIATION, self.association, Event.SEND_RELEASE, remote=False
+        )
+        self._expect(request, now)
+        self._write(request.to_bytes(), Control(False, True))
+
+    def _expired(self, request: Structure) -> None:
+        if isinstance(request, ConnectRequest | ReleaseRequest):
+            self.association = transition(
+                ASSOCIATION, self.association, Event.TIMEOUT, remote=False
+            )
+        super()._expired(request)
+
+    def _apdu(self, apdu: Structure, frame: LinkFrame) -> None:
+        if isinstance(apdu, LinkRequest):
+            self._answer_link(apdu, frame)
+            return
+        if isinstance(
+            apdu,
+            ReportNotificationList | ReportNotificationRecordList | ReportNotificationTransData,
+        ):
+            self._acknowledge_report(apdu, frame)
+            return
+        if isinstance(apdu, ReleaseNotification):
+            self.association = transition(
+                ASSOCIATION, self.association, Event.RELEASE_NOTIFIED, remote=True
+            )
+            self._events.append(Notification(apdu))
+            return
+        request = self._match(apdu)
+        if request is None:
+            raise RemoteProtocolError(f"{type(apdu).__name__} answers no pending request")
+        if isinstance(apdu, ConnectResponse):
+            accepted = apdu.info.result == ConnectResult.ACCEPTED
+            event = Event.CONNECT_ACCEPTED if accepted else Event.CONNECT_REFUSED
+            self.association = transition(ASSOCIATION, self.association, event, remote=True)
+        elif isinstance(apdu, ReleaseResponse):
+            self.association = transition(
+                ASSOCIATION, self.association, Event.RELEASED, remote=True
+            )
+        self._events.append(Response(request, apdu))
+
+    def _answer_link(self, apdu: LinkRequest, frame: LinkFrame) -> None:
+        stamp = apdu.time
+        answer = LinkResponse(apdu.piid & 0xBF, 0x80, stamp, stamp, stamp)
+        control = Control(False, False, FunctionCode.LINK_MANAGEMENT)
+        self._out += LinkFrame(
+            control, frame.address, frame.client_address, answer.to_bytes()
+        ).to_bytes()
+        self._events.append(LinkEvent(apdu))
+
+    def _acknowledge_report(self, apdu: Any, frame: LinkFrame) -> None:
+        piid = apdu.piid & 0xBF
+        ack: Structure
+        if isinstance(apdu, ReportNotificationTransData):
+            ack = ReportResponseTransData(piid)
+        elif isinstance(apdu, ReportNotificationList):
+            ack = ReportResponseList(piid, tuple(result.oad for result in apdu.results))
+        else:
+            ack = ReportResponseRecordList(piid, tuple(result.oad for result in apdu.results))
+        self._write(ack.to_bytes(), Control(False, False), frame.address)
+        self._events.append(Notification(apdu))
+
+
+@dataclass
+class ServerConnection(_Endpoint):
+    """The answering side: a meter, or a terminal towards its master station.
+
+    A terminal logs in with :meth:`login`, and then its heartbeat falls due every
+    ``heartbeat`` seconds (``get_timer`` includes it); three unanswered heartbeats take the
+    link offline.
+    """
+
+    heartbeat: float = 300.0
+    missed_limit: int = 3
+    link: Link = Link.OFFLINE
+    _next_heartbeat: float | None = None
+    _missed: int = 0
+    _link_piid: int = 0
+    _login_sent_at: float = 0.0
+
+    from_server = True
+
+    def _accepts(self, address: ServerAddress) -> bool:
+        if address.type == AddressType.BROADCAST:
+            return True
+        mine = self.address.address
+        if address.type == AddressType.WILDCARD:
+            theirs = address.address.hex()
+            return len(theirs) == len(mine.hex()) and all(
+                t in ("a", m) for t, m in zip(theirs, mine.hex(), strict=True)
+            )
+        return address.address == mine
+
+    def respond(self, request: IncomingRequest, apdu: Structure) -> None:
+        """Answer ``request`` (the PIID must match, CONNECT/RELEASE move the association)."""
+        if not isinstance(apdu, SecurityResponse) and _service(apdu) != _service(request.apdu):
+            raise LocalProtocolError("a response must carry its request's PIID")
+        if isinstance(apdu, ConnectResponse):
+            accepted = apdu.info.result == ConnectResult.ACCEPTED
+            self.association = Association.ASSOCIATED if accepted else Association.IDLE
+        elif isinstance(apdu, ReleaseResponse):
+            self.association = Association.IDLE
+        self._write(apdu.to_bytes(), Control(True, False), request.address)
+
+    def notify(self, apdu: Structure, now: float) -> None:
+        """Report on our own (REPORT-Notification, RELEASE-Notification)."""
+        if isinstance(apdu, ReleaseNotification):
+            self.association = Association.IDLE
+        else:
+            self._expect(apdu, now)
+        self._write(apdu.to_bytes(), Control(True, True))
+
+    def login(self, now: float) -> None:
+        self.link = transition(LINK, self.link, Event.LOGIN, remote=False)
+        self._login_sent_at = now
+        self._link_request(LinkRequestType.LOGIN, now)
+
+    def logout(self, now: float) -> None:
+        self.link = transition(LINK, self.link, Event.LOGOUT, remote=False)
+        self._link_request(LinkRequestType.LOGOUT, now)
+        self._next_heartbeat = None
+
+    def _link_request(self, kind: LinkRequestType, now: float) -> None:
+        self._link_piid = (self._link_piid + 1) & _SERVICE_MASK
+        request = LinkRequest(self._link_piid, kind, int(self.heartbeat), _date_time(now))
+        if kind != LinkRequestType.LOGOUT:
+            self._pending.pop(_service(request), None)
+            self._expect(request, now)
+        control = Control(True, True, FunctionCode.LINK_MANAGEMENT)
+        self._write(request.to_bytes(), control)
+
+    def get_timer(self) -> float | None:
+        timers = [t for t in (super().get_timer(), self._next_heartbeat) if t is not None]
+        return min(timers, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        super().handle_timer(now)
+        if self._next_heartbeat is not None and self._next_heartbeat <= now:
+            self.link = transition(LINK, self.link, Event.HEARTBEAT, remote=False)
+            self._next_heartbeat = now + self.heartbeat
+            self._link_request(LinkRequestType.HEARTBEAT, now)
+
+    def _expired(self, request: Structure) -> None:
+        if isinstance(request, LinkRequest):
+            self._missed += 1
+            if request.type == LinkRequestType.LOGIN or self._missed >= self.missed_limit:
+                self.link = transition(LINK, self.link, Event.TIMEOUT, remote=False)
+                self._next_heartbeat = None
+        super()._expired(request)
+
+    def _apdu(self, apdu: Structure, frame: LinkFrame) -> None:
+        if isinstance(apdu, LinkResponse):
+            request = self._match(apdu)
+            if not isinstance(request, LinkRequest):
+                raise RemoteProtocolError("LINK-Response answers no pending login or heartbeat")
+            ok = apdu.result & 0x07 == 0
+            if request.type == LinkRequestType.LOGIN:
+                event = Event.LOGIN_ACCEPTED if ok else Event.LOGIN_REFUSED
+                self.link = transition(LINK, self.link, event, remote=True)
+                if ok:
+                    self._missed = 0
+                    self._next_heartbeat = self._login_sent_at + self.heartbeat
+            else:
+                self._missed = 0
+                self.link = transition(LINK, self.link, Event.HEARTBEAT_ANSWERED, remote=True)
+            self._events.append(LinkEvent(apdu))
+            return
+        if isinstance(
+            apdu, ReportResponseList | ReportResponseRecordList | ReportResponseTransData
+        ):
+            request = self._match(apdu)
+            if request is None:
+                raise RemoteProtocolError("REPORT-Response answers no report")
+            self._events.append(Response(request, apdu))
+            return
+        if frame.control.from_server or not frame.control.initiator:
+            raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")
+        if _is_request(apdu):
+            self._events.append(IncomingRequest(apdu, frame.address))
+            return
+        raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")
+
+
+#: Service tags a client may send as a request: CONNECT, RELEASE, GET, SET, ACTION, PROXY,
+#: SECURITY.
+_REQUEST_TAGS = frozenset((2, 3, 5, 6, 7, 9, 16))
+
+
+def _is_request(apdu: Structure) -> bool:
+    return apdu._prefix[0] in _REQUEST_TAGS

@@ -1,0 +1,222 @@
+"""Client and server cores wired back to back on a virtual clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wattguard.clock import VirtualClock
+from wattguard.errors import LocalProtocolError
+from wattguard.protocol import OAD, Data, DataType, ServerAddress
+from wattguard.protocol.apdu.common import AResultNormal
+from wattguard.protocol.apdu.connect import (
+    ConnectMechanism,
+    ConnectRequest,
+    ConnectResponse,
+    ConnectResponseInfo,
+    ConnectResult,
+    FactoryVersion,
+    LinkRequest,
+    LinkResponse,
+    Negotiation,
+    ReleaseRequest,
+    ReleaseResponse,
+)
+from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
+from wattguard.protocol.apdu.report import ReportNotificationList, ReportResponseList
+from wattguard.protocol.connection import (
+    ClientConnection,
+    IncomingRequest,
+    LinkEvent,
+    Notification,
+    ProtocolViolation,
+    RequestTimedOut,
+    Response,
+    ServerConnection,
+)
+from wattguard.protocol.link import Control, LinkFrame
+from wattguard.protocol.state import Association, Link
+
+METER = ServerAddress.parse("000000000001")
+ENERGY = OAD.parse("00100200")
+NEGOTIATION = Negotiation(0x0016, bytes(8), bytes(16), 1024, 1024, 1, 2048, 7200)
+FACTORY = FactoryVersion("WGRD", "0100", "261124", "0100", "261124", "wattgrd0")
+
+
+def pump(a: Any, b: Any) -> None:
+    """Carry bytes both ways until both sides are quiet."""
+    while True:
+        ab, ba = a.data_to_send(), b.data_to_send()
+        if not ab and not ba:
+            return
+        b.receive_data(ab)
+        a.receive_data(ba)
+
+
+def events(endpoint: Any) -> list[Any]:
+    out = []
+    while (event := endpoint.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+def serve(server: ServerConnection, answer: Any) -> None:
+    for event in events(server):
+        assert isinstance(event, IncomingRequest)
+        server.respond(event, answer(event.apdu))
+
+
+def test_get_round_trip() -> None:
+    client, server = ClientConnection(METER), ServerConnection(METER)
+    client.send_request(GetRequestNormal(5, ENERGY), now=0.0)
+    pump(client, server)
+    value = Data(DataType.DOUBLE_LONG_UNSIGNED, 12345)
+    serve(server, lambda req: GetResponseNormal(req.piid, AResultNormal(req.oad, value)))
+    pump(client, server)
+    (response,) = events(client)
+    assert isinstance(response, Response)
+    assert response.request == GetRequestNormal(5, ENERGY)
+    assert response.response.result.result == value
+    assert client.get_timer() is None
+
+
+def test_connect_then_release() -> None:
+    client, server = ClientConnection(METER), ServerConnection(METER)
+    client.connect(ConnectRequest(1, NEGOTIATION, ConnectMechanism()), now=0.0)
+    assert client.association == Association.CONNECTING
+    pump(client, server)
+    info = ConnectResponseInfo(ConnectResult.ACCEPTED)
+    serve(server, lambda req: ConnectResponse(req.piid, FACTORY, NEGOTIATION, info))
+    pump(client, server)
+    assert client.association == Association.ASSOCIATED == server.association
+    assert isinstance(events(client)[0].response, ConnectResponse)
+    client.release(ReleaseRequest(2), now=1.0)
+    pump(client, server)
+    serve(server, lambda req: ReleaseResponse(req.piid, 0))
+    pump(client, server)
+    assert client.association == Association.IDLE == server.association
+    with pytest.raises(LocalProtocolError, match="not allowed in state idle"):
+        client.release(ReleaseRequest(3), now=2.0)
+
+
+def test_refused_connect_returns_to_idle() -> None:
+    client, server = ClientConnection(METER), ServerConnection(METER)
+    client.connect(ConnectRequest(1, NEGOTIATION, ConnectMechanism()), now=0.0)
+    pump(client, server)
+    info = ConnectResponseInfo(ConnectResult.SIGNATURE_ERROR)
+    serve(server, lambda req: ConnectResponse(req.piid, FACTORY, NEGOTIATION, info))
+    pump(client, server)
+    assert client.association == Association.IDLE
+
+
+def test_timeouts_fire_from_the_timer() -> None:
+    clock = VirtualClock()
+    client = ClientConnection(METER, timeout=5.0)
+    client.send_request(GetRequestNormal(1, ENERGY), now=clock.monotonic())
+    client.connect(ConnectRequest(2, NEGOTIATION, ConnectMechanism()), now=clock.monotonic())
+    assert client.get_timer() == 5.0
+    clock.advance(4.9)
+    client.handle_timer(clock.monotonic())
+    assert events(client) == []
+    clock.advance(0.2)
+    client.handle_timer(clock.monotonic())
+    timed_out = events(client)
+    assert {type(e) for e in timed_out} == {RequestTimedOut}
+    assert len(timed_out) == 2 and client.association == Association.IDLE
+    assert client.get_timer() is None
+
+
+def test_duplicate_piid_is_our_error() -> None:
+    client = ClientConnection(METER)
+    client.send_request(GetRequestNormal(1, ENERGY), now=0.0)
+    with pytest.raises(LocalProtocolError, match="already awaiting"):
+        client.send_request(GetRequestNormal(1, ENERGY), now=0.0)
+
+
+def test_unsolicited_response_is_a_violation_not_a_crash() -> None:
+    client = ClientConnection(METER)
+    stray = GetResponseNormal(9, AResultNormal(ENERGY, 4))
+    client.receive_data(LinkFrame(Control(True, False), METER, 0x10, stray.to_bytes()).to_bytes())
+    client.receive_data(b"\x68\x99garbage")
+    client.receive_data(LinkFrame(Control(True, False), METER, 0x10, b"\x77").to_bytes())
+    found = events(client)
+    assert all(isinstance(e, ProtocolViolation) for e in found)
+    reasons = " | ".join(str(e.error) for e in found)
+    assert "answers no pending request" in reasons
+    assert "outside limits" in reasons
+    assert "unknown APDU service 119" in reasons
+
+
+def test_server_ignores_frames_for_other_meters_and_answers_wildcards() -> None:
+    server = ServerConnection(METER)
+    other = ClientConnection(ServerAddress.parse("000000000002"))
+    other.send_request(GetRequestNormal(1, ENERGY), now=0.0)
+    server.receive_data(other.data_to_send())
+    assert events(server) == []
+    from wattguard.protocol import AddressType
+
+    wildcard = ClientConnection(ServerAddress.parse("0000000000AA", type=AddressType.WILDCARD))
+    wildcard.send_request(GetRequestNormal(1, ENERGY), now=0.0)
+    server.receive_data(wildcard.data_to_send())
+    assert isinstance(events(server)[0], IncomingRequest)
+
+
+def test_login_heartbeat_and_missed_heartbeats() -> None:
+    clock = VirtualClock()
+    master, terminal = (
+        ClientConnection(METER),
+        ServerConnection(METER, heartbeat=60.0, timeout=10.0),
+    )
+    terminal.login(clock.monotonic())
+    assert terminal.link == Link.LOGGING_IN
+    pump(master, terminal)
+    (login,) = events(master)
+    assert isinstance(login, LinkEvent) and isinstance(login.apdu, LinkRequest)
+    assert terminal.link == Link.ONLINE
+    assert isinstance(events(terminal)[0].apdu, LinkResponse)
+    assert terminal.get_timer() == 60.0
+    clock.advance(60)
+    terminal.handle_timer(clock.monotonic())
+    pump(master, terminal)
+    assert terminal.link == Link.ONLINE and len(events(master)) == 1
+    events(terminal)
+    # The master goes silent: three heartbeats go unanswered and the link drops.
+    for _ in range(3):
+        clock.advance(60)
+        terminal.handle_timer(clock.monotonic())
+        terminal.data_to_send()
+        clock.advance(10)
+        terminal.handle_timer(clock.monotonic())
+    assert terminal.link == Link.OFFLINE
+    assert terminal.get_timer() is None
+
+
+def test_reports_are_acknowledged() -> None:
+    client, server = ClientConnection(METER), ServerConnection(METER)
+    report = ReportNotificationList(3, (AResultNormal(OAD.parse("30110200"), 0),))
+    server.notify(report, now=0.0)
+    pump(client, server)
+    (notification,) = events(client)
+    assert isinstance(notification, Notification) and notification.apdu == report
+    (ack,) = events(server)
+    assert isinstance(ack, Response) and isinstance(ack.response, ReportResponseList)
+    assert ack.response.oads == (OAD.parse("30110200"),)
+
+
+def test_large_responses_are_fragmented_and_reassembled() -> None:
+    client = ClientConnection(METER, max_piece=64)
+    server = ServerConnection(METER, max_piece=64)
+    client.send_request(GetRequestNormal(7, ENERGY), now=0.0)
+    pump(client, server)
+    big = Data.array(*[Data(DataType.DOUBLE_LONG_UNSIGNED, i) for i in range(100)])
+    serve(server, lambda req: GetResponseNormal(req.piid, AResultNormal(req.oad, big)))
+    wire = server.data_to_send()
+    assert wire.count(b"\x16\x68") >= 7  # many frames
+    client.receive_data(wire)
+    (response,) = [e for e in events(client) if isinstance(e, Response)]
+    assert response.response.result.result == big
+    acks = client.data_to_send()
+    assert acks  # every fragment acknowledged
+    server.receive_data(acks)
+    assert events(server) == []
