@@ -60,9 +60,9 @@ def frames() -> dict[str, bytes]:
     return {
         "GET-Request-Normal": LinkFrame(Control(False, True), METER, 0x10, request).to_bytes(),
         "GET-Response (5 energies)": LinkFrame(
-            Control(True, False), METER, 0x10, response
+            Control(True, True), METER, 0x10, response
         ).to_bytes(),
-        "SECURITY-Response + MAC": LinkFrame(Control(True, False), METER, 0x10, secured).to_bytes(),
+        "SECURITY-Response + MAC": LinkFrame(Control(True, True), METER, 0x10, secured).to_bytes(),
     }
 
 

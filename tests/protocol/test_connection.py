@@ -137,9 +137,9 @@ def test_duplicate_piid_is_our_error() -> None:
 def test_unsolicited_response_is_a_violation_not_a_crash() -> None:
     client = ClientConnection(METER)
     stray = GetResponseNormal(9, AResultNormal(ENERGY, 4))
-    client.receive_data(LinkFrame(Control(True, False), METER, 0x10, stray.to_bytes()).to_bytes())
+    client.receive_data(LinkFrame(Control(True, True), METER, 0x10, stray.to_bytes()).to_bytes())
     client.receive_data(b"\x68\x99garbage")
-    client.receive_data(LinkFrame(Control(True, False), METER, 0x10, b"\x77").to_bytes())
+    client.receive_data(LinkFrame(Control(True, True), METER, 0x10, b"\x77").to_bytes())
     found = events(client)
     assert all(isinstance(e, ProtocolViolation) for e in found)
     reasons = " | ".join(str(e.error) for e in found)

@@ -17,7 +17,7 @@ def test_split_then_reassemble_over_real_frames(apdu: bytes, size: int) -> None:
     pieces = split_apdu(apdu, size)
     for fragment, piece in pieces:
         frame = LinkFrame(
-            Control(True, False, fragmented=True), ServerAddress.parse("01"), 1, piece, fragment
+            Control(True, True, fragmented=True), ServerAddress.parse("01"), 1, piece, fragment
         )
         received = decode_frame(frame.to_bytes())
         assert received.fragment is not None

@@ -40,7 +40,7 @@ def test_crc_matches_the_bitwise_definition(data: bytes) -> None:
 
 
 def test_a_get_request_frame_byte_for_byte() -> None:
-    frame = LinkFrame(Control(from_server=False, initiator=True), METER, 0x10, GET_ENERGY)
+    frame = LinkFrame(Control(from_server=False, client_started=True), METER, 0x10, GET_ENERGY)
     wire = frame.to_bytes()
     # 68 | L=0x0017 | C=0x43 | AF=0x05 | SA reversed | CA | HCS | APDU | FCS | 16
     assert wire[:4] == bytes.fromhex("68170043")

@@ -10,7 +10,7 @@ from wattguard.protocol import Control, FrameDecoder, LinkFrame, ServerAddress
 METER = ServerAddress.parse("123456789012")
 FRAMES = [
     LinkFrame(Control(False, True), METER, 0x10, bytes.fromhex("0501010010020000")),
-    LinkFrame(Control(True, False), METER, 0x10, bytes(range(60))),
+    LinkFrame(Control(True, True), METER, 0x10, bytes(range(60))),
     LinkFrame(Control(False, True, scrambled=True), ServerAddress.broadcast(), 0, b"\x68\x16"),
 ]
 WIRE = [frame.to_bytes() for frame in FRAMES]
@@ -71,12 +71,12 @@ def test_truncated_frame_followed_by_good_ones() -> None:
 
 
 def test_over_the_length_limit() -> None:
-    big = LinkFrame(Control(True, False), METER, 1, bytes(3000)).to_bytes()
+    big = LinkFrame(Control(True, True), METER, 1, bytes(3000)).to_bytes()
     decoder = FrameDecoder(max_frame_size=1024)
     assert _feed([big + WIRE[0]], decoder) == FRAMES[:1]
     assert any("outside limits" in error.reason for error in decoder.errors)
     assert _feed([big], FrameDecoder(max_frame_size=4096)) == [
-        LinkFrame(Control(True, False), METER, 1, bytes(3000))
+        LinkFrame(Control(True, True), METER, 1, bytes(3000))
     ]
 
 

@@ -108,10 +108,12 @@ class LinkEvent:
 
 @dataclass(frozen=True, slots=True)
 class IncomingRequest:
-    """A request for the server application to answer with ``ServerConnection.respond``."""
+    """A request for the server application to answer with ``ServerConnection.respond``;
+    the answer goes back to the client address the request came from."""
 
     apdu: Structure
     address: ServerAddress
+    client_address: int = 0x10
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,15 +187,21 @@ class _Endpoint:
 
     # --- sending ---------------------------------------------------------------------------
 
-    def _write(self, apdu: bytes, control: Control, address: ServerAddress | None = None) -> None:
+    def _write(
+        self,
+        apdu: bytes,
+        control: Control,
+        address: ServerAddress | None = None,
+        client_address: int | None = None,
+    ) -> None:
         target = address or self.address
+        client = self.client_address if client_address is None else client_address
         if len(apdu) <= self.max_piece:
-            self._out += LinkFrame(control, target, self.client_address, apdu).to_bytes()
+            self._out += LinkFrame(control, target, client, apdu).to_bytes()
             return
-        fragmented = Control(control.from_server, control.initiator, control.function, True)
+        fragmented = Control(control.from_server, control.client_started, control.function, True)
         for fragment, piece in split_apdu(apdu, self.max_piece):
-            frame = LinkFrame(fragmented, target, self.client_address, piece, fragment)
-            self._out += frame.to_bytes()
+            self._out += LinkFrame(fragmented, target, client, piece, fragment).to_bytes()
 
     def _expect(self, request: Structure, now: float) -> None:
         pending = _Pending(request, now + self.timeout)
@@ -224,7 +232,9 @@ class _Endpoint:
             if frame.fragment.kind == FragmentKind.ACKNOWLEDGE:
                 return
             ack = LinkFrame(
-                Control(self.from_server, False, frame.control.function, True),
+                Control(
+                    self.from_server, frame.control.client_started, frame.control.function, True
+                ),
                 frame.address,
                 frame.client_address,
                 b"",
@@ -342,7 +352,7 @@ class ClientConnection(_Endpoint):
             ack = ReportResponseList(piid, tuple(result.oad for result in apdu.results))
         else:
             ack = ReportResponseRecordList(piid, tuple(result.oad for result in apdu.results))
-        self._write(ack.to_bytes(), Control(False, False), frame.address)
+        self._write(ack.to_bytes(), Control(False, False), frame.address, frame.client_address)
         self._events.append(Notification(apdu))
 
 
@@ -385,7 +395,7 @@ class ServerConnection(_Endpoint):
             self.association = Association.ASSOCIATED if accepted else Association.IDLE
         elif isinstance(apdu, ReleaseResponse):
             self.association = Association.IDLE
-        self._write(apdu.to_bytes(), Control(True, False), request.address)
+        self._write(apdu.to_bytes(), Control(True, True), request.address, request.client_address)
 
     def notify(self, apdu: Structure, now: float) -> None:
         """Report on our own (REPORT-Notification, RELEASE-Notification)."""
@@ -393,7 +403,7 @@ class ServerConnection(_Endpoint):
             self.association = Association.IDLE
         else:
             self._expect(apdu, now)
-        self._write(apdu.to_bytes(), Control(True, True))
+        self._write(apdu.to_bytes(), Control(True, False))
 
     def login(self, now: float) -> None:
         self.link = transition(LINK, self.link, Event.LOGIN, remote=False)
@@ -411,7 +421,7 @@ class ServerConnection(_Endpoint):
         if kind != LinkRequestType.LOGOUT:
             self._pending.pop(_service(request), None)
             self._expect(request, now)
-        control = Control(True, True, FunctionCode.LINK_MANAGEMENT)
+        control = Control(True, False, FunctionCode.LINK_MANAGEMENT)
         self._write(request.to_bytes(), control)
 
     def get_timer(self) -> float | None:
@@ -458,10 +468,10 @@ class ServerConnection(_Endpoint):
                 raise RemoteProtocolError("REPORT-Response answers no report")
             self._events.append(Response(request, apdu))
             return
-        if frame.control.from_server or not frame.control.initiator:
+        if frame.control.from_server or not frame.control.client_started:
             raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")
         if _is_request(apdu):
-            self._events.append(IncomingRequest(apdu, frame.address))
+            self._events.append(IncomingRequest(apdu, frame.address, frame.client_address))
             return
         raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")
 

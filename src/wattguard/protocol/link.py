@@ -8,7 +8,9 @@
 
 * ``L`` (2 bytes, little-endian): bits 0-13 the frame length without the 68 and 16 bytes;
   bit 14 the unit (0 bytes, 1 kilobytes; decoded, never sent); bit 15 reserved.
-* ``C``: bit 7 DIR (1: sent by the server), bit 6 PRM (1: this side started the exchange),
+* ``C``: bit 7 DIR (1: sent by the server), bit 6 PRM (1: the client started the exchange:
+  its request and the server's response; 0: the server did: a report or login and the
+  client's answer),
   bit 5 fragment, bit 3 scrambling (every APDU byte + 0x33), bits 0-2 function code
   (1 link management, 3 user data).
 * ``AF``: bits 0-3 address length - 1, bit 4 logical address, bit 5 extended logical address
@@ -74,10 +76,12 @@ class FragmentKind(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Control:
-    """The control byte."""
+    """The control byte. ``client_started`` is PRM: DIR/PRM 0/1 a client request, 1/1 the
+    server's response, 1/0 a server report (or LINK login/heartbeat), 0/0 the client's answer
+    to it (DL/T 698.45-2017 clause 6.1.3; docs/protocol.md)."""
 
     from_server: bool
-    initiator: bool
+    client_started: bool
     function: FunctionCode = FunctionCode.USER_DATA
     fragmented: bool = False
     scrambled: bool = False
@@ -85,7 +89,7 @@ class Control:
     def to_byte(self) -> int:
         return (
             (self.from_server << 7)
-            | (self.initiator << 6)
+            | (self.client_started << 6)
             | (self.fragmented << 5)
             | (self.scrambled << 3)
             | self.function
@@ -104,7 +108,7 @@ class Control:
             raise DecodeError("reserved control bit 4 is set", offset=offset)
         return cls(
             from_server=bool(value & 0x80),
-            initiator=bool(value & 0x40),
+            client_started=bool(value & 0x40),
             function=function,
             fragmented=bool(value & 0x20),
             scrambled=bool(value & 0x08),

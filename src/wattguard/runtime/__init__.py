@@ -1,0 +1,6 @@
+"""wattguard.runtime: the only package that touches sockets, asyncio, threads and the wall
+clock. Thin shells that feed the sans-IO cores bytes and time."""
+
+from wattguard.runtime.tcp import ProtocolServer
+
+__all__ = ["ProtocolServer"]
