@@ -372,7 +372,19 @@ def _sequence(reader: Reader, depth: int) -> tuple[Data, ...]:
     if count > reader.remaining():
         raise reader.error(f"{count} elements cannot fit in {reader.remaining()} bytes")
     depth += 1
-    return tuple([read_data(reader, depth) for _ in range(count)])
+    data = reader.data
+    size = len(data)
+    items = []
+    for _ in range(count):
+        # Inline the fixed-size case: arrays of numbers are most of what meters send.
+        pos = reader.pos
+        fixed = _FIXED_SIZE.get(data[pos]) if pos < size else None
+        if fixed is not None and pos + 1 + fixed[1].size <= size:
+            reader.pos = pos + 1 + fixed[1].size
+            items.append(_new_data(Data, (fixed[0], fixed[1].unpack_from(data, pos + 1)[0])))
+        else:
+            items.append(read_data(reader, depth))
+    return tuple(items)
 
 
 def _write_sequence(items: tuple[Data, ...]) -> bytes:
