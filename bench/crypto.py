@@ -16,9 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from timing import measure
 
 from wattguard.crypto import sm2, sm3, sm4
 
@@ -44,21 +45,6 @@ class Row:
         if self.min_ops is not None:
             return self.ours >= self.min_ops
         return None
-
-
-def measure(operation: Callable[[], object], seconds: float) -> float:
-    """Operations per CPU second, over at least ``seconds``."""
-    operation()  # warm up (loads keys, fills caches)
-    count, batch = 0, 1
-    start = time.process_time()
-    while True:
-        for _ in range(batch):
-            operation()
-        count += batch
-        elapsed = time.process_time() - start
-        if elapsed >= seconds:
-            return count / elapsed
-        batch = min(batch * 2, 4096)
 
 
 def openssl_speed(args: list[str], seconds: float) -> str:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
+
+from timing import measure
 
 from wattguard.protocol import (
     OAD,
@@ -32,20 +33,6 @@ from wattguard.protocol.apdu.security import Protection, SecurityPayload, Securi
 
 METER = ServerAddress.parse("123456789012")
 ENERGY = OAD.parse("00100200")
-
-
-def measure(operation: Callable[[], object], seconds: float) -> float:
-    operation()
-    count, batch = 0, 1
-    start = time.process_time()
-    while True:
-        for _ in range(batch):
-            operation()
-        count += batch
-        elapsed = time.process_time() - start
-        if elapsed >= seconds:
-            return count / elapsed
-        batch = min(batch * 2, 8192)
 
 
 def frames() -> dict[str, bytes]:
