@@ -164,17 +164,17 @@ def test_server_ignores_frames_for_other_meters_and_answers_wildcards() -> None:
 
 def test_login_heartbeat_and_missed_heartbeats() -> None:
     clock = VirtualClock()
-    master, terminal = (
-        ClientConnection(METER),
-        ServerConnection(METER, heartbeat=60.0, timeout=10.0),
-    )
+    master = ClientConnection(METER, calendar=clock)
+    terminal = ServerConnection(METER, heartbeat=60.0, timeout=10.0, calendar=clock)
     terminal.login(clock.monotonic())
     assert terminal.link == Link.LOGGING_IN
     pump(master, terminal)
     (login,) = events(master)
     assert isinstance(login, LinkEvent) and isinstance(login.apdu, LinkRequest)
+    assert login.apdu.time.year == 2023  # the calendar clock, not the monotonic one
     assert terminal.link == Link.ONLINE
-    assert isinstance(events(terminal)[0].apdu, LinkResponse)
+    answer = events(terminal)[0].apdu
+    assert isinstance(answer, LinkResponse) and answer.result == 0x80
     assert terminal.get_timer() == 60.0
     clock.advance(60)
     terminal.handle_timer(clock.monotonic())

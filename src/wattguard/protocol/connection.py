@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattguard.clock import Clock
 from wattguard.errors import DecodeError, LocalProtocolError, ProtocolError, RemoteProtocolError
 from wattguard.protocol.apdu import Structure, decode_apdu
 from wattguard.protocol.apdu.connect import (
@@ -127,10 +128,10 @@ def _service(apdu: Any) -> int:
     return int(apdu.piid) & _SERVICE_MASK
 
 
-def _date_time(now: float) -> DateTime:
+def _date_time(posix: float) -> DateTime:
     import datetime as dt
 
-    return DateTime.from_datetime(dt.datetime.fromtimestamp(now, dt.UTC).replace(tzinfo=None))
+    return DateTime.from_datetime(dt.datetime.fromtimestamp(posix, dt.UTC).replace(tzinfo=None))
 
 
 @dataclass
@@ -145,6 +146,8 @@ class _Endpoint:
     client_address: int = 0x10
     timeout: float = 10.0
     max_piece: int = DEFAULT_MAX_PIECE
+    #: The calendar clock stamped into LINK messages; ``now`` arguments are monotonic.
+    calendar: Clock | None = None
     association: Association = Association.IDLE
     _decoder: FrameDecoder = field(default_factory=FrameDecoder)
     _reassembler: Reassembler = field(default_factory=Reassembler)
@@ -259,6 +262,9 @@ class _Endpoint:
         except RemoteProtocolError as exc:
             self._violation(exc)
 
+    def _calendar_now(self, fallback: DateTime) -> DateTime:
+        return fallback if self.calendar is None else _date_time(self.calendar.time())
+
     def _violation(self, error: ProtocolError) -> None:
         self._events.append(ProtocolViolation(error))
 
@@ -335,8 +341,9 @@ class ClientConnection(_Endpoint):
         self._events.append(Response(request, apdu))
 
     def _answer_link(self, apdu: LinkRequest, frame: LinkFrame) -> None:
-        stamp = apdu.time
-        answer = LinkResponse(apdu.piid & 0xBF, 0x80, stamp, stamp, stamp)
+        received = self._calendar_now(apdu.time)
+        trusted = 0x80 if self.calendar is not None else 0x00  # bit 7: our clock is trusted
+        answer = LinkResponse(apdu.piid & 0xBF, trusted, apdu.time, received, received)
         control = Control(False, False, FunctionCode.LINK_MANAGEMENT)
         self._out += LinkFrame(
             control, frame.address, frame.client_address, answer.to_bytes()
@@ -417,7 +424,8 @@ class ServerConnection(_Endpoint):
 
     def _link_request(self, kind: LinkRequestType, now: float) -> None:
         self._link_piid = (self._link_piid + 1) & _SERVICE_MASK
-        request = LinkRequest(self._link_piid, kind, int(self.heartbeat), _date_time(now))
+        stamp = _date_time(self.calendar.time() if self.calendar is not None else 0.0)
+        request = LinkRequest(self._link_piid, kind, int(self.heartbeat), stamp)
         if kind != LinkRequestType.LOGOUT:
             self._pending.pop(_service(request), None)
             self._expect(request, now)
