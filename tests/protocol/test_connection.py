@@ -41,7 +41,7 @@ from wattguard.protocol.state import Association, Link
 METER = ServerAddress.parse("000000000001")
 ENERGY = OAD.parse("00100200")
 NEGOTIATION = Negotiation(0x0016, bytes(8), bytes(16), 1024, 1024, 1, 2048, 7200)
-FACTORY = FactoryVersion("WGRD", "0100", "261124", "0100", "261124", "wattgrd0")
+FACTORY = FactoryVersion("WGRD", "0100", "261124", "0100", "261124", b"wattgrd0")
 
 
 def pump(a: Any, b: Any) -> None:

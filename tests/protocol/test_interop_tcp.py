@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover
     dlt698 = None
 
 METER = ServerAddress.parse("000000000001")
-FACTORY = FactoryVersion("WGRD", "0100", "261124", "0100", "261124", "wattgrd0")
+FACTORY = FactoryVersion("WGRD", "0100", "261124", "0100", "261124", b"wattgrd0")
 VALUES = {
     OAD.parse("00100200"): Data.array(
         *[Data(DataType.DOUBLE_LONG_UNSIGNED, v) for v in (123456, 40000, 30000, 20000, 33456)]

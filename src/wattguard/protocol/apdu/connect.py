@@ -121,7 +121,7 @@ class FactoryVersion(Structure):
     software_date: str = f(fixed_text(6))
     hardware_version: str = f(fixed_text(4))
     hardware_date: str = f(fixed_text(6))
-    extension: str = f(fixed_text(8))
+    extension: bytes = f(fixed(8))  # vendor's extension: raw bytes (zeros in Appendix D.2)
 
 
 @structure
