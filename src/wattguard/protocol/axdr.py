@@ -67,9 +67,10 @@ class Reader:
         return chunk
 
     def u8(self) -> int:
-        if self.pos >= len(self.data):
-            raise self.error("1 byte wanted, none left")
-        value = self.data[self.pos]
+        try:
+            value = self.data[self.pos]
+        except IndexError:
+            raise self.error("1 byte wanted, none left") from None
         self.pos += 1
         return value
 
@@ -109,9 +110,11 @@ class Reader:
         """An OPTIONAL marker: 0 absent, 1 present."""
         start = self.pos
         flag = self.u8()
-        if flag > 1:
-            raise self.error(f"OPTIONAL marker must be 0 or 1, not {flag}", start)
-        return flag == 1
+        if flag == 0:
+            return False
+        if flag == 1:
+            return True
+        raise self.error(f"OPTIONAL marker must be 0 or 1, not {flag}", start)
 
     def finish(self) -> None:
         if self.pos != len(self.data):

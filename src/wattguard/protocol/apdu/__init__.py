@@ -21,7 +21,7 @@ def decode_apdu(data: bytes, offset: int = 0) -> Structure:
     """Decode one whole APDU; trailing bytes, unknown services and malformed fields raise
     :class:`~wattguard.errors.DecodeError` with the offset (``offset`` is added, so errors
     point into the frame the APDU came from)."""
-    reader = Reader(bytes(data), base=offset)
+    reader = Reader(data if type(data) is bytes else bytes(data), base=offset)
     tag = reader.u8()
     choice = reader.u8() if tag in TAGS_WITH_CHOICE else None
     cls = REGISTRY.get((tag, choice))
