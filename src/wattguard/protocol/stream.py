@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 
 from wattguard.errors import DecodeError
+from wattguard.protocol.crc import crc16
 from wattguard.protocol.link import START, LinkFrame, frame_length, parse_frame
 
 __all__ = ["DEFAULT_MAX_FRAME", "FrameDecoder"]
@@ -104,6 +105,4 @@ class FrameDecoder:
 
 
 def _header_ok(buffer: bytearray, header: int) -> bool:
-    from wattguard.protocol.crc import crc16
-
     return crc16(bytes(buffer[1 : header - 2])) == buffer[header - 2] | (buffer[header - 1] << 8)
