@@ -220,3 +220,44 @@ def test_large_responses_are_fragmented_and_reassembled() -> None:
     assert acks  # every fragment acknowledged
     server.receive_data(acks)
     assert events(server) == []
+
+
+def test_application_blocks_are_fetched_and_joined() -> None:
+    from wattguard.errors import RemoteProtocolError
+    from wattguard.protocol.apdu.get import GetRequestNext, GetResponseNext
+
+    client, server = ClientConnection(METER, timeout=5.0), ServerConnection(METER)
+    client.send_request(GetRequestNormal(4, ENERGY), now=0.0)
+    pump(client, server)
+    parts = [AResultNormal(OAD(0x0010 + 0x10 * i, 2), Data(DataType.UNSIGNED, i)) for i in range(3)]
+    served: list[Any] = []
+
+    def blocks(req: Any) -> Any:
+        served.append(req)
+        number = 1 if isinstance(req, GetRequestNormal) else req.last_block + 1
+        return GetResponseNext(req.piid, number == 3, number, (parts[number - 1],))
+
+    for _ in range(3):
+        serve(server, blocks)
+        pump(client, server)
+    assert [type(r) for r in served] == [GetRequestNormal, GetRequestNext, GetRequestNext]
+    assert [r.last_block for r in served[1:]] == [1, 2]
+    (response,) = events(client)
+    assert isinstance(response, Response) and response.request == GetRequestNormal(4, ENERGY)
+    assert response.response.answer == tuple(parts)
+    assert client.get_timer() is None
+    # A block out of order ends the transfer as the peer's error.
+    client.send_request(GetRequestNormal(5, ENERGY), now=0.0)
+    pump(client, server)
+    serve(server, lambda req: GetResponseNext(req.piid, False, 1, (parts[0],)))
+    pump(client, server)
+    serve(server, lambda req: GetResponseNext(req.piid, False, 3, (parts[2],)))
+    pump(client, server)
+    (violation,) = events(client)
+    assert isinstance(violation, ProtocolViolation)
+    assert isinstance(violation.error, RemoteProtocolError) and "where 2 was due" in str(
+        violation.error
+    )
+    client.handle_timer(100.0)
+    (gave_up,) = events(client)
+    assert isinstance(gave_up, RequestTimedOut) and gave_up.request == GetRequestNormal(5, ENERGY)

@@ -35,6 +35,7 @@ from wattguard.protocol.apdu.connect import (
     ReleaseRequest,
     ReleaseResponse,
 )
+from wattguard.protocol.apdu.get import GetRequestNext, GetResponseNext
 from wattguard.protocol.apdu.report import (
     ReportNotificationList,
     ReportNotificationRecordList,
@@ -282,6 +283,8 @@ class _Endpoint:
 class ClientConnection(_Endpoint):
     """The requesting side: the master station, or a terminal reading its meters."""
 
+    _blocks: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
+
     from_server = False
 
     def send_request(self, apdu: Structure, now: float) -> None:
@@ -327,6 +330,9 @@ class ClientConnection(_Endpoint):
             )
             self._events.append(Notification(apdu))
             return
+        if isinstance(apdu, GetResponseNext):
+            self._next_block(apdu)
+            return
         request = self._match(apdu)
         if request is None:
             raise RemoteProtocolError(f"{type(apdu).__name__} answers no pending request")
@@ -339,6 +345,35 @@ class ClientConnection(_Endpoint):
                 ASSOCIATION, self.association, Event.RELEASED, remote=True
             )
         self._events.append(Response(request, apdu))
+
+    def _next_block(self, apdu: GetResponseNext) -> None:
+        """Application-layer blocks (DL/T 698.45 GET-Response-Next): ask for each next block
+        until the last, then hand out one response with every block's results joined."""
+        key = _service(apdu)
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            raise RemoteProtocolError("GET-Response-Next answers no pending request")
+        blocks = self._blocks.setdefault(key, [])
+        if blocks and apdu.block_number != len(blocks) + 1:
+            del self._blocks[key]
+            self._pending[key] = pending  # the caller still hears of it: it will time out
+            raise RemoteProtocolError(
+                f"block {apdu.block_number} arrived where {len(blocks) + 1} was due"
+            )
+        if isinstance(apdu.answer, tuple):
+            blocks.append(apdu.answer)
+        if apdu.last_block or not isinstance(apdu.answer, tuple):
+            del self._blocks[key]
+            answer: Any = apdu.answer
+            if isinstance(answer, tuple):
+                answer = tuple(result for block in blocks for result in block)
+            joined = GetResponseNext(apdu.piid, True, apdu.block_number, answer)
+            self._events.append(Response(pending.request, joined))
+            return
+        # Each block earns the transfer one more timeout period.
+        self._pending[key] = _Pending(pending.request, pending.deadline + self.timeout)
+        follow_up = GetRequestNext(apdu.piid & 0xBF, apdu.block_number)
+        self._write(follow_up.to_bytes(), Control(False, True))
 
     def _answer_link(self, apdu: LinkRequest, frame: LinkFrame) -> None:
         received = self._calendar_now(apdu.time)
