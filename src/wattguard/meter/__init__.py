@@ -1,0 +1,6 @@
+"""wattguard.meter: the smart meter's three modules (metering, management, expansion), their
+links, and the assembled meter. Sans-IO: driven with samples and ``now``."""
+
+from wattguard.meter.metrology import PhaseMeasurement, analyse_window, estimate_frequency
+
+__all__ = ["PhaseMeasurement", "analyse_window", "estimate_frequency"]
