@@ -31,6 +31,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/crypto.py
 	$(BIN)/python bench/protocol.py
+	$(BIN)/python bench/metering.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
