@@ -24,6 +24,11 @@ class EventKind(enum.Enum):
     TAMPER = "tamper"
     CLOCK = "clock change"
     POWER = "power loss"
+    AUTHENTICATION = "authentication failure"  # wrong password/PIN/certificate/signature
+    LOCKOUT = "lockout"  # too many failures: a port or a peer is locked out
+    FIRMWARE = "firmware refused"
+    KEY = "key or certificate refused"
+    BATTERY = "battery low"
 
 
 @dataclass(frozen=True, slots=True)
