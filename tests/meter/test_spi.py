@@ -85,7 +85,7 @@ def test_attacks_on_the_bus(attack, kind) -> None:  # type: ignore[no-untyped-de
 def test_refusals_say_what_and_change_nothing() -> None:
     sender, _, receiver, log = wire(True)
     good = sender.encode(MessageType.ENERGY, READING)
-    with pytest.raises(DecodeError, match="not an SPI"):
+    with pytest.raises(DecodeError, match="not a SPI message"):
         receiver.receive(b"\x00" * 12, now=1.0)
     with pytest.raises(DecodeError, match="length"):
         receiver.receive(good + b"\x00", now=2.0)

@@ -1,34 +1,21 @@
-"""The SPI link from the metering chip to the management module, integrity-protected.
+"""The SPI link from the metering chip to the management module: an integrity-protected
+channel (:mod:`wattguard.meter.channel`) with start byte A5 carrying metrology.
 
-Theory of operation. The metering module cannot be upgraded and the management module must
-not trust a bus a tamperer can reach, so every metrology message carries a sequence number and
-a MAC under a key the two chips share (provisioned at manufacture)::
-
-    A5 | type (1) | sequence (4, big-endian) | length (2) | payload | MAC (4)
-
-MAC = the first 4 bytes of SM4-CMAC(key, everything before it). The receiver refuses a message
-whose MAC fails (forged or altered), whose sequence number is not above the last accepted one
-(replayed or reordered), or that is malformed, and records a security event for each; a
-refused message changes nothing. Sequence numbers start at 1 after power-up of the metering
-chip; the management module learns a restart from a ``RESTART`` message, itself MAC'd.
+The metering chip sends a RESTART after power-up, then MEASUREMENT (the latest metrology
+window), ENERGY (register snapshots) and EVENT (power and tamper inputs it sees) messages; the
+management module refuses forged, altered and replayed ones and records a security event.
 """
 
 from __future__ import annotations
 
 import enum
-import hmac
-import os
-import struct
 
-from wattguard.crypto import sm4
-from wattguard.errors import DecodeError, IntegrityError, SecurityError
-from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.events import EventSink
+from wattguard.meter.channel import ChannelReceiver, ChannelSender, ReplayError
 
-__all__ = ["MessageType", "SpiReceiver", "SpiSender"]
+__all__ = ["MessageType", "ReplayError", "SpiReceiver", "SpiSender"]
 
 START = 0xA5
-MAC_SIZE = 4
-_HEADER = struct.Struct(">BBIH")
 
 
 class MessageType(enum.IntEnum):
@@ -38,95 +25,17 @@ class MessageType(enum.IntEnum):
     EVENT = 3
 
 
-class ReplayError(SecurityError):
-    """A message whose sequence number was already used (or is older)."""
-
-    def __init__(self) -> None:
-        super().__init__("message refused")
-
-
-def _mac(key: bytes, data: bytes) -> bytes:
-    return sm4.cmac(key, data)[:MAC_SIZE]
-
-
-class SpiSender:
+class SpiSender(ChannelSender):
     """The metering chip's end."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
-        self._sequence = 0
-
-    def encode(self, kind: MessageType, payload: bytes) -> bytes:
-        if len(payload) > 0xFFFF:
-            raise ValueError("an SPI message carries at most 65535 bytes")
-        self._sequence += 1
-        body = _HEADER.pack(START, kind, self._sequence, len(payload)) + payload
-        return body + _mac(self._key, body)
-
-    def restart(self) -> bytes:
-        """After power-up: sequence numbers begin again, announced by a RESTART message that
-        carries a fresh random epoch so an old RESTART cannot be replayed."""
-        self._sequence = 0
-        return self.encode(MessageType.RESTART, os.urandom(8))
+        super().__init__(key, START)
 
 
-class SpiReceiver:
+class SpiReceiver(ChannelReceiver[MessageType]):
     """The management module's end."""
 
     def __init__(
         self, key: bytes, events: EventSink, source: str = "SPI", *, protected: bool = True
     ) -> None:
-        # protected=False is the unprotected baseline the attack harness compares against:
-        # framing only, no MAC check, no replay check (as a meter without this link security).
-        self.protected = protected
-        self._key = key
-        self._events = events
-        self._source = source
-        self._last = 0
-        self._epochs: set[bytes] = set()
-        self.accepted = 0
-
-    def receive(self, message: bytes, now: float) -> tuple[MessageType, bytes]:
-        """Check and open one message; refusals raise and are recorded as security events."""
-        try:
-            kind, sequence, payload = self._check(message)
-        except DecodeError as exc:
-            self._record(EventKind.MALFORMED, exc.reason, now)
-            raise
-        except IntegrityError:
-            self._record(EventKind.BAD_MAC, "metrology message failed its MAC", now)
-            raise
-        if not self.protected:
-            self.accepted += 1
-            return kind, payload
-        if kind == MessageType.RESTART:
-            if payload in self._epochs:
-                self._record(EventKind.REPLAY, "RESTART message replayed", now)
-                raise ReplayError()
-            self._epochs.add(payload)
-            self._last = sequence
-        elif sequence <= self._last:
-            self._record(EventKind.REPLAY, f"sequence {sequence} after {self._last}", now)
-            raise ReplayError()
-        else:
-            self._last = sequence
-        self.accepted += 1
-        return kind, payload
-
-    def _check(self, message: bytes) -> tuple[MessageType, int, bytes]:
-        if len(message) < _HEADER.size + MAC_SIZE or message[0] != START:
-            raise DecodeError("not an SPI metrology message", offset=0)
-        _, kind, sequence, length = _HEADER.unpack_from(message)
-        if len(message) != _HEADER.size + length + MAC_SIZE:
-            raise DecodeError("SPI message length does not match its header", offset=6)
-        body, mac = message[:-MAC_SIZE], message[-MAC_SIZE:]
-        if self.protected and not hmac.compare_digest(_mac(self._key, body), mac):
-            raise IntegrityError()
-        try:
-            message_type = MessageType(kind)
-        except ValueError:
-            raise DecodeError(f"unknown SPI message type {kind}", offset=1) from None
-        return message_type, sequence, body[_HEADER.size :]
-
-    def _record(self, kind: EventKind, detail: str, now: float) -> None:
-        self._events.record(SecurityEvent(kind, self._source, detail, now))
+        super().__init__(key, events, source, START, MessageType, protected=protected)

@@ -439,12 +439,14 @@ class ServerConnection(_Endpoint):
             self.association = Association.IDLE
         self._write(apdu.to_bytes(), Control(True, True), request.address, request.client_address)
 
-    def notify(self, apdu: Structure, now: float) -> None:
-        """Report on our own (REPORT-Notification, RELEASE-Notification)."""
+    def notify(self, apdu: Structure, now: float, *, answers: Structure | None = None) -> None:
+        """Report on our own (REPORT-Notification, RELEASE-Notification). A report wrapped in
+        a SECURITY-Request passes the inner report as ``answers``: the peer acknowledges it
+        with a REPORT-Response carrying its PIID."""
         if isinstance(apdu, ReleaseNotification):
             self.association = Association.IDLE
         else:
-            self._expect(apdu, now)
+            self._expect(answers if answers is not None else apdu, now)
         self._write(apdu.to_bytes(), Control(True, False))
 
     def login(self, now: float) -> None:

@@ -1,0 +1,150 @@
+"""The assembled meter: the metering, management and expansion modules, the ESAM, and the
+in-memory SPI and UART links between them.
+
+Theory of operation. :class:`Meter` owns three :class:`~wattguard.meter.links.Link` pairs (SPI
+one way; UART both ways), each with its ``manipulate`` hook for tests and the attack harness.
+Everything is driven from outside with ``now`` (POSIX seconds of the simulation):
+
+* :meth:`Meter.measure` feeds one metering step (a :class:`Measurement` for ``seconds``);
+* :meth:`Meter.receive_hplc` feeds bytes from the power line; :meth:`Meter.hplc_output`
+  returns the bytes the meter sends back;
+* :meth:`Meter.step` runs the timers.
+
+After each input the links are pumped until no message is in flight, so the meter is always
+quiescent between calls. The meter answers DL/T 698.45 at its address; the extended logical
+address (AF bit 5) names its modules (logical 0 the management module's server).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from wattguard.events import EventSink
+from wattguard.meter.eventlog import MeterLog
+from wattguard.meter.expansion import CostControl, ExpansionModule
+from wattguard.meter.links import Link, Manipulator
+from wattguard.meter.management import LinkKeys, ManagementModule, Wallet
+from wattguard.meter.metering import Measurement, MeteringModule
+from wattguard.meter.server import SecurityElement
+
+__all__ = ["Meter", "MeterConfig"]
+
+
+def _deliver(message: bytes) -> list[bytes]:
+    return [message]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterConfig:
+    tariffs: int = 4
+    rated_voltage: float = 220.0
+    protected: bool = True
+    password: str | None = None
+
+
+class Meter:
+    """A smart meter as the network sees it."""
+
+    def __init__(
+        self,
+        address: bytes,
+        *,
+        keys: LinkKeys | None = None,
+        esam: SecurityElement | None = None,
+        wallet: Wallet | None = None,
+        events: EventSink | None = None,
+        config: MeterConfig = MeterConfig(),
+        cost: CostControl | None = None,
+        spi_manipulate: Manipulator = _deliver,
+        uart_manipulate: Manipulator = _deliver,
+    ) -> None:
+        if len(address) != 6:
+            raise ValueError("a meter address is 6 bytes (12 BCD digits)")
+        keys = keys or LinkKeys(os.urandom(16), os.urandom(16), os.urandom(16))
+        self.address = address
+        self.metering = MeteringModule(keys.spi, tariffs=config.tariffs)
+        self.management = ManagementModule(
+            address,
+            keys,
+            events=events,
+            esam=esam,
+            wallet=wallet,
+            tariffs=config.tariffs,
+            rated_voltage=config.rated_voltage,
+            protected=config.protected,
+            password=config.password,
+        )
+        self.expansion = ExpansionModule(
+            keys.uart_up,
+            keys.uart_down,
+            self.management.log,
+            self.management.name,
+            cost=cost,
+            protected=config.protected,
+        )
+        self.spi = Link("SPI", spi_manipulate)
+        self.uart_up = Link("UART expansion->management", uart_manipulate)
+        self.uart_down = Link("UART management->expansion", uart_manipulate)
+        self.now = 0.0
+
+    @property
+    def log(self) -> MeterLog:
+        return self.management.log
+
+    def power_up(self, now: float) -> None:
+        self.now = now
+        self.spi.send(self.metering.power_up())
+        self.expansion.power_up()
+        self.management.to_expansion.append(self.management.uart_out.restart())
+        self._pump(now)
+
+    def measure(self, measurement: Measurement, seconds: float, now: float) -> None:
+        """One metering step at the tariff the expansion module's schedule puts in force."""
+        self.now = now
+        tariff = self._tariff(now)
+        for message in self.metering.measure(measurement, seconds, tariff, now):
+            self.spi.send(message)
+        self._pump(now)
+
+    def receive_hplc(self, data: bytes, now: float) -> None:
+        self.now = now
+        self.expansion.receive_hplc(data)
+        self._pump(now)
+
+    def hplc_output(self) -> bytes:
+        out = b"".join(self.expansion.to_hplc)
+        self.expansion.to_hplc.clear()
+        return out
+
+    def step(self, now: float) -> None:
+        self.now = now
+        self.management.step(now)
+        self._pump(now)
+
+    def _tariff(self, now: float) -> int:
+        cost = self.expansion.cost
+        tariff = cost.schedule.tariff(now) if cost is not None else 1
+        return min(tariff, self.metering.registers.tariffs)
+
+    def _pump(self, now: float) -> None:
+        management, expansion = self.management, self.expansion
+        for _ in range(1000):  # a bound, in case a manipulator keeps multiplying messages
+            for message in expansion.to_management:
+                self.uart_up.send(message)
+            expansion.to_management.clear()
+            for message in management.to_expansion:
+                self.uart_down.send(message)
+            management.to_expansion.clear()
+            moved = False
+            while (message := self.spi.receive()) is not None:
+                management.receive_spi(message, now)
+                moved = True
+            while (message := self.uart_up.receive()) is not None:
+                management.receive_uart(message, now)
+                moved = True
+            while (message := self.uart_down.receive()) is not None:
+                expansion.receive_uart(message, now)
+                moved = True
+            if not moved and not expansion.to_management and not management.to_expansion:
+                return

@@ -1,0 +1,110 @@
+"""The meter's event log: operational events (power down, cover open, clock set, voltage out
+of range, relay operations, upgrades...) and every security refusal, numbered, kept in a
+bounded log and queued for reporting to the station.
+
+The log is also an :class:`~wattguard.events.EventSink`: the components of the meter record
+their :class:`~wattguard.events.SecurityEvent` into it; each becomes a log entry and is passed
+on to the upstream sink (the station's security monitor, once the meter is networked).
+Event kinds carry the DL/T 698.45 event object they are reported under; the kinds the public
+catalogue does not name use the vendor range FFxx (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+from wattguard.events import EventSink, SecurityEvent
+from wattguard.protocol import Data, DataType, DateTimeS
+
+__all__ = ["LogEntry", "MeterEventKind", "MeterLog"]
+
+
+class MeterEventKind(enum.Enum):
+    """Kinds of entries, each with the event object (OI) it is reported under."""
+
+    UNDER_VOLTAGE = ("under voltage", 0x3001)
+    OVER_VOLTAGE = ("over voltage", 0x3002)
+    OVER_CURRENT = ("over current", 0x3005)
+    POWER_DOWN = ("power down", 0x3011)
+    CLOCK_SET = ("clock set", 0x3016)
+    COVER_OPEN = ("meter cover open", 0x301B)
+    RELAY_TRIP = ("relay trip", 0x301F)
+    RELAY_CLOSE = ("relay close", 0x3020)
+    MAGNETIC = ("constant magnetic field", 0x302A)
+    OVER_TEMPERATURE = ("over temperature", 0xFF21)
+    BATTERY_LOW = ("battery low", 0xFF22)
+    UPGRADE = ("software upgrade", 0xFF23)
+    LOCAL_ALARM = ("expansion module alarm", 0xFF24)
+    SECURITY = ("security refusal", 0xFF20)
+
+    @property
+    def oi(self) -> int:
+        return self.value[1]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    number: int
+    kind: MeterEventKind
+    start: float  # the meter's calendar, POSIX seconds
+    end: float | None
+    detail: str
+
+    def to_data(self) -> Data:
+        """structure {2022 record number, 201E start, 2020 end (or null), 2024 source}."""
+        end = (
+            Data(DataType.NULL)
+            if self.end is None
+            else Data(DataType.DATE_TIME_S, _stamp(self.end))
+        )
+        return Data.structure(
+            Data(DataType.DOUBLE_LONG_UNSIGNED, self.number),
+            Data(DataType.DATE_TIME_S, _stamp(self.start)),
+            end,
+            Data(DataType.VISIBLE_STRING, self.detail.encode("ascii", "replace")[:128].decode()),
+        )
+
+
+def _stamp(posix: float) -> DateTimeS:
+    import datetime as dt
+
+    moment = dt.datetime.fromtimestamp(posix, dt.UTC)
+    return DateTimeS.from_datetime(moment)
+
+
+class MeterLog:
+    """Bounded event log; new entries also wait in :attr:`unreported` for the next report."""
+
+    def __init__(self, upstream: EventSink | None = None, capacity: int = 1000) -> None:
+        self.upstream = upstream
+        self.entries: deque[LogEntry] = deque(maxlen=capacity)
+        self.unreported: deque[LogEntry] = deque(maxlen=capacity)
+        self.security: deque[SecurityEvent] = deque(maxlen=capacity)
+        self._number = 0
+        self.calendar_offset = 0.0  # the meter's calendar = the event's time + this
+
+    def add(
+        self, kind: MeterEventKind, now: float, detail: str = "", end: float | None = None
+    ) -> LogEntry:
+        self._number += 1
+        entry = LogEntry(self._number, kind, now + self.calendar_offset, end, detail)
+        self.entries.append(entry)
+        self.unreported.append(entry)
+        return entry
+
+    def record(self, event: SecurityEvent) -> None:
+        """EventSink: a security refusal from any part of the meter."""
+        self.security.append(event)
+        self.add(MeterEventKind.SECURITY, event.at, f"{event.kind.value}: {event.detail}")
+        if self.upstream is not None:
+            self.upstream.record(event)
+
+    def of_kind(self, kind: MeterEventKind) -> list[LogEntry]:
+        return [entry for entry in self.entries if entry.kind == kind]
+
+    def take_unreported(self) -> list[LogEntry]:
+        out = list(self.unreported)
+        self.unreported.clear()
+        return out

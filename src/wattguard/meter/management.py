@@ -1,0 +1,357 @@
+"""The management module: the meter's brain and its security core.
+
+Theory of operation. The management module sits between the metering chip (SPI, trusted
+but on a bus a tamperer can reach) and the expansion module (UART, least trusted). It keeps:
+
+* what the metering chip reported (the last measurement and the energy registers), accepted
+  only through the MAC'd, sequence-numbered SPI channel;
+* the meter's calendar (the RTC: ``now`` plus an offset that a clock-set command moves),
+  temperature, the relay, the display and the event log (:mod:`~wattguard.meter.eventlog`);
+* the DL/T 698.45 server: a :class:`~wattguard.protocol.ServerConnection` (link layer) whose
+  requests the :class:`~wattguard.meter.server.ApplicationServer` answers under the F101
+  security policy, with the ESAM opening and sealing SECURITY APDUs;
+* the UART end towards the expansion module, which it never obeys blindly. From the expansion
+  module it accepts only: 698 frames (served like any other client's, so a relay command must
+  pass the ESAM like one from the station), a local trip at zero credit (carried out only if
+  the ESAM wallet itself says the credit is exhausted and the meter is not protected), alarms
+  (logged) and deductions no larger than the energy since the last one can cost. Anything else
+  is refused and recorded as UNAUTHORISED.
+
+Everything is sans-IO: ``receive_spi``, ``receive_uart`` and ``step`` take ``now`` (POSIX
+seconds of the simulation) and messages go out through :attr:`to_expansion`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from wattguard.errors import DecodeError, SecurityError
+from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.meter.eventlog import MeterEventKind, MeterLog
+from wattguard.meter.exposure import expose
+from wattguard.meter.metering import Measurement, decode_energy, decode_measurement
+from wattguard.meter.model import ObjectModel
+from wattguard.meter.policy import SecurityPolicy
+from wattguard.meter.registers import EnergyRegisters
+from wattguard.meter.relay import Relay, RelayState
+from wattguard.meter.server import ApplicationServer, SecurityElement
+from wattguard.meter.spi import MessageType, SpiReceiver
+from wattguard.meter.uart import (
+    FROM_EXPANSION,
+    Alarm,
+    LocalRelay,
+    UartMessage,
+    UartReceiver,
+    UartSender,
+)
+from wattguard.protocol import Data, DataType, ServerAddress, ServerConnection
+from wattguard.protocol.axdr import Reader
+from wattguard.protocol.connection import IncomingRequest, ProtocolViolation
+from wattguard.protocol.data import encode_data, read_data
+
+__all__ = ["LinkKeys", "ManagementModule", "Wallet"]
+
+log = logging.getLogger(__name__)
+
+#: Typical event thresholds of a 220 V meter (setting objects 3001/3002/3005 attribute 5).
+UNDER_VOLTAGE, OVER_VOLTAGE = 0.78, 1.15  # of the rated voltage
+OVER_TEMPERATURE = 85.0  # °C inside the case
+#: The dearest tariff a deduction may be charged at, fen per kWh (a bound, not a price).
+MAX_PRICE_FEN_PER_KWH = 500
+
+
+class Wallet(Protocol):
+    """The ESAM's prepaid wallet as the management module uses it."""
+
+    def balance(self) -> int: ...
+
+    def deduct(self, amount: int) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LinkKeys:
+    """The keys the chips share, provisioned at manufacture."""
+
+    spi: bytes
+    uart_up: bytes  # expansion -> management
+    uart_down: bytes  # management -> expansion
+
+
+class _Calendar:
+    """The meter's RTC as a :class:`~wattguard.clock.Clock` for the link layer."""
+
+    def __init__(self, module: ManagementModule) -> None:
+        self._module = module
+
+    def time(self) -> float:
+        return self._module.calendar()
+
+    def monotonic(self) -> float:
+        return self._module.now
+
+
+class ManagementModule:
+    def __init__(
+        self,
+        address: bytes,
+        keys: LinkKeys,
+        *,
+        events: EventSink | None = None,
+        esam: SecurityElement | None = None,
+        wallet: Wallet | None = None,
+        tariffs: int = 4,
+        rated_voltage: float = 220.0,
+        protected: bool = True,
+        password: str | None = None,
+    ) -> None:
+        self.address = address
+        self.name = f"meter {address.hex()}"
+        self.log = MeterLog(events)
+        self.policy = SecurityPolicy(enforced=protected)
+        self.protected = protected
+        self.spi = SpiReceiver(
+            keys.spi, self.log, f"{self.name} management/SPI", protected=protected
+        )
+        self.uart_in = UartReceiver(
+            keys.uart_up, self.log, f"{self.name} management/UART", protected=protected
+        )
+        self.uart_out = UartSender(keys.uart_down)
+        self.to_expansion: list[bytes] = []
+        self.esam = esam
+        self.wallet = wallet
+        self.relay = Relay()
+        self.registers = EnergyRegisters(tariffs)
+        self.measurement: Measurement | None = None
+        self.rated_voltage = rated_voltage
+        self.temperature = 25.0
+        self.clock_offset = 0.0
+        self.now = 0.0
+        self.power_limit = 0
+        self._voltage_state: MeterEventKind | None = None
+        self._hot = False
+        self._deducted_wh = 0.0
+        self.model = ObjectModel()
+        self.server = ApplicationServer(
+            self.model, self.policy, self.log, f"{self.name} management/698",
+            esam=esam, password=password,
+        )  # fmt: skip
+        self.connection = ServerConnection(ServerAddress(address), calendar=_Calendar(self))
+        self.violations: list[ProtocolViolation] = []
+        expose(self)
+
+    # time
+
+    def calendar(self) -> float:
+        """The meter's calendar clock (POSIX seconds)."""
+        return self.now + self.clock_offset
+
+    def set_calendar(self, posix: float, now: float) -> None:
+        """Clock set (object 4000): logged, with the size of the jump."""
+        jump = posix - self.calendar()
+        self.clock_offset = posix - now
+        self.log.calendar_offset = self.clock_offset
+        self.log.add(MeterEventKind.CLOCK_SET, now, f"clock moved by {jump:+.0f} s")
+
+    def step(self, now: float) -> None:
+        """Timers: the relay's delayed operations and the link layer's."""
+        self.now = now
+        before = self.relay.state
+        self.relay.step(now)
+        if self.relay.state != before:
+            self._relay_changed(before, now)
+        timer = self.connection.get_timer()
+        if timer is not None and timer <= now:
+            self.connection.handle_timer(now)
+            self._flush_link(now)
+
+    # SPI: the metering chip
+
+    def receive_spi(self, message: bytes, now: float) -> None:
+        self.now = now
+        try:
+            kind, payload = self.spi.receive(message, now)
+            if kind == MessageType.MEASUREMENT:
+                self._measured(decode_measurement(payload), now)
+            elif kind == MessageType.ENERGY:
+                self.registers = decode_energy(payload, self.registers.tariffs)
+        except (SecurityError, DecodeError) as exc:
+            log.info("%s: SPI message refused: %s", self.name, exc)
+
+    def _measured(self, m: Measurement, now: float) -> None:
+        self.measurement = m
+        ratio = m.voltage / self.rated_voltage
+        state = (
+            MeterEventKind.UNDER_VOLTAGE
+            if 0.1 < ratio < UNDER_VOLTAGE
+            else MeterEventKind.OVER_VOLTAGE
+            if ratio > OVER_VOLTAGE
+            else None
+        )
+        if state is not None and state != self._voltage_state:
+            self.log.add(state, now, f"{m.voltage:.1f} V")
+        self._voltage_state = state
+        self._send(UartMessage.READINGS, _readings(m, self.registers, now))
+
+    # UART: the expansion module
+
+    def receive_uart(self, message: bytes, now: float) -> None:
+        self.now = now
+        try:
+            kind, payload = self.uart_in.receive(message, now)
+        except (SecurityError, DecodeError) as exc:
+            log.info("%s: UART message refused: %s", self.name, exc)
+            return
+        if kind not in FROM_EXPANSION:
+            self._refuse(f"the expansion module may not send {kind.name}", now)
+            return
+        try:
+            if kind == UartMessage.FRAME:
+                self.connection.receive_data(payload)
+                self._flush_link(now)
+            elif kind == UartMessage.LOCAL_RELAY:
+                self._local_relay(LocalRelay(_value(payload)), now)
+            elif kind == UartMessage.DEDUCT:
+                amount, energy_wh = (item.value for item in _structure(payload, 2))
+                self._deduct(amount, energy_wh, now)
+            elif kind == UartMessage.ALARM:
+                code, value = (item.value for item in _structure(payload, 2))
+                self._alarm(Alarm(code), value, now)
+        except (DecodeError, ValueError, TypeError) as exc:
+            self.log.record(
+                SecurityEvent(EventKind.MALFORMED, f"{self.name} management/UART", str(exc), now)
+            )
+
+    def _local_relay(self, request: LocalRelay, now: float) -> None:
+        if request == LocalRelay.ALARM_ON:
+            self.relay.set_alarm(True, now)
+            return
+        if request == LocalRelay.ALARM_OFF:
+            self.relay.set_alarm(False, now)
+            return
+        # A trip on the expansion module's word alone: only when our own ESAM wallet agrees
+        # that the credit is exhausted, and never while the meter is protected.
+        if self.protected and (self.wallet is None or self.wallet.balance() > 0):
+            self._refuse("local trip refused: the ESAM wallet still holds credit", now)
+            return
+        if self.relay.protected:
+            self._refuse("local trip refused: the meter is protected (power keeping)", now)
+            return
+        self.trip(now, reason="credit exhausted")
+
+    def _deduct(self, amount: int, energy_wh: int, now: float) -> None:
+        if self.wallet is None:
+            self._refuse("deduction but no wallet in this meter", now)
+            return
+        metered_wh = self.registers.combined_active()[0] / 3600.0
+        new_energy = metered_wh - self._deducted_wh
+        if self.protected and (
+            energy_wh > new_energy + 1 or amount > energy_wh * MAX_PRICE_FEN_PER_KWH / 1000 + 1
+        ):
+            self._refuse(f"deduction of {amount} fen for {energy_wh} Wh is implausible", now)
+            return
+        self._deducted_wh += energy_wh
+        balance = self.wallet.deduct(amount)
+        self._send(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance))
+
+    def _alarm(self, alarm: Alarm, value: int, now: float) -> None:
+        kind = (
+            MeterEventKind.OVER_CURRENT
+            if alarm == Alarm.OVER_CURRENT
+            else (MeterEventKind.LOCAL_ALARM)
+        )
+        self.log.add(kind, now, f"{alarm.name.lower().replace('_', ' ')}: {value}")
+        if alarm == Alarm.BYPASS_SUSPECTED:
+            self.log.record(SecurityEvent(EventKind.TAMPER, self.name, "bypass suspected", now))
+
+    # the relay, as the server's methods and the local guard drive it
+
+    def trip(self, now: float, delay: float = 0.0, duration: float = 0.0, reason: str = "") -> None:
+        before = self.relay.state
+        self.relay.trip(now, delay, duration)
+        if self.relay.state != before:
+            self._relay_changed(before, now, reason)
+
+    def close(self, now: float, direct: bool) -> None:
+        before = self.relay.state
+        self.relay.close(now, direct)
+        if self.relay.state != before:
+            self._relay_changed(before, now)
+
+    def _relay_changed(self, before: RelayState, now: float, reason: str = "") -> None:
+        tripped = not self.relay.supplying
+        kind = MeterEventKind.RELAY_TRIP if tripped else MeterEventKind.RELAY_CLOSE
+        self.log.add(kind, now, f"{before.value} -> {self.relay.state.value} {reason}".strip())
+        states = list(RelayState)
+        self._send(UartMessage.RELAY_STATE, Data(DataType.ENUM, states.index(self.relay.state)))
+
+    # sensors
+
+    def set_temperature(self, celsius: float, now: float) -> None:
+        self.temperature = celsius
+        hot = celsius > OVER_TEMPERATURE
+        if hot and not self._hot:
+            self.log.add(MeterEventKind.OVER_TEMPERATURE, now, f"{celsius:.1f} °C")
+        self._hot = hot
+
+    def cover_opened(self, now: float) -> None:
+        self.log.add(MeterEventKind.COVER_OPEN, now)
+        self.log.record(SecurityEvent(EventKind.TAMPER, self.name, "meter cover opened", now))
+
+    def magnetic_field(self, now: float) -> None:
+        self.log.add(MeterEventKind.MAGNETIC, now)
+        self.log.record(SecurityEvent(EventKind.TAMPER, self.name, "constant magnetic field", now))
+
+    # the 698 link
+
+    def _flush_link(self, now: float) -> None:
+        while (event := self.connection.next_event()) is not None:
+            if isinstance(event, IncomingRequest):
+                answer = self.server.handle(event.apdu, now)
+                if answer is not None:
+                    self.connection.respond(event, answer)
+            elif isinstance(event, ProtocolViolation):
+                self.violations.append(event)
+                self.log.record(
+                    SecurityEvent(EventKind.MALFORMED, f"{self.name} management/698",
+                                  str(event.error), now)
+                )  # fmt: skip
+        out = self.connection.data_to_send()
+        if out:
+            self._send_raw(UartMessage.FRAME, out)
+
+    def _send(self, kind: UartMessage, value: Data) -> None:
+        self._send_raw(kind, encode_data(value))
+
+    def _send_raw(self, kind: UartMessage, payload: bytes) -> None:
+        self.to_expansion.append(self.uart_out.encode(kind, payload))
+
+    def _refuse(self, detail: str, now: float) -> None:
+        self.log.record(
+            SecurityEvent(EventKind.UNAUTHORISED, f"{self.name} management/UART", detail, now)
+        )
+
+
+def _readings(m: Measurement, registers: EnergyRegisters, now: float) -> Data:
+    neutral = m.current if m.neutral_current is None else m.neutral_current
+    return Data.structure(
+        Data(DataType.DOUBLE_LONG_UNSIGNED, int(now) & 0xFFFFFFFF),
+        Data(DataType.LONG64_UNSIGNED, int(registers.forward_active[0] // 3600)),
+        Data(DataType.DOUBLE_LONG, round(m.active_power * 10)),
+        Data(DataType.DOUBLE_LONG, round(m.current * 1000)),
+        Data(DataType.DOUBLE_LONG, round(neutral * 1000)),
+    )
+
+
+def _value(payload: bytes) -> int:
+    value: int = read_data(Reader(payload)).value
+    return value
+
+
+def _structure(payload: bytes, size: int) -> tuple[Data, ...]:
+    value = read_data(Reader(payload))
+    if value.type != DataType.STRUCTURE or len(value.value) != size:
+        raise DecodeError(f"expected a structure of {size} values", offset=0)
+    items: tuple[Data, ...] = value.value
+    return items

@@ -1,0 +1,166 @@
+"""The metering module: the legal-metrology chip that measures, keeps the energy registers and
+reports to the management module over SPI. It is never upgradable.
+
+Each step it is given what it measured (from a waveform window through
+:func:`~wattguard.meter.metrology.analyse_window`, or a load profile in profile mode) and for
+how long; it accumulates the registers and the demand, and returns the SPI messages to send:
+a MEASUREMENT every step and an ENERGY snapshot every ``energy_every`` seconds. Payloads are
+DL/T 698.45 Data (one codec for everything), in the units of the protocol objects:
+
+* MEASUREMENT: structure {voltage long-unsigned 0.1 V, current double-long 0.001 A, neutral
+  current double-long 0.001 A, P double-long 0.1 W, Q double-long 0.1 var, S double-long
+  0.1 VA, power factor long 0.001, frequency long-unsigned 0.01 Hz, voltage THD and current
+  THD long-unsigned 0.01 %};
+* ENERGY: structure {forward, reverse, Q1, Q2, Q3, Q4}, each an array [total, tariff 1..n] of
+  long64-unsigned watt-seconds, exact enough for any register read-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wattguard.errors import DecodeError
+from wattguard.meter.metrology import analyse_window
+from wattguard.meter.registers import DemandMeter, EnergyRegisters
+from wattguard.meter.spi import MessageType, SpiSender
+from wattguard.protocol import Data, DataType
+from wattguard.protocol.axdr import Reader
+from wattguard.protocol.data import encode_data, read_data
+
+__all__ = ["Measurement", "MeteringModule", "decode_energy", "decode_measurement"]
+
+_D = DataType
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """What the chip measured over one step (single phase)."""
+
+    voltage: float
+    current: float
+    active_power: float
+    reactive_power: float
+    frequency: float = 50.0
+    neutral_current: float | None = None  # None: equal to the phase current
+    voltage_thd: float = 0.0
+    current_thd: float = 0.0
+
+    @property
+    def apparent_power(self) -> float:
+        return float(np.hypot(self.active_power, self.reactive_power))
+
+    @property
+    def power_factor(self) -> float:
+        s = self.apparent_power
+        return self.active_power / s if s else 1.0
+
+    def to_data(self) -> Data:
+        neutral = self.current if self.neutral_current is None else self.neutral_current
+        return Data.structure(
+            Data(_D.LONG_UNSIGNED, min(0xFFFF, round(self.voltage * 10))),
+            Data(_D.DOUBLE_LONG, round(self.current * 1000)),
+            Data(_D.DOUBLE_LONG, round(neutral * 1000)),
+            Data(_D.DOUBLE_LONG, round(self.active_power * 10)),
+            Data(_D.DOUBLE_LONG, round(self.reactive_power * 10)),
+            Data(_D.DOUBLE_LONG, round(self.apparent_power * 10)),
+            Data(_D.LONG, round(self.power_factor * 1000)),
+            Data(_D.LONG_UNSIGNED, round(self.frequency * 100)),
+            Data(_D.LONG_UNSIGNED, min(0xFFFF, round(self.voltage_thd * 100))),
+            Data(_D.LONG_UNSIGNED, min(0xFFFF, round(self.current_thd * 100))),
+        )
+
+
+def decode_measurement(payload: bytes) -> Measurement:
+    """The inverse of ``Measurement.to_data``; raises DecodeError on a malformed payload."""
+    value = read_data(Reader(payload))
+    v = [item.value for item in value.value] if value.type == _D.STRUCTURE else []
+    if len(v) != 10:
+        raise DecodeError("a MEASUREMENT is a structure of 10 values", offset=0)
+    return Measurement(
+        voltage=v[0] / 10,
+        current=v[1] / 1000,
+        neutral_current=v[2] / 1000,
+        active_power=v[3] / 10,
+        reactive_power=v[4] / 10,
+        frequency=v[7] / 100,
+        voltage_thd=v[8] / 100,
+        current_thd=v[9] / 100,
+    )
+
+
+def _energy_data(registers: EnergyRegisters) -> Data:
+    columns = [registers.forward_active, registers.reverse_active] + [
+        registers.reactive[q] for q in (1, 2, 3, 4)
+    ]
+    return Data.structure(
+        *(Data.array(*(Data(_D.LONG64_UNSIGNED, int(ws)) for ws in c)) for c in columns)
+    )
+
+
+def decode_energy(payload: bytes, tariffs: int) -> EnergyRegisters:
+    """Registers from an ENERGY snapshot; raises DecodeError when it does not fit."""
+    value = read_data(Reader(payload))
+    if value.type != _D.STRUCTURE or len(value.value) != 6:
+        raise DecodeError("an ENERGY snapshot is a structure of 6 arrays", offset=0)
+    columns = []
+    for column in value.value:
+        if column.type != _D.ARRAY or len(column.value) != tariffs + 1:
+            raise DecodeError(f"an ENERGY column has {tariffs + 1} registers", offset=0)
+        columns.append([float(item.value) for item in column.value])
+    reactive = dict(zip((1, 2, 3, 4), columns[2:], strict=True))
+    return EnergyRegisters(tariffs, columns[0], columns[1], reactive)
+
+
+class MeteringModule:
+    """The metering chip: registers, demand and its end of the SPI link."""
+
+    def __init__(self, spi_key: bytes, *, tariffs: int = 4, energy_every: float = 60.0) -> None:
+        self.registers = EnergyRegisters(tariffs)
+        self.demand = DemandMeter(tariffs=tariffs)
+        self.spi = SpiSender(spi_key)
+        self.energy_every = energy_every
+        self.last: Measurement | None = None
+        self._since_energy = 0.0
+
+    def power_up(self) -> bytes:
+        """After power-up: the RESTART message (sequence numbers begin again)."""
+        self._since_energy = 0.0
+        return self.spi.restart()
+
+    def measure(self, m: Measurement, seconds: float, tariff: int, now: float) -> list[bytes]:
+        """Account one step and return the SPI messages it produces."""
+        self.registers.accumulate(m.active_power, m.reactive_power, seconds, tariff)
+        self.demand.accumulate(m.active_power, seconds, tariff, now)
+        self.last = m
+        out = [self.spi.encode(MessageType.MEASUREMENT, encode_data(m.to_data()))]
+        self._since_energy += seconds
+        if self._since_energy + 1e-9 >= self.energy_every:
+            self._since_energy = 0.0
+            out.append(self.snapshot())
+        return out
+
+    def snapshot(self) -> bytes:
+        return self.spi.encode(MessageType.ENERGY, encode_data(_energy_data(self.registers)))
+
+    def measure_waveform(
+        self,
+        voltage: np.ndarray,
+        current: np.ndarray,
+        sample_rate: float,
+        tariff: int,
+        now: float,
+    ) -> list[bytes]:
+        """Waveform mode: analyse one window of samples and account it."""
+        phase = analyse_window(voltage, current, sample_rate)
+        m = Measurement(
+            voltage=phase.voltage,
+            current=phase.current,
+            active_power=phase.active_power,
+            reactive_power=phase.reactive_power,
+            frequency=phase.frequency,
+            voltage_thd=phase.voltage_thd,
+            current_thd=phase.current_thd,
+        )
+        return self.measure(m, len(voltage) / sample_rate, tariff, now)

@@ -1,0 +1,127 @@
+"""The load switch (relay) and its remote control, objects 8000 (remote control) and 8001
+(power keeping, "protect").
+
+Theory of operation. The relay is a table-driven state machine::
+
+    CLOSED --trip--> TRIP_PENDING --(alarm delay over)--> TRIPPED
+    CLOSED --trip with no delay--> TRIPPED
+    TRIPPED --close allowed--> CLOSE_ALLOWED --(customer presses the button)--> CLOSED
+    TRIPPED or CLOSE_ALLOWED --direct close--> CLOSED
+    TRIP_PENDING --close (either kind)--> CLOSED       (a trip cancelled before it happened)
+
+Alarm (a warning light and buzzer without switching) is a flag beside the state. While the
+meter is *protected* (8001, power keeping: e.g. a hospital, or a holiday when cutting supply is
+not allowed) every trip is refused with DAR 2 (temporary failure); a protect can only be set
+and released by the station. Every operation returns an event for the meter's log.
+A trip with a duration closes by itself (into CLOSE_ALLOWED) when the duration is over.
+
+Which commands may reach the relay is not decided here: the management module passes only
+station commands the ESAM verified (and its own cost-control guard); see ``management.py``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from wattguard.errors import LocalProtocolError
+
+__all__ = ["Relay", "RelayCommand", "RelayState"]
+
+
+class RelayState(enum.Enum):
+    CLOSED = "closed"
+    TRIP_PENDING = "trip pending"
+    TRIPPED = "tripped"
+    CLOSE_ALLOWED = "close allowed"
+
+
+class RelayCommand(enum.Enum):
+    TRIP = "trip"
+    TRIP_NOW = "trip now"  # the alarm delay is over (or there was none)
+    CLOSE_ALLOWED = "close allowed"
+    DIRECT_CLOSE = "direct close"
+    BUTTON = "button pressed"
+
+
+_S, _C = RelayState, RelayCommand
+TRANSITIONS: dict[RelayState, dict[RelayCommand, RelayState]] = {
+    _S.CLOSED: {_C.TRIP: _S.TRIP_PENDING, _C.TRIP_NOW: _S.TRIPPED, _C.DIRECT_CLOSE: _S.CLOSED,
+                _C.CLOSE_ALLOWED: _S.CLOSED, _C.BUTTON: _S.CLOSED},
+    _S.TRIP_PENDING: {_C.TRIP: _S.TRIP_PENDING, _C.TRIP_NOW: _S.TRIPPED,
+                      _C.CLOSE_ALLOWED: _S.CLOSED, _C.DIRECT_CLOSE: _S.CLOSED,
+                      _C.BUTTON: _S.TRIP_PENDING},
+    _S.TRIPPED: {_C.TRIP: _S.TRIPPED, _C.TRIP_NOW: _S.TRIPPED,
+                 _C.CLOSE_ALLOWED: _S.CLOSE_ALLOWED, _C.DIRECT_CLOSE: _S.CLOSED,
+                 _C.BUTTON: _S.TRIPPED},
+    _S.CLOSE_ALLOWED: {_C.TRIP: _S.TRIP_PENDING, _C.TRIP_NOW: _S.TRIPPED,
+                       _C.CLOSE_ALLOWED: _S.CLOSE_ALLOWED, _C.DIRECT_CLOSE: _S.CLOSED,
+                       _C.BUTTON: _S.CLOSED},
+}  # fmt: skip
+
+
+class ProtectedError(LocalProtocolError):
+    """A trip while the meter is protected (power keeping)."""
+
+
+@dataclass
+class Relay:
+    state: RelayState = RelayState.CLOSED
+    alarm: bool = False
+    protected: bool = False
+    operations: int = 0
+    _trip_at: float | None = None
+    _close_at: float | None = None
+    log: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def supplying(self) -> bool:
+        """Whether the load has power."""
+        return self.state in (RelayState.CLOSED, RelayState.TRIP_PENDING)
+
+    def trip(self, now: float, delay: float = 0.0, duration: float = 0.0) -> None:
+        """Trip after ``delay`` seconds (the alarm sounds meanwhile); with a ``duration`` the
+        supply comes back (close allowed) after it."""
+        if self.protected:
+            raise ProtectedError("the meter is protected (power keeping): no trip", dar=2)
+        if delay > 0:
+            self._apply(RelayCommand.TRIP, now, f"trip in {delay:g} s")
+            self.alarm = True
+            self._trip_at = now + delay
+        else:
+            self._apply(RelayCommand.TRIP_NOW, now, "trip")
+        self._close_at = (now + delay + duration) if duration > 0 else None
+
+    def close(self, now: float, direct: bool = False) -> None:
+        command = RelayCommand.DIRECT_CLOSE if direct else RelayCommand.CLOSE_ALLOWED
+        self._apply(command, now, command.value)
+        self._trip_at = self._close_at = None
+        self.alarm = False
+
+    def press_button(self, now: float) -> None:
+        self._apply(RelayCommand.BUTTON, now, "button pressed")
+
+    def set_alarm(self, on: bool, now: float) -> None:
+        self.alarm = on
+        self.log.append((now, "alarm on" if on else "alarm off"))
+
+    def set_protected(self, on: bool, now: float) -> None:
+        self.protected = on
+        self.log.append((now, "protect on" if on else "protect off"))
+
+    def step(self, now: float) -> None:
+        """Carry out a delayed trip or a timed re-close when it falls due."""
+        if self._trip_at is not None and now >= self._trip_at:
+            self._trip_at = None
+            self.alarm = False
+            self._apply(RelayCommand.TRIP_NOW, now, "delayed trip")
+        if self._close_at is not None and now >= self._close_at:
+            self._close_at = None
+            self._apply(RelayCommand.CLOSE_ALLOWED, now, "trip duration over")
+
+    def _apply(self, command: RelayCommand, now: float, what: str) -> None:
+        before = self.state
+        self.state = TRANSITIONS[before][command]
+        if self.state != before:
+            self.operations += 1
+        self.log.append((now, f"{what}: {before.value} -> {self.state.value}"))

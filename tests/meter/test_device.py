@@ -1,0 +1,104 @@
+"""The assembled meter: measurement reaches the management module over SPI, a client reads it
+over the HPLC side, the F101 policy governs what plaintext may do, and the relay follows
+commands; without the protection the same plaintext commands get through."""
+
+from __future__ import annotations
+
+import pytest
+from meter_testing import ADDRESS, HOUSE, T0, Client, running_meter
+
+from wattguard.events import EventKind
+from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.eventlog import MeterEventKind
+from wattguard.meter.relay import RelayState
+from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
+from wattguard.protocol.apdu.common import DAR
+
+UNPROTECTED = MeterConfig(protected=False)
+TRIP = Data.array(
+    Data.structure(
+        Data(DataType.OAD, OAD(0xF205, 2, 1)),
+        Data(DataType.UNSIGNED, 0),
+        Data(DataType.LONG_UNSIGNED, 0),
+        Data(DataType.BOOL, False),
+    )
+)
+
+
+def test_energy_reaches_the_management_module_and_reads_out() -> None:
+    meter = running_meter(config=UNPROTECTED)
+    client = Client(meter)
+    energy = client.get(OAD(0x0010, 2))
+    # 1900 W for an hour = 1.9 kWh = 190 in 0.01 kWh; the snapshot is sent every minute.
+    assert energy.value[0] == Data(DataType.DOUBLE_LONG_UNSIGNED, 190)
+    voltage = client.get(OAD(0x2000, 2))
+    assert voltage.value[0] == Data(DataType.LONG_UNSIGNED, 2295)
+    assert client.get(OAD(0x4001, 2)) == Data(DataType.OCTET_STRING, ADDRESS)
+
+
+def test_a_protected_meter_refuses_plaintext_reads_of_energy_but_shows_its_address() -> None:
+    meter = running_meter()
+    client = Client(meter)
+    assert client.get(OAD(0x0010, 2)) == DAR.SECURITY_MISMATCH
+    assert client.get(OAD(0x4001, 2)) == Data(DataType.OCTET_STRING, ADDRESS)
+    refused = [e for e in meter.log.security if e.kind == EventKind.UNAUTHORISED]
+    assert len(refused) == 1 and "0010" in refused[0].detail
+
+
+@pytest.mark.parametrize("protected", [True, False])
+def test_plaintext_trip_works_only_without_protection(protected: bool) -> None:
+    meter = running_meter(config=MeterConfig(protected=protected))
+    client = Client(meter)
+    dar = client.action(OMD(0x8000, 129), TRIP, T0 + 3600)
+    if protected:
+        assert dar == DAR.SECURITY_MISMATCH
+        assert meter.management.relay.state == RelayState.CLOSED
+        assert meter.log.security[-1].kind == EventKind.UNAUTHORISED
+    else:
+        assert dar == DAR.SUCCESS
+        assert meter.management.relay.state == RelayState.TRIPPED
+        assert meter.log.of_kind(MeterEventKind.RELAY_TRIP)
+
+
+def test_clock_set_moves_the_calendar_and_is_logged() -> None:
+    meter = running_meter(config=UNPROTECTED)
+    client = Client(meter)
+    target = DateTimeS(2027, 1, 1, 0, 0, 0)
+    assert client.set(OAD(0x4000, 2), Data(DataType.DATE_TIME_S, target), T0 + 3600) == 0
+    assert client.get(OAD(0x4000, 2), T0 + 3600).value == target
+    assert meter.log.of_kind(MeterEventKind.CLOCK_SET)
+
+
+def test_unknown_objects_and_read_only_attributes_answer_dars() -> None:
+    client = Client(running_meter(config=UNPROTECTED))
+    assert client.get(OAD(0x1234, 2)) == DAR.OBJECT_UNDEFINED
+    assert client.get(OAD(0x0010, 9)) == DAR.OBJECT_NOT_EXIST
+    assert client.set(OAD(0x0010, 2), Data(DataType.DOUBLE_LONG_UNSIGNED, 0)) == (
+        DAR.READ_WRITE_DENIED
+    )
+    assert client.get(OAD(0x0010, 2, 9)) == DAR.OBJECT_NOT_EXIST  # element 9 of 5
+
+
+def test_protect_makes_the_meter_refuse_trips() -> None:
+    meter = running_meter(config=UNPROTECTED)
+    client = Client(meter)
+    assert client.action(OMD(0x8001, 127), Data(DataType.NULL)) == 0
+    assert client.action(OMD(0x8000, 129), TRIP) == DAR.TEMPORARY_FAILURE
+    assert meter.management.relay.state == RelayState.CLOSED
+
+
+def test_tampered_spi_data_is_refused_and_the_reading_kept() -> None:
+    def forge(message: bytes) -> list[bytes]:
+        return [message[:-5] + bytes([message[-5] ^ 1]) + message[-4:]]
+
+    meter = running_meter()
+    before = meter.management.registers.forward_active[0]
+    meter.spi.manipulate = forge
+    meter.measure(HOUSE, 60.0, T0 + 3600)
+    assert meter.management.registers.forward_active[0] == before
+    assert any(e.kind == EventKind.BAD_MAC for e in meter.log.security)
+
+
+def test_meter_address_must_be_six_bytes() -> None:
+    with pytest.raises(ValueError, match="6 bytes"):
+        Meter(b"\x01")
