@@ -130,21 +130,20 @@ class Meter:
     def _pump(self, now: float) -> None:
         management, expansion = self.management, self.expansion
         for _ in range(1000):  # a bound, in case a manipulator keeps multiplying messages
-            for message in expansion.to_management:
-                self.uart_up.send(message)
+            for outgoing in expansion.to_management:
+                self.uart_up.send(outgoing)
             expansion.to_management.clear()
-            for message in management.to_expansion:
-                self.uart_down.send(message)
+            for outgoing in management.to_expansion:
+                self.uart_down.send(outgoing)
             management.to_expansion.clear()
             moved = False
-            while (message := self.spi.receive()) is not None:
-                management.receive_spi(message, now)
-                moved = True
-            while (message := self.uart_up.receive()) is not None:
-                management.receive_uart(message, now)
-                moved = True
-            while (message := self.uart_down.receive()) is not None:
-                expansion.receive_uart(message, now)
-                moved = True
+            for link, receive in (
+                (self.spi, management.receive_spi),
+                (self.uart_up, management.receive_uart),
+                (self.uart_down, expansion.receive_uart),
+            ):
+                while (message := link.receive()) is not None:
+                    receive(message, now)
+                    moved = True
             if not moved and not expansion.to_management and not management.to_expansion:
                 return
