@@ -154,7 +154,7 @@ class ApplicationServer:
         theirs = request.negotiation
         ours = SERVER_NEGOTIATION
         agreed = Negotiation(
-            version=ours.version,
+            version=min(theirs.version, ours.version),
             protocol_conformance=bytes(
                 a & b
                 for a, b in zip(theirs.protocol_conformance, ours.protocol_conformance, strict=True)
