@@ -10,6 +10,7 @@ from meter_testing import ADDRESS, HOUSE, T0, Client, running_meter
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.eventlog import MeterEventKind
+from wattguard.meter.metering import Measurement
 from wattguard.meter.relay import RelayState
 from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
@@ -102,3 +103,41 @@ def test_tampered_spi_data_is_refused_and_the_reading_kept() -> None:
 def test_meter_address_must_be_six_bytes() -> None:
     with pytest.raises(ValueError, match="6 bytes"):
         Meter(b"\x01")
+
+
+def test_the_display_rotates_through_its_items() -> None:
+    meter = running_meter(config=UNPROTECTED)
+    display = meter.management.display
+    screens = [display.render(T0 + 5 * i) for i in range(len(display.items))]
+    assert len(set(screens)) == len(screens)
+    assert "forward active energy: 1.90 kWh" in screens
+    assert "voltage: 229.5 V" in screens
+    assert display.render(T0) == display.render(T0 + 5 * len(display.items))
+    meter.management.trip(T0)
+    assert display.render(T0).endswith("[OPEN]")
+
+
+def test_temperature_reads_out_and_over_temperature_is_logged_once() -> None:
+    meter = running_meter(config=UNPROTECTED)
+    management = meter.management
+    for celsius in (40.0, 90.0, 95.0, 30.0, 91.0):
+        management.set_temperature(celsius, T0)
+    assert len(management.log.of_kind(MeterEventKind.OVER_TEMPERATURE)) == 2
+    assert Client(meter).get(OAD(0x2010, 2)) == Data(DataType.LONG, 910)
+
+
+def test_voltage_out_of_range_is_logged_when_it_starts() -> None:
+    meter = running_meter(config=UNPROTECTED)
+    for minute in range(3):
+        meter.measure(Measurement(160.0, 5.0, 800.0, 0.0), 60.0, T0 + 3600 + 60 * minute)
+    meter.measure(Measurement(260.0, 5.0, 800.0, 0.0), 60.0, T0 + 7200)
+    assert len(meter.log.of_kind(MeterEventKind.UNDER_VOLTAGE)) == 1
+    assert len(meter.log.of_kind(MeterEventKind.OVER_VOLTAGE)) == 1
+
+
+def test_cover_open_and_magnet_are_tamper_events() -> None:
+    meter = running_meter()
+    meter.management.cover_opened(T0)
+    meter.management.magnetic_field(T0)
+    assert [e.kind for e in meter.log.security] == [EventKind.TAMPER, EventKind.TAMPER]
+    assert meter.log.of_kind(MeterEventKind.COVER_OPEN)

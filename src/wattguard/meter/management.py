@@ -29,6 +29,7 @@ from typing import Protocol
 
 from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.meter.display import Display
 from wattguard.meter.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.exposure import expose
 from wattguard.meter.metering import Measurement, decode_energy, decode_measurement
@@ -138,6 +139,7 @@ class ManagementModule:
             esam=esam, password=password,
         )  # fmt: skip
         self.connection = ServerConnection(ServerAddress(address), calendar=_Calendar(self))
+        self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
         expose(self)
 

@@ -1,0 +1,83 @@
+"""The meter's LCD: the rotating list of items a real meter shows, rendered as text.
+
+Each item is shown for ``dwell`` seconds in turn (5 s is the usual factory setting); the
+list is the common default of a single-phase smart meter: date, time, combined and forward
+active energy (total and per tariff), voltage, current, active power, relay state and, on a
+prepaid meter, the remaining credit. Status symbols (alarm, relay open, protect) are shown on
+every screen as a real LCD shows its annunciators.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wattguard.meter.management import ManagementModule
+
+__all__ = ["Display"]
+
+Item = tuple[str, Callable[[], str]]
+
+
+class Display:
+    def __init__(self, module: ManagementModule, dwell: float = 5.0) -> None:
+        self.module = module
+        self.dwell = dwell
+        self.items: list[Item] = self._default_items()
+
+    def _default_items(self) -> list[Item]:
+        m = self.module
+
+        def kwh(oi: int, index: int) -> Callable[[], str]:
+            return lambda: f"{m.registers.register(oi)[index] / 3.6e6:.2f} kWh"
+
+        def measured(name: str, unit: str, digits: int) -> Callable[[], str]:
+            def text() -> str:
+                if m.measurement is None:
+                    return "----"
+                return f"{getattr(m.measurement, name):.{digits}f} {unit}"
+
+            return text
+
+        items: list[Item] = [
+            ("date", lambda: self._calendar().strftime("%Y-%m-%d")),
+            ("time", lambda: self._calendar().strftime("%H:%M:%S")),
+            ("combined active energy", kwh(0x0000, 0)),
+            ("forward active energy", kwh(0x0010, 0)),
+        ]
+        for tariff, name in zip(range(1, 5), ("peak", "flat", "valley", "tariff 4"), strict=False):
+            if tariff <= m.registers.tariffs:
+                items.append((f"forward active energy, {name}", kwh(0x0010, tariff)))
+        items += [
+            ("voltage", measured("voltage", "V", 1)),
+            ("current", measured("current", "A", 3)),
+            ("active power", measured("active_power", "W", 0)),
+            ("relay", lambda: m.relay.state.value),
+        ]
+        if m.wallet is not None:
+            wallet = m.wallet
+            items.append(("credit", lambda: f"{wallet.balance() / 100:.2f} yuan"))
+        return items
+
+    def _calendar(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.module.calendar(), dt.UTC)
+
+    def current(self, now: float) -> int:
+        """Index of the item on screen at ``now``."""
+        return int(now // self.dwell) % len(self.items)
+
+    def render(self, now: float) -> str:
+        label, value = self.items[self.current(now)]
+        flags = [
+            flag
+            for flag, on in (
+                ("ALARM", self.module.relay.alarm),
+                ("OPEN", not self.module.relay.supplying),
+                ("PROTECT", self.module.relay.protected),
+            )
+            if on
+        ]
+        status = f" [{' '.join(flags)}]" if flags else ""
+        return f"{label}: {value()}{status}"
