@@ -141,3 +141,21 @@ def test_cover_open_and_magnet_are_tamper_events() -> None:
     meter.management.magnetic_field(T0)
     assert [e.kind for e in meter.log.security] == [EventKind.TAMPER, EventKind.TAMPER]
     assert meter.log.of_kind(MeterEventKind.COVER_OPEN)
+
+
+def test_active_reports_carry_new_events_and_are_acknowledged() -> None:
+    meter = running_meter(config=MeterConfig(protected=False, active_reports=True))
+    client = Client(meter)
+    meter.management.cover_opened(T0 + 10)
+    meter.step(T0 + 11)
+    client.connection.receive_data(meter.hplc_output())
+    notification = client.connection.next_event()
+    results = notification.apdu.results
+    assert [r.oad.oi for r in results] == [0x301B, 0xFF20]  # cover open, then the tamper event
+    assert results[0].result.value[0] == Data(DataType.DOUBLE_LONG_UNSIGNED, 1)
+    # the client acknowledged; the meter's link layer matched the acknowledgement
+    meter.receive_hplc(client.connection.data_to_send(), T0 + 12)
+    assert meter.management.connection.get_timer() is None
+    assert meter.management.violations == []
+    meter.step(T0 + 13)
+    assert meter.hplc_output() == b""  # nothing new to report

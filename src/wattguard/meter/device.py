@@ -41,6 +41,7 @@ class MeterConfig:
     rated_voltage: float = 220.0
     protected: bool = True
     password: str | None = None
+    active_reports: bool = False
 
 
 class Meter:
@@ -74,6 +75,7 @@ class Meter:
             rated_voltage=config.rated_voltage,
             protected=config.protected,
             password=config.password,
+            active_reports=config.active_reports,
         )
         self.expansion = ExpansionModule(
             keys.uart_up,

@@ -47,7 +47,9 @@ from wattguard.meter.uart import (
     UartReceiver,
     UartSender,
 )
-from wattguard.protocol import Data, DataType, ServerAddress, ServerConnection
+from wattguard.protocol import OAD, Data, DataType, ServerAddress, ServerConnection
+from wattguard.protocol.apdu.common import AResultNormal
+from wattguard.protocol.apdu.report import ReportNotificationList
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.connection import IncomingRequest, ProtocolViolation
 from wattguard.protocol.data import encode_data, read_data
@@ -61,6 +63,8 @@ UNDER_VOLTAGE, OVER_VOLTAGE = 0.78, 1.15  # of the rated voltage
 OVER_TEMPERATURE = 85.0  # °C inside the case
 #: The dearest tariff a deduction may be charged at, fen per kWh (a bound, not a price).
 MAX_PRICE_FEN_PER_KWH = 500
+#: Events per report (a REPORT stays well inside one frame).
+_REPORT_BATCH = 8
 
 
 class Wallet(Protocol):
@@ -106,6 +110,7 @@ class ManagementModule:
         rated_voltage: float = 220.0,
         protected: bool = True,
         password: str | None = None,
+        active_reports: bool = False,
     ) -> None:
         self.address = address
         self.name = f"meter {address.hex()}"
@@ -130,6 +135,8 @@ class ManagementModule:
         self.clock_offset = 0.0
         self.now = 0.0
         self.power_limit = 0
+        self.active_reports = active_reports
+        self._report_piid = 0
         self._voltage_state: MeterEventKind | None = None
         self._hot = False
         self._deducted_wh = 0.0
@@ -157,7 +164,7 @@ class ManagementModule:
         self.log.add(MeterEventKind.CLOCK_SET, now, f"clock moved by {jump:+.0f} s")
 
     def step(self, now: float) -> None:
-        """Timers: the relay's delayed operations and the link layer's."""
+        """Timers: the relay's delayed operations, the link layer's, and active reports."""
         self.now = now
         before = self.relay.state
         self.relay.step(now)
@@ -166,7 +173,24 @@ class ManagementModule:
         timer = self.connection.get_timer()
         if timer is not None and timer <= now:
             self.connection.handle_timer(now)
-            self._flush_link(now)
+        if self.active_reports and self.log.unreported:
+            self.report(now)
+        self._flush_link(now)
+
+    def report(self, now: float) -> None:
+        """Report the events not yet reported (REPORT-Notification-List, one result per event
+        under its event object), wrapped with RN_MAC by the ESAM when one is fitted."""
+        entries = self.log.take_unreported()[-_REPORT_BATCH:]
+        if not entries:
+            return
+        self._report_piid = (self._report_piid + 1) % 64
+        results = tuple(AResultNormal(OAD(e.kind.oi, 2), e.to_data()) for e in entries)
+        report = ReportNotificationList(self._report_piid, results)
+        if self.esam is None:
+            self.connection.notify(report, now)
+        else:
+            wrapped = self.esam.protect_report(report.to_bytes(), now)
+            self.connection.notify(wrapped, now, answers=report)
 
     # SPI: the metering chip
 

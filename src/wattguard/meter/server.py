@@ -70,6 +70,8 @@ class SecurityElement(Protocol):
 
     def release(self) -> None: ...
 
+    def protect_report(self, apdu: bytes, now: float) -> SecurityRequest: ...
+
 
 #: What a wattguard meter offers in CONNECT (DL/T 698.45 clause 7.2.1, Negotiation).
 SERVER_NEGOTIATION = Negotiation(

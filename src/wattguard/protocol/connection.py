@@ -44,7 +44,7 @@ from wattguard.protocol.apdu.report import (
     ReportResponseRecordList,
     ReportResponseTransData,
 )
-from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse
+from wattguard.protocol.apdu.security import Protection, SecurityRequest, SecurityResponse
 from wattguard.protocol.fragment import Reassembler, acknowledgement, split_apdu
 from wattguard.protocol.link import (
     AddressType,
@@ -324,6 +324,9 @@ class ClientConnection(_Endpoint):
         ):
             self._acknowledge_report(apdu, frame)
             return
+        if isinstance(apdu, SecurityRequest) and not frame.control.client_started:
+            self._secured_report(apdu, frame)
+            return
         if isinstance(apdu, ReleaseNotification):
             self.association = transition(
                 ASSOCIATION, self.association, Event.RELEASE_NOTIFIED, remote=True
@@ -385,7 +388,19 @@ class ClientConnection(_Endpoint):
         ).to_bytes()
         self._events.append(LinkEvent(apdu))
 
-    def _acknowledge_report(self, apdu: Any, frame: LinkFrame) -> None:
+    def _secured_report(self, apdu: SecurityRequest, frame: LinkFrame) -> None:
+        """A report the server wrapped (plaintext + RN_MAC): acknowledged at once, handed to
+        the application as a Notification of the wrapped APDU, whose MAC it must check."""
+        if apdu.payload.protection != Protection.PLAINTEXT:
+            raise RemoteProtocolError("a secured report travels as plaintext + MAC")
+        inner = decode_apdu(apdu.payload.data)
+        if not isinstance(inner, _REPORT_NOTIFICATIONS):
+            raise RemoteProtocolError("a server-started SECURITY-Request must carry a report")
+        self._acknowledge_report(inner, frame, notify=apdu)
+
+    def _acknowledge_report(
+        self, apdu: Any, frame: LinkFrame, notify: Structure | None = None
+    ) -> None:
         piid = apdu.piid & 0xBF
         ack: Structure
         if isinstance(apdu, ReportNotificationTransData):
@@ -395,7 +410,7 @@ class ClientConnection(_Endpoint):
         else:
             ack = ReportResponseRecordList(piid, tuple(result.oad for result in apdu.results))
         self._write(ack.to_bytes(), Control(False, False), frame.address, frame.client_address)
-        self._events.append(Notification(apdu))
+        self._events.append(Notification(notify if notify is not None else apdu))
 
 
 @dataclass
