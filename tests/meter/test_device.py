@@ -159,3 +159,22 @@ def test_active_reports_carry_new_events_and_are_acknowledged() -> None:
     assert meter.management.violations == []
     meter.step(T0 + 13)
     assert meter.hplc_output() == b""  # nothing new to report
+
+
+def test_the_metering_module_answers_at_logical_address_1_read_only() -> None:
+    from wattguard.protocol import ServerAddress
+    from wattguard.protocol.connection import ClientConnection
+
+    meter = running_meter(config=UNPROTECTED)
+    client = Client(meter)
+    client.connection = ClientConnection(ServerAddress(ADDRESS, logical=1))
+    assert client.get(OAD(0x0010, 2)).value[0] == Data(DataType.DOUBLE_LONG_UNSIGNED, 190)
+    assert client.get(OAD(0x4001, 2)) == DAR.OBJECT_UNDEFINED  # not a metrology object
+    assert client.set(OAD(0x0010, 2), Data(DataType.NULL)) == DAR.READ_WRITE_DENIED
+    # an extended logical address names no module of this meter: no answer
+    other = ClientConnection(ServerAddress(ADDRESS, extended_logical=7))
+    from wattguard.protocol.apdu.get import GetRequestNormal
+
+    other.send_request(GetRequestNormal(1, OAD(0x0010, 2)), T0)
+    meter.receive_hplc(other.data_to_send(), T0)
+    assert meter.hplc_output() == b""

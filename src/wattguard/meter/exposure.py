@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from wattguard.meter.model import Getter, Method, Setter, refuse
+from wattguard.meter.model import Getter, Method, ObjectModel, Setter, refuse
 from wattguard.meter.relay import ProtectedError, RelayState
 from wattguard.meter.uart import UartMessage
 from wattguard.protocol import Data, DataType, DateTimeS
@@ -27,7 +27,7 @@ from wattguard.protocol.apdu.common import DAR
 if TYPE_CHECKING:
     from wattguard.meter.management import ManagementModule
 
-__all__ = ["CHARGING_PILE_LIMIT", "expose"]
+__all__ = ["CHARGING_PILE_LIMIT", "METROLOGY", "expose", "metrology_view"]
 
 _D = DataType
 CHARGING_PILE_LIMIT = 0xFF10
@@ -66,6 +66,19 @@ def expose(m: ManagementModule) -> None:
         lambda: Data(_D.DOUBLE_LONG_UNSIGNED, m.power_limit),
         _set_power_limit(m),
     )
+
+
+#: What the metering module (logical address 1) answers for: energies, instantaneous values.
+METROLOGY = frozenset((*_ENERGY, 0x2000, 0x2001, 0x2004, 0x2005, 0x2006, 0x200A, 0x200F))
+
+
+def metrology_view(model: ObjectModel) -> ObjectModel:
+    """The metering module's objects, read-only: the attributes of ``model`` in METROLOGY."""
+    view = ObjectModel()
+    for (oi, attribute), entry in model.attributes():
+        if oi in METROLOGY:
+            view.add_attribute(oi, attribute, entry)
+    return view
 
 
 def _energy(m: ManagementModule, oi: int, attribute: int) -> Getter:

@@ -31,7 +31,7 @@ from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.meter.display import Display
 from wattguard.meter.eventlog import MeterEventKind, MeterLog
-from wattguard.meter.exposure import expose
+from wattguard.meter.exposure import expose, metrology_view
 from wattguard.meter.metering import Measurement, decode_energy, decode_measurement
 from wattguard.meter.model import ObjectModel
 from wattguard.meter.policy import SecurityPolicy
@@ -149,6 +149,12 @@ class ManagementModule:
         self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
         expose(self)
+        # Logical address 1 names the metering module: its legal-metrology values, read-only,
+        # as the metering chip reported them over SPI (module docstring of exposure.py).
+        self.metering_model = metrology_view(self.model)
+        self.metering_server = ApplicationServer(
+            self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
+        )
 
     # time
 
@@ -334,7 +340,8 @@ class ManagementModule:
     def _flush_link(self, now: float) -> None:
         while (event := self.connection.next_event()) is not None:
             if isinstance(event, IncomingRequest):
-                answer = self.server.handle(event.apdu, now)
+                server = self._server_for(event.address)
+                answer = server.handle(event.apdu, now) if server is not None else None
                 if answer is not None:
                     self.connection.respond(event, answer)
             elif isinstance(event, ProtocolViolation):
@@ -346,6 +353,13 @@ class ManagementModule:
         out = self.connection.data_to_send()
         if out:
             self._send_raw(UartMessage.FRAME, out)
+
+    def _server_for(self, address: ServerAddress) -> ApplicationServer | None:
+        """The module a request is for: logical 0 the management module, logical 1 the
+        metering module; an extended logical address names no module of this meter."""
+        if address.extended_logical is not None:
+            return None
+        return self.metering_server if address.logical == 1 else self.server
 
     def _send(self, kind: UartMessage, value: Data) -> None:
         self._send_raw(kind, encode_data(value))

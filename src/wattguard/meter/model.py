@@ -64,6 +64,10 @@ class ObjectModel:
     def add_records(self, oi: int, attribute: int, source: RecordSource) -> None:
         self._records[(oi, attribute)] = source
 
+    def attributes(self) -> list[tuple[tuple[int, int], Getter]]:
+        """The readable attributes and their getters."""
+        return [(key, a.getter) for key, a in self._attributes.items() if a.getter is not None]
+
     def knows(self, oi: int) -> bool:
         return any(key[0] == oi for key in (*self._attributes, *self._methods, *self._records))
 
