@@ -1,0 +1,100 @@
+"""Virtual time for one terminal's neighbourhood: its meters, their loads, the HPLC channel.
+
+Theory of operation. :class:`Neighbourhood` is a discrete-event loop over the sans-IO cores.
+The next thing to happen is the earliest of: a frame arriving on the power line, a timer of
+the terminal (a collection task, a timeout, a heartbeat), or the next metering step of the
+meters (every ``step`` seconds, loads from a :data:`~wattguard.meter.fleet.LoadSource`).
+:meth:`Neighbourhood.run_until` jumps from one to the next, so a day runs as fast as the
+machine allows; the asyncio runtime paces the same loop against the wall clock.
+
+What the terminal sends towards the station is handed to ``upstream`` (bytes); what the
+station answers is fed back with :meth:`Neighbourhood.from_upstream`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from wattguard.meter.device import Meter
+from wattguard.meter.fleet import LoadSource, MeterFleet
+from wattguard.network.hplc import Direction, HplcChannel
+from wattguard.network.terminal import Terminal
+
+__all__ = ["Neighbourhood"]
+
+#: Events handled per call of ``run_until`` before it declares the system stuck.
+_MAX_EVENTS = 50_000_000
+
+
+class Neighbourhood:
+    def __init__(
+        self,
+        terminal: Terminal,
+        channel: HplcChannel,
+        meters: Sequence[Meter],
+        load: LoadSource,
+        *,
+        step: float = 60.0,
+        upstream: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.terminal = terminal
+        self.channel = channel
+        self.fleet = MeterFleet(meters, load, step=step)
+        self.meters = {meter.address: meter for meter in meters}
+        self.upstream = upstream
+        self.now = terminal.start
+        self.on_step: list[Callable[[float], None]] = []
+
+    def power_up(self, now: float) -> None:
+        self.now = now
+        self.fleet.power_up(now)
+
+    def from_upstream(self, data: bytes) -> None:
+        self.terminal.receive_upstream(data, self.now)
+        self._flush()
+
+    def run_until(self, end: float) -> None:
+        for _ in range(_MAX_EVENTS):
+            times = [
+                t
+                for t in (
+                    self.channel.next_time(),
+                    self.terminal.next_time(),
+                    None if self.fleet.now is None else self.fleet.now + self.fleet.step_seconds,
+                )
+                if t is not None
+            ]
+            when = min(times, default=end + 1)
+            if when > end:
+                self.now = end
+                self.terminal.step(end)
+                self._flush()
+                return
+            self.now = max(self.now, when)
+            self._advance(self.now)
+        raise RuntimeError("the simulation made no progress (a component keeps rescheduling)")
+
+    def _advance(self, now: float) -> None:
+        for delivery in self.channel.due(now):
+            if delivery.direction == Direction.DOWN:
+                meter = self.meters.get(delivery.address)
+                if meter is not None:
+                    meter.receive_hplc(delivery.data, now)
+            else:
+                self.terminal.receive_hplc(delivery.address, delivery.data, now)
+        fleet_now = self.fleet.now
+        if fleet_now is not None and fleet_now + self.fleet.step_seconds <= now:
+            self.fleet.step()
+            for hook in self.on_step:
+                hook(now)
+        self.terminal.step(now)
+        self._flush()
+
+    def _flush(self) -> None:
+        for address, meter in self.meters.items():
+            out = meter.hplc_output()
+            if out:
+                self.channel.send(Direction.UP, address, out, self.now)
+        out = self.terminal.upstream_output()
+        if out and self.upstream is not None:
+            self.upstream(out)
