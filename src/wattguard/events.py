@@ -29,6 +29,7 @@ class EventKind(enum.Enum):
     FIRMWARE = "firmware refused"
     KEY = "key or certificate refused"
     BATTERY = "battery low"
+    FLOOD = "rate or connection limit"  # a peer sent faster, or opened more, than allowed
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,224 @@
+"""The front-end processor's boundary checks, sans-IO.
+
+Theory of operation. A front-end processor (FEP) is the station's boundary: the only place
+terminals connect to. The WAN secure channel (:mod:`wattguard.network.wan`) authenticates the
+terminal by its certificate before anything reaches this module; a :class:`FepSession` then
+guards what that terminal may send up:
+
+* **framing**: the byte stream must decode as DL/T 698.45 frames no larger than
+  ``max_frame``; garbage is dropped and recorded (MALFORMED), and a connection that keeps
+  sending it (``malformed_limit`` within ``window`` seconds) is closed;
+* **direction and identity**: a frame must come from a server (the terminal side) and carry
+  the address the terminal authenticated with; a terminal claiming another's address is
+  refused (UNAUTHORISED) and closed;
+* **login first**: until the terminal has sent a LINK login, only LINK frames pass;
+* **rate**: a token bucket per connection in frames and in bytes; frames over the rate are
+  dropped and recorded (FLOOD); a connection that stays over it for ``flood_limit`` frames is
+  closed;
+* **the FEP as a whole** (:class:`ConnectionGate`): a cap on connections in all and per
+  remote host, and a deadline for the handshake and the login.
+
+A refused frame is never forwarded; everything forwarded is a whole, valid frame. Closing is
+a decision (``session.closed`` says why); the runtime carries it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wattguard.errors import ConfigError
+from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.protocol.link import FunctionCode, LinkFrame
+from wattguard.protocol.stream import FrameDecoder
+
+__all__ = ["ConnectionGate", "FepLimits", "FepSession", "TokenBucket"]
+
+#: The first byte of a LINK-Request APDU.
+_LINK_REQUEST = 1
+_LOGIN = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FepLimits:
+    max_connections: int = 10_000
+    max_per_host: int = 16
+    frames_per_second: float = 50.0
+    frame_burst: int = 200
+    bytes_per_second: float = 256_000.0
+    byte_burst: int = 1_000_000
+    max_frame: int = 4096
+    malformed_limit: int = 20
+    flood_limit: int = 1000
+    window: float = 60.0
+    login_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if min(self.max_connections, self.max_per_host, self.frame_burst, self.byte_burst) < 1:
+            raise ConfigError("FEP limits: connection caps and bursts must be at least 1")
+        if self.frames_per_second <= 0 or self.bytes_per_second <= 0:
+            raise ConfigError("FEP limits: rates must be positive")
+        if self.max_frame < 16:
+            raise ConfigError("FEP limits: max_frame must allow a minimal frame (16 bytes)")
+
+
+@dataclass
+class TokenBucket:
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    updated: float = 0.0
+
+    def take(self, amount: float, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.updated = self.burst, now
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < amount:
+            return False
+        self.tokens -= amount
+        return True
+
+
+@dataclass
+class FepSession:
+    """One terminal's connection, after the WAN channel authenticated it.
+
+    ``terminal`` is the address from its certificate, or None when the boundary protection is
+    off (then any address is believed: the unprotected configuration of the attack harness).
+    """
+
+    terminal: bytes | None
+    opened: float
+    limits: FepLimits = field(default_factory=FepLimits)
+    events: EventSink | None = None
+    source: str = "FEP"
+    closed: str | None = None
+    logged_in: bool = False
+    forwarded: int = 0
+    dropped: int = 0
+    claimed: bytes | None = None  # the address the frames carry (first valid frame's)
+    _decoder: FrameDecoder = field(init=False)
+    _frames: TokenBucket = field(init=False)
+    _bytes: TokenBucket = field(init=False)
+    _malformed: list[float] = field(default_factory=list)
+    _flooded: int = 0
+
+    def __post_init__(self) -> None:
+        self._decoder = FrameDecoder(self.limits.max_frame)
+        self._frames = TokenBucket(self.limits.frames_per_second, self.limits.frame_burst)
+        self._bytes = TokenBucket(self.limits.bytes_per_second, self.limits.byte_burst)
+
+    def receive(self, data: bytes, now: float) -> list[LinkFrame]:
+        """The frames of ``data`` that may go on to the station."""
+        if self.closed is not None:
+            return []
+        self._decoder.receive_data(data)
+        out: list[LinkFrame] = []
+        for frame in self._decoder.frames():
+            if self._admit(frame, now):
+                out.append(frame)
+                self.forwarded += 1
+            else:
+                self.dropped += 1
+            if self.closed is not None:
+                return out
+        while self._decoder.errors:
+            error = self._decoder.errors.popleft()
+            self._malformed_seen(f"undecodable bytes: {error}", now)
+        return out
+
+    def check_timers(self, now: float) -> None:
+        late = now - self.opened >= self.limits.login_timeout
+        if late and not self.logged_in and self.closed is None:
+            self._close(EventKind.AUTHENTICATION, "no login within the login timeout", now)
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def _admit(self, frame: LinkFrame, now: float) -> bool:
+        if not frame.control.from_server:
+            self._malformed_seen("a frame in the station's direction", now)
+            return False
+        address = frame.address.address
+        if self.terminal is not None and address != self.terminal:
+            self._close(
+                EventKind.UNAUTHORISED,
+                f"terminal {self.terminal.hex()} sent a frame as {address.hex()}",
+                now,
+            )
+            return False
+        if self.claimed is None:
+            self.claimed = address
+        elif address != self.claimed:
+            self._close(EventKind.UNAUTHORISED, "one connection spoke for two terminals", now)
+            return False
+        if not (self._frames.take(1, now) and self._bytes.take(len(frame.apdu) + 16, now)):
+            self._flooded += 1
+            if self._flooded == 1 or self._flooded % 100 == 0:
+                self._record(EventKind.FLOOD, f"over the rate limit ({self._flooded} frames)", now)
+            if self._flooded >= self.limits.flood_limit:
+                self._close(EventKind.FLOOD, "stayed over the rate limit", now)
+            return False
+        is_link = frame.control.function == FunctionCode.LINK_MANAGEMENT
+        if not self.logged_in:
+            if not is_link:
+                self._record(EventKind.UNAUTHORISED, "data before the LINK login", now)
+                return False
+            apdu = frame.apdu
+            if len(apdu) >= 3 and apdu[0] == _LINK_REQUEST and apdu[2] == _LOGIN:
+                self.logged_in = True
+        return True
+
+    def _malformed_seen(self, detail: str, now: float) -> None:
+        self._record(EventKind.MALFORMED, detail, now)
+        self._malformed = [t for t in self._malformed if now - t < self.limits.window]
+        self._malformed.append(now)
+        if len(self._malformed) >= self.limits.malformed_limit:
+            self._close(EventKind.MALFORMED, "too many malformed frames", now)
+
+    def _close(self, kind: EventKind, reason: str, now: float) -> None:
+        if self.closed is None:
+            self.closed = reason
+            self._record(kind, f"connection closed: {reason}", now)
+
+    def _record(self, kind: EventKind, detail: str, now: float) -> None:
+        if self.events is not None:
+            self.events.record(SecurityEvent(kind, self.source, detail, now))
+
+
+@dataclass
+class ConnectionGate:
+    """The FEP's connection caps: in all, and per remote host."""
+
+    limits: FepLimits = field(default_factory=FepLimits)
+    events: EventSink | None = None
+    source: str = "FEP"
+    _by_host: dict[str, int] = field(default_factory=dict)
+    refused: int = 0
+
+    @property
+    def open(self) -> int:
+        return sum(self._by_host.values())
+
+    def admit(self, host: str, now: float) -> bool:
+        """Whether a new connection from ``host`` may proceed (call :meth:`release` later)."""
+        if self.open >= self.limits.max_connections:
+            return self._refuse(f"connection from {host}: the FEP is full", now)
+        if self._by_host.get(host, 0) >= self.limits.max_per_host:
+            return self._refuse(f"connection from {host}: too many from this host", now)
+        self._by_host[host] = self._by_host.get(host, 0) + 1
+        return True
+
+    def release(self, host: str) -> None:
+        count = self._by_host.get(host, 0) - 1
+        if count > 0:
+            self._by_host[host] = count
+        else:
+            self._by_host.pop(host, None)
+
+    def _refuse(self, detail: str, now: float) -> bool:
+        self.refused += 1
+        if self.events is not None and (self.refused == 1 or self.refused % 100 == 0):
+            self.events.record(
+                SecurityEvent(EventKind.FLOOD, self.source, f"{detail} ({self.refused})", now)
+            )
+        return False

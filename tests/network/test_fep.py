@@ -1,0 +1,173 @@
+"""The front-end processor's boundary checks and the bus."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wattguard.errors import ConfigError
+from wattguard.events import EventKind, EventLog
+from wattguard.network.bus import InProcessBus, down_subject, matches, up_subject
+from wattguard.network.fep import ConnectionGate, FepLimits, FepSession
+from wattguard.protocol import Control, LinkFrame, ServerAddress
+from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
+from wattguard.protocol.apdu.report import ReportNotificationTransData
+from wattguard.protocol.connection import ServerConnection
+from wattguard.protocol.link import FunctionCode
+from wattguard.protocol.values import OAD, DateTime
+
+TERMINAL = bytes.fromhex("990000000001")
+OTHER = bytes.fromhex("990000000002")
+STAMP = DateTime(2026, 12, 1, 2, 0, 0, 0, 0)
+
+
+def login(address: bytes = TERMINAL) -> bytes:
+    apdu = LinkRequest(1, LinkRequestType.LOGIN, 300, STAMP).to_bytes()
+    control = Control(True, False, FunctionCode.LINK_MANAGEMENT)
+    return LinkFrame(control, ServerAddress(address), 0x10, apdu).to_bytes()
+
+
+def report(address: bytes = TERMINAL, n: int = 1, size: int = 40) -> bytes:
+    apdu = ReportNotificationTransData(n % 64, OAD(0xF209, 2, 1), (bytes(size),)).to_bytes()
+    return LinkFrame(Control(True, False), ServerAddress(address), 0x10, apdu).to_bytes()
+
+
+def session(**kwargs: object) -> tuple[FepSession, EventLog]:
+    events = EventLog()
+    limits = kwargs.pop("limits", FepLimits())
+    terminal = kwargs.pop("terminal", TERMINAL)
+    return FepSession(terminal, 0.0, limits, events, **kwargs), events  # type: ignore[arg-type]
+
+
+def test_a_logged_in_terminal_gets_its_frames_through_whole() -> None:
+    s, events = session()
+    data = login() + report(n=1) + report(n=2)
+    forwarded = []
+    for i in range(0, len(data), 7):  # arbitrary TCP segmentation
+        forwarded += s.receive(data[i : i + 7], 1.0)
+    assert [f.to_bytes() for f in forwarded] == [login(), report(n=1), report(n=2)]
+    assert s.logged_in and s.closed is None and not events.events
+
+
+def test_the_real_terminal_link_layer_passes() -> None:
+    terminal = ServerConnection(ServerAddress(TERMINAL))
+    terminal.login(0.0)
+    s, _ = session()
+    assert len(s.receive(terminal.data_to_send(), 0.0)) == 1 and s.logged_in
+
+
+def test_data_before_login_is_dropped_and_recorded() -> None:
+    s, events = session()
+    assert s.receive(report(), 1.0) == []
+    assert events.of_kind(EventKind.UNAUTHORISED)
+    assert len(s.receive(login() + report(), 2.0)) == 2
+
+
+def test_a_terminal_speaking_as_another_is_refused_and_cut_off() -> None:
+    s, events = session()
+    assert s.receive(login(OTHER), 1.0) == []
+    assert s.closed is not None and "sent a frame as" in s.closed
+    assert events.of_kind(EventKind.UNAUTHORISED)
+    assert s.receive(login(), 2.0) == []  # closed stays closed
+
+
+def test_without_boundary_protection_any_address_is_believed() -> None:
+    s, _ = session(terminal=None)
+    assert len(s.receive(login(OTHER) + report(OTHER), 1.0)) == 2
+    assert s.claimed == OTHER
+    assert s.receive(report(TERMINAL), 2.0) == [] and s.closed is not None
+
+
+def test_frames_in_the_wrong_direction_and_garbage_count_as_malformed() -> None:
+    s, events = session(limits=FepLimits(malformed_limit=3))
+    wrong = LinkFrame(
+        Control(False, True), ServerAddress(TERMINAL), 0x10, b"\x05\x01\x00"
+    ).to_bytes()
+    s.receive(login() + wrong, 1.0)
+    s.receive(b"\x68\x17\x00garbage-garbage-garbage\x16", 2.0)
+    bad_crc = bytearray(report())
+    bad_crc[-3] ^= 0xFF
+    s.receive(bytes(bad_crc), 3.0)
+    assert s.closed == "too many malformed frames"
+    assert len(events.of_kind(EventKind.MALFORMED)) >= 3
+
+
+def test_the_rate_limit_drops_a_flood_and_then_closes() -> None:
+    limits = FepLimits(frames_per_second=10, frame_burst=20, flood_limit=50)
+    s, events = session(limits=limits)
+    s.receive(login(), 0.0)
+    burst = b"".join(report(n=i) for i in range(100))
+    passed = s.receive(burst, 0.0)
+    assert len(passed) == 19  # the burst less the login
+    assert events.of_kind(EventKind.FLOOD)
+    assert s.closed == "stayed over the rate limit"
+
+
+def test_the_rate_limit_refills_with_time() -> None:
+    limits = FepLimits(frames_per_second=10, frame_burst=10)
+    s, _ = session(limits=limits)
+    s.receive(login(), 0.0)
+    sent = sum(len(s.receive(report(n=i), i * 0.1)) for i in range(100))  # 10/s: at the rate
+    assert sent == 100 and s.closed is None
+
+
+def test_login_timeout_closes_a_silent_connection() -> None:
+    s, events = session(limits=FepLimits(login_timeout=30))
+    s.check_timers(29.0)
+    assert s.closed is None
+    s.check_timers(30.0)
+    assert s.closed is not None and events.of_kind(EventKind.AUTHENTICATION)
+
+
+def test_oversized_frames_are_refused() -> None:
+    s, events = session(limits=FepLimits(max_frame=256))
+    assert s.receive(login() + report(size=1000) + report(n=3), 1.0)[-1].apdu[1] == 3
+    assert events.of_kind(EventKind.MALFORMED)
+
+
+@given(st.binary(max_size=2000))
+def test_random_bytes_never_raise_and_never_pass(data: bytes) -> None:
+    s, _ = session()
+    for frame in s.receive(data, 1.0):
+        assert frame.address.address == TERMINAL  # only a valid frame of ours gets through
+
+
+def test_connection_gate_caps_in_all_and_per_host() -> None:
+    events = EventLog()
+    gate = ConnectionGate(FepLimits(max_connections=3, max_per_host=2), events)
+    assert gate.admit("10.0.0.1", 0) and gate.admit("10.0.0.1", 0)
+    assert not gate.admit("10.0.0.1", 0)
+    assert gate.admit("10.0.0.2", 0)
+    assert not gate.admit("10.0.0.3", 0)  # full
+    gate.release("10.0.0.1")
+    assert gate.admit("10.0.0.3", 0) and gate.open == 3
+    assert gate.refused == 2 and events.of_kind(EventKind.FLOOD)
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        FepLimits(frames_per_second=0)
+    with pytest.raises(ConfigError):
+        FepLimits(max_frame=8)
+
+
+def test_bus_subjects_and_delivery() -> None:
+    bus = InProcessBus()
+    got: list[tuple[str, bytes]] = []
+    stop = bus.subscribe("up.*", lambda s, p: got.append((s, p)))
+    bus.subscribe("down.>", lambda s, p: got.append((s, p)))
+    bus.subscribe("up.*", lambda s, p: 1 / 0)  # a broken consumer does not silence others
+    bus.publish(up_subject(TERMINAL), b"a")
+    bus.publish(down_subject(TERMINAL), b"b")
+    stop()
+    bus.publish(up_subject(TERMINAL), b"c")
+    assert got == [("up.990000000001", b"a"), ("down.990000000001", b"b")]
+    assert matches("a.>", "a.b.c") and not matches("a.>", "a")
+    assert matches("a.*.c", "a.b.c") and not matches("a.*", "a.b.c")
+    with pytest.raises(ConfigError):
+        bus.publish("up.*", b"")
+    with pytest.raises(ConfigError):
+        bus.subscribe("a..b", lambda s, p: None)
+    with pytest.raises(ConfigError):
+        bus.subscribe("a.>.b", lambda s, p: None)
