@@ -13,6 +13,7 @@ station answers is fed back with :meth:`Neighbourhood.from_upstream`.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from wattguard.meter.device import Meter
@@ -44,14 +45,26 @@ class Neighbourhood:
         self.upstream = upstream
         self.now = terminal.start
         self.on_step: list[Callable[[float], None]] = []
+        self._inbox: deque[bytes] = deque()
+        self._handling = False
 
     def power_up(self, now: float) -> None:
         self.now = now
         self.fleet.power_up(now)
 
     def from_upstream(self, data: bytes) -> None:
-        self.terminal.receive_upstream(data, self.now)
-        self._flush()
+        """Bytes from the station side; safe to call from inside ``upstream`` (a synchronous
+        station answering at once): they are queued and handled in order, not recursively."""
+        self._inbox.append(data)
+        if self._handling:
+            return
+        self._handling = True
+        try:
+            while self._inbox:
+                self.terminal.receive_upstream(self._inbox.popleft(), self.now)
+                self._flush()
+        finally:
+            self._handling = False
 
     def run_until(self, end: float) -> None:
         for _ in range(_MAX_EVENTS):

@@ -1,0 +1,217 @@
+"""The station's end of every terminal's link: reports in, verified readings out, commands
+down.
+
+Theory of operation. Front-end processors publish what each terminal sends on
+``up.<terminal>``; :class:`Collector` keeps one :class:`TerminalLink` (a DL/T 698.45
+:class:`~wattguard.protocol.ClientConnection`) per terminal and publishes its answers on
+``down.<terminal>``. The link layer answers logins and heartbeats and acknowledges reports;
+those bytes go out only *after* the report's readings have been handed to the sink (stored),
+so a station that dies in between never acknowledged what it did not keep, and the terminal
+sends it again. The sink must therefore take duplicates (the storage keeps each reading once).
+
+Each relayed exchange is opened by :func:`~wattguard.station.ingest.open_exchange` (the
+cryptographic device verifies the meter's MAC) before :func:`readings_of` reads it. A meter's
+own report (events) goes to ``on_report``.
+
+Commands go down as PROXY requests; :meth:`TerminalLink.request` calls back with the answer,
+or None when it timed out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wattguard.clock import Clock
+from wattguard.errors import DecodeError, LocalProtocolError
+from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.network.bus import Bus, down_subject
+from wattguard.network.terminal import decode_item
+from wattguard.protocol import ServerAddress
+from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.report import ReportNotificationTransData
+from wattguard.protocol.connection import (
+    ClientConnection,
+    LinkEvent,
+    Notification,
+    ProtocolViolation,
+    RequestTimedOut,
+    Response,
+)
+from wattguard.station.ingest import Reading, Verifier, open_exchange, readings_of
+
+__all__ = ["Collector", "TerminalLink"]
+
+log = logging.getLogger(__name__)
+
+ReadingSink = Callable[[list[Reading]], None]
+ReportSink = Callable[[bytes, Structure, float], None]
+Callback = Callable[[Structure | None], None]
+
+
+@dataclass
+class TerminalLink:
+    terminal: bytes
+    verifier: Verifier
+    sink: ReadingSink
+    events: EventSink | None = None
+    on_report: ReportSink | None = None
+    require_protection: bool = True
+    timeout: float = 120.0
+    connection: ClientConnection = field(init=False)
+    logged_in: bool = False
+    last_heard: float = 0.0
+    exchanges: int = 0
+    refused: int = 0
+    _callbacks: dict[int, Callback] = field(default_factory=dict)
+    _piid: int = 0
+
+    def __post_init__(self) -> None:
+        self.connection = ClientConnection(ServerAddress(self.terminal), timeout=self.timeout)
+
+    @property
+    def name(self) -> str:
+        return f"station/link {self.terminal.hex()}"
+
+    def receive(self, data: bytes, now: float) -> None:
+        self.last_heard = now
+        self.connection.receive_data(data)
+        self._drain(now)
+
+    def data_to_send(self) -> bytes:
+        return self.connection.data_to_send()
+
+    def request(self, apdu: Structure, now: float, callback: Callback) -> None:
+        """Send a request (a PROXY, a GET of the terminal) and call back with its answer."""
+        self.connection.send_request(apdu, now)
+        self._callbacks[int(getattr(apdu, "piid", 0)) & 0x3F] = callback
+
+    def next_piid(self) -> int:
+        for _ in range(64):
+            self._piid = self._piid % 63 + 1
+            if self._piid not in self._callbacks:
+                return self._piid
+        raise LocalProtocolError(f"{self.name}: 63 requests are already awaiting answers")
+
+    def check_timers(self, now: float) -> None:
+        timer = self.connection.get_timer()
+        if timer is not None and timer <= now:
+            self.connection.handle_timer(now)
+            self._drain(now)
+
+    def _drain(self, now: float) -> None:
+        while (event := self.connection.next_event()) is not None:
+            if isinstance(event, Notification) and isinstance(
+                event.apdu, ReportNotificationTransData
+            ):
+                self._relayed(event.apdu, now)
+            elif isinstance(event, LinkEvent):
+                self.logged_in = True
+            elif isinstance(event, Response):
+                callback = self._callbacks.pop(int(getattr(event.request, "piid", 0)) & 0x3F, None)
+                if callback is not None:
+                    callback(event.response)
+            elif isinstance(event, RequestTimedOut):
+                callback = self._callbacks.pop(int(getattr(event.request, "piid", 0)) & 0x3F, None)
+                if callback is not None:
+                    callback(None)
+            elif isinstance(event, ProtocolViolation):
+                self._record(EventKind.MALFORMED, str(event.error), now)
+
+    def _relayed(self, report: ReportNotificationTransData, now: float) -> None:
+        readings: list[Reading] = []
+        for data in report.data:
+            try:
+                item = decode_item(data)
+            except DecodeError as exc:
+                self._record(EventKind.MALFORMED, f"relayed item: {exc}", now)
+                continue
+            self.exchanges += 1
+            answer = open_exchange(
+                item, self.verifier, require_protection=self.require_protection, events=self.events
+            )
+            if answer is None:
+                self.refused += 1
+                continue
+            if not item.request and self.on_report is not None:
+                self.on_report(item.meter, answer, item.at)
+            readings.extend(readings_of(item.meter, answer, item.at))
+        if readings:
+            self.sink(readings)
+
+    def _record(self, kind: EventKind, detail: str, now: float) -> None:
+        log.info("%s: %s", self.name, detail)
+        if self.events is not None:
+            self.events.record(SecurityEvent(kind, self.name, detail, now))
+
+
+class Collector:
+    """Every terminal's link, on the bus."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        clock: Clock,
+        verifier: Verifier,
+        sink: ReadingSink,
+        *,
+        events: EventSink | None = None,
+        on_report: ReportSink | None = None,
+        require_protection: bool = True,
+    ) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.verifier = verifier
+        self.sink = sink
+        self.events = events
+        self.on_report = on_report
+        self.require_protection = require_protection
+        self.links: dict[bytes, TerminalLink] = {}
+        self._unsubscribe = bus.subscribe("up.*", self._up)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def link(self, terminal: bytes) -> TerminalLink:
+        link = self.links.get(terminal)
+        if link is None:
+            link = TerminalLink(
+                terminal,
+                self.verifier,
+                self.sink,
+                self.events,
+                self.on_report,
+                self.require_protection,
+            )
+            self.links[terminal] = link
+        return link
+
+    def request(
+        self, terminal: bytes, build: Callable[[int], Structure], callback: Callback
+    ) -> None:
+        """Send ``build(piid)`` to ``terminal`` and call back with the answer (None: timeout)."""
+        link = self.link(terminal)
+        link.request(build(link.next_piid()), self.clock.monotonic(), callback)
+        self._flush(link)
+
+    def tick(self) -> None:
+        now = self.clock.monotonic()
+        for link in self.links.values():
+            link.check_timers(now)
+            self._flush(link)
+
+    def _up(self, subject: str, payload: bytes) -> None:
+        try:
+            terminal = bytes.fromhex(subject.split(".", 1)[1])
+        except ValueError:
+            log.warning("bus subject %s names no terminal", subject)
+            return
+        link = self.link(terminal)
+        link.receive(payload, self.clock.monotonic())
+        self._flush(link)
+
+    def _flush(self, link: TerminalLink) -> None:
+        out = link.data_to_send()
+        if out:
+            self.bus.publish(down_subject(link.terminal), out)
