@@ -24,14 +24,26 @@ a decision (``session.closed`` says why); the runtime carries it out.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.protocol.link import FunctionCode, LinkFrame
 from wattguard.protocol.stream import FrameDecoder
 
-__all__ = ["ConnectionGate", "FepLimits", "FepSession", "TokenBucket"]
+__all__ = [
+    "ChannelClosed",
+    "ChannelCore",
+    "ChannelData",
+    "ChannelUp",
+    "ConnectionGate",
+    "FepLimits",
+    "FepSession",
+    "PlainChannel",
+    "TokenBucket",
+]
 
 #: The first byte of a LINK-Request APDU.
 _LINK_REQUEST = 1
@@ -79,7 +91,7 @@ class TokenBucket:
         return True
 
 
-@dataclass
+@dataclass(eq=False)
 class FepSession:
     """One terminal's connection, after the WAN channel authenticated it.
 
@@ -222,3 +234,62 @@ class ConnectionGate:
                 SecurityEvent(EventKind.FLOOD, self.source, f"{detail} ({self.refused})", now)
             )
         return False
+
+
+# --- the secure channel as the FEP's runtime sees it ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelUp:
+    """The channel is established; ``peer`` is the address its certificate names (None: the
+    channel authenticated nobody)."""
+
+    peer: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelData:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelClosed:
+    reason: str
+
+
+class ChannelCore(Protocol):
+    """A sans-IO channel between a terminal and a FEP: the WAN secure channel, or
+    :class:`PlainChannel` when boundary protection is off."""
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None: ...
+
+
+@dataclass
+class PlainChannel:
+    """No protection: bytes pass as they are and nobody is authenticated."""
+
+    _events: deque[ChannelUp | ChannelData | ChannelClosed] = field(
+        default_factory=lambda: deque([ChannelUp(None)])
+    )
+    _out: bytearray = field(default_factory=bytearray)
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            self._events.append(ChannelData(data))
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def send(self, data: bytes) -> None:
+        self._out += data
+
+    def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None:
+        return self._events.popleft() if self._events else None
