@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
+import time
 from collections.abc import Sequence
 
 import wattguard
+from wattguard.errors import ConfigError
 
 
 def _print_self_check() -> int:
@@ -26,13 +30,78 @@ def _print_self_check() -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    print("wattguard demo: the meter, network and station are not built yet (issues 4-5);")
-    print("until they are, the demo runs the crypto layer's self-check.\n")
-    return _print_self_check()
+    from wattguard.runtime.deployment import (
+        Deployment,
+        DeploymentConfig,
+        live_clock,
+        virtual_clock,
+    )
+
+    config = DeploymentConfig(
+        meters=args.meters,
+        per_terminal=args.per_terminal,
+        speed=args.speed,
+        seed=args.seed,
+        hplc_loss=args.hplc_loss,
+    )
+    tty = sys.stdout.isatty()
+    if args.virtual:
+        deployment = Deployment(config, virtual_clock(config))
+        print(
+            f"wattguard demo (virtual): {deployment.meter_count} meters behind "
+            f"{len(deployment.nets)} terminals, {args.days:g} simulated day(s) as fast as "
+            "this machine allows"
+        )
+        began = time.monotonic()
+        shown = [-1]
+
+        def progress(done: float) -> None:
+            percent = int(done * 100)
+            if percent != shown[0] and (tty or percent % 10 == 0):
+                shown[0] = percent
+                line = f"  {percent:3d}%  {deployment.summary().line()}"
+                print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
+
+        summary = deployment.run_virtual(args.days * 86400, progress)
+        if tty:
+            print()
+        took = time.monotonic() - began
+        print(
+            f"done in {took:.1f} s: {summary.readings:,} readings stored "
+            f"({summary.readings / took:,.0f}/s), {summary.security_events} security events"
+        )
+        return 0
+    deployment = Deployment(config, live_clock(config))
+    print(
+        f"wattguard demo: {deployment.meter_count} meters behind {len(deployment.nets)} "
+        f"terminals, one front-end processor on loopback TCP, the station; simulated time "
+        f"runs at {args.speed:g}x. Ctrl-C stops."
+    )
+
+    def report(summary: object) -> None:
+        line = summary.line()  # type: ignore[attr-defined]
+        print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
+
+    try:
+        summary = asyncio.run(deployment.run_live(args.duration, report))
+    except KeyboardInterrupt:
+        print("\nstopped")
+        return 0
+    if tty:
+        print()
+    print(f"{summary.readings:,} readings stored; {summary.security_events} security events")
+    return 0
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
     return _print_self_check()
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,18 +110,52 @@ def build_parser() -> argparse.ArgumentParser:
         description="Secure smart metering: meters, network, station, and the attacks on them.",
     )
     parser.add_argument("--version", action="version", version=f"wattguard {wattguard.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the whole system in one process (default)")
+    _demo_options(demo)
     demo.set_defaults(run=_demo)
     check = commands.add_parser(
         "selfcheck", help="check the crypto layer against published examples"
     )
     check.set_defaults(run=_selfcheck)
+    _demo_options(parser)
     parser.set_defaults(run=_demo)
     return parser
 
 
+def _demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--meters", type=int, default=100, help="meters in all (default 100)")
+    parser.add_argument(
+        "--per-terminal", type=int, default=25, help="meters behind each terminal (default 25)"
+    )
+    parser.add_argument(
+        "--speed", type=_positive, default=60.0, help="simulated seconds per real second (60)"
+    )
+    parser.add_argument(
+        "--duration", type=_positive, default=None, help="stop after this many real seconds"
+    )
+    parser.add_argument(
+        "--virtual", action="store_true", help="no sockets: run simulated time flat out"
+    )
+    parser.add_argument(
+        "--days", type=_positive, default=1.0, help="with --virtual: simulated days (1)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of loads and the channel")
+    parser.add_argument(
+        "--hplc-loss", type=float, default=0.0, help="per-hop frame loss on HPLC, 0..1 (0)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.run(args)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.run(args)
+    except ConfigError as exc:
+        print(f"wattguard: {exc}", file=sys.stderr)
+        return 2
     return result

@@ -1,0 +1,55 @@
+"""The one-process deployment behind `wattguard demo`."""
+
+from __future__ import annotations
+
+import pytest
+
+from wattguard.cli import main
+from wattguard.errors import ConfigError
+from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+
+START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
+
+
+def test_virtual_hours_collect_every_meter() -> None:
+    config = DeploymentConfig(meters=12, per_terminal=5, start=START)
+    deployment = Deployment(config, virtual_clock(config))
+    assert len(deployment.nets) == 3 and deployment.meter_count == 12
+    fractions: list[float] = []
+    summary = deployment.run_virtual(2 * 3600, fractions.append)
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    # reads at 0, 15, ..., 105 minutes: 8 reads x (energy total and 4 tariffs) per meter, and
+    # the voltage from the second read on (at power-up nothing has been measured yet)
+    assert summary.readings == 12 * (8 * 5 + 7)
+    assert summary.meters_reporting == 12 and summary.terminals_online == 3
+    assert summary.security_events == 0
+
+
+def test_configuration_errors_are_clear() -> None:
+    with pytest.raises(ConfigError, match="at least one meter"):
+        DeploymentConfig(meters=0)
+    with pytest.raises(ConfigError, match="speed"):
+        DeploymentConfig(speed=0)
+
+
+def test_the_demo_command_runs_virtually(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["demo", "--virtual", "--days", "0.05", "--meters", "6", "--per-terminal", "3"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "6 meters behind 2 terminals" in out and "readings stored" in out
+
+
+def test_the_demo_command_runs_live_over_tcp(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--duration", "2.5", "--speed", "900", "--meters", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "front-end processor on loopback TCP" in out
+    assert "terminals online 1/1" in out
+
+
+def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--speed", "-3"])
+    assert "must be positive" in capsys.readouterr().err
+    assert main(["demo", "--meters", "0", "--virtual"]) == 2
+    assert "at least one meter" in capsys.readouterr().err
