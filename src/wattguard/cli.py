@@ -93,6 +93,52 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _meter(args: argparse.Namespace) -> int:
+    from wattguard.meter.device import Meter, MeterConfig
+    from wattguard.meter.metering import Measurement
+    from wattguard.runtime.deployment import household_load
+    from wattguard.runtime.meter import MeterServer
+    from wattguard.runtime.pacing import PacedClock
+
+    try:
+        address = bytes.fromhex(args.address)
+    except ValueError:
+        address = b""
+    if len(address) != 6:
+        raise ConfigError(
+            f"--address takes 12 decimal digits, e.g. 000000000001, not {args.address!r}"
+        )
+    clock = PacedClock(time.time(), args.speed)
+    config = MeterConfig(protected=not args.unprotected, password=args.password)
+    meter = Meter(address, config=config)
+    load = household_load(1, args.seed)
+
+    async def serve() -> None:
+        server = MeterServer(meter, clock)
+        port = await server.start(args.host, args.port)
+        meter.power_up(clock.time())
+        mode = "unprotected" if args.unprotected else "F101 security policy enforced"
+        print(
+            f"meter {args.address} answers DL/T 698.45 on {args.host}:{port} ({mode}); Ctrl-C stops"
+        )
+        try:
+            while True:
+                now = clock.time()
+                p, q = load(now, 60.0)
+                current = float((p[0] ** 2 + q[0] ** 2) ** 0.5 / 229.0)
+                meter.measure(Measurement(229.0, current, float(p[0]), float(q[0])), 60.0, now)
+                meter.step(now)
+                await asyncio.sleep(60.0 / args.speed)
+        finally:
+            await server.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        print("\nstopped")
+    return 0
+
+
 def _selfcheck(args: argparse.Namespace) -> int:
     return _print_self_check()
 
@@ -119,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
         "selfcheck", help="check the crypto layer against published examples"
     )
     check.set_defaults(run=_selfcheck)
+    meter = commands.add_parser("meter", help="serve one simulated meter over TCP")
+    meter.add_argument("--address", default="000000000001", help="12 digits (000000000001)")
+    meter.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
+    meter.add_argument("--port", type=int, default=8698, help="TCP port (8698; 0: any)")
+    meter.add_argument("--speed", type=_positive, default=1.0, help="simulated time speed (1)")
+    meter.add_argument("--seed", type=int, default=0, help="seed of the household load")
+    meter.add_argument("--password", default=None, help="accept CONNECT with this password")
+    meter.add_argument(
+        "--unprotected", action="store_true", help="do not enforce the F101 security policy"
+    )
+    meter.set_defaults(run=_meter)
     _demo_options(parser)
     parser.set_defaults(run=_demo)
     return parser
