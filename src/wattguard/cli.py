@@ -119,7 +119,9 @@ def _meter(args: argparse.Namespace) -> int:
         meter.power_up(clock.time())
         mode = "unprotected" if args.unprotected else "F101 security policy enforced"
         print(
-            f"meter {args.address} answers DL/T 698.45 on {args.host}:{port} ({mode}); Ctrl-C stops"
+            f"meter {args.address} answers DL/T 698.45 on {args.host}:{port} ({mode});",
+            "Ctrl-C stops",
+            flush=True,
         )
         try:
             while True:
