@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -141,6 +142,24 @@ def _meter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _role(args: argparse.Namespace) -> int:
+    from wattguard.runtime import roles
+
+    if args.command == "fep":
+        job = roles.run_fep(args.listen, args.bus)
+    elif args.command == "station":
+        job = roles.run_station(args.bus)
+    else:
+        job = roles.run_terminal(
+            args.address, args.fep, meters=args.meters, speed=args.speed, seed=args.seed
+        )
+    try:
+        asyncio.run(job)
+    except KeyboardInterrupt:
+        print(f"\n{args.command} stopped")
+    return 0
+
+
 def _selfcheck(args: argparse.Namespace) -> int:
     return _print_self_check()
 
@@ -178,6 +197,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--unprotected", action="store_true", help="do not enforce the F101 security policy"
     )
     meter.set_defaults(run=_meter)
+    bus = os.environ.get("WATTGUARD_BUS", "nats://127.0.0.1:4222")
+    fep = commands.add_parser("fep", help="run a front-end processor (TCP in, NATS bus out)")
+    fep.add_argument("--listen", default="127.0.0.1:8765", help="HOST:PORT (127.0.0.1:8765)")
+    fep.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
+    fep.set_defaults(run=_role)
+    station = commands.add_parser("station", help="run the master station on the NATS bus")
+    station.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
+    station.set_defaults(run=_role)
+    terminal = commands.add_parser("terminal", help="run a terminal and its simulated meters")
+    terminal.add_argument("--address", default="990000000001", help="12 digits (990000000001)")
+    terminal.add_argument(
+        "--fep",
+        default=os.environ.get("WATTGUARD_FEP", "127.0.0.1:8765"),
+        help="the FEP's HOST:PORT (WATTGUARD_FEP, or 127.0.0.1:8765)",
+    )
+    terminal.add_argument("--meters", type=int, default=25, help="meters behind it (25)")
+    terminal.add_argument("--speed", type=_positive, default=60.0, help="simulated speed (60)")
+    terminal.add_argument("--seed", type=int, default=0, help="seed of loads and channel")
+    terminal.set_defaults(run=_role)
     _demo_options(parser)
     parser.set_defaults(run=_demo)
     return parser
