@@ -50,7 +50,7 @@ def _demo(args: argparse.Namespace) -> int:
         deployment = Deployment(config, virtual_clock(config))
         print(
             f"wattguard demo (virtual): {deployment.meter_count} meters behind "
-            f"{len(deployment.nets)} terminals, {args.days:g} simulated day(s) as fast as "
+            f"{_terminals(len(deployment.nets))}, {args.days:g} simulated day(s) as fast as "
             "this machine allows"
         )
         began = time.monotonic()
@@ -74,9 +74,9 @@ def _demo(args: argparse.Namespace) -> int:
         return 0
     deployment = Deployment(config, live_clock(config))
     print(
-        f"wattguard demo: {deployment.meter_count} meters behind {len(deployment.nets)} "
-        f"terminals, one front-end processor on loopback TCP, the station; simulated time "
-        f"runs at {args.speed:g}x. Ctrl-C stops."
+        f"wattguard demo: {deployment.meter_count} meters behind "
+        f"{_terminals(len(deployment.nets))}, one front-end processor on loopback TCP, "
+        f"the station; simulated time runs at {args.speed:g}x. Ctrl-C stops."
     )
 
     def report(summary: object) -> None:
@@ -158,6 +158,10 @@ def _role(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\n{args.command} stopped")
     return 0
+
+
+def _terminals(n: int) -> str:
+    return f"{n} terminal" if n == 1 else f"{n} terminals"
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
