@@ -246,7 +246,7 @@ NO_SUCH_DAY = Data(_D.DATE_TIME_S, dataclasses.replace(stamp(DAY0), day=31))  # 
 @pytest.mark.parametrize(
     ("rsd", "dar"),
     [
-        (RSD(4, (stamp(DAY0), ALL)), DAR.TYPE_MISMATCH),
+        (RSD(4, (stamp(DAY0), ALL)), DAR.READ_WRITE_DENIED),
         (RSD(1, (TIME, Data(_D.DOUBLE_LONG_UNSIGNED, 3))), DAR.TYPE_MISMATCH),
         (RSD(1, (OAD(0x2001, 2), Data(_D.NULL))), DAR.OBJECT_UNDEFINED),
         (NUMBERS_WITH_INTERVAL, DAR.TYPE_MISMATCH),

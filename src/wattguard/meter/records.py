@@ -13,7 +13,8 @@ sequence number (2023 or 2022), and a value per column. :func:`select` turns a
   several selector-2 ranges; 9 the n-th last row; 10 the last n rows. The meter set (MS) of
   selectors 10 names meters behind a terminal; a meter is one meter and ignores it.
   Selectors 4-8 select by a terminal's collection times and meter sets: a meter answers
-  them with DAR 7 (type mismatch), docs/protocol.md.
+  them with DAR 3 (read/write denied), as ``dlt698``'s record store answers the selectors
+  it does not serve (docs/protocol.md).
 * columns: an empty RCSD means every column, and the answer names them; an OAD with an
   element index takes that element of the column; a column the table does not hold (or a
   ROAD, which a meter's records do not nest) is answered NULL in every row, since a record
@@ -131,7 +132,7 @@ def select_rows(table: RecordTable, rsd: RSD) -> np.ndarray:
     if kind == 10:
         n = int(fields[0])
         return everything[max(count - n, 0) :] if n else everything[:0]
-    raise refuse(DAR.TYPE_MISMATCH, f"RSD selector {kind} selects a terminal's collections")
+    raise refuse(DAR.READ_WRITE_DENIED, f"RSD selector {kind} selects a terminal's collections")
 
 
 def _equal(table: RecordTable, oad: OAD, value: Data) -> np.ndarray:
