@@ -384,13 +384,20 @@ class FreezeTable:
         return (FREEZE_NUMBER, FREEZE_TIME, *dict.fromkeys(e.oad for e in self.entries))
 
     def _merged(self) -> tuple[np.ndarray, np.ndarray, list[tuple[Group, np.ndarray]]]:
+        """Every group's rows merged by freeze time: the times, their record numbers, and per
+        group the slot holding each merged row (-1 where the group has none)."""
         if self._view is None:
-            parts = [(group, group.slots()) for group in self.groups.values()]
-            stamps = [group.times[slots] for group, slots in parts]
+            held = [(group, group.slots()) for group in self.groups.values()]
+            stamps = [group.times[slots] for group, slots in held]
             times = np.unique(np.concatenate(stamps)) if stamps else np.zeros(0, np.int64)
             seqs = np.zeros(len(times), np.int64)
-            for group, slots in parts:
-                seqs[np.searchsorted(times, group.times[slots])] = group.seqs[slots]
+            parts = []
+            for group, slots in held:
+                rows = np.searchsorted(times, group.times[slots])
+                seqs[rows] = group.seqs[slots]
+                where = np.full(len(times), -1, np.int64)
+                where[rows] = slots
+                parts.append((group, where))
             self._view = (times.astype(np.int64), seqs, parts)
         return self._view
 
@@ -401,16 +408,10 @@ class FreezeTable:
         return self._merged()[1]
 
     def cell(self, row: int, oad: OAD) -> Data:
-        times, _, parts = self._merged()
-        moment = times[row]
-        for group, slots in parts:
+        for group, where in self._merged()[2]:
             column = group.columns.get(oad)
-            if column is None:
-                continue
-            ordered = group.times[slots]
-            at = int(np.searchsorted(ordered, moment))
-            if at < len(slots) and ordered[at] == moment:
-                return column.load(int(slots[at]))
+            if column is not None and where[row] >= 0:
+                return column.load(int(where[row]))
         return Data(DataType.NULL)
 
     # bytes
