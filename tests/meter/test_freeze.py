@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wattguard.errors import DecodeError
+from wattguard.errors import ConfigError, DecodeError
 from wattguard.meter.freeze import Association, FreezeObject, Freezer, expose_freezes
 from wattguard.meter.model import ObjectModel
 from wattguard.meter.records import add_months, posix_of, stamp
@@ -498,3 +498,22 @@ def test_selector_2_matches_brute_force(
 def test_views_are_numpy_arrays(day_of_minutes: Freezer) -> None:
     table = day_of_minutes.table(FreezeObject.MINUTE)
     assert isinstance(table.times(), np.ndarray) and table.times().dtype == np.int64
+
+
+def test_the_settlement_freeze_falls_on_its_day_and_hour() -> None:
+    live = Live()
+    entries = {FreezeObject.SETTLEMENT: [Association(1, ENERGY, 12)]}
+    f = Freezer(live.read, associations=entries, settlement=(15, 8))
+    fifteenth = int(dt.datetime(2026, 10, 15, 8, tzinfo=dt.UTC).timestamp())
+    for hour in range(-3, 3):
+        f.step(fifteenth + 3600 * hour + 10)
+    assert times(read(f, 0x5005, RSD(0), TIME), 0) == [fifteenth]
+    with pytest.raises(ConfigError):
+        Freezer(live.read, associations={}, settlement=(29, 0))
+
+
+def test_a_plain_get_of_the_record_attribute_names_no_attribute() -> None:
+    live = Live()
+    model = model_with(freezer(live), [0.0])
+    assert model.get(OAD(0x5004, 2)) == DAR.OBJECT_NOT_EXIST
+    assert model.get(OAD(0x5007, 3)) == DAR.OBJECT_UNDEFINED
