@@ -17,7 +17,7 @@ from wattguard.errors import ConfigError, DecodeError
 from wattguard.meter.freeze import Association, FreezeObject, Freezer, expose_freezes
 from wattguard.meter.model import ObjectModel
 from wattguard.meter.records import add_months, posix_of, stamp
-from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, ROAD, RSD, TI, Data, DataType
+from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, ROAD, RSD, TI, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRecord
 from wattguard.protocol.data import MSChoice
@@ -517,3 +517,50 @@ def test_a_plain_get_of_the_record_attribute_names_no_attribute() -> None:
     model = model_with(freezer(live), [0.0])
     assert model.get(OAD(0x5004, 2)) == DAR.OBJECT_NOT_EXIST
     assert model.get(OAD(0x5007, 3)) == DAR.OBJECT_UNDEFINED
+
+
+# hostile requests
+
+
+_u8, _u16 = st.integers(0, 255), st.integers(0, 0xFFFF)
+_columns = st.sampled_from([TIME, NUMBER, ENERGY, VOLTAGE, OAD(0x0010, 2, 3), OAD(0x1234, 2)])
+_values = st.one_of(
+    st.builds(lambda *f: Data(_D.DATE_TIME_S, DateTimeS(*f)), _u16, _u8, _u8, _u8, _u8, _u8),
+    st.builds(lambda v: Data(_D.DOUBLE_LONG_UNSIGNED, v), st.integers(0, 2**32 - 1)),
+    st.builds(lambda v: Data(_D.LONG64_UNSIGNED, v), st.integers(0, 2**64 - 1)),
+    st.builds(lambda v: Data(_D.LONG64, v), st.integers(-(2**63), 2**63 - 1)),
+    st.builds(lambda u, n: Data(_D.TI, TI(u, n)), st.integers(0, 5), _u16),
+    st.just(Data(_D.NULL)),
+    st.builds(lambda v: Data(_D.VISIBLE_STRING, v), st.text("ab", max_size=3)),
+)
+_rsds = st.one_of(
+    st.builds(lambda c, v: RSD(1, (c, v)), _columns, _values),
+    st.builds(lambda *f: RSD(2, f), _columns, _values, _values, _values),
+    st.lists(st.builds(lambda *f: RSD(2, f), _columns, _values, _values, _values), max_size=3).map(
+        lambda parts: RSD(3, (tuple(parts),))
+    ),
+    st.builds(lambda n: RSD(9, (n,)), _u8),
+    st.builds(lambda n: RSD(10, (n, ALL)), _u8),
+    st.builds(lambda s: RSD(s, ()), st.sampled_from([0])),
+    st.builds(lambda s: RSD(s, (stamp(DAY0), ALL)), st.sampled_from([4, 5])),
+)
+_rcsds = st.lists(_columns.map(CSD), max_size=5).map(lambda c: RCSD(tuple(c)))
+
+
+@settings(max_examples=300)
+@given(rsd=_rsds, columns=_rcsds, oi=st.sampled_from([0x5002, 0x5004, 0x5006, 0x5000]))
+def test_any_selection_answers_rows_or_a_dar(rsd: RSD, columns: RCSD, oi: int) -> None:
+    f = _HOSTILE
+    answer = f.records(GetRecord(OAD(oi, 2), rsd, columns))
+    assert isinstance(answer.result, tuple) or answer.result in set(DAR)
+    assert len(answer.to_bytes()) <= max(f.budget, 400)
+
+
+def _hostile_freezer() -> Freezer:
+    live = Live()
+    f = freezer(live)
+    run(f, live, DAY0 - 40 * 86400, 40 * 1440 // 15, offset=7)
+    return f
+
+
+_HOSTILE = _hostile_freezer()
