@@ -131,10 +131,10 @@ class PowerModule:
     seconds: float = 0.0  # their accumulated duration by the meter's calendar
     outages: deque[Outage] = field(default_factory=lambda: deque(maxlen=MAX_RECORDS))
     budget: int = MAX_ANSWER_BYTES
-    _lost_at: float = math.nan
-    _stepped: float = math.nan
-    _entry: LogEntry | None = None
-    _number: int = 0
+    _lost_at: float = field(default=math.nan, init=False)
+    _stepped: float = field(default=math.nan, init=False)
+    _entry: LogEntry | None = field(default=None, init=False)
+    _number: int = field(default=0, init=False)
 
     def calendar(self, now: float) -> float:
         return now + self.host.clock_offset
