@@ -564,3 +564,10 @@ def _hostile_freezer() -> Freezer:
 
 
 _HOSTILE = _hostile_freezer()
+
+
+def test_the_defaults_take_only_what_the_meter_has() -> None:
+    f = Freezer(Live().read)  # knows 0010, 2000 and 2004 only
+    assert [e.oad for e in f.table(FreezeObject.MINUTE).entries] == [ENERGY, VOLTAGE, POWER]
+    assert [e.oad for e in f.table(FreezeObject.DAY).entries] == [ENERGY]
+    assert f.table(FreezeObject.MINUTE).entries[0][::2] == (15, 672)

@@ -98,17 +98,22 @@ _FILLED = (FreezeObject.DAY, *_MONTHLY)
 def default_associations(read: Reader_) -> dict[FreezeObject, list[Association]]:
     """What a wattguard meter freezes out of the box: the minute curve every 15 minutes for
     7 days, energies hourly for 7 days, energies and demand daily for 62 days and monthly for
-    12 months, three instant freezes; the second and settlement freezes start empty. Demand
-    (1010) is included only where the meter exposes it."""
-    energies = [OAD(0x0010, 2), OAD(0x0020, 2)]
-    demand = [OAD(0x1010, 2)] if read(OAD(0x1010, 2)) != DAR.OBJECT_UNDEFINED else []
-    curve = [oad for oad in MINUTE_FREEZE_COLUMNS if oad != FREEZE_TIME]
+    12 months, three instant freezes; the second and settlement freezes start empty. Only
+    the attributes ``read`` knows are included (demand, 1010, where the meter exposes it)."""
+    missing = (DAR.OBJECT_UNDEFINED, DAR.OBJECT_NOT_EXIST)
+
+    def known(*oads: OAD) -> list[OAD]:
+        return [oad for oad in oads if read(oad) not in missing]
+
+    energies = known(OAD(0x0010, 2), OAD(0x0020, 2))
+    billing = energies + known(OAD(0x1010, 2))
+    curve = known(*(oad for oad in MINUTE_FREEZE_COLUMNS if oad != FREEZE_TIME))
     return {
         FreezeObject.INSTANT: [Association(0, oad, 3) for oad in curve],
         FreezeObject.MINUTE: [Association(15, oad, 672) for oad in curve],
         FreezeObject.HOUR: [Association(1, oad, 168) for oad in energies],
-        FreezeObject.DAY: [Association(1, oad, 62) for oad in energies + demand],
-        FreezeObject.MONTH: [Association(1, oad, 12) for oad in energies + demand],
+        FreezeObject.DAY: [Association(1, oad, 62) for oad in billing],
+        FreezeObject.MONTH: [Association(1, oad, 12) for oad in billing],
     }
 
 
