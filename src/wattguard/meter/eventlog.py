@@ -11,6 +11,7 @@ catalogue does not name use the vendor range FFxx (docs/protocol.md).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import deque
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class MeterEventKind(enum.Enum):
     OVER_CURRENT = ("over current", 0x3005)
     POWER_DOWN = ("power down", 0x3011)
     CLOCK_SET = ("clock set", 0x3016)
+    CLOCK_FAULT = ("clock fault", 0x302E)
     COVER_OPEN = ("meter cover open", 0x301B)
     RELAY_TRIP = ("relay trip", 0x301F)
     RELAY_CLOSE = ("relay close", 0x3020)
@@ -93,6 +95,26 @@ class MeterLog:
         self.entries.append(entry)
         self.unreported.append(entry)
         return entry
+
+    def close(self, entry: LogEntry, now: float, detail: str | None = None) -> LogEntry:
+        """End ``entry`` at ``now`` (the event's time, as for :meth:`add`). The ended entry
+        takes its place in the log and is queued for reporting again: a 698 event such as
+        power down is reported when it starts and when it ends."""
+        ended = dataclasses.replace(
+            entry,
+            end=now + self.calendar_offset,
+            detail=entry.detail if detail is None else detail,
+        )
+        for queue in (self.entries, self.unreported):
+            for index, held in enumerate(queue):
+                if held.number == entry.number:
+                    del queue[index]
+                    queue.insert(index, ended)
+                    break
+            else:
+                if queue is self.unreported:
+                    queue.append(ended)
+        return ended
 
     def record(self, event: SecurityEvent) -> None:
         """EventSink: a security refusal from any part of the meter."""

@@ -147,6 +147,17 @@ _OBJECTS += [
     ObjectInfo(0x200E, "current harmonic content", InterfaceClass.HARMONIC, -2, Unit.PERCENT),
     ObjectInfo(0x200F, "grid frequency", InterfaceClass.DATA_VARIABLE, -2, Unit.HZ),
     ObjectInfo(0x2010, "meter temperature", InterfaceClass.DATA_VARIABLE, -1, Unit.CELSIUS),
+    ObjectInfo(
+        0x2011, "clock battery voltage", InterfaceClass.DATA_VARIABLE, -2, Unit.V, checked=False
+    ),
+    ObjectInfo(
+        0x2012,
+        "power-down reading battery voltage",
+        InterfaceClass.DATA_VARIABLE,
+        -2,
+        Unit.V,
+        checked=False,
+    ),
     ObjectInfo(0x2014, "meter running status words", InterfaceClass.DATA_VARIABLE),
     ObjectInfo(0x2017, "current active demand", InterfaceClass.DATA_VARIABLE, -4, Unit.KW),
     ObjectInfo(0x2018, "current reactive demand", InterfaceClass.DATA_VARIABLE, -4, Unit.KVAR),
@@ -160,6 +171,7 @@ _OBJECTS += [
     ObjectInfo(0x301B, "meter cover open event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x301C, "terminal cover open event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x302A, "constant magnetic field event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0x302E, "clock fault event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x4000, "date and time", InterfaceClass.PARAMETER),
     ObjectInfo(0x4001, "communication address", InterfaceClass.PARAMETER),
     ObjectInfo(0x4002, "meter number", InterfaceClass.PARAMETER),
