@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattguard.crypto import sm2
-from wattguard.errors import ConfigError, IntegrityError
+from wattguard.errors import ConfigError, DecodeError, IntegrityError
 from wattguard.events import EventKind, EventLog
-from wattguard.meter.access import MAINTENANCE_SET, Role, never_local
+from wattguard.meter.access import MAINTENANCE_SET, Role, denial, never_local, refusal_reason
 from wattguard.meter.bluetooth import BluetoothService
 from wattguard.meter.certificate import HandheldCertificate
 from wattguard.meter.handheld import Handheld, PairingRefused
@@ -554,3 +554,57 @@ def test_reproducible_with_a_seeded_random() -> None:
         handheld = Handheld("tech", random=seeded(2))
         frames.append(service.receive(handheld.start_pin(), NOW))
     assert frames[0] == frames[1]
+
+
+# The certificate and the access table on their own
+
+
+def test_certificate_round_trip_and_malformed_certificates() -> None:
+    handheld = issue(Role.READ_ONLY, serial=2**40)
+    certificate = handheld.certificate
+    assert certificate is not None
+    data = certificate.to_bytes()
+    assert HandheldCertificate.from_bytes(data) == certificate
+    assert len(data) == 84 + len("HH-1099511627776") + 64
+    certificate.check(CA.public_key, NOW)
+    for bad, offset in (
+        (data[:-1], None),
+        (data + b"\x00", None),
+        (b"\x02" + data[1:], 0),  # another format
+        (data[:9] + b"\x07" + data[10:], 9),  # unknown role
+        (data[:18] + bytes(65) + data[83:], 18),  # not a point
+        (data[:83] + b"\x00" + data[84:], 83),  # empty id
+    ):
+        with pytest.raises(DecodeError) as caught:
+            HandheldCertificate.from_bytes(bad)
+        if offset is not None:
+            assert caught.value.offset == offset
+    with pytest.raises(ConfigError):
+        HandheldCertificate.issue(
+            CA, serial=1, handheld_id="", role=Role.READ_ONLY,
+            public_key=CA.public_key, valid_from=0, valid_until=1,
+        )  # fmt: skip
+
+
+def test_access_table() -> None:
+    clock = OAD(0x4000, 2)
+    value = Data(DataType.DOUBLE_LONG_UNSIGNED, 1)
+    allowed = st_.SetRequestNormalList(1, (st_.SetItem(clock, value),))
+    policy = OAD(0xF101, 2)
+    mixed = st_.SetRequestNormalList(1, (st_.SetItem(clock, value), st_.SetItem(policy, value)))
+    assert refusal_reason(allowed, Role.MAINTENANCE) is None
+    assert "F101" in (refusal_reason(mixed, Role.MAINTENANCE) or "")
+    answer = denial(mixed)
+    assert isinstance(answer, st_.SetResponseNormalList)
+    assert [r.dar for r in answer.results] == [DAR.READ_WRITE_DENIED] * 2
+    for request in (
+        g.GetRequestNormalList(1, (OAD(0x0010, 2), OAD(0xF100, 2))),
+        g.GetRequestNormal(1, OAD(0xF101, 2)),
+    ):
+        assert refusal_reason(request, Role.READ_ONLY) is None
+    actions = act.ActionRequestList(1, (act.ActionItem(OMD(0x8000, 130), value),))
+    assert refusal_reason(actions, Role.MAINTENANCE) is not None
+    assert isinstance(denial(actions), act.ActionResponseNormalList)
+    connect_like = decode_apdu(bytes.fromhex("030100"))  # RELEASE-Request
+    assert refusal_reason(connect_like, Role.MAINTENANCE) is not None
+    assert type(denial(connect_like)).__name__ == "ErrorResponse"

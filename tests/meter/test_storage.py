@@ -286,3 +286,37 @@ def test_random_operations_behave_as_a_dict(operations: list[tuple[str, str, byt
             store.close()
         with NonVolatileStore(path) as reopened:
             assert dict(reopened.items()) == model
+
+
+def _fill_disk(path: str, answer: multiprocessing.queues.Queue[str]) -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    with NonVolatileStore(path) as store:
+        size = store.size
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, size + 100))
+        try:
+            store.put("big", bytes(1000))
+            answer.put("written")
+        except OSError:
+            answer.put(f"refused {store.get('big')} {store.size == size}")
+        store.put("small", b"fits")  # the log is still well-formed and writable
+
+
+def test_a_full_disk_refuses_the_write_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "nv"
+    fill(path)
+    context = multiprocessing.get_context("fork")
+    answer: multiprocessing.queues.Queue[str] = context.Queue()
+    process = context.Process(target=_fill_disk, args=(str(path), answer))
+    process.start()
+    process.join(30)
+    assert answer.get(timeout=5) == "refused None True"
+    with NonVolatileStore(path) as store:
+        assert store.notes == []
+        assert dict(store.items()) == {
+            **expected_before(),
+            "fw/state": b"\xaa" * 40,
+            "small": b"fits",
+        }

@@ -178,7 +178,7 @@ def wrongly_signed() -> bytes:
 
 def tampered() -> bytes:
     data = bytearray(BUILDER.build(b"good code" * 20, "9.0.0"))
-    data[HEADER_SIZE:HEADER_SIZE + 4] = b"evil"  # fmt: skip
+    data[HEADER_SIZE : HEADER_SIZE + 4] = b"evil"
     return bytes(data)
 
 

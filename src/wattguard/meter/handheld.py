@@ -127,9 +127,13 @@ class Handheld:
         challenge = Challenge.read(reader)
         reader.finish()
         hashed = transcript(
-            attempt.method, challenge.address, attempt.identity, attempt.role,
-            attempt.request, challenge,
-        )  # fmt: skip
+            attempt.method,
+            challenge.address,
+            attempt.identity,
+            attempt.role,
+            attempt.request,
+            challenge,
+        )
         keys = SessionKeys.agree(
             attempt.key, challenge.ephemeral, handheld=True, transcript_hash=hashed
         )
