@@ -182,6 +182,10 @@ class BluetoothService:
         except DecodeError as exc:
             self._record(EventKind.MALFORMED, exc.reason, now)
             return Refused(RefusalCode.MALFORMED).to_bytes()
+        except IntegrityError:  # a key agreement on a degenerate point, should one get through
+            self._pending = None
+            self._record(EventKind.MALFORMED, "key agreement failed", now)
+            return Refused(RefusalCode.MALFORMED).to_bytes()
 
     # Pairing
 
