@@ -11,7 +11,7 @@ from meter_testing import ADDRESS, HOUSE, T0, Client
 
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.freeze import Association, FreezeObject, Freezer
 from wattguard.meter.records import posix_of
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, RSD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
@@ -28,15 +28,13 @@ def freezing_meter(config: MeterConfig, minutes: int) -> tuple[Meter, Freezer, l
     at each step (calendar time, forward active energy in 0.01 kWh)."""
     meter = Meter(ADDRESS, config=config)
     management = meter.management
-    freezer = Freezer(management.model.get)
-    expose_freezes(management.model, freezer, management.calendar)
+    freezer = management.freezer  # the management module keeps and exposes the freezes
     meter.power_up(START)
     seen = []
     for minute in range(minutes):
         now = START + 60 * minute + 1
         meter.measure(HOUSE, 60.0, now)
-        meter.step(now)
-        freezer.step(management.calendar())
+        meter.step(now)  # the management module freezes what is due
         seen.append((management.calendar(), management.registers.to_data(0x0010)))
     return meter, freezer, seen
 

@@ -27,6 +27,7 @@ from wattguard.meter.links import Link, Manipulator
 from wattguard.meter.management import LinkKeys, ManagementModule, Wallet
 from wattguard.meter.metering import Measurement, MeteringModule
 from wattguard.meter.server import SecurityElement
+from wattguard.meter.storage import Store
 
 __all__ = ["Meter", "MeterConfig"]
 
@@ -59,6 +60,7 @@ class Meter:
         cost: CostControl | None = None,
         spi_manipulate: Manipulator = _deliver,
         uart_manipulate: Manipulator = _deliver,
+        store: Store | None = None,
     ) -> None:
         if len(address) != 6:
             raise ValueError("a meter address is 6 bytes (12 BCD digits)")
@@ -76,6 +78,7 @@ class Meter:
             protected=config.protected,
             password=config.password,
             active_reports=config.active_reports,
+            store=store,
         )
         self.expansion = ExpansionModule(
             keys.uart_up,
@@ -101,8 +104,30 @@ class Meter:
         self.management.to_expansion.append(self.management.uart_out.restart())
         self._pump(now)
 
+    @property
+    def powered(self) -> bool:
+        return self.management.power.mains
+
+    def mains_lost(self, now: float) -> None:
+        """Power fail: the management module saves what must survive and logs the outage;
+        until the mains returns the meter measures nothing and answers nothing (its clock runs
+        on the battery)."""
+        self.now = now
+        self.management.power.mains_lost(now)
+
+    def mains_restored(self, now: float) -> None:
+        """Power return: the outage is closed with its duration, missed day and month
+        freezes are filled, and the modules resynchronise their links."""
+        self.now = now
+        self.management.power.mains_restored(now)
+        self.power_up(now)
+        self.management.step(now)
+        self._pump(now)
+
     def measure(self, measurement: Measurement, seconds: float, now: float) -> None:
         """One metering step at the tariff the expansion module's schedule puts in force."""
+        if not self.powered:
+            return
         self.now = now
         tariff = self._tariff(now)
         for message in self.metering.measure(measurement, seconds, tariff, now):
@@ -110,6 +135,8 @@ class Meter:
         self._pump(now)
 
     def receive_hplc(self, data: bytes, now: float) -> None:
+        if not self.powered:
+            return  # the modem is dark
         self.now = now
         self.expansion.receive_hplc(data)
         self._pump(now)
@@ -120,6 +147,8 @@ class Meter:
         return out
 
     def step(self, now: float) -> None:
+        if not self.powered:
+            return
         self.now = now
         self.management.step(now)
         self._pump(now)

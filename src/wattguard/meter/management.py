@@ -32,13 +32,16 @@ from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.meter.display import Display
 from wattguard.meter.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.exposure import expose, metrology_view
+from wattguard.meter.freeze import Freezer, expose_freezes
 from wattguard.meter.metering import Measurement, decode_energy, decode_measurement
 from wattguard.meter.model import ObjectModel
 from wattguard.meter.policy import SecurityPolicy
+from wattguard.meter.power import PowerModule, expose_power
 from wattguard.meter.registers import EnergyRegisters
 from wattguard.meter.relay import Relay, RelayState
 from wattguard.meter.server import ApplicationServer, SecurityElement
 from wattguard.meter.spi import MessageType, SpiReceiver
+from wattguard.meter.storage import MemoryStore, Store
 from wattguard.meter.uart import (
     FROM_EXPANSION,
     Alarm,
@@ -111,8 +114,10 @@ class ManagementModule:
         protected: bool = True,
         password: str | None = None,
         active_reports: bool = False,
+        store: Store | None = None,
     ) -> None:
         self.address = address
+        self.store: Store = store if store is not None else MemoryStore()
         self.name = f"meter {address.hex()}"
         self.log = MeterLog(events)
         self.policy = SecurityPolicy(enforced=protected)
@@ -149,6 +154,14 @@ class ManagementModule:
         self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
         expose(self)
+        # What survives a power loss lives in the store: the freezes (saved as each freeze
+        # is taken) and the power module's state with the calendar offset (saved at power
+        # fail). A module built on a store that holds them carries on from there.
+        self.power = self._restore_power()
+        self.power.on_power_fail.append(self.save)
+        self.freezer = self._restore_freezer()
+        expose_freezes(self.model, self.freezer, self.calendar)
+        expose_power(self.model, self.power)
         # Logical address 1 names the metering module: its legal-metrology values, read-only,
         # as the metering chip reported them over SPI (module docstring of exposure.py).
         self.metering_model = metrology_view(self.model)
@@ -170,8 +183,12 @@ class ManagementModule:
         self.log.add(MeterEventKind.CLOCK_SET, now, f"clock moved by {jump:+.0f} s")
 
     def step(self, now: float) -> None:
-        """Timers: the relay's delayed operations, the link layer's, and active reports."""
+        """Timers: the relay's delayed operations, the link layer's, freezes, the battery,
+        and active reports."""
         self.now = now
+        self.power.step(now)
+        if self.power.mains:
+            self.freezer.step(self.calendar())
         before = self.relay.state
         self.relay.step(now)
         if self.relay.state != before:
@@ -197,6 +214,35 @@ class ManagementModule:
         else:
             wrapped = self.esam.protect_report(report.to_bytes(), now)
             self.connection.notify(wrapped, now, answers=report)
+
+    # non-volatile state
+
+    def save(self) -> None:
+        """Write what must survive a power loss (run by the power-fail hook)."""
+        self.store.put("power", self.power.to_bytes())
+        for kind, table in self.freezer.tables.items():
+            self.store.put(f"freeze/{int(kind):04X}", table.to_bytes())
+
+    def _restore_power(self) -> PowerModule:
+        saved = self.store.get("power")
+        if saved is not None:
+            try:
+                return PowerModule.from_bytes(saved, self)
+            except DecodeError as exc:
+                self.log.add(MeterEventKind.CLOCK_FAULT, self.now, f"power state lost: {exc}")
+        return PowerModule(self)
+
+    def _restore_freezer(self) -> Freezer:
+        saved = list(self.store.items("freeze/"))
+        if not saved:
+            return Freezer(self.model.get, persist=self.store.put)
+        freezer = Freezer(self.model.get, associations={}, persist=self.store.put)
+        for key, blob in saved:
+            try:
+                freezer.load_object(blob)
+            except DecodeError as exc:
+                log.warning("%s: stored %s is unreadable: %s", self.name, key, exc)
+        return freezer
 
     # SPI: the metering chip
 
