@@ -20,7 +20,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from wattguard.crypto import sm2
 from wattguard.events import EventSink
+from wattguard.meter.access import Role
+from wattguard.meter.bluetooth import BluetoothService
 from wattguard.meter.eventlog import MeterLog
 from wattguard.meter.expansion import CostControl, ExpansionModule
 from wattguard.meter.links import Link, Manipulator
@@ -43,6 +46,10 @@ class MeterConfig:
     protected: bool = True
     password: str | None = None
     active_reports: bool = False
+    #: Bluetooth for handhelds: a 6-digit PIN (read-only role) and/or the utility's handheld
+    #: CA (certificate pairing, the role the certificate names). Neither: no Bluetooth.
+    bluetooth_pin: str | None = None
+    handheld_ca: sm2.PublicKey | None = None
 
 
 class Meter:
@@ -88,6 +95,17 @@ class Meter:
             cost=cost,
             protected=config.protected,
         )
+        self.bluetooth: BluetoothService | None = None
+        if config.bluetooth_pin is not None or config.handheld_ca is not None:
+            self.bluetooth = BluetoothService(
+                address,
+                self._bluetooth_request,
+                self.management.log,
+                ca_public_key=config.handheld_ca,
+                pin=config.bluetooth_pin,
+                store=self.management.store,
+                protected=config.protected,
+            )
         self.spi = Link("SPI", spi_manipulate)
         self.uart_up = Link("UART expansion->management", uart_manipulate)
         self.uart_down = Link("UART management->expansion", uart_manipulate)
@@ -123,6 +141,20 @@ class Meter:
         self.power_up(now)
         self.management.step(now)
         self._pump(now)
+
+    def receive_bluetooth(self, frame: bytes, now: float) -> bytes:
+        """One frame from a handheld over Bluetooth; the answer frame (empty: no radio)."""
+        if self.bluetooth is None or not self.powered:
+            return b""
+        self.now = now
+        answer = self.bluetooth.receive(frame, now)
+        self._pump(now)
+        return answer
+
+    def _bluetooth_request(self, apdu: bytes, role: Role) -> bytes:
+        # The Bluetooth service has authenticated the handheld and checked its role for this
+        # APDU; the management module serves it on its Bluetooth port.
+        return self.management.serve_local(apdu, self.now)
 
     def measure(self, measurement: Measurement, seconds: float, now: float) -> None:
         """One metering step at the tariff the expansion module's schedule puts in force."""

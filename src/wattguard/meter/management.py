@@ -51,7 +51,9 @@ from wattguard.meter.uart import (
     UartSender,
 )
 from wattguard.protocol import OAD, Data, DataType, ServerAddress, ServerConnection
+from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.apdu.common import AResultNormal
+from wattguard.protocol.apdu.error import ErrorResponse, ErrorType
 from wattguard.protocol.apdu.report import ReportNotificationList
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.connection import IncomingRequest, ProtocolViolation
@@ -151,6 +153,11 @@ class ManagementModule:
             esam=esam, password=password,
         )  # fmt: skip
         self.connection = ServerConnection(ServerAddress(address), calendar=_Calendar(self))
+        # The Bluetooth port: requests arrive already authenticated and role-checked by the
+        # Bluetooth service (its session is their protection), so F101 is not applied twice.
+        self.local_server = ApplicationServer(
+            self.model, SecurityPolicy(enforced=False), self.log, f"{self.name} management/BLE"
+        )
         self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
         expose(self)
@@ -214,6 +221,19 @@ class ManagementModule:
         else:
             wrapped = self.esam.protect_report(report.to_bytes(), now)
             self.connection.notify(wrapped, now, answers=report)
+
+    def serve_local(self, apdu: bytes, now: float) -> bytes:
+        """Answer an APDU from the Bluetooth port (never raises for what a peer sends)."""
+        self.now = now
+        try:
+            request = decode_apdu(apdu)
+        except DecodeError as exc:
+            self.log.record(
+                SecurityEvent(EventKind.MALFORMED, f"{self.name} management/BLE", str(exc), now)
+            )
+            return ErrorResponse(0, ErrorType.APDU_UNDECODABLE).to_bytes()
+        answer = self.local_server.handle(request, now)
+        return b"" if answer is None else answer.to_bytes()
 
     # non-volatile state
 
