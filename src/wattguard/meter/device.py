@@ -31,6 +31,8 @@ from wattguard.meter.management import LinkKeys, ManagementModule, Wallet
 from wattguard.meter.metering import Measurement, MeteringModule
 from wattguard.meter.server import SecurityElement
 from wattguard.meter.storage import Store
+from wattguard.meter.upgrade import BootResult, Upgrader
+from wattguard.meter.upgrade_objects import expose_upgrade
 
 __all__ = ["Meter", "MeterConfig"]
 
@@ -50,6 +52,9 @@ class MeterConfig:
     #: CA (certificate pairing, the role the certificate names). Neither: no Bluetooth.
     bluetooth_pin: str | None = None
     handheld_ca: sm2.PublicKey | None = None
+    #: The vendor's key that signs management-module images (None: no upgrade over F001).
+    vendor_key: sm2.PublicKey | None = None
+    vendor_id: str = "WTGD"
 
 
 class Meter:
@@ -95,6 +100,14 @@ class Meter:
             cost=cost,
             protected=config.protected,
         )
+        self.upgrader: Upgrader | None = None
+        if config.vendor_key is not None:
+            management = self.management
+            self.upgrader = Upgrader(
+                management.store, config.vendor_key, management.log, config.protected,
+                vendor_id=config.vendor_id,
+            )  # fmt: skip
+            expose_upgrade(management.model, self.upgrader, lambda: management.now)
         self.bluetooth: BluetoothService | None = None
         if config.bluetooth_pin is not None or config.handheld_ca is not None:
             self.bluetooth = BluetoothService(
@@ -141,6 +154,14 @@ class Meter:
         self.power_up(now)
         self.management.step(now)
         self._pump(now)
+
+    def restart(self, now: float, self_test_ok: bool = True) -> BootResult | None:
+        """Restart the management module (after an upgrade, or a watchdog): the upgrader
+        picks the image to run (a new one on trial; a failed self-test rolls back), and the
+        modules resynchronise their links."""
+        result = None if self.upgrader is None else self.upgrader.boot(self_test_ok, now)
+        self.power_up(now)
+        return result
 
     def receive_bluetooth(self, frame: bytes, now: float) -> bytes:
         """One frame from a handheld over Bluetooth; the answer frame (empty: no radio)."""

@@ -203,6 +203,11 @@ class Upgrader:
         self._save(Phase.RECEIVING)
         return -(-length // block_size)
 
+    @property
+    def block_count(self) -> int:
+        """Blocks of the transfer in progress (UpgradeStateError if none)."""
+        return self._transfer()[2]
+
     def _transfer(self) -> tuple[int, int, int]:
         raw = self.store.get(TRANSFER_KEY)
         if raw is None or self.phase != Phase.RECEIVING:
