@@ -101,6 +101,11 @@ class EsamClient:
         self.source = source
         self._now = 0.0
 
+    @property
+    def last_time(self) -> float:
+        """The latest time a command carried (for callers that have no clock of their own)."""
+        return self._now
+
     def bind(self, events: EventSink, source: str) -> None:
         """Record refusals into ``events`` (the meter's log), naming ``source``."""
         self.events = events
