@@ -14,6 +14,11 @@ from wattguard.esam.profile import KeyId, MasterKeys, Random
 from wattguard.esam.provisioning import provision, station_certificate
 from wattguard.esam.station import StationSecurity
 from wattguard.events import EventLog
+from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.esam_objects import expose_esam
+from wattguard.meter.metering import Measurement
+from wattguard.protocol import Apdu, ClientConnection, ServerAddress
+from wattguard.protocol.connection import Response
 
 ADDRESS = bytes.fromhex("000000000001")
 OTHER = bytes.fromhex("000000000002")
@@ -71,3 +76,48 @@ def rig(address: bytes = ADDRESS, **kwargs: Any) -> Rig:
     )
     station.register(address, key_version=1)
     return Rig(esam, client, station, events)
+
+
+# an assembled meter with the ESAM fitted, and a 698 client on its HPLC side
+
+T0 = NOW
+HOUSE = Measurement(voltage=229.5, current=8.7, active_power=1900.0, reactive_power=400.0)
+
+
+class Line:
+    """The station's (or terminal's) side of one meter's power line."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.connection = ClientConnection(ServerAddress(meter.address))
+
+    def exchange(self, apdu: Apdu, now: float = T0) -> Apdu:
+        self.connection.send_request(apdu, now)
+        self.meter.receive_hplc(self.connection.data_to_send(), now)
+        self.connection.receive_data(self.meter.hplc_output())
+        event = self.connection.next_event()
+        assert isinstance(event, Response), event
+        answer: Apdu = event.response
+        return answer
+
+
+def running_meter(
+    address: bytes = ADDRESS, *, fitted: bool = True, config: MeterConfig | None = None,
+    **kwargs: Any,
+) -> tuple[Meter, EsamClient | None]:  # fmt: skip
+    """A powered meter that has measured an hour of a household's load; with ``fitted`` its
+    ESAM is provisioned and its F100 and 202C objects exposed."""
+    client = EsamClient(make_esam(address)) if fitted else None
+    meter = Meter(address, esam=client, wallet=client, config=config or MeterConfig(), **kwargs)
+    if client is not None:
+        expose_esam(
+            meter.management.model,
+            client,
+            meter.log,
+            source=f"meter {address.hex()} ESAM",
+            clock=lambda: meter.management.now,
+        )
+    meter.power_up(T0)
+    for minute in range(60):
+        meter.measure(HOUSE, 60.0, T0 + 60 * minute)
+    return meter, client

@@ -359,7 +359,7 @@ class Esam:
             raise _Refusal(Sw.BAD_DATA)
         s.keys = keys
         self._session = None  # it was negotiated under the old keys
-        self._pending = None
+        # (an opened request keeps its keys: its answer goes back under the keys it came in)
         return u8(keys.version)
 
     def _certificate_update(self, command: Command) -> bytes:
