@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from wattguard.errors import (
     CertificateError,
@@ -39,12 +39,18 @@ from wattguard.protocol.apdu.security import (
 )
 from wattguard.protocol.values import SID
 
-__all__ = ["EsamClient", "EsamInfo"]
+__all__ = ["EsamClient", "EsamInfo", "Transmitter"]
 
 log = logging.getLogger(__name__)
 
 _U32 = struct.Struct(">I")
-Transmit = Callable[[bytes], bytes]
+
+
+class Transmitter(Protocol):
+    """An ESAM as its host sees it: one frame in, one frame out."""
+
+    def transmit(self, frame: bytes) -> bytes: ...
+
 
 #: What each refusal raises and how it is recorded.
 _REFUSALS: dict[int, tuple[type[EsamError], EventKind | None]] = {
@@ -91,12 +97,9 @@ class EsamClient:
     """Drives one ESAM (anything with ``transmit(frame) -> frame``)."""
 
     def __init__(
-        self, esam: object, *, events: EventSink | None = None, source: str = "ESAM"
+        self, esam: Transmitter, *, events: EventSink | None = None, source: str = "ESAM"
     ) -> None:
-        transmit = getattr(esam, "transmit", None)
-        if not callable(transmit):
-            raise TypeError("an ESAM is reached through transmit(frame) -> frame")
-        self._transmit: Transmit = transmit
+        self._esam = esam
         self.events = events
         self.source = source
         self._now = 0.0
@@ -127,7 +130,7 @@ class EsamClient:
         record it, as ``kind`` if given)."""
         if now is not None:
             self._now = now
-        reply_frame = self._transmit(Command(ins, p1, p2, data).to_bytes())
+        reply_frame = self._esam.transmit(Command(ins, p1, p2, data).to_bytes())
         try:
             reply = Reply.from_bytes(reply_frame)
         except DecodeError as exc:
