@@ -8,7 +8,16 @@
     │   ├── LocalProtocolError we were about to break the protocol
     │   └── RemoteProtocolError the peer broke the protocol
     ├── SecurityError          a security refusal; opaque on purpose
-    │   └── IntegrityError     a MAC, tag, signature, C3 or point check failed (not which)
+    │   ├── IntegrityError     a MAC, tag, signature, C3 or point check failed (not which)
+    │   ├── ReplayError        a counter, sequence number or random number was not fresh
+    │   └── EsamError          the secure element refused a command; carries its status word
+    │       ├── MacError       ... because a MAC, signature or decryption failed (also an
+    │       │                  IntegrityError)
+    │       ├── CounterError   ... because a counter was replayed or out of sequence (also a
+    │       │                  ReplayError)
+    │       ├── KeyVersionError ... because the command names a key version it does not hold
+    │       ├── CertificateError ... because a certificate is not acceptable
+    │       └── WalletError    ... because the wallet cannot do it (credit or limit)
     └── ConfigError            the configuration or the environment cannot do what was asked
 
 Every security refusal is also emitted as an event that the station's security monitor
@@ -18,13 +27,20 @@ stores; the exception text itself never says which check failed.
 from __future__ import annotations
 
 __all__ = [
+    "CertificateError",
     "ConfigError",
+    "CounterError",
     "DecodeError",
+    "EsamError",
     "IntegrityError",
+    "KeyVersionError",
     "LocalProtocolError",
+    "MacError",
     "ProtocolError",
     "RemoteProtocolError",
+    "ReplayError",
     "SecurityError",
+    "WalletError",
     "WattguardError",
 ]
 
@@ -74,6 +90,42 @@ class IntegrityError(SecurityError):
 
     def __init__(self, message: str = "integrity check failed") -> None:
         super().__init__(message)
+
+
+class ReplayError(SecurityError):
+    """A message whose counter, sequence number or random number was already used (or is
+    older than the last one accepted)."""
+
+    def __init__(self, message: str = "message refused") -> None:
+        super().__init__(message)
+
+
+class EsamError(SecurityError):
+    """The ESAM answered a command with a status word other than 9000 (``sw``)."""
+
+    def __init__(self, message: str = "ESAM refused the command", *, sw: int = 0x6F00) -> None:
+        super().__init__(f"{message} (SW {sw:04X})")
+        self.sw = sw
+
+
+class MacError(EsamError, IntegrityError):
+    """The ESAM refused a MAC, a signature or a decryption."""
+
+
+class CounterError(EsamError, ReplayError):
+    """The ESAM refused a counter: already used, or out of sequence."""
+
+
+class KeyVersionError(EsamError):
+    """The command names a key version the ESAM does not hold (or a key update is not newer)."""
+
+
+class CertificateError(EsamError):
+    """A certificate the ESAM was given does not verify, has expired or is not newer."""
+
+
+class WalletError(EsamError):
+    """The prepaid wallet refused: not enough credit, or the top-up would pass its limit."""
 
 
 class ConfigError(WattguardError):

@@ -27,7 +27,7 @@ import struct
 from typing import Generic, TypeVar
 
 from wattguard.crypto import sm4
-from wattguard.errors import DecodeError, IntegrityError, SecurityError
+from wattguard.errors import DecodeError, IntegrityError, ReplayError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 
 __all__ = ["ChannelReceiver", "ChannelSender", "ReplayError"]
@@ -40,13 +40,6 @@ T = TypeVar("T", bound=enum.IntEnum)
 
 #: Type 0 is RESTART on every link.
 RESTART = 0
-
-
-class ReplayError(SecurityError):
-    """A message whose sequence number was already used (or is older)."""
-
-    def __init__(self) -> None:
-        super().__init__("message refused")
 
 
 def _mac(key: bytes, data: bytes) -> bytes:

@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from wattguard.errors import DecodeError, SecurityError
+from wattguard.errors import DecodeError, SecurityError, WalletError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.meter.display import Display
 from wattguard.meter.eventlog import MeterEventKind, MeterLog
@@ -350,7 +350,10 @@ class ManagementModule:
             self._refuse(f"deduction of {amount} fen for {energy_wh} Wh is implausible", now)
             return
         self._deducted_wh += energy_wh
-        balance = self.wallet.deduct(amount)
+        try:
+            balance = self.wallet.deduct(amount)
+        except WalletError:  # less credit than the energy cost: take what is left (zero credit)
+            balance = self.wallet.deduct(self.wallet.balance())
         self._send(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance))
 
     def _alarm(self, alarm: Alarm, value: int, now: float) -> None:

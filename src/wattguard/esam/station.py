@@ -1,0 +1,386 @@
+"""The station's side of the soft-ESAM profile: what the cryptographic device computes.
+
+Theory of operation. :class:`StationSecurity` holds the master keys (one
+:class:`~wattguard.esam.profile.MasterKeys` per key version) and, per meter, what the
+station must remember: the meter's key version, the last command counter and top-up count it
+used, the session keys of a CONNECT, and a window of the report counters it has seen. From
+these it derives the meter's keys on demand (nothing per meter is stored but counters) and:
+
+* wraps a request: plaintext + SID_MAC, ciphertext + SID_MAC, ciphertext + SID, plaintext or
+  ciphertext + RN_MAC, or plaintext + RN (a read whose answer comes back MAC'd);
+* opens the meter's answers and its RN_MAC reports (:class:`~wattguard.station.ingest.Verifier`
+  is this interface), refusing a forged MAC (IntegrityError) and a replayed report
+  (ReplayError);
+* runs the client side of CONNECT, symmetric or signature;
+* builds the parameters of F100's top-up, key-update and certificate-update methods.
+
+It is sans-IO and keeps no clock: time comes in where a certificate is checked.
+``wattguard.cipher`` (the HSM service) wraps it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from wattguard.crypto import sm2
+from wattguard.errors import ConfigError, DecodeError, IntegrityError, ReplayError, SecurityError
+from wattguard.esam import profile as p
+from wattguard.esam.certificate import Certificate, CertificateKind
+from wattguard.protocol import SID, SIDMAC, Data, DataType
+from wattguard.protocol.apdu.connect import ConnectMechanism, Mechanism, SecurityData
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityPayload,
+    SecurityRequest,
+    SecurityResponse,
+    Verification,
+    VerificationKind,
+)
+
+__all__ = ["REPORT_WINDOW", "StationSecurity", "wrap_with_rn"]
+
+_U32 = struct.Struct(">I")
+#: How far back (in report counters) a late report is still accepted once.
+REPORT_WINDOW = 64
+
+
+class _Encodable(Protocol):
+    def to_bytes(self) -> bytes: ...
+
+
+def wrap_with_rn(apdu: bytes | _Encodable, random: p.Random = os.urandom) -> SecurityRequest:
+    """Plaintext + RN: what a terminal (which holds no key) sends so that the meter answers
+    with a MAC the station can check."""
+    raw = apdu if isinstance(apdu, bytes) else apdu.to_bytes()
+    return SecurityRequest(
+        SecurityPayload(Protection.PLAINTEXT, raw),
+        Verification(VerificationKind.RN, random=random(p.RANDOM_SIZE)),
+    )
+
+
+@dataclass
+class _Window:
+    """The report counters seen lately, with their MACs (an exact duplicate is harmless)."""
+
+    highest: int = 0
+    seen: dict[int, bytes] = field(default_factory=dict)
+
+    def accept(self, counter: int, tag: bytes) -> None:
+        if counter > self.highest:
+            self.highest = counter
+            self.seen = {c: t for c, t in self.seen.items() if c > counter - REPORT_WINDOW}
+        elif counter <= self.highest - REPORT_WINDOW:
+            raise ReplayError()
+        previous = self.seen.get(counter)
+        if previous is not None and previous != tag:
+            raise ReplayError()
+        self.seen[counter] = bytes(tag)
+
+
+@dataclass
+class _Offer:
+    mechanism: Mechanism
+    client_random: bytes
+    ciphertext: bytes
+    esam_key: sm2.PublicKey | None = None
+
+
+@dataclass
+class _Meter:
+    key_version: int
+    command_counter: int = 0
+    top_ups: int = 0
+    session: p.SessionKeys | None = None
+    offer: _Offer | None = None
+    reports: _Window = field(default_factory=_Window)
+
+
+class StationSecurity:
+    """The cryptographic device's computations for the soft-ESAM profile."""
+
+    def __init__(
+        self,
+        master_keys: p.MasterKeys | Iterable[p.MasterKeys],
+        *,
+        identity: sm2.PrivateKey | None = None,
+        ca_public: sm2.PublicKey | None = None,
+        random: p.Random = os.urandom,
+    ) -> None:
+        sets = [master_keys] if isinstance(master_keys, p.MasterKeys) else list(master_keys)
+        if not sets:
+            raise ConfigError("the cryptographic device needs master keys")
+        self._masters = {keys.version: keys for keys in sets}
+        self._current = max(self._masters)
+        self.identity = identity
+        self.ca_public = ca_public
+        self._random = random
+        self._meters: dict[bytes, _Meter] = {}
+
+    # keys and per-meter state
+
+    def add_master_keys(self, keys: p.MasterKeys) -> None:
+        """A new key version (for key updates); it becomes the version new meters start at."""
+        self._masters[keys.version] = keys
+        self._current = max(self._masters)
+
+    def meter_keys(self, address: bytes, version: int | None = None) -> p.MeterKeys:
+        """A meter's keys (of its current version unless given)."""
+        version = self._meter(address).key_version if version is None else version
+        master = self._masters.get(version)
+        if master is None:
+            raise ConfigError(f"no master keys of version {version}")
+        return master.for_meter(address)
+
+    def register(
+        self,
+        address: bytes,
+        *,
+        key_version: int | None = None,
+        command_counter: int = 0,
+        top_ups: int = 0,
+    ) -> None:
+        """State what is known of a meter (e.g. its F100 counters after a restart); counters
+        only ever move forward."""
+        meter = self._meter(address)
+        if key_version is not None:
+            meter.key_version = key_version
+        meter.command_counter = max(meter.command_counter, command_counter)
+        meter.top_ups = max(meter.top_ups, top_ups)
+
+    def key_version(self, address: bytes) -> int:
+        return self._meter(address).key_version
+
+    def _meter(self, address: bytes) -> _Meter:
+        meter = self._meters.get(address)
+        if meter is None:
+            meter = self._meters[address] = _Meter(self._current)
+        return meter
+
+    def _keys(self, address: bytes, keyset: p.Keyset, version: int) -> tuple[bytes, bytes]:
+        """(encryption key, MAC key) of a keyset; SecurityError if the station has none."""
+        if keyset == p.Keyset.SESSION:
+            session = self._meter(address).session
+            if session is None or version != self._meter(address).key_version:
+                raise SecurityError("no session with this meter")
+            return session.enc, session.mac
+        if version not in self._masters:
+            raise SecurityError("no master keys of that version")
+        keys = self.meter_keys(address, version)
+        return keys[p.KeyId.ENC], keys[p.KeyId.MAC]
+
+    # requests
+
+    def wrap(
+        self,
+        address: bytes,
+        apdu: bytes | _Encodable,
+        *,
+        protection: Protection = Protection.PLAINTEXT,
+        verification: VerificationKind = VerificationKind.SID_MAC,
+        session: bool = False,
+    ) -> SecurityRequest:
+        """A SECURITY-Request carrying ``apdu`` to the meter at ``address``."""
+        raw = apdu if isinstance(apdu, bytes) else apdu.to_bytes()
+        if verification == VerificationKind.SID and protection != Protection.CIPHERTEXT:
+            raise ConfigError("a SID without a MAC protects only ciphertext")
+        meter = self._meter(address)
+        keyset = p.Keyset.SESSION if session else p.Keyset.METER
+        if verification == VerificationKind.RN:
+            if session:
+                raise ConfigError("a plain RN read is answered under the meter's own keys")
+            binding = self._random(p.RANDOM_SIZE)
+            enc, mac_key = self._keys(address, p.Keyset.METER, meter.key_version)
+        else:
+            enc, mac_key = self._keys(address, keyset, meter.key_version)
+            meter.command_counter += 1
+            if verification == VerificationKind.RN_MAC:
+                binding = p.StructuredRandom.fresh(
+                    keyset, meter.key_version, meter.command_counter, self._random
+                ).to_bytes()
+            else:
+                sid = p.SidFields(
+                    p.Operation.COMMAND, keyset, meter.key_version, meter.command_counter, address
+                )
+                binding = sid.binding
+        payload = raw
+        if protection == Protection.CIPHERTEXT:
+            payload = p.encrypt(enc, p.Direction.REQUEST, binding, raw)
+        tag = p.mac(mac_key, p.Label.REQUEST, binding, bytes((protection,)) + payload)
+        return SecurityRequest(
+            SecurityPayload(protection, payload), _verification(verification, binding, tag)
+        )
+
+    # answers and reports (wattguard.station.ingest.Verifier)
+
+    def open_response(
+        self, meter: bytes, request: SecurityRequest | None, response: SecurityResponse
+    ) -> bytes:
+        """The APDU inside a meter's answer to ``request``; IntegrityError if it is forged."""
+        if request is None:
+            raise IntegrityError()  # nothing to bind the answer to
+        if response.payload.dar is not None:
+            raise SecurityError(f"the meter refused the request (DAR {response.payload.dar})")
+        if response.mac is None:
+            raise IntegrityError()
+        binding, keyset, version = _binding_of(request)
+        if keyset is None:
+            keyset, version = p.Keyset.METER, self._meter(meter).key_version
+        enc, mac_key = self._keys(meter, keyset, version)
+        payload = response.payload
+        data = bytes((payload.protection,)) + payload.data
+        p.check_mac(mac_key, p.Label.RESPONSE, binding, data, response.mac)
+        if payload.protection == Protection.CIPHERTEXT:
+            return p.decrypt(enc, p.Direction.RESPONSE, binding, payload.data)
+        return payload.data
+
+    def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
+        """The report inside a meter's plaintext + RN_MAC report; IntegrityError if forged,
+        ReplayError if its counter is stale (an exact duplicate is let through: the station
+        stores each reading once)."""
+        v = report.verification
+        if v.kind != VerificationKind.RN_MAC or report.payload.protection != Protection.PLAINTEXT:
+            raise IntegrityError()
+        try:
+            rn = p.StructuredRandom.from_bytes(v.random)
+        except DecodeError:
+            raise IntegrityError() from None
+        if rn.keyset != p.Keyset.METER:
+            raise IntegrityError()
+        _, mac_key = self._keys(meter, p.Keyset.METER, rn.key_version)
+        p.check_mac(mac_key, p.Label.REPORT, v.random, b"\x00" + report.payload.data, v.mac)
+        self._meter(meter).reports.accept(rn.counter, v.mac)
+        return report.payload.data
+
+    # CONNECT
+
+    def connect_mechanism(
+        self,
+        address: bytes,
+        mechanism: Mechanism,
+        now: float,
+        *,
+        esam_certificate: bytes | None = None,
+    ) -> ConnectMechanism:
+        """The client's half of a CONNECT. The signature mechanism needs the station's
+        identity, the CA key and the meter's ESAM certificate (F100 attribute 10)."""
+        client_random = self._random(p.RANDOM_SIZE)
+        meter = self._meter(address)
+        if mechanism == Mechanism.SYMMETRIC:
+            auth = self.meter_keys(address)[p.KeyId.AUTH]
+            ciphertext, tag = p.symmetric_offer(auth, address, client_random)
+            meter.offer = _Offer(mechanism, client_random, ciphertext)
+            return ConnectMechanism(mechanism, ciphertext=ciphertext, signature=tag)
+        if mechanism != Mechanism.SIGNATURE:
+            raise ConfigError("only the symmetric and signature mechanisms involve the ESAM")
+        if self.identity is None or self.ca_public is None or esam_certificate is None:
+            raise ConfigError("the signature mechanism needs an identity, the CA key and a cert")
+        certificate = Certificate.from_bytes(esam_certificate)
+        esam_key = certificate.verify(self.ca_public, now)
+        if certificate.kind != CertificateKind.ESAM or certificate.subject != address:
+            raise IntegrityError()
+        ciphertext = esam_key.encrypt(client_random)
+        signature = self.identity.sign(p.signed_offer(address, ciphertext))
+        meter.offer = _Offer(mechanism, client_random, ciphertext, esam_key)
+        return ConnectMechanism(mechanism, ciphertext=ciphertext, signature=signature)
+
+    def accept_connect(self, address: bytes, security: SecurityData | None) -> None:
+        """Check the meter's answer to our CONNECT and keep the session keys; IntegrityError
+        if the answer is not the ESAM's."""
+        meter = self._meter(address)
+        offer, meter.offer = meter.offer, None
+        if offer is None or security is None:
+            raise IntegrityError()
+        server_random = security.server_random
+        keys = p.session_keys(offer.client_random, server_random, address)
+        if offer.mechanism == Mechanism.SYMMETRIC:
+            p.check_mac(
+                keys.mac, p.Label.CONNECT_SERVER, server_random, offer.ciphertext,
+                security.signature,
+            )  # fmt: skip
+        else:
+            assert offer.esam_key is not None
+            message = p.signed_answer(address, server_random, offer.ciphertext)
+            offer.esam_key.verify(message, security.signature)
+        meter.session = keys
+
+    def release(self, address: bytes) -> None:
+        self._meter(address).session = None
+
+    # F100 methods
+
+    def top_up(self, address: bytes, amount: int) -> Data:
+        """F100 method 6's parameter: structure {amount double-long-unsigned fen, SID_MAC}.
+        The purchase count advances; if the answer is lost, send the *same* parameter again
+        (the meter either applies it or answers DAR 21, already done)."""
+        meter = self._meter(address)
+        keys = self.meter_keys(address)
+        meter.top_ups += 1
+        sid = p.SidFields(p.Operation.TOP_UP, p.Keyset.METER, keys.version, meter.top_ups, address)
+        tag = p.mac(keys[p.KeyId.WALLET], p.Label.TOP_UP, sid.binding, _U32.pack(amount))
+        return Data.structure(
+            Data(DataType.DOUBLE_LONG_UNSIGNED, amount),
+            Data(DataType.SID_MAC, SIDMAC(SID(sid.ident, sid.attach), tag)),
+        )
+
+    def key_update(self, address: bytes, new_version: int) -> Data:
+        """F100 method 7's parameter: structure {key ciphertext octet-string, SID_MAC}: the
+        keys of ``new_version`` wrapped under the meter's current transport key. Call
+        :meth:`key_updated` once the meter has answered success."""
+        old = self.meter_keys(address)
+        new = self.meter_keys(address, new_version)
+        sid = p.SidFields(p.Operation.KEY_UPDATE, p.Keyset.METER, old.version, new_version, address)
+        transport = old[p.KeyId.TRANSPORT]
+        wrap_key, mac_key = p.subkey(transport, b"E"), p.subkey(transport, b"M")
+        ciphertext = p.encrypt(wrap_key, p.Direction.KEY_WRAP, sid.binding, new.to_bytes())
+        tag = p.mac(mac_key, p.Label.KEY_UPDATE, sid.binding, ciphertext)
+        return Data.structure(
+            Data(DataType.OCTET_STRING, ciphertext),
+            Data(DataType.SID_MAC, SIDMAC(SID(sid.ident, sid.attach), tag)),
+        )
+
+    def key_updated(self, address: bytes, version: int) -> None:
+        meter = self._meter(address)
+        meter.key_version = version
+        meter.session = None
+
+    def certificate_update(self, address: bytes, certificate: Certificate) -> Data:
+        """F100 method 8's parameter: structure {certificate octet-string, SID}."""
+        sid = p.SidFields(
+            p.Operation.CERTIFICATE_UPDATE,
+            p.Keyset.METER,
+            self._meter(address).key_version,
+            certificate.serial,
+            address,
+        )
+        return Data.structure(
+            Data(DataType.OCTET_STRING, certificate.to_bytes()),
+            Data(DataType.SID, SID(sid.ident, sid.attach)),
+        )
+
+
+def _verification(kind: VerificationKind, binding: bytes, tag: bytes) -> Verification:
+    if kind in (VerificationKind.SID_MAC, VerificationKind.SID):
+        sid = SID(_U32.unpack(binding[:4])[0], binding[4:])
+        return Verification(kind, sid=sid, mac=tag if kind == VerificationKind.SID_MAC else b"")
+    return Verification(kind, random=binding, mac=tag if kind == VerificationKind.RN_MAC else b"")
+
+
+def _binding_of(request: SecurityRequest) -> tuple[bytes, p.Keyset | None, int]:
+    """What the meter bound its answer to, and the keys the request named (None: a plain RN
+    read, answered under the meter's own keys)."""
+    v = request.verification
+    try:
+        if v.kind in (VerificationKind.SID_MAC, VerificationKind.SID):
+            assert v.sid is not None
+            sid = p.SidFields.parse(v.sid.ident, v.sid.additional)
+            return _U32.pack(v.sid.ident) + v.sid.additional, sid.keyset, sid.key_version
+        if v.kind == VerificationKind.RN_MAC:
+            rn = p.StructuredRandom.from_bytes(v.random)
+            return v.random, rn.keyset, rn.key_version
+    except DecodeError:
+        raise IntegrityError() from None
+    return v.random, None, 0
