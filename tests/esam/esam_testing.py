@@ -15,7 +15,6 @@ from wattguard.esam.provisioning import provision, station_certificate
 from wattguard.esam.station import StationSecurity
 from wattguard.events import EventLog
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.esam_objects import expose_esam
 from wattguard.meter.metering import Measurement
 from wattguard.protocol import Apdu, ClientConnection, ServerAddress
 from wattguard.protocol.connection import Response
@@ -108,15 +107,8 @@ def running_meter(
     """A powered meter that has measured an hour of a household's load; with ``fitted`` its
     ESAM is provisioned and its F100 and 202C objects exposed."""
     client = EsamClient(make_esam(address)) if fitted else None
+    # the management module exposes F100 and 202C itself when its ESAM is an EsamClient
     meter = Meter(address, esam=client, wallet=client, config=config or MeterConfig(), **kwargs)
-    if client is not None:
-        expose_esam(
-            meter.management.model,
-            client,
-            meter.log,
-            source=f"meter {address.hex()} ESAM",
-            clock=lambda: meter.management.now,
-        )
     meter.power_up(T0)
     for minute in range(60):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)

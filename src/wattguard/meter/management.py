@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wattguard.errors import DecodeError, SecurityError, WalletError
+from wattguard.esam.client import EsamClient
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.meter.display import Display
+from wattguard.meter.esam_objects import expose_esam
 from wattguard.meter.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.exposure import expose, metrology_view
 from wattguard.meter.freeze import Freezer, expose_freezes
@@ -169,6 +171,14 @@ class ManagementModule:
         self.freezer = self._restore_freezer()
         expose_freezes(self.model, self.freezer, self.calendar)
         expose_power(self.model, self.power)
+        if isinstance(esam, EsamClient):
+            # F100 (the ESAM object) and 202C (the wallet); the ESAM's refusals go to our log.
+            expose_esam(
+                self.model, esam, self.log, source=f"{self.name} ESAM", clock=lambda: self.now,
+                on_balance=lambda balance: self._send(
+                    UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance)
+                ),
+            )  # fmt: skip
         # Logical address 1 names the metering module: its legal-metrology values, read-only,
         # as the metering chip reported them over SPI (module docstring of exposure.py).
         self.metering_model = metrology_view(self.model)
