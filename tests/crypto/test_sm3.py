@@ -54,3 +54,23 @@ def test_kdf_is_the_counter_construction_of_gbt_32918_4(z: bytes, length: int) -
 def test_kdf_refuses_impossible_lengths() -> None:
     with pytest.raises(ConfigError):
         sm3.kdf(b"z", -1)
+
+
+def test_pbkdf2_follows_rfc_8018_over_hmac_sm3() -> None:
+    # RFC 8018 clause 5.2 written out over our HMAC-SM3: T_i = U_1 ^ ... ^ U_c
+    def reference(password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+        out, block = b"", 1
+        while len(out) < length:
+            u = sm3.hmac(password, salt + block.to_bytes(4, "big"))
+            t = bytearray(u)
+            for _ in range(iterations - 1):
+                u = sm3.hmac(password, u)
+                t = bytearray(a ^ b for a, b in zip(t, u, strict=True))
+            out += bytes(t)
+            block += 1
+        return out[:length]
+
+    assert sm3.pbkdf2(b"passphrase", b"saltsalt", 5, 48) == reference(
+        b"passphrase", b"saltsalt", 5, 48
+    )
+    assert sm3.pbkdf2(b"a", b"saltsalt", 1, 16) != sm3.pbkdf2(b"b", b"saltsalt", 1, 16)

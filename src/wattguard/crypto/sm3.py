@@ -1,4 +1,5 @@
-"""SM3 hash (GB/T 32905-2016), HMAC-SM3 (RFC 2104) and the SM2 key derivation function.
+"""SM3 hash (GB/T 32905-2016), HMAC-SM3 (RFC 2104), PBKDF2-HMAC-SM3 (RFC 8018) and the SM2
+key derivation function.
 
 Backed by ``cryptography`` (OpenSSL inside its wheel).
 """
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives import hmac as _hmac
 
 from wattguard.errors import ConfigError
 
-__all__ = ["DIGEST_SIZE", "Hash", "hash", "hmac", "kdf"]
+__all__ = ["DIGEST_SIZE", "Hash", "hash", "hmac", "kdf", "pbkdf2"]
 
 DIGEST_SIZE = 32
 _COUNTER = struct.Struct(">I")
@@ -57,6 +58,16 @@ def hmac(key: bytes, data: bytes) -> bytes:
     h = _hmac.HMAC(key, _SM3)
     h.update(data)
     return h.finalize()
+
+
+def pbkdf2(password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+    """PBKDF2 (RFC 8018 clause 5.2) with HMAC-SM3: a key from a passphrase, slowed by
+    ``iterations`` against guessing."""
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+    if iterations < 1 or not 1 <= length <= 1024 or len(salt) < 8:
+        raise ConfigError("PBKDF2 needs iterations >= 1, a length of 1..1024 and 8+ salt bytes")
+    return PBKDF2HMAC(_SM3, length, salt, iterations).derive(password)
 
 
 def kdf(z: bytes, length: int) -> bytes:

@@ -127,6 +127,24 @@ class StationSecurity:
         self._masters[keys.version] = keys
         self._current = max(self._masters)
 
+    @property
+    def current_version(self) -> int:
+        return self._current
+
+    def master(self, version: int | None = None) -> p.MasterKeys:
+        """The master keys of ``version`` (the current one by default), for provisioning."""
+        master = self._masters.get(self._current if version is None else version)
+        if master is None:
+            raise ConfigError(f"no master keys of version {version}")
+        return master
+
+    def counters(self) -> dict[bytes, tuple[int, int, int]]:
+        """Per meter: (key version, command counter, top-ups), to keep across restarts."""
+        return {
+            address: (meter.key_version, meter.command_counter, meter.top_ups)
+            for address, meter in self._meters.items()
+        }
+
     def meter_keys(self, address: bytes, version: int | None = None) -> p.MeterKeys:
         """A meter's keys (of its current version unless given)."""
         version = self._meter(address).key_version if version is None else version

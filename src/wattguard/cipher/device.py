@@ -1,0 +1,215 @@
+"""The cryptographic device (HSM): the only holder of the master keys.
+
+Theory of operation. :class:`CryptoDevice` wraps the soft-ESAM profile's station side
+(:class:`~wattguard.esam.station.StationSecurity`) and adds what makes it a device: the master
+keys come from a vault encrypted under the operator's passphrase
+(:mod:`wattguard.cipher.vault`); every operation that uses a key is written to an SM3-chained
+audit log (:mod:`wattguard.cipher.audit`) with the meter and the outcome, never a key; refusals
+also become security events. Per-meter counters (command counter, top-ups, key version) are
+kept in a state file so that a restarted device never reuses a counter.
+
+The station uses it as the :class:`~wattguard.station.ingest.Verifier` of relayed readings
+and to protect its commands. ``wattguard cipher`` runs it as its own process (see
+:mod:`wattguard.runtime.cipher`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from wattguard.cipher.audit import AuditChain
+from wattguard.cipher.vault import load_vault
+from wattguard.crypto import sm2
+from wattguard.errors import ConfigError, SecurityError
+from wattguard.esam.chip import Esam
+from wattguard.esam.profile import MasterKeys, Random
+from wattguard.esam.provisioning import provision
+from wattguard.esam.station import StationSecurity
+from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.protocol import Data
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityRequest,
+    SecurityResponse,
+    VerificationKind,
+)
+
+__all__ = ["CryptoDevice"]
+
+
+class CryptoDevice:
+    def __init__(
+        self,
+        master_keys: Iterable[MasterKeys],
+        *,
+        identity: sm2.PrivateKey | None = None,
+        ca_key: sm2.PrivateKey | None = None,
+        audit: AuditChain | None = None,
+        events: EventSink | None = None,
+        state_path: Path | None = None,
+        clock: Callable[[], float] = lambda: 0.0,
+        random: Random = os.urandom,
+    ) -> None:
+        sets = list(master_keys)
+        if not sets:
+            raise ConfigError("the cryptographic device needs at least one master key set")
+        self.ca_key = ca_key
+        self.security = StationSecurity(
+            sets,
+            identity=identity,
+            ca_public=None if ca_key is None else ca_key.public_key,
+            random=random,
+        )
+        self.audit = audit or AuditChain()
+        self.events = events
+        self.state_path = state_path
+        self.clock = clock
+        self.random = random
+        self.verified = 0
+        self.refused = 0
+        self._known: set[bytes] = set()
+        self._load_state()
+
+    @classmethod
+    def open(
+        cls, vault: Path, passphrase: str, *, audit_path: Path | None = None, **options: object
+    ) -> CryptoDevice:
+        """The device with the master keys of ``vault`` (VaultError on a wrong passphrase)."""
+        keys = load_vault(vault, passphrase)
+        device = cls(keys, audit=AuditChain(audit_path), **options)  # type: ignore[arg-type]
+        device._audit("open", f"vault {vault.name}: {len(keys)} master key version(s)")
+        return device
+
+    # meters
+
+    def register(self, address: bytes, key_version: int | None = None) -> None:
+        self.security.register(address, key_version=key_version)
+        if address not in self._known:
+            self._known.add(address)
+            self._audit("register", f"meter {address.hex()} (key version "
+                        f"{self.security.key_version(address)})")  # fmt: skip
+
+    def provision_esam(self, address: bytes, **options: object) -> Esam:
+        """The factory's step: a new ESAM whose keys are this device's, diversified for
+        ``address`` (the keys go into the chip and nowhere else)."""
+        if self.ca_key is None:
+            raise ConfigError("provisioning needs the CA key (ca_key=...)")
+        master = self.security.master()
+        version = master.version
+        esam = provision(address, master, self.ca_key, now=self.clock(), **options)  # type: ignore[arg-type]
+        self.register(address, key_version=version)
+        self._audit("provision", f"ESAM for meter {address.hex()}")
+        return esam
+
+    # commands
+
+    def protect(
+        self,
+        address: bytes,
+        apdu: bytes,
+        *,
+        protection: Protection = Protection.CIPHERTEXT,
+        verification: VerificationKind = VerificationKind.SID_MAC,
+        operator: str = "",
+    ) -> SecurityRequest:
+        """A command to one meter, wrapped under that meter's keys with a fresh counter."""
+        self.register(address)
+        request = self.security.wrap(
+            address, apdu, protection=protection, verification=verification
+        )
+        self._audit("protect", f"meter {address.hex()} {protection.name.lower()}+"
+                    f"{verification.name.lower()} by {operator or 'station'}")  # fmt: skip
+        self._save_state()
+        return request
+
+    def top_up(self, address: bytes, amount: int, operator: str = "") -> Data:
+        self.register(address)
+        command = self.security.top_up(address, amount)
+        self._audit("top-up", f"meter {address.hex()} {amount} fen by {operator or 'station'}")
+        self._save_state()
+        return command
+
+    def key_update(self, address: bytes, new_version: int, operator: str = "") -> Data:
+        self.register(address)
+        command = self.security.key_update(address, new_version)
+        self._audit("key update", f"meter {address.hex()} to version {new_version} by "
+                    f"{operator or 'station'}")  # fmt: skip
+        self._save_state()
+        return command
+
+    def key_updated(self, address: bytes, version: int) -> None:
+        """The meter confirmed a key update: use the new version from now on."""
+        self.security.key_updated(address, version)
+        self._audit("key updated", f"meter {address.hex()} now at version {version}")
+        self._save_state()
+
+    def rotate(self, keys: MasterKeys) -> None:
+        """A new master key version (meters move to it by key update)."""
+        self.security.add_master_keys(keys)
+        self._audit("rotate", f"master keys version {keys.version} added")
+
+    # verification (wattguard.station.ingest.Verifier)
+
+    def open_response(
+        self, meter: bytes, request: SecurityRequest | None, response: SecurityResponse
+    ) -> bytes:
+        self.register(meter)
+        try:
+            inner = self.security.open_response(meter, request, response)
+        except SecurityError as exc:
+            self._refused(meter, "answer", exc)
+            raise
+        self.verified += 1
+        return inner
+
+    def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
+        self.register(meter)
+        try:
+            inner = self.security.open_report(meter, report)
+        except SecurityError as exc:
+            self._refused(meter, "report", exc)
+            raise
+        self.verified += 1
+        return inner
+
+    # bookkeeping
+
+    def _refused(self, meter: bytes, what: str, exc: SecurityError) -> None:
+        self.refused += 1
+        detail = f"meter {meter.hex()}: {what} refused ({exc})"
+        self._audit("refuse", detail)
+        if self.events is not None:
+            self.events.record(SecurityEvent(EventKind.BAD_MAC, "cipher", detail, self.clock()))
+
+    def _audit(self, action: str, detail: str) -> None:
+        self.audit.append(action, detail, self.clock())
+
+    def _save_state(self) -> None:
+        if self.state_path is None:
+            return
+        state = {
+            address.hex(): {"key_version": v, "command_counter": c, "top_ups": t}
+            for address, (v, c, t) in self.security.counters().items()
+        }
+        temporary = self.state_path.with_name(self.state_path.name + ".tmp")
+        temporary.write_text(json.dumps(state, sort_keys=True))
+        os.replace(temporary, self.state_path)
+
+    def _load_state(self) -> None:
+        if self.state_path is None or not self.state_path.exists():
+            return
+        try:
+            state = json.loads(self.state_path.read_text())
+            for address, meter in state.items():
+                self.security.register(
+                    bytes.fromhex(address),
+                    key_version=int(meter["key_version"]),
+                    command_counter=int(meter["command_counter"]),
+                    top_ups=int(meter["top_ups"]),
+                )
+                self._known.add(bytes.fromhex(address))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"the device state {self.state_path} is damaged: {exc}") from None
