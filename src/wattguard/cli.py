@@ -44,6 +44,7 @@ def _demo(args: argparse.Namespace) -> int:
         speed=args.speed,
         seed=args.seed,
         hplc_loss=args.hplc_loss,
+        protected=not args.unprotected,
     )
     tty = sys.stdout.isatty()
     if args.virtual:
@@ -245,6 +246,11 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of loads and the channel")
     parser.add_argument(
         "--hplc-loss", type=float, default=0.0, help="per-hop frame loss on HPLC, 0..1 (0)"
+    )
+    parser.add_argument(
+        "--unprotected",
+        action="store_true",
+        help="switch the protection off: no ESAMs, no MACs, nothing verified",
     )
 
 

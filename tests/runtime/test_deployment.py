@@ -6,6 +6,12 @@ import pytest
 
 from wattguard.cli import main
 from wattguard.errors import ConfigError
+from wattguard.events import EventKind
+from wattguard.network.hplc import Direction
+from wattguard.protocol import Data, LinkFrame, decode_apdu, decode_frame
+from wattguard.protocol.apdu.common import AResultNormal
+from wattguard.protocol.apdu.get import GetResponseNormalList
+from wattguard.protocol.apdu.security import SecurityPayload, SecurityResponse
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
@@ -23,6 +29,56 @@ def test_virtual_hours_collect_every_meter() -> None:
     assert summary.readings == 12 * (8 * 5 + 7)
     assert summary.meters_reporting == 12 and summary.terminals_online == 3
     assert summary.security_events == 0
+    assert deployment.hsm is not None and deployment.hsm.verified == 12 * 8  # every read
+
+
+def _inflate_energy(apdu: GetResponseNormalList) -> GetResponseNormalList:
+    results = []
+    for result in apdu.results:
+        value = result.result
+        if isinstance(value, Data) and str(result.oad) == "00100200":
+            items = tuple(Data(v.type, v.value + 1000) for v in value.value)
+            value = Data(value.type, items)
+        results.append(AResultNormal(result.oad, value))
+    return GetResponseNormalList(apdu.piid, tuple(results))
+
+
+def tamper(direction: Direction, address: bytes, data: bytes) -> list[bytes]:
+    """A man in the middle on the power line who adds 10 kWh to every energy reading, with valid
+    frame checksums."""
+    if direction != Direction.UP:
+        return [data]
+    try:
+        frame = decode_frame(data)
+        apdu = decode_apdu(frame.apdu)
+    except Exception:
+        return [data]
+    if isinstance(apdu, GetResponseNormalList):
+        apdu = _inflate_energy(apdu)
+    elif isinstance(apdu, SecurityResponse) and apdu.payload.data:
+        inner = decode_apdu(apdu.payload.data)
+        if isinstance(inner, GetResponseNormalList):
+            payload = SecurityPayload(apdu.payload.protection, _inflate_energy(inner).to_bytes())
+            apdu = SecurityResponse(payload, apdu.mac)
+    forged = LinkFrame(frame.control, frame.address, frame.client_address, apdu.to_bytes())
+    return [forged.to_bytes()]
+
+
+@pytest.mark.parametrize("protected", [True, False])
+def test_readings_altered_on_the_power_line_are_refused_only_when_protected(
+    protected: bool,
+) -> None:
+    config = DeploymentConfig(meters=4, per_terminal=4, start=START, protected=protected)
+    deployment = Deployment(config, virtual_clock(config))
+    deployment.nets[0].channel.manipulate = tamper
+    summary = deployment.run_virtual(3600)
+    if protected:
+        # nothing altered is stored; each refusal is a security event at the station
+        assert summary.readings == 0 and summary.refused == 4 * 4
+        assert len(deployment.events.of_kind(EventKind.BAD_MAC)) >= 4 * 4
+    else:
+        # the same attack goes through: the station stores the inflated energies
+        assert summary.readings > 0 and summary.refused == 0
 
 
 def test_configuration_errors_are_clear() -> None:

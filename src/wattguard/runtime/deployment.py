@@ -24,8 +24,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
+from wattguard.crypto import sm2, sm3
 from wattguard.errors import ConfigError
+from wattguard.esam.client import EsamClient
+from wattguard.esam.profile import MasterKeys
+from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventLog
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network.bus import InProcessBus, up_subject
@@ -33,12 +38,13 @@ from wattguard.network.fep import FepSession
 from wattguard.network.hplc import HplcChannel, LinkProfile
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.protocol import OAD
+from wattguard.protocol.apdu import Structure
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.collector import Collector
-from wattguard.station.ingest import PlainVerifier, Reading
+from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 
 __all__ = ["Deployment", "DeploymentConfig", "Summary", "household_load"]
 
@@ -53,6 +59,7 @@ class DeploymentConfig:
     speed: float = 60.0
     seed: int = 0
     hplc_loss: float = 0.0
+    protected: bool = True
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
 
     def __post_init__(self) -> None:
@@ -83,6 +90,7 @@ class Summary:
             f"{when} UTC | {self.readings:>8,} readings ({self.readings_per_second:,.0f}/s) | "
             f"meters reporting {self.meters_reporting}/{self.meters} | terminals online "
             f"{self.terminals_online}/{self.terminals} | security events {self.security_events}"
+            + (f" | refused {self.refused}" if self.refused else "")
         )
 
 
@@ -125,9 +133,23 @@ class Deployment:
         self.bus = InProcessBus()
         self.events = EventLog()
         self.station = _Station()
+        random = _seeded(config.seed)
+        # The cryptographic device holds this deployment's master keys; every meter's ESAM is
+        # provisioned from it, so the station can verify each reading's MAC.
+        self.hsm: CryptoDevice | None = None
+        verifier: Verifier = PlainVerifier()
+        if config.protected:
+            self.hsm = CryptoDevice(
+                [MasterKeys.generate(1, random)],
+                ca_key=sm2.PrivateKey.generate(),
+                events=self.events,
+                clock=clock.time,
+                random=random,
+            )
+            verifier = self.hsm
         self.collector = Collector(
-            self.bus, clock, PlainVerifier(), self.station.sink, events=self.events,
-            require_protection=False,
+            self.bus, clock, verifier, self.station.sink, events=self.events,
+            require_protection=config.protected,
         )  # fmt: skip
         self.nets: list[Neighbourhood] = []
         start = clock.time()
@@ -139,17 +161,23 @@ class Deployment:
             remaining -= count
             address = bytes.fromhex(f"99{k:010d}")
             channel = HplcChannel(seed=config.seed * 1000 + k, default=profile)
-            terminal = Terminal(address, channel, tasks=(REALTIME,), start=start)
-            meters = [
-                Meter(bytes.fromhex(f"{k:06d}{i:06d}"), config=MeterConfig(protected=False))
-                for i in range(1, count + 1)
-            ]
+            terminal = Terminal(
+                address, channel, tasks=(REALTIME,), start=start,
+                protect=_read_with_rn if config.protected else None,
+            )  # fmt: skip
+            meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
             for meter in meters:
                 terminal.add_meter(meter.address)
             net = Neighbourhood(terminal, channel, meters, household_load(count, config.seed + k))
             net.power_up(start)
             self.nets.append(net)
         self._began = time.monotonic()
+
+    def _meter(self, address: bytes) -> Meter:
+        if self.hsm is None:
+            return Meter(address, config=MeterConfig(protected=False))
+        client = EsamClient(self.hsm.provision_esam(address))
+        return Meter(address, esam=client, wallet=client, config=MeterConfig(protected=True))
 
     @property
     def meter_count(self) -> int:
@@ -225,6 +253,28 @@ class Deployment:
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()
+
+
+def _read_with_rn(address: bytes, request: Structure) -> Structure:
+    """The terminal's protection of its reads: plaintext + RN, so the meter answers with a
+    MAC under its own keys that the station's cryptographic device checks."""
+    return wrap_with_rn(request)
+
+
+def _seeded(seed: int) -> Callable[[int], bytes]:
+    """Random bytes for the simulation's keys: SM3 in counter mode from the seed (a demo's
+    keys are reproducible; a real device draws from the OS)."""
+    counter = 0
+
+    def draw(size: int) -> bytes:
+        nonlocal counter
+        out = b""
+        while len(out) < size:
+            counter += 1
+            out += sm3.hash(b"wattguard demo %d %d" % (seed, counter))
+        return out[:size]
+
+    return draw
 
 
 def _forward(bus: InProcessBus, session: FepSession, clock: Clock) -> Callable[[bytes], None]:
