@@ -64,7 +64,7 @@ def test_selfcheck_command_passes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_demo_is_the_default_and_says_what_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--duration", "1.5", "--speed", "600", "--meters", "3"]) == 0
+    assert main(["--duration", "1.5", "--speed", "600", "--meters", "3", "--api-port", "0"]) == 0
     out = capsys.readouterr().out
     assert "wattguard demo: 3 meters behind 1 terminal," in out
     assert "readings stored" in out

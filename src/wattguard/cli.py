@@ -45,6 +45,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         hplc_loss=args.hplc_loss,
         protected=not args.unprotected,
+        database=args.database,
     )
     tty = sys.stdout.isatty()
     if args.virtual:
@@ -80,12 +81,19 @@ def _demo(args: argparse.Namespace) -> int:
         f"the station; simulated time runs at {args.speed:g}x. Ctrl-C stops."
     )
 
+    def api_ready(port: int) -> None:
+        print(f"station API on http://127.0.0.1:{port}/docs ; tokens (Authorization: Bearer ...):")
+        for token, user in deployment.users.items():
+            print(f"  {token:<24} {user.name} ({user.role.name.lower()})")
+
     def report(summary: object) -> None:
         line = summary.line()  # type: ignore[attr-defined]
         print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
 
     try:
-        summary = asyncio.run(deployment.run_live(args.duration, report))
+        summary = asyncio.run(
+            deployment.run_live(args.duration, report, api_port=args.api_port, on_api=api_ready)
+        )
     except KeyboardInterrupt:
         print("\nstopped")
         return 0
@@ -246,6 +254,14 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of loads and the channel")
     parser.add_argument(
         "--hplc-loss", type=float, default=0.0, help="per-hop frame loss on HPLC, 0..1 (0)"
+    )
+    parser.add_argument(
+        "--database",
+        default="sqlite://",
+        help="the station's storage: sqlite:///station.db, postgresql://... (memory)",
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=8080, help="the station's REST API port (8080; 0: any)"
     )
     parser.add_argument(
         "--unprotected",

@@ -75,7 +75,8 @@ def test_readings_altered_on_the_power_line_are_refused_only_when_protected(
     if protected:
         # nothing altered is stored; each refusal is a security event at the station
         assert summary.readings == 0 and summary.refused == 4 * 4
-        assert len(deployment.events.of_kind(EventKind.BAD_MAC)) >= 4 * 4
+        assert len(deployment.storage.events(kind=EventKind.BAD_MAC)) >= 4 * 4
+        assert deployment.storage.alerts(open_only=True)  # the monitor raised an alert
     else:
         # the same attack goes through: the station stores the inflated energies
         assert summary.readings > 0 and summary.refused == 0
@@ -97,7 +98,10 @@ def test_the_demo_command_runs_virtually(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_the_demo_command_runs_live_over_tcp(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--duration", "2.5", "--speed", "900", "--meters", "4"]) == 0
+    assert (
+        main(["demo", "--duration", "2.5", "--speed", "900", "--meters", "4", "--api-port", "0"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "front-end processor on loopback TCP" in out
     assert "terminals online 1/1" in out

@@ -31,7 +31,7 @@ from wattguard.errors import ConfigError
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
-from wattguard.events import EventLog
+from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network.bus import InProcessBus, up_subject
 from wattguard.network.fep import FepSession
@@ -43,8 +43,10 @@ from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
-from wattguard.station.collector import Collector
-from wattguard.station.ingest import PlainVerifier, Reading, Verifier
+from wattguard.station.commands import Role, User
+from wattguard.station.ingest import Reading
+from wattguard.station.service import Station
+from wattguard.station.storage import open_storage
 
 __all__ = ["Deployment", "DeploymentConfig", "Summary", "household_load"]
 
@@ -60,6 +62,7 @@ class DeploymentConfig:
     seed: int = 0
     hplc_loss: float = 0.0
     protected: bool = True
+    database: str = "sqlite://"  # the station's storage URL (memory by default)
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
 
     def __post_init__(self) -> None:
@@ -131,26 +134,29 @@ class Deployment:
         self.config = config
         self.clock = clock
         self.bus = InProcessBus()
-        self.events = EventLog()
-        self.station = _Station()
+        self.tracker = _Station()
         random = _seeded(config.seed)
         # The cryptographic device holds this deployment's master keys; every meter's ESAM is
         # provisioned from it, so the station can verify each reading's MAC.
         self.hsm: CryptoDevice | None = None
-        verifier: Verifier = PlainVerifier()
         if config.protected:
             self.hsm = CryptoDevice(
                 [MasterKeys.generate(1, random)],
                 ca_key=sm2.PrivateKey.generate(),
-                events=self.events,
                 clock=clock.time,
                 random=random,
             )
-            verifier = self.hsm
-        self.collector = Collector(
-            self.bus, clock, verifier, self.station.sink, events=self.events,
-            require_protection=config.protected,
-        )  # fmt: skip
+        self.storage = open_storage(config.database)
+        self.station = Station(self.storage, self.bus, clock, hsm=self.hsm)
+        self.station.on_readings.append(self.tracker.sink)
+        self.events: EventSink = self.station.monitor  # stored, and checked against the rules
+        self.collector = self.station.collector
+        self.users = {
+            "operator-token": User("otto", Role.OPERATOR),
+            "supervisor-token": User("sun", Role.SUPERVISOR),
+            "second-supervisor-token": User("shi", Role.SUPERVISOR),
+            "viewer-token": User("vera", Role.VIEWER),
+        }
         self.nets: list[Neighbourhood] = []
         start = clock.time()
         profile = LinkProfile(loss=config.hplc_loss)
@@ -168,9 +174,11 @@ class Deployment:
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
             for meter in meters:
                 terminal.add_meter(meter.address)
+                self.station.register_meter(meter.address, address)
             net = Neighbourhood(terminal, channel, meters, household_load(count, config.seed + k))
             net.power_up(start)
             self.nets.append(net)
+        self.sessions: dict[bytes, FepSession] = {}
         self._began = time.monotonic()
 
     def _meter(self, address: bytes) -> Meter:
@@ -190,30 +198,58 @@ class Deployment:
         return Summary(
             simulated=now,
             elapsed=elapsed,
-            readings=self.station.readings,
-            readings_per_second=self.station.readings / elapsed,
-            meters_reporting=sum(1 for t in self.station.last.values() if t >= recent),
+            readings=self.tracker.readings,
+            readings_per_second=self.tracker.readings / elapsed,
+            meters_reporting=sum(1 for t in self.tracker.last.values() if t >= recent),
             meters=self.meter_count,
             terminals_online=sum(1 for link in self.collector.links.values() if link.logged_in),
             terminals=len(self.nets),
-            security_events=len(self.events.events),
+            security_events=self.storage.count_events(),
             refused=sum(link.refused for link in self.collector.links.values()),
         )
 
     # live, over loopback TCP
 
     async def run_live(
-        self, duration: float | None, report: Callable[[Summary], None], *, port: int = 0
+        self,
+        duration: float | None,
+        report: Callable[[Summary], None],
+        *,
+        port: int = 0,
+        api_port: int | None = None,
+        on_api: Callable[[int], None] | None = None,
     ) -> Summary:
         fep = FepServer(self.bus, clock=self.clock, events=self.events)
         fep_port = await fep.start("127.0.0.1", port)
+        api: Any = None
+        api_task: asyncio.Task[None] | None = None
+        if api_port is not None:
+            import uvicorn
+
+            from wattguard.station.api import create_app
+
+            api = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(self.station, self.users), host="127.0.0.1", port=api_port,
+                    log_level="warning", lifespan="off",
+                )
+            )  # fmt: skip
+            api_task = asyncio.create_task(api.serve())
+            while not api.started and not api_task.done():
+                await asyncio.sleep(0.05)
+            if api_task.done():
+                await api_task  # raises what stopped it (e.g. the port is taken)
+                raise ConfigError(f"the API could not listen on 127.0.0.1:{api_port}")
+            bound = api.servers[0].sockets[0].getsockname()[1]
+            if on_api is not None:
+                on_api(int(bound))
         clients = [TerminalClient(net, self.clock, "127.0.0.1", fep_port) for net in self.nets]
         tasks = [asyncio.create_task(client.run()) for client in clients]
         began = time.monotonic()
         try:
             while duration is None or time.monotonic() - began < duration:
                 await asyncio.sleep(1.0)
-                self.collector.tick()
+                self.station.tick()
                 report(self.summary())
         finally:
             for client in clients:
@@ -223,6 +259,9 @@ class Deployment:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
             await fep.close()
+            if api is not None and api_task is not None:
+                api.should_exit = True
+                await asyncio.gather(api_task, return_exceptions=True)
         return self.summary()
 
     # virtual time, no sockets
@@ -234,14 +273,14 @@ class Deployment:
             raise ConfigError("virtual runs need a VirtualClock")
         clock = self.clock
         start = clock.time()
-        sessions = {}
-        for net in self.nets:
-            session = FepSession(net.terminal.address, start, events=self.events)
-            sessions[net.terminal.address] = session
-            net.upstream = _forward(self.bus, session, clock)
-            self.bus.subscribe(f"down.{net.terminal.address.hex()}", _deliver(net))
-            net.terminal.connected(start)
-            net.from_upstream(b"")
+        if not self.sessions:  # the first run connects the terminals (FEP checks in between)
+            for net in self.nets:
+                session = FepSession(net.terminal.address, start, events=self.events)
+                self.sessions[net.terminal.address] = session
+                net.upstream = _forward(self.bus, session, clock)
+                self.bus.subscribe(f"down.{net.terminal.address.hex()}", _deliver(net))
+                net.terminal.connected(start)
+                net.from_upstream(b"")
         step = 60.0
         t = start
         while t < start + seconds:
@@ -249,7 +288,7 @@ class Deployment:
             clock.advance(t - clock.time())
             for net in self.nets:
                 net.run_until(t)
-            self.collector.tick()
+            self.station.tick()
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()

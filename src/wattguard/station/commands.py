@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from wattguard.errors import SecurityError
@@ -115,6 +115,13 @@ class CommandBook:
     audit: Callable[[str, str], None] | None = None
     commands: dict[int, Command] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def restore(self, commands: Iterable[Command]) -> None:
+        """Take back the commands a restarted station had stored; new ids continue after them."""
+        for command in commands:
+            self.commands[command.id] = command
+        if self.commands:
+            self._ids = itertools.count(max(self.commands) + 1)
 
     def issue(
         self, user: User, kind: CommandKind, meters: tuple[str, ...], now: float, argument: str = ""

@@ -1,0 +1,174 @@
+"""The master station's REST API (FastAPI; the OpenAPI description is served at
+``/openapi.json`` and the interactive page at ``/docs``).
+
+Reads (meters, readings, events, alerts, commands, a summary) need any known user; commands
+need a user whose role allows them (:mod:`wattguard.station.commands`). Users authenticate with
+``Authorization: Bearer <token>``; the tokens are the deployment's (``wattguard demo`` prints
+them). Errors are JSON ``{"detail": ...}`` with 400 (bad input), 401 (no or unknown token),
+403 (refused by the rules, with the reason), 404 (unknown meter or command).
+
+Endpoints are ``async``: they run on the event loop that also runs the station, so no state is
+shared across threads.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the local dependency aliases
+# (`Caller`) from the live annotations.
+
+import re
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from wattguard.events import EventKind
+from wattguard.station.commands import Command, CommandKind, CommandRefused, User
+from wattguard.station.service import Station
+
+__all__ = ["create_app"]
+
+_ADDRESS = re.compile(r"^[0-9]{12}$")
+
+
+class CommandIn(BaseModel):
+    kind: str = Field(description="trip or close")
+    meters: list[str] = Field(min_length=1, max_length=10_000, description="12-digit addresses")
+    argument: str = ""
+
+
+def _command(command: Command) -> dict[str, Any]:
+    out = asdict(command)
+    out["kind"] = command.kind.value
+    out["state"] = command.state.value
+    out["results"] = dict(command.results)
+    return out
+
+
+def create_app(station: Station, users: dict[str, User]) -> FastAPI:
+    app = FastAPI(
+        title="wattguard master station",
+        version="0.1",
+        description="Meters, readings, freezes, security events, alerts and remote commands.",
+    )
+
+    def user(authorization: Annotated[str | None, Header()] = None) -> User:
+        if authorization is None or not authorization.startswith("Bearer "):
+            raise HTTPException(401, "send Authorization: Bearer <token>")
+        found = users.get(authorization.removeprefix("Bearer ").strip())
+        if found is None:
+            raise HTTPException(401, "unknown token")
+        return found
+
+    Caller = Annotated[User, Depends(user)]
+
+    def address(value: str) -> str:
+        if not _ADDRESS.match(value):
+            raise HTTPException(400, f"a meter address is 12 digits, not {value!r}")
+        return value
+
+    @app.get("/api/summary")
+    async def summary(_: Caller) -> dict[str, Any]:
+        links = station.collector.links.values()
+        return {
+            "meters": len(station.terminal_of),
+            "terminals_online": sum(1 for link in links if link.logged_in),
+            "readings_stored": station.storage.count_readings(),
+            "security_events": station.storage.count_events(),
+            "open_alerts": len(station.storage.alerts(open_only=True)),
+            "verified": None if station.hsm is None else station.hsm.verified,
+            "refused": sum(link.refused for link in links),
+        }
+
+    @app.get("/api/meters")
+    async def meters(_: Caller) -> list[dict[str, str]]:
+        return [{"address": a, "terminal": t} for a, t in station.storage.meters()]
+
+    @app.get("/api/meters/{meter}/readings")
+    async def readings(
+        meter: str,
+        _: Caller,
+        quantity: str | None = Query(None, pattern="^[0-9A-Fa-f]{8}$"),
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = Query(1000, ge=1, le=100_000),
+    ) -> list[dict[str, Any]]:
+        meter = address(meter)
+        if meter not in station.terminal_of:
+            raise HTTPException(404, f"no meter {meter}")
+        rows = station.storage.readings(
+            meter, quantity.upper() if quantity else None, start, end, limit
+        )
+        return [asdict(r) for r in rows]
+
+    @app.get("/api/readings/latest")
+    async def latest(
+        _: Caller, quantity: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$")
+    ) -> list[dict[str, Any]]:
+        return [asdict(r) for r in station.storage.latest(quantity.upper())]
+
+    @app.get("/api/events")
+    async def events(
+        _: Caller,
+        kind: str | None = None,
+        source: str | None = None,
+        since: float | None = None,
+        limit: int = Query(100, ge=1, le=10_000),
+    ) -> list[dict[str, Any]]:
+        wanted = None
+        if kind is not None:
+            try:
+                wanted = EventKind[kind.upper()]
+            except KeyError:
+                names = ", ".join(k.name.lower() for k in EventKind)
+                raise HTTPException(400, f"unknown event kind {kind!r}; one of {names}") from None
+        rows = station.storage.events(wanted, source, since, limit)
+        return [
+            {"id": e.id, "time": e.time, "kind": e.kind.name.lower(), "source": e.source,
+             "detail": e.detail}
+            for e in rows
+        ]  # fmt: skip
+
+    @app.get("/api/alerts")
+    async def alerts(_: Caller, open: bool = False) -> list[dict[str, Any]]:
+        return [asdict(a) for a in station.storage.alerts(open_only=open)]
+
+    @app.get("/api/commands")
+    async def commands(_: Caller) -> list[dict[str, Any]]:
+        return [_command(c) for c in station.storage.commands(limit=1000)]
+
+    @app.get("/api/commands/{command_id}")
+    async def command(command_id: int, _: Caller) -> dict[str, Any]:
+        try:
+            return _command(station.commands.get(command_id))
+        except CommandRefused:
+            raise HTTPException(404, f"no command {command_id}") from None
+
+    @app.post("/api/commands", status_code=201)
+    async def issue(body: CommandIn, caller: Caller) -> dict[str, Any]:
+        try:
+            kind = CommandKind(body.kind.lower())
+        except ValueError:
+            raise HTTPException(400, f"unknown command kind {body.kind!r}") from None
+        meters = tuple(address(m) for m in body.meters)
+        try:
+            return _command(station.issue(caller, kind, meters, body.argument))
+        except CommandRefused as refused:
+            raise HTTPException(403, refused.reason) from None
+
+    @app.post("/api/commands/{command_id}/approve")
+    async def approve(command_id: int, caller: Caller) -> dict[str, Any]:
+        try:
+            return _command(station.approve(caller, command_id))
+        except CommandRefused as refused:
+            status = 404 if refused.reason.startswith("no command") else 403
+            raise HTTPException(status, refused.reason) from None
+
+    @app.post("/api/commands/{command_id}/reject")
+    async def reject(command_id: int, caller: Caller) -> dict[str, Any]:
+        try:
+            return _command(station.reject(caller, command_id))
+        except CommandRefused as refused:
+            status = 404 if refused.reason.startswith("no command") else 403
+            raise HTTPException(status, refused.reason) from None
+
+    return app

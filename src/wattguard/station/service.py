@@ -1,0 +1,223 @@
+"""The master station as one object: storage, the security monitor, the collector on the bus,
+command authorisation and dispatch through the cryptographic device.
+
+Theory of operation. :class:`Station` owns:
+
+* the :class:`~wattguard.station.storage.Storage` (readings, events, alerts, commands,
+  audit) and the :class:`~wattguard.station.monitor.SecurityMonitor`, which is the event sink
+  of everything station-side (the collector, the FEP checks of an in-process FEP, the
+  cryptographic device's refusals);
+* the :class:`~wattguard.station.collector.Collector` (one 698 link per terminal);
+* the :class:`~wattguard.station.commands.CommandBook` with its SM3-chained audit trail.
+
+A remote command goes: :meth:`Station.issue` (roles, second-person approval) →
+:meth:`Station.dispatch` → per meter, the cryptographic device protects the ACTION under
+that meter's keys (ciphertext + SID_MAC), the frame travels in a PROXY TransCommand to the
+meter's terminal, the meter's answer comes back the same way and is opened by the device;
+each meter's outcome ("ok" or why not) is recorded, and the command ends DONE or FAILED.
+Without a cryptographic device (the unprotected configuration) the ACTION travels bare.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wattguard.cipher import CryptoDevice
+from wattguard.clock import Clock
+from wattguard.errors import DecodeError, SecurityError
+from wattguard.events import EventSink
+from wattguard.network.bus import Bus
+from wattguard.protocol import (
+    OAD,
+    OMD,
+    Control,
+    Data,
+    DataType,
+    LinkFrame,
+    ServerAddress,
+    decode_apdu,
+    decode_frame,
+)
+from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
+from wattguard.protocol.apdu.common import DAR
+from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
+from wattguard.protocol.apdu.security import Protection, SecurityResponse
+from wattguard.protocol.values import COMDCB
+from wattguard.station.audit import StationAudit
+from wattguard.station.collector import Collector
+from wattguard.station.commands import (
+    Command,
+    CommandBook,
+    CommandKind,
+    CommandRefused,
+    CommandState,
+    User,
+)
+from wattguard.station.ingest import PlainVerifier, Reading, Verifier
+from wattguard.station.monitor import SecurityMonitor
+from wattguard.station.storage import Storage
+
+__all__ = ["Station"]
+
+log = logging.getLogger(__name__)
+
+HPLC_PORT = OAD(0xF209, 2, 1)
+_SERIAL = COMDCB(6, 2, 8, 1, 0)  # 9600 8E1: the fields a TransCommand must carry
+#: The relay methods of object 8000 (remote control) for each command kind.
+_METHODS = {CommandKind.TRIP: 129, CommandKind.CLOSE: 130}
+
+
+@dataclass
+class _Dispatch:
+    command: Command
+    waiting: int
+    results: dict[str, str]
+
+
+class Station:
+    def __init__(
+        self,
+        storage: Storage,
+        bus: Bus,
+        clock: Clock,
+        *,
+        hsm: CryptoDevice | None = None,
+        approval_threshold: int = 10,
+        extra_events: EventSink | None = None,
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.hsm = hsm
+        self.monitor = SecurityMonitor(storage, clock=clock.time)
+        self.events: EventSink = self.monitor
+        self.extra_events = extra_events
+        if hsm is not None:
+            hsm.events = self.monitor
+        self.audit = StationAudit(storage, clock.time)
+        self.commands = CommandBook(approval_threshold, events=self.monitor, audit=self.audit)
+        self.commands.restore(storage.commands(limit=1_000_000))
+        verifier: Verifier = hsm if hsm is not None else PlainVerifier()
+        self.collector = Collector(
+            bus, clock, verifier, self._store, events=self.monitor,
+            require_protection=hsm is not None,
+        )  # fmt: skip
+        self.terminal_of: dict[str, bytes] = dict(
+            (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
+        )
+        self.stored = 0
+        self.received = 0
+        self._dispatches: dict[int, _Dispatch] = {}
+        self.on_readings: list[Callable[[list[Reading]], None]] = []
+
+    # readings
+
+    def _store(self, readings: list[Reading]) -> None:
+        self.received += len(readings)
+        new = self.storage.add_readings(readings)
+        self.stored += new
+        for hook in self.on_readings:
+            hook(readings)
+
+    def register_meter(self, meter: bytes, terminal: bytes) -> None:
+        self.storage.register_meter(meter.hex(), terminal.hex(), self.clock.time())
+        self.terminal_of[meter.hex()] = terminal
+        if self.hsm is not None:
+            self.hsm.register(meter)
+
+    # commands
+
+    def issue(
+        self, user: User, kind: CommandKind, meters: tuple[str, ...], argument: str = ""
+    ) -> Command:
+        unknown = [m for m in meters if m not in self.terminal_of]
+        if unknown:
+            raise CommandRefused(f"unknown meter(s): {', '.join(unknown[:5])}")
+        command = self.commands.issue(user, kind, meters, self.clock.time(), argument)
+        self.storage.save_command(command)
+        if command.state == CommandState.APPROVED:
+            self.dispatch(command.id)
+        return self.commands.get(command.id)
+
+    def approve(self, user: User, command_id: int) -> Command:
+        command = self.commands.approve(user, command_id, self.clock.time())
+        self.storage.save_command(command)
+        self.dispatch(command_id)
+        return self.commands.get(command_id)
+
+    def reject(self, user: User, command_id: int) -> Command:
+        command = self.commands.reject(user, command_id, self.clock.time())
+        self.storage.save_command(command)
+        return command
+
+    def dispatch(self, command_id: int) -> None:
+        command = self.commands.get(command_id)
+        method = _METHODS.get(command.kind)
+        if method is None:
+            raise CommandRefused(f"{command.kind.value} is not dispatched by this station yet")
+        sent = self.commands.sent(command_id, self.clock.time())
+        self.storage.save_command(sent)
+        pending = _Dispatch(sent, len(sent.meters), {})
+        self._dispatches[command_id] = pending
+        for address in sent.meters:
+            self._send_action(pending, address, OMD(0x8000, method, 0))
+
+    def _send_action(self, pending: _Dispatch, address: str, omd: OMD) -> None:
+        meter = bytes.fromhex(address)
+        value = Data(DataType.NULL, None)
+        action = ActionRequest(1, omd, value)
+        apdu: Structure = action
+        if self.hsm is not None:
+            apdu = self.hsm.protect(
+                meter, action.to_bytes(), protection=Protection.CIPHERTEXT,
+                operator=pending.command.issued_by,
+            )  # fmt: skip
+        frame = LinkFrame(
+            Control(from_server=False, client_started=True), ServerAddress(meter), 0x10,
+            apdu.to_bytes(),
+        ).to_bytes()  # fmt: skip
+        request = apdu
+
+        def answered(answer: Structure | None) -> None:
+            pending.results[address] = self._outcome(meter, request, answer)
+            pending.waiting -= 1
+            if pending.waiting == 0:
+                done = self.commands.finished(
+                    pending.command.id, pending.results, self.clock.time()
+                )
+                self.storage.save_command(done)
+                self._dispatches.pop(pending.command.id, None)
+
+        self.collector.request(
+            self.terminal_of[address],
+            lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, _SERIAL, 30, 1, frame),
+            answered,
+        )
+
+    def _outcome(self, meter: bytes, request: Structure, answer: Structure | None) -> str:
+        if not isinstance(answer, ProxyTransCommandResponse):
+            return "no answer from the terminal"
+        if not isinstance(answer.answer, bytes):
+            return f"terminal: DAR {DAR(answer.answer).name.lower().replace('_', ' ')}"
+        try:
+            reply = decode_apdu(decode_frame(answer.answer).apdu)
+            if isinstance(reply, SecurityResponse):
+                if reply.payload.dar is not None:
+                    return f"meter refused: DAR {reply.payload.dar}"
+                if self.hsm is None:
+                    return "a protected answer and no cryptographic device"
+                reply = decode_apdu(self.hsm.open_response(meter, request, reply))  # type: ignore[arg-type]
+            if isinstance(reply, ActionResponseNormal):
+                dar = int(reply.result.dar)
+                return "ok" if dar == 0 else f"meter: DAR {DAR(dar).name.lower().replace('_', ' ')}"
+            return f"unexpected answer {type(reply).__name__}"
+        except DecodeError as exc:
+            return f"undecodable answer: {exc.reason}"
+        except SecurityError:
+            return "the answer failed verification"
+
+    def tick(self) -> None:
+        self.collector.tick()
+        self.monitor.tick(self.clock.time())
