@@ -73,9 +73,9 @@ def test_records_take_their_freeze_time() -> None:
     readings = readings_of(METER, answer, T)
     base = calendar.timegm(dt.datetime(2026, 9, 21, 10, 0).timetuple())
     assert [(r.time - base, r.quantity, r.value) for r in readings] == [
-        (0, "00100201", 10.0),
-        (900, "00100201", 10.01),
-        (1800, "00100201", 10.02),
+        (0, "50020200/00100201", 10.0),
+        (900, "50020200/00100201", 10.01),
+        (1800, "50020200/00100201", 10.02),
     ]
 
 

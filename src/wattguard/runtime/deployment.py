@@ -50,8 +50,13 @@ from wattguard.station.storage import open_storage
 
 __all__ = ["Deployment", "DeploymentConfig", "Summary", "household_load"]
 
-#: What every terminal collects: energy and voltage every 15 minutes.
+#: What every terminal collects: energy and voltage every 15 minutes, and the meters' 15-minute
+#: curve (5002: freeze time and energy), read back to where the last successful read ended.
 REALTIME = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0)))
+CURVE = CollectionTask(
+    "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
+    interval=900.0, max_records=16,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +173,7 @@ class Deployment:
             address = bytes.fromhex(f"99{k:010d}")
             channel = HplcChannel(seed=config.seed * 1000 + k, default=profile)
             terminal = Terminal(
-                address, channel, tasks=(REALTIME,), start=start,
+                address, channel, tasks=(REALTIME, CURVE), start=start,
                 protect=_read_with_rn if config.protected else None,
             )  # fmt: skip
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
@@ -179,6 +184,7 @@ class Deployment:
             net.power_up(start)
             self.nets.append(net)
         self.sessions: dict[bytes, FepSession] = {}
+        self._wired = False
         self._began = time.monotonic()
 
     def _meter(self, address: bytes) -> Meter:
@@ -273,14 +279,12 @@ class Deployment:
             raise ConfigError("virtual runs need a VirtualClock")
         clock = self.clock
         start = clock.time()
-        if not self.sessions:  # the first run connects the terminals (FEP checks in between)
+        if not self._wired:  # the first run connects the terminals (FEP checks in between)
+            self._wired = True
             for net in self.nets:
-                session = FepSession(net.terminal.address, start, events=self.events)
-                self.sessions[net.terminal.address] = session
-                net.upstream = _forward(self.bus, session, clock)
-                self.bus.subscribe(f"down.{net.terminal.address.hex()}", _deliver(net))
-                net.terminal.connected(start)
-                net.from_upstream(b"")
+                net.upstream = self._forward(net)
+                self.bus.subscribe(f"down.{net.terminal.address.hex()}", self._deliver(net))
+                self.reconnect(net.terminal.address)
         step = 60.0
         t = start
         while t < start + seconds:
@@ -292,6 +296,58 @@ class Deployment:
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()
+
+    # faults, in virtual time
+
+    def channel_losses(self) -> int:
+        """Frames the HPLC channels lost so far."""
+        return sum(net.channel.lost for net in self.nets)
+
+    def disconnect(self, terminal: bytes) -> None:
+        """The terminal's WAN link drops (or its FEP goes down): nothing passes either way
+        until :meth:`reconnect`."""
+        self.sessions.pop(terminal, None)
+        for net in self.nets:
+            if net.terminal.address == terminal:
+                net.terminal.disconnected(self.clock.time())
+
+    def reconnect(self, terminal: bytes) -> None:
+        """A new connection through a (new) FEP session; the terminal logs in again."""
+        now = self.clock.time()
+        self.sessions[terminal] = FepSession(terminal, now, events=self.events)
+        for net in self.nets:
+            if net.terminal.address == terminal:
+                net.terminal.connected(now)
+                net.from_upstream(b"")
+
+    def restart_station(self) -> None:
+        """The station process dies and starts again on the same storage and device."""
+        self.station.collector.close()
+        self.station = Station(self.storage, self.bus, self.clock, hsm=self.hsm)
+        self.station.on_readings.append(self.tracker.sink)
+        self.events = self.station.monitor
+        self.collector = self.station.collector
+
+    def _forward(self, net: Neighbourhood) -> Callable[[bytes], None]:
+        terminal = net.terminal.address
+
+        def forward(data: bytes) -> None:
+            session = self.sessions.get(terminal)
+            if session is None:
+                return  # the line is down
+            for frame in session.receive(data, self.clock.monotonic()):
+                self.bus.publish(up_subject(frame.address.address), frame.to_bytes())
+
+        return forward
+
+    def _deliver(self, net: Neighbourhood) -> Callable[[str, bytes], None]:
+        terminal = net.terminal.address
+
+        def deliver(subject: str, payload: bytes) -> None:
+            if terminal in self.sessions:
+                net.from_upstream(payload)
+
+        return deliver
 
 
 def _read_with_rn(address: bytes, request: Structure) -> Structure:
@@ -314,21 +370,6 @@ def _seeded(seed: int) -> Callable[[int], bytes]:
         return out[:size]
 
     return draw
-
-
-def _forward(bus: InProcessBus, session: FepSession, clock: Clock) -> Callable[[bytes], None]:
-    def forward(data: bytes) -> None:
-        for frame in session.receive(data, clock.monotonic()):
-            bus.publish(up_subject(frame.address.address), frame.to_bytes())
-
-    return forward
-
-
-def _deliver(net: Neighbourhood) -> Callable[[str, bytes], None]:
-    def deliver(subject: str, payload: bytes) -> None:
-        net.from_upstream(payload)
-
-    return deliver
 
 
 def live_clock(config: DeploymentConfig) -> PacedClock:

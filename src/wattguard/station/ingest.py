@@ -11,8 +11,9 @@ that arrives unprotected is refused: a terminal, or anyone on the WAN, could hav
 :func:`readings_of` turns a verified answer into :class:`Reading` rows: one per value, the
 quantity named by its OAD with the element index (``00100201`` is total forward active energy,
 ``00100202`` its tariff 1), values scaled by the object catalogue's scaler. Records (freezes)
-take their time from the freeze-time column (2021-0200); real-time values from the moment the
-terminal read them.
+take their time from the freeze-time column (2021-0200) and their quantity is prefixed with the
+record object (``50020200/00100201``: total energy in the 15-minute curve), so a frozen value
+never collides with a real-time one; real-time values take the moment the terminal read them.
 """
 
 from __future__ import annotations
@@ -149,11 +150,11 @@ def readings_of(meter: bytes, answer: Structure, read_at: float) -> list[Reading
             for column, value in zip(columns, row, strict=True):
                 if column == FREEZE_TIME or not isinstance(column, OAD):
                     continue
-                out.extend(_values(address, column, value, stamp))
+                out.extend(_values(address, column, value, stamp, f"{record.oad}/"))
     return out
 
 
-def _values(meter: str, oad: OAD, value: Data, time: int) -> list[Reading]:
+def _values(meter: str, oad: OAD, value: Data, time: int, prefix: str = "") -> list[Reading]:
     info = lookup(oad.oi)
     scale = 10.0**info.scaler if info is not None and info.scaler is not None else 1.0
     if value.type in (DataType.ARRAY, DataType.STRUCTURE) and oad.element == 0:
@@ -162,10 +163,10 @@ def _values(meter: str, oad: OAD, value: Data, time: int) -> list[Reading]:
             number = _number(item)
             if number is not None:
                 element = OAD(oad.oi, oad.attribute, index, oad.feature)
-                out.append(Reading(meter, str(element), time, number * scale))
+                out.append(Reading(meter, prefix + str(element), time, number * scale))
         return out
     number = _number(value)
-    return [] if number is None else [Reading(meter, str(oad), time, number * scale)]
+    return [] if number is None else [Reading(meter, prefix + str(oad), time, number * scale)]
 
 
 def _number(value: Data) -> float | None:

@@ -106,6 +106,7 @@ class Storage(Protocol):
         limit: int = 10_000,
     ) -> list[Reading]: ...
     def latest(self, quantity: str) -> list[Reading]: ...
+    def count_readings_of(self, quantity: str) -> int: ...
     def count_readings(self) -> int: ...
     def register_meter(self, address: str, terminal: str, now: float) -> None: ...
     def meters(self) -> list[tuple[str, str]]: ...
@@ -216,6 +217,11 @@ class _SqlStorage:
 
     def count_readings(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM readings")[0][0])
+
+    def count_readings_of(self, quantity: str) -> int:
+        return int(
+            self._query("SELECT COUNT(*) FROM readings WHERE quantity = ?", (quantity,))[0][0]
+        )
 
     # meters
 
