@@ -125,14 +125,14 @@ def main() -> int:
     per_meter = peak / args.meters
     state = fleet.nbytes() / args.meters
     print(f"fleet: {args.meters} meters ({mix}), {args.minutes} minutes from {args.date}")
-    print(f"{'':<44} {'meter-min/s':>12} {'vs profile':>10}")
+    print(f"{'':<44} {'meter-min/s':>12} {'profile is':>11}")
     print(f"{'profile mode, whole (CPU ' + format(seconds, '.2f') + ' s)':<44} {rate:12,.0f}")
     load_rate = work / load_seconds
     print(f"{'  of which the load model alone':<44} {load_rate:12,.0f}")
     print(f"{'scalar EnergyRegisters+DemandMeter, ' + str(few) + ' m':<44} {scalar:12,.0f}", end="")
-    print(f" {scalar / rate:10.4f}")
+    print(f" {rate / scalar:9.0f} x")
     print(f"{'assembled Meter in MeterFleet, 5 meters':<44} {meter_rate:12,.0f}", end="")
-    print(f" {meter_rate / rate:10.5f}")
+    print(f" {rate / meter_rate:9.0f} x")
     print(f"memory per meter: {per_meter:,.0f} B (tracemalloc peak of a whole run / meters),")
     print(f"  of which state arrays {state:,.0f} B (nbytes: registers, demand, a day of freezes);")
     print(f"  an assembled Meter: {meter_bytes:,.0f} B (tracemalloc)")

@@ -6,7 +6,9 @@ time: the model works in blocks of a quarter hour (the resolution of the standar
 profiles), each block's random draws come from a generator seeded with (seed, block), and each
 day's draws (weather, charging sessions) from one seeded with (seed, day). Asking for the same
 minute twice, in any order or block size, gives the same powers, so a few assembled meters and
-a columnar fleet can share one load.
+a columnar fleet can share one load. The correlated noise and the appliances' on/off chains
+start each quarter hour afresh from their stationary distributions: the statistics run on
+across the edge, the individual noise path does not.
 
 The classes:
 
@@ -118,7 +120,14 @@ class LoadModel:
 
     @classmethod
     def mixed(
-        cls, n: int, *, seed: int, mix: Mapping[LoadClass, float] = DEFAULT_MIX, **options: object
+        cls,
+        n: int,
+        *,
+        seed: int,
+        mix: Mapping[LoadClass, float] = DEFAULT_MIX,
+        site: Site | None = None,
+        sky: float | None = None,
+        holidays: frozenset[dt.date] = frozenset(),
     ) -> LoadModel:
         """``n`` meters whose classes are drawn from ``mix`` (shares, normalised)."""
         if n < 1 or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
@@ -127,7 +136,7 @@ class LoadModel:
         shares = np.array([mix[c] for c in names], dtype=np.float64)
         rng = np.random.default_rng([seed, _PARAMETERS, 1])
         codes = np.array(names, dtype=np.int64)[rng.choice(len(names), n, p=shares / shares.sum())]
-        return cls(codes, seed=seed, **options)  # type: ignore[arg-type]
+        return cls(codes, seed=seed, site=site, sky=sky, holidays=holidays)
 
     # -- the powers ------------------------------------------------------------------------
 
