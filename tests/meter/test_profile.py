@@ -180,6 +180,8 @@ def test_a_load_source_for_assembled_meters_averages_over_the_step() -> None:
     half = load(SUMMER_WEDNESDAY + 90, 60)[0]  # half of minute 0, half of minute 1
     assert half == pytest.approx((p[0, [4, 2]] + p[1, [4, 2]]) / 2)
     assert model.load(SUMMER_WEDNESDAY + 180, 180)[0] == pytest.approx(p.mean(axis=0))
+    fleet = ProfileFleet(model, SUMMER_WEDNESDAY)
+    assert np.array_equal(fleet.load(SUMMER_WEDNESDAY + 120, 60)[1], q[1])
 
 
 def test_bad_load_model_use_is_refused() -> None:
@@ -296,7 +298,7 @@ def test_a_handed_over_meter_carries_on_in_the_assembled_world() -> None:
     for meter, i in zip(meters, chosen, strict=True):
         meter.metering.registers = fleet.registers_of(i)
         meter.metering.demand = fleet.demand_of(i)
-    assembled = MeterFleet(meters, fleet.load(chosen))
+    assembled = MeterFleet(meters, fleet.source(chosen))
     assembled.power_up(fleet.now)
     assembled.run_until(fleet.now + 30 * 60)
     fleet.run(30)

@@ -241,9 +241,14 @@ class ProfileFleet:
         rows = np.arange(first, first + count) % self._freeze.shape[0]
         return self._freeze[rows]
 
-    def load(self, meters: list[int] | None = None) -> LoadSource:
-        """The fleet's load as a :class:`MeterFleet` load source, for assembled meters that
-        should see the same powers as ``meters`` (indices) of this fleet."""
+    def load(self, now: float, seconds: float) -> tuple[F64, F64]:
+        """Every meter's mean powers over ``(now - seconds, now]``: a :class:`MeterFleet` load
+        source for as many assembled meters as this fleet has."""
+        return self.model.source()(now, seconds)
+
+    def source(self, meters: list[int]) -> LoadSource:
+        """A :class:`MeterFleet` load source for assembled meters that should see the same
+        powers as ``meters`` (indices) of this fleet."""
         return self.model.source(meters)
 
     def nbytes(self) -> int:
