@@ -17,7 +17,8 @@ The classes:
   consumption and shifted by a per-house offset of a few minutes. 60 % of the expected power is
   a smooth part with correlated lognormal noise (mean 1); 40 % comes from one switching
   appliance of 1-2.5 kW whose on/off state is a two-state Markov chain (mean on-time
-  12 minutes) with the on-probability that makes its expected power follow the profile.
+  12 minutes) with the on-probability that makes its expected power follow the profile (up
+  to a 50 % duty).
 * SHOP: the BDEW G4 profile (shop, hairdresser: closed on Sunday and at night, when only
   refrigeration and standby remain) with per-shop opening-time shifts and mild noise.
 * EV_CHARGER: a dedicated 7 kW charging point. Most days a car arrives in the evening (workdays
