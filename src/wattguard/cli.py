@@ -106,7 +106,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _meter(args: argparse.Namespace) -> int:
     from wattguard.meter.device import Meter, MeterConfig
     from wattguard.meter.metering import Measurement
-    from wattguard.runtime.deployment import household_load
+    from wattguard.meter.profile import LoadClass, LoadModel
     from wattguard.runtime.meter import MeterServer
     from wattguard.runtime.pacing import PacedClock
 
@@ -121,7 +121,7 @@ def _meter(args: argparse.Namespace) -> int:
     clock = PacedClock(time.time(), args.speed)
     config = MeterConfig(protected=not args.unprotected, password=args.password)
     meter = Meter(address, config=config)
-    load = household_load(1, args.seed)
+    load = LoadModel.mixed(1, seed=args.seed, mix={LoadClass.HOUSEHOLD: 1.0}).load
 
     async def serve() -> None:
         server = MeterServer(meter, clock)

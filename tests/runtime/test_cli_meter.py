@@ -32,7 +32,7 @@ def _read(port: int, oad: OAD) -> GetResponseNormal:
 def test_the_meter_command_serves_readings() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "wattguard", "meter", "--address", "000000000042", "--port", "0",
-         "--unprotected", "--speed", "600"],
+         "--unprotected", "--speed", "7200"],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -42,7 +42,7 @@ def test_the_meter_command_serves_readings() -> None:
         match = re.search(r"127\.0\.0\.1:(\d+)", line)
         assert match, line
         port = int(match.group(1))
-        time.sleep(0.5)  # a few simulated minutes of load
+        time.sleep(1.0)  # two simulated hours of load
         energy = _read(port, OAD(0x0010, 2, 0)).result.result
         assert energy.value[0].value > 0
         address = _read(port, OAD(0x4001, 2, 0)).result.result
@@ -50,6 +50,8 @@ def test_the_meter_command_serves_readings() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_a_bad_address_is_refused_clearly() -> None:

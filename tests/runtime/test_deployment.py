@@ -24,12 +24,21 @@ def test_virtual_hours_collect_every_meter() -> None:
     fractions: list[float] = []
     summary = deployment.run_virtual(2 * 3600, fractions.append)
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
-    # reads at 0, 15, ..., 105 minutes: 8 reads x (energy total and 4 tariffs) per meter, and
-    # the voltage from the second read on (at power-up nothing has been measured yet)
-    assert summary.readings == 12 * (8 * 5 + 7)
+    # real-time reads at 0, 15, ..., 105 minutes: 8 reads x (energy total and 4 tariffs) per
+    # meter, and the voltage from the second read on (at power-up nothing was measured yet)
+    store = deployment.storage
+    realtime = sum(store.count_readings_of(f"001002{k:02d}") for k in range(1, 6))
+    realtime += store.count_readings_of("20000201")
+    assert realtime == 12 * (8 * 5 + 7)
+    # and the 15-minute curve: the records at 15, 30, ..., 90 minutes (the read at 105 minutes
+    # asks up to the quarter then beginning), five values each
+    curve = [store.readings(f"{1:06d}{1:06d}", "50020200/00100201")]
+    assert [r.time - START for r in curve[0]] == [900 * k for k in range(1, 7)]
+    assert summary.readings == realtime + 12 * 6 * 5
     assert summary.meters_reporting == 12 and summary.terminals_online == 3
     assert summary.security_events == 0
-    assert deployment.hsm is not None and deployment.hsm.verified == 12 * 8  # every read
+    # every read verified: 8 real-time reads and 7 curve reads (none at 0: nothing to read yet)
+    assert deployment.hsm is not None and deployment.hsm.verified == 12 * (8 + 7)
 
 
 def _inflate_energy(apdu: GetResponseNormalList) -> GetResponseNormalList:
@@ -74,12 +83,14 @@ def test_readings_altered_on_the_power_line_are_refused_only_when_protected(
     summary = deployment.run_virtual(3600)
     if protected:
         # nothing altered is stored; each refusal is a security event at the station
-        assert summary.readings == 0 and summary.refused == 4 * 4
+        assert deployment.storage.count_readings_of("00100201") == 0
+        assert summary.refused == 4 * 4
         assert len(deployment.storage.events(kind=EventKind.BAD_MAC)) >= 4 * 4
         assert deployment.storage.alerts(open_only=True)  # the monitor raised an alert
     else:
         # the same attack goes through: the station stores the inflated energies
-        assert summary.readings > 0 and summary.refused == 0
+        assert deployment.storage.count_readings_of("00100201") == 4 * 4
+        assert summary.refused == 0
 
 
 def test_configuration_errors_are_clear() -> None:

@@ -64,6 +64,8 @@ def test_three_processes_collect_readings() -> None:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def test_bad_role_options_are_refused() -> None:

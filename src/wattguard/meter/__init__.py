@@ -21,6 +21,8 @@ from wattguard.meter.lockout import LockoutPolicy
 from wattguard.meter.metering import Measurement
 from wattguard.meter.metrology import PhaseMeasurement, analyse_window, estimate_frequency
 from wattguard.meter.power import Battery, Outage, PowerModule, expose_power
+from wattguard.meter.profile import DEFAULT_MIX, LoadClass, LoadModel
+from wattguard.meter.profile_fleet import BlockLoad, ProfileFleet
 from wattguard.meter.registers import DemandMeter, EnergyRegisters, Quadrant
 from wattguard.meter.storage import (
     MemoryStore,
@@ -34,8 +36,10 @@ from wattguard.meter.storage import (
 from wattguard.meter.upgrade import BootResult, TransferError, Upgrader, UpgradeStateError
 
 __all__ = [
+    "DEFAULT_MIX",
     "Association",
     "Battery",
+    "BlockLoad",
     "BluetoothService",
     "BootResult",
     "DemandMeter",
@@ -48,6 +52,8 @@ __all__ = [
     "Handheld",
     "HandheldCertificate",
     "Handler",
+    "LoadClass",
+    "LoadModel",
     "LockoutPolicy",
     "Measurement",
     "MemoryStore",
@@ -60,6 +66,7 @@ __all__ = [
     "PairingRefused",
     "PhaseMeasurement",
     "PowerModule",
+    "ProfileFleet",
     "Quadrant",
     "Refusal",
     "Role",

@@ -21,9 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
 from wattguard.crypto import sm2, sm3
@@ -33,6 +30,7 @@ from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.profile import LoadModel
 from wattguard.network.bus import InProcessBus, up_subject
 from wattguard.network.fep import FepSession
 from wattguard.network.hplc import HplcChannel, LinkProfile
@@ -48,7 +46,7 @@ from wattguard.station.ingest import Reading
 from wattguard.station.service import Station
 from wattguard.station.storage import open_storage
 
-__all__ = ["Deployment", "DeploymentConfig", "Summary", "household_load"]
+__all__ = ["Deployment", "DeploymentConfig", "Summary", "mixed_load"]
 
 #: What every terminal collects: energy and voltage every 15 minutes, and the meters' 15-minute
 #: curve (5002: freeze time and energy), read back to where the last successful read ended.
@@ -102,25 +100,10 @@ class Summary:
         )
 
 
-def household_load(n: int, seed: int) -> Callable[[float, float], tuple[Any, Any]]:
-    """A simple seeded household load: a base, a morning and an evening peak, each house
-    scaled differently, with minute-to-minute noise (W, var)."""
-    rng = np.random.default_rng(seed)
-    scale = rng.uniform(0.5, 1.8, n)
-    phase = rng.uniform(-0.7, 0.7, n)  # hours earlier or later than the typical house
-
-    def load(now: float, seconds: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        hour = (now % 86400) / 3600 + phase
-        shape = (
-            250
-            + 900 * np.exp(-(((hour - 7.5) / 1.2) ** 2))
-            + 1600 * np.exp(-(((hour - 19.5) / 2.0) ** 2))
-        )
-        p = scale * shape * (1 + 0.1 * rng.standard_normal(n))
-        p = np.maximum(p, 30.0)
-        return p, 0.25 * p
-
-    return load
+def mixed_load(n: int, seed: int) -> Callable[[float, float], tuple[Any, Any]]:
+    """The meters' loads: the profile-mode load model's mix (households on the BDEW H0
+    profile, households with rooftop PV, shops, EV chargers), seeded."""
+    return LoadModel.mixed(n, seed=seed).load
 
 
 @dataclass
@@ -180,7 +163,9 @@ class Deployment:
             for meter in meters:
                 terminal.add_meter(meter.address)
                 self.station.register_meter(meter.address, address)
-            net = Neighbourhood(terminal, channel, meters, household_load(count, config.seed + k))
+            net = Neighbourhood(
+                terminal, channel, meters, mixed_load(count, config.seed * 1000 + k)
+            )
             net.power_up(start)
             self.nets.append(net)
         self.sessions: dict[bytes, FepSession] = {}

@@ -19,7 +19,7 @@ from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network.fep import FepLimits
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import Terminal
-from wattguard.runtime.deployment import REALTIME, household_load
+from wattguard.runtime.deployment import CURVE, REALTIME, mixed_load
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
@@ -109,7 +109,7 @@ async def run_terminal(
         raise ConfigError("--meters must be between 1 and 999")
     clock = PacedClock(time.time(), speed)
     channel = HplcChannel(seed=seed)
-    terminal = Terminal(terminal_address, channel, tasks=(REALTIME,), start=clock.time())
+    terminal = Terminal(terminal_address, channel, tasks=(REALTIME, CURVE), start=clock.time())
     prefix = address[-6:]
     fleet = [
         Meter(bytes.fromhex(f"{prefix}{i:06d}"), config=MeterConfig(protected=False))
@@ -117,7 +117,7 @@ async def run_terminal(
     ]
     for meter in fleet:
         terminal.add_meter(meter.address)
-    net = Neighbourhood(terminal, channel, fleet, household_load(meters, seed))
+    net = Neighbourhood(terminal, channel, fleet, mixed_load(meters, seed))
     net.power_up(clock.time())
     client = TerminalClient(net, clock, host, port)
     print(f"terminal {address}: {meters} meters, reporting to the FEP at {fep}", flush=True)
