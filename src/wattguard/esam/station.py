@@ -99,6 +99,10 @@ class _Meter:
     reports: _Window = field(default_factory=_Window)
 
 
+#: Meters whose derived keys the device keeps in memory at once.
+_DERIVED_CACHE = 100_000
+
+
 class StationSecurity:
     """The cryptographic device's computations for the soft-ESAM profile."""
 
@@ -119,6 +123,7 @@ class StationSecurity:
         self.ca_public = ca_public
         self._random = random
         self._meters: dict[bytes, _Meter] = {}
+        self._derived: dict[tuple[bytes, int], p.MeterKeys] = {}
 
     # keys and per-meter state
 
@@ -148,10 +153,19 @@ class StationSecurity:
     def meter_keys(self, address: bytes, version: int | None = None) -> p.MeterKeys:
         """A meter's keys (of its current version unless given)."""
         version = self._meter(address).key_version if version is None else version
+        cached = self._derived.get((address, version))
+        if cached is not None:
+            return cached
         master = self._masters.get(version)
         if master is None:
             raise ConfigError(f"no master keys of version {version}")
-        return master.for_meter(address)
+        keys = master.for_meter(address)
+        # Derived keys stay in the device's memory (bounded): a verification costs a MAC, not
+        # five diversifications.
+        if len(self._derived) >= _DERIVED_CACHE:
+            self._derived.pop(next(iter(self._derived)))
+        self._derived[(address, version)] = keys
+        return keys
 
     def register(
         self,
