@@ -73,11 +73,21 @@ def test_a_signed_newer_image_is_installed_through_the_esam_and_runs_on_trial() 
     meter, line, station, _ = protected_meter()
     dars = send_secured(line, station, UPDATE, T0 + 100)
     assert set(dars) == {0}
-    boot = meter.restart(T0 + 1000)
+    boot = meter.restart(T0 + 1000)  # the self-test passes: the new image is kept
     assert boot is not None and boot.trial and boot.version == Version.parse("1.1.0")
     assert meter.upgrader is not None
-    meter.upgrader.confirm(T0 + 1100)
     assert meter.upgrader.active_version == Version.parse("1.1.0")
+    assert any("upgraded to 1.1.0" in e.detail for e in meter.log.entries)
+
+
+def test_an_image_that_fails_its_self_test_is_rolled_back() -> None:
+    meter, line, station, _ = protected_meter()
+    send_secured(line, station, UPDATE, T0 + 100)
+    boot = meter.restart(T0 + 1000, self_test_ok=False)
+    assert boot is not None and boot.rolled_back and boot.version == Version.parse("1.0.0")
+    assert meter.upgrader is not None
+    assert meter.upgrader.active_version == Version.parse("1.0.0")
+    assert any("rolled back" in e.detail for e in meter.log.entries)
 
 
 def test_bad_images_are_refused_with_a_dar_and_a_firmware_event() -> None:

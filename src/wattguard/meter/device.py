@@ -24,7 +24,7 @@ from wattguard.crypto import sm2
 from wattguard.events import EventSink
 from wattguard.meter.access import Role
 from wattguard.meter.bluetooth import BluetoothService
-from wattguard.meter.eventlog import MeterLog
+from wattguard.meter.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.expansion import CostControl, ExpansionModule
 from wattguard.meter.links import Link, Manipulator
 from wattguard.meter.management import LinkKeys, ManagementModule, Wallet
@@ -157,9 +157,19 @@ class Meter:
 
     def restart(self, now: float, self_test_ok: bool = True) -> BootResult | None:
         """Restart the management module (after an upgrade, or a watchdog): the upgrader
-        picks the image to run (a new one on trial; a failed self-test rolls back), and the
-        modules resynchronise their links."""
-        result = None if self.upgrader is None else self.upgrader.boot(self_test_ok, now)
+        picks the image to run; a new image runs on trial and is kept once its self-test
+        passes, while a failed self-test rolls back to the previous one. Each outcome is in
+        the meter's event log; the modules then resynchronise their links."""
+        result = None
+        if self.upgrader is not None:
+            result = self.upgrader.boot(self_test_ok, now)
+            log = self.management.log
+            if result.rolled_back:
+                log.add(MeterEventKind.UPGRADE, now, f"rolled back to {result.version}: "
+                        f"{result.reason}")  # fmt: skip
+            elif result.trial and self_test_ok:
+                version = self.upgrader.confirm(now)
+                log.add(MeterEventKind.UPGRADE, now, f"upgraded to {version}")
         self.power_up(now)
         return result
 
@@ -182,7 +192,9 @@ class Meter:
         if not self.powered:
             return
         self.now = now
-        tariff = self._tariff(now)
+        # The tariff in force when the step began (as the profile-mode fleet charges a minute
+        # at the tariff of its start), so a step never straddles into the next period.
+        tariff = self._tariff(now - seconds)
         for message in self.metering.measure(measurement, seconds, tariff, now):
             self.spi.send(message)
         self._pump(now)
