@@ -173,6 +173,26 @@ def _terminals(n: int) -> str:
     return f"{n} terminal" if n == 1 else f"{n} terminals"
 
 
+def _attack(args: argparse.Namespace) -> int:
+    from wattguard.attacks import REGISTRY, run, run_all
+    from wattguard.attacks.report import html_report, table
+
+    if args.name != "all" and args.name not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise ConfigError(f"no attack scenario {args.name!r}; choose all or one of: {known}")
+
+    def progress(found: object) -> None:
+        print(f"  running {found.number:>2} {found.name} ...", flush=True)  # type: ignore[attr-defined]
+
+    results = run_all(progress) if args.name == "all" else [run(args.name)]
+    print(table(results))
+    if args.html:
+        with open(args.html, "w") as out:
+            out.write(html_report(results))
+        print(f"report with the evidence: {args.html}")
+    return 0 if all(r.holds for r in results) else 1
+
+
 def _selfcheck(args: argparse.Namespace) -> int:
     return _print_self_check()
 
@@ -199,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         "selfcheck", help="check the crypto layer against published examples"
     )
     check.set_defaults(run=_selfcheck)
+    attack = commands.add_parser(
+        "attack", help="run the attack scenarios, protected and unprotected, and report"
+    )
+    attack.add_argument("name", nargs="?", default="all", help="a scenario, or all (default)")
+    attack.add_argument("--html", default=None, help="also write the HTML report here")
+    attack.set_defaults(run=_attack)
     meter = commands.add_parser("meter", help="serve one simulated meter over TCP")
     meter.add_argument("--address", default="000000000001", help="12 digits (000000000001)")
     meter.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")

@@ -29,7 +29,13 @@ from wattguard.protocol import Data, DataType
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import encode_data, read_data
 
-__all__ = ["Measurement", "MeteringModule", "decode_energy", "decode_measurement"]
+__all__ = [
+    "Measurement",
+    "MeteringModule",
+    "decode_energy",
+    "decode_measurement",
+    "encode_energy",
+]
 
 _D = DataType
 
@@ -99,6 +105,11 @@ def _energy_data(registers: EnergyRegisters) -> Data:
     )
 
 
+def encode_energy(registers: EnergyRegisters) -> bytes:
+    """An ENERGY snapshot's payload (the inverse of :func:`decode_energy`)."""
+    return encode_data(_energy_data(registers))
+
+
 def decode_energy(payload: bytes, tariffs: int) -> EnergyRegisters:
     """Registers from an ENERGY snapshot; raises DecodeError when it does not fit."""
     value = read_data(Reader(payload))
@@ -142,7 +153,7 @@ class MeteringModule:
         return out
 
     def snapshot(self) -> bytes:
-        return self.spi.encode(MessageType.ENERGY, encode_data(_energy_data(self.registers)))
+        return self.spi.encode(MessageType.ENERGY, encode_energy(self.registers))
 
     def measure_waveform(
         self,

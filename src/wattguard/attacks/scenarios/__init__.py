@@ -1,0 +1,3 @@
+"""The scenarios; importing this package registers them all."""
+
+from wattguard.attacks.scenarios import internal_links as internal_links
