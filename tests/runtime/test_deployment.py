@@ -8,10 +8,18 @@ from wattguard.cli import main
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind
 from wattguard.network.hplc import Direction
-from wattguard.protocol import Data, LinkFrame, decode_apdu, decode_frame
+from wattguard.protocol import Control, Data, LinkFrame, ServerAddress, decode_apdu, decode_frame
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.get import GetResponseNormalList
-from wattguard.protocol.apdu.security import SecurityPayload, SecurityResponse
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityPayload,
+    SecurityRequest,
+    SecurityResponse,
+    Verification,
+    VerificationKind,
+)
+from wattguard.protocol.values import SID
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
@@ -124,3 +132,28 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "must be positive" in capsys.readouterr().err
     assert main(["demo", "--meters", "0", "--virtual"]) == 2
     assert "at least one meter" in capsys.readouterr().err
+
+
+def test_tamper_and_refusals_inside_a_meter_reach_the_station() -> None:
+    config = DeploymentConfig(meters=3, per_terminal=3, start=START)
+    deployment = Deployment(config, virtual_clock(config))
+    deployment.run_virtual(600)
+    net = deployment.nets[0]
+    meter = next(iter(net.meters.values()))
+    meter.management.cover_opened(deployment.clock.time())
+    # a forged command on the power line: a trip under no key the meter knows
+    forged = LinkFrame(
+        Control(from_server=False, client_started=True), ServerAddress(meter.address), 0x10,
+        SecurityRequest(
+            SecurityPayload(Protection.CIPHERTEXT, bytes(32)),
+            Verification(VerificationKind.SID_MAC, sid=SID(1, bytes(4)), mac=bytes(4)),
+        ).to_bytes(),
+    ).to_bytes()  # fmt: skip
+    net.channel.send(Direction.DOWN, meter.address, forged, deployment.clock.time())
+    deployment.run_virtual(1200)
+    source = f"meter {meter.address.hex()}"
+    tamper = deployment.storage.events(kind=EventKind.TAMPER, source=source)
+    assert tamper and "cover" in tamper[0].detail
+    refusals = [e for e in deployment.storage.events(source=source) if e.kind != EventKind.TAMPER]
+    assert refusals, "the meter's refusal of the forged command did not reach the station"
+    assert any(a.rule == "tamper" for a in deployment.storage.alerts(open_only=True))

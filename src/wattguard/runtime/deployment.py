@@ -173,10 +173,12 @@ class Deployment:
         self._began = time.monotonic()
 
     def _meter(self, address: bytes) -> Meter:
+        # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
         if self.hsm is None:
-            return Meter(address, config=MeterConfig(protected=False))
+            return Meter(address, config=MeterConfig(protected=False, active_reports=True))
         client = EsamClient(self.hsm.provision_esam(address))
-        return Meter(address, esam=client, wallet=client, config=MeterConfig(protected=True))
+        config = MeterConfig(protected=True, active_reports=True)
+        return Meter(address, esam=client, wallet=client, config=config)
 
     @property
     def meter_count(self) -> int:
