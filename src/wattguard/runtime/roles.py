@@ -25,7 +25,7 @@ from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network.fep import FepLimits
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import Terminal
-from wattguard.runtime.deployment import CURVE, REALTIME, mixed_load
+from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
@@ -167,7 +167,7 @@ async def run_terminal(
     # from the master keys, so the station (which opens the same vault) verifies their MACs.
     factory = open_device(vault)
     terminal = Terminal(
-        terminal_address, channel, tasks=(REALTIME, CURVE), start=clock.time(),
+        terminal_address, channel, tasks=(REALTIME, CURVE, DAILY), start=clock.time(),
         protect=None if factory is None else (lambda _address, request: wrap_with_rn(request)),
     )  # fmt: skip
     prefix = address[-6:]
