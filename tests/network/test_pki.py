@@ -437,3 +437,34 @@ def test_we_verify_openssl_made_chain_and_crl(openssl_cli: str, tmp_path: Path) 
     assert pki.verify([leaves[1]], root, now, crl, role=Role.TERMINAL) == leaves[1]
     with pytest.raises(pki.RevokedError):
         pki.verify([leaves[0]], root, now, crl, role=Role.TERMINAL)
+
+
+def test_trust_store_crl_cache_is_bound_to_the_issuer_key(ca: pki.CertificateAuthority) -> None:
+    sub_key = sm2.PrivateKey.generate()
+    sub = pki.CertificateAuthority(
+        sub_key, ca.issue("district CA", Role.CA, sub_key.public_key, NOW - DAY)
+    )
+    store = pki.TrustStore(ca.certificate, [ca.crl(NOW)], now=NOW)
+    assert store.update_crl(sub.crl(NOW), NOW, issuer=sub.certificate)
+    leaf = _leaf(sub, Role.FEP)
+    store.verify([leaf, sub.certificate], NOW, role=Role.FEP)
+    # A fake intermediate of the same name (its own key, self-made certificate) cannot ride
+    # on the genuine intermediate's verified CRL, nor on the root.
+    fake_key = sm2.PrivateKey.generate()
+    fake = pki.CertificateAuthority(
+        fake_key,
+        _x509.build_certificate(
+            serial=sub.certificate.serial,
+            issuer=ca.certificate.subject,
+            subject=sub.certificate.subject,
+            not_before=NOW - DAY,
+            not_after=NOW + DAY,
+            public_key=fake_key.public_key,
+            issuer_key_id=ca.certificate.subject_key_id or b"",
+            is_ca=True,
+            key_usage=pki.KeyUsage.KEY_CERT_SIGN | pki.KeyUsage.CRL_SIGN,
+            signer=fake_key,
+        ),
+    )
+    with pytest.raises(pki.BadSignatureError):
+        store.verify([_leaf(fake, Role.FEP), fake.certificate], NOW, role=Role.FEP)

@@ -161,13 +161,23 @@ def _check_validity(certificate: Certificate, now: float) -> None:
         raise CertificateExpiredError(f"certificate {_label(certificate)} has expired")
 
 
-def _check_crl(crl: RevocationList, issuer: Certificate, now: float) -> None:
+# (CRL DER, issuer public key) pairs whose signature has been checked.
+_Verified = set[tuple[bytes, bytes]]
+
+
+def _check_crl(
+    crl: RevocationList, issuer: Certificate, now: float, verified: _Verified | None = None
+) -> None:
     if crl.issuer.der != issuer.subject.der:
         raise RevocationUnavailableError(f"the CRL is not from {_label(issuer)}")
     if issuer.key_usage is not None and not issuer.key_usage & KeyUsage.CRL_SIGN:
         raise WrongRoleError(f"{_label(issuer)} may not sign CRLs")
-    if not crl.signed_by(issuer.public_key):
-        raise BadSignatureError(f"the CRL from {_label(issuer)} has a bad signature")
+    pair = (crl.der, issuer.public_key.to_bytes())
+    if verified is None or pair not in verified:
+        if not crl.signed_by(issuer.public_key):
+            raise BadSignatureError(f"the CRL from {_label(issuer)} has a bad signature")
+        if verified is not None:
+            verified.add(pair)
     if now < crl.this_update or (crl.next_update is not None and now > crl.next_update):
         raise RevocationUnavailableError(f"the CRL from {_label(issuer)} is not current")
 
@@ -178,13 +188,14 @@ def _check_revocation(
     crls: dict[bytes, RevocationList],
     now: float,
     require_crl: bool,
+    verified: _Verified | None,
 ) -> None:
     crl = crls.get(issuer.subject.der)
     if crl is None:
         if require_crl:
             raise RevocationUnavailableError(f"no CRL from {_label(issuer)}")
         return
-    _check_crl(crl, issuer, now)
+    _check_crl(crl, issuer, now, verified)
     if crl.is_revoked(certificate.serial):
         raise RevokedError(f"certificate {_label(certificate)} has been revoked")
 
@@ -209,6 +220,7 @@ def _verify_chain(
     require_crl: bool,
     role: Role | None,
     usage: KeyUsage | None,
+    verified: _Verified | None = None,
 ) -> Certificate:
     certificates = list(chain)
     if certificates and certificates[-1].der == ca.der:
@@ -223,7 +235,7 @@ def _verify_chain(
         issuer = ca if last else certificates[position + 1]
         _check_issuer(certificate, issuer, anchor=last)
         _check_validity(certificate, now)
-        _check_revocation(certificate, issuer, crls, now, require_crl)
+        _check_revocation(certificate, issuer, crls, now, require_crl, verified)
     _check_leaf(certificates[0], role, usage)
     return certificates[0]
 
@@ -373,6 +385,8 @@ class TrustStore:
         self.root = root
         self.require_crl = require_crl
         self._crls: dict[bytes, RevocationList] = {}
+        # A CRL's signature is checked once per issuer key, not on every chain it serves.
+        self._verified: _Verified = set()
         for crl in crls:
             self.update_crl(crl, now)
 
@@ -385,7 +399,7 @@ class TrustStore:
         signer = self.root
         if issuer is not None and issuer.der != self.root.der:
             signer = self.verify([issuer], now, role=Role.CA)
-        _check_crl(crl, signer, now)
+        _check_crl(crl, signer, now, self._verified)
         held = self._crls.get(crl.issuer.der)
         if held is not None and (crl.number or 0) <= (held.number or 0):
             return False
@@ -404,4 +418,6 @@ class TrustStore:
         usage: KeyUsage | None = None,
     ) -> Certificate:
         """:func:`verify` against this store's root and CRLs; returns the leaf."""
-        return _verify_chain(chain, self.root, now, self._crls, self.require_crl, role, usage)
+        return _verify_chain(
+            chain, self.root, now, self._crls, self.require_crl, role, usage, self._verified
+        )
