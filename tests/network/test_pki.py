@@ -143,11 +143,11 @@ def _with_extension(certificate: pki.Certificate, extension: bytes) -> bytes:
 def test_an_unknown_critical_extension_is_refused(ca: pki.CertificateAuthority) -> None:
     certificate = _leaf(ca)
     oid, value = "1.3.6.1.4.1.99999.1", _der.octet_string(b"x")
-    critical = _with_extension(certificate, _x509._extension(oid, value, critical=True))
+    critical = _with_extension(certificate, _x509.extension(oid, value, critical=True))
     with pytest.raises(pki.MalformedCertificateError):
         pki.Certificate.from_der(_x509.sign_structure(critical, ca.key))
     # The same extension, not critical, is read past.
-    mild = _with_extension(certificate, _x509._extension(oid, value))
+    mild = _with_extension(certificate, _x509.extension(oid, value))
     assert pki.Certificate.from_der(_x509.sign_structure(mild, ca.key)).name == "000000000042"
 
 

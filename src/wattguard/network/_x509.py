@@ -1,5 +1,6 @@
-"""The X.509 profile of the utility's PKI: certificates and CRLs with SM2 keys and SM2-with-SM3
-signatures, encoded and parsed with our own DER (``cryptography`` has no SM2 keys).
+"""The X.509 profile of the utility's PKI: certificates with SM2 keys and SM2-with-SM3
+signatures, encoded and parsed with our own DER (``cryptography`` has no SM2 keys); the parts
+that CRLs share (names, times, extensions, the signed envelope). CRLs are in ``_crl.py``.
 
 Theory of operation. Encoding builds the to-be-signed structure (``TBSCertificate``,
 RFC 5280 clause 4.1, or ``TBSCertList``, clause 5.1), the signer signs its DER with SM2 under
@@ -22,15 +23,7 @@ from wattguard.crypto import _der, sm2, sm3
 from wattguard.crypto._der import DerError
 from wattguard.errors import IntegrityError, SecurityError
 
-__all__ = [
-    "Certificate",
-    "CertificateError",
-    "KeyUsage",
-    "MalformedCertificateError",
-    "Name",
-    "RevocationList",
-    "RevokedEntry",
-]
+__all__ = ["Certificate", "CertificateError", "KeyUsage", "MalformedCertificateError", "Name"]
 
 SM2_WITH_SM3 = "1.2.156.10197.1.501"  # GM/T 0006-2012
 OID_CN = "2.5.4.3"
@@ -40,18 +33,15 @@ OID_BASIC_CONSTRAINTS = "2.5.29.19"
 OID_KEY_USAGE = "2.5.29.15"
 OID_SUBJECT_KEY_ID = "2.5.29.14"
 OID_AUTHORITY_KEY_ID = "2.5.29.35"
-OID_CRL_NUMBER = "2.5.29.20"
-OID_CRL_REASON = "2.5.29.21"
 # Non-critical extensions that openssl commonly writes and we read past.
 _IGNORABLE = frozenset({"2.5.29.17", "2.5.29.37", "2.5.29.31", "1.3.6.1.5.5.7.1.1"})
 _KNOWN_CERT_EXTENSIONS = frozenset(
     {OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, OID_SUBJECT_KEY_ID, OID_AUTHORITY_KEY_ID}
 )
-_BOOLEAN = 0x01
-_ENUMERATED = 0x0A
+BOOLEAN = 0x01
 _IA5_STRING = 0x16
 _STRING_TAGS = {_der.UTF8_STRING: "utf-8", _der.PRINTABLE_STRING: "ascii", _IA5_STRING: "ascii"}
-_SIGNATURE_ALGORITHM = _der.sequence(_der.oid(SM2_WITH_SM3))
+SIGNATURE_ALGORITHM = _der.sequence(_der.oid(SM2_WITH_SM3))
 _KEY_ID_SIZE = 20
 _MAX_SERIAL_BYTES = 20  # RFC 5280 clause 4.1.2.2
 
@@ -209,20 +199,20 @@ def read_time(reader: _der.Reader) -> int:
 # ---------------------------------------------------------------------------------- extensions
 
 
-def _extension(oid: str, value: bytes, *, critical: bool = False) -> bytes:
-    flag = _der.tlv(_BOOLEAN, b"\xff") if critical else b""
+def extension(oid: str, value: bytes, *, critical: bool = False) -> bytes:
+    flag = _der.tlv(BOOLEAN, b"\xff") if critical else b""
     return _der.sequence(_der.oid(oid), flag, _der.octet_string(value))
 
 
-def _read_extensions(reader: _der.Reader) -> dict[str, tuple[bool, bytes]]:
+def read_extensions(reader: _der.Reader) -> dict[str, tuple[bool, bytes]]:
     """``Extensions`` (SEQUENCE OF Extension) to {oid: (critical, value)}; duplicates refused."""
     found: dict[str, tuple[bool, bytes]] = {}
     while not reader.at_end():
         extension = reader.sub()
         oid = extension.read_oid()
         critical = False
-        if extension.peek_tag() == _BOOLEAN:
-            flag = extension.read(_BOOLEAN)
+        if extension.peek_tag() == BOOLEAN:
+            flag = extension.read(BOOLEAN)
             if flag != b"\xff":  # DER: TRUE is FF, and a FALSE default is not written
                 raise DerError()
             critical = True
@@ -234,7 +224,7 @@ def _read_extensions(reader: _der.Reader) -> dict[str, tuple[bool, bytes]]:
     return found
 
 
-def _algorithm_ok(reader: _der.Reader) -> None:
+def algorithm_ok(reader: _der.Reader) -> None:
     algorithm = reader.sub()
     if algorithm.read_oid() != SM2_WITH_SM3:
         raise DerError()
@@ -243,13 +233,13 @@ def _algorithm_ok(reader: _der.Reader) -> None:
     algorithm.finish()
 
 
-def _split_signed(der: bytes) -> tuple[bytes, bytes, bytes]:
+def split_signed(der: bytes) -> tuple[bytes, bytes, bytes]:
     """``SEQUENCE { tbs, algorithm, BIT STRING }`` to (tbs TLV, tbs content, 64-byte r||s)."""
     outer = _der.Reader(der)
     body = outer.sub()
     outer.finish()
     content = body.read(_der.SEQUENCE)
-    _algorithm_ok(body)
+    algorithm_ok(body)
     signature = sm2.signature_from_der(body.read_bit_string())
     body.finish()
     # The reader accepts only minimal DER, so re-encoding the header gives the signed bytes.
@@ -259,7 +249,7 @@ def _split_signed(der: bytes) -> tuple[bytes, bytes, bytes]:
 def sign_structure(tbs: bytes, key: sm2.PrivateKey) -> bytes:
     """Wrap a TBS structure with the SM2-with-SM3 algorithm and signature."""
     signature = sm2.signature_to_der(key.sign(tbs, id=sm2.DEFAULT_ID))
-    return _der.sequence(tbs, _SIGNATURE_ALGORITHM, _der.bit_string(signature))
+    return _der.sequence(tbs, SIGNATURE_ALGORITHM, _der.bit_string(signature))
 
 
 # ---------------------------------------------------------------------------------- certificates
@@ -304,7 +294,7 @@ class Certificate:
 
     @classmethod
     def _parse(cls, der: bytes) -> Certificate:
-        tbs, content, signature = _split_signed(der)
+        tbs, content, signature = split_signed(der)
         reader = _der.Reader(content)
         version = 0
         if reader.peek_tag() == 0xA0:
@@ -314,7 +304,7 @@ class Certificate:
         serial = reader.read_integer()
         if serial.bit_length() > 8 * _MAX_SERIAL_BYTES:
             raise DerError()
-        _algorithm_ok(reader)
+        algorithm_ok(reader)
         issuer = Name.from_der(_der.tlv(_der.SEQUENCE, reader.read(_der.SEQUENCE)))
         validity = reader.sub()
         not_before, not_after = read_time(validity), read_time(validity)
@@ -328,7 +318,7 @@ class Certificate:
         if reader.peek_tag() == 0xA3:
             if version != 2:
                 raise DerError()
-            extensions = _read_extensions(_der.Reader(reader.read(0xA3)).sub())
+            extensions = read_extensions(_der.Reader(reader.read(0xA3)).sub())
         reader.finish()
         for oid, (critical, _) in extensions.items():
             if critical and oid not in _KNOWN_CERT_EXTENSIONS:
@@ -348,7 +338,7 @@ class Certificate:
             path_length=path_length,
             key_usage=_key_usage(extensions.get(OID_KEY_USAGE)),
             subject_key_id=_subject_key_id(extensions.get(OID_SUBJECT_KEY_ID)),
-            authority_key_id=_authority_key_id(extensions.get(OID_AUTHORITY_KEY_ID)),
+            authority_key_id=authority_key_id(extensions.get(OID_AUTHORITY_KEY_ID)),
         )
 
     def to_der(self) -> bytes:
@@ -380,8 +370,8 @@ def _basic_constraints(extension: tuple[bool, bytes] | None) -> tuple[bool, int 
         return False, None
     reader = _der.Reader(extension[1]).sub()
     is_ca = False
-    if reader.peek_tag() == _BOOLEAN:
-        if reader.read(_BOOLEAN) != b"\xff":
+    if reader.peek_tag() == BOOLEAN:
+        if reader.read(BOOLEAN) != b"\xff":
             raise DerError()
         is_ca = True
     path_length = reader.read_integer() if not reader.at_end() else None
@@ -407,7 +397,7 @@ def _subject_key_id(extension: tuple[bool, bytes] | None) -> bytes | None:
     return value
 
 
-def _authority_key_id(extension: tuple[bool, bytes] | None) -> bytes | None:
+def authority_key_id(extension: tuple[bool, bytes] | None) -> bytes | None:
     if extension is None:
         return None
     reader = _der.Reader(extension[1]).sub()
@@ -431,17 +421,17 @@ def build_certificate(
     """Encode and sign a v3 certificate of this profile (see docs/wan.md, PKI profile)."""
     if not 0 < serial.bit_length() <= 8 * _MAX_SERIAL_BYTES - 1:
         raise ValueError("a certificate serial is a positive integer of at most 20 bytes")
-    constraints = _der.sequence(_der.tlv(_BOOLEAN, b"\xff")) if is_ca else _der.sequence()
+    constraints = _der.sequence(_der.tlv(BOOLEAN, b"\xff")) if is_ca else _der.sequence()
     extensions = _der.sequence(
-        _extension(OID_BASIC_CONSTRAINTS, constraints, critical=True),
-        _extension(OID_KEY_USAGE, _key_usage_to_bits(key_usage), critical=True),
-        _extension(OID_SUBJECT_KEY_ID, _der.octet_string(key_id(public_key))),
-        _extension(OID_AUTHORITY_KEY_ID, _der.sequence(_der.tlv(0x80, issuer_key_id))),
+        extension(OID_BASIC_CONSTRAINTS, constraints, critical=True),
+        extension(OID_KEY_USAGE, _key_usage_to_bits(key_usage), critical=True),
+        extension(OID_SUBJECT_KEY_ID, _der.octet_string(key_id(public_key))),
+        extension(OID_AUTHORITY_KEY_ID, _der.sequence(_der.tlv(0x80, issuer_key_id))),
     )
     tbs = _der.sequence(
         _der.context(0, _der.integer(2)),
         _der.integer(serial),
-        _SIGNATURE_ALGORITHM,
+        SIGNATURE_ALGORITHM,
         issuer.der,
         _der.sequence(encode_time(not_before), encode_time(not_after)),
         subject.der,
@@ -449,158 +439,3 @@ def build_certificate(
         _der.context(3, extensions),
     )
     return Certificate.from_der(sign_structure(tbs, signer))
-
-
-# ---------------------------------------------------------------------------------- CRLs
-
-
-@dataclass(frozen=True, slots=True)
-class RevokedEntry:
-    serial: int
-    revoked_at: int
-    reason: int | None = None  # CRLReason, RFC 5280 clause 5.3.1
-
-
-@dataclass(frozen=True, slots=True)
-class RevocationList:
-    """An X.509 v2 CRL of this profile, parsed (RFC 5280 clause 5)."""
-
-    der: bytes = field(repr=False)
-    tbs: bytes = field(repr=False)
-    issuer: Name
-    this_update: int
-    next_update: int | None
-    number: int | None
-    authority_key_id: bytes | None = field(repr=False)
-    entries: tuple[RevokedEntry, ...]
-    signature: bytes = field(repr=False)
-    revoked: frozenset[int] = field(repr=False, default=frozenset())
-
-    @classmethod
-    def from_der(cls, der: bytes) -> RevocationList:
-        try:
-            return cls._parse(bytes(der))
-        except (IntegrityError, ValueError, UnicodeDecodeError, OverflowError):
-            raise MalformedCertificateError("CRL") from None
-
-    @classmethod
-    def _parse(cls, der: bytes) -> RevocationList:
-        tbs, content, signature = _split_signed(der)
-        reader = _der.Reader(content)
-        if reader.peek_tag() == _der.INTEGER and reader.read_integer() != 1:
-            raise DerError()  # v2; a v1 CRL has no version field
-        _algorithm_ok(reader)
-        issuer = Name.from_der(_der.tlv(_der.SEQUENCE, reader.read(_der.SEQUENCE)))
-        this_update = read_time(reader)
-        next_update = None
-        if reader.peek_tag() in (_der.UTC_TIME, _der.GENERALIZED_TIME):
-            next_update = read_time(reader)
-        entries: list[RevokedEntry] = []
-        if reader.peek_tag() == _der.SEQUENCE:
-            revoked = reader.sub()
-            while not revoked.at_end():
-                entries.append(_read_entry(revoked.sub()))
-        extensions: dict[str, tuple[bool, bytes]] = {}
-        if reader.peek_tag() == 0xA0:
-            extensions = _read_extensions(_der.Reader(reader.read(0xA0)).sub())
-        reader.finish()
-        for oid, (critical, _) in extensions.items():
-            if critical and oid not in (OID_CRL_NUMBER, OID_AUTHORITY_KEY_ID):
-                raise DerError()
-        number = None
-        if OID_CRL_NUMBER in extensions:
-            number_reader = _der.Reader(extensions[OID_CRL_NUMBER][1])
-            number = number_reader.read_integer()
-            number_reader.finish()
-        return cls(
-            der=der,
-            tbs=tbs,
-            issuer=issuer,
-            this_update=this_update,
-            next_update=next_update,
-            number=number,
-            authority_key_id=_authority_key_id(extensions.get(OID_AUTHORITY_KEY_ID)),
-            entries=tuple(entries),
-            signature=signature,
-            revoked=frozenset(entry.serial for entry in entries),
-        )
-
-    def to_der(self) -> bytes:
-        return self.der
-
-    @classmethod
-    def from_pem(cls, pem: bytes) -> RevocationList:
-        try:
-            label, der = _der.pem_decode(pem)
-        except DerError:
-            raise MalformedCertificateError("CRL") from None
-        if label != "X509 CRL":
-            raise MalformedCertificateError("CRL")
-        return cls.from_der(der)
-
-    def to_pem(self) -> bytes:
-        return _der.pem_encode(self.der, "X509 CRL")
-
-    def is_revoked(self, serial: int) -> bool:
-        return serial in self.revoked
-
-    def signed_by(self, issuer_key: sm2.PublicKey) -> bool:
-        try:
-            issuer_key.verify(self.tbs, self.signature, id=sm2.DEFAULT_ID)
-        except IntegrityError:
-            return False
-        return True
-
-
-def _read_entry(entry: _der.Reader) -> RevokedEntry:
-    serial = entry.read_integer()
-    revoked_at = read_time(entry)
-    reason = None
-    if not entry.at_end():
-        extensions = _read_extensions(entry.sub())
-        for oid, (critical, _) in extensions.items():
-            if critical and oid != OID_CRL_REASON:
-                raise DerError()
-        if OID_CRL_REASON in extensions:
-            reason_reader = _der.Reader(extensions[OID_CRL_REASON][1])
-            body = reason_reader.read(_ENUMERATED)
-            reason_reader.finish()
-            if len(body) != 1:
-                raise DerError()
-            reason = body[0]
-    entry.finish()
-    return RevokedEntry(serial, revoked_at, reason)
-
-
-def build_crl(
-    *,
-    issuer: Name,
-    issuer_key_id: bytes,
-    this_update: float,
-    next_update: float,
-    number: int,
-    entries: list[RevokedEntry],
-    signer: sm2.PrivateKey,
-) -> RevocationList:
-    """Encode and sign a v2 CRL with a CRL number and the issuer's key identifier."""
-    revoked = []
-    for entry in sorted(entries, key=lambda item: item.serial):
-        fields = [_der.integer(entry.serial), encode_time(entry.revoked_at)]
-        if entry.reason is not None:
-            reason = _der.tlv(_ENUMERATED, bytes([entry.reason]))
-            fields.append(_der.sequence(_extension(OID_CRL_REASON, reason)))
-        revoked.append(_der.sequence(*fields))
-    extensions = _der.sequence(
-        _extension(OID_AUTHORITY_KEY_ID, _der.sequence(_der.tlv(0x80, issuer_key_id))),
-        _extension(OID_CRL_NUMBER, _der.integer(number)),
-    )
-    tbs = _der.sequence(
-        _der.integer(1),
-        _SIGNATURE_ALGORITHM,
-        issuer.der,
-        encode_time(this_update),
-        encode_time(next_update),
-        _der.sequence(*revoked) if revoked else b"",
-        _der.context(0, extensions),
-    )
-    return RevocationList.from_der(sign_structure(tbs, signer))

@@ -19,8 +19,8 @@ can tell the peer (an alert) and the security monitor (an event).
 
 :class:`TrustStore` is what a running FEP or terminal holds: the anchor plus the newest CRL of
 each issuer, where a CRL replaces the previous one only when it verifies and its CRL number is
-higher (no rollback to an older list). The codec is in ``_x509.py``; the profile is documented
-in ``docs/wan.md``.
+higher (no rollback to an older list). The codecs are in ``_x509.py`` and ``_crl.py``; the
+profile is documented in ``docs/wan.md``.
 """
 
 from __future__ import annotations
@@ -30,16 +30,14 @@ from collections.abc import Iterable, Sequence
 
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
+from wattguard.network._crl import RevocationList, RevokedEntry, build_crl
 from wattguard.network._x509 import (
     Certificate,
     CertificateError,
     KeyUsage,
     MalformedCertificateError,
     Name,
-    RevocationList,
-    RevokedEntry,
     build_certificate,
-    build_crl,
     key_id,
 )
 

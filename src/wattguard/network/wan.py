@@ -31,15 +31,7 @@ final: the channel records a security event, sends an alert that says why (encry
 sender has keys), emits ``Closed`` and raises the specific error. A received alert closes the
 channel with ``Closed(by_peer=True)``.
 
-States and the inputs that move them (anything else raises LocalProtocolError when we tried
-it, RemoteProtocolError when the peer's record would cause it)::
-
-    IDLE               --initiate-->        WAIT_SERVER_HELLO   (client)
-    WAIT_SERVER_HELLO  --ServerHello-->     ESTABLISHED
-    WAIT_CLIENT_HELLO  --ClientHello-->     WAIT_FINISHED       (server)
-    WAIT_FINISHED      --Finished-->        ESTABLISHED
-    ESTABLISHED        --application, key update-->  ESTABLISHED
-    any but CLOSED     --alert, close, failure-->    CLOSED
+The states and their transition table are in ``_wan_state.py``.
 
 ``protected=False`` is the unprotected baseline for the attack harness: the same messages,
 but no certificate checks, no key exchange, plaintext records and no sequence checks.
@@ -62,12 +54,21 @@ from wattguard.errors import (
     IntegrityError,
     LocalProtocolError,
     RemoteProtocolError,
-    SecurityError,
     WattguardError,
 )
-from wattguard.events import EventKind, EventLog, EventSink, SecurityEvent
+from wattguard.events import EventLog, EventSink, SecurityEvent
 from wattguard.network import pki
+from wattguard.network._wan_errors import (
+    DowngradeError,
+    HandshakeError,
+    MissingRecordError,
+    ReplayedRecordError,
+    TruncatedError,
+    UnexpectedPeerError,
+    classify,
+)
 from wattguard.network._wan_keys import KeyLimits, KeySchedule, RecordProtection
+from wattguard.network._wan_state import Input, State, next_state
 from wattguard.network._wan_wire import (
     HEADER,
     MAX_PLAINTEXT,
@@ -118,99 +119,9 @@ _KEY_SIZE = 32  # bytes of K from the SM2 key exchange
 _MAX_SEQUENCE = (1 << 64) - 1
 
 
-class HandshakeError(SecurityError):
-    """The handshake's cryptography did not hold: key confirmation or transcript."""
-
-
-class DowngradeError(HandshakeError):
-    """The peer offered an unprotected channel where protection is required."""
-
-
-class UnexpectedPeerError(pki.WrongRoleError):
-    """A genuine certificate, but not of the peer this channel was opened to."""
-
-
-class ReplayedRecordError(SecurityError):
-    """A record with a sequence number already seen."""
-
-
-class MissingRecordError(SecurityError):
-    """A record arrived ahead of its turn: one before it was dropped or reordered."""
-
-
-class TruncatedError(SecurityError):
-    """The stream ended without the peer's close alert (or in the middle of a record)."""
-
-
 class ChannelRole(enum.Enum):
     CLIENT = "client (terminal)"
     SERVER = "server (front-end processor)"
-
-
-class State(enum.Enum):
-    IDLE = "idle"
-    WAIT_SERVER_HELLO = "waiting for ServerHello"
-    WAIT_CLIENT_HELLO = "waiting for ClientHello"
-    WAIT_FINISHED = "waiting for Finished"
-    ESTABLISHED = "established"
-    CLOSED = "closed"
-
-
-class _Input(enum.Enum):
-    INITIATE = "initiate"
-    CLIENT_HELLO = "ClientHello"
-    SERVER_HELLO = "ServerHello"
-    FINISHED = "Finished"
-    APPLICATION = "application data"
-    KEY_UPDATE = "key update"
-    SEND = "send"
-
-
-_TRANSITIONS: dict[State, dict[_Input, State]] = {
-    State.IDLE: {_Input.INITIATE: State.WAIT_SERVER_HELLO},
-    State.WAIT_SERVER_HELLO: {_Input.SERVER_HELLO: State.ESTABLISHED},
-    State.WAIT_CLIENT_HELLO: {_Input.CLIENT_HELLO: State.WAIT_FINISHED},
-    State.WAIT_FINISHED: {_Input.FINISHED: State.ESTABLISHED},
-    State.ESTABLISHED: {
-        _Input.APPLICATION: State.ESTABLISHED,
-        _Input.KEY_UPDATE: State.ESTABLISHED,
-        _Input.SEND: State.ESTABLISHED,
-    },
-    State.CLOSED: {},
-}
-# An alert, close() or a failure moves any state to CLOSED.
-
-# Which alert tells the peer about a refusal, and which security event records it; the
-# first matching class wins, so subclasses come before their bases.
-_REFUSALS: tuple[tuple[type[WattguardError], AlertCode, EventKind], ...] = (
-    (pki.NoCertificateError, AlertCode.NO_CERTIFICATE, EventKind.AUTHENTICATION),
-    (pki.MalformedCertificateError, AlertCode.BAD_CERTIFICATE, EventKind.KEY),
-    (pki.BadSignatureError, AlertCode.BAD_CERTIFICATE, EventKind.KEY),
-    (pki.RevokedError, AlertCode.CERTIFICATE_REVOKED, EventKind.KEY),
-    (pki.CertificateExpiredError, AlertCode.CERTIFICATE_EXPIRED, EventKind.KEY),
-    (pki.NotYetValidError, AlertCode.CERTIFICATE_EXPIRED, EventKind.KEY),
-    (pki.RevocationUnavailableError, AlertCode.CERTIFICATE_UNKNOWN, EventKind.KEY),
-    (pki.UnknownIssuerError, AlertCode.UNKNOWN_CA, EventKind.KEY),
-    (pki.WrongRoleError, AlertCode.ACCESS_DENIED, EventKind.AUTHENTICATION),
-    (pki.CertificateError, AlertCode.BAD_CERTIFICATE, EventKind.KEY),
-    (DowngradeError, AlertCode.INSUFFICIENT_SECURITY, EventKind.AUTHENTICATION),
-    (HandshakeError, AlertCode.DECRYPT_ERROR, EventKind.AUTHENTICATION),
-    (IntegrityError, AlertCode.BAD_RECORD_MAC, EventKind.BAD_MAC),
-    (ReplayedRecordError, AlertCode.REPLAYED_RECORD, EventKind.REPLAY),
-    (MissingRecordError, AlertCode.MISSING_RECORD, EventKind.REPLAY),
-    (TruncatedError, AlertCode.TRUNCATED, EventKind.MALFORMED),
-    (RecordOverflowError, AlertCode.RECORD_OVERFLOW, EventKind.MALFORMED),
-    (DecodeError, AlertCode.DECODE_ERROR, EventKind.MALFORMED),
-    (UnsupportedVersionError, AlertCode.PROTOCOL_VERSION, EventKind.MALFORMED),
-    (RemoteProtocolError, AlertCode.UNEXPECTED_MESSAGE, EventKind.MALFORMED),
-)
-
-
-def _classify(error: WattguardError) -> tuple[AlertCode, EventKind]:
-    for kind, alert, event in _REFUSALS:
-        if isinstance(error, kind):
-            return alert, event
-    return AlertCode.INTERNAL_ERROR, EventKind.MALFORMED
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +212,7 @@ class SecureChannel:
         """Client: queue the ClientHello."""
         if self.role is not ChannelRole.CLIENT:
             raise LocalProtocolError("only the terminal (client) initiates the handshake")
-        self._move(_Input.INITIATE, local=True)
+        self._move(Input.INITIATE, local=True)
         self._nonce = self._random(NONCE_SIZE)
         ephemeral = b""
         if self.protected:
@@ -346,7 +257,7 @@ class SecureChannel:
 
     def send(self, data: bytes) -> None:
         """Queue application data (in records of at most MAX_PLAINTEXT bytes)."""
-        self._move(_Input.SEND, local=True)
+        self._move(Input.SEND, local=True)
         for start in range(0, len(data), MAX_PLAINTEXT):
             piece = bytes(data[start : start + MAX_PLAINTEXT])
             if self._sender is not None and self._sender.update_due(len(piece)):
@@ -373,16 +284,11 @@ class SecureChannel:
 
     # ------------------------------------------------------------------ records
 
-    def _move(self, step: _Input, *, local: bool) -> None:
-        following = _TRANSITIONS[self.state].get(step)
-        if following is None:
-            error = LocalProtocolError if local else RemoteProtocolError
-            raise error(f"{step.value} is not allowed when {self.state.value}")
-        self.state = following
+    def _move(self, step: Input, *, local: bool) -> None:
+        self.state = next_state(self.state, step, local=local)
 
-    def _check(self, step: _Input) -> None:
-        if step not in _TRANSITIONS[self.state]:
-            raise RemoteProtocolError(f"{step.value} is not allowed when {self.state.value}")
+    def _check(self, step: Input) -> None:
+        next_state(self.state, step, local=False)
 
     def _write(self, kind: RecordType, plaintext: bytes) -> None:
         sequence = self._send_sequence
@@ -431,11 +337,11 @@ class SecureChannel:
                 raise RemoteProtocolError("a handshake message after the handshake")
             self._handshake(body)
         elif kind is RecordType.APPLICATION:
-            self._move(_Input.APPLICATION, local=False)
+            self._move(Input.APPLICATION, local=False)
             if body:
                 self._events.append(AppData(body))
         elif kind is RecordType.KEY_UPDATE:
-            self._move(_Input.KEY_UPDATE, local=False)
+            self._move(Input.KEY_UPDATE, local=False)
             if body:
                 raise DecodeError("a key update record is empty", offset=0)
             if self._receiver is not None:
@@ -462,7 +368,7 @@ class SecureChannel:
         raise TruncatedError("the connection ended without a close alert (truncated)")
 
     def _fail(self, error: WattguardError, *, send_alert: bool) -> None:
-        alert, kind = _classify(error)
+        alert, kind = classify(error)
         reason = str(error)
         self._sink.record(SecurityEvent(kind, self._source, reason, self._clock.time()))
         if send_alert and self.state is not State.IDLE:
@@ -477,14 +383,14 @@ class SecureChannel:
     def _handshake(self, body: bytes) -> None:
         message = parse_handshake(body)
         if isinstance(message, Finished):
-            self._check(_Input.FINISHED)
+            self._check(Input.FINISHED)
             self._finished(message)
         elif message.kind is HandshakeType.CLIENT_HELLO:
-            self._check(_Input.CLIENT_HELLO)
+            self._check(Input.CLIENT_HELLO)
             self._client_hello_received(message, body)
             self.state = State.WAIT_FINISHED
         else:
-            self._check(_Input.SERVER_HELLO)
+            self._check(Input.SERVER_HELLO)
             self._server_hello_received(message)
 
     def _authenticate(self, hello: Hello) -> pki.Certificate | None:
