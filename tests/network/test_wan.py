@@ -447,3 +447,15 @@ def test_alert_round_trips_and_keeps_reasons_short(code: wan.AlertCode, reason: 
     alert = wan.Alert.from_bytes(wan.Alert(code, reason).to_bytes())
     assert alert.code == code and reason.startswith(alert.reason)
     assert len(alert.reason.encode()) <= 255
+
+
+def test_exported_names_exist_and_do_not_drift() -> None:
+    for module in (pki, wan):
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name} is exported but missing"
+    assert {"CertificateAuthority", "Certificate", "RevocationList", "TrustStore", "verify"} <= set(
+        pki.__all__
+    )
+    assert {"SecureChannel", "Handshaken", "AppData", "Closed", "KeyLimits", "AlertCode"} <= set(
+        wan.__all__
+    )

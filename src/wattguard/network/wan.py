@@ -95,6 +95,7 @@ __all__ = [
     "ChannelRole",
     "Closed",
     "DowngradeError",
+    "Event",
     "Finished",
     "HandshakeError",
     "Handshaken",
