@@ -32,9 +32,10 @@ from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.profile import LoadModel
 from wattguard.network.bus import InProcessBus, up_subject
-from wattguard.network.fep import FepSession
+from wattguard.network.fep import ChannelCore, FepSession, PlainChannel
 from wattguard.network.hplc import HplcChannel, LinkProfile
 from wattguard.network.terminal import CollectionTask, Terminal
+from wattguard.network.utility import UtilityPki
 from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
 from wattguard.runtime.fep import FepServer
@@ -139,6 +140,7 @@ class Deployment:
                 clock=clock.time,
                 random=random,
             )
+        self.pki = UtilityPki.create(clock) if config.protected else None
         self.storage = open_storage(config.database)
         self.station = Station(self.storage, self.bus, clock, hsm=self.hsm)
         self.station.on_readings.append(self.tracker.sink)
@@ -217,7 +219,12 @@ class Deployment:
         api_port: int | None = None,
         on_api: Callable[[int], None] | None = None,
     ) -> Summary:
-        fep = FepServer(self.bus, clock=self.clock, events=self.events)
+        # Boundary security: terminals reach the FEP only through the WAN secure channel
+        # (certificates from the utility's CA, SM2 key exchange, SM4-GCM records).
+        fep_channel: Callable[[], ChannelCore] = PlainChannel
+        if self.pki is not None:
+            fep_channel = self.pki.fep_channel(self.events)
+        fep = FepServer(self.bus, clock=self.clock, events=self.events, channel=fep_channel)
         fep_port = await fep.start("127.0.0.1", port)
         api: Any = None
         api_task: asyncio.Task[None] | None = None
@@ -241,7 +248,15 @@ class Deployment:
             bound = api.servers[0].sockets[0].getsockname()[1]
             if on_api is not None:
                 on_api(int(bound))
-        clients = [TerminalClient(net, self.clock, "127.0.0.1", fep_port) for net in self.nets]
+        clients = [
+            TerminalClient(
+                net, self.clock, "127.0.0.1", fep_port,
+                channel=PlainChannel if self.pki is None else self.pki.terminal_channel(
+                    net.terminal.address, self.events
+                ),
+            )
+            for net in self.nets
+        ]  # fmt: skip
         tasks = [asyncio.create_task(client.run()) for client in clients]
         began = time.monotonic()
         try:
