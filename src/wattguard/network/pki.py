@@ -338,6 +338,14 @@ class CertificateAuthority:
         self._next_serial += 1
         return certificate
 
+    @property
+    def next_serial(self) -> int:
+        return self._next_serial
+
+    @property
+    def revoked_serials(self) -> list[int]:
+        return sorted(self._revoked)
+
     def revoke(
         self, certificate: Certificate | int, now: float, reason: RevocationReason | None = None
     ) -> None:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock
 from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
@@ -45,7 +45,12 @@ from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
 from wattguard.protocol.apdu.report import ReportNotificationList
-from wattguard.protocol.apdu.security import Protection, SecurityResponse
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityRequest,
+    SecurityResponse,
+    VerificationKind,
+)
 from wattguard.protocol.values import COMDCB
 from wattguard.station.audit import StationAudit
 from wattguard.station.collector import Collector
@@ -83,6 +88,28 @@ _REPORTED = {
 }
 
 
+class CipherService(Verifier, Protocol):
+    """The cryptographic device as the station uses it: in process
+    (:class:`~wattguard.cipher.CryptoDevice`) or as its own service
+    (:class:`~wattguard.runtime.cipher.CipherClient`)."""
+
+    events: EventSink | None
+    verified: int
+    refused: int
+
+    def register(self, address: bytes) -> None: ...
+
+    def protect(
+        self,
+        address: bytes,
+        apdu: bytes,
+        *,
+        protection: Protection = ...,
+        verification: VerificationKind = ...,
+        operator: str = ...,
+    ) -> SecurityRequest: ...
+
+
 @dataclass
 class _Dispatch:
     command: Command
@@ -97,7 +124,7 @@ class Station:
         bus: Bus,
         clock: Clock,
         *,
-        hsm: CryptoDevice | None = None,
+        hsm: CipherService | None = None,
         approval_threshold: int = 10,
         extra_events: EventSink | None = None,
     ) -> None:
