@@ -55,11 +55,17 @@ _SERIAL = COMDCB(6, 2, 8, 1, 0)
 
 
 def fresh_deployment(
-    protected: bool, *, meters: int = 2, per_terminal: int = 2, warm_up: float = 900.0
+    protected: bool,
+    *,
+    meters: int = 2,
+    per_terminal: int = 2,
+    warm_up: float = 900.0,
+    start: float = T0,
 ) -> Deployment:
-    """A new deployment at T0, run for ``warm_up`` seconds (terminals logged in, one read)."""
+    """A new deployment started at ``start`` (default: T0, a midnight) and run for ``warm_up``
+    seconds (terminals logged in, the meters read once)."""
     config = DeploymentConfig(
-        meters=meters, per_terminal=per_terminal, start=T0, protected=protected
+        meters=meters, per_terminal=per_terminal, start=start, protected=protected
     )
     deployment = Deployment(config, virtual_clock(config))
     deployment.run_virtual(warm_up)
