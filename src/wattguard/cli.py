@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import wattguard
 from wattguard.errors import ConfigError
@@ -154,14 +155,21 @@ def _meter(args: argparse.Namespace) -> int:
 def _role(args: argparse.Namespace) -> int:
     from wattguard.runtime import roles
 
+    vault = Path(args.vault) if getattr(args, "vault", None) else None
+    if args.command == "cipher":
+        if vault is None:
+            raise ConfigError("wattguard cipher --init needs --vault PATH")
+        roles.init_vault(vault, args.versions)
+        return 0
     if args.command == "fep":
         job = roles.run_fep(args.listen, args.bus)
     elif args.command == "station":
-        job = roles.run_station(args.bus)
+        job = roles.run_station(args.bus, database=args.database, vault=vault)
     else:
         job = roles.run_terminal(
-            args.address, args.fep, meters=args.meters, speed=args.speed, seed=args.seed
-        )
+            args.address, args.fep, meters=args.meters, speed=args.speed, seed=args.seed,
+            vault=vault,
+        )  # fmt: skip
     try:
         asyncio.run(job)
     except KeyboardInterrupt:
@@ -241,8 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     fep.add_argument("--listen", default="127.0.0.1:8765", help="HOST:PORT (127.0.0.1:8765)")
     fep.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
     fep.set_defaults(run=_role)
+    cipher = commands.add_parser("cipher", help="the cryptographic device: create its key vault")
+    cipher.add_argument("--init", action="store_true", required=True, help="create the vault")
+    cipher.add_argument("--vault", default=None, help="the vault file to create")
+    cipher.add_argument("--versions", type=int, default=1, help="master key versions (1)")
+    cipher.set_defaults(run=_role)
+    vault_help = "the key vault (passphrase in WATTGUARD_PASSPHRASE): protection on"
     station = commands.add_parser("station", help="run the master station on the NATS bus")
     station.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
+    station.add_argument("--database", default="sqlite:///wattguard-station.db", help="storage URL")
+    station.add_argument("--vault", default=None, help=vault_help)
     station.set_defaults(run=_role)
     terminal = commands.add_parser("terminal", help="run a terminal and its simulated meters")
     terminal.add_argument("--address", default="990000000001", help="12 digits (990000000001)")
@@ -254,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     terminal.add_argument("--meters", type=int, default=25, help="meters behind it (25)")
     terminal.add_argument("--speed", type=_positive, default=60.0, help="simulated speed (60)")
     terminal.add_argument("--seed", type=int, default=0, help="seed of loads and channel")
+    terminal.add_argument("--vault", default=None, help=vault_help)
     terminal.set_defaults(run=_role)
     _demo_options(parser)
     parser.set_defaults(run=_demo)

@@ -8,10 +8,18 @@ from wattguard.cli import main
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind
 from wattguard.network.hplc import Direction
-from wattguard.protocol import Data, LinkFrame, decode_apdu, decode_frame
+from wattguard.protocol import Control, Data, LinkFrame, ServerAddress, decode_apdu, decode_frame
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.get import GetResponseNormalList
-from wattguard.protocol.apdu.security import SecurityPayload, SecurityResponse
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityPayload,
+    SecurityRequest,
+    SecurityResponse,
+    Verification,
+    VerificationKind,
+)
+from wattguard.protocol.values import SID
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
@@ -37,8 +45,9 @@ def test_virtual_hours_collect_every_meter() -> None:
     assert summary.readings == realtime + 12 * 6 * 5
     assert summary.meters_reporting == 12 and summary.terminals_online == 3
     assert summary.security_events == 0
-    # every read verified: 8 real-time reads and 7 curve reads (none at 0: nothing to read yet)
-    assert deployment.hsm is not None and deployment.hsm.verified == 12 * (8 + 7)
+    # every read verified: 8 real-time reads, 7 curve reads (none at 0: nothing frozen yet) and
+    # one of the daily freeze (the midnight the run began at, tried once it had settled)
+    assert deployment.hsm is not None and deployment.hsm.verified == 12 * (8 + 7 + 1)
 
 
 def _inflate_energy(apdu: GetResponseNormalList) -> GetResponseNormalList:
@@ -124,3 +133,28 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "must be positive" in capsys.readouterr().err
     assert main(["demo", "--meters", "0", "--virtual"]) == 2
     assert "at least one meter" in capsys.readouterr().err
+
+
+def test_tamper_and_refusals_inside_a_meter_reach_the_station() -> None:
+    config = DeploymentConfig(meters=3, per_terminal=3, start=START)
+    deployment = Deployment(config, virtual_clock(config))
+    deployment.run_virtual(600)
+    net = deployment.nets[0]
+    meter = next(iter(net.meters.values()))
+    meter.management.cover_opened(deployment.clock.time())
+    # a forged command on the power line: a trip under no key the meter knows
+    forged = LinkFrame(
+        Control(from_server=False, client_started=True), ServerAddress(meter.address), 0x10,
+        SecurityRequest(
+            SecurityPayload(Protection.CIPHERTEXT, bytes(32)),
+            Verification(VerificationKind.SID_MAC, sid=SID(1, bytes(4)), mac=bytes(4)),
+        ).to_bytes(),
+    ).to_bytes()  # fmt: skip
+    net.channel.send(Direction.DOWN, meter.address, forged, deployment.clock.time())
+    deployment.run_virtual(1200)
+    source = f"meter {meter.address.hex()}"
+    tamper = deployment.storage.events(kind=EventKind.TAMPER, source=source)
+    assert tamper and "cover" in tamper[0].detail
+    refusals = [e for e in deployment.storage.events(source=source) if e.kind != EventKind.TAMPER]
+    assert refusals, "the meter's refusal of the forged command did not reach the station"
+    assert any(a.rule == "tamper" for a in deployment.storage.alerts(open_only=True))

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
+import pytest
 from test_natsbus import URL, _reachable
 from wattguard_testing import require
 
@@ -21,31 +23,47 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+PASSPHRASE = {"WATTGUARD_PASSPHRASE": "correct horse battery staple"}
+
+
 def _spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "wattguard", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **PASSPHRASE},
     )
 
 
-def test_three_processes_collect_readings() -> None:
+@pytest.mark.parametrize("protected", [True, False])
+def test_three_processes_collect_readings(protected: bool, tmp_path: Path) -> None:
     require(_reachable(URL), f"no NATS server at {URL} (set WATTGUARD_NATS_URL)")
     port = _free_port()
     # a private terminal address keeps parallel runs on the shared NATS server apart
     address = f"99{uuid.uuid4().int % 10**10:010d}"
-    station = _spawn("station", "--bus", URL)
+    vault: list[str] = []
+    if protected:
+        path = tmp_path / "keys.vault"
+        made = subprocess.run(
+            [sys.executable, "-m", "wattguard", "cipher", "--init", "--vault", str(path)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, **PASSPHRASE},
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        vault = ["--vault", str(path)]
+    database = f"sqlite:///{tmp_path / 'station.db'}"
+    station = _spawn("station", "--bus", URL, "--database", database, *vault)
     fep = _spawn("fep", "--listen", f"127.0.0.1:{port}", "--bus", URL)
     processes = [station, fep]
     try:
         assert station.stdout is not None and fep.stdout is not None
-        assert "collecting" in station.stdout.readline()
+        first = station.stdout.readline()
+        assert "collecting" in first
+        assert ("verifying every reading's MAC" in first) == protected
         assert "listening" in fep.stdout.readline()
         terminal = _spawn(
             "terminal", "--address", address, "--fep", f"127.0.0.1:{port}", "--meters", "5",
-            "--speed", "900",
+            "--speed", "900", *vault,
         )  # fmt: skip
         processes.append(terminal)
         deadline = time.monotonic() + 40
@@ -66,6 +84,17 @@ def test_three_processes_collect_readings() -> None:
                 process.kill()
             if process.stdout is not None:
                 process.stdout.close()
+
+
+def test_a_vault_is_never_overwritten_and_needs_its_passphrase(tmp_path: Path) -> None:
+    path = tmp_path / "keys.vault"
+    path.write_bytes(b"precious")
+    result = subprocess.run(
+        [sys.executable, "-m", "wattguard", "cipher", "--init", "--vault", str(path)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **PASSPHRASE},
+    )  # fmt: skip
+    assert result.returncode == 2 and "never overwritten" in result.stderr
+    assert path.read_bytes() == b"precious"
 
 
 def test_bad_role_options_are_refused() -> None:

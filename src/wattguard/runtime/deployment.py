@@ -55,6 +55,11 @@ CURVE = CollectionTask(
     "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
     interval=900.0, max_records=16,
 )  # fmt: skip
+#: And the daily freeze (5004), tried every hour until the day's record is in.
+DAILY = CollectionTask(
+    "daily", 3600.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5004, 2, 0),
+    interval=86400.0, max_records=7,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +161,7 @@ class Deployment:
             address = bytes.fromhex(f"99{k:010d}")
             channel = HplcChannel(seed=config.seed * 1000 + k, default=profile)
             terminal = Terminal(
-                address, channel, tasks=(REALTIME, CURVE), start=start,
+                address, channel, tasks=(REALTIME, CURVE, DAILY), start=start,
                 protect=_read_with_rn if config.protected else None,
             )  # fmt: skip
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
@@ -173,10 +178,12 @@ class Deployment:
         self._began = time.monotonic()
 
     def _meter(self, address: bytes) -> Meter:
+        # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
         if self.hsm is None:
-            return Meter(address, config=MeterConfig(protected=False))
+            return Meter(address, config=MeterConfig(protected=False, active_reports=True))
         client = EsamClient(self.hsm.provision_esam(address))
-        return Meter(address, esam=client, wallet=client, config=MeterConfig(protected=True))
+        config = MeterConfig(protected=True, active_reports=True)
+        return Meter(address, esam=client, wallet=client, config=config)
 
     @property
     def meter_count(self) -> int:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock
 from wattguard.errors import DecodeError, SecurityError
-from wattguard.events import EventSink
+from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import Bus
 from wattguard.protocol import (
     OAD,
@@ -44,6 +44,7 @@ from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
+from wattguard.protocol.apdu.report import ReportNotificationList
 from wattguard.protocol.apdu.security import Protection, SecurityResponse
 from wattguard.protocol.values import COMDCB
 from wattguard.station.audit import StationAudit
@@ -68,6 +69,18 @@ HPLC_PORT = OAD(0xF209, 2, 1)
 _SERIAL = COMDCB(6, 2, 8, 1, 0)  # 9600 8E1: the fields a TransCommand must carry
 #: The relay methods of object 8000 (remote control) for each command kind.
 _METHODS = {CommandKind.TRIP: 129, CommandKind.CLOSE: 130}
+#: Meter event objects whose reports are security events at the station (FF20: a refusal
+#: inside the meter, its kind named in the detail).
+_REPORTED = {
+    0x301B: EventKind.TAMPER,  # meter cover opened
+    0x302A: EventKind.TAMPER,  # constant magnetic field
+    0x3011: EventKind.POWER,  # power down
+    0x3016: EventKind.CLOCK,  # clock set
+    0x302E: EventKind.CLOCK,  # clock fault
+    0xFF22: EventKind.BATTERY,  # battery low
+    0xFF23: EventKind.FIRMWARE,  # software upgrade or rollback
+    0xFF20: EventKind.UNAUTHORISED,
+}
 
 
 @dataclass
@@ -102,7 +115,7 @@ class Station:
         verifier: Verifier = hsm if hsm is not None else PlainVerifier()
         self.collector = Collector(
             bus, clock, verifier, self._store, events=self.monitor,
-            require_protection=hsm is not None,
+            require_protection=hsm is not None, on_report=self._meter_report,
         )  # fmt: skip
         self.terminal_of: dict[str, bytes] = dict(
             (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
@@ -120,6 +133,25 @@ class Station:
         self.stored += new
         for hook in self.on_readings:
             hook(readings)
+
+    def _meter_report(self, meter: bytes, report: Structure, at: float) -> None:
+        """A meter's own report of its events (verified like a reading): the security-relevant
+        ones become security events at the station, under the meter's name."""
+        if not isinstance(report, ReportNotificationList):
+            return
+        for result in report.results:
+            value = result.result
+            kind = _REPORTED.get(result.oad.oi)
+            if kind is None or not isinstance(value, Data) or value.type != DataType.STRUCTURE:
+                continue
+            fields = value.value
+            detail = str(fields[3].value) if len(fields) > 3 else ""
+            if result.oad.oi == 0xFF20:  # a refusal inside the meter: "<kind>: <detail>"
+                name = detail.split(":", 1)[0]
+                kind = next((k for k in EventKind if k.value == name), EventKind.UNAUTHORISED)
+            self.monitor.record(
+                SecurityEvent(kind, f"meter {meter.hex()}", f"reported: {detail}", at)
+            )
 
     def register_meter(self, meter: bytes, terminal: bytes) -> None:
         self.storage.register_meter(meter.hex(), terminal.hex(), self.clock.time())
