@@ -329,7 +329,7 @@ class Deployment:
 
     def restart_station(self) -> None:
         """The station process dies and starts again on the same storage and device."""
-        self.station.collector.close()
+        self.station.close()
         self.station = Station(self.storage, self.bus, self.clock, hsm=self.hsm)
         self.station.on_readings.append(self.tracker.sink)
         self.events = self.station.monitor

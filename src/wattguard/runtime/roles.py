@@ -21,9 +21,10 @@ from wattguard.errors import ConfigError
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
-from wattguard.events import EventLog
+from wattguard.events import EventLog, SecurityEvent
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network import pki
+from wattguard.network.bus import EventPublisher
 from wattguard.network.fep import ChannelCore, FepLimits, PlainChannel
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import Terminal
@@ -70,7 +71,7 @@ async def run_fep(
     host, port = split_host_port(listen)
     utility = load_pki(pki_folder)
     bus = await NatsBus.connect(bus_url, name="wattguard-fep")
-    events = EventLog()
+    events = _Tee(EventLog(), EventPublisher(bus, "fep"))  # counted here, stored at the station
     channel: Callable[[], ChannelCore] = PlainChannel
     if utility is not None:
         channel = utility.fep_channel(events)
@@ -83,12 +84,22 @@ async def run_fep(
             await asyncio.sleep(status_every)
             print(
                 f"fep: {len(fep.sessions)} terminals connected, {fep.forwarded:,} frames "
-                f"forwarded, {len(events.events)} security events",
+                f"forwarded, {len(events.first.events)} security events",
                 flush=True,
             )
     finally:
         await fep.close()
         await bus.close()
+
+
+@dataclass
+class _Tee:
+    first: EventLog
+    second: EventPublisher
+
+    def record(self, event: SecurityEvent) -> None:
+        self.first.record(event)
+        self.second.record(event)
 
 
 @dataclass
@@ -197,7 +208,7 @@ async def run_station(
                     flush=True,
                 )
     finally:
-        station.collector.close()
+        station.close()
         await bus.close()
         storage.close()
 

@@ -28,7 +28,7 @@ from typing import Protocol
 from wattguard.clock import Clock
 from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.network.bus import Bus
+from wattguard.network.bus import EVENTS, Bus, decode_event
 from wattguard.protocol import (
     OAD,
     OMD,
@@ -144,6 +144,8 @@ class Station:
             bus, clock, verifier, self._store, events=self.monitor,
             require_protection=hsm is not None, on_report=self._meter_report,
         )  # fmt: skip
+        # Security events of components in other processes (FEPs) arrive on the bus.
+        self._events_off = bus.subscribe(f"{EVENTS}.>", self._remote_event)
         self.terminal_of: dict[str, bytes] = dict(
             (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
         )
@@ -160,6 +162,17 @@ class Station:
         self.stored += new
         for hook in self.on_readings:
             hook(readings)
+
+    def _remote_event(self, subject: str, payload: bytes) -> None:
+        try:
+            self.monitor.record(decode_event(payload))
+        except DecodeError as exc:
+            log.warning("station: %s on %s", exc, subject)
+
+    def close(self) -> None:
+        """Stop listening on the bus (the storage stays open)."""
+        self.collector.close()
+        self._events_off()
 
     def _meter_report(self, meter: bytes, report: Structure, at: float) -> None:
         """A meter's own report of its events (verified like a reading): the security-relevant
