@@ -272,7 +272,11 @@ class StationSecurity:
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
         """The report inside a meter's plaintext + RN_MAC report; IntegrityError if forged,
         ReplayError if its counter is stale (an exact duplicate is let through: the station
-        stores each reading once)."""
+        stores each reading once).
+
+        Only the meter's current key version is accepted, whatever version the report's RN
+        names: the device keeps old master keys, and after a key update or an ESAM replacement
+        the old version's keys may be in an adversary's hands (an opened meter)."""
         v = report.verification
         if v.kind != VerificationKind.RN_MAC or report.payload.protection != Protection.PLAINTEXT:
             raise IntegrityError()
@@ -280,7 +284,7 @@ class StationSecurity:
             rn = p.StructuredRandom.from_bytes(v.random)
         except DecodeError:
             raise IntegrityError() from None
-        if rn.keyset != p.Keyset.METER:
+        if rn.keyset != p.Keyset.METER or rn.key_version != self._meter(meter).key_version:
             raise IntegrityError()
         _, mac_key = self._keys(meter, p.Keyset.METER, rn.key_version)
         p.check_mac(mac_key, p.Label.REPORT, v.random, b"\x00" + report.payload.data, v.mac)

@@ -1,7 +1,8 @@
-"""The scenarios; importing this package registers them all."""
+"""The scenarios; importing this package registers them all (every module in it is imported,
+so adding a scenario module needs no edit here)."""
 
-from wattguard.attacks.scenarios import bluetooth as bluetooth
-from wattguard.attacks.scenarios import firmware as firmware
-from wattguard.attacks.scenarios import in_transit as in_transit
-from wattguard.attacks.scenarios import internal_links as internal_links
-from wattguard.attacks.scenarios import replay as replay
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
