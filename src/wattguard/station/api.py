@@ -119,15 +119,9 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
     async def readings(
         meter: str,
         _: Caller,
-<<<<<<< HEAD
         quantity: str | None = Query(None, pattern="^([0-9A-Fa-f]{8}/)?[0-9A-Fa-f]{8}$"),
-        start: int | None = None,
-        end: int | None = None,
-=======
-        quantity: str | None = Query(None, pattern="^[0-9A-Fa-f]{8}$"),
         start: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
         end: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
->>>>>>> attacks-b
         limit: int = Query(1000, ge=1, le=100_000),
     ) -> list[dict[str, Any]]:
         meter = address(meter)
@@ -144,8 +138,8 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
         _: Caller,
         object: str = Query("50020200", pattern="^50[0-9A-Fa-f]{2}0200$"),
         column: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$"),
-        start: int | None = None,
-        end: int | None = None,
+        start: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
+        end: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
         limit: int = Query(1000, ge=1, le=100_000),
     ) -> list[dict[str, Any]]:
         """Frozen values: ``object`` 50020200 the 15-minute curve, 50040200 the day freeze;
