@@ -49,6 +49,8 @@ class UtilityPki:
     station: _Party | None = None
     cipher: _Party | None = None
     terminals: dict[bytes, _Party] = field(default_factory=dict)
+    _trust: pki.TrustStore | None = field(default=None, init=False, repr=False)
+    _trust_refresh: float = field(default=0.0, init=False, repr=False)
 
     @classmethod
     def create(cls, clock: Clock, name: str = "wattguard utility CA") -> UtilityPki:
@@ -138,39 +140,35 @@ class UtilityPki:
         return make  # fmt: skip
 
     def revoke(self, terminal: bytes) -> None:
+        """Revoke a terminal's certificate: channels made from now on refuse it."""
         self.ca.revoke(self.terminals[terminal].certificate, self.clock.time())
+        self._trust = None
 
     def trust(self) -> pki.TrustStore:
+        """The CA and a current CRL, shared by the channels this PKI makes: the CRL is signed
+        and checked again only after a revocation or half-way through its validity (a
+        fresh store per connection cost as much as the handshake itself)."""
         now = self.clock.time()
-        return pki.TrustStore(self.ca.certificate, [self.ca.crl(now)], now=now)
+        if self._trust is None or now >= self._trust_refresh:
+            crl = self.ca.crl(now)
+            self._trust = pki.TrustStore(self.ca.certificate, [crl], now=now)
+            end = crl.next_update if crl.next_update is not None else now
+            self._trust_refresh = now + (end - now) / 2
+        return self._trust
 
     def fep_channel(self, events: EventSink | None = None) -> Callable[[], ChannelCore]:
-        def make() -> ChannelCore:
-            return WanChannel(
-                SecureChannel(
-                    ChannelRole.SERVER, clock=self.clock, peer_role=pki.Role.TERMINAL,
-                    key=self.fep.key, chain=[self.fep.certificate], trust=self.trust(),
-                    events=events, source=f"{FEP_NAME} WAN",
-                )
-            )  # fmt: skip
-
-        return make
+        """The FEP's channels: any terminal of this CA, in force and not revoked."""
+        return self.channel(
+            self.fep, ChannelRole.SERVER, pki.Role.TERMINAL, None, events, f"{FEP_NAME} WAN"
+        )
 
     def terminal_channel(
         self, terminal: bytes, events: EventSink | None = None
     ) -> Callable[[], ChannelCore]:
+        """A terminal's channels to the FEP (enrolling the terminal first if need be)."""
         party = self.terminals.get(terminal) or self._enrolled(terminal)
-
-        def make() -> ChannelCore:
-            return WanChannel(
-                SecureChannel(
-                    ChannelRole.CLIENT, clock=self.clock, peer_role=pki.Role.FEP,
-                    key=party.key, chain=[party.certificate], trust=self.trust(),
-                    peer_name=FEP_NAME, events=events, source=f"terminal {terminal.hex()} WAN",
-                )
-            )  # fmt: skip
-
-        return make
+        source = f"terminal {terminal.hex()} WAN"
+        return self.channel(party, ChannelRole.CLIENT, pki.Role.FEP, FEP_NAME, events, source)
 
     def _enrolled(self, terminal: bytes) -> _Party:
         self.enrol(terminal)
