@@ -83,6 +83,8 @@ class FepServer:
             await self._serve(reader, writer, f"{host}:{peer[1]}")
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("%s: connection %s ended: %s", self.name, peer, exc)
+        except asyncio.CancelledError:
+            pass  # the FEP is closing (swallowed: Python 3.11 logs a cancelled callback)
         except Exception:  # a bug closes this connection, never the FEP
             log.exception("%s: connection %s failed", self.name, peer)
         finally:
