@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -233,18 +234,27 @@ class Deployment:
 
             from wattguard.station.api import create_app
 
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind(("127.0.0.1", api_port))
+            except OSError as exc:
+                listener.close()
+                await fep.close()
+                raise ConfigError(
+                    f"the API cannot listen on 127.0.0.1:{api_port} ({exc.strerror}): choose "
+                    "another port with --api-port (0 picks a free one)"
+                ) from None
             api = uvicorn.Server(
                 uvicorn.Config(
-                    create_app(self.station, self.users), host="127.0.0.1", port=api_port,
-                    log_level="warning", lifespan="off",
+                    create_app(self.station, self.users), log_level="warning", lifespan="off"
                 )
-            )  # fmt: skip
-            api_task = asyncio.create_task(api.serve())
+            )
+            api_task = asyncio.create_task(api.serve(sockets=[listener]))
             while not api.started and not api_task.done():
                 await asyncio.sleep(0.05)
             if api_task.done():
-                await api_task  # raises what stopped it (e.g. the port is taken)
-                raise ConfigError(f"the API could not listen on 127.0.0.1:{api_port}")
+                raise ConfigError(f"the API did not start on 127.0.0.1:{api_port}")
             bound = api.servers[0].sockets[0].getsockname()[1]
             if on_api is not None:
                 on_api(int(bound))
