@@ -15,10 +15,11 @@ from wattguard.cli import main
 def test_the_protection_holds(name: str) -> None:
     result = run(name)
     assert not result.protected.succeeded, result.protected.summary
-    assert result.unprotected.succeeded, result.unprotected.summary
+    if result.scenario.baseline:
+        assert result.unprotected.succeeded, result.unprotected.summary
     if result.scenario.detectable:
         assert result.protected.detected, "refused, but no security event or alert"
-    assert result.holds and result.verdict == "protection holds"
+    assert result.holds and result.verdict.startswith("protection holds")
 
 
 def test_report_and_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -229,8 +229,9 @@ def test_record_task_catches_up_on_the_window_a_lost_read_missed() -> None:
     # contiguous windows from the start: nothing skipped, nothing read twice
     assert windows[0][0] == T0 // 900 * 900
     for (_, end), (start, _) in itertools.pairwise(windows):
-        assert end == start
-    assert windows[-1][1] == (T0 + 4 * 3600) // 900 * 900
+        assert end == start - 900 + 1  # [a, b + 1) then [b + 900, ...): no gap, no overlap
+    # up to the last quarter-hour boundary, that one included (the window ends 1 s after it)
+    assert windows[-1][1] == (T0 + 4 * 3600) // 900 * 900 + 1
     assert len(windows) >= 4  # caught up in slices of at most max_records intervals
 
 

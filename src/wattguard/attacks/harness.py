@@ -12,6 +12,11 @@ the protected system **and** succeeds against the unprotected one (a scenario th
 succeed unprotected proves nothing), and the protected system noticed it (a security event,
 or an alert at the station, unless the scenario says detection is not its point, as for
 passive eavesdropping, which nothing can notice).
+
+Some protections cannot be switched off: the codec's validation of its input *is* the codec,
+and there is no honest "unvalidated" system to compare against. Such a scenario is registered
+with ``baseline=False``: it still runs against the unprotected configuration (which refuses
+the same input, and says so), and it holds when the protected system refuses and notices.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ class Scenario:
     protections: tuple[Protection, ...]
     attack: Callable[[bool], Outcome]
     detectable: bool = True  # passive attacks cannot raise events
+    baseline: bool = True  # False: no unprotected variant exists (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,13 @@ class Result:
     @property
     def holds(self) -> bool:
         noticed = self.protected.detected or not self.scenario.detectable
-        return not self.protected.succeeded and self.unprotected.succeeded and noticed
+        compared = self.unprotected.succeeded or not self.scenario.baseline
+        return not self.protected.succeeded and compared and noticed
 
     @property
     def verdict(self) -> str:
         if self.holds:
-            return "protection holds"
+            return "protection holds" + ("" if self.scenario.baseline else " (no baseline)")
         if self.protected.succeeded:
             return "ATTACK SUCCEEDED AGAINST THE PROTECTED SYSTEM"
         if not self.unprotected.succeeded:
@@ -105,13 +112,14 @@ def scenario(
     protections: tuple[Protection, ...],
     *,
     detectable: bool = True,
+    baseline: bool = True,
 ) -> Callable[[Callable[[bool], Outcome]], Callable[[bool], Outcome]]:
     """Register an attack function as scenario ``name``."""
 
     def register(attack: Callable[[bool], Outcome]) -> Callable[[bool], Outcome]:
         if name in REGISTRY:
             raise ValueError(f"scenario {name!r} is registered twice")
-        REGISTRY[name] = Scenario(number, name, threat, protections, attack, detectable)
+        REGISTRY[name] = Scenario(number, name, threat, protections, attack, detectable, baseline)
         return attack
 
     return register

@@ -27,6 +27,7 @@ from wattguard.meter.bluetooth import BluetoothService
 from wattguard.meter.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.expansion import CostControl, ExpansionModule
 from wattguard.meter.links import Link, Manipulator
+from wattguard.meter.lockout import LockoutPolicy
 from wattguard.meter.management import LinkKeys, ManagementModule, Wallet
 from wattguard.meter.metering import Measurement, MeteringModule
 from wattguard.meter.server import SecurityElement
@@ -52,6 +53,8 @@ class MeterConfig:
     #: CA (certificate pairing, the role the certificate names). Neither: no Bluetooth.
     bluetooth_pin: str | None = None
     handheld_ca: sm2.PublicKey | None = None
+    #: The Bluetooth pairing lockout (None: the default policy, 5 failures then 60 s doubling).
+    bluetooth_lockout: LockoutPolicy | None = None
     #: The vendor's key that signs management-module images (None: no upgrade over F001).
     vendor_key: sm2.PublicKey | None = None
     vendor_id: str = "WTGD"
@@ -118,6 +121,7 @@ class Meter:
                 pin=config.bluetooth_pin,
                 store=self.management.store,
                 protected=config.protected,
+                lockout=config.bluetooth_lockout,
             )
         self.spi = Link("SPI", spi_manipulate)
         self.uart_up = Link("UART expansion->management", uart_manipulate)

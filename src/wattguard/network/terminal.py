@@ -104,6 +104,10 @@ log = logging.getLogger(__name__)
 #: The port object of the terminal's HPLC module (F209: carrier/micro-power wireless
 #: interface, attribute 2, port 1): the port transparent data came in on.
 HPLC_PORT = OAD(0xF209, 2, 1)
+#: Seconds after a freeze boundary by which every meter has frozen it: a record task reads a
+#: boundary's records only once this long has passed, so it never reads a window before the
+#: meter has filled it (and then skips it for good).
+SETTLE = 60.0
 #: The freeze-time column of every freeze record (2021: data freeze time).
 FREEZE_TIME = OAD(0x2021, 2, 0)
 
@@ -355,26 +359,33 @@ class Terminal:
             if any(job.task == task.name for job in line.jobs):
                 continue  # the previous run has not even started: do not pile up
             since = line.since[task.name]
-            until = now
+            until, resume = now, now
             if task.record is not None:
-                until = min(_floor(now, task.interval), since + task.max_records * task.interval)
-                if until <= since:
+                # The records from ``since`` (a boundary) up to the latest boundary a meter
+                # has surely frozen (SETTLE seconds ago), that one included: the window is
+                # [since, last + 1) on the grid of the task's interval, and the next one starts
+                # at the boundary after ``last``.
+                newest = _floor(now - SETTLE, task.interval)
+                last = min(newest, since + (task.max_records - 1) * task.interval)
+                if last < since:
                     continue
+                until, resume = last + 1, last + task.interval
             request = task.request(line.next_piid(), since, until)
             if self.protect is not None:
                 request = self.protect(line.address, request)
-            line.jobs.append(self._task_job(line, task, request, until))
+            line.jobs.append(self._task_job(line, task, request, resume))
 
     def _task_job(
-        self, line: _MeterLine, task: CollectionTask, request: Structure, until: float
+        self, line: _MeterLine, task: CollectionTask, request: Structure, resume: float
     ) -> _Job:
         sent = request.to_bytes()
 
         def done(answer: Structure | bytes | None) -> None:
             if not isinstance(answer, Structure):
                 return  # not read: the window stays, the next run catches up
-            line.since[task.name] = until
-            if task.record is not None and until < _floor(self._clock.now, task.interval):
+            line.since[task.name] = resume
+            newest = _floor(self._clock.now - SETTLE, task.interval)
+            if task.record is not None and resume <= newest:
                 line.next_run[task.name] = self._clock.now  # more to catch up on
             self._queue(Collected(line.address, job.sent_at, sent, answer.to_bytes()))
 

@@ -32,9 +32,10 @@ from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.profile import LoadModel
 from wattguard.network.bus import InProcessBus, up_subject
-from wattguard.network.fep import FepSession
+from wattguard.network.fep import ChannelCore, FepSession, PlainChannel
 from wattguard.network.hplc import HplcChannel, LinkProfile
 from wattguard.network.terminal import CollectionTask, Terminal
+from wattguard.network.utility import UtilityPki
 from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
 from wattguard.runtime.fep import FepServer
@@ -54,6 +55,11 @@ REALTIME = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0), OAD(0x2000, 2,
 CURVE = CollectionTask(
     "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
     interval=900.0, max_records=16,
+)  # fmt: skip
+#: And the daily freeze (5004), tried every hour until the day's record is in.
+DAILY = CollectionTask(
+    "daily", 3600.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5004, 2, 0),
+    interval=86400.0, max_records=7,
 )  # fmt: skip
 
 
@@ -134,6 +140,7 @@ class Deployment:
                 clock=clock.time,
                 random=random,
             )
+        self.pki = UtilityPki.create(clock) if config.protected else None
         self.storage = open_storage(config.database)
         self.station = Station(self.storage, self.bus, clock, hsm=self.hsm)
         self.station.on_readings.append(self.tracker.sink)
@@ -156,7 +163,7 @@ class Deployment:
             address = bytes.fromhex(f"99{k:010d}")
             channel = HplcChannel(seed=config.seed * 1000 + k, default=profile)
             terminal = Terminal(
-                address, channel, tasks=(REALTIME, CURVE), start=start,
+                address, channel, tasks=(REALTIME, CURVE, DAILY), start=start,
                 protect=_read_with_rn if config.protected else None,
             )  # fmt: skip
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
@@ -212,7 +219,12 @@ class Deployment:
         api_port: int | None = None,
         on_api: Callable[[int], None] | None = None,
     ) -> Summary:
-        fep = FepServer(self.bus, clock=self.clock, events=self.events)
+        # Boundary security: terminals reach the FEP only through the WAN secure channel
+        # (certificates from the utility's CA, SM2 key exchange, SM4-GCM records).
+        fep_channel: Callable[[], ChannelCore] = PlainChannel
+        if self.pki is not None:
+            fep_channel = self.pki.fep_channel(self.events)
+        fep = FepServer(self.bus, clock=self.clock, events=self.events, channel=fep_channel)
         fep_port = await fep.start("127.0.0.1", port)
         api: Any = None
         api_task: asyncio.Task[None] | None = None
@@ -236,7 +248,15 @@ class Deployment:
             bound = api.servers[0].sockets[0].getsockname()[1]
             if on_api is not None:
                 on_api(int(bound))
-        clients = [TerminalClient(net, self.clock, "127.0.0.1", fep_port) for net in self.nets]
+        clients = [
+            TerminalClient(
+                net, self.clock, "127.0.0.1", fep_port,
+                channel=PlainChannel if self.pki is None else self.pki.terminal_channel(
+                    net.terminal.address, self.events
+                ),
+            )
+            for net in self.nets
+        ]  # fmt: skip
         tasks = [asyncio.create_task(client.run()) for client in clients]
         began = time.monotonic()
         try:
@@ -309,7 +329,7 @@ class Deployment:
 
     def restart_station(self) -> None:
         """The station process dies and starts again on the same storage and device."""
-        self.station.collector.close()
+        self.station.close()
         self.station = Station(self.storage, self.bus, self.clock, hsm=self.hsm)
         self.station.on_readings.append(self.tracker.sink)
         self.events = self.station.monitor

@@ -5,7 +5,11 @@ Reads (meters, readings, events, alerts, commands, a summary) need any known use
 need a user whose role allows them (:mod:`wattguard.station.commands`). Users authenticate with
 ``Authorization: Bearer <token>``; the tokens are the deployment's (``wattguard demo`` prints
 them). Errors are JSON ``{"detail": ...}`` with 400 (bad input), 401 (no or unknown token),
-403 (refused by the rules, with the reason), 404 (unknown meter or command).
+403 (refused by the rules, with the reason), 404 (unknown meter or command). Refusals of bad
+input (400, 422) and of unknown or missing tokens (401) are security events at the station
+(MALFORMED and AUTHENTICATION, with the client's address and the path, never the token), so
+token guessing and probing raise alerts like any other refusal; 403s are recorded by the
+command rules themselves.
 
 Endpoints are ``async``: they run on the event loop that also runs the station, so no state is
 shared across threads.
@@ -18,16 +22,22 @@ import re
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from wattguard.events import EventKind
+from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.commands import Command, CommandKind, CommandRefused, User
 from wattguard.station.service import Station
 
 __all__ = ["create_app"]
 
 _ADDRESS = re.compile(r"^[0-9]{12}$")
+#: Refusals that become security events (403s are recorded by the command rules).
+_REFUSALS = {400: EventKind.MALFORMED, 401: EventKind.AUTHENTICATION, 422: EventKind.MALFORMED}
+#: The range of a stored time (SQLite and PostgreSQL integers are 64-bit).
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 class CommandIn(BaseModel):
@@ -50,6 +60,28 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
         version="0.1",
         description="Meters, readings, freezes, security events, alerts and remote commands.",
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input back, and answers 500 when that input is
+        # bytes that are not UTF-8; say where and what, never echo.
+        errors = [
+            {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.middleware("http")
+    async def monitor_refusals(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        kind = _REFUSALS.get(response.status_code)
+        if kind is not None:
+            host = request.client.host if request.client is not None else "unknown host"
+            detail = (
+                f"{host}: {request.method} {request.url.path[:80]} refused ({response.status_code})"
+            )
+            station.events.record(SecurityEvent(kind, "station/api", detail, station.clock.time()))
+        return response
 
     def user(authorization: Annotated[str | None, Header()] = None) -> User:
         if authorization is None or not authorization.startswith("Bearer "):
@@ -87,9 +119,9 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
     async def readings(
         meter: str,
         _: Caller,
-        quantity: str | None = Query(None, pattern="^[0-9A-Fa-f]{8}$"),
-        start: int | None = None,
-        end: int | None = None,
+        quantity: str | None = Query(None, pattern="^([0-9A-Fa-f]{8}/)?[0-9A-Fa-f]{8}$"),
+        start: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
+        end: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
         limit: int = Query(1000, ge=1, le=100_000),
     ) -> list[dict[str, Any]]:
         meter = address(meter)
@@ -99,6 +131,24 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
             meter, quantity.upper() if quantity else None, start, end, limit
         )
         return [asdict(r) for r in rows]
+
+    @app.get("/api/meters/{meter}/freezes")
+    async def freezes(
+        meter: str,
+        _: Caller,
+        object: str = Query("50020200", pattern="^50[0-9A-Fa-f]{2}0200$"),
+        column: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$"),
+        start: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
+        end: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
+        limit: int = Query(1000, ge=1, le=100_000),
+    ) -> list[dict[str, Any]]:
+        """Frozen values: ``object`` 50020200 the 15-minute curve, 50040200 the day freeze;
+        ``column`` the value (00100201: total forward active energy, kWh)."""
+        meter = address(meter)
+        if meter not in station.terminal_of:
+            raise HTTPException(404, f"no meter {meter}")
+        quantity = f"{object.upper()}/{column.upper()}"
+        return [asdict(r) for r in station.storage.readings(meter, quantity, start, end, limit)]
 
     @app.get("/api/readings/latest")
     async def latest(

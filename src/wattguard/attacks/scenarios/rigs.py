@@ -1,0 +1,101 @@
+"""Systems the device scenarios attack: a meter whose ESAM the station's cryptographic device
+provisioned, and the station's DL/T 698.45 line to it.
+
+Everything is seeded (keys, nonces), so a scenario sends the same bytes every run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wattguard.cipher import CryptoDevice
+from wattguard.crypto import sm2, sm3
+from wattguard.esam.client import EsamClient
+from wattguard.esam.profile import MasterKeys, Random
+from wattguard.meter.device import Meter, MeterConfig
+from wattguard.protocol import Apdu, ClientConnection, ServerAddress, decode_apdu
+from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.security import Protection, SecurityResponse
+from wattguard.protocol.connection import Response
+
+__all__ = ["CA", "VENDOR", "Line", "MeterRig", "meter_rig", "seeded"]
+
+#: The utility's CA and the meter vendor's signing key (fixed, so the runs are reproducible).
+CA = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard attacks: utility CA"))
+VENDOR = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard attacks: meter vendor"))
+
+
+def seeded(seed: bytes) -> Random:
+    """A reproducible random source: SM3 in counter mode."""
+    counter = 0
+
+    def draw(size: int) -> bytes:
+        nonlocal counter
+        out = b""
+        while len(out) < size:
+            counter += 1
+            out += sm3.hash(seed + counter.to_bytes(8, "big"))
+        return out[:size]
+
+    return draw
+
+
+class Line:
+    """The station's (or an attacker's) end of one meter's power line, as a 698 client."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.connection = ClientConnection(ServerAddress(meter.address))
+        self.sent: list[bytes] = []
+
+    def exchange(self, apdu: Structure, now: float) -> Apdu:
+        self.connection.send_request(apdu, now)
+        frame = self.connection.data_to_send()
+        self.sent.append(frame)
+        self.meter.receive_hplc(frame, now)
+        self.connection.receive_data(self.meter.hplc_output())
+        event = self.connection.next_event()
+        if not isinstance(event, Response):
+            raise RuntimeError(f"the meter did not answer: {event}")
+        answer: Apdu = event.response
+        return answer
+
+
+@dataclass
+class MeterRig:
+    """A powered meter; protected, its ESAM is provisioned by ``device``, the station's
+    cryptographic device, which wraps what :meth:`command` sends."""
+
+    meter: Meter
+    device: CryptoDevice | None
+    line: Line
+
+    def command(self, apdu: Structure, now: float) -> Apdu:
+        """Send a request the way the station does: through the cryptographic device when
+        the system is protected (ciphertext + MAC), in plaintext when it is not; the meter's
+        answer, opened."""
+        if self.device is None:
+            return self.line.exchange(apdu, now)
+        address = self.meter.address
+        wrapped = self.device.protect(address, apdu.to_bytes(), protection=Protection.CIPHERTEXT)
+        answer = self.line.exchange(wrapped, now)
+        if not isinstance(answer, SecurityResponse):
+            return answer
+        return decode_apdu(self.device.open_response(address, wrapped, answer))
+
+
+def meter_rig(address: bytes, now: float, config: MeterConfig) -> MeterRig:
+    """A meter powered up at ``now``: with an ESAM from a fresh cryptographic device when
+    ``config.protected``, without one when not."""
+    if not config.protected:
+        meter = Meter(address, config=config)
+        meter.power_up(now)
+        return MeterRig(meter, None, Line(meter))
+    random = seeded(b"device " + address)
+    device = CryptoDevice(
+        [MasterKeys.generate(1, random)], ca_key=CA, clock=lambda: now, random=random
+    )
+    client = EsamClient(device.provision_esam(address, random=seeded(b"esam " + address)))
+    meter = Meter(address, esam=client, wallet=client, config=config)
+    meter.power_up(now)
+    return MeterRig(meter, device, Line(meter))
