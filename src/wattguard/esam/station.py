@@ -68,6 +68,7 @@ class _Window:
 
     highest: int = 0
     seen: dict[int, bytes] = field(default_factory=dict)
+    heard: int = 0  # distinct reports accepted
 
     def accept(self, counter: int, tag: bytes) -> None:
         if counter > self.highest:
@@ -78,6 +79,8 @@ class _Window:
         previous = self.seen.get(counter)
         if previous is not None and previous != tag:
             raise ReplayError()
+        if previous is None:
+            self.heard += 1
         self.seen[counter] = bytes(tag)
 
 
@@ -185,6 +188,10 @@ class StationSecurity:
 
     def key_version(self, address: bytes) -> int:
         return self._meter(address).key_version
+
+    def reports_heard(self, address: bytes) -> int:
+        """How many distinct reports of the meter were verified since the device started."""
+        return self._meter(address).reports.heard
 
     def _meter(self, address: bytes) -> _Meter:
         meter = self._meters.get(address)

@@ -39,6 +39,7 @@ from wattguard.station.commands import CommandKind, Role, User
 
 __all__ = [
     "OPERATOR",
+    "Rewrite",
     "StationView",
     "Tap",
     "UtilityCommand",
