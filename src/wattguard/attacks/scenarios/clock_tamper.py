@@ -36,7 +36,7 @@ from wattguard.network.hplc import Direction
 from wattguard.network.terminal import CollectionTask
 from wattguard.protocol import OAD, Data, DataType, DateTimeS, decode_frame
 from wattguard.protocol.apdu.set import SetRequestNormal
-from wattguard.runtime.deployment import CURVE, REALTIME, Deployment
+from wattguard.runtime.deployment import REALTIME, Deployment
 from wattguard.station.report_audit import ReportAudit
 
 __all__ = ["clock_set", "report_dropper", "with_report_audit"]
@@ -89,7 +89,10 @@ def with_report_audit(deployment: Deployment) -> ReportAudit:
     if hsm is None:
         raise ValueError("the report audit needs the cryptographic device")
     for net in deployment.nets:
-        net.terminal.tasks = (REALTIME_WITH_COUNTERS, CURVE)
+        net.terminal.tasks = tuple(
+            REALTIME_WITH_COUNTERS if task.name == REALTIME.name else task
+            for task in net.terminal.tasks
+        )
     audit = ReportAudit(hsm.security.reports_heard, deployment.station.monitor)
     deployment.station.on_readings.append(audit.on_readings)
     return audit

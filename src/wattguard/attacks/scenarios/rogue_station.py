@@ -17,8 +17,19 @@ Protected, the meter is the end of the protection, not the terminal: F101 wants 
 MAC for ACTION and SET (DAR 20), the ESAM refuses MACs and signatures not under the meter's
 keys and the station's certificate (DAR 22, CONNECT refused), and the meter reports each
 refusal to the real station through the same terminal. Unprotected, the first PROXY ACTION
-trips the meter. (The terminal's half, the rogue station against the terminal's WAN secure
-channel, belongs to the WAN scenarios.)
+trips the meter.
+
+``rogue-station-terminal``, the terminal's half: the adversary hijacks the route between a
+terminal and its FEP (a DNS entry, a router in the WAN) and answers the terminal's next
+connection itself, as a rogue FEP and station: it wants the readings the terminal forwards,
+and to command the meters through it (a PROXY ACTION trip). Protected, the terminal reaches a
+FEP only through the WAN secure channel (docs/wan.md): it checks the FEP's certificate
+against the utility's CA, its role and its name, and the SM2 key exchange proves the FEP holds
+the certified key. The rogue tries a certificate from its own CA, then the key and
+certificate of another terminal it compromised (the utility's CA, the wrong role): the
+terminal refuses both before a byte of 698 passes, and records why (a security event at the
+station). Unprotected, the terminal logs in to the rogue, hands it its readings and carries
+out its trip.
 """
 
 from __future__ import annotations
@@ -37,6 +48,17 @@ from wattguard.attacks.scenarios.forgery import TRIP, forge_command, made_up_key
 from wattguard.crypto import sm2
 from wattguard.esam import profile as p
 from wattguard.meter.server import SERVER_NEGOTIATION
+from wattguard.network import pki
+from wattguard.network.fep import (
+    ChannelClosed,
+    ChannelCore,
+    ChannelData,
+    ChannelUp,
+    PlainChannel,
+    WanChannel,
+)
+from wattguard.network.utility import UtilityPki
+from wattguard.network.wan import ChannelRole, SecureChannel
 from wattguard.protocol import OAD, TSA, ClientConnection, Data, DataType, ServerAddress
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionItem
@@ -46,12 +68,14 @@ from wattguard.protocol.apdu.proxy import (
     ProxyActionTarget,
     ProxyTransCommandRequest,
 )
+from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.apdu.set import SetRequestNormal
+from wattguard.protocol.connection import Notification
 from wattguard.protocol.values import COMDCB
 from wattguard.runtime.deployment import Deployment
 from wattguard.runtime.simulation import Neighbourhood
 
-__all__ = ["RogueStation"]
+__all__ = ["RogueFep", "RogueStation"]
 
 _HPLC_PORT = OAD(0xF209, 2, 1)
 _SERIAL = COMDCB(6, 2, 8, 1, 0)
@@ -125,5 +149,144 @@ def rogue_station_meter(protected: bool) -> Outcome:
         f"after the rogue station's five requests the meter's relay is {relay.state.value} and "
         f"its security policy is {'enforced' if enforced else 'off'}",
         evidence=rogue.sent,
+    )
+    return view.into(outcome)
+
+
+class RogueFep:
+    """The adversary's end of a hijacked terminal connection: a FEP channel (``rogue``) and,
+    behind it, a master station speaking 698 to the terminal once the channel is up."""
+
+    def __init__(
+        self, deployment: Deployment, net: Neighbourhood, terminal: ChannelCore, rogue: ChannelCore
+    ) -> None:
+        self.deployment = deployment
+        self.net = net
+        self.terminal = terminal
+        self.rogue = rogue
+        self.station = ClientConnection(ServerAddress(net.terminal.address))
+        self.up = False
+        self.closed = ""
+        self.readings = 0  # items of collected data the terminal handed over
+        self._piid = 0
+        net.upstream = self._from_terminal
+        self._pump()
+
+    def _from_terminal(self, data: bytes) -> None:
+        self.terminal.send(data)
+        self._pump()
+
+    def _pump(self) -> None:
+        for _ in range(100):
+            moved = False
+            for source, sink in ((self.terminal, self.rogue), (self.rogue, self.terminal)):
+                data = source.data_to_send()
+                if data:
+                    sink.receive_data(data)
+                    moved = True
+            moved |= self._terminal_events() | self._rogue_events()
+            if not moved:
+                return
+
+    def _terminal_events(self) -> bool:
+        moved = False
+        while (event := self.terminal.next_event()) is not None:
+            moved = True
+            now = self.deployment.clock.time()
+            if isinstance(event, ChannelUp):
+                self.net.terminal.connected(now)
+                self.net.from_upstream(b"")
+            elif isinstance(event, ChannelData):
+                self.net.from_upstream(event.data)
+            elif isinstance(event, ChannelClosed):
+                self.closed = self.closed or event.reason
+        return moved
+
+    def _rogue_events(self) -> bool:
+        moved = False
+        while (event := self.rogue.next_event()) is not None:
+            moved = True
+            if isinstance(event, ChannelUp):
+                self.up = True
+            elif isinstance(event, ChannelData):
+                self.station.receive_data(event.data)
+                while (seen := self.station.next_event()) is not None:
+                    if isinstance(seen, Notification) and isinstance(
+                        seen.apdu, ReportNotificationTransData
+                    ):
+                        self.readings += len(seen.apdu.data)
+                out = self.station.data_to_send()  # the acknowledgements
+                if out:
+                    self.rogue.send(out)
+        return moved
+
+    def command(self, apdu: ProxyActionRequestList) -> None:
+        if not self.up:
+            return
+        self.station.send_request(apdu, self.deployment.clock.monotonic())
+        self.rogue.send(self.station.data_to_send())
+        self._pump()
+
+
+def _rogue_feps(deployment: Deployment) -> list[tuple[str, ChannelCore]]:
+    """What the adversary answers with, and the terminal's side of each connection."""
+    if deployment.pki is None:
+        return [("no certificate", PlainChannel())]
+    clock = deployment.clock
+    utility = deployment.pki
+    # The utility's CA certificate and CRL are public: the rogue accepts any genuine terminal
+    # with them, and presents a certificate of its own CA ...
+    own = UtilityPki.create(clock, name="the adversary's CA").fep
+    own_ca = WanChannel(
+        SecureChannel(
+            ChannelRole.SERVER, clock=clock, peer_role=pki.Role.TERMINAL, key=own.key,
+            chain=[own.certificate], trust=utility.trust(),
+        )
+    )  # fmt: skip
+    # ... or the key and certificate of a terminal it broke into (the utility's CA)
+    lent = bytes.fromhex("990000000077")
+    utility.enrol(lent)
+    stolen = utility.channel(
+        utility.terminals[lent], ChannelRole.SERVER, pki.Role.TERMINAL, None
+    )()  # fmt: skip
+    return [("a certificate of its own CA", own_ca), ("another terminal's key", stolen)]
+
+
+@scenario(
+    6,
+    "rogue-station-terminal",
+    "a rogue FEP and station on a hijacked WAN route: the terminal's readings, and a trip of "
+    "its meters",
+    (Protection.BOUNDARY, Protection.IDENTITY, Protection.MONITORING),
+)
+def rogue_station_terminal(protected: bool) -> Outcome:
+    deployment = fresh_deployment(protected)
+    net, meter = meter_of(deployment)
+    address = net.terminal.address
+    view = StationView(deployment)
+    deployment.disconnect(address)  # the route now leads to the adversary
+    tried = []
+    readings = 0
+    for label, rogue_side in _rogue_feps(deployment):
+        terminal_side: ChannelCore = PlainChannel()
+        if deployment.pki is not None:
+            terminal_side = deployment.pki.terminal_channel(address, deployment.events)()
+        rogue = RogueFep(deployment, net, terminal_side, rogue_side)
+        deployment.run_virtual(900)
+        target = ProxyActionTarget(TSA(meter.address), 30, (ActionItem(TRIP.omd, TRIP.data),))
+        rogue.command(ProxyActionRequestList(9, 60, (target,)))
+        deployment.run_virtual(900)
+        readings += rogue.readings
+        tried.append(
+            f"rogue FEP with {label}: "
+            + (f"terminal online, {rogue.readings} readings handed over" if rogue.up else
+               f"refused by the terminal ({rogue.closed})")
+        )  # fmt: skip
+        if net.terminal.online:
+            net.terminal.disconnected(deployment.clock.time())
+    outcome = Outcome(
+        readings > 0 or not meter.management.relay.supplying,
+        "; ".join(tried) + f"; the meter's relay is {meter.management.relay.state.value}",
+        evidence=tried,
     )
     return view.into(outcome)
