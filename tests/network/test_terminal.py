@@ -328,3 +328,13 @@ def test_meter_reports_are_relayed_and_unknown_meters_recorded() -> None:
     assert decode_apdu(reports[0].response).results  # type: ignore[attr-defined]
     net.terminal.receive_hplc(meter_address(42), b"\x68\x00", T0 + 130)
     assert any(e.kind == EventKind.UNAUTHORISED for e in events.events)
+
+
+def test_tasks_can_be_replaced_while_running() -> None:
+    net, station, _meters = build(2)
+    net.run_until(T0 + 600)
+    curve = CollectionTask("curve", 900.0, (), record=OAD(0x5002, 2, 0), interval=900.0)
+    net.terminal.tasks = (curve,)  # the real-time task goes, a curve task comes
+    net.run_until(T0 + 3 * 3600)  # no leftover timer of the old task stalls the loop
+    kinds = {type(decode_apdu(item.request)).__name__ for item in station.items if item.request}
+    assert kinds == {"GetRequestNormalList", "GetRequestRecord"}

@@ -353,7 +353,9 @@ class Terminal:
 
     def _schedule(self, line: _MeterLine, now: float) -> None:
         for task in self.tasks:
-            if line.next_run[task.name] > now:
+            # a task added after the meter was archived starts now, from its boundary
+            line.since.setdefault(task.name, _floor(now, task.interval))
+            if line.next_run.setdefault(task.name, now) > now:
                 continue
             line.next_run[task.name] = now + task.period
             if any(job.task == task.name for job in line.jobs):
@@ -596,7 +598,8 @@ class Terminal:
         """When :meth:`step` must next run (None: nothing is scheduled)."""
         times: list[float] = []
         for line in self.meters.values():
-            times.extend(line.next_run.values())
+            # only the tasks in force: a task taken out leaves no timer behind
+            times.extend(line.next_run.get(task.name, self.start) for task in self.tasks)
             timer = line.connection.get_timer()
             if timer is not None:
                 times.append(timer)
