@@ -40,6 +40,18 @@ _SELECT_COMMANDS = (
 _SELECT_ALERTS = (
     "SELECT id, rule, severity, subject, opened, closed, count, evidence, last FROM alerts"
 )
+# A skip scan: walk the distinct meters through the primary key's index, one seek each,
+# then one seek for each meter's latest time, instead of reading the whole table.
+_LATEST = (
+    "WITH RECURSIVE m (meter) AS ("
+    " SELECT MIN(meter) FROM readings"
+    " UNION ALL SELECT (SELECT MIN(meter) FROM readings WHERE meter > m.meter)"
+    " FROM m WHERE m.meter IS NOT NULL) "
+    "SELECT r.meter, r.quantity, r.time, r.value FROM m JOIN readings r"
+    " ON r.meter = m.meter AND r.quantity = ? AND r.time = ("
+    " SELECT MAX(time) FROM readings WHERE meter = m.meter AND quantity = ?) "
+    "ORDER BY r.meter"
+)
 _SELECT_EVENTS = "SELECT id, time, kind, source, detail, meter, received FROM events"
 
 
@@ -126,12 +138,7 @@ class SqlStorage:
     def latest(self, quantity: str) -> list[Reading]:
         """Each meter's latest reading of ``quantity``, by meter."""
         quantity = normalise_quantity(quantity)
-        sql = (
-            "SELECT r.meter, r.quantity, r.time, r.value FROM readings r JOIN "
-            "(SELECT meter, MAX(time) AS t FROM readings WHERE quantity = ? GROUP BY meter) m "
-            "ON r.meter = m.meter AND r.time = m.t WHERE r.quantity = ? ORDER BY r.meter"
-        )
-        rows = self._query(sql, (quantity, quantity))
+        rows = self._query(_LATEST, (quantity, quantity))
         return [Reading(m, q, int(t), float(v)) for m, q, t, v in rows]
 
     def count_readings(self) -> int:
