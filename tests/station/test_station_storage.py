@@ -291,6 +291,8 @@ def test_events_are_filtered_by_kind_meter_source_and_time(storage: Store) -> No
     (tamper,) = storage.events(kind=EventKind.TAMPER)
     assert (tamper.meter, tamper.received, tamper.kind) == (M2, 102.0, EventKind.TAMPER)
     assert len(storage.events(limit=1)) == 1
+    assert storage.events(source="'; DROP TABLE events; --") == []  # a value, never SQL
+    assert storage.count_events() == 4
     with pytest.raises(InvalidRecord):
         storage.add_event(SecurityEvent(EventKind.TAMPER, "x", "y", math.nan))
     with pytest.raises(InvalidRecord):

@@ -87,7 +87,7 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
     async def readings(
         meter: str,
         _: Caller,
-        quantity: str | None = Query(None, pattern="^[0-9A-Fa-f]{8}$"),
+        quantity: str | None = Query(None, pattern="^([0-9A-Fa-f]{8}/)?[0-9A-Fa-f]{8}$"),
         start: int | None = None,
         end: int | None = None,
         limit: int = Query(1000, ge=1, le=100_000),
@@ -113,6 +113,8 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
         source: str | None = None,
         since: float | None = None,
         limit: int = Query(100, ge=1, le=10_000),
+        meter: str | None = None,
+        until: float | None = None,
     ) -> list[dict[str, Any]]:
         wanted = None
         if kind is not None:
@@ -121,10 +123,11 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
             except KeyError:
                 names = ", ".join(k.name.lower() for k in EventKind)
                 raise HTTPException(400, f"unknown event kind {kind!r}; one of {names}") from None
-        rows = station.storage.events(wanted, source, since, limit)
+        wanted_meter = None if meter is None else address(meter).lower()
+        rows = station.storage.events(wanted, source, since, limit, meter=wanted_meter, until=until)
         return [
             {"id": e.id, "time": e.time, "kind": e.kind.name.lower(), "source": e.source,
-             "detail": e.detail}
+             "detail": e.detail, "meter": e.meter, "received": e.received}
             for e in rows
         ]  # fmt: skip
 
