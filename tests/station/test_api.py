@@ -56,6 +56,10 @@ def test_reads_need_a_token_and_give_stored_data(api: TestClient) -> None:
     summary = api.get("/api/summary", headers=VIEWER).json()
     assert summary["readings_stored"] > 0 and summary["verified"] > 0
     assert api.get("/api/events?kind=nonsense", headers=VIEWER).status_code == 400
+    assert api.get("/api/events?meter=12", headers=VIEWER).status_code == 400
+    assert api.get(f"/api/events?meter={first}&until=0", headers=VIEWER).json() == []
+    curve = f"/api/meters/{first}/readings?quantity=50020200/00100201"
+    assert api.get(curve, headers=VIEWER).status_code == 200
     assert api.get("/openapi.json").json()["info"]["title"] == "wattguard master station"
 
 

@@ -1,2 +1,48 @@
-"""wattguard.station: the master station (commands and their authorisation; storage,
-collection, the security monitor and the API as they land)."""
+"""wattguard.station: the master station: commands and their authorisation, storage (SQLite by
+default, PostgreSQL), the SM3-chained audit trail, the security monitor, collection, ingestion
+and the API.
+
+The storage, audit and monitor names are exported here; the service, collector and API are
+imported from their modules (the API needs the optional FastAPI).
+"""
+
+from wattguard.station.audit import Checkpoint, StationAudit
+from wattguard.station.monitor import DEFAULT_RULES, Rule, SecurityMonitor
+from wattguard.station.records import (
+    Alert,
+    AuditRow,
+    InvalidRecord,
+    MeterRecord,
+    MeterState,
+    StorageError,
+    StorageUnavailable,
+    StoredEvent,
+)
+from wattguard.station.storage import (
+    SCHEMA_VERSION,
+    PostgresStorage,
+    SqliteStorage,
+    Storage,
+    open_storage,
+)
+
+__all__ = [
+    "DEFAULT_RULES",
+    "SCHEMA_VERSION",
+    "Alert",
+    "AuditRow",
+    "Checkpoint",
+    "InvalidRecord",
+    "MeterRecord",
+    "MeterState",
+    "PostgresStorage",
+    "Rule",
+    "SecurityMonitor",
+    "SqliteStorage",
+    "StationAudit",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "StoredEvent",
+    "open_storage",
+]

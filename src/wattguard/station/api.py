@@ -161,8 +161,10 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
         _: Caller,
         kind: str | None = None,
         source: str | None = None,
-        since: float | None = None,
+        since: float | None = Query(None, ge=-1e15, le=1e15),
         limit: int = Query(100, ge=1, le=10_000),
+        meter: str | None = None,
+        until: float | None = Query(None, ge=-1e15, le=1e15),
     ) -> list[dict[str, Any]]:
         wanted = None
         if kind is not None:
@@ -171,10 +173,11 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
             except KeyError:
                 names = ", ".join(k.name.lower() for k in EventKind)
                 raise HTTPException(400, f"unknown event kind {kind!r}; one of {names}") from None
-        rows = station.storage.events(wanted, source, since, limit)
+        wanted_meter = None if meter is None else address(meter).lower()
+        rows = station.storage.events(wanted, source, since, limit, meter=wanted_meter, until=until)
         return [
             {"id": e.id, "time": e.time, "kind": e.kind.name.lower(), "source": e.source,
-             "detail": e.detail}
+             "detail": e.detail, "meter": e.meter, "received": e.received}
             for e in rows
         ]  # fmt: skip
 

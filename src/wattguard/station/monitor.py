@@ -3,11 +3,20 @@
 Theory of operation. :class:`SecurityMonitor` is an :class:`~wattguard.events.EventSink`:
 components of the station (and what reaches it from FEPs, terminals and meters) record
 :class:`~wattguard.events.SecurityEvent` s into it; each is stored, then every :class:`Rule`
-whose kinds it matches counts it in a sliding window per *subject* (the event's source, so
-that one meter's failures do not add up with another's). When a rule's count within its
-window reaches its threshold, an alert opens for that subject; while it is open further
-matches only add to its count and evidence, so a flood raises one alert, not thousands. An
-alert closes when no match has arrived for ``quiet`` seconds (checked by :meth:`tick`).
+whose kinds it matches counts it in a sliding window per *subject*. The subject is the meter
+when the event's source names one (``"meter 0000000000a1 management/SPI"`` and
+``"station/ingest meter 0000000000a1"`` are the same meter, so its forged SPI frames and its
+forged answers add up), otherwise the source itself (a FEP, a terminal, a user), so that one
+meter's failures never add up with another's.
+
+When a rule's count within its window reaches its threshold, an alert opens for that subject;
+while it is open further matches only add to its count, latest evidence and time, so a flood
+raises one alert, not thousands. An alert closes when no match has arrived for ``quiet``
+seconds (checked by :meth:`SecurityMonitor.tick`). Open alerts live in the storage: a
+restarted monitor takes them back and keeps de-duplicating and closing them.
+
+Time: with a ``clock`` (the station's), windows are measured on the station's clock, the one
+clock every event shares; without one, on the events' own ``at`` (tests, a single source).
 
 Rules are data; :data:`DEFAULT_RULES` covers the threats of the attack harness.
 """
@@ -18,14 +27,19 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
+from wattguard.station.records import meter_of
 from wattguard.station.storage import Storage
 
-__all__ = ["DEFAULT_RULES", "Rule", "SecurityMonitor"]
+__all__ = ["DEFAULT_RULES", "Rule", "SecurityMonitor", "subject_of"]
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """``threshold`` matching events for one subject within ``window`` seconds open an alert
+    of ``severity``; it closes after ``quiet`` seconds without a match."""
+
     name: str
     kinds: frozenset[EventKind]
     threshold: int = 1
@@ -52,6 +66,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 
 
+def subject_of(source: str) -> str:
+    """What an event counts against: ``"meter <address>"`` if its source names a meter, else
+    the source."""
+    meter = meter_of(source)
+    return source if meter is None else f"meter {meter}"
+
+
 @dataclass
 class _Open:
     alert_id: int
@@ -67,32 +88,50 @@ class SecurityMonitor:
     _seen: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     _open: dict[tuple[str, str], _Open] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        names = [rule.name for rule in self.rules]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"rule names must be unique: {names}")
+        for rule in self.rules:
+            if rule.threshold < 1 or rule.window <= 0 or rule.quiet <= 0 or not rule.kinds:
+                raise ConfigError(f"rule {rule.name!r} needs kinds, threshold >= 1, window > 0")
+        # newest first: if an old database holds two open alerts for one key, keep the newest
+        for alert in self.storage.alerts(open_only=True, limit=1_000_000):
+            last = alert.opened if alert.last is None else alert.last
+            self._open.setdefault((alert.rule, alert.subject), _Open(alert.id, last))
+
     def record(self, event: SecurityEvent) -> None:
-        self.storage.add_event(event)
+        # An event describes hostile input: it is stored whatever bytes it quotes (control
+        # characters shown escaped, long texts cut), never refused.
+        event = SecurityEvent(
+            event.kind, _printable(event.source, 200), _printable(event.detail, 4000), event.at
+        )
+        received = None if self.clock is None else self.clock()
+        self.storage.add_event(event, received)
+        now = event.at if received is None else received
+        subject = subject_of(event.source)
         for rule in self.rules:
             if event.kind in rule.kinds:
-                self._count(rule, event)
+                self._count(rule, event, subject, now)
 
-    def _count(self, rule: Rule, event: SecurityEvent) -> None:
-        key = (rule.name, event.source)
-        evidence = f"{event.kind.value}: {event.detail}"[:500]
+    def _count(self, rule: Rule, event: SecurityEvent, subject: str, now: float) -> None:
+        key = (rule.name, subject)
+        evidence = f"{event.source}: {event.kind.value}: {event.detail}"[:500]
         current = self._open.get(key)
         if current is not None:
-            current.last = event.at
-            self.storage.bump_alert(current.alert_id, evidence)
+            current.last = now
+            self.storage.bump_alert(current.alert_id, evidence, now)
             return
-        times = self._seen.setdefault(key, deque())
-        times.append(event.at)
-        while times and event.at - times[0] > rule.window:
-            times.popleft()
-        if len(times) >= rule.threshold:
-            times.clear()
-            alert_id = self.storage.open_alert(
-                rule.name, rule.severity, event.source, event.at, evidence
-            )
-            self._open[key] = _Open(alert_id, event.at)
+        times = self._seen.get(key)
+        if times is None:
+            times = self._seen[key] = deque(maxlen=rule.threshold)
+        times.append(now)
+        if len(times) == rule.threshold and now - times[0] <= rule.window:
+            del self._seen[key]
+            alert_id = self.storage.open_alert(rule.name, rule.severity, subject, now, evidence)
+            self._open[key] = _Open(alert_id, now)
             for hook in self.on_alert:
-                hook(alert_id, rule, event.source)
+                hook(alert_id, rule, subject)
 
     def tick(self, now: float) -> None:
         """Close the alerts that have been quiet for their rule's ``quiet`` seconds."""
@@ -101,3 +140,10 @@ class SecurityMonitor:
             if now - current.last >= quiet.get(key[0], 3600.0):
                 self.storage.close_alert(current.alert_id, now)
                 del self._open[key]
+
+
+def _printable(text: str, limit: int) -> str:
+    if text.isprintable() and len(text) <= limit:
+        return text
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown[:limit]

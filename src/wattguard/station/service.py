@@ -158,7 +158,7 @@ class Station:
 
     def _store(self, readings: list[Reading]) -> None:
         self.received += len(readings)
-        new = self.storage.add_readings(readings)
+        new = self.storage.add_readings(readings, received=self.clock.time())
         self.stored += new
         for hook in self.on_readings:
             hook(readings)

@@ -1,0 +1,117 @@
+"""The station database's schema as numbered migrations, applied at open.
+
+Theory of operation. ``schema_version`` holds one row per migration applied. Opening a
+database takes the writer's lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level
+advisory lock, so that two station processes opening the same empty database at once do not
+both create it), reads the highest version, refuses a database newer than this code, and
+applies the missing migrations in order inside that one transaction: a failure leaves the
+database as it was. Opening an up-to-date database changes nothing.
+
+Version 1 is the schema of the first release, unchanged, so its databases upgrade in place.
+Version 2 adds what the REST API and the monitor need: when a reading and an event were
+received, the meter an event names (filled in for the events already stored), the meter's
+class and state, and when an alert last matched (so that a restarted monitor keeps
+de-duplicating and closing it).
+
+Freezes (minute curves, daily records) are readings: their quantity carries the record object
+(``50020200/00100201``) and their time is the freeze time (see
+:mod:`wattguard.station.ingest`), so the same key stores each frozen value once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wattguard.errors import ConfigError
+from wattguard.station.records import meter_of
+
+# Any constant identifies the lock; this one spells "wattguard schema".
+_PG_MIGRATION_LOCK = 0x7761_7474_5343_484D
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    statements: tuple[str, ...]  # ``{serial}`` is the dialect's identity column
+    then: Callable[[Any, Callable[[str], str]], None] | None = None
+
+
+def _fill_event_meters(cur: Any, sql: Callable[[str], str]) -> None:
+    cur.execute("SELECT id, source FROM events WHERE meter IS NULL")
+    pairs = [(meter_of(source), event_id) for event_id, source in cur.fetchall()]
+    pairs = [(meter, event_id) for meter, event_id in pairs if meter is not None]
+    if pairs:
+        cur.executemany(sql("UPDATE events SET meter = ? WHERE id = ?"), pairs)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        (
+            "CREATE TABLE meters (address TEXT PRIMARY KEY, terminal TEXT NOT NULL, "
+            "registered DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE readings (meter TEXT NOT NULL, quantity TEXT NOT NULL, "
+            "time BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (meter, quantity, time))",
+            "CREATE TABLE events (id {serial}, time DOUBLE PRECISION NOT NULL, "
+            "kind TEXT NOT NULL, source TEXT NOT NULL, detail TEXT NOT NULL)",
+            "CREATE INDEX events_kind_time ON events (kind, time)",
+            "CREATE TABLE alerts (id {serial}, rule TEXT NOT NULL, severity TEXT NOT NULL, "
+            "subject TEXT NOT NULL, opened DOUBLE PRECISION NOT NULL, "
+            "closed DOUBLE PRECISION, count INTEGER NOT NULL, evidence TEXT NOT NULL)",
+            "CREATE TABLE commands (id BIGINT PRIMARY KEY, kind TEXT NOT NULL, "
+            "meters TEXT NOT NULL, issued_by TEXT NOT NULL, "
+            "issued_at DOUBLE PRECISION NOT NULL, argument TEXT NOT NULL, "
+            "state TEXT NOT NULL, approved_by TEXT, results TEXT NOT NULL, "
+            "updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE audit (seq BIGINT PRIMARY KEY, time DOUBLE PRECISION NOT NULL, "
+            "action TEXT NOT NULL, detail TEXT NOT NULL, hash TEXT NOT NULL)",
+        ),
+    ),
+    Migration(
+        2,
+        (
+            "ALTER TABLE readings ADD COLUMN received DOUBLE PRECISION",
+            "ALTER TABLE meters ADD COLUMN meter_class TEXT",
+            "ALTER TABLE meters ADD COLUMN state TEXT NOT NULL DEFAULT 'active'",
+            "ALTER TABLE meters ADD COLUMN state_changed DOUBLE PRECISION",
+            "ALTER TABLE events ADD COLUMN meter TEXT",
+            "ALTER TABLE events ADD COLUMN received DOUBLE PRECISION",
+            "CREATE INDEX events_meter_time ON events (meter, time)",
+            "ALTER TABLE alerts ADD COLUMN last DOUBLE PRECISION",
+            "UPDATE alerts SET last = opened",
+            "CREATE INDEX alerts_open ON alerts (closed)",
+        ),
+        then=_fill_event_meters,
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def migrate(cur: Any, serial: str, sql: Callable[[str], str], postgres: bool) -> list[int]:
+    """Bring the schema up to :data:`SCHEMA_VERSION` inside the caller's transaction; the
+    versions applied (none if it was up to date)."""
+    if postgres:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_MIGRATION_LOCK,))
+    cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    cur.execute("SELECT MAX(version) FROM schema_version")
+    current = cur.fetchone()[0] or 0
+    if current > SCHEMA_VERSION:
+        raise ConfigError(
+            f"this database has schema version {current}; this wattguard knows up to "
+            f"{SCHEMA_VERSION}: upgrade wattguard"
+        )
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+        for statement in migration.statements:
+            cur.execute(statement.format(serial=serial))
+        if migration.then is not None:
+            migration.then(cur, sql)
+        cur.execute(sql("INSERT INTO schema_version (version) VALUES (?)"), (migration.version,))
+        applied.append(migration.version)
+    return applied

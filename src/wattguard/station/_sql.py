@@ -1,0 +1,389 @@
+"""The SQL both storage backends share (written with ``?`` placeholders; the PostgreSQL backend
+turns them into ``%s``). Every value is a parameter; the only text ever formatted into a
+statement is a fixed column list or a dialect keyword chosen here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from wattguard.events import EventKind, SecurityEvent
+from wattguard.station import _schema
+from wattguard.station.commands import Command, CommandKind, CommandState
+from wattguard.station.ingest import Reading
+from wattguard.station.records import (
+    Alert,
+    AuditRow,
+    InvalidRecord,
+    MeterRecord,
+    MeterState,
+    ReadingRow,
+    StoredEvent,
+    meter_of,
+    moment,
+    normalise_meter,
+    normalise_quantity,
+    reading_rows,
+    text,
+)
+
+#: ``chain(previous hash, sequence, time, action, detail) -> hash`` (see station.audit)
+Chain = Callable[[bytes, int, float, str, str], bytes]
+
+_GENESIS = bytes(32)
+_SELECT_COMMANDS = (
+    "SELECT id, kind, meters, issued_by, issued_at, argument, state, approved_by, results, "
+    "updated_at FROM commands"
+)
+_SELECT_ALERTS = (
+    "SELECT id, rule, severity, subject, opened, closed, count, evidence, last FROM alerts"
+)
+# A skip scan: walk the distinct meters through the primary key's index, one seek each,
+# then one seek for each meter's latest time, instead of reading the whole table.
+_LATEST = (
+    "WITH RECURSIVE m (meter) AS ("
+    " SELECT MIN(meter) FROM readings"
+    " UNION ALL SELECT (SELECT MIN(meter) FROM readings WHERE meter > m.meter)"
+    " FROM m WHERE m.meter IS NOT NULL) "
+    "SELECT r.meter, r.quantity, r.time, r.value FROM m JOIN readings r"
+    " ON r.meter = m.meter AND r.quantity = ? AND r.time = ("
+    " SELECT MAX(time) FROM readings WHERE meter = m.meter AND quantity = ?) "
+    "ORDER BY r.meter"
+)
+_SELECT_EVENTS = "SELECT id, time, kind, source, detail, meter, received FROM events"
+
+
+def _like(fragment: str) -> str:
+    """A LIKE pattern matching ``fragment`` literally anywhere (escape character ``!``)."""
+    escaped = fragment.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped.lower()}%"
+
+
+class SqlStorage:
+    """Subclasses give the connection (:meth:`_write`, :meth:`_read`), the dialect and bulk
+    loading (:meth:`_insert_readings`)."""
+
+    _serial = "INTEGER PRIMARY KEY"
+    _postgres = False
+
+    def _write(self) -> AbstractContextManager[Any]:
+        """A cursor inside one write transaction, committed on success, rolled back on error,
+        with driver errors translated to :class:`~wattguard.station.records.StorageError`."""
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _insert_readings(self, cur: Any, rows: list[ReadingRow]) -> int:
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def _migrate(self) -> list[int]:
+        with self._write() as cur:
+            return _schema.migrate(cur, self._serial, self._sql, self._postgres)
+
+    def schema_versions(self) -> list[int]:
+        """The migrations applied to this database, in order."""
+        return [int(v) for (v,) in self._query("SELECT version FROM schema_version ORDER BY 1")]
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._read() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall())
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._write() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return cur.fetchone()
+
+    # readings
+
+    def add_readings(self, readings: Iterable[Reading], received: float | None = None) -> int:
+        """Store a batch whole or not at all; how many were new (a reading already stored under
+        the same meter, quantity and time is ignored, as is a repeat inside the batch)."""
+        rows = reading_rows(readings, received)
+        if not rows:
+            return 0
+        with self._write() as cur:
+            return self._insert_readings(cur, rows)
+
+    def readings(
+        self,
+        meter: str,
+        quantity: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 10_000,
+    ) -> list[Reading]:
+        """A meter's readings with ``start <= time < end``, by time."""
+        sql = "SELECT meter, quantity, time, value FROM readings WHERE meter = ?"
+        params: list[Any] = [normalise_meter(meter)]
+        if quantity is not None:
+            sql += " AND quantity = ?"
+            params.append(normalise_quantity(quantity))
+        if start is not None:
+            sql += " AND time >= ?"
+            params.append(int(start))
+        if end is not None:
+            sql += " AND time < ?"
+            params.append(int(end))
+        sql += " ORDER BY time, quantity LIMIT ?"
+        params.append(int(limit))
+        return [Reading(m, q, int(t), float(v)) for m, q, t, v in self._query(sql, params)]
+
+    def latest(self, quantity: str) -> list[Reading]:
+        """Each meter's latest reading of ``quantity``, by meter."""
+        quantity = normalise_quantity(quantity)
+        rows = self._query(_LATEST, (quantity, quantity))
+        return [Reading(m, q, int(t), float(v)) for m, q, t, v in rows]
+
+    def count_readings(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM readings")[0][0])
+
+    def count_readings_of(self, quantity: str) -> int:
+        sql = "SELECT COUNT(*) FROM readings WHERE quantity = ?"
+        return int(self._query(sql, (normalise_quantity(quantity),))[0][0])
+
+    # meters
+
+    def register_meter(
+        self, address: str, terminal: str, now: float, meter_class: str | None = None
+    ) -> None:
+        """Add a meter, or move it to another terminal (its state and class are kept unless a
+        class is given)."""
+        row = (
+            normalise_meter(address),
+            normalise_meter(terminal, what="terminal"),
+            moment(now, "registration time"),
+            text(meter_class, "meter class", optional=True),
+        )
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO meters (address, terminal, registered, meter_class) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
+                    "terminal = excluded.terminal, "
+                    "meter_class = COALESCE(excluded.meter_class, meters.meter_class)"
+                ),
+                row,
+            )
+
+    def meters(self) -> list[tuple[str, str]]:
+        """(address, terminal) of every meter, by address."""
+        return [
+            (a, t) for a, t in self._query("SELECT address, terminal FROM meters ORDER BY address")
+        ]
+
+    def meter(self, address: str) -> MeterRecord | None:
+        rows = self._query(
+            "SELECT address, terminal, registered, meter_class, state, state_changed "
+            "FROM meters WHERE address = ?",
+            (normalise_meter(address),),
+        )
+        if not rows:
+            return None
+        a, t, registered, meter_class, state, changed = rows[0]
+        return MeterRecord(
+            a, t, float(registered), meter_class, MeterState(state),
+            None if changed is None else float(changed),
+        )  # fmt: skip
+
+    def set_meter_state(self, address: str, state: MeterState, now: float) -> None:
+        if not isinstance(state, MeterState):
+            raise InvalidRecord(f"meter state {state!r} is not a MeterState")
+        params = (state.value, moment(now, "state change time"), normalise_meter(address))
+        with self._write() as cur:
+            cur.execute(
+                self._sql("UPDATE meters SET state = ?, state_changed = ? WHERE address = ?"),
+                params,
+            )
+            if cur.rowcount != 1:
+                raise InvalidRecord(f"no meter {address} is registered")
+
+    # security events
+
+    def add_event(self, event: SecurityEvent, received: float | None = None) -> int:
+        """Store one security event; its id."""
+        if not isinstance(event, SecurityEvent) or not isinstance(event.kind, EventKind):
+            raise InvalidRecord(f"{event!r} is not a SecurityEvent")
+        source = text(event.source, "event source")
+        assert source is not None
+        row = (
+            moment(event.at, "event time"), event.kind.name, source,
+            text(event.detail, "event detail"), meter_of(source),
+            None if received is None else moment(received, "received time"),
+        )  # fmt: skip
+        found = self._one(
+            "INSERT INTO events (time, kind, source, detail, meter, received) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            row,
+        )
+        return int(found[0])
+
+    def events(
+        self,
+        kind: EventKind | None = None,
+        source: str | None = None,
+        since: float | None = None,
+        limit: int = 1000,
+        *,
+        meter: str | None = None,
+        until: float | None = None,
+    ) -> list[StoredEvent]:
+        """Events, newest first; ``source`` matches anywhere in the source, case-insensitively,
+        and literally (``%`` and ``_`` are not wildcards); ``since <= time < until``."""
+        sql = _SELECT_EVENTS + " WHERE 1 = 1"
+        params: list[Any] = []
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(EventKind(kind).name)
+        if source is not None:
+            sql += " AND LOWER(source) LIKE ? ESCAPE '!'"
+            params.append(_like(source))
+        if meter is not None:
+            sql += " AND meter = ?"
+            params.append(normalise_meter(meter))
+        if since is not None:
+            sql += " AND time >= ?"
+            params.append(moment(since, "since"))
+        if until is not None:
+            sql += " AND time < ?"
+            params.append(moment(until, "until"))
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(int(limit))
+        return [
+            StoredEvent(int(i), float(t), EventKind[k], s, d, m, None if r is None else float(r))
+            for i, t, k, s, d, m, r in self._query(sql, params)
+        ]
+
+    def count_events(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+    # alerts
+
+    def open_alert(self, rule: str, severity: str, subject: str, now: float, evidence: str) -> int:
+        row = (
+            text(rule, "rule"), text(severity, "severity"), text(subject, "subject"),
+            moment(now, "time"), text(evidence, "evidence"), now,
+        )  # fmt: skip
+        found = self._one(
+            "INSERT INTO alerts (rule, severity, subject, opened, closed, count, evidence, last)"
+            " VALUES (?, ?, ?, ?, NULL, 1, ?, ?) RETURNING id",
+            row,
+        )
+        return int(found[0])
+
+    def bump_alert(self, alert_id: int, evidence: str, now: float | None = None) -> None:
+        """One more match for an open alert: its count, latest evidence and time."""
+        params = (text(evidence, "evidence"), None if now is None else moment(now, "time"))
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE alerts SET count = count + 1, evidence = ?, "
+                    "last = COALESCE(?, last) WHERE id = ?"
+                ),
+                (*params, int(alert_id)),
+            )
+
+    def close_alert(self, alert_id: int, now: float) -> None:
+        with self._write() as cur:
+            cur.execute(
+                self._sql("UPDATE alerts SET closed = ? WHERE id = ? AND closed IS NULL"),
+                (moment(now, "time"), int(alert_id)),
+            )
+
+    def alerts(self, open_only: bool = False, limit: int = 1000) -> list[Alert]:
+        """Alerts, newest first."""
+        sql = _SELECT_ALERTS + (" WHERE closed IS NULL" if open_only else "")
+        sql += " ORDER BY id DESC LIMIT ?"
+        return [
+            Alert(int(i), r, s, subj, float(o), _opt(c), int(n), e, _opt(last))
+            for i, r, s, subj, o, c, n, e, last in self._query(sql, (int(limit),))
+        ]
+
+    # commands
+
+    def save_command(self, command: Command) -> None:
+        """Insert a command, or update its state, approver and results."""
+        if not isinstance(command, Command):
+            raise InvalidRecord(f"{command!r} is not a Command")
+        row = (
+            command.id, command.kind.name, json.dumps(command.meters), command.issued_by,
+            command.issued_at, command.argument, command.state.name, command.approved_by,
+            json.dumps(command.results), command.updated_at,
+        )  # fmt: skip
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO commands (id, kind, meters, issued_by, issued_at, argument, "
+                    "state, approved_by, results, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+                    "approved_by = excluded.approved_by, results = excluded.results, "
+                    "updated_at = excluded.updated_at"
+                ),
+                row,
+            )
+
+    def command(self, command_id: int) -> Command | None:
+        rows = self._query(_SELECT_COMMANDS + " WHERE id = ?", (int(command_id),))
+        return _command(rows[0]) if rows else None
+
+    def commands(self, limit: int = 1000) -> list[Command]:
+        """Commands, newest first."""
+        rows = self._query(_SELECT_COMMANDS + " ORDER BY id DESC LIMIT ?", (int(limit),))
+        return [_command(row) for row in rows]
+
+    # audit
+
+    def _lock_audit(self, cur: Any) -> None:
+        """Keep other appenders out until the transaction ends (SQLite's write transaction
+        already does)."""
+
+    def append_audit(self, time: float, action: str, detail: str, chain: Chain) -> AuditRow:
+        """Append one entry chained to the stored head, atomically: two processes appending at
+        once each chain to the other's entry, never fork the chain."""
+        entry = (moment(time, "time"), _text(action, "action"), _text(detail, "detail"))
+        with self._write() as cur:
+            self._lock_audit(cur)
+            cur.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            last = cur.fetchone()
+            seq, head = (0, _GENESIS) if last is None else (last[0] + 1, bytes.fromhex(last[1]))
+            row = AuditRow(seq, entry[0], action, detail, chain(head, seq, *entry).hex())
+            cur.execute(
+                self._sql(
+                    "INSERT INTO audit (seq, time, action, detail, hash) VALUES (?, ?, ?, ?, ?)"
+                ),
+                tuple(row),
+            )
+            return row
+
+    def audit(self) -> list[AuditRow]:
+        """The audit trail in sequence order."""
+        rows = self._query("SELECT seq, time, action, detail, hash FROM audit ORDER BY seq")
+        return [AuditRow(int(s), float(t), a, d, h) for s, t, a, d, h in rows]
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _text(value: object, name: str) -> str:
+    checked = text(value, name)
+    assert checked is not None
+    return checked
+
+
+def _command(row: Sequence[Any]) -> Command:
+    i, kind, meters, by, at, argument, state, approved, results, updated = row
+    return Command(
+        int(i), CommandKind[kind], tuple(json.loads(meters)), by, float(at), argument,
+        CommandState[state], approved, tuple(tuple(r) for r in json.loads(results)),
+        float(updated),
+    )  # fmt: skip

@@ -1,0 +1,85 @@
+"""One database per test, on each backend: SQLite in memory, a SQLite file, and a fresh schema
+on the PostgreSQL server (``WATTGUARD_POSTGRES_URL``, default the local test database),
+dropped afterwards so that runs never collide."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from wattguard_testing import require
+
+from wattguard.errors import ConfigError
+from wattguard.station.storage import PostgresStorage, SqliteStorage, open_storage
+
+POSTGRES_URL = os.environ.get("WATTGUARD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite-memory", "sqlite-file", "postgresql"]
+PERSISTENT = ["sqlite-file", "postgresql"]  # those a second process or a reopen can reach
+
+Store = SqliteStorage | PostgresStorage
+
+
+def _reachable() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install 'wattguard[postgres]')"
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); set WATTGUARD_POSTGRES_URL"
+    return None
+
+
+class Backend:
+    """Opens storages on one database; :meth:`cleanup` closes them and drops the database."""
+
+    def __init__(self, name: str, tmp_path: Path) -> None:
+        self.name = name
+        self.opened: list[Store] = []
+        self.schema = f"t_{uuid.uuid4().hex[:16]}"
+        if name == "postgresql":
+            problem = _reachable()
+            require(problem is None, problem or "")
+            separator = "&" if "?" in POSTGRES_URL else "?"
+            self.url = f"{POSTGRES_URL}{separator}schema={self.schema}"
+        elif name == "sqlite-file":
+            self.url = f"sqlite:///{tmp_path / 'station.db'}"
+        else:
+            self.url = "sqlite://"
+
+    @property
+    def persistent(self) -> bool:
+        return self.name != "sqlite-memory"
+
+    def open(self) -> Store:
+        """A storage on this backend's database (in memory: always the same one)."""
+        if not self.persistent and self.opened:
+            return self.opened[0]
+        store = open_storage(self.url)
+        self.opened.append(store)
+        return store
+
+    def raw(self, store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Run SQL behind the storage's back, as someone with access to the database would."""
+        if isinstance(store, PostgresStorage):
+            with store._db.cursor() as cur:
+                cur.execute(sql.replace("?", "%s"), params)
+                return list(cur.fetchall()) if cur.description else []
+        return list(store._db.execute(sql, params).fetchall())
+
+    def cleanup(self) -> None:
+        for store in self.opened:
+            with contextlib.suppress(Exception):
+                store.close()
+        if self.name == "postgresql":
+            import psycopg
+
+            try:
+                with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3) as db:
+                    db.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+            except psycopg.Error as exc:  # leave a note, never hide the test's own result
+                raise ConfigError(f"could not drop test schema {self.schema}: {exc}") from exc
