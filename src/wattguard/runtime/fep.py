@@ -84,7 +84,9 @@ class FepServer:
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("%s: connection %s ended: %s", self.name, peer, exc)
         except asyncio.CancelledError:
-            pass  # the FEP is closing (swallowed: Python 3.11 logs a cancelled callback)
+            # the FEP is closing; end quietly (Python 3.11's stream callback would log a
+            # cancelled connection task as an error)
+            log.debug("%s: connection %s cancelled", self.name, peer)
         except Exception:  # a bug closes this connection, never the FEP
             log.exception("%s: connection %s failed", self.name, peer)
         finally:
@@ -120,9 +122,10 @@ class FepServer:
                     channel.receive_data(data)
                 while (event := channel.next_event()) is not None:
                     if isinstance(event, ChannelUp):
-                        session = FepSession(
-                            event.peer, now, self.limits, self.events, f"{self.name} {peer}"
-                        )
+                        # events name the host, not the port: a host that reconnects is one
+                        # source to the monitor, with one alert
+                        source = f"{self.name} {peer.rsplit(':', 1)[0]}"
+                        session = FepSession(event.peer, now, self.limits, self.events, source)
                         self.sessions.add(session)
                     elif isinstance(event, ChannelClosed):
                         self._record(EventKind.AUTHENTICATION, f"{peer}: {event.reason}", now)
