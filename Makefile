@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/protocol.py
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/wan.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

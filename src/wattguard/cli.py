@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import wattguard
 from wattguard.errors import ConfigError
@@ -156,19 +157,32 @@ def _role(args: argparse.Namespace) -> int:
     from wattguard.runtime import roles
 
     vault = Path(args.vault) if getattr(args, "vault", None) else None
+    folder = Path(args.pki) if getattr(args, "pki", None) else None
+    if args.command == "pki":
+        if folder is None:
+            raise ConfigError("wattguard pki --init needs --pki DIR")
+        roles.init_pki(folder)
+        return 0
+    job: Any
     if args.command == "cipher":
         if vault is None:
-            raise ConfigError("wattguard cipher --init needs --vault PATH")
-        roles.init_vault(vault, args.versions)
-        return 0
-    if args.command == "fep":
-        job = roles.run_fep(args.listen, args.bus)
+            raise ConfigError("wattguard cipher needs --vault PATH")
+        if args.init:
+            roles.init_vault(vault, args.versions)
+            return 0
+        if folder is None:
+            raise ConfigError("wattguard cipher --serve needs --pki DIR (station-only access)")
+        job = roles.run_cipher(args.listen, vault, folder)
+    elif args.command == "fep":
+        job = roles.run_fep(args.listen, args.bus, pki_folder=folder)
     elif args.command == "station":
-        job = roles.run_station(args.bus, database=args.database, vault=vault)
+        job = roles.run_station(
+            args.bus, database=args.database, vault=vault, cipher=args.cipher, pki_folder=folder
+        )
     else:
         job = roles.run_terminal(
             args.address, args.fep, meters=args.meters, speed=args.speed, seed=args.seed,
-            vault=vault,
+            vault=vault, pki_folder=folder,
         )  # fmt: skip
     try:
         asyncio.run(job)
@@ -245,20 +259,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     meter.set_defaults(run=_meter)
     bus = os.environ.get("WATTGUARD_BUS", "nats://127.0.0.1:4222")
+    pki_help = "the utility PKI directory (wattguard pki --init): WAN secure channel on"
     fep = commands.add_parser("fep", help="run a front-end processor (TCP in, NATS bus out)")
     fep.add_argument("--listen", default="127.0.0.1:8765", help="HOST:PORT (127.0.0.1:8765)")
     fep.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
+    fep.add_argument("--pki", default=None, help=pki_help)
     fep.set_defaults(run=_role)
-    cipher = commands.add_parser("cipher", help="the cryptographic device: create its key vault")
-    cipher.add_argument("--init", action="store_true", required=True, help="create the vault")
-    cipher.add_argument("--vault", default=None, help="the vault file to create")
+    pki_parser = commands.add_parser("pki", help="create the utility's CA and certificates")
+    pki_parser.add_argument("--init", action="store_true", required=True)
+    pki_parser.add_argument("--pki", default=None, help="the directory to create")
+    pki_parser.set_defaults(run=_role)
+    cipher = commands.add_parser(
+        "cipher", help="the cryptographic device: create its vault (--init) or serve (--serve)"
+    )
+    mode = cipher.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--init", action="store_true", help="create the key vault")
+    mode.add_argument("--serve", action="store_true", help="serve the station over the WAN")
+    cipher.add_argument("--vault", default=None, help="the key vault file")
     cipher.add_argument("--versions", type=int, default=1, help="master key versions (1)")
+    cipher.add_argument("--listen", default="127.0.0.1:8766", help="HOST:PORT (127.0.0.1:8766)")
+    cipher.add_argument("--pki", default=None, help=pki_help)
     cipher.set_defaults(run=_role)
     vault_help = "the key vault (passphrase in WATTGUARD_PASSPHRASE): protection on"
     station = commands.add_parser("station", help="run the master station on the NATS bus")
     station.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
     station.add_argument("--database", default="sqlite:///wattguard-station.db", help="storage URL")
     station.add_argument("--vault", default=None, help=vault_help)
+    station.add_argument(
+        "--cipher", default=None, help="HOST:PORT of `wattguard cipher --serve` (needs --pki)"
+    )
+    station.add_argument("--pki", default=None, help=pki_help)
     station.set_defaults(run=_role)
     terminal = commands.add_parser("terminal", help="run a terminal and its simulated meters")
     terminal.add_argument("--address", default="990000000001", help="12 digits (990000000001)")
@@ -271,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     terminal.add_argument("--speed", type=_positive, default=60.0, help="simulated speed (60)")
     terminal.add_argument("--seed", type=int, default=0, help="seed of loads and channel")
     terminal.add_argument("--vault", default=None, help=vault_help)
+    terminal.add_argument("--pki", default=None, help=pki_help)
     terminal.set_defaults(run=_role)
     _demo_options(parser)
     parser.set_defaults(run=_demo)

@@ -158,3 +158,14 @@ def test_tamper_and_refusals_inside_a_meter_reach_the_station() -> None:
     refusals = [e for e in deployment.storage.events(source=source) if e.kind != EventKind.TAMPER]
     assert refusals, "the meter's refusal of the forged command did not reach the station"
     assert any(a.rule == "tamper" for a in deployment.storage.alerts(open_only=True))
+
+
+def test_a_taken_api_port_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--duration", "1", "--meters", "2", "--api-port", str(port)]) == 2
+    assert "choose another port with --api-port" in capsys.readouterr().err

@@ -36,34 +36,47 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def _run(*args: str) -> None:
+    made = subprocess.run(
+        [sys.executable, "-m", "wattguard", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **PASSPHRASE},
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+
 @pytest.mark.parametrize("protected", [True, False])
-def test_three_processes_collect_readings(protected: bool, tmp_path: Path) -> None:
+def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
+    """Protected: the cryptographic device as its own service, the station reaching it over
+    the WAN channel, terminals reaching the FEP over it too, every reading verified.
+    Unprotected: station, FEP and terminal with nothing of that."""
     require(_reachable(URL), f"no NATS server at {URL} (set WATTGUARD_NATS_URL)")
-    port = _free_port()
+    port, cipher_port = _free_port(), _free_port()
     # a private terminal address keeps parallel runs on the shared NATS server apart
     address = f"99{uuid.uuid4().int % 10**10:010d}"
-    vault: list[str] = []
+    vault, pki, station_security = [], [], []
+    processes: list[subprocess.Popen[str]] = []
     if protected:
-        path = tmp_path / "keys.vault"
-        made = subprocess.run(
-            [sys.executable, "-m", "wattguard", "cipher", "--init", "--vault", str(path)],
-            capture_output=True, text=True, timeout=60, env={**os.environ, **PASSPHRASE},
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        vault = ["--vault", str(path)]
+        _run("cipher", "--init", "--vault", str(tmp_path / "keys.vault"))
+        _run("pki", "--init", "--pki", str(tmp_path / "pki"))
+        vault = ["--vault", str(tmp_path / "keys.vault")]
+        pki = ["--pki", str(tmp_path / "pki")]
+        cipher = _spawn("cipher", "--serve", *vault, *pki, "--listen", f"127.0.0.1:{cipher_port}")
+        processes.append(cipher)
+        assert cipher.stdout is not None and "serving" in cipher.stdout.readline()
+        station_security = ["--cipher", f"127.0.0.1:{cipher_port}", *pki]
     database = f"sqlite:///{tmp_path / 'station.db'}"
-    station = _spawn("station", "--bus", URL, "--database", database, *vault)
-    fep = _spawn("fep", "--listen", f"127.0.0.1:{port}", "--bus", URL)
-    processes = [station, fep]
+    station = _spawn("station", "--bus", URL, "--database", database, *station_security)
+    fep = _spawn("fep", "--listen", f"127.0.0.1:{port}", "--bus", URL, *pki)
+    processes += [station, fep]
     try:
         assert station.stdout is not None and fep.stdout is not None
         first = station.stdout.readline()
         assert "collecting" in first
         assert ("verifying every reading's MAC" in first) == protected
-        assert "listening" in fep.stdout.readline()
+        assert ("WAN secure channel" in fep.stdout.readline()) == protected
         terminal = _spawn(
             "terminal", "--address", address, "--fep", f"127.0.0.1:{port}", "--meters", "5",
-            "--speed", "900", *vault,
+            "--speed", "900", *vault, *pki,
         )  # fmt: skip
         processes.append(terminal)
         deadline = time.monotonic() + 40

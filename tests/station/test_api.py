@@ -21,7 +21,7 @@ VIEWER = {"Authorization": "Bearer viewer-token"}
 def deployment() -> Deployment:
     config = DeploymentConfig(meters=14, per_terminal=7, start=START)
     deployment = Deployment(config, virtual_clock(config))
-    deployment.run_virtual(1800)
+    deployment.run_virtual(3600)
     return deployment
 
 
@@ -48,6 +48,9 @@ def test_reads_need_a_token_and_give_stored_data(api: TestClient) -> None:
     assert [r["time"] for r in rows] == [START + 900 * k for k in range(len(rows))] and rows
     assert api.get("/api/meters/12/readings", headers=VIEWER).status_code == 400
     assert api.get("/api/meters/999999999999/readings", headers=VIEWER).status_code == 404
+    curve = api.get(f"/api/meters/{first}/freezes?object=50020200", headers=VIEWER).json()
+    assert [r["time"] for r in curve] == [START + 900 * k for k in range(1, 3)]
+    assert api.get(f"/api/meters/{first}/freezes?object=9999", headers=VIEWER).status_code == 422
     latest = api.get("/api/readings/latest", headers=VIEWER).json()
     assert len(latest) == 14
     summary = api.get("/api/summary", headers=VIEWER).json()

@@ -173,3 +173,21 @@ def test_any_delivery_order_with_repeats_stores_the_set_of_readings(
         total += storage.add_readings([R(m, t, float(v)) for m, t, v in batch])
     keys = {(m, t) for batch in batches for m, t, _ in batch}
     assert total == len(keys) == storage.count_readings()
+
+
+def test_events_of_other_processes_arrive_over_the_bus_and_garbage_is_ignored() -> None:
+    from wattguard.clock import VirtualClock
+    from wattguard.network.bus import EventPublisher, InProcessBus
+    from wattguard.station.service import Station
+
+    bus = InProcessBus()
+    storage = SqliteStorage()
+    station = Station(storage, bus, VirtualClock(1000.0))
+    EventPublisher(bus, "fep").record(
+        SecurityEvent(EventKind.FLOOD, "FEP-1 10.0.0.9:5000", "over the rate limit", 1000.0)
+    )
+    bus.publish("events.fep", b"not json")
+    (stored,) = storage.events()
+    assert stored.kind == EventKind.FLOOD and stored.source == "FEP-1 10.0.0.9:5000"
+    assert storage.alerts(open_only=True)[0].rule == "flood"
+    station.close()

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from wattguard.cipher.audit import AuditChain
 from wattguard.cipher.vault import load_vault
@@ -30,6 +31,7 @@ from wattguard.esam.provisioning import provision
 from wattguard.esam.station import StationSecurity
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.protocol import Data
+from wattguard.protocol.apdu.connect import Mechanism, SecurityData
 from wattguard.protocol.apdu.security import (
     Protection,
     SecurityRequest,
@@ -145,6 +147,24 @@ class CryptoDevice:
         self.security.key_updated(address, version)
         self._audit("key updated", f"meter {address.hex()} now at version {version}")
         self._save_state()
+
+    # session negotiation (CONNECT): the station side
+
+    def connect_mechanism(self, address: bytes, mechanism: Mechanism, **options: Any) -> Any:
+        """The security data of a CONNECT to ``address`` (symmetric or signature)."""
+        self.register(address)
+        offer = self.security.connect_mechanism(address, mechanism, self.clock(), **options)
+        self._audit("connect", f"meter {address.hex()} {mechanism.name.lower()} offered")
+        return offer
+
+    def accept_connect(self, address: bytes, security: SecurityData | None) -> None:
+        """Check the meter's CONNECT answer; its session keys stay in the device."""
+        try:
+            self.security.accept_connect(address, security)
+        except SecurityError as exc:
+            self._refused(address, "CONNECT answer", exc)
+            raise
+        self._audit("connect", f"meter {address.hex()} session established")
 
     def rotate(self, keys: MasterKeys) -> None:
         """A new master key version (meters move to it by key update)."""

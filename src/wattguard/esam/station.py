@@ -68,6 +68,7 @@ class _Window:
 
     highest: int = 0
     seen: dict[int, bytes] = field(default_factory=dict)
+    heard: int = 0  # distinct reports accepted
 
     def accept(self, counter: int, tag: bytes) -> None:
         if counter > self.highest:
@@ -78,6 +79,8 @@ class _Window:
         previous = self.seen.get(counter)
         if previous is not None and previous != tag:
             raise ReplayError()
+        if previous is None:
+            self.heard += 1
         self.seen[counter] = bytes(tag)
 
 
@@ -186,6 +189,10 @@ class StationSecurity:
     def key_version(self, address: bytes) -> int:
         return self._meter(address).key_version
 
+    def reports_heard(self, address: bytes) -> int:
+        """How many distinct reports of the meter were verified since the device started."""
+        return self._meter(address).reports.heard
+
     def _meter(self, address: bytes) -> _Meter:
         meter = self._meters.get(address)
         if meter is None:
@@ -272,7 +279,11 @@ class StationSecurity:
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
         """The report inside a meter's plaintext + RN_MAC report; IntegrityError if forged,
         ReplayError if its counter is stale (an exact duplicate is let through: the station
-        stores each reading once)."""
+        stores each reading once).
+
+        Only the meter's current key version is accepted, whatever version the report's RN
+        names: the device keeps old master keys, and after a key update or an ESAM replacement
+        the old version's keys may be in an adversary's hands (an opened meter)."""
         v = report.verification
         if v.kind != VerificationKind.RN_MAC or report.payload.protection != Protection.PLAINTEXT:
             raise IntegrityError()
@@ -280,7 +291,7 @@ class StationSecurity:
             rn = p.StructuredRandom.from_bytes(v.random)
         except DecodeError:
             raise IntegrityError() from None
-        if rn.keyset != p.Keyset.METER:
+        if rn.keyset != p.Keyset.METER or rn.key_version != self._meter(meter).key_version:
             raise IntegrityError()
         _, mac_key = self._keys(meter, p.Keyset.METER, rn.key_version)
         p.check_mac(mac_key, p.Label.REPORT, v.random, b"\x00" + report.payload.data, v.mac)

@@ -1,7 +1,31 @@
 """wattguard.network: the smart power network between meters and the master station: the
-HPLC channel, collection terminals, front-end processors, the WAN secure channel, the bus.
-Sans-IO cores; sockets live in ``wattguard.runtime``."""
+HPLC channel, collection terminals, front-end processors, the WAN secure channel and its PKI,
+the bus. Sans-IO cores; sockets live in ``wattguard.runtime``."""
 
+from wattguard.network import pki as pki
+from wattguard.network import wan as wan
+from wattguard.network.bus import Bus, InProcessBus
+from wattguard.network.fep import ConnectionGate, FepLimits, FepSession, PlainChannel, WanChannel
 from wattguard.network.hplc import Delivery, Direction, HplcChannel, LinkProfile
+from wattguard.network.terminal import Collected, CollectionTask, Terminal
+from wattguard.network.utility import UtilityPki
 
-__all__ = ["Delivery", "Direction", "HplcChannel", "LinkProfile"]
+__all__ = [
+    "Bus",
+    "Collected",
+    "CollectionTask",
+    "ConnectionGate",
+    "Delivery",
+    "Direction",
+    "FepLimits",
+    "FepSession",
+    "HplcChannel",
+    "InProcessBus",
+    "LinkProfile",
+    "PlainChannel",
+    "Terminal",
+    "UtilityPki",
+    "WanChannel",
+    "pki",
+    "wan",
+]

@@ -12,13 +12,28 @@ silence the rest).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from wattguard.errors import ConfigError
+from wattguard.errors import ConfigError, DecodeError
+from wattguard.events import EventKind, SecurityEvent
 
-__all__ = ["Bus", "Handler", "InProcessBus", "down_subject", "matches", "up_subject"]
+__all__ = [
+    "EVENTS",
+    "Bus",
+    "EventPublisher",
+    "Handler",
+    "InProcessBus",
+    "decode_event",
+    "down_subject",
+    "matches",
+    "up_subject",
+]
+
+#: Where components in other processes (FEPs) publish their security events for the station.
+EVENTS = "events"
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +102,30 @@ class InProcessBus:
                 self._subscriptions.remove(entry)
 
         return unsubscribe
+
+
+class EventPublisher:
+    """An :class:`~wattguard.events.EventSink` that publishes each security event on the bus
+    (``events.<origin>``, JSON), so that a FEP's refusals reach the station's monitor."""
+
+    def __init__(self, bus: Bus, origin: str) -> None:
+        self.bus = bus
+        self.subject = f"{EVENTS}.{origin}"
+        _check(self.subject)
+
+    def record(self, event: SecurityEvent) -> None:
+        payload = {"kind": event.kind.name, "source": event.source, "detail": event.detail,
+                   "at": event.at}  # fmt: skip
+        self.bus.publish(self.subject, json.dumps(payload).encode())
+
+
+def decode_event(payload: bytes) -> SecurityEvent:
+    """The inverse of :meth:`EventPublisher.record`; DecodeError when it is not one."""
+    try:
+        raw = json.loads(payload)
+        return SecurityEvent(
+            EventKind[raw["kind"]], str(raw["source"])[:200], str(raw["detail"])[:1000],
+            float(raw["at"]),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DecodeError(f"not a security event: {exc}", offset=0) from None

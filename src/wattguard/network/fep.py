@@ -31,11 +31,13 @@ CPU per kilobyte), and a whole 64 KB read of it would cost a tenth of a second.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from wattguard.errors import ConfigError
+from wattguard.errors import ConfigError, LocalProtocolError, ProtocolError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.network.wan import AppData, ChannelRole, Closed, Handshaken, SecureChannel
 from wattguard.protocol.link import FunctionCode, LinkFrame
 from wattguard.protocol.stream import FrameDecoder
 
@@ -49,6 +51,7 @@ __all__ = [
     "FepSession",
     "PlainChannel",
     "TokenBucket",
+    "WanChannel",
 ]
 
 #: Bytes decoded between two rounds of checks (see the module docstring).
@@ -324,3 +327,63 @@ class PlainChannel:
 
     def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None:
         return self._events.popleft() if self._events else None
+
+
+class WanChannel:
+    """The WAN secure channel (:mod:`wattguard.network.wan`) as a :class:`ChannelCore`.
+
+    On the FEP's side ``ChannelUp.peer`` is the terminal address the verified certificate
+    names (its CN, 12 digits); an unprotected channel authenticates nobody (``None``). A
+    refusal by the channel (bad certificate, altered record, ...) closes it: the channel has
+    already recorded the security event and told the peer why.
+    """
+
+    def __init__(self, channel: SecureChannel) -> None:
+        self.channel = channel
+        self._events: deque[ChannelUp | ChannelData | ChannelClosed] = deque()
+        self._closed = False
+        if channel.role is ChannelRole.CLIENT:
+            self._guard(channel.initiate)
+
+    def receive_data(self, data: bytes) -> None:
+        if not data:
+            self._guard(self.channel.receive_eof)
+        else:
+            self._guard(lambda: self.channel.receive_data(data))
+        self._collect()
+
+    def data_to_send(self) -> bytes:
+        return self.channel.data_to_send()
+
+    def send(self, data: bytes) -> None:
+        if not self._closed:
+            self._guard(lambda: self.channel.send(data))
+
+    def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None:
+        self._collect()
+        return self._events.popleft() if self._events else None
+
+    def _guard(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except (SecurityError, ProtocolError, LocalProtocolError) as exc:
+            if not self._closed:
+                self._closed = True
+                self._events.append(ChannelClosed(str(exc)))
+
+    def _collect(self) -> None:
+        while (event := self.channel.next_event()) is not None:
+            if isinstance(event, Handshaken):
+                self._events.append(ChannelUp(_address(event) if event.peer else None))
+            elif isinstance(event, AppData):
+                self._events.append(ChannelData(event.data))
+            elif isinstance(event, Closed) and not self._closed:
+                self._closed = True
+                self._events.append(ChannelClosed(event.reason))
+
+
+def _address(event: Handshaken) -> bytes | None:
+    name = event.peer_name
+    if len(name) == 12 and name.isdigit():
+        return bytes.fromhex(name)
+    return None

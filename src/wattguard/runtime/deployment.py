@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +33,10 @@ from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.profile import LoadModel
 from wattguard.network.bus import InProcessBus, up_subject
-from wattguard.network.fep import FepSession
+from wattguard.network.fep import ChannelCore, FepSession, PlainChannel
 from wattguard.network.hplc import HplcChannel, LinkProfile
 from wattguard.network.terminal import CollectionTask, Terminal
+from wattguard.network.utility import UtilityPki
 from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
 from wattguard.runtime.fep import FepServer
@@ -139,6 +141,7 @@ class Deployment:
                 clock=clock.time,
                 random=random,
             )
+        self.pki = UtilityPki.create(clock) if config.protected else None
         self.storage = open_storage(config.database)
         self.station = Station(self.storage, self.bus, clock, hsm=self.hsm)
         self.station.on_readings.append(self.tracker.sink)
@@ -217,7 +220,12 @@ class Deployment:
         api_port: int | None = None,
         on_api: Callable[[int], None] | None = None,
     ) -> Summary:
-        fep = FepServer(self.bus, clock=self.clock, events=self.events)
+        # Boundary security: terminals reach the FEP only through the WAN secure channel
+        # (certificates from the utility's CA, SM2 key exchange, SM4-GCM records).
+        fep_channel: Callable[[], ChannelCore] = PlainChannel
+        if self.pki is not None:
+            fep_channel = self.pki.fep_channel(self.events)
+        fep = FepServer(self.bus, clock=self.clock, events=self.events, channel=fep_channel)
         fep_port = await fep.start("127.0.0.1", port)
         api: Any = None
         api_task: asyncio.Task[None] | None = None
@@ -226,22 +234,39 @@ class Deployment:
 
             from wattguard.station.api import create_app
 
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind(("127.0.0.1", api_port))
+            except OSError as exc:
+                listener.close()
+                await fep.close()
+                raise ConfigError(
+                    f"the API cannot listen on 127.0.0.1:{api_port} ({exc.strerror}): choose "
+                    "another port with --api-port (0 picks a free one)"
+                ) from None
             api = uvicorn.Server(
                 uvicorn.Config(
-                    create_app(self.station, self.users), host="127.0.0.1", port=api_port,
-                    log_level="warning", lifespan="off",
+                    create_app(self.station, self.users), log_level="warning", lifespan="off"
                 )
-            )  # fmt: skip
-            api_task = asyncio.create_task(api.serve())
+            )
+            api_task = asyncio.create_task(api.serve(sockets=[listener]))
             while not api.started and not api_task.done():
                 await asyncio.sleep(0.05)
             if api_task.done():
-                await api_task  # raises what stopped it (e.g. the port is taken)
-                raise ConfigError(f"the API could not listen on 127.0.0.1:{api_port}")
+                raise ConfigError(f"the API did not start on 127.0.0.1:{api_port}")
             bound = api.servers[0].sockets[0].getsockname()[1]
             if on_api is not None:
                 on_api(int(bound))
-        clients = [TerminalClient(net, self.clock, "127.0.0.1", fep_port) for net in self.nets]
+        clients = [
+            TerminalClient(
+                net, self.clock, "127.0.0.1", fep_port,
+                channel=PlainChannel if self.pki is None else self.pki.terminal_channel(
+                    net.terminal.address, self.events
+                ),
+            )
+            for net in self.nets
+        ]  # fmt: skip
         tasks = [asyncio.create_task(client.run()) for client in clients]
         began = time.monotonic()
         try:
@@ -314,7 +339,7 @@ class Deployment:
 
     def restart_station(self) -> None:
         """The station process dies and starts again on the same storage and device."""
-        self.station.collector.close()
+        self.station.close()
         self.station = Station(self.storage, self.bus, self.clock, hsm=self.hsm)
         self.station.on_readings.append(self.tracker.sink)
         self.events = self.station.monitor

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,16 @@ from wattguard.errors import ConfigError
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
-from wattguard.events import EventLog
+from wattguard.events import EventLog, SecurityEvent
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.network.fep import FepLimits
+from wattguard.network import pki
+from wattguard.network.bus import EventPublisher
+from wattguard.network.fep import ChannelCore, FepLimits, PlainChannel
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import Terminal
+from wattguard.network.utility import CIPHER_NAME, UtilityPki
+from wattguard.network.wan import ChannelRole
+from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.natsbus import NatsBus
@@ -32,7 +38,7 @@ from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.ingest import Reading
-from wattguard.station.service import Station
+from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
 
 __all__ = ["run_fep", "run_station", "run_terminal", "split_host_port"]
@@ -47,24 +53,53 @@ def split_host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def run_fep(listen: str, bus_url: str, *, status_every: float = 5.0) -> None:
+def load_pki(folder: Path | None) -> UtilityPki | None:
+    return None if folder is None else UtilityPki.load(folder, SystemClock())
+
+
+def init_pki(folder: Path) -> None:
+    """Create the utility's CA and the FEP's, station's and device's certificates."""
+    if (folder / "ca.key").exists():
+        raise ConfigError(f"{folder} already holds a utility PKI; it is never overwritten")
+    UtilityPki.create(SystemClock()).save(folder)
+    print(f"pki: CA, FEP, station and cryptographic device certificates written to {folder}")
+
+
+async def run_fep(
+    listen: str, bus_url: str, *, pki_folder: Path | None = None, status_every: float = 5.0
+) -> None:
     host, port = split_host_port(listen)
+    utility = load_pki(pki_folder)
     bus = await NatsBus.connect(bus_url, name="wattguard-fep")
-    events = EventLog()
-    fep = FepServer(bus, events=events, limits=FepLimits())
+    events = _Tee(EventLog(), EventPublisher(bus, "fep"))  # counted here, stored at the station
+    channel: Callable[[], ChannelCore] = PlainChannel
+    if utility is not None:
+        channel = utility.fep_channel(events)
+    fep = FepServer(bus, events=events, limits=FepLimits(), channel=channel)
     bound = await fep.start(host, port)
-    print(f"fep: listening on {host}:{bound}, forwarding to {bus_url}", flush=True)
+    mode = "WAN secure channel" if utility is not None else "UNPROTECTED (no --pki)"
+    print(f"fep: listening on {host}:{bound} ({mode}), forwarding to {bus_url}", flush=True)
     try:
         while True:
             await asyncio.sleep(status_every)
             print(
                 f"fep: {len(fep.sessions)} terminals connected, {fep.forwarded:,} frames "
-                f"forwarded, {len(events.events)} security events",
+                f"forwarded, {len(events.first.events)} security events",
                 flush=True,
             )
     finally:
         await fep.close()
         await bus.close()
+
+
+@dataclass
+class _Tee:
+    first: EventLog
+    second: EventPublisher
+
+    def record(self, event: SecurityEvent) -> None:
+        self.first.record(event)
+        self.second.record(event)
 
 
 @dataclass
@@ -103,6 +138,30 @@ def init_vault(path: Path, versions: int = 1) -> None:
     print(f"cipher: vault {path} created with master key version(s) 1..{versions}")
 
 
+async def run_cipher(listen: str, vault: Path, pki_folder: Path) -> None:
+    """The cryptographic device as its own service (station certificates only)."""
+    host, port = split_host_port(listen)
+    device = CryptoDevice.open(
+        vault, passphrase(), ca_key=sm2.PrivateKey.generate(),
+        audit_path=vault.with_suffix(".audit"), state_path=vault.with_suffix(".state"),
+    )  # fmt: skip
+    utility = UtilityPki.load(pki_folder, SystemClock())
+    if utility.cipher is None:
+        raise ConfigError(f"{pki_folder} has no certificate for the cryptographic device")
+    server = CipherServer(
+        device, utility.channel(utility.cipher, ChannelRole.SERVER, pki.Role.STATION, None)
+    )
+    bound = await server.start(host, port)
+    print(f"cipher: serving on {host}:{bound} to station certificates only", flush=True)
+    try:
+        while True:
+            await asyncio.sleep(5.0)
+            print(f"cipher: {server.calls:,} calls, {device.verified:,} verified, "
+                  f"{device.refused:,} refused", flush=True)  # fmt: skip
+    finally:
+        await server.close()
+
+
 def open_device(vault: Path | None) -> CryptoDevice | None:
     if vault is None:
         return None
@@ -115,9 +174,20 @@ async def run_station(
     *,
     database: str = "sqlite:///wattguard-station.db",
     vault: Path | None = None,
+    cipher: str | None = None,
+    pki_folder: Path | None = None,
     status_every: float = 5.0,
 ) -> None:
-    hsm = open_device(vault)
+    hsm: CipherService | None = open_device(vault)
+    if cipher is not None:
+        utility = load_pki(pki_folder)
+        if utility is None or utility.station is None:
+            raise ConfigError("--cipher needs --pki DIR with the station's certificate")
+        host, port = split_host_port(cipher)
+        hsm = CipherClient(
+            host, port,
+            utility.channel(utility.station, ChannelRole.CLIENT, pki.Role.STATION, CIPHER_NAME),
+        )  # fmt: skip
     storage = open_storage(database)
     bus = await NatsBus.connect(bus_url, name="wattguard-station")
     station = Station(storage, bus, SystemClock(), hsm=hsm)
@@ -138,7 +208,7 @@ async def run_station(
                     flush=True,
                 )
     finally:
-        station.collector.close()
+        station.close()
         await bus.close()
         storage.close()
 
@@ -151,8 +221,10 @@ async def run_terminal(
     speed: float = 60.0,
     seed: int = 0,
     vault: Path | None = None,
+    pki_folder: Path | None = None,
 ) -> None:
     host, port = split_host_port(fep)
+    utility = load_pki(pki_folder)
     try:
         terminal_address = bytes.fromhex(address)
     except ValueError:
@@ -183,7 +255,14 @@ async def run_terminal(
         terminal.add_meter(meter.address)
     net = Neighbourhood(terminal, channel, fleet, mixed_load(meters, seed))
     net.power_up(clock.time())
-    client = TerminalClient(net, clock, host, port)
+    wan: Callable[[], ChannelCore] = PlainChannel
+    if utility is not None:
+        if terminal_address not in utility.terminals:  # enrolled by the CA in the folder
+            utility.enrol(terminal_address)
+            assert pki_folder is not None
+            utility.save(pki_folder)
+        wan = utility.terminal_channel(terminal_address)
+    client = TerminalClient(net, clock, host, port, channel=wan)
     print(f"terminal {address}: {meters} meters, reporting to the FEP at {fep}", flush=True)
     runner = asyncio.create_task(client.run())
     try:

@@ -119,7 +119,7 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
     async def readings(
         meter: str,
         _: Caller,
-        quantity: str | None = Query(None, pattern="^[0-9A-Fa-f]{8}$"),
+        quantity: str | None = Query(None, pattern="^([0-9A-Fa-f]{8}/)?[0-9A-Fa-f]{8}$"),
         start: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
         end: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
         limit: int = Query(1000, ge=1, le=100_000),
@@ -131,6 +131,24 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
             meter, quantity.upper() if quantity else None, start, end, limit
         )
         return [asdict(r) for r in rows]
+
+    @app.get("/api/meters/{meter}/freezes")
+    async def freezes(
+        meter: str,
+        _: Caller,
+        object: str = Query("50020200", pattern="^50[0-9A-Fa-f]{2}0200$"),
+        column: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$"),
+        start: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
+        end: int | None = Query(None, ge=_INT64[0], le=_INT64[1]),
+        limit: int = Query(1000, ge=1, le=100_000),
+    ) -> list[dict[str, Any]]:
+        """Frozen values: ``object`` 50020200 the 15-minute curve, 50040200 the day freeze;
+        ``column`` the value (00100201: total forward active energy, kWh)."""
+        meter = address(meter)
+        if meter not in station.terminal_of:
+            raise HTTPException(404, f"no meter {meter}")
+        quantity = f"{object.upper()}/{column.upper()}"
+        return [asdict(r) for r in station.storage.readings(meter, quantity, start, end, limit)]
 
     @app.get("/api/readings/latest")
     async def latest(

@@ -23,12 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock
 from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.network.bus import Bus
+from wattguard.network.bus import EVENTS, Bus, decode_event
 from wattguard.protocol import (
     OAD,
     OMD,
@@ -45,7 +45,12 @@ from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
 from wattguard.protocol.apdu.report import ReportNotificationList
-from wattguard.protocol.apdu.security import Protection, SecurityResponse
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityRequest,
+    SecurityResponse,
+    VerificationKind,
+)
 from wattguard.protocol.values import COMDCB
 from wattguard.station.audit import StationAudit
 from wattguard.station.collector import Collector
@@ -83,6 +88,28 @@ _REPORTED = {
 }
 
 
+class CipherService(Verifier, Protocol):
+    """The cryptographic device as the station uses it: in process
+    (:class:`~wattguard.cipher.CryptoDevice`) or as its own service
+    (:class:`~wattguard.runtime.cipher.CipherClient`)."""
+
+    events: EventSink | None
+    verified: int
+    refused: int
+
+    def register(self, address: bytes) -> None: ...
+
+    def protect(
+        self,
+        address: bytes,
+        apdu: bytes,
+        *,
+        protection: Protection = ...,
+        verification: VerificationKind = ...,
+        operator: str = ...,
+    ) -> SecurityRequest: ...
+
+
 @dataclass
 class _Dispatch:
     command: Command
@@ -97,7 +124,7 @@ class Station:
         bus: Bus,
         clock: Clock,
         *,
-        hsm: CryptoDevice | None = None,
+        hsm: CipherService | None = None,
         approval_threshold: int = 10,
         extra_events: EventSink | None = None,
     ) -> None:
@@ -117,6 +144,8 @@ class Station:
             bus, clock, verifier, self._store, events=self.monitor,
             require_protection=hsm is not None, on_report=self._meter_report,
         )  # fmt: skip
+        # Security events of components in other processes (FEPs) arrive on the bus.
+        self._events_off = bus.subscribe(f"{EVENTS}.>", self._remote_event)
         self.terminal_of: dict[str, bytes] = dict(
             (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
         )
@@ -133,6 +162,17 @@ class Station:
         self.stored += new
         for hook in self.on_readings:
             hook(readings)
+
+    def _remote_event(self, subject: str, payload: bytes) -> None:
+        try:
+            self.monitor.record(decode_event(payload))
+        except DecodeError as exc:
+            log.warning("station: %s on %s", exc, subject)
+
+    def close(self) -> None:
+        """Stop listening on the bus (the storage stays open)."""
+        self.collector.close()
+        self._events_off()
 
     def _meter_report(self, meter: bytes, report: Structure, at: float) -> None:
         """A meter's own report of its events (verified like a reading): the security-relevant

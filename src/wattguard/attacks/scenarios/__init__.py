@@ -1,8 +1,8 @@
-"""The scenarios; importing this package registers them all."""
+"""The scenarios; importing this package registers them all (every module in it is imported,
+so adding a scenario module needs no edit here)."""
 
-from wattguard.attacks.scenarios import bluetooth as bluetooth
-from wattguard.attacks.scenarios import denial as denial
-from wattguard.attacks.scenarios import firmware as firmware
-from wattguard.attacks.scenarios import internal_links as internal_links
-from wattguard.attacks.scenarios import malformed as malformed
-from wattguard.attacks.scenarios import malformed_api as malformed_api
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

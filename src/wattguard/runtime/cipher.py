@@ -1,0 +1,287 @@
+"""The cryptographic device as its own service, reachable only by the station.
+
+Theory of operation. :class:`CipherServer` listens on TCP; every connection must complete the
+WAN secure channel (:mod:`wattguard.network.wan`) as a *station* holding a certificate from
+the utility's CA (anyone else is refused by the handshake and recorded), then sends requests,
+each answered in order. :class:`CipherClient` is the station's end: it offers the same calls as
+an in-process :class:`~wattguard.cipher.CryptoDevice` (``register``, ``protect``,
+``open_response``, ``open_report``), so the station uses either.
+
+Messages inside the channel are a 4-byte big-endian length and a JSON object: ``{"op": ...,
+"meter": hex, ...}`` with byte strings in hex; answers ``{"ok": ...}`` or ``{"error": kind,
+"detail": ...}`` where kind ``security`` becomes a :class:`~wattguard.errors.SecurityError`
+at the station (a forged reading) and anything else a :class:`~wattguard.errors.ConfigError`.
+
+The client is synchronous: the station's ingestion is synchronous, and on loopback a call
+costs a fraction of a millisecond. A lost connection is reopened on the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from wattguard.cipher import CryptoDevice
+from wattguard.errors import ConfigError, DecodeError, SecurityError
+from wattguard.events import EventSink
+from wattguard.network.fep import ChannelClosed, ChannelCore, ChannelData, ChannelUp
+from wattguard.protocol.apdu import decode_apdu
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityRequest,
+    SecurityResponse,
+    VerificationKind,
+)
+
+__all__ = ["CipherClient", "CipherServer"]
+
+log = logging.getLogger(__name__)
+
+
+class CipherServer:
+    def __init__(self, device: CryptoDevice, channel: Callable[[], ChannelCore]) -> None:
+        self.device = device
+        self.channel = channel
+        self.calls = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._serve, host, port)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        channel = self.channel()
+        up = False
+        buffer = bytearray()
+        try:
+            while data := await reader.read(65536):
+                channel.receive_data(data)
+                while (event := channel.next_event()) is not None:
+                    if isinstance(event, ChannelUp):
+                        up = True
+                    elif isinstance(event, ChannelData) and up:
+                        buffer += event.data
+                        while (message := _take(buffer)) is not None:
+                            channel.send(_frame(self._answer(message)))
+                    elif isinstance(event, ChannelClosed):
+                        log.info("cipher: connection refused or closed: %s", event.reason)
+                        writer.write(channel.data_to_send())
+                        return
+                out = channel.data_to_send()
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+        except ConnectionError as exc:
+            log.info("cipher: connection ended: %s", exc)
+        finally:
+            writer.close()
+
+    def _answer(self, raw: bytes) -> bytes:
+        self.calls += 1
+        try:
+            call = json.loads(raw)
+            result = self._call(call)
+            return json.dumps({"ok": result}).encode()
+        except SecurityError as exc:
+            return json.dumps({"error": "security", "detail": str(exc)}).encode()
+        except (ValueError, KeyError, TypeError, DecodeError, ConfigError) as exc:
+            return json.dumps({"error": "request", "detail": str(exc)}).encode()
+
+    def _call(self, call: dict[str, Any]) -> Any:
+        op, meter = call["op"], bytes.fromhex(call["meter"])
+        device = self.device
+        if op == "register":
+            device.register(meter)
+            return None
+        if op == "protect":
+            request = device.protect(
+                meter,
+                bytes.fromhex(call["apdu"]),
+                protection=Protection(call["protection"]),
+                verification=VerificationKind(call["verification"]),
+                operator=str(call.get("operator", "")),
+            )
+            return request.to_bytes().hex()
+        if op == "open_response":
+            wrapped = decode_apdu(bytes.fromhex(call["request"])) if call["request"] else None
+            response = decode_apdu(bytes.fromhex(call["response"]))
+            if not isinstance(response, SecurityResponse) or not (
+                wrapped is None or isinstance(wrapped, SecurityRequest)
+            ):
+                raise ValueError("open_response takes a SECURITY-Request and -Response")
+            return device.open_response(meter, wrapped, response).hex()
+        if op == "open_report":
+            report = decode_apdu(bytes.fromhex(call["report"]))
+            if not isinstance(report, SecurityRequest):
+                raise ValueError("open_report takes a SECURITY-Request")
+            return device.open_report(meter, report).hex()
+        raise ValueError(f"unknown operation {op!r}")
+
+
+class CipherClient:
+    """The station's end of the cryptographic device service (see the module docstring)."""
+
+    def __init__(
+        self, host: str, port: int, channel: Callable[[], ChannelCore], timeout: float = 10.0
+    ) -> None:
+        self.host, self.port = host, port
+        self.channel_factory = channel
+        self.timeout = timeout
+        self.events: EventSink | None = None  # the station sets it; the device keeps its own
+        self.verified = 0
+        self.refused = 0
+        self._socket: socket.socket | None = None
+        self._channel: ChannelCore | None = None
+        self._buffer = bytearray()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()
+        self._socket = self._channel = None
+        self._buffer.clear()
+
+    # the calls
+
+    def register(self, address: bytes) -> None:
+        self._call({"op": "register", "meter": address.hex()})
+
+    def protect(
+        self,
+        address: bytes,
+        apdu: bytes,
+        *,
+        protection: Protection = Protection.CIPHERTEXT,
+        verification: VerificationKind = VerificationKind.SID_MAC,
+        operator: str = "",
+    ) -> SecurityRequest:
+        raw = self._call({
+            "op": "protect", "meter": address.hex(), "apdu": apdu.hex(),
+            "protection": int(protection), "verification": int(verification),
+            "operator": operator,
+        })  # fmt: skip
+        request = decode_apdu(bytes.fromhex(raw))
+        if not isinstance(request, SecurityRequest):
+            raise ConfigError("the cryptographic device answered something else")
+        return request
+
+    def open_response(
+        self, meter: bytes, request: SecurityRequest | None, response: SecurityResponse
+    ) -> bytes:
+        try:
+            raw = self._call({
+                "op": "open_response", "meter": meter.hex(),
+                "request": "" if request is None else request.to_bytes().hex(),
+                "response": response.to_bytes().hex(),
+            })  # fmt: skip
+        except SecurityError:
+            self.refused += 1
+            raise
+        self.verified += 1
+        return bytes.fromhex(raw)
+
+    def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
+        try:
+            raw = self._call(
+                {"op": "open_report", "meter": meter.hex(), "report": report.to_bytes().hex()}
+            )
+        except SecurityError:
+            self.refused += 1
+            raise
+        self.verified += 1
+        return bytes.fromhex(raw)
+
+    # the wire
+
+    def _call(self, call: dict[str, Any]) -> Any:
+        for attempt in (1, 2):
+            try:
+                channel, sock = self._connected()
+                channel.send(_frame(json.dumps(call).encode()))
+                sock.sendall(channel.data_to_send())
+                answer = json.loads(self._receive(channel, sock))
+                break
+            except OSError as exc:
+                self.close()
+                if attempt == 2:
+                    raise ConfigError(
+                        f"the cryptographic device at {self.host}:{self.port} does not answer: "
+                        f"{exc}"
+                    ) from None
+        if "ok" in answer:
+            return answer["ok"]
+        if answer.get("error") == "security":
+            raise SecurityError(answer.get("detail", "refused by the cryptographic device"))
+        raise ConfigError(f"the cryptographic device refused the call: {answer.get('detail')}")
+
+    def _connected(self) -> tuple[ChannelCore, socket.socket]:
+        if self._channel is not None and self._socket is not None:
+            return self._channel, self._socket
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        channel = self.channel_factory()
+        sock.sendall(channel.data_to_send())
+        while True:
+            event = channel.next_event()
+            if isinstance(event, ChannelUp):
+                break
+            if isinstance(event, ChannelClosed):
+                sock.close()
+                raise ConfigError(f"the cryptographic device refused this station: {event.reason}")
+            if event is None:
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("the cryptographic device closed the connection")
+                channel.receive_data(data)
+                out = channel.data_to_send()
+                if out:
+                    sock.sendall(out)
+        self._socket, self._channel = sock, channel
+        return channel, sock
+
+    def _receive(self, channel: ChannelCore, sock: socket.socket) -> bytes:
+        while True:
+            message = _take(self._buffer)
+            if message is not None:
+                return message
+            event = channel.next_event()
+            if isinstance(event, ChannelData):
+                self._buffer += event.data
+                continue
+            if isinstance(event, ChannelClosed):
+                raise ConnectionError(f"the channel closed: {event.reason}")
+            if event is None:
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("the cryptographic device closed the connection")
+                channel.receive_data(data)
+
+
+_MAX_MESSAGE = 1 << 20
+
+
+def _frame(message: bytes) -> bytes:
+    return len(message).to_bytes(4, "big") + message
+
+
+def _take(buffer: bytearray) -> bytes | None:
+    """One whole message off the front of ``buffer``, if it holds one."""
+    if len(buffer) < 4:
+        return None
+    size = int.from_bytes(buffer[:4], "big")
+    if size > _MAX_MESSAGE:
+        raise ConnectionError(f"a message of {size} bytes is larger than allowed")
+    if len(buffer) < 4 + size:
+        return None
+    message = bytes(buffer[4 : 4 + size])
+    del buffer[: 4 + size]
+    return message

@@ -1,0 +1,89 @@
+"""The electrical side of a transformer district, for simulation: a total meter at the
+transformer, technical losses, and bypasses around customers' meters.
+
+Theory of operation. A :class:`~wattguard.runtime.simulation.Neighbourhood` steps its meters
+with the power its load source gives each customer. :class:`District` stands between that
+load source and the meters: it hears each customer's *true* power, lets each customer's meter
+see only the part that does not flow through a bypass (:meth:`District.bypass`: a jumper
+across the meter's terminals, phase and neutral both, so the meter sees a smaller but
+consistent current), and steps the *total meter* with everything the customers drew plus the
+district's technical losses. The total meter is one more meter on the terminal's power line,
+read like the others; the station's :class:`~wattguard.station.balance.EnergyBalance` compares
+it with the sum of the customers' meters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from wattguard.errors import ConfigError
+from wattguard.meter.device import Meter
+from wattguard.meter.fleet import LoadSource
+from wattguard.meter.metering import Measurement
+from wattguard.runtime.simulation import Neighbourhood
+
+__all__ = ["District"]
+
+Powers = NDArray[np.float64]
+
+
+class District:
+    """Wire ``total`` (a meter at the transformer) into ``net``; ``losses`` is the share of the
+    supplied energy lost in the network (lines, connections)."""
+
+    def __init__(
+        self, net: Neighbourhood, total: Meter, *, losses: float = 0.03, voltage: float = 230.0
+    ) -> None:
+        if not 0 <= losses < 0.5:
+            raise ConfigError("a district's technical losses are a share in [0, 0.5)")
+        if total.address in net.meters:
+            raise ConfigError(f"meter {total.address.hex()} is already a customer of this district")
+        self.net = net
+        self.total = total
+        self.losses = losses
+        self.voltage = voltage
+        self.customers = list(net.fleet.meters)
+        self._bypassed = np.zeros(len(self.customers))
+        self._true: tuple[Powers, Powers] | None = None
+        self._load: LoadSource = net.fleet.load
+        net.fleet.load = self._seen
+        net.terminal.add_meter(total.address)
+        net.meters[total.address] = total
+        net.on_step.append(self._step_total)
+        if net.fleet.now is not None:
+            total.power_up(net.fleet.now)
+
+    def bypass(self, customer: bytes, share: float) -> None:
+        """From now on ``share`` of ``customer``'s power flows around its meter (0: none)."""
+        if not 0 <= share <= 1:
+            raise ConfigError("a bypassed share is in [0, 1]")
+        addresses = [meter.address for meter in self.customers]
+        if customer not in addresses:
+            raise ConfigError(f"meter {customer.hex()} is no customer of this district")
+        self._bypassed[addresses.index(customer)] = share
+
+    @property
+    def supplied_kwh(self) -> float:
+        """What the transformer supplied so far, as its total meter registered it."""
+        return self.total.management.registers.forward_active[0] / 3.6e6
+
+    def _seen(self, now: float, seconds: float) -> tuple[Powers, Powers]:
+        p, q = self._load(now, seconds)
+        self._true = (p, q)
+        kept = 1.0 - self._bypassed
+        return p * kept, q * kept
+
+    def _step_total(self, now: float) -> None:
+        if self._true is None:
+            return
+        p, q = self._true
+        scale = 1.0 / (1.0 - self.losses)
+        active = float(p.sum()) * scale
+        reactive = float(q.sum()) * scale
+        current = math.hypot(active, reactive) / self.voltage
+        measurement = Measurement(self.voltage, current, active, reactive)
+        self.total.measure(measurement, self.net.fleet.step_seconds, now)
+        self.total.step(now)

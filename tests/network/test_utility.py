@@ -1,0 +1,126 @@
+"""The utility's PKI as deployments use it: channel factories for the FEP and the terminals,
+one shared trust store that follows revocations and renews its CRL, and the PKI directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wattguard.clock import VirtualClock
+from wattguard.errors import ConfigError
+from wattguard.events import EventKind, EventLog
+from wattguard.network import pki
+from wattguard.network.fep import ChannelClosed, ChannelCore, ChannelData, ChannelUp
+from wattguard.network.utility import UtilityPki
+
+T0 = 1_790_000_000.0
+DAY = 86_400.0
+TERMINAL = bytes.fromhex("990000000001")
+Event = ChannelUp | ChannelData | ChannelClosed
+
+
+def _drain(channel: ChannelCore) -> list[Event]:
+    out = []
+    while (event := channel.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+def connect(client: ChannelCore, server: ChannelCore) -> tuple[list[Event], list[Event]]:
+    """Carry bytes between the two until both are quiet; the events each side saw."""
+    seen: tuple[list[Event], list[Event]] = ([], [])
+    while True:
+        up, down = client.data_to_send(), server.data_to_send()
+        if up:
+            server.receive_data(up)
+        if down:
+            client.receive_data(down)
+        seen[0].extend(_drain(client))
+        seen[1].extend(_drain(server))
+        if not up and not down:
+            return seen
+
+
+@pytest.fixture
+def utility() -> UtilityPki:
+    return UtilityPki.create(VirtualClock(T0))
+
+
+def test_the_fep_learns_the_terminal_address_from_its_certificate(utility: UtilityPki) -> None:
+    client, server = utility.terminal_channel(TERMINAL)(), utility.fep_channel()()
+    at_terminal, at_fep = connect(client, server)
+    assert at_terminal == [ChannelUp(None)]  # the FEP has a name, not a terminal address
+    assert at_fep == [ChannelUp(TERMINAL)]
+    server.send(b"down")
+    client.send(b"up")
+    at_terminal, at_fep = connect(client, server)
+    assert at_terminal == [ChannelData(b"down")] and at_fep == [ChannelData(b"up")]
+
+
+def test_a_revocation_applies_to_the_next_connection(utility: UtilityPki) -> None:
+    fep = utility.fep_channel(events := EventLog())
+    assert connect(utility.terminal_channel(TERMINAL)(), fep())[1] == [ChannelUp(TERMINAL)]
+    utility.revoke(TERMINAL)
+    at_terminal, at_fep = connect(utility.terminal_channel(TERMINAL)(), fep())
+    assert len(at_fep) == 1 and isinstance(at_fep[0], ChannelClosed)
+    assert "revoked" in at_fep[0].reason
+    assert isinstance(at_terminal[-1], ChannelClosed) and "revoked" in at_terminal[-1].reason
+    assert [e.kind for e in events.events] == [EventKind.KEY]
+
+
+def test_the_trust_store_is_shared_and_its_crl_renewed_before_it_lapses(
+    utility: UtilityPki,
+) -> None:
+    clock = utility.clock
+    assert isinstance(clock, VirtualClock)
+    first = utility.trust()
+    assert utility.trust() is first  # no CRL signed and checked per connection
+    for _ in range(8):  # eight weeks; each CRL is valid for one
+        clock.advance(3 * DAY)
+        assert connect(utility.terminal_channel(TERMINAL)(), utility.fep_channel()())[1] == [
+            ChannelUp(TERMINAL)
+        ]
+    assert utility.trust() is not first
+
+
+def test_what_the_renewal_guards_against_a_lapsed_crl_fails_closed(utility: UtilityPki) -> None:
+    certificate = utility.enrol(TERMINAL)
+    kept = utility.trust()
+    clock = utility.clock
+    assert isinstance(clock, VirtualClock)
+    clock.advance(8 * DAY)
+    with pytest.raises(pki.RevocationUnavailableError, match="not current"):
+        kept.verify([certificate], clock.time())
+    assert utility.trust().verify([certificate], clock.time()) == certificate
+
+
+def test_the_pki_directory_round_trips(utility: UtilityPki, tmp_path: Path) -> None:
+    utility.enrol(TERMINAL)
+    revoked = bytes.fromhex("990000000002")
+    utility.enrol(revoked)
+    utility.revoke(revoked)
+    utility.save(tmp_path / "pki")
+    assert (tmp_path / "pki" / "ca.key").stat().st_mode & 0o077 == 0
+    loaded = UtilityPki.load(tmp_path / "pki", utility.clock)
+    # a terminal from the files talks to the original FEP, and the other way round
+    assert connect(loaded.terminal_channel(TERMINAL)(), utility.fep_channel()())[1] == [
+        ChannelUp(TERMINAL)
+    ]
+    assert connect(utility.terminal_channel(TERMINAL)(), loaded.fep_channel()())[1] == [
+        ChannelUp(TERMINAL)
+    ]
+    at_fep = connect(loaded.terminal_channel(revoked)(), loaded.fep_channel()())[1]
+    assert isinstance(at_fep[0], ChannelClosed) and "revoked" in at_fep[0].reason
+    assert loaded.ca.next_serial == utility.ca.next_serial
+
+
+def test_a_missing_or_damaged_directory_is_a_config_error(
+    utility: UtilityPki, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="no utility PKI"):
+        UtilityPki.load(tmp_path / "nothing", utility.clock)
+    utility.save(tmp_path / "pki")
+    (tmp_path / "pki" / "ca-state.json").write_text("{}")
+    with pytest.raises(ConfigError, match="damaged"):
+        UtilityPki.load(tmp_path / "pki", utility.clock)

@@ -1,0 +1,119 @@
+"""The cryptographic device as its own service: only a station with a certificate from the
+utility's CA gets in; through it, the station protects commands and verifies meters."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from wattguard.cipher import CryptoDevice
+from wattguard.clock import VirtualClock
+from wattguard.crypto import sm2
+from wattguard.errors import ConfigError, SecurityError
+from wattguard.esam.client import EsamClient
+from wattguard.esam.profile import KeyId, MasterKeys
+from wattguard.esam.station import wrap_with_rn
+from wattguard.meter.device import Meter
+from wattguard.meter.metering import Measurement
+from wattguard.network import pki
+from wattguard.network.utility import CIPHER_NAME, UtilityPki
+from wattguard.network.wan import ChannelRole
+from wattguard.protocol import OAD, ClientConnection, ServerAddress, decode_apdu
+from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
+from wattguard.protocol.apdu.security import SecurityResponse
+from wattguard.protocol.connection import Response
+from wattguard.runtime.cipher import CipherClient, CipherServer
+
+T0 = 1_790_000_000.0
+METER = bytes.fromhex("000000000021")
+KEYS = MasterKeys(1, {k: bytes([k + 7]) * 16 for k in KeyId})
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[int, UtilityPki, CryptoDevice]]:
+    clock = VirtualClock(T0)
+    utility = UtilityPki.create(clock)
+    device = CryptoDevice([KEYS], ca_key=sm2.PrivateKey.generate(), clock=clock.time)
+    assert utility.cipher is not None
+    server = CipherServer(
+        device, utility.channel(utility.cipher, ChannelRole.SERVER, pki.Role.STATION, None)
+    )
+    loop = asyncio.new_event_loop()
+    port = loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield port, utility, device
+    asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+
+    async def drain() -> None:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(drain())
+    loop.close()
+
+
+def station_client(port: int, utility: UtilityPki) -> CipherClient:
+    assert utility.station is not None
+    return CipherClient(
+        "127.0.0.1", port,
+        utility.channel(utility.station, ChannelRole.CLIENT, pki.Role.STATION, CIPHER_NAME),
+    )  # fmt: skip
+
+
+def test_the_station_verifies_a_meter_through_the_service(
+    service: tuple[int, UtilityPki, CryptoDevice],
+) -> None:
+    port, utility, device = service
+    client = station_client(port, utility)
+    esam = EsamClient(device.provision_esam(METER))
+    meter = Meter(METER, esam=esam, wallet=esam)
+    meter.power_up(T0)
+    meter.measure(Measurement(230.0, 5.0, 1100.0, 100.0), 60.0, T0 + 60)
+    line = ClientConnection(ServerAddress(METER))
+    request = wrap_with_rn(GetRequestNormal(1, OAD(0x0010, 2, 0)))
+    line.send_request(request, T0 + 61)
+    meter.receive_hplc(line.data_to_send(), T0 + 61)
+    line.receive_data(meter.hplc_output())
+    event = line.next_event()
+    assert isinstance(event, Response) and isinstance(event.response, SecurityResponse)
+    inner = decode_apdu(client.open_response(METER, request, event.response))
+    assert isinstance(inner, GetResponseNormal)
+    forged = SecurityResponse(event.response.payload, bytes(4))
+    with pytest.raises(SecurityError):
+        client.open_response(METER, request, forged)
+    assert (client.verified, client.refused) == (1, 1)
+    protected = client.protect(METER, GetRequestNormal(2, OAD(0x4001, 2, 0)).to_bytes())
+    assert protected.payload.data  # a ciphertext the meter will open
+    assert [e.action for e in device.audit.entries].count("protect") == 1
+    client.close()
+
+
+def test_only_a_station_certificate_from_the_utility_gets_in(
+    service: tuple[int, UtilityPki, CryptoDevice],
+) -> None:
+    port, utility, _device = service
+    terminal = bytes.fromhex("990000000009")
+    utility.enrol(terminal)
+    as_terminal = CipherClient(
+        "127.0.0.1", port,
+        utility.channel(utility.terminals[terminal], ChannelRole.CLIENT, pki.Role.STATION,
+                        CIPHER_NAME),
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"refused this station|closed"):
+        as_terminal.register(METER)
+    impostor = UtilityPki.create(VirtualClock(T0), name="not the utility")
+    assert impostor.station is not None
+    rogue = CipherClient(
+        "127.0.0.1", port,
+        impostor.channel(impostor.station, ChannelRole.CLIENT, pki.Role.STATION, CIPHER_NAME),
+    )  # fmt: skip
+    with pytest.raises(ConfigError):
+        rogue.register(METER)
