@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import select
 import socket
 import struct
@@ -41,17 +40,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import T0
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.attacks.scenarios.rigs import neighbourhood, quiet
 from wattguard.network.bus import InProcessBus
 from wattguard.network.fep import FepLimits
-from wattguard.network.hplc import HplcChannel
-from wattguard.network.terminal import CollectionTask, Terminal
+from wattguard.network.terminal import CollectionTask
 from wattguard.protocol import OAD
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
@@ -136,21 +131,8 @@ class Run:
         return out
 
 
-def _neighbourhood(k: int, clock: PacedClock) -> Neighbourhood:
-    channel = HplcChannel(seed=k)
-    terminal = Terminal(bytes.fromhex(f"99{k:010d}"), channel, tasks=(TASK,), start=clock.time())
-    meters = [
-        Meter(bytes.fromhex(f"{k:06d}{i:06d}"), config=MeterConfig(protected=False)) for i in (1, 2)
-    ]
-    for meter in meters:
-        terminal.add_meter(meter.address)
-
-    def load(now: float, seconds: float) -> tuple[Any, Any]:
-        return np.full(2, 500.0), np.full(2, 50.0)
-
-    net = Neighbourhood(terminal, channel, meters, load)
-    net.power_up(clock.time())
-    return net
+def _net(k: int, clock: PacedClock) -> Neighbourhood:
+    return neighbourhood(bytes.fromhex(f"99{k:010d}"), clock, TASK)
 
 
 async def _run(protected: bool, attacker: Callable[[int, Attack], None]) -> Run:
@@ -161,14 +143,14 @@ async def _run(protected: bool, attacker: Callable[[int, Attack], None]) -> Run:
 
     def sink(readings: list[Reading]) -> None:
         for reading in readings:
-            delivered[int(reading.meter[:6])].append(time.monotonic())
+            delivered[int(reading.meter[:6])].append(time.monotonic())  # 00000k: terminal k
 
     station.on_readings.append(sink)
     fep = FepServer(
         bus, clock=clock, events=station.monitor, limits=PROTECTED if protected else OPEN
     )
     port = await fep.start("127.0.0.1", 0)
-    clients = [TerminalClient(_neighbourhood(k, clock), clock, "127.0.0.1", port) for k in (1, 2)]
+    clients = [TerminalClient(_net(k, clock), clock, "127.0.0.1", port) for k in (1, 2)]
     tasks = [asyncio.create_task(client.run()) for client in clients]
     await asyncio.sleep(0.6)  # logged in and reporting
     attack = Attack()
@@ -176,7 +158,7 @@ async def _run(protected: bool, attacker: Callable[[int, Attack], None]) -> Run:
     began = time.monotonic()
     thread.start()
     await asyncio.sleep(0.3)
-    late = TerminalClient(_neighbourhood(3, clock), clock, "127.0.0.1", port)
+    late = TerminalClient(_net(3, clock), clock, "127.0.0.1", port)
     late_started = time.monotonic()
     clients.append(late)
     tasks.append(asyncio.create_task(late.run()))
@@ -258,16 +240,6 @@ def _closed(sock: socket.socket) -> bool:
     return bool(readable) and sock.recv(1) == b""  # a reset raises, and counts as closed
 
 
-def _quiet(run: Callable[[], Run]) -> Run:
-    logger = logging.getLogger("wattguard")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)  # thousands of refusals: the events keep them
-    try:
-        return run()
-    finally:
-        logger.setLevel(level)
-
-
 @scenario(
     11,
     "fep-connection-flood",
@@ -275,7 +247,7 @@ def _quiet(run: Callable[[], Run]) -> Run:
     (Protection.BOUNDARY, Protection.MONITORING),
 )
 def connection_flood(protected: bool) -> Outcome:
-    run = _quiet(lambda: asyncio.run(_run(protected, _hold_connections)))
+    run = quiet(lambda: asyncio.run(_run(protected, _hold_connections)))
     denied = run.late_first() is None or run.stall() >= STALL
     return run.outcome(denied, f"a FEP for {CAPACITY} connections, 200 opened by the attacker")
 
@@ -287,6 +259,6 @@ def connection_flood(protected: bool) -> Outcome:
     (Protection.BOUNDARY, Protection.MONITORING),
 )
 def malformed_flood(protected: bool) -> Outcome:
-    run = _quiet(lambda: asyncio.run(_run(protected, _stream_garbage)))
+    run = quiet(lambda: asyncio.run(_run(protected, _stream_garbage)))
     denied = run.late_first() is None or run.stall() >= STALL
     return run.outcome(denied, f"{BUDGET:,} bytes of 0x68 at the FEP")

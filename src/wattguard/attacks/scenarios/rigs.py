@@ -6,19 +6,30 @@ Everything is seeded (keys, nonces), so a scenario sends the same bytes every ru
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
 
 from wattguard.cipher import CryptoDevice
+from wattguard.clock import Clock
 from wattguard.crypto import sm2, sm3
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys, Random
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.network.hplc import HplcChannel
+from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.protocol import Apdu, ClientConnection, ServerAddress, decode_apdu
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.security import Protection, SecurityResponse
 from wattguard.protocol.connection import Response
+from wattguard.runtime.simulation import Neighbourhood
 
-__all__ = ["CA", "VENDOR", "Line", "MeterRig", "meter_rig", "seeded"]
+__all__ = ["CA", "VENDOR", "Line", "MeterRig", "meter_rig", "neighbourhood", "quiet", "seeded"]
+
+T = TypeVar("T")
 
 #: The utility's CA and the meter vendor's signing key (fixed, so the runs are reproducible).
 CA = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard attacks: utility CA"))
@@ -99,3 +110,37 @@ def meter_rig(address: bytes, now: float, config: MeterConfig) -> MeterRig:
     meter = Meter(address, esam=client, wallet=client, config=config)
     meter.power_up(now)
     return MeterRig(meter, device, Line(meter))
+
+
+def neighbourhood(
+    terminal: bytes, clock: Clock, task: CollectionTask, meters: int = 2
+) -> Neighbourhood:
+    """A terminal and its meters (unprotected: these scenarios attack the WAN side), their
+    addresses the terminal's last three bytes and a number; a steady 500 W load."""
+    channel = HplcChannel(seed=terminal[-1])
+    collector = Terminal(terminal, channel, tasks=(task,), start=clock.time())
+    fleet = [
+        Meter(terminal[3:] + k.to_bytes(3, "big"), config=MeterConfig(protected=False))
+        for k in range(1, meters + 1)
+    ]
+    for meter in fleet:
+        collector.add_meter(meter.address)
+
+    def load(now: float, seconds: float) -> tuple[Any, Any]:
+        return np.full(meters, 500.0), np.full(meters, 50.0)
+
+    net = Neighbourhood(collector, channel, fleet, load)
+    net.power_up(clock.time())
+    return net
+
+
+def quiet(run: Callable[[], T]) -> T:
+    """Run ``run`` with wattguard's log below CRITICAL muted: an attack makes the system log
+    thousands of refusals, and its security events already keep them."""
+    logger = logging.getLogger("wattguard")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return run()
+    finally:
+        logger.setLevel(level)
