@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/wan.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/protection.py
+	$(BIN)/python bench/storage.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
