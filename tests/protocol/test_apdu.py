@@ -100,6 +100,7 @@ def strategy(codec: Any, strict: bool = False) -> st.SearchStrategy[Any]:
         "bool": st.booleans(),
         "dar": u8,
         "octets": st.binary(max_size=40),
+        "mac": st.binary(max_size=40),
         "data": small_data,
     }
     if kind in simple:

@@ -21,6 +21,7 @@ from wattguard.protocol.link import (
     decode_frame,
 )
 from wattguard.protocol.stream import FrameDecoder
+from wattguard.protocol import _accelerate  # noqa: F401  (switches on the compiled decoder)
 from wattguard.protocol.values import (
     COMDCB,
     OAD,

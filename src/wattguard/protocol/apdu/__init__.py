@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from wattguard.errors import DecodeError
 from wattguard.protocol.apdu import action, connect, error, get, proxy, report, security
 from wattguard.protocol.apdu import set as set_
@@ -16,11 +18,25 @@ __all__ = ["Structure", "decode_apdu"]
 
 _modules = (action, connect, error, get, proxy, report, security, set_)
 
+#: The compiled decoder's APDU function when it is in use (set by
+#: ``wattguard.protocol._accelerate``): the APDU of well-formed input, or None, and the Python
+#: decoder below decides (and explains any refusal).
+_fast_apdu: Callable[[bytes], Structure | None] | None = None
+
 
 def decode_apdu(data: bytes, offset: int = 0) -> Structure:
     """Decode one whole APDU; trailing bytes, unknown services and malformed fields raise
     :class:`~wattguard.errors.DecodeError` with the offset (``offset`` is added, so errors
     point into the frame the APDU came from)."""
+    if _fast_apdu is not None and type(data) is bytes:
+        apdu = _fast_apdu(data)
+        if apdu is not None:
+            return apdu
+    return decode_apdu_python(data, offset)
+
+
+def decode_apdu_python(data: bytes, offset: int = 0) -> Structure:
+    """:func:`decode_apdu` without the compiled fast path: the reference decoder."""
     reader = Reader(data if type(data) is bytes else bytes(data), base=offset)
     tag = reader.u8()
     choice = reader.u8() if tag in TAGS_WITH_CHOICE else None

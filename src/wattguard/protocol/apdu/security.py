@@ -107,26 +107,21 @@ def _read_mac(reader: Reader) -> bytes:
     return mac
 
 
-MAC_ = _Fn(_read_mac, lambda mac: b"\x00" + OCTETS.write(mac), ("octets",))
+MAC_ = _Fn(_read_mac, lambda mac: b"\x00" + OCTETS.write(mac), ("mac",))
+REQUEST_PAYLOAD = _Fn(SecurityPayload.read, lambda v: v.to_bytes(), ("request_payload",))
+RESPONSE_PAYLOAD = _Fn(
+    lambda r: SecurityPayload.read(r, allow_dar=True), lambda v: v.to_bytes(), ("response_payload",)
+)
+VERIFICATION = _Fn(Verification.read, lambda v: v.to_bytes(), ("value", Verification))
 
 
 @service(SECURITY_REQUEST)
 class SecurityRequest(Structure):
-    payload: SecurityPayload = f(
-        _Fn(SecurityPayload.read, lambda v: v.to_bytes(), ("request_payload",))
-    )
-    verification: Verification = f(
-        _Fn(Verification.read, lambda v: v.to_bytes(), ("value", Verification))
-    )
+    payload: SecurityPayload = f(REQUEST_PAYLOAD)
+    verification: Verification = f(VERIFICATION)
 
 
 @service(SECURITY_RESPONSE)
 class SecurityResponse(Structure):
-    payload: SecurityPayload = f(
-        _Fn(
-            lambda r: SecurityPayload.read(r, allow_dar=True),
-            lambda v: v.to_bytes(),
-            ("response_payload",),
-        )
-    )
+    payload: SecurityPayload = f(RESPONSE_PAYLOAD)
     mac: bytes | None = f(optional(MAC_), default=None)

@@ -1,0 +1,198 @@
+"""Switch on the compiled fast path of the decoder, when it was built.
+
+``_accel`` (C, ``_accel.c``) decodes well-formed frames and APDUs into the very objects the
+Python decoder builds, and answers ``None`` for anything it declines: malformed input, rare
+features (fragmented or scrambled frames, an address not yet cached), a codec it has no opcode
+for at a point where the input needs one. ``decode_frame`` and ``decode_apdu`` then run the
+Python decoder, which stays the reference and the only source of errors. The fast path only
+ever has to be at least as strict; tests/protocol/test_accel.py holds the two equal.
+
+The APDU side runs a program compiled here from each service's schema: nested tuples, opcode
+first. Codecs are recognised by identity (or, for combinators, by the closure that built
+them), never by their ``spec`` label alone; anything else becomes an ``OP_PYTHON`` call of the
+codec's own reader, so a new codec is always decoded correctly, if not fast.
+
+Set ``WATTGUARD_PURE_PYTHON=1`` to run without it. ``ACTIVE`` says whether it is in use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from typing import Any
+
+from wattguard.protocol import data as data_module
+from wattguard.protocol import link
+from wattguard.protocol import apdu as apdu_package
+from wattguard.protocol.apdu import _schema, common, security
+from wattguard.protocol.axdr import Reader
+from wattguard.protocol.data import MAX_DEPTH, Data, read_data
+from wattguard.protocol.values import OAD
+
+__all__ = ["ACTIVE", "REASON", "compile_codec"]
+
+OP_U8 = 1
+OP_U16 = 2
+OP_U32 = 3
+OP_PIID = 4
+OP_BOOL = 5
+OP_OCTETS = 6
+OP_FIXED = 7
+OP_DATA = 8
+OP_OAD = 9
+OP_OPTIONAL = 10
+OP_SEQUENCE = 11
+OP_RECORD = 12
+OP_TABLE = 13
+OP_DAR_OR = 14
+OP_PYTHON = 15
+OP_MAC = 16
+OP_PAYLOAD = 17
+
+Node = tuple[Any, ...]
+
+
+def _setters(cls: type) -> tuple[Any, ...] | None:
+    """The member descriptors of a slotted dataclass's fields in order, or None when the
+    class must be built through its constructor (validation in ``__post_init__``)."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        return None
+    descriptors = []
+    for field in dataclasses.fields(cls):
+        descriptor = cls.__dict__.get(field.name)
+        if type(descriptor).__name__ != "member_descriptor" or not field.init:
+            return None
+        descriptors.append(descriptor)
+    return tuple(descriptors)
+
+
+def _dar_table() -> tuple[Any, ...]:
+    out: list[Any] = []
+    for value in range(256):
+        try:
+            out.append(common.DAR(value))
+        except ValueError:
+            out.append(value)  # a code the table does not name: kept, as the Python reader does
+    return tuple(out)
+
+
+def _enum_table(enum_cls: type[enum.IntEnum]) -> tuple[Any, ...]:
+    members = {int(member): member for member in enum_cls}
+    return tuple(members.get(value) for value in range(256))
+
+
+def _combinator(codec: Any) -> str:
+    """The combinator that built a codec, from its reader's qualified name (``optional``...)."""
+    qualname = getattr(codec.read, "__qualname__", "")
+    return str(qualname.split(".<locals>", 1)[0]) if ".<locals>" in qualname else ""
+
+
+def _record(cls: Any) -> Node:
+    if getattr(cls.read, "__func__", None) is not _schema.Structure.read.__func__:
+        return (OP_PYTHON, cls.read)  # a hand-written reader
+    fields = tuple(compile_codec(codec) for _, codec in cls._schema)
+    if len(fields) > 16:
+        return (OP_PYTHON, cls.read)
+    return (OP_RECORD, cls, _setters(cls), fields)
+
+
+def compile_codec(codec: Any) -> Node:
+    """The decoder program of one codec."""
+    identity = {
+        id(_schema.U8): (OP_U8,),
+        id(_schema.U16): (OP_U16,),
+        id(_schema.U32): (OP_U32,),
+        id(_schema.OCTETS): (OP_OCTETS,),
+        id(_schema.BOOL): (OP_BOOL,),
+        id(_schema.DATA): (OP_DATA,),
+        id(_schema.OAD_): (OP_OAD,),
+        id(common.PIID): (OP_PIID,),
+        id(common.DAR_): (OP_TABLE, _dar_table()),
+        id(security.MAC_): (OP_MAC,),
+    }
+    known = identity.get(id(codec))
+    if known is not None:
+        return known
+    spec = getattr(codec, "spec", ("custom",))
+    kind = spec[0]
+    combinator = _combinator(codec)
+    if codec is security.REQUEST_PAYLOAD or codec is security.RESPONSE_PAYLOAD:
+        cls = security.SecurityPayload
+        setters = _setters(cls)
+        if setters is not None:
+            protections = (security.Protection.PLAINTEXT, security.Protection.CIPHERTEXT)
+            allow_dar = codec is security.RESPONSE_PAYLOAD
+            return (OP_PAYLOAD, cls, setters, protections, allow_dar, protections[0])
+    elif codec.read is read_data:
+        return (OP_DATA,)
+    elif kind == "optional" and combinator == "optional":
+        return (OP_OPTIONAL, compile_codec(spec[1]))
+    elif kind == "sequence_of" and combinator == "sequence_of":
+        return (OP_SEQUENCE, compile_codec(spec[1]))
+    elif kind == "dar_or" and combinator == "dar_or":
+        return (OP_DAR_OR, _dar_table(), compile_codec(spec[1]))
+    elif kind == "fixed" and combinator == "fixed":
+        return (OP_FIXED, spec[1])
+    elif kind == "enum" and combinator == "enum_of":
+        return (OP_TABLE, _enum_table(spec[1]))
+    elif kind == "record" and codec.read == spec[1].read:
+        return _record(spec[1])
+    return (OP_PYTHON, codec.read)
+
+
+def _services() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    single: list[Any] = [None] * 256
+    choices: list[Any] = [None] * 256
+    for (tag, choice), cls in _schema.REGISTRY.items():
+        program = _record(cls)
+        if choice is None:
+            single[tag] = program
+        else:
+            if choices[tag] is None:
+                choices[tag] = [None] * 256
+            choices[tag][choice] = program
+    return tuple(single), tuple(None if c is None else tuple(c) for c in choices)
+
+
+def _data_tables() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    tags: list[Any] = [None] * 256
+    readers: list[Any] = [None] * 256
+    for value, (member, read) in data_module._READERS.items():
+        tags[value] = member
+        readers[value] = read
+    return tuple(tags), tuple(readers)
+
+
+def _configure() -> tuple[bool, str]:
+    if os.environ.get("WATTGUARD_PURE_PYTHON"):
+        return False, "WATTGUARD_PURE_PYTHON is set"
+    try:
+        from wattguard.protocol import _accel  # type: ignore[attr-defined]
+    except ImportError as exc:
+        return False, f"the compiled decoder was not built ({exc}); pip install -e . with a C compiler"
+    setters = _setters(link.LinkFrame)
+    if setters is None or not (issubclass(Data, tuple) and issubclass(OAD, tuple)):
+        return False, "LinkFrame, Data or OAD changed shape; the compiled decoder is off"
+    tags, readers = _data_tables()
+    single, choices = _services()
+    _accel.configure(
+        controls=tuple(link._CONTROLS.get(value) for value in range(256)),
+        addresses=link._ADDRESSES,
+        frame_type=link.LinkFrame,
+        frame_setters=setters,
+        data_type=Data,
+        oad_type=OAD,
+        data_tags=tags,
+        data_readers=readers,
+        reader_type=Reader,
+        single=single,
+        choices=choices,
+        max_depth=MAX_DEPTH,
+    )
+    link._fast_frame = _accel.decode_frame
+    apdu_package._fast_apdu = _accel.decode_apdu
+    return True, "compiled decoder in use"
+
+
+ACTIVE, REASON = _configure()
