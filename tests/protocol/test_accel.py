@@ -1,0 +1,257 @@
+"""The compiled fast path decodes exactly what the Python decoder decodes, into equal objects of
+the same types, and declines (None) everything the Python decoder refuses.
+
+The Python decoder is the reference: ``decode_apdu_python`` and ``decode_frame`` with the fast
+path switched off. Each property is checked on well-formed input of every service and Data
+type (where the fast path must not decline: a decline would silently cost the speed), on
+mutated input and on random bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies698 import data_values, server_addresses, u8
+from test_apdu import SERVICES, structure_strategy
+from wattguard_testing import require
+
+from wattguard.errors import DecodeError
+from wattguard.protocol import (
+    OAD,
+    Control,
+    Data,
+    DataType,
+    FunctionCode,
+    LinkFrame,
+    ServerAddress,
+    _accelerate,
+    decode_frame,
+    link,
+)
+from wattguard.protocol.apdu import Structure, decode_apdu_python
+from wattguard.protocol.apdu.common import AResultNormal
+from wattguard.protocol.apdu.get import GetResponseNormal
+from wattguard.protocol.data import MAX_DEPTH
+
+
+@pytest.fixture(scope="module")
+def accel() -> Any:
+    require(_accelerate.ACTIVE, f"the compiled decoder is not in use: {_accelerate.REASON}")
+    from wattguard.protocol import _accel  # type: ignore[attr-defined]
+
+    return _accel
+
+
+def reference_frame(wire: bytes) -> LinkFrame | DecodeError:
+    """decode_frame without the fast path: the reference answer."""
+    saved = link._fast_frame
+    link._fast_frame = None
+    try:
+        return decode_frame(wire)
+    except DecodeError as exc:
+        return exc
+    finally:
+        link._fast_frame = saved
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, and built of the same types all the way down (DAR.SUCCESS == 0, but a DAR
+    member and an int are different answers)."""
+    return a == b and repr(a) == repr(b)
+
+
+def reference_apdu(wire: bytes) -> Structure | DecodeError:
+    try:
+        return decode_apdu_python(wire)
+    except DecodeError as exc:
+        return exc
+
+
+def check_apdu(accel: Any, wire: bytes, must_decode: bool = False) -> None:
+    expected = reference_apdu(wire)
+    fast = accel.decode_apdu(wire)
+    if isinstance(expected, DecodeError):
+        assert fast is None, f"the fast path accepted what Python refuses ({expected})"
+        return
+    if fast is None:
+        assert not must_decode, f"the fast path declined a well-formed {type(expected).__name__}"
+        return
+    assert type(fast) is type(expected)
+    assert same(fast, expected)
+
+
+@pytest.mark.parametrize("cls", [cls for _, cls in SERVICES], ids=lambda c: c.__name__)
+@settings(max_examples=40)
+@given(data=st.data())
+def test_every_service_decodes_identically(accel: Any, cls: type[Structure], data: Any) -> None:
+    apdu = data.draw(structure_strategy(cls))
+    check_apdu(accel, apdu.to_bytes(), must_decode=True)
+
+
+@settings(max_examples=400)
+@given(st.sampled_from([cls for _, cls in SERVICES]).flatmap(structure_strategy), st.data())
+def test_mutated_apdus_are_declined_where_python_refuses(
+    accel: Any, apdu: Structure, data: Any
+) -> None:
+    wire = bytearray(apdu.to_bytes())
+    for _ in range(data.draw(st.integers(1, 3))):
+        wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(u8)
+    cut = data.draw(st.integers(1, len(wire)))
+    check_apdu(accel, bytes(wire[:cut]))
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=60))
+def test_random_bytes_are_declined_where_python_refuses(accel: Any, noise: bytes) -> None:
+    check_apdu(accel, noise)
+
+
+def in_response(value: Data) -> bytes:
+    return GetResponseNormal(1, AResultNormal(OAD(0x0010), value)).to_bytes()
+
+
+@settings(max_examples=300)
+@given(data_values)
+def test_every_data_type_decodes_identically(accel: Any, value: Data) -> None:
+    wire = in_response(value)
+    check_apdu(accel, wire, must_decode=True)
+    assert same(accel.decode_apdu(wire).result.result, value)
+
+
+def nested(depth: int) -> Data:
+    value = Data(DataType.UNSIGNED, 7)
+    for _ in range(depth):
+        value = Data(DataType.STRUCTURE, (value,))
+    return value
+
+
+def test_nesting_is_bounded_as_in_python(accel: Any) -> None:
+    assert accel.decode_apdu(in_response(nested(MAX_DEPTH))) is not None
+    deep = in_response(nested(MAX_DEPTH + 1))
+    assert accel.decode_apdu(deep) is None
+    assert isinstance(reference_apdu(deep), DecodeError)
+
+
+@pytest.mark.parametrize(
+    ("tag", "raw"),
+    [
+        (DataType.VISIBLE_STRING, b"\x03ab\x7f"),  # DEL is not printable
+        (DataType.UTF8_STRING, b"\x02\xc3\x28"),  # not UTF-8
+        (DataType.BOOL, b"\x02"),
+        (DataType.ARRAY, b"\x05\x11\x01"),  # 5 elements in 2 bytes
+        (DataType.OCTET_STRING, b"\x83\x00\x00\x01"),  # a 3-byte length prefix
+    ],
+)
+def test_refusals_inside_data_are_declined(accel: Any, tag: DataType, raw: bytes) -> None:
+    wire = bytes.fromhex("85010100100200") + b"\x01" + bytes((tag,)) + raw + b"\x00\x00"
+    assert isinstance(reference_apdu(wire), DecodeError)
+    assert accel.decode_apdu(wire) is None
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        "0501410010020000",  # PIID bit 6 set
+        "0501010010020002",  # OPTIONAL marker 2
+        "050101001002000000",  # a trailing byte
+        "05020180",  # length prefix 0x80
+        "05020105",  # 5 OADs announced, none there
+        "850101001002000207",  # Get-Result choice 2
+        "8501010010020001030200",  # bool 2 inside Data
+        "90000100010100",  # SECURITY-Response MAC choice 1
+        "9003",  # security data choice 3
+        "ee0107",  # no such ErrorType
+        "0101000000",  # LINK request type 0 (not login, heartbeat or logout)
+    ],
+)
+def test_refusals_of_the_compiled_checks_are_declined(accel: Any, wire: str) -> None:
+    raw = bytes.fromhex(wire)
+    assert isinstance(reference_apdu(raw), DecodeError)
+    assert accel.decode_apdu(raw) is None
+
+
+frames = st.builds(
+    LinkFrame,
+    st.builds(
+        Control,
+        st.booleans(),
+        st.booleans(),
+        st.sampled_from(list(FunctionCode)),
+        st.just(False),
+        st.booleans(),
+    ),
+    server_addresses,
+    u8,
+    st.binary(max_size=120),
+)
+
+
+@settings(max_examples=300)
+@given(frames, st.integers(0, 3))
+def test_frames_decode_identically(accel: Any, frame: LinkFrame, wake_up: int) -> None:
+    wire = b"\xfe" * wake_up + frame.to_bytes()
+    expected = reference_frame(wire)  # (it also caches the address)
+    fast = accel.decode_frame(wire)
+    if frame.control.scrambled:
+        assert fast is None  # left to Python
+    else:
+        assert fast is not None
+        assert same(fast, expected)
+        assert type(fast) is LinkFrame
+
+
+@settings(max_examples=500)
+@given(frames, st.data())
+def test_mutated_frames_are_declined_where_python_refuses(
+    accel: Any, frame: LinkFrame, data: Any
+) -> None:
+    wire = bytearray(frame.to_bytes())
+    reference_frame(bytes(wire))  # caches the address, so the fast path gets that far
+    wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(u8)
+    cut = data.draw(st.integers(1, len(wire)))
+    mutated = bytes(wire[:cut])
+    expected = reference_frame(mutated)
+    fast = accel.decode_frame(mutated)
+    if isinstance(expected, DecodeError):
+        assert fast is None
+    elif fast is not None:
+        assert same(fast, expected)
+
+
+def test_an_address_not_yet_seen_is_left_to_python(accel: Any) -> None:
+    address = ServerAddress.parse("998877665544", extended_logical=3)
+    wire = LinkFrame(Control(False, True), address, 0x10, b"\x05\x01\x01\x00\x10\x02\x00\x00")
+    raw = wire.to_bytes()
+    link._ADDRESSES.pop(address.to_bytes(), None)
+    assert accel.decode_frame(raw) is None
+    assert decode_frame(raw) == wire  # Python decodes it and caches the address
+    assert accel.decode_frame(raw) == wire
+
+
+def test_pure_python_mode_decodes_the_same() -> None:
+    """WATTGUARD_PURE_PYTHON=1 switches the fast path off; the answers do not change."""
+    wire = LinkFrame(
+        Control(True, True), ServerAddress.parse("123456789012"), 0x10, in_response(nested(3))
+    ).to_bytes()
+    program = (
+        "import sys\n"
+        "from wattguard.protocol import _accelerate, decode_apdu, decode_frame\n"
+        "print(_accelerate.ACTIVE, _accelerate.REASON)\n"
+        "print(repr(decode_apdu(decode_frame(bytes.fromhex(sys.argv[1])).apdu)))\n"
+    )
+    env = {**os.environ, "WATTGUARD_PURE_PYTHON": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", program, wire.hex()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0] == "False WATTGUARD_PURE_PYTHON is set"
+    assert out[1] == repr(decode_apdu_python(decode_frame(wire).apdu))
