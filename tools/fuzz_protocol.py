@@ -6,7 +6,10 @@ a bug. Seeded and bounded, so a run can be repeated exactly.
 Inputs: a third pure random bytes, two thirds valid frames of every APDU kind (from the
 test corpus below) with bytes flipped, inserted, deleted or truncated. Each input goes through
 ``decode_frame``, the stream decoder and, for the frame's APDU field and the raw input,
-``decode_apdu`` and ``read_data``.
+``decode_apdu`` and ``read_data``. When the compiled decoder is in use, every frame and APDU
+also goes through it alone and through the Python decoder alone: where Python refuses, the
+compiled path must decline (None); where Python decodes, the compiled path must give an equal
+object of the same types, or decline.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import random
 import sys
 import time
+from collections.abc import Callable
 
 from wattguard.errors import DecodeError
 from wattguard.protocol import (
@@ -26,9 +30,12 @@ from wattguard.protocol import (
     FrameDecoder,
     LinkFrame,
     ServerAddress,
+    _accelerate,
     decode_apdu,
     decode_frame,
+    link,
 )
+from wattguard.protocol.apdu import decode_apdu_python
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
@@ -81,6 +88,39 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(out)
 
 
+def _reference(decode: Callable[[bytes], object], data: bytes) -> object:
+    try:
+        return decode(data)
+    except DecodeError:
+        return None
+
+
+def _python_frame(data: bytes) -> object:
+    saved, link._fast_frame = link._fast_frame, None
+    try:
+        return decode_frame(data)
+    finally:
+        link._fast_frame = saved
+
+
+def compare(data: bytes, apdu: bytes) -> None:
+    """The compiled path agrees with the Python decoder (see the module docstring)."""
+    from wattguard.protocol import _accel
+
+    checks = (
+        (_accel.decode_frame, _python_frame, data),
+        (_accel.decode_apdu, decode_apdu_python, apdu),
+        (_accel.decode_apdu, decode_apdu_python, data),
+    )
+    for fast, python, candidate in checks:
+        expected = _reference(python, candidate)
+        got = fast(candidate)
+        if got is None:
+            continue
+        if expected is None or got != expected or repr(got) != repr(expected):
+            raise AssertionError(f"compiled {got!r} but Python {expected!r}")
+
+
 def one(data: bytes) -> None:
     try:
         frame = decode_frame(data)
@@ -96,6 +136,8 @@ def one(data: bytes) -> None:
             decode_apdu(candidate)
         with contextlib.suppress(DecodeError):
             read_data(Reader(candidate))
+    if _accelerate.ACTIVE:
+        compare(data, apdu)
 
 
 def main() -> int:
@@ -119,8 +161,9 @@ def main() -> int:
         if index and index % 100_000 == 0:
             print(f"  {index:,} inputs, {time.monotonic() - start:.0f} s", file=sys.stderr)
     elapsed = time.monotonic() - start
+    decoders = "compiled and Python decoders agree" if _accelerate.ACTIVE else "Python decoder"
     print(
-        f"{args.count:,} inputs (seed {args.seed}): no exception but DecodeError "
+        f"{args.count:,} inputs (seed {args.seed}, {decoders}): no exception but DecodeError "
         f"({elapsed:.0f} s, {args.count / elapsed:,.0f} inputs/s)"
     )
     return 0

@@ -43,7 +43,7 @@ from wattguard.protocol.data import MAX_DEPTH
 @pytest.fixture(scope="module")
 def accel() -> Any:
     require(_accelerate.ACTIVE, f"the compiled decoder is not in use: {_accelerate.REASON}")
-    from wattguard.protocol import _accel  # type: ignore[attr-defined]
+    from wattguard.protocol import _accel
 
     return _accel
 

@@ -5,6 +5,7 @@ and the value types) and APDUs (``decode_apdu`` and the service classes in
 ``wattguard.protocol.apdu``). No I/O, no clock, no randomness: they are arguments.
 """
 
+from wattguard.protocol import _accelerate  # noqa: F401  (switches on the compiled decoder)
 from wattguard.protocol.apdu import Structure as Apdu
 from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.connection import ClientConnection, ServerConnection
@@ -21,7 +22,6 @@ from wattguard.protocol.link import (
     decode_frame,
 )
 from wattguard.protocol.stream import FrameDecoder
-from wattguard.protocol import _accelerate  # noqa: F401  (switches on the compiled decoder)
 from wattguard.protocol.values import (
     COMDCB,
     OAD,

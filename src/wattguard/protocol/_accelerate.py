@@ -22,9 +22,9 @@ import enum
 import os
 from typing import Any
 
+from wattguard.protocol import apdu as apdu_package
 from wattguard.protocol import data as data_module
 from wattguard.protocol import link
-from wattguard.protocol import apdu as apdu_package
 from wattguard.protocol.apdu import _schema, common, security
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import MAX_DEPTH, Data, read_data
@@ -88,8 +88,11 @@ def _combinator(codec: Any) -> str:
     return str(qualname.split(".<locals>", 1)[0]) if ".<locals>" in qualname else ""
 
 
+_GENERIC_READ = _schema.Structure.__dict__["read"].__func__
+
+
 def _record(cls: Any) -> Node:
-    if getattr(cls.read, "__func__", None) is not _schema.Structure.read.__func__:
+    if getattr(cls.read, "__func__", None) is not _GENERIC_READ:
         return (OP_PYTHON, cls.read)  # a hand-written reader
     fields = tuple(compile_codec(codec) for _, codec in cls._schema)
     if len(fields) > 16:
@@ -114,7 +117,7 @@ def compile_codec(codec: Any) -> Node:
     known = identity.get(id(codec))
     if known is not None:
         return known
-    spec = getattr(codec, "spec", ("custom",))
+    spec: tuple[Any, ...] = getattr(codec, "spec", ("custom",))
     kind = spec[0]
     combinator = _combinator(codec)
     if codec is security.REQUEST_PAYLOAD or codec is security.RESPONSE_PAYLOAD:
@@ -168,9 +171,12 @@ def _configure() -> tuple[bool, str]:
     if os.environ.get("WATTGUARD_PURE_PYTHON"):
         return False, "WATTGUARD_PURE_PYTHON is set"
     try:
-        from wattguard.protocol import _accel  # type: ignore[attr-defined]
+        from wattguard.protocol import _accel
     except ImportError as exc:
-        return False, f"the compiled decoder was not built ({exc}); pip install -e . with a C compiler"
+        return (
+            False,
+            f"the compiled decoder was not built ({exc}); pip install -e . with a C compiler",
+        )
     setters = _setters(link.LinkFrame)
     if setters is None or not (issubclass(Data, tuple) and issubclass(OAD, tuple)):
         return False, "LinkFrame, Data or OAD changed shape; the compiled decoder is off"

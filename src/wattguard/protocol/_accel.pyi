@@ -1,0 +1,21 @@
+# The compiled decoder (_accel.c); configured by _accelerate.py.
+from typing import Any
+
+def decode_frame(data: bytes, /) -> Any: ...
+def decode_apdu(data: bytes, /) -> Any: ...
+def crc16(data: bytes, /) -> int: ...
+def configure(
+    *,
+    controls: tuple[Any, ...],
+    addresses: dict[bytes, Any],
+    frame_type: type,
+    frame_setters: tuple[Any, ...],
+    data_type: type,
+    oad_type: type,
+    data_tags: tuple[Any, ...],
+    data_readers: tuple[Any, ...],
+    reader_type: type,
+    single: tuple[Any, ...],
+    choices: tuple[Any, ...],
+    max_depth: int,
+) -> None: ...
