@@ -553,7 +553,7 @@ static PyObject *declined(void) {
     Py_RETURN_NONE;
 }
 
-static PyObject *accel_decode_apdu(PyObject *module, PyObject *data) {
+static PyObject *accel_decode_apdu(PyObject *Py_UNUSED(module), PyObject *data) {
     if (!configured || !PyBytes_CheckExact(data) || PyBytes_GET_SIZE(data) == 0) {
         return declined();
     }
@@ -578,7 +578,7 @@ static PyObject *accel_decode_apdu(PyObject *module, PyObject *data) {
     return out;
 }
 
-static PyObject *accel_decode_frame(PyObject *module, PyObject *data) {
+static PyObject *accel_decode_frame(PyObject *Py_UNUSED(module), PyObject *data) {
     if (!configured || !PyBytes_CheckExact(data)) {
         return declined();
     }
@@ -651,7 +651,8 @@ static int check_table(PyObject *table, const char *name) {
     return 0;
 }
 
-static PyObject *accel_configure(PyObject *module, PyObject *args, PyObject *kwargs) {
+static PyObject *accel_configure(PyObject *Py_UNUSED(module), PyObject *args,
+                                 PyObject *kwargs) {
     static char *names[] = {"controls",     "addresses",    "frame_type",   "frame_setters",
                             "data_type",    "oad_type",     "data_tags",    "data_readers",
                             "reader_type",  "single",       "choices",      "max_depth",
@@ -693,16 +694,6 @@ static PyObject *accel_configure(PyObject *module, PyObject *args, PyObject *kwa
     Py_RETURN_NONE;
 }
 
-static PyObject *accel_crc16(PyObject *module, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    uint16_t value = crc16((const uint8_t *)view.buf, view.len);
-    PyBuffer_Release(&view);
-    return PyLong_FromLong(value);
-}
-
 static PyMethodDef methods[] = {
     {"decode_frame", accel_decode_frame, METH_O,
      "The LinkFrame of a well-formed, unfragmented, unscrambled frame, else None."},
@@ -710,13 +701,15 @@ static PyMethodDef methods[] = {
      "The APDU object of a well-formed APDU, else None."},
     {"configure", (PyCFunction)(void (*)(void))accel_configure, METH_VARARGS | METH_KEYWORDS,
      "Give the decoder the tables and programs compiled by _accelerate.py."},
-    {"crc16", accel_crc16, METH_O, "CRC-16/X-25 of a bytes-like object."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_accel",
-    "The compiled fast path of the DL/T 698.45 decoder (see _accelerate.py).", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_accel",
+    .m_doc = "The compiled fast path of the DL/T 698.45 decoder (see _accelerate.py).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__accel(void) {
