@@ -19,11 +19,14 @@ from wattguard.protocol import (
     TSA,
     AddressType,
     BitString,
+    Control,
     Data,
     DataType,
     Date,
     DateTime,
     DateTimeS,
+    FunctionCode,
+    LinkFrame,
     Region,
     ScalerUnit,
     ServerAddress,
@@ -181,3 +184,20 @@ server_addresses = st.one_of(
         st.integers(0, 1),
     ),
 )
+
+#: Control bytes of unfragmented frames (the fragment bit needs a fragment word).
+unfragmented_controls = st.builds(
+    Control,
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(list(FunctionCode)),
+    st.just(False),
+    st.booleans(),
+)
+
+
+def link_frames(max_apdu: int) -> st.SearchStrategy[LinkFrame]:
+    """Unfragmented link frames with any address and an APDU field of up to ``max_apdu`` bytes."""
+    return st.builds(
+        LinkFrame, unfragmented_controls, server_addresses, u8, st.binary(max_size=max_apdu)
+    )

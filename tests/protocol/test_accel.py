@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies698 import data_values, server_addresses, u8
+from strategies698 import data_values, link_frames, u8
 from test_apdu import SERVICES, structure_strategy
 from wattguard_testing import require
 
@@ -27,7 +27,6 @@ from wattguard.protocol import (
     Control,
     Data,
     DataType,
-    FunctionCode,
     LinkFrame,
     ServerAddress,
     _accelerate,
@@ -176,20 +175,7 @@ def test_refusals_of_the_compiled_checks_are_declined(accel: Any, wire: str) -> 
     assert accel.decode_apdu(raw) is None
 
 
-frames = st.builds(
-    LinkFrame,
-    st.builds(
-        Control,
-        st.booleans(),
-        st.booleans(),
-        st.sampled_from(list(FunctionCode)),
-        st.just(False),
-        st.booleans(),
-    ),
-    server_addresses,
-    u8,
-    st.binary(max_size=120),
-)
+frames = link_frames(max_apdu=120)
 
 
 @settings(max_examples=300)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies698 import server_addresses
+from strategies698 import link_frames
 
 from wattguard.errors import DecodeError
 from wattguard.protocol import (
@@ -13,7 +13,6 @@ from wattguard.protocol import (
     Control,
     Fragment,
     FragmentKind,
-    FunctionCode,
     LinkFrame,
     ServerAddress,
     crc16,
@@ -53,23 +52,8 @@ def test_a_get_request_frame_byte_for_byte() -> None:
     assert decode_frame(wire) == frame
 
 
-@given(
-    st.builds(
-        Control,
-        st.booleans(),
-        st.booleans(),
-        st.sampled_from(list(FunctionCode)),
-        st.just(False),
-        st.booleans(),
-    ),
-    server_addresses,
-    st.integers(0, 255),
-    st.binary(max_size=300),
-)
-def test_frames_round_trip(
-    control: Control, address: ServerAddress, client: int, apdu: bytes
-) -> None:
-    frame = LinkFrame(control, address, client, apdu)
+@given(link_frames(max_apdu=300))
+def test_frames_round_trip(frame: LinkFrame) -> None:
     assert decode_frame(frame.to_bytes()) == frame
     assert decode_frame(b"\xfe\xfe\xfe\xfe" + frame.to_bytes()) == frame
 

@@ -185,6 +185,31 @@ static PyObject *call_python(Cursor *c, PyObject *read, PyObject *depth) {
 
 static PyObject *read_data(Cursor *c, long depth);
 
+/* OAD(oi, attribute, element, feature): OI 16 bits, then attribute number (bits 0-4) and
+ * feature (bits 5-7), then the element index. */
+static PyObject *read_oad(Cursor *c) {
+    if (c->size - c->pos < 4) {
+        return NULL;
+    }
+    const uint8_t *p = c->buf + c->pos;
+    c->pos += 4;
+    PyObject *items[4] = {
+        PyLong_FromLong((p[0] << 8) | p[1]),
+        PyLong_FromLong(p[2] & 0x1F),
+        PyLong_FromLong(p[3]),
+        PyLong_FromLong(p[2] >> 5),
+    };
+    for (int i = 0; i < 4; i++) {
+        if (items[i] == NULL) {
+            for (int j = 0; j < 4; j++) {
+                Py_XDECREF(items[j]);
+            }
+            return NULL;
+        }
+    }
+    return new_named(oad_type, 4, items);
+}
+
 static int is_printable(const uint8_t *p, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) {
         if (p[i] < 0x20 || p[i] > 0x7E) {
@@ -256,20 +281,7 @@ static PyObject *read_data_value(Cursor *c, int tag, long depth) {
         return PyUnicode_DecodeUTF8((const char *)p, length, "strict");
     }
     case 81: /* OAD */
-    {
-        if (c->size - c->pos < 4) {
-            return NULL;
-        }
-        p = c->buf + c->pos;
-        c->pos += 4;
-        PyObject *items[4] = {
-            PyLong_FromLong((p[0] << 8) | p[1]),
-            PyLong_FromLong(p[2] & 0x1F),
-            PyLong_FromLong(p[3]),
-            PyLong_FromLong(p[2] >> 5),
-        };
-        return new_named(oad_type, 4, items);
-    }
+        return read_oad(c);
     default:
         break;
     }
@@ -458,20 +470,8 @@ static PyObject *run(PyObject *node, Cursor *c) {
         return take_bytes(c, PyLong_AsSsize_t(PyTuple_GET_ITEM(node, 1)));
     case OP_DATA:
         return read_data(c, 0);
-    case OP_OAD: {
-        if (c->size - c->pos < 4) {
-            return NULL;
-        }
-        p = c->buf + c->pos;
-        c->pos += 4;
-        PyObject *items[4] = {
-            PyLong_FromLong((p[0] << 8) | p[1]),
-            PyLong_FromLong(p[2] & 0x1F),
-            PyLong_FromLong(p[3]),
-            PyLong_FromLong(p[2] >> 5),
-        };
-        return new_named(oad_type, 4, items);
-    }
+    case OP_OAD:
+        return read_oad(c);
     case OP_OPTIONAL:
         if (c->pos >= c->size || c->buf[c->pos] > 1) {
             return NULL;
