@@ -85,11 +85,12 @@ def issue(browser: webdriver.Chrome, kind: str, meter: str) -> str:
 
 
 def command_row(browser: webdriver.Chrome, command_id: int) -> list[str]:
-    for row in browser.find_elements(By.CSS_SELECTOR, "#commands tr"):
-        cells = [str(c.text) for c in row.find_elements(By.TAG_NAME, "td")]
-        if cells and cells[0] == str(command_id):
-            return cells
-    return []
+    """The cells of a command's row (read in one step: a refresh may replace the rows)."""
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#commands tr'),"
+        " (row) => Array.from(row.cells, (cell) => cell.textContent))"
+    )
+    return next((row for row in rows if row[0] == str(command_id)), [])
 
 
 def test_an_operator_trips_a_meter_and_a_viewer_is_refused(
@@ -146,8 +147,9 @@ def test_a_second_supervisor_approves_a_mass_command(
     approved = live.get(f"/api/commands/{pending['id']}")
     assert approved["approved_by"] == "shi" and approved["state"] != "awaiting approval"
     assert message == f"Command {pending['id']} approved: now {approved['state']}."
-    row = wait(browser, lambda: command_row(browser, pending["id"]))
-    assert row[4] == "shi" and not browser.find_elements(By.CSS_SELECTOR, approve)
+    # the refresh after the click shows who approved it, and no more buttons
+    wait(browser, lambda: command_row(browser, pending["id"])[4:5] == ["shi"])
+    assert not browser.find_elements(By.CSS_SELECTOR, approve)
 
 
 def test_a_station_that_goes_away_is_reported(tmp_path: Path) -> None:
