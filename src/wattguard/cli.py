@@ -84,7 +84,9 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
     def api_ready(port: int) -> None:
-        print(f"station API on http://127.0.0.1:{port}/docs ; tokens (Authorization: Bearer ...):")
+        url = f"http://127.0.0.1:{port}/"
+        print(f"dashboard on {url} (or {url}#token=operator-token signs in at once)")
+        print(f"station API on {url}docs ; tokens (Authorization: Bearer ...):")
         for token, user in deployment.users.items():
             print(f"  {token:<24} {user.name} ({user.role.name.lower()})")
 

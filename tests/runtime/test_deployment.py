@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from wattguard.cli import main
@@ -124,6 +126,7 @@ def test_the_demo_command_runs_live_over_tcp(capsys: pytest.CaptureFixture[str])
     )
     out = capsys.readouterr().out
     assert "front-end processor on loopback TCP" in out
+    assert re.search(r"dashboard on http://127\.0\.0\.1:[1-9][0-9]*/ ", out)
     assert "terminals online 1/1" in out
 
 

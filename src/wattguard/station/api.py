@@ -11,6 +11,9 @@ input (400, 422) and of unknown or missing tokens (401) are security events at t
 token guessing and probing raise alerts like any other refusal; 403s are recorded by the
 command rules themselves.
 
+The web dashboard (:mod:`wattguard.station.web`) is served by the same app at ``/`` (and
+``/dashboard``): a page that needs no token to load and calls these endpoints with the user's.
+
 Endpoints are ``async``: they run on the event loop that also runs the station, so no state is
 shared across threads.
 """
@@ -30,6 +33,7 @@ from pydantic import BaseModel, Field
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.commands import Command, CommandKind, CommandRefused, User
 from wattguard.station.service import Station
+from wattguard.station.web import add_dashboard
 
 __all__ = ["create_app"]
 
@@ -224,4 +228,5 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
             status = 404 if refused.reason.startswith("no command") else 403
             raise HTTPException(status, refused.reason) from None
 
+    add_dashboard(app)
     return app

@@ -1,0 +1,52 @@
+"""The station's web dashboard: one page, its script and its style sheet (package data in
+``dashboard/``), served by the API's app at ``/`` and ``/dashboard``.
+
+The page loads without a token and then calls the REST API like any client, with the token the
+user enters (or hands over once in the address, ``/#token=...``), so the API's rules decide
+every action. Event details and alert evidence carry what an attacker sent: the script writes
+every text from the API with ``textContent``, and :data:`CONTENT_SECURITY_POLICY` lets the page
+run no script but its own file and reach nothing but this origin, so markup smuggled into an
+event could not run even if it were parsed.
+"""
+
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+__all__ = ["CONTENT_SECURITY_POLICY", "add_dashboard"]
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+#: The files of the dashboard, by the path they are served at.
+_FILES = {
+    "/dashboard/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/dashboard/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+}
+
+
+def _serve(body: bytes, media_type: str) -> Callable[[], Awaitable[Response]]:
+    async def endpoint() -> Response:
+        return Response(body, media_type=media_type, headers=_HEADERS)
+
+    return endpoint
+
+
+def add_dashboard(app: FastAPI) -> None:
+    """Serve the dashboard from ``app`` (read once, from the installed package)."""
+    folder = files("wattguard.station") / "dashboard"
+    page = _serve((folder / "index.html").read_bytes(), "text/html; charset=utf-8")
+    for path in ("/", "/dashboard"):
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+    for path, (name, media_type) in _FILES.items():
+        asset = _serve((folder / name).read_bytes(), media_type)
+        app.add_api_route(path, asset, methods=["GET"], include_in_schema=False)
