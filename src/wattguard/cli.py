@@ -37,8 +37,11 @@ def _demo(args: argparse.Namespace) -> int:
         Deployment,
         DeploymentConfig,
         live_clock,
+        random_users,
         virtual_clock,
     )
+    from wattguard.station.commands import Role
+    from wattguard.station.users import new_token
 
     config = DeploymentConfig(
         meters=args.meters,
@@ -76,7 +79,8 @@ def _demo(args: argparse.Namespace) -> int:
             f"({summary.readings / took:,.0f}/s), {summary.security_events} security events"
         )
         return 0
-    deployment = Deployment(config, live_clock(config))
+    # Each run makes its own tokens: a fixed token on a listening port is anyone's.
+    deployment = Deployment(config, live_clock(config), users=random_users(new_token))
     print(
         f"wattguard demo: {deployment.meter_count} meters behind "
         f"{_terminals(len(deployment.nets))}, one front-end processor on loopback TCP, "
@@ -85,10 +89,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     def api_ready(port: int) -> None:
         url = f"http://127.0.0.1:{port}/"
-        print(f"dashboard on {url} (or {url}#token=operator-token signs in at once)")
-        print(f"station API on {url}docs ; tokens (Authorization: Bearer ...):")
+        operator = next(t for t, u in deployment.users.items() if u.role is Role.OPERATOR)
+        print(f"dashboard on {url}#token={operator} (signs the operator in)")
+        print(f"station API on {url}docs ; this run's tokens (Authorization: Bearer ...):")
         for token, user in deployment.users.items():
-            print(f"  {token:<24} {user.name} ({user.role.name.lower()})")
+            print(f"  {token:<34} {user.name} ({user.role.name.lower()})")
 
     def report(summary: object) -> None:
         line = summary.line()  # type: ignore[attr-defined]
@@ -179,8 +184,9 @@ def _role(args: argparse.Namespace) -> int:
         job = roles.run_fep(args.listen, args.bus, pki_folder=folder)
     elif args.command == "station":
         job = roles.run_station(
-            args.bus, database=args.database, vault=vault, cipher=args.cipher, pki_folder=folder
-        )
+            args.bus, database=args.database, vault=vault, cipher=args.cipher, pki_folder=folder,
+            api_port=None if args.no_api else args.api_port,
+        )  # fmt: skip
     else:
         job = roles.run_terminal(
             args.address, args.fep, meters=args.meters, speed=args.speed, seed=args.seed,
@@ -191,6 +197,12 @@ def _role(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\n{args.command} stopped")
     return 0
+
+
+def _users(args: argparse.Namespace) -> int:
+    from wattguard.runtime import roles
+
+    return roles.manage_users(args.database, args.action, args.name, args.role)
 
 
 def _terminals(n: int) -> str:
@@ -291,7 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--cipher", default=None, help="HOST:PORT of `wattguard cipher --serve` (needs --pki)"
     )
     station.add_argument("--pki", default=None, help=pki_help)
+    station.add_argument(
+        "--api-port", type=int, default=8080, help="the REST API and dashboard (8080; 0: any)"
+    )
+    station.add_argument("--no-api", action="store_true", help="serve no API or dashboard")
     station.set_defaults(run=_role)
+    users = commands.add_parser(
+        "users", help="the station's API users: add, list, token (a new one), disable"
+    )
+    users.add_argument("action", choices=("add", "list", "token", "disable"))
+    users.add_argument("name", nargs="?", default=None, help="the user's name (not for list)")
+    users.add_argument(
+        "--role", choices=("viewer", "operator", "supervisor"), help="for add: what they may do"
+    )
+    users.add_argument(
+        "--database", default="sqlite:///wattguard-station.db", help="the station's storage URL"
+    )
+    users.set_defaults(run=_users)
     terminal = commands.add_parser("terminal", help="run a terminal and its simulated meters")
     terminal.add_argument("--address", default="990000000001", help="12 digits (990000000001)")
     terminal.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,12 +39,19 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _run(*args: str) -> None:
+def _run(*args: str) -> str:
     made = subprocess.run(
         [sys.executable, "-m", "wattguard", *args],
         capture_output=True, text=True, timeout=60, env={**os.environ, **PASSPHRASE},
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
+    return made.stdout
+
+
+def _get(url: str, token: str) -> dict[str, object]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("protected", [True, False])
@@ -65,7 +75,12 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
         assert cipher.stdout is not None and "serving" in cipher.stdout.readline()
         station_security = ["--cipher", f"127.0.0.1:{cipher_port}", *pki]
     database = f"sqlite:///{tmp_path / 'station.db'}"
-    station = _spawn("station", "--bus", URL, "--database", database, *station_security)
+    token = _run("users", "add", "vera", "--role", "viewer", "--database", database).split()[-1]
+    api_port = _free_port()
+    station = _spawn(
+        "station", "--bus", URL, "--database", database, "--api-port", str(api_port),
+        *station_security,
+    )  # fmt: skip
     fep = _spawn("fep", "--listen", f"127.0.0.1:{port}", "--bus", URL, *pki)
     processes += [station, fep]
     try:
@@ -73,6 +88,9 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
         first = station.stdout.readline()
         assert "collecting" in first
         assert ("verifying every reading's MAC" in first) == protected
+        assert f"API and dashboard on http://127.0.0.1:{api_port}/ for 1 users" in (
+            station.stdout.readline()
+        )
         assert ("WAN secure channel" in fep.stdout.readline()) == protected
         terminal = _spawn(
             "terminal", "--address", address, "--fep", f"127.0.0.1:{port}", "--meters", "5",
@@ -87,6 +105,12 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
             if match:
                 readings = int(match.group(1).replace(",", ""))
         assert readings >= 50
+        api = f"http://127.0.0.1:{api_port}"
+        assert _get(f"{api}/api/whoami", token) == {"name": "vera", "role": "viewer"}
+        summary = _get(f"{api}/api/summary", token)
+        assert isinstance(summary["readings_stored"], int) and summary["readings_stored"] >= 50
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            _get(f"{api}/api/summary", "not-vera's-token")
     finally:
         for process in processes:
             process.send_signal(signal.SIGINT)

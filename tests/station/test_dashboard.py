@@ -74,6 +74,7 @@ def test_the_dashboard_shows_what_the_api_holds(live: LiveStation, tmp_path: Pat
     dom = dump_dom(f"{live.url}/#token=viewer-token", tmp_path)
     page = Page(dom)
     assert page.text["status"].startswith("Up to date"), page.text["status"]
+    assert page.text["whoami"] == "Signed in as vera (viewer)"
     summary = live.get("/api/summary")
     for name, value in summary.items():
         assert page.text[f"summary-{name}"] == ("n/a" if value is None else str(value)), name
@@ -107,6 +108,7 @@ def test_a_bad_token_is_explained_and_not_retried(live: LiveStation, tmp_path: P
     assert page.attrs["status"]["class"] == "notice error"
     assert not any(row for row in page.rows["meters"])
     assert page.text["summary-meters"] == "\N{EN DASH}"
+    assert page.text.get("whoami", "") == ""
     assert len(live.get("/api/events?kind=authentication&limit=1000")) == refusals + 1
 
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +38,7 @@ from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.network.utility import UtilityPki
 from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
+from wattguard.runtime.api import RunningApi, start_api
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
@@ -124,8 +124,25 @@ class _Station:
             self.last[r.meter] = max(self.last.get(r.meter, 0.0), r.time)
 
 
+#: The deployment's API users unless it is given others: fixed tokens for tests and examples.
+FIXED_USERS: dict[str, User] = {
+    "operator-token": User("otto", Role.OPERATOR),
+    "supervisor-token": User("sun", Role.SUPERVISOR),
+    "second-supervisor-token": User("shi", Role.SUPERVISOR),
+    "viewer-token": User("vera", Role.VIEWER),
+}
+
+
+def random_users(token: Callable[[], str]) -> dict[str, User]:
+    """The same four users with tokens from ``token`` (e.g. :func:`~wattguard.station.users.
+    new_token`)."""
+    return {token(): user for user in FIXED_USERS.values()}
+
+
 class Deployment:
-    def __init__(self, config: DeploymentConfig, clock: Clock) -> None:
+    def __init__(
+        self, config: DeploymentConfig, clock: Clock, *, users: Mapping[str, User] | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.bus = InProcessBus()
@@ -147,12 +164,11 @@ class Deployment:
         self.station.on_readings.append(self.tracker.sink)
         self.events: EventSink = self.station.monitor  # stored, and checked against the rules
         self.collector = self.station.collector
-        self.users = {
-            "operator-token": User("otto", Role.OPERATOR),
-            "supervisor-token": User("sun", Role.SUPERVISOR),
-            "second-supervisor-token": User("shi", Role.SUPERVISOR),
-            "viewer-token": User("vera", Role.VIEWER),
-        }
+        # The API's users, one per role (two supervisors, for approvals): fixed tokens that
+        # tests can name unless the caller gives others (`wattguard demo` makes random ones).
+        # They live in the station's user directory, as users made by `wattguard users add` do.
+        self.users: dict[str, User] = dict(FIXED_USERS if users is None else users)
+        self.station.users.ensure(self.users)
         self.nets: list[Neighbourhood] = []
         start = clock.time()
         profile = LinkProfile(loss=config.hplc_loss)
@@ -227,37 +243,15 @@ class Deployment:
             fep_channel = self.pki.fep_channel(self.events)
         fep = FepServer(self.bus, clock=self.clock, events=self.events, channel=fep_channel)
         fep_port = await fep.start("127.0.0.1", port)
-        api: Any = None
-        api_task: asyncio.Task[None] | None = None
+        api: RunningApi | None = None
         if api_port is not None:
-            import uvicorn
-
-            from wattguard.station.api import create_app
-
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                listener.bind(("127.0.0.1", api_port))
-            except OSError as exc:
-                listener.close()
+                api = await start_api(self.station, api_port)
+            except ConfigError:
                 await fep.close()
-                raise ConfigError(
-                    f"the API cannot listen on 127.0.0.1:{api_port} ({exc.strerror}): choose "
-                    "another port with --api-port (0 picks a free one)"
-                ) from None
-            api = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(self.station, self.users), log_level="warning", lifespan="off"
-                )
-            )
-            api_task = asyncio.create_task(api.serve(sockets=[listener]))
-            while not api.started and not api_task.done():
-                await asyncio.sleep(0.05)
-            if api_task.done():
-                raise ConfigError(f"the API did not start on 127.0.0.1:{api_port}")
-            bound = api.servers[0].sockets[0].getsockname()[1]
+                raise
             if on_api is not None:
-                on_api(int(bound))
+                on_api(api.port)
         clients = [
             TerminalClient(
                 net, self.clock, "127.0.0.1", fep_port,
@@ -282,9 +276,8 @@ class Deployment:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks, return_exceptions=True)
             await fep.close()
-            if api is not None and api_task is not None:
-                api.should_exit = True
-                await asyncio.gather(api_task, return_exceptions=True)
+            if api is not None:
+                await api.stop()
         return self.summary()
 
     # virtual time, no sockets

@@ -8,6 +8,7 @@ Each is configured by command-line options whose defaults come from the environm
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import Terminal
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole
+from wattguard.runtime.api import RunningApi, start_api
 from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.fep import FepServer
@@ -37,9 +39,11 @@ from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
+from wattguard.station.audit import StationAudit
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
+from wattguard.station.users import UserDirectory, new_token
 
 __all__ = ["run_fep", "run_station", "run_terminal", "split_host_port"]
 
@@ -177,6 +181,7 @@ async def run_station(
     cipher: str | None = None,
     pki_folder: Path | None = None,
     status_every: float = 5.0,
+    api_port: int | None = 8080,
 ) -> None:
     hsm: CipherService | None = open_device(vault)
     if cipher is not None:
@@ -194,6 +199,25 @@ async def run_station(
     await bus.ready()
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
     print(f"station: collecting from {bus_url} into {database}, {mode}", flush=True)
+    api: RunningApi | None = None
+    if api_port is not None:
+        try:
+            api = await start_api(station, api_port)
+        except ConfigError:
+            station.close()
+            await bus.close()
+            storage.close()
+            raise
+        users = [user for user in station.users.list() if user.disabled is None]
+        print(
+            f"station: API and dashboard on http://127.0.0.1:{api.port}/ for "
+            + (
+                f"{len(users)} users"
+                if users
+                else "nobody yet (wattguard users add NAME --role operator --database ...)"
+            ),
+            flush=True,
+        )
     last = time.monotonic()
     try:
         while True:
@@ -208,9 +232,51 @@ async def run_station(
                     flush=True,
                 )
     finally:
+        if api is not None:
+            await api.stop()
         station.close()
         await bus.close()
         storage.close()
+
+
+def manage_users(database: str, action: str, name: str | None, role: str | None) -> int:
+    """`wattguard users add|token|disable|list`: the station database's API users. A new
+    token is printed once; only its digest is stored."""
+    storage = open_storage(database)
+    try:
+        clock = SystemClock().time
+        directory = UserDirectory(storage, clock, audit=StationAudit(storage, clock))
+        if action == "list":
+            rows = directory.list()
+            if not rows:
+                print(f"no users in {database}; add one: wattguard users add NAME --role operator")
+            for user in rows:
+                made = _utc(user.created)
+                state = "enabled" if user.disabled is None else f"disabled {_utc(user.disabled)}"
+                print(f"{user.name:<24} {user.role.lower():<11} made {made}  {state}")
+            return 0
+        if name is None:
+            raise ConfigError(f"wattguard users {action} needs a user NAME")
+        if action == "disable":
+            directory.disable(name)
+            print(f"{name} disabled: their token is refused from now on")
+            return 0
+        token = new_token()
+        if action == "add":
+            if role is None:
+                raise ConfigError("wattguard users add needs --role viewer|operator|supervisor")
+            directory.add(name, role, token)
+        else:
+            directory.reissue(name, token)
+        print(f"{name}'s token (shown once; send it as Authorization: Bearer ...):")
+        print(token)
+        return 0
+    finally:
+        storage.close()
+
+
+def _utc(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def run_terminal(

@@ -11,7 +11,8 @@ Version 1 is the schema of the first release, unchanged, so its databases upgrad
 Version 2 adds what the REST API and the monitor need: when a reading and an event were
 received, the meter an event names (filled in for the events already stored), the meter's
 class and state, and when an alert last matched (so that a restarted monitor keeps
-de-duplicating and closing it).
+de-duplicating and closing it). Version 3 adds the API's users (``station.users``): name,
+role, the SM3 digest of their token (never the token), when they were made and disabled.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -85,6 +86,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX alerts_open ON alerts (closed)",
         ),
         then=_fill_event_meters,
+    ),
+    Migration(
+        3,
+        (
+            "CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL, "
+            "token_digest TEXT NOT NULL UNIQUE, created DOUBLE PRECISION NOT NULL, "
+            "disabled DOUBLE PRECISION)",
+        ),
     ),
 )
 

@@ -21,6 +21,7 @@ from wattguard.station.records import (
     MeterState,
     ReadingRow,
     StoredEvent,
+    UserRecord,
     meter_of,
     moment,
     normalise_meter,
@@ -52,6 +53,7 @@ _LATEST = (
     " SELECT MAX(time) FROM readings WHERE meter = m.meter AND quantity = ?) "
     "ORDER BY r.meter"
 )
+_SELECT_USERS = "SELECT name, role, token_digest, created, disabled FROM users"
 _SELECT_EVENTS = "SELECT id, time, kind, source, detail, meter, received FROM events"
 
 
@@ -336,6 +338,39 @@ class SqlStorage:
         """Commands, newest first."""
         rows = self._query(_SELECT_COMMANDS + " ORDER BY id DESC LIMIT ?", (int(limit),))
         return [_command(row) for row in rows]
+
+    # users
+
+    def save_user(self, user: UserRecord) -> None:
+        """Insert a user, or replace its role, token digest and disabled time (by name)."""
+        if not isinstance(user, UserRecord):
+            raise InvalidRecord(f"{user!r} is not a UserRecord")
+        row = (
+            _text(user.name, "name"), _text(user.role, "role"),
+            _text(user.token_digest, "token digest"), moment(user.created, "created"),
+            None if user.disabled is None else moment(user.disabled, "disabled"),
+        )  # fmt: skip
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO users (name, role, token_digest, created, disabled) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                    "role = excluded.role, token_digest = excluded.token_digest, "
+                    "disabled = excluded.disabled"
+                ),
+                row,
+            )
+
+    def user(self, name: str) -> UserRecord | None:
+        rows = self._query(_SELECT_USERS + " WHERE name = ?", (str(name),))
+        return UserRecord(*rows[0]) if rows else None
+
+    def user_by_token(self, token_digest: str) -> UserRecord | None:
+        rows = self._query(_SELECT_USERS + " WHERE token_digest = ?", (str(token_digest),))
+        return UserRecord(*rows[0]) if rows else None
+
+    def users(self) -> list[UserRecord]:
+        return [UserRecord(*row) for row in self._query(_SELECT_USERS + " ORDER BY name")]
 
     # audit
 

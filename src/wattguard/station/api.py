@@ -3,13 +3,15 @@
 
 Reads (meters, readings, events, alerts, commands, a summary) need any known user; commands
 need a user whose role allows them (:mod:`wattguard.station.commands`). Users authenticate with
-``Authorization: Bearer <token>``; the tokens are the deployment's (``wattguard demo`` prints
-them). Errors are JSON ``{"detail": ...}`` with 400 (bad input), 401 (no or unknown token),
-403 (refused by the rules, with the reason), 404 (unknown meter or command). Refusals of bad
-input (400, 422) and of unknown or missing tokens (401) are security events at the station
-(MALFORMED and AUTHENTICATION, with the client's address and the path, never the token), so
-token guessing and probing raise alerts like any other refusal; 403s are recorded by the
-command rules themselves.
+``Authorization: Bearer <token>``; tokens belong to the station's users
+(:mod:`wattguard.station.users`: ``wattguard users add`` makes one, ``wattguard demo`` makes
+one per role and prints them), and ``/api/whoami`` says whose a token is. Errors are JSON
+``{"detail": ...}`` with 400 (bad input), 401 (no or unknown token), 403 (refused by the
+rules, with the reason), 404 (unknown meter or command). Refusals of bad input (400, 422) and
+of unknown or missing tokens (401) are security events at the station (MALFORMED and
+AUTHENTICATION, with the client's address and the path, never the token), so token guessing
+and probing raise alerts like any other refusal; 403s are recorded by the command rules
+themselves.
 
 The web dashboard (:mod:`wattguard.station.web`) is served by the same app at ``/`` (and
 ``/dashboard``): a page that needs no token to load and calls these endpoints with the user's.
@@ -23,7 +25,7 @@ shared across threads.
 
 import re
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -58,7 +60,17 @@ def _command(command: Command) -> dict[str, Any]:
     return out
 
 
-def create_app(station: Station, users: dict[str, User]) -> FastAPI:
+class TokenLookup(Protocol):
+    """Who a bearer token belongs to: a station's :class:`~wattguard.station.users.
+    UserDirectory`, or a plain ``{token: User}`` dict."""
+
+    def get(self, token: str, /) -> User | None: ...
+
+
+def create_app(station: Station, users: TokenLookup | None = None) -> FastAPI:
+    """The API of ``station``; tokens are checked against ``users`` (default: the station's
+    own user directory, :attr:`Station.users`)."""
+    lookup: TokenLookup = station.users if users is None else users
     app = FastAPI(
         title="wattguard master station",
         version="0.1",
@@ -90,7 +102,7 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
     def user(authorization: Annotated[str | None, Header()] = None) -> User:
         if authorization is None or not authorization.startswith("Bearer "):
             raise HTTPException(401, "send Authorization: Bearer <token>")
-        found = users.get(authorization.removeprefix("Bearer ").strip())
+        found = lookup.get(authorization.removeprefix("Bearer ").strip())
         if found is None:
             raise HTTPException(401, "unknown token")
         return found
@@ -101,6 +113,11 @@ def create_app(station: Station, users: dict[str, User]) -> FastAPI:
         if not _ADDRESS.match(value):
             raise HTTPException(400, f"a meter address is 12 digits, not {value!r}")
         return value
+
+    @app.get("/api/whoami")
+    async def whoami(caller: Caller) -> dict[str, str]:
+        """The user the token belongs to, and their role."""
+        return {"name": caller.name, "role": caller.role.name.lower()}
 
     @app.get("/api/summary")
     async def summary(_: Caller) -> dict[str, Any]:

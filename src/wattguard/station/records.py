@@ -36,6 +36,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StoredEvent",
+    "UserRecord",
     "meter_of",
     "normalise_meter",
     "normalise_quantity",
@@ -82,6 +83,17 @@ class MeterRecord:
     meter_class: str | None
     state: MeterState
     state_changed: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """An API user as stored: never the token, only its SM3 digest (station.users)."""
+
+    name: str
+    role: str  # a Role's name: VIEWER, OPERATOR, SUPERVISOR
+    token_digest: str  # 64 hex digits
+    created: float
+    disabled: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

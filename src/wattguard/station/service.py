@@ -65,6 +65,7 @@ from wattguard.station.commands import (
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.storage import Storage
+from wattguard.station.users import UserDirectory
 
 __all__ = ["Station"]
 
@@ -138,6 +139,7 @@ class Station:
             hsm.events = self.monitor
         self.audit = StationAudit(storage, clock.time)
         self.commands = CommandBook(approval_threshold, events=self.monitor, audit=self.audit)
+        self.users = UserDirectory(storage, clock.time, audit=self.audit)
         self.commands.restore(storage.commands(limit=1_000_000))
         verifier: Verifier = hsm if hsm is not None else PlainVerifier()
         self.collector = Collector(

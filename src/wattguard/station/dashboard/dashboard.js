@@ -200,6 +200,7 @@ function showEvents(events) {
 
 function clearData() {
   shown.clear();
+  $("whoami").textContent = "";
   for (const id of ["alerts", "commands", "meters", "events"]) $(id).replaceChildren();
   for (const element of document.querySelectorAll("[id^='summary-']")) element.textContent = "–";
 }
@@ -211,12 +212,17 @@ async function refresh() {
   const mine = ++generation;
   if (!token()) {
     clearData();
-    say("status", "Enter your API token above (wattguard demo prints them).", "info");
+    say(
+      "status",
+      "Enter your API token above (wattguard demo prints them; wattguard users add makes one).",
+      "info",
+    );
     return;
   }
   try {
     const summary = await api("/api/summary");
-    const [meters, latest, alerts, events, commands] = await Promise.all([
+    const [me, meters, latest, alerts, events, commands] = await Promise.all([
+      api("/api/whoami"),
       api("/api/meters"),
       api("/api/readings/latest?quantity=" + ENERGY),
       api("/api/alerts?open=true"),
@@ -224,6 +230,7 @@ async function refresh() {
       api("/api/commands"),
     ]);
     if (mine !== generation) return;
+    $("whoami").textContent = "Signed in as " + me.name + " (" + me.role + ")";
     showSummary(summary);
     showAlerts(alerts);
     showMeters(meters, latest);
