@@ -167,8 +167,11 @@ def _role(args: argparse.Namespace) -> int:
     folder = Path(args.pki) if getattr(args, "pki", None) else None
     if args.command == "pki":
         if folder is None:
-            raise ConfigError("wattguard pki --init needs --pki DIR")
-        roles.init_pki(folder)
+            raise ConfigError("wattguard pki needs --pki DIR")
+        if args.init:
+            roles.init_pki(folder)
+        else:
+            roles.administer_pki(folder, enrol=args.enrol, revoke=args.revoke)
         return 0
     job: Any
     if args.command == "cipher":
@@ -279,8 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     fep.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
     fep.add_argument("--pki", default=None, help=pki_help)
     fep.set_defaults(run=_role)
-    pki_parser = commands.add_parser("pki", help="create the utility's CA and certificates")
-    pki_parser.add_argument("--init", action="store_true", required=True)
+    pki_parser = commands.add_parser(
+        "pki", help="the utility's CA: create it, enrol or revoke terminals, sign the CRL"
+    )
+    pki_action = pki_parser.add_mutually_exclusive_group(required=True)
+    pki_action.add_argument("--init", action="store_true", help="create the CA and certificates")
+    pki_action.add_argument("--enrol", metavar="ADDRESS", help="issue a terminal's certificate")
+    pki_action.add_argument("--revoke", metavar="ADDRESS", help="revoke a terminal's certificate")
+    pki_action.add_argument("--crl", action="store_true", help="sign a fresh CRL (daily)")
     pki_parser.add_argument("--pki", default=None, help="the directory to create")
     pki_parser.set_defaults(run=_role)
     cipher = commands.add_parser(

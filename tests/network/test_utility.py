@@ -124,3 +124,79 @@ def test_a_missing_or_damaged_directory_is_a_config_error(
     (tmp_path / "pki" / "ca-state.json").write_text("{}")
     with pytest.raises(ConfigError, match="damaged"):
         UtilityPki.load(tmp_path / "pki", utility.clock)
+
+
+# the services' view: no CA key, the published CRL
+
+
+@pytest.fixture
+def published(utility: UtilityPki, tmp_path: Path) -> Path:
+    """A PKI directory with one terminal enrolled, and the CA key taken away (kept offline):
+    what a service's host holds."""
+    utility.enrol(TERMINAL)
+    folder = tmp_path / "pki"
+    utility.save(folder)
+    (folder / "ca.key").rename(tmp_path / "ca.key.offline")
+    return folder
+
+
+def test_services_run_without_the_ca_key(utility: UtilityPki, published: Path) -> None:
+    fep = UtilityPki.load_party(published, utility.clock, "fep")
+    terminal = UtilityPki.load_party(published, utility.clock, f"terminal-{TERMINAL.hex()}")
+    assert fep.ca is None and terminal.ca is None
+    assert connect(terminal.terminal_channel(TERMINAL)(), fep.fep_channel()())[1] == [
+        ChannelUp(TERMINAL)
+    ]
+    # ... and cannot act as the CA
+    with pytest.raises(ConfigError, match="without the CA key"):
+        fep.enrol(bytes.fromhex("990000000009"))
+    with pytest.raises(ConfigError, match=r"no ca\.key: issuing, revoking"):
+        UtilityPki.load(published, utility.clock)
+
+
+def test_a_published_revocation_reaches_a_running_fep(
+    utility: UtilityPki, published: Path, tmp_path: Path
+) -> None:
+    fep = UtilityPki.load_party(published, utility.clock, "fep").fep_channel(events := EventLog())
+    terminal = UtilityPki.load_party(published, utility.clock, f"terminal-{TERMINAL.hex()}")
+    assert connect(terminal.terminal_channel(TERMINAL)(), fep())[1] == [ChannelUp(TERMINAL)]
+    # the administrator, with the CA key, revokes the terminal and publishes the CRL
+    (tmp_path / "ca.key.offline").rename(published / "ca.key")
+    admin = UtilityPki.load(published, utility.clock)
+    admin.revoke(TERMINAL)
+    admin.save(published)
+    at_fep = connect(terminal.terminal_channel(TERMINAL)(), fep())[1]
+    assert isinstance(at_fep[0], ChannelClosed) and "revoked" in at_fep[0].reason
+    assert [e.kind for e in events.events] == [EventKind.KEY]
+
+
+def test_a_lapsed_or_forged_crl_refuses_everyone_until_a_new_one_is_signed(
+    utility: UtilityPki, published: Path, tmp_path: Path
+) -> None:
+    clock = utility.clock
+    assert isinstance(clock, VirtualClock)
+    fep = UtilityPki.load_party(published, clock, "fep").fep_channel()
+    terminal = UtilityPki.load_party(published, clock, f"terminal-{TERMINAL.hex()}")
+    clock.advance(8 * DAY)  # the published CRL was valid for 7
+    at_fep = connect(terminal.terminal_channel(TERMINAL)(), fep())[1]
+    assert isinstance(at_fep[0], ChannelClosed) and "not current" in at_fep[0].reason
+    # a CRL signed by another CA is no better
+    other = UtilityPki.create(clock, name="not the utility")
+    other.save(tmp_path / "other")
+    (published / "ca.crl").write_bytes((tmp_path / "other" / "ca.crl").read_bytes())
+    at_fep = connect(terminal.terminal_channel(TERMINAL)(), fep())[1]
+    assert isinstance(at_fep[0], ChannelClosed) and "CRL" in at_fep[0].reason
+    # the administrator signs a fresh one: the next connection is accepted again
+    (tmp_path / "ca.key.offline").rename(published / "ca.key")
+    UtilityPki.load(published, clock).save(published)
+    assert connect(terminal.terminal_channel(TERMINAL)(), fep())[1] == [ChannelUp(TERMINAL)]
+
+
+def test_a_party_without_its_files_is_told_what_to_run(
+    utility: UtilityPki, published: Path
+) -> None:
+    with pytest.raises(ConfigError, match="wattguard pki --enrol 990000000002"):
+        UtilityPki.load_party(published, utility.clock, "terminal-990000000002")
+    (published / "ca.crl").unlink()
+    with pytest.raises(ConfigError, match="wattguard pki --crl"):
+        UtilityPki.load_party(published, utility.clock, "fep")

@@ -68,6 +68,9 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
     if protected:
         _run("cipher", "--init", "--vault", str(tmp_path / "keys.vault"))
         _run("pki", "--init", "--pki", str(tmp_path / "pki"))
+        _run("pki", "--enrol", address, "--pki", str(tmp_path / "pki"))
+        # the CA key goes offline: no service may need it
+        (tmp_path / "pki" / "ca.key").rename(tmp_path / "ca.key.offline")
         vault = ["--vault", str(tmp_path / "keys.vault")]
         pki = ["--pki", str(tmp_path / "pki")]
         cipher = _spawn("cipher", "--serve", *vault, *pki, "--listen", f"127.0.0.1:{cipher_port}")
@@ -142,3 +145,31 @@ def test_bad_role_options_are_refused() -> None:
         timeout=30,
     )
     assert result.returncode == 2 and "expected HOST:PORT" in result.stderr
+
+
+def test_the_pki_commands(tmp_path: Path) -> None:
+    folder = str(tmp_path / "pki")
+    assert "enrol each terminal" in _run("pki", "--init", "--pki", folder)
+    assert "enrolled" in _run("pki", "--enrol", "990000000001", "--pki", folder)
+    assert (tmp_path / "pki" / "terminal-990000000001.key").exists()
+    crl = (tmp_path / "pki" / "ca.crl").read_bytes()
+    assert "revoked" in _run("pki", "--revoke", "990000000001", "--pki", folder)
+    assert (tmp_path / "pki" / "ca.crl").read_bytes() != crl
+    assert "CRL signed" in _run("pki", "--crl", "--pki", folder)
+    for args, reason in [
+        (("--enrol", "990000000001"), "already enrolled"),
+        (("--revoke", "990000000002"), "has no certificate"),
+        (("--enrol", "12ab"), "12 digits"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "wattguard", "pki", *args, "--pki", folder],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2 and reason in result.stderr, result.stderr
+    # a terminal that was never enrolled is told how to be
+    result = subprocess.run(
+        [sys.executable, "-m", "wattguard", "terminal", "--address", "990000000005",
+         "--pki", folder],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and "wattguard pki --enrol 990000000005" in result.stderr

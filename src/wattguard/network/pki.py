@@ -265,7 +265,12 @@ class CertificateAuthority:
     issued and those it has revoked. Serial numbers count up from the CA's own plus one."""
 
     def __init__(
-        self, key: sm2.PrivateKey, certificate: Certificate, *, next_serial: int | None = None
+        self,
+        key: sm2.PrivateKey,
+        certificate: Certificate,
+        *,
+        next_serial: int | None = None,
+        crl_number: int = 0,
     ) -> None:
         if certificate.public_key != key.public_key or not certificate.is_ca:
             raise ConfigError("a CA needs its own key and a CA certificate for it")
@@ -274,7 +279,7 @@ class CertificateAuthority:
         self._next_serial = next_serial if next_serial is not None else certificate.serial + 1
         self._key_id = certificate.subject_key_id or key_id(key.public_key)
         self._revoked: dict[int, RevokedEntry] = {}
-        self._crl_number = 0
+        self._crl_number = crl_number
 
     @classmethod
     def create(
@@ -341,6 +346,11 @@ class CertificateAuthority:
     @property
     def next_serial(self) -> int:
         return self._next_serial
+
+    @property
+    def crl_number(self) -> int:
+        """The number of the last CRL signed (CRLs count up; a party keeps the newest)."""
+        return self._crl_number
 
     @property
     def revoked_serials(self) -> list[int]:

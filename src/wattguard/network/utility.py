@@ -3,16 +3,29 @@ station's and the cryptographic device's, one per terminal, and the channel fact
 side uses (:class:`~wattguard.network.fep.WanChannel` over
 :class:`~wattguard.network.wan.SecureChannel`).
 
-For processes on several hosts the PKI lives in a directory (:meth:`UtilityPki.save` and
-:meth:`UtilityPki.load`): ``ca.crt``, ``ca.key``, ``ca-state.json`` (next serial, revoked
-serials), and ``<name>.crt``/``<name>.key`` per party (``fep``, ``station``, ``cipher``,
-``terminal-<address>``), PEM. The keys are written unencrypted with mode 0600: a real site
-keeps the CA key offline and each key on its own host.
+For processes on several hosts the PKI lives in a directory (:meth:`UtilityPki.save`):
+``ca.crt``, ``ca.key``, ``ca-state.json`` (next serial, revoked serials, CRL number),
+``ca.crl`` (the current signed CRL), and ``<name>.crt``/``<name>.key`` per party (``fep``,
+``station``, ``cipher``, ``terminal-<address>``), PEM. Keys are written unencrypted with mode
+0600.
+
+Two ways to open it. :meth:`UtilityPki.load` opens the CA itself, key included: for the
+administrator's commands (`wattguard pki --init|--enrol|--revoke|--crl`), which issue
+certificates and sign CRLs. :meth:`UtilityPki.load_party` opens what one party needs and
+nothing more: the CA certificate, the published CRL and that party's own key and certificate;
+it never reads ``ca.key``. The services (FEP, station, cryptographic device, terminal) open
+the directory that way, so a compromised service, the FEP at the boundary above all, cannot
+issue certificates; a real site keeps ``ca.key`` offline and copies each host only its own
+files. A party re-reads ``ca.crl`` when the file changes, so a revocation reaches a running FEP
+with its next connection; a CRL past its next-update time is not trusted, and then every peer
+is refused (fail closed, each refusal a security event) until the administrator signs a new
+one with `wattguard pki --crl` (CRLs are valid for 7 days: sign one daily).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +40,8 @@ from wattguard.network.fep import ChannelCore, WanChannel
 from wattguard.network.wan import ChannelRole, SecureChannel
 
 __all__ = ["CIPHER_NAME", "FEP_NAME", "STATION_NAME", "UtilityPki"]
+
+log = logging.getLogger(__name__)
 
 FEP_NAME = "FEP-1"
 
@@ -44,13 +59,16 @@ CIPHER_NAME = "CIPHER-1"
 @dataclass
 class UtilityPki:
     clock: Clock
-    ca: pki.CertificateAuthority
-    fep: _Party
+    ca: pki.CertificateAuthority | None  # None: opened by a party (load_party), no CA key
+    fep: _Party | None
     station: _Party | None = None
     cipher: _Party | None = None
     terminals: dict[bytes, _Party] = field(default_factory=dict)
+    ca_certificate: pki.Certificate | None = None  # a party's trust anchor
+    crl_path: Path | None = None  # a party's published CRL, re-read when it changes
     _trust: pki.TrustStore | None = field(default=None, init=False, repr=False)
     _trust_refresh: float = field(default=0.0, init=False, repr=False)
+    _crl_stamp: tuple[int, int] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(cls, clock: Clock, name: str = "wattguard utility CA") -> UtilityPki:
@@ -63,15 +81,28 @@ class UtilityPki:
 
     # files
 
+    def _authority(self) -> pki.CertificateAuthority:
+        if self.ca is None:
+            raise ConfigError(
+                "this process opened the PKI as a party, without the CA key: issuing and "
+                "revoking are `wattguard pki`'s work"
+            )
+        return self.ca
+
     def save(self, folder: Path) -> None:
+        """Write the CA, its state, a freshly signed CRL and every party's files."""
+        ca = self._authority()
         folder.mkdir(parents=True, exist_ok=True)
-        _write(folder / "ca.crt", self.ca.certificate.to_pem())
-        _write(folder / "ca.key", self.ca.key.to_pem(), secret=True)
+        _write(folder / "ca.crt", ca.certificate.to_pem())
+        _write(folder / "ca.key", ca.key.to_pem(), secret=True)
+        crl = ca.crl(self.clock.time())
         state = {
-            "next_serial": self.ca.next_serial,
-            "revoked": self.ca.revoked_serials,
+            "next_serial": ca.next_serial,
+            "revoked": ca.revoked_serials,
+            "crl_number": ca.crl_number,
         }
         _write(folder / "ca-state.json", json.dumps(state).encode())
+        _replace(folder / "ca.crl", crl.to_pem())
         parties = {"fep": self.fep, "station": self.station, "cipher": self.cipher}
         parties.update({f"terminal-{t.hex()}": p for t, p in self.terminals.items()})
         for name, party in parties.items():
@@ -86,15 +117,23 @@ class UtilityPki:
             ca_key = sm2.PrivateKey.from_pem((folder / "ca.key").read_bytes())
             state = json.loads((folder / "ca-state.json").read_text())
             ca = pki.CertificateAuthority(
-                ca_key, ca_certificate, next_serial=int(state["next_serial"])
+                ca_key,
+                ca_certificate,
+                next_serial=int(state["next_serial"]),
+                crl_number=int(state.get("crl_number", 0)),
             )
             for serial in state["revoked"]:
                 ca.revoke(int(serial), clock.time())
             loaded = cls(clock, ca, _read(folder, "fep"))
         except FileNotFoundError as exc:
+            if (folder / "ca.crt").exists() and not (folder / "ca.key").exists():
+                raise ConfigError(
+                    f"{folder} has no ca.key: issuing, revoking and signing CRLs need the CA "
+                    "key; bring it back from where it is kept offline"
+                ) from None
             raise ConfigError(
                 f"no utility PKI in {folder} ({exc.filename}): create it with "
-                "`wattguard pki --init DIR`"
+                "`wattguard pki --init --pki DIR`"
             ) from None
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"the utility PKI in {folder} is damaged: {exc}") from None
@@ -105,9 +144,45 @@ class UtilityPki:
             loaded.terminals[address] = _read(folder, path.stem)
         return loaded
 
+    @classmethod
+    def load_party(cls, folder: Path, clock: Clock, party: str) -> UtilityPki:
+        """What ``party`` (``fep``, ``station``, ``cipher`` or ``terminal-<address>``) needs:
+        the CA certificate, the published CRL and its own key and certificate. Never the CA
+        key."""
+        try:
+            ca_certificate = pki.Certificate.from_pem((folder / "ca.crt").read_bytes())
+            own = _read(folder, party)
+            if not (folder / "ca.crl").exists():
+                raise FileNotFoundError(2, "no CRL", str(folder / "ca.crl"))
+        except FileNotFoundError as exc:
+            hint = "create the PKI with `wattguard pki --init --pki DIR`"
+            if party.startswith("terminal-") and (folder / "ca.crt").exists():
+                address = party.removeprefix("terminal-")
+                hint = f"enrol the terminal with `wattguard pki --enrol {address} --pki {folder}`"
+            elif (folder / "ca.crt").exists():
+                hint = f"sign one with `wattguard pki --crl --pki {folder}`"
+            raise ConfigError(f"{folder} has no {exc.filename}: {hint}") from None
+        except ValueError as exc:
+            raise ConfigError(f"the utility PKI in {folder} is damaged: {exc}") from None
+        loaded = cls(
+            clock, None, own if party == "fep" else None,
+            ca_certificate=ca_certificate, crl_path=folder / "ca.crl",
+        )  # fmt: skip
+        if party == "station":
+            loaded.station = own
+        elif party == "cipher":
+            loaded.cipher = own
+        elif party.startswith("terminal-"):
+            loaded.terminals[bytes.fromhex(party.removeprefix("terminal-"))] = own
+        elif party != "fep":
+            raise ConfigError(f"no such party {party!r} in a utility PKI")
+        loaded.trust()  # says now, not at the first connection, if the CRL is unusable
+        return loaded
+
     def enrol(self, terminal: bytes) -> pki.Certificate:
         """Issue a terminal's certificate (its CN is its address, 12 digits)."""
-        party = _issue(self.ca, terminal.hex(), pki.Role.TERMINAL, self.clock.time() - 3600)
+        ca = self._authority()
+        party = _issue(ca, terminal.hex(), pki.Role.TERMINAL, self.clock.time() - 3600)
         self.terminals[terminal] = party
         return party.certificate
 
@@ -141,23 +216,49 @@ class UtilityPki:
 
     def revoke(self, terminal: bytes) -> None:
         """Revoke a terminal's certificate: channels made from now on refuse it."""
-        self.ca.revoke(self.terminals[terminal].certificate, self.clock.time())
+        party = self.terminals.get(terminal)
+        if party is None:
+            raise ConfigError(f"terminal {terminal.hex()} has no certificate from this CA")
+        self._authority().revoke(party.certificate, self.clock.time())
         self._trust = None
 
     def trust(self) -> pki.TrustStore:
-        """The CA and a current CRL, shared by the channels this PKI makes: the CRL is signed
-        and checked again only after a revocation or half-way through its validity (a
-        fresh store per connection cost as much as the handshake itself)."""
+        """The CA and a current CRL, shared by the channels this PKI makes.
+
+        With the CA: the CRL is signed and checked again only after a revocation or half-way
+        through its validity (a fresh store per connection cost as much as the handshake).
+        As a party: the published CRL, read again when its file changes. A CRL that cannot
+        be used (out of date, badly signed, unreadable) leaves the store without one, so every
+        peer is refused with the reason until a good CRL is published."""
         now = self.clock.time()
-        if self._trust is None or now >= self._trust_refresh:
-            crl = self.ca.crl(now)
-            self._trust = pki.TrustStore(self.ca.certificate, [crl], now=now)
-            end = crl.next_update if crl.next_update is not None else now
-            self._trust_refresh = now + (end - now) / 2
+        if self.ca is not None:
+            if self._trust is None or now >= self._trust_refresh:
+                crl = self.ca.crl(now)
+                self._trust = pki.TrustStore(self.ca.certificate, [crl], now=now)
+                end = crl.next_update if crl.next_update is not None else now
+                self._trust_refresh = now + (end - now) / 2
+            return self._trust
+        assert self.ca_certificate is not None and self.crl_path is not None
+        try:
+            info = os.stat(self.crl_path)
+            stamp: tuple[int, int] | None = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None
+        if self._trust is None or stamp != self._crl_stamp:
+            self._crl_stamp = stamp
+            self._trust = pki.TrustStore(self.ca_certificate, now=now)
+            try:
+                crl = pki.RevocationList.from_pem(self.crl_path.read_bytes())
+                self._trust.update_crl(crl, now)
+            except (OSError, ValueError, pki.CertificateError) as exc:
+                log.warning("%s unusable, every peer is refused until it is fixed: %s",
+                            self.crl_path, exc)  # fmt: skip
         return self._trust
 
     def fep_channel(self, events: EventSink | None = None) -> Callable[[], ChannelCore]:
         """The FEP's channels: any terminal of this CA, in force and not revoked."""
+        if self.fep is None:
+            raise ConfigError("this PKI was opened without the FEP's key and certificate")
         return self.channel(
             self.fep, ChannelRole.SERVER, pki.Role.TERMINAL, None, events, f"{FEP_NAME} WAN"
         )
@@ -165,7 +266,8 @@ class UtilityPki:
     def terminal_channel(
         self, terminal: bytes, events: EventSink | None = None
     ) -> Callable[[], ChannelCore]:
-        """A terminal's channels to the FEP (enrolling the terminal first if need be)."""
+        """A terminal's channels to the FEP (with the CA, enrolling the terminal first if need
+        be)."""
         party = self.terminals.get(terminal) or self._enrolled(terminal)
         source = f"terminal {terminal.hex()} WAN"
         return self.channel(party, ChannelRole.CLIENT, pki.Role.FEP, FEP_NAME, events, source)
@@ -178,6 +280,13 @@ class UtilityPki:
 def _issue(ca: pki.CertificateAuthority, name: str, role: pki.Role, now: float) -> _Party:
     key = sm2.PrivateKey.generate()
     return _Party(key, ca.issue(name, role, key.public_key, now))
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a party re-reading it never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def _write(path: Path, data: bytes, *, secret: bool = False) -> None:

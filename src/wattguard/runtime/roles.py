@@ -57,8 +57,10 @@ def split_host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def load_pki(folder: Path | None) -> UtilityPki | None:
-    return None if folder is None else UtilityPki.load(folder, SystemClock())
+def load_pki(folder: Path | None, party: str) -> UtilityPki | None:
+    """A service's view of the PKI: its own key and certificate, the CA certificate and the
+    published CRL; never the CA key."""
+    return None if folder is None else UtilityPki.load_party(folder, SystemClock(), party)
 
 
 def init_pki(folder: Path) -> None:
@@ -67,13 +69,41 @@ def init_pki(folder: Path) -> None:
         raise ConfigError(f"{folder} already holds a utility PKI; it is never overwritten")
     UtilityPki.create(SystemClock()).save(folder)
     print(f"pki: CA, FEP, station and cryptographic device certificates written to {folder}")
+    print(f"pki: enrol each terminal: wattguard pki --enrol ADDRESS --pki {folder}")
+
+
+def administer_pki(folder: Path, *, enrol: str | None, revoke: str | None) -> None:
+    """`wattguard pki --enrol|--revoke|--crl`: the CA's work, with its key; each writes a
+    freshly signed CRL that running services pick up."""
+    utility = UtilityPki.load(folder, SystemClock())
+    if enrol is not None:
+        address = _terminal_address(enrol)
+        if address in utility.terminals:
+            raise ConfigError(f"terminal {enrol} is already enrolled in {folder}")
+        utility.enrol(address)
+        print(f"pki: terminal {enrol} enrolled: {folder}/terminal-{enrol}.crt and .key")
+    elif revoke is not None:
+        utility.revoke(_terminal_address(revoke))
+        print(f"pki: terminal {revoke} revoked; the FEP refuses it from its next connection")
+    utility.save(folder)
+    print(f"pki: CRL signed, valid for 7 days: {folder}/ca.crl (sign a new one daily: --crl)")
+
+
+def _terminal_address(text: str) -> bytes:
+    try:
+        address = bytes.fromhex(text)
+    except ValueError:
+        address = b""
+    if len(address) != 6:
+        raise ConfigError(f"a terminal address is 12 digits, not {text!r}")
+    return address
 
 
 async def run_fep(
     listen: str, bus_url: str, *, pki_folder: Path | None = None, status_every: float = 5.0
 ) -> None:
     host, port = split_host_port(listen)
-    utility = load_pki(pki_folder)
+    utility = load_pki(pki_folder, "fep")
     bus = await NatsBus.connect(bus_url, name="wattguard-fep")
     events = _Tee(EventLog(), EventPublisher(bus, "fep"))  # counted here, stored at the station
     channel: Callable[[], ChannelCore] = PlainChannel
@@ -149,9 +179,8 @@ async def run_cipher(listen: str, vault: Path, pki_folder: Path) -> None:
         vault, passphrase(), ca_key=sm2.PrivateKey.generate(),
         audit_path=vault.with_suffix(".audit"), state_path=vault.with_suffix(".state"),
     )  # fmt: skip
-    utility = UtilityPki.load(pki_folder, SystemClock())
-    if utility.cipher is None:
-        raise ConfigError(f"{pki_folder} has no certificate for the cryptographic device")
+    utility = UtilityPki.load_party(pki_folder, SystemClock(), "cipher")
+    assert utility.cipher is not None
     server = CipherServer(
         device, utility.channel(utility.cipher, ChannelRole.SERVER, pki.Role.STATION, None)
     )
@@ -185,7 +214,7 @@ async def run_station(
 ) -> None:
     hsm: CipherService | None = open_device(vault)
     if cipher is not None:
-        utility = load_pki(pki_folder)
+        utility = load_pki(pki_folder, "station")
         if utility is None or utility.station is None:
             raise ConfigError("--cipher needs --pki DIR with the station's certificate")
         host, port = split_host_port(cipher)
@@ -290,13 +319,13 @@ async def run_terminal(
     pki_folder: Path | None = None,
 ) -> None:
     host, port = split_host_port(fep)
-    utility = load_pki(pki_folder)
     try:
         terminal_address = bytes.fromhex(address)
     except ValueError:
         terminal_address = b""
     if len(terminal_address) != 6:
         raise ConfigError(f"--address takes 12 digits, not {address!r}")
+    utility = load_pki(pki_folder, f"terminal-{address}")
     if not 1 <= meters <= 999:
         raise ConfigError("--meters must be between 1 and 999")
     clock = PacedClock(time.time(), speed)
@@ -323,10 +352,6 @@ async def run_terminal(
     net.power_up(clock.time())
     wan: Callable[[], ChannelCore] = PlainChannel
     if utility is not None:
-        if terminal_address not in utility.terminals:  # enrolled by the CA in the folder
-            utility.enrol(terminal_address)
-            assert pki_folder is not None
-            utility.save(pki_folder)
         wan = utility.terminal_channel(terminal_address)
     client = TerminalClient(net, clock, host, port, channel=wan)
     print(f"terminal {address}: {meters} meters, reporting to the FEP at {fep}", flush=True)

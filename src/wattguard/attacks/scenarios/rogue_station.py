@@ -237,6 +237,7 @@ def _rogue_feps(deployment: Deployment) -> list[tuple[str, ChannelCore]]:
     # The utility's CA certificate and CRL are public: the rogue accepts any genuine terminal
     # with them, and presents a certificate of its own CA ...
     own = UtilityPki.create(clock, name="the adversary's CA").fep
+    assert own is not None
     own_ca = WanChannel(
         SecureChannel(
             ChannelRole.SERVER, clock=clock, peer_role=pki.Role.TERMINAL, key=own.key,
