@@ -14,6 +14,7 @@ from typing import Any
 
 import wattguard
 from wattguard.errors import ConfigError
+from wattguard.settings import CONFIGURABLE, apply_settings
 
 
 def _print_self_check() -> int:
@@ -344,7 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
     terminal.set_defaults(run=_role)
     _demo_options(parser)
     parser.set_defaults(run=_demo)
+    for name in CONFIGURABLE:
+        _subcommand(parser, name).add_argument(
+            "--config",
+            metavar="FILE",
+            help=f"a TOML file whose [{name}] table gives options (or WATTGUARD_CONFIG); "
+            f"WATTGUARD_{name.upper()}_<OPTION> variables too; the command line wins",
+        )
     return parser
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
 
 
 def _demo_options(parser: argparse.ArgumentParser) -> None:
@@ -384,7 +400,14 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        apply_settings(parser, arguments, os.environ)
+    except ConfigError as exc:
+        print(f"wattguard: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(arguments)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -131,7 +131,7 @@ def test_the_demo_command_runs_live_over_tcp(capsys: pytest.CaptureFixture[str])
     # this run's own random tokens, one a line with its user; none of the fixed test tokens
     assert re.search(rf"^  {link.group(1)} +otto \(operator\)$", out, re.MULTILINE)
     assert "operator-token" not in out
-    assert "terminals online 1/1" in out
+    assert "terminals online 1/1" in out and "open alerts 0" in out
 
 
 def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -176,3 +176,14 @@ def test_a_taken_api_port_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -
         port = taken.getsockname()[1]
         assert main(["demo", "--duration", "1", "--meters", "2", "--api-port", str(port)]) == 2
     assert "choose another port with --api-port" in capsys.readouterr().err
+
+
+def test_the_summary_counts_open_alerts() -> None:
+    config = DeploymentConfig(meters=2, per_terminal=2)
+    deployment = Deployment(config, virtual_clock(config))
+    deployment.run_virtual(1800)
+    assert deployment.summary().open_alerts == 0
+    meter = next(iter(deployment.nets[0].meters.values()))
+    meter.management.cover_opened(deployment.clock.time())
+    summary = deployment.run_virtual(900)
+    assert summary.open_alerts == 1 and "open alerts 1" in summary.line()

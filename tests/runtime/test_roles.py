@@ -29,13 +29,13 @@ def _free_port() -> int:
 PASSPHRASE = {"WATTGUARD_PASSPHRASE": "correct horse battery staple"}
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
+def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "wattguard", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **PASSPHRASE},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **PASSPHRASE, **(env or {})},
     )
 
 
@@ -80,11 +80,15 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'station.db'}"
     token = _run("users", "add", "vera", "--role", "viewer", "--database", database).split()[-1]
     api_port = _free_port()
-    station = _spawn(
-        "station", "--bus", URL, "--database", database, "--api-port", str(api_port),
-        *station_security,
-    )  # fmt: skip
-    fep = _spawn("fep", "--listen", f"127.0.0.1:{port}", "--bus", URL, *pki)
+    # the station configured by a file, the FEP by its environment
+    settings = tmp_path / "wattguard.toml"
+    settings.write_text(
+        f'[station]\nbus = "{URL}"\ndatabase = "{database}"\napi-port = {api_port}\n'
+    )
+    station = _spawn("station", "--config", str(settings), *station_security)
+    fep = _spawn(
+        "fep", *pki, env={"WATTGUARD_FEP_LISTEN": f"127.0.0.1:{port}", "WATTGUARD_FEP_BUS": URL}
+    )
     processes += [station, fep]
     try:
         assert station.stdout is not None and fep.stdout is not None

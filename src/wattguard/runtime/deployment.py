@@ -96,6 +96,7 @@ class Summary:
     terminals: int
     security_events: int
     refused: int
+    open_alerts: int = 0
 
     def line(self) -> str:
         when = dt.datetime.fromtimestamp(self.simulated, dt.UTC).strftime("%Y-%m-%d %H:%M")
@@ -103,6 +104,7 @@ class Summary:
             f"{when} UTC | {self.readings:>8,} readings ({self.readings_per_second:,.0f}/s) | "
             f"meters reporting {self.meters_reporting}/{self.meters} | terminals online "
             f"{self.terminals_online}/{self.terminals} | security events {self.security_events}"
+            f" | open alerts {self.open_alerts}"
             + (f" | refused {self.refused}" if self.refused else "")
         )
 
@@ -223,6 +225,7 @@ class Deployment:
             terminals=len(self.nets),
             security_events=self.storage.count_events(),
             refused=sum(link.refused for link in self.collector.links.values()),
+            open_alerts=len(self.storage.alerts(open_only=True)),
         )
 
     # live, over loopback TCP
