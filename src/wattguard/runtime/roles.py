@@ -319,12 +319,7 @@ async def run_terminal(
     pki_folder: Path | None = None,
 ) -> None:
     host, port = split_host_port(fep)
-    try:
-        terminal_address = bytes.fromhex(address)
-    except ValueError:
-        terminal_address = b""
-    if len(terminal_address) != 6:
-        raise ConfigError(f"--address takes 12 digits, not {address!r}")
+    terminal_address = _terminal_address(address)
     utility = load_pki(pki_folder, f"terminal-{address}")
     if not 1 <= meters <= 999:
         raise ConfigError("--meters must be between 1 and 999")
