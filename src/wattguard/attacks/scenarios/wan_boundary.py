@@ -13,6 +13,12 @@ consumption, or readings in another terminal's name).
   comes back with its genuine certificate and key;
 * ``rogue-terminal-lent-certificate``: a genuine certificate and key of one terminal, used to
   speak as another (the victim's address in the frames);
+* ``rogue-terminal-minted-on-the-fep``: the adversary has broken into the FEP's host and
+  copied its PKI files, and mints a certificate for a rogue terminal with them. Protected, the
+  services open the PKI directory as parties (:meth:`UtilityPki.load_party`): the FEP's host
+  holds its own key, the CA certificate and the CRL, never the CA key, so the best the
+  adversary can do is sign with the FEP's key, which is no CA's. Unprotected, the FEP's host
+  holds the whole directory with ``ca.key``, as every service once did;
 * ``wan-eavesdrop``: a tap on the link between a terminal and the FEP records what goes up and
   decodes the readings from it, as the station would.
 
@@ -28,18 +34,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import T0
 from wattguard.attacks.scenarios.rigs import neighbourhood, quiet
+from wattguard.crypto import sm2
 from wattguard.errors import DecodeError
 from wattguard.network import pki
+from wattguard.network._x509 import Name, build_certificate, key_id
 from wattguard.network.bus import InProcessBus
 from wattguard.network.fep import ChannelCore, FepLimits, PlainChannel, WanChannel
 from wattguard.network.terminal import CollectionTask, decode_item
-from wattguard.network.utility import UtilityPki
+from wattguard.network.utility import FEP_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole, SecureChannel
 from wattguard.protocol import OAD, FrameDecoder, decode_apdu
 from wattguard.protocol.apdu.report import ReportNotificationTransData
@@ -232,6 +242,61 @@ def lent_certificate(protected: bool) -> Outcome:
         genuine = rogue = _unprotected(ChannelRole.CLIENT, clock)
     run = quiet(lambda: asyncio.run(_run(clock, fep, {GENUINE: genuine, VICTIM: rogue}, station)))
     return _judged(run, VICTIM, f"{LENT.hex()}'s certificate, frames as {VICTIM.hex()}")
+
+
+@scenario(
+    5,
+    "rogue-terminal-minted-on-the-fep",
+    "the FEP's host is broken into: its PKI files used to mint a certificate for a rogue terminal",
+    (Protection.BOUNDARY, Protection.IDENTITY, Protection.MONITORING),
+)
+def minted_on_the_fep(protected: bool) -> Outcome:
+    clock = PacedClock(T0, SPEED)
+    station = Station(open_storage("sqlite://"), InProcessBus(), clock)
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder) / "pki"
+        admin = UtilityPki.create(clock)
+        admin.enrol(GENUINE)
+        admin.save(directory)
+        if protected:  # the CA key is kept offline; services open the directory as parties
+            (directory / "ca.key").unlink()
+            fep_host = UtilityPki.load_party(directory, clock, "fep")
+            terminal = UtilityPki.load_party(directory, clock, f"terminal-{GENUINE.hex()}")
+        else:  # every service reads the whole directory, CA key included
+            fep_host = terminal = UtilityPki.load(directory, clock)
+        fep = fep_host.fep_channel(events=station.monitor)
+        genuine = terminal.terminal_channel(GENUINE)
+        rogue, how = _mint(fep_host, clock)
+        terminals = {GENUINE: genuine, ROGUE: rogue}
+        run = quiet(lambda: asyncio.run(_run(clock, fep, terminals, station)))
+    return _judged(run, ROGUE, how)
+
+
+def _mint(stolen: UtilityPki, clock: PacedClock) -> tuple[Factory, str]:
+    """The adversary's terminal, certified with what the FEP's host holds."""
+    if stolen.ca is not None:
+        return stolen.terminal_channel(ROGUE), "a certificate issued with the CA key found there"
+    fep = stolen.fep
+    assert fep is not None
+    key = sm2.PrivateKey.generate()
+    leaf = build_certificate(
+        serial=0x7E57, issuer=fep.certificate.subject,
+        subject=Name.build(ROGUE.hex(), pki.Role.TERMINAL.value, "wattguard"),
+        not_before=clock.time() - 3600, not_after=clock.time() + 86400 * 365,
+        public_key=key.public_key, issuer_key_id=key_id(fep.key.public_key), is_ca=False,
+        key_usage=pki.KeyUsage.DIGITAL_SIGNATURE | pki.KeyUsage.KEY_AGREEMENT, signer=fep.key,
+    )  # fmt: skip
+    trust = stolen.trust()
+
+    def make() -> ChannelCore:
+        return WanChannel(
+            SecureChannel(
+                ChannelRole.CLIENT, clock=clock, peer_role=pki.Role.FEP, key=key,
+                chain=[leaf, fep.certificate], trust=trust, peer_name=FEP_NAME,
+            )
+        )  # fmt: skip
+
+    return make, "no CA key on the host: a certificate signed with the FEP's own key"
 
 
 @scenario(
