@@ -117,3 +117,18 @@ def test_only_a_station_certificate_from_the_utility_gets_in(
     )  # fmt: skip
     with pytest.raises(ConfigError):
         rogue.register(METER)
+
+
+def test_the_station_audit_checkpoint_is_kept_by_the_service(
+    service: tuple[int, UtilityPki, CryptoDevice],
+) -> None:
+    port, utility, device = service
+    client = station_client(port, utility)
+    assert client.witnessed("station-audit") is None
+    client.witness("station-audit", 3, bytes(range(32)))
+    client.witness("station-audit", 4, bytes(32))
+    assert client.witnessed("station-audit") == (4, bytes(32))
+    assert device.audit.entries[-1].action == "witness" and device.audit.verify() is None
+    with pytest.raises(ConfigError, match="refused the call"):
+        client.witness("station audit", 5, bytes(32))  # not a label
+    client.close()

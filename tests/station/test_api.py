@@ -108,3 +108,14 @@ def test_roles_and_the_second_person_rule(api: TestClient, deployment: Deploymen
         "/api/commands", json={"kind": "explode", "meters": meters[:1]}, headers=OPERATOR
     )
     assert bad.status_code == 400
+
+
+def test_the_audit_trail_is_checked_on_request(deployment: Deployment, api: TestClient) -> None:
+    # the deployment's users were made through the directory: audit entries, witnessed
+    deployment.run_virtual(60)
+    answer = api.get("/api/audit", headers=VIEWER)
+    assert answer.status_code == 200
+    body = answer.json()
+    entries = deployment.station.storage.audit()
+    assert body == {"entries": len(entries), "broken_at": None, "witnessed": entries[-1].seq}
+    assert api.get("/api/audit").status_code == 401

@@ -1,6 +1,8 @@
 """The station's SM3-chained audit trail, on every backend: someone with write access to the
 database alters, deletes, reorders or inserts rows behind the station's back, and verify()
-names the first row that no longer fits; the same edits go unnoticed by the table itself."""
+names the first row that no longer fits; the same edits go unnoticed by the table itself. A
+rewrite that recomputes every hash is caught against the checkpoint the cryptographic device
+witnessed, and goes unnoticed without it."""
 
 from __future__ import annotations
 
@@ -11,9 +13,16 @@ from pathlib import Path
 import pytest
 from station_testing import BACKENDS, PERSISTENT, Backend, Store
 
+from wattguard.cipher import CryptoDevice
 from wattguard.cipher.audit import GENESIS, chain_hash
-from wattguard.crypto import sm3
+from wattguard.clock import VirtualClock
+from wattguard.crypto import sm2, sm3
+from wattguard.esam.profile import MasterKeys
+from wattguard.events import EventKind
+from wattguard.network.bus import InProcessBus
 from wattguard.station.audit import StationAudit
+from wattguard.station.commands import CommandKind, Role, User
+from wattguard.station.service import Station
 
 
 @pytest.fixture(params=BACKENDS)
@@ -160,3 +169,54 @@ def test_two_stations_appending_at_once_extend_one_chain(persistent: Backend) ->
     rows = audits[0].storage.audit()
     assert [row.seq for row in rows] == list(range(80))
     assert audits[0].verify() is None and audits[1].verify() is None
+
+
+# the witness: a rewrite that recomputes every hash
+
+
+def _rewrite(backend: Backend, store: Store, seq: int, detail: str) -> None:
+    """What an insider with write access to the database does: change an entry, then
+    recompute its hash and every later one (SM3 has no key), so the chain is whole again."""
+    rows = store.audit()
+    previous = GENESIS if seq == 0 else bytes.fromhex(rows[seq - 1].hash)
+    for row in rows[seq:]:
+        text = detail if row.seq == seq else row.detail
+        digest = chain_hash(previous, row.seq, row.time, row.action, text)
+        backend.raw(
+            store, "UPDATE audit SET detail = ?, hash = ? WHERE seq = ?",
+            (text, digest.hex(), row.seq),
+        )  # fmt: skip
+        previous = digest
+
+
+@pytest.mark.parametrize("witnessed", [True, False])
+def test_a_rewritten_trail_is_caught_only_against_the_devices_checkpoint(
+    persistent: Backend, witnessed: bool
+) -> None:
+    clock = VirtualClock(1000.0)
+    device = CryptoDevice(
+        [MasterKeys.generate(1, lambda n: bytes(n))], ca_key=sm2.PrivateKey.generate(),
+        clock=clock.time,
+    )  # fmt: skip
+    hsm = device if witnessed else None
+    store = persistent.open()
+    station = Station(store, InProcessBus(), clock, hsm=hsm)
+    station.register_meter(bytes.fromhex("000000000001"), bytes.fromhex("990000000001"))
+    otto = User("otto", Role.OPERATOR)
+    station.commands.issue(otto, CommandKind.TRIP, ("000000000001",), clock.time())
+    station.commands.issue(otto, CommandKind.CLOSE, ("000000000001",), clock.time())
+    station.tick()  # the trail's head goes to the device (when there is one)
+    entries = store.audit()
+    assert len(entries) >= 2 and station.verify_audit() is None
+    # the insider hides who issued the first command, and re-hashes the rest
+    _rewrite(persistent, store, 0, entries[0].detail.replace("otto", "sam"))
+    assert StationAudit(store, clock.time).verify() is None  # the chain alone is whole again
+    restarted = Station(persistent.open(), InProcessBus(), clock, hsm=hsm)
+    if witnessed:
+        assert restarted.audit_broken_at is not None
+        tamper = restarted.storage.events(kind=EventKind.TAMPER)
+        assert tamper and "audit trail does not hold" in tamper[0].detail
+        assert any(a.rule == "tamper" for a in restarted.storage.alerts(open_only=True))
+    else:
+        assert restarted.audit_broken_at is None  # without the witness: unnoticed
+        assert not restarted.storage.events(kind=EventKind.TAMPER)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ from wattguard.protocol.apdu.security import (
 )
 
 __all__ = ["CryptoDevice"]
+
+
+_LABEL = re.compile(r"[a-z0-9-]{1,32}")
 
 
 class CryptoDevice:
@@ -203,6 +207,22 @@ class CryptoDevice:
         self._audit("refuse", detail)
         if self.events is not None:
             self.events.record(SecurityEvent(EventKind.BAD_MAC, "cipher", detail, self.clock()))
+
+    def witness(self, label: str, sequence: int, head: bytes) -> None:
+        """Keep another system's audit checkpoint (its latest entry's number and hash) in
+        this device's own chained log, out of reach of that system's database writers: the
+        station's audit trail cannot then be rewritten and re-hashed unnoticed."""
+        if not _LABEL.fullmatch(label) or sequence < 0 or len(head) != 32:
+            raise ValueError("a checkpoint is a label (a-z, 0-9, -), a sequence and 32 bytes")
+        self._audit("witness", f"{label} {sequence} {head.hex()}")
+
+    def witnessed(self, label: str) -> tuple[int, bytes] | None:
+        """The latest checkpoint witnessed for ``label``, or None."""
+        for entry in reversed(self.audit.entries):
+            if entry.action == "witness" and entry.detail.startswith(label + " "):
+                _, sequence, head = entry.detail.split(" ")
+                return int(sequence), bytes.fromhex(head)
+        return None
 
     def _audit(self, action: str, detail: str) -> None:
         self.audit.append(action, detail, self.clock())

@@ -5,7 +5,7 @@ WAN secure channel (:mod:`wattguard.network.wan`) as a *station* holding a certi
 the utility's CA (anyone else is refused by the handshake and recorded), then sends requests,
 each answered in order. :class:`CipherClient` is the station's end: it offers the same calls as
 an in-process :class:`~wattguard.cipher.CryptoDevice` (``register``, ``protect``,
-``open_response``, ``open_report``), so the station uses either.
+``open_response``, ``open_report``, ``witness``, ``witnessed``), so the station uses either.
 
 Messages inside the channel are a 4-byte big-endian length and a JSON object: ``{"op": ...,
 "meter": hex, ...}`` with byte strings in hex; answers ``{"ok": ...}`` or ``{"error": kind,
@@ -125,6 +125,12 @@ class CipherServer:
             if not isinstance(report, SecurityRequest):
                 raise ValueError("open_report takes a SECURITY-Request")
             return device.open_report(meter, report).hex()
+        if op == "witness":
+            device.witness(str(call["label"]), int(call["sequence"]), bytes.fromhex(call["head"]))
+            return None
+        if op == "witnessed":
+            found = device.witnessed(str(call["label"]))
+            return None if found is None else [found[0], found[1].hex()]
         raise ValueError(f"unknown operation {op!r}")
 
 
@@ -200,6 +206,15 @@ class CipherClient:
             raise
         self.verified += 1
         return bytes.fromhex(raw)
+
+    def witness(self, label: str, sequence: int, head: bytes) -> None:
+        self._call({
+            "op": "witness", "meter": "", "label": label, "sequence": sequence, "head": head.hex()
+        })  # fmt: skip
+
+    def witnessed(self, label: str) -> tuple[int, bytes] | None:
+        found = self._call({"op": "witnessed", "meter": "", "label": label})
+        return None if found is None else (int(found[0]), bytes.fromhex(found[1]))
 
     # the wire
 

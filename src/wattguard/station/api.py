@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.commands import Command, CommandKind, CommandRefused, User
-from wattguard.station.service import Station
+from wattguard.station.service import AUDIT_LABEL, Station
 from wattguard.station.web import add_dashboard
 
 __all__ = ["create_app"]
@@ -118,6 +118,18 @@ def create_app(station: Station, users: TokenLookup | None = None) -> FastAPI:
     async def whoami(caller: Caller) -> dict[str, str]:
         """The user the token belongs to, and their role."""
         return {"name": caller.name, "role": caller.role.name.lower()}
+
+    @app.get("/api/audit")
+    async def audit(_: Caller) -> dict[str, Any]:
+        """The audit trail checked now: its length, the first entry that does not hold (or
+        null), and the last entry the cryptographic device witnessed (or null)."""
+        broken = station.verify_audit()
+        witnessed = None if station.hsm is None else station.hsm.witnessed(AUDIT_LABEL)
+        return {
+            "entries": len(station.storage.audit()),
+            "broken_at": broken,
+            "witnessed": None if witnessed is None else witnessed[0],
+        }
 
     @app.get("/api/summary")
     async def summary(_: Caller) -> dict[str, Any]:

@@ -13,8 +13,12 @@ swapped (their sequence numbers or their contents) all break it there.
 
 What a chain alone cannot show: that rows were cut off the end, or that someone with write
 access rewrote the tail and recomputed every hash after it (SM3 has no key). Against both, keep
-a :meth:`checkpoint` somewhere the database's writers cannot reach (the cryptographic
-device's own log, a report to another site) and pass it back to :meth:`verify`.
+a :meth:`checkpoint` somewhere the database's writers cannot reach and pass it back to
+:meth:`verify`. The station does: :class:`~wattguard.station.service.Station` gives the
+cryptographic device each new head (``witness``, kept in the device's own chained log, on its
+own host when it runs as a service), and checks the trail against the device's latest
+checkpoint at every start and on ``GET /api/audit`` (``Station.verify_audit``); a trail that
+does not hold is a TAMPER event, and so an alert.
 """
 
 from __future__ import annotations
@@ -47,6 +51,11 @@ class StationAudit:
     def append(self, action: str, detail: str) -> AuditRow:
         """Append one entry, stamped with the clock; the row as stored."""
         self._last = self.storage.append_audit(self.clock(), action, detail, chain_hash)
+        return self._last
+
+    @property
+    def last(self) -> AuditRow | None:
+        """The latest entry this object has seen (appended, or found at start)."""
         return self._last
 
     @property

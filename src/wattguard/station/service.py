@@ -67,6 +67,9 @@ from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.storage import Storage
 from wattguard.station.users import UserDirectory
 
+#: The label of the station's audit checkpoints in the cryptographic device's log.
+AUDIT_LABEL = "station-audit"
+
 __all__ = ["Station"]
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,10 @@ class CipherService(Verifier, Protocol):
     refused: int
 
     def register(self, address: bytes) -> None: ...
+
+    def witness(self, label: str, sequence: int, head: bytes) -> None: ...
+
+    def witnessed(self, label: str) -> tuple[int, bytes] | None: ...
 
     def protect(
         self,
@@ -140,6 +147,7 @@ class Station:
         self.audit = StationAudit(storage, clock.time)
         self.commands = CommandBook(approval_threshold, events=self.monitor, audit=self.audit)
         self.users = UserDirectory(storage, clock.time, audit=self.audit)
+        self._witnessed: int | None = None
         self.commands.restore(storage.commands(limit=1_000_000))
         verifier: Verifier = hsm if hsm is not None else PlainVerifier()
         self.collector = Collector(
@@ -155,6 +163,7 @@ class Station:
         self.received = 0
         self._dispatches: dict[int, _Dispatch] = {}
         self.on_readings: list[Callable[[list[Reading]], None]] = []
+        self.audit_broken_at = self.verify_audit()  # at every start: a TAMPER event if not
 
     # readings
 
@@ -295,3 +304,34 @@ class Station:
     def tick(self) -> None:
         self.collector.tick()
         self.monitor.tick(self.clock.time())
+        self._witness_audit()
+
+    # the audit trail's witness
+
+    def _witness_audit(self) -> None:
+        """Give the cryptographic device the audit trail's newest checkpoint (when it moved):
+        someone who can write the database can rewrite the trail and recompute its hashes,
+        but cannot reach the device's own log."""
+        last = self.audit.last
+        if self.hsm is None or last is None or last.seq == self._witnessed:
+            return
+        self.hsm.witness(AUDIT_LABEL, last.seq, bytes.fromhex(last.hash))
+        self._witnessed = last.seq
+
+    def verify_audit(self) -> int | None:
+        """Check the audit trail, against the checkpoint the cryptographic device witnessed
+        when there is one; the index of the first entry that does not fit (a TAMPER event),
+        or None."""
+        checkpoint = None if self.hsm is None else self.hsm.witnessed(AUDIT_LABEL)
+        broken = self.audit.verify(checkpoint)
+        if broken is not None:
+            witnessed = "" if checkpoint is None else f" (witnessed up to entry {checkpoint[0]})"
+            self.monitor.record(
+                SecurityEvent(
+                    EventKind.TAMPER, "station/audit",
+                    f"the audit trail does not hold from entry {broken}{witnessed}: "
+                    "edited, cut short or rewritten",
+                    self.clock.time(),
+                )
+            )  # fmt: skip
+        return broken
