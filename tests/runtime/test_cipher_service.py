@@ -4,8 +4,10 @@ utility's CA gets in; through it, the station protects commands and verifies met
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from wattguard.esam.station import wrap_with_rn
 from wattguard.meter.device import Meter
 from wattguard.meter.metering import Measurement
 from wattguard.network import pki
+from wattguard.network.bus import InProcessBus
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole
 from wattguard.protocol import OAD, ClientConnection, ServerAddress, decode_apdu
@@ -26,6 +29,8 @@ from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
 from wattguard.protocol.connection import Response
 from wattguard.runtime.cipher import CipherClient, CipherServer
+from wattguard.station.service import Station
+from wattguard.station.storage import open_storage
 
 T0 = 1_790_000_000.0
 METER = bytes.fromhex("000000000021")
@@ -132,3 +137,24 @@ def test_the_station_audit_checkpoint_is_kept_by_the_service(
     with pytest.raises(ConfigError, match="refused the call"):
         client.witness("station audit", 5, bytes(32))  # not a label
     client.close()
+
+
+def test_a_station_whose_device_is_unreachable_keeps_running(caplog: Any) -> None:
+    """The audit witness is best effort at start and at each tick: a cryptographic device that
+    does not answer is logged and tried again, and the station goes on."""
+    clock = VirtualClock(T0)
+    utility = UtilityPki.create(clock)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert utility.station is not None
+    absent = CipherClient(
+        "127.0.0.1", port,
+        utility.channel(utility.station, ChannelRole.CLIENT, pki.Role.STATION, CIPHER_NAME),
+    )  # fmt: skip
+    station = Station(open_storage("sqlite://"), InProcessBus(), clock, hsm=absent)
+    assert station.audit_broken_at is None
+    station.users.add("otto", "operator", "a-token-of-some-length")  # an audit entry
+    station.tick()
+    station.tick()
+    assert "could not be witnessed" in caplog.text and "not checked at start" in caplog.text

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wattguard.clock import Clock
-from wattguard.errors import DecodeError, SecurityError
+from wattguard.errors import ConfigError, DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import EVENTS, Bus, decode_event
 from wattguard.protocol import (
@@ -163,7 +163,13 @@ class Station:
         self.received = 0
         self._dispatches: dict[int, _Dispatch] = {}
         self.on_readings: list[Callable[[list[Reading]], None]] = []
-        self.audit_broken_at = self.verify_audit()  # at every start: a TAMPER event if not
+        # At every start: a TAMPER event if the trail does not hold. A cryptographic device
+        # that cannot be reached now does not keep the station from starting.
+        try:
+            self.audit_broken_at = self.verify_audit()
+        except ConfigError as exc:
+            log.warning("station: the audit trail was not checked at start: %s", exc)
+            self.audit_broken_at = None
 
     # readings
 
@@ -315,7 +321,11 @@ class Station:
         last = self.audit.last
         if self.hsm is None or last is None or last.seq == self._witnessed:
             return
-        self.hsm.witness(AUDIT_LABEL, last.seq, bytes.fromhex(last.hash))
+        try:
+            self.hsm.witness(AUDIT_LABEL, last.seq, bytes.fromhex(last.hash))
+        except ConfigError as exc:  # the device is unreachable: try again at the next tick
+            log.warning("station: the audit checkpoint could not be witnessed: %s", exc)
+            return
         self._witnessed = last.seq
 
     def verify_audit(self) -> int | None:
