@@ -3,12 +3,15 @@ that reach the relay through terminal, ESAM and back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
 from wattguard.meter.relay import RelayState
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
+from wattguard.station.ingest import Reading
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
 OPERATOR = {"Authorization": "Bearer operator-token"}
@@ -119,3 +122,103 @@ def test_the_audit_trail_is_checked_on_request(deployment: Deployment, api: Test
     entries = deployment.station.storage.audit()
     assert body == {"entries": len(entries), "broken_at": None, "witnessed": entries[-1].seq}
     assert api.get("/api/audit").status_code == 401
+
+
+# a large fleet, a page at a time
+
+EXTRA = [f"0000090{k:05d}" for k in range(120)]  # registered without simulating them
+
+
+@pytest.fixture(scope="module")
+def fleet() -> TestClient:
+    config = DeploymentConfig(meters=2, per_terminal=2, start=START)
+    deployment = Deployment(config, virtual_clock(config))
+    station = deployment.station
+    for k, address in enumerate(EXTRA):
+        station.register_meter(bytes.fromhex(address), bytes.fromhex(f"99{k // 50:010d}"))
+    station.storage.add_readings(
+        [Reading(a, "00100201", int(START) + 900 * t, k + t / 4)
+         for k, a in enumerate(EXTRA) if k % 3 for t in range(4)]
+    )  # fmt: skip
+    return TestClient(create_app(station, deployment.users))
+
+
+def walk(api: TestClient, query: str) -> list[dict[str, Any]]:
+    """Every page of ``/api/meters/page?<query>``, following ``next``."""
+    pages: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        answer = api.get(f"/api/meters/page?{query}{after}", headers=VIEWER)
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        if pages[-1]["next"] is None:
+            return pages
+        after = f"&after={pages[-1]['next']}"
+
+
+def test_meters_come_a_page_at_a_time_with_their_latest_reading(fleet: TestClient) -> None:
+    assert fleet.get("/api/meters/page").status_code == 401
+    everyone = fleet.get("/api/meters", headers=VIEWER).json()  # still the plain list
+    assert len(everyone) == 122
+    latest = {r["meter"]: r for r in fleet.get("/api/readings/latest", headers=VIEWER).json()}
+    assert len(latest) == 80
+    pages = walk(fleet, "q=")
+    assert [(len(p["meters"]), p["offset"], p["total"]) for p in pages] == [
+        (50, 0, 122), (50, 50, 122), (22, 100, 122),
+    ]  # fmt: skip
+    assert [p["next"] for p in pages] == [everyone[49]["address"], everyone[99]["address"], None]
+    rows = [row for page in pages for row in page["meters"]]
+    assert [{"address": r["address"], "terminal": r["terminal"]} for r in rows] == everyone
+    for row in rows:
+        reading = latest.get(row["address"])
+        expected = None if reading is None else {k: reading[k] for k in ("time", "value")}
+        assert row["latest"] == expected, row
+    assert rows[-1]["latest"] == {"time": START + 2700, "value": 119.75}
+    # another quantity: nothing read yet
+    voltage = fleet.get("/api/meters/page?limit=3&quantity=20000201", headers=VIEWER).json()
+    assert [row["latest"] for row in voltage["meters"]] == [None] * 3
+
+
+def test_a_search_keeps_the_meters_whose_address_starts_with_it(fleet: TestClient) -> None:
+    (page,) = walk(fleet, "q=00000900011")
+    assert [r["address"] for r in page["meters"]] == [f"00000900011{k}" for k in range(10)]
+    assert page["total"] == 10 and page["offset"] == 0
+    pages = walk(fleet, "q=0000090&limit=7")
+    assert [len(p["meters"]) for p in pages] == [7] * 17 + [1]
+    assert [p["offset"] for p in pages] == list(range(0, 120, 7))
+    assert [r["address"] for p in pages for r in p["meters"]] == EXTRA
+    nothing = fleet.get("/api/meters/page?q=123", headers=VIEWER).json()
+    assert nothing == {"meters": [], "total": 0, "offset": 0, "next": None}
+    end = fleet.get("/api/meters/page?after=ffffffffffff", headers=VIEWER).json()
+    assert end == {"meters": [], "total": 122, "offset": 122, "next": None}
+    assert len(fleet.get("/api/meters/page?limit=1000", headers=VIEWER).json()["meters"]) == 122
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "reason"),
+    [
+        ("q=12x", 400, "search '12x' is not the first digits of an address"),
+        ("q=1234567890123", 400, "search"),
+        ("q=%25", 400, "search"),
+        ("after=12", 400, "cursor '12' is not an address"),
+        ("after=' OR 1=1 --", 400, "cursor"),
+        ("limit=0", 422, "limit"),
+        ("limit=1001", 422, "limit"),
+        ("limit=ten", 422, "limit"),
+        ("quantity=0010", 422, "quantity"),
+    ],
+)
+def test_a_bad_page_request_is_refused_with_the_reason(
+    fleet: TestClient, query: str, status: int, reason: str
+) -> None:
+    answer = fleet.get(f"/api/meters/page?{query}", headers=VIEWER)
+    assert answer.status_code == status
+    assert reason in str(answer.json()["detail"])
+
+
+def test_the_page_endpoint_is_described(fleet: TestClient) -> None:
+    described = fleet.get("/openapi.json").json()["paths"]["/api/meters/page"]["get"]
+    assert "keyed on the address" in described["description"]
+    names = {p["name"]: p for p in described["parameters"]}
+    assert set(names) == {"q", "after", "limit", "quantity", "authorization"}
+    assert names["limit"]["schema"]["maximum"] == 1000

@@ -82,6 +82,7 @@ def test_the_dashboard_shows_what_the_api_holds(live: LiveStation, tmp_path: Pat
     latest = {r["meter"]: r for r in live.get("/api/readings/latest?quantity=00100201")}
     meters = live.get("/api/meters")
     assert len(page.rows["meters"]) == len(meters) == len(latest)
+    assert page.text["meters-range"] == "meters 1\N{EN DASH}4 of 4"
     for row, meter in zip(page.rows["meters"], meters, strict=True):
         reading = latest[meter["address"]]
         assert row == [meter["address"], meter["terminal"], f"{reading['value']:.2f}",

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_testing import CHROMIUM_FLAGS, LiveStation, chromium, populated
+from browser_testing import CHROMIUM_FLAGS, START, LiveStation, chromium, populated, utc
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from wattguard_testing import require
+
+from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+from wattguard.station.ingest import Reading
 
 
 def start_browser(profile: Path) -> webdriver.Chrome:
@@ -79,7 +82,9 @@ def issue(browser: webdriver.Chrome, kind: str, meter: str) -> str:
     """Issue a command from the form; the message the page shows about it."""
     browser.execute_script("document.getElementById('command-message').textContent = ''")
     Select(browser.find_element(By.ID, "command-kind")).select_by_value(kind)
-    Select(browser.find_element(By.ID, "command-meter")).select_by_value(meter)
+    field = browser.find_element(By.ID, "command-meter")
+    field.clear()
+    field.send_keys(meter)
     browser.find_element(By.ID, "command-issue").click()
     return str(wait(browser, lambda: text(browser, "command-message")))
 
@@ -165,3 +170,127 @@ def test_a_station_that_goes_away_is_reported(tmp_path: Path) -> None:
     finally:
         browser.quit()
         station.stop()
+
+
+# a fleet larger than a page
+
+EXTRA = [f"0000090{k:05d}" for k in range(120)]  # registered without simulating them
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[LiveStation]:
+    chromium()
+    config = DeploymentConfig(meters=2, per_terminal=2, start=START)
+    deployment = Deployment(config, virtual_clock(config))
+    station = deployment.station
+    for k, address in enumerate(EXTRA):
+        station.register_meter(bytes.fromhex(address), bytes.fromhex(f"99{k // 50:010d}"))
+    station.storage.add_readings(
+        Reading(a, "00100201", int(START) + 900 * t, k + t / 4)
+        for k, a in enumerate(EXTRA) if k % 3 for t in range(4)
+    )  # fmt: skip
+    live = LiveStation(deployment)
+    yield live
+    live.stop()
+
+
+def meter_rows(browser: webdriver.Chrome) -> list[list[str]]:
+    return list(
+        browser.execute_script(
+            "return Array.from(document.querySelectorAll('#meters tr'),"
+            " (row) => Array.from(row.cells, (cell) => cell.textContent))"
+        )
+    )
+
+
+def expected_rows(live: LiveStation, query: str) -> list[list[str]]:
+    """The rows the table should show for ``/api/meters/page?<query>``."""
+    page = live.get(f"/api/meters/page?limit=50&{query}")["meters"]
+    return [
+        [m["address"], m["terminal"], f"{m['latest']['value']:.2f}", utc(m["latest"]["time"])]
+        if m["latest"] else [m["address"], m["terminal"], "no reading yet", ""]
+        for m in page
+    ]  # fmt: skip
+
+
+def shows(browser: webdriver.Chrome, shown: str) -> None:
+    wait(browser, lambda: text(browser, "meters-range") == shown)
+
+
+def enabled(browser: webdriver.Chrome, element_id: str) -> bool:
+    return bool(browser.find_element(By.ID, element_id).is_enabled())
+
+
+def test_the_meters_come_a_page_at_a_time(fleet: LiveStation, browser: webdriver.Chrome) -> None:
+    everyone = [m["address"] for m in fleet.get("/api/meters")]
+    assert len(everyone) == 122
+    browser.get(f"{fleet.url}/#token=viewer-token")
+    wait(browser, lambda: text(browser, "status").startswith("Up to date"))
+    shows(browser, "meters 1\N{EN DASH}50 of 122")
+    assert meter_rows(browser) == expected_rows(fleet, "")
+    assert not enabled(browser, "meters-previous") and enabled(browser, "meters-next")
+    offered = browser.execute_script(
+        "return Array.from(document.getElementById('command-meters').options, (o) => o.value)"
+    )
+    assert offered == everyone[:50]
+
+    browser.find_element(By.ID, "meters-next").click()
+    shows(browser, "meters 51\N{EN DASH}100 of 122")
+    assert meter_rows(browser) == expected_rows(fleet, f"after={everyone[49]}")
+    assert enabled(browser, "meters-previous") and enabled(browser, "meters-next")
+    browser.find_element(By.ID, "meters-next").click()
+    shows(browser, "meters 101\N{EN DASH}122 of 122")
+    assert [row[0] for row in meter_rows(browser)] == everyone[100:]
+    assert not enabled(browser, "meters-next")
+    # the refresh every 5 s keeps the page
+    before = text(browser, "status")
+    wait(browser, lambda: text(browser, "status") not in ("", before), seconds=12)
+    assert text(browser, "meters-range") == "meters 101\N{EN DASH}122 of 122"
+    browser.find_element(By.ID, "meters-previous").click()
+    shows(browser, "meters 51\N{EN DASH}100 of 122")
+    assert [row[0] for row in meter_rows(browser)] == everyone[50:100]
+
+
+def test_meters_are_found_by_the_first_digits_of_their_address(
+    fleet: LiveStation, browser: webdriver.Chrome
+) -> None:
+    browser.get(f"{fleet.url}/#token=viewer-token")
+    shows(browser, "meters 1\N{EN DASH}50 of 122")
+    malformed = len(fleet.get("/api/events?kind=malformed&limit=1000"))
+    field = browser.find_element(By.ID, "meter-search")
+    field.send_keys("00000900010")
+    shows(browser, "meters 1\N{EN DASH}10 of 10 starting with 00000900010")
+    assert meter_rows(browser) == expected_rows(fleet, "q=00000900010")
+    assert [row[0] for row in meter_rows(browser)] == EXTRA[100:110]
+    assert not enabled(browser, "meters-previous") and not enabled(browser, "meters-next")
+    # what is not an address's digits is explained, and never sent
+    field.send_keys("x")
+    wait(browser, lambda: "first digits" in text(browser, "meters-message"))
+    assert field.get_attribute("aria-invalid") == "true"
+    assert text(browser, "meters-range") == "meters 1\N{EN DASH}10 of 10 starting with 00000900010"
+    field.clear()
+    field.send_keys("123\n")
+    shows(browser, "no meters starting with 123")
+    assert meter_rows(browser) == [["No meter address starts with 123."]]
+    assert text(browser, "meters-message") == "" and field.get_attribute("aria-invalid") == "false"
+    assert len(fleet.get("/api/events?kind=malformed&limit=1000")) == malformed
+
+
+def test_a_command_takes_a_typed_address(fleet: LiveStation, browser: webdriver.Chrome) -> None:
+    browser.get(f"{fleet.url}/#token=operator-token")
+    shows(browser, "meters 1\N{EN DASH}50 of 122")
+    before = fleet.get("/api/commands")
+    for typed, said in [
+        ("", "Enter the 12-digit address of the meter to command"),
+        ("12345", "A meter address is 12 digits, not \N{LEFT DOUBLE QUOTATION MARK}12345"),
+        ("00000900011a", "A meter address is 12 digits"),
+    ]:
+        message = issue(browser, "trip", typed)
+        assert message.startswith(said), message
+        assert "error" in browser.find_element(By.ID, "command-message").get_attribute("class")
+    assert fleet.get("/api/commands") == before  # nothing was sent
+    target = EXTRA[117]  # on no page shown: typed in
+    message = issue(browser, "trip", target)
+    command = fleet.get("/api/commands")[0]
+    assert command["meters"] == [target] and command["issued_by"] == "otto"
+    assert message == f"Command {command['id']} (trip {target}): {command['state']}."

@@ -1,6 +1,6 @@
 """The SQL both storage backends share (written with ``?`` placeholders; the PostgreSQL backend
 turns them into ``%s``). Every value is a parameter; the only text ever formatted into a
-statement is a fixed column list or a dialect keyword chosen here."""
+statement is a fixed column list, a dialect keyword chosen here, or a run of ``?``."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from wattguard.station.records import (
     meter_of,
     moment,
     normalise_meter,
+    normalise_prefix,
     normalise_quantity,
     reading_rows,
+    shown,
     text,
 )
 
@@ -41,18 +43,25 @@ _SELECT_COMMANDS = (
 _SELECT_ALERTS = (
     "SELECT id, rule, severity, subject, opened, closed, count, evidence, last FROM alerts"
 )
-# A skip scan: walk the distinct meters through the primary key's index, one seek each,
-# then one seek for each meter's latest time, instead of reading the whole table.
-_LATEST = (
-    "WITH RECURSIVE m (meter) AS ("
-    " SELECT MIN(meter) FROM readings"
-    " UNION ALL SELECT (SELECT MIN(meter) FROM readings WHERE meter > m.meter)"
-    " FROM m WHERE m.meter IS NOT NULL) "
+# Each meter of m: one seek for its latest time, one for the reading.
+_LATEST_OF_M = (
     "SELECT r.meter, r.quantity, r.time, r.value FROM m JOIN readings r"
     " ON r.meter = m.meter AND r.quantity = ? AND r.time = ("
     " SELECT MAX(time) FROM readings WHERE meter = m.meter AND quantity = ?) "
     "ORDER BY r.meter"
 )
+# A skip scan: walk the distinct meters through the primary key's index, one seek each,
+# instead of reading the whole table.
+_LATEST = (
+    "WITH RECURSIVE m (meter) AS ("
+    " SELECT MIN(meter) FROM readings"
+    " UNION ALL SELECT (SELECT MIN(meter) FROM readings WHERE meter > m.meter)"
+    " FROM m WHERE m.meter IS NOT NULL) " + _LATEST_OF_M
+)
+#: The most meters :meth:`SqlStorage.meters_page` answers at once, and that one query of
+#: :meth:`SqlStorage.latest` names (longer lists take several).
+MAX_PAGE = 1000
+_HEX = "0123456789abcdef"
 _SELECT_USERS = "SELECT name, role, token_digest, created, disabled FROM users"
 _SELECT_EVENTS = "SELECT id, time, kind, source, detail, meter, received FROM events"
 
@@ -137,10 +146,23 @@ class SqlStorage:
         params.append(int(limit))
         return [Reading(m, q, int(t), float(v)) for m, q, t, v in self._query(sql, params)]
 
-    def latest(self, quantity: str) -> list[Reading]:
-        """Each meter's latest reading of ``quantity``, by meter."""
+    def latest(self, quantity: str, meters: Iterable[str] | None = None) -> list[Reading]:
+        """Each meter's latest reading of ``quantity``, by meter; with ``meters``, only those
+        meters' (one without a reading is left out), two index seeks each, whatever the size
+        of the fleet."""
         quantity = normalise_quantity(quantity)
-        rows = self._query(_LATEST, (quantity, quantity))
+        if meters is None:
+            rows = self._query(_LATEST, (quantity, quantity))
+        else:
+            if isinstance(meters, str):
+                raise InvalidRecord("meters must be a list of addresses, not one string")
+            wanted = sorted({normalise_meter(m, i) for i, m in enumerate(meters)})
+            rows = []
+            for start in range(0, len(wanted), MAX_PAGE):
+                chunk = wanted[start : start + MAX_PAGE]
+                values = ", ".join(["(?)"] * len(chunk))
+                sql = f"WITH m (meter) AS (VALUES {values}) " + _LATEST_OF_M
+                rows += self._query(sql, (*chunk, quantity, quantity))
         return [Reading(m, q, int(t), float(v)) for m, q, t, v in rows]
 
     def count_readings(self) -> int:
@@ -179,6 +201,26 @@ class SqlStorage:
         return [
             (a, t) for a, t in self._query("SELECT address, terminal FROM meters ORDER BY address")
         ]
+
+    def meters_page(
+        self, prefix: str = "", after: str | None = None, limit: int = 100
+    ) -> list[tuple[str, str]]:
+        """(address, terminal) of the first ``limit`` meters (1 to :data:`MAX_PAGE`) by address
+        whose address starts with ``prefix`` (hex digits, any case; ``""`` for all) and comes
+        after ``after`` (a whole address: the last of the previous page). Keyset paging on the
+        primary key: a page costs the same at the start and at the end of the fleet, and a
+        meter registered meanwhile shifts no page. Terminals are not searched."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidRecord(f"page size {limit!r} is not a whole number from 1 to {MAX_PAGE}")
+        where, params = _address_range(prefix, after=after)
+        sql = "SELECT address, terminal FROM meters" + where + " ORDER BY address LIMIT ?"
+        return [(a, t) for a, t in self._query(sql, (*params, limit))]
+
+    def count_meters(self, prefix: str = "", *, upto: str | None = None) -> int:
+        """How many meters' addresses start with ``prefix`` (and, with ``upto``, come no later
+        than it: the number before the page that follows ``upto``)."""
+        where, params = _address_range(prefix, upto=upto)
+        return int(self._query("SELECT COUNT(*) FROM meters" + where, params)[0][0])
 
     def meter(self, address: str) -> MeterRecord | None:
         rows = self._query(
@@ -403,6 +445,33 @@ class SqlStorage:
 
     def close(self) -> None:
         raise NotImplementedError
+
+
+def _address_range(
+    prefix: str, *, after: str | None = None, upto: str | None = None
+) -> tuple[str, list[str]]:
+    """A WHERE clause on ``address`` and its parameters: a range of the primary key (an
+    address starting with ``prefix`` sorts from ``prefix`` up to the prefix after it, since
+    addresses are lower-case hex and the databases order 0-9 before a-f)."""
+    prefix = normalise_prefix(prefix)
+    clauses, params = [], []
+    if prefix:
+        clauses.append("address >= ?")
+        params.append(prefix)
+        stem = prefix.rstrip("f")  # "12f" -> "13", "ff" -> no upper bound
+        if stem:
+            clauses.append("address < ?")
+            params.append(stem[:-1] + _HEX[_HEX.index(stem[-1]) + 1])
+    for bound, operator in ((after, ">"), (upto, "<=")):
+        if bound is not None:
+            try:
+                params.append(normalise_meter(bound))
+            except InvalidRecord:
+                raise InvalidRecord(
+                    f"cursor {shown(bound)} is not an address (12 hex digits)"
+                ) from None
+            clauses.append(f"address {operator} ?")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 def _opt(value: Any) -> float | None:

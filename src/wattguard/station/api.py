@@ -34,7 +34,9 @@ from pydantic import BaseModel, Field
 
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.commands import Command, CommandKind, CommandRefused, User
+from wattguard.station.records import InvalidRecord
 from wattguard.station.service import AUDIT_LABEL, Station
+from wattguard.station.storage import MAX_PAGE
 from wattguard.station.web import add_dashboard
 
 __all__ = ["create_app"]
@@ -146,7 +148,38 @@ def create_app(station: Station, users: TokenLookup | None = None) -> FastAPI:
 
     @app.get("/api/meters")
     async def meters(_: Caller) -> list[dict[str, str]]:
+        """Every meter, by address; for a large fleet, ``/api/meters/page`` answers a page."""
         return [{"address": a, "terminal": t} for a, t in station.storage.meters()]
+
+    @app.get("/api/meters/page")
+    async def meters_page(
+        _: Caller,
+        q: str = Query("", description="the first digits of the addresses wanted"),
+        after: str | None = Query(None, description="the `next` of the previous page"),
+        limit: int = Query(50, ge=1, le=MAX_PAGE),
+        quantity: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$"),
+    ) -> dict[str, Any]:
+        """One page of meters by address, each with its latest reading of ``quantity`` (or
+        null): ``{"meters": [{"address", "terminal", "latest": {"time", "value"}}], "total",
+        "offset", "next"}``. ``q`` keeps the meters whose address starts with those digits
+        (terminals are not searched); ``total`` counts them, ``offset`` is how many of them
+        come before this page, ``next`` is the ``after`` of the following page (null on the
+        last). Pages are keyed on the address, so a page costs the same anywhere in a fleet of
+        any size, and a meter registered meanwhile shifts no page. A ``q`` or ``after`` that
+        is not hex digits is refused with 400 and the reason."""
+        storage = station.storage
+        try:
+            page = storage.meters_page(q, after, limit)
+            total = storage.count_meters(q)
+            offset = 0 if after is None else storage.count_meters(q, upto=after)
+            latest = storage.latest(quantity.upper(), [address for address, _ in page])
+        except InvalidRecord as refused:
+            raise HTTPException(400, str(refused)) from None
+        readings = {r.meter: {"time": r.time, "value": r.value} for r in latest}
+        rows = [{"address": a, "terminal": t, "latest": readings.get(a)} for a, t in page]
+        more = page and offset + len(page) < total
+        return {"meters": rows, "total": total, "offset": offset,
+                "next": page[-1][0] if more else None}  # fmt: skip
 
     @app.get("/api/meters/{meter}/readings")
     async def readings(

@@ -39,11 +39,13 @@ __all__ = [
     "UserRecord",
     "meter_of",
     "normalise_meter",
+    "normalise_prefix",
     "normalise_quantity",
     "reading_rows",
 ]
 
 _METER = re.compile(r"[0-9a-fA-F]{12}")
+_PREFIX = re.compile(r"[0-9a-fA-F]{0,12}")
 _QUANTITY = re.compile(r"[0-9A-Fa-f]{8}(?:/[0-9A-Fa-f]{8})?")
 _METER_IN_SOURCE = re.compile(r"\bmeter ([0-9a-fA-F]{12})\b")
 _MAX_TIME = 2**63 - 1
@@ -134,6 +136,22 @@ def normalise_meter(address: object, index: int = 0, what: str = "meter") -> str
     if not isinstance(address, str) or _METER.fullmatch(address) is None:
         raise InvalidRecord(f"row {index}: {what} {address!r} is not 12 hex digits", index=index)
     return address.lower()
+
+
+def normalise_prefix(prefix: object) -> str:
+    """The first digits of a meter address (up to 12 hex digits, ``""`` for all), in lower
+    case, or :class:`InvalidRecord`."""
+    if not isinstance(prefix, str) or _PREFIX.fullmatch(prefix) is None:
+        raise InvalidRecord(
+            f"search {shown(prefix)} is not the first digits of an address (0-9, a-f)"
+        )
+    return prefix.lower()
+
+
+def shown(value: object, width: int = 40) -> str:
+    """``repr(value)``, cut to ``width`` characters (for a message about what was refused)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "\N{HORIZONTAL ELLIPSIS}"
 
 
 def normalise_quantity(quantity: object, index: int = 0) -> str:

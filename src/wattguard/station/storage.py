@@ -19,6 +19,10 @@ against each):
 * the schema carries its version; opening applies what is missing, idempotently, and refuses
   a database written by a newer wattguard;
 * every value travels as a query parameter, never inside the SQL text;
+* meters are listed a page at a time (:meth:`~SqlStorage.meters_page`: keyset paging on the
+  address, a prefix search as a range of the primary key), and :meth:`~SqlStorage.latest`
+  takes the meters whose latest readings are wanted, so a page of a large fleet costs a page
+  (its counts, :meth:`~SqlStorage.count_meters`, walk the index of the meters they count);
 * driver errors come out as :class:`StorageError` (:class:`InvalidRecord` for a row the
   database refused, :class:`StorageUnavailable` for a database that failed or went away; the
   PostgreSQL backend reconnects on the next call).
@@ -40,7 +44,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station._schema import SCHEMA_VERSION
-from wattguard.station._sql import Chain, SqlStorage
+from wattguard.station._sql import MAX_PAGE, Chain, SqlStorage
 from wattguard.station.commands import Command
 from wattguard.station.ingest import Reading
 from wattguard.station.records import (
@@ -57,6 +61,7 @@ from wattguard.station.records import (
 )
 
 __all__ = [
+    "MAX_PAGE",
     "SCHEMA_VERSION",
     "Alert",
     "AuditRow",
@@ -91,13 +96,17 @@ class Storage(Protocol):
         end: int | None = None,
         limit: int = 10_000,
     ) -> list[Reading]: ...
-    def latest(self, quantity: str) -> list[Reading]: ...
+    def latest(self, quantity: str, meters: Iterable[str] | None = None) -> list[Reading]: ...
     def count_readings_of(self, quantity: str) -> int: ...
     def count_readings(self) -> int: ...
     def register_meter(
         self, address: str, terminal: str, now: float, meter_class: str | None = None
     ) -> None: ...
     def meters(self) -> list[tuple[str, str]]: ...
+    def meters_page(
+        self, prefix: str = "", after: str | None = None, limit: int = 100
+    ) -> list[tuple[str, str]]: ...
+    def count_meters(self, prefix: str = "", *, upto: str | None = None) -> int: ...
     def meter(self, address: str) -> MeterRecord | None: ...
     def set_meter_state(self, address: str, state: MeterState, now: float) -> None: ...
     def add_event(self, event: SecurityEvent, received: float | None = None) -> int: ...

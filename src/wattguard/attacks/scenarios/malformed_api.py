@@ -39,12 +39,14 @@ _TOKENS = [
     "Bearer " + "A" * 9000,
 ]  # fmt: skip
 _PATHS = [
-    "/api/summary", "/api/meters", "/api/meters/{v}/readings", "/api/readings/latest",
+    "/api/summary", "/api/meters", "/api/meters/page", "/api/meters/{v}/readings",
+    "/api/readings/latest",
     "/api/events", "/api/alerts", "/api/commands", "/api/commands/{v}", "/openapi.json",
     "/api/{v}", "/{v}",
 ]  # fmt: skip
 _QUERY = {
     "/api/meters/{v}/readings": ("quantity", "start", "end", "limit"),
+    "/api/meters/page": ("q", "after", "limit", "quantity"),
     "/api/readings/latest": ("quantity",),
     "/api/events": ("kind", "source", "since", "limit"),
     "/api/alerts": ("open",),
@@ -54,7 +56,8 @@ _NUMBERS = [v for v in _HOSTILE if v[:1] in "-0123456789in"] + ["1" + "0" * 19, 
 _NUMERIC = {"start", "end", "limit", "since"}
 _GOOD = {
     "quantity": "00100201", "start": str(int(T0)), "end": str(int(T0) + 3600), "limit": "10",
-    "kind": "bad_mac", "source": "FEP", "since": "0", "open": "true",
+    "kind": "bad_mac", "source": "FEP", "since": "0", "open": "true", "q": "0000",
+    "after": "000001000001",
 }  # fmt: skip
 _POSTS = ["/api/commands", "/api/commands/{v}/approve", "/api/commands/{v}/reject"]
 GOOD = b"GET /api/meters HTTP/1.1\r\nHost: station\r\nAuthorization: Bearer viewer-token\r\n\r\n"

@@ -1,6 +1,12 @@
 // The master station's dashboard: reads the REST API every few seconds with the user's token
-// and shows the summary, open alerts, commands, meters and the newest security events; issues
-// trip/close commands and approves or rejects pending ones. The API's rules decide every action.
+// and shows the summary, open alerts, commands, a page of meters and the newest security events;
+// issues trip/close commands and approves or rejects pending ones. The API's rules decide every
+// action.
+//
+// A fleet may hold tens of thousands of meters, so the page never asks for all of them: the
+// meters table shows one page of /api/meters/page (with the latest reading of just those
+// meters), found with the first digits of an address, and the command form takes an address
+// typed in (offering the meters on the page).
 //
 // Event details, sources and alert evidence carry what an attacker sent, so every text taken
 // from the API is written with textContent, never parsed as HTML. The page's
@@ -11,9 +17,16 @@ const TOKEN_KEY = "wattguard-token";
 const REFRESH_MS = 5000;
 const ENERGY = "00100201"; // total forward active energy, kWh
 const SHOWN = 20; // rows of events and commands
+const PAGE = 50; // rows of meters
+const ADDRESS = /^[0-9]{12}$/; // a meter the API can command
+const PREFIX = /^[0-9A-Fa-f]{0,12}$/; // what the meter search takes
 const $ = (id) => document.getElementById(id);
 let timer = null;
 let generation = 0; // of refresh(): only the newest one shows its answers and carries on
+// The meters shown: those whose address starts with `search`, the page after the last cursor
+// of `pages` (null: the first page); the cursors before it are where Previous goes back to.
+const meterView = { search: "", pages: [null], next: null };
+let searchTimer = null;
 
 class ApiError extends Error {
   constructor(status, detail) {
@@ -116,7 +129,7 @@ function button(label, action, id) {
 const shown = new Map();
 function fill(id, items, columns, empty) {
   const body = $(id);
-  const key = JSON.stringify(items);
+  const key = JSON.stringify([items, empty]);
   if (shown.get(id) === key) return;
   shown.set(id, key);
   const rows = items.map((item) => {
@@ -152,22 +165,88 @@ function showAlerts(alerts) {
   }, "No open alerts.");
 }
 
-function showMeters(meters, latest) {
-  const reading = new Map(latest.map((r) => [r.meter, r]));
-  fill("meters", meters, (row, m) => {
-    const r = reading.get(m.address);
+function metersPath() {
+  const query = new URLSearchParams({ limit: String(PAGE), quantity: ENERGY });
+  if (meterView.search) query.set("q", meterView.search);
+  const after = meterView.pages[meterView.pages.length - 1];
+  if (after !== null) query.set("after", after);
+  return "/api/meters/page?" + query;
+}
+
+const count = (n) => n.toLocaleString("en-US");
+
+function rangeOf(page) {
+  const matching = meterView.search ? " starting with " + meterView.search : "";
+  if (page.meters.length === 0) {
+    if (page.total === 0) return "no meters" + matching;
+    return "no more meters" + matching + " (" + count(page.total) + " in all)";
+  }
+  const last = page.offset + page.meters.length;
+  return "meters " + count(page.offset + 1) + "\u2013" + count(last) + " of " +
+    count(page.total) + matching;
+}
+
+function showMeters(page) {
+  const empty = meterView.search
+    ? "No meter address starts with " + meterView.search + "."
+    : "No meters registered.";
+  fill("meters", page.meters, (row, m) => {
+    const r = m.latest;
     cell(row, m.address, "mono");
     cell(row, m.terminal, "mono");
     cell(row, r ? r.value.toFixed(2) : "no reading yet", r ? "number" : "empty");
     cell(row, r ? when(r.time) : "");
-  }, "No meters registered.");
-  const select = $("command-meter");
-  const addresses = meters.map((m) => m.address);
-  if (addresses.join() !== Array.from(select.options, (o) => o.value).join()) {
-    const chosen = select.value;
-    select.replaceChildren(...addresses.map((a) => new Option(a, a)));
-    if (addresses.includes(chosen)) select.value = chosen;
+  }, empty);
+  meterView.next = page.next;
+  $("meters-range").textContent = rangeOf(page);
+  $("meters-previous").disabled = meterView.pages.length === 1;
+  $("meters-next").disabled = page.next === null;
+  // the command form offers the meters of this page, never the whole fleet
+  const offered = $("command-meters");
+  const addresses = page.meters.map((m) => m.address);
+  if (addresses.join() !== Array.from(offered.options, (o) => o.value).join()) {
+    offered.replaceChildren(...addresses.map((a) => new Option(a, a)));
   }
+}
+
+function nextPage() {
+  if (meterView.next === null) return;
+  meterView.pages.push(meterView.next);
+  meterView.next = null; // a second click before the page arrives goes nowhere
+  $("meters-next").disabled = true;
+  refresh();
+}
+
+function previousPage() {
+  if (meterView.pages.length === 1) return;
+  meterView.pages.pop();
+  $("meters-previous").disabled = meterView.pages.length === 1;
+  refresh();
+}
+
+// Search as the user types (once they pause), or at once on Enter; what is not the first digits
+// of an address is explained here and never sent (the API would count it as malformed input).
+function search(now) {
+  clearTimeout(searchTimer);
+  const field = $("meter-search");
+  const typed = field.value.trim().toLowerCase();
+  const valid = PREFIX.test(typed);
+  field.setAttribute("aria-invalid", String(!valid));
+  if (!valid) {
+    say("meters-message", "Search with the first digits of a meter address (up to 12 digits).",
+      "error");
+    return;
+  }
+  say("meters-message", "", "info");
+  if (typed === meterView.search) return;
+  const apply = () => {
+    meterView.search = typed;
+    meterView.pages = [null];
+    meterView.next = null;
+    refresh();
+  };
+  if (now) apply();
+  else searchTimer = setTimeout(apply, 300);
 }
 
 function showCommands(commands) {
@@ -201,7 +280,11 @@ function showEvents(events) {
 function clearData() {
   shown.clear();
   $("whoami").textContent = "";
-  for (const id of ["alerts", "commands", "meters", "events"]) $(id).replaceChildren();
+  for (const id of ["alerts", "commands", "meters", "events", "command-meters"]) {
+    $(id).replaceChildren();
+  }
+  $("meters-range").textContent = "";
+  $("meters-previous").disabled = $("meters-next").disabled = true;
   for (const element of document.querySelectorAll("[id^='summary-']")) element.textContent = "–";
 }
 
@@ -221,10 +304,9 @@ async function refresh() {
   }
   try {
     const summary = await api("/api/summary");
-    const [me, meters, latest, alerts, events, commands] = await Promise.all([
+    const [me, meters, alerts, events, commands] = await Promise.all([
       api("/api/whoami"),
-      api("/api/meters"),
-      api("/api/readings/latest?quantity=" + ENERGY),
+      api(metersPath()),
       api("/api/alerts?open=true"),
       api("/api/events?limit=" + SHOWN),
       api("/api/commands"),
@@ -233,7 +315,7 @@ async function refresh() {
     $("whoami").textContent = "Signed in as " + me.name + " (" + me.role + ")";
     showSummary(summary);
     showAlerts(alerts);
-    showMeters(meters, latest);
+    showMeters(meters);
     showCommands(commands);
     showEvents(events);
     say("status", "Up to date at " + new Date().toLocaleTimeString() + ".", "ok");
@@ -261,9 +343,15 @@ async function act(message, path, body) {
 function issue(event) {
   event.preventDefault();
   const kind = $("command-kind").value;
-  const meter = $("command-meter").value;
-  if (!meter) {
-    say("command-message", "There is no meter to command yet.", "error");
+  const field = $("command-meter");
+  const meter = field.value.trim();
+  field.setAttribute("aria-invalid", String(!ADDRESS.test(meter)));
+  if (!ADDRESS.test(meter)) {
+    say("command-message", meter
+      ? "A meter address is 12 digits, not \u201c" + meter + "\u201d."
+      : "Enter the 12-digit address of the meter to command (find it in the meters below).",
+    "error");
+    field.focus();
     return;
   }
   act((c) => "Command " + c.id + " (" + kind + " " + meter + "): " + c.state + ".",
@@ -304,4 +392,11 @@ $("token-form").addEventListener("submit", useToken);
 $("forget").addEventListener("click", forget);
 $("command-form").addEventListener("submit", issue);
 $("commands").addEventListener("click", decide);
+$("meter-search").addEventListener("input", () => search(false));
+$("meter-search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  search(true);
+});
+$("meters-next").addEventListener("click", nextPage);
+$("meters-previous").addEventListener("click", previousPage);
 refresh();
