@@ -13,6 +13,8 @@ from typing import Any
 from wattguard_testing import require
 
 from wattguard.errors import ConfigError
+from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+from wattguard.station.ingest import Reading
 from wattguard.station.storage import PostgresStorage, SqliteStorage, open_storage
 
 POSTGRES_URL = os.environ.get("WATTGUARD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -83,3 +85,19 @@ class Backend:
                     db.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
             except psycopg.Error as exc:  # leave a note, never hide the test's own result
                 raise ConfigError(f"could not drop test schema {self.schema}: {exc}") from exc
+
+
+def with_registered_fleet(start: float, extra: list[str]) -> Deployment:
+    """A small virtual deployment whose station also knows ``extra`` meters, registered
+    without simulating them (50 a terminal), two in three with four readings: a large fleet
+    for the listings, cheaply."""
+    config = DeploymentConfig(meters=2, per_terminal=2, start=start)
+    deployment = Deployment(config, virtual_clock(config))
+    station = deployment.station
+    for k, address in enumerate(extra):
+        station.register_meter(bytes.fromhex(address), bytes.fromhex(f"99{k // 50:010d}"))
+    station.storage.add_readings(
+        [Reading(a, "00100201", int(start) + 900 * t, k + t / 4)
+         for k, a in enumerate(extra) if k % 3 for t in range(4)]
+    )  # fmt: skip
+    return deployment

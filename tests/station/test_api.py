@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from station_testing import with_registered_fleet
 
 from wattguard.meter.relay import RelayState
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
-from wattguard.station.ingest import Reading
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
 OPERATOR = {"Authorization": "Bearer operator-token"}
@@ -131,16 +131,8 @@ EXTRA = [f"0000090{k:05d}" for k in range(120)]  # registered without simulating
 
 @pytest.fixture(scope="module")
 def fleet() -> TestClient:
-    config = DeploymentConfig(meters=2, per_terminal=2, start=START)
-    deployment = Deployment(config, virtual_clock(config))
-    station = deployment.station
-    for k, address in enumerate(EXTRA):
-        station.register_meter(bytes.fromhex(address), bytes.fromhex(f"99{k // 50:010d}"))
-    station.storage.add_readings(
-        [Reading(a, "00100201", int(START) + 900 * t, k + t / 4)
-         for k, a in enumerate(EXTRA) if k % 3 for t in range(4)]
-    )  # fmt: skip
-    return TestClient(create_app(station, deployment.users))
+    deployment = with_registered_fleet(START, EXTRA)
+    return TestClient(create_app(deployment.station, deployment.users))
 
 
 def walk(api: TestClient, query: str) -> list[dict[str, Any]]:

@@ -16,10 +16,8 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from station_testing import with_registered_fleet
 from wattguard_testing import require
-
-from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
-from wattguard.station.ingest import Reading
 
 
 def start_browser(profile: Path) -> webdriver.Chrome:
@@ -180,15 +178,7 @@ EXTRA = [f"0000090{k:05d}" for k in range(120)]  # registered without simulating
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[LiveStation]:
     chromium()
-    config = DeploymentConfig(meters=2, per_terminal=2, start=START)
-    deployment = Deployment(config, virtual_clock(config))
-    station = deployment.station
-    for k, address in enumerate(EXTRA):
-        station.register_meter(bytes.fromhex(address), bytes.fromhex(f"99{k // 50:010d}"))
-    station.storage.add_readings(
-        Reading(a, "00100201", int(START) + 900 * t, k + t / 4)
-        for k, a in enumerate(EXTRA) if k % 3 for t in range(4)
-    )  # fmt: skip
+    deployment = with_registered_fleet(START, EXTRA)
     live = LiveStation(deployment)
     yield live
     live.stop()
