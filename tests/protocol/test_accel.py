@@ -33,9 +33,11 @@ from wattguard.protocol import (
     decode_frame,
     link,
 )
+from wattguard.protocol import data as data_module
 from wattguard.protocol.apdu import Structure, decode_apdu_python
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.get import GetResponseNormal
+from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import MAX_DEPTH
 
 
@@ -241,3 +243,64 @@ def test_pure_python_mode_decodes_the_same() -> None:
     ).stdout.splitlines()
     assert out[0] == "False WATTGUARD_PURE_PYTHON is set"
     assert out[1] == repr(decode_apdu_python(decode_frame(wire).apdu))
+
+
+# Data on its own (read_data: the meters' internal messages, records, selectors)
+
+
+def reference_data(raw: bytes, depth: int = 0) -> tuple[Data, int] | DecodeError:
+    """read_data without the fast path."""
+    saved = data_module._fast_data
+    data_module._fast_data = None
+    try:
+        reader = Reader(raw)
+        value = data_module.read_data(reader, depth)
+        return value, reader.pos
+    except DecodeError as exc:
+        return exc
+    finally:
+        data_module._fast_data = saved
+
+
+def check_data(accel: Any, raw: bytes, depth: int = 0, must_decode: bool = False) -> None:
+    expected = reference_data(raw, depth)
+    fast = accel.decode_data(raw, 0, depth) if raw else None
+    if isinstance(expected, DecodeError):
+        assert fast is None, f"the fast path accepted what Python refuses ({expected})"
+    elif fast is None:
+        assert not must_decode, "the fast path declined well-formed Data"
+    else:
+        assert same(fast, expected)
+
+
+@settings(max_examples=300)
+@given(data_values, st.binary(max_size=4))
+def test_data_decodes_identically_with_what_follows_left(
+    accel: Any, value: Data, after: bytes
+) -> None:
+    check_data(accel, value.to_bytes() + after, must_decode=True)
+    # and read_data, as callers use it, gives the same with the fast path on
+    reader = Reader(value.to_bytes() + after)
+    assert same(data_module.read_data(reader), value) and reader.pos == len(value.to_bytes())
+
+
+@settings(max_examples=400)
+@given(data_values, st.data())
+def test_mutated_data_is_declined_where_python_refuses(accel: Any, value: Data, data: Any) -> None:
+    raw = bytearray(value.to_bytes())
+    raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(u8)
+    cut = data.draw(st.integers(1, len(raw)))
+    check_data(accel, bytes(raw[:cut]), depth=data.draw(st.integers(0, MAX_DEPTH)))
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=1, max_size=40).map(lambda b: bytes([1 + b[0] % 2]) + b[1:]))
+def test_random_arrays_are_declined_where_python_refuses(accel: Any, raw: bytes) -> None:
+    check_data(accel, raw)
+
+
+def test_data_depth_is_counted_from_where_the_caller_is(accel: Any) -> None:
+    raw = nested(3).to_bytes()
+    assert accel.decode_data(raw, 0, MAX_DEPTH - 3) is not None
+    assert accel.decode_data(raw, 0, MAX_DEPTH - 2) is None
+    assert isinstance(reference_data(raw, MAX_DEPTH - 2), DecodeError)

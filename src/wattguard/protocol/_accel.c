@@ -578,6 +578,25 @@ static PyObject *accel_decode_apdu(PyObject *Py_UNUSED(module), PyObject *data) 
     return out;
 }
 
+static PyObject *accel_decode_data(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *data;
+    Py_ssize_t pos;
+    long depth;
+    if (!PyArg_ParseTuple(args, "O!nl", &PyBytes_Type, &data, &pos, &depth)) {
+        return NULL;
+    }
+    if (!configured || pos < 0 || pos >= PyBytes_GET_SIZE(data) || depth < 0) {
+        return declined();
+    }
+    Cursor c = {data, (const uint8_t *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), pos};
+    PyObject *value = read_data(&c, depth);
+    if (value == NULL) {
+        return declined();
+    }
+    PyObject *out = Py_BuildValue("(Nn)", value, c.pos);
+    return out == NULL ? declined() : out;
+}
+
 static PyObject *accel_decode_frame(PyObject *Py_UNUSED(module), PyObject *data) {
     if (!configured || !PyBytes_CheckExact(data)) {
         return declined();
@@ -699,6 +718,8 @@ static PyMethodDef methods[] = {
      "The LinkFrame of a well-formed, unfragmented, unscrambled frame, else None."},
     {"decode_apdu", accel_decode_apdu, METH_O,
      "The APDU object of a well-formed APDU, else None."},
+    {"decode_data", accel_decode_data, METH_VARARGS,
+     "(Data, offset after it) of the well-formed Data at (data, pos, depth), else None."},
     {"configure", (PyCFunction)(void (*)(void))accel_configure, METH_VARARGS | METH_KEYWORDS,
      "Give the decoder the tables and programs compiled by _accelerate.py."},
     {NULL, NULL, 0, NULL},

@@ -198,6 +198,7 @@ def _configure() -> tuple[bool, str]:
     )
     link._fast_frame = _accel.decode_frame
     apdu_package._fast_apdu = _accel.decode_apdu
+    data_module._fast_data = _accel.decode_data
     return True, "compiled decoder in use"
 
 

@@ -473,6 +473,11 @@ _FIXED_SIZE: dict[int, tuple[DataType, struct.Struct]] = {
 }
 
 
+#: The compiled decoder's Data function when it is in use (set by ``_accelerate``):
+#: ``(data, pos, depth) -> (Data, pos after it)`` for well-formed input, else None.
+_fast_data: Callable[[bytes, int, int], tuple[Data, int] | None] | None = None
+
+
 def read_data(reader: Reader, depth: int = 0) -> Data:
     """Read one tagged Data value."""
     start = reader.pos
@@ -483,6 +488,13 @@ def read_data(reader: Reader, depth: int = 0) -> Data:
         if fixed is not None and start + 1 + fixed[1].size <= len(data):
             reader.pos = start + 1 + fixed[1].size
             return _new_data(Data, (fixed[0], fixed[1].unpack_from(data, start + 1)[0]))
+        # Arrays and structures through the compiled decoder when it is in use; what it
+        # declines (anything malformed included) is read below, which explains the refusal.
+        if _fast_data is not None and data[start] in (1, 2) and type(data) is bytes:
+            found = _fast_data(data, start, depth)
+            if found is not None:
+                reader.pos = found[1]
+                return found[0]
     entry = _READERS.get(reader.u8())
     if entry is None:
         raise reader.error(f"unknown data type tag {reader.data[start]}", start)
