@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import os
 from typing import Any
 
@@ -77,6 +78,22 @@ def _dar_table() -> tuple[Any, ...]:
     return tuple(out)
 
 
+_DAR_TABLE = _dar_table()
+#: Codecs with an opcode of their own, by identity.
+_PRIMITIVES: dict[int, Node] = {
+    id(_schema.U8): (OP_U8,),
+    id(_schema.U16): (OP_U16,),
+    id(_schema.U32): (OP_U32,),
+    id(_schema.OCTETS): (OP_OCTETS,),
+    id(_schema.BOOL): (OP_BOOL,),
+    id(_schema.DATA): (OP_DATA,),
+    id(_schema.OAD_): (OP_OAD,),
+    id(common.PIID): (OP_PIID,),
+    id(common.DAR_): (OP_TABLE, _DAR_TABLE),
+    id(security.MAC_): (OP_MAC,),
+}
+
+
 def _enum_table(enum_cls: type[enum.IntEnum]) -> tuple[Any, ...]:
     members = {int(member): member for member in enum_cls}
     return tuple(members.get(value) for value in range(256))
@@ -91,6 +108,7 @@ def _combinator(codec: Any) -> str:
 _GENERIC_READ = _schema.Structure.__dict__["read"].__func__
 
 
+@functools.cache  # a record (TimeTag, FollowReport...) recurs in many services: one program
 def _record(cls: Any) -> Node:
     if getattr(cls.read, "__func__", None) is not _GENERIC_READ:
         return (OP_PYTHON, cls.read)  # a hand-written reader
@@ -102,19 +120,7 @@ def _record(cls: Any) -> Node:
 
 def compile_codec(codec: Any) -> Node:
     """The decoder program of one codec."""
-    identity = {
-        id(_schema.U8): (OP_U8,),
-        id(_schema.U16): (OP_U16,),
-        id(_schema.U32): (OP_U32,),
-        id(_schema.OCTETS): (OP_OCTETS,),
-        id(_schema.BOOL): (OP_BOOL,),
-        id(_schema.DATA): (OP_DATA,),
-        id(_schema.OAD_): (OP_OAD,),
-        id(common.PIID): (OP_PIID,),
-        id(common.DAR_): (OP_TABLE, _dar_table()),
-        id(security.MAC_): (OP_MAC,),
-    }
-    known = identity.get(id(codec))
+    known = _PRIMITIVES.get(id(codec))
     if known is not None:
         return known
     spec: tuple[Any, ...] = getattr(codec, "spec", ("custom",))
@@ -134,7 +140,7 @@ def compile_codec(codec: Any) -> Node:
     elif kind == "sequence_of" and combinator == "sequence_of":
         return (OP_SEQUENCE, compile_codec(spec[1]))
     elif kind == "dar_or" and combinator == "dar_or":
-        return (OP_DAR_OR, _dar_table(), compile_codec(spec[1]))
+        return (OP_DAR_OR, _DAR_TABLE, compile_codec(spec[1]))
     elif kind == "fixed" and combinator == "fixed":
         return (OP_FIXED, spec[1])
     elif kind == "enum" and combinator == "enum_of":
@@ -147,7 +153,8 @@ def compile_codec(codec: Any) -> Node:
 def _services() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     single: list[Any] = [None] * 256
     choices: list[Any] = [None] * 256
-    for (tag, choice), cls in _schema.REGISTRY.items():
+    registry: dict[tuple[int, int | None], Any] = dict(_schema.REGISTRY)
+    for (tag, choice), cls in registry.items():
         program = _record(cls)
         if choice is None:
             single[tag] = program
