@@ -229,26 +229,20 @@ async def run_station(
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
     print(f"station: collecting from {bus_url} into {database}, {mode}", flush=True)
     api: RunningApi | None = None
-    if api_port is not None:
-        try:
-            api = await start_api(station, api_port)
-        except ConfigError:
-            station.close()
-            await bus.close()
-            storage.close()
-            raise
-        users = [user for user in station.users.list() if user.disabled is None]
-        print(
-            f"station: API and dashboard on http://127.0.0.1:{api.port}/ for "
-            + (
-                f"{len(users)} users"
-                if users
-                else "nobody yet (wattguard users add NAME --role operator --database ...)"
-            ),
-            flush=True,
-        )
-    last = time.monotonic()
     try:
+        if api_port is not None:
+            api = await start_api(station, api_port)
+            users = [user for user in station.users.list() if user.disabled is None]
+            print(
+                f"station: API and dashboard on http://127.0.0.1:{api.port}/ for "
+                + (
+                    f"{len(users)} users"
+                    if users
+                    else "nobody yet (wattguard users add NAME --role operator --database ...)"
+                ),
+                flush=True,
+            )
+        last = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             station.tick()
