@@ -12,7 +12,6 @@ is off; a rogue FEP gets nothing from a genuine terminal unless the protection i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from wattguard.attacks.scenarios.rigs import recording_relay
 from wattguard.crypto import sm2
 from wattguard.events import EventLog
 from wattguard.meter.device import Meter, MeterConfig
@@ -138,26 +138,6 @@ class Run:
     upstream: bytearray = field(default_factory=bytearray)  # a tap's view, terminals -> FEP
 
 
-async def _relay(port: int, wire: bytearray) -> tuple[asyncio.Server, int]:
-    """A tap between the terminals and the FEP: passes bytes on, keeps what went up."""
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                if up:
-                    wire.extend(data)
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        fep_reader, fep_writer = await asyncio.open_connection("127.0.0.1", port)
-        await asyncio.gather(pipe(reader, fep_writer, True), pipe(fep_reader, writer, False))
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    return server, int(server.sockets[0].getsockname()[1])
-
-
 async def _run(
     clock: PacedClock,
     fep_channel: Factory,
@@ -180,7 +160,7 @@ async def _run(
     port = await fep.start()
     relay: asyncio.Server | None = None
     if tap:
-        relay, port = await _relay(port, run.upstream)
+        relay, port = await recording_relay(port, run.upstream)
 
     def recorded(address: bytes, factory: Factory) -> Factory:
         return lambda: Recording(factory(), run.told[address])

@@ -6,6 +6,8 @@ Everything is seeded (keys, nonces), so a scenario sends the same bytes every ru
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +29,17 @@ from wattguard.protocol.apdu.security import Protection, SecurityResponse
 from wattguard.protocol.connection import Response
 from wattguard.runtime.simulation import Neighbourhood
 
-__all__ = ["CA", "VENDOR", "Line", "MeterRig", "meter_rig", "neighbourhood", "quiet", "seeded"]
+__all__ = [
+    "CA",
+    "VENDOR",
+    "Line",
+    "MeterRig",
+    "meter_rig",
+    "neighbourhood",
+    "quiet",
+    "recording_relay",
+    "seeded",
+]
 
 T = TypeVar("T")
 
@@ -144,3 +156,24 @@ def quiet(run: Callable[[], T]) -> T:
         return run()
     finally:
         logger.setLevel(level)
+
+
+async def recording_relay(port: int, wire: bytearray) -> tuple[asyncio.Server, int]:
+    """A relay on the path to ``port`` on loopback (terminals to the FEP) that passes every
+    byte on and keeps what goes up in ``wire``: the eavesdropper's view."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                if up:
+                    wire.extend(data)
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        fep_reader, fep_writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.gather(pipe(reader, fep_writer, True), pipe(fep_reader, writer, False))
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    return server, int(server.sockets[0].getsockname()[1])

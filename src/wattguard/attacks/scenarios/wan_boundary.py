@@ -33,7 +33,6 @@ protection in question is the WAN's, not the readings' MACs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from pathlib import Path
 
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import T0
-from wattguard.attacks.scenarios.rigs import neighbourhood, quiet
+from wattguard.attacks.scenarios.rigs import neighbourhood, quiet, recording_relay
 from wattguard.crypto import sm2
 from wattguard.errors import DecodeError
 from wattguard.network import pki
@@ -95,26 +94,6 @@ def _unprotected(role: ChannelRole, clock: PacedClock) -> Factory:
     return make
 
 
-async def _tap(port: int, wire: bytearray) -> tuple[asyncio.Server, int]:
-    """A relay on the path from the terminals to the FEP that keeps what goes up."""
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                if up:
-                    wire.extend(data)
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        fep_reader, fep_writer = await asyncio.open_connection("127.0.0.1", port)
-        await asyncio.gather(pipe(reader, fep_writer, True), pipe(fep_reader, writer, False))
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    return server, int(server.sockets[0].getsockname()[1])
-
-
 async def _run(
     clock: PacedClock, fep_channel: Factory, terminals: dict[bytes, Factory], station: Station,
     *, tap: bool = False,
@@ -136,7 +115,7 @@ async def _run(
     port = await fep.start("127.0.0.1", 0)
     relay = None
     if tap:
-        relay, port = await _tap(port, run.wire)
+        relay, port = await recording_relay(port, run.wire)
     clients = [
         TerminalClient(neighbourhood(t, clock, TASK), clock, "127.0.0.1", port, channel=factory)
         for t, factory in terminals.items()
