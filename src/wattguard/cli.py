@@ -346,21 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     _demo_options(parser)
     parser.set_defaults(run=_demo)
     for name in CONFIGURABLE:
-        _subcommand(parser, name).add_argument(
+        commands.choices[name].add_argument(
             "--config",
             metavar="FILE",
             help=f"a TOML file whose [{name}] table gives options (or WATTGUARD_CONFIG); "
             f"WATTGUARD_{name.upper()}_<OPTION> variables too; the command line wins",
         )
     return parser
-
-
-def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            found: argparse.ArgumentParser = action.choices[name]
-            return found
-    raise KeyError(name)
 
 
 def _demo_options(parser: argparse.ArgumentParser) -> None:
