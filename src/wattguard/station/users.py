@@ -139,5 +139,7 @@ class UserDirectory:
             if current is None:
                 self.add(user.name, user.role, token)
             elif current.token_digest != digest or current.role != user.role.name:
-                self.storage.save_user(UserRecord(user.name, user.role.name, digest, self.clock()))
+                self.storage.save_user(
+                    UserRecord(user.name, user.role.name, digest, current.created)
+                )  # as reissue() does: made when it was made, enabled again
                 self._record("user token reissued", user.name)
