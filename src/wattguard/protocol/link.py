@@ -289,6 +289,11 @@ def parse_frame(data: bytes, start: int = 0) -> LinkFrame:
         frame = _fast_frame(data)
         if frame is not None:
             return frame
+    return _parse_frame(data, start)
+
+
+def _parse_frame(data: bytes, start: int) -> LinkFrame:
+    """:func:`parse_frame` in Python: the reference, and the source of every refusal."""
     length = frame_length(data, start)
     end = start + length + 2
     if end != len(data):
@@ -336,4 +341,4 @@ def decode_frame(data: bytes) -> LinkFrame:
         raise DecodeError("frame does not start with 0x68", offset=start)
     if len(data) - start < _HEADER_FIXED + 1 + 1 + 2 + 2 + 1:
         raise DecodeError("too short to be a frame", offset=start)
-    return parse_frame(data, start)
+    return _parse_frame(data, start)  # the compiled path has had its try above
