@@ -490,7 +490,9 @@ def read_data(reader: Reader, depth: int = 0) -> Data:
             return _new_data(Data, (fixed[0], fixed[1].unpack_from(data, start + 1)[0]))
         # Arrays and structures through the compiled decoder when it is in use; what it
         # declines (anything malformed included) is read below, which explains the refusal.
-        if _fast_data is not None and data[start] in (1, 2) and type(data) is bytes:
+        # Only at the top (depth 0): the elements read below after a decline are not offered
+        # to it again, one by one.
+        if _fast_data is not None and depth == 0 and data[start] in (1, 2) and type(data) is bytes:
             found = _fast_data(data, start, depth)
             if found is not None:
                 reader.pos = found[1]
