@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.commands import Command, CommandKind, CommandRefused, User
 from wattguard.station.records import InvalidRecord
-from wattguard.station.service import AUDIT_LABEL, Station
+from wattguard.station.service import Station
 from wattguard.station.storage import MAX_PAGE
 from wattguard.station.web import add_dashboard
 
@@ -125,8 +125,7 @@ def create_app(station: Station, users: TokenLookup | None = None) -> FastAPI:
     async def audit(_: Caller) -> dict[str, Any]:
         """The audit trail checked now: its length, the first entry that does not hold (or
         null), and the last entry the cryptographic device witnessed (or null)."""
-        broken = station.verify_audit()
-        witnessed = None if station.hsm is None else station.hsm.witnessed(AUDIT_LABEL)
+        broken, witnessed = station.check_audit()
         return {
             "entries": len(station.storage.audit()),
             "broken_at": broken,

@@ -332,6 +332,11 @@ class Station:
         """Check the audit trail, against the checkpoint the cryptographic device witnessed
         when there is one; the index of the first entry that does not fit (a TAMPER event),
         or None."""
+        return self.check_audit()[0]
+
+    def check_audit(self) -> tuple[int | None, tuple[int, bytes] | None]:
+        """:meth:`verify_audit`'s answer, and the checkpoint it was checked against (one
+        call to the cryptographic device)."""
         checkpoint = None if self.hsm is None else self.hsm.witnessed(AUDIT_LABEL)
         broken = self.audit.verify(checkpoint)
         if broken is not None:
@@ -344,4 +349,4 @@ class Station:
                     self.clock.time(),
                 )
             )  # fmt: skip
-        return broken
+        return broken, checkpoint
