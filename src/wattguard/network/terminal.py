@@ -88,7 +88,7 @@ from wattguard.protocol.connection import (
 from wattguard.protocol.data import CSD, RCSD, RSD
 from wattguard.protocol.state import Link
 from wattguard.protocol.stream import FrameDecoder
-from wattguard.protocol.values import TI, TSA, DateTimeS
+from wattguard.protocol.values import TI, DateTimeS
 
 __all__ = [
     "HPLC_PORT",
@@ -492,51 +492,64 @@ class Terminal:
             self.upstream.respond(request, ErrorResponse(piid, ErrorType.SERVICE_UNSUPPORTED))
 
     def _proxy_get(self, request: IncomingRequest, apdu: ProxyGetRequestList, now: float) -> None:
-        proxy = _Proxy(request, len(apdu.targets))
-        for i, target in enumerate(apdu.targets):
-            line = self.meters.get(target.tsa.address)
+        def answered(target: Any, answer: Any) -> ProxyGetAnswer:
+            if isinstance(answer, GetResponseNormalList):
+                return ProxyGetAnswer(target.tsa, answer.results)
+            failed = _failure(answer)
+            return ProxyGetAnswer(
+                target.tsa, tuple(AResultNormal(oad, failed) for oad in target.oads)
+            )
 
-            def done(
-                answer: Any, i: int = i, tsa: TSA = target.tsa, oads: Any = target.oads
-            ) -> None:
-                if isinstance(answer, GetResponseNormalList):
-                    results = answer.results
-                else:
-                    results = tuple(AResultNormal(oad, _failure(answer)) for oad in oads)
-                proxy.answers[i] = ProxyGetAnswer(tsa, results)
-                self._proxy_done(
-                    proxy, lambda: ProxyGetResponseList(apdu.piid, tuple(proxy.answers))
-                )
-
-            if line is None:
-                done(DAR.ADDRESS_ABNORMAL)
-                continue
-            line.jobs.append(_Job(GetRequestNormalList(line.next_piid(), target.oads), done))
-            self._dispatch(line, now)
+        self._fan_out(
+            request, apdu.targets, now,
+            ask=lambda target, piid: GetRequestNormalList(piid, target.oads),
+            answered=answered,
+            respond=lambda answers: ProxyGetResponseList(apdu.piid, answers),
+        )  # fmt: skip
 
     def _proxy_action(
         self, request: IncomingRequest, apdu: ProxyActionRequestList, now: float
     ) -> None:
-        proxy = _Proxy(request, len(apdu.targets))
-        for i, target in enumerate(apdu.targets):
+        def answered(target: Any, answer: Any) -> ProxyActionAnswer:
+            if isinstance(answer, ActionResponseNormalList):
+                results = tuple(ProxyActionResult(r.omd, r.dar, r.data) for r in answer.results)
+            else:
+                failed = _failure(answer)
+                results = tuple(ProxyActionResult(it.omd, failed) for it in target.items)
+            return ProxyActionAnswer(target.tsa, results)
+
+        self._fan_out(
+            request, apdu.targets, now,
+            ask=lambda target, piid: ActionRequestList(piid, target.items),
+            answered=answered,
+            respond=lambda answers: ProxyActionResponseList(apdu.piid, answers),
+        )  # fmt: skip
+
+    def _fan_out(
+        self,
+        request: IncomingRequest,
+        targets: tuple[Any, ...],
+        now: float,
+        *,
+        ask: Callable[[Any, int], Structure],
+        answered: Callable[[Any, Any], Any],
+        respond: Callable[[tuple[Any, ...]], Structure],
+    ) -> None:
+        """One PROXY list request to many meters: ``ask`` makes each meter's request,
+        ``answered`` turns its answer (or a DAR: unknown meter, timeout) into the target's
+        entry, and ``respond`` builds the response once every target has one."""
+        proxy = _Proxy(request, len(targets))
+        for i, target in enumerate(targets):
             line = self.meters.get(target.tsa.address)
 
-            def done(
-                answer: Any, i: int = i, tsa: TSA = target.tsa, items: Any = target.items
-            ) -> None:
-                if isinstance(answer, ActionResponseNormalList):
-                    results = tuple(ProxyActionResult(r.omd, r.dar, r.data) for r in answer.results)
-                else:
-                    results = tuple(ProxyActionResult(it.omd, _failure(answer)) for it in items)
-                proxy.answers[i] = ProxyActionAnswer(tsa, results)
-                self._proxy_done(
-                    proxy, lambda: ProxyActionResponseList(apdu.piid, tuple(proxy.answers))
-                )
+            def done(answer: Any, i: int = i, target: Any = target) -> None:
+                proxy.answers[i] = answered(target, answer)
+                self._proxy_done(proxy, lambda: respond(tuple(proxy.answers)))
 
             if line is None:
                 done(DAR.ADDRESS_ABNORMAL)
                 continue
-            line.jobs.append(_Job(ActionRequestList(line.next_piid(), target.items), done))
+            line.jobs.append(_Job(ask(target, line.next_piid()), done))
             self._dispatch(line, now)
 
     def _proxy_trans(
