@@ -158,6 +158,18 @@ class Esam:
         if address != self._state.address:
             raise _Refusal(refusal)
 
+    def _meter_sid(self, ident: int, attach: bytes, operation: p.Operation) -> p.SidFields:
+        """The SID of a station operation on this meter's own keys (top-up, key update): for
+        that operation (else BAD_DATA), under the keys in force (KEY_VERSION), for this meter
+        (BAD_MAC)."""
+        sid = p.SidFields.parse(ident, attach)
+        if sid.operation != operation or sid.keyset != p.Keyset.METER:
+            raise _Refusal(Sw.BAD_DATA)
+        if sid.key_version != self._state.keys.version:
+            raise _Refusal(Sw.KEY_VERSION)
+        self._check_address(sid.address)
+        return sid
+
     # GET_INFO
 
     def _info(self, command: Command) -> bytes:
@@ -308,12 +320,7 @@ class Esam:
         amount, ident, attach, tag = fields.u32(), fields.u32(), fields.var(), fields.var()
         fields.end()
         s = self._state
-        sid = p.SidFields.parse(ident, attach)
-        if sid.operation != p.Operation.TOP_UP or sid.keyset != p.Keyset.METER:
-            raise _Refusal(Sw.BAD_DATA)
-        if sid.key_version != s.keys.version:
-            raise _Refusal(Sw.KEY_VERSION)
-        self._check_address(sid.address)
+        sid = self._meter_sid(ident, attach, p.Operation.TOP_UP)
         p.check_mac(s.keys[p.KeyId.WALLET], p.Label.TOP_UP, sid.binding, u32(amount), tag)
         if sid.counter <= s.top_ups:
             raise _Refusal(Sw.REPLAY)
@@ -343,12 +350,7 @@ class Esam:
         ciphertext, ident, attach, tag = fields.var(), fields.u32(), fields.var(), fields.var()
         fields.end()
         s = self._state
-        sid = p.SidFields.parse(ident, attach)
-        if sid.operation != p.Operation.KEY_UPDATE or sid.keyset != p.Keyset.METER:
-            raise _Refusal(Sw.BAD_DATA)
-        if sid.key_version != s.keys.version:
-            raise _Refusal(Sw.KEY_VERSION)
-        self._check_address(sid.address)
+        sid = self._meter_sid(ident, attach, p.Operation.KEY_UPDATE)
         transport = s.keys[p.KeyId.TRANSPORT]
         p.check_mac(p.subkey(transport, b"M"), p.Label.KEY_UPDATE, sid.binding, ciphertext, tag)
         if not s.keys.version < sid.counter <= 0xFF:
