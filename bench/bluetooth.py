@@ -23,10 +23,10 @@ import sys
 from timing import measure
 
 from wattguard.events import EventKind, EventLog, SecurityEvent
-from wattguard.meter.access import Role
-from wattguard.meter.bluetooth import BluetoothService
-from wattguard.meter.handheld import Handheld, PairingRefused
-from wattguard.meter.lockout import LockoutPolicy
+from wattguard.meter.bluetooth.access import Role
+from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
+from wattguard.meter.bluetooth.lockout import LockoutPolicy
+from wattguard.meter.bluetooth.service import BluetoothService
 from wattguard.protocol import OAD
 from wattguard.protocol.apdu import get as g
 

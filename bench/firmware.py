@@ -18,9 +18,9 @@ from pathlib import Path
 
 from wattguard.crypto import sm2
 from wattguard.events import EventLog
-from wattguard.meter.firmware import FirmwareBuilder, FirmwareImage
-from wattguard.meter.storage import NonVolatileStore, SyncPolicy
-from wattguard.meter.upgrade import Upgrader
+from wattguard.meter.management.firmware import FirmwareBuilder, FirmwareImage
+from wattguard.meter.management.storage import NonVolatileStore, SyncPolicy
+from wattguard.meter.management.upgrade import Upgrader
 
 
 def puts_per_second(directory: Path, sync: SyncPolicy, count: int) -> float:

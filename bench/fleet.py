@@ -28,10 +28,10 @@ import tracemalloc
 import numpy as np
 
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.fleet import MeterFleet
-from wattguard.meter.profile import DEFAULT_MIX, LoadModel
-from wattguard.meter.profile_fleet import ProfileFleet
-from wattguard.meter.registers import DemandMeter, EnergyRegisters
+from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
+from wattguard.simulation.fleet import MeterFleet
+from wattguard.simulation.profile import DEFAULT_MIX, LoadModel
+from wattguard.simulation.profile_fleet import ProfileFleet
 
 RATE_TARGET = 1_000_000.0
 MEMORY_TARGET = 20_000.0

@@ -11,9 +11,9 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from wattguard.meter.freeze import FreezeObject, Freezer, expose_freezes
-from wattguard.meter.management import LinkKeys, ManagementModule
-from wattguard.meter.metering import Measurement
+from wattguard.meter.management.freeze import FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.module import LinkKeys, ManagementModule
+from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import MS, OAD, RCSD, RSD
 from wattguard.protocol.apdu.get import GetRecord
 from wattguard.protocol.data import MSChoice

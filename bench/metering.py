@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from wattguard.meter.metrology import analyse_window
+from wattguard.meter.metering.metrology import analyse_window
 
 RATE = 12_800.0
 U_NOM = 230.0

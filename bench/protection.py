@@ -57,11 +57,11 @@ from wattguard.clock import VirtualClock
 from wattguard.crypto import sm2, sm4
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventKind, EventLog, SecurityEvent
-from wattguard.meter.channel import ChannelReceiver, ChannelSender
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.metering import encode_energy
-from wattguard.meter.registers import EnergyRegisters
-from wattguard.meter.spi import MessageType
+from wattguard.meter.links.channel import ChannelReceiver, ChannelSender
+from wattguard.meter.links.spi import MessageType
+from wattguard.meter.metering.module import encode_energy
+from wattguard.meter.metering.registers import EnergyRegisters
 from wattguard.network import pki, wan
 from wattguard.network.fep import FepLimits, FepSession
 from wattguard.protocol import OAD, OMD, Data, DataType, FrameDecoder, decode_apdu, decode_frame

@@ -115,10 +115,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _meter(args: argparse.Namespace) -> int:
     from wattguard.meter.device import Meter, MeterConfig
-    from wattguard.meter.metering import Measurement
-    from wattguard.meter.profile import LoadClass, LoadModel
+    from wattguard.meter.metering.module import Measurement
     from wattguard.runtime.meter import MeterServer
     from wattguard.runtime.pacing import PacedClock
+    from wattguard.simulation.profile import LoadClass, LoadModel
 
     try:
         address = bytes.fromhex(args.address)

@@ -15,8 +15,8 @@ from wattguard.esam.profile import KeyId, MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import Meter
-from wattguard.meter.metering import Measurement
-from wattguard.meter.relay import RelayState
+from wattguard.meter.management.relay import RelayState
+from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import (
     OAD,
     OMD,

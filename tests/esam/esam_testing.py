@@ -15,7 +15,7 @@ from wattguard.esam.provisioning import provision, station_certificate
 from wattguard.esam.station import StationSecurity
 from wattguard.events import EventLog
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.metering import Measurement
+from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import Apdu, ClientConnection, ServerAddress
 from wattguard.protocol.connection import Response
 

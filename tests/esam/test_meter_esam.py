@@ -10,9 +10,9 @@ from esam_testing import ADDRESS, HOUSE, NOW, OTHER, Line, rig, running_meter
 from wattguard.esam.station import StationSecurity, wrap_with_rn
 from wattguard.events import EventKind
 from wattguard.meter.device import MeterConfig
-from wattguard.meter.eventlog import MeterEventKind
 from wattguard.meter.expansion import CostControl
-from wattguard.meter.relay import RelayState
+from wattguard.meter.management.eventlog import MeterEventKind
+from wattguard.meter.management.relay import RelayState
 from wattguard.protocol import OAD, OMD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.common import DAR

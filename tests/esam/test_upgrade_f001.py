@@ -9,7 +9,7 @@ from esam_testing import ADDRESS, T0, Line, rig, running_meter
 from wattguard.crypto import sm2, sm3
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.firmware import FirmwareBuilder, Version
+from wattguard.meter.management.firmware import FirmwareBuilder, Version
 from wattguard.protocol import OMD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.security import Protection, SecurityResponse

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wattguard.meter.device import Meter
-from wattguard.meter.metering import Measurement
+from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import OAD, OMD, Data, ServerAddress
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest

@@ -15,17 +15,23 @@ from hypothesis import strategies as st
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, DecodeError, IntegrityError
 from wattguard.events import EventKind, EventLog
-from wattguard.meter.access import MAINTENANCE_SET, Role, denial, never_local, refusal_reason
-from wattguard.meter.bluetooth import BluetoothService
-from wattguard.meter.certificate import HandheldCertificate
-from wattguard.meter.handheld import Handheld, PairingRefused
-from wattguard.meter.lockout import LockoutPolicy
-from wattguard.meter.model import ObjectModel
-from wattguard.meter.pairing import POINT, FrameType, RefusalCode
-from wattguard.meter.policy import SecurityPolicy
-from wattguard.meter.relay import Relay, RelayState
-from wattguard.meter.server import ApplicationServer
-from wattguard.meter.storage import MemoryStore
+from wattguard.meter.bluetooth.access import (
+    MAINTENANCE_SET,
+    Role,
+    denial,
+    never_local,
+    refusal_reason,
+)
+from wattguard.meter.bluetooth.certificate import HandheldCertificate
+from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
+from wattguard.meter.bluetooth.lockout import LockoutPolicy
+from wattguard.meter.bluetooth.pairing import POINT, FrameType, RefusalCode
+from wattguard.meter.bluetooth.service import BluetoothService
+from wattguard.meter.management.model import ObjectModel
+from wattguard.meter.management.policy import SecurityPolicy
+from wattguard.meter.management.relay import Relay, RelayState
+from wattguard.meter.management.server import ApplicationServer
+from wattguard.meter.management.storage import MemoryStore
 from wattguard.protocol import OAD, OMD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu import action as act
 from wattguard.protocol.apdu import get as g

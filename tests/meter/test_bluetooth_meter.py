@@ -6,9 +6,9 @@ import pytest
 from meter_testing import ADDRESS, HOUSE, T0
 
 from wattguard.events import EventKind, EventLog
+from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.handheld import Handheld, PairingRefused
-from wattguard.meter.relay import RelayState
+from wattguard.meter.management.relay import RelayState
 from wattguard.protocol import OAD, OMD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal

@@ -9,9 +9,9 @@ from meter_testing import ADDRESS, HOUSE, T0, Client, running_meter
 
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.eventlog import MeterEventKind
-from wattguard.meter.metering import Measurement
-from wattguard.meter.relay import RelayState
+from wattguard.meter.management.eventlog import MeterEventKind
+from wattguard.meter.management.relay import RelayState
+from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 

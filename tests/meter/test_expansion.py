@@ -12,11 +12,11 @@ from meter_testing import HOUSE, T0, Client, running_meter
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind
 from wattguard.meter.device import MeterConfig
-from wattguard.meter.eventlog import MeterEventKind
 from wattguard.meter.expansion import CostControl, LocalMonitor, TariffSchedule
-from wattguard.meter.metering import Measurement
-from wattguard.meter.relay import RelayState
-from wattguard.meter.uart import Alarm, LocalRelay, UartMessage
+from wattguard.meter.links.uart import Alarm, LocalRelay, UartMessage
+from wattguard.meter.management.eventlog import MeterEventKind
+from wattguard.meter.management.relay import RelayState
+from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import OAD, Data, DataType
 from wattguard.protocol.data import encode_data
 

@@ -8,7 +8,7 @@ import pytest
 
 from wattguard.crypto import sm2, sm3
 from wattguard.errors import ConfigError, SecurityError
-from wattguard.meter.firmware import (
+from wattguard.meter.management.firmware import (
     HEADER_SIZE,
     FirmwareBuilder,
     FirmwareImage,

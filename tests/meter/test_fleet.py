@@ -7,8 +7,8 @@ import pytest
 from meter_testing import T0, Client
 
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.fleet import MeterFleet
 from wattguard.protocol import OAD
+from wattguard.simulation.fleet import MeterFleet
 
 
 def flat_load(n: int):  # type: ignore[no-untyped-def]

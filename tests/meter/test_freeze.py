@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattguard.errors import ConfigError, DecodeError
-from wattguard.meter.freeze import Association, FreezeObject, Freezer, expose_freezes
-from wattguard.meter.model import ObjectModel
-from wattguard.meter.records import add_months, posix_of, stamp
+from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.model import ObjectModel
+from wattguard.meter.management.records import add_months, posix_of, stamp
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, ROAD, RSD, TI, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRecord

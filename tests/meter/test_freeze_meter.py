@@ -11,8 +11,8 @@ from meter_testing import ADDRESS, HOUSE, T0, Client
 
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.freeze import Association, FreezeObject, Freezer
-from wattguard.meter.records import posix_of
+from wattguard.meter.management.freeze import Association, FreezeObject, Freezer
+from wattguard.meter.management.records import posix_of
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, RSD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord

@@ -15,8 +15,8 @@ from wattguard_testing import require
 
 from wattguard.clock import VirtualClock
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.freeze import Association, FreezeObject, Freezer, expose_freezes
-from wattguard.meter.records import stamp as date_time_s
+from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.records import stamp as date_time_s
 from wattguard.protocol import OAD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestRecord, GetResponseRecord
 from wattguard.protocol.axdr import Reader

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from wattguard.errors import ConfigError
-from wattguard.meter import bdew
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.expansion import TariffSchedule
-from wattguard.meter.fleet import MeterFleet
-from wattguard.meter.profile import LoadClass, LoadModel
-from wattguard.meter.profile_fleet import ProfileFleet
-from wattguard.meter.registers import DemandMeter, EnergyRegisters
-from wattguard.meter.solar import Site, clear_sky_ghi, cos_zenith
+from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
+from wattguard.simulation import bdew
+from wattguard.simulation.fleet import MeterFleet
+from wattguard.simulation.profile import LoadClass, LoadModel
+from wattguard.simulation.profile_fleet import ProfileFleet
+from wattguard.simulation.solar import Site, clear_sky_ghi, cos_zenith
 
 H = 3600.0
 

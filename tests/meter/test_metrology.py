@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattguard.errors import ConfigError
-from wattguard.meter.metrology import analyse_window, estimate_frequency
+from wattguard.meter.metering.metrology import analyse_window, estimate_frequency
 
 RATE = 12_800.0  # 256 samples per cycle at 50 Hz
 

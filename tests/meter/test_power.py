@@ -14,11 +14,11 @@ from meter_testing import ADDRESS, HOUSE, T0, Client
 
 from wattguard.errors import ConfigError, DecodeError
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.eventlog import MeterEventKind
-from wattguard.meter.freeze import FreezeObject, Freezer, expose_freezes
-from wattguard.meter.management import LinkKeys, ManagementModule
-from wattguard.meter.power import MAX_RECORDS, Battery, PowerModule, expose_power
-from wattguard.meter.records import posix_of, stamp
+from wattguard.meter.management.eventlog import MeterEventKind
+from wattguard.meter.management.freeze import FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.module import LinkKeys, ManagementModule
+from wattguard.meter.management.power import MAX_RECORDS, Battery, PowerModule, expose_power
+from wattguard.meter.management.records import posix_of, stamp
 from wattguard.protocol import CSD, MS, OAD, RCSD, RSD, Data, DataType
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord

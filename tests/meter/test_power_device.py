@@ -7,8 +7,8 @@ from pathlib import Path
 from meter_testing import ADDRESS, HOUSE, T0, Client
 
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.records import posix_of
-from wattguard.meter.storage import NonVolatileStore
+from wattguard.meter.management.records import posix_of
+from wattguard.meter.management.storage import NonVolatileStore
 from wattguard.protocol import MS, OAD, RCSD, RSD
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord
 from wattguard.protocol.data import MSChoice

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wattguard.errors import ConfigError
-from wattguard.meter.registers import DemandMeter, EnergyRegisters, Quadrant
+from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters, Quadrant
 from wattguard.protocol import Data, DataType
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from wattguard.errors import DecodeError, IntegrityError, SecurityError
 from wattguard.events import EventKind, EventLog
-from wattguard.meter.links import Link
-from wattguard.meter.spi import MessageType, SpiReceiver, SpiSender
+from wattguard.meter.links.link import Link
+from wattguard.meter.links.spi import MessageType, SpiReceiver, SpiSender
 
 KEY = bytes(range(16))
 READING = struct.pack(">I", 1234567)  # forward energy in 0.01 kWh

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wattguard.meter.storage import (
+from wattguard.meter.management.storage import (
     MemoryStore,
     NonVolatileStore,
     StoreClosedError,

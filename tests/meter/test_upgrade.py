@@ -12,7 +12,7 @@ import pytest
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventLog
-from wattguard.meter.firmware import (
+from wattguard.meter.management.firmware import (
     HEADER_SIZE,
     FirmwareBuilder,
     FirmwareImage,
@@ -21,8 +21,8 @@ from wattguard.meter.firmware import (
     Refusal,
     Version,
 )
-from wattguard.meter.storage import MemoryStore, NonVolatileStore, Store
-from wattguard.meter.upgrade import (
+from wattguard.meter.management.storage import MemoryStore, NonVolatileStore, Store
+from wattguard.meter.management.upgrade import (
     TRANSITIONS,
     Phase,
     TransferError,

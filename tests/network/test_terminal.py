@@ -13,7 +13,7 @@ import pytest
 
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.relay import RelayState
+from wattguard.meter.management.relay import RelayState
 from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
 from wattguard.network.terminal import (
     Collected,

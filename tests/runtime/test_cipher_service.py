@@ -19,7 +19,7 @@ from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import KeyId, MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.meter.device import Meter
-from wattguard.meter.metering import Measurement
+from wattguard.meter.metering.module import Measurement
 from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
 from wattguard.network.utility import CIPHER_NAME, UtilityPki

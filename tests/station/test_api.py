@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from station_testing import with_registered_fleet
 
-from wattguard.meter.relay import RelayState
+from wattguard.meter.management.relay import RelayState
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
 

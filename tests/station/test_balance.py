@@ -11,7 +11,7 @@ from wattguard.attacks.scenarios.common import T0
 from wattguard.attacks.scenarios.deployed import fresh_deployment
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventLog
-from wattguard.meter.profile import LoadClass, LoadModel
+from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station.balance import CURVE_ENERGY, EnergyBalance
 from wattguard.station.ingest import Reading
 

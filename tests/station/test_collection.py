@@ -10,7 +10,7 @@ import numpy as np
 from wattguard.clock import VirtualClock
 from wattguard.events import EventLog
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.relay import RelayState
+from wattguard.meter.management.relay import RelayState
 from wattguard.network.bus import InProcessBus, down_subject, up_subject
 from wattguard.network.fep import FepSession
 from wattguard.network.hplc import HplcChannel

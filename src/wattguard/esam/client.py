@@ -1,13 +1,13 @@
 """The management module's driver for its ESAM: the meter's
-:class:`~wattguard.meter.server.SecurityElement` and
-:class:`~wattguard.meter.management.Wallet`, carried out as command frames to the chip.
+:class:`~wattguard.meter.management.server.SecurityElement` and
+:class:`~wattguard.meter.management.module.Wallet`, carried out as command frames to the chip.
 
 Theory of operation. Each method builds one command (:mod:`wattguard.esam.command`), sends it
 through the chip's only entry point, ``transmit``, and reads the answer. A status word other
 than 9000 becomes an :class:`~wattguard.errors.EsamError` subclass that carries it, and is
 recorded as a :class:`~wattguard.events.SecurityEvent` in the sink the client is bound to (the
-meter's log: :func:`wattguard.meter.esam_objects.expose_esam` binds it). Nothing here sees a
-key.
+meter's log: :func:`wattguard.meter.management.esam_objects.expose_esam` binds it). Nothing here
+sees a key.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class EsamClient:
             self.events.record(SecurityEvent(event_kind, self.source, detail, self._now))
         raise error("ESAM refused the command", sw=reply.sw)
 
-    # SecurityElement (wattguard.meter.server)
+    # SecurityElement (wattguard.meter.management.server)
 
     def open_request(self, request: SecurityRequest, now: float) -> bytes:
         """Verify or decrypt a SECURITY-Request; return the APDU inside."""
@@ -198,7 +198,7 @@ class EsamClient:
             Verification(VerificationKind.RN_MAC, random=random, mac=tag),
         )
 
-    # Wallet (wattguard.meter.management)
+    # Wallet (wattguard.meter.management.module)
 
     def balance(self) -> int:
         return Fields(self.call(Ins.WALLET_READ)).u32()

@@ -1,12 +1,23 @@
-"""wattguard.meter: the smart meter's three modules (metering, management, expansion), their
-links, storage, freezes, power and battery, signed upgrades, the Bluetooth service, and the
-assembled meter. Sans-IO: driven with samples and ``now``."""
+"""wattguard.meter: the smart meter as the paper builds it, one subpackage a part:
 
-from wattguard.meter.access import Role
-from wattguard.meter.bluetooth import BluetoothService, Handler
-from wattguard.meter.certificate import HandheldCertificate
+* :mod:`wattguard.meter.metering`: the metering module (metrology, energy and demand registers);
+* :mod:`wattguard.meter.management`: the management module (698 server, object model and
+  security policy, ESAM objects, event log, relay, power, storage, freezes, display, upgrade);
+* :mod:`wattguard.meter.expansion`: the expansion module (cost control, charging pile, local
+  monitoring, the HPLC modem side);
+* :mod:`wattguard.meter.links`: the MAC'd SPI and UART links between them;
+* :mod:`wattguard.meter.bluetooth`: the Bluetooth service for handhelds;
+* :class:`Meter` (``device.py``): the three assembled around one ESAM.
+
+Sans-IO: driven with bytes, samples and ``now``. Loads come from :mod:`wattguard.simulation`."""
+
+from wattguard.meter.bluetooth.access import Role
+from wattguard.meter.bluetooth.certificate import HandheldCertificate
+from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
+from wattguard.meter.bluetooth.lockout import LockoutPolicy
+from wattguard.meter.bluetooth.service import BluetoothService, Handler
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.firmware import (
+from wattguard.meter.management.firmware import (
     FirmwareBuilder,
     FirmwareImage,
     FirmwareRefused,
@@ -14,17 +25,9 @@ from wattguard.meter.firmware import (
     Refusal,
     Version,
 )
-from wattguard.meter.fleet import MeterFleet
-from wattguard.meter.freeze import Association, FreezeObject, Freezer, expose_freezes
-from wattguard.meter.handheld import Handheld, PairingRefused
-from wattguard.meter.lockout import LockoutPolicy
-from wattguard.meter.metering import Measurement
-from wattguard.meter.metrology import PhaseMeasurement, analyse_window, estimate_frequency
-from wattguard.meter.power import Battery, Outage, PowerModule, expose_power
-from wattguard.meter.profile import DEFAULT_MIX, LoadClass, LoadModel
-from wattguard.meter.profile_fleet import BlockLoad, ProfileFleet
-from wattguard.meter.registers import DemandMeter, EnergyRegisters, Quadrant
-from wattguard.meter.storage import (
+from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.power import Battery, Outage, PowerModule, expose_power
+from wattguard.meter.management.storage import (
     MemoryStore,
     NonVolatileStore,
     Store,
@@ -33,13 +36,19 @@ from wattguard.meter.storage import (
     StoreLockedError,
     SyncPolicy,
 )
-from wattguard.meter.upgrade import BootResult, TransferError, Upgrader, UpgradeStateError
+from wattguard.meter.management.upgrade import (
+    BootResult,
+    TransferError,
+    Upgrader,
+    UpgradeStateError,
+)
+from wattguard.meter.metering.metrology import PhaseMeasurement, analyse_window, estimate_frequency
+from wattguard.meter.metering.module import Measurement
+from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters, Quadrant
 
 __all__ = [
-    "DEFAULT_MIX",
     "Association",
     "Battery",
-    "BlockLoad",
     "BluetoothService",
     "BootResult",
     "DemandMeter",
@@ -52,21 +61,17 @@ __all__ = [
     "Handheld",
     "HandheldCertificate",
     "Handler",
-    "LoadClass",
-    "LoadModel",
     "LockoutPolicy",
     "Measurement",
     "MemoryStore",
     "Meter",
     "MeterConfig",
-    "MeterFleet",
     "Module",
     "NonVolatileStore",
     "Outage",
     "PairingRefused",
     "PhaseMeasurement",
     "PowerModule",
-    "ProfileFleet",
     "Quadrant",
     "Refusal",
     "Role",

@@ -1,7 +1,7 @@
 """The assembled meter: the metering, management and expansion modules, the ESAM, and the
 in-memory SPI and UART links between them.
 
-Theory of operation. :class:`Meter` owns three :class:`~wattguard.meter.links.Link` pairs (SPI
+Theory of operation. :class:`Meter` owns three :class:`~wattguard.meter.links.link.Link` pairs (SPI
 one way; UART both ways), each with its ``manipulate`` hook for tests and the attack harness.
 Everything is driven from outside with ``now`` (POSIX seconds of the simulation):
 
@@ -22,18 +22,18 @@ from dataclasses import dataclass
 
 from wattguard.crypto import sm2
 from wattguard.events import EventSink
-from wattguard.meter.access import Role
-from wattguard.meter.bluetooth import BluetoothService
-from wattguard.meter.eventlog import MeterEventKind, MeterLog
+from wattguard.meter.bluetooth.access import Role
+from wattguard.meter.bluetooth.lockout import LockoutPolicy
+from wattguard.meter.bluetooth.service import BluetoothService
 from wattguard.meter.expansion import CostControl, ExpansionModule
-from wattguard.meter.links import Link, Manipulator
-from wattguard.meter.lockout import LockoutPolicy
-from wattguard.meter.management import LinkKeys, ManagementModule, Wallet
-from wattguard.meter.metering import Measurement, MeteringModule
-from wattguard.meter.server import SecurityElement
-from wattguard.meter.storage import Store
-from wattguard.meter.upgrade import BootResult, Upgrader
-from wattguard.meter.upgrade_objects import expose_upgrade
+from wattguard.meter.links.link import Link, Manipulator
+from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
+from wattguard.meter.management.module import LinkKeys, ManagementModule, Wallet
+from wattguard.meter.management.server import SecurityElement
+from wattguard.meter.management.storage import Store
+from wattguard.meter.management.upgrade import BootResult, Upgrader
+from wattguard.meter.management.upgrade_objects import expose_upgrade
+from wattguard.meter.metering.module import Measurement, MeteringModule
 
 __all__ = ["Meter", "MeterConfig"]
 

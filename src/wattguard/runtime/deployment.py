@@ -30,7 +30,6 @@ from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.profile import LoadModel
 from wattguard.network.bus import InProcessBus, up_subject
 from wattguard.network.fep import ChannelCore, FepSession, PlainChannel
 from wattguard.network.hplc import HplcChannel, LinkProfile
@@ -43,6 +42,7 @@ from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
+from wattguard.simulation.profile import LoadModel
 from wattguard.station.commands import Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.service import Station

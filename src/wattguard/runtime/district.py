@@ -21,9 +21,9 @@ from numpy.typing import NDArray
 
 from wattguard.errors import ConfigError
 from wattguard.meter.device import Meter
-from wattguard.meter.fleet import LoadSource
-from wattguard.meter.metering import Measurement
+from wattguard.meter.metering.module import Measurement
 from wattguard.runtime.simulation import Neighbourhood
+from wattguard.simulation.fleet import LoadSource
 
 __all__ = ["District"]
 

@@ -3,7 +3,7 @@
 Theory of operation. :class:`Neighbourhood` is a discrete-event loop over the sans-IO cores.
 The next thing to happen is the earliest of: a frame arriving on the power line, a timer of
 the terminal (a collection task, a timeout, a heartbeat), or the next metering step of the
-meters (every ``step`` seconds, loads from a :data:`~wattguard.meter.fleet.LoadSource`).
+meters (every ``step`` seconds, loads from a :data:`~wattguard.simulation.fleet.LoadSource`).
 :meth:`Neighbourhood.run_until` jumps from one to the next, so a day runs as fast as the
 machine allows; the asyncio runtime paces the same loop against the wall clock.
 
@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from wattguard.meter.device import Meter
-from wattguard.meter.fleet import LoadSource, MeterFleet
 from wattguard.network.hplc import Direction, HplcChannel
 from wattguard.network.terminal import Terminal
+from wattguard.simulation.fleet import LoadSource, MeterFleet
 
 __all__ = ["Neighbourhood"]
 

@@ -1,8 +1,8 @@
 """Scenario 8: the meter's Bluetooth port for handhelds.
 
 The adversary is in radio range with a handheld (or a laptop that speaks the pairing frames,
-:mod:`wattguard.meter.pairing`). The meter has a 6-digit PIN for read-only handhelds and the
-utility CA's key for certificate pairing (docs/bluetooth.md).
+:mod:`wattguard.meter.bluetooth.pairing`). The meter has a 6-digit PIN for read-only handhelds and
+the utility CA's key for certificate pairing (docs/bluetooth.md).
 
 * ``bluetooth-unauthenticated-read``: read the energy registers without pairing;
 * ``bluetooth-unauthenticated-write``: set the meter's clock back eight hours without pairing
@@ -31,11 +31,11 @@ from wattguard.attacks.scenarios.common import ADDRESS, HOUSE, T0
 from wattguard.attacks.scenarios.rigs import CA, seeded
 from wattguard.crypto import sm2, sm3
 from wattguard.events import EventKind
-from wattguard.meter.access import Role
-from wattguard.meter.certificate import HandheldCertificate
+from wattguard.meter.bluetooth.access import Role
+from wattguard.meter.bluetooth.certificate import HandheldCertificate
+from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
+from wattguard.meter.bluetooth.lockout import LockoutPolicy
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.handheld import Handheld, PairingRefused
-from wattguard.meter.lockout import LockoutPolicy
 from wattguard.protocol import OAD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.set import SetRequestNormal, SetResponseNormal

@@ -23,9 +23,9 @@ from wattguard.attacks.scenarios.deployed import StationView, fresh_deployment
 from wattguard.esam.client import EsamClient
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.profile import LoadClass, LoadModel
 from wattguard.runtime.deployment import Deployment
 from wattguard.runtime.district import District
+from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station.balance import EnergyBalance
 
 __all__ = ["with_total_meter"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.metering import Measurement
+from wattguard.meter.metering.module import Measurement
 
 __all__ = ["ADDRESS", "HOUSE", "T0", "fresh_meter", "household"]
 

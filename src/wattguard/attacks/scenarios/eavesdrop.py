@@ -30,7 +30,7 @@ from wattguard.attacks.scenarios.deployed import (
 )
 from wattguard.attacks.scenarios.replay import PlainWallet, commands_on_the_line
 from wattguard.errors import DecodeError
-from wattguard.meter.exposure import CHARGING_PILE_LIMIT
+from wattguard.meter.management.exposure import CHARGING_PILE_LIMIT
 from wattguard.network.hplc import Direction
 from wattguard.protocol import OAD, OMD, SID, SIDMAC, Data, DataType, decode_apdu
 from wattguard.protocol.apdu import Structure

@@ -5,7 +5,7 @@ file server: the supply chain). The transfer itself is then authorised: the stat
 cryptographic device wraps every F001 ACTION in ciphertext + MAC, and the meter's ESAM opens
 it. What still stands between the image and the meter is the image's own protection, the
 vendor's SM2 signature over a header that holds the body's SM3 digest and its version
-(:mod:`wattguard.meter.firmware`), checked before anything is activated.
+(:mod:`wattguard.meter.management.firmware`), checked before anything is activated.
 
 * ``firmware-unsigned``: an image with no signature at all;
 * ``firmware-forged-signature``: an image that names the vendor's key but is signed with the
@@ -26,7 +26,7 @@ from wattguard.attacks.scenarios.common import ADDRESS, T0
 from wattguard.attacks.scenarios.rigs import VENDOR, MeterRig, meter_rig
 from wattguard.crypto import sm2, sm3
 from wattguard.meter.device import MeterConfig
-from wattguard.meter.firmware import SIGNATURE_SIZE, FirmwareBuilder, FirmwareImage
+from wattguard.meter.management.firmware import SIGNATURE_SIZE, FirmwareBuilder, FirmwareImage
 from wattguard.protocol import OMD, Data, DataType
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.values import BitString

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import T0, fresh_meter, household
-from wattguard.meter.channel import _HEADER
-from wattguard.meter.metering import decode_energy, encode_energy
-from wattguard.meter.relay import RelayState
-from wattguard.meter.spi import MessageType
-from wattguard.meter.uart import LocalRelay, UartMessage
+from wattguard.meter.links.channel import _HEADER
+from wattguard.meter.links.spi import MessageType
+from wattguard.meter.links.uart import LocalRelay, UartMessage
+from wattguard.meter.management.relay import RelayState
+from wattguard.meter.metering.module import decode_energy, encode_energy
 from wattguard.protocol import Data, DataType
 from wattguard.protocol.data import encode_data
 

@@ -35,11 +35,11 @@ from wattguard.attacks.scenarios.rigs import meter_rig, seeded
 from wattguard.crypto import sm2, sm3
 from wattguard.errors import DecodeError
 from wattguard.events import EventLog, SecurityEvent
-from wattguard.meter.access import Role
-from wattguard.meter.certificate import HandheldCertificate
+from wattguard.meter.bluetooth.access import Role
+from wattguard.meter.bluetooth.certificate import HandheldCertificate
+from wattguard.meter.bluetooth.handheld import Handheld
+from wattguard.meter.bluetooth.pairing import FrameType
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.handheld import Handheld
-from wattguard.meter.pairing import FrameType
 from wattguard.network.fep import FepLimits, FepSession
 from wattguard.protocol import OAD, FrameDecoder, decode_apdu, decode_frame
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal

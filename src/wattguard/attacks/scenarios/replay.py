@@ -34,8 +34,8 @@ from wattguard.attacks.scenarios.deployed import (
     trip,
 )
 from wattguard.meter.device import Meter
-from wattguard.meter.exposure import CHARGING_PILE_LIMIT
-from wattguard.meter.model import refuse
+from wattguard.meter.management.exposure import CHARGING_PILE_LIMIT
+from wattguard.meter.management.model import refuse
 from wattguard.protocol import OAD, OMD, SID, SIDMAC, Data, DataType
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.common import DAR

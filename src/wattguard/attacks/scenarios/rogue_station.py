@@ -47,7 +47,7 @@ from wattguard.attacks.scenarios.deployed import (
 from wattguard.attacks.scenarios.forgery import TRIP, forge_command, made_up_keys
 from wattguard.crypto import sm2
 from wattguard.esam import profile as p
-from wattguard.meter.server import SERVER_NEGOTIATION
+from wattguard.meter.management.server import SERVER_NEGOTIATION
 from wattguard.network import pki
 from wattguard.network.fep import (
     ChannelClosed,

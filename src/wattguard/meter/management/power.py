@@ -40,9 +40,9 @@ from typing import Protocol
 import numpy as np
 
 from wattguard.errors import ConfigError, DecodeError
-from wattguard.meter.eventlog import LogEntry, MeterEventKind, MeterLog
-from wattguard.meter.model import ObjectModel
-from wattguard.meter.records import MAX_ANSWER_BYTES, select, stamp
+from wattguard.meter.management.eventlog import LogEntry, MeterEventKind, MeterLog
+from wattguard.meter.management.model import ObjectModel
+from wattguard.meter.management.records import MAX_ANSWER_BYTES, select, stamp
 from wattguard.protocol import OAD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord
@@ -209,7 +209,7 @@ class PowerModule:
         self.battery = battery
         self._check(now)
 
-    # 3011 as records (a RecordTable for wattguard.meter.records.select)
+    # 3011 as records (a RecordTable for wattguard.meter.management.records.select)
 
     time_column = OAD(0x201E, 2)  # event start
     seq_column = OAD(0x2022, 2)  # event record number

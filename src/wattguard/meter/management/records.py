@@ -35,7 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from wattguard.errors import ProtocolError
-from wattguard.meter.model import refuse
+from wattguard.meter.management.model import refuse
 from wattguard.protocol import CSD, OAD, RCSD, RSD, TI, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord

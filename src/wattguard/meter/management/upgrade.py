@@ -13,8 +13,8 @@ is a table-driven state machine (:data:`TRANSITIONS`)::
 * ``start(length, block_size)`` opens a transfer into the store; ``write_block(i, data)``
   stores block ``i`` (a repeat overwrites it); ``missing()`` lists what is still due, so a
   transfer resumes after a power cut.
-* ``verify()`` joins the blocks and checks the image (:mod:`wattguard.meter.firmware`): signed
-  by the vendor's key, unaltered, for the management module, newer than both the active image
+* ``verify()`` joins the blocks and checks the image (:mod:`wattguard.meter.management.firmware`):
+  signed by the vendor's key, unaltered, for the management module, newer than both the active image
   and the highest version ever confirmed (the *floor*: versions only increase). A refused
   image is discarded, recorded as a FIRMWARE security event and logged; a good one goes into
   the candidate slot.
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.meter.firmware import (
+from wattguard.meter.management.firmware import (
     HEADER_SIZE,
     MAX_BODY,
     FirmwareImage,
@@ -48,7 +48,7 @@ from wattguard.meter.firmware import (
     Module,
     Version,
 )
-from wattguard.meter.storage import Store
+from wattguard.meter.management.storage import Store
 from wattguard.protocol.apdu.common import DAR
 
 __all__ = [

@@ -9,7 +9,7 @@ Haurwitz's model, which needs nothing but the zenith angle and, in Sandia's comp
 clear-sky models, does as well as models with atmospheric inputs for global irradiance.
 
 Clocks here show local civil time with calendar fields read as UTC, as the meter's clock and
-:class:`~wattguard.meter.expansion.TariffSchedule` do.
+:class:`~wattguard.meter.expansion.module.TariffSchedule` do.
 
 Sources (facts, not code): J. W. Spencer (1971), "Fourier series representation of the position
 of the sun", Search 2(5):172 (declination, equation of time); B. Haurwitz (1945), "Insolation in

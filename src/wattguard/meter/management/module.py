@@ -6,9 +6,10 @@ but on a bus a tamperer can reach) and the expansion module (UART, least trusted
 * what the metering chip reported (the last measurement and the energy registers), accepted
   only through the MAC'd, sequence-numbered SPI channel;
 * the meter's calendar (the RTC: ``now`` plus an offset that a clock-set command moves),
-  temperature, the relay, the display and the event log (:mod:`~wattguard.meter.eventlog`);
+  temperature, the relay, the display and the event log
+  (:mod:`~wattguard.meter.management.eventlog`);
 * the DL/T 698.45 server: a :class:`~wattguard.protocol.ServerConnection` (link layer) whose
-  requests the :class:`~wattguard.meter.server.ApplicationServer` answers under the F101
+  requests the :class:`~wattguard.meter.management.server.ApplicationServer` answers under the F101
   security policy, with the ESAM opening and sealing SECURITY APDUs;
 * the UART end towards the expansion module, which it never obeys blindly. From the expansion
   module it accepts only: 698 frames (served like any other client's, so a relay command must
@@ -30,21 +31,8 @@ from typing import Protocol
 from wattguard.errors import DecodeError, SecurityError, WalletError
 from wattguard.esam.client import EsamClient
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.meter.display import Display
-from wattguard.meter.esam_objects import expose_esam
-from wattguard.meter.eventlog import MeterEventKind, MeterLog
-from wattguard.meter.exposure import expose, metrology_view
-from wattguard.meter.freeze import Freezer, expose_freezes
-from wattguard.meter.metering import Measurement, decode_energy, decode_measurement
-from wattguard.meter.model import ObjectModel
-from wattguard.meter.policy import SecurityPolicy
-from wattguard.meter.power import PowerModule, expose_power
-from wattguard.meter.registers import EnergyRegisters
-from wattguard.meter.relay import Relay, RelayState
-from wattguard.meter.server import ApplicationServer, SecurityElement
-from wattguard.meter.spi import MessageType, SpiReceiver
-from wattguard.meter.storage import MemoryStore, Store
-from wattguard.meter.uart import (
+from wattguard.meter.links.spi import MessageType, SpiReceiver
+from wattguard.meter.links.uart import (
     FROM_EXPANSION,
     Alarm,
     LocalRelay,
@@ -52,6 +40,19 @@ from wattguard.meter.uart import (
     UartReceiver,
     UartSender,
 )
+from wattguard.meter.management.display import Display
+from wattguard.meter.management.esam_objects import expose_esam
+from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
+from wattguard.meter.management.exposure import expose, metrology_view
+from wattguard.meter.management.freeze import Freezer, expose_freezes
+from wattguard.meter.management.model import ObjectModel
+from wattguard.meter.management.policy import SecurityPolicy
+from wattguard.meter.management.power import PowerModule, expose_power
+from wattguard.meter.management.relay import Relay, RelayState
+from wattguard.meter.management.server import ApplicationServer, SecurityElement
+from wattguard.meter.management.storage import MemoryStore, Store
+from wattguard.meter.metering.module import Measurement, decode_energy, decode_measurement
+from wattguard.meter.metering.registers import EnergyRegisters
 from wattguard.protocol import OAD, Data, DataType, ServerAddress, ServerConnection
 from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.apdu.common import AResultNormal
@@ -175,7 +176,7 @@ class ManagementModule:
             # F100 (the ESAM object) and 202C (the wallet); the ESAM's refusals go to our log.
             expose_esam(
                 self.model, esam, self.log, source=f"{self.name} ESAM", clock=lambda: self.now,
-                on_balance=lambda balance: self._send(
+                on_balance=lambda balance: self.send_to_expansion(
                     UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance)
                 ),
             )  # fmt: skip
@@ -185,6 +186,11 @@ class ManagementModule:
         self.metering_server = ApplicationServer(
             self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
         )
+
+    @property
+    def credit(self) -> Wallet | None:
+        """The prepaid wallet, if the meter has one (what the display shows as credit)."""
+        return self.wallet
 
     # time
 
@@ -300,7 +306,7 @@ class ManagementModule:
         if state is not None and state != self._voltage_state:
             self.log.add(state, now, f"{m.voltage:.1f} V")
         self._voltage_state = state
-        self._send(UartMessage.READINGS, _readings(m, self.registers, now))
+        self.send_to_expansion(UartMessage.READINGS, _readings(m, self.registers, now))
 
     # UART: the expansion module
 
@@ -364,7 +370,7 @@ class ManagementModule:
             balance = self.wallet.deduct(amount)
         except WalletError:  # less credit than the energy cost: take what is left (zero credit)
             balance = self.wallet.deduct(self.wallet.balance())
-        self._send(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance))
+        self.send_to_expansion(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance))
 
     def _alarm(self, alarm: Alarm, value: int, now: float) -> None:
         kind = (
@@ -395,7 +401,9 @@ class ManagementModule:
         kind = MeterEventKind.RELAY_TRIP if tripped else MeterEventKind.RELAY_CLOSE
         self.log.add(kind, now, f"{before.value} -> {self.relay.state.value} {reason}".strip())
         states = list(RelayState)
-        self._send(UartMessage.RELAY_STATE, Data(DataType.ENUM, states.index(self.relay.state)))
+        self.send_to_expansion(
+            UartMessage.RELAY_STATE, Data(DataType.ENUM, states.index(self.relay.state))
+        )
 
     # sensors
 
@@ -440,7 +448,8 @@ class ManagementModule:
             return None
         return self.metering_server if address.logical == 1 else self.server
 
-    def _send(self, kind: UartMessage, value: Data) -> None:
+    def send_to_expansion(self, kind: UartMessage, value: Data) -> None:
+        """Send one message over the UART to the expansion module."""
         self._send_raw(kind, encode_data(value))
 
     def _send_raw(self, kind: UartMessage, payload: bytes) -> None:

@@ -30,7 +30,7 @@ from wattguard.esam.certificate import Certificate
 from wattguard.esam.client import EsamClient, EsamInfo
 from wattguard.esam.command import Sw
 from wattguard.events import EventSink
-from wattguard.meter.model import Getter, Method, ObjectModel, refuse
+from wattguard.meter.management.model import Getter, Method, ObjectModel, refuse
 from wattguard.protocol import SID, SIDMAC, Data, DataType
 from wattguard.protocol.apdu.common import DAR
 

@@ -3,24 +3,25 @@ that carries DL/T 698.45 APDUs to the meter's server.
 
 Theory of operation. The service is sans-IO: ``receive(frame, now)`` takes one frame a
 handheld wrote and returns the frame to answer with; it never raises for anything a peer can
-send. Frames and cryptography are in :mod:`wattguard.meter.pairing`. The service is a small
+send. Frames and cryptography are in :mod:`wattguard.meter.bluetooth.pairing`. The service is a
+small
 state machine::
 
     no session --PAIR_*--> challenge pending --PROOF ok--> paired (role) --DATA...-->
                                             \\--PROOF bad--> no session (a failure counted)
 
 * Pairing by certificate (the utility CA's compact certificate,
-  :mod:`wattguard.meter.certificate`) gives the certificate's role; pairing by the meter's
+  :mod:`wattguard.meter.bluetooth.certificate`) gives the certificate's role; pairing by the meter's
   6-digit PIN gives at most ``pin_role`` (asking for more is refused as role escalation).
 * Each failure (bad or revoked certificate, bad signature, wrong PIN, role escalation) counts
-  toward the lockout (:mod:`wattguard.meter.lockout`); while locked, pairing is refused with
-  the seconds left and not judged.
+  toward the lockout (:mod:`wattguard.meter.bluetooth.lockout`); while locked, pairing is refused
+  with the seconds left and not judged.
 * Every pairing attempt, success or failure, becomes one AUTHENTICATION security event (the
   detail starts with "success" or "failure"); locking and attempts while locked are LOCKOUT
   events; requests outside the role, or without a session, are UNAUTHORISED; altered frames
   BAD_MAC, replayed ones REPLAY, undecodable ones MALFORMED.
 * A paired session's DATA frames are opened, decoded, judged against the role
-  (:mod:`wattguard.meter.access`) and handed to ``handler(apdu, role)`` (the meter's 698
+  (:mod:`wattguard.meter.bluetooth.access`) and handed to ``handler(apdu, role)`` (the meter's 698
   server); the answer goes back sealed. A request outside the role is answered with the 698
   denial (DAR 3) and never reaches the handler. Sessions end after ``session_timeout`` idle
   seconds or when another pairing succeeds.
@@ -47,11 +48,10 @@ from typing import ClassVar
 from wattguard.crypto import sm2
 from wattguard.errors import DecodeError, IntegrityError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.meter.access import Role, denial, refusal_reason
-from wattguard.meter.certificate import CertificateRefused, HandheldCertificate
-from wattguard.meter.channel import ReplayError
-from wattguard.meter.lockout import Lockout, LockoutPolicy
-from wattguard.meter.pairing import (
+from wattguard.meter.bluetooth.access import Role, denial, refusal_reason
+from wattguard.meter.bluetooth.certificate import CertificateRefused, HandheldCertificate
+from wattguard.meter.bluetooth.lockout import Lockout, LockoutPolicy
+from wattguard.meter.bluetooth.pairing import (
     MAX_FRAME,
     Challenge,
     FrameType,
@@ -69,7 +69,8 @@ from wattguard.meter.pairing import (
     proof_message,
     transcript,
 )
-from wattguard.meter.storage import Store
+from wattguard.meter.links.channel import ReplayError
+from wattguard.meter.management.storage import Store
 from wattguard.protocol import decode_apdu
 from wattguard.protocol.apdu.error import ErrorResponse, ErrorType
 from wattguard.protocol.axdr import Reader

@@ -12,9 +12,9 @@ block transfer management), which the F101 policy protects like any other action
   stores one block (0-based, any order, resumable after a power cut);
 * when the last missing block arrives the image is checked at once (vendor's SM2 signature,
   SM3 digest of the body, target module, version newer than the running one: see
-  :mod:`wattguard.meter.firmware`). A good image is activated: the next restart runs it on
-  trial, and a failed self-test rolls back (:mod:`wattguard.meter.upgrade`). A refused image is
-  dropped, the ACTION is answered with the refusal's DAR and a FIRMWARE security event is
+  :mod:`wattguard.meter.management.firmware`). A good image is activated: the next restart runs it
+  on trial, and a failed self-test rolls back (:mod:`wattguard.meter.management.upgrade`). A refused
+  image is dropped, the ACTION is answered with the refusal's DAR and a FIRMWARE security event is
   recorded.
 * attribute 2 reads the state: ``structure{phase visible-string, running version
   visible-string, blocks missing long-unsigned}``; attribute 4 the block status bit-string
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wattguard.meter.firmware import FirmwareRefused
-from wattguard.meter.model import ObjectModel, refuse
-from wattguard.meter.upgrade import Phase, TransferError, Upgrader, UpgradeStateError
+from wattguard.meter.management.firmware import FirmwareRefused
+from wattguard.meter.management.model import ObjectModel, refuse
+from wattguard.meter.management.upgrade import Phase, TransferError, Upgrader, UpgradeStateError
 from wattguard.protocol import Data, DataType
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.values import BitString

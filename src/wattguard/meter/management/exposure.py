@@ -1,5 +1,5 @@
 """What the management module exposes through DL/T 698.45: the attributes and methods of a
-wattguard meter, registered on its :class:`~wattguard.meter.model.ObjectModel`.
+wattguard meter, registered on its :class:`~wattguard.meter.management.model.ObjectModel`.
 
 Values use the scalers and units of the catalogue (``wattguard.protocol.objects``): voltage
 0.1 V, current 0.001 A, powers 0.1 W/var/VA, power factor 0.001, frequency 0.01 Hz,
@@ -16,16 +16,13 @@ expansion module once the command has passed the ESAM.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
-from wattguard.meter.model import Getter, Method, ObjectModel, Setter, refuse
-from wattguard.meter.relay import ProtectedError, RelayState
-from wattguard.meter.uart import UartMessage
+from wattguard.meter.links.uart import UartMessage
+from wattguard.meter.management.model import Getter, Method, ObjectModel, Setter, refuse
+from wattguard.meter.management.relay import ProtectedError, RelayState
+from wattguard.meter.management.view import MeterView
 from wattguard.protocol import Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
-
-if TYPE_CHECKING:
-    from wattguard.meter.management import ManagementModule
 
 __all__ = ["CHARGING_PILE_LIMIT", "METROLOGY", "expose", "metrology_view"]
 
@@ -34,7 +31,7 @@ CHARGING_PILE_LIMIT = 0xFF10
 _ENERGY = (0x0000, 0x0010, 0x0020, 0x0030, 0x0040, 0x0050, 0x0060, 0x0070, 0x0080)
 
 
-def expose(m: ManagementModule) -> None:
+def expose(m: MeterView) -> None:
     """Register every object of the meter on ``m.model``."""
     model = m.model
     for oi in _ENERGY:
@@ -81,11 +78,11 @@ def metrology_view(model: ObjectModel) -> ObjectModel:
     return view
 
 
-def _energy(m: ManagementModule, oi: int, attribute: int) -> Getter:
+def _energy(m: MeterView, oi: int, attribute: int) -> Getter:
     return lambda: m.registers.to_data(oi, attribute)
 
 
-def _phase(m: ManagementModule, name: str, kind: DataType, scale: int) -> Getter:
+def _phase(m: MeterView, name: str, kind: DataType, scale: int) -> Getter:
     def get() -> Data:
         if m.measurement is None:
             return Data.array(Data(_D.NULL))
@@ -94,7 +91,7 @@ def _phase(m: ManagementModule, name: str, kind: DataType, scale: int) -> Getter
     return get
 
 
-def _power(m: ManagementModule, name: str) -> Getter:
+def _power(m: MeterView, name: str) -> Getter:
     def get() -> Data:
         if m.measurement is None:
             return Data.array(Data(_D.NULL), Data(_D.NULL))
@@ -104,7 +101,7 @@ def _power(m: ManagementModule, name: str) -> Getter:
     return get
 
 
-def _power_factor(m: ManagementModule) -> Getter:
+def _power_factor(m: MeterView) -> Getter:
     def get() -> Data:
         if m.measurement is None:
             return Data.array(Data(_D.NULL), Data(_D.NULL))
@@ -114,7 +111,7 @@ def _power_factor(m: ManagementModule) -> Getter:
     return get
 
 
-def _frequency(m: ManagementModule) -> Getter:
+def _frequency(m: MeterView) -> Getter:
     def get() -> Data:
         if m.measurement is None:
             return Data(_D.NULL)
@@ -123,7 +120,7 @@ def _frequency(m: ManagementModule) -> Getter:
     return get
 
 
-def _date_time(m: ManagementModule) -> Getter:
+def _date_time(m: MeterView) -> Getter:
     def get() -> Data:
         moment = dt.datetime.fromtimestamp(m.calendar(), dt.UTC)
         return Data(_D.DATE_TIME_S, DateTimeS.from_datetime(moment))
@@ -131,7 +128,7 @@ def _date_time(m: ManagementModule) -> Getter:
     return get
 
 
-def _set_date_time(m: ManagementModule) -> Setter:
+def _set_date_time(m: MeterView) -> Setter:
     def set_(value: Data) -> None:
         if value.type != _D.DATE_TIME_S:
             raise refuse(DAR.TYPE_MISMATCH, "4000 is a date_time_s")
@@ -144,7 +141,7 @@ def _set_date_time(m: ManagementModule) -> Setter:
     return set_
 
 
-def _set_policy(m: ManagementModule, attribute: int) -> Setter:
+def _set_policy(m: MeterView, attribute: int) -> Setter:
     def set_(value: Data) -> None:
         dar = m.policy.set_attribute(attribute, value)
         if dar != DAR.SUCCESS:
@@ -166,14 +163,14 @@ def _relay_items(value: Data, width: int) -> list[tuple[Data, ...]]:
     return out
 
 
-def _alarm(m: ManagementModule, on: bool) -> Method:
+def _alarm(m: MeterView, on: bool) -> Method:
     def act(_: Data) -> None:
         m.relay.set_alarm(on, m.now)
 
     return act
 
 
-def _trip(m: ManagementModule) -> Method:
+def _trip(m: MeterView) -> Method:
     def act(value: Data) -> None:
         delay = duration = 0.0
         for _, alarm_delay, limit, _auto in _relay_items(value, 4):
@@ -186,7 +183,7 @@ def _trip(m: ManagementModule) -> Method:
     return act
 
 
-def _close(m: ManagementModule) -> Method:
+def _close(m: MeterView) -> Method:
     def act(value: Data) -> None:
         direct = False
         for _, command in _relay_items(value, 2):
@@ -196,18 +193,18 @@ def _close(m: ManagementModule) -> Method:
     return act
 
 
-def _protect(m: ManagementModule, on: bool) -> Method:
+def _protect(m: MeterView, on: bool) -> Method:
     def act(_: Data) -> None:
         m.relay.set_protected(on, m.now)
 
     return act
 
 
-def _set_power_limit(m: ManagementModule) -> Setter:
+def _set_power_limit(m: MeterView) -> Setter:
     def set_(value: Data) -> None:
         if value.type != _D.DOUBLE_LONG_UNSIGNED:
             raise refuse(DAR.TYPE_MISMATCH, "the power limit is double-long-unsigned W")
         m.power_limit = int(value.value)
-        m._send(UartMessage.POWER_LIMIT, value)
+        m.send_to_expansion(UartMessage.POWER_LIMIT, value)
 
     return set_

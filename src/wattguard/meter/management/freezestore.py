@@ -1,6 +1,7 @@
 """Compact storage of frozen values: a :class:`FreezeTable` per freeze object (its
 associated attribute table and its records), numpy ring buffers, one per (period, depth)
-group, and their serialisation to bytes. The schedule lives in :mod:`~wattguard.meter.freeze`.
+group, and their serialisation to bytes. The schedule lives in
+:mod:`~wattguard.meter.management.freeze`.
 
 Theory of operation. A frozen value is a DL/T 698.45 Data whose leaves are numbers (an
 energy array [total, tariff 1..n], a phase array, a demand structure {value, time}). It is
@@ -39,7 +40,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from wattguard.errors import DecodeError
-from wattguard.meter.model import refuse
+from wattguard.meter.management.model import refuse
 from wattguard.protocol import OAD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.axdr import Reader
@@ -349,7 +350,7 @@ class Association(NamedTuple):
 
 class FreezeTable:
     """One freeze object: its attribute 3, its groups, and the merged view of its records
-    (a :class:`~wattguard.meter.records.RecordTable`)."""
+    (a :class:`~wattguard.meter.management.records.RecordTable`)."""
 
     time_column = FREEZE_TIME
     seq_column = FREEZE_NUMBER

@@ -1,19 +1,19 @@
 """Profile mode: the energy registers of a whole fleet as columns, stepped a minute at a time.
 
-Theory of operation. Where :class:`~wattguard.meter.fleet.MeterFleet` steps assembled meters,
+Theory of operation. Where :class:`~wattguard.simulation.fleet.MeterFleet` steps assembled meters,
 a :class:`ProfileFleet` keeps only what the metering chip accumulates, one column per meter:
 
 * ``energy`` (6, tariffs + 1, n) float64 watt-seconds: forward and reverse active energy and
   reactive energy in quadrants I-IV, total (row 0) and per tariff, as
-  :class:`~wattguard.meter.registers.EnergyRegisters` keeps them;
-* the sliding-window maximum demand of :class:`~wattguard.meter.registers.DemandMeter`: the
+  :class:`~wattguard.meter.metering.registers.EnergyRegisters` keeps them;
+* the sliding-window maximum demand of :class:`~wattguard.meter.metering.registers.DemandMeter`: the
   last ``period / 60`` minutes of signed active energy, the current demand, and per direction
   and tariff (0 = overall) the largest demand and when it occurred (NaN: none yet);
 * the minute freeze: each minute's forward active energy in 0.0001 kWh (uint32, a ring of
   ``freeze_depth`` minutes, a day by default) for terminals to read later.
 
-Each minute's powers come from a block source (:class:`~wattguard.meter.profile.LoadModel`)
-and are charged at the tariff the :class:`~wattguard.meter.expansion.TariffSchedule` puts in
+Each minute's powers come from a block source (:class:`~wattguard.simulation.profile.LoadModel`)
+and are charged at the tariff the :class:`~wattguard.meter.expansion.module.TariffSchedule` puts in
 force at the start of the minute. The arithmetic is the scalar registers' own, operation for
 operation (``|P| x 60`` added to the total, then to the tariff; the demand summed oldest first),
 so a column equals what an :class:`EnergyRegisters` and a :class:`DemandMeter` fed the same
@@ -35,8 +35,8 @@ from numpy.typing import NDArray
 
 from wattguard.errors import ConfigError
 from wattguard.meter.expansion import TariffSchedule
-from wattguard.meter.fleet import LoadSource
-from wattguard.meter.registers import DemandMeter, EnergyRegisters
+from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
+from wattguard.simulation.fleet import LoadSource
 
 __all__ = ["BlockLoad", "ProfileFleet"]
 

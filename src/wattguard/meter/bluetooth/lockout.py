@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from wattguard.meter.storage import Store
+from wattguard.meter.management.storage import Store
 
 __all__ = ["Lockout", "LockoutPolicy"]
 

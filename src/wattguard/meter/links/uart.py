@@ -1,5 +1,5 @@
 """The UART link between the management module and the expansion module, both ways: an
-integrity-protected channel (:mod:`wattguard.meter.channel`) with start byte 7E.
+integrity-protected channel (:mod:`wattguard.meter.links.channel`) with start byte 7E.
 
 The expansion module is the least trusted part of the meter: it holds the HPLC modem and the
 user-device port, so whatever arrives from outside passes through it. The channel's MAC keeps a
@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 
 from wattguard.events import EventSink
-from wattguard.meter.channel import ChannelReceiver, ChannelSender
+from wattguard.meter.links.channel import ChannelReceiver, ChannelSender
 
 __all__ = ["Alarm", "LocalRelay", "UartMessage", "UartReceiver", "UartSender"]
 

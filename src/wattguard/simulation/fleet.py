@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from wattguard.meter.device import Meter
-from wattguard.meter.metering import Measurement
+from wattguard.meter.metering.module import Measurement
 
 __all__ = ["LoadSource", "MeterFleet"]
 

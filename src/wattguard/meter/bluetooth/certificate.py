@@ -6,7 +6,7 @@ does not otherwise have; the utility's CA signs this fixed layout instead (big-e
     offset  size  field
     0       1     format version = 1
     1       8     serial number
-    9       1     role: 1 read-only, 2 maintenance (wattguard.meter.access.Role)
+    9       1     role: 1 read-only, 2 maintenance (wattguard.meter.bluetooth.access.Role)
     10      4     valid from, POSIX seconds
     14      4     valid until, POSIX seconds (inclusive)
     18      65    the handheld's SM2 public key, 04 || x || y
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, DecodeError, SecurityError
-from wattguard.meter.access import Role
+from wattguard.meter.bluetooth.access import Role
 from wattguard.protocol.axdr import Reader
 
 __all__ = ["CertificateRefused", "HandheldCertificate"]

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from wattguard.meter.management import ManagementModule
+from wattguard.meter.management.view import MeterView
 
 __all__ = ["Display"]
 
@@ -22,7 +20,7 @@ Item = tuple[str, Callable[[], str]]
 
 
 class Display:
-    def __init__(self, module: ManagementModule, dwell: float = 5.0) -> None:
+    def __init__(self, module: MeterView, dwell: float = 5.0) -> None:
         self.module = module
         self.dwell = dwell
         self.items: list[Item] = self._default_items()
@@ -56,8 +54,8 @@ class Display:
             ("active power", measured("active_power", "W", 0)),
             ("relay", lambda: m.relay.state.value),
         ]
-        if m.wallet is not None:
-            wallet = m.wallet
+        if m.credit is not None:
+            wallet = m.credit
             items.append(("credit", lambda: f"{wallet.balance() / 100:.2f} yuan"))
         return items
 

@@ -21,108 +21,28 @@ to :attr:`to_management` and :attr:`to_hplc`.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from wattguard.errors import ConfigError, DecodeError, SecurityError
+from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventSink
-from wattguard.meter.uart import Alarm, LocalRelay, UartMessage, UartReceiver, UartSender
+from wattguard.meter.expansion.cost_control import CostControl
+from wattguard.meter.expansion.monitoring import LocalMonitor
+from wattguard.meter.expansion.pile import ChargingPile
+from wattguard.meter.links.uart import Alarm, UartMessage, UartReceiver, UartSender
 from wattguard.protocol import Data, DataType
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import encode_data, read_data
 
-__all__ = ["ChargingPile", "CostControl", "ExpansionModule", "LocalMonitor", "TariffSchedule"]
-
-
-@dataclass(frozen=True, slots=True)
-class TariffSchedule:
-    """Time-of-use prices: ``periods`` maps each hour of the day to a tariff number (1 peak,
-    2 flat, 3 valley, as the meter's tariff registers count them) and ``prices`` gives fen per
-    kWh for each tariff. The default is a common Chinese residential TOU split."""
-
-    periods: tuple[int, ...] = (3,) * 8 + (2,) * 2 + (1,) * 2 + (2,) * 6 + (1,) * 4 + (2,) * 2
-    prices: dict[int, int] = field(default_factory=lambda: {1: 68, 2: 53, 3: 31})
-
-    def __post_init__(self) -> None:
-        if len(self.periods) != 24 or any(p not in self.prices for p in self.periods):
-            raise ConfigError("a tariff schedule names a priced tariff for each of 24 hours")
-
-    def tariff(self, posix: float) -> int:
-        return self.periods[dt.datetime.fromtimestamp(posix, dt.UTC).hour]
-
-
-@dataclass
-class CostControl:
-    """Prepayment: price energy as it is used, deduct, warn, and ask for a trip at zero."""
-
-    schedule: TariffSchedule = field(default_factory=TariffSchedule)
-    alarm_levels: tuple[int, int] = (2000, 500)  # fen: first and second warning
-    balance: int | None = None
-    _last_wh: int | None = None
-    _carry: float = 0.0  # fractions of a fen not yet deducted
-
-    def on_energy(self, forward_wh: int, now: float) -> tuple[int, int] | None:
-        """A deduction (fen, Wh) to request for the energy since the last reading, if any."""
-        if self._last_wh is None or forward_wh < self._last_wh:
-            self._last_wh = forward_wh
-            return None
-        used = forward_wh - self._last_wh
-        cost = used * self.schedule.prices[self.schedule.tariff(now)] / 1000 + self._carry
-        fen = int(cost)
-        if fen == 0:
-            return None
-        self._carry = cost - fen
-        self._last_wh = forward_wh
-        return fen, used
-
-    def requests(self) -> list[LocalRelay]:
-        """What the credit calls for: an alarm below the levels, a trip at zero."""
-        if self.balance is None:
-            return []
-        if self.balance <= 0:
-            return [LocalRelay.TRIP]
-        if self.balance <= self.alarm_levels[0]:
-            return [LocalRelay.ALARM_ON]
-        return []
-
-
-@dataclass
-class ChargingPile:
-    """A charging pile on the user-device port: it asks for power, we grant at most the
-    limit (W; 0 = no limit)."""
-
-    requested: float = 0.0
-    limit: int = 0
-
-    @property
-    def setpoint(self) -> float:
-        return self.requested if not self.limit else min(self.requested, float(self.limit))
-
-
-@dataclass
-class LocalMonitor:
-    max_current: float = 60.0
-    generation_allowed: bool = False
-    bypass_ratio: float = 0.2  # neutral and phase currents differ by more than this share
-    bypass_floor: float = 0.5  # A, below which no decision is taken
-
-    def check(self, power_w: float, current: float, neutral: float) -> list[tuple[Alarm, int]]:
-        alarms = []
-        if current > self.max_current:
-            alarms.append((Alarm.OVER_CURRENT, round(current * 1000)))
-        if power_w < 0 and not self.generation_allowed:
-            alarms.append((Alarm.REVERSE_ENERGY, round(power_w)))
-        big = max(current, neutral)
-        if big > self.bypass_floor and abs(current - neutral) > self.bypass_ratio * big:
-            alarms.append((Alarm.BYPASS_SUSPECTED, round((neutral - current) * 1000)))
-        return alarms
+__all__ = ["ExpansionModule", "Handler"]
 
 
 Handler = Callable[[UartMessage, bytes, float], None]
 
 
 class ExpansionModule:
+    """The expansion module: the HPLC modem side, cost control, the charging pile and local
+    monitoring. It reaches the management module only over the MAC'd UART channel."""
+
     def __init__(
         self,
         uart_up: bytes,

@@ -2,8 +2,8 @@
 reports to the management module over SPI. It is never upgradable.
 
 Each step it is given what it measured (from a waveform window through
-:func:`~wattguard.meter.metrology.analyse_window`, or a load profile in profile mode) and for
-how long; it accumulates the registers and the demand, and returns the SPI messages to send:
+:func:`~wattguard.meter.metering.metrology.analyse_window`, or a load profile in profile mode) and
+for how long; it accumulates the registers and the demand, and returns the SPI messages to send:
 a MEASUREMENT every step and an ENERGY snapshot every ``energy_every`` seconds. Payloads are
 DL/T 698.45 Data (one codec for everything), in the units of the protocol objects:
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from wattguard.errors import DecodeError
-from wattguard.meter.metrology import analyse_window
-from wattguard.meter.registers import DemandMeter, EnergyRegisters
-from wattguard.meter.spi import MessageType, SpiSender
+from wattguard.meter.links.spi import MessageType, SpiSender
+from wattguard.meter.metering.metrology import analyse_window
+from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
 from wattguard.protocol import Data, DataType
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import encode_data, read_data

@@ -1,5 +1,6 @@
 """The wire format and the cryptography of the meter's Bluetooth service, shared by the meter
-(:mod:`wattguard.meter.bluetooth`) and the handheld (:mod:`wattguard.meter.handheld`).
+(:mod:`wattguard.meter.bluetooth.service`) and the handheld
+(:mod:`wattguard.meter.bluetooth.handheld`).
 
 Theory of operation. Every frame is ``type (1) | payload``. Pairing takes two round trips::
 
@@ -45,8 +46,8 @@ from dataclasses import dataclass
 
 from wattguard.crypto import sm2, sm3, sm4
 from wattguard.errors import ConfigError, DecodeError, IntegrityError
-from wattguard.meter.access import Role
-from wattguard.meter.channel import ReplayError
+from wattguard.meter.bluetooth.access import Role
+from wattguard.meter.links.channel import ReplayError
 from wattguard.protocol.axdr import Reader
 
 __all__ = [

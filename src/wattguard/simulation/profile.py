@@ -13,7 +13,7 @@ across the edge, the individual noise path does not.
 The classes:
 
 * HOUSEHOLD: the BDEW H0 profile (double peak, weekday/Saturday/Sunday, three seasons and the
-  dynamisation polynomial, see :mod:`wattguard.meter.bdew`) scaled to the house's annual
+  dynamisation polynomial, see :mod:`wattguard.simulation.bdew`) scaled to the house's annual
   consumption and shifted by a per-house offset of a few minutes. 60 % of the expected power is
   a smooth part with correlated lognormal noise (mean 1); 40 % comes from one switching
   appliance of 1-2.5 kW whose on/off state is a two-state Markov chain (mean on-time
@@ -26,7 +26,7 @@ The classes:
   morning; the charger draws 7 kW until the energy is delivered or the car leaves, 3 W standby
   otherwise. Partial minutes at the start and end of a session carry the charger's share.
 * PV: a household with rooftop PV at unity power factor: the household load minus
-  kWp x performance ratio x Haurwitz clear-sky irradiance (:mod:`wattguard.meter.solar`) x the
+  kWp x performance ratio x Haurwitz clear-sky irradiance (:mod:`wattguard.simulation.solar`) x the
   clear-sky index of the region's weather: negative (export) at noon on a sunny day.
 
 Reactive power is drawn per meter: households and shops inductive with a power factor of about
@@ -48,9 +48,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from wattguard.errors import ConfigError
-from wattguard.meter import bdew
-from wattguard.meter.fleet import LoadSource
-from wattguard.meter.solar import Site, clear_sky_ghi
+from wattguard.simulation import bdew
+from wattguard.simulation.fleet import LoadSource
+from wattguard.simulation.solar import Site, clear_sky_ghi
 
 __all__ = ["DEFAULT_MIX", "LoadClass", "LoadModel"]
 
@@ -161,11 +161,11 @@ class LoadModel:
 
     def load(self, now: float, seconds: float) -> tuple[F64, F64]:
         """The mean powers over the window ``(now - seconds, now]``: a
-        :data:`~wattguard.meter.fleet.LoadSource` for all meters."""
+        :data:`~wattguard.simulation.fleet.LoadSource` for all meters."""
         return self.source()(now, seconds)
 
     def source(self, meters: Sequence[int] | None = None) -> LoadSource:
-        """A load source for :class:`~wattguard.meter.fleet.MeterFleet` giving the powers of
+        """A load source for :class:`~wattguard.simulation.fleet.MeterFleet` giving the powers of
         ``meters`` (indices into this model; all by default), time-weighted over each step."""
         chosen = np.arange(self.n) if meters is None else np.asarray(meters, dtype=np.int64)
         if chosen.ndim != 1 or (chosen.size and not 0 <= chosen.min() <= chosen.max() < self.n):

@@ -1,5 +1,5 @@
 """The SPI link from the metering chip to the management module: an integrity-protected
-channel (:mod:`wattguard.meter.channel`) with start byte A5 carrying metrology.
+channel (:mod:`wattguard.meter.links.channel`) with start byte A5 carrying metrology.
 
 The metering chip sends a RESTART after power-up, then MEASUREMENT (the latest metrology
 window), ENERGY (register snapshots) and EVENT (power and tamper inputs it sees) messages; the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 
 from wattguard.events import EventSink
-from wattguard.meter.channel import ChannelReceiver, ChannelSender, ReplayError
+from wattguard.meter.links.channel import ChannelReceiver, ChannelSender, ReplayError
 
 __all__ = ["MessageType", "ReplayError", "SpiReceiver", "SpiSender"]
 

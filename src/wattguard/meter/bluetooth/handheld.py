@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, IntegrityError, RemoteProtocolError, SecurityError
-from wattguard.meter.access import Role
-from wattguard.meter.certificate import HandheldCertificate
-from wattguard.meter.pairing import (
+from wattguard.meter.bluetooth.access import Role
+from wattguard.meter.bluetooth.certificate import HandheldCertificate
+from wattguard.meter.bluetooth.pairing import (
     Challenge,
     FrameType,
     Method,

@@ -7,15 +7,15 @@ Theory of operation. Each freeze object has an *associated object attribute tabl
 period is in the object's unit: seconds (5001), minutes (5002), hours (5003), days (5004),
 months (5005 at the settlement day and hour, 5006 on the 1st at 00:00); 5000 (instant)
 freezes only when method 3 triggers it. Entries of equal (period, depth) form one
-:class:`~wattguard.meter.freezestore.Group`, a numpy ring of that depth. Boundaries fall at
-whole multiples of the period counted from the calendar's epoch, so 15-minute freezes land
+:class:`~wattguard.meter.management.freezestore.Group`, a numpy ring of that depth. Boundaries fall
+at whole multiples of the period counted from the calendar's epoch, so 15-minute freezes land
 at :00, :15, :30, :45 and day freezes at 00:00 of the meter's calendar (``now`` plus the
 clock offset; :meth:`Freezer.step` is given the calendar, not ``now``).
 
 A record (attribute 2) is {2023 freeze record number, 2021 freeze time, the associated
 attributes' values}; records of different groups taken at the same moment are one record
 with one number, and a column not frozen at that moment reads NULL. Reading goes through
-:func:`~wattguard.meter.records.select` (selectors 0, 1, 2, 3, 9, 10; bounded answers).
+:func:`~wattguard.meter.management.records.select` (selectors 0, 1, 2, 3, 9, 10; bounded answers).
 
 When :meth:`Freezer.step` finds boundaries it has not handled (it remembers, per group, the
 calendar time it reached):
@@ -48,7 +48,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from wattguard.errors import ConfigError, DecodeError
-from wattguard.meter.freezestore import (
+from wattguard.meter.management.freezestore import (
     FREEZE_NUMBER,
     FREEZE_TIME,
     Association,
@@ -56,8 +56,8 @@ from wattguard.meter.freezestore import (
     FreezeTable,
     Group,
 )
-from wattguard.meter.model import ObjectModel, refuse
-from wattguard.meter.records import MAX_ANSWER_BYTES, select
+from wattguard.meter.management.model import ObjectModel, refuse
+from wattguard.meter.management.records import MAX_ANSWER_BYTES, select
 from wattguard.protocol import OAD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord

@@ -7,9 +7,9 @@ A bare request is served in :attr:`Mode.PLAINTEXT`. A SECURITY-Request goes to t
 it verifies the MAC or decrypts (and refuses replays); the inner APDU is then served in the
 mode the wrapping gave it, and the answer is wrapped again by the ESAM (a MAC, or ciphertext
 and a MAC). Every object touched is checked against the F101 policy
-(:mod:`wattguard.meter.policy`): an access the policy does not allow in that mode is answered
-with DAR 20 (security mismatch) and recorded as an UNAUTHORISED security event; a wrapping the
-ESAM refuses is answered with a SECURITY-Response carrying DAR 22 (ESAM verification failed),
+(:mod:`wattguard.meter.management.policy`): an access the policy does not allow in that mode is
+answered with DAR 20 (security mismatch) and recorded as an UNAUTHORISED security event; a wrapping
+the ESAM refuses is answered with a SECURITY-Response carrying DAR 22 (ESAM verification failed),
 and the ESAM's refusal is recorded too. CONNECT negotiates the application association:
 no security, a password, or the ESAM's symmetric or signature session.
 Nothing raises out of :meth:`handle` for anything a peer can send.
@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.meter.model import ObjectModel
-from wattguard.meter.policy import Operation, SecurityPolicy, mode_of
+from wattguard.meter.management.model import ObjectModel
+from wattguard.meter.management.policy import Operation, SecurityPolicy, mode_of
 from wattguard.protocol import OAD, Data, decode_apdu
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu import action as act

@@ -1,0 +1,21 @@
+"""wattguard.simulation: what the world does to meters. Load models (the BDEW standard
+profiles, rooftop PV under a clear sky, shops, EV chargers), fleets of assembled meters stepped
+through virtual time, and profile-mode fleets whose registers are columns. It sits above
+``wattguard.meter``: a meter is handed its load and never imports the simulation."""
+
+from wattguard.simulation.fleet import LoadSource, MeterFleet
+from wattguard.simulation.profile import DEFAULT_MIX, LoadClass, LoadModel
+from wattguard.simulation.profile_fleet import BlockLoad, ProfileFleet
+from wattguard.simulation.solar import Site, clear_sky_ghi
+
+__all__ = [
+    "DEFAULT_MIX",
+    "BlockLoad",
+    "LoadClass",
+    "LoadModel",
+    "LoadSource",
+    "MeterFleet",
+    "ProfileFleet",
+    "Site",
+    "clear_sky_ghi",
+]
