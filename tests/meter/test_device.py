@@ -148,7 +148,7 @@ def test_active_reports_carry_new_events_and_are_acknowledged() -> None:
     client = Client(meter)
     meter.management.cover_opened(T0 + 10)
     meter.step(T0 + 11)
-    client.connection.receive_data(meter.hplc_output())
+    client.connection.receive_data(meter.hplc_output(), T0 + 11)
     notification = client.connection.next_event()
     results = notification.apdu.results
     assert [r.oad.oi for r in results] == [0x301B, 0xFF20]  # cover open, then the tamper event

@@ -89,7 +89,7 @@ class Station:
     def receive(self, data: bytes) -> None:
         if not self.up:
             return
-        self.connection.receive_data(data)
+        self.connection.receive_data(data, self.net.now if self.net is not None else 0.0)
         while (event := self.connection.next_event()) is not None:
             if isinstance(event, Notification) and isinstance(
                 event.apdu, ReportNotificationTransData

@@ -50,8 +50,8 @@ def pump(a: Any, b: Any) -> None:
         ab, ba = a.data_to_send(), b.data_to_send()
         if not ab and not ba:
             return
-        b.receive_data(ab)
-        a.receive_data(ba)
+        b.receive_data(ab, 0.0)
+        a.receive_data(ba, 0.0)
 
 
 def events(endpoint: Any) -> list[Any]:
@@ -137,9 +137,11 @@ def test_duplicate_piid_is_our_error() -> None:
 def test_unsolicited_response_is_a_violation_not_a_crash() -> None:
     client = ClientConnection(METER)
     stray = GetResponseNormal(9, AResultNormal(ENERGY, 4))
-    client.receive_data(LinkFrame(Control(True, True), METER, 0x10, stray.to_bytes()).to_bytes())
-    client.receive_data(b"\x68\x99garbage")
-    client.receive_data(LinkFrame(Control(True, True), METER, 0x10, b"\x77").to_bytes())
+    client.receive_data(
+        LinkFrame(Control(True, True), METER, 0x10, stray.to_bytes()).to_bytes(), 0.0
+    )
+    client.receive_data(b"\x68\x99garbage", 0.0)
+    client.receive_data(LinkFrame(Control(True, True), METER, 0x10, b"\x77").to_bytes(), 0.0)
     found = events(client)
     assert all(isinstance(e, ProtocolViolation) for e in found)
     reasons = " | ".join(str(e.error) for e in found)
@@ -152,20 +154,22 @@ def test_server_ignores_frames_for_other_meters_and_answers_wildcards() -> None:
     server = ServerConnection(METER)
     other = ClientConnection(ServerAddress.parse("000000000002"))
     other.send_request(GetRequestNormal(1, ENERGY), now=0.0)
-    server.receive_data(other.data_to_send())
+    server.receive_data(other.data_to_send(), 0.0)
     assert events(server) == []
     from wattguard.protocol import AddressType
 
     wildcard = ClientConnection(ServerAddress.parse("0000000000AA", type=AddressType.WILDCARD))
     wildcard.send_request(GetRequestNormal(1, ENERGY), now=0.0)
-    server.receive_data(wildcard.data_to_send())
+    server.receive_data(wildcard.data_to_send(), 0.0)
     assert isinstance(events(server)[0], IncomingRequest)
 
 
 def test_login_heartbeat_and_missed_heartbeats() -> None:
     clock = VirtualClock()
-    master = ClientConnection(METER, calendar=clock)
-    terminal = ServerConnection(METER, heartbeat=60.0, timeout=10.0, calendar=clock)
+    master = ClientConnection(METER, calendar=lambda now: clock.time())
+    terminal = ServerConnection(
+        METER, heartbeat=60.0, timeout=10.0, calendar=lambda now: clock.time()
+    )
     terminal.login(clock.monotonic())
     assert terminal.link == Link.LOGGING_IN
     pump(master, terminal)
@@ -213,12 +217,12 @@ def test_large_responses_are_fragmented_and_reassembled() -> None:
     serve(server, lambda req: GetResponseNormal(req.piid, AResultNormal(req.oad, big)))
     wire = server.data_to_send()
     assert wire.count(b"\x16\x68") >= 7  # many frames
-    client.receive_data(wire)
+    client.receive_data(wire, 0.0)
     (response,) = [e for e in events(client) if isinstance(e, Response)]
     assert response.response.result.result == big
     acks = client.data_to_send()
     assert acks  # every fragment acknowledged
-    server.receive_data(acks)
+    server.receive_data(acks, 0.0)
     assert events(server) == []
 
 

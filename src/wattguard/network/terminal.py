@@ -214,15 +214,9 @@ class _Proxy:
         self.waiting = targets
 
 
-@dataclass
-class _Clock:
-    now: float = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
+def _posix(now: float) -> float:
+    """The terminal's calendar is its clock: its ``now`` is POSIX seconds already."""
+    return now
 
 
 class Terminal:
@@ -262,7 +256,7 @@ class Terminal:
         self.dropped = 0
         self.sent_batches = 0
         self._in_flight: dict[int, tuple[Collected, ...]] = {}
-        self._clock = _Clock(start)
+        self._now = start
         self._report_piid = 0
         self.upstream = self._new_upstream()
         self._connected = False
@@ -289,7 +283,7 @@ class Terminal:
 
     def receive_hplc(self, address: bytes, data: bytes, now: float) -> None:
         """Bytes a meter sent up the power line."""
-        self._clock.now = now
+        self._now = now
         line = self.meters.get(address)
         if line is None:
             self._record(EventKind.UNAUTHORISED, f"frame from unknown meter {address.hex()}", now)
@@ -300,7 +294,7 @@ class Terminal:
                 self._finish(line, frame.to_bytes(), now)
                 break
             return
-        line.connection.receive_data(data)
+        line.connection.receive_data(data, now)
         self._drain_meter(line, now)
 
     def _drain_meter(self, line: _MeterLine, now: float) -> None:
@@ -386,9 +380,9 @@ class Terminal:
             if not isinstance(answer, Structure):
                 return  # not read: the window stays, the next run catches up
             line.since[task.name] = resume
-            newest = _floor(self._clock.now - SETTLE, task.interval)
+            newest = _floor(self._now - SETTLE, task.interval)
             if task.record is not None and resume <= newest:
-                line.next_run[task.name] = self._clock.now  # more to catch up on
+                line.next_run[task.name] = self._now  # more to catch up on
             self._queue(Collected(line.address, job.sent_at, sent, answer.to_bytes()))
 
         job = _Job(request, done, task=task.name)
@@ -398,14 +392,14 @@ class Terminal:
 
     def connected(self, now: float) -> None:
         """The transport to the front-end processor is up: log in."""
-        self._clock.now = now
+        self._now = now
         self.upstream = self._new_upstream()
         self._connected = True
         self.upstream.login(now)
 
     def disconnected(self, now: float) -> None:
         """The transport dropped: every unacknowledged batch goes back to the outbox."""
-        self._clock.now = now
+        self._now = now
         self._connected = False
         self._requeue_in_flight()
         self.upstream = self._new_upstream()
@@ -415,8 +409,8 @@ class Terminal:
         return self._connected and self.upstream.link == Link.ONLINE
 
     def receive_upstream(self, data: bytes, now: float) -> None:
-        self._clock.now = now
-        self.upstream.receive_data(data)
+        self._now = now
+        self.upstream.receive_data(data, now)
         self._drain_upstream(now)
 
     def upstream_output(self) -> bytes:
@@ -558,7 +552,7 @@ class Terminal:
         def done(answer: Any) -> None:
             result: Any = answer if isinstance(answer, bytes) else DAR.REQUEST_TIMEOUT
             self.upstream.respond(request, ProxyTransCommandResponse(apdu.piid, apdu.port, result))
-            self._send_up(self._clock.now)
+            self._send_up(self._now)
 
         try:
             frame = decode_frame(apdu.command)
@@ -581,14 +575,14 @@ class Terminal:
         proxy.waiting -= 1
         if proxy.waiting == 0:
             self.upstream.respond(proxy.request, build())
-            self._send_up(self._clock.now)
+            self._send_up(self._now)
 
     # time
 
     def step(self, now: float) -> None:
         """Run what is due: meter timeouts, collection tasks, the upstream link's timers, and
         sending the outbox."""
-        self._clock.now = now
+        self._now = now
         for line in self.meters.values():
             if line.busy is not None and line.raw_decoder is not None and line.busy.deadline <= now:
                 self._finish(line, None, now)
@@ -628,7 +622,7 @@ class Terminal:
         return ServerConnection(
             ServerAddress(self.address),
             timeout=self.upstream_timeout,
-            calendar=self._clock,
+            calendar=_posix,
             heartbeat=self.heartbeat,
         )
 

@@ -3,7 +3,7 @@
 Theory of operation. A :class:`ClientConnection` (master station, or a terminal acting for it)
 and a :class:`ServerConnection` (meter, or a terminal towards its master) each own a
 :class:`~wattguard.protocol.stream.FrameDecoder`, a fragment reassembler and the state
-machines of :mod:`wattguard.protocol.state`. ``receive_data(bytes)`` feeds the link;
+machines of :mod:`wattguard.protocol.state`. ``receive_data(bytes, now)`` feeds the link;
 ``next_event()`` hands out what happened; ``data_to_send()`` returns the bytes to write.
 Nothing here reads a clock: every call that starts or checks a timer takes ``now``
 (monotonic seconds), ``get_timer()`` says when ``handle_timer(now)`` must next be called.
@@ -18,10 +18,10 @@ Frames that cannot be decoded, responses to nothing and illegal transitions by t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wattguard.clock import Clock
 from wattguard.errors import DecodeError, LocalProtocolError, ProtocolError, RemoteProtocolError
 from wattguard.protocol.apdu import Structure, decode_apdu
 from wattguard.protocol.apdu.connect import (
@@ -59,7 +59,9 @@ from wattguard.protocol.stream import FrameDecoder
 from wattguard.protocol.values import DateTime
 
 __all__ = [
+    "Calendar",
     "ClientConnection",
+    "ConnectionEvent",
     "IncomingRequest",
     "LinkEvent",
     "Notification",
@@ -79,6 +81,9 @@ _REPORT_RESPONSES = (ReportResponseList, ReportResponseRecordList, ReportRespons
 #: Largest APDU piece put in one frame before link-layer fragmentation.
 DEFAULT_MAX_PIECE = 1024
 _SERVICE_MASK = 0x3F
+
+#: ``now`` (monotonic seconds) -> the calendar (POSIX seconds).
+Calendar = Callable[[float], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,12 @@ class ProtocolViolation:
     error: ProtocolError
 
 
+#: Everything a connection's :meth:`~_Endpoint.next_event` can hand out.
+ConnectionEvent = (
+    Response | RequestTimedOut | Notification | LinkEvent | IncomingRequest | ProtocolViolation
+)
+
+
 def _service(apdu: Any) -> int:
     return int(apdu.piid) & _SERVICE_MASK
 
@@ -147,28 +158,33 @@ class _Endpoint:
     client_address: int = 0x10
     timeout: float = 10.0
     max_piece: int = DEFAULT_MAX_PIECE
-    #: The calendar clock stamped into LINK messages; ``now`` arguments are monotonic.
-    calendar: Clock | None = None
+    #: Maps ``now`` (monotonic seconds) to the calendar (POSIX seconds) stamped into LINK
+    #: messages; None: no trusted calendar.
+    calendar: Calendar | None = None
     association: Association = Association.IDLE
     _decoder: FrameDecoder = field(default_factory=FrameDecoder)
     _reassembler: Reassembler = field(default_factory=Reassembler)
     _out: bytearray = field(default_factory=bytearray)
-    _events: deque[Any] = field(default_factory=deque)
+    _events: deque[ConnectionEvent] = field(default_factory=deque)
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _pending_security: deque[_Pending] = field(default_factory=deque)
+    _now: float = 0.0
 
     from_server = False
 
     # --- the sans-IO surface ---------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the peer, at ``now``; what they mean comes out of :meth:`next_event`."""
+        self._now = now
         self._decoder.receive_data(data)
         for frame in self._decoder.frames():
             self._frame(frame)
         while self._decoder.errors:
             self._events.append(ProtocolViolation(self._decoder.errors.popleft()))
 
-    def next_event(self) -> Any:
+    def next_event(self) -> ConnectionEvent | None:
+        """The next event (see :data:`ConnectionEvent`), or None."""
         return self._events.popleft() if self._events else None
 
     def data_to_send(self) -> bytes:
@@ -264,7 +280,7 @@ class _Endpoint:
             self._violation(exc)
 
     def _calendar_now(self, fallback: DateTime) -> DateTime:
-        return fallback if self.calendar is None else _date_time(self.calendar.time())
+        return fallback if self.calendar is None else _date_time(self.calendar(self._now))
 
     def _violation(self, error: ProtocolError) -> None:
         self._events.append(ProtocolViolation(error))
@@ -476,7 +492,7 @@ class ServerConnection(_Endpoint):
 
     def _link_request(self, kind: LinkRequestType, now: float) -> None:
         self._link_piid = (self._link_piid + 1) & _SERVICE_MASK
-        stamp = _date_time(self.calendar.time() if self.calendar is not None else 0.0)
+        stamp = _date_time(self.calendar(now) if self.calendar is not None else 0.0)
         request = LinkRequest(self._link_piid, kind, int(self.heartbeat), stamp)
         if kind != LinkRequestType.LOGOUT:
             self._pending.pop(_service(request), None)

@@ -1,10 +1,11 @@
 """An asyncio TCP shell around :class:`~wattguard.protocol.connection.ServerConnection`.
 
-Each accepted socket gets its own sans-IO connection core. Bytes read go to
-``receive_data``; every :class:`IncomingRequest` goes to the application's ``handler``, whose
-answer (an APDU, or None for no answer) goes back through ``respond``; protocol violations are
-counted and logged, never fatal; ``get_timer``/``handle_timer`` run on the event loop's
-monotonic clock. The core never sees the socket, so the same logic runs in a simulation.
+Each accepted socket gets its own sans-IO connection core, driven by the one
+:class:`~wattguard.runtime.shell.CoreShell`. Every :class:`IncomingRequest` goes to the
+application's ``handler``, whose answer (an APDU, or None for no answer) goes back through
+``respond``; protocol violations are counted and logged, never fatal; timers run on the event
+loop's monotonic clock. The core never sees the socket, so the same logic runs in a
+simulation.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ import logging
 from collections.abc import Callable
 
 from wattguard.protocol.apdu import Structure
-from wattguard.protocol.connection import IncomingRequest, ProtocolViolation, ServerConnection
+from wattguard.protocol.connection import (
+    ConnectionEvent,
+    IncomingRequest,
+    ProtocolViolation,
+    ServerConnection,
+)
 from wattguard.protocol.link import ServerAddress
+from wattguard.runtime.shell import CoreShell
 
 __all__ = ["ProtocolServer"]
 
@@ -45,34 +52,10 @@ class ProtocolServer:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
         core = ServerConnection(self.address)
         peer = writer.get_extra_info("peername")
-        try:
-            while True:
-                timer = core.get_timer()
-                wait = None if timer is None else max(0.0, timer - loop.time())
-                try:
-                    data = await asyncio.wait_for(reader.read(self.read_size), wait)
-                except TimeoutError:
-                    core.handle_timer(loop.time())
-                    data = None
-                if data is not None:
-                    if not data:
-                        break
-                    core.receive_data(data)
-                self._dispatch(core, peer)
-                out = core.data_to_send()
-                if out:
-                    writer.write(out)
-                    await writer.drain()
-        except ConnectionError as exc:
-            log.info("connection from %s ended: %s", peer, exc)
-        finally:
-            writer.close()
 
-    def _dispatch(self, core: ServerConnection, peer: object) -> None:
-        while (event := core.next_event()) is not None:
+        def on_event(event: ConnectionEvent) -> None:
             if isinstance(event, IncomingRequest):
                 answer = self.handler(event)
                 if answer is not None:
@@ -80,3 +63,7 @@ class ProtocolServer:
             elif isinstance(event, ProtocolViolation):
                 self.violations.append(event)
                 log.warning("protocol violation from %s: %s", peer, event.error)
+
+        loop = asyncio.get_running_loop()
+        shell = CoreShell[ConnectionEvent](core, reader, writer, now=loop.time, on_event=on_event)
+        await shell.run()

@@ -76,7 +76,7 @@ class TerminalLink:
 
     def receive(self, data: bytes, now: float) -> None:
         self.last_heard = now
-        self.connection.receive_data(data)
+        self.connection.receive_data(data, now)
         self._drain(now)
 
     def data_to_send(self) -> bytes:

@@ -76,7 +76,7 @@ class Line:
         frame = self.connection.data_to_send()
         self.sent.append(frame)
         self.meter.receive_hplc(frame, now)
-        self.connection.receive_data(self.meter.hplc_output())
+        self.connection.receive_data(self.meter.hplc_output(), now)
         event = self.connection.next_event()
         if not isinstance(event, Response):
             raise RuntimeError(f"the meter did not answer: {event}")

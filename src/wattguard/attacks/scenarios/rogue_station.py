@@ -209,7 +209,7 @@ class RogueFep:
             if isinstance(event, ChannelUp):
                 self.up = True
             elif isinstance(event, ChannelData):
-                self.station.receive_data(event.data)
+                self.station.receive_data(event.data, self.deployment.clock.time())
                 while (seen := self.station.next_event()) is not None:
                     if isinstance(seen, Notification) and isinstance(
                         seen.apdu, ReportNotificationTransData

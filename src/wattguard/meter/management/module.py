@@ -92,19 +92,6 @@ class LinkKeys:
     uart_down: bytes  # management -> expansion
 
 
-class _Calendar:
-    """The meter's RTC as a :class:`~wattguard.clock.Clock` for the link layer."""
-
-    def __init__(self, module: ManagementModule) -> None:
-        self._module = module
-
-    def time(self) -> float:
-        return self._module.calendar()
-
-    def monotonic(self) -> float:
-        return self._module.now
-
-
 class ManagementModule:
     def __init__(
         self,
@@ -155,7 +142,7 @@ class ManagementModule:
             self.model, self.policy, self.log, f"{self.name} management/698",
             esam=esam, password=password,
         )  # fmt: skip
-        self.connection = ServerConnection(ServerAddress(address), calendar=_Calendar(self))
+        self.connection = ServerConnection(ServerAddress(address), calendar=self._calendar_at)
         # The Bluetooth port: requests arrive already authenticated and role-checked by the
         # Bluetooth service (its session is their protection), so F101 is not applied twice.
         self.local_server = ApplicationServer(
@@ -197,6 +184,9 @@ class ManagementModule:
     def calendar(self) -> float:
         """The meter's calendar clock (POSIX seconds)."""
         return self.now + self.clock_offset
+
+    def _calendar_at(self, now: float) -> float:
+        return now + self.clock_offset
 
     def set_calendar(self, posix: float, now: float) -> None:
         """Clock set (object 4000): logged, with the size of the jump."""
@@ -322,7 +312,7 @@ class ManagementModule:
             return
         try:
             if kind == UartMessage.FRAME:
-                self.connection.receive_data(payload)
+                self.connection.receive_data(payload, now)
                 self._flush_link(now)
             elif kind == UartMessage.LOCAL_RELAY:
                 self._local_relay(LocalRelay(_value(payload)), now)
