@@ -121,8 +121,8 @@ class ConnectResponseInfo(Structure):
 
 @structure
 class FactoryVersion(Structure):
-    """The server's vendor code and its software and hardware versions and dates, in a
-    CONNECT-Response (fixed-size visible-strings)."""
+    """The server's vendor code, its software and hardware versions and dates, and a vendor
+    extension, in a CONNECT-Response (every field of fixed size)."""
 
     vendor: str = f(fixed_text(4))
     software_version: str = f(fixed_text(4))

@@ -70,7 +70,7 @@ class GetRequestNormalList(Structure):
 
 @service(GET_REQUEST, 3)
 class GetRequestRecord(Structure):
-    """GET-Request-Record: read rows and columns of one record object (a freeze, an event log)."""
+    """GET-Request-Record: read rows and columns of one record object (a freeze, for one)."""
 
     piid: int = f(PIID)
     record: GetRecord = f(record(GetRecord))
