@@ -17,6 +17,8 @@ __all__ = ["EventKind", "EventLog", "EventSink", "SecurityEvent"]
 
 
 class EventKind(enum.Enum):
+    """What kind of refusal or anomaly a security event reports."""
+
     BAD_MAC = "bad MAC"
     REPLAY = "replay"
     MALFORMED = "malformed input"
@@ -34,6 +36,9 @@ class EventKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SecurityEvent:
+    """One refusal or anomaly: its kind, which component saw it, what happened, and when by
+    that component's clock. Never key material or protected plaintext."""
+
     kind: EventKind
     source: str  # which component, e.g. "meter 000000000001 management/SPI"
     detail: str
@@ -41,6 +46,8 @@ class SecurityEvent:
 
 
 class EventSink(Protocol):
+    """Where a component records its security events (the station's monitor, an EventLog)."""
+
     def record(self, event: SecurityEvent) -> None: ...
 
 

@@ -41,6 +41,8 @@ __all__ = [
 
 
 class Protection(enum.Enum):
+    """The kinds of security protection a scenario puts to the test."""
+
     BOUNDARY = "boundary"
     DATA = "data"
     IDENTITY = "identity/encryption/signature"
@@ -70,6 +72,9 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Scenario:
+    """One registered attack: its number, name and threat, the protections it tests, and
+    ``attack(protected) -> Outcome``."""
+
     number: int
     name: str
     threat: str
@@ -81,6 +86,9 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Result:
+    """A scenario run both ways, and the verdict: whether the protection holds (see the module
+    docstring)."""
+
     scenario: Scenario
     protected: Outcome
     unprotected: Outcome

@@ -30,6 +30,9 @@ _FIXED = struct.Struct(">QdH")
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """One entry of the audit log: sequence number, time, action, detail, and the SM3 chain
+    hash over it and every entry before it."""
+
     sequence: int
     time: float
     action: str
@@ -47,6 +50,9 @@ def chain_hash(previous: bytes, sequence: int, time: float, action: str, detail:
 
 
 class AuditChain:
+    """The SM3-chained, append-only audit log, in memory and, with a ``path``, in a JSON-lines
+    file synced to disk per entry."""
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.entries: list[AuditEntry] = []

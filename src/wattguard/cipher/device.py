@@ -47,6 +47,9 @@ _LABEL = re.compile(r"[a-z0-9-]{1,32}")
 
 
 class CryptoDevice:
+    """The cryptographic device: holds the master keys, wraps the station's commands and opens
+    meters' protected answers under each meter's keys, and audits every use of a key."""
+
     def __init__(
         self,
         master_keys: Iterable[MasterKeys],

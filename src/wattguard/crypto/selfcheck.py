@@ -16,6 +16,9 @@ __all__ = ["CheckResult", "self_check"]
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
+    """The outcome of one self-check: which algorithm, whether it passed, what it checked (or
+    why it failed), and how many seconds it took."""
+
     name: str
     ok: bool
     detail: str

@@ -32,6 +32,8 @@ _MAX_SUBJECT = 64
 
 
 class CertificateKind(enum.IntEnum):
+    """Whom a compact certificate is for: an ESAM or a master station."""
+
     ESAM = 1  # a meter's (or terminal's) secure element; subject = its address
     STATION = 2  # a master station (or its cryptographic device); subject = its name
 
@@ -43,6 +45,9 @@ def issuer_id(ca_public: sm2.PublicKey) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Certificate:
+    """The soft-ESAM profile's compact certificate (layout in the module docstring): a subject
+    and its SM2 public key for a validity period, signed by the utility CA."""
+
     kind: CertificateKind
     serial: int
     subject: bytes

@@ -51,6 +51,8 @@ _U16 = struct.Struct(">H")
 
 
 class Ins(enum.IntEnum):
+    """The instruction codes (INS) of the ESAM's command set (tabled in docs/security.md)."""
+
     GET_INFO = 0x01
     OPEN_REQUEST = 0x10
     PROTECT_RESPONSE = 0x11
@@ -107,6 +109,8 @@ def lrc(data: bytes) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """A command frame to the ESAM: ``55 | CLA | INS | P1 | P2 | Len | DATA | LRC``."""
+
     ins: int
     p1: int = 0
     p2: int = 0
@@ -135,6 +139,8 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """The ESAM's response frame: ``E9 | SW1 | SW2 | Len | DATA | LRC``, the status word first."""
+
     sw: int
     data: bytes = b""
 

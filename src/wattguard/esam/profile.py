@@ -214,6 +214,9 @@ class MasterKeys:
 
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
+    """The SM4 keys of one CONNECT session (:func:`session_keys`): ``enc`` encrypts, ``mac``
+    MACs. Its repr never shows them."""
+
     enc: bytes
     mac: bytes
 

@@ -28,6 +28,9 @@ _NONCE_SIZE = 12
 
 @dataclass
 class EsamState:
+    """What an ESAM keeps across power cycles (never a session): identity, keys, certificates,
+    counters and wallet; :func:`seal` protects it for the host's storage."""
+
     address: bytes
     serial: bytes
     keys: MeterKeys
@@ -37,8 +40,11 @@ class EsamState:
     station_certificate: bytes = b""
     command_counter: int = 0
     report_counter: int = 0
+    #: The wallet's purchase count: the counter of the last top-up accepted.
     top_ups: int = 0
+    #: The wallet's balance, in fen.
     balance: int = 0
+    #: How long a CONNECT session lasts, in seconds.
     session_threshold: int = 7200
 
     def to_bytes(self) -> bytes:

@@ -52,6 +52,8 @@ MAX_DEPTH = 16
 
 
 class DataType(enum.IntEnum):
+    """The type tag that opens every Data on the wire (the standard's numbers)."""
+
     NULL = 0
     ARRAY = 1
     STRUCTURE = 2
@@ -133,6 +135,9 @@ class Region:
 
 
 class MSChoice(enum.IntEnum):
+    """Which meters an MS names: none, all, or a list or regions of user types, addresses or
+    configuration serial numbers."""
+
     NO_METER = 0
     ALL_METERS = 1
     USER_TYPES = 2

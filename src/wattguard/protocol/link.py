@@ -57,11 +57,16 @@ _SCRAMBLE_SUB = bytes((value - SCRAMBLE) & 0xFF for value in range(256))
 
 
 class FunctionCode(enum.IntEnum):
+    """Bits 0-2 of the control byte: link management (LINK login, heartbeat, logout), or
+    user data (every other APDU)."""
+
     LINK_MANAGEMENT = 1
     USER_DATA = 3
 
 
 class AddressType(enum.IntEnum):
+    """Bits 6-7 of AF: one server, a wildcard address, a group, or broadcast."""
+
     SINGLE = 0
     WILDCARD = 1
     GROUP = 2
@@ -69,6 +74,9 @@ class AddressType(enum.IntEnum):
 
 
 class FragmentKind(enum.IntEnum):
+    """Bits 14-15 of the fragment word: the first, a middle or the last fragment of an APDU,
+    or the acknowledgement of one."""
+
     START = 0
     LAST = 1
     ACKNOWLEDGE = 2

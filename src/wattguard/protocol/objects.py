@@ -60,6 +60,9 @@ SYMBOLS = {
 
 
 class InterfaceClass(enum.IntEnum):
+    """The interface classes of the objects a wattguard meter exposes (the standard's class
+    numbers)."""
+
     ENERGY = 1
     DEMAND = 2
     PHASE_VARIABLE = 3
@@ -75,6 +78,9 @@ class InterfaceClass(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
+    """One catalogue entry: an OI, its English name, its interface class, and the scaler and unit
+    of its value attribute."""
+
     oi: int
     name: str
     interface_class: InterfaceClass

@@ -157,6 +157,8 @@ class DateTimeS:
 
 @dataclass(frozen=True, slots=True)
 class Date:
+    """date: year, month, day, weekday (4 bytes on the wire)."""
+
     year: int
     month: int
     day: int
@@ -172,6 +174,8 @@ class Date:
 
 @dataclass(frozen=True, slots=True)
 class Time:
+    """time: hour, minute, second (3 bytes on the wire)."""
+
     hour: int
     minute: int
     second: int

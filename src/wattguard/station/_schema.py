@@ -34,6 +34,9 @@ _PG_MIGRATION_LOCK = 0x7761_7474_5343_484D
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One numbered step of the schema: its SQL statements and, optionally, a function that
+    fixes up the rows already stored (``then(cursor, sql)``)."""
+
     version: int
     statements: tuple[str, ...]  # ``{serial}`` is the dialect's identity column
     then: Callable[[Any, Callable[[str], str]], None] | None = None

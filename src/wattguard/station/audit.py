@@ -37,6 +37,9 @@ Checkpoint = tuple[int, bytes]
 
 
 class StationAudit:
+    """The station's SM3-chained audit trail in its storage: appends entries stamped with the
+    clock, verifies the chain, and gives checkpoints to keep out of the database's reach."""
+
     def __init__(self, storage: Storage, clock: Callable[[], float]) -> None:
         self.storage = storage
         self.clock = clock

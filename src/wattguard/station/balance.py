@@ -71,6 +71,9 @@ class _District:
 
 @dataclass
 class EnergyBalance:
+    """Checks each transformer district's energy balance on its meters' 15-minute freezes, and
+    records a TAMPER event when the loss is above both ``tolerance`` and ``floor``."""
+
     events: EventSink | None = None
     period: int = 3600
     tolerance: float = 0.08

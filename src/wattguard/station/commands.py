@@ -44,12 +44,16 @@ __all__ = [
 
 
 class Role(enum.IntEnum):
+    """What a station user may do; roles are ordered, each may do what those below it may."""
+
     VIEWER = 1
     OPERATOR = 2
     SUPERVISOR = 3
 
 
 class CommandKind(enum.Enum):
+    """What a remote command does to its meters."""
+
     TRIP = "trip"
     CLOSE = "close"
     TOP_UP = "top-up"
@@ -59,6 +63,8 @@ class CommandKind(enum.Enum):
 
 
 class CommandState(enum.Enum):
+    """Where a command stands in its life (the diagram in the module docstring)."""
+
     AWAITING_APPROVAL = "awaiting approval"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -90,12 +96,17 @@ class CommandRefused(SecurityError):
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """A station user, as commands and the REST API see them: a name and a role."""
+
     name: str
     role: Role
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """One remote command: what it does, to which meters, who issued and approved it, its state
+    and each meter's outcome."""
+
     id: int
     kind: CommandKind
     meters: tuple[str, ...]  # meter addresses, 12 hex digits
@@ -110,6 +121,9 @@ class Command:
 
 @dataclass
 class CommandBook:
+    """The station's commands and the rules on them: who may issue and approve what, a second
+    person's approval where needed, every step audited and every refusal an event."""
+
     approval_threshold: int = 10
     events: EventSink | None = None
     audit: Callable[[str, str], None] | None = None

@@ -60,6 +60,9 @@ class UnverifiedData(SecurityError):
 
 @dataclass(frozen=True, slots=True)
 class Reading:
+    """One verified value as the station stores it: the meter, the quantity (OAD, prefixed by
+    the record object for a frozen value), its time and its scaled value."""
+
     meter: str  # 12 hex digits
     quantity: str  # OAD with element, 8 hex digits
     time: int  # POSIX seconds: freeze time, or when it was read

@@ -81,6 +81,9 @@ class _Open:
 
 @dataclass
 class SecurityMonitor:
+    """The station's event sink: stores every security event and opens, de-duplicates and
+    closes alerts by its rules, per subject."""
+
     storage: Storage
     rules: Sequence[Rule] = DEFAULT_RULES
     clock: Callable[[], float] | None = None

@@ -71,6 +71,8 @@ class StorageUnavailable(StorageError):
 
 
 class MeterState(enum.Enum):
+    """Where a meter stands with the station."""
+
     ACTIVE = "active"
     DISCONNECTED = "disconnected"  # the relay was tripped by a command
     QUARANTINED = "quarantined"  # an operator stopped trusting it (tamper, forged data)
@@ -79,6 +81,9 @@ class MeterState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class MeterRecord:
+    """A meter as stored: its address, its terminal, when it was registered, its class (if
+    known) and its state, with when that last changed."""
+
     address: str
     terminal: str
     registered: float
@@ -100,6 +105,9 @@ class UserRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
+    """A security event as stored, with its row id, the meter its source names and when the
+    station received it."""
+
     id: int
     time: float  # the reporting component's clock
     kind: EventKind
@@ -111,6 +119,9 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """An alert as stored: the rule that raised it, its severity and subject, when it opened and
+    closed, how many events matched, and the latest evidence."""
+
     id: int
     rule: str
     severity: str
@@ -123,6 +134,8 @@ class Alert:
 
 
 class AuditRow(NamedTuple):
+    """One entry of the station's audit trail as stored (:mod:`wattguard.station.audit`)."""
+
     seq: int
     time: float
     action: str

@@ -126,6 +126,9 @@ class _Dispatch:
 
 
 class Station:
+    """The master station as one object: storage, security monitor, collector, command book and
+    audit trail, with commands dispatched through the cryptographic device when there is one."""
+
     def __init__(
         self,
         storage: Storage,

@@ -57,6 +57,9 @@ def _role(value: Role | str) -> Role:
 
 
 class UserDirectory:
+    """The station's API users in its storage: add, reissue a token, disable, and find the user
+    of a bearer token (stored only as its SM3 digest)."""
+
     def __init__(
         self,
         storage: Storage,

@@ -86,6 +86,9 @@ class Attack:
 
 @dataclass
 class Run:
+    """What one run of the denial-of-service scenario observed: when the attack began, when each
+    terminal's readings arrived, when the late terminal started, the attacker and the station."""
+
     began: float  # when the attack began (monotonic)
     delivered: dict[int, list[float]]  # terminal number -> arrival times of its readings
     late_started: float

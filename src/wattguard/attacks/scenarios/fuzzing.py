@@ -44,6 +44,9 @@ _BOUNDARY = (0x00, 0x01, 0x7F, 0x80, 0xFF)
 
 
 class Mutator:
+    """The seeded mutator of real traffic (see the module docstring): a seed gives the same
+    mutations every run, so a failure can be replayed."""
+
     def __init__(self, seed: int, corpus: list[bytes] | None = None) -> None:
         self.random = random.Random(seed)
         self.corpus = corpus or []

@@ -70,6 +70,9 @@ SECONDS = 1.5
 
 @dataclass
 class WanRun:
+    """What one run of a WAN scenario left: the readings stored per terminal, the station, and
+    the tap's copy of what the terminals sent the FEP."""
+
     stored: dict[str, int]  # readings stored at the station, by terminal (address hex)
     station: Station
     wire: bytearray = field(default_factory=bytearray)  # the tap's view, terminals -> FEP

@@ -21,6 +21,9 @@ T = TypeVar("T")
 
 
 class Codec(Protocol):
+    """How one field travels: ``read(reader)`` takes its value off the wire, ``write(value)``
+    gives its bytes."""
+
     def read(self, reader: Reader) -> Any: ...
 
     def write(self, value: Any) -> bytes: ...

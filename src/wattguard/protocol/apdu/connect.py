@@ -91,6 +91,8 @@ class ConnectMechanism:
 
 
 class ConnectResult(enum.IntEnum):
+    """The server's verdict on a CONNECT-Request (in ConnectResponseInfo)."""
+
     ACCEPTED = 0
     PASSWORD_ERROR = 1
     SYMMETRIC_DECRYPTION_ERROR = 2
@@ -110,12 +112,18 @@ class SecurityData(Structure):
 
 @structure
 class ConnectResponseInfo(Structure):
+    """Whether the server accepted the association and, when the mechanism calls for it, its
+    random number and signature."""
+
     result: ConnectResult = f(enum_of(ConnectResult))
     security: SecurityData | None = f(optional(record(SecurityData)), default=None)
 
 
 @structure
 class FactoryVersion(Structure):
+    """The server's vendor code, its software and hardware versions and dates, and a vendor
+    extension, in a CONNECT-Response (every field of fixed size)."""
+
     vendor: str = f(fixed_text(4))
     software_version: str = f(fixed_text(4))
     software_date: str = f(fixed_text(6))
@@ -140,6 +148,9 @@ class Negotiation(Structure):
 
 @service(CONNECT_REQUEST)
 class ConnectRequest(Structure):
+    """CONNECT-Request: open an application association, stating what the client supports and
+    how it authenticates."""
+
     piid: int = f(PIID)
     negotiation: Negotiation = f(record(Negotiation))
     mechanism: ConnectMechanism = f(record(ConnectMechanism))
@@ -148,6 +159,8 @@ class ConnectRequest(Structure):
 
 @service(CONNECT_RESPONSE)
 class ConnectResponse(Structure):
+    """CONNECT-Response: the server's versions, its side of the negotiation and its verdict."""
+
     piid: int = f(PIID_ACD)
     factory: FactoryVersion = f(record(FactoryVersion))
     negotiation: Negotiation = f(record(Negotiation))
@@ -158,12 +171,16 @@ class ConnectResponse(Structure):
 
 @service(RELEASE_REQUEST)
 class ReleaseRequest(Structure):
+    """RELEASE-Request: the client ends the application association."""
+
     piid: int = f(PIID)
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
 
 
 @service(RELEASE_RESPONSE)
 class ReleaseResponse(Structure):
+    """RELEASE-Response: the server confirms the association is ended (``result`` 0: success)."""
+
     piid: int = f(PIID_ACD)
     result: int = f(U8)
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -172,6 +189,9 @@ class ReleaseResponse(Structure):
 
 @service(RELEASE_NOTIFICATION)
 class ReleaseNotification(Structure):
+    """RELEASE-Notification: the server ends the association on its own and tells the client,
+    with when the association was opened and the server's time now."""
+
     piid: int = f(PIID_ACD)
     connected_at: DateTimeS = f(DATE_TIME_S)
     now: DateTimeS = f(DATE_TIME_S)
@@ -180,6 +200,8 @@ class ReleaseNotification(Structure):
 
 
 class LinkRequestType(enum.IntEnum):
+    """What a LINK-Request does: log in, beat the heart, or log out."""
+
     LOGIN = 0
     HEARTBEAT = 1
     LOGOUT = 2
@@ -216,6 +238,10 @@ LINK_RESULT = _Fn(_read_link_result, _write_link_result, ("link_result",))
 
 @service(LINK_RESPONSE)
 class LinkResponse(Structure):
+    """LINK-Response: the client's answer to a login or heartbeat: the result (bit 7: clock
+    trusted) and the request, arrival and answer times, against which the terminal checks its
+    clock."""
+
     piid: int = f(PIID)
     result: int = f(LINK_RESULT)
     request_time: DateTime = f(DATE_TIME)

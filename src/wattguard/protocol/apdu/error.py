@@ -17,6 +17,9 @@ ERROR_RESPONSE = 238
 
 
 class ErrorType(enum.IntEnum):
+    """Why a server answers ERROR-Response: the APDU could not be decoded, the service is not
+    supported, or some other reason."""
+
     APDU_UNDECODABLE = 1
     SERVICE_UNSUPPORTED = 2
     OTHER = 255
@@ -24,6 +27,8 @@ class ErrorType(enum.IntEnum):
 
 @service(ERROR_RESPONSE)
 class ErrorResponse(Structure):
+    """ERROR-Response: the answer to an APDU the server could not decode or serve."""
+
     piid: int = f(PIID)
     error: ErrorType = f(enum_of(ErrorType))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)

@@ -52,6 +52,8 @@ class GetRecord(Structure):
 
 @service(GET_REQUEST, 1)
 class GetRequestNormal(Structure):
+    """GET-Request-Normal: read one attribute (OAD)."""
+
     piid: int = f(PIID)
     oad: OAD = f(OAD_)
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
@@ -59,6 +61,8 @@ class GetRequestNormal(Structure):
 
 @service(GET_REQUEST, 2)
 class GetRequestNormalList(Structure):
+    """GET-Request-Normal-List: read several attributes in one request."""
+
     piid: int = f(PIID)
     oads: tuple[OAD, ...] = f(sequence_of(OAD_))
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
@@ -66,6 +70,8 @@ class GetRequestNormalList(Structure):
 
 @service(GET_REQUEST, 3)
 class GetRequestRecord(Structure):
+    """GET-Request-Record: read rows and columns of one record object (a freeze, for one)."""
+
     piid: int = f(PIID)
     record: GetRecord = f(record(GetRecord))
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
@@ -73,6 +79,8 @@ class GetRequestRecord(Structure):
 
 @service(GET_REQUEST, 4)
 class GetRequestRecordList(Structure):
+    """GET-Request-Record-List: read rows and columns of several record objects."""
+
     piid: int = f(PIID)
     records: tuple[GetRecord, ...] = f(sequence_of(record(GetRecord)))
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
@@ -89,6 +97,8 @@ class GetRequestNext(Structure):
 
 @service(GET_REQUEST, 6)
 class GetRequestMD5(Structure):
+    """GET-Request-MD5: ask for the MD5 digest of one attribute's value."""
+
     piid: int = f(PIID)
     oad: OAD = f(OAD_)
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
@@ -96,6 +106,8 @@ class GetRequestMD5(Structure):
 
 @service(GET_RESPONSE, 1)
 class GetResponseNormal(Structure):
+    """GET-Response-Normal: one attribute's value, or the DAR that says why not."""
+
     piid: int = f(PIID_ACD)
     result: AResultNormal = f(A_RESULT_NORMAL)
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -104,6 +116,8 @@ class GetResponseNormal(Structure):
 
 @service(GET_RESPONSE, 2)
 class GetResponseNormalList(Structure):
+    """GET-Response-Normal-List: a value or a DAR for each attribute asked for."""
+
     piid: int = f(PIID_ACD)
     results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -112,6 +126,8 @@ class GetResponseNormalList(Structure):
 
 @service(GET_RESPONSE, 3)
 class GetResponseRecord(Structure):
+    """GET-Response-Record: the rows read from one record object, or a DAR."""
+
     piid: int = f(PIID_ACD)
     result: AResultRecord = f(A_RESULT_RECORD)
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -120,6 +136,8 @@ class GetResponseRecord(Structure):
 
 @service(GET_RESPONSE, 4)
 class GetResponseRecordList(Structure):
+    """GET-Response-Record-List: the rows (or a DAR) of each record object asked for."""
+
     piid: int = f(PIID_ACD)
     results: tuple[AResultRecord, ...] = f(sequence_of(A_RESULT_RECORD))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -160,6 +178,8 @@ class GetResponseNext(Structure):
 
 @service(GET_RESPONSE, 6)
 class GetResponseMD5(Structure):
+    """GET-Response-MD5: the MD5 digest of an attribute's value, or a DAR."""
+
     piid: int = f(PIID_ACD)
     oad: OAD = f(OAD_)
     answer: Any = f(dar_or(OCTETS))

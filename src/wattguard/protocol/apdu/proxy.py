@@ -48,6 +48,8 @@ PROXY_RESPONSE = 137
 
 @structure
 class ProxyGetTarget(Structure):
+    """One meter (TSA) in a PROXY-GetRequestList: its timeout and the attributes to read."""
+
     tsa: TSA = f(TSA_)
     timeout: int = f(U16)
     oads: tuple[OAD, ...] = f(sequence_of(OAD_))
@@ -55,6 +57,8 @@ class ProxyGetTarget(Structure):
 
 @structure
 class ProxySetTarget(Structure):
+    """One meter in a PROXY-SetRequestList: its timeout and the attributes to write."""
+
     tsa: TSA = f(TSA_)
     timeout: int = f(U16)
     items: tuple[SetItem, ...] = f(sequence_of(record(SetItem)))
@@ -62,6 +66,9 @@ class ProxySetTarget(Structure):
 
 @structure
 class ProxySetThenGetTarget(Structure):
+    """One meter in a PROXY-SetThenGetRequestList: its timeout and the writes, each followed by
+    a read."""
+
     tsa: TSA = f(TSA_)
     timeout: int = f(U16)
     items: tuple[SetThenGetItem, ...] = f(sequence_of(record(SetThenGetItem)))
@@ -69,6 +76,8 @@ class ProxySetThenGetTarget(Structure):
 
 @structure
 class ProxyActionTarget(Structure):
+    """One meter in a PROXY-ActionRequestList: its timeout and the methods to call."""
+
     tsa: TSA = f(TSA_)
     timeout: int = f(U16)
     items: tuple[ActionItem, ...] = f(sequence_of(record(ActionItem)))
@@ -76,6 +85,9 @@ class ProxyActionTarget(Structure):
 
 @structure
 class ProxyActionThenGetTarget(Structure):
+    """One meter in a PROXY-ActionThenGetRequestList: its timeout and the calls, each followed
+    by a read."""
+
     tsa: TSA = f(TSA_)
     timeout: int = f(U16)
     items: tuple[ActionThenGetItem, ...] = f(sequence_of(record(ActionThenGetItem)))
@@ -83,6 +95,9 @@ class ProxyActionThenGetTarget(Structure):
 
 @service(PROXY_REQUEST, 1)
 class ProxyGetRequestList(Structure):
+    """PROXY-GetRequestList: read attributes of several meters behind a terminal, with a
+    timeout for the whole request and one per meter."""
+
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxyGetTarget, ...] = f(sequence_of(record(ProxyGetTarget)))
@@ -91,6 +106,8 @@ class ProxyGetRequestList(Structure):
 
 @service(PROXY_REQUEST, 2)
 class ProxyGetRequestRecord(Structure):
+    """PROXY-GetRequestRecord: read rows and columns of one record object of one meter."""
+
     piid: int = f(PIID)
     timeout: int = f(U16)
     tsa: TSA = f(TSA_)
@@ -102,6 +119,8 @@ class ProxyGetRequestRecord(Structure):
 
 @service(PROXY_REQUEST, 3)
 class ProxySetRequestList(Structure):
+    """PROXY-SetRequestList: write attributes of several meters behind a terminal."""
+
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxySetTarget, ...] = f(sequence_of(record(ProxySetTarget)))
@@ -110,6 +129,9 @@ class ProxySetRequestList(Structure):
 
 @service(PROXY_REQUEST, 4)
 class ProxySetThenGetRequestList(Structure):
+    """PROXY-SetThenGetRequestList: write attributes of several meters, each write followed by
+    a read."""
+
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxySetThenGetTarget, ...] = f(sequence_of(record(ProxySetThenGetTarget)))
@@ -118,6 +140,8 @@ class ProxySetThenGetRequestList(Structure):
 
 @service(PROXY_REQUEST, 5)
 class ProxyActionRequestList(Structure):
+    """PROXY-ActionRequestList: call methods of several meters behind a terminal."""
+
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxyActionTarget, ...] = f(sequence_of(record(ProxyActionTarget)))
@@ -126,6 +150,9 @@ class ProxyActionRequestList(Structure):
 
 @service(PROXY_REQUEST, 6)
 class ProxyActionThenGetRequestList(Structure):
+    """PROXY-ActionThenGetRequestList: call methods of several meters, each call followed by a
+    read."""
+
     piid: int = f(PIID)
     timeout: int = f(U16)
     targets: tuple[ProxyActionThenGetTarget, ...] = f(sequence_of(record(ProxyActionThenGetTarget)))
@@ -147,24 +174,33 @@ class ProxyTransCommandRequest(Structure):
 
 @structure
 class ProxyGetAnswer(Structure):
+    """One meter's part of a PROXY-GetResponseList: a value or a DAR per attribute read."""
+
     tsa: TSA = f(TSA_)
     results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
 
 
 @structure
 class ProxySetAnswer(Structure):
+    """One meter's part of a PROXY-SetResponseList: a DAR per attribute written."""
+
     tsa: TSA = f(TSA_)
     results: tuple[SetResult, ...] = f(sequence_of(record(SetResult)))
 
 
 @structure
 class ProxySetThenGetAnswer(Structure):
+    """One meter's part of a PROXY-SetThenGetResponseList: each write's DAR and the read after
+    it."""
+
     tsa: TSA = f(TSA_)
     results: tuple[SetThenGetResult, ...] = f(sequence_of(record(SetThenGetResult)))
 
 
 @structure
 class ProxyActionResult(Structure):
+    """What one method call through the proxy gave: its DAR and, optionally, the data returned."""
+
     omd: OMD = f(OMD_)
     dar: int = f(DAR_)
     data: Data | None = f(optional(DATA), default=None)
@@ -172,12 +208,16 @@ class ProxyActionResult(Structure):
 
 @structure
 class ProxyActionAnswer(Structure):
+    """One meter's part of a PROXY-ActionResponseList: a result per method called."""
+
     tsa: TSA = f(TSA_)
     results: tuple[ProxyActionResult, ...] = f(sequence_of(record(ProxyActionResult)))
 
 
 @structure
 class ProxyActionThenGetResult(Structure):
+    """What one method call through the proxy gave, and what the read after it gave."""
+
     omd: OMD = f(OMD_)
     dar: int = f(DAR_)
     data: Data | None = f(optional(DATA))
@@ -187,12 +227,17 @@ class ProxyActionThenGetResult(Structure):
 
 @structure
 class ProxyActionThenGetAnswer(Structure):
+    """One meter's part of a PROXY-ActionThenGetResponseList: each call's result and the read
+    after it."""
+
     tsa: TSA = f(TSA_)
     results: tuple[ProxyActionThenGetResult, ...] = f(sequence_of(record(ProxyActionThenGetResult)))
 
 
 @service(PROXY_RESPONSE, 1)
 class ProxyGetResponseList(Structure):
+    """PROXY-GetResponseList: each meter's answer to a PROXY-GetRequestList."""
+
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyGetAnswer, ...] = f(sequence_of(record(ProxyGetAnswer)))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -201,6 +246,8 @@ class ProxyGetResponseList(Structure):
 
 @service(PROXY_RESPONSE, 2)
 class ProxyGetResponseRecord(Structure):
+    """PROXY-GetResponseRecord: the rows read from one meter's record object, or a DAR."""
+
     piid: int = f(PIID_ACD)
     tsa: TSA = f(TSA_)
     result: AResultRecord = f(record(AResultRecord))
@@ -210,6 +257,8 @@ class ProxyGetResponseRecord(Structure):
 
 @service(PROXY_RESPONSE, 3)
 class ProxySetResponseList(Structure):
+    """PROXY-SetResponseList: each meter's answer to a PROXY-SetRequestList."""
+
     piid: int = f(PIID_ACD)
     answers: tuple[ProxySetAnswer, ...] = f(sequence_of(record(ProxySetAnswer)))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -218,6 +267,8 @@ class ProxySetResponseList(Structure):
 
 @service(PROXY_RESPONSE, 4)
 class ProxySetThenGetResponseList(Structure):
+    """PROXY-SetThenGetResponseList: each meter's answer to a PROXY-SetThenGetRequestList."""
+
     piid: int = f(PIID_ACD)
     answers: tuple[ProxySetThenGetAnswer, ...] = f(sequence_of(record(ProxySetThenGetAnswer)))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -226,6 +277,8 @@ class ProxySetThenGetResponseList(Structure):
 
 @service(PROXY_RESPONSE, 5)
 class ProxyActionResponseList(Structure):
+    """PROXY-ActionResponseList: each meter's answer to a PROXY-ActionRequestList."""
+
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyActionAnswer, ...] = f(sequence_of(record(ProxyActionAnswer)))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -234,6 +287,9 @@ class ProxyActionResponseList(Structure):
 
 @service(PROXY_RESPONSE, 6)
 class ProxyActionThenGetResponseList(Structure):
+    """PROXY-ActionThenGetResponseList: each meter's answer to a
+    PROXY-ActionThenGetRequestList."""
+
     piid: int = f(PIID_ACD)
     answers: tuple[ProxyActionThenGetAnswer, ...] = f(sequence_of(record(ProxyActionThenGetAnswer)))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -242,6 +298,8 @@ class ProxyActionThenGetResponseList(Structure):
 
 @service(PROXY_RESPONSE, 7)
 class ProxyTransCommandResponse(Structure):
+    """PROXY-TransCommandResponse: what came back on the port for a forwarded frame, or a DAR."""
+
     piid: int = f(PIID_ACD)
     port: OAD = f(OAD_)
     answer: Any = f(dar_or(OCTETS))

@@ -31,6 +31,9 @@ REPORT_NOTIFICATION = 136
 
 @service(REPORT_NOTIFICATION, 1)
 class ReportNotificationList(Structure):
+    """REPORT-Notification-List: attribute values a server reports on its own (a meter's new
+    event log entries, for one)."""
+
     piid: int = f(PIID_ACD)
     results: tuple[AResultNormal, ...] = f(sequence_of(A_RESULT_NORMAL))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -39,6 +42,8 @@ class ReportNotificationList(Structure):
 
 @service(REPORT_NOTIFICATION, 2)
 class ReportNotificationRecordList(Structure):
+    """REPORT-Notification-Record-List: records a server reports on its own."""
+
     piid: int = f(PIID_ACD)
     results: tuple[AResultRecord, ...] = f(sequence_of(A_RESULT_RECORD))
     follow_report: FollowReport | None = f(FOLLOW_REPORT, default=None)
@@ -58,6 +63,9 @@ class ReportNotificationTransData(Structure):
 
 @service(REPORT_RESPONSE, 1)
 class ReportResponseList(Structure):
+    """REPORT-Response-List: the client acknowledges a REPORT-Notification-List, naming the
+    OADs it received."""
+
     piid: int = f(PIID)
     oads: tuple[OAD, ...] = f(sequence_of(OAD_))
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
@@ -65,6 +73,9 @@ class ReportResponseList(Structure):
 
 @service(REPORT_RESPONSE, 2)
 class ReportResponseRecordList(Structure):
+    """REPORT-Response-Record-List: the client acknowledges a REPORT-Notification-Record-List,
+    naming the OADs it received."""
+
     piid: int = f(PIID)
     oads: tuple[OAD, ...] = f(sequence_of(OAD_))
     time_tag: TimeTag | None = f(TIME_TAG, default=None)

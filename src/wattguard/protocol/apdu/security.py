@@ -26,11 +26,15 @@ SECURITY_RESPONSE = 144
 
 
 class Protection(enum.IntEnum):
+    """Whether the wrapped APDU travels as plaintext or as ciphertext."""
+
     PLAINTEXT = 0
     CIPHERTEXT = 1
 
 
 class VerificationKind(enum.IntEnum):
+    """How a SECURITY-Request proves itself fresh and genuine: SID_MAC, RN, RN_MAC or SID."""
+
     SID_MAC = 0
     RN = 1
     RN_MAC = 2
@@ -117,11 +121,16 @@ VERIFICATION = _Fn(Verification.read, lambda v: v.to_bytes(), ("value", Verifica
 
 @service(SECURITY_REQUEST)
 class SecurityRequest(Structure):
+    """SECURITY-Request: an APDU wrapped as plaintext or ciphertext, with its verification."""
+
     payload: SecurityPayload = f(REQUEST_PAYLOAD)
     verification: Verification = f(VERIFICATION)
 
 
 @service(SECURITY_RESPONSE)
 class SecurityResponse(Structure):
+    """SECURITY-Response: the answer wrapped as plaintext or ciphertext (or a DAR), with an
+    optional MAC."""
+
     payload: SecurityPayload = f(RESPONSE_PAYLOAD)
     mac: bytes | None = f(optional(MAC_), default=None)
