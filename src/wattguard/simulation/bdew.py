@@ -30,12 +30,16 @@ __all__ = ["DayType", "Season", "curve", "day_type", "dynamisation", "season"]
 
 
 class Season(enum.IntEnum):
+    """The three seasons of the BDEW standard load profiles, each with its own day curves."""
+
     WINTER = 0  # 1 November - 20 March
     SUMMER = 1  # 15 May - 14 September
     TRANSITION = 2  # 21 March - 14 May, 15 September - 31 October
 
 
 class DayType(enum.IntEnum):
+    """The three day types of the BDEW standard load profiles (holidays count as Sundays)."""
+
     WORKDAY = 0  # Monday - Friday
     SATURDAY = 1  # and 24 and 31 December when not a Sunday
     SUNDAY = 2  # and public holidays

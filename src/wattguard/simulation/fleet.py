@@ -24,6 +24,9 @@ LoadSource = Callable[[float, float], tuple[NDArray[np.float64], NDArray[np.floa
 
 
 class MeterFleet:
+    """Assembled meters stepped through virtual time together, each drawing the power its
+    load source gives it (waveform-free: the metering module is handed a measurement)."""
+
     def __init__(
         self,
         meters: Sequence[Meter],

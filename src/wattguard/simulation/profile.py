@@ -66,6 +66,8 @@ _APPLIANCE_ON_MINUTES = 12.0
 
 
 class LoadClass(enum.IntEnum):
+    """What kind of customer a meter serves, which decides its load model."""
+
     HOUSEHOLD = 0
     SHOP = 1
     EV_CHARGER = 2
