@@ -28,8 +28,9 @@ def test_exported_members_do_not_drift() -> None:
 def test_esam_errors_are_security_errors_with_their_family() -> None:
     assert issubclass(errors.MacError, errors.IntegrityError)
     assert issubclass(errors.CounterError, errors.ReplayError)
-    for kind in (errors.KeyVersionError, errors.CertificateError, errors.WalletError):
+    for kind in (errors.KeyVersionError, errors.EsamCertificateError, errors.WalletError):
         assert issubclass(kind, errors.EsamError)
+    assert issubclass(errors.EsamCertificateError, errors.CertificateError)
     assert issubclass(errors.EsamError, errors.SecurityError)
     error = errors.MacError(sw=0x6988)
     assert error.sw == 0x6988 and "6988" in str(error)

@@ -28,7 +28,7 @@ from wattguard.protocol import OAD, ClientConnection, Response, ServerAddress, d
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
 from wattguard.runtime.cipher import CipherClient, CipherServer
-from wattguard.station.service import Station
+from wattguard.station import Station
 from wattguard.station.storage import open_storage
 
 T0 = 1_790_000_000.0

@@ -20,6 +20,7 @@ def test_exported_members_do_not_drift() -> None:
         "SCHEMA_VERSION",
         "SecurityMonitor",
         "SqliteStorage",
+        "Station",
         "StationAudit",
         "Storage",
         "StorageError",

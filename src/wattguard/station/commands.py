@@ -19,7 +19,9 @@ Who may do what (roles are ordered: a supervisor may do what an operator may):
 
 Every refusal raises :class:`CommandRefused` (with the reason a user can act on) and is
 recorded as an UNAUTHORISED security event; every step is written to the audit trail
-(``audit(action, detail)``), which the station keeps as an SM3 hash chain.
+(``audit(action, detail)``), which the station keeps as an SM3 hash chain. An id that names
+no command raises :class:`CommandNotFound` (a :class:`CommandRefused`, so a caller that treats
+every refusal alike still may; the API answers it with 404 rather than 403).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "Command",
     "CommandBook",
     "CommandKind",
+    "CommandNotFound",
     "CommandRefused",
     "CommandState",
     "Role",
@@ -44,12 +47,16 @@ __all__ = [
 
 
 class Role(enum.IntEnum):
+    """What a station user may do; ordered, so a higher role may do what a lower one may."""
+
     VIEWER = 1
     OPERATOR = 2
     SUPERVISOR = 3
 
 
 class CommandKind(enum.Enum):
+    """What a remote command does to its meters."""
+
     TRIP = "trip"
     CLOSE = "close"
     TOP_UP = "top-up"
@@ -59,6 +66,8 @@ class CommandKind(enum.Enum):
 
 
 class CommandState(enum.Enum):
+    """Where a command is on its way (the drawing in the module docstring)."""
+
     AWAITING_APPROVAL = "awaiting approval"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -88,14 +97,26 @@ class CommandRefused(SecurityError):
         self.reason = reason
 
 
+class CommandNotFound(CommandRefused):
+    """No command has the id asked for."""
+
+    def __init__(self, command_id: int) -> None:
+        super().__init__(f"no command {command_id}")
+        self.command_id = command_id
+
+
 @dataclass(frozen=True, slots=True)
 class User:
+    """Someone who may use the station, and their role."""
+
     name: str
     role: Role
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """One remote command to one or more meters, as the book holds it after each step."""
+
     id: int
     kind: CommandKind
     meters: tuple[str, ...]  # meter addresses, 12 hex digits
@@ -110,6 +131,9 @@ class Command:
 
 @dataclass
 class CommandBook:
+    """The station's commands: issue, approve or reject, send and finish each one, refusing
+    what the roles do not allow and writing every step to the audit trail."""
+
     approval_threshold: int = 10
     events: EventSink | None = None
     audit: Callable[[str, str], None] | None = None
@@ -187,7 +211,7 @@ class CommandBook:
         try:
             return self.commands[command_id]
         except KeyError:
-            raise CommandRefused(f"no command {command_id}") from None
+            raise CommandNotFound(command_id) from None
 
     def _awaiting(self, command_id: int) -> Command:
         command = self.get(command_id)

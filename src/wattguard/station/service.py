@@ -126,6 +126,10 @@ class _Dispatch:
 
 
 class Station:
+    """The master station: stores what the collector brings in, watches it with the security
+    monitor, and issues, authorises and dispatches remote commands (see the module
+    docstring)."""
+
     def __init__(
         self,
         storage: Storage,

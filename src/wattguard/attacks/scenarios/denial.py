@@ -52,8 +52,8 @@ from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
+from wattguard.station import Station
 from wattguard.station.ingest import Reading
-from wattguard.station.service import Station
 from wattguard.station.storage import open_storage
 
 __all__ = ["BUDGET", "CAPACITY", "STALL"]

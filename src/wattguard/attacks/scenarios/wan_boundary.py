@@ -55,8 +55,8 @@ from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.terminal import TerminalClient
+from wattguard.station import Station
 from wattguard.station.ingest import PlainVerifier, Reading, open_exchange, readings_of
-from wattguard.station.service import Station
 from wattguard.station.storage import open_storage
 
 __all__: list[str] = []
