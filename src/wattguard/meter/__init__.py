@@ -25,7 +25,12 @@ from wattguard.meter.management.firmware import (
     Refusal,
     Version,
 )
-from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.freeze import (
+    FreezeAssociation,
+    FreezeObject,
+    Freezer,
+    expose_freezes,
+)
 from wattguard.meter.management.power import Battery, Outage, PowerModule, expose_power
 from wattguard.meter.management.storage import (
     MemoryStore,
@@ -47,7 +52,6 @@ from wattguard.meter.metering.module import Measurement
 from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters, Quadrant
 
 __all__ = [
-    "Association",
     "Battery",
     "BluetoothService",
     "BootResult",
@@ -56,6 +60,7 @@ __all__ = [
     "FirmwareBuilder",
     "FirmwareImage",
     "FirmwareRefused",
+    "FreezeAssociation",
     "FreezeObject",
     "Freezer",
     "Handheld",
