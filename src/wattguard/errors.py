@@ -39,7 +39,7 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   │   ├── EsamCertificateError ... a certificate (also CertificateError)
     │   │   └── WalletError    ... the wallet cannot do it (credit or limit)
     │   ├── HandshakeError     [network._wan_errors] the WAN handshake's cryptography failed
-    │   │   └── DowngradeError [network._wan_errors] protection was offered away
+    │   │   └── DowngradeError [network._wan_errors] the peer offered no protection
     │   ├── ReplayedRecordError [network._wan_errors] a WAN record sequence number seen before
     │   ├── MissingRecordError [network._wan_errors] a WAN record ahead of its turn
     │   ├── TruncatedError     [network._wan_errors] the WAN stream ended without a close
