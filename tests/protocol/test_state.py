@@ -34,7 +34,7 @@ from wattguard.protocol.state import (
     ConnectionState,
     Event,
     Link,
-    Role,
+    Side,
     transition,
 )
 from wattguard.protocol.values import DateTimeS
@@ -53,15 +53,15 @@ def events(endpoint: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("table", [ASSOCIATION, LINK], ids=["association", "link"])
-def test_both_roles_have_a_table_that_leads_only_to_its_own_states(table: Any) -> None:
-    assert set(table) == set(Role)
+def test_both_sides_have_a_table_that_leads_only_to_its_own_states(table: Any) -> None:
+    assert set(table) == set(Side)
     for states in table.values():
         targets = {target for moves in states.values() for target in moves.values()}
         assert targets <= set(states)
 
 
 def test_our_move_raises_local_and_the_peers_raises_remote() -> None:
-    client = ASSOCIATION[Role.CLIENT]
+    client = ASSOCIATION[Side.CLIENT]
     with pytest.raises(LocalProtocolError, match="not allowed in state connecting") as ours:
         transition(client, Association.CONNECTING, Event.REQUEST, remote=False)
     assert str(ours.value).endswith("(we)")
@@ -70,7 +70,7 @@ def test_our_move_raises_local_and_the_peers_raises_remote() -> None:
 
 
 def test_the_server_moves_on_its_own_answers() -> None:
-    state = ConnectionState(Role.SERVER)
+    state = ConnectionState(Side.SERVER)
     state.associate(Event.REQUEST, remote=True)
     assert state.association == Association.IDLE
     state.associate(Event.CONNECT_ACCEPTED, remote=False)
@@ -122,7 +122,7 @@ def test_the_master_records_logins_and_logouts() -> None:
 
 
 def test_missed_heartbeats_count_until_the_limit_and_an_answer_restarts_the_count() -> None:
-    state = ConnectionState(Role.SERVER)
+    state = ConnectionState(Side.SERVER)
     state.link_event(Event.LOGIN, remote=False)
     state.link_answered(login=True, accepted=True)
     assert not state.link_unanswered(login=False, missed_limit=2)

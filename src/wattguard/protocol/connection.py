@@ -63,7 +63,7 @@ from wattguard.protocol.link import (
     LinkFrame,
     ServerAddress,
 )
-from wattguard.protocol.state import Association, ConnectionState, Event, Link, Role
+from wattguard.protocol.state import Association, ConnectionState, Event, Link, Side
 from wattguard.protocol.stream import FrameDecoder
 from wattguard.protocol.values import DateTime
 
@@ -136,10 +136,10 @@ class _Endpoint:
     _now: float = 0.0
 
     from_server = False
-    role = Role.CLIENT
+    side = Side.CLIENT
 
     def __post_init__(self) -> None:
-        self._state = ConnectionState(self.role)
+        self._state = ConnectionState(self.side)
 
     @property
     def association(self) -> Association:
@@ -412,7 +412,7 @@ class ServerConnection(_Endpoint):
     _login_sent_at: float = 0.0
 
     from_server = True
-    role = Role.SERVER
+    side = Side.SERVER
 
     def _accepts(self, address: ServerAddress) -> bool:
         if address.type == AddressType.BROADCAST:

@@ -18,10 +18,11 @@ only says which :class:`Event` a message is and whose move it was; it never assi
 A :class:`ConnectionState` holds one side's view (its association and its link) and moves it
 through :func:`transition`, and nothing else writes it.
 
-Rule 2: the tables are keyed by :class:`Role`, as h11 keys its machines by client and server:
-``{role: {state: {event: next_state}}}``. An :class:`Event` names a protocol happening (a
-CONNECT-Request sent, a LINK login, a timeout), not who caused it; each move says whether it
-was ours or the peer's (``remote``). The two roles' views of one association differ:
+Rule 2: the tables are keyed by role, the :class:`Side` of the connection a view belongs to,
+as h11 keys its machines by client and server: ``{side: {state: {event: next_state}}}``. An
+:class:`Event` names a protocol happening (a CONNECT-Request sent, a LINK login, a timeout),
+not who caused it; each move says whether it was ours or the peer's (``remote``). The two
+sides' views of one association differ:
 
 * the **client** moves when it sends CONNECT or RELEASE (CONNECTING, RELEASING) and again when
   the answer comes or its timer runs out; while CONNECTING or RELEASING it sends no request;
@@ -56,13 +57,14 @@ __all__ = [
     "ConnectionState",
     "Event",
     "Link",
-    "Role",
+    "Side",
     "transition",
 ]
 
 
-class Role(enum.Enum):
-    """Which side of a connection a view belongs to."""
+class Side(enum.Enum):
+    """Which side of a connection a view belongs to: its role, client or server. (Not
+    ``Role``: the station's users and the meter's Bluetooth peers have roles of their own.)"""
 
     CLIENT = "client"
     SERVER = "server"
@@ -113,8 +115,8 @@ _SERVER_ASSOCIATED = {
     Event.RELEASE_NOTIFIED: Association.IDLE,
 }
 
-ASSOCIATION: dict[Role, dict[Association, dict[Event, Association]]] = {
-    Role.CLIENT: {
+ASSOCIATION: dict[Side, dict[Association, dict[Event, Association]]] = {
+    Side.CLIENT: {
         Association.IDLE: {
             Event.SEND_CONNECT: Association.CONNECTING,
             Event.REQUEST: Association.IDLE,
@@ -137,7 +139,7 @@ ASSOCIATION: dict[Role, dict[Association, dict[Event, Association]]] = {
             Event.TIMEOUT: Association.IDLE,
         },
     },
-    Role.SERVER: {
+    Side.SERVER: {
         Association.IDLE: {**_SERVER_ASSOCIATED, Event.REQUEST: Association.IDLE},
         Association.ASSOCIATED: _SERVER_ASSOCIATED,
     },
@@ -146,9 +148,9 @@ ASSOCIATION: dict[Role, dict[Association, dict[Event, Association]]] = {
 #: The master's link view: every LINK request is answered, and says where the terminal is.
 _MASTER_LINK = {Event.LOGIN: Link.ONLINE, Event.HEARTBEAT: Link.ONLINE, Event.LOGOUT: Link.OFFLINE}
 
-LINK: dict[Role, dict[Link, dict[Event, Link]]] = {
-    Role.CLIENT: {Link.OFFLINE: _MASTER_LINK, Link.ONLINE: _MASTER_LINK},
-    Role.SERVER: {
+LINK: dict[Side, dict[Link, dict[Event, Link]]] = {
+    Side.CLIENT: {Link.OFFLINE: _MASTER_LINK, Link.ONLINE: _MASTER_LINK},
+    Side.SERVER: {
         Link.OFFLINE: {Event.LOGIN: Link.LOGGING_IN},
         Link.LOGGING_IN: {
             Event.LOGIN_ACCEPTED: Link.ONLINE,
@@ -187,10 +189,10 @@ class ConnectionState:
     it was; the tables of this module say where that leads, or raise.
     """
 
-    __slots__ = ("association", "link", "missed", "role")
+    __slots__ = ("association", "link", "missed", "side")
 
-    def __init__(self, role: Role) -> None:
-        self.role = role
+    def __init__(self, side: Side) -> None:
+        self.side = side
         self.association = Association.IDLE
         self.link = Link.OFFLINE
         #: LINK requests of ours (heartbeats) left unanswered in a row.
@@ -198,12 +200,12 @@ class ConnectionState:
 
     def associate(self, event: Event, *, remote: bool) -> None:
         """Move the association on ``event`` (ours, or the peer's when ``remote``)."""
-        table = ASSOCIATION[self.role]
+        table = ASSOCIATION[self.side]
         self.association = transition(table, self.association, event, remote=remote)
 
     def link_event(self, event: Event, *, remote: bool) -> None:
         """Move the link on ``event`` (ours, or the peer's when ``remote``)."""
-        self.link = transition(LINK[self.role], self.link, event, remote=remote)
+        self.link = transition(LINK[self.side], self.link, event, remote=remote)
 
     def link_answered(self, *, login: bool, accepted: bool) -> None:
         """The master answered our login (``accepted`` or not) or one of our heartbeats; an
