@@ -1,4 +1,4 @@
-"""The station's storage errors sit in the one tree (its public names: tests/test_public_names.py)."""
+"""The station's storage errors sit in the one tree (public names: tests/test_public_names.py)."""
 
 from __future__ import annotations
 
