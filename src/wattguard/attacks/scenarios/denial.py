@@ -86,6 +86,8 @@ class Attack:
 
 @dataclass
 class Run:
+    """One run of the flood: when it began, what each terminal delivered, and the station."""
+
     began: float  # when the attack began (monotonic)
     delivered: dict[int, list[float]]  # terminal number -> arrival times of its readings
     late_started: float

@@ -70,6 +70,8 @@ SECONDS = 1.5
 
 @dataclass
 class WanRun:
+    """One run over the WAN: what the station stored per terminal, and the tap's view."""
+
     stored: dict[str, int]  # readings stored at the station, by terminal (address hex)
     station: Station
     wire: bytearray = field(default_factory=bytearray)  # the tap's view, terminals -> FEP
