@@ -30,8 +30,8 @@ from pathlib import Path
 from wattguard.clock import VirtualClock
 from wattguard.network.bus import InProcessBus
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, live_clock, virtual_clock
+from wattguard.station import Station
 from wattguard.station.commands import CommandKind, CommandState, Role, User
-from wattguard.station.service import Station
 from wattguard.station.storage import open_storage
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400

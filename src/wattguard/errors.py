@@ -1,27 +1,68 @@
 """The one exception tree of wattguard.
 
+Every error wattguard raises on purpose, wherever it is defined, has its place here; a name in
+brackets is the module (under ``wattguard.``) that defines it, the rest are in this module.
+``tests/test_errors.py`` reads this drawing and fails when a class is missing from it, drawn
+under the wrong parent, or defined twice. "(also X)" names a second base.
+
 ::
 
     WattguardError
     ├── ProtocolError          a peer or we broke DL/T 698.45; carries the DAR to answer with
     │   ├── DecodeError        bytes that do not decode; carries the byte offset
+    │   │   └── RecordOverflowError [network._wan_wire] a WAN record over its size limit
     │   ├── LocalProtocolError we were about to break the protocol
+    │   │   ├── ProtectedError [meter.management.relay] a trip while power is kept on
+    │   │   └── UpgradeStateError [meter.management.upgrade] a step out of its order
     │   └── RemoteProtocolError the peer broke the protocol
+    │       ├── TransferError  [meter.management.upgrade] a firmware block sent wrong
+    │       └── UnsupportedVersionError [network._wan_wire] another WAN channel version
     ├── SecurityError          a security refusal; opaque on purpose
     │   ├── IntegrityError     a MAC, tag, signature, C3 or point check failed (not which)
+    │   │   └── DerError       [crypto._der] malformed DER, refused like a bad MAC
     │   ├── ReplayError        a counter, sequence number or random number was not fresh
-    │   └── EsamError          the secure element refused a command; carries its status word
-    │       ├── MacError       ... because a MAC, signature or decryption failed (also an
-    │       │                  IntegrityError)
-    │       ├── CounterError   ... because a counter was replayed or out of sequence (also a
-    │       │                  ReplayError)
-    │       ├── KeyVersionError ... because the command names a key version it does not hold
-    │       ├── CertificateError ... because a certificate is not acceptable
-    │       └── WalletError    ... because the wallet cannot do it (credit or limit)
-    └── ConfigError            the configuration or the environment cannot do what was asked
+    │   ├── CertificateError   a certificate or CRL was refused; the message says why
+    │   │   ├── MalformedCertificateError [network._x509] not a certificate of our profile
+    │   │   ├── NoCertificateError [network.pki] none was presented
+    │   │   ├── UnknownIssuerError [network.pki] the chain does not reach the trusted CA
+    │   │   ├── BadSignatureError [network.pki] its signature does not verify
+    │   │   ├── CertificateExpiredError [network.pki] past its notAfter
+    │   │   ├── NotYetValidError [network.pki] before its notBefore
+    │   │   ├── RevokedError   [network.pki] on its issuer's CRL
+    │   │   ├── RevocationUnavailableError [network.pki] no current CRL to check
+    │   │   └── WrongRoleError [network.pki] genuine, but not for this use
+    │   │       └── UnexpectedPeerError [network._wan_errors] not the peer we dialled
+    │   ├── EsamError          the secure element refused a command; carries its status word
+    │   │   ├── MacError       ... a MAC, signature or decryption (also IntegrityError)
+    │   │   ├── CounterError   ... a replayed or out-of-sequence counter (also ReplayError)
+    │   │   ├── KeyVersionError ... a key version it does not hold
+    │   │   ├── EsamCertificateError ... a certificate (also CertificateError)
+    │   │   └── WalletError    ... the wallet cannot do it (credit or limit)
+    │   ├── HandshakeError     [network._wan_errors] the WAN handshake's cryptography failed
+    │   │   └── DowngradeError [network._wan_errors] the peer offered no protection
+    │   ├── ReplayedRecordError [network._wan_errors] a WAN record sequence number seen before
+    │   ├── MissingRecordError [network._wan_errors] a WAN record ahead of its turn
+    │   ├── TruncatedError     [network._wan_errors] the WAN stream ended without a close
+    │   ├── CertificateRefused [meter.bluetooth.certificate] a handheld's certificate refused
+    │   ├── PairingRefused     [meter.bluetooth.handheld] the meter refused a BLE pairing
+    │   ├── FirmwareRefused    [meter.management.firmware] an image failed a check
+    │   ├── VaultError         [cipher.vault] the key vault cannot be opened
+    │   ├── UnverifiedData     [station.ingest] an answer the station cannot vouch for
+    │   └── CommandRefused     [station.commands] a command refused; says why
+    │       └── CommandNotFound [station.commands] no command has that id
+    ├── ConfigError            the configuration or the environment cannot do what was asked
+    │   └── BackendUnavailable [crypto._openssl] no usable system OpenSSL with SM2
+    ├── StoreError             [meter.management.storage] the meter's store cannot do it
+    │   ├── StoreCorruptError  [meter.management.storage] a damaged record mid-log
+    │   ├── StoreLockedError   [meter.management.storage] another opener holds it
+    │   └── StoreClosedError   [meter.management.storage] used after close()
+    └── StorageError           [station.records] the station's storage stored nothing of it
+        ├── InvalidRecord      [station.records] a row that is not valid (also ValueError)
+        └── StorageUnavailable [station.records] the database failed; retry
 
 Every security refusal is also emitted as an event that the station's security monitor
-stores; the exception text itself never says which check failed.
+stores; the exception text itself never says which check failed, except where saying so helps
+the peer and reveals nothing (a certificate refusal says "expired" or "revoked").
 """
 
 from __future__ import annotations
@@ -31,6 +72,7 @@ __all__ = [
     "ConfigError",
     "CounterError",
     "DecodeError",
+    "EsamCertificateError",
     "EsamError",
     "IntegrityError",
     "KeyVersionError",
@@ -100,6 +142,12 @@ class ReplayError(SecurityError):
         super().__init__(message)
 
 
+class CertificateError(SecurityError):
+    """A certificate or CRL was refused (the WAN's X.509 profile, the ESAM's certificates).
+    Unlike an integrity failure, the message says why: a peer told "revoked" or "expired" can
+    act on it, and nothing secret is revealed."""
+
+
 class EsamError(SecurityError):
     """The ESAM answered a command with a status word other than 9000 (``sw``)."""
 
@@ -120,8 +168,8 @@ class KeyVersionError(EsamError):
     """The command names a key version the ESAM does not hold (or a key update is not newer)."""
 
 
-class CertificateError(EsamError):
-    """A certificate the ESAM was given does not verify, has expired or is not newer."""
+class EsamCertificateError(EsamError, CertificateError):
+    """The ESAM refused a certificate: it does not verify, has expired or is not newer."""
 
 
 class WalletError(EsamError):

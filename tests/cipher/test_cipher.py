@@ -23,6 +23,7 @@ from wattguard.protocol import (
     ClientConnection,
     Data,
     DataType,
+    Response,
     ServerAddress,
     decode_apdu,
 )
@@ -30,7 +31,6 @@ from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
-from wattguard.protocol.connection import Response
 
 KEYS = MasterKeys(1, {k: bytes([k * 3 % 256]) * 16 for k in KeyId})
 CA = sm2.PrivateKey.generate()

@@ -16,8 +16,7 @@ from wattguard.esam.station import StationSecurity
 from wattguard.events import EventLog
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.metering.module import Measurement
-from wattguard.protocol import Apdu, ClientConnection, ServerAddress
-from wattguard.protocol.connection import Response
+from wattguard.protocol import Apdu, ClientConnection, Response, ServerAddress
 
 ADDRESS = bytes.fromhex("000000000001")
 OTHER = bytes.fromhex("000000000002")

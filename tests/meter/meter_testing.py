@@ -6,12 +6,11 @@ from typing import Any
 
 from wattguard.meter.device import Meter
 from wattguard.meter.metering.module import Measurement
-from wattguard.protocol import OAD, OMD, Data, ServerAddress
+from wattguard.protocol import OAD, OMD, ClientConnection, Data, Response, ServerAddress
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal
 from wattguard.protocol.apdu.set import SetRequestNormal
-from wattguard.protocol.connection import ClientConnection, Response
 
 ADDRESS = bytes.fromhex("000000000001")
 T0 = 1_790_000_000.0  # 2026-09-21, a Monday

@@ -162,8 +162,7 @@ def test_active_reports_carry_new_events_and_are_acknowledged() -> None:
 
 
 def test_the_metering_module_answers_at_logical_address_1_read_only() -> None:
-    from wattguard.protocol import ServerAddress
-    from wattguard.protocol.connection import ClientConnection
+    from wattguard.protocol import ClientConnection, ServerAddress
 
     meter = running_meter(config=UNPROTECTED)
     client = Client(meter)

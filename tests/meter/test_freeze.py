@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattguard.errors import ConfigError, DecodeError
-from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.freeze import (
+    FreezeAssociation,
+    FreezeObject,
+    Freezer,
+    expose_freezes,
+)
 from wattguard.meter.management.model import ObjectModel
 from wattguard.meter.management.records import add_months, posix_of, stamp
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, ROAD, RSD, TI, Data, DataType, DateTimeS
@@ -49,9 +54,9 @@ class Live:
 
 def freezer(live: Live, **options: object) -> Freezer:
     associations = {
-        FreezeObject.MINUTE: [Association(15, ENERGY, 96), Association(1, VOLTAGE, 60)],
-        FreezeObject.DAY: [Association(1, ENERGY, 62), Association(1, VOLTAGE, 62)],
-        FreezeObject.MONTH: [Association(1, ENERGY, 12)],
+        FreezeObject.MINUTE: [FreezeAssociation(15, ENERGY, 96), FreezeAssociation(1, VOLTAGE, 60)],
+        FreezeObject.DAY: [FreezeAssociation(1, ENERGY, 62), FreezeAssociation(1, VOLTAGE, 62)],
+        FreezeObject.MONTH: [FreezeAssociation(1, ENERGY, 12)],
     }
     return Freezer(live.read, associations=associations, **options)  # type: ignore[arg-type]
 
@@ -118,7 +123,7 @@ def test_the_calendar_not_the_simulation_clock_decides() -> None:
 
 def test_a_ring_keeps_the_newest_depth_rows() -> None:
     live = Live()
-    f = Freezer(live.read, associations={FreezeObject.HOUR: [Association(1, ENERGY, 4)]})
+    f = Freezer(live.read, associations={FreezeObject.HOUR: [FreezeAssociation(1, ENERGY, 4)]})
     for hour in range(10):
         live.energy = hour
         f.step(DAY0 + 3600 * hour + 1)
@@ -277,7 +282,7 @@ def test_rcsd_subsets_elements_and_unknown_columns(day_of_minutes: Freezer) -> N
 
 def test_a_value_that_is_not_available_reads_null_and_does_not_fix_the_shape() -> None:
     live = Live()
-    f = Freezer(live.read, associations={FreezeObject.HOUR: [Association(1, POWER, 5)]})
+    f = Freezer(live.read, associations={FreezeObject.HOUR: [FreezeAssociation(1, POWER, 5)]})
     f.step(DAY0 + 1)
     assert read(f, 0x5003, RSD(0), POWER) == ((Data(_D.NULL),),)
 
@@ -307,7 +312,7 @@ def model_with(f: Freezer, clock: list[float]) -> ObjectModel:
 
 
 def entry(period: int, oad: OAD, depth: int) -> Data:
-    return Association(period, oad, depth).to_data()
+    return FreezeAssociation(period, oad, depth).to_data()
 
 
 def test_attribute_3_reads_and_sets_and_keeps_the_rows_that_remain() -> None:
@@ -434,7 +439,7 @@ def test_corrupt_bytes_raise_decode_error_only(noise: bytes, at: int) -> None:
 
 def test_a_week_of_fifteen_minute_curve_is_compact() -> None:
     live = Live()
-    f = Freezer(live.read, associations={FreezeObject.MINUTE: [Association(15, ENERGY, 672)]})
+    f = Freezer(live.read, associations={FreezeObject.MINUTE: [FreezeAssociation(15, ENERGY, 672)]})
     for quarter in range(700):
         live.energy = quarter
         f.step(DAY0 + 900 * quarter + 1)
@@ -476,7 +481,7 @@ def test_selector_2_matches_brute_force(
     gaps: list[int], start: int, length: int, interval: TI | None
 ) -> None:
     live = Live()
-    f = Freezer(live.read, associations={FreezeObject.SECOND: [Association(1, ENERGY, 100)]},
+    f = Freezer(live.read, associations={FreezeObject.SECOND: [FreezeAssociation(1, ENERGY, 100)]},
                 grace=0.5)  # fmt: skip
     moment = DAY0
     frozen = []
@@ -502,7 +507,7 @@ def test_views_are_numpy_arrays(day_of_minutes: Freezer) -> None:
 
 def test_the_settlement_freeze_falls_on_its_day_and_hour() -> None:
     live = Live()
-    entries = {FreezeObject.SETTLEMENT: [Association(1, ENERGY, 12)]}
+    entries = {FreezeObject.SETTLEMENT: [FreezeAssociation(1, ENERGY, 12)]}
     f = Freezer(live.read, associations=entries, settlement=(15, 8))
     fifteenth = int(dt.datetime(2026, 10, 15, 8, tzinfo=dt.UTC).timestamp())
     for hour in range(-3, 3):

@@ -11,7 +11,7 @@ from meter_testing import ADDRESS, HOUSE, T0, Client
 
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.freeze import Association, FreezeObject, Freezer
+from wattguard.meter.management.freeze import FreezeAssociation, FreezeObject, Freezer
 from wattguard.meter.management.records import posix_of
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, RSD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
@@ -88,7 +88,7 @@ def test_plaintext_cannot_rewrite_or_wipe_the_freezes_of_a_protected_meter(
 ) -> None:
     meter, freezer, _ = freezing_meter(MeterConfig(protected=protected), 31)
     client = Client(meter)
-    table = Data.array(Association(15, VOLTAGE, 1).to_data())
+    table = Data.array(FreezeAssociation(15, VOLTAGE, 1).to_data())
     set_dar = client.set(OAD(0x5002, 3), table, meter.now)
     reset_dar = client.action(OMD(0x5002, 1), Data(DataType.INTEGER, 0), meter.now)
     read = read_records(
@@ -104,4 +104,4 @@ def test_plaintext_cannot_rewrite_or_wipe_the_freezes_of_a_protected_meter(
     else:  # the same plaintext requests succeed without the protection
         assert set_dar == reset_dar == DAR.SUCCESS
         assert read == () and len(records.times()) == 0
-        assert records.entries == [Association(15, VOLTAGE, 1)]
+        assert records.entries == [FreezeAssociation(15, VOLTAGE, 1)]

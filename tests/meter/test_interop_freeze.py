@@ -15,7 +15,12 @@ from wattguard_testing import require
 
 from wattguard.clock import VirtualClock
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.freeze import (
+    FreezeAssociation,
+    FreezeObject,
+    Freezer,
+    expose_freezes,
+)
 from wattguard.meter.management.records import stamp as date_time_s
 from wattguard.protocol import OAD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestRecord, GetResponseRecord
@@ -69,7 +74,8 @@ class Registers:
 def ten_days() -> tuple[Freezer, Any]:
     """Our day freezes of ten days, and dlt698's record store holding the same rows."""
     registers = Registers()
-    freezer = Freezer(registers.read, associations={FreezeObject.DAY: [Association(1, ENERGY, 62)]})
+    entries = [FreezeAssociation(1, ENERGY, 62)]
+    freezer = Freezer(registers.read, associations={FreezeObject.DAY: entries})
     for day in range(10):
         registers.day = day
         freezer.step(DAY0 + 86400 * day + 5)

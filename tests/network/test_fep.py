@@ -10,10 +10,9 @@ from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventLog
 from wattguard.network.bus import InProcessBus, down_subject, matches, up_subject
 from wattguard.network.fep import ConnectionGate, FepLimits, FepSession
-from wattguard.protocol import Control, LinkFrame, ServerAddress
+from wattguard.protocol import Control, LinkFrame, ServerAddress, ServerConnection
 from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
-from wattguard.protocol.connection import ServerConnection
 from wattguard.protocol.link import FunctionCode
 from wattguard.protocol.values import OAD, DateTime
 

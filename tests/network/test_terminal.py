@@ -25,10 +25,13 @@ from wattguard.network.terminal import (
 from wattguard.protocol import (
     OAD,
     OMD,
+    ClientConnection,
     Control,
     Data,
     DataType,
     LinkFrame,
+    Notification,
+    Response,
     ServerAddress,
     decode_apdu,
     decode_frame,
@@ -51,7 +54,6 @@ from wattguard.protocol.apdu.proxy import (
     ProxyTransCommandResponse,
 )
 from wattguard.protocol.apdu.report import ReportNotificationTransData
-from wattguard.protocol.connection import ClientConnection, Notification, Response
 from wattguard.protocol.values import COMDCB, TSA
 from wattguard.runtime.simulation import Neighbourhood
 

@@ -8,7 +8,20 @@ import pytest
 
 from wattguard.clock import VirtualClock
 from wattguard.errors import LocalProtocolError
-from wattguard.protocol import OAD, Data, DataType, ServerAddress
+from wattguard.protocol import (
+    OAD,
+    ClientConnection,
+    Data,
+    DataType,
+    IncomingRequest,
+    LinkEvent,
+    Notification,
+    ProtocolViolation,
+    RequestTimedOut,
+    Response,
+    ServerAddress,
+    ServerConnection,
+)
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.connect import (
     ConnectMechanism,
@@ -25,16 +38,6 @@ from wattguard.protocol.apdu.connect import (
 )
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.report import ReportNotificationList, ReportResponseList
-from wattguard.protocol.connection import (
-    ClientConnection,
-    IncomingRequest,
-    LinkEvent,
-    Notification,
-    ProtocolViolation,
-    RequestTimedOut,
-    Response,
-    ServerConnection,
-)
 from wattguard.protocol.link import Control, LinkFrame
 from wattguard.protocol.state import Association, Link
 

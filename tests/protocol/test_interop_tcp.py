@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Any
 
-from wattguard.protocol import OAD, Data, DataType, ServerAddress
+from wattguard.protocol import OAD, Data, DataType, IncomingRequest, ServerAddress
 from wattguard.protocol.apdu.common import DAR, AResultNormal
 from wattguard.protocol.apdu.connect import (
     ConnectRequest,
@@ -19,7 +19,6 @@ from wattguard.protocol.apdu.connect import (
 )
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.axdr import Reader
-from wattguard.protocol.connection import IncomingRequest
 from wattguard.protocol.data import read_data
 from wattguard.runtime import ProtocolServer
 

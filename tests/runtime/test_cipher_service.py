@@ -24,12 +24,11 @@ from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole
-from wattguard.protocol import OAD, ClientConnection, ServerAddress, decode_apdu
+from wattguard.protocol import OAD, ClientConnection, Response, ServerAddress, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
-from wattguard.protocol.connection import Response
 from wattguard.runtime.cipher import CipherClient, CipherServer
-from wattguard.station.service import Station
+from wattguard.station import Station
 from wattguard.station.storage import open_storage
 
 T0 = 1_790_000_000.0

@@ -9,9 +9,8 @@ import subprocess
 import sys
 import time
 
-from wattguard.protocol import OAD, ServerAddress
+from wattguard.protocol import OAD, ClientConnection, Response, ServerAddress
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
-from wattguard.protocol.connection import ClientConnection, Response
 
 
 def _read(port: int, oad: OAD) -> GetResponseNormal:

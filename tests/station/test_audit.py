@@ -20,9 +20,9 @@ from wattguard.crypto import sm2, sm3
 from wattguard.esam.profile import MasterKeys
 from wattguard.events import EventKind
 from wattguard.network.bus import InProcessBus
+from wattguard.station import Station
 from wattguard.station.audit import StationAudit
 from wattguard.station.commands import CommandKind, Role, User
-from wattguard.station.service import Station
 
 
 @pytest.fixture(params=BACKENDS)

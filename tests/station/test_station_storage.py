@@ -401,7 +401,7 @@ def test_postgresql_reconnects_after_losing_its_connection(tmp_path: Path) -> No
 def test_events_of_other_processes_arrive_over_the_bus_and_garbage_is_ignored() -> None:
     from wattguard.clock import VirtualClock
     from wattguard.network.bus import EventPublisher, InProcessBus
-    from wattguard.station.service import Station
+    from wattguard.station import Station
 
     bus = InProcessBus()
     storage = SqliteStorage()

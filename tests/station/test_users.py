@@ -17,10 +17,10 @@ from wattguard.clock import VirtualClock
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind
 from wattguard.network.bus import InProcessBus
+from wattguard.station import Station
 from wattguard.station.api import create_app
 from wattguard.station.audit import StationAudit
 from wattguard.station.commands import Role, User
-from wattguard.station.service import Station
 from wattguard.station.users import UserDirectory, new_token, token_digest
 
 

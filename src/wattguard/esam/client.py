@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wattguard.errors import (
-    CertificateError,
     CounterError,
     DecodeError,
+    EsamCertificateError,
     EsamError,
     KeyVersionError,
     MacError,
@@ -58,7 +58,7 @@ _REFUSALS: dict[int, tuple[type[EsamError], EventKind | None]] = {
     Sw.REPLAY: (CounterError, EventKind.REPLAY),
     Sw.OUT_OF_SEQUENCE: (CounterError, EventKind.REPLAY),
     Sw.KEY_VERSION: (KeyVersionError, EventKind.KEY),
-    Sw.CERTIFICATE: (CertificateError, EventKind.KEY),
+    Sw.CERTIFICATE: (EsamCertificateError, EventKind.KEY),
     Sw.WALLET_INSUFFICIENT: (WalletError, None),
     Sw.WALLET_LIMIT: (WalletError, EventKind.UNAUTHORISED),
     Sw.SECURITY_STATUS: (EsamError, EventKind.AUTHENTICATION),

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from wattguard.crypto import _der, sm2, sm3
 from wattguard.crypto._der import DerError
-from wattguard.errors import IntegrityError, SecurityError
+from wattguard.errors import CertificateError, IntegrityError
 
-__all__ = ["Certificate", "CertificateError", "KeyUsage", "MalformedCertificateError", "Name"]
+__all__ = ["Certificate", "KeyUsage", "MalformedCertificateError", "Name"]
 
 SM2_WITH_SM3 = "1.2.156.10197.1.501"  # GM/T 0006-2012
 OID_CN = "2.5.4.3"
@@ -44,11 +44,6 @@ _STRING_TAGS = {_der.UTF8_STRING: "utf-8", _der.PRINTABLE_STRING: "ascii", _IA5_
 SIGNATURE_ALGORITHM = _der.sequence(_der.oid(SM2_WITH_SM3))
 _KEY_ID_SIZE = 20
 _MAX_SERIAL_BYTES = 20  # RFC 5280 clause 4.1.2.2
-
-
-class CertificateError(SecurityError):
-    """A certificate or CRL was refused. Unlike an integrity failure, the message says why: a
-    peer told "revoked" or "expired" can act on it, and nothing secret is revealed."""
 
 
 class MalformedCertificateError(CertificateError):

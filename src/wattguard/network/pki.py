@@ -29,11 +29,10 @@ import enum
 from collections.abc import Iterable, Sequence
 
 from wattguard.crypto import sm2
-from wattguard.errors import ConfigError
+from wattguard.errors import CertificateError, ConfigError
 from wattguard.network._crl import RevocationList, RevokedEntry, build_crl
 from wattguard.network._x509 import (
     Certificate,
-    CertificateError,
     KeyUsage,
     MalformedCertificateError,
     Name,

@@ -1,11 +1,23 @@
 """wattguard.protocol: DL/T 698.45, sans-IO.
 
 Link layer (``LinkFrame``, ``decode_frame``, ``FrameDecoder``), data (``Data``, ``DataType``
-and the value types) and APDUs (``decode_apdu`` and the service classes in
-``wattguard.protocol.apdu``). No I/O, no clock, no randomness: they are arguments.
+and the value types), APDUs (``decode_apdu`` and the service classes in
+``wattguard.protocol.apdu``) and the connections (``ClientConnection``, ``ServerConnection``)
+with the events they hand out (``ConnectionEvent`` and its members). The association and link
+states are in :mod:`wattguard.protocol.state`. No I/O, no clock, no randomness: they are
+arguments.
 """
 
 from wattguard.protocol import _accelerate  # noqa: F401  (switches on the compiled decoder)
+from wattguard.protocol._events import (
+    ConnectionEvent,
+    IncomingRequest,
+    LinkEvent,
+    Notification,
+    ProtocolViolation,
+    RequestTimedOut,
+    Response,
+)
 from wattguard.protocol.apdu import Structure as Apdu
 from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.connection import ClientConnection, ServerConnection
@@ -56,6 +68,7 @@ __all__ = [
     "Apdu",
     "BitString",
     "ClientConnection",
+    "ConnectionEvent",
     "Control",
     "Data",
     "DataType",
@@ -66,8 +79,14 @@ __all__ = [
     "FragmentKind",
     "FrameDecoder",
     "FunctionCode",
+    "IncomingRequest",
+    "LinkEvent",
     "LinkFrame",
+    "Notification",
+    "ProtocolViolation",
     "Region",
+    "RequestTimedOut",
+    "Response",
     "ScalerUnit",
     "ServerAddress",
     "ServerConnection",

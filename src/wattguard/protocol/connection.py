@@ -23,6 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wattguard.errors import DecodeError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from wattguard.protocol._events import (
+    ConnectionEvent,
+    IncomingRequest,
+    LinkEvent,
+    Notification,
+    ProtocolViolation,
+    RequestTimedOut,
+    Response,
+)
 from wattguard.protocol.apdu import Structure, decode_apdu
 from wattguard.protocol.apdu.connect import (
     ConnectRequest,
@@ -54,7 +63,7 @@ from wattguard.protocol.link import (
     LinkFrame,
     ServerAddress,
 )
-from wattguard.protocol.state import ASSOCIATION, LINK, Association, Event, Link, transition
+from wattguard.protocol.state import Association, ConnectionState, Event, Link, Side
 from wattguard.protocol.stream import FrameDecoder
 from wattguard.protocol.values import DateTime
 
@@ -77,6 +86,12 @@ _REPORT_NOTIFICATIONS = (
     ReportNotificationTransData,
 )
 _REPORT_RESPONSES = (ReportResponseList, ReportResponseRecordList, ReportResponseTransData)
+#: What each LINK request is, for the master's view of the link.
+_LINK_EVENTS = {
+    LinkRequestType.LOGIN: Event.LOGIN,
+    LinkRequestType.HEARTBEAT: Event.HEARTBEAT,
+    LinkRequestType.LOGOUT: Event.LOGOUT,
+}
 
 #: Largest APDU piece put in one frame before link-layer fragmentation.
 DEFAULT_MAX_PIECE = 1024
@@ -84,56 +99,6 @@ _SERVICE_MASK = 0x3F
 
 #: ``now`` (monotonic seconds) -> the calendar (POSIX seconds).
 Calendar = Callable[[float], float]
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """A response matched to the request it answers."""
-
-    request: Structure
-    response: Structure
-
-
-@dataclass(frozen=True, slots=True)
-class RequestTimedOut:
-    request: Structure
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """Something the server reported on its own (already acknowledged)."""
-
-    apdu: Structure
-
-
-@dataclass(frozen=True, slots=True)
-class LinkEvent:
-    """A login, heartbeat or logout (at the master), or its answer (at the terminal)."""
-
-    apdu: LinkRequest | LinkResponse
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingRequest:
-    """A request for the server application to answer with ``ServerConnection.respond``;
-    the answer goes back to the client address the request came from."""
-
-    apdu: Structure
-    address: ServerAddress
-    client_address: int = 0x10
-
-
-@dataclass(frozen=True, slots=True)
-class ProtocolViolation:
-    """The peer sent something undecodable or out of place; the connection carries on."""
-
-    error: ProtocolError
-
-
-#: Everything a connection's :meth:`~_Endpoint.next_event` can hand out.
-ConnectionEvent = (
-    Response | RequestTimedOut | Notification | LinkEvent | IncomingRequest | ProtocolViolation
-)
 
 
 def _service(apdu: Any) -> int:
@@ -161,7 +126,7 @@ class _Endpoint:
     #: Maps ``now`` (monotonic seconds) to the calendar (POSIX seconds) stamped into LINK
     #: messages; None: no trusted calendar.
     calendar: Calendar | None = None
-    association: Association = Association.IDLE
+    _state: ConnectionState = field(init=False, repr=False)
     _decoder: FrameDecoder = field(default_factory=FrameDecoder)
     _reassembler: Reassembler = field(default_factory=Reassembler)
     _out: bytearray = field(default_factory=bytearray)
@@ -171,6 +136,20 @@ class _Endpoint:
     _now: float = 0.0
 
     from_server = False
+    side = Side.CLIENT
+
+    def __post_init__(self) -> None:
+        self._state = ConnectionState(self.side)
+
+    @property
+    def association(self) -> Association:
+        """The application association as this side sees it (:mod:`wattguard.protocol.state`)."""
+        return self._state.association
+
+    @property
+    def link(self) -> Link:
+        """The LINK login state as this side sees it (:mod:`wattguard.protocol.state`)."""
+        return self._state.link
 
     # --- the sans-IO surface ---------------------------------------------------------------
 
@@ -305,48 +284,37 @@ class ClientConnection(_Endpoint):
 
     def send_request(self, apdu: Structure, now: float) -> None:
         """Send a GET/SET/ACTION/PROXY/SECURITY request and await its answer."""
-        self.association = transition(ASSOCIATION, self.association, Event.REQUEST, remote=False)
+        self._state.associate(Event.REQUEST, remote=False)
         self._expect(apdu, now)
         self._write(apdu.to_bytes(), Control(False, True))
 
     def connect(self, request: ConnectRequest, now: float) -> None:
-        self.association = transition(
-            ASSOCIATION, self.association, Event.SEND_CONNECT, remote=False
-        )
+        self._state.associate(Event.SEND_CONNECT, remote=False)
         self._expect(request, now)
         self._write(request.to_bytes(), Control(False, True))
 
     def release(self, request: ReleaseRequest, now: float) -> None:
-        self.association = transition(
-            ASSOCIATION, self.association, Event.SEND_RELEASE, remote=False
-        )
+        self._state.associate(Event.SEND_RELEASE, remote=False)
         self._expect(request, now)
         self._write(request.to_bytes(), Control(False, True))
 
     def _expired(self, request: Structure) -> None:
         if isinstance(request, ConnectRequest | ReleaseRequest):
-            self.association = transition(
-                ASSOCIATION, self.association, Event.TIMEOUT, remote=False
-            )
+            self._state.associate(Event.TIMEOUT, remote=False)
         super()._expired(request)
 
     def _apdu(self, apdu: Structure, frame: LinkFrame) -> None:
         if isinstance(apdu, LinkRequest):
             self._answer_link(apdu, frame)
             return
-        if isinstance(
-            apdu,
-            ReportNotificationList | ReportNotificationRecordList | ReportNotificationTransData,
-        ):
+        if isinstance(apdu, _REPORT_NOTIFICATIONS):
             self._acknowledge_report(apdu, frame)
             return
         if isinstance(apdu, SecurityRequest) and not frame.control.client_started:
             self._secured_report(apdu, frame)
             return
         if isinstance(apdu, ReleaseNotification):
-            self.association = transition(
-                ASSOCIATION, self.association, Event.RELEASE_NOTIFIED, remote=True
-            )
+            self._state.associate(Event.RELEASE_NOTIFIED, remote=True)
             self._events.append(Notification(apdu))
             return
         if isinstance(apdu, GetResponseNext):
@@ -358,11 +326,9 @@ class ClientConnection(_Endpoint):
         if isinstance(apdu, ConnectResponse):
             accepted = apdu.info.result == ConnectResult.ACCEPTED
             event = Event.CONNECT_ACCEPTED if accepted else Event.CONNECT_REFUSED
-            self.association = transition(ASSOCIATION, self.association, event, remote=True)
+            self._state.associate(event, remote=True)
         elif isinstance(apdu, ReleaseResponse):
-            self.association = transition(
-                ASSOCIATION, self.association, Event.RELEASED, remote=True
-            )
+            self._state.associate(Event.RELEASED, remote=True)
         self._events.append(Response(request, apdu))
 
     def _next_block(self, apdu: GetResponseNext) -> None:
@@ -402,6 +368,7 @@ class ClientConnection(_Endpoint):
         self._out += LinkFrame(
             control, frame.address, frame.client_address, answer.to_bytes()
         ).to_bytes()
+        self._state.link_event(_LINK_EVENTS[apdu.type], remote=True)
         self._events.append(LinkEvent(apdu))
 
     def _secured_report(self, apdu: SecurityRequest, frame: LinkFrame) -> None:
@@ -440,13 +407,12 @@ class ServerConnection(_Endpoint):
 
     heartbeat: float = 300.0
     missed_limit: int = 3
-    link: Link = Link.OFFLINE
     _next_heartbeat: float | None = None
-    _missed: int = 0
     _link_piid: int = 0
     _login_sent_at: float = 0.0
 
     from_server = True
+    side = Side.SERVER
 
     def _accepts(self, address: ServerAddress) -> bool:
         if address.type == AddressType.BROADCAST:
@@ -465,9 +431,10 @@ class ServerConnection(_Endpoint):
             raise LocalProtocolError("a response must carry its request's PIID")
         if isinstance(apdu, ConnectResponse):
             accepted = apdu.info.result == ConnectResult.ACCEPTED
-            self.association = Association.ASSOCIATED if accepted else Association.IDLE
+            event = Event.CONNECT_ACCEPTED if accepted else Event.CONNECT_REFUSED
+            self._state.associate(event, remote=False)
         elif isinstance(apdu, ReleaseResponse):
-            self.association = Association.IDLE
+            self._state.associate(Event.RELEASED, remote=False)
         self._write(apdu.to_bytes(), Control(True, True), request.address, request.client_address)
 
     def notify(self, apdu: Structure, now: float, *, answers: Structure | None = None) -> None:
@@ -475,18 +442,18 @@ class ServerConnection(_Endpoint):
         a SECURITY-Request passes the inner report as ``answers``: the peer acknowledges it
         with a REPORT-Response carrying its PIID."""
         if isinstance(apdu, ReleaseNotification):
-            self.association = Association.IDLE
+            self._state.associate(Event.RELEASE_NOTIFIED, remote=False)
         else:
             self._expect(answers if answers is not None else apdu, now)
         self._write(apdu.to_bytes(), Control(True, False))
 
     def login(self, now: float) -> None:
-        self.link = transition(LINK, self.link, Event.LOGIN, remote=False)
+        self._state.link_event(Event.LOGIN, remote=False)
         self._login_sent_at = now
         self._link_request(LinkRequestType.LOGIN, now)
 
     def logout(self, now: float) -> None:
-        self.link = transition(LINK, self.link, Event.LOGOUT, remote=False)
+        self._state.link_event(Event.LOGOUT, remote=False)
         self._link_request(LinkRequestType.LOGOUT, now)
         self._next_heartbeat = None
 
@@ -507,15 +474,14 @@ class ServerConnection(_Endpoint):
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
         if self._next_heartbeat is not None and self._next_heartbeat <= now:
-            self.link = transition(LINK, self.link, Event.HEARTBEAT, remote=False)
+            self._state.link_event(Event.HEARTBEAT, remote=False)
             self._next_heartbeat = now + self.heartbeat
             self._link_request(LinkRequestType.HEARTBEAT, now)
 
     def _expired(self, request: Structure) -> None:
         if isinstance(request, LinkRequest):
-            self._missed += 1
-            if request.type == LinkRequestType.LOGIN or self._missed >= self.missed_limit:
-                self.link = transition(LINK, self.link, Event.TIMEOUT, remote=False)
+            login = request.type == LinkRequestType.LOGIN
+            if self._state.link_unanswered(login=login, missed_limit=self.missed_limit):
                 self._next_heartbeat = None
         super()._expired(request)
 
@@ -525,20 +491,13 @@ class ServerConnection(_Endpoint):
             if not isinstance(request, LinkRequest):
                 raise RemoteProtocolError("LINK-Response answers no pending login or heartbeat")
             ok = apdu.result & 0x07 == 0
-            if request.type == LinkRequestType.LOGIN:
-                event = Event.LOGIN_ACCEPTED if ok else Event.LOGIN_REFUSED
-                self.link = transition(LINK, self.link, event, remote=True)
-                if ok:
-                    self._missed = 0
-                    self._next_heartbeat = self._login_sent_at + self.heartbeat
-            else:
-                self._missed = 0
-                self.link = transition(LINK, self.link, Event.HEARTBEAT_ANSWERED, remote=True)
+            login = request.type == LinkRequestType.LOGIN
+            self._state.link_answered(login=login, accepted=ok)
+            if login and ok:
+                self._next_heartbeat = self._login_sent_at + self.heartbeat
             self._events.append(LinkEvent(apdu))
             return
-        if isinstance(
-            apdu, ReportResponseList | ReportResponseRecordList | ReportResponseTransData
-        ):
+        if isinstance(apdu, _REPORT_RESPONSES):
             request = self._match(apdu)
             if request is None:
                 raise RemoteProtocolError("REPORT-Response answers no report")
@@ -547,6 +506,7 @@ class ServerConnection(_Endpoint):
         if frame.control.from_server or not frame.control.client_started:
             raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")
         if _is_request(apdu):
+            self._state.associate(Event.REQUEST, remote=True)
             self._events.append(IncomingRequest(apdu, frame.address, frame.client_address))
             return
         raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")

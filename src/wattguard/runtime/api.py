@@ -13,7 +13,7 @@ import socket
 from typing import Any
 
 from wattguard.errors import ConfigError
-from wattguard.station.service import Station
+from wattguard.station import Station
 
 __all__ = ["RunningApi", "start_api"]
 

@@ -43,9 +43,9 @@ from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadModel
+from wattguard.station import Station
 from wattguard.station.commands import Role, User
 from wattguard.station.ingest import Reading
-from wattguard.station.service import Station
 from wattguard.station.storage import open_storage
 
 __all__ = ["Deployment", "DeploymentConfig", "Summary", "mixed_load"]

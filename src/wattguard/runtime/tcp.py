@@ -14,13 +14,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from wattguard.protocol import ConnectionEvent, IncomingRequest, ProtocolViolation, ServerConnection
 from wattguard.protocol.apdu import Structure
-from wattguard.protocol.connection import (
-    ConnectionEvent,
-    IncomingRequest,
-    ProtocolViolation,
-    ServerConnection,
-)
 from wattguard.protocol.link import ServerAddress
 from wattguard.runtime.shell import CoreShell
 

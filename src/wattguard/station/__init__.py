@@ -2,8 +2,9 @@
 default, PostgreSQL), the SM3-chained audit trail, the security monitor, collection, ingestion
 and the API.
 
-The storage, audit and monitor names are exported here; the service, collector and API are
-imported from their modules (the API needs the optional FastAPI).
+The station itself (:class:`Station`) and the storage, audit and monitor names are exported
+here; the collector and the API are imported from their modules (the API needs the optional
+FastAPI).
 """
 
 from wattguard.station.audit import Checkpoint, StationAudit
@@ -18,6 +19,7 @@ from wattguard.station.records import (
     StorageUnavailable,
     StoredEvent,
 )
+from wattguard.station.service import Station
 from wattguard.station.storage import (
     SCHEMA_VERSION,
     PostgresStorage,
@@ -39,6 +41,7 @@ __all__ = [
     "Rule",
     "SecurityMonitor",
     "SqliteStorage",
+    "Station",
     "StationAudit",
     "Storage",
     "StorageError",

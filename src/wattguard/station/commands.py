@@ -19,7 +19,9 @@ Who may do what (roles are ordered: a supervisor may do what an operator may):
 
 Every refusal raises :class:`CommandRefused` (with the reason a user can act on) and is
 recorded as an UNAUTHORISED security event; every step is written to the audit trail
-(``audit(action, detail)``), which the station keeps as an SM3 hash chain.
+(``audit(action, detail)``), which the station keeps as an SM3 hash chain. An id that names
+no command raises :class:`CommandNotFound` (a :class:`CommandRefused`, so a caller that treats
+every refusal alike still may; the API answers it with 404 rather than 403).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "Command",
     "CommandBook",
     "CommandKind",
+    "CommandNotFound",
     "CommandRefused",
     "CommandState",
     "Role",
@@ -92,6 +95,14 @@ class CommandRefused(SecurityError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class CommandNotFound(CommandRefused):
+    """No command has the id asked for."""
+
+    def __init__(self, command_id: int) -> None:
+        super().__init__(f"no command {command_id}")
+        self.command_id = command_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +212,7 @@ class CommandBook:
         try:
             return self.commands[command_id]
         except KeyError:
-            raise CommandRefused(f"no command {command_id}") from None
+            raise CommandNotFound(command_id) from None
 
     def _awaiting(self, command_id: int) -> Command:
         command = self.get(command_id)

@@ -33,10 +33,9 @@ from wattguard.errors import DecodeError
 from wattguard.meter.management.exposure import CHARGING_PILE_LIMIT
 from wattguard.network.hplc import Direction
 from wattguard.protocol import OAD, OMD, SID, SIDMAC, Data, DataType, decode_apdu
-from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu import Structure, security
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetResponseNormalList
-from wattguard.protocol.apdu.security import Protection as Wrapping
 from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse
 from wattguard.protocol.apdu.set import SetRequestNormal
 
@@ -51,7 +50,7 @@ def readable(frame: bytes) -> Structure | None:
     a SECURITY wrapping; None for ciphertext (or no frame)."""
     apdu = apdu_of(frame)
     if isinstance(apdu, SecurityRequest | SecurityResponse):
-        if apdu.payload.protection != Wrapping.PLAINTEXT or not apdu.payload.data:
+        if apdu.payload.protection != security.Protection.PLAINTEXT or not apdu.payload.data:
             return None
         try:
             return decode_apdu(apdu.payload.data)

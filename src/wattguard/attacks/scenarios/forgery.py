@@ -40,9 +40,8 @@ from wattguard.esam.client import EsamClient
 from wattguard.esam.state import open_sealed
 from wattguard.meter.device import Meter
 from wattguard.protocol import OMD, SID, Data, DataType
-from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu import Structure, security
 from wattguard.protocol.apdu.action import ActionRequest
-from wattguard.protocol.apdu.security import Protection as Wrapping
 from wattguard.protocol.apdu.security import (
     SecurityPayload,
     SecurityRequest,
@@ -82,11 +81,10 @@ def forge_command(
     profile's construction, docs/security.md)."""
     sid = p.SidFields(p.Operation.COMMAND, p.Keyset.METER, keys.version, counter, target)
     ciphertext = p.encrypt(keys[p.KeyId.ENC], p.Direction.REQUEST, sid.binding, apdu.to_bytes())
-    tag = p.mac(
-        keys[p.KeyId.MAC], p.Label.REQUEST, sid.binding, bytes((Wrapping.CIPHERTEXT,)) + ciphertext
-    )
+    protected = bytes((security.Protection.CIPHERTEXT,)) + ciphertext
+    tag = p.mac(keys[p.KeyId.MAC], p.Label.REQUEST, sid.binding, protected)
     return SecurityRequest(
-        SecurityPayload(Wrapping.CIPHERTEXT, ciphertext),
+        SecurityPayload(security.Protection.CIPHERTEXT, ciphertext),
         Verification(VerificationKind.SID_MAC, sid=SID(sid.ident, sid.attach), mac=tag),
     )
 
@@ -96,7 +94,7 @@ def forge_answer(keys: p.MeterKeys, request: SecurityRequest, apdu: bytes) -> Se
     travels in the clear): what the station's cryptographic device accepts as the meter's."""
     binding = request.verification.random
     tag = p.mac(keys[p.KeyId.MAC], p.Label.RESPONSE, binding, b"\x00" + apdu)
-    return SecurityResponse(SecurityPayload(Wrapping.PLAINTEXT, apdu), tag)
+    return SecurityResponse(SecurityPayload(security.Protection.PLAINTEXT, apdu), tag)
 
 
 def _forged_trip(protected: bool, how: str) -> Outcome:

@@ -63,11 +63,11 @@ from wattguard.protocol import (
     decode_apdu,
     decode_frame,
 )
+from wattguard.protocol.apdu import security
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.get import GetResponseNormalList
 from wattguard.protocol.apdu.report import ReportNotificationList
-from wattguard.protocol.apdu.security import Protection as Wrapping
 from wattguard.protocol.apdu.security import (
     SecurityPayload,
     SecurityRequest,
@@ -108,7 +108,7 @@ def forge_report(
         rn = p.StructuredRandom(p.Keyset.METER, keys.version, counter, os.urandom(8)).to_bytes()
         tag = p.mac(keys[p.KeyId.MAC], p.Label.REPORT, rn, b"\x00" + report.to_bytes())
         apdu = SecurityRequest(
-            SecurityPayload(Wrapping.PLAINTEXT, report.to_bytes()),
+            SecurityPayload(security.Protection.PLAINTEXT, report.to_bytes()),
             Verification(VerificationKind.RN_MAC, random=rn, mac=tag),
         )
     return LinkFrame(

@@ -37,9 +37,9 @@ from wattguard.meter.device import Meter
 from wattguard.meter.management.exposure import CHARGING_PILE_LIMIT
 from wattguard.meter.management.model import refuse
 from wattguard.protocol import OAD, OMD, SID, SIDMAC, Data, DataType
+from wattguard.protocol.apdu import security
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.common import DAR
-from wattguard.protocol.apdu.security import Protection as Wrapping
 from wattguard.protocol.apdu.security import SecurityRequest
 from wattguard.protocol.apdu.set import SetRequestNormal
 from wattguard.runtime.deployment import Deployment
@@ -93,7 +93,7 @@ def commands_on_the_line(tap: Tap, meter: bytes) -> list[bytes]:
     for frame in tap.down(meter):
         apdu = apdu_of(frame)
         if isinstance(apdu, SecurityRequest):
-            if apdu.payload.protection == Wrapping.CIPHERTEXT:
+            if apdu.payload.protection == security.Protection.CIPHERTEXT:
                 out.append(frame)
         elif isinstance(apdu, ActionRequest | SetRequestNormal):
             out.append(frame)

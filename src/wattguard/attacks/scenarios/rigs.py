@@ -23,10 +23,9 @@ from wattguard.esam.profile import MasterKeys, Random
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
-from wattguard.protocol import Apdu, ClientConnection, ServerAddress, decode_apdu
+from wattguard.protocol import Apdu, ClientConnection, Response, ServerAddress, decode_apdu
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.security import Protection, SecurityResponse
-from wattguard.protocol.connection import Response
 from wattguard.runtime.simulation import Neighbourhood
 
 __all__ = [

@@ -59,7 +59,15 @@ from wattguard.network.fep import (
 )
 from wattguard.network.utility import UtilityPki
 from wattguard.network.wan import ChannelRole, SecureChannel
-from wattguard.protocol import OAD, TSA, ClientConnection, Data, DataType, ServerAddress
+from wattguard.protocol import (
+    OAD,
+    TSA,
+    ClientConnection,
+    Data,
+    DataType,
+    Notification,
+    ServerAddress,
+)
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionItem
 from wattguard.protocol.apdu.connect import ConnectMechanism, ConnectRequest, Mechanism
@@ -70,7 +78,6 @@ from wattguard.protocol.apdu.proxy import (
 )
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.apdu.set import SetRequestNormal
-from wattguard.protocol.connection import Notification
 from wattguard.protocol.values import COMDCB
 from wattguard.runtime.deployment import Deployment
 from wattguard.runtime.simulation import Neighbourhood

@@ -10,7 +10,12 @@ from wattguard.meter.management.firmware import (
     Refusal,
     Version,
 )
-from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.freeze import (
+    FreezeAssociation,
+    FreezeObject,
+    Freezer,
+    expose_freezes,
+)
 from wattguard.meter.management.module import LinkKeys, ManagementModule, Wallet
 from wattguard.meter.management.power import Battery, Outage, PowerModule, expose_power
 from wattguard.meter.management.relay import Relay, RelayCommand, RelayState
@@ -31,12 +36,12 @@ from wattguard.meter.management.upgrade import (
 )
 
 __all__ = [
-    "Association",
     "Battery",
     "BootResult",
     "FirmwareBuilder",
     "FirmwareImage",
     "FirmwareRefused",
+    "FreezeAssociation",
     "FreezeObject",
     "Freezer",
     "LinkKeys",

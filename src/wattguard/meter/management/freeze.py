@@ -51,7 +51,7 @@ from wattguard.errors import ConfigError, DecodeError
 from wattguard.meter.management.freezestore import (
     FREEZE_NUMBER,
     FREEZE_TIME,
-    Association,
+    FreezeAssociation,
     FreezeObject,
     FreezeTable,
     Group,
@@ -67,7 +67,7 @@ from wattguard.protocol.objects import MINUTE_FREEZE_COLUMNS
 __all__ = [
     "FREEZE_NUMBER",
     "FREEZE_TIME",
-    "Association",
+    "FreezeAssociation",
     "FreezeObject",
     "Freezer",
     "expose_freezes",
@@ -95,7 +95,7 @@ _MONTHLY = (FreezeObject.SETTLEMENT, FreezeObject.MONTH)
 _FILLED = (FreezeObject.DAY, *_MONTHLY)
 
 
-def default_associations(read: Reader_) -> dict[FreezeObject, list[Association]]:
+def default_associations(read: Reader_) -> dict[FreezeObject, list[FreezeAssociation]]:
     """What a wattguard meter freezes out of the box: the minute curve every 15 minutes for
     7 days, energies hourly for 7 days, energies and demand daily for 62 days and monthly for
     12 months, three instant freezes; the second and settlement freezes start empty. Only
@@ -109,11 +109,11 @@ def default_associations(read: Reader_) -> dict[FreezeObject, list[Association]]
     billing = energies + known(OAD(0x1010, 2))
     curve = known(*(oad for oad in MINUTE_FREEZE_COLUMNS if oad != FREEZE_TIME))
     return {
-        FreezeObject.INSTANT: [Association(0, oad, 3) for oad in curve],
-        FreezeObject.MINUTE: [Association(15, oad, 672) for oad in curve],
-        FreezeObject.HOUR: [Association(1, oad, 168) for oad in energies],
-        FreezeObject.DAY: [Association(1, oad, 62) for oad in billing],
-        FreezeObject.MONTH: [Association(1, oad, 12) for oad in billing],
+        FreezeObject.INSTANT: [FreezeAssociation(0, oad, 3) for oad in curve],
+        FreezeObject.MINUTE: [FreezeAssociation(15, oad, 672) for oad in curve],
+        FreezeObject.HOUR: [FreezeAssociation(1, oad, 168) for oad in energies],
+        FreezeObject.DAY: [FreezeAssociation(1, oad, 62) for oad in billing],
+        FreezeObject.MONTH: [FreezeAssociation(1, oad, 12) for oad in billing],
     }
 
 
@@ -128,7 +128,7 @@ class Freezer:
         self,
         read: Reader_,
         *,
-        associations: Mapping[FreezeObject, Sequence[Association]] | None = None,
+        associations: Mapping[FreezeObject, Sequence[FreezeAssociation]] | None = None,
         grace: float = 60.0,
         settlement: tuple[int, int] = (1, 0),
         persist: Callable[[str, bytes], None] | None = None,
@@ -152,7 +152,7 @@ class Freezer:
     def association(self, kind: FreezeObject) -> Data:
         return Data.array(*(entry.to_data() for entry in self.tables[kind].entries))
 
-    def set_association(self, kind: FreezeObject, entries: Iterable[Association]) -> None:
+    def set_association(self, kind: FreezeObject, entries: Iterable[FreezeAssociation]) -> None:
         """Replace attribute 3; a bad table raises ProtocolError with its DAR, changing nothing."""
         entries = list(entries)
         if len(entries) > MAX_ENTRIES:
@@ -167,7 +167,7 @@ class Freezer:
         table.associate(entries)
         self._saved(table)
 
-    def _check(self, kind: FreezeObject, entry: Association) -> None:
+    def _check(self, kind: FreezeObject, entry: FreezeAssociation) -> None:
         if not 1 <= entry.depth <= MAX_DEPTH:
             raise refuse(DAR.OUT_OF_RANGE, f"depth {entry.depth} is not 1..{MAX_DEPTH}")
         if kind != FreezeObject.INSTANT and not entry.period:
@@ -178,7 +178,7 @@ class Freezer:
         if value in (DAR.OBJECT_UNDEFINED, DAR.OBJECT_NOT_EXIST):
             raise refuse(DAR(value), f"{entry.oad} is not an attribute of this meter")
 
-    def add(self, kind: FreezeObject, entry: Association) -> None:
+    def add(self, kind: FreezeObject, entry: FreezeAssociation) -> None:
         """Method 4 (and 7 for each): add, or replace the depth at the same period."""
         kept = [e for e in self.tables[kind].entries if (e.period, e.oad) != entry[:2]]
         self.set_association(kind, [*kept, entry])
@@ -374,7 +374,7 @@ def _setter(freezer: Freezer, kind: FreezeObject) -> Callable[[Data], None]:
     def set_(value: Data) -> None:
         if value.type != DataType.ARRAY:
             raise refuse(DAR.TYPE_MISMATCH, "attribute 3 is an array of structures")
-        freezer.set_association(kind, [Association.from_data(item) for item in value.value])
+        freezer.set_association(kind, [FreezeAssociation.from_data(item) for item in value.value])
 
     return set_
 
@@ -391,7 +391,7 @@ def _methods(
         freezer.trigger(kind, calendar())
 
     def add(value: Data) -> None:
-        freezer.add(kind, Association.from_data(value))
+        freezer.add(kind, FreezeAssociation.from_data(value))
 
     def delete(value: Data) -> None:
         if value.type != DataType.OAD:
@@ -401,7 +401,7 @@ def _methods(
     def add_several(value: Data) -> None:
         if value.type != DataType.ARRAY:
             raise refuse(DAR.TYPE_MISMATCH, "method 7 takes an array of structures")
-        entries = [Association.from_data(item) for item in value.value]
+        entries = [FreezeAssociation.from_data(item) for item in value.value]
         pairs = {e[:2] for e in entries}
         kept = [e for e in freezer.tables[kind].entries if e[:2] not in pairs]
         freezer.set_association(kind, [*kept, *entries])

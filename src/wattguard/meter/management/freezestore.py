@@ -48,8 +48,8 @@ from wattguard.protocol.axdr import Reader
 __all__ = [
     "FREEZE_NUMBER",
     "FREEZE_TIME",
-    "Association",
     "Column",
+    "FreezeAssociation",
     "FreezeObject",
     "FreezeTable",
     "Group",
@@ -324,7 +324,7 @@ def _read_column(reader: Reader, depth: int, count: int) -> Column:
     return column
 
 
-class Association(NamedTuple):
+class FreezeAssociation(NamedTuple):
     """One entry of attribute 3: freeze ``oad`` every ``period`` units, keep ``depth`` rows."""
 
     period: int
@@ -339,7 +339,7 @@ class Association(NamedTuple):
         )
 
     @classmethod
-    def from_data(cls, value: Data) -> Association:
+    def from_data(cls, value: Data) -> FreezeAssociation:
         """An entry from its Data; a wrong shape raises ProtocolError(TYPE_MISMATCH)."""
         items: tuple[Data, ...] = value.value if value.type == DataType.STRUCTURE else ()
         kinds = tuple(item.type for item in items)
@@ -357,12 +357,12 @@ class FreezeTable:
 
     def __init__(self, kind: FreezeObject) -> None:
         self.kind = kind
-        self.entries: list[Association] = []
+        self.entries: list[FreezeAssociation] = []
         self.groups: dict[tuple[int, int], Group] = {}
         self.seq = 0
         self._view: tuple[np.ndarray, np.ndarray, list[tuple[Group, np.ndarray]]] | None = None
 
-    def associate(self, entries: Sequence[Association]) -> None:
+    def associate(self, entries: Sequence[FreezeAssociation]) -> None:
         """Install attribute 3, keeping the rows of the groups and columns that remain."""
         groups: dict[tuple[int, int], Group] = {}
         for entry in entries:
@@ -439,7 +439,7 @@ class FreezeTable:
         for _ in range(count):
             period = struct.unpack("<H", reader.take(2))[0]
             oad = OAD.read(reader)
-            entries.append(Association(period, oad, struct.unpack("<H", reader.take(2))[0]))
+            entries.append(FreezeAssociation(period, oad, struct.unpack("<H", reader.take(2))[0]))
         for _ in range(struct.unpack("<H", reader.take(2))[0]):
             group = Group.read(reader)
             table.groups[(group.period, group.depth)] = group

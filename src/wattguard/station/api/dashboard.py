@@ -1,5 +1,5 @@
 """The station's web dashboard: one page, its script and its style sheet (package data in
-``dashboard/``), served by the API's app at ``/`` and ``/dashboard``.
+``wattguard/station/dashboard/``), served by the API's app at ``/`` and ``/dashboard``.
 
 The page loads without a token and then calls the REST API like any client, with the token the
 user enters (or hands over once in the address, ``/#token=...``), so the API's rules decide
@@ -12,10 +12,10 @@ event could not run even if it were parsed.
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-__all__ = ["CONTENT_SECURITY_POLICY", "add_dashboard"]
+__all__ = ["CONTENT_SECURITY_POLICY", "router"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -41,12 +41,18 @@ def _serve(body: bytes, media_type: str) -> Callable[[], Awaitable[Response]]:
     return endpoint
 
 
-def add_dashboard(app: FastAPI) -> None:
-    """Serve the dashboard from ``app`` (read once, from the installed package)."""
+def _router() -> APIRouter:
+    """The dashboard's routes (its files read once, from the installed package); none of them
+    is in the OpenAPI description."""
+    router = APIRouter()
     folder = files("wattguard.station") / "dashboard"
     page = _serve((folder / "index.html").read_bytes(), "text/html; charset=utf-8")
     for path in ("/", "/dashboard"):
-        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+        router.add_api_route(path, page, methods=["GET"], include_in_schema=False)
     for path, (name, media_type) in _FILES.items():
         asset = _serve((folder / name).read_bytes(), media_type)
-        app.add_api_route(path, asset, methods=["GET"], include_in_schema=False)
+        router.add_api_route(path, asset, methods=["GET"], include_in_schema=False)
+    return router
+
+
+router = _router()

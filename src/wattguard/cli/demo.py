@@ -1,0 +1,160 @@
+"""``wattguard demo`` (and ``wattguard`` with no command): the whole system in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from wattguard.cli._common import Commands, positive
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from wattguard.runtime.deployment import DeploymentConfig
+    from wattguard.station.commands import User
+
+__all__ = ["add", "add_options", "run"]
+
+
+def add(commands: Commands) -> None:
+    """Add the ``demo`` command."""
+    demo = commands.add_parser("demo", help="run the whole system in one process (default)")
+    add_options(demo)
+    demo.set_defaults(run=run)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The demo's options, on its command and on the bare ``wattguard``."""
+    parser.add_argument("--meters", type=int, default=100, help="meters in all (default 100)")
+    parser.add_argument(
+        "--per-terminal", type=int, default=25, help="meters behind each terminal (default 25)"
+    )
+    parser.add_argument(
+        "--speed", type=positive, default=60.0, help="simulated seconds per real second (60)"
+    )
+    parser.add_argument(
+        "--duration", type=positive, default=None, help="stop after this many real seconds"
+    )
+    parser.add_argument(
+        "--virtual", action="store_true", help="no sockets: run simulated time flat out"
+    )
+    parser.add_argument(
+        "--days", type=positive, default=1.0, help="with --virtual: simulated days (1)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of loads and the channel")
+    parser.add_argument(
+        "--hplc-loss", type=float, default=0.0, help="per-hop frame loss on HPLC, 0..1 (0)"
+    )
+    parser.add_argument(
+        "--database",
+        default="sqlite://",
+        help="the station's storage: sqlite:///station.db, postgresql://... (memory)",
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=8080, help="the station's REST API port (8080; 0: any)"
+    )
+    parser.add_argument(
+        "--unprotected",
+        action="store_true",
+        help="switch the protection off: no ESAMs, no MACs, nothing verified",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo: in simulated time flat out (``--virtual``), or live on loopback TCP."""
+    from wattguard.runtime.deployment import DeploymentConfig
+
+    config = DeploymentConfig(
+        meters=args.meters,
+        per_terminal=args.per_terminal,
+        speed=args.speed,
+        seed=args.seed,
+        hplc_loss=args.hplc_loss,
+        protected=not args.unprotected,
+        database=args.database,
+    )
+    return _virtual(args, config) if args.virtual else _live(args, config)
+
+
+def _terminals(n: int) -> str:
+    return f"{n} terminal" if n == 1 else f"{n} terminals"
+
+
+def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
+    from wattguard.runtime.deployment import Deployment, virtual_clock
+
+    tty = sys.stdout.isatty()
+    deployment = Deployment(config, virtual_clock(config))
+    print(
+        f"wattguard demo (virtual): {deployment.meter_count} meters behind "
+        f"{_terminals(len(deployment.nets))}, {args.days:g} simulated day(s) as fast as "
+        "this machine allows"
+    )
+    began = time.monotonic()
+    shown = [-1]
+
+    def progress(done: float) -> None:
+        percent = int(done * 100)
+        if percent != shown[0] and (tty or percent % 10 == 0):
+            shown[0] = percent
+            line = f"  {percent:3d}%  {deployment.summary().line()}"
+            print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
+
+    summary = deployment.run_virtual(args.days * 86400, progress)
+    if tty:
+        print()
+    took = time.monotonic() - began
+    print(
+        f"done in {took:.1f} s: {summary.readings:,} readings stored "
+        f"({summary.readings / took:,.0f}/s), {summary.security_events} security events"
+    )
+    return 0
+
+
+def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
+    from wattguard.runtime.deployment import Deployment, live_clock, random_users
+    from wattguard.station.users import new_token
+
+    tty = sys.stdout.isatty()
+    # Each run makes its own tokens: a fixed token on a listening port is anyone's.
+    deployment = Deployment(config, live_clock(config), users=random_users(new_token))
+    print(
+        f"wattguard demo: {deployment.meter_count} meters behind "
+        f"{_terminals(len(deployment.nets))}, one front-end processor on loopback TCP, "
+        f"the station; simulated time runs at {args.speed:g}x. Ctrl-C stops."
+    )
+
+    def report(summary: object) -> None:
+        line = summary.line()  # type: ignore[attr-defined]
+        print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
+
+    live = deployment.run_live(
+        args.duration, report, api_port=args.api_port, on_api=_print_api(deployment.users)
+    )
+    try:
+        summary = asyncio.run(live)
+    except KeyboardInterrupt:
+        print("\nstopped")
+        return 0
+    if tty:
+        print()
+    print(f"{summary.readings:,} readings stored; {summary.security_events} security events")
+    return 0
+
+
+def _print_api(users: dict[str, User]) -> Callable[[int], None]:
+    """What to print once the API listens: where, and this run's tokens."""
+    from wattguard.station.commands import Role
+
+    def api_ready(port: int) -> None:
+        url = f"http://127.0.0.1:{port}/"
+        operator = next(t for t, u in users.items() if u.role is Role.OPERATOR)
+        print(f"dashboard on {url}#token={operator} (signs the operator in)")
+        print(f"station API on {url}docs ; this run's tokens (Authorization: Bearer ...):")
+        for token, user in users.items():
+            print(f"  {token:<34} {user.name} ({user.role.name.lower()})")
+
+    return api_ready

@@ -1,0 +1,28 @@
+"""``wattguard fep``: a front-end processor (terminals in over TCP, the NATS bus out)."""
+
+from __future__ import annotations
+
+import argparse
+
+from wattguard.cli._common import PKI_HELP, Commands, bus_default, folder, serve_until_interrupted
+
+__all__ = ["add", "run"]
+
+
+def add(commands: Commands) -> None:
+    """Add the ``fep`` command."""
+    bus = bus_default()
+    fep = commands.add_parser("fep", help="run a front-end processor (TCP in, NATS bus out)")
+    fep.add_argument("--listen", default="127.0.0.1:8765", help="HOST:PORT (127.0.0.1:8765)")
+    fep.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
+    fep.add_argument("--pki", default=None, help=PKI_HELP)
+    fep.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve as a front-end processor until Ctrl-C."""
+    from wattguard.runtime import roles
+
+    return serve_until_interrupted(
+        roles.run_fep(args.listen, args.bus, pki_folder=folder(args)), args.command
+    )

@@ -1,0 +1,91 @@
+"""``wattguard meter``: one simulated meter answering DL/T 698.45 over TCP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from wattguard.cli._common import Commands, positive
+from wattguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from wattguard.meter.device import Meter
+    from wattguard.runtime.pacing import PacedClock
+    from wattguard.simulation.profile import F64
+
+    #: ``(now, seconds) -> (active, reactive)`` power arrays of the meter's household.
+    Load = Callable[[float, float], tuple[F64, F64]]
+
+__all__ = ["add", "run"]
+
+
+def add(commands: Commands) -> None:
+    """Add the ``meter`` command."""
+    meter = commands.add_parser("meter", help="serve one simulated meter over TCP")
+    meter.add_argument("--address", default="000000000001", help="12 digits (000000000001)")
+    meter.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
+    meter.add_argument("--port", type=int, default=8698, help="TCP port (8698; 0: any)")
+    meter.add_argument("--speed", type=positive, default=1.0, help="simulated time speed (1)")
+    meter.add_argument("--seed", type=int, default=0, help="seed of the household load")
+    meter.add_argument("--password", default=None, help="accept CONNECT with this password")
+    meter.add_argument(
+        "--unprotected", action="store_true", help="do not enforce the F101 security policy"
+    )
+    meter.set_defaults(run=run)
+
+
+def _address(text: str) -> bytes:
+    try:
+        address = bytes.fromhex(text)
+    except ValueError:
+        address = b""
+    if len(address) != 6:
+        raise ConfigError(f"--address takes 12 decimal digits, e.g. 000000000001, not {text!r}")
+    return address
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the meter until Ctrl-C, feeding it a household load at the chosen speed."""
+    from wattguard.meter.device import Meter, MeterConfig
+    from wattguard.runtime.pacing import PacedClock
+    from wattguard.simulation.profile import LoadClass, LoadModel
+
+    address = _address(args.address)
+    clock = PacedClock(time.time(), args.speed)
+    config = MeterConfig(protected=not args.unprotected, password=args.password)
+    meter = Meter(address, config=config)
+    load = LoadModel.mixed(1, seed=args.seed, mix={LoadClass.HOUSEHOLD: 1.0}).load
+    try:
+        asyncio.run(_serve(args, meter, clock, load))
+    except KeyboardInterrupt:
+        print("\nstopped")
+    return 0
+
+
+async def _serve(args: argparse.Namespace, meter: Meter, clock: PacedClock, load: Load) -> None:
+    from wattguard.meter.metering.module import Measurement
+    from wattguard.runtime.meter import MeterServer
+
+    server = MeterServer(meter, clock)
+    port = await server.start(args.host, args.port)
+    meter.power_up(clock.time())
+    mode = "unprotected" if args.unprotected else "F101 security policy enforced"
+    print(
+        f"meter {args.address} answers DL/T 698.45 on {args.host}:{port} ({mode});",
+        "Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        while True:
+            now = clock.time()
+            p, q = load(now, 60.0)
+            current = float((p[0] ** 2 + q[0] ** 2) ** 0.5 / 229.0)
+            meter.measure(Measurement(229.0, current, float(p[0]), float(q[0])), 60.0, now)
+            meter.step(now)
+            await asyncio.sleep(60.0 / args.speed)
+    finally:
+        await server.close()

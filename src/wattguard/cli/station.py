@@ -1,0 +1,46 @@
+"""``wattguard station``: the master station on the NATS bus, with its API and dashboard."""
+
+from __future__ import annotations
+
+import argparse
+
+from wattguard.cli._common import (
+    PKI_HELP,
+    VAULT_HELP,
+    Commands,
+    bus_default,
+    folder,
+    serve_until_interrupted,
+    vault,
+)
+
+__all__ = ["add", "run"]
+
+
+def add(commands: Commands) -> None:
+    """Add the ``station`` command."""
+    bus = bus_default()
+    station = commands.add_parser("station", help="run the master station on the NATS bus")
+    station.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
+    station.add_argument("--database", default="sqlite:///wattguard-station.db", help="storage URL")
+    station.add_argument("--vault", default=None, help=VAULT_HELP)
+    station.add_argument(
+        "--cipher", default=None, help="HOST:PORT of `wattguard cipher --serve` (needs --pki)"
+    )
+    station.add_argument("--pki", default=None, help=PKI_HELP)
+    station.add_argument(
+        "--api-port", type=int, default=8080, help="the REST API and dashboard (8080; 0: any)"
+    )
+    station.add_argument("--no-api", action="store_true", help="serve no API or dashboard")
+    station.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the station until Ctrl-C."""
+    from wattguard.runtime import roles
+
+    job = roles.run_station(
+        args.bus, database=args.database, vault=vault(args), cipher=args.cipher,
+        pki_folder=folder(args), api_port=None if args.no_api else args.api_port,
+    )  # fmt: skip
+    return serve_until_interrupted(job, args.command)

@@ -1,0 +1,67 @@
+"""What the routes of the station's API share: the station they serve, the caller (from the
+bearer token) and the checks of a meter address.
+
+``create_app`` keeps the station and the token lookup in ``app.state``; the dependencies here
+read them from the request, so a route module holds plain functions and one router that any
+number of apps can include.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the dependency aliases (`Caller`,
+# `CurrentStation`) from the live annotations.
+
+import re
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from wattguard.station.commands import User
+from wattguard.station.service import Station
+
+__all__ = ["INT64", "Caller", "CurrentStation", "TokenLookup", "address", "known_meter"]
+
+_ADDRESS = re.compile(r"^[0-9]{12}$")
+#: The range of a stored time (SQLite and PostgreSQL integers are 64-bit).
+INT64 = (-(2**63), 2**63 - 1)
+
+
+class TokenLookup(Protocol):
+    """Who a bearer token belongs to: a station's :class:`~wattguard.station.users.
+    UserDirectory`, or a plain ``{token: User}`` dict."""
+
+    def get(self, token: str, /) -> User | None: ...
+
+
+def station(request: Request) -> Station:
+    """The station the app serves."""
+    served: Station = request.app.state.station
+    return served
+
+
+def user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
+    """The user the bearer token belongs to; 401 without a token or with an unknown one."""
+    if authorization is None or not authorization.startswith("Bearer "):
+        raise HTTPException(401, "send Authorization: Bearer <token>")
+    lookup: TokenLookup = request.app.state.users
+    found = lookup.get(authorization.removeprefix("Bearer ").strip())
+    if found is None:
+        raise HTTPException(401, "unknown token")
+    return found
+
+
+Caller = Annotated[User, Depends(user)]
+CurrentStation = Annotated[Station, Depends(station)]
+
+
+def address(value: str) -> str:
+    """``value`` if it is a meter address (12 digits); 400 if not."""
+    if not _ADDRESS.match(value):
+        raise HTTPException(400, f"a meter address is 12 digits, not {value!r}")
+    return value
+
+
+def known_meter(served: Station, value: str) -> str:
+    """``value`` if it is the address of a meter of the station; 400 or 404 if not."""
+    meter = address(value)
+    if meter not in served.terminal_of:
+        raise HTTPException(404, f"no meter {meter}")
+    return meter

@@ -1,0 +1,77 @@
+"""``/api/commands``: remote commands, read, issued, approved and rejected under the rules of
+:mod:`wattguard.station.commands` (an unknown command is 404, a refusal 403 with its reason)."""
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.commands import Command, CommandKind, CommandNotFound, CommandRefused
+
+__all__ = ["CommandIn", "router"]
+
+router = APIRouter()
+
+
+# The body of ``POST /api/commands``. (A docstring here would become the schema's description
+# in /openapi.json, which this model has never had.)
+class CommandIn(BaseModel):
+    kind: str = Field(description="trip or close")
+    meters: list[str] = Field(min_length=1, max_length=10_000, description="12-digit addresses")
+    argument: str = ""
+
+
+def _command(command: Command) -> dict[str, Any]:
+    out = asdict(command)
+    out["kind"] = command.kind.value
+    out["state"] = command.state.value
+    out["results"] = dict(command.results)
+    return out
+
+
+@router.get("/api/commands")
+async def commands(_: Caller, station: CurrentStation) -> list[dict[str, Any]]:
+    return [_command(c) for c in station.storage.commands(limit=1000)]
+
+
+@router.get("/api/commands/{command_id}")
+async def command(command_id: int, _: Caller, station: CurrentStation) -> dict[str, Any]:
+    try:
+        return _command(station.commands.get(command_id))
+    except CommandNotFound as missing:
+        raise HTTPException(404, missing.reason) from None
+
+
+@router.post("/api/commands", status_code=201)
+async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dict[str, Any]:
+    try:
+        kind = CommandKind(body.kind.lower())
+    except ValueError:
+        raise HTTPException(400, f"unknown command kind {body.kind!r}") from None
+    meters = tuple(address(m) for m in body.meters)
+    try:
+        return _command(station.issue(caller, kind, meters, body.argument))
+    except CommandRefused as refused:
+        raise HTTPException(403, refused.reason) from None
+
+
+@router.post("/api/commands/{command_id}/approve")
+async def approve(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
+    try:
+        return _command(station.approve(caller, command_id))
+    except CommandNotFound as missing:
+        raise HTTPException(404, missing.reason) from None
+    except CommandRefused as refused:
+        raise HTTPException(403, refused.reason) from None
+
+
+@router.post("/api/commands/{command_id}/reject")
+async def reject(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
+    try:
+        return _command(station.reject(caller, command_id))
+    except CommandNotFound as missing:
+        raise HTTPException(404, missing.reason) from None
+    except CommandRefused as refused:
+        raise HTTPException(403, refused.reason) from None

@@ -1,0 +1,25 @@
+"""``/api/summary``: the station in a few numbers (the dashboard's header)."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from wattguard.station.api._dependencies import Caller, CurrentStation
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/api/summary")
+async def summary(_: Caller, station: CurrentStation) -> dict[str, Any]:
+    links = station.collector.links.values()
+    return {
+        "meters": len(station.terminal_of),
+        "terminals_online": sum(1 for link in links if link.logged_in),
+        "readings_stored": station.storage.count_readings(),
+        "security_events": station.storage.count_events(),
+        "open_alerts": len(station.storage.alerts(open_only=True)),
+        "verified": None if station.hsm is None else station.hsm.verified,
+        "refused": sum(link.refused for link in links),
+    }
