@@ -115,6 +115,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _meter(args: argparse.Namespace) -> int:
     from wattguard.meter.device import Meter, MeterConfig
+    from wattguard.meter.management.module import LinkKeys
     from wattguard.meter.metering.module import Measurement
     from wattguard.runtime.meter import MeterServer
     from wattguard.runtime.pacing import PacedClock
@@ -130,7 +131,7 @@ def _meter(args: argparse.Namespace) -> int:
         )
     clock = PacedClock(time.time(), args.speed)
     config = MeterConfig(protected=not args.unprotected, password=args.password)
-    meter = Meter(address, config=config)
+    meter = Meter(address, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)
     load = LoadModel.mixed(1, seed=args.seed, mix={LoadClass.HOUSEHOLD: 1.0}).load
 
     async def serve() -> None:
@@ -149,7 +150,7 @@ def _meter(args: argparse.Namespace) -> int:
                 p, q = load(now, 60.0)
                 current = float((p[0] ** 2 + q[0] ** 2) ** 0.5 / 229.0)
                 meter.measure(Measurement(229.0, current, float(p[0]), float(q[0])), 60.0, now)
-                meter.step(now)
+                server.wake()
                 await asyncio.sleep(60.0 / args.speed)
         finally:
             await server.close()

@@ -9,7 +9,9 @@
 * :mod:`wattguard.meter.bluetooth`: the Bluetooth service for handhelds;
 * :class:`Meter` (``device.py``): the three assembled around one ESAM.
 
-Sans-IO: driven with bytes, samples and ``now``. Loads come from :mod:`wattguard.simulation`."""
+Sans-IO: a :class:`Meter` has the one core shape (:class:`wattguard.sansio.Core`) on its
+power line and hands its host events (:data:`MeterEvent`); it is given its :class:`LinkKeys`
+and its random source. Loads come from :mod:`wattguard.simulation`."""
 
 from wattguard.meter.bluetooth.access import Role
 from wattguard.meter.bluetooth.certificate import HandheldCertificate
@@ -26,6 +28,8 @@ from wattguard.meter.management.firmware import (
     Version,
 )
 from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.host_events import MeterEvent, RelaySwitched, SecurityAlert
+from wattguard.meter.management.module import LinkKeys
 from wattguard.meter.management.power import Battery, Outage, PowerModule, expose_power
 from wattguard.meter.management.storage import (
     MemoryStore,
@@ -61,11 +65,13 @@ __all__ = [
     "Handheld",
     "HandheldCertificate",
     "Handler",
+    "LinkKeys",
     "LockoutPolicy",
     "Measurement",
     "MemoryStore",
     "Meter",
     "MeterConfig",
+    "MeterEvent",
     "Module",
     "NonVolatileStore",
     "Outage",
@@ -74,7 +80,9 @@ __all__ = [
     "PowerModule",
     "Quadrant",
     "Refusal",
+    "RelaySwitched",
     "Role",
+    "SecurityAlert",
     "Store",
     "StoreCorruptError",
     "StoreError",

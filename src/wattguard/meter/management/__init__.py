@@ -11,6 +11,7 @@ from wattguard.meter.management.firmware import (
     Version,
 )
 from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
+from wattguard.meter.management.host_events import MeterEvent, RelaySwitched, SecurityAlert
 from wattguard.meter.management.module import LinkKeys, ManagementModule, Wallet
 from wattguard.meter.management.power import Battery, Outage, PowerModule, expose_power
 from wattguard.meter.management.relay import Relay, RelayCommand, RelayState
@@ -42,6 +43,7 @@ __all__ = [
     "LinkKeys",
     "ManagementModule",
     "MemoryStore",
+    "MeterEvent",
     "Module",
     "NonVolatileStore",
     "Outage",
@@ -50,6 +52,8 @@ __all__ = [
     "Relay",
     "RelayCommand",
     "RelayState",
+    "RelaySwitched",
+    "SecurityAlert",
     "Store",
     "StoreCorruptError",
     "StoreError",
