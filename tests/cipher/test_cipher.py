@@ -50,7 +50,7 @@ class Line:
     def exchange(self, apdu: Structure, now: float) -> Structure:
         self.connection.send_request(apdu, now)
         self.meter.receive_data(self.connection.data_to_send(), now)
-        self.connection.receive_data(self.meter.data_to_send())
+        self.connection.receive_data(self.meter.data_to_send(), now)
         event = self.connection.next_event()
         assert isinstance(event, Response), event
         answer: Structure = event.response

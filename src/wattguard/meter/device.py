@@ -3,10 +3,9 @@ in-memory SPI and UART links between them.
 
 Theory of operation. :class:`Meter` owns three in-memory links
 (:class:`~wattguard.meter.links.link.Link`: SPI one way, UART both ways), each with its
-``manipulate`` hook for tests and the attack harness.
-It is a sans-IO core of the one shape (:class:`wattguard.sansio.Core`) on its primary port, the
-power line; ``now`` is the host's clock in POSIX seconds (virtual in a simulation, the wall
-clock in the runtime):
+``manipulate`` hook for tests and the attack harness. It is a sans-IO core of the one shape
+(:class:`wattguard.sansio.Core`) on its primary port, the power line; ``now`` is the host's
+clock in POSIX seconds (virtual in a simulation, the wall clock in the runtime):
 
 * :meth:`Meter.receive_data` feeds bytes from the power line and :meth:`Meter.data_to_send`
   gives the bytes the meter puts on it (the expansion module carries the modem);
@@ -106,7 +105,7 @@ class Meter:
         if len(address) != 6:
             raise ValueError("a meter address is 6 bytes (12 BCD digits)")
         self.address = address
-        self.random = random
+        self._random = random
         self.metering = MeteringModule(keys.spi, tariffs=config.tariffs)
         self.management = ManagementModule(
             address,
@@ -163,9 +162,9 @@ class Meter:
     def power_up(self, now: float) -> None:
         """The modules start: each link begins again with a RESTART under a fresh epoch."""
         self.now = now
-        self.metering.power_up(self.random(EPOCH_SIZE))
-        self.expansion.power_up(self.random(EPOCH_SIZE))
-        self.management.power_up(self.random(EPOCH_SIZE))
+        self.metering.power_up(self._random(EPOCH_SIZE))
+        self.expansion.power_up(self._random(EPOCH_SIZE))
+        self.management.power_up(self._random(EPOCH_SIZE))
         self._pump(now)
 
     @property
