@@ -208,10 +208,10 @@ class PowerModule:
         self._check(now)
 
     def next_check(self) -> float | None:
-        """When :meth:`step` next has something to report: the first whole second at which
-        the cell, discharging as it does now, reads below ``low_threshold``. None while the
-        mains is absent, once BATTERY_LOW is reported, before the first step (the discharge
-        is counted from there), and for a cell that never gets there."""
+        """When :meth:`step` next has something to report: the first whole second after
+        the cell, discharging as it does now, reaches ``low_threshold`` (so it reads below).
+        None while the mains is absent, once BATTERY_LOW is reported, before the first step
+        (the discharge is counted from there), and for a cell that never gets there."""
         if not self.mains or self.low or math.isnan(self._stepped):
             return None
         per_second = self.battery.rate(on_battery=False)
