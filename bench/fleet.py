@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 import tracemalloc
@@ -28,6 +29,7 @@ import tracemalloc
 import numpy as np
 
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
 from wattguard.simulation.fleet import MeterFleet
 from wattguard.simulation.profile import DEFAULT_MIX, LoadModel
@@ -85,7 +87,12 @@ def assembled(meters: int, minutes: int, seed: int, start: float) -> tuple[float
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     devices = [
-        Meter(i.to_bytes(6, "big"), config=MeterConfig(protected=False))
+        Meter(
+            i.to_bytes(6, "big"),
+            keys=LinkKeys.generate(os.urandom),
+            random=os.urandom,
+            config=MeterConfig(protected=False),
+        )
         for i in range(1, meters + 1)
     ]
     size = (tracemalloc.get_traced_memory()[0] - before) / meters

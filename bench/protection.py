@@ -60,6 +60,7 @@ from wattguard.events import EventKind, EventLog, SecurityEvent
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.links.channel import ChannelReceiver, ChannelSender
 from wattguard.meter.links.spi import MessageType
+from wattguard.meter.management.module import LinkKeys
 from wattguard.meter.metering.module import encode_energy
 from wattguard.meter.metering.registers import EnergyRegisters
 from wattguard.network import pki, wan
@@ -93,14 +94,19 @@ class Pair:
 
 
 def meter_minute(protected: bool) -> Callable[[], object]:
-    meter = Meter(METER, config=MeterConfig(protected=protected))
+    meter = Meter(
+        METER,
+        keys=LinkKeys.generate(os.urandom),
+        random=os.urandom,
+        config=MeterConfig(protected=protected),
+    )
     meter.power_up(T0)
     now = [T0]
 
     def minute() -> None:
         now[0] += 60.0
         meter.measure(HOUSE, 60.0, now[0])
-        meter.step(now[0])
+        meter.handle_timer(now[0])
 
     return minute
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from wattguard_testing import new_meter
 
 from wattguard.cipher import AuditChain, CryptoDevice, VaultError, load_vault, save_vault
 from wattguard.crypto import sm2
@@ -48,8 +49,8 @@ class Line:
 
     def exchange(self, apdu: Structure, now: float) -> Structure:
         self.connection.send_request(apdu, now)
-        self.meter.receive_hplc(self.connection.data_to_send(), now)
-        self.connection.receive_data(self.meter.hplc_output(), now)
+        self.meter.receive_data(self.connection.data_to_send(), now)
+        self.connection.receive_data(self.meter.data_to_send(), now)
         event = self.connection.next_event()
         assert isinstance(event, Response), event
         answer: Structure = event.response
@@ -62,7 +63,7 @@ def device(**kwargs: object) -> CryptoDevice:
 
 def fitted_meter(hsm: CryptoDevice, address: bytes) -> Meter:
     client = EsamClient(hsm.provision_esam(address))
-    meter = Meter(address, esam=client, wallet=client)
+    meter = new_meter(address, esam=client, wallet=client)
     meter.power_up(T0)
     for minute in range(1, 11):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)
@@ -116,7 +117,7 @@ def test_commands_protected_by_the_device_operate_the_meter_and_are_audited() ->
     trip = ActionRequest(1, OMD(0x8000, 129, 0), Data(DataType.NULL, None))
     answer = Line(meter).exchange(hsm.protect(A, trip.to_bytes(), operator="otto"), T0 + 700)
     assert isinstance(answer, SecurityResponse) and answer.payload.dar is None
-    meter.step(T0 + 1000)
+    meter.handle_timer(T0 + 1000)
     assert meter.management.relay.state != RelayState.CLOSED
     actions = [e.action for e in hsm.audit.entries]
     assert actions[:3] == ["register", "provision", "protect"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from wattguard_testing import new_meter
+
 from wattguard.crypto import sm2, sm3
 from wattguard.esam.certificate import Certificate
 from wattguard.esam.chip import Esam
@@ -91,8 +93,8 @@ class Line:
 
     def exchange(self, apdu: Apdu, now: float = T0) -> Apdu:
         self.connection.send_request(apdu, now)
-        self.meter.receive_hplc(self.connection.data_to_send(), now)
-        self.connection.receive_data(self.meter.hplc_output(), now)
+        self.meter.receive_data(self.connection.data_to_send(), now)
+        self.connection.receive_data(self.meter.data_to_send(), now)
         event = self.connection.next_event()
         assert isinstance(event, Response), event
         answer: Apdu = event.response
@@ -107,7 +109,7 @@ def running_meter(
     ESAM is provisioned and its F100 and 202C objects exposed."""
     client = EsamClient(make_esam(address)) if fitted else None
     # the management module exposes F100 and 202C itself when its ESAM is an EsamClient
-    meter = Meter(address, esam=client, wallet=client, config=config or MeterConfig(), **kwargs)
+    meter = new_meter(address, esam=client, wallet=client, config=config or MeterConfig(), **kwargs)
     meter.power_up(T0)
     for minute in range(60):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)

@@ -112,7 +112,7 @@ def read(backend: StationBackend | None, oi: int) -> tuple[Any, Meter]:
     meter, _ = running_meter()
 
     async def scenario() -> Any:
-        server = MeterServer(meter, VirtualClock(meter.now), tick=0.05)
+        server = MeterServer(meter, VirtualClock(meter.now))
         port = await server.start()
         options = native.ClientOptions(
             protocol=native.SessionOptions(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from wattguard_testing import new_meter
+
 from wattguard.meter.device import Meter
 from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import OAD, OMD, ClientConnection, Data, Response, ServerAddress
@@ -31,8 +33,8 @@ class Client:
 
     def exchange(self, apdu: Structure, now: float) -> Structure:
         self.connection.send_request(apdu, now)
-        self.meter.receive_hplc(self.connection.data_to_send(), now)
-        self.connection.receive_data(self.meter.hplc_output(), now)
+        self.meter.receive_data(self.connection.data_to_send(), now)
+        self.connection.receive_data(self.meter.data_to_send(), now)
         event = self.connection.next_event()
         assert isinstance(event, Response), event
         answer: Structure = event.response
@@ -50,7 +52,7 @@ class Client:
 
 
 def running_meter(**kwargs: Any) -> Meter:
-    meter = Meter(ADDRESS, **kwargs)
+    meter = new_meter(ADDRESS, **kwargs)
     meter.power_up(T0)
     for minute in range(60):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)

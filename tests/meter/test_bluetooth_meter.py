@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from meter_testing import ADDRESS, HOUSE, T0
+from wattguard_testing import new_meter
 
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
@@ -20,7 +21,9 @@ TRIP = ActionRequest(2, OMD(0x8000, 129, 0), Data(DataType.NULL, None)).to_bytes
 
 def meter(protected: bool = True) -> tuple[Meter, EventLog]:
     events = EventLog()
-    m = Meter(ADDRESS, events=events, config=MeterConfig(protected=protected, bluetooth_pin=PIN))
+    m = new_meter(
+        ADDRESS, events=events, config=MeterConfig(protected=protected, bluetooth_pin=PIN)
+    )
     m.power_up(T0)
     for minute in range(1, 11):
         m.measure(HOUSE, 60.0, T0 + 60 * minute)
@@ -37,7 +40,7 @@ def test_a_paired_read_only_handheld_reads_but_cannot_trip() -> None:
     assert answer.result.result.value[0].value > 0
     denied = decode_apdu(handheld.request(radio, TRIP))  # outside the role: DAR 3
     assert isinstance(denied, ActionResponseNormal) and denied.result.dar == 3
-    m.step(T0 + 1000)
+    m.handle_timer(T0 + 1000)
     assert m.management.relay.state == RelayState.CLOSED
     assert events.of_kind(EventKind.UNAUTHORISED)
 
@@ -67,11 +70,11 @@ def test_without_protection_anyone_trips_the_relay_over_bluetooth() -> None:
     radio = lambda frame: m.receive_bluetooth(frame, T0 + 700)  # noqa: E731
     answer = decode_apdu(Handheld("HH-X").request_plain(radio, TRIP))
     assert isinstance(answer, ActionResponseNormal) and answer.result.dar == 0
-    m.step(T0 + 1000)
+    m.handle_timer(T0 + 1000)
     assert m.management.relay.state != RelayState.CLOSED
 
 
 def test_a_meter_without_bluetooth_stays_silent() -> None:
-    m = Meter(ADDRESS, config=MeterConfig())
+    m = new_meter(ADDRESS, config=MeterConfig())
     m.power_up(T0)
     assert m.receive_bluetooth(b"\x01abc", T0) == b""

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 from meter_testing import ADDRESS, HOUSE, T0, Client, running_meter
+from wattguard_testing import new_meter
 
 from wattguard.events import EventKind
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.meter.management.eventlog import MeterEventKind
 from wattguard.meter.management.relay import RelayState
 from wattguard.meter.metering.module import Measurement
@@ -102,7 +103,7 @@ def test_tampered_spi_data_is_refused_and_the_reading_kept() -> None:
 
 def test_meter_address_must_be_six_bytes() -> None:
     with pytest.raises(ValueError, match="6 bytes"):
-        Meter(b"\x01")
+        new_meter(b"\x01")
 
 
 def test_the_display_rotates_through_its_items() -> None:
@@ -147,18 +148,18 @@ def test_active_reports_carry_new_events_and_are_acknowledged() -> None:
     meter = running_meter(config=MeterConfig(protected=False, active_reports=True))
     client = Client(meter)
     meter.management.cover_opened(T0 + 10)
-    meter.step(T0 + 11)
-    client.connection.receive_data(meter.hplc_output(), T0 + 11)
+    meter.handle_timer(T0 + 11)
+    client.connection.receive_data(meter.data_to_send(), T0 + 11)
     notification = client.connection.next_event()
     results = notification.apdu.results
     assert [r.oad.oi for r in results] == [0x301B, 0xFF20]  # cover open, then the tamper event
     assert results[0].result.value[0] == Data(DataType.DOUBLE_LONG_UNSIGNED, 1)
     # the client acknowledged; the meter's link layer matched the acknowledgement
-    meter.receive_hplc(client.connection.data_to_send(), T0 + 12)
+    meter.receive_data(client.connection.data_to_send(), T0 + 12)
     assert meter.management.connection.get_timer() is None
     assert meter.management.violations == []
-    meter.step(T0 + 13)
-    assert meter.hplc_output() == b""  # nothing new to report
+    meter.handle_timer(T0 + 13)
+    assert meter.data_to_send() == b""  # nothing new to report
 
 
 def test_the_metering_module_answers_at_logical_address_1_read_only() -> None:
@@ -175,5 +176,5 @@ def test_the_metering_module_answers_at_logical_address_1_read_only() -> None:
     from wattguard.protocol.apdu.get import GetRequestNormal
 
     other.send_request(GetRequestNormal(1, OAD(0x0010, 2)), T0)
-    meter.receive_hplc(other.data_to_send(), T0)
-    assert meter.hplc_output() == b""
+    meter.receive_data(other.data_to_send(), T0)
+    assert meter.data_to_send() == b""

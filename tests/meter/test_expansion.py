@@ -27,7 +27,7 @@ TRIP = encode_data(Data(DataType.ENUM, LocalRelay.TRIP))
 def test_a_malicious_expansion_module_cannot_trip_the_relay(protected: bool) -> None:
     meter = running_meter(config=MeterConfig(protected=protected))
     meter.expansion.send(UartMessage.LOCAL_RELAY, TRIP)  # no wallet, credit not exhausted
-    meter.step(T0 + 3600)
+    meter.handle_timer(T0 + 3600)
     state = meter.management.relay.state
     if protected:
         assert state == RelayState.CLOSED
@@ -42,7 +42,7 @@ def test_the_expansion_module_may_not_send_management_messages() -> None:
     meter.expansion.send(
         UartMessage.POWER_LIMIT, encode_data(Data(DataType.DOUBLE_LONG_UNSIGNED, 1))
     )
-    meter.step(T0 + 3600)
+    meter.handle_timer(T0 + 3600)
     assert meter.log.security[-1].kind == EventKind.UNAUTHORISED
     assert "POWER_LIMIT" in meter.log.security[-1].detail
 
@@ -80,7 +80,7 @@ def test_uart_replay_is_refused() -> None:
         UartMessage.ALARM,
         encode_data(Data.structure(Data(DataType.ENUM, 3), Data(DataType.DOUBLE_LONG, 1))),
     )
-    meter.step(T0 + 3601)
+    meter.handle_timer(T0 + 3601)
     assert any(e.kind == EventKind.REPLAY for e in meter.log.security)
 
 

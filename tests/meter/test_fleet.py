@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from meter_testing import T0, Client
+from wattguard_testing import new_meter
 
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.protocol import OAD
 from wattguard.simulation.fleet import MeterFleet
 
@@ -21,7 +22,9 @@ def flat_load(n: int):  # type: ignore[no-untyped-def]
 
 
 def test_an_hour_of_a_fleet_accounts_each_meters_load() -> None:
-    meters = [Meter(i.to_bytes(6, "big"), config=MeterConfig(protected=False)) for i in (1, 2, 3)]
+    meters = [
+        new_meter(i.to_bytes(6, "big"), config=MeterConfig(protected=False)) for i in (1, 2, 3)
+    ]
     fleet = MeterFleet(meters, flat_load(3))
     fleet.power_up(T0)
     ticks: list[float] = []
@@ -38,7 +41,7 @@ def test_an_hour_of_a_fleet_accounts_each_meters_load() -> None:
 
 
 def test_a_load_source_of_the_wrong_size_is_refused() -> None:
-    fleet = MeterFleet([Meter(bytes(6))], flat_load(2))
+    fleet = MeterFleet([new_meter(bytes(6))], flat_load(2))
     with pytest.raises(RuntimeError, match="power the fleet up"):
         fleet.step()
     fleet.power_up(T0)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from meter_testing import ADDRESS, HOUSE, T0, Client
+from wattguard_testing import new_meter
 
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
@@ -26,7 +27,7 @@ START = T0 - T0 % 900  # a quarter-hour boundary of the calendar (clock offset 0
 def freezing_meter(config: MeterConfig, minutes: int) -> tuple[Meter, Freezer, list[Any]]:
     """A meter with freezes exposed, run ``minutes`` minutes; returns what the registers held
     at each step (calendar time, forward active energy in 0.01 kWh)."""
-    meter = Meter(ADDRESS, config=config)
+    meter = new_meter(ADDRESS, config=config)
     management = meter.management
     freezer = management.freezer  # the management module keeps and exposes the freezes
     meter.power_up(START)
@@ -34,7 +35,7 @@ def freezing_meter(config: MeterConfig, minutes: int) -> tuple[Meter, Freezer, l
     for minute in range(minutes):
         now = START + 60 * minute + 1
         meter.measure(HOUSE, 60.0, now)
-        meter.step(now)  # the management module freezes what is due
+        meter.handle_timer(now)  # the management module freezes what is due
         seen.append((management.calendar(), management.registers.to_data(0x0010)))
     return meter, freezer, seen
 
@@ -71,7 +72,7 @@ def test_day_freeze_at_the_meters_midnight_read_over_698() -> None:
     management.set_calendar(midnight - 30, meter.now)
     now = meter.now + 60  # the clock set put the calendar at 23:59:30; a minute later ...
     meter.measure(HOUSE, 60.0, now)
-    meter.step(now)
+    meter.handle_timer(now)
     freezer.step(management.calendar())  # ... midnight has passed and the day is frozen
     client = Client(meter)
     result = read_records(client, GetRecord(OAD(0x5004, 2), RSD(9, (1,)), RCSD(())), meter.now)

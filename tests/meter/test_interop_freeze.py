@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from meter_testing import ADDRESS, HOUSE, T0
-from wattguard_testing import require
+from wattguard_testing import new_meter, require
 
 from wattguard.clock import VirtualClock
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.meter.management.freeze import (
     FreezeAssociation,
     FreezeObject,
@@ -190,7 +190,7 @@ def read_over_tcp(port: int, query: Any) -> Any:
 
 
 def test_a_dlt698_client_reads_the_day_freezes_of_a_running_meter() -> None:
-    meter = Meter(ADDRESS, config=MeterConfig(protected=False))
+    meter = new_meter(ADDRESS, config=MeterConfig(protected=False))
     management = meter.management
     freezer = Freezer(management.model.get)
     expose_freezes(management.model, freezer, management.calendar)
@@ -199,12 +199,12 @@ def test_a_dlt698_client_reads_the_day_freezes_of_a_running_meter() -> None:
     for minute in range(4):
         now = start + 60 * minute + 1
         meter.measure(HOUSE, 60.0, now)
-        meter.step(now)
+        meter.handle_timer(now)
         freezer.step(management.calendar())
     query = their.make_record_query(0x5004, native.Selector9(previous=1), [])
 
     async def scenario() -> Any:
-        server = MeterServer(meter, VirtualClock(meter.now), tick=0.05)
+        server = MeterServer(meter, VirtualClock(meter.now))
         port = await server.start()
         out: list[Any] = []
         thread = threading.Thread(target=lambda: out.append(read_over_tcp(port, query)))

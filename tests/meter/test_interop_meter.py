@@ -55,7 +55,7 @@ def serve_and_read(config: MeterConfig, oads: list[OAD]) -> list[Any]:
     meter = running_meter(config=config)
 
     async def scenario() -> list[Any]:
-        server = MeterServer(meter, VirtualClock(meter.now), tick=0.05)
+        server = MeterServer(meter, VirtualClock(meter.now))
         port = await server.start()
         out: list[Any] = []
         thread = threading.Thread(target=lambda: out.extend(read_with_dlt698(port, oads)))

@@ -6,9 +6,10 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from wattguard_testing import new_meter
 
 from wattguard.errors import ConfigError
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.meter.expansion import TariffSchedule
 from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
 from wattguard.simulation import bdew
@@ -293,7 +294,8 @@ def test_a_handed_over_meter_carries_on_in_the_assembled_world() -> None:
     fleet.run(60)
     chosen = [2, 3]
     meters = [
-        Meter(bytes([0, 0, 0, 0, 0, i + 1]), config=MeterConfig(protected=False)) for i in chosen
+        new_meter(bytes([0, 0, 0, 0, 0, i + 1]), config=MeterConfig(protected=False))
+        for i in chosen
     ]
     for meter, i in zip(meters, chosen, strict=True):
         meter.metering.registers = fleet.registers_of(i)

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from meter_testing import ADDRESS, HOUSE, T0, Client
+from wattguard_testing import new_meter
 
 from wattguard.errors import ConfigError, DecodeError
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.meter.management.eventlog import MeterEventKind
 from wattguard.meter.management.freeze import FreezeObject, Freezer, expose_freezes
 from wattguard.meter.management.module import LinkKeys, ManagementModule
@@ -172,7 +173,7 @@ def test_freezes_and_power_state_survive_an_outage_read_over_698() -> None:
     its RAM during three days without mains, restores both, fills the missed day freezes
     and answers for the outage over 698."""
     store: dict[str, bytes] = {}
-    meter = Meter(ADDRESS, keys=KEYS, config=MeterConfig(protected=False))
+    meter = new_meter(ADDRESS, keys=KEYS, config=MeterConfig(protected=False))
     host = meter.management
     freezer = Freezer(host.model.get, persist=store.__setitem__)
     power = PowerModule(host)
@@ -185,7 +186,7 @@ def test_freezes_and_power_state_survive_an_outage_read_over_698() -> None:
     for minute in range(60):
         now = start + 60 * minute + 1
         meter.measure(HOUSE, 60.0, now)
-        meter.step(now)
+        meter.handle_timer(now)
         power.step(now)
         freezer.step(host.calendar())
     energy = host.registers.to_data(0x0010)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from meter_testing import ADDRESS, HOUSE, T0, Client
+from wattguard_testing import new_meter
 
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.records import posix_of
@@ -23,7 +24,7 @@ def run(meter: Meter, start: float, minutes: int) -> float:
     for _ in range(minutes):
         now += 60
         meter.measure(HOUSE, 60.0, now)
-        meter.step(now)
+        meter.handle_timer(now)
     return now
 
 
@@ -37,15 +38,15 @@ def last_records(meter: Meter, oi: int, n: int, now: float) -> tuple:  # type: i
 
 
 def test_an_outage_is_recorded_with_its_duration_and_the_meter_is_dark_meanwhile() -> None:
-    meter = Meter(ADDRESS, config=UNPROTECTED)
+    meter = new_meter(ADDRESS, config=UNPROTECTED)
     meter.power_up(MIDNIGHT + 3600)
     now = run(meter, MIDNIGHT + 3600, 30)
     energy = meter.management.registers.combined_active()[0]
     meter.mains_lost(now)
     assert not meter.powered
     run(meter, now, 120)  # measuring and asking while dark changes nothing
-    meter.receive_hplc(b"\x68\x17\x00", now + 600)
-    assert meter.hplc_output() == b""
+    meter.receive_data(b"\x68\x17\x00", now + 600)
+    assert meter.data_to_send() == b""
     assert meter.management.registers.combined_active()[0] == energy
     meter.mains_restored(now + 2 * 3600)
     rows = last_records(meter, 0x3011, 1, now + 2 * 3600 + 1)
@@ -59,7 +60,7 @@ def test_frozen_data_and_the_clock_survive_a_power_loss_that_wipes_the_ram(
 ) -> None:
     path = tmp_path / "meter.nv"
     store = NonVolatileStore(path)
-    meter = Meter(ADDRESS, config=UNPROTECTED, store=store)
+    meter = new_meter(ADDRESS, config=UNPROTECTED, store=store)
     meter.power_up(MIDNIGHT - 3600)
     now = run(meter, MIDNIGHT - 3600, 2 * 60 + 5)  # past midnight: one day freeze
     meter.management.set_calendar(meter.management.calendar() + 30, now)  # a clock set
@@ -70,7 +71,7 @@ def test_frozen_data_and_the_clock_survive_a_power_loss_that_wipes_the_ram(
 
     # three days later the mains returns; the RAM is gone, the file is not
     store = NonVolatileStore(path)
-    reborn = Meter(ADDRESS, config=UNPROTECTED, store=store)
+    reborn = new_meter(ADDRESS, config=UNPROTECTED, store=store)
     back = now + 3 * DAY
     reborn.mains_lost(now)  # the state it wakes in: the power had failed at `now`
     reborn.mains_restored(back)

@@ -33,7 +33,7 @@ def deliver(link: Link, receiver: SpiReceiver) -> list[tuple[MessageType, bytes]
 
 def test_genuine_messages_pass_in_order() -> None:
     sender, link, receiver, log = wire(True)
-    link.send(sender.restart())
+    link.send(sender.restart(bytes(8)))
     for value in (1, 2, 3):
         link.send(sender.encode(MessageType.ENERGY, struct.pack(">I", value)))
     got = deliver(link, receiver)
@@ -104,9 +104,17 @@ def test_refusals_say_what_and_change_nothing() -> None:
 def test_restart_resets_sequence_once() -> None:
     sender, _, receiver, log = wire(True)
     receiver.receive(sender.encode(MessageType.ENERGY, READING), now=0.0)
-    restart = sender.restart()
+    restart = sender.restart(bytes.fromhex("0102030405060708"))
     receiver.receive(restart, now=1.0)
     assert receiver.receive(sender.encode(MessageType.ENERGY, READING), now=2.0)
     with pytest.raises(SecurityError):
         receiver.receive(restart, now=3.0)  # an old RESTART cannot rewind the sequence
     assert log.of_kind(EventKind.REPLAY)
+
+
+def test_a_restart_epoch_is_eight_bytes_the_caller_draws() -> None:
+    sender, _, receiver, _ = wire(True)
+    with pytest.raises(ValueError, match="8 random bytes"):
+        sender.restart(bytes(7))
+    kind, epoch = receiver.receive(sender.restart(b"epoch-01"), now=0.0)
+    assert (kind, epoch) == (MessageType.RESTART, b"epoch-01")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from wattguard_testing import new_meter
 
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import Meter, MeterConfig
@@ -120,7 +121,7 @@ def build(
 ) -> tuple[Neighbourhood, Station, list[Meter]]:
     channel = HplcChannel(seed=seed, default=profile)
     terminal = Terminal(TERMINAL, channel, tasks=tasks, start=T0, events=events)
-    meters = [Meter(meter_address(i + 1), config=config) for i in range(n)]
+    meters = [new_meter(meter_address(i + 1), config=config) for i in range(n)]
     for meter in meters:
         terminal.add_meter(meter.address)
     station = Station()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from wattguard_testing import new_meter
 
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import VirtualClock
@@ -18,7 +19,6 @@ from wattguard.errors import ConfigError, SecurityError
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import KeyId, MasterKeys
 from wattguard.esam.station import wrap_with_rn
-from wattguard.meter.device import Meter
 from wattguard.meter.metering.module import Measurement
 from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
@@ -78,14 +78,14 @@ def test_the_station_verifies_a_meter_through_the_service(
     port, utility, device = service
     client = station_client(port, utility)
     esam = EsamClient(device.provision_esam(METER))
-    meter = Meter(METER, esam=esam, wallet=esam)
+    meter = new_meter(METER, esam=esam, wallet=esam)
     meter.power_up(T0)
     meter.measure(Measurement(230.0, 5.0, 1100.0, 100.0), 60.0, T0 + 60)
     line = ClientConnection(ServerAddress(METER))
     request = wrap_with_rn(GetRequestNormal(1, OAD(0x0010, 2, 0)))
     line.send_request(request, T0 + 61)
-    meter.receive_hplc(line.data_to_send(), T0 + 61)
-    line.receive_data(meter.hplc_output(), T0 + 61)
+    meter.receive_data(line.data_to_send(), T0 + 61)
+    line.receive_data(meter.data_to_send(), T0 + 61)
     event = line.next_event()
     assert isinstance(event, Response) and isinstance(event.response, SecurityResponse)
     inner = decode_apdu(client.open_response(METER, request, event.response))

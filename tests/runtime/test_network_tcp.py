@@ -7,9 +7,10 @@ import asyncio
 from typing import Any
 
 import numpy as np
+from wattguard_testing import new_meter
 
 from wattguard.events import EventKind, EventLog
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.network.bus import InProcessBus
 from wattguard.network.fep import FepLimits
 from wattguard.network.hplc import HplcChannel
@@ -32,7 +33,7 @@ def neighbourhood(terminal_address: bytes, clock: PacedClock, n: int = 3) -> Nei
     terminal = Terminal(terminal_address, channel, tasks=(TASK,), start=clock.time())
     base = int(terminal_address.hex()[-4:]) * 1000
     meters = [
-        Meter(bytes.fromhex(f"{base + i:012d}"), config=MeterConfig(protected=False))
+        new_meter(bytes.fromhex(f"{base + i:012d}"), config=MeterConfig(protected=False))
         for i in range(1, n + 1)
     ]
     for meter in meters:

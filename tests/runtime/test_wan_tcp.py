@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from wattguard_testing import new_meter
 
 from wattguard.attacks.scenarios.rigs import recording_relay
 from wattguard.crypto import sm2
 from wattguard.events import EventLog
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
 from wattguard.network.fep import (
@@ -62,7 +63,7 @@ def neighbourhood(address: bytes, clock: PacedClock) -> Neighbourhood:
     """One terminal and one meter (``<terminal's last 3 bytes> 000001``)."""
     channel = HplcChannel(seed=address[-1])
     terminal = Terminal(address, channel, tasks=(TASK,), start=clock.time())
-    meter = Meter(address[3:] + b"\x00\x00\x01", config=MeterConfig(protected=False))
+    meter = new_meter(address[3:] + b"\x00\x00\x01", config=MeterConfig(protected=False))
     terminal.add_meter(meter.address)
 
     def load(now: float, seconds: float) -> tuple[Any, Any]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from wattguard_testing import new_meter
 
 from wattguard.clock import VirtualClock
 from wattguard.events import EventLog
-from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.device import MeterConfig
 from wattguard.meter.management.relay import RelayState
 from wattguard.network.bus import InProcessBus, down_subject, up_subject
 from wattguard.network.fep import FepSession
@@ -47,7 +48,7 @@ class Deployment:
         self.channel = HplcChannel(seed=3)
         self.terminal = Terminal(TERMINAL, self.channel, tasks=(TASK,), start=T0)
         self.meters = [
-            Meter(bytes.fromhex(f"{i:012d}"), config=MeterConfig(protected=False))
+            new_meter(bytes.fromhex(f"{i:012d}"), config=MeterConfig(protected=False))
             for i in range(1, n + 1)
         ]
         for meter in self.meters:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -51,13 +52,14 @@ def _address(text: str) -> bytes:
 def run(args: argparse.Namespace) -> int:
     """Serve the meter until Ctrl-C, feeding it a household load at the chosen speed."""
     from wattguard.meter.device import Meter, MeterConfig
+    from wattguard.meter.management.module import LinkKeys
     from wattguard.runtime.pacing import PacedClock
     from wattguard.simulation.profile import LoadClass, LoadModel
 
     address = _address(args.address)
     clock = PacedClock(time.time(), args.speed)
     config = MeterConfig(protected=not args.unprotected, password=args.password)
-    meter = Meter(address, config=config)
+    meter = Meter(address, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)
     load = LoadModel.mixed(1, seed=args.seed, mix={LoadClass.HOUSEHOLD: 1.0}).load
     try:
         asyncio.run(_serve(args, meter, clock, load))
@@ -85,7 +87,7 @@ async def _serve(args: argparse.Namespace, meter: Meter, clock: PacedClock, load
             p, q = load(now, 60.0)
             current = float((p[0] ** 2 + q[0] ** 2) ** 0.5 / 229.0)
             meter.measure(Measurement(229.0, current, float(p[0]), float(q[0])), 60.0, now)
-            meter.step(now)
+            server.wake()
             await asyncio.sleep(60.0 / args.speed)
     finally:
         await server.close()

@@ -9,7 +9,9 @@
 * :mod:`wattguard.meter.bluetooth`: the Bluetooth service for handhelds;
 * :class:`Meter` (``device.py``): the three assembled around one ESAM.
 
-Sans-IO: driven with bytes, samples and ``now``. Loads come from :mod:`wattguard.simulation`."""
+Sans-IO: a :class:`Meter` has the one core shape (:class:`wattguard.sansio.Core`) on its
+power line and hands its host events (:data:`MeterEvent`); it is given its :class:`LinkKeys`
+and its random source. Loads come from :mod:`wattguard.simulation`."""
 
 from wattguard.meter import bluetooth, expansion, links, management, metering
 from wattguard.meter.device import Meter, MeterConfig

@@ -1,23 +1,40 @@
 """The assembled meter: the metering, management and expansion modules, the ESAM, and the
 in-memory SPI and UART links between them.
 
-Theory of operation. :class:`Meter` owns three :class:`~wattguard.meter.links.link.Link` pairs (SPI
-one way; UART both ways), each with its ``manipulate`` hook for tests and the attack harness.
-Everything is driven from outside with ``now`` (POSIX seconds of the simulation):
+Theory of operation. :class:`Meter` owns three in-memory links
+(:class:`~wattguard.meter.links.link.Link`: SPI one way, UART both ways), each with its
+``manipulate`` hook for tests and the attack harness. It is a sans-IO core of the one shape
+(:class:`wattguard.sansio.Core`) on its primary port, the power line; ``now`` is the host's
+clock in POSIX seconds (virtual in a simulation, the wall clock in the runtime):
 
-* :meth:`Meter.measure` feeds one metering step (a :class:`Measurement` for ``seconds``);
-* :meth:`Meter.receive_hplc` feeds bytes from the power line; :meth:`Meter.hplc_output`
-  returns the bytes the meter sends back;
-* :meth:`Meter.step` runs the timers.
+* :meth:`Meter.receive_data` feeds bytes from the power line and :meth:`Meter.data_to_send`
+  gives the bytes the meter puts on it (the expansion module carries the modem);
+* :meth:`Meter.get_timer` says when the meter next needs to run without new input (a delayed
+  relay operation, the 698 link's timers, the next freeze boundary, the clock battery's next
+  report, active reports waiting) and :meth:`Meter.handle_timer` runs what is due;
+* :meth:`Meter.next_event` hands the host what it should hear
+  (:data:`~wattguard.meter.management.host_events.MeterEvent`: the relay's moves and the
+  security refusals, in order).
 
-After each input the links are pumped until no message is in flight, so the meter is always
+The other ports are named: :meth:`Meter.measure` (one metering step, a :class:`Measurement`
+for ``seconds``), :meth:`Meter.receive_bluetooth` (a handheld's frame), :meth:`Meter.power_up`,
+:meth:`Meter.mains_lost` and :meth:`Meter.mains_restored` (the supply), :meth:`Meter.restart`.
+
+Inside, each module has the same shape towards the others: named input ports taking one
+message and ``now``, an output method the meter takes the messages from (``spi_to_send``,
+``uart_to_send``), and the management module's timers and events. After each input the
+meter moves the modules' messages over the links until none is in flight, so it is always
 quiescent between calls. The meter answers DL/T 698.45 at its address; the extended logical
 address (AF bit 5) names its modules (logical 0 the management module's server).
+
+The meter makes no keys and draws no random numbers of its own: the provisioning caller gives
+it its :class:`~wattguard.meter.management.module.LinkKeys` and a source of random bytes (for
+the links' RESTART epochs and the Bluetooth pairing).
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wattguard.crypto import sm2
@@ -26,8 +43,10 @@ from wattguard.meter.bluetooth.access import Role
 from wattguard.meter.bluetooth.lockout import LockoutPolicy
 from wattguard.meter.bluetooth.service import BluetoothService
 from wattguard.meter.expansion import CostControl, ExpansionModule
+from wattguard.meter.links.channel import EPOCH_SIZE
 from wattguard.meter.links.link import Link, Manipulator
 from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
+from wattguard.meter.management.host_events import MeterEvent
 from wattguard.meter.management.module import LinkKeys, ManagementModule, Wallet
 from wattguard.meter.management.server import SecurityElement
 from wattguard.meter.management.storage import Store
@@ -44,6 +63,9 @@ def _deliver(message: bytes) -> list[bytes]:
 
 @dataclass(frozen=True, slots=True)
 class MeterConfig:
+    """How a meter is built: its tariffs and rated voltage, whether its security is on,
+    the 698 password, active reports, Bluetooth, and the vendor key for upgrades."""
+
     tariffs: int = 4
     rated_voltage: float = 220.0
     protected: bool = True
@@ -61,13 +83,16 @@ class MeterConfig:
 
 
 class Meter:
-    """A smart meter as the network sees it."""
+    """A smart meter as the network sees it: a sans-IO core on its power-line port (see the
+    module docstring). ``keys`` are its chips' link keys and ``random`` its source of random
+    bytes (``os.urandom``, or a seeded one for a reproducible run), both from the caller."""
 
     def __init__(
         self,
         address: bytes,
         *,
-        keys: LinkKeys | None = None,
+        keys: LinkKeys,
+        random: Callable[[int], bytes],
         esam: SecurityElement | None = None,
         wallet: Wallet | None = None,
         events: EventSink | None = None,
@@ -79,8 +104,8 @@ class Meter:
     ) -> None:
         if len(address) != 6:
             raise ValueError("a meter address is 6 bytes (12 BCD digits)")
-        keys = keys or LinkKeys(os.urandom(16), os.urandom(16), os.urandom(16))
         self.address = address
+        self._random = random
         self.metering = MeteringModule(keys.spi, tariffs=config.tariffs)
         self.management = ManagementModule(
             address,
@@ -122,6 +147,7 @@ class Meter:
                 store=self.management.store,
                 protected=config.protected,
                 lockout=config.bluetooth_lockout,
+                random=random,
             )
         self.spi = Link("SPI", spi_manipulate)
         self.uart_up = Link("UART expansion->management", uart_manipulate)
@@ -130,17 +156,20 @@ class Meter:
 
     @property
     def log(self) -> MeterLog:
+        """The meter's event log (the management module's)."""
         return self.management.log
 
     def power_up(self, now: float) -> None:
+        """The modules start: each link begins again with a RESTART under a fresh epoch."""
         self.now = now
-        self.spi.send(self.metering.power_up())
-        self.expansion.power_up()
-        self.management.to_expansion.append(self.management.uart_out.restart())
+        self.metering.power_up(self._random(EPOCH_SIZE))
+        self.expansion.power_up(self._random(EPOCH_SIZE))
+        self.management.power_up(self._random(EPOCH_SIZE))
         self._pump(now)
 
     @property
     def powered(self) -> bool:
+        """Whether the mains is present (without it the meter measures and answers nothing)."""
         return self.management.power.mains
 
     def mains_lost(self, now: float) -> None:
@@ -156,7 +185,7 @@ class Meter:
         self.now = now
         self.management.power.mains_restored(now)
         self.power_up(now)
-        self.management.step(now)
+        self.management.handle_timer(now)
         self._pump(now)
 
     def restart(self, now: float, self_test_ok: bool = True) -> BootResult | None:
@@ -199,27 +228,43 @@ class Meter:
         # The tariff in force when the step began (as the profile-mode fleet charges a minute
         # at the tariff of its start), so a step never straddles into the next period.
         tariff = self._tariff(now - seconds)
-        for message in self.metering.measure(measurement, seconds, tariff, now):
-            self.spi.send(message)
+        self.metering.measure(measurement, seconds, tariff, now)
         self._pump(now)
 
-    def receive_hplc(self, data: bytes, now: float) -> None:
-        if not self.powered:
-            return  # the modem is dark
-        self.now = now
-        self.expansion.receive_hplc(data)
-        self._pump(now)
+    # the power line: the primary port, in the shape of wattguard.sansio.Core
 
-    def hplc_output(self) -> bytes:
-        out = b"".join(self.expansion.to_hplc)
-        self.expansion.to_hplc.clear()
-        return out
-
-    def step(self, now: float) -> None:
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the power line at ``now`` (nothing while the mains is absent: the modem
+        is dark). ``b""``, a stream that ended, leaves the line as it is: the power line of a
+        meter never closes."""
         if not self.powered:
             return
         self.now = now
-        self.management.step(now)
+        self.expansion.receive_data(data, now)
+        self._pump(now)
+
+    def next_event(self) -> MeterEvent | None:
+        """The next thing the host should hear: a relay move or a security refusal."""
+        return self.management.next_event()
+
+    def data_to_send(self) -> bytes:
+        """The bytes for the power line (cleared once taken)."""
+        return self.expansion.data_to_send()
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next run (None: not until new input, and never
+        while the mains is absent)."""
+        if not self.powered:
+            return None
+        return self.management.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        """Run what is due at ``now`` (the meter's timers; see the module docstring)."""
+        if not self.powered:
+            return
+        self.now = now
+        self.management.handle_timer(now)
+        self.expansion.handle_timer(now)
         self._pump(now)
 
     def _tariff(self, now: float) -> int:
@@ -229,21 +274,24 @@ class Meter:
 
     def _pump(self, now: float) -> None:
         management, expansion = self.management, self.expansion
+        outputs = (
+            (self.metering.spi_to_send, self.spi),
+            (expansion.uart_to_send, self.uart_up),
+            (management.uart_to_send, self.uart_down),
+        )
+        inputs = (
+            (self.spi, management.receive_spi),
+            (self.uart_up, management.receive_uart),
+            (self.uart_down, expansion.receive_uart),
+        )
         for _ in range(1000):  # a bound, in case a manipulator keeps multiplying messages
-            for outgoing in expansion.to_management:
-                self.uart_up.send(outgoing)
-            expansion.to_management.clear()
-            for outgoing in management.to_expansion:
-                self.uart_down.send(outgoing)
-            management.to_expansion.clear()
+            for take, link in outputs:
+                for message in take():
+                    link.send(message)
             moved = False
-            for link, receive in (
-                (self.spi, management.receive_spi),
-                (self.uart_up, management.receive_uart),
-                (self.uart_down, expansion.receive_uart),
-            ):
-                while (message := link.receive()) is not None:
-                    receive(message, now)
+            for link, receive in inputs:
+                while (arrived := link.receive()) is not None:
+                    receive(arrived, now)
                     moved = True
-            if not moved and not expansion.to_management and not management.to_expansion:
+            if not moved:
                 return

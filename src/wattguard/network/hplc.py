@@ -9,10 +9,15 @@ from a meter arrives after queueing, then for each hop the hop latency plus its 
 time at the link's bandwidth; each hop loses it with the link's loss probability, drawn from a
 generator seeded at construction, so a run is reproducible.
 
-The channel is sans-IO: :meth:`HplcChannel.send` schedules, :meth:`HplcChannel.due` hands out
-what has arrived by ``now``, :meth:`HplcChannel.next_time` says when the next arrival is. The
-``manipulate`` hook sees every frame on the line (the attack harness eavesdrops, alters,
-drops or replays here), as the in-memory links inside a meter do.
+The channel is a sans-IO core with the contract's timer and event names
+(:mod:`wattguard.sansio`): :meth:`HplcChannel.get_timer` says when the next frame arrives,
+:meth:`HplcChannel.handle_timer` moves the channel's time to ``now``, and
+:meth:`HplcChannel.next_event` then hands out each frame that has arrived by then as a
+:class:`Delivery`, in arrival order. A medium has many endpoints rather than one peer, so it
+has no ``receive_data`` / ``data_to_send``: its input is the named port
+:meth:`HplcChannel.send`, ``(direction, address, data, now)``. The ``manipulate`` hook sees
+every frame on the line (the attack harness eavesdrops, alters, drops or replays here), as the
+in-memory links inside a meter do.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ __all__ = ["Delivery", "Direction", "HplcChannel", "LinkProfile"]
 
 
 class Direction(enum.Enum):
+    """Which way a frame travels on the line."""
+
     DOWN = "terminal to meter"
     UP = "meter to terminal"
 
@@ -53,6 +60,9 @@ class LinkProfile:
 
 @dataclass(frozen=True, slots=True, order=True)
 class Delivery:
+    """A frame that arrived at ``at``: to the meter at ``address`` (DOWN) or from it (UP).
+    ``order`` keeps frames that arrive at the same moment in the order they were sent."""
+
     at: float
     order: int
     direction: Direction = field(compare=False)
@@ -68,7 +78,8 @@ def _deliver(direction: Direction, address: bytes, data: bytes) -> list[bytes]:
 
 
 class HplcChannel:
-    """One terminal's power-line network."""
+    """One terminal's power-line network (see the module docstring): :meth:`send` in,
+    :meth:`get_timer` / :meth:`handle_timer` / :meth:`next_event` out."""
 
     def __init__(
         self, seed: int = 0, default: LinkProfile | None = None, manipulate: Manipulator = _deliver
@@ -78,18 +89,22 @@ class HplcChannel:
         self._random = random.Random(seed)
         self._links: dict[bytes, LinkProfile] = {}
         self._queue: list[Delivery] = []
+        self._reached = float("-inf")  # the latest handle_timer: what arrived by then is out
         self._busy_until = 0.0
         self._order = 0
         self.sent = 0
         self.lost = 0
 
     def attach(self, address: bytes, profile: LinkProfile | None = None) -> None:
+        """Put the meter at ``address`` on this line, over ``profile`` (or the default)."""
         self._links[address] = profile or self.default
 
     def detach(self, address: bytes) -> None:
+        """Take the meter at ``address`` off this line (frames already on it still arrive)."""
         self._links.pop(address, None)
 
     def profile(self, address: bytes) -> LinkProfile:
+        """The path to the meter at ``address``; ConfigError when it is not on this line."""
         try:
             return self._links[address]
         except KeyError:
@@ -110,12 +125,17 @@ class HplcChannel:
             self._order += 1
             heapq.heappush(self._queue, Delivery(at, self._order, direction, address, piece))
 
-    def next_time(self) -> float | None:
+    def get_timer(self) -> float | None:
+        """When the next frame on the line arrives (None: the line is quiet)."""
         return self._queue[0].at if self._queue else None
 
-    def due(self, now: float) -> list[Delivery]:
-        """Frames that have arrived by ``now``, in arrival order."""
-        out = []
-        while self._queue and self._queue[0].at <= now:
-            out.append(heapq.heappop(self._queue))
-        return out
+    def handle_timer(self, now: float) -> None:
+        """Time has reached ``now``: :meth:`next_event` hands out what has arrived by then."""
+        self._reached = max(self._reached, now)
+
+    def next_event(self) -> Delivery | None:
+        """The next frame that has arrived by the latest :meth:`handle_timer` (in arrival
+        order), or None."""
+        if self._queue and self._queue[0].at <= self._reached:
+            return heapq.heappop(self._queue)
+        return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.network.bus import InProcessBus, up_subject
 from wattguard.network.fep import ChannelCore, FepSession, PlainChannel
 from wattguard.network.hplc import HplcChannel, LinkProfile
@@ -201,10 +203,22 @@ class Deployment:
     def _meter(self, address: bytes) -> Meter:
         # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
         if self.hsm is None:
-            return Meter(address, config=MeterConfig(protected=False, active_reports=True))
+            return Meter(
+                address,
+                keys=LinkKeys.generate(os.urandom),
+                random=os.urandom,
+                config=MeterConfig(protected=False, active_reports=True),
+            )
         client = EsamClient(self.hsm.provision_esam(address))
         config = MeterConfig(protected=True, active_reports=True)
-        return Meter(address, esam=client, wallet=client, config=config)
+        return Meter(
+            address,
+            keys=LinkKeys.generate(os.urandom),
+            random=os.urandom,
+            esam=client,
+            wallet=client,
+            config=config,
+        )
 
     @property
     def meter_count(self) -> int:

@@ -86,4 +86,4 @@ class District:
         current = math.hypot(active, reactive) / self.voltage
         measurement = Measurement(self.voltage, current, active, reactive)
         self.total.measure(measurement, self.net.fleet.step_seconds, now)
-        self.total.step(now)
+        self.total.handle_timer(now)

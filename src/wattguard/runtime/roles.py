@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventLog, SecurityEvent
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.network import pki
 from wattguard.network.bus import EventPublisher
 from wattguard.network.fep import ChannelCore, FepLimits, PlainChannel
@@ -331,10 +333,25 @@ async def run_terminal(
     for i in range(1, meters + 1):
         meter_address = bytes.fromhex(f"{prefix}{i:06d}")
         if factory is None:
-            fleet.append(Meter(meter_address, config=MeterConfig(protected=False)))
+            fleet.append(
+                Meter(
+                    meter_address,
+                    keys=LinkKeys.generate(os.urandom),
+                    random=os.urandom,
+                    config=MeterConfig(protected=False),
+                )
+            )
         else:
             esam = EsamClient(factory.provision_esam(meter_address))
-            fleet.append(Meter(meter_address, esam=esam, wallet=esam))
+            fleet.append(
+                Meter(
+                    meter_address,
+                    keys=LinkKeys.generate(os.urandom),
+                    random=os.urandom,
+                    esam=esam,
+                    wallet=esam,
+                )
+            )
     for meter in fleet:
         terminal.add_meter(meter.address)
     net = Neighbourhood(terminal, channel, fleet, mixed_load(meters, seed))

@@ -71,7 +71,7 @@ class Neighbourhood:
             times = [
                 t
                 for t in (
-                    self.channel.next_time(),
+                    self.channel.get_timer(),
                     self.terminal.next_time(),
                     None if self.fleet.now is None else self.fleet.now + self.fleet.step_seconds,
                 )
@@ -88,11 +88,12 @@ class Neighbourhood:
         raise RuntimeError("the simulation made no progress (a component keeps rescheduling)")
 
     def _advance(self, now: float) -> None:
-        for delivery in self.channel.due(now):
+        self.channel.handle_timer(now)
+        while (delivery := self.channel.next_event()) is not None:
             if delivery.direction == Direction.DOWN:
                 meter = self.meters.get(delivery.address)
                 if meter is not None:
-                    meter.receive_hplc(delivery.data, now)
+                    meter.receive_data(delivery.data, now)
             else:
                 self.terminal.receive_hplc(delivery.address, delivery.data, now)
         fleet_now = self.fleet.now
@@ -105,7 +106,7 @@ class Neighbourhood:
 
     def _flush(self) -> None:
         for address, meter in self.meters.items():
-            out = meter.hplc_output()
+            out = meter.data_to_send()
             if out:
                 self.channel.send(Direction.UP, address, out, self.now)
         out = self.terminal.upstream_output()

@@ -2,9 +2,11 @@
 
 Each step a load source gives every meter's active and reactive power (numpy arrays, one
 entry per meter, e.g. from the profile-mode load models); the fleet turns them into
-measurements (voltage with a little spread around the rated value, current = S / V) and
-steps each meter. Time is an argument: a day of a thousand meters runs as fast as the machine
-allows, or the runtime paces it against the wall clock.
+measurements (voltage with a little spread around the rated value, current = S / V), feeds
+each meter its measurement and runs its timers (``handle_timer``) at the same moment: the
+meters' timers ride on the metering step, so a delayed relay operation or a freeze falls due
+at the first step at or after its time. Time is an argument: a day of a thousand meters runs
+as fast as the machine allows, or the runtime paces it against the wall clock.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class MeterFleet:
         for i, meter in enumerate(self.meters):
             m = Measurement(float(voltage[i]), float(current[i]), float(p[i]), float(q[i]))
             meter.measure(m, self.step_seconds, now)
-            meter.step(now)
+            meter.handle_timer(now)
         self.now = now
         return now
 

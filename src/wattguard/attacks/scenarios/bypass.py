@@ -17,12 +17,15 @@ balance too; docs in :mod:`wattguard.station.balance`).
 
 from __future__ import annotations
 
+import os
+
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import T0
 from wattguard.attacks.scenarios.deployed import StationView, fresh_deployment
 from wattguard.esam.client import EsamClient
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.runtime.deployment import Deployment
 from wattguard.runtime.district import District
 from wattguard.simulation.profile import LoadClass, LoadModel
@@ -41,11 +44,23 @@ def with_total_meter(deployment: Deployment, balance: EnergyBalance | None) -> D
     address = bytes(6)  # the transformer's meter: 000000000000
     hsm = deployment.hsm
     if hsm is None:
-        total = Meter(address, config=MeterConfig(protected=False, active_reports=True))
+        total = Meter(
+            address,
+            keys=LinkKeys.generate(os.urandom),
+            random=os.urandom,
+            config=MeterConfig(protected=False, active_reports=True),
+        )
     else:
         client = EsamClient(hsm.provision_esam(address))
         config = MeterConfig(protected=True, active_reports=True)
-        total = Meter(address, esam=client, wallet=client, config=config)
+        total = Meter(
+            address,
+            keys=LinkKeys.generate(os.urandom),
+            random=os.urandom,
+            esam=client,
+            wallet=client,
+            config=config,
+        )
     customers = [meter.hex() for meter in net.meters]
     district = District(net, total)
     deployment.station.register_meter(address, net.terminal.address)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.meter.metering.module import Measurement
 
 __all__ = ["ADDRESS", "HOUSE", "T0", "fresh_meter", "household"]
@@ -14,7 +17,13 @@ HOUSE = Measurement(voltage=229.5, current=8.7, active_power=1900.0, reactive_po
 
 def fresh_meter(protected: bool, **kwargs: object) -> Meter:
     """A new meter, powered up at T0; protected: F101 enforced and every link MAC-checked."""
-    meter = Meter(ADDRESS, config=MeterConfig(protected=protected), **kwargs)  # type: ignore[arg-type]
+    meter = Meter(
+        ADDRESS,
+        keys=LinkKeys.generate(os.urandom),
+        random=os.urandom,
+        config=MeterConfig(protected=protected),
+        **kwargs,  # type: ignore[arg-type]
+    )
     meter.power_up(T0)
     return meter
 
@@ -25,5 +34,5 @@ def household(meter: Meter, hours: float, start: float = T0) -> float:
     for _ in range(int(hours * 60)):
         now += 60.0
         meter.measure(HOUSE, 60.0, now)
-        meter.step(now)
+        meter.handle_timer(now)
     return now

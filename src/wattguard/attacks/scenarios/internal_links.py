@@ -71,7 +71,7 @@ def malicious_expansion(protected: bool) -> Outcome:
     before = len(meter.log.security)
     trip = encode_data(Data(DataType.ENUM, LocalRelay.TRIP))
     meter.expansion.send(UartMessage.LOCAL_RELAY, trip)
-    meter.step(T0 + 3600)
+    meter.handle_timer(T0 + 3600)
     state = meter.management.relay.state
     outcome = Outcome(
         state != RelayState.CLOSED,

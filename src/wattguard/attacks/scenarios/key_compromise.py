@@ -49,6 +49,7 @@ from wattguard.attacks.scenarios.replay import PlainWallet
 from wattguard.esam import profile as p
 from wattguard.esam.client import EsamClient
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.network.hplc import Direction
 from wattguard.protocol import (
     OAD,
@@ -205,13 +206,25 @@ def replace_meter(deployment: Deployment, net: Neighbourhood, old: Meter) -> Met
     now = deployment.clock.time()
     hsm = deployment.hsm
     if hsm is None:
-        new = Meter(old.address, config=MeterConfig(protected=False, active_reports=True))
+        new = Meter(
+            old.address,
+            keys=LinkKeys.generate(os.urandom),
+            random=os.urandom,
+            config=MeterConfig(protected=False, active_reports=True),
+        )
     else:
         version = hsm.security.current_version + 1
         hsm.rotate(p.MasterKeys.generate(version, os.urandom))
         client = EsamClient(hsm.provision_esam(old.address))
         config = MeterConfig(protected=True, active_reports=True)
-        new = Meter(old.address, esam=client, wallet=client, config=config)
+        new = Meter(
+            old.address,
+            keys=LinkKeys.generate(os.urandom),
+            random=os.urandom,
+            esam=client,
+            wallet=client,
+            config=config,
+        )
     new.power_up(now)
     fleet = net.fleet
     fleet.meters[fleet.meters.index(old)] = new

@@ -25,6 +25,7 @@ input that parses is obeyed (the open Bluetooth port serves whatever APDU arrive
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ from wattguard.meter.bluetooth.certificate import HandheldCertificate
 from wattguard.meter.bluetooth.handheld import Handheld
 from wattguard.meter.bluetooth.pairing import FrameType
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.network.fep import FepLimits, FepSession
 from wattguard.protocol import OAD, FrameDecoder, decode_apdu, decode_frame
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
@@ -145,9 +147,9 @@ def _meter_port(
     answered = 0
     for _ in range(400):
         frame = mutator.frame(mutator.choice(seeds))
-        receive = lambda: meter.receive_hplc(frame, now)  # noqa: B023, E731
-        found.call("meter.receive_hplc", frame, receive, count=False)
-        answered += bool(meter.hplc_output())
+        receive = lambda: meter.receive_data(frame, now)  # noqa: B023, E731
+        found.call("meter.receive_data", frame, receive, count=False)
+        answered += bool(meter.data_to_send())
     after = _state(meter)
     if after != before:
         found.failures.append(f"the meter's state changed: {before} -> {after}")
@@ -308,7 +310,7 @@ def _bluetooth_meter(protected: bool) -> Meter:
     from wattguard.attacks.scenarios.rigs import CA
 
     config = MeterConfig(protected=protected, bluetooth_pin="482913", handheld_ca=CA.public_key)
-    meter = Meter(FUZZ_METER, config=config)
+    meter = Meter(FUZZ_METER, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)
     meter.power_up(T0)
     for minute in range(1, 61):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)

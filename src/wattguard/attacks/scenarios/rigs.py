@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from wattguard.crypto import sm2, sm3
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys, Random
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.protocol import Apdu, ClientConnection, Response, ServerAddress, decode_apdu
@@ -74,8 +76,8 @@ class Line:
         self.connection.send_request(apdu, now)
         frame = self.connection.data_to_send()
         self.sent.append(frame)
-        self.meter.receive_hplc(frame, now)
-        self.connection.receive_data(self.meter.hplc_output(), now)
+        self.meter.receive_data(frame, now)
+        self.connection.receive_data(self.meter.data_to_send(), now)
         event = self.connection.next_event()
         if not isinstance(event, Response):
             raise RuntimeError(f"the meter did not answer: {event}")
@@ -110,7 +112,7 @@ def meter_rig(address: bytes, now: float, config: MeterConfig) -> MeterRig:
     """A meter powered up at ``now``: with an ESAM from a fresh cryptographic device when
     ``config.protected``, without one when not."""
     if not config.protected:
-        meter = Meter(address, config=config)
+        meter = Meter(address, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)
         meter.power_up(now)
         return MeterRig(meter, None, Line(meter))
     random = seeded(b"device " + address)
@@ -118,7 +120,14 @@ def meter_rig(address: bytes, now: float, config: MeterConfig) -> MeterRig:
         [MasterKeys.generate(1, random)], ca_key=CA, clock=lambda: now, random=random
     )
     client = EsamClient(device.provision_esam(address, random=seeded(b"esam " + address)))
-    meter = Meter(address, esam=client, wallet=client, config=config)
+    meter = Meter(
+        address,
+        keys=LinkKeys.generate(os.urandom),
+        random=os.urandom,
+        esam=client,
+        wallet=client,
+        config=config,
+    )
     meter.power_up(now)
     return MeterRig(meter, device, Line(meter))
 
@@ -131,7 +140,12 @@ def neighbourhood(
     channel = HplcChannel(seed=terminal[-1])
     collector = Terminal(terminal, channel, tasks=(task,), start=clock.time())
     fleet = [
-        Meter(terminal[3:] + k.to_bytes(3, "big"), config=MeterConfig(protected=False))
+        Meter(
+            terminal[3:] + k.to_bytes(3, "big"),
+            keys=LinkKeys.generate(os.urandom),
+            random=os.urandom,
+            config=MeterConfig(protected=False),
+        )
         for k in range(1, meters + 1)
     ]
     for meter in fleet:

@@ -15,8 +15,15 @@ local functions that do not need legal metrology:
 
 It talks to the management module only over the UART channel, and everything it asks there is
 checked on the other side: it cannot operate the relay, change keys or write parameters on its
-own. Sans-IO: ``receive_hplc`` / ``receive_uart`` / ``step`` take ``now``; what it sends goes
-to :attr:`to_management` and :attr:`to_hplc`.
+own.
+
+Sans-IO, with the shape of :class:`wattguard.sansio.Core` on its primary port, the power line:
+``receive_data(data, now)`` takes bytes from the modem and ``data_to_send()`` gives the bytes
+for it. Its UART port is named: ``receive_uart(message, now)`` takes one MAC'd message and
+``uart_to_send()`` gives the messages for the management module, each whole (the in-memory
+link between the chips carries messages, and its ``manipulate`` hook sees each one). Its local
+functions run on what arrives, so it has no timers; what it notices (alarms) goes to the
+management module over the UART, so it has no events of its own for the host.
 """
 
 from __future__ import annotations
@@ -61,26 +68,59 @@ class ExpansionModule:
         self.cost = cost
         self.pile = ChargingPile()
         self.monitor = LocalMonitor()
-        self.to_management: list[bytes] = []
-        self.to_hplc: list[bytes] = []
         self.relay_state = 0
         self.alarms: list[tuple[float, Alarm, int]] = []
         self._raised: set[Alarm] = set()
+        self._to_management: list[bytes] = []
+        self._to_hplc: list[bytes] = []
 
-    def power_up(self) -> None:
-        self.to_management.append(self.uart_out.restart())
+    def power_up(self, epoch: bytes) -> None:
+        """After power-up: the UART RESTART message, carrying ``epoch`` (8 fresh random bytes)."""
+        self._to_management.append(self.uart_out.restart(epoch))
 
-    def receive_hplc(self, data: bytes) -> None:
+    # the power line (the primary port)
+
+    def receive_data(self, data: bytes, now: float) -> None:
         """Bytes from the power line (the modem's output): forwarded to the management
-        module, which owns the DL/T 698.45 server."""
+        module, which owns the DL/T 698.45 server. ``b""`` (the line went quiet) is nothing
+        to forward."""
         if data:
             self.send(UartMessage.FRAME, data)
 
+    def next_event(self) -> None:
+        """Nothing: what the expansion module notices reaches the host through the management
+        module (UART ALARM messages, checked and logged there)."""
+        return None
+
+    def data_to_send(self) -> bytes:
+        """The bytes for the power line (the management module's 698 frames), cleared once
+        taken."""
+        out = b"".join(self._to_hplc)
+        self._to_hplc.clear()
+        return out
+
+    def get_timer(self) -> None:
+        """None: the expansion module acts only on what arrives."""
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Nothing is ever due (see :meth:`get_timer`)."""
+
+    # the UART (the management module)
+
+    def uart_to_send(self) -> list[bytes]:
+        """The UART messages for the management module, oldest first, each one whole
+        (cleared once taken)."""
+        out, self._to_management = self._to_management, []
+        return out
+
     def receive_uart(self, message: bytes, now: float) -> None:
+        """One MAC'd message from the management module (refusals are recorded by the
+        channel and change nothing)."""
         try:
             kind, payload = self.uart_in.receive(message, now)
             if kind == UartMessage.FRAME:
-                self.to_hplc.append(payload)
+                self._to_hplc.append(payload)
             elif kind == UartMessage.READINGS:
                 self._readings(read_data(Reader(payload)), now)
             elif kind == UartMessage.BALANCE and self.cost is not None:
@@ -109,7 +149,9 @@ class ExpansionModule:
         self._raised = {alarm for alarm, _ in raised}
 
     def send(self, kind: UartMessage, payload: bytes) -> None:
-        self.to_management.append(self.uart_out.encode(kind, payload))
+        """Queue one UART message to the management module (what a compromised expansion
+        module can do too: the attack harness and tests call this directly)."""
+        self._to_management.append(self.uart_out.encode(kind, payload))
 
 
 def _pair(a: int, b: int, signed: bool = False) -> Data:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 import hmac
-import os
 import struct
 from typing import Generic, TypeVar
 
@@ -30,9 +29,11 @@ from wattguard.crypto import sm4
 from wattguard.errors import DecodeError, IntegrityError, ReplayError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 
-__all__ = ["ChannelReceiver", "ChannelSender", "ReplayError"]
+__all__ = ["EPOCH_SIZE", "ChannelReceiver", "ChannelSender", "ReplayError"]
 
 MAC_SIZE = 4
+#: Random bytes in a RESTART message (its epoch).
+EPOCH_SIZE = 8
 _HEADER = struct.Struct(">BBIH")
 
 
@@ -47,7 +48,7 @@ def _mac(key: bytes, data: bytes) -> bytes:
 
 
 class ChannelSender:
-    """The sending end of one direction."""
+    """The sending end of one direction: numbers and MACs each message it encodes."""
 
     def __init__(self, key: bytes, start: int) -> None:
         self._key = key
@@ -61,16 +62,21 @@ class ChannelSender:
         body = _HEADER.pack(self._start, kind, self._sequence, len(payload)) + payload
         return body + _mac(self._key, body)
 
-    def restart(self) -> bytes:
+    def restart(self, epoch: bytes) -> bytes:
         """After power-up: sequence numbers begin again, announced by a RESTART message that
-        carries a fresh random epoch so an old RESTART cannot be replayed."""
+        carries ``epoch``, 8 fresh random bytes the caller draws (a core draws no random
+        number), so an old RESTART cannot be replayed."""
+        if len(epoch) != EPOCH_SIZE:
+            raise ValueError(f"a RESTART epoch is {EPOCH_SIZE} random bytes")
         self._sequence = 1
-        body = _HEADER.pack(self._start, RESTART, self._sequence, 8) + os.urandom(8)
+        body = _HEADER.pack(self._start, RESTART, self._sequence, EPOCH_SIZE) + epoch
         return body + _mac(self._key, body)
 
 
 class ChannelReceiver(Generic[T]):
-    """The receiving end of one direction; ``types`` is the link's message enumeration."""
+    """The receiving end of one direction: checks and opens each message, refusing (and
+    recording) forged, altered, replayed and malformed ones; ``types`` is the link's message
+    enumeration."""
 
     def __init__(
         self,

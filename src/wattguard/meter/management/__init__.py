@@ -16,6 +16,7 @@ from wattguard.meter.management.freeze import (
     Freezer,
     expose_freezes,
 )
+from wattguard.meter.management.host_events import MeterEvent, RelaySwitched, SecurityAlert
 from wattguard.meter.management.module import LinkKeys, ManagementModule, Wallet
 from wattguard.meter.management.power import Battery, Outage, PowerModule, expose_power
 from wattguard.meter.management.relay import Relay, RelayCommand, RelayState
@@ -46,7 +47,9 @@ __all__ = [
     "Freezer",
     "LinkKeys",
     "ManagementModule",
+    "MeterEvent",
     "MemoryStore",
+    "MeterEvent",
     "Module",
     "NonVolatileStore",
     "Outage",
@@ -55,6 +58,10 @@ __all__ = [
     "Relay",
     "RelayCommand",
     "RelayState",
+    "RelaySwitched",
+    "SecurityAlert",
+    "RelaySwitched",
+    "SecurityAlert",
     "Store",
     "StoreCorruptError",
     "StoreError",

@@ -122,7 +122,8 @@ class Freezer:
 
     ``read`` gives an attribute's current value (the object model's ``get``); ``grace`` is
     how late (seconds) a boundary may be seen and still be frozen with live values; drive
-    :meth:`step` at least once a minute with the meter's calendar."""
+    :meth:`step` with the meter's calendar at the moment :meth:`next_due` names (or more
+    often: a step with nothing due changes nothing)."""
 
     def __init__(
         self,
@@ -240,6 +241,29 @@ class Freezer:
                 self._saved(table)
         return taken
 
+    def next_due(self) -> float | None:
+        """The earliest calendar moment at which :meth:`step` has a boundary to freeze;
+        ``-inf`` when a group has not been stepped yet (its first step starts its count),
+        None when nothing is scheduled (only instant freezes, or none)."""
+        moments = [
+            self._next_boundary(table.kind, group)
+            for table in self.tables.values()
+            if table.kind != FreezeObject.INSTANT
+            for group in table.groups.values()
+        ]
+        return min(moments, default=None)
+
+    def _next_boundary(self, kind: FreezeObject, group: Group) -> float:
+        """The first boundary of ``group`` after the calendar time it reached."""
+        if group.last is None:
+            return -math.inf
+        if kind in _UNIT:
+            step = _UNIT[kind] * group.period
+            return float((math.floor(group.last / step) + 1) * step)
+        day, hour = self._moment(kind)
+        index = self._month(group.period, group.last, day, hour) + group.period
+        return float(_month_start(index, day, hour))
+
     def _due(self, kind: FreezeObject, group: Group, now: float) -> list[tuple[int, bool]]:
         """Boundaries in (group.last, now], oldest first, each with "filled" (too late to be
         live: only the day, settlement and month freezes fill, at most BACKFILL of them)."""
@@ -265,15 +289,25 @@ class Freezer:
             while True:
                 yield boundary
                 boundary -= step
-        day, hour = self.settlement if kind == FreezeObject.SETTLEMENT else (1, 0)
+        day, hour = self._moment(kind)
+        index = self._month(period, now, day, hour)
+        while index > 0:
+            yield _month_start(index, day, hour)
+            index -= period
+
+    def _moment(self, kind: FreezeObject) -> tuple[int, int]:
+        """(day, hour) of the month at which a monthly freeze of ``kind`` falls."""
+        return self.settlement if kind == FreezeObject.SETTLEMENT else (1, 0)
+
+    @staticmethod
+    def _month(period: int, now: float, day: int, hour: int) -> int:
+        """The index (year * 12 + month - 1) of the newest monthly boundary at or before
+        ``now`` that falls on a whole multiple of ``period`` months."""
         moment = dt.datetime.fromtimestamp(math.floor(now), dt.UTC)
         index = moment.year * 12 + moment.month - 1
         if _month_start(index, day, hour) > now:
             index -= 1
-        index -= index % period
-        while index > 0:
-            yield _month_start(index, day, hour)
-            index -= period
+        return index - index % period
 
     def _values(
         self, group: Group, cache: dict[OAD, Data | None], filled: bool

@@ -18,13 +18,22 @@ but on a bus a tamperer can reach) and the expansion module (UART, least trusted
   (logged) and deductions no larger than the energy since the last one can cost. Anything else
   is refused and recorded as UNAUTHORISED.
 
-Everything is sans-IO: ``receive_spi``, ``receive_uart`` and ``step`` take ``now`` (POSIX
-seconds of the simulation) and messages go out through :attr:`to_expansion`.
+Sans-IO, in the shape of :class:`wattguard.sansio.Core` with every port named, since each
+carries whole MAC'd messages rather than a byte stream: ``receive_spi(message, now)`` and
+``receive_uart(message, now)`` take one message each, ``uart_to_send()`` gives the messages
+for the expansion module, ``serve_local(apdu, now)`` answers the Bluetooth port. Time is
+``now`` (seconds of the host's clock, POSIX in a simulation or a runtime): ``get_timer()``
+says when the module next needs to run (the relay's delayed operations, the 698 link's
+timers, the next freeze boundary, the clock battery's next report, pending active reports)
+and ``handle_timer(now)`` runs what is due. What the host should hear (the relay's moves,
+security refusals) comes out of ``next_event()`` (:mod:`~wattguard.meter.management.host_events`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,17 +49,20 @@ from wattguard.meter.links.uart import (
     UartReceiver,
     UartSender,
 )
+from wattguard.meter.management import persistence
 from wattguard.meter.management.display import Display
 from wattguard.meter.management.esam_objects import expose_esam
 from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.management.exposure import expose, metrology_view
-from wattguard.meter.management.freeze import Freezer, expose_freezes
+from wattguard.meter.management.freeze import expose_freezes
+from wattguard.meter.management.host_events import EventQueue, MeterEvent, RelaySwitched
 from wattguard.meter.management.model import ObjectModel
 from wattguard.meter.management.policy import SecurityPolicy
-from wattguard.meter.management.power import PowerModule, expose_power
+from wattguard.meter.management.power import expose_power
 from wattguard.meter.management.relay import Relay, RelayState
 from wattguard.meter.management.server import ApplicationServer, SecurityElement
 from wattguard.meter.management.storage import MemoryStore, Store
+from wattguard.meter.management.uart_payloads import read_enum, read_structure, readings
 from wattguard.meter.metering.module import Measurement, decode_energy, decode_measurement
 from wattguard.meter.metering.registers import EnergyRegisters
 from wattguard.protocol import OAD, Data, DataType, ServerAddress, ServerConnection
@@ -58,9 +70,8 @@ from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.error import ErrorResponse, ErrorType
 from wattguard.protocol.apdu.report import ReportNotificationList
-from wattguard.protocol.axdr import Reader
 from wattguard.protocol.connection import IncomingRequest, ProtocolViolation
-from wattguard.protocol.data import encode_data, read_data
+from wattguard.protocol.data import encode_data
 
 __all__ = ["LinkKeys", "ManagementModule", "Wallet"]
 
@@ -85,14 +96,25 @@ class Wallet(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LinkKeys:
-    """The keys the chips share, provisioned at manufacture."""
+    """The SM4 keys the chips share on their MAC'd links, provisioned at manufacture (the
+    meter never makes its own: the provisioning caller supplies them)."""
 
     spi: bytes
     uart_up: bytes  # expansion -> management
     uart_down: bytes  # management -> expansion
 
+    @classmethod
+    def generate(cls, random_bytes: Callable[[int], bytes]) -> LinkKeys:
+        """Fresh keys from ``random_bytes`` (``os.urandom`` at provisioning, a seeded
+        source in a reproducible test)."""
+        return cls(random_bytes(16), random_bytes(16), random_bytes(16))
+
 
 class ManagementModule:
+    """The management module of one meter (see the module docstring): it keeps what the
+    metering chip reported, serves DL/T 698.45 under the F101 policy, guards the relay and
+    the wallet against the expansion module, and runs the meter's timers."""
+
     def __init__(
         self,
         address: bytes,
@@ -111,7 +133,8 @@ class ManagementModule:
         self.address = address
         self.store: Store = store if store is not None else MemoryStore()
         self.name = f"meter {address.hex()}"
-        self.log = MeterLog(events)
+        self._events = EventQueue(events)
+        self.log = MeterLog(self._events)
         self.policy = SecurityPolicy(enforced=protected)
         self.protected = protected
         self.spi = SpiReceiver(
@@ -121,7 +144,7 @@ class ManagementModule:
             keys.uart_up, self.log, f"{self.name} management/UART", protected=protected
         )
         self.uart_out = UartSender(keys.uart_down)
-        self.to_expansion: list[bytes] = []
+        self._to_expansion: list[bytes] = []
         self.esam = esam
         self.wallet = wallet
         self.relay = Relay()
@@ -154,9 +177,9 @@ class ManagementModule:
         # What survives a power loss lives in the store: the freezes (saved as each freeze
         # is taken) and the power module's state with the calendar offset (saved at power
         # fail). A module built on a store that holds them carries on from there.
-        self.power = self._restore_power()
+        self.power = persistence.restore_power(self.store, self, self.now)
         self.power.on_power_fail.append(self.save)
-        self.freezer = self._restore_freezer()
+        self.freezer = persistence.restore_freezer(self.store, self.model.get, self.name)
         expose_freezes(self.model, self.freezer, self.calendar)
         expose_power(self.model, self.power)
         if isinstance(esam, EsamClient):
@@ -195,15 +218,58 @@ class ManagementModule:
         self.log.calendar_offset = self.clock_offset
         self.log.add(MeterEventKind.CLOCK_SET, now, f"clock moved by {jump:+.0f} s")
 
-    def step(self, now: float) -> None:
-        """Timers: the relay's delayed operations, the link layer's, freezes, the battery,
-        and active reports."""
+    def power_up(self, epoch: bytes) -> None:
+        """After power-up: the UART RESTART message, carrying ``epoch`` (8 fresh random bytes)."""
+        self._to_expansion.append(self.uart_out.restart(epoch))
+
+    def next_event(self) -> MeterEvent | None:
+        """The next thing the host should hear (a relay move, a security refusal), or None."""
+        return self._events.next_event()
+
+    def uart_to_send(self) -> list[bytes]:
+        """The UART messages for the expansion module, oldest first, each one whole (cleared
+        once taken)."""
+        out, self._to_expansion = self._to_expansion, []
+        return out
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next run: the earliest of the relay's delayed
+        operations, the 698 link's timers, the next freeze boundary, the clock battery's next
+        report and, with active reports on, now while events wait to be reported. None while
+        the mains is absent (only the RTC runs)."""
+        if not self.power.mains:
+            return None
+        timers = [
+            self.relay.get_timer(),
+            self.connection.get_timer(),
+            self._freeze_timer(),
+            self.power.next_check(),
+        ]
+        if self.active_reports and self.log.unreported:
+            timers.append(self.now)
+        return min((t for t in timers if t is not None), default=None)
+
+    def _freeze_timer(self) -> float | None:
+        due = self.freezer.next_due()
+        if due is None:
+            return None
+        if due == -math.inf:
+            return self.now  # a new freeze group counts from its first step: now
+        # the calendar is now + clock_offset: the first `now` whose calendar reaches `due`
+        at = due - self.clock_offset
+        while at + self.clock_offset < due:
+            at = math.nextafter(at, math.inf)
+        return at
+
+    def handle_timer(self, now: float) -> None:
+        """Run what is due at ``now``: the battery's discharge and check, the freezes, the
+        relay's delayed operations, the link layer's timers and the active reports."""
         self.now = now
         self.power.step(now)
         if self.power.mains:
             self.freezer.step(self.calendar())
         before = self.relay.state
-        self.relay.step(now)
+        self.relay.handle_timer(now)
         if self.relay.state != before:
             self._relay_changed(before, now)
         timer = self.connection.get_timer()
@@ -245,34 +311,12 @@ class ManagementModule:
 
     def save(self) -> None:
         """Write what must survive a power loss (run by the power-fail hook)."""
-        self.store.put("power", self.power.to_bytes())
-        for kind, table in self.freezer.tables.items():
-            self.store.put(f"freeze/{int(kind):04X}", table.to_bytes())
-
-    def _restore_power(self) -> PowerModule:
-        saved = self.store.get("power")
-        if saved is not None:
-            try:
-                return PowerModule.from_bytes(saved, self)
-            except DecodeError as exc:
-                self.log.add(MeterEventKind.CLOCK_FAULT, self.now, f"power state lost: {exc}")
-        return PowerModule(self)
-
-    def _restore_freezer(self) -> Freezer:
-        saved = list(self.store.items("freeze/"))
-        if not saved:
-            return Freezer(self.model.get, persist=self.store.put)
-        freezer = Freezer(self.model.get, associations={}, persist=self.store.put)
-        for key, blob in saved:
-            try:
-                freezer.load_object(blob)
-            except DecodeError as exc:
-                log.warning("%s: stored %s is unreadable: %s", self.name, key, exc)
-        return freezer
+        persistence.save(self.store, self.power, self.freezer)
 
     # SPI: the metering chip
 
     def receive_spi(self, message: bytes, now: float) -> None:
+        """One MAC'd message from the metering chip (refusals are recorded, change nothing)."""
         self.now = now
         try:
             kind, payload = self.spi.receive(message, now)
@@ -296,11 +340,12 @@ class ManagementModule:
         if state is not None and state != self._voltage_state:
             self.log.add(state, now, f"{m.voltage:.1f} V")
         self._voltage_state = state
-        self.send_to_expansion(UartMessage.READINGS, _readings(m, self.registers, now))
+        self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now))
 
     # UART: the expansion module
 
     def receive_uart(self, message: bytes, now: float) -> None:
+        """One MAC'd message from the expansion module, checked as the module docstring says."""
         self.now = now
         try:
             kind, payload = self.uart_in.receive(message, now)
@@ -315,12 +360,12 @@ class ManagementModule:
                 self.connection.receive_data(payload, now)
                 self._flush_link(now)
             elif kind == UartMessage.LOCAL_RELAY:
-                self._local_relay(LocalRelay(_value(payload)), now)
+                self._local_relay(LocalRelay(read_enum(payload)), now)
             elif kind == UartMessage.DEDUCT:
-                amount, energy_wh = (item.value for item in _structure(payload, 2))
+                amount, energy_wh = (item.value for item in read_structure(payload, 2))
                 self._deduct(amount, energy_wh, now)
             elif kind == UartMessage.ALARM:
-                code, value = (item.value for item in _structure(payload, 2))
+                code, value = (item.value for item in read_structure(payload, 2))
                 self._alarm(Alarm(code), value, now)
         except (DecodeError, ValueError, TypeError) as exc:
             self.log.record(
@@ -390,6 +435,7 @@ class ManagementModule:
         tripped = not self.relay.supplying
         kind = MeterEventKind.RELAY_TRIP if tripped else MeterEventKind.RELAY_CLOSE
         self.log.add(kind, now, f"{before.value} -> {self.relay.state.value} {reason}".strip())
+        self._events.put(RelaySwitched(now, before, self.relay.state, reason))
         states = list(RelayState)
         self.send_to_expansion(
             UartMessage.RELAY_STATE, Data(DataType.ENUM, states.index(self.relay.state))
@@ -443,33 +489,9 @@ class ManagementModule:
         self._send_raw(kind, encode_data(value))
 
     def _send_raw(self, kind: UartMessage, payload: bytes) -> None:
-        self.to_expansion.append(self.uart_out.encode(kind, payload))
+        self._to_expansion.append(self.uart_out.encode(kind, payload))
 
     def _refuse(self, detail: str, now: float) -> None:
         self.log.record(
             SecurityEvent(EventKind.UNAUTHORISED, f"{self.name} management/UART", detail, now)
         )
-
-
-def _readings(m: Measurement, registers: EnergyRegisters, now: float) -> Data:
-    neutral = m.current if m.neutral_current is None else m.neutral_current
-    return Data.structure(
-        Data(DataType.DOUBLE_LONG_UNSIGNED, int(now) & 0xFFFFFFFF),
-        Data(DataType.LONG64_UNSIGNED, int(registers.forward_active[0] // 3600)),
-        Data(DataType.DOUBLE_LONG, round(m.active_power * 10)),
-        Data(DataType.DOUBLE_LONG, round(m.current * 1000)),
-        Data(DataType.DOUBLE_LONG, round(neutral * 1000)),
-    )
-
-
-def _value(payload: bytes) -> int:
-    value: int = read_data(Reader(payload)).value
-    return value
-
-
-def _structure(payload: bytes, size: int) -> tuple[Data, ...]:
-    value = read_data(Reader(payload))
-    if value.type != DataType.STRUCTURE or len(value.value) != size:
-        raise DecodeError(f"expected a structure of {size} values", offset=0)
-    items: tuple[Data, ...] = value.value
-    return items

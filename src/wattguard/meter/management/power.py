@@ -13,7 +13,8 @@ resumes from that moment (the clock offset shrinks by the time lost) and a clock
 (302E) is logged. The power-down event is closed with its end and duration (what the meter's
 own calendar measured), counted in attribute 7 (occurrences, accumulated seconds).
 
-The battery is checked while the meter runs (at power-up and at each :meth:`step`): below
+The battery is checked while the meter runs (at power-up and at each :meth:`step`, which
+:meth:`PowerModule.next_check` says when to run for the next report to be on time): below
 ``low_threshold`` it is reported once as BATTERY_LOW, and again only after a cell that reads
 ``low_threshold + 0.2 V`` has been fitted. DL/T 698.45 signals a low clock battery by status
 bits (running status word 1, bit 2; follow-report status word, bit 3) rather than an event
@@ -87,11 +88,20 @@ class Battery:
     def flat(self) -> bool:
         return self.charge_mah <= 0.0
 
-    def drain(self, seconds: float, on_battery: bool) -> float | None:
-        """Draw ``seconds`` of use; returns when (seconds in) the cell went flat, if it did."""
+    def rate(self, on_battery: bool) -> float:
+        """mAh drawn per second: self-discharge, plus the RTC while the mains is absent."""
         per_second = self.capacity_mah * self.self_discharge / _YEAR
         if on_battery:
             per_second += self.standby_ua / 1000.0 / 3600.0
+        return per_second
+
+    def charge_at(self, volts: float) -> float:
+        """The charge (mAh) at which the cell reads ``volts`` (the inverse of :meth:`voltage`)."""
+        return float(np.interp(volts, _CURVE_VOLTS, _CURVE_FRACTION)) * self.capacity_mah
+
+    def drain(self, seconds: float, on_battery: bool) -> float | None:
+        """Draw ``seconds`` of use; returns when (seconds in) the cell went flat, if it did."""
+        per_second = self.rate(on_battery)
         if per_second * seconds < self.charge_mah:
             self.charge_mah -= per_second * seconds
             return None
@@ -196,6 +206,19 @@ class PowerModule:
             self.battery.drain(now - self._stepped, on_battery=False)
         self._stepped = now
         self._check(now)
+
+    def next_check(self) -> float | None:
+        """When :meth:`step` next has something to report: the first whole second after
+        the cell, discharging as it does now, reaches ``low_threshold`` (so it reads below).
+        None while the mains is absent, once BATTERY_LOW is reported, before the first step
+        (the discharge is counted from there), and for a cell that never gets there."""
+        if not self.mains or self.low or math.isnan(self._stepped):
+            return None
+        per_second = self.battery.rate(on_battery=False)
+        if per_second <= 0.0 or self.low_threshold <= _CURVE_VOLTS[0] or self.battery.flat:
+            return None
+        above = self.battery.charge_mah - self.battery.charge_at(self.low_threshold)
+        return math.floor(self._stepped + max(above, 0.0) / per_second) + 1.0
 
     def _check(self, now: float) -> None:
         volts = self.battery.voltage()

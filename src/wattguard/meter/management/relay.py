@@ -14,6 +14,8 @@ meter is *protected* (8001, power keeping: e.g. a hospital, or a holiday when cu
 not allowed) every trip is refused with DAR 2 (temporary failure); a protect can only be set
 and released by the station. Every operation returns an event for the meter's log.
 A trip with a duration closes by itself (into CLOSE_ALLOWED) when the duration is over.
+Sans-IO: every operation takes ``now``; :meth:`Relay.get_timer` says when the next delayed
+operation falls due and :meth:`Relay.handle_timer` carries out what is due.
 
 Which commands may reach the relay is not decided here: the management module passes only
 station commands the ESAM verified (and its own cost-control guard); see ``management.py``.
@@ -66,6 +68,9 @@ class ProtectedError(LocalProtocolError):
 
 @dataclass
 class Relay:
+    """The load switch's state machine (see the module docstring), with its alarm flag, the
+    power-keeping protect, and the times of a pending delayed trip and timed re-close."""
+
     state: RelayState = RelayState.CLOSED
     alarm: bool = False
     protected: bool = False
@@ -109,7 +114,12 @@ class Relay:
         self.protected = on
         self.log.append((now, "protect on" if on else "protect off"))
 
-    def step(self, now: float) -> None:
+    def get_timer(self) -> float | None:
+        """When a delayed trip or a timed re-close falls due (None: nothing pending)."""
+        pending = [t for t in (self._trip_at, self._close_at) if t is not None]
+        return min(pending, default=None)
+
+    def handle_timer(self, now: float) -> None:
         """Carry out a delayed trip or a timed re-close when it falls due."""
         if self._trip_at is not None and now >= self._trip_at:
             self._trip_at = None

@@ -3,8 +3,12 @@ reports to the management module over SPI. It is never upgradable.
 
 Each step it is given what it measured (from a waveform window through
 :func:`~wattguard.meter.metering.metrology.analyse_window`, or a load profile in profile mode) and
-for how long; it accumulates the registers and the demand, and returns the SPI messages to send:
-a MEASUREMENT every step and an ENERGY snapshot every ``energy_every`` seconds. Payloads are
+for how long; it accumulates the registers and the demand, and queues the SPI messages to send:
+a MEASUREMENT every step and an ENERGY snapshot every ``energy_every`` seconds. Sans-IO, in the
+shape of :class:`wattguard.sansio.Core` for a chip that only sends: its inputs are named ports
+(:meth:`MeteringModule.measure`, :meth:`MeteringModule.power_up`), its output is
+:meth:`MeteringModule.spi_to_send` (whole MAC'd messages, one per SPI transfer); it has no
+timers and no events. Payloads are
 DL/T 698.45 Data (one codec for everything), in the units of the protocol objects:
 
 * MEASUREMENT: structure {voltage long-unsigned 0.1 V, current double-long 0.001 A, neutral
@@ -134,26 +138,29 @@ class MeteringModule:
         self.energy_every = energy_every
         self.last: Measurement | None = None
         self._since_energy = 0.0
+        self._outbox: list[bytes] = []
 
-    def power_up(self) -> bytes:
-        """After power-up: the RESTART message (sequence numbers begin again)."""
+    def power_up(self, epoch: bytes) -> None:
+        """After power-up: the RESTART message (sequence numbers begin again); ``epoch`` is
+        8 fresh random bytes (see :meth:`~wattguard.meter.links.channel.ChannelSender.restart`)."""
         self._since_energy = 0.0
-        return self.spi.restart()
+        self._outbox.append(self.spi.restart(epoch))
 
-    def measure(self, m: Measurement, seconds: float, tariff: int, now: float) -> list[bytes]:
-        """Account one step and return the SPI messages it produces."""
+    def measure(self, m: Measurement, seconds: float, tariff: int, now: float) -> None:
+        """Account one step and queue the SPI messages it produces."""
         self.registers.accumulate(m.active_power, m.reactive_power, seconds, tariff)
         self.demand.accumulate(m.active_power, seconds, tariff, now)
         self.last = m
-        out = [self.spi.encode(MessageType.MEASUREMENT, encode_data(m.to_data()))]
+        self._outbox.append(self.spi.encode(MessageType.MEASUREMENT, encode_data(m.to_data())))
         self._since_energy += seconds
         if self._since_energy + 1e-9 >= self.energy_every:
             self._since_energy = 0.0
-            out.append(self.snapshot())
-        return out
+            self._outbox.append(self.spi.encode(MessageType.ENERGY, encode_energy(self.registers)))
 
-    def snapshot(self) -> bytes:
-        return self.spi.encode(MessageType.ENERGY, encode_energy(self.registers))
+    def spi_to_send(self) -> list[bytes]:
+        """The SPI messages to send, oldest first, each one whole (cleared once taken)."""
+        out, self._outbox = self._outbox, []
+        return out
 
     def measure_waveform(
         self,
@@ -162,7 +169,7 @@ class MeteringModule:
         sample_rate: float,
         tariff: int,
         now: float,
-    ) -> list[bytes]:
+    ) -> None:
         """Waveform mode: analyse one window of samples and account it."""
         phase = analyse_window(voltage, current, sample_rate)
         m = Measurement(
@@ -174,4 +181,4 @@ class MeteringModule:
             voltage_thd=phase.voltage_thd,
             current_thd=phase.current_thd,
         )
-        return self.measure(m, len(voltage) / sample_rate, tariff, now)
+        self.measure(m, len(voltage) / sample_rate, tariff, now)

@@ -1,0 +1,55 @@
+"""What of the management module survives a power loss, and how it comes back.
+
+The non-volatile store holds the power module's state with the calendar offset the RTC stands
+for (key ``power``, written by the power-fail hook) and each freeze object (``freeze/5002``
+and so on, written as each freeze is taken and at power fail). A module built on a store that
+holds them carries on from there; what cannot be read back is logged and started afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from wattguard.errors import DecodeError
+from wattguard.meter.management.eventlog import MeterEventKind
+from wattguard.meter.management.freeze import Freezer, Reader_
+from wattguard.meter.management.power import PowerHost, PowerModule
+from wattguard.meter.management.storage import Store
+
+__all__ = ["restore_freezer", "restore_power", "save"]
+
+log = logging.getLogger(__name__)
+
+
+def save(store: Store, power: PowerModule, freezer: Freezer) -> None:
+    """Write what must survive a power loss."""
+    store.put("power", power.to_bytes())
+    for kind, table in freezer.tables.items():
+        store.put(f"freeze/{int(kind):04X}", table.to_bytes())
+
+
+def restore_power(store: Store, host: PowerHost, now: float) -> PowerModule:
+    """The saved power module (its clock offset back on ``host``), or a new one; an
+    unreadable state is logged on ``host`` as a clock fault at ``now``."""
+    saved = store.get("power")
+    if saved is not None:
+        try:
+            return PowerModule.from_bytes(saved, host)
+        except DecodeError as exc:
+            host.log.add(MeterEventKind.CLOCK_FAULT, now, f"power state lost: {exc}")
+    return PowerModule(host)
+
+
+def restore_freezer(store: Store, read: Reader_, name: str) -> Freezer:
+    """The saved freeze objects (each freeze then saved as it is taken), or the default
+    associations of a new meter; an unreadable object is logged and left empty."""
+    saved = list(store.items("freeze/"))
+    if not saved:
+        return Freezer(read, persist=store.put)
+    freezer = Freezer(read, associations={}, persist=store.put)
+    for key, blob in saved:
+        try:
+            freezer.load_object(blob)
+        except DecodeError as exc:
+            log.warning("%s: stored %s is unreadable: %s", name, key, exc)
+    return freezer
