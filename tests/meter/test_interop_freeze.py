@@ -16,8 +16,7 @@ from wattguard_testing import require
 from wattguard.clock import VirtualClock
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.freeze import Association, FreezeObject, Freezer, expose_freezes
-from wattguard.meter.management.records import stamp as date_time_s
-from wattguard.protocol import OAD, Data, DataType, decode_apdu
+from wattguard.protocol import OAD, Data, DataType, DateTimeS, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestRecord, GetResponseRecord
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import read_data
@@ -53,7 +52,7 @@ def ours(value: Any) -> Data:
 
 
 def stamp(posix: int) -> Any:
-    return theirs(Data(DataType.DATE_TIME_S, date_time_s(posix)))
+    return theirs(Data(DataType.DATE_TIME_S, DateTimeS.from_posix(posix)))
 
 
 class Registers:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import calendar
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -224,8 +223,8 @@ def test_record_task_catches_up_on_the_window_a_lost_read_missed() -> None:
     for item in station.items:
         request = decode_apdu(item.request)
         assert isinstance(request, GetRequestRecord)
-        start, end = (request.record.rows.fields[k].value.to_datetime() for k in (1, 2))
-        windows.append((calendar.timegm(start.timetuple()), calendar.timegm(end.timetuple())))
+        start, end = (request.record.rows.fields[k].value.to_posix() for k in (1, 2))
+        windows.append((start, end))
     # contiguous windows from the start: nothing skipped, nothing read twice
     assert windows[0][0] == T0 // 900 * 900
     for (_, end), (start, _) in itertools.pairwise(windows):

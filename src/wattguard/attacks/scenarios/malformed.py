@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import HOUSE, T0
 from wattguard.attacks.scenarios.fuzzing import Mutator, traffic
-from wattguard.attacks.scenarios.rigs import meter_rig, seeded
+from wattguard.attacks.scenarios.rigs import meter_rig
 from wattguard.crypto import sm2, sm3
 from wattguard.errors import DecodeError
 from wattguard.events import EventLog, SecurityEvent
@@ -43,6 +43,7 @@ from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network.fep import FepLimits, FepSession
 from wattguard.protocol import OAD, FrameDecoder, decode_apdu, decode_frame
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
+from wattguard.randomness import seeded
 
 __all__ = ["Findings"]
 

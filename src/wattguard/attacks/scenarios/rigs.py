@@ -19,7 +19,7 @@ from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock
 from wattguard.crypto import sm2, sm3
 from wattguard.esam.client import EsamClient
-from wattguard.esam.profile import MasterKeys, Random
+from wattguard.esam.profile import MasterKeys
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
@@ -27,6 +27,7 @@ from wattguard.protocol import Apdu, ClientConnection, ServerAddress, decode_apd
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.security import Protection, SecurityResponse
 from wattguard.protocol.connection import Response
+from wattguard.randomness import seeded
 from wattguard.runtime.simulation import Neighbourhood
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "neighbourhood",
     "quiet",
     "recording_relay",
-    "seeded",
 ]
 
 T = TypeVar("T")
@@ -46,21 +46,6 @@ T = TypeVar("T")
 #: The utility's CA and the meter vendor's signing key (fixed, so the runs are reproducible).
 CA = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard attacks: utility CA"))
 VENDOR = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard attacks: meter vendor"))
-
-
-def seeded(seed: bytes) -> Random:
-    """A reproducible random source: SM3 in counter mode."""
-    counter = 0
-
-    def draw(size: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < size:
-            counter += 1
-            out += sm3.hash(seed + counter.to_bytes(8, "big"))
-        return out[:size]
-
-    return draw
 
 
 class Line:
