@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0
 
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
@@ -12,6 +11,7 @@ from wattguard.meter.management.relay import RelayState
 from wattguard.protocol import OAD, OMD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
+from wattguard.testing import ADDRESS, HOUSE, T0
 
 PIN = "246810"
 READ = GetRequestNormal(1, OAD(0x0010, 2, 0)).to_bytes()

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0, Client
 
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
@@ -17,6 +16,8 @@ from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, RSD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord
 from wattguard.protocol.data import MSChoice
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import Line
 
 ENERGY, VOLTAGE = OAD(0x0010, 2), OAD(0x2000, 2)
 NUMBER, TIME = OAD(0x2023, 2), OAD(0x2021, 2)
@@ -39,7 +40,7 @@ def freezing_meter(config: MeterConfig, minutes: int) -> tuple[Meter, Freezer, l
     return meter, freezer, seen
 
 
-def read_records(client: Client, request: GetRecord, now: float) -> AResultRecord:
+def read_records(client: Line, request: GetRecord, now: float) -> AResultRecord:
     answer = client.exchange(GetRequestRecord(client.piid(), request), now)
     assert isinstance(answer, GetResponseRecord)
     return answer.result
@@ -47,7 +48,7 @@ def read_records(client: Client, request: GetRecord, now: float) -> AResultRecor
 
 def test_a_station_reads_the_minute_freezes_the_meter_metered() -> None:
     meter, _, seen = freezing_meter(MeterConfig(protected=False), 61)
-    client = Client(meter)
+    client = Line(meter)
     request = GetRecord(
         OAD(0x5002, 2), RSD(10, (4, MS(MSChoice.ALL_METERS))), RCSD((CSD(TIME), CSD(ENERGY)))
     )
@@ -73,7 +74,7 @@ def test_day_freeze_at_the_meters_midnight_read_over_698() -> None:
     meter.measure(HOUSE, 60.0, now)
     meter.step(now)
     freezer.step(management.calendar())  # ... midnight has passed and the day is frozen
-    client = Client(meter)
+    client = Line(meter)
     result = read_records(client, GetRecord(OAD(0x5004, 2), RSD(9, (1,)), RCSD(())), meter.now)
     assert [c.column for c in result.columns.columns] == [NUMBER, TIME, ENERGY, OAD(0x0020, 2)]
     (row,) = result.result  # type: ignore[misc]
@@ -87,7 +88,7 @@ def test_plaintext_cannot_rewrite_or_wipe_the_freezes_of_a_protected_meter(
     protected: bool,
 ) -> None:
     meter, freezer, _ = freezing_meter(MeterConfig(protected=protected), 31)
-    client = Client(meter)
+    client = Line(meter)
     table = Data.array(Association(15, VOLTAGE, 1).to_data())
     set_dar = client.set(OAD(0x5002, 3), table, meter.now)
     reset_dar = client.action(OMD(0x5002, 1), Data(DataType.INTEGER, 0), meter.now)

@@ -10,8 +10,6 @@ import threading
 from typing import Any
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0
-from wattguard_testing import require
 
 from wattguard.clock import VirtualClock
 from wattguard.meter.device import Meter, MeterConfig
@@ -21,6 +19,8 @@ from wattguard.protocol.apdu.get import GetRequestRecord, GetResponseRecord
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import read_data
 from wattguard.runtime import MeterServer
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.services import require
 
 try:
     import dlt698

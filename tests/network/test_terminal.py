@@ -53,8 +53,8 @@ from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.connection import ClientConnection, Notification, Response
 from wattguard.protocol.values import COMDCB, TSA
 from wattguard.runtime.simulation import Neighbourhood
+from wattguard.testing import T0
 
-T0 = 1_790_000_000.0
 TERMINAL = bytes.fromhex("990000000001")
 ENERGY = OAD(0x0010, 2, 0)
 VOLTAGE = OAD(0x2000, 2, 0)

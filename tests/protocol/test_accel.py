@@ -17,9 +17,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies698 import data_values, link_frames, u8
-from test_apdu import SERVICES, structure_strategy
-from wattguard_testing import require
 
 from wattguard.errors import DecodeError
 from wattguard.protocol import (
@@ -39,6 +36,8 @@ from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.get import GetResponseNormal
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import MAX_DEPTH
+from wattguard.testing.services import require
+from wattguard.testing.strategies import SERVICES, data_values, link_frames, structure_strategy, u8
 
 
 @pytest.fixture(scope="module")

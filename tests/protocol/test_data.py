@@ -8,12 +8,12 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies698 import BY_TYPE, data_values
 
 from wattguard.errors import DecodeError
 from wattguard.protocol import OAD, BitString, Data, DataType, DateTime, DateTimeS
 from wattguard.protocol.axdr import Reader, encode_length
 from wattguard.protocol.data import MAX_DEPTH, encode_data, read_data
+from wattguard.testing.strategies import BY_TYPE, data_values
 
 
 def _same(a: Data, b: Data) -> bool:

@@ -31,8 +31,8 @@ from wattguard.protocol.connection import Response
 from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.station.service import Station
 from wattguard.station.storage import open_storage
+from wattguard.testing import T0
 
-T0 = 1_790_000_000.0
 METER = bytes.fromhex("000000000021")
 KEYS = MasterKeys(1, {k: bytes([k + 7]) * 16 for k in KeyId})
 

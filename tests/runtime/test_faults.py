@@ -5,8 +5,8 @@ reading lost or duplicated."""
 from __future__ import annotations
 
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+from wattguard.testing import MIDNIGHT as START
 
-START = 1_790_000_000.0 - 1_790_000_000.0 % 86400  # a midnight
 CURVE = "50020200/00100201"
 DAY = 86400
 

@@ -21,8 +21,8 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.collector import Collector
 from wattguard.station.ingest import PlainVerifier, Reading
+from wattguard.testing import T0
 
-T0 = 1_790_000_000.0
 SPEED = 900.0  # a simulated quarter of an hour per real second
 TASK = CollectionTask("real-time", 300.0, (OAD(0x0010, 2, 0),))
 

@@ -46,9 +46,8 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.collector import Collector
 from wattguard.station.ingest import PlainVerifier, Reading
+from wattguard.testing import DAY, T0
 
-T0 = 1_790_000_000.0
-DAY = 86_400.0
 SPEED = 600.0  # simulated seconds per real second: a reading every half second
 TASK = CollectionTask("real-time", 300.0, (OAD(0x0010, 2, 0),))
 Factory = Callable[[], ChannelCore]

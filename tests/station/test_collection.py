@@ -32,8 +32,8 @@ from wattguard.protocol.values import COMDCB
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.station.collector import Collector
 from wattguard.station.ingest import PlainVerifier, Reading
+from wattguard.testing import T0
 
-T0 = 1_790_000_000.0
 TERMINAL = bytes.fromhex("990000000001")
 TASK = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0),))
 

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_testing import HOSTILE, LiveStation, Page, chromium, dump_dom, populated, utc
 from fastapi.testclient import TestClient
 
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
+from wattguard.testing.browser import HOSTILE, LiveStation, Page, chromium, dump_dom, utc
+from wattguard.testing.deployment import populated
 
 
 @pytest.fixture(scope="module")
