@@ -11,7 +11,6 @@ import pytest
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.freeze import Association, FreezeObject, Freezer
-from wattguard.meter.management.records import posix_of
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, RSD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord
@@ -54,7 +53,7 @@ def test_a_station_reads_the_minute_freezes_the_meter_metered() -> None:
     )
     result = read_records(client, request, meter.now + 1)
     assert isinstance(result.result, tuple)
-    got = [(posix_of(row[0].value), row[1]) for row in result.result]
+    got = [(row[0].value.to_posix(), row[1]) for row in result.result]
     assert [t for t, _ in got] == [START + 900 * k for k in range(1, 5)]
     # each row holds what the management module had from the metering chip at that boundary
     registers = {int(calendar) // 60 * 60: value for calendar, value in seen}
@@ -78,7 +77,7 @@ def test_day_freeze_at_the_meters_midnight_read_over_698() -> None:
     result = read_records(client, GetRecord(OAD(0x5004, 2), RSD(9, (1,)), RCSD(())), meter.now)
     assert [c.column for c in result.columns.columns] == [NUMBER, TIME, ENERGY, OAD(0x0020, 2)]
     (row,) = result.result  # type: ignore[misc]
-    assert posix_of(row[1].value) == midnight
+    assert row[1].value.to_posix() == midnight
     assert row[2] == management.registers.to_data(0x0010)  # as held when midnight passed
     assert row[2].value[0].value == 1900 * 4 * 60 // 36_000  # 4 minutes at 1900 W
 

@@ -191,7 +191,7 @@ def test_store_and_forward_through_a_wan_outage_loses_nothing() -> None:
 
 
 def test_unacknowledged_batches_are_sent_again_and_nothing_is_lost() -> None:
-    net, station, _meters = build()
+    net, station, meters = build()
     station.ack = False  # the acknowledgements are lost on the way back
     net.run_until(T0 + 1000)
     assert not net.terminal.online or net.terminal._in_flight
@@ -201,6 +201,7 @@ def test_unacknowledged_batches_are_sent_again_and_nothing_is_lost() -> None:
     net.terminal.connected(net.now)
     net.run_until(T0 + 3660)
     reads = energy_reads(station)
+    assert set(reads) == {m.address for m in meters}
     for times in reads.values():
         assert set(times) == {T0 + 900 * k for k in range(5)}  # each read at least once
     assert not net.terminal.outbox and not net.terminal._in_flight

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - the interop extra is missing
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs_dlt698() -> None:
-    from wattguard_testing import require
+    from wattguard.testing.services import require
 
     require(dlt698 is not None, "dlt698 is not installed (pip install -e '.[interop]')")
 
