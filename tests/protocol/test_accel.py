@@ -211,6 +211,17 @@ def test_mutated_frames_are_declined_where_python_refuses(
         assert same(fast, expected)
 
 
+@given(st.binary(max_size=1000), st.integers(1, 0xFFFF))
+def test_the_compiled_crc_agrees_with_python(accel: Any, apdu: bytes, error: int) -> None:
+    # CRC-16/X-25 is written twice, in protocol/crc.py and in _accel.c: the compiled decoder
+    # takes a frame exactly when its FCS is the one Python's crc16 computed.
+    wire = LinkFrame(Control(True, True), ServerAddress(bytes(6)), 0x10, apdu).to_bytes()
+    reference_frame(wire)  # caches the address, so the fast path gets to the FCS
+    assert accel.decode_frame(wire) is not None
+    fcs = int.from_bytes(wire[-3:-1], "little") ^ error
+    assert accel.decode_frame(wire[:-3] + fcs.to_bytes(2, "little") + wire[-1:]) is None
+
+
 def test_an_address_not_yet_seen_is_left_to_python(accel: Any) -> None:
     address = ServerAddress.parse("998877665544", extended_logical=3)
     wire = LinkFrame(Control(False, True), address, 0x10, b"\x05\x01\x01\x00\x10\x02\x00\x00")
