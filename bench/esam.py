@@ -23,9 +23,9 @@ from wattguard.esam.provisioning import provision, station_certificate
 from wattguard.esam.station import StationSecurity
 from wattguard.protocol.apdu.connect import Mechanism
 from wattguard.protocol.apdu.security import Protection
+from wattguard.testing import T0 as NOW
 
 ADDRESS = bytes.fromhex("000000000001")
-NOW = 1_790_000_000.0
 GET = bytes.fromhex("0501010010020000")
 ANSWER = bytes.fromhex("8501010010020001010506000000be06000000000600000000060000000006000000be00")
 

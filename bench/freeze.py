@@ -13,13 +13,10 @@ from collections.abc import Callable
 
 from wattguard.meter.management.freeze import FreezeObject, Freezer, expose_freezes
 from wattguard.meter.management.module import LinkKeys, ManagementModule
-from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import MS, OAD, RCSD, RSD
 from wattguard.protocol.apdu.get import GetRecord
 from wattguard.protocol.data import MSChoice
-
-T0 = 1_790_000_000.0
-HOUSE = Measurement(voltage=229.5, current=8.7, active_power=1900.0, reactive_power=400.0)
+from wattguard.testing import HOUSE, T0
 
 
 def timed(action: Callable[[], object], repeat: int) -> float:

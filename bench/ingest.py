@@ -33,8 +33,7 @@ from wattguard.runtime.deployment import Deployment, DeploymentConfig, live_cloc
 from wattguard.station import Station
 from wattguard.station.commands import CommandKind, CommandState, Role, User
 from wattguard.station.storage import open_storage
-
-START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
+from wattguard.testing import MIDNIGHT as START
 
 
 def capture(

@@ -26,10 +26,10 @@ from timing import measure
 from wattguard.clock import VirtualClock
 from wattguard.crypto import sm2, sm4
 from wattguard.network import pki, wan
+from wattguard.testing import T0
 
 RECORD = 1024
 BATCH = 4096  # records per throughput sample (4 MiB)
-T0 = 1_790_000_000.0
 MIN_RATIO = 0.5
 
 

@@ -1,8 +1,9 @@
 """Shared test configuration.
 
 Tests that need something outside Python (a server, the ``openssl`` command) call
-:func:`require`: on a user's machine they skip with the reason; with
-``WATTGUARD_REQUIRE_SERVICES=1`` (as ``.ci/run`` sets) they fail instead.
+:func:`wattguard.testing.services.require`: on a user's machine they skip with the reason;
+with ``WATTGUARD_REQUIRE_SERVICES=1`` (as ``.ci/run`` sets) they fail instead. Helpers shared
+by tests live in :mod:`wattguard.testing`; tests import them from there, never by file name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import shutil
 
 import pytest
 from hypothesis import HealthCheck, settings
-from wattguard_testing import require
+
+from wattguard.testing.services import require
 
 settings.register_profile("wattguard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("wattguard")

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "wattguard": 2,  # the package's own __init__: the public surface of the base layer
     "crypto": 2,
     "protocol": 3,
+    "randomness": 3,
     "esam": 4,
     "meter": 5,
     "network": 5,

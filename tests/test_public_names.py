@@ -136,6 +136,9 @@ EXPORTS: dict[str, list[str]] = {
         "Wallet",
         "expose_freezes",
         "expose_power",
+        "MeterEvent",
+        "RelaySwitched",
+        "SecurityAlert",
     ],
     "wattguard.meter.metering": [
         "DemandMeter",
@@ -223,6 +226,7 @@ EXPORTS: dict[str, list[str]] = {
         "Site",
         "clear_sky_ghi",
     ],
+    "wattguard.testing": ["ADDRESS", "DAY", "HOUSE", "MIDNIGHT", "OTHER", "T0", "seeded"],
     "wattguard.station": [
         "Alert",
         "AuditRow",

@@ -51,6 +51,7 @@ from wattguard.protocol.apdu.set import SetRequestNormal
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import read_data
 from wattguard.protocol.values import DateTime
+from wattguard.randomness import generator
 
 
 def corpus() -> list[bytes]:
@@ -162,7 +163,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=698)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
+    rng = generator(args.seed)
     seeds = corpus()
     start = time.monotonic()
     for index in range(args.count):

@@ -31,6 +31,7 @@ def test_energy_flips_and_truncations_keep_the_frame_valid(protected: bool) -> N
     assert flipped and all(after < before for _, before, after in flipped)
     for frame, _, after in flipped:
         apdu = apdu_of(frame)  # decodes: the HCS and FCS were recomputed
+        assert isinstance(apdu, SecurityResponse) is protected
         if isinstance(apdu, SecurityResponse):
             apdu = decode_apdu(apdu.payload.data)
         assert isinstance(apdu, GetResponseNormalList)
@@ -39,6 +40,7 @@ def test_energy_flips_and_truncations_keep_the_frame_valid(protected: bool) -> N
     assert short
     for frame in short:
         apdu = apdu_of(frame)
+        assert isinstance(apdu, SecurityResponse) is protected
         if isinstance(apdu, SecurityResponse):
             assert apdu.mac  # the MAC is kept, and no longer fits
             apdu = decode_apdu(apdu.payload.data)

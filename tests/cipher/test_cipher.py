@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from wattguard_testing import new_meter
 
 from wattguard.cipher import AuditChain, CryptoDevice, VaultError, load_vault, save_vault
 from wattguard.crypto import sm2
@@ -17,44 +16,22 @@ from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import Meter
 from wattguard.meter.management.relay import RelayState
-from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import (
     OAD,
     OMD,
-    ClientConnection,
     Data,
     DataType,
-    Response,
-    ServerAddress,
     decode_apdu,
 )
-from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
+from wattguard.testing import HOUSE, T0
+from wattguard.testing.meter import Line, new_meter
 
 KEYS = MasterKeys(1, {k: bytes([k * 3 % 256]) * 16 for k in KeyId})
 CA = sm2.PrivateKey.generate()
 A, B = bytes.fromhex("000000000011"), bytes.fromhex("000000000012")
-T0 = 1_790_000_000.0
-HOUSE = Measurement(voltage=229.5, current=8.7, active_power=1900.0, reactive_power=400.0)
-
-
-class Line:
-    """The station's side of one meter's power line."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.meter = meter
-        self.connection = ClientConnection(ServerAddress(meter.address))
-
-    def exchange(self, apdu: Structure, now: float) -> Structure:
-        self.connection.send_request(apdu, now)
-        self.meter.receive_data(self.connection.data_to_send(), now)
-        self.connection.receive_data(self.meter.data_to_send(), now)
-        event = self.connection.next_event()
-        assert isinstance(event, Response), event
-        answer: Structure = event.response
-        return answer
 
 
 def device(**kwargs: object) -> CryptoDevice:

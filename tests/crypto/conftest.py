@@ -15,7 +15,7 @@ def openssl_backend() -> Any:
     try:
         return _openssl.OpenSSLBackend()
     except _openssl.BackendUnavailable as exc:  # pragma: no cover - depends on the machine
-        from wattguard_testing import require
+        from wattguard.testing.services import require
 
         require(False, f"the system OpenSSL has no usable SM2: {exc}")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from esam_testing import ADDRESS, MASTER, NOW, OTHER, Rig, rig, seeded
 
 from wattguard.errors import (
     CounterError,
@@ -30,6 +29,8 @@ from wattguard.protocol.apdu.security import (
     Verification,
     VerificationKind,
 )
+from wattguard.testing import ADDRESS, OTHER, T0, seeded
+from wattguard.testing.esam import MASTER, Rig, rig
 
 GET = bytes.fromhex("0501010010020000")  # GET-Request-Normal 0010-0200
 ANSWER = bytes.fromhex("850101001002000106000000be0000")
@@ -49,11 +50,11 @@ def flip(data: bytes, at: int) -> bytes:
 
 
 def refused(r: Rig, request: SecurityRequest, error: type[EsamError], sw: Sw) -> None:
-    counters = r.client.info(NOW).command_counter
+    counters = r.client.info(T0).command_counter
     with pytest.raises(error) as caught:
-        r.client.open_request(request, NOW)
+        r.client.open_request(request, T0)
     assert caught.value.sw == sw
-    assert r.client.info(NOW).command_counter == counters  # nothing moved
+    assert r.client.info(T0).command_counter == counters  # nothing moved
 
 
 @pytest.mark.parametrize(("protection", "kind"), MODES)
@@ -64,8 +65,8 @@ def test_every_mode_opens_and_its_answer_verifies_at_the_station(
     request = r.station.wrap(ADDRESS, GET, protection=protection, verification=kind)
     if protection == Protection.CIPHERTEXT:
         assert GET not in request.to_bytes()
-    assert r.client.open_request(request, NOW) == GET
-    response = r.client.protect_response(request, ANSWER, NOW)
+    assert r.client.open_request(request, T0) == GET
+    response = r.client.protect_response(request, ANSWER, T0)
     assert response.payload.protection == protection and len(response.mac or b"") == 4
     if protection == Protection.CIPHERTEXT:
         assert ANSWER not in response.to_bytes()
@@ -75,7 +76,7 @@ def test_every_mode_opens_and_its_answer_verifies_at_the_station(
 
 def test_a_wrong_key_is_refused_with_6988_and_a_bad_mac_event() -> None:
     r = rig()
-    wrong = StationSecurity(p.MasterKeys.generate(1, seeded(b"attacker")), random=seeded())
+    wrong = StationSecurity(p.MasterKeys.generate(1, seeded(b"attacker")), random=seeded(b"seed"))
     refused(r, wrong.wrap(ADDRESS, GET), MacError, Sw.BAD_MAC)
     assert r.events.events[-1].kind == EventKind.BAD_MAC
     assert "6988" in r.events.events[-1].detail
@@ -108,7 +109,7 @@ def test_another_meters_keys_cannot_forge_a_command_for_this_one() -> None:
             forged.verification, mac=p.mac(own, p.Label.REQUEST, sid.binding, b"\x00" + GET)
         ),
     )
-    assert r.client.open_request(genuine, NOW) == GET
+    assert r.client.open_request(genuine, T0) == GET
 
 
 def with_payload(request: SecurityRequest, **changes: object) -> SecurityRequest:
@@ -134,10 +135,10 @@ def test_an_altered_byte_is_refused(part: str) -> None:
         "protection": lambda: with_payload(request, protection=Protection.PLAINTEXT),
     }[part]()
     with pytest.raises(EsamError) as caught:
-        r.client.open_request(altered, NOW)
+        r.client.open_request(altered, T0)
     assert caught.value.sw in (Sw.BAD_MAC, Sw.BAD_DATA)
     assert r.events.events
-    assert r.client.open_request(request, NOW) == GET  # the unaltered one still goes through
+    assert r.client.open_request(request, T0) == GET  # the unaltered one still goes through
 
 
 @pytest.mark.parametrize("kind", [VerificationKind.SID_MAC, VerificationKind.RN_MAC])
@@ -147,10 +148,10 @@ def test_a_replayed_counter_is_refused_with_6989_and_a_replay_event(
     r = rig()
     first = r.station.wrap(ADDRESS, GET, verification=kind)
     second = r.station.wrap(ADDRESS, GET, verification=kind)
-    assert r.client.open_request(second, NOW) == GET
+    assert r.client.open_request(second, T0) == GET
     for stale in (second, first):  # the same counter, and an older one
         with pytest.raises(CounterError) as caught:
-            r.client.open_request(stale, NOW)
+            r.client.open_request(stale, T0)
         assert caught.value.sw == Sw.REPLAY
         assert isinstance(caught.value, ReplayError)
     assert [e.kind for e in r.events.events] == [EventKind.REPLAY, EventKind.REPLAY]
@@ -160,10 +161,10 @@ def test_a_plain_rn_read_carries_no_counter_and_may_be_repeated() -> None:
     r = rig()
     request = wrap_with_rn(GET, seeded(b"terminal"))
     for _ in range(2):
-        assert r.client.open_request(request, NOW) == GET
-        response = r.client.protect_response(request, ANSWER, NOW)
+        assert r.client.open_request(request, T0) == GET
+        response = r.client.protect_response(request, ANSWER, T0)
         assert r.station.open_response(ADDRESS, request, response) == ANSWER
-    assert r.client.info(NOW).command_counter == 0
+    assert r.client.info(T0).command_counter == 0
 
 
 def test_a_stale_key_version_is_refused_with_6a88() -> None:
@@ -188,24 +189,24 @@ def test_the_chip_answers_only_the_request_it_opened_and_only_once() -> None:
     r = rig()
     request = r.station.wrap(ADDRESS, GET)
     with pytest.raises(EsamError) as caught:  # nothing opened: no MAC on demand
-        r.client.protect_response(request, ANSWER, NOW)
+        r.client.protect_response(request, ANSWER, T0)
     assert caught.value.sw == Sw.SECURITY_STATUS
-    r.client.open_request(request, NOW)
-    r.client.protect_response(request, ANSWER, NOW)
+    r.client.open_request(request, T0)
+    r.client.protect_response(request, ANSWER, T0)
     with pytest.raises(EsamError):
-        r.client.protect_response(request, b"\x85forged", NOW)
-    r.client.open_request(r.station.wrap(ADDRESS, GET), NOW)
+        r.client.protect_response(request, b"\x85forged", T0)
+    r.client.open_request(r.station.wrap(ADDRESS, GET), T0)
     with pytest.raises(MacError):  # a refused request clears what was opened before it
-        r.client.open_request(with_verification(request, mac=b"\x00" * 4), NOW)
+        r.client.open_request(with_verification(request, mac=b"\x00" * 4), T0)
     with pytest.raises(EsamError):
-        r.client.protect_response(request, ANSWER, NOW)
+        r.client.protect_response(request, ANSWER, T0)
 
 
 def test_the_station_refuses_an_altered_or_misbound_answer() -> None:
     r = rig()
     first, second = r.station.wrap(ADDRESS, GET), r.station.wrap(ADDRESS, GET)
-    r.client.open_request(first, NOW)
-    response = r.client.protect_response(first, ANSWER, NOW)
+    r.client.open_request(first, T0)
+    response = r.client.protect_response(first, ANSWER, T0)
     altered = dataclasses.replace(
         response, payload=dataclasses.replace(response.payload, data=flip(ANSWER, 8))
     )
@@ -218,7 +219,7 @@ def test_the_station_refuses_an_altered_or_misbound_answer() -> None:
 
 def test_reports_verify_once_duplicates_pass_and_stale_ones_are_refused() -> None:
     r = rig()
-    reports = [r.client.protect_report(b"\x88\x01\x01" + bytes([i]), NOW) for i in range(70)]
+    reports = [r.client.protect_report(b"\x88\x01\x01" + bytes([i]), T0) for i in range(70)]
     assert r.station.open_report(ADDRESS, reports[69]) == b"\x88\x01\x01\x45"
     assert r.station.open_report(ADDRESS, reports[69]) == b"\x88\x01\x01\x45"  # duplicate
     assert r.station.open_report(ADDRESS, reports[10]) == b"\x88\x01\x01\x0a"  # late, in window
@@ -231,4 +232,4 @@ def test_reports_verify_once_duplicates_pass_and_stale_ones_are_refused() -> Non
         r.station.open_report(ADDRESS, forged)
     with pytest.raises(IntegrityError):
         r.station.open_report(OTHER, reports[12])
-    assert r.client.info(NOW).report_counter == 70
+    assert r.client.info(T0).report_counter == 70

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from esam_testing import ADDRESS, CA_KEY, DEVICE_KEY, MASTER, NOW, Rig, make_esam, rig, seeded
 
 from wattguard.crypto import sm2, sm3
 from wattguard.errors import ConfigError, IntegrityError, SecurityError
@@ -18,20 +17,22 @@ from wattguard.esam.station import StationSecurity
 from wattguard.events import EventKind
 from wattguard.protocol.apdu.connect import ConnectResult, Mechanism, SecurityData
 from wattguard.protocol.apdu.security import Protection
+from wattguard.testing import ADDRESS, T0, seeded
+from wattguard.testing.esam import CA_KEY, DEVICE_KEY, MASTER, Rig, make_esam, rig
 
 GET = bytes.fromhex("0501010010020000")
 
 
 def connect(r: Rig, mechanism: Mechanism) -> SecurityData | ConnectResult:
-    certificate = r.client.info(NOW).certificate
-    offer = r.station.connect_mechanism(ADDRESS, mechanism, NOW, esam_certificate=certificate)
-    return r.client.connect(offer, NOW)
+    certificate = r.client.info(T0).certificate
+    offer = r.station.connect_mechanism(ADDRESS, mechanism, T0, esam_certificate=certificate)
+    return r.client.connect(offer, T0)
 
 
 def session_round_trip(r: Rig) -> None:
     request = r.station.wrap(ADDRESS, GET, protection=Protection.CIPHERTEXT, session=True)
-    assert r.client.open_request(request, NOW) == GET
-    response = r.client.protect_response(request, b"\x85answer", NOW)
+    assert r.client.open_request(request, T0) == GET
+    response = r.client.protect_response(request, b"\x85answer", T0)
     assert r.station.open_response(ADDRESS, request, response) == b"\x85answer"
 
 
@@ -42,7 +43,7 @@ def test_connect_negotiates_session_keys_both_sides_agree_on(mechanism: Mechanis
     assert isinstance(answer, SecurityData) and len(answer.server_random) == 16
     r.station.accept_connect(ADDRESS, answer)
     session_round_trip(r)
-    assert 0 < r.client.info(NOW + 60).session_remaining <= 7200 - 60
+    assert 0 < r.client.info(T0 + 60).session_remaining <= 7200 - 60
 
 
 def test_a_connect_signed_by_a_key_the_ca_did_not_certify_is_refused() -> None:
@@ -53,11 +54,11 @@ def test_a_connect_signed_by_a_key_the_ca_did_not_certify_is_refused() -> None:
         ca_public=CA_KEY.public_key,
         random=seeded(b"impostor"),
     )
-    certificate = r.client.info(NOW).certificate
+    certificate = r.client.info(T0).certificate
     offer = impostor.connect_mechanism(
-        ADDRESS, Mechanism.SIGNATURE, NOW, esam_certificate=certificate
+        ADDRESS, Mechanism.SIGNATURE, T0, esam_certificate=certificate
     )
-    assert r.client.connect(offer, NOW) == ConnectResult.SIGNATURE_ERROR
+    assert r.client.connect(offer, T0) == ConnectResult.SIGNATURE_ERROR
     assert r.events.events[-1].kind == EventKind.AUTHENTICATION
     # the genuine station's offer is accepted: the refusal was the signature
     assert isinstance(connect(r, Mechanism.SIGNATURE), SecurityData)
@@ -65,15 +66,15 @@ def test_a_connect_signed_by_a_key_the_ca_did_not_certify_is_refused() -> None:
 
 def test_an_altered_signature_or_symmetric_mac_is_refused() -> None:
     r = rig()
-    certificate = r.client.info(NOW).certificate
+    certificate = r.client.info(T0).certificate
     signed = r.station.connect_mechanism(
-        ADDRESS, Mechanism.SIGNATURE, NOW, esam_certificate=certificate
+        ADDRESS, Mechanism.SIGNATURE, T0, esam_certificate=certificate
     )
     bad = dataclasses.replace(signed, signature=bytes(64))
-    assert r.client.connect(bad, NOW) == ConnectResult.SIGNATURE_ERROR
-    symmetric = r.station.connect_mechanism(ADDRESS, Mechanism.SYMMETRIC, NOW)
+    assert r.client.connect(bad, T0) == ConnectResult.SIGNATURE_ERROR
+    symmetric = r.station.connect_mechanism(ADDRESS, Mechanism.SYMMETRIC, T0)
     bad = dataclasses.replace(symmetric, ciphertext=bytes(16))
-    assert r.client.connect(bad, NOW) == ConnectResult.SYMMETRIC_DECRYPTION_ERROR
+    assert r.client.connect(bad, T0) == ConnectResult.SYMMETRIC_DECRYPTION_ERROR
     assert len(r.events.of_kind(EventKind.AUTHENTICATION)) == 2
 
 
@@ -92,13 +93,13 @@ def test_the_station_refuses_an_answer_the_esam_did_not_make() -> None:
 def test_the_station_refuses_an_esam_certificate_for_another_meter_or_ca() -> None:
     r = rig()
     other = make_esam(bytes.fromhex("000000000002"))
-    other_certificate = EsamClient(other).info(NOW).certificate
+    other_certificate = EsamClient(other).info(T0).certificate
     with pytest.raises(IntegrityError):
         r.station.connect_mechanism(
-            ADDRESS, Mechanism.SIGNATURE, NOW, esam_certificate=other_certificate
+            ADDRESS, Mechanism.SIGNATURE, T0, esam_certificate=other_certificate
         )
     with pytest.raises(ConfigError):
-        StationSecurity(MASTER).connect_mechanism(ADDRESS, Mechanism.SIGNATURE, NOW)
+        StationSecurity(MASTER).connect_mechanism(ADDRESS, Mechanism.SIGNATURE, T0)
 
 
 def test_a_session_expires_and_ends_with_release_or_a_failed_connect_keeps_it() -> None:
@@ -106,19 +107,19 @@ def test_a_session_expires_and_ends_with_release_or_a_failed_connect_keeps_it() 
     answer = connect(r, Mechanism.SYMMETRIC)
     assert isinstance(answer, SecurityData)
     r.station.accept_connect(ADDRESS, answer)
-    symmetric = r.station.connect_mechanism(ADDRESS, Mechanism.SYMMETRIC, NOW)
-    r.client.connect(dataclasses.replace(symmetric, signature=bytes(4)), NOW)  # refused
+    symmetric = r.station.connect_mechanism(ADDRESS, Mechanism.SYMMETRIC, T0)
+    r.client.connect(dataclasses.replace(symmetric, signature=bytes(4)), T0)  # refused
     session_round_trip(r)  # the session survived the failed attempt
     late = r.station.wrap(ADDRESS, GET, session=True)
     with pytest.raises(SecurityError):
-        r.client.open_request(late, NOW + 7201)
-    assert r.client.info(NOW).session_remaining == 0
+        r.client.open_request(late, T0 + 7201)
+    assert r.client.info(T0).session_remaining == 0
     answer = connect(r, Mechanism.SYMMETRIC)
     assert isinstance(answer, SecurityData)
     r.station.accept_connect(ADDRESS, answer)
     r.client.release()
     with pytest.raises(SecurityError):
-        r.client.open_request(r.station.wrap(ADDRESS, GET, session=True), NOW)
+        r.client.open_request(r.station.wrap(ADDRESS, GET, session=True), T0)
     r.station.release(ADDRESS)
     with pytest.raises(SecurityError):
         r.station.wrap(ADDRESS, GET, session=True)
@@ -132,18 +133,18 @@ def test_without_a_station_certificate_the_signature_mechanism_is_refused() -> N
 
 def test_the_sealed_state_round_trips_counters_wallet_and_keys() -> None:
     r = rig()
-    r.client.open_request(r.station.wrap(ADDRESS, GET), NOW)
+    r.client.open_request(r.station.wrap(ADDRESS, GET), T0)
     amount, protected = (item.value for item in r.station.top_up(ADDRESS, 777).value)
-    r.client.top_up(amount, protected.sid, protected.mac, NOW)
+    r.client.top_up(amount, protected.sid, protected.mac, T0)
     blob = r.esam.to_bytes()
     for secret in (MASTER.for_meter(ADDRESS).keys[k] for k in MASTER.keys):
         assert secret not in blob
     restored = EsamClient(Esam.from_bytes(blob, DEVICE_KEY, random=seeded(b"again")))
-    assert restored.info(NOW) == r.client.info(NOW)
+    assert restored.info(T0) == r.client.info(T0)
     replay = r.station.wrap(ADDRESS, GET)
-    assert restored.open_request(replay, NOW) == GET
+    assert restored.open_request(replay, T0) == GET
     with pytest.raises(SecurityError):  # the counter came back with the state
-        restored.open_request(replay, NOW)
+        restored.open_request(replay, T0)
 
 
 def test_a_tampered_or_foreign_sealed_state_is_refused() -> None:
@@ -165,5 +166,5 @@ def test_the_station_needs_master_keys_and_refuses_unknown_versions() -> None:
     station = StationSecurity(MasterKeys(1, MASTER.keys))
     with pytest.raises(ConfigError):
         station.meter_keys(ADDRESS, 9)
-    certificate = station_certificate(CA_KEY, CA_KEY.public_key, now=NOW)
+    certificate = station_certificate(CA_KEY, CA_KEY.public_key, now=T0)
     assert certificate.serial == 1

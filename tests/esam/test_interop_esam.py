@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from esam_testing import ADDRESS, make_esam, rig, running_meter, seeded
-from wattguard_testing import require
-
 from wattguard.clock import VirtualClock
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
@@ -31,6 +28,9 @@ from wattguard.protocol.apdu.security import (
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import read_data
 from wattguard.runtime import MeterServer
+from wattguard.testing import ADDRESS, seeded
+from wattguard.testing.esam import fitted_meter, make_esam, rig
+from wattguard.testing.services import require
 
 try:
     import dlt698
@@ -109,7 +109,7 @@ class StationBackend(SecurityBackend):  # type: ignore[misc,valid-type]
 
 def read(backend: StationBackend | None, oi: int) -> tuple[Any, Meter]:
     """Serve a running ESAM meter over TCP; read (oi, 2) with a dlt698 AsyncClient."""
-    meter, _ = running_meter()
+    meter, _ = fitted_meter()
 
     async def scenario() -> Any:
         server = MeterServer(meter, VirtualClock(meter.now))

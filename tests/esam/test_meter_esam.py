@@ -5,8 +5,6 @@ and another meter's key are refused (DAR 22 and a security event). Without the p
 
 from __future__ import annotations
 
-from esam_testing import ADDRESS, HOUSE, NOW, OTHER, Line, rig, running_meter
-
 from wattguard.esam.station import StationSecurity, wrap_with_rn
 from wattguard.events import EventKind
 from wattguard.meter.device import MeterConfig
@@ -23,8 +21,11 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
+from wattguard.testing import ADDRESS, HOUSE, OTHER, T0
+from wattguard.testing.esam import fitted_meter, rig
+from wattguard.testing.meter import Line
 
-T1 = NOW + 3600
+T1 = T0 + 3600
 TRIP = Data.array(
     Data.structure(
         Data(DataType.OAD, OAD(0xF205, 2, 1)),
@@ -57,7 +58,7 @@ def secured(
 
 
 def test_the_station_reads_energy_with_plaintext_and_mac() -> None:
-    meter, _ = running_meter()
+    meter, _ = fitted_meter()
     line, s = Line(meter), station()
     for how in ({}, {"verification": VerificationKind.RN_MAC}):
         request, answer = secured(line, s, GetRequestNormal(1, OAD(0x0010, 2)), **how)
@@ -73,7 +74,7 @@ def test_the_station_reads_energy_with_plaintext_and_mac() -> None:
 
 
 def test_a_ciphertext_trip_works_and_its_replay_is_refused() -> None:
-    meter, _ = running_meter()
+    meter, _ = fitted_meter()
     line, s = Line(meter), station()
     trip = s.wrap(
         ADDRESS, ActionRequest(3, OMD(0x8000, 129), TRIP), protection=Protection.CIPHERTEXT
@@ -95,7 +96,7 @@ def test_a_ciphertext_trip_works_and_its_replay_is_refused() -> None:
 
 
 def test_another_meters_key_is_refused() -> None:
-    meter, _ = running_meter()
+    meter, _ = fitted_meter()
     line, s = Line(meter), station()
     s.register(OTHER, key_version=1)
     forged = s.wrap(
@@ -108,14 +109,14 @@ def test_another_meters_key_is_refused() -> None:
 
 
 def test_a_plaintext_trip_is_refused_by_the_protected_meter() -> None:
-    meter, _ = running_meter()
+    meter, _ = fitted_meter()
     answer = Line(meter).exchange(ActionRequest(6, OMD(0x8000, 129), TRIP), T1)
     assert isinstance(answer, ActionResponseNormal)
     assert answer.result.dar == DAR.SECURITY_MISMATCH and meter.management.relay.supplying
 
 
 def test_unprotected_the_same_plaintext_trip_and_its_replay_get_through() -> None:
-    meter, _ = running_meter(fitted=False, config=MeterConfig(protected=False))
+    meter, _ = fitted_meter(fitted=False, config=MeterConfig(protected=False))
     line = Line(meter)
     trip = ActionRequest(7, OMD(0x8000, 129), TRIP)
     for _ in range(2):
@@ -127,7 +128,7 @@ def test_unprotected_the_same_plaintext_trip_and_its_replay_get_through() -> Non
 
 
 def test_f100_reads_in_plaintext_and_tops_up_through_ciphertext_and_mac() -> None:
-    meter, client = running_meter()
+    meter, client = fitted_meter()
     assert client is not None
     line, s = Line(meter), station()
     answer = line.exchange(GetRequestNormal(9, OAD(0xF100, 4)), T1)
@@ -152,7 +153,7 @@ def test_f100_reads_in_plaintext_and_tops_up_through_ciphertext_and_mac() -> Non
 
 
 def test_a_key_update_through_f100_makes_the_station_switch_keys() -> None:
-    meter, client = running_meter()
+    meter, client = fitted_meter()
     assert client is not None
     line, s = Line(meter), station()
     update = ActionRequest(14, OMD(0xF100, 7), s.key_update(ADDRESS, 2))
@@ -166,12 +167,12 @@ def test_a_key_update_through_f100_makes_the_station_switch_keys() -> None:
 
 
 def test_a_prepaid_meter_runs_its_wallet_down_without_crashing() -> None:
-    meter, client = running_meter(cost=CostControl())
+    meter, client = fitted_meter(cost=CostControl())
     assert client is not None
     s = station()
     amount, protected = (item.value for item in s.top_up(ADDRESS, 40).value)
     client.top_up(amount, protected.sid, protected.mac, T1)
     for minute in range(60, 180):
-        meter.measure(HOUSE, 60.0, NOW + 60 * minute)
+        meter.measure(HOUSE, 60.0, T0 + 60 * minute)
     assert client.balance() == 0  # the last deduction took what was left, and no more
     assert meter.management.relay.state == RelayState.TRIPPED  # the ESAM's wallet agrees

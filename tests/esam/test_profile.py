@@ -4,13 +4,14 @@ encryption, the SID and RN layouts, the session-key KDF."""
 from __future__ import annotations
 
 import pytest
-from esam_testing import ADDRESS, MASTER, OTHER
 from hypothesis import given
 from hypothesis import strategies as st
 
 from wattguard.crypto import sm3, sm4
 from wattguard.errors import ConfigError, DecodeError, IntegrityError
 from wattguard.esam import profile as p
+from wattguard.testing import ADDRESS, OTHER
+from wattguard.testing.esam import MASTER
 
 KEY = bytes(range(16))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from esam_testing import ADDRESS, MASTER, NOW, rig
 
 from wattguard.errors import IntegrityError
 from wattguard.esam import profile as p
@@ -18,6 +17,8 @@ from wattguard.protocol.apdu.security import (
     Verification,
     VerificationKind,
 )
+from wattguard.testing import ADDRESS, T0
+from wattguard.testing.esam import MASTER, rig
 
 REPORT = b"\x88\x01\x01\x00"
 
@@ -37,9 +38,9 @@ def test_a_report_under_the_old_keys_is_refused_after_a_key_update() -> None:
     extracted = MASTER.for_meter(ADDRESS)  # what an opened version-1 ESAM gives away
     assert r.station.open_report(ADDRESS, report_under(extracted, 5)) == REPORT  # well formed
     ciphertext, protected = (item.value for item in r.station.key_update(ADDRESS, 2).value)
-    r.client.key_update(ciphertext, protected.sid, protected.mac, NOW)
+    r.client.key_update(ciphertext, protected.sid, protected.mac, T0)
     r.station.key_updated(ADDRESS, 2)
     with pytest.raises(IntegrityError):
         r.station.open_report(ADDRESS, report_under(extracted, 1_000_000))
-    genuine = r.client.protect_report(REPORT, NOW)  # the meter, under its new keys
+    genuine = r.client.protect_report(REPORT, T0)  # the meter, under its new keys
     assert r.station.open_report(ADDRESS, genuine) == REPORT

@@ -4,8 +4,6 @@ FIRMWARE event; without the protection a plaintext, unsigned image gets installe
 
 from __future__ import annotations
 
-from esam_testing import ADDRESS, T0, Line, rig, running_meter
-
 from wattguard.crypto import sm2, sm3
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import Meter, MeterConfig
@@ -14,6 +12,9 @@ from wattguard.protocol import OMD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.security import Protection, SecurityResponse
 from wattguard.protocol.values import BitString
+from wattguard.testing import ADDRESS, T0
+from wattguard.testing.esam import fitted_meter, rig
+from wattguard.testing.meter import Line
 
 VENDOR = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard test vendor"))
 BUILDER = FirmwareBuilder(VENDOR, "WTGD")
@@ -49,7 +50,7 @@ def actions(image: bytes) -> list[tuple[OMD, Data]]:
 def protected_meter() -> tuple[Meter, Line, object, EventLog]:
     events = EventLog()
     config = MeterConfig(vendor_key=VENDOR.public_key)
-    meter, _client = running_meter(config=config, events=events)
+    meter, _client = fitted_meter(config=config, events=events)
     assert meter.upgrader is not None
     meter.upgrader.provision(FACTORY, T0)
     meter.restart(T0)
@@ -116,7 +117,7 @@ def test_a_plaintext_transfer_is_refused_by_the_security_policy() -> None:
 
 def test_without_protection_an_unsigned_image_is_installed_in_plaintext() -> None:
     config = MeterConfig(protected=False, vendor_key=VENDOR.public_key)
-    meter, _ = running_meter(fitted=False, config=config)
+    meter, _ = fitted_meter(fitted=False, config=config)
     assert meter.upgrader is not None
     meter.upgrader.provision(FACTORY, T0)
     line = Line(meter)

@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from esam_testing import MASTER
 
 from wattguard.esam import profile as p
+from wattguard.testing.esam import MASTER
 
 VECTORS = {
     name.strip(): bytes.fromhex(value.strip())

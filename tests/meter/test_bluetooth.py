@@ -4,7 +4,6 @@ succeeding when not."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -37,6 +36,7 @@ from wattguard.protocol.apdu import action as act
 from wattguard.protocol.apdu import get as g
 from wattguard.protocol.apdu import set as st_
 from wattguard.protocol.apdu.common import DAR
+from wattguard.testing import seeded
 
 CA = sm2.PrivateKey.generate()
 ROGUE_CA = sm2.PrivateKey.generate()
@@ -548,16 +548,12 @@ def test_any_bytes_get_an_answer_never_an_exception(frame: bytes) -> None:
 
 
 def test_reproducible_with_a_seeded_random() -> None:
-    def seeded(seed: int) -> Callable[[int], bytes]:
-        generator = random.Random(seed)
-        return lambda n: generator.randbytes(n)
-
     frames = []
     for _ in range(2):
         service = BluetoothService(
-            ADDRESS, Meter().handler(), EventLog(), pin=PIN, random=seeded(1)
+            ADDRESS, Meter().handler(), EventLog(), pin=PIN, random=seeded(b"service")
         )
-        handheld = Handheld("tech", random=seeded(2))
+        handheld = Handheld("tech", random=seeded(b"handheld"))
         frames.append(service.receive(handheld.start_pin(), NOW))
     assert frames[0] == frames[1]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0
-from wattguard_testing import new_meter
 
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
@@ -13,6 +11,8 @@ from wattguard.meter.management.relay import RelayState
 from wattguard.protocol import OAD, OMD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import new_meter
 
 PIN = "246810"
 READ = GetRequestNormal(1, OAD(0x0010, 2, 0)).to_bytes()

@@ -5,8 +5,6 @@ commands; without the protection the same plaintext commands get through."""
 from __future__ import annotations
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0, Client, running_meter
-from wattguard_testing import new_meter
 
 from wattguard.events import EventKind
 from wattguard.meter.device import MeterConfig
@@ -15,6 +13,8 @@ from wattguard.meter.management.relay import RelayState
 from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import Line, new_meter, running_meter
 
 UNPROTECTED = MeterConfig(protected=False)
 TRIP = Data.array(
@@ -29,7 +29,7 @@ TRIP = Data.array(
 
 def test_energy_reaches_the_management_module_and_reads_out() -> None:
     meter = running_meter(config=UNPROTECTED)
-    client = Client(meter)
+    client = Line(meter)
     energy = client.get(OAD(0x0010, 2))
     # 1900 W for an hour = 1.9 kWh = 190 in 0.01 kWh; the snapshot is sent every minute.
     assert energy.value[0] == Data(DataType.DOUBLE_LONG_UNSIGNED, 190)
@@ -40,7 +40,7 @@ def test_energy_reaches_the_management_module_and_reads_out() -> None:
 
 def test_a_protected_meter_refuses_plaintext_reads_of_energy_but_shows_its_address() -> None:
     meter = running_meter()
-    client = Client(meter)
+    client = Line(meter)
     assert client.get(OAD(0x0010, 2)) == DAR.SECURITY_MISMATCH
     assert client.get(OAD(0x4001, 2)) == Data(DataType.OCTET_STRING, ADDRESS)
     refused = [e for e in meter.log.security if e.kind == EventKind.UNAUTHORISED]
@@ -50,7 +50,7 @@ def test_a_protected_meter_refuses_plaintext_reads_of_energy_but_shows_its_addre
 @pytest.mark.parametrize("protected", [True, False])
 def test_plaintext_trip_works_only_without_protection(protected: bool) -> None:
     meter = running_meter(config=MeterConfig(protected=protected))
-    client = Client(meter)
+    client = Line(meter)
     dar = client.action(OMD(0x8000, 129), TRIP, T0 + 3600)
     if protected:
         assert dar == DAR.SECURITY_MISMATCH
@@ -64,7 +64,7 @@ def test_plaintext_trip_works_only_without_protection(protected: bool) -> None:
 
 def test_clock_set_moves_the_calendar_and_is_logged() -> None:
     meter = running_meter(config=UNPROTECTED)
-    client = Client(meter)
+    client = Line(meter)
     target = DateTimeS(2027, 1, 1, 0, 0, 0)
     assert client.set(OAD(0x4000, 2), Data(DataType.DATE_TIME_S, target), T0 + 3600) == 0
     assert client.get(OAD(0x4000, 2), T0 + 3600).value == target
@@ -72,7 +72,7 @@ def test_clock_set_moves_the_calendar_and_is_logged() -> None:
 
 
 def test_unknown_objects_and_read_only_attributes_answer_dars() -> None:
-    client = Client(running_meter(config=UNPROTECTED))
+    client = Line(running_meter(config=UNPROTECTED))
     assert client.get(OAD(0x1234, 2)) == DAR.OBJECT_UNDEFINED
     assert client.get(OAD(0x0010, 9)) == DAR.OBJECT_NOT_EXIST
     assert client.set(OAD(0x0010, 2), Data(DataType.DOUBLE_LONG_UNSIGNED, 0)) == (
@@ -83,7 +83,7 @@ def test_unknown_objects_and_read_only_attributes_answer_dars() -> None:
 
 def test_protect_makes_the_meter_refuse_trips() -> None:
     meter = running_meter(config=UNPROTECTED)
-    client = Client(meter)
+    client = Line(meter)
     assert client.action(OMD(0x8001, 127), Data(DataType.NULL)) == 0
     assert client.action(OMD(0x8000, 129), TRIP) == DAR.TEMPORARY_FAILURE
     assert meter.management.relay.state == RelayState.CLOSED
@@ -124,7 +124,7 @@ def test_temperature_reads_out_and_over_temperature_is_logged_once() -> None:
     for celsius in (40.0, 90.0, 95.0, 30.0, 91.0):
         management.set_temperature(celsius, T0)
     assert len(management.log.of_kind(MeterEventKind.OVER_TEMPERATURE)) == 2
-    assert Client(meter).get(OAD(0x2010, 2)) == Data(DataType.LONG, 910)
+    assert Line(meter).get(OAD(0x2010, 2)) == Data(DataType.LONG, 910)
 
 
 def test_voltage_out_of_range_is_logged_when_it_starts() -> None:
@@ -146,7 +146,7 @@ def test_cover_open_and_magnet_are_tamper_events() -> None:
 
 def test_active_reports_carry_new_events_and_are_acknowledged() -> None:
     meter = running_meter(config=MeterConfig(protected=False, active_reports=True))
-    client = Client(meter)
+    client = Line(meter)
     meter.management.cover_opened(T0 + 10)
     meter.handle_timer(T0 + 11)
     client.connection.receive_data(meter.data_to_send(), T0 + 11)
@@ -166,7 +166,7 @@ def test_the_metering_module_answers_at_logical_address_1_read_only() -> None:
     from wattguard.protocol import ClientConnection, ServerAddress
 
     meter = running_meter(config=UNPROTECTED)
-    client = Client(meter)
+    client = Line(meter)
     client.connection = ClientConnection(ServerAddress(ADDRESS, logical=1))
     assert client.get(OAD(0x0010, 2)).value[0] == Data(DataType.DOUBLE_LONG_UNSIGNED, 190)
     assert client.get(OAD(0x4001, 2)) == DAR.OBJECT_UNDEFINED  # not a metrology object

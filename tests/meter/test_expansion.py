@@ -7,7 +7,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-from meter_testing import HOUSE, T0, Client, running_meter
 
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind
@@ -19,6 +18,8 @@ from wattguard.meter.management.relay import RelayState
 from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import OAD, Data, DataType
 from wattguard.protocol.data import encode_data
+from wattguard.testing import HOUSE, T0
+from wattguard.testing.meter import Line, running_meter
 
 TRIP = encode_data(Data(DataType.ENUM, LocalRelay.TRIP))
 
@@ -106,7 +107,7 @@ def test_monitor_thresholds() -> None:
 def test_the_station_sets_the_charging_pile_limit_through_the_management_module() -> None:
     meter = running_meter(config=MeterConfig(protected=False))
     meter.expansion.pile.requested = 11000.0
-    client = Client(meter)
+    client = Line(meter)
     assert client.set(OAD(0xFF10, 2), Data(DataType.DOUBLE_LONG_UNSIGNED, 7000)) == 0
     assert meter.expansion.pile.limit == 7000
     assert meter.expansion.pile.setpoint == 7000.0

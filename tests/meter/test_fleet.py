@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from meter_testing import T0, Client
-from wattguard_testing import new_meter
 
 from wattguard.meter.device import MeterConfig
 from wattguard.protocol import OAD
 from wattguard.simulation.fleet import MeterFleet
+from wattguard.testing import T0
+from wattguard.testing.meter import Line, new_meter
 
 
 def flat_load(n: int):  # type: ignore[no-untyped-def]
@@ -32,7 +32,7 @@ def test_an_hour_of_a_fleet_accounts_each_meters_load() -> None:
     assert len(ticks) == 60 and fleet.now == T0 + 3600
     for i, meter in enumerate(meters, start=1):
         # 100 i W for an hour = 0.1 i kWh = 10 i in 0.01 kWh
-        assert Client(meter).get(OAD(0x0010, 2)).value[0].value == 10 * i
+        assert Line(meter).get(OAD(0x0010, 2)).value[0].value == 10 * i
         measurement = meter.management.measurement
         assert measurement is not None
         assert measurement.current == pytest.approx(

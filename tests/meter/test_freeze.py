@@ -21,7 +21,7 @@ from wattguard.meter.management.freeze import (
     expose_freezes,
 )
 from wattguard.meter.management.model import ObjectModel
-from wattguard.meter.management.records import add_months, posix_of, stamp
+from wattguard.meter.management.records import add_months
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, ROAD, RSD, TI, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRecord
@@ -32,6 +32,7 @@ ENERGY, VOLTAGE, POWER = OAD(0x0010, 2), OAD(0x2000, 2), OAD(0x2004, 2)
 NUMBER, TIME = OAD(0x2023, 2), OAD(0x2021, 2)
 ALL = MS(MSChoice.ALL_METERS)
 _D = DataType
+stamp = DateTimeS.from_posix  # the meter's calendar second as a date_time_s
 
 
 class Live:
@@ -75,7 +76,7 @@ def read(f: Freezer, oi: int, rsd: RSD, *columns: OAD | ROAD) -> tuple[tuple[Dat
 
 
 def times(rows: tuple[tuple[Data, ...], ...], column: int = 1) -> list[int]:
-    return [posix_of(row[column].value) for row in rows]
+    return [row[column].value.to_posix() for row in rows]
 
 
 def energy_total(value: Data) -> int:
@@ -92,7 +93,7 @@ def test_minute_freeze_lands_on_the_period_boundaries_with_the_live_values() -> 
     run(f, live, DAY0, 120)
     rows = read(f, 0x5002, RSD(0), TIME, ENERGY)
     fifteen = [row for row in rows if row[1].type != _D.NULL]
-    assert [posix_of(r[0].value) for r in fifteen] == [DAY0 + 900 * k for k in range(8)]
+    assert [r[0].value.to_posix() for r in fifteen] == [DAY0 + 900 * k for k in range(8)]
     # each frozen energy is the value live when the boundary was crossed (minute k)
     assert [energy_total(r[1]) for r in fifteen] == [15 * k for k in range(8)]
     # the 1-minute voltage group keeps its last 60; merged with 00:00-00:45 that is 64 rows
@@ -412,7 +413,8 @@ def test_each_change_is_handed_to_the_store(day_of_minutes: Freezer) -> None:
         request = GetRecord(OAD(oi, 2), RSD(0), RCSD(()))
         assert fresh.records(request) == f.records(request)
         assert fresh.tables[oi].entries == f.tables[oi].entries
-    assert all(g.last is not None for g in fresh.table(FreezeObject.MONTH).groups.values())
+    groups = fresh.table(FreezeObject.MONTH).groups.values()
+    assert groups and all(g.last is not None for g in groups)
 
 
 @pytest.mark.parametrize("cut", [0, 3, 4, 5, 30, -1])

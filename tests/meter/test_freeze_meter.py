@@ -7,17 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0, Client
-from wattguard_testing import new_meter
 
 from wattguard.events import EventKind
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.freeze import FreezeAssociation, FreezeObject, Freezer
-from wattguard.meter.management.records import posix_of
 from wattguard.protocol import CSD, MS, OAD, OMD, RCSD, RSD, Data, DataType
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord
 from wattguard.protocol.data import MSChoice
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import Line, new_meter
 
 ENERGY, VOLTAGE = OAD(0x0010, 2), OAD(0x2000, 2)
 NUMBER, TIME = OAD(0x2023, 2), OAD(0x2021, 2)
@@ -40,7 +39,7 @@ def freezing_meter(config: MeterConfig, minutes: int) -> tuple[Meter, Freezer, l
     return meter, freezer, seen
 
 
-def read_records(client: Client, request: GetRecord, now: float) -> AResultRecord:
+def read_records(client: Line, request: GetRecord, now: float) -> AResultRecord:
     answer = client.exchange(GetRequestRecord(client.piid(), request), now)
     assert isinstance(answer, GetResponseRecord)
     return answer.result
@@ -48,13 +47,13 @@ def read_records(client: Client, request: GetRecord, now: float) -> AResultRecor
 
 def test_a_station_reads_the_minute_freezes_the_meter_metered() -> None:
     meter, _, seen = freezing_meter(MeterConfig(protected=False), 61)
-    client = Client(meter)
+    client = Line(meter)
     request = GetRecord(
         OAD(0x5002, 2), RSD(10, (4, MS(MSChoice.ALL_METERS))), RCSD((CSD(TIME), CSD(ENERGY)))
     )
     result = read_records(client, request, meter.now + 1)
     assert isinstance(result.result, tuple)
-    got = [(posix_of(row[0].value), row[1]) for row in result.result]
+    got = [(row[0].value.to_posix(), row[1]) for row in result.result]
     assert [t for t, _ in got] == [START + 900 * k for k in range(1, 5)]
     # each row holds what the management module had from the metering chip at that boundary
     registers = {int(calendar) // 60 * 60: value for calendar, value in seen}
@@ -74,11 +73,11 @@ def test_day_freeze_at_the_meters_midnight_read_over_698() -> None:
     meter.measure(HOUSE, 60.0, now)
     meter.handle_timer(now)
     freezer.step(management.calendar())  # ... midnight has passed and the day is frozen
-    client = Client(meter)
+    client = Line(meter)
     result = read_records(client, GetRecord(OAD(0x5004, 2), RSD(9, (1,)), RCSD(())), meter.now)
     assert [c.column for c in result.columns.columns] == [NUMBER, TIME, ENERGY, OAD(0x0020, 2)]
     (row,) = result.result  # type: ignore[misc]
-    assert posix_of(row[1].value) == midnight
+    assert row[1].value.to_posix() == midnight
     assert row[2] == management.registers.to_data(0x0010)  # as held when midnight passed
     assert row[2].value[0].value == 1900 * 4 * 60 // 36_000  # 4 minutes at 1900 W
 
@@ -88,7 +87,7 @@ def test_plaintext_cannot_rewrite_or_wipe_the_freezes_of_a_protected_meter(
     protected: bool,
 ) -> None:
     meter, freezer, _ = freezing_meter(MeterConfig(protected=protected), 31)
-    client = Client(meter)
+    client = Line(meter)
     table = Data.array(FreezeAssociation(15, VOLTAGE, 1).to_data())
     set_dar = client.set(OAD(0x5002, 3), table, meter.now)
     reset_dar = client.action(OMD(0x5002, 1), Data(DataType.INTEGER, 0), meter.now)

@@ -10,8 +10,6 @@ import threading
 from typing import Any
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0
-from wattguard_testing import new_meter, require
 
 from wattguard.clock import VirtualClock
 from wattguard.meter.device import MeterConfig
@@ -21,12 +19,14 @@ from wattguard.meter.management.freeze import (
     Freezer,
     expose_freezes,
 )
-from wattguard.meter.management.records import stamp as date_time_s
-from wattguard.protocol import OAD, Data, DataType, decode_apdu
+from wattguard.protocol import OAD, Data, DataType, DateTimeS, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestRecord, GetResponseRecord
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import read_data
 from wattguard.runtime import MeterServer
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import new_meter
+from wattguard.testing.services import require
 
 try:
     import dlt698
@@ -58,7 +58,7 @@ def ours(value: Any) -> Data:
 
 
 def stamp(posix: int) -> Any:
-    return theirs(Data(DataType.DATE_TIME_S, date_time_s(posix)))
+    return theirs(Data(DataType.DATE_TIME_S, DateTimeS.from_posix(posix)))
 
 
 class Registers:

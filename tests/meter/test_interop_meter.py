@@ -8,9 +8,6 @@ import asyncio
 import threading
 from typing import Any
 
-from meter_testing import ADDRESS, running_meter
-from wattguard_testing import require
-
 from wattguard.clock import VirtualClock
 from wattguard.meter.device import MeterConfig
 from wattguard.protocol import OAD, Data, DataType
@@ -18,6 +15,9 @@ from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import read_data
 from wattguard.runtime import MeterServer
+from wattguard.testing import ADDRESS
+from wattguard.testing.meter import running_meter
+from wattguard.testing.services import require
 
 try:
     import dlt698

@@ -6,7 +6,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from wattguard_testing import new_meter
 
 from wattguard.errors import ConfigError
 from wattguard.meter.device import MeterConfig
@@ -17,6 +16,7 @@ from wattguard.simulation.fleet import MeterFleet
 from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.simulation.profile_fleet import ProfileFleet
 from wattguard.simulation.solar import Site, clear_sky_ghi, cos_zenith
+from wattguard.testing.meter import new_meter
 
 H = 3600.0
 

@@ -6,8 +6,6 @@ comes out of ``next_event``, and its modules hand their messages to each other t
 from __future__ import annotations
 
 import pytest
-from meter_testing import ADDRESS, HOUSE, T0, Client, running_meter
-from wattguard_testing import new_meter
 
 from wattguard.events import EventKind, EventLog, SecurityEvent
 from wattguard.meter.device import Meter, MeterConfig
@@ -23,6 +21,8 @@ from wattguard.meter.metering.module import MeteringModule
 from wattguard.protocol import OAD, OMD, Data, DataType
 from wattguard.protocol.apdu.common import DAR
 from wattguard.sansio import Core
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import Line, new_meter, running_meter
 
 UNPROTECTED = MeterConfig(protected=False)
 MIDNIGHT = T0 - T0 % 86400 + 86400
@@ -78,7 +78,7 @@ def test_a_pending_delayed_trip_is_the_timer_and_trips_when_it_runs() -> None:
     now = T0 + 3600  # 100 s before the next 15-minute boundary
     meter.handle_timer(now)
     events_of(meter)
-    assert Client(meter).action(OMD(0x8000, 129), trip_after(1), now) == DAR.SUCCESS
+    assert Line(meter).action(OMD(0x8000, 129), trip_after(1), now) == DAR.SUCCESS
     relay = meter.management.relay
     assert relay.state == RelayState.TRIP_PENDING
     assert meter.get_timer() == now + 60

@@ -8,7 +8,6 @@ import logging
 import time
 
 import pytest
-from meter_testing import ADDRESS, running_meter
 
 from wattguard.clock import VirtualClock
 from wattguard.meter.device import Meter, MeterConfig
@@ -18,6 +17,8 @@ from wattguard.protocol import OAD, Data, DataType, ServerAddress
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.connection import ClientConnection, Response
 from wattguard.runtime import MeterServer
+from wattguard.testing import ADDRESS
+from wattguard.testing.meter import running_meter
 
 UNPROTECTED = MeterConfig(protected=False)
 

@@ -10,8 +10,6 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from meter_testing import ADDRESS, HOUSE, T0, Client
-from wattguard_testing import new_meter
 
 from wattguard.errors import ConfigError, DecodeError
 from wattguard.meter.device import MeterConfig
@@ -19,11 +17,12 @@ from wattguard.meter.management.eventlog import MeterEventKind
 from wattguard.meter.management.freeze import FreezeObject, Freezer, expose_freezes
 from wattguard.meter.management.module import LinkKeys, ManagementModule
 from wattguard.meter.management.power import MAX_RECORDS, Battery, PowerModule, expose_power
-from wattguard.meter.management.records import posix_of, stamp
-from wattguard.protocol import CSD, MS, OAD, RCSD, RSD, Data, DataType
+from wattguard.protocol import CSD, MS, OAD, RCSD, RSD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord
 from wattguard.protocol.data import MSChoice
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import Line, new_meter
 
 _D = DataType
 HOUR = 3600.0
@@ -133,8 +132,8 @@ def test_3011_keeps_the_last_ten_outages_and_their_totals() -> None:
     numbers = [row[0].value for row in answer.result]
     assert numbers == [11, 12, 13]
     eleventh, twelfth, running = answer.result
-    assert posix_of(eleventh[2].value) - posix_of(eleventh[1].value) == 11 * 60
-    assert posix_of(twelfth[2].value) - posix_of(twelfth[1].value) == 12 * 60
+    assert eleventh[2].value.to_posix() - eleventh[1].value.to_posix() == 11 * 60
+    assert twelfth[2].value.to_posix() - twelfth[1].value.to_posix() == 12 * 60
     assert running[2] == Data(_D.NULL)
     assert model.get(OAD(0x2011, 2)) == Data(_D.LONG_UNSIGNED, 366)
 
@@ -208,11 +207,11 @@ def test_freezes_and_power_state_survive_an_outage_read_over_698() -> None:
     power.mains_restored(back)
     freezer.step(host.calendar())
 
-    client = Client(meter)
+    client = Line(meter)
     request = GetRecord(OAD(0x5004, 2), RSD(0), RCSD((CSD(OAD(0x2021, 2)), CSD(OAD(0x0010, 2)))))
     answer = client.exchange(GetRequestRecord(client.piid(), request), back)
     assert isinstance(answer, GetResponseRecord) and isinstance(answer.result.result, tuple)
-    days = [(posix_of(t.value), e) for t, e in answer.result.result]
+    days = [(t.value.to_posix(), e) for t, e in answer.result.result]
     assert [t for t, _ in days] == [midnight + 86400 * d for d in range(4)]
     assert all(e == energy for _, e in days[1:])  # filled with the registers that stood still
     outage = client.exchange(
@@ -220,8 +219,8 @@ def test_freezes_and_power_state_survive_an_outage_read_over_698() -> None:
     )
     ((number, began, ended, source),) = outage.result.result  # type: ignore[attr-defined]
     assert number == Data(_D.DOUBLE_LONG_UNSIGNED, 1) and source == Data(_D.NULL)
-    assert posix_of(ended.value) - posix_of(began.value) == 3 * 86400
+    assert ended.value.to_posix() - began.value.to_posix() == 3 * 86400
     assert client.get(OAD(0x2011, 2), back).value == 366
     assert freezer.table(FreezeObject.MINUTE).times()[-1] < back  # no invented minutes
     assert client.get(OAD(0x3011, 9), back) == DAR.OBJECT_NOT_EXIST
-    assert ended.value == stamp(back + host.clock_offset)
+    assert ended.value == DateTimeS.from_posix(back + host.clock_offset)

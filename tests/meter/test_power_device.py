@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meter_testing import ADDRESS, HOUSE, T0, Client
-from wattguard_testing import new_meter
-
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.records import posix_of
 from wattguard.meter.management.storage import NonVolatileStore
 from wattguard.protocol import MS, OAD, RCSD, RSD
 from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord, GetResponseRecord
 from wattguard.protocol.data import MSChoice
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.meter import Line, new_meter
 
 UNPROTECTED = MeterConfig(protected=False)
 DAY = 86400
@@ -29,7 +27,7 @@ def run(meter: Meter, start: float, minutes: int) -> float:
 
 
 def last_records(meter: Meter, oi: int, n: int, now: float) -> tuple:  # type: ignore[type-arg]
-    client = Client(meter)
+    client = Line(meter)
     request = GetRecord(OAD(oi, 2), RSD(10, (n, MS(MSChoice.ALL_METERS))), RCSD(()))
     answer = client.exchange(GetRequestRecord(client.piid(), request), now)
     assert isinstance(answer, GetResponseRecord)
@@ -51,7 +49,7 @@ def test_an_outage_is_recorded_with_its_duration_and_the_meter_is_dark_meanwhile
     meter.mains_restored(now + 2 * 3600)
     rows = last_records(meter, 0x3011, 1, now + 2 * 3600 + 1)
     # columns: 2022 record number, 201E start time, 2020 end time, 2024 source
-    start, end = (posix_of(v.value) for v in rows[0][1:3])
+    start, end = (v.value.to_posix() for v in rows[0][1:3])
     assert end - start == 2 * 3600
 
 

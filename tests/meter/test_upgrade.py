@@ -3,7 +3,6 @@ bad image refused and recorded, and the same images installed when the protectio
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from wattguard.meter.management.upgrade import (
     UpgradeStateError,
 )
 from wattguard.protocol.apdu.common import DAR
+from wattguard.randomness import generator
 
 VENDOR = sm2.PrivateKey.generate()
 ATTACKER = sm2.PrivateKey.generate()
@@ -61,7 +61,7 @@ def events(upgrader: Upgrader) -> EventLog:
 def send(upgrader: Upgrader, image: bytes, block_size: int = 512, seed: int = 1) -> None:
     count = upgrader.start(len(image), now=1.0, block_size=block_size)
     order = list(range(count))
-    random.Random(seed).shuffle(order)  # blocks may come in any order
+    generator(seed).shuffle(order)  # blocks may come in any order
     for index in order:
         upgrader.write_block(index, image[index * block_size : (index + 1) * block_size], now=2.0)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +16,15 @@ from wattguard.protocol import Control, LinkFrame, ServerAddress, ServerConnecti
 from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.link import FunctionCode
-from wattguard.protocol.values import OAD, DateTime
+from wattguard.protocol.objects import HPLC_PORT
+from wattguard.protocol.values import DateTime
+from wattguard.testing.strategies import (
+    SERVICES,
+    server_addresses,
+    structure_strategy,
+    u8,
+    unfragmented_controls,
+)
 
 TERMINAL = bytes.fromhex("990000000001")
 OTHER = bytes.fromhex("990000000002")
@@ -28,7 +38,7 @@ def login(address: bytes = TERMINAL) -> bytes:
 
 
 def report(address: bytes = TERMINAL, n: int = 1, size: int = 40) -> bytes:
-    apdu = ReportNotificationTransData(n % 64, OAD(0xF209, 2, 1), (bytes(size),)).to_bytes()
+    apdu = ReportNotificationTransData(n % 64, HPLC_PORT, (bytes(size),)).to_bytes()
     return LinkFrame(Control(True, False), ServerAddress(address), 0x10, apdu).to_bytes()
 
 
@@ -125,11 +135,42 @@ def test_oversized_frames_are_refused() -> None:
     assert events.of_kind(EventKind.MALFORMED)
 
 
+def logged_in() -> tuple[FepSession, EventLog]:
+    """A session whose terminal has logged in (the login is the one frame forwarded)."""
+    s, events = session()
+    assert [f.to_bytes() for f in s.receive(login(), 0.5)] == [login()] and s.logged_in
+    return s, events
+
+
+#: Any well-formed APDU of any service, as bytes.
+any_apdu = st.sampled_from([cls for _, cls in SERVICES]).flatmap(structure_strategy)
+#: Well-formed frames in the terminal's direction, as another terminal (or a meter) would send
+#: them: any address but ours, any well-formed APDU.
+foreign_frames = st.builds(
+    LinkFrame,
+    unfragmented_controls.map(lambda c: dataclasses.replace(c, from_server=True)),
+    server_addresses.filter(lambda a: a.address != TERMINAL),
+    u8,
+    any_apdu.map(lambda apdu: apdu.to_bytes()),
+)
+
+
+@given(foreign_frames)
+def test_well_formed_frames_for_another_address_never_pass(frame: LinkFrame) -> None:
+    s, events = logged_in()
+    assert s.receive(frame.to_bytes(), 1.0) == []
+    assert s.forwarded == 1  # the login alone
+    # refused by the address check (so the frame was decoded), and the connection cut off
+    assert s.closed is not None and "sent a frame as" in s.closed
+    assert events.of_kind(EventKind.UNAUTHORISED)
+    assert s.receive(report(), 2.0) == []
+
+
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_raise_and_never_pass(data: bytes) -> None:
-    s, _ = session()
-    for frame in s.receive(data, 1.0):
-        assert frame.address.address == TERMINAL  # only a valid frame of ours gets through
+    s, _ = logged_in()
+    assert s.receive(data, 1.0) == []
+    assert s.forwarded == 1
 
 
 def test_connection_gate_caps_in_all_and_per_host() -> None:

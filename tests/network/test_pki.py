@@ -14,9 +14,9 @@ from wattguard.crypto import _der, sm2
 from wattguard.errors import ConfigError
 from wattguard.network import _x509, pki
 from wattguard.network.pki import Role
+from wattguard.testing import DAY
+from wattguard.testing import T0 as NOW
 
-NOW = 1_790_000_000.0  # 2026-09-21
-DAY = 86_400.0
 ID_OPTION = "distid:1234567812345678"  # OpenSSL 3.0's CLI defaults to an empty SM2 ID
 
 

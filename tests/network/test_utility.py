@@ -13,9 +13,8 @@ from wattguard.events import EventKind, EventLog
 from wattguard.network import pki
 from wattguard.network.fep import ChannelClosed, ChannelCore, ChannelData, ChannelUp
 from wattguard.network.utility import UtilityPki
+from wattguard.testing import DAY, T0
 
-T0 = 1_790_000_000.0
-DAY = 86_400.0
 TERMINAL = bytes.fromhex("990000000001")
 Event = ChannelUp | ChannelData | ChannelClosed
 

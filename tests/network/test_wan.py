@@ -7,18 +7,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wan_testing import (
-    DAY,
-    FEP_NAME,
-    TERMINAL_NAME,
-    Utility,
-    app_data,
-    connect,
-    events,
-    pump,
-    records_of,
-    rewrite_hello,
-)
 
 from wattguard.crypto import sm2
 from wattguard.errors import (
@@ -30,6 +18,18 @@ from wattguard.errors import (
 )
 from wattguard.events import EventKind, EventLog
 from wattguard.network import pki, wan
+from wattguard.testing import DAY
+from wattguard.testing.wan import (
+    FEP_NAME,
+    TERMINAL_NAME,
+    Utility,
+    app_data,
+    connect,
+    events,
+    pump,
+    records_of,
+    rewrite_hello,
+)
 
 SECRET = b"meter 000000000007: forward active energy 12345.67 kWh"
 

@@ -8,12 +8,12 @@ import hmac
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wan_testing import Utility, app_data, connect, events, records_of
 
 from wattguard.errors import DecodeError, IntegrityError, ProtocolError, RemoteProtocolError
 from wattguard.errors import SecurityError as _SecurityError
 from wattguard.events import EventKind, EventLog
 from wattguard.network import _wan_keys, wan
+from wattguard.testing.wan import Utility, app_data, connect, events, records_of
 
 MESSAGES = [f"reading {i}: {1000 + i * 7.5:.2f} kWh".encode() for i in range(5)]
 

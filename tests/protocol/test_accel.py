@@ -17,9 +17,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies698 import data_values, link_frames, u8
-from test_apdu import SERVICES, structure_strategy
-from wattguard_testing import require
 
 from wattguard.errors import DecodeError
 from wattguard.protocol import (
@@ -39,6 +36,8 @@ from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.get import GetResponseNormal
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import MAX_DEPTH
+from wattguard.testing.services import require
+from wattguard.testing.strategies import SERVICES, data_values, link_frames, structure_strategy, u8
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +209,17 @@ def test_mutated_frames_are_declined_where_python_refuses(
         assert fast is None
     elif fast is not None:
         assert same(fast, expected)
+
+
+@given(st.binary(max_size=1000), st.integers(1, 0xFFFF))
+def test_the_compiled_crc_agrees_with_python(accel: Any, apdu: bytes, error: int) -> None:
+    # CRC-16/X-25 is written twice, in protocol/crc.py and in _accel.c: the compiled decoder
+    # takes a frame exactly when its FCS is the one Python's crc16 computed.
+    wire = LinkFrame(Control(True, True), ServerAddress(bytes(6)), 0x10, apdu).to_bytes()
+    reference_frame(wire)  # caches the address, so the fast path gets to the FCS
+    assert accel.decode_frame(wire) is not None
+    fcs = int.from_bytes(wire[-3:-1], "little") ^ error
+    assert accel.decode_frame(wire[:-3] + fcs.to_bytes(2, "little") + wire[-1:]) is None
 
 
 def test_an_address_not_yet_seen_is_left_to_python(accel: Any) -> None:

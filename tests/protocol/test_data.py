@@ -8,12 +8,12 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies698 import BY_TYPE, data_values
 
 from wattguard.errors import DecodeError
-from wattguard.protocol import OAD, BitString, Data, DataType, DateTime
+from wattguard.protocol import OAD, BitString, Data, DataType, DateTime, DateTimeS
 from wattguard.protocol.axdr import Reader, encode_length
 from wattguard.protocol.data import MAX_DEPTH, encode_data, read_data
+from wattguard.testing.strategies import BY_TYPE, data_values
 
 
 def _same(a: Data, b: Data) -> bool:
@@ -57,6 +57,27 @@ def test_known_encodings() -> None:
     long_string = Data(DataType.OCTET_STRING, bytes(300))
     assert encode_data(long_string)[:4] == b"\x09\x82\x01\x2c"
     assert encode_length(0x80) == b"\x81\x80"
+
+
+def test_posix_seconds_convert_to_and_from_the_calendar() -> None:
+    # 1_790_000_000 is Monday 2026-09-21 14:13:20 UTC (weekday 1: 0 is Sunday)
+    assert DateTime.from_posix(1_790_000_000.25) == DateTime(2026, 9, 21, 1, 14, 13, 20, 250)
+    assert DateTime(2026, 9, 21, 1, 14, 13, 20, 250).to_posix() == 1_790_000_000.25
+    assert DateTimeS.from_posix(1_790_000_000.999) == DateTimeS(2026, 9, 21, 14, 13, 20)
+    assert DateTimeS(2026, 9, 21, 14, 13, 20).to_posix() == 1_790_000_000
+    with pytest.raises(ValueError):
+        DateTimeS(2026, 9, 31, 0, 0, 0).to_posix()  # 31 September
+    with pytest.raises(ValueError):
+        DateTime(2026, 9, 21, 1, 14, 13, 20, 0xFFFF).to_posix()  # milliseconds unspecified
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 999))  # to 2106, to the millisecond
+def test_posix_conversion_round_trips(seconds: int, milliseconds: int) -> None:
+    posix = seconds + milliseconds / 1000
+    assert DateTimeS.from_posix(posix).to_posix() == seconds
+    moment = DateTime.from_posix(posix)
+    assert moment.milliseconds == milliseconds
+    assert moment.to_posix() == pytest.approx(posix, abs=1e-6)
 
 
 def test_values_out_of_range_are_refused_when_encoding() -> None:

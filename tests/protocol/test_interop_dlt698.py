@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies698 import BY_TYPE, server_addresses
-from test_apdu import SERVICES, structure_strategy
 
 from wattguard.protocol import Control, DataType, LinkFrame, decode_apdu, decode_frame
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import read_data
+from wattguard.testing.strategies import BY_TYPE, SERVICES, server_addresses, structure_strategy
 
 try:
     import dlt698
@@ -27,7 +26,7 @@ except ImportError:  # pragma: no cover - the interop extra is missing
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs_dlt698() -> None:
-    from wattguard_testing import require
+    from wattguard.testing.services import require
 
     require(dlt698 is not None, "dlt698 is not installed (pip install -e '.[interop]')")
 

@@ -77,7 +77,7 @@ def _read_with_dlt698(port: int, oads: list[OAD]) -> list[Any]:
 
 
 def test_dlt698_client_reads_a_wattguard_server_over_tcp() -> None:
-    from wattguard_testing import require
+    from wattguard.testing.services import require
 
     require(dlt698 is not None, "dlt698 is not installed (pip install -e '.[interop]')")
     oads = [*VALUES, OAD.parse("F1010200")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies698 import link_frames
 
 from wattguard.errors import DecodeError
 from wattguard.protocol import (
@@ -18,6 +17,7 @@ from wattguard.protocol import (
     crc16,
     decode_frame,
 )
+from wattguard.testing.strategies import link_frames
 
 METER = ServerAddress.parse("123456789012")
 GET_ENERGY = bytes.fromhex("0501010010020000")

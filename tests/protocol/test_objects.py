@@ -40,7 +40,7 @@ def test_the_objects_the_meter_needs_are_named() -> None:
 
 
 def test_catalogue_agrees_with_dlt698() -> None:
-    from wattguard_testing import require
+    from wattguard.testing.services import require
 
     require(standard is not None, "dlt698 is not installed (pip install -e '.[interop]')")
     theirs = {obj.oi: obj for obj in standard.objects()}

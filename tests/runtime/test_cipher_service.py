@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from wattguard_testing import new_meter
 
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import VirtualClock
@@ -24,14 +23,15 @@ from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole
-from wattguard.protocol import OAD, ClientConnection, Response, ServerAddress, decode_apdu
+from wattguard.protocol import OAD, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
 from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.station import Station
 from wattguard.station.storage import open_storage
+from wattguard.testing import T0
+from wattguard.testing.meter import Line, new_meter
 
-T0 = 1_790_000_000.0
 METER = bytes.fromhex("000000000021")
 KEYS = MasterKeys(1, {k: bytes([k + 7]) * 16 for k in KeyId})
 
@@ -81,16 +81,12 @@ def test_the_station_verifies_a_meter_through_the_service(
     meter = new_meter(METER, esam=esam, wallet=esam)
     meter.power_up(T0)
     meter.measure(Measurement(230.0, 5.0, 1100.0, 100.0), 60.0, T0 + 60)
-    line = ClientConnection(ServerAddress(METER))
     request = wrap_with_rn(GetRequestNormal(1, OAD(0x0010, 2, 0)))
-    line.send_request(request, T0 + 61)
-    meter.receive_data(line.data_to_send(), T0 + 61)
-    line.receive_data(meter.data_to_send(), T0 + 61)
-    event = line.next_event()
-    assert isinstance(event, Response) and isinstance(event.response, SecurityResponse)
-    inner = decode_apdu(client.open_response(METER, request, event.response))
+    answer = Line(meter).exchange(request, T0 + 61)
+    assert isinstance(answer, SecurityResponse)
+    inner = decode_apdu(client.open_response(METER, request, answer))
     assert isinstance(inner, GetResponseNormal)
-    forged = SecurityResponse(event.response.payload, bytes(4))
+    forged = SecurityResponse(answer.payload, bytes(4))
     with pytest.raises(SecurityError):
         client.open_response(METER, request, forged)
     assert (client.verified, client.refused) == (1, 1)

@@ -23,8 +23,7 @@ from wattguard.protocol.apdu.security import (
 )
 from wattguard.protocol.values import SID
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
-
-START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
+from wattguard.testing import MIDNIGHT as START
 
 
 def test_virtual_hours_collect_every_meter() -> None:

@@ -5,8 +5,8 @@ reading lost or duplicated."""
 from __future__ import annotations
 
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+from wattguard.testing import MIDNIGHT as START
 
-START = 1_790_000_000.0 - 1_790_000_000.0 % 86400  # a midnight
 CURVE = "50020200/00100201"
 DAY = 86400
 
@@ -34,6 +34,7 @@ def test_a_day_of_curves_from_100_meters_survives_every_fault() -> None:
 
     assert d.channel_losses() > 0
     expected = {START + 900 * k for k in range(1, 96 + 1)}  # every quarter of the day
+    assert sum(len(net.meters) for net in d.nets) == 100
     for net in d.nets:
         for meter in net.meters:
             rows = d.storage.readings(meter.hex(), CURVE, START, START + DAY + 1)

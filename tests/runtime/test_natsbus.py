@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import uuid
-from urllib.parse import urlparse
 
 import pytest
-from wattguard_testing import require
 
 from wattguard.errors import ConfigError
-
-URL = os.environ.get("WATTGUARD_NATS_URL", "nats://127.0.0.1:4222")
-
-
-def _reachable(url: str) -> bool:
-    parts = urlparse(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), 1):
-            return True
-    except OSError:
-        return False
+from wattguard.testing.services import NATS_URL, nats_reachable, require
 
 
 @pytest.fixture
 def nats_url() -> str:
-    require(_reachable(URL), f"no NATS server at {URL} (set WATTGUARD_NATS_URL)")
+    require(nats_reachable(NATS_URL), f"no NATS server at {NATS_URL} (set WATTGUARD_NATS_URL)")
     try:
         import nats  # noqa: F401
     except ImportError:
         require(False, "nats-py is not installed (the 'nats' extra)")
-    return URL
+    return NATS_URL
 
 
 def test_messages_arrive_in_order_between_two_connections(nats_url: str) -> None:

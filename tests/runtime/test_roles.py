@@ -16,8 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_natsbus import URL, _reachable
-from wattguard_testing import require
+
+from wattguard.testing.services import NATS_URL, nats_reachable, require
 
 
 def _free_port() -> int:
@@ -59,7 +59,7 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
     """Protected: the cryptographic device as its own service, the station reaching it over
     the WAN channel, terminals reaching the FEP over it too, every reading verified.
     Unprotected: station, FEP and terminal with nothing of that."""
-    require(_reachable(URL), f"no NATS server at {URL} (set WATTGUARD_NATS_URL)")
+    require(nats_reachable(NATS_URL), f"no NATS server at {NATS_URL} (set WATTGUARD_NATS_URL)")
     port, cipher_port = _free_port(), _free_port()
     # a private terminal address keeps parallel runs on the shared NATS server apart
     address = f"99{uuid.uuid4().int % 10**10:010d}"
@@ -83,11 +83,13 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
     # the station configured by a file, the FEP by its environment
     settings = tmp_path / "wattguard.toml"
     settings.write_text(
-        f'[station]\nbus = "{URL}"\ndatabase = "{database}"\napi-port = {api_port}\n'
+        f'[station]\nbus = "{NATS_URL}"\ndatabase = "{database}"\napi-port = {api_port}\n'
     )
     station = _spawn("station", "--config", str(settings), *station_security)
     fep = _spawn(
-        "fep", *pki, env={"WATTGUARD_FEP_LISTEN": f"127.0.0.1:{port}", "WATTGUARD_FEP_BUS": URL}
+        "fep",
+        *pki,
+        env={"WATTGUARD_FEP_LISTEN": f"127.0.0.1:{port}", "WATTGUARD_FEP_BUS": NATS_URL},
     )
     processes += [station, fep]
     try:

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from wattguard_testing import new_meter
 
 from wattguard.attacks.scenarios.rigs import recording_relay
 from wattguard.crypto import sm2
@@ -47,9 +46,9 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.collector import Collector
 from wattguard.station.ingest import PlainVerifier, Reading
+from wattguard.testing import DAY, T0
+from wattguard.testing.meter import new_meter
 
-T0 = 1_790_000_000.0
-DAY = 86_400.0
 SPEED = 600.0  # simulated seconds per real second: a reading every half second
 TASK = CollectionTask("real-time", 300.0, (OAD(0x0010, 2, 0),))
 Factory = Callable[[], ChannelCore]

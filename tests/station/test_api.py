@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from station_testing import with_registered_fleet
 
 from wattguard.meter.management.relay import RelayState
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
+from wattguard.testing import MIDNIGHT as START
+from wattguard.testing.deployment import with_registered_fleet
 
-START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
 OPERATOR = {"Authorization": "Bearer operator-token"}
 SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
 SECOND = {"Authorization": "Bearer second-supervisor-token"}

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from station_testing import BACKENDS, PERSISTENT, Backend, Store
 
 from wattguard.cipher import CryptoDevice
 from wattguard.cipher.audit import GENESIS, chain_hash
@@ -23,6 +22,7 @@ from wattguard.network.bus import InProcessBus
 from wattguard.station import Station
 from wattguard.station.audit import StationAudit
 from wattguard.station.commands import CommandKind, Role, User
+from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
 
 
 @pytest.fixture(params=BACKENDS)

@@ -68,7 +68,7 @@ def test_a_period_waits_for_every_meter_and_memory_stays_bounded() -> None:
     balance.on_readings([curve(B, HOUR, 3.7), Reading(B, "00100201", HOUR, 99.0)])
     assert len(balance.results) == 1 and balance.results[0].billed == pytest.approx(9.7)
     feed(balance, 48, total=10.0, a=6.0, b=3.7)
-    assert all(len(values) <= 4 * 5 + 1 for values in balance._energy.values())
+    assert balance._energy and all(len(values) <= 4 * 5 + 1 for values in balance._energy.values())
 
 
 def test_bad_settings_are_refused() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from wattguard_testing import new_meter
 
 from wattguard.clock import VirtualClock
 from wattguard.events import EventLog
@@ -33,8 +32,9 @@ from wattguard.protocol.values import COMDCB
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.station.collector import Collector
 from wattguard.station.ingest import PlainVerifier, Reading
+from wattguard.testing import T0
+from wattguard.testing.meter import new_meter
 
-T0 = 1_790_000_000.0
 TERMINAL = bytes.fromhex("990000000001")
 TASK = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0),))
 

@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_testing import CHROMIUM_FLAGS, START, LiveStation, chromium, populated, utc
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from station_testing import with_registered_fleet
-from wattguard_testing import require
+
+from wattguard.testing import MIDNIGHT
+from wattguard.testing.browser import CHROMIUM_FLAGS, LiveStation, chromium, utc
+from wattguard.testing.deployment import populated, with_registered_fleet
+from wattguard.testing.services import require
 
 
 def start_browser(profile: Path) -> webdriver.Chrome:
@@ -178,7 +180,7 @@ EXTRA = [f"0000090{k:05d}" for k in range(120)]  # registered without simulating
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[LiveStation]:
     chromium()
-    deployment = with_registered_fleet(START, EXTRA)
+    deployment = with_registered_fleet(MIDNIGHT, EXTRA)
     live = LiveStation(deployment)
     yield live
     live.stop()

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from station_testing import BACKENDS, PERSISTENT, Backend, Store
 
 from wattguard.clock import VirtualClock
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.monitor import DEFAULT_RULES, Rule, SecurityMonitor, subject_of
+from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
 
 M1, M2 = "0000000000a1", "0000000000a2"
 FORGED = Rule("forged", frozenset({EventKind.BAD_MAC}), threshold=3, window=60, quiet=100)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from station_testing import BACKENDS, Backend, Store
 
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import MAX_PAGE, InvalidRecord, SqliteStorage
+from wattguard.testing.storage import BACKENDS, Backend, Store
 
 ENERGY = "00100201"
 TERMINALS = ("990000000001", "990000000002")

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from station_testing import BACKENDS, PERSISTENT, Backend, Store
 
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
@@ -29,6 +28,7 @@ from wattguard.station.storage import (
     StorageUnavailable,
     open_storage,
 )
+from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
 
 M1, M2, T1, T2 = "000000000001", "0000000000a2", "990000000001", "990000000002"
 ENERGY = "00100201"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from station_testing import BACKENDS, PERSISTENT, Backend, Store
 
 from wattguard.cli import main
 from wattguard.clock import VirtualClock
@@ -22,6 +21,7 @@ from wattguard.station.api import create_app
 from wattguard.station.audit import StationAudit
 from wattguard.station.commands import Role, User
 from wattguard.station.users import UserDirectory, new_token, token_digest
+from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
 
 
 @pytest.fixture(params=BACKENDS)

@@ -34,11 +34,12 @@ from __future__ import annotations
 import enum
 import hmac
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from wattguard.crypto import sm3, sm4
 from wattguard.errors import ConfigError, DecodeError, IntegrityError
+from wattguard.randomness import Random
 
 __all__ = [
     "ADDRESS_SIZE",
@@ -81,8 +82,6 @@ ADDRESS_SIZE = 6
 PROFILE_TAG = 0x57
 _U32 = struct.Struct(">I")
 _MAX_BINDING = 255
-#: A source of random bytes (``os.urandom``, or a seeded one in tests).
-Random = Callable[[int], bytes]
 
 
 class KeyId(enum.IntEnum):

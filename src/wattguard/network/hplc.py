@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import enum
 import heapq
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattguard.errors import ConfigError
+from wattguard.randomness import generator
 
 __all__ = ["Delivery", "Direction", "HplcChannel", "LinkProfile"]
 
@@ -86,7 +86,7 @@ class HplcChannel:
     ) -> None:
         self.default = default or LinkProfile()
         self.manipulate = manipulate
-        self._random = random.Random(seed)
+        self._random = generator(seed)
         self._links: dict[bytes, LinkProfile] = {}
         self._queue: list[Delivery] = []
         self._reached = float("-inf")  # the latest handle_timer: what arrived by then is out

@@ -86,6 +86,7 @@ from wattguard.protocol.connection import (
     ServerConnection,
 )
 from wattguard.protocol.data import CSD, RCSD, RSD
+from wattguard.protocol.objects import HPLC_PORT
 from wattguard.protocol.state import Link
 from wattguard.protocol.stream import FrameDecoder
 from wattguard.protocol.values import TI, DateTimeS
@@ -101,9 +102,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The port object of the terminal's HPLC module (F209: carrier/micro-power wireless
-#: interface, attribute 2, port 1): the port transparent data came in on.
-HPLC_PORT = OAD(0xF209, 2, 1)
 #: Seconds after a freeze boundary by which every meter has frozen it: a record task reads a
 #: boundary's records only once this long has passed, so it never reads a window before the
 #: meter has filled it (and then skips it for good).

@@ -105,12 +105,6 @@ def _service(apdu: Any) -> int:
     return int(apdu.piid) & _SERVICE_MASK
 
 
-def _date_time(posix: float) -> DateTime:
-    import datetime as dt
-
-    return DateTime.from_datetime(dt.datetime.fromtimestamp(posix, dt.UTC).replace(tzinfo=None))
-
-
 @dataclass
 class _Pending:
     request: Structure
@@ -259,7 +253,7 @@ class _Endpoint:
             self._violation(exc)
 
     def _calendar_now(self, fallback: DateTime) -> DateTime:
-        return fallback if self.calendar is None else _date_time(self.calendar(self._now))
+        return fallback if self.calendar is None else DateTime.from_posix(self.calendar(self._now))
 
     def _violation(self, error: ProtocolError) -> None:
         self._events.append(ProtocolViolation(error))
@@ -459,7 +453,7 @@ class ServerConnection(_Endpoint):
 
     def _link_request(self, kind: LinkRequestType, now: float) -> None:
         self._link_piid = (self._link_piid + 1) & _SERVICE_MASK
-        stamp = _date_time(self.calendar(now) if self.calendar is not None else 0.0)
+        stamp = DateTime.from_posix(self.calendar(now) if self.calendar is not None else 0.0)
         request = LinkRequest(self._link_piid, kind, int(self.heartbeat), stamp)
         if kind != LinkRequestType.LOGOUT:
             self._pending.pop(_service(request), None)

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 from wattguard.protocol.values import OAD, OMD
 
-__all__ = ["CATALOGUE", "MINUTE_FREEZE_COLUMNS", "ObjectInfo", "Unit", "describe", "lookup"]
+__all__ = [
+    "CATALOGUE",
+    "HPLC_PORT",
+    "MINUTE_FREEZE_COLUMNS",
+    "ObjectInfo",
+    "Unit",
+    "describe",
+    "lookup",
+]
 
 
 class Unit(enum.IntEnum):
@@ -206,6 +214,10 @@ _OBJECTS += [
 
 #: OI -> object.
 CATALOGUE: dict[int, ObjectInfo] = {info.oi: info for info in _OBJECTS}
+
+#: The terminal's carrier (HPLC) port towards its meters (F209, attribute 2, port 1): the port
+#: a PROXY trans-command names, and the one a terminal's trans-data report comes from.
+HPLC_PORT = OAD(0xF209, 2, 1)
 
 #: The columns a wattguard meter freezes every minute (object 5002, attribute 3).
 MINUTE_FREEZE_COLUMNS: tuple[OAD, ...] = (

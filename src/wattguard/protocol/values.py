@@ -4,12 +4,14 @@ object names (OI, OAD, OMD, ROAD), TI, TSA, Scaler_Unit, SID, SID_MAC, COMDCB an
 Each is a frozen dataclass with ``to_bytes()`` (the encoding *without* the Data type tag) and
 ``read(reader)``. Calendar values keep the raw fields because the standard lets any field be
 "unspecified" (0xFF, or 0xFFFF for a year or milliseconds); ``to_datetime()`` converts when
-every field is present.
+every field is present. ``from_posix()`` / ``to_posix()`` are the one conversion between POSIX
+seconds and a calendar value: a wattguard meter keeps its calendar in UTC.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import struct
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -126,6 +128,16 @@ class DateTime:
             self.milliseconds * 1000,
         )
 
+    @classmethod
+    def from_posix(cls, posix: float) -> DateTime:
+        """The UTC calendar time of POSIX seconds ``posix``, to the millisecond."""
+        return cls.from_datetime(_dt.datetime.fromtimestamp(posix, _dt.UTC))
+
+    def to_posix(self) -> float:
+        """The POSIX seconds of this UTC calendar time, milliseconds included; an unspecified
+        field or a date that does not exist raises ValueError."""
+        return self.to_datetime().replace(tzinfo=_dt.UTC).timestamp()
+
 
 @dataclass(frozen=True, slots=True)
 class DateTimeS:
@@ -153,6 +165,16 @@ class DateTimeS:
 
     def to_datetime(self) -> _dt.datetime:
         return _dt.datetime(self.year, self.month, self.day, self.hour, self.minute, self.second)
+
+    @classmethod
+    def from_posix(cls, posix: float) -> DateTimeS:
+        """The UTC calendar second that contains POSIX seconds ``posix``."""
+        return cls.from_datetime(_dt.datetime.fromtimestamp(math.floor(posix), _dt.UTC))
+
+    def to_posix(self) -> int:
+        """The POSIX seconds of this UTC calendar second; an unspecified field or a date that
+        does not exist raises ValueError."""
+        return int(self.to_datetime().replace(tzinfo=_dt.UTC).timestamp())
 
 
 @dataclass(frozen=True, slots=True)

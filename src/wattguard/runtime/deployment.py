@@ -24,7 +24,7 @@ from typing import Any
 
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
-from wattguard.crypto import sm2, sm3
+from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
@@ -39,6 +39,7 @@ from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.network.utility import UtilityPki
 from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
+from wattguard.randomness import seeded
 from wattguard.runtime.api import RunningApi, start_api
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
@@ -151,7 +152,7 @@ class Deployment:
         self.clock = clock
         self.bus = InProcessBus()
         self.tracker = _Station()
-        random = _seeded(config.seed)
+        random = seeded(b"wattguard demo %d" % config.seed)  # a demo's keys are reproducible
         # The cryptographic device holds this deployment's master keys; every meter's ESAM is
         # provisioned from it, so the station can verify each reading's MAC.
         self.hsm: CryptoDevice | None = None
@@ -381,22 +382,6 @@ def _read_with_rn(address: bytes, request: Structure) -> Structure:
     """The terminal's protection of its reads: plaintext + RN, so the meter answers with a
     MAC under its own keys that the station's cryptographic device checks."""
     return wrap_with_rn(request)
-
-
-def _seeded(seed: int) -> Callable[[int], bytes]:
-    """Random bytes for the simulation's keys: SM3 in counter mode from the seed (a demo's
-    keys are reproducible; a real device draws from the OS)."""
-    counter = 0
-
-    def draw(size: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < size:
-            counter += 1
-            out += sm3.hash(b"wattguard demo %d %d" % (seed, counter))
-        return out[:size]
-
-    return draw
 
 
 def live_clock(config: DeploymentConfig) -> PacedClock:

@@ -18,8 +18,8 @@ never collides with a real-time one; real-time values take the moment the termin
 
 from __future__ import annotations
 
-import calendar
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -183,10 +183,10 @@ def _posix(value: Data) -> int | None:
     if value.type not in (DataType.DATE_TIME_S, DataType.DATE_TIME):
         return None
     try:
-        moment = value.value.to_datetime()
+        posix: float = value.value.to_posix()
     except (ValueError, AttributeError):
         return None
-    return calendar.timegm(moment.timetuple())
+    return math.floor(posix)
 
 
 def _record(events: EventSink | None, kind: EventKind, source: str, detail: str, at: float) -> None:

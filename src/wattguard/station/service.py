@@ -30,7 +30,6 @@ from wattguard.errors import ConfigError, DecodeError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import EVENTS, Bus, decode_event
 from wattguard.protocol import (
-    OAD,
     OMD,
     Control,
     Data,
@@ -51,6 +50,7 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
+from wattguard.protocol.objects import HPLC_PORT
 from wattguard.protocol.values import COMDCB
 from wattguard.station.audit import StationAudit
 from wattguard.station.collector import Collector
@@ -74,7 +74,6 @@ __all__ = ["Station"]
 
 log = logging.getLogger(__name__)
 
-HPLC_PORT = OAD(0xF209, 2, 1)
 _SERIAL = COMDCB(6, 2, 8, 1, 0)  # 9600 8E1: the fields a TransCommand must carry
 #: The relay methods of object 8000 (remote control) for each command kind.
 _METHODS = {CommandKind.TRIP: 129, CommandKind.CLOSE: 130}

@@ -22,14 +22,13 @@ proof or role (``MeterConfig(protected=False)``).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
 from dataclasses import replace
 
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import ADDRESS, HOUSE, T0
-from wattguard.attacks.scenarios.rigs import CA, seeded
+from wattguard.attacks.scenarios.rigs import CA
 from wattguard.crypto import sm2, sm3
 from wattguard.events import EventKind
 from wattguard.meter.bluetooth.access import Role
@@ -42,6 +41,7 @@ from wattguard.protocol import OAD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.set import SetRequestNormal, SetResponseNormal
 from wattguard.protocol.values import DateTimeS
+from wattguard.randomness import seeded
 
 PIN = "000042"
 NOW = T0 + 3600.0
@@ -70,8 +70,7 @@ def _radio(meter: Meter, sent: list[str], now: float = NOW) -> Callable[[bytes],
 
 
 def _set_clock_back(piid: int = 2) -> bytes:
-    moment = dt.datetime.fromtimestamp(NOW - 8 * HOUR, dt.UTC)
-    value = Data(DataType.DATE_TIME_S, DateTimeS.from_datetime(moment))
+    value = Data(DataType.DATE_TIME_S, DateTimeS.from_posix(NOW - 8 * HOUR))
     return SetRequestNormal(piid, OAD(0x4000, 2, 0), value).to_bytes()
 
 

@@ -18,8 +18,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.deployed import (
     Rewrite,
@@ -46,9 +44,8 @@ SHIFT = -8 * 3600.0
 
 def clock_set(posix: float) -> SetRequestNormal:
     """SET 4000-2 (the meter's date-time) to ``posix``."""
-    moment = dt.datetime.fromtimestamp(posix, dt.UTC).replace(tzinfo=None)
     return SetRequestNormal(
-        4, OAD(0x4000, 2, 0), Data(DataType.DATE_TIME_S, DateTimeS.from_datetime(moment))
+        4, OAD(0x4000, 2, 0), Data(DataType.DATE_TIME_S, DateTimeS.from_posix(posix))
     )
 
 

@@ -6,13 +6,12 @@ import os
 
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.module import LinkKeys
-from wattguard.meter.metering.module import Measurement
+from wattguard.testing import ADDRESS, HOUSE, MIDNIGHT
 
 __all__ = ["ADDRESS", "HOUSE", "T0", "fresh_meter", "household"]
 
-ADDRESS = bytes.fromhex("000000000001")
-T0 = 1_790_000_000.0 - 1_790_000_000.0 % 86400  # a midnight (UTC)
-HOUSE = Measurement(voltage=229.5, current=8.7, active_power=1900.0, reactive_power=400.0)
+#: The scenarios start at a midnight (UTC): whole days of freezes and readings.
+T0 = MIDNIGHT
 
 
 def fresh_meter(protected: bool, **kwargs: object) -> Meter:

@@ -25,13 +25,14 @@ from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import SecurityEvent
 from wattguard.meter.device import Meter
 from wattguard.network.hplc import Direction
-from wattguard.protocol import OAD, Control, LinkFrame, ServerAddress, decode_apdu, decode_frame
+from wattguard.protocol import Control, LinkFrame, ServerAddress, decode_apdu, decode_frame
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionResponseNormal
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
 from wattguard.protocol.apdu.security import Protection, SecurityRequest, SecurityResponse
 from wattguard.protocol.apdu.set import SetResponseNormal
+from wattguard.protocol.objects import HPLC_PORT
 from wattguard.protocol.values import COMDCB
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.runtime.simulation import Neighbourhood
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 OPERATOR = User("otto", Role.OPERATOR)
-_HPLC_PORT = OAD(0xF209, 2, 1)
 _SERIAL = COMDCB(6, 2, 8, 1, 0)
 
 
@@ -167,7 +167,7 @@ class UtilityCommand:
 
         self.deployment.collector.request(
             terminal,
-            lambda piid: ProxyTransCommandRequest(piid, _HPLC_PORT, _SERIAL, 30, 1, self.frame),
+            lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, _SERIAL, 30, 1, self.frame),
             answered,
         )
 

@@ -23,11 +23,10 @@ cause.
 from __future__ import annotations
 
 import functools
-import random
 from dataclasses import dataclass, replace
 
 from wattguard.attacks.scenarios.common import T0
-from wattguard.attacks.scenarios.rigs import CA, seeded
+from wattguard.attacks.scenarios.rigs import CA
 from wattguard.cipher import CryptoDevice
 from wattguard.errors import DecodeError
 from wattguard.esam.profile import MasterKeys
@@ -37,6 +36,7 @@ from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal
 from wattguard.protocol.apdu.security import Protection
 from wattguard.protocol.apdu.set import SetRequestNormal
+from wattguard.randomness import generator, seeded
 
 __all__ = ["Mutator", "Traffic", "traffic"]
 
@@ -48,7 +48,7 @@ class Mutator:
     mutations every run, so a failure can be replayed."""
 
     def __init__(self, seed: int, corpus: list[bytes] | None = None) -> None:
-        self.random = random.Random(seed)
+        self.random = generator(seed)
         self.corpus = corpus or []
 
     def mutate(self, data: bytes) -> bytes:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import HOUSE, T0
 from wattguard.attacks.scenarios.fuzzing import Mutator, traffic
-from wattguard.attacks.scenarios.rigs import meter_rig, seeded
+from wattguard.attacks.scenarios.rigs import meter_rig
 from wattguard.crypto import sm2, sm3
 from wattguard.errors import DecodeError
 from wattguard.events import EventLog, SecurityEvent
@@ -45,6 +45,7 @@ from wattguard.meter.management.module import LinkKeys
 from wattguard.network.fep import FepLimits, FepSession
 from wattguard.protocol import OAD, FrameDecoder, decode_apdu, decode_frame
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
+from wattguard.randomness import seeded
 
 __all__ = ["Findings"]
 

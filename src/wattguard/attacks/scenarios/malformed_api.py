@@ -23,6 +23,7 @@ from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import T0
 from wattguard.attacks.scenarios.fuzzing import Mutator
 from wattguard.attacks.scenarios.malformed import Findings
+from wattguard.randomness import generator
 
 __all__: list[str] = []
 
@@ -65,7 +66,7 @@ GOOD = b"GET /api/meters HTTP/1.1\r\nHost: station\r\nAuthorization: Bearer view
 
 def requests(seed: int, count: int) -> list[bytes]:
     """``count`` hostile requests, the same for the same seed."""
-    r = random.Random(seed)
+    r = generator(seed)
     mutator = Mutator(seed)
     out = []
     for _ in range(count):

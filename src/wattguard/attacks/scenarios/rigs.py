@@ -20,26 +20,26 @@ from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock
 from wattguard.crypto import sm2, sm3
 from wattguard.esam.client import EsamClient
-from wattguard.esam.profile import MasterKeys, Random
+from wattguard.esam.profile import MasterKeys
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.module import LinkKeys
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
-from wattguard.protocol import Apdu, ClientConnection, Response, ServerAddress, decode_apdu
+from wattguard.protocol import Apdu, decode_apdu
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.security import Protection, SecurityResponse
+from wattguard.randomness import seeded
 from wattguard.runtime.simulation import Neighbourhood
+from wattguard.testing.meter import Line
 
 __all__ = [
     "CA",
     "VENDOR",
-    "Line",
     "MeterRig",
     "meter_rig",
     "neighbourhood",
     "quiet",
     "recording_relay",
-    "seeded",
 ]
 
 T = TypeVar("T")
@@ -47,42 +47,6 @@ T = TypeVar("T")
 #: The utility's CA and the meter vendor's signing key (fixed, so the runs are reproducible).
 CA = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard attacks: utility CA"))
 VENDOR = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard attacks: meter vendor"))
-
-
-def seeded(seed: bytes) -> Random:
-    """A reproducible random source: SM3 in counter mode."""
-    counter = 0
-
-    def draw(size: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < size:
-            counter += 1
-            out += sm3.hash(seed + counter.to_bytes(8, "big"))
-        return out[:size]
-
-    return draw
-
-
-class Line:
-    """The station's (or an attacker's) end of one meter's power line, as a 698 client."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.meter = meter
-        self.connection = ClientConnection(ServerAddress(meter.address))
-        self.sent: list[bytes] = []
-
-    def exchange(self, apdu: Structure, now: float) -> Apdu:
-        self.connection.send_request(apdu, now)
-        frame = self.connection.data_to_send()
-        self.sent.append(frame)
-        self.meter.receive_data(frame, now)
-        self.connection.receive_data(self.meter.data_to_send(), now)
-        event = self.connection.next_event()
-        if not isinstance(event, Response):
-            raise RuntimeError(f"the meter did not answer: {event}")
-        answer: Apdu = event.response
-        return answer
 
 
 @dataclass

@@ -25,7 +25,6 @@ from wattguard.meter.bluetooth.pairing import (
     PairCertificate,
     Paired,
     PairPin,
-    Random,
     RefusalCode,
     Refused,
     SessionCipher,
@@ -36,6 +35,7 @@ from wattguard.meter.bluetooth.pairing import (
     transcript,
 )
 from wattguard.protocol.axdr import Reader
+from wattguard.randomness import Random
 
 __all__ = ["Handheld", "PairingRefused", "Transport"]
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from wattguard.crypto import sm2, sm3, sm4
@@ -49,6 +48,7 @@ from wattguard.errors import ConfigError, DecodeError, IntegrityError
 from wattguard.meter.bluetooth.access import Role
 from wattguard.meter.links.channel import ReplayError
 from wattguard.protocol.axdr import Reader
+from wattguard.randomness import Random
 
 __all__ = [
     "Challenge",
@@ -73,7 +73,6 @@ CONFIRMATION = 16
 MAX_FRAME = 4096
 _COUNTER = struct.Struct(">Q")
 _REFUSED = struct.Struct(">BI")
-Random = Callable[[int], bytes]
 
 
 class FrameType(enum.IntEnum):

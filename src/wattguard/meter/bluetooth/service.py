@@ -59,7 +59,6 @@ from wattguard.meter.bluetooth.pairing import (
     PairCertificate,
     Paired,
     PairPin,
-    Random,
     RefusalCode,
     Refused,
     SessionCipher,
@@ -74,6 +73,7 @@ from wattguard.meter.management.storage import Store
 from wattguard.protocol import decode_apdu
 from wattguard.protocol.apdu.error import ErrorResponse, ErrorType
 from wattguard.protocol.axdr import Reader
+from wattguard.randomness import Random
 
 __all__ = ["BluetoothService", "Handler"]
 

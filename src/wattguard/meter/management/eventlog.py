@@ -59,21 +59,14 @@ class LogEntry:
         end = (
             Data(DataType.NULL)
             if self.end is None
-            else Data(DataType.DATE_TIME_S, _stamp(self.end))
+            else Data(DataType.DATE_TIME_S, DateTimeS.from_posix(self.end))
         )
         return Data.structure(
             Data(DataType.DOUBLE_LONG_UNSIGNED, self.number),
-            Data(DataType.DATE_TIME_S, _stamp(self.start)),
+            Data(DataType.DATE_TIME_S, DateTimeS.from_posix(self.start)),
             end,
             Data(DataType.VISIBLE_STRING, self.detail.encode("ascii", "replace")[:128].decode()),
         )
-
-
-def _stamp(posix: float) -> DateTimeS:
-    import datetime as dt
-
-    moment = dt.datetime.fromtimestamp(posix, dt.UTC)
-    return DateTimeS.from_datetime(moment)
 
 
 class MeterLog:

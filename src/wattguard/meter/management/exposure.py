@@ -15,8 +15,6 @@ expansion module once the command has passed the ESAM.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from wattguard.meter.links.uart import UartMessage
 from wattguard.meter.management.model import Getter, Method, ObjectModel, Setter, refuse
 from wattguard.meter.management.relay import ProtectedError, RelayState
@@ -122,8 +120,7 @@ def _frequency(m: MeterView) -> Getter:
 
 def _date_time(m: MeterView) -> Getter:
     def get() -> Data:
-        moment = dt.datetime.fromtimestamp(m.calendar(), dt.UTC)
-        return Data(_D.DATE_TIME_S, DateTimeS.from_datetime(moment))
+        return Data(_D.DATE_TIME_S, DateTimeS.from_posix(m.calendar()))
 
     return get
 
@@ -133,10 +130,10 @@ def _set_date_time(m: MeterView) -> Setter:
         if value.type != _D.DATE_TIME_S:
             raise refuse(DAR.TYPE_MISMATCH, "4000 is a date_time_s")
         try:
-            moment = value.value.to_datetime().replace(tzinfo=dt.UTC)
+            posix = value.value.to_posix()
         except ValueError:
             raise refuse(DAR.OUT_OF_RANGE, "not a calendar date") from None
-        m.set_calendar(moment.timestamp(), m.now)
+        m.set_calendar(float(posix), m.now)
 
     return set_
 

@@ -43,8 +43,8 @@ import numpy as np
 from wattguard.errors import ConfigError, DecodeError
 from wattguard.meter.management.eventlog import LogEntry, MeterEventKind, MeterLog
 from wattguard.meter.management.model import ObjectModel
-from wattguard.meter.management.records import MAX_ANSWER_BYTES, select, stamp
-from wattguard.protocol import OAD, Data, DataType
+from wattguard.meter.management.records import MAX_ANSWER_BYTES, select
+from wattguard.protocol import OAD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR, AResultRecord
 from wattguard.protocol.apdu.get import GetRecord
 from wattguard.protocol.axdr import Reader
@@ -249,7 +249,7 @@ class PowerModule:
     def cell(self, row: int, oad: OAD) -> Data:
         end = self.outages[row].end
         if oad == OAD(0x2020, 2) and end is not None:
-            return Data(_D.DATE_TIME_S, stamp(end))
+            return Data(_D.DATE_TIME_S, DateTimeS.from_posix(end))
         return Data(_D.NULL)  # an outage still running; power down names no source (2024)
 
     def records(self, request: GetRecord) -> AResultRecord:

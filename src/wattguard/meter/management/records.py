@@ -42,7 +42,7 @@ from wattguard.protocol.apdu.get import GetRecord
 from wattguard.protocol.axdr import encode_length
 from wattguard.protocol.data import encode_data
 
-__all__ = ["MAX_ANSWER_BYTES", "RecordTable", "posix_of", "select", "select_rows", "stamp"]
+__all__ = ["MAX_ANSWER_BYTES", "RecordTable", "select", "select_rows"]
 
 #: Largest encoded A-ResultRecord an answer may reach (see the module docstring).
 MAX_ANSWER_BYTES = 1900
@@ -88,16 +88,6 @@ class RecordTable(Protocol):
     def cell(self, row: int, oad: OAD) -> Data:
         """The value of column ``oad`` (a column other than time and sequence) in ``row``."""
         ...
-
-
-def stamp(posix: int | float) -> DateTimeS:
-    """The meter's calendar seconds as a date_time_s (the calendar is kept as UTC-naive)."""
-    return DateTimeS.from_datetime(dt.datetime.fromtimestamp(int(posix), dt.UTC))
-
-
-def posix_of(value: DateTimeS) -> int:
-    """The calendar seconds of a date_time_s; a date that does not exist raises ValueError."""
-    return int(value.to_datetime().replace(tzinfo=dt.UTC).timestamp())
 
 
 def select(table: RecordTable, request: GetRecord, budget: int = MAX_ANSWER_BYTES) -> AResultRecord:
@@ -175,7 +165,7 @@ def _time_bound(value: Data) -> int:
     if value.type != DataType.DATE_TIME_S:
         raise refuse(DAR.TYPE_MISMATCH, "a time column is compared with a date_time_s")
     try:
-        return posix_of(value.value)
+        return int(value.value.to_posix())
     except ValueError:
         raise refuse(DAR.OUT_OF_RANGE, "not a calendar date") from None
 
@@ -226,7 +216,7 @@ def _value(table: RecordTable, row: int, oad: OAD) -> Data:
     """A cell, with the time and sequence columns and element indexes handled here."""
     whole = OAD(oad.oi, oad.attribute)
     if whole == table.time_column:
-        value = Data(DataType.DATE_TIME_S, stamp(int(table.times()[row])))
+        value = Data(DataType.DATE_TIME_S, DateTimeS.from_posix(int(table.times()[row])))
     elif whole == table.seq_column:
         value = Data(DataType.DOUBLE_LONG_UNSIGNED, int(table.seqs()[row]))
     else:

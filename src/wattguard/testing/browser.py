@@ -1,8 +1,10 @@
-"""The dashboard in a real browser: a station with data, its API served by uvicorn on a free
-loopback port (in a thread), Debian's headless Chromium, and a reader for the DOM it dumps.
+"""The dashboard in a real browser: a station's API served by uvicorn on a free loopback port
+(in a thread), Debian's headless Chromium, and a reader for the DOM it dumps.
 
 Without Chromium the browser tests skip with the reason (``apt-get install chromium``); with
 ``WATTGUARD_REQUIRE_SERVICES=1`` (CI) they fail instead.
+
+For tests only: this module imports pytest (through :mod:`wattguard.testing.services`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from wattguard_testing import require
 
-from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+from wattguard.runtime.deployment import Deployment
 from wattguard.station.api import create_app
+from wattguard.testing.services import require
 
-START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
+__all__ = ["CHROMIUM_FLAGS", "HOSTILE", "LiveStation", "Page", "chromium", "dump_dom", "utc"]
+
 #: What an attacker puts where the station will show it.
 HOSTILE = "<img src=x onerror=alert(1)>"
 #: Headless, and nothing but the page: no sandbox (CI runs as root), no proxy, no updates.
@@ -52,18 +55,6 @@ def chromium() -> str:
     require(path is not None, "install Debian's chromium: apt-get install chromium")
     assert path is not None
     return path
-
-
-def populated(meters: int, per_terminal: int) -> Deployment:
-    """A virtual deployment after six hours of readings, with one meter's cover opened (a
-    critical tamper alert)."""
-    config = DeploymentConfig(meters=meters, per_terminal=per_terminal, start=START)
-    deployment = Deployment(config, virtual_clock(config))
-    deployment.run_virtual(6 * 3600)
-    meter = next(iter(deployment.nets[0].meters.values()))
-    meter.management.cover_opened(deployment.clock.time())
-    deployment.run_virtual(900)
-    return deployment
 
 
 class LiveStation:
@@ -114,6 +105,7 @@ class LiveStation:
             assert self.call("GET", path)[0] == 401
 
     def stop(self) -> None:
+        """Ask the server to exit and wait for its thread."""
         self.server.should_exit = True
         self.thread.join(15)
 
@@ -130,6 +122,7 @@ def dump_dom(url: str, profile: Path, budget_ms: int = 8000) -> str:
 
 
 def utc(seconds: float) -> str:
+    """POSIX seconds as the dashboard shows them (UTC)."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -1,23 +1,23 @@
 """One database per test, on each backend: SQLite in memory, a SQLite file, and a fresh schema
 on the PostgreSQL server (``WATTGUARD_POSTGRES_URL``, default the local test database),
-dropped afterwards so that runs never collide."""
+dropped afterwards so that runs never collide.
+
+For tests only: this module imports pytest (through :mod:`wattguard.testing.services`).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
-from wattguard_testing import require
-
 from wattguard.errors import ConfigError
-from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
-from wattguard.station.ingest import Reading
 from wattguard.station.storage import PostgresStorage, SqliteStorage, open_storage
+from wattguard.testing.services import POSTGRES_URL, require
 
-POSTGRES_URL = os.environ.get("WATTGUARD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+__all__ = ["BACKENDS", "PERSISTENT", "Backend", "Store"]
+
 BACKENDS = ["sqlite-memory", "sqlite-file", "postgresql"]
 PERSISTENT = ["sqlite-file", "postgresql"]  # those a second process or a reopen can reach
 
@@ -55,6 +55,7 @@ class Backend:
 
     @property
     def persistent(self) -> bool:
+        """Whether a second storage (or a reopen) reaches the same database."""
         return self.name != "sqlite-memory"
 
     def open(self) -> Store:
@@ -74,6 +75,7 @@ class Backend:
         return list(store._db.execute(sql, params).fetchall())
 
     def cleanup(self) -> None:
+        """Close every storage opened here; drop the PostgreSQL schema."""
         for store in self.opened:
             with contextlib.suppress(Exception):
                 store.close()
@@ -85,19 +87,3 @@ class Backend:
                     db.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
             except psycopg.Error as exc:  # leave a note, never hide the test's own result
                 raise ConfigError(f"could not drop test schema {self.schema}: {exc}") from exc
-
-
-def with_registered_fleet(start: float, extra: list[str]) -> Deployment:
-    """A small virtual deployment whose station also knows ``extra`` meters, registered
-    without simulating them (50 a terminal), two in three with four readings: a large fleet
-    for the listings, cheaply."""
-    config = DeploymentConfig(meters=2, per_terminal=2, start=start)
-    deployment = Deployment(config, virtual_clock(config))
-    station = deployment.station
-    for k, address in enumerate(extra):
-        station.register_meter(bytes.fromhex(address), bytes.fromhex(f"99{k // 50:010d}"))
-    station.storage.add_readings(
-        [Reading(a, "00100201", int(start) + 900 * t, k + t / 4)
-         for k, a in enumerate(extra) if k % 3 for t in range(4)]
-    )  # fmt: skip
-    return deployment

@@ -1,5 +1,5 @@
-"""Helpers for the WAN channel tests: a small utility PKI, channel pairs, a pump that carries
-bytes between them through an optional man in the middle."""
+"""WAN channel rigs: a small utility PKI, channel pairs, a pump that carries bytes between them
+through an optional man in the middle."""
 
 from __future__ import annotations
 
@@ -12,9 +12,22 @@ from wattguard.clock import VirtualClock
 from wattguard.crypto import sm2
 from wattguard.events import EventLog
 from wattguard.network import pki, wan
+from wattguard.testing import DAY, T0
 
-T0 = 1_790_000_000.0  # 2026-09-21
-DAY = 86_400.0
+__all__ = [
+    "FEP_NAME",
+    "TERMINAL_NAME",
+    "Hook",
+    "Party",
+    "Utility",
+    "app_data",
+    "connect",
+    "events",
+    "pump",
+    "records_of",
+    "rewrite_hello",
+]
+
 FEP_NAME = "FEP-1"
 TERMINAL_NAME = "000000000001"
 
@@ -28,6 +41,8 @@ def _through(data: bytes) -> bytes:
 
 @dataclass
 class Party:
+    """A key pair and the certificate the utility's CA issued for it."""
+
     key: sm2.PrivateKey
     certificate: pki.Certificate
 
@@ -43,6 +58,7 @@ class Utility:
 
     @classmethod
     def create(cls) -> Utility:
+        """A new CA with a terminal and a FEP."""
         ca = pki.CertificateAuthority.create("wattguard root CA", T0 - 2 * DAY)
         return cls(
             ca,
@@ -52,15 +68,18 @@ class Utility:
 
     @staticmethod
     def party(ca: pki.CertificateAuthority, name: str, role: pki.Role, **kw: Any) -> Party:
+        """A new key pair for ``name`` in ``role``, certified by ``ca`` from a day before T0."""
         key = sm2.PrivateKey.generate()
         return Party(key, ca.issue(name, role, key.public_key, T0 - DAY, **kw))
 
     def trust(self) -> pki.TrustStore:
+        """A trust store of the CA, with its current revocation list."""
         return pki.TrustStore(
             self.ca.certificate, [self.ca.crl(self.clock.time())], now=self.clock.time()
         )
 
     def client(self, party: Party | None = None, **kw: Any) -> wan.SecureChannel:
+        """The terminal's end (or ``party``'s); ``kw`` overrides the channel's options."""
         party = party or self.terminal
         options: dict[str, Any] = dict(
             clock=self.clock,
@@ -75,6 +94,7 @@ class Utility:
         return wan.SecureChannel(wan.ChannelRole.CLIENT, **options)
 
     def server(self, party: Party | None = None, **kw: Any) -> wan.SecureChannel:
+        """The FEP's end (or ``party``'s); ``kw`` overrides the channel's options."""
         party = party or self.fep
         options: dict[str, Any] = dict(
             clock=self.clock,
@@ -111,11 +131,13 @@ def pump(
 
 
 def connect(client: wan.SecureChannel, server: wan.SecureChannel, **kw: Any) -> None:
+    """Start the handshake and :func:`pump` until it is quiet."""
     client.initiate()
     pump(client, server, **kw)
 
 
 def events(channel: wan.SecureChannel) -> list[wan.Event]:
+    """Every event the channel has waiting."""
     out = []
     while (event := channel.next_event()) is not None:
         out.append(event)
@@ -123,12 +145,15 @@ def events(channel: wan.SecureChannel) -> list[wan.Event]:
 
 
 def app_data(channel: wan.SecureChannel) -> bytes:
+    """The application bytes among the channel's waiting events."""
     return b"".join(e.data for e in events(channel) if isinstance(e, wan.AppData))
 
 
 def records_of(data: bytes) -> list[wan.Record]:
+    """The whole records in ``data`` (ValueError if bytes are left over)."""
     records, rest = wan.split_records(data)
-    assert rest == b""
+    if rest:
+        raise ValueError(f"{len(rest)} bytes after the last whole record")
     return records
 
 

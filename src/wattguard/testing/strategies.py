@@ -1,6 +1,13 @@
-"""Hypothesis strategies for DL/T 698.45 values, shared by the protocol tests."""
+"""Hypothesis strategies for DL/T 698.45: every Data type (:data:`BY_TYPE`, :data:`data_values`),
+the fixed-shape values, link frames (:func:`link_frames`) and every registered APDU service
+(:data:`SERVICES`, :func:`structure_strategy`), each built from the service's declaration.
+
+For tests only: this module imports Hypothesis.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -31,6 +38,16 @@ from wattguard.protocol import (
     ScalerUnit,
     ServerAddress,
     Time,
+)
+from wattguard.protocol.apdu._schema import REGISTRY
+from wattguard.protocol.apdu.common import AResultNormal, AResultRecord, FollowReport
+from wattguard.protocol.apdu.connect import ConnectMechanism, Mechanism
+from wattguard.protocol.apdu.get import GetResponseNext
+from wattguard.protocol.apdu.security import (
+    Protection,
+    SecurityPayload,
+    Verification,
+    VerificationKind,
 )
 from wattguard.protocol.data import MSChoice
 
@@ -201,3 +218,145 @@ def link_frames(max_apdu: int) -> st.SearchStrategy[LinkFrame]:
     return st.builds(
         LinkFrame, unfragmented_controls, server_addresses, u8, st.binary(max_size=max_apdu)
     )
+
+
+# Every APDU service, from its declaration
+
+small_data = st.one_of(
+    scalar_data,
+    st.lists(scalar_data, max_size=3).map(lambda v: Data(DataType.STRUCTURE, tuple(v))),
+)
+VALUES: dict[type, st.SearchStrategy[Any]] = {
+    OAD: oads,
+    OMD: omds,
+    TSA: tsas,
+    TI: tis,
+    RSD: rsds,
+    RCSD: rcsds,
+    COMDCB: comdcbs,
+    DateTime: date_times,
+    DateTimeS: date_time_ss,
+    Verification: st.one_of(
+        st.builds(
+            lambda s, m: Verification(VerificationKind.SID_MAC, sid=s, mac=m),
+            sids,
+            st.binary(max_size=8),
+        ),
+        st.builds(lambda r: Verification(VerificationKind.RN, random=r), st.binary(max_size=16)),
+        st.builds(
+            lambda r, m: Verification(VerificationKind.RN_MAC, random=r, mac=m),
+            st.binary(max_size=16),
+            st.binary(max_size=8),
+        ),
+        st.builds(lambda s: Verification(VerificationKind.SID, sid=s), sids),
+    ),
+}
+
+
+def _rows(columns: RCSD) -> st.SearchStrategy[Any]:
+    width = len(columns.columns)
+    if not width:
+        return st.one_of(st.just(()), u8)
+    row = st.lists(small_data, min_size=width, max_size=width).map(tuple)
+    return st.one_of(st.lists(row, max_size=3).map(tuple), u8)
+
+
+a_result_records = rcsds.flatmap(
+    lambda columns: st.builds(AResultRecord, oads, st.just(columns), _rows(columns))
+)
+
+
+def strategy(codec: Any, strict: bool = False) -> st.SearchStrategy[Any]:
+    """A strategy for the values a codec accepts, built from its spec. ``strict`` keeps to
+    what the standard means as well as what it spells: no empty lists, for one."""
+    kind, *args = codec.spec
+    simple = {
+        "piid": u8.map(lambda v: v & 0xBF),
+        "link_result": st.tuples(st.booleans(), st.integers(0, 2)).map(lambda v: v[0] << 7 | v[1]),
+        "u8": u8,
+        "u16": u16,
+        "u32": u32,
+        "bool": st.booleans(),
+        "dar": u8,
+        "octets": st.binary(max_size=40),
+        "mac": st.binary(max_size=40),
+        "data": small_data,
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "fixed":
+        return st.binary(min_size=args[0], max_size=args[0])
+    if kind == "fixed_text":
+        return st.text(
+            st.characters(min_codepoint=32, max_codepoint=126), min_size=args[0], max_size=args[0]
+        )
+    if kind == "enum":
+        return st.sampled_from(list(args[0]))
+    if kind == "optional":
+        return st.one_of(st.none(), strategy(args[0], strict))
+    if kind == "sequence_of":
+        return st.lists(strategy(args[0], strict), min_size=strict, max_size=3).map(tuple)
+    if kind == "dar_or":
+        return st.one_of(u8, strategy(args[0], strict))
+    if kind == "value":
+        return VALUES[args[0]]
+    if kind == "record":
+        return structure_strategy(args[0], strict)
+    if kind == "next_answer":
+        return st.one_of(
+            u8,
+            st.lists(structure_strategy(AResultNormal), min_size=1, max_size=2).map(tuple),
+            st.lists(a_result_records, min_size=1, max_size=2).map(tuple),
+        )
+    if kind == "request_payload":
+        return st.builds(SecurityPayload, st.sampled_from(list(Protection)), st.binary(max_size=60))
+    if kind == "response_payload":
+        return st.one_of(
+            st.builds(SecurityPayload, st.sampled_from(list(Protection)), st.binary(max_size=60)),
+            u8.map(lambda dar: SecurityPayload(Protection.PLAINTEXT, dar=dar)),
+        )
+    raise AssertionError(f"no strategy for codec {codec.spec}")
+
+
+#: Where meaning narrows a field beyond its type (used with strict=True).
+STRICT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "timeout": st.integers(1, 0xFFFF),  # a proxy timeout of 0 seconds means nothing
+    "ReleaseResponse.result": st.just(0),  # the only RELEASE result is success
+    "GetResponseMD5.answer": st.one_of(u8, st.binary(min_size=16, max_size=16)),
+}
+
+
+def structure_strategy(cls: Any, strict: bool = False) -> st.SearchStrategy[Any]:
+    """A strategy for instances of the APDU structure ``cls``; ``strict`` as in
+    :func:`strategy`."""
+    if cls is AResultRecord:
+        return a_result_records
+    if cls is FollowReport:
+        return st.one_of(
+            st.lists(structure_strategy(AResultNormal), min_size=1, max_size=2),
+            st.lists(a_result_records, min_size=1, max_size=2),
+        ).map(lambda results: FollowReport(tuple(results)))
+    if cls is ConnectMechanism:
+        return st.one_of(
+            st.just(ConnectMechanism()),
+            visible_text.map(lambda p: ConnectMechanism(Mechanism.PASSWORD, password=p)),
+            st.builds(
+                lambda m, c, s: ConnectMechanism(m, ciphertext=c, signature=s),
+                st.sampled_from([Mechanism.SYMMETRIC, Mechanism.SIGNATURE]),
+                st.binary(max_size=40),
+                st.binary(max_size=64),
+            ),
+        )
+    if cls is GetResponseNext and strict:  # a DAR ends the blocks: it is the last one
+        return structure_strategy(cls).filter(
+            lambda apdu: apdu.last_block or isinstance(apdu.answer, tuple)
+        )
+    fields = []
+    for name, codec in cls._schema:
+        override = STRICT_FIELDS.get(f"{cls.__name__}.{name}", STRICT_FIELDS.get(name))
+        fields.append(override if strict and override is not None else strategy(codec, strict))
+    return st.builds(cls, *fields)
+
+
+#: Every registered APDU service, as ((tag, choice), class), in tag order.
+SERVICES = sorted(REGISTRY.items(), key=lambda item: (item[0][0], item[0][1] or 0))
