@@ -49,7 +49,7 @@ class Line:
     def exchange(self, apdu: Structure, now: float) -> Structure:
         self.connection.send_request(apdu, now)
         self.meter.receive_hplc(self.connection.data_to_send(), now)
-        self.connection.receive_data(self.meter.hplc_output())
+        self.connection.receive_data(self.meter.hplc_output(), now)
         event = self.connection.next_event()
         assert isinstance(event, Response), event
         answer: Structure = event.response

@@ -86,7 +86,7 @@ def test_the_station_verifies_a_meter_through_the_service(
     request = wrap_with_rn(GetRequestNormal(1, OAD(0x0010, 2, 0)))
     line.send_request(request, T0 + 61)
     meter.receive_hplc(line.data_to_send(), T0 + 61)
-    line.receive_data(meter.hplc_output())
+    line.receive_data(meter.hplc_output(), T0 + 61)
     event = line.next_event()
     assert isinstance(event, Response) and isinstance(event.response, SecurityResponse)
     inner = decode_apdu(client.open_response(METER, request, event.response))

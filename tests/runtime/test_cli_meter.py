@@ -21,7 +21,7 @@ def _read(port: int, oad: OAD) -> GetResponseNormal:
         sock.sendall(client.data_to_send())
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            client.receive_data(sock.recv(4096))
+            client.receive_data(sock.recv(4096), 0.0)
             event = client.next_event()
             if isinstance(event, Response):
                 assert isinstance(event.response, GetResponseNormal)
