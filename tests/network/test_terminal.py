@@ -340,3 +340,12 @@ def test_tasks_can_be_replaced_while_running() -> None:
     net.run_until(T0 + 3 * 3600)  # no leftover timer of the old task stalls the loop
     kinds = {type(decode_apdu(item.request)).__name__ for item in station.items if item.request}
     assert kinds == {"GetRequestNormalList", "GetRequestRecord"}
+
+
+def test_the_terminal_package_exports_its_names_and_do_not_drift() -> None:
+    from wattguard.network import terminal as package
+
+    for name in package.__all__:
+        assert hasattr(package, name), f"{name} is exported but missing"
+    before_the_split = {"HPLC_PORT", "Collected", "CollectionTask", "Terminal"}
+    assert before_the_split | {"decode_item", "encode_item"} <= set(package.__all__)

@@ -9,7 +9,14 @@ It ends when the peer closes the stream, the transport fails, or :meth:`CoreShel
 called; then the core is told (``receive_data(b"", now)``) unless it was stopped from here.
 
 The core decides everything. The shell has no protocol logic, so the same core runs here and
-in the virtual-time simulation.
+in the virtual-time simulation. It drives the 698 server (:mod:`.tcp`), the FEP
+(:mod:`.fep`), the terminal's link to the FEP (:mod:`.terminal`) and the cryptographic
+device's server (:mod:`.cipher`); what a runtime does once the stream has ended (release a
+gate, tell another core) follows ``await run()``.
+
+The core's timers are in the seconds of ``now``; the shell waits for them in real seconds.
+With a paced clock (simulated time faster than real) those differ: ``idle`` then bounds the
+real wait, so the timers are still checked at least that often.
 """
 
 from __future__ import annotations
@@ -49,8 +56,9 @@ class CoreShell(Generic[E]):
         self.now = now
         self.on_event = on_event
         self.read_size = read_size
-        #: Longest wait without a timer (a core whose timers come from outside, e.g. a meter
-        #: stepped by its load): ``handle_timer`` runs at least this often. None: only timers.
+        #: Longest real wait (a core whose timers come from outside, e.g. a meter stepped by
+        #: its load, or a paced clock): ``handle_timer`` runs at least this often. None: only
+        #: timers.
         self.idle = idle
         self.peer = writer.get_extra_info("peername")
         self._wake = asyncio.Event()
