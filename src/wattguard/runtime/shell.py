@@ -65,7 +65,12 @@ class CoreShell(Generic[E]):
         self._stopped = False
 
     def wake(self) -> None:
-        """Something outside fed the core: flush its events and bytes, re-read its timer."""
+        """Something outside fed the core: write what it has to send at once (a stream's
+        write does not block; it is drained on the next turn), then hand out its events and
+        re-read its timer on the next turn."""
+        out = self.core.data_to_send()
+        if out and not self.writer.is_closing():
+            self.writer.write(out)
         self._wake.set()
 
     def stop(self) -> None:
