@@ -220,7 +220,7 @@ class Wan:
 
         def record() -> object:
             client.send(payload)
-            server.receive_data(client.data_to_send())
+            server.receive_data(client.data_to_send(), 0.0)
             return server.next_event()
 
         return record
@@ -232,8 +232,10 @@ def _establish(client: wan.SecureChannel, server: wan.SecureChannel) -> None:
         up, down = client.data_to_send(), server.data_to_send()
         if not up and not down:
             return
-        server.receive_data(up)
-        client.receive_data(down)
+        if up:
+            server.receive_data(up, 0.0)
+        if down:
+            client.receive_data(down, 0.0)
 
 
 # --- the FEP and the station -------------------------------------------------------------------
@@ -247,17 +249,18 @@ def fep(checked: bool) -> Callable[[], object]:
     limits = FepLimits(frames_per_second=1e12, frame_burst=10**9, bytes_per_second=1e15,
                        byte_burst=10**12)  # fmt: skip
     session = FepSession(terminal, 0.0, limits, EventLog())
-    session.receive(frames[0], 0.0)  # the login
+    session.receive_data(frames[0], 0.0)  # the login
+    session.next_event()
     decoder = FrameDecoder()
     reports = frames[1:] or frames
     k = [0]
 
     def through_fep() -> object:
         k[0] += 1
-        passed = session.receive(reports[k[0] % len(reports)], float(k[0]))
+        session.receive_data(reports[k[0] % len(reports)], float(k[0]))
         if session.closed is not None:
             raise RuntimeError(f"the FEP closed the benchmark's session: {session.closed}")
-        return passed
+        return list(iter(session.next_event, None))  # the frames it admitted
 
     def decoded() -> object:
         k[0] += 1

@@ -82,13 +82,13 @@ class Bench:
             client.initiate()
             hello = client.data_to_send()
             middle = time.process_time()
-            server.receive_data(hello)
+            server.receive_data(hello, 0.0)
             reply = server.data_to_send()
             after_server = time.process_time()
-            client.receive_data(reply)
+            client.receive_data(reply, 0.0)
             finished = client.data_to_send()
             after_client = time.process_time()
-            server.receive_data(finished)
+            server.receive_data(finished, 0.0)
             end = time.process_time()
             if server.state is not wan.State.ESTABLISHED:
                 raise RuntimeError("the benchmark handshake failed")
@@ -104,8 +104,10 @@ def _establish(client: wan.SecureChannel, server: wan.SecureChannel) -> None:
         up, down = client.data_to_send(), server.data_to_send()
         if not up and not down:
             return
-        server.receive_data(up)
-        client.receive_data(down)
+        if up:
+            server.receive_data(up, 0.0)
+        if down:
+            client.receive_data(down, 0.0)
 
 
 def run(seconds: float, rounds: int) -> dict[str, Row]:
@@ -152,7 +154,7 @@ def _throughput(client: wan.SecureChannel, server: wan.SecureChannel) -> tuple[f
     sealed = time.process_time() - start
     start = time.process_time()
     for chunk in wire:
-        server.receive_data(chunk)
+        server.receive_data(chunk, 0.0)
         server.next_event()
     opened = time.process_time() - start
     megabytes = BATCH * RECORD / 1e6

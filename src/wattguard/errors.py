@@ -20,7 +20,7 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     ├── SecurityError          a security refusal; opaque on purpose
     │   ├── IntegrityError     a MAC, tag, signature, C3 or point check failed (not which)
     │   │   └── DerError       [crypto._der] malformed DER, refused like a bad MAC
-    │   ├── ReplayError        a counter, sequence number or random number was not fresh
+    │   ├── ReplayError        a counter, WAN record sequence number or random number was not fresh
     │   ├── CertificateError   a certificate or CRL was refused; the message says why
     │   │   ├── MalformedCertificateError [network._x509] not a certificate of our profile
     │   │   ├── NoCertificateError [network.pki] none was presented
@@ -30,8 +30,9 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   │   ├── NotYetValidError [network.pki] before its notBefore
     │   │   ├── RevokedError   [network.pki] on its issuer's CRL
     │   │   ├── RevocationUnavailableError [network.pki] no current CRL to check
-    │   │   └── WrongRoleError [network.pki] genuine, but not for this use
-    │   │       └── UnexpectedPeerError [network._wan_errors] not the peer we dialled
+    │   │   ├── WrongRoleError [network.pki] genuine, but not for this use
+    │   │   │   └── UnexpectedPeerError [network._wan_errors] not the peer we dialled
+    │   │   └── CertificateRefused [meter.bluetooth.certificate] a handheld's certificate refused
     │   ├── EsamError          the secure element refused a command; carries its status word
     │   │   ├── MacError       ... a MAC, signature or decryption (also IntegrityError)
     │   │   ├── CounterError   ... a replayed or out-of-sequence counter (also ReplayError)
@@ -40,10 +41,8 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   │   └── WalletError    ... the wallet cannot do it (credit or limit)
     │   ├── HandshakeError     [network._wan_errors] the WAN handshake's cryptography failed
     │   │   └── DowngradeError [network._wan_errors] the peer offered no protection
-    │   ├── ReplayedRecordError [network._wan_errors] a WAN record sequence number seen before
     │   ├── MissingRecordError [network._wan_errors] a WAN record ahead of its turn
     │   ├── TruncatedError     [network._wan_errors] the WAN stream ended without a close
-    │   ├── CertificateRefused [meter.bluetooth.certificate] a handheld's certificate refused
     │   ├── PairingRefused     [meter.bluetooth.handheld] the meter refused a BLE pairing
     │   ├── FirmwareRefused    [meter.management.firmware] an image failed a check
     │   ├── VaultError         [cipher.vault] the key vault cannot be opened

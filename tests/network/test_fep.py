@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventLog
 from wattguard.network.bus import InProcessBus, down_subject, matches, up_subject
-from wattguard.network.fep import ConnectionGate, FepLimits, FepSession
+from wattguard.network.fep import (
+    ConnectionGate,
+    FepLimits,
+    FepSession,
+    FrameAdmitted,
+    SessionClosed,
+)
 from wattguard.protocol import Control, LinkFrame, ServerAddress, ServerConnection
 from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
@@ -49,12 +55,18 @@ def session(**kwargs: object) -> tuple[FepSession, EventLog]:
     return FepSession(terminal, 0.0, limits, events, **kwargs), events  # type: ignore[arg-type]
 
 
+def admit(s: FepSession, data: bytes, now: float) -> list[LinkFrame]:
+    """Feed ``data``; the frames the session admitted (what goes on to the station)."""
+    s.receive_data(data, now)
+    return [e.frame for e in iter(s.next_event, None) if isinstance(e, FrameAdmitted)]
+
+
 def test_a_logged_in_terminal_gets_its_frames_through_whole() -> None:
     s, events = session()
     data = login() + report(n=1) + report(n=2)
     forwarded = []
     for i in range(0, len(data), 7):  # arbitrary TCP segmentation
-        forwarded += s.receive(data[i : i + 7], 1.0)
+        forwarded += admit(s, data[i : i + 7], 1.0)
     assert [f.to_bytes() for f in forwarded] == [login(), report(n=1), report(n=2)]
     assert s.logged_in and s.closed is None and not events.events
 
@@ -63,29 +75,29 @@ def test_the_real_terminal_link_layer_passes() -> None:
     terminal = ServerConnection(ServerAddress(TERMINAL))
     terminal.login(0.0)
     s, _ = session()
-    assert len(s.receive(terminal.data_to_send(), 0.0)) == 1 and s.logged_in
+    assert len(admit(s, terminal.data_to_send(), 0.0)) == 1 and s.logged_in
 
 
 def test_data_before_login_is_dropped_and_recorded() -> None:
     s, events = session()
-    assert s.receive(report(), 1.0) == []
+    assert admit(s, report(), 1.0) == []
     assert events.of_kind(EventKind.UNAUTHORISED)
-    assert len(s.receive(login() + report(), 2.0)) == 2
+    assert len(admit(s, login() + report(), 2.0)) == 2
 
 
 def test_a_terminal_speaking_as_another_is_refused_and_cut_off() -> None:
     s, events = session()
-    assert s.receive(login(OTHER), 1.0) == []
+    assert admit(s, login(OTHER), 1.0) == []
     assert s.closed is not None and "sent a frame as" in s.closed
     assert events.of_kind(EventKind.UNAUTHORISED)
-    assert s.receive(login(), 2.0) == []  # closed stays closed
+    assert admit(s, login(), 2.0) == []  # closed stays closed
 
 
 def test_without_boundary_protection_any_address_is_believed() -> None:
     s, _ = session(terminal=None)
-    assert len(s.receive(login(OTHER) + report(OTHER), 1.0)) == 2
+    assert len(admit(s, login(OTHER) + report(OTHER), 1.0)) == 2
     assert s.claimed == OTHER
-    assert s.receive(report(TERMINAL), 2.0) == [] and s.closed is not None
+    assert admit(s, report(TERMINAL), 2.0) == [] and s.closed is not None
 
 
 def test_frames_in_the_wrong_direction_and_garbage_count_as_malformed() -> None:
@@ -93,11 +105,11 @@ def test_frames_in_the_wrong_direction_and_garbage_count_as_malformed() -> None:
     wrong = LinkFrame(
         Control(False, True), ServerAddress(TERMINAL), 0x10, b"\x05\x01\x00"
     ).to_bytes()
-    s.receive(login() + wrong, 1.0)
-    s.receive(b"\x68\x17\x00garbage-garbage-garbage\x16", 2.0)
+    admit(s, login() + wrong, 1.0)
+    admit(s, b"\x68\x17\x00garbage-garbage-garbage\x16", 2.0)
     bad_crc = bytearray(report())
     bad_crc[-3] ^= 0xFF
-    s.receive(bytes(bad_crc), 3.0)
+    admit(s, bytes(bad_crc), 3.0)
     assert s.closed == "too many malformed frames"
     assert len(events.of_kind(EventKind.MALFORMED)) >= 3
 
@@ -105,9 +117,9 @@ def test_frames_in_the_wrong_direction_and_garbage_count_as_malformed() -> None:
 def test_the_rate_limit_drops_a_flood_and_then_closes() -> None:
     limits = FepLimits(frames_per_second=10, frame_burst=20, flood_limit=50)
     s, events = session(limits=limits)
-    s.receive(login(), 0.0)
+    admit(s, login(), 0.0)
     burst = b"".join(report(n=i) for i in range(100))
-    passed = s.receive(burst, 0.0)
+    passed = admit(s, burst, 0.0)
     assert len(passed) == 19  # the burst less the login
     assert events.of_kind(EventKind.FLOOD)
     assert s.closed == "stayed over the rate limit"
@@ -116,29 +128,40 @@ def test_the_rate_limit_drops_a_flood_and_then_closes() -> None:
 def test_the_rate_limit_refills_with_time() -> None:
     limits = FepLimits(frames_per_second=10, frame_burst=10)
     s, _ = session(limits=limits)
-    s.receive(login(), 0.0)
-    sent = sum(len(s.receive(report(n=i), i * 0.1)) for i in range(100))  # 10/s: at the rate
+    admit(s, login(), 0.0)
+    sent = sum(len(admit(s, report(n=i), i * 0.1)) for i in range(100))  # 10/s: at the rate
     assert sent == 100 and s.closed is None
 
 
 def test_login_timeout_closes_a_silent_connection() -> None:
     s, events = session(limits=FepLimits(login_timeout=30))
-    s.check_timers(29.0)
-    assert s.closed is None
-    s.check_timers(30.0)
+    assert s.get_timer() == 30.0
+    s.handle_timer(29.0)
+    assert s.closed is None and s.next_event() is None
+    s.handle_timer(30.0)
     assert s.closed is not None and events.of_kind(EventKind.AUTHENTICATION)
+    assert s.next_event() == SessionClosed(s.closed) and s.get_timer() is None
+
+
+def test_a_login_stops_the_login_timer_and_the_session_never_answers() -> None:
+    s, _ = session(limits=FepLimits(login_timeout=30))
+    admit(s, login(), 1.0)
+    assert s.get_timer() is None and s.data_to_send() == b""
+    s.receive_data(b"", 2.0)  # the terminal hung up: nothing to decide
+    s.handle_timer(100.0)
+    assert s.closed is None and s.next_event() is None
 
 
 def test_oversized_frames_are_refused() -> None:
     s, events = session(limits=FepLimits(max_frame=256))
-    assert s.receive(login() + report(size=1000) + report(n=3), 1.0)[-1].apdu[1] == 3
+    assert admit(s, login() + report(size=1000) + report(n=3), 1.0)[-1].apdu[1] == 3
     assert events.of_kind(EventKind.MALFORMED)
 
 
 def logged_in() -> tuple[FepSession, EventLog]:
     """A session whose terminal has logged in (the login is the one frame forwarded)."""
     s, events = session()
-    assert [f.to_bytes() for f in s.receive(login(), 0.5)] == [login()] and s.logged_in
+    assert [f.to_bytes() for f in admit(s, login(), 0.5)] == [login()] and s.logged_in
     return s, events
 
 
@@ -158,18 +181,18 @@ foreign_frames = st.builds(
 @given(foreign_frames)
 def test_well_formed_frames_for_another_address_never_pass(frame: LinkFrame) -> None:
     s, events = logged_in()
-    assert s.receive(frame.to_bytes(), 1.0) == []
+    assert admit(s, frame.to_bytes(), 1.0) == []
     assert s.forwarded == 1  # the login alone
     # refused by the address check (so the frame was decoded), and the connection cut off
     assert s.closed is not None and "sent a frame as" in s.closed
     assert events.of_kind(EventKind.UNAUTHORISED)
-    assert s.receive(report(), 2.0) == []
+    assert admit(s, report(), 2.0) == []
 
 
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_raise_and_never_pass(data: bytes) -> None:
     s, _ = logged_in()
-    assert s.receive(data, 1.0) == []
+    assert admit(s, data, 1.0) == []
     assert s.forwarded == 1
 
 

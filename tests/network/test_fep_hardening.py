@@ -6,7 +6,7 @@ as it liked, and each undecodable byte was a stored event."""
 from __future__ import annotations
 
 from wattguard.events import EventKind, EventLog
-from wattguard.network.fep import SLICE, ConnectionGate, FepLimits, FepSession
+from wattguard.network.fep import SLICE, ConnectionGate, FepLimits, FepSession, FrameAdmitted
 
 TERMINAL = bytes.fromhex("990000000001")
 
@@ -14,7 +14,8 @@ TERMINAL = bytes.fromhex("990000000001")
 def test_a_connection_to_be_closed_costs_at_most_one_slice_more() -> None:
     events = EventLog()
     session = FepSession(TERMINAL, 0.0, FepLimits(), events)
-    forwarded = session.receive(b"\x68" * 65536, 1.0)
+    session.receive_data(b"\x68" * 65536, 1.0)
+    forwarded = [e for e in iter(session.next_event, None) if isinstance(e, FrameAdmitted)]
     assert forwarded == [] and session.closed == "too many malformed frames"
     decoded = session._decoder.discarded + len(session._decoder._buffer)
     assert decoded <= SLICE  # not the 65,536 bytes handed over
@@ -25,9 +26,9 @@ def test_a_connection_to_be_closed_costs_at_most_one_slice_more() -> None:
 def test_one_event_per_slice_still_counts_every_error() -> None:
     events = EventLog()
     session = FepSession(TERMINAL, 0.0, FepLimits(malformed_limit=50), events)
-    session.receive(b"\x68" * 40, 1.0)  # some 40 errors: one event, each one counted
+    session.receive_data(b"\x68" * 40, 1.0)  # some 40 errors: one event, each one counted
     assert session.closed is None and len(events.events) == 1
-    session.receive(b"\x68" * 40, 2.0)
+    session.receive_data(b"\x68" * 40, 2.0)
     assert session.closed == "too many malformed frames"
 
 

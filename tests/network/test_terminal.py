@@ -17,6 +17,8 @@ from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
 from wattguard.network.terminal import (
     Collected,
     CollectionTask,
+    Offline,
+    Online,
     Terminal,
     decode_item,
     encode_item,
@@ -127,8 +129,7 @@ def build(
     net = Neighbourhood(terminal, channel, meters, flat_load(n), upstream=station.receive)
     station.net = net
     net.power_up(T0)
-    terminal.connected(T0)
-    net.from_upstream(b"")
+    net.connected(T0)
     return net, station, meters
 
 
@@ -179,7 +180,8 @@ def test_store_and_forward_through_a_wan_outage_loses_nothing() -> None:
     net, station, meters = build()
     net.run_until(T0 + 600)
     station.up = False
-    net.terminal.disconnected(net.now)
+    net.terminal.receive_data(b"", net.now)  # the transport dropped
+    assert list(iter(net.terminal.next_event, None)) == [Online(T0), Offline(T0 + 600)]
     net.run_until(T0 + 600 + 2 * 3600)  # two hours without the station
     assert len(net.terminal.outbox) >= 3 * 8
     station.up = True
@@ -197,9 +199,9 @@ def test_unacknowledged_batches_are_sent_again_and_nothing_is_lost() -> None:
     net, station, meters = build()
     station.ack = False  # the acknowledgements are lost on the way back
     net.run_until(T0 + 1000)
-    assert not net.terminal.online or net.terminal._in_flight
+    assert not net.terminal.online or net.terminal.outbox.in_flight
     station.ack = True
-    net.terminal.disconnected(net.now)  # the terminal notices, reconnects
+    net.terminal.receive_data(b"", net.now)  # the terminal notices, reconnects
     station.connection = ClientConnection(ServerAddress(TERMINAL), timeout=60.0)
     net.terminal.connected(net.now)
     net.run_until(T0 + 3660)
@@ -207,7 +209,7 @@ def test_unacknowledged_batches_are_sent_again_and_nothing_is_lost() -> None:
     assert set(reads) == {m.address for m in meters}
     for times in reads.values():
         assert set(times) == {T0 + 900 * k for k in range(5)}  # each read at least once
-    assert not net.terminal.outbox and not net.terminal._in_flight
+    assert not net.terminal.outbox and not net.terminal.outbox.in_flight
 
 
 def test_record_task_catches_up_on_the_window_a_lost_read_missed() -> None:

@@ -11,7 +11,7 @@ from wattguard.clock import VirtualClock
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventLog
 from wattguard.network import pki
-from wattguard.network.fep import ChannelClosed, ChannelCore, ChannelData, ChannelUp
+from wattguard.network.channel import ChannelClosed, ChannelCore, ChannelData, ChannelUp
 from wattguard.network.utility import UtilityPki
 from wattguard.testing import DAY, T0
 
@@ -32,9 +32,9 @@ def connect(client: ChannelCore, server: ChannelCore) -> tuple[list[Event], list
     while True:
         up, down = client.data_to_send(), server.data_to_send()
         if up:
-            server.receive_data(up)
+            server.receive_data(up, 0.0)
         if down:
-            client.receive_data(down)
+            client.receive_data(down, 0.0)
         seen[0].extend(_drain(client))
         seen[1].extend(_drain(server))
         if not up and not down:
@@ -63,7 +63,7 @@ def test_a_revocation_applies_to_the_next_connection(utility: UtilityPki) -> Non
     utility.revoke(TERMINAL)
     at_terminal, at_fep = connect(utility.terminal_channel(TERMINAL)(), fep())
     assert len(at_fep) == 1 and isinstance(at_fep[0], ChannelClosed)
-    assert "revoked" in at_fep[0].reason
+    assert "revoked" in at_fep[0].reason and isinstance(at_fep[0].error, pki.RevokedError)
     assert isinstance(at_terminal[-1], ChannelClosed) and "revoked" in at_terminal[-1].reason
     assert [e.kind for e in events.events] == [EventKind.KEY]
 

@@ -21,6 +21,7 @@ from wattguard.network import pki, wan
 from wattguard.testing import DAY
 from wattguard.testing.wan import (
     FEP_NAME,
+    NOW,
     TERMINAL_NAME,
     Utility,
     app_data,
@@ -28,6 +29,7 @@ from wattguard.testing.wan import (
     events,
     pump,
     records_of,
+    refusal,
     rewrite_hello,
 )
 
@@ -54,16 +56,16 @@ def _refused_by(
     at: str = "server",
     **hooks: object,
 ) -> wan.Closed:
-    """Run the handshake, expect ``error`` at one side; return what the other side learns."""
-    with pytest.raises(error):
-        connect(client, server, **hooks)  # type: ignore[arg-type]
+    """Run the handshake, expect ``error`` at one side (the refusal is an event, never an
+    exception); return what the other side learns from its alert."""
+    connect(client, server, **hooks)  # type: ignore[arg-type]
     refuser, other = (server, client) if at == "server" else (client, server)
     assert refuser.state is wan.State.CLOSED
     mine = events(refuser)
     assert isinstance(mine[-1], wan.Closed) and not mine[-1].by_peer
+    assert isinstance(mine[-1].error, error), mine[-1]
     assert not any(isinstance(e, wan.Handshaken) for e in mine)
-    other.receive_data(refuser.data_to_send())  # the alert
-    theirs = events(other)
+    theirs = events(other)  # the pump carried the alert
     assert not any(isinstance(e, wan.Handshaken) for e in theirs)
     closed = theirs[-1]
     assert isinstance(closed, wan.Closed) and closed.by_peer
@@ -147,8 +149,8 @@ def test_eavesdropper_reads_nothing_when_protected_and_everything_when_not(
 def test_a_terminal_without_a_certificate_is_refused_and_told_why(utility: Utility) -> None:
     rogue = utility.client(chain=(), key=None, protected=False)
     server = utility.server()
-    with pytest.raises(wan.DowngradeError):
-        connect(rogue, server)
+    connect(rogue, server)
+    assert isinstance(refusal(server), wan.DowngradeError)
 
     # Claiming protection but presenting no certificate.
     def strip(data: bytes) -> bytes:
@@ -313,10 +315,9 @@ def test_mitm_altering_the_finished_message_is_refused(utility: Utility) -> None
         return forged + b"".join(r.to_bytes() for r in rest)
 
     client, server = utility.client(), utility.server()
-    with pytest.raises(wan.HandshakeError):
-        connect(client, server, up=alter)
+    connect(client, server, up=alter)
+    assert isinstance(refusal(server), wan.HandshakeError)
     # The FEP's alert is encrypted under its key, and the terminal (which has it) reads it.
-    client.receive_data(server.data_to_send())
     closed = events(client)[-1]
     assert closed == wan.Closed(
         "refused by the peer: the handshake messages were altered (Finished verify data)",
@@ -349,9 +350,10 @@ def test_unprotected_mitm_reads_and_rewrites_the_traffic(utility: Utility) -> No
     client, server = utility.client(), utility.server()
     connect(client, server)
     client.send(SECRET)
-    with pytest.raises(IntegrityError):
-        pump(client, server, up=malleate)
-    assert app_data(server) == b""
+    pump(client, server, up=malleate)
+    seen = events(server)
+    assert not any(isinstance(e, wan.AppData) for e in seen)
+    assert isinstance(seen[-1], wan.Closed) and isinstance(seen[-1].error, IntegrityError)
 
 
 def test_a_protected_terminal_refuses_an_unprotected_fep(utility: Utility) -> None:
@@ -381,17 +383,17 @@ def test_a_client_hello_sent_to_a_client_is_unexpected(utility: Utility) -> None
     first, second = utility.client(), utility.client()
     first.initiate()
     second.initiate()
-    with pytest.raises(RemoteProtocolError):
-        second.receive_data(first.data_to_send())
+    second.receive_data(first.data_to_send(), NOW)
+    assert isinstance(refusal(second), RemoteProtocolError)
     assert second.state is wan.State.CLOSED
 
 
 def test_another_version_is_refused_with_protocol_version(utility: Utility) -> None:
     client, server = utility.client(), utility.server()
     client.initiate()
-    with pytest.raises(wan.UnsupportedVersionError):
-        server.receive_data(rewrite_hello(client.data_to_send(), version=2))
-    client.receive_data(server.data_to_send())
+    server.receive_data(rewrite_hello(client.data_to_send(), version=2), NOW)
+    assert isinstance(refusal(server), wan.UnsupportedVersionError)
+    client.receive_data(server.data_to_send(), NOW)
     assert events(client)[-1].alert == wan.AlertCode.PROTOCOL_VERSION  # type: ignore[union-attr]
 
 

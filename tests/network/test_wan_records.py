@@ -9,11 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wattguard.errors import DecodeError, IntegrityError, ProtocolError, RemoteProtocolError
+from wattguard.errors import (
+    DecodeError,
+    IntegrityError,
+    ProtocolError,
+    RemoteProtocolError,
+    ReplayError,
+)
 from wattguard.errors import SecurityError as _SecurityError
 from wattguard.events import EventKind, EventLog
 from wattguard.network import _wan_keys, wan
-from wattguard.testing.wan import Utility, app_data, connect, events, records_of
+from wattguard.testing.wan import NOW, Utility, app_data, connect, events, records_of, refusal
 
 MESSAGES = [f"reading {i}: {1000 + i * 7.5:.2f} kWh".encode() for i in range(5)]
 
@@ -55,12 +61,13 @@ def _log(channel: wan.SecureChannel) -> EventLog:
 def _refused(
     server: wan.SecureChannel, client: wan.SecureChannel, stream: bytes, error: type[Exception]
 ) -> wan.Closed:
-    """Feed ``stream``, expect ``error``; the client reads the server's (encrypted) alert."""
-    with pytest.raises(error):
-        server.receive_data(stream)
+    """Feed ``stream``, expect the server to refuse it with ``error`` (an event, never an
+    exception); the client reads the server's (encrypted) alert."""
+    server.receive_data(stream, NOW)
     closed = events(server)[-1]
     assert isinstance(closed, wan.Closed) and server.state is wan.State.CLOSED
-    client.receive_data(server.data_to_send())
+    assert isinstance(closed.error, error), closed
+    client.receive_data(server.data_to_send(), NOW)
     told = events(client)[-1]
     assert isinstance(told, wan.Closed) and told.by_peer and told.alert == closed.alert
     return told
@@ -71,19 +78,19 @@ def _refused(
 
 def test_records_in_order_are_delivered(utility: Utility) -> None:
     _, server, records = _sent_records(utility)
-    server.receive_data(b"".join(records))
+    server.receive_data(b"".join(records), NOW)
     assert [e.data for e in events(server) if isinstance(e, wan.AppData)] == MESSAGES
 
 
 def test_replay_is_refused_and_goes_through_unprotected(utility: Utility) -> None:
     client, server, records = _sent_records(utility)
     stream = records[0] + records[1] + records[1]
-    told = _refused(server, client, stream, wan.ReplayedRecordError)
+    told = _refused(server, client, stream, ReplayError)
     assert told.alert == wan.AlertCode.REPLAYED_RECORD and "replayed" in told.reason
     (event,) = _log(server).of_kind(EventKind.REPLAY)
     assert "record 3 replayed" in event.detail
     _, server, records = _sent_records(utility, protected=False)
-    server.receive_data(records[0] + records[1] + records[1])
+    server.receive_data(records[0] + records[1] + records[1], NOW)
     assert app_data(server) == MESSAGES[0] + MESSAGES[1] + MESSAGES[1]
 
 
@@ -92,44 +99,49 @@ def test_reorder_is_refused_and_goes_through_unprotected(utility: Utility) -> No
     told = _refused(server, client, records[1] + records[0], wan.MissingRecordError)
     assert told.alert == wan.AlertCode.MISSING_RECORD
     _, server, records = _sent_records(utility, protected=False)
-    server.receive_data(records[1] + records[0])
+    server.receive_data(records[1] + records[0], NOW)
     assert app_data(server) == MESSAGES[1] + MESSAGES[0]
 
 
 def test_a_dropped_record_is_refused_and_goes_unnoticed_unprotected(utility: Utility) -> None:
     client, server, records = _sent_records(utility)
-    server.receive_data(records[0])
+    server.receive_data(records[0], NOW)
     assert app_data(server) == MESSAGES[0]
     _refused(server, client, records[2], wan.MissingRecordError)
     _, server, records = _sent_records(utility, protected=False)
-    server.receive_data(records[0] + records[2])
+    server.receive_data(records[0] + records[2], NOW)
     assert app_data(server) == MESSAGES[0] + MESSAGES[2]
 
 
 def test_truncation_is_refused_and_goes_unnoticed_unprotected(utility: Utility) -> None:
     # The stream is cut after the second record: no close alert.
     _, server, records = _sent_records(utility)
-    server.receive_data(records[0] + records[1])
-    with pytest.raises(wan.TruncatedError, match="without a close alert"):
-        server.receive_eof()
-    assert app_data(server) == MESSAGES[0] + MESSAGES[1]
+    server.receive_data(records[0] + records[1], NOW)
+    server.receive_data(b"", NOW)  # the end of the stream
+    seen = events(server)
+    assert b"".join(e.data for e in seen if isinstance(e, wan.AppData)) == MESSAGES[0] + MESSAGES[1]
+    assert isinstance(seen[-1], wan.Closed) and isinstance(seen[-1].error, wan.TruncatedError)
+    assert "without a close alert" in seen[-1].reason
     assert server.data_to_send() == b""  # nothing can reach the peer any more
     assert _log(server).of_kind(EventKind.MALFORMED)
     # Cut in the middle of a record.
     _, server, records = _sent_records(utility)
-    server.receive_data(records[0][:20])
-    with pytest.raises(wan.TruncatedError, match="middle of a record"):
-        server.receive_eof()
+    server.receive_data(records[0][:20], NOW)
+    server.receive_data(b"", NOW)
+    error = refusal(server)
+    assert isinstance(error, wan.TruncatedError) and "middle of a record" in str(error)
     # With the close alert, the end of the stream is clean.
     client, server = _established(utility)
     client.close()
-    server.receive_data(client.data_to_send())
-    server.receive_eof()
-    assert events(server)[-1].alert == wan.AlertCode.CLOSE_NOTIFY  # type: ignore[union-attr]
+    server.receive_data(client.data_to_send(), NOW)
+    server.receive_data(b"", NOW)
+    closed = events(server)[-1]
+    assert isinstance(closed, wan.Closed) and closed.alert == wan.AlertCode.CLOSE_NOTIFY
+    assert closed.error is None
     # Unprotected: the truncated stream just ends.
     _, server, records = _sent_records(utility, protected=False)
-    server.receive_data(records[0])
-    server.receive_eof()
+    server.receive_data(records[0], NOW)
+    server.receive_data(b"", NOW)
     assert events(server)[-1] == wan.Closed(
         "the connection ended", wan.AlertCode.CLOSE_NOTIFY, True
     )
@@ -174,10 +186,13 @@ def test_any_bit_flip_in_the_stream_is_refused(utility: Utility, data: st.DataOb
     stream = bytearray(b"".join(records) + client.data_to_send())
     position = data.draw(st.integers(0, len(stream) - 1), label="position")
     stream[position] ^= 1 << data.draw(st.integers(0, 7), label="bit")
-    with pytest.raises((_SecurityError, ProtocolError)):
-        server.receive_data(bytes(stream))
-        server.receive_eof()  # a length made longer waits for bytes that never come
-    delivered = app_data(server)
+    server.receive_data(bytes(stream), NOW)
+    server.receive_data(b"", NOW)  # a length made longer waits for bytes that never come
+    seen = events(server)
+    closed = seen[-1]
+    assert isinstance(closed, wan.Closed)
+    assert isinstance(closed.error, _SecurityError | ProtocolError), closed
+    delivered = b"".join(e.data for e in seen if isinstance(e, wan.AppData))
     assert b"".join(MESSAGES).startswith(delivered)  # only intact records got through
 
 
@@ -186,8 +201,8 @@ def test_any_bit_flip_in_the_stream_is_refused(utility: Utility, data: st.DataOb
 
 def test_unknown_record_type_and_overlong_records_are_refused(utility: Utility) -> None:
     client, server = _established(utility)
-    with pytest.raises(DecodeError):
-        server.receive_data(bytes([0x42]) + bytes(10))
+    server.receive_data(bytes([0x42]) + bytes(10), NOW)
+    assert isinstance(refusal(server), DecodeError)
     client, server = _established(utility)
     header = wan.Record(wan.RecordType.APPLICATION, 2, b"").header()
     overlong = header[:-2] + (wan.MAX_PLAINTEXT + 17).to_bytes(2, "big")
@@ -197,24 +212,25 @@ def test_unknown_record_type_and_overlong_records_are_refused(utility: Utility) 
 
 def test_malformed_handshake_is_a_decode_error(utility: Utility) -> None:
     server = utility.server()
-    with pytest.raises(DecodeError):
-        server.receive_data(wan.Record(wan.RecordType.HANDSHAKE, 0, b"\x01\x01").to_bytes())
+    server.receive_data(wan.Record(wan.RecordType.HANDSHAKE, 0, b"\x01\x01").to_bytes(), NOW)
+    assert isinstance(refusal(server), DecodeError)
     assert _log(server).of_kind(EventKind.MALFORMED)
 
 
 def test_application_data_before_the_handshake_is_unexpected(utility: Utility) -> None:
     server = utility.server()
-    with pytest.raises(RemoteProtocolError):
-        server.receive_data(wan.Record(wan.RecordType.APPLICATION, 0, b"hi").to_bytes())
+    server.receive_data(wan.Record(wan.RecordType.APPLICATION, 0, b"hi").to_bytes(), NOW)
+    assert isinstance(refusal(server), RemoteProtocolError)
 
 
 def test_bytes_after_close_are_discarded_and_closed_is_last(utility: Utility) -> None:
     _, server, records = _sent_records(utility)
-    with pytest.raises(wan.MissingRecordError):
-        server.receive_data(records[1])
-    server.receive_data(records[0])  # ignored
-    server.receive_eof()
-    assert [type(e) for e in events(server)] == [wan.Closed]
+    server.receive_data(records[1], NOW)
+    server.receive_data(records[0], NOW)  # ignored
+    server.receive_data(b"", NOW)
+    seen = events(server)
+    assert [type(e) for e in seen] == [wan.Closed]
+    assert isinstance(seen[0], wan.Closed) and isinstance(seen[0].error, wan.MissingRecordError)
     with pytest.raises(Exception, match="not allowed when closed"):
         server.send(b"x")
 
@@ -229,7 +245,7 @@ def test_random_chunking_gives_the_same_application_data(utility: Utility, cuts:
         position, turn = 0, 0
         while position < len(data):
             size = cuts[turn % len(cuts)]
-            channel.receive_data(data[position : position + size])
+            channel.receive_data(data[position : position + size], NOW)
             position, turn = position + size, turn + 1
 
     client, server = utility.client(), utility.server()
@@ -253,7 +269,7 @@ def test_large_data_is_cut_into_records(utility: Utility) -> None:
     stream = client.data_to_send()
     sizes = [len(r.body) for r in records_of(stream)]
     assert max(sizes) == wan.MAX_PLAINTEXT + 16 and len(sizes) == 7
-    server.receive_data(stream)
+    server.receive_data(stream, NOW)
     assert app_data(server) == blob
 
 
@@ -272,8 +288,8 @@ def test_keys_update_after_the_record_limit(utility: Utility) -> None:
     assert kinds[:8] == [wan.RecordType.APPLICATION] * 3 + [wan.RecordType.KEY_UPDATE] + [
         wan.RecordType.APPLICATION
     ] * 3 + [wan.RecordType.KEY_UPDATE]
-    server.receive_data(stream)
-    client.receive_data(server.data_to_send())
+    server.receive_data(stream, NOW)
+    client.receive_data(server.data_to_send(), NOW)
     assert app_data(server) == b"".join(b"%d" % i for i in range(20))
     assert client.key_generations == server.key_generations == (6, 6)
 
@@ -283,7 +299,7 @@ def test_keys_update_after_the_byte_limit(utility: Utility) -> None:
     client, server = _established(utility, limits=limits)
     for _ in range(8):
         client.send(bytes(4096))
-    server.receive_data(client.data_to_send())
+    server.receive_data(client.data_to_send(), NOW)
     assert len(app_data(server)) == 8 * 4096
     assert client.key_generations[0] == server.key_generations[1] == 1
 
@@ -294,8 +310,9 @@ def test_a_peer_that_never_updates_is_refused(utility: Utility) -> None:
     connect(client, server)
     for i in range(6):
         client.send(b"%d" % i)
-    with pytest.raises(RemoteProtocolError, match="key limits"):
-        server.receive_data(client.data_to_send())
+    server.receive_data(client.data_to_send(), NOW)
+    error = refusal(server)
+    assert isinstance(error, RemoteProtocolError) and "key limits" in str(error)
 
 
 def test_an_old_key_cannot_be_replayed_after_an_update(utility: Utility) -> None:
@@ -305,12 +322,12 @@ def test_an_old_key_cannot_be_replayed_after_an_update(utility: Utility) -> None
     for message in (b"b", b"c"):
         client.send(message)
     rest = client.data_to_send()
-    server.receive_data(first + rest)
+    server.receive_data(first + rest, NOW)
     assert server.key_generations[1] == 1
     old = records_of(first)[0]
     resent = wan.Record(old.type, records_of(rest)[-1].sequence + 1, old.body)  # next number
-    with pytest.raises(IntegrityError):
-        server.receive_data(resent.to_bytes())
+    server.receive_data(resent.to_bytes(), NOW)
+    assert isinstance(refusal(server), IntegrityError)
 
 
 # ------------------------------------------------------------------------- the key schedule

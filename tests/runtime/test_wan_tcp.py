@@ -25,15 +25,14 @@ from wattguard.events import EventLog
 from wattguard.meter.device import MeterConfig
 from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
-from wattguard.network.fep import (
+from wattguard.network.channel import (
     ChannelClosed,
     ChannelCore,
-    ChannelData,
-    ChannelUp,
-    FepLimits,
+    ChannelEvent,
     PlainChannel,
     WanChannel,
 )
+from wattguard.network.fep import FepLimits
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.network.utility import FEP_NAME, UtilityPki
@@ -79,16 +78,22 @@ class Recording:
     def __init__(self, inner: ChannelCore, reasons: list[str]) -> None:
         self.inner, self.reasons = inner, reasons
 
-    def receive_data(self, data: bytes) -> None:
-        self.inner.receive_data(data)
+    def receive_data(self, data: bytes, now: float) -> None:
+        self.inner.receive_data(data, now)
 
     def data_to_send(self) -> bytes:
         return self.inner.data_to_send()
 
+    def get_timer(self) -> float | None:
+        return self.inner.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self.inner.handle_timer(now)
+
     def send(self, data: bytes) -> None:
         self.inner.send(data)
 
-    def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None:
+    def next_event(self) -> ChannelEvent | None:
         event = self.inner.next_event()
         if isinstance(event, ChannelClosed):
             self.reasons.append(event.reason)

@@ -12,7 +12,7 @@ from wattguard.events import EventLog
 from wattguard.meter.device import MeterConfig
 from wattguard.meter.management.relay import RelayState
 from wattguard.network.bus import InProcessBus, down_subject, up_subject
-from wattguard.network.fep import FepSession
+from wattguard.network.fep import FepSession, FrameAdmitted
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.protocol import (
@@ -61,8 +61,7 @@ class Deployment:
         self.bus.subscribe(down_subject(TERMINAL), lambda s, p: self.net.from_upstream(p))
         self.collector = self._station()
         self.net.power_up(T0)
-        self.terminal.connected(T0)
-        self.net.from_upstream(b"")
+        self.net.connected(T0)
 
     def _station(self) -> Collector:
         return Collector(
@@ -80,8 +79,10 @@ class Deployment:
 
     def _up(self, data: bytes) -> None:
         self.clock.set_time(max(self.clock.time(), self.net.now))
-        for frame in self.fep.receive(data, self.net.now):
-            self.bus.publish(up_subject(TERMINAL), frame.to_bytes())
+        self.fep.receive_data(data, self.net.now)
+        while (event := self.fep.next_event()) is not None:
+            if isinstance(event, FrameAdmitted):
+                self.bus.publish(up_subject(TERMINAL), event.frame.to_bytes())
 
     def _store(self, readings: list[Reading]) -> None:
         for r in readings:

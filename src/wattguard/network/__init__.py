@@ -5,7 +5,8 @@ the bus. Sans-IO cores; sockets live in ``wattguard.runtime``."""
 from wattguard.network import pki as pki
 from wattguard.network import wan as wan
 from wattguard.network.bus import Bus, InProcessBus
-from wattguard.network.fep import ConnectionGate, FepLimits, FepSession, PlainChannel, WanChannel
+from wattguard.network.channel import PlainChannel, WanChannel
+from wattguard.network.fep import ConnectionGate, FepLimits, FepSession
 from wattguard.network.hplc import Delivery, Direction, HplcChannel, LinkProfile
 from wattguard.network.terminal import Collected, CollectionTask, Terminal
 from wattguard.network.utility import UtilityPki

@@ -1,5 +1,8 @@
 """The WAN secure channel's refusals: its own errors, and for every error the alert that tells
-the peer why and the kind of security event that records it."""
+the peer why and the kind of security event that records it.
+
+A replayed record is refused with the codebase's one :class:`~wattguard.errors.ReplayError`;
+the errors here are the channel's own refusals that no other layer has."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from wattguard.errors import (
     DecodeError,
     IntegrityError,
     RemoteProtocolError,
+    ReplayError,
     SecurityError,
     WattguardError,
 )
@@ -18,7 +22,6 @@ __all__ = [
     "DowngradeError",
     "HandshakeError",
     "MissingRecordError",
-    "ReplayedRecordError",
     "TruncatedError",
     "UnexpectedPeerError",
     "classify",
@@ -35,10 +38,6 @@ class DowngradeError(HandshakeError):
 
 class UnexpectedPeerError(pki.WrongRoleError):
     """A genuine certificate, but not of the peer this channel was opened to."""
-
-
-class ReplayedRecordError(SecurityError):
-    """A record with a sequence number already seen."""
 
 
 class MissingRecordError(SecurityError):
@@ -65,7 +64,7 @@ _REFUSALS: tuple[tuple[type[WattguardError], AlertCode, EventKind], ...] = (
     (DowngradeError, AlertCode.INSUFFICIENT_SECURITY, EventKind.AUTHENTICATION),
     (HandshakeError, AlertCode.DECRYPT_ERROR, EventKind.AUTHENTICATION),
     (IntegrityError, AlertCode.BAD_RECORD_MAC, EventKind.BAD_MAC),
-    (ReplayedRecordError, AlertCode.REPLAYED_RECORD, EventKind.REPLAY),
+    (ReplayError, AlertCode.REPLAYED_RECORD, EventKind.REPLAY),
     (MissingRecordError, AlertCode.MISSING_RECORD, EventKind.REPLAY),
     (TruncatedError, AlertCode.TRUNCATED, EventKind.MALFORMED),
     (RecordOverflowError, AlertCode.RECORD_OVERFLOW, EventKind.MALFORMED),
@@ -76,6 +75,7 @@ _REFUSALS: tuple[tuple[type[WattguardError], AlertCode, EventKind], ...] = (
 
 
 def classify(error: WattguardError) -> tuple[AlertCode, EventKind]:
+    """The alert that tells the peer about ``error``, and the kind of event that records it."""
     for kind, alert, event in _REFUSALS:
         if isinstance(error, kind):
             return alert, event

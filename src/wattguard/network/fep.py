@@ -21,7 +21,10 @@ guards what that terminal may send up:
   handshake and some decoding), and a deadline for the handshake and the login.
 
 A refused frame is never forwarded; everything forwarded is a whole, valid frame. Closing is
-a decision (``session.closed`` says why); the runtime carries it out. The stream is decoded
+a decision (``session.closed`` says why, and a :class:`SessionClosed` event); the runtime
+carries it out. :class:`FepConnection` is one accepted connection, sans-IO: its channel core
+(:mod:`wattguard.network.channel`), the deadline for the handshake, then its session; the
+runtime drives it as it drives every core (:class:`wattguard.sansio.Core`). The stream is decoded
 :data:`SLICE` bytes at a time and the checks run after each slice, so a connection that is
 to be closed costs at most one slice more: hunting for frames in garbage is the FEP's most
 expensive work (a stream of 0x68 bytes, each a possible frame start, costs about 2 ms of
@@ -30,29 +33,31 @@ CPU per kilobyte), and a whole 64 KB read of it would cost a tenth of a second.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from wattguard.errors import ConfigError, LocalProtocolError, ProtocolError, SecurityError
+from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.network.wan import AppData, ChannelRole, Closed, Handshaken, SecureChannel
+from wattguard.network.channel import ChannelClosed, ChannelCore, ChannelUp
 from wattguard.protocol.link import FunctionCode, LinkFrame
 from wattguard.protocol.stream import FrameDecoder
 
 __all__ = [
-    "ChannelClosed",
-    "ChannelCore",
-    "ChannelData",
-    "ChannelUp",
+    "ConnectionClosed",
     "ConnectionGate",
+    "FepConnection",
+    "FepConnectionEvent",
     "FepLimits",
     "FepSession",
-    "PlainChannel",
+    "FepSessionEvent",
+    "FrameAdmitted",
+    "SessionClosed",
+    "SessionOpened",
     "TokenBucket",
-    "WanChannel",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Bytes decoded between two rounds of checks (see the module docstring).
 SLICE = 1024
@@ -63,6 +68,10 @@ _LOGIN = 0
 
 @dataclass(frozen=True, slots=True)
 class FepLimits:
+    """What the FEP allows: connections (in all, per host, per second), each connection's
+    rate in frames and bytes, the largest frame, how much garbage and flooding it tolerates
+    (within ``window`` seconds), and how long a handshake and login may take."""
+
     max_connections: int = 10_000
     max_per_host: int = 16
     frames_per_second: float = 50.0
@@ -89,12 +98,15 @@ class FepLimits:
 
 @dataclass
 class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; :meth:`take` spends them."""
+
     rate: float
     burst: float
     tokens: float = -1.0
     updated: float = 0.0
 
     def take(self, amount: float, now: float) -> bool:
+        """Whether ``amount`` tokens were there at ``now`` (and are now spent)."""
         if self.tokens < 0:
             self.tokens, self.updated = self.burst, now
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
@@ -105,9 +117,30 @@ class TokenBucket:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class FrameAdmitted:
+    """A whole, valid frame that passed the checks: it may go on to the station."""
+
+    frame: LinkFrame
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed:
+    """The checks closed the session (the security event is recorded): ``reason``."""
+
+    reason: str
+
+
+#: Everything a :class:`FepSession` hands out.
+FepSessionEvent = FrameAdmitted | SessionClosed
+
+
 @dataclass(eq=False)
 class FepSession:
-    """One terminal's connection, after the WAN channel authenticated it.
+    """One terminal's connection, after the WAN channel authenticated it: a sans-IO core
+    (:class:`wattguard.sansio.Core`) whose events are the frames it admits and its closing.
+    It never answers the terminal (``data_to_send`` is always empty); its one timer is the
+    deadline for the login.
 
     ``terminal`` is the address from its certificate, or None when the boundary protection is
     off (then any address is believed: the unprotected configuration of the attack harness).
@@ -128,35 +161,51 @@ class FepSession:
     _bytes: TokenBucket = field(init=False)
     _malformed: list[float] = field(default_factory=list)
     _flooded: int = 0
+    _events: deque[FepSessionEvent] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self._decoder = FrameDecoder(self.limits.max_frame)
         self._frames = TokenBucket(self.limits.frames_per_second, self.limits.frame_burst)
         self._bytes = TokenBucket(self.limits.bytes_per_second, self.limits.byte_burst)
 
-    def receive(self, data: bytes, now: float) -> list[LinkFrame]:
-        """The frames of ``data`` that may go on to the station."""
-        out: list[LinkFrame] = []
-        for at in range(0, max(len(data), 1), SLICE):
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the terminal: each frame that may go on to the station becomes a
+        :class:`FrameAdmitted`. ``b""`` (the terminal hung up) changes nothing: the runtime
+        drops the session."""
+        for at in range(0, len(data), SLICE):
             if self.closed is not None:
-                return out
+                return
             self._decoder.receive_data(data[at : at + SLICE])
             for frame in self._decoder.frames():
                 if self._admit(frame, now):
-                    out.append(frame)
+                    self._events.append(FrameAdmitted(frame))
                     self.forwarded += 1
                 else:
                     self.dropped += 1
                 if self.closed is not None:
-                    return out
+                    return
             errors = self._decoder.errors
             if errors and self.closed is None:  # one event for the slice, each error counted
                 more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
                 self._malformed_seen(f"undecodable bytes: {errors[0]}{more}", now, len(errors))
             errors.clear()
-        return out
 
-    def check_timers(self, now: float) -> None:
+    def next_event(self) -> FepSessionEvent | None:
+        """The next :data:`FepSessionEvent`, or None."""
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        """Always empty: the session only checks, the station answers."""
+        return b""
+
+    def get_timer(self) -> float | None:
+        """The login deadline, until the terminal has logged in (None after, or closed)."""
+        if self.logged_in or self.closed is not None:
+            return None
+        return self.opened + self.limits.login_timeout
+
+    def handle_timer(self, now: float) -> None:
+        """Close the session if the login deadline has passed without a login."""
         late = now - self.opened >= self.limits.login_timeout
         if late and not self.logged_in and self.closed is None:
             self._close(EventKind.AUTHENTICATION, "no login within the login timeout", now)
@@ -208,6 +257,7 @@ class FepSession:
         if self.closed is None:
             self.closed = reason
             self._record(kind, f"connection closed: {reason}", now)
+            self._events.append(SessionClosed(reason))
 
     def _record(self, kind: EventKind, detail: str, now: float) -> None:
         if self.events is not None:
@@ -227,6 +277,7 @@ class ConnectionGate:
 
     @property
     def open(self) -> int:
+        """Connections admitted and not yet released."""
         return sum(self._by_host.values())
 
     def admit(self, host: str, now: float) -> bool:
@@ -255,6 +306,7 @@ class ConnectionGate:
             del self._rates[host]
 
     def release(self, host: str) -> None:
+        """A connection from ``host`` has ended."""
         count = self._by_host.get(host, 0) - 1
         if count > 0:
             self._by_host[host] = count
@@ -270,120 +322,129 @@ class ConnectionGate:
         return False
 
 
-# --- the secure channel as the FEP's runtime sees it ---------------------------------------
+# --- one accepted connection: channel, handshake deadline, session -------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelUp:
-    """The channel is established; ``peer`` is the address its certificate names (None: the
-    channel authenticated nobody)."""
+class SessionOpened:
+    """The channel named the terminal (or nobody, unprotected): from here on ``session``
+    checks every frame."""
 
-    peer: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelData:
-    data: bytes
+    session: FepSession
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelClosed:
+class ConnectionClosed:
+    """The FEP ends this connection (the runtime closes it after sending what is queued, the
+    channel's alert for instance): refused by the channel, closed by the session's checks, or
+    no handshake in time. Its security event is recorded."""
+
     reason: str
 
 
-class ChannelCore(Protocol):
-    """A sans-IO channel between a terminal and a FEP: the WAN secure channel, or
-    :class:`PlainChannel` when boundary protection is off."""
-
-    def receive_data(self, data: bytes) -> None: ...
-
-    def data_to_send(self) -> bytes: ...
-
-    def send(self, data: bytes) -> None: ...
-
-    def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None: ...
+#: Everything a :class:`FepConnection` hands out.
+FepConnectionEvent = SessionOpened | FrameAdmitted | ConnectionClosed
 
 
-@dataclass
-class PlainChannel:
-    """No protection: bytes pass as they are and nobody is authenticated."""
+class FepConnection:
+    """One accepted connection at the FEP, sans-IO (:class:`wattguard.sansio.Core`).
 
-    _events: deque[ChannelUp | ChannelData | ChannelClosed] = field(
-        default_factory=lambda: deque([ChannelUp(None)])
-    )
-    _out: bytearray = field(default_factory=bytearray)
-
-    def receive_data(self, data: bytes) -> None:
-        if data:
-            self._events.append(ChannelData(data))
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
-
-    def send(self, data: bytes) -> None:
-        self._out += data
-
-    def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None:
-        return self._events.popleft() if self._events else None
-
-
-class WanChannel:
-    """The WAN secure channel (:mod:`wattguard.network.wan`) as a :class:`ChannelCore`.
-
-    On the FEP's side ``ChannelUp.peer`` is the terminal address the verified certificate
-    names (its CN, 12 digits); an unprotected channel authenticates nobody (``None``). A
-    refusal by the channel (bad certificate, altered record, ...) closes it: the channel has
-    already recorded the security event and told the peer why.
+    Bytes go to the channel core (``channel``); once it is up, a :class:`FepSession` checks
+    what comes through it and its admitted frames come out as :class:`FrameAdmitted`. Until
+    then, the one timer is the deadline for the handshake (``limits.login_timeout`` after
+    ``opened``); after, the session's login deadline. ``name`` is the FEP's (the source of
+    its events), ``peer`` the remote ``host:port``. :meth:`send` takes what the station sends
+    down. The end of the stream (``b""``) ends the channel quietly (see
+    :mod:`wattguard.network.channel`).
     """
 
-    def __init__(self, channel: SecureChannel) -> None:
+    def __init__(
+        self,
+        channel: ChannelCore,
+        opened: float,
+        *,
+        limits: FepLimits,
+        events: EventSink | None,
+        name: str,
+        peer: str,
+    ) -> None:
         self.channel = channel
-        self._events: deque[ChannelUp | ChannelData | ChannelClosed] = deque()
-        self._closed = False
-        if channel.role is ChannelRole.CLIENT:
-            self._guard(channel.initiate)
+        self.opened = opened
+        self.limits = limits
+        self.events = events
+        self.name = name
+        self.peer = peer
+        self.session: FepSession | None = None
+        self.closed: str | None = None
+        self._events: deque[FepConnectionEvent] = deque()
 
-    def receive_data(self, data: bytes) -> None:
-        if not data:
-            self._guard(self.channel.receive_eof)
-        else:
-            self._guard(lambda: self.channel.receive_data(data))
-        self._collect()
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the terminal; ``b""``: it hung up."""
+        if self.closed is None:
+            self.channel.receive_data(data, now)
+            self._pump(now)
 
-    def data_to_send(self) -> bytes:
-        return self.channel.data_to_send()
-
-    def send(self, data: bytes) -> None:
-        if not self._closed:
-            self._guard(lambda: self.channel.send(data))
-
-    def next_event(self) -> ChannelUp | ChannelData | ChannelClosed | None:
-        self._collect()
+    def next_event(self) -> FepConnectionEvent | None:
+        """The next :data:`FepConnectionEvent`, or None."""
         return self._events.popleft() if self._events else None
 
-    def _guard(self, step: Callable[[], None]) -> None:
-        try:
-            step()
-        except (SecurityError, ProtocolError, LocalProtocolError) as exc:
-            if not self._closed:
-                self._closed = True
-                self._events.append(ChannelClosed(str(exc)))
+    def data_to_send(self) -> bytes:
+        """What the channel has to send to the terminal."""
+        return self.channel.data_to_send()
 
-    def _collect(self) -> None:
-        while (event := self.channel.next_event()) is not None:
-            if isinstance(event, Handshaken):
-                self._events.append(ChannelUp(_address(event) if event.peer else None))
-            elif isinstance(event, AppData):
-                self._events.append(ChannelData(event.data))
-            elif isinstance(event, Closed) and not self._closed:
-                self._closed = True
-                self._events.append(ChannelClosed(event.reason))
+    def get_timer(self) -> float | None:
+        """The handshake deadline, then the session's login deadline."""
+        if self.closed is not None:
+            return None
+        if self.session is None:
+            return self.opened + self.limits.login_timeout
+        return self.session.get_timer()
 
+    def handle_timer(self, now: float) -> None:
+        """Close the connection if its handshake or its login is late."""
+        if self.closed is not None:
+            return
+        if self.session is not None:
+            self.session.handle_timer(now)
+            self._session_events()
+        elif now - self.opened >= self.limits.login_timeout:
+            self._record(EventKind.AUTHENTICATION, f"{self.peer}: no handshake", now)
+            self._close("no handshake")
 
-def _address(event: Handshaken) -> bytes | None:
-    name = event.peer_name
-    if len(name) == 12 and name.isdigit():
-        return bytes.fromhex(name)
-    return None
+    def send(self, data: bytes) -> None:
+        """Queue what the station sends the terminal (nothing once closed)."""
+        if self.closed is None:
+            self.channel.send(data)
+
+    def _pump(self, now: float) -> None:
+        while self.closed is None and (event := self.channel.next_event()) is not None:
+            if isinstance(event, ChannelUp):
+                # events name the host, not the port: a host that reconnects is one source
+                # to the monitor, with one alert
+                source = f"{self.name} {self.peer.rsplit(':', 1)[0]}"
+                self.session = FepSession(event.peer, now, self.limits, self.events, source)
+                self._events.append(SessionOpened(self.session))
+            elif isinstance(event, ChannelClosed):
+                self._record(EventKind.AUTHENTICATION, f"{self.peer}: {event.reason}", now)
+                self._close(event.reason)
+            elif self.session is not None:
+                self.session.receive_data(event.data, now)
+                self._session_events()
+
+    def _session_events(self) -> None:
+        assert self.session is not None
+        while (event := self.session.next_event()) is not None:
+            if isinstance(event, FrameAdmitted):
+                self._events.append(event)
+            else:
+                log.info("%s: closing %s: %s", self.name, self.peer, event.reason)
+                self._close(event.reason)
+
+    def _close(self, reason: str) -> None:
+        self.closed = reason
+        self._events.append(ConnectionClosed(reason))
+
+    def _record(self, kind: EventKind, detail: str, now: float) -> None:
+        log.info("%s: %s", self.name, detail)
+        if self.events is not None:
+            self.events.record(SecurityEvent(kind, self.name, detail, now))

@@ -36,7 +36,7 @@ from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
 from wattguard.events import EventSink
 from wattguard.network import pki
-from wattguard.network.fep import ChannelCore, WanChannel
+from wattguard.network.channel import ChannelCore, WanChannel
 from wattguard.network.wan import ChannelRole, SecureChannel
 
 __all__ = ["CIPHER_NAME", "FEP_NAME", "STATION_NAME", "UtilityPki"]

@@ -24,12 +24,19 @@ both are drawn in ``docs/wan.md``.
 
 Every record carries a sequence number, counted per direction from 0 over all records. In
 protected mode the next record must carry exactly the next number: an older one is a replay
-(:class:`ReplayedRecordError`), a newer one means a record was dropped or reordered
+(:class:`~wattguard.errors.ReplayError`), a newer one means a record was dropped or reordered
 (:class:`MissingRecordError`); a changed byte fails the GCM tag (IntegrityError); the end of
-the stream without a close alert is a truncation (:class:`TruncatedError`). Any refusal is
-final: the channel records a security event, sends an alert that says why (encrypted once the
-sender has keys), emits ``Closed`` and raises the specific error. A received alert closes the
-channel with ``Closed(by_peer=True)``.
+the stream (``receive_data(b"", now)``) without a close alert is a truncation
+(:class:`TruncatedError`). Any refusal is final: the channel records a security event, sends
+an alert that says why (encrypted once the sender has keys) and emits ``Closed`` carrying the
+specific error. What the peer sends never raises out of :meth:`SecureChannel.receive_data`
+(the codebase's policy: a peer's violation is an event); our own illegal moves (sending before
+the handshake, initiating twice) raise :class:`~wattguard.errors.LocalProtocolError`. A
+received alert closes the channel with ``Closed(by_peer=True)``.
+
+The channel has the shape of :class:`wattguard.sansio.Core`. It has no timers; its ``now`` is
+the caller's clock and is not used: certificate validity and the time of a security event
+come from the calendar of the ``clock`` it was built with.
 
 The states and their transition table are in ``_wan_state.py``.
 
@@ -44,7 +51,6 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from wattguard.clock import Clock
 from wattguard.crypto import sm2, sm4
@@ -54,6 +60,7 @@ from wattguard.errors import (
     IntegrityError,
     LocalProtocolError,
     RemoteProtocolError,
+    ReplayError,
     WattguardError,
 )
 from wattguard.events import EventLog, EventSink, SecurityEvent
@@ -62,11 +69,11 @@ from wattguard.network._wan_errors import (
     DowngradeError,
     HandshakeError,
     MissingRecordError,
-    ReplayedRecordError,
     TruncatedError,
     UnexpectedPeerError,
     classify,
 )
+from wattguard.network._wan_events import AppData, Closed, Event, Handshaken
 from wattguard.network._wan_keys import KeyLimits, KeySchedule, RecordProtection
 from wattguard.network._wan_state import Input, State, next_state
 from wattguard.network._wan_wire import (
@@ -105,7 +112,6 @@ __all__ = [
     "Record",
     "RecordOverflowError",
     "RecordType",
-    "ReplayedRecordError",
     "SecureChannel",
     "State",
     "TruncatedError",
@@ -121,40 +127,16 @@ _MAX_SEQUENCE = (1 << 64) - 1
 
 
 class ChannelRole(enum.Enum):
+    """Which end of the channel: the terminal initiates, the FEP answers."""
+
     CLIENT = "client (terminal)"
     SERVER = "server (front-end processor)"
 
 
-@dataclass(frozen=True, slots=True)
-class Handshaken:
-    """The handshake is complete. ``peer`` is the verified leaf certificate (None in
-    unprotected mode, where ``peer_name`` is whatever the peer claimed and proves nothing)."""
-
-    peer: pki.Certificate | None
-    peer_name: str
-    protected: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AppData:
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The channel is closed, and why: ``alert`` is the code sent or received."""
-
-    reason: str
-    alert: int
-    by_peer: bool
-
-
-Event = Handshaken | AppData | Closed
-
-
 class SecureChannel:
-    """One end of the channel, sans-IO: feed ``receive_data`` (and ``receive_eof`` when the
-    stream ends), write out ``data_to_send()``, read ``next_event()`` until it returns None.
+    """One end of the channel, sans-IO (:class:`wattguard.sansio.Core`): feed
+    ``receive_data(data, now)`` (``b""`` when the stream ends), write out ``data_to_send()``,
+    read ``next_event()`` until it returns None.
 
     A protected channel needs this side's ``key``, its certificate ``chain`` (own certificate
     first) and a ``trust`` store; ``peer_role`` is what the peer's certificate must say
@@ -226,35 +208,40 @@ class SecureChannel:
         self._client_hello = hello.to_bytes()
         self._write(RecordType.HANDSHAKE, self._client_hello)
 
-    def receive_data(self, data: bytes) -> None:
-        """Take bytes from the peer. A refusal raises its specific error after queuing the
-        alert and ``Closed``; events before it stay queued. Bytes that arrive after the
-        channel closed are discarded."""
-        if self.state is State.CLOSED or not data:
-            return
-        try:
-            self._incoming += data
-            self._process()
-        except WattguardError as error:
-            self._fail(error, send_alert=True)
-
-    def receive_eof(self) -> None:
-        """The transport's stream has ended. Without the peer's close alert first, a
-        protected channel raises TruncatedError (nothing can be sent back any more)."""
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Take bytes from the peer; ``b""``: the transport's stream has ended. Never raises
+        for what the peer sent: a refusal queues the alert and a ``Closed`` carrying the
+        specific error (events before it stay queued). The end of the stream without the
+        peer's close alert is a truncation (TruncatedError) in a protected channel, and
+        nothing can be sent back any more. Bytes that arrive after the channel closed are
+        discarded."""
         if self.state is State.CLOSED:
             return
         try:
-            self._end_of_stream()
+            if not data:
+                self._end_of_stream()
+                return
+            self._incoming += data
+            self._process()
         except WattguardError as error:
-            self._fail(error, send_alert=False)
+            self._fail(error, send_alert=bool(data))
 
     def data_to_send(self) -> bytes:
+        """The records to write to the peer (cleared once taken)."""
         out = bytes(self._outgoing)
         self._outgoing.clear()
         return out
 
     def next_event(self) -> Event | None:
+        """The next :data:`Event`, or None."""
         return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        """None: the channel has no timers (the FEP's session and the runtime time out)."""
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Nothing is ever due (see :meth:`get_timer`)."""
 
     def send(self, data: bytes) -> None:
         """Queue application data (in records of at most MAX_PLAINTEXT bytes)."""
@@ -323,7 +310,7 @@ class SecureChannel:
         if self.protected:
             expected = self._receive_sequence
             if sequence < expected:
-                raise ReplayedRecordError(f"record {sequence} replayed (expected {expected})")
+                raise ReplayError(f"record {sequence} replayed (expected {expected})")
             if sequence > expected:
                 raise MissingRecordError(
                     f"record {expected} is missing (got {sequence}): dropped or reordered"
@@ -375,9 +362,8 @@ class SecureChannel:
         if send_alert and self.state is not State.IDLE:
             self._write(RecordType.ALERT, Alert(alert, reason).to_bytes())
         self.state = State.CLOSED
-        self._events.append(Closed(reason, alert, by_peer=False))
+        self._events.append(Closed(reason, alert, by_peer=False, error=error))
         logger.warning("%s: channel refused: %s", self._source, reason)
-        raise error
 
     # ------------------------------------------------------------------ the handshake
 

@@ -12,8 +12,13 @@ Messages inside the channel are a 4-byte big-endian length and a JSON object: ``
 "detail": ...}`` where kind ``security`` becomes a :class:`~wattguard.errors.SecurityError`
 at the station (a forged reading) and anything else a :class:`~wattguard.errors.ConfigError`.
 
-The client is synchronous: the station's ingestion is synchronous, and on loopback a call
-costs a fraction of a millisecond. A lost connection is reopened on the next call.
+Both ends speak through a :class:`~wattguard.network.channel.MessageChannel`, the sans-IO
+core that frames those messages over the channel core. The server drives it with the one
+:class:`~wattguard.runtime.shell.CoreShell` and answers each message in ``on_event``: the
+JSON dispatch to the device is application logic, like a 698 server's request handler, with
+no state of the connection's own. The client is synchronous (a blocking socket feeds the same
+core): the station's ingestion is synchronous, and on loopback a call costs a fraction of a
+millisecond. A lost connection is reopened on the next call.
 """
 
 from __future__ import annotations
@@ -23,13 +28,21 @@ import contextlib
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 from wattguard.cipher import CryptoDevice
 from wattguard.errors import ConfigError, DecodeError, SecurityError
 from wattguard.events import EventSink
-from wattguard.network.fep import ChannelClosed, ChannelCore, ChannelData, ChannelUp
+from wattguard.network.channel import (
+    ChannelClosed,
+    ChannelCore,
+    ChannelUp,
+    Message,
+    MessageChannel,
+    MessageEvent,
+)
 from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.apdu.security import (
     Protection,
@@ -37,13 +50,20 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
+from wattguard.runtime.shell import CoreShell
 
 __all__ = ["CipherClient", "CipherServer"]
 
 log = logging.getLogger(__name__)
 
 
+_READ_SIZE = 65536
+
+
 class CipherServer:
+    """The cryptographic device's service: answers the station's calls on ``device``, each
+    connection through a channel core made by ``channel`` (see the module docstring)."""
+
     def __init__(self, device: CryptoDevice, channel: Callable[[], ChannelCore]) -> None:
         self.device = device
         self.channel = channel
@@ -51,40 +71,31 @@ class CipherServer:
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen; return the port (useful with ``port=0``)."""
         self._server = await asyncio.start_server(self._serve, host, port)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        """Stop listening."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        channel = self.channel()
-        up = False
-        buffer = bytearray()
-        try:
-            while data := await reader.read(65536):
-                channel.receive_data(data)
-                while (event := channel.next_event()) is not None:
-                    if isinstance(event, ChannelUp):
-                        up = True
-                    elif isinstance(event, ChannelData) and up:
-                        buffer += event.data
-                        while (message := _take(buffer)) is not None:
-                            channel.send(_frame(self._answer(message)))
-                    elif isinstance(event, ChannelClosed):
-                        log.info("cipher: connection refused or closed: %s", event.reason)
-                        writer.write(channel.data_to_send())
-                        return
-                out = channel.data_to_send()
-                if out:
-                    writer.write(out)
-                    await writer.drain()
-        except ConnectionError as exc:
-            log.info("cipher: connection ended: %s", exc)
-        finally:
-            writer.close()
+        core = MessageChannel(self.channel())
+
+        def on_event(event: MessageEvent) -> None:
+            if isinstance(event, Message):
+                core.send(self._answer(event.data))
+            elif isinstance(event, ChannelClosed):
+                log.info("cipher: connection refused or closed: %s", event.reason)
+                shell.stop()
+
+        loop = asyncio.get_running_loop()
+        shell = CoreShell[MessageEvent](
+            core, reader, writer, now=loop.time, on_event=on_event, read_size=_READ_SIZE
+        )
+        await shell.run()
 
     def _answer(self, raw: bytes) -> bytes:
         self.calls += 1
@@ -147,19 +158,19 @@ class CipherClient:
         self.verified = 0
         self.refused = 0
         self._socket: socket.socket | None = None
-        self._channel: ChannelCore | None = None
-        self._buffer = bytearray()
+        self._core: MessageChannel | None = None
 
     def close(self) -> None:
+        """Close the connection (the next call opens a new one)."""
         if self._socket is not None:
             with contextlib.suppress(OSError):
                 self._socket.close()
-        self._socket = self._channel = None
-        self._buffer.clear()
+        self._socket = self._core = None
 
     # the calls
 
     def register(self, address: bytes) -> None:
+        """Register a meter (its keys are derived from the master keys)."""
         self._call({"op": "register", "meter": address.hex()})
 
     def protect(
@@ -221,10 +232,10 @@ class CipherClient:
     def _call(self, call: dict[str, Any]) -> Any:
         for attempt in (1, 2):
             try:
-                channel, sock = self._connected()
-                channel.send(_frame(json.dumps(call).encode()))
-                sock.sendall(channel.data_to_send())
-                answer = json.loads(self._receive(channel, sock))
+                core, sock = self._connected()
+                core.send(json.dumps(call).encode())
+                sock.sendall(core.data_to_send())
+                answer = json.loads(self._receive(core, sock))
                 break
             except OSError as exc:
                 self.close()
@@ -239,64 +250,42 @@ class CipherClient:
             raise SecurityError(answer.get("detail", "refused by the cryptographic device"))
         raise ConfigError(f"the cryptographic device refused the call: {answer.get('detail')}")
 
-    def _connected(self) -> tuple[ChannelCore, socket.socket]:
-        if self._channel is not None and self._socket is not None:
-            return self._channel, self._socket
+    def _connected(self) -> tuple[MessageChannel, socket.socket]:
+        if self._core is not None and self._socket is not None:
+            return self._core, self._socket
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        channel = self.channel_factory()
-        sock.sendall(channel.data_to_send())
+        core = MessageChannel(self.channel_factory())
+        sock.sendall(core.data_to_send())
         while True:
-            event = channel.next_event()
+            event = core.next_event()
             if isinstance(event, ChannelUp):
                 break
             if isinstance(event, ChannelClosed):
                 sock.close()
                 raise ConfigError(f"the cryptographic device refused this station: {event.reason}")
             if event is None:
-                data = sock.recv(65536)
-                if not data:
-                    raise ConnectionError("the cryptographic device closed the connection")
-                channel.receive_data(data)
-                out = channel.data_to_send()
+                _read(core, sock)
+                out = core.data_to_send()
                 if out:
                     sock.sendall(out)
-        self._socket, self._channel = sock, channel
-        return channel, sock
+        self._socket, self._core = sock, core
+        return core, sock
 
-    def _receive(self, channel: ChannelCore, sock: socket.socket) -> bytes:
+    def _receive(self, core: MessageChannel, sock: socket.socket) -> bytes:
         while True:
-            message = _take(self._buffer)
-            if message is not None:
-                return message
-            event = channel.next_event()
-            if isinstance(event, ChannelData):
-                self._buffer += event.data
-                continue
+            event = core.next_event()
+            if isinstance(event, Message):
+                return event.data
             if isinstance(event, ChannelClosed):
                 raise ConnectionError(f"the channel closed: {event.reason}")
             if event is None:
-                data = sock.recv(65536)
-                if not data:
-                    raise ConnectionError("the cryptographic device closed the connection")
-                channel.receive_data(data)
+                _read(core, sock)
 
 
-_MAX_MESSAGE = 1 << 20
-
-
-def _frame(message: bytes) -> bytes:
-    return len(message).to_bytes(4, "big") + message
-
-
-def _take(buffer: bytearray) -> bytes | None:
-    """One whole message off the front of ``buffer``, if it holds one."""
-    if len(buffer) < 4:
-        return None
-    size = int.from_bytes(buffer[:4], "big")
-    if size > _MAX_MESSAGE:
-        raise ConnectionError(f"a message of {size} bytes is larger than allowed")
-    if len(buffer) < 4 + size:
-        return None
-    message = bytes(buffer[4 : 4 + size])
-    del buffer[: 4 + size]
-    return message
+def _read(core: MessageChannel, sock: socket.socket) -> None:
+    """Feed ``core`` what the socket has (blocking); the device closing the connection is an
+    error here, since a call is waiting for its answer."""
+    data = sock.recv(_READ_SIZE)
+    if not data:
+        raise ConnectionError("the cryptographic device closed the connection")
+    core.receive_data(data, time.monotonic())

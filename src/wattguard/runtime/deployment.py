@@ -33,7 +33,8 @@ from wattguard.events import EventSink
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.module import LinkKeys
 from wattguard.network.bus import InProcessBus, up_subject
-from wattguard.network.fep import ChannelCore, FepSession, PlainChannel
+from wattguard.network.channel import ChannelCore, PlainChannel
+from wattguard.network.fep import FepSession, FrameAdmitted
 from wattguard.network.hplc import HplcChannel, LinkProfile
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.network.utility import UtilityPki
@@ -337,7 +338,7 @@ class Deployment:
         self.sessions.pop(terminal, None)
         for net in self.nets:
             if net.terminal.address == terminal:
-                net.terminal.disconnected(self.clock.time())
+                net.terminal.receive_data(b"", self.clock.time())
 
     def reconnect(self, terminal: bytes) -> None:
         """A new connection through a (new) FEP session; the terminal logs in again."""
@@ -345,8 +346,7 @@ class Deployment:
         self.sessions[terminal] = FepSession(terminal, now, events=self.events)
         for net in self.nets:
             if net.terminal.address == terminal:
-                net.terminal.connected(now)
-                net.from_upstream(b"")
+                net.connected(now)
 
     def restart_station(self) -> None:
         """The station process dies and starts again on the same storage and device."""
@@ -363,8 +363,11 @@ class Deployment:
             session = self.sessions.get(terminal)
             if session is None:
                 return  # the line is down
-            for frame in session.receive(data, self.clock.monotonic()):
-                self.bus.publish(up_subject(frame.address.address), frame.to_bytes())
+            session.receive_data(data, self.clock.monotonic())
+            while (event := session.next_event()) is not None:
+                if isinstance(event, FrameAdmitted):
+                    frame = event.frame
+                    self.bus.publish(up_subject(frame.address.address), frame.to_bytes())
 
         return forward
 

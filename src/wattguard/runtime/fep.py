@@ -1,11 +1,13 @@
 """The front-end processor as an asyncio TCP server.
 
 Each accepted connection passes the :class:`~wattguard.network.fep.ConnectionGate` (caps in
-all and per host), then its channel core (the WAN secure channel, or a plain one when the
-boundary protection is off) and, once the channel names the terminal, a
-:class:`~wattguard.network.fep.FepSession` that checks every frame. Frames that pass go on
-the bus on ``up.<terminal>``; what the station publishes on ``down.<terminal>`` goes back
-through the channel. A session the checks close is closed here, and the gate released.
+all and per host), then runs as one sans-IO :class:`~wattguard.network.fep.FepConnection`
+(its channel core, the WAN secure channel or a plain one when the boundary protection is off,
+and once the channel names the terminal a :class:`~wattguard.network.fep.FepSession` that
+checks every frame) under the one :class:`~wattguard.runtime.shell.CoreShell`. Frames that
+pass go on the bus on ``up.<terminal>``; what the station publishes on ``down.<terminal>``
+goes back through the channel. A connection the core closes is closed here, and the gate
+released.
 """
 
 from __future__ import annotations
@@ -16,25 +18,38 @@ import logging
 from collections.abc import Callable
 
 from wattguard.clock import Clock, SystemClock
-from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.events import EventSink
 from wattguard.network.bus import Bus, down_subject, up_subject
+from wattguard.network.channel import ChannelCore, PlainChannel
 from wattguard.network.fep import (
-    ChannelClosed,
-    ChannelCore,
-    ChannelData,
-    ChannelUp,
     ConnectionGate,
+    FepConnection,
+    FepConnectionEvent,
     FepLimits,
     FepSession,
-    PlainChannel,
+    FrameAdmitted,
+    SessionOpened,
 )
+from wattguard.runtime.shell import CoreShell
 
 __all__ = ["FepServer"]
 
 log = logging.getLogger(__name__)
 
+#: Longest real wait between two runs of a connection's timers. The FEP's clock may be paced
+#: (simulated seconds faster than real ones), so its timers are also checked this often.
+_POLL = 1.0
+_READ_SIZE = 65536
+
 
 class FepServer:
+    """The FEP: accepts terminals' connections on TCP and bridges them to the ``bus``.
+
+    ``channel`` makes each connection's channel core; ``limits`` are the boundary's checks;
+    ``events`` records the security events; ``clock``'s monotonic time is the connections'
+    ``now``. ``sessions`` holds the sessions open now, ``forwarded`` counts frames.
+    """
+
     def __init__(
         self,
         bus: Bus,
@@ -58,10 +73,12 @@ class FepServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen; return the port (useful with ``port=0``)."""
         self._server = await asyncio.start_server(self._accept, host, port)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        """Stop listening and end every connection."""
         if self._server is not None:
             self._server.close()
             for task in list(self._tasks):
@@ -98,71 +115,38 @@ class FepServer:
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
-        channel = self.channel()
-        opened = self.clock.monotonic()
-        session: FepSession | None = None
+        connection = FepConnection(
+            self.channel(), self.clock.monotonic(),
+            limits=self.limits, events=self.events, name=self.name, peer=peer,
+        )  # fmt: skip
         unsubscribe: Callable[[], None] | None = None
 
         def down(subject: str, payload: bytes) -> None:
-            channel.send(payload)
-            out = channel.data_to_send()
-            if out and not writer.is_closing():
-                writer.write(out)
+            connection.send(payload)
+            shell.wake()
 
+        def on_event(event: FepConnectionEvent) -> None:
+            nonlocal unsubscribe
+            if isinstance(event, SessionOpened):
+                self.sessions.add(event.session)
+            elif isinstance(event, FrameAdmitted):
+                claimed = connection.session.claimed if connection.session else None
+                if unsubscribe is None and claimed is not None:
+                    unsubscribe = self.bus.subscribe(down_subject(claimed), down)
+                self.forwarded += 1
+                frame = event.frame
+                self.bus.publish(up_subject(frame.address.address), frame.to_bytes())
+            else:
+                shell.stop()
+
+        shell = CoreShell[FepConnectionEvent](
+            connection, reader, writer, now=self.clock.monotonic, on_event=on_event,
+            read_size=_READ_SIZE, idle=_POLL,
+        )  # fmt: skip
         try:
-            while True:
-                try:
-                    data = await asyncio.wait_for(reader.read(65536), 1.0)
-                except TimeoutError:
-                    data = None
-                now = self.clock.monotonic()
-                if data is not None:
-                    if not data:
-                        return
-                    channel.receive_data(data)
-                while (event := channel.next_event()) is not None:
-                    if isinstance(event, ChannelUp):
-                        # events name the host, not the port: a host that reconnects is one
-                        # source to the monitor, with one alert
-                        source = f"{self.name} {peer.rsplit(':', 1)[0]}"
-                        session = FepSession(event.peer, now, self.limits, self.events, source)
-                        self.sessions.add(session)
-                    elif isinstance(event, ChannelClosed):
-                        self._record(EventKind.AUTHENTICATION, f"{peer}: {event.reason}", now)
-                        await self._flush(channel, writer)
-                        return
-                    elif isinstance(event, ChannelData) and session is not None:
-                        for frame in session.receive(event.data, now):
-                            if unsubscribe is None and session.claimed is not None:
-                                unsubscribe = self.bus.subscribe(
-                                    down_subject(session.claimed), down
-                                )
-                            self.forwarded += 1
-                            self.bus.publish(up_subject(frame.address.address), frame.to_bytes())
-                await self._flush(channel, writer)
-                if session is None:
-                    if now - opened >= self.limits.login_timeout:
-                        self._record(EventKind.AUTHENTICATION, f"{peer}: no handshake", now)
-                        return
-                    continue
-                session.check_timers(now)
-                if session.closed is not None:
-                    log.info("%s: closing %s: %s", self.name, peer, session.closed)
-                    return
+            await shell.run()
         finally:
             if unsubscribe is not None:
                 unsubscribe()
-            if session is not None:
-                self.sessions.discard(session)
-
-    @staticmethod
-    async def _flush(channel: ChannelCore, writer: asyncio.StreamWriter) -> None:
-        out = channel.data_to_send()
-        if out:
-            writer.write(out)
-            await writer.drain()
-
-    def _record(self, kind: EventKind, detail: str, now: float) -> None:
-        log.info("%s: %s", self.name, detail)
-        if self.events is not None:
-            self.events.record(SecurityEvent(kind, self.name, detail, now))
+            if connection.session is not None:
+                self.sessions.discard(connection.session)

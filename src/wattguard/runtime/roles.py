@@ -28,7 +28,8 @@ from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.module import LinkKeys
 from wattguard.network import pki
 from wattguard.network.bus import EventPublisher
-from wattguard.network.fep import ChannelCore, FepLimits, PlainChannel
+from wattguard.network.channel import ChannelCore, PlainChannel
+from wattguard.network.fep import FepLimits
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import Terminal
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
@@ -367,7 +368,7 @@ async def run_terminal(
             await asyncio.sleep(5.0)
             state = "online" if terminal.online else "offline"
             print(
-                f"terminal {address}: {state}, {terminal.sent_batches} batches sent, "
+                f"terminal {address}: {state}, {terminal.outbox.sent_batches} batches sent, "
                 f"{len(terminal.outbox)} items waiting",
                 flush=True,
             )

@@ -9,7 +9,14 @@ It ends when the peer closes the stream, the transport fails, or :meth:`CoreShel
 called; then the core is told (``receive_data(b"", now)``) unless it was stopped from here.
 
 The core decides everything. The shell has no protocol logic, so the same core runs here and
-in the virtual-time simulation.
+in the virtual-time simulation. It drives the 698 server (:mod:`.tcp`), the FEP
+(:mod:`.fep`), the terminal's link to the FEP (:mod:`.terminal`) and the cryptographic
+device's server (:mod:`.cipher`); what a runtime does once the stream has ended (release a
+gate, tell another core) follows ``await run()``.
+
+The core's timers are in the seconds of ``now``; the shell waits for them in real seconds.
+With a paced clock (simulated time faster than real) those differ: ``idle`` then bounds the
+real wait, so the timers are still checked at least that often.
 """
 
 from __future__ import annotations
@@ -49,15 +56,21 @@ class CoreShell(Generic[E]):
         self.now = now
         self.on_event = on_event
         self.read_size = read_size
-        #: Longest wait without a timer (a core whose timers come from outside, e.g. a meter
-        #: stepped by its load): ``handle_timer`` runs at least this often. None: only timers.
+        #: Longest real wait (a core whose timers come from outside, e.g. a meter stepped by
+        #: its load, or a paced clock): ``handle_timer`` runs at least this often. None: only
+        #: timers.
         self.idle = idle
         self.peer = writer.get_extra_info("peername")
         self._wake = asyncio.Event()
         self._stopped = False
 
     def wake(self) -> None:
-        """Something outside fed the core: flush its events and bytes, re-read its timer."""
+        """Something outside fed the core: write what it has to send at once (a stream's
+        write does not block; it is drained on the next turn), then hand out its events and
+        re-read its timer on the next turn."""
+        out = self.core.data_to_send()
+        if out and not self.writer.is_closing():
+            self.writer.write(out)
         self._wake.set()
 
     def stop(self) -> None:

@@ -52,16 +52,22 @@ class Neighbourhood:
         self.now = now
         self.fleet.power_up(now)
 
+    def connected(self, now: float) -> None:
+        """The link to the station is up: the terminal logs in (through ``upstream``)."""
+        self.terminal.connected(now)
+        self._flush()
+
     def from_upstream(self, data: bytes) -> None:
-        """Bytes from the station side; safe to call from inside ``upstream`` (a synchronous
-        station answering at once): they are queued and handled in order, not recursively."""
+        """Bytes from the station side (``b""``: the link went down); safe to call from inside
+        ``upstream`` (a synchronous station answering at once): they are queued and handled in
+        order, not recursively."""
         self._inbox.append(data)
         if self._handling:
             return
         self._handling = True
         try:
             while self._inbox:
-                self.terminal.receive_upstream(self._inbox.popleft(), self.now)
+                self.terminal.receive_data(self._inbox.popleft(), self.now)
                 self._flush()
         finally:
             self._handling = False
@@ -72,7 +78,7 @@ class Neighbourhood:
                 t
                 for t in (
                     self.channel.get_timer(),
-                    self.terminal.next_time(),
+                    self.terminal.get_timer(),
                     None if self.fleet.now is None else self.fleet.now + self.fleet.step_seconds,
                 )
                 if t is not None
@@ -80,7 +86,7 @@ class Neighbourhood:
             when = min(times, default=end + 1)
             if when > end:
                 self.now = end
-                self.terminal.step(end)
+                self.terminal.handle_timer(end)
                 self._flush()
                 return
             self.now = max(self.now, when)
@@ -101,7 +107,7 @@ class Neighbourhood:
             self.fleet.step()
             for hook in self.on_step:
                 hook(now)
-        self.terminal.step(now)
+        self.terminal.handle_timer(now)
         self._flush()
 
     def _flush(self) -> None:
@@ -109,6 +115,6 @@ class Neighbourhood:
             out = meter.data_to_send()
             if out:
                 self.channel.send(Direction.UP, address, out, self.now)
-        out = self.terminal.upstream_output()
+        out = self.terminal.data_to_send()
         if out and self.upstream is not None:
             self.upstream(out)

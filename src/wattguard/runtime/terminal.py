@@ -1,10 +1,13 @@
 """A terminal's neighbourhood run against the clock, connected to a front-end processor.
 
 The neighbourhood (terminal, HPLC channel, meters and their loads) runs in simulated time
-from a :class:`~wattguard.runtime.pacing.PacedClock` (``speed`` times real time); the
-terminal's upstream link is a real TCP connection through a channel core (the WAN secure
-channel, or a plain one). When the connection drops the terminal keeps collecting into its
-outbox and reconnects with back-off; the outbox drains once it is online again.
+from a :class:`~wattguard.runtime.pacing.PacedClock` (``speed`` times real time), ticked by
+its own task whether or not the link is up; the terminal's upstream link is a real TCP
+connection through a channel core (the WAN secure channel, or a plain one) driven by the one
+:class:`~wattguard.runtime.shell.CoreShell`. When the channel is up the terminal logs in; what
+it sends goes through the channel, and what the channel delivers goes to the terminal. When
+the connection drops the terminal keeps collecting into its outbox and reconnects with
+back-off; the outbox drains once it is online again.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import logging
 from collections.abc import Callable
 
 from wattguard.clock import Clock
-from wattguard.network.fep import (
+from wattguard.network.channel import (
     ChannelClosed,
     ChannelCore,
     ChannelData,
+    ChannelEvent,
     ChannelUp,
     PlainChannel,
 )
+from wattguard.network.terminal import Online
+from wattguard.runtime.shell import CoreShell
 from wattguard.runtime.simulation import Neighbourhood
 
 __all__ = ["TerminalClient"]
@@ -30,6 +36,12 @@ log = logging.getLogger(__name__)
 
 
 class TerminalClient:
+    """Run ``net`` on ``clock`` and keep its terminal connected to the FEP at ``host:port``.
+
+    ``channel`` makes each connection's channel core; ``tick`` is the real time between two
+    runs of the neighbourhood; ``backoff`` the first and the longest wait before reconnecting.
+    """
+
     def __init__(
         self,
         net: Neighbourhood,
@@ -50,12 +62,14 @@ class TerminalClient:
         self.backoff = backoff
         self.connections = 0
         self._channel: ChannelCore | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._shell: CoreShell[ChannelEvent] | None = None
+        self._up = False
         self._stopping = False
         net.upstream = self._send
 
     @property
     def terminal(self) -> bytes:
+        """The terminal's address."""
         return self.net.terminal.address
 
     async def run(self) -> None:
@@ -77,60 +91,55 @@ class TerminalClient:
                 await ticker
 
     def stop(self) -> None:
+        """End the connection and do not reconnect."""
         self._stopping = True
-        if self._writer is not None:
-            self._writer.close()
+        if self._shell is not None:
+            self._shell.stop()
 
     async def _tick(self) -> None:
         while True:
             self.net.run_until(self.clock.time())
-            self._flush()
+            self._terminal_events()
             await asyncio.sleep(self.tick)
 
     async def _connect_once(self) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)
         channel = self.channel_factory()
-        self._channel, self._writer = channel, writer
+        shell = CoreShell[ChannelEvent](
+            channel, reader, writer, now=self.clock.monotonic, on_event=self._on_event
+        )
+        self._channel, self._shell, self._up = channel, shell, False
         self.connections += 1
-        up = False
         try:
-            data = b""
-            while True:
-                if data:
-                    channel.receive_data(data)
-                while (event := channel.next_event()) is not None:
-                    if isinstance(event, ChannelUp) and not up:
-                        up = True
-                        now = self.clock.time()
-                        self.net.run_until(now)
-                        self.net.terminal.connected(now)
-                        self.net.from_upstream(b"")
-                    elif isinstance(event, ChannelData):
-                        self.net.run_until(self.clock.time())
-                        self.net.from_upstream(event.data)
-                    elif isinstance(event, ChannelClosed):
-                        log.warning("terminal %s: channel closed: %s", self.terminal.hex(),
-                                    event.reason)  # fmt: skip
-                        return
-                self._flush()
-                data = await reader.read(65536)
-                if not data:
-                    return
-        except ConnectionError as exc:
-            log.info("terminal %s: link lost: %s", self.terminal.hex(), exc)
+            await shell.run()
         finally:
-            self._channel = self._writer = None
-            if up:
-                self.net.terminal.disconnected(self.clock.time())
-            writer.close()
+            self._channel = self._shell = None
+            if self._up:
+                self._up = False
+                self.net.terminal.receive_data(b"", self.clock.time())
+                self._terminal_events()
+
+    def _on_event(self, event: ChannelEvent) -> None:
+        if isinstance(event, ChannelUp) and not self._up:
+            self._up = True
+            now = self.clock.time()
+            self.net.run_until(now)
+            self.net.connected(now)
+        elif isinstance(event, ChannelData):
+            self.net.run_until(self.clock.time())
+            self.net.from_upstream(event.data)
+        elif isinstance(event, ChannelClosed):
+            log.warning("terminal %s: channel closed: %s", self.terminal.hex(), event.reason)
+            if self._shell is not None:
+                self._shell.stop()
 
     def _send(self, data: bytes) -> None:
-        if self._channel is not None:
+        """What the terminal sends the station: through the channel, once it is up."""
+        if self._channel is not None and self._shell is not None and self._up:
             self._channel.send(data)
+            self._shell.wake()
 
-    def _flush(self) -> None:
-        if self._channel is None or self._writer is None:
-            return
-        out = self._channel.data_to_send()
-        if out and not self._writer.is_closing():
-            self._writer.write(out)
+    def _terminal_events(self) -> None:
+        while (event := self.net.terminal.next_event()) is not None:
+            state = "online" if isinstance(event, Online) else "offline"
+            log.info("terminal %s: %s", self.terminal.hex(), state)

@@ -15,11 +15,19 @@ own report (events) goes to ``on_report``.
 
 Commands go down as PROXY requests; :meth:`TerminalLink.request` calls back with the answer,
 or None when it timed out.
+
+A :class:`TerminalLink` is a sans-IO core (:class:`wattguard.sansio.Core`): the terminal's
+bytes in with ``receive_data(data, now)``, the station's out with ``data_to_send()``, its
+request timeouts through ``get_timer()`` / ``handle_timer(now)``. Its events are what the
+terminal did at the link layer (login, heartbeat, logout) and what it sent that broke the
+protocol (also recorded as a security event). A link outlives the terminal's connections (the
+FEP's sessions come and go), so the end of a stream (``b""``) changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,17 +49,24 @@ from wattguard.protocol.connection import (
 )
 from wattguard.station.ingest import Reading, Verifier, open_exchange, readings_of
 
-__all__ = ["Collector", "TerminalLink"]
+__all__ = ["Collector", "TerminalLink", "TerminalLinkEvent"]
 
 log = logging.getLogger(__name__)
 
 ReadingSink = Callable[[list[Reading]], None]
 ReportSink = Callable[[bytes, Structure, float], None]
 Callback = Callable[[Structure | None], None]
+#: Everything a :class:`TerminalLink` hands out.
+TerminalLinkEvent = LinkEvent | ProtocolViolation
 
 
 @dataclass
 class TerminalLink:
+    """The station's end of one terminal's link: a DL/T 698.45 client connection that answers
+    the terminal's logins and heartbeats, acknowledges its reports once their readings are
+    with ``sink`` (each exchange verified by ``verifier``), and carries the station's
+    requests (see the module docstring)."""
+
     terminal: bytes
     verifier: Verifier
     sink: ReadingSink
@@ -66,21 +81,40 @@ class TerminalLink:
     refused: int = 0
     _callbacks: dict[int, Callback] = field(default_factory=dict)
     _piid: int = 0
+    _events: deque[TerminalLinkEvent] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.connection = ClientConnection(ServerAddress(self.terminal), timeout=self.timeout)
 
     @property
     def name(self) -> str:
+        """The link's name in logs and security events."""
         return f"station/link {self.terminal.hex()}"
 
-    def receive(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the terminal (``b""`` changes nothing: see the module docstring)."""
         self.last_heard = now
         self.connection.receive_data(data, now)
         self._drain(now)
 
+    def next_event(self) -> TerminalLinkEvent | None:
+        """The next :data:`TerminalLinkEvent`, or None."""
+        return self._events.popleft() if self._events else None
+
     def data_to_send(self) -> bytes:
+        """The station's bytes for the terminal (cleared once taken)."""
         return self.connection.data_to_send()
+
+    def get_timer(self) -> float | None:
+        """When the oldest request times out (None: none is waiting)."""
+        return self.connection.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        """Time out the requests that are due (their callbacks get None)."""
+        timer = self.connection.get_timer()
+        if timer is not None and timer <= now:
+            self.connection.handle_timer(now)
+            self._drain(now)
 
     def request(self, apdu: Structure, now: float, callback: Callback) -> None:
         """Send a request (a PROXY, a GET of the terminal) and call back with its answer."""
@@ -88,17 +122,12 @@ class TerminalLink:
         self._callbacks[int(getattr(apdu, "piid", 0)) & 0x3F] = callback
 
     def next_piid(self) -> int:
+        """A PIID no request is awaiting an answer under (1-63)."""
         for _ in range(64):
             self._piid = self._piid % 63 + 1
             if self._piid not in self._callbacks:
                 return self._piid
         raise LocalProtocolError(f"{self.name}: 63 requests are already awaiting answers")
-
-    def check_timers(self, now: float) -> None:
-        timer = self.connection.get_timer()
-        if timer is not None and timer <= now:
-            self.connection.handle_timer(now)
-            self._drain(now)
 
     def _drain(self, now: float) -> None:
         while (event := self.connection.next_event()) is not None:
@@ -108,6 +137,7 @@ class TerminalLink:
                 self._relayed(event.apdu, now)
             elif isinstance(event, LinkEvent):
                 self.logged_in = True
+                self._events.append(event)
             elif isinstance(event, Response):
                 callback = self._callbacks.pop(int(getattr(event.request, "piid", 0)) & 0x3F, None)
                 if callback is not None:
@@ -118,6 +148,7 @@ class TerminalLink:
                     callback(None)
             elif isinstance(event, ProtocolViolation):
                 self._record(EventKind.MALFORMED, str(event.error), now)
+                self._events.append(event)
 
     def _relayed(self, report: ReportNotificationTransData, now: float) -> None:
         readings: list[Reading] = []
@@ -171,9 +202,11 @@ class Collector:
         self._unsubscribe = bus.subscribe("up.*", self._up)
 
     def close(self) -> None:
+        """Stop listening to the bus."""
         self._unsubscribe()
 
     def link(self, terminal: bytes) -> TerminalLink:
+        """The link of ``terminal`` (made on first use)."""
         link = self.links.get(terminal)
         if link is None:
             link = TerminalLink(
@@ -196,9 +229,10 @@ class Collector:
         self._flush(link)
 
     def tick(self) -> None:
+        """Run every link's timers (requests that timed out)."""
         now = self.clock.monotonic()
         for link in self.links.values():
-            link.check_timers(now)
+            link.handle_timer(now)
             self._flush(link)
 
     def _up(self, subject: str, payload: bytes) -> None:
@@ -208,10 +242,13 @@ class Collector:
             log.warning("bus subject %s names no terminal", subject)
             return
         link = self.link(terminal)
-        link.receive(payload, self.clock.monotonic())
+        link.receive_data(payload, self.clock.monotonic())
         self._flush(link)
 
     def _flush(self, link: TerminalLink) -> None:
+        while (event := link.next_event()) is not None:
+            if isinstance(event, LinkEvent):
+                log.debug("%s: %s", link.name, type(event.apdu).__name__)
         out = link.data_to_send()
         if out:
             self.bus.publish(down_subject(link.terminal), out)

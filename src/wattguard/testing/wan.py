@@ -10,12 +10,14 @@ from typing import Any
 
 from wattguard.clock import VirtualClock
 from wattguard.crypto import sm2
+from wattguard.errors import WattguardError
 from wattguard.events import EventLog
 from wattguard.network import pki, wan
 from wattguard.testing import DAY, T0
 
 __all__ = [
     "FEP_NAME",
+    "NOW",
     "TERMINAL_NAME",
     "Hook",
     "Party",
@@ -25,9 +27,13 @@ __all__ = [
     "events",
     "pump",
     "records_of",
+    "refusal",
     "rewrite_hello",
 ]
 
+#: The ``now`` handed to the channels: it is not used (the channel has no timers; certificate
+#: validity comes from the utility's clock).
+NOW = 0.0
 FEP_NAME = "FEP-1"
 TERMINAL_NAME = "000000000001"
 
@@ -125,9 +131,9 @@ def pump(
         if wire is not None:
             wire += [to_server, to_client]
         if to_server:
-            server.receive_data(up(to_server))
+            server.receive_data(up(to_server), NOW)
         if to_client:
-            client.receive_data(down(to_client))
+            client.receive_data(down(to_client), NOW)
 
 
 def connect(client: wan.SecureChannel, server: wan.SecureChannel, **kw: Any) -> None:
@@ -144,6 +150,14 @@ def events(channel: wan.SecureChannel) -> list[wan.Event]:
     return out
 
 
+def refusal(channel: wan.SecureChannel) -> WattguardError | None:
+    """The error with which ``channel`` refused its peer: what its last event, a ``Closed``,
+    carries (None when it did not close, or closed without refusing)."""
+    seen = events(channel)
+    last = seen[-1] if seen else None
+    return last.error if isinstance(last, wan.Closed) else None
+
+
 def app_data(channel: wan.SecureChannel) -> bytes:
     """The application bytes among the channel's waiting events."""
     return b"".join(e.data for e in events(channel) if isinstance(e, wan.AppData))
@@ -158,8 +172,11 @@ def records_of(data: bytes) -> list[wan.Record]:
 
 
 def rewrite_hello(data: bytes, **changes: Any) -> bytes:
-    """Replace fields of the hello in the first record of ``data`` (a man in the middle)."""
+    """Replace fields of the hello in the first record of ``data`` (a man in the middle);
+    anything else (an alert) passes unchanged."""
     first, *others = records_of(data)
+    if first.type is not wan.RecordType.HANDSHAKE:
+        return data
     hello = dataclasses.replace(wan.Hello.from_bytes(first.body), **changes)
     altered = wan.Record(first.type, first.sequence, hello.to_bytes())
     return altered.to_bytes() + b"".join(record.to_bytes() for record in others)

@@ -42,8 +42,8 @@ from wattguard.meter.bluetooth.handheld import Handheld
 from wattguard.meter.bluetooth.pairing import FrameType
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.module import LinkKeys
-from wattguard.network.fep import FepLimits, FepSession
-from wattguard.protocol import OAD, FrameDecoder, decode_apdu, decode_frame
+from wattguard.network.fep import FepLimits, FepSession, FrameAdmitted
+from wattguard.protocol import OAD, FrameDecoder, LinkFrame, decode_apdu, decode_frame
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.randomness import seeded
 
@@ -204,7 +204,7 @@ def fuzz_fep(protected: bool) -> Outcome:
         session = FepSession(
             terminal if protected else None, now, FepLimits() if protected else _OPEN, events
         )
-        session.receive(login, now)
+        _admitted(session, login, now)
         pieces = []
         for _ in range(40):
             r = mutator.random.random()
@@ -220,8 +220,8 @@ def fuzz_fep(protected: bool) -> Outcome:
         while at < len(stream):
             chunk = stream[at : at + mutator.random.randint(1, 512)]
             at += len(chunk)
-            receive = lambda: session.receive(chunk, now)  # noqa: B023, E731
-            forwarded = found.call("FepSession.receive", chunk, receive, count=False)
+            receive = lambda: _admitted(session, chunk, now)  # noqa: B023, E731
+            forwarded = found.call("FepSession.receive_data", chunk, receive, count=False)
             for frame in forwarded or []:  # type: ignore[attr-defined]
                 _check_forwarded(frame, terminal, protected, found)
             now += 0.01
@@ -231,7 +231,7 @@ def fuzz_fep(protected: bool) -> Outcome:
     found.refused += sum("undecodable" in e.detail for e in events.events)
     # nothing lost: a new connection of the same terminal is served
     fresh = FepSession(terminal if protected else None, now, FepLimits(), EventLog())
-    passed = fresh.receive(b"".join(corpus.wan_up[:5]), now)
+    passed = _admitted(fresh, b"".join(corpus.wan_up[:5]), now)
     if len(passed) != 5:
         found.failures.append(f"a fresh session passed {len(passed)} of 5 good frames")
     outcome = found.outcome(
@@ -239,6 +239,12 @@ def fuzz_fep(protected: bool) -> Outcome:
         [f"terminal {terminal.hex()}, login {login.hex()[:64]}..."],
     )
     return outcome.saw(events.events)
+
+
+def _admitted(session: FepSession, data: bytes, now: float) -> list[LinkFrame]:
+    """Feed ``data`` to the session; the frames it admitted."""
+    session.receive_data(data, now)
+    return [e.frame for e in iter(session.next_event, None) if isinstance(e, FrameAdmitted)]
 
 
 def _check_forwarded(frame: object, terminal: bytes, protected: bool, found: Findings) -> None:

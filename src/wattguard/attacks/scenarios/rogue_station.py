@@ -49,7 +49,7 @@ from wattguard.crypto import sm2
 from wattguard.esam import profile as p
 from wattguard.meter.management.server import SERVER_NEGOTIATION
 from wattguard.network import pki
-from wattguard.network.fep import (
+from wattguard.network.channel import (
     ChannelClosed,
     ChannelCore,
     ChannelData,
@@ -189,7 +189,7 @@ class RogueFep:
             for source, sink in ((self.terminal, self.rogue), (self.rogue, self.terminal)):
                 data = source.data_to_send()
                 if data:
-                    sink.receive_data(data)
+                    sink.receive_data(data, self.deployment.clock.monotonic())
                     moved = True
             moved |= self._terminal_events() | self._rogue_events()
             if not moved:
@@ -201,8 +201,7 @@ class RogueFep:
             moved = True
             now = self.deployment.clock.time()
             if isinstance(event, ChannelUp):
-                self.net.terminal.connected(now)
-                self.net.from_upstream(b"")
+                self.net.connected(now)
             elif isinstance(event, ChannelData):
                 self.net.from_upstream(event.data)
             elif isinstance(event, ChannelClosed):
@@ -291,7 +290,7 @@ def rogue_station_terminal(protected: bool) -> Outcome:
                f"refused by the terminal ({rogue.closed})")
         )  # fmt: skip
         if net.terminal.online:
-            net.terminal.disconnected(deployment.clock.time())
+            net.terminal.receive_data(b"", deployment.clock.time())
     outcome = Outcome(
         readings > 0 or not meter.management.relay.supplying,
         "; ".join(tried) + f"; the meter's relay is {meter.management.relay.state.value}",

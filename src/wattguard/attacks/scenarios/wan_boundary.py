@@ -46,7 +46,8 @@ from wattguard.errors import DecodeError
 from wattguard.network import pki
 from wattguard.network._x509 import Name, build_certificate, key_id
 from wattguard.network.bus import InProcessBus
-from wattguard.network.fep import ChannelCore, FepLimits, PlainChannel, WanChannel
+from wattguard.network.channel import ChannelCore, PlainChannel, WanChannel
+from wattguard.network.fep import FepLimits
 from wattguard.network.terminal import CollectionTask, decode_item
 from wattguard.network.utility import FEP_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole, SecureChannel

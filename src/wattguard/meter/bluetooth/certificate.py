@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass
 
 from wattguard.crypto import sm2
-from wattguard.errors import ConfigError, DecodeError, SecurityError
+from wattguard.errors import CertificateError, ConfigError, DecodeError, SecurityError
 from wattguard.meter.bluetooth.access import Role
 from wattguard.protocol.axdr import Reader
 
@@ -36,7 +36,7 @@ SIGNATURE_SIZE = 64
 MAX_ID = 32
 
 
-class CertificateRefused(SecurityError):
+class CertificateRefused(CertificateError):
     """A certificate that is not the CA's, not valid now, or revoked; ``reason`` says which
     (for the meter's log; the handheld is only told that pairing failed)."""
 

@@ -1,0 +1,89 @@
+"""Store and forward: what the terminal collected waits here until the station has it.
+
+Theory of operation. Collected items queue in order. Once the link is online they go up as
+REPORT-Notification-TransData batches of at most ``batch_items``, with at most ``window``
+batches unacknowledged at a time (each batch under its own PIID). A batch leaves the outbox
+only when the station acknowledges it, and goes back to the front when the acknowledgement
+times out or the link drops. The same reading may therefore reach the station twice (a lost
+acknowledgement); the station stores each reading once (its key is the meter, the object and
+the freeze time). When more than ``limit`` items wait, the oldest are dropped (and counted).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from wattguard.network.terminal.tasks import Collected, encode_item
+from wattguard.protocol.apdu.report import ReportNotificationTransData
+from wattguard.protocol.objects import HPLC_PORT
+
+__all__ = ["Outbox"]
+
+log = logging.getLogger(__name__)
+
+_PIIDS = 64
+_SERVICE = 0x3F
+
+
+class Outbox:
+    """The items waiting for the station, and the batches on their way (see the module
+    docstring). ``len(outbox)`` is the number of items waiting."""
+
+    def __init__(self, name: str, *, batch_items: int, window: int, limit: int) -> None:
+        self.name = name
+        self.batch_items = batch_items
+        self.window = window
+        self.limit = limit
+        self.items: deque[Collected] = deque()
+        self.in_flight: dict[int, tuple[Collected, ...]] = {}
+        self.dropped = 0
+        self.sent_batches = 0
+        self._piid = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def queue(self, item: Collected) -> None:
+        """Keep ``item`` until the station has it (dropping the oldest over the limit)."""
+        self.items.append(item)
+        while len(self.items) > self.limit:
+            self.items.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("%s: outbox full, %d oldest items dropped", self.name, self.dropped)
+
+    def next_report(self) -> ReportNotificationTransData | None:
+        """The next batch to send, when items wait and the window has room (None: not now).
+        From here on the batch is in flight."""
+        if not self.items or len(self.in_flight) >= self.window:
+            return None
+        piid = self._free_piid()
+        if piid is None:
+            return None
+        count = min(self.batch_items, len(self.items))
+        batch = tuple(self.items.popleft() for _ in range(count))
+        self.in_flight[piid] = batch
+        self.sent_batches += 1
+        return ReportNotificationTransData(piid, HPLC_PORT, tuple(map(encode_item, batch)))
+
+    def acknowledged(self, piid: int) -> None:
+        """The station has the batch sent under ``piid``."""
+        self.in_flight.pop(piid & _SERVICE, None)
+
+    def unanswered(self, piid: int) -> None:
+        """The batch sent under ``piid`` was not acknowledged in time: back to the front."""
+        self.items.extendleft(reversed(self.in_flight.pop(piid & _SERVICE, ())))
+
+    def requeue(self) -> None:
+        """The link dropped: every batch in flight goes back to the front, in order."""
+        for piid in sorted(self.in_flight, reverse=True):
+            self.items.extendleft(reversed(self.in_flight[piid]))
+        self.in_flight.clear()
+
+    def _free_piid(self) -> int | None:
+        for _ in range(_PIIDS):
+            self._piid = (self._piid + 1) % _PIIDS
+            if self._piid not in self.in_flight:
+                return self._piid
+        return None

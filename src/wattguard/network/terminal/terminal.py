@@ -1,0 +1,410 @@
+"""The collection terminal (concentrator): reads its meters over HPLC, keeps what it read until
+the station has it, and relays the station's commands and the meters' reports.
+
+Theory of operation. A terminal faces two ways.
+
+*Down*, towards its meters over the :class:`~wattguard.network.hplc.HplcChannel`: one
+:class:`~wattguard.protocol.ClientConnection` per meter of its archive, with at most one
+request in flight per meter (:mod:`.lines`). Requests come from the collection tasks
+(:mod:`.tasks`) and from the station's PROXY requests (:mod:`.proxy`). A
+:class:`~.tasks.CollectionTask` reads either a list of attributes (real-time values) or a
+record object (minute-freeze curves, daily freezes, events) with selector 2 over the window
+since the last read that succeeded. A read that times out leaves the window where it was, so
+the next run catches up on everything missed (in slices of ``max_records``).
+
+Reads can be protected: ``protect`` wraps each request (for example in a SECURITY-Request,
+plaintext + RN, so the meter answers with a MAC under its own key). The terminal never checks
+that MAC and cannot forge it: it forwards the request and the meter's answer exactly as they
+travelled, and the station's cryptographic device verifies them. The terminal is therefore
+not trusted with the integrity of readings.
+
+*Up*, towards the front-end processor: a :class:`~wattguard.protocol.ServerConnection` with
+login and heartbeat. What the terminal collected waits in the :class:`~.outbox.Outbox`
+(store-and-forward) and goes up as REPORT-Notification-TransData batches once the link is
+online; the station's PROXY requests are answered by the :class:`~.proxy.ProxyRelay`.
+
+Everything is sans-IO, in the shape of :class:`wattguard.sansio.Core` with the station side
+as the primary port: ``receive_data(data, now)`` takes the station's bytes (``b""``: the
+transport dropped, and every unacknowledged batch goes back to the outbox),
+``data_to_send()`` gives the bytes for the station, ``get_timer()`` / ``handle_timer(now)``
+run the timers of both sides, and ``next_event()`` says when the link comes up or goes down.
+:meth:`Terminal.connected` starts a login once a transport is up. The power line is a named
+port: bytes in with :meth:`Terminal.receive_hplc`, out through the HPLC channel. The
+terminal's ``now`` is POSIX seconds: its clock is its calendar.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wattguard.errors import LocalProtocolError
+from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
+from wattguard.network.terminal.lines import Answer, Job, MeterLine
+from wattguard.network.terminal.outbox import Outbox
+from wattguard.network.terminal.proxy import ProxyRelay
+from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor
+from wattguard.protocol import ServerAddress
+from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
+from wattguard.protocol.connection import (
+    ClientConnection,
+    IncomingRequest,
+    LinkEvent,
+    Notification,
+    ProtocolViolation,
+    RequestTimedOut,
+    Response,
+    ServerConnection,
+)
+from wattguard.protocol.state import Link
+from wattguard.protocol.stream import FrameDecoder
+
+__all__ = ["Offline", "Online", "RequestWrapper", "Terminal", "TerminalEvent"]
+
+log = logging.getLogger(__name__)
+
+#: ``protect(meter address, request)``: the request as it goes to the meter.
+RequestWrapper = Callable[[bytes, Structure], Structure]
+
+
+@dataclass(frozen=True, slots=True)
+class Online:
+    """The station accepted the login: the outbox goes up from ``at``."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """The link to the station went down at ``at`` (the transport dropped, or the login or
+    the heartbeats went unanswered); the terminal keeps collecting into its outbox."""
+
+    at: float
+
+
+#: Everything a terminal's ``next_event`` hands out.
+TerminalEvent = Online | Offline
+
+
+def _posix(now: float) -> float:
+    """The terminal's calendar is its clock: its ``now`` is POSIX seconds already."""
+    return now
+
+
+class Terminal:
+    """A collection terminal at ``address`` over ``channel`` (see the module docstring).
+
+    ``tasks`` run against every meter of the archive (:meth:`add_meter`); ``protect`` wraps
+    their requests; ``events`` records security events. ``heartbeat`` and
+    ``upstream_timeout`` are the station link's, ``meter_timeout`` each meter request's;
+    ``batch_items``, ``window`` and ``outbox_limit`` size the outbox. ``start`` is when the
+    tasks first run.
+    """
+
+    def __init__(
+        self,
+        address: bytes,
+        channel: HplcChannel,
+        *,
+        tasks: tuple[CollectionTask, ...] = (),
+        protect: RequestWrapper | None = None,
+        events: EventSink | None = None,
+        heartbeat: float = 300.0,
+        meter_timeout: float = 10.0,
+        upstream_timeout: float = 30.0,
+        batch_items: int = 8,
+        window: int = 4,
+        outbox_limit: int = 2_000_000,
+        start: float = 0.0,
+    ) -> None:
+        if len(address) != 6:
+            raise ValueError("a terminal address is 6 bytes (12 BCD digits)")
+        self.address = address
+        self.name = f"terminal {address.hex()}"
+        self.channel = channel
+        self.tasks = tasks
+        self.protect = protect
+        self.events = events
+        self.heartbeat = heartbeat
+        self.meter_timeout = meter_timeout
+        self.upstream_timeout = upstream_timeout
+        self.start = start
+        self.meters: dict[bytes, MeterLine] = {}
+        self.outbox = Outbox(self.name, batch_items=batch_items, window=window, limit=outbox_limit)
+        self.relay = ProxyRelay(
+            address, self.meters, self._enqueue, self._respond, self._respond_later, self._record
+        )
+        self._now = start
+        self.upstream = self._new_upstream()
+        self._connected = False
+        self._was_online = False
+        self._events: deque[TerminalEvent] = deque()
+
+    # archive
+
+    def add_meter(self, address: bytes, profile: LinkProfile | None = None) -> None:
+        """Add a meter to the archive (and to the HPLC network)."""
+        if len(address) != 6:
+            raise ValueError("a meter address is 6 bytes (12 BCD digits)")
+        connection = ClientConnection(ServerAddress(address), timeout=self.meter_timeout)
+        line = MeterLine(address, connection)
+        for task in self.tasks:
+            line.since[task.name] = floor(self.start, task.interval)
+            line.next_run[task.name] = self.start
+        self.meters[address] = line
+        self.channel.attach(address, profile)
+
+    def remove_meter(self, address: bytes) -> None:
+        """Take a meter out of the archive (and off the HPLC network)."""
+        self.meters.pop(address, None)
+        self.channel.detach(address)
+
+    # the station's side: the primary port
+
+    def connected(self, now: float) -> None:
+        """The transport to the front-end processor is up: log in."""
+        self._now = now
+        self.upstream = self._new_upstream()
+        self._connected = True
+        self.upstream.login(now)
+
+    @property
+    def online(self) -> bool:
+        """Whether the station accepted the login (and the link has not dropped since)."""
+        return self._connected and self.upstream.link == Link.ONLINE
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the station; ``b""``: the transport dropped, and every unacknowledged
+        batch goes back to the outbox."""
+        self._now = now
+        if not data:
+            self._connected = False
+            self.outbox.requeue()
+            self.upstream = self._new_upstream()
+            self._note_link(now)
+            return
+        self.upstream.receive_data(data, now)
+        self._drain_upstream(now)
+
+    def next_event(self) -> TerminalEvent | None:
+        """The next :data:`TerminalEvent`, or None."""
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        """The bytes for the station (cleared once taken)."""
+        return self.upstream.data_to_send()
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next run (None: nothing is scheduled)."""
+        times: list[float] = []
+        for line in self.meters.values():
+            # only the tasks in force: a task taken out leaves no timer behind
+            times.extend(line.next_run.get(task.name, self.start) for task in self.tasks)
+            timer = line.connection.get_timer()
+            if timer is not None:
+                times.append(timer)
+            if line.busy is not None and line.raw_decoder is not None:
+                times.append(line.busy.deadline)
+        if self._connected and (timer := self.upstream.get_timer()) is not None:
+            times.append(timer)
+        return min(times, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        """Run what is due: meter timeouts, collection tasks, the upstream link's timers, and
+        sending the outbox."""
+        self._now = now
+        for line in self.meters.values():
+            if line.busy is not None and line.raw_decoder is not None and line.busy.deadline <= now:
+                self._finish(line, None, now)
+            timer = line.connection.get_timer()
+            if timer is not None and timer <= now:
+                line.connection.handle_timer(now)
+                self._drain_meter(line, now)
+            self._schedule(line, now)
+            self._dispatch(line, now)
+        if self._connected:
+            timer = self.upstream.get_timer()
+            if timer is not None and timer <= now:
+                self.upstream.handle_timer(now)
+                if self.upstream.link == Link.OFFLINE:
+                    self.outbox.requeue()
+                    self._note_link(now)
+                    self.upstream.login(now)
+            self._drain_upstream(now)
+
+    def _drain_upstream(self, now: float) -> None:
+        while (event := self.upstream.next_event()) is not None:
+            if isinstance(event, Response) and isinstance(event.response, ReportResponseTransData):
+                self.outbox.acknowledged(event.response.piid)
+            elif isinstance(event, RequestTimedOut):
+                if isinstance(event.request, ReportNotificationTransData):
+                    self.outbox.unanswered(event.request.piid)
+            elif isinstance(event, IncomingRequest):
+                self.relay.serve(event, now)
+            elif isinstance(event, ProtocolViolation):
+                self._record(EventKind.MALFORMED, f"from the station side: {event.error}", now)
+            elif isinstance(event, LinkEvent):
+                log.debug("%s: %s", self.name, type(event.apdu).__name__)
+        self._note_link(now)
+        self._send_up(now)
+
+    def _send_up(self, now: float) -> None:
+        if not self.online:
+            return
+        while (report := self.outbox.next_report()) is not None:
+            self.upstream.notify(report, now)
+
+    def _note_link(self, now: float) -> None:
+        online = self.online
+        if online != self._was_online:
+            self._was_online = online
+            self._events.append(Online(now) if online else Offline(now))
+
+    def _respond(self, request: IncomingRequest, apdu: Structure) -> None:
+        self.upstream.respond(request, apdu)
+
+    def _respond_later(self, request: IncomingRequest, apdu: Structure) -> None:
+        self.upstream.respond(request, apdu)
+        self._send_up(self._now)
+
+    # the meters' side: the power-line port
+
+    def receive_hplc(self, address: bytes, data: bytes, now: float) -> None:
+        """Bytes a meter sent up the power line."""
+        self._now = now
+        line = self.meters.get(address)
+        if line is None:
+            self._record(EventKind.UNAUTHORISED, f"frame from unknown meter {address.hex()}", now)
+            return
+        if line.busy is not None and line.raw_decoder is not None:
+            line.raw_decoder.receive_data(data)
+            for frame in line.raw_decoder.frames():
+                self._finish(line, frame.to_bytes(), now)
+                break
+            return
+        line.connection.receive_data(data, now)
+        self._drain_meter(line, now)
+
+    def _drain_meter(self, line: MeterLine, now: float) -> None:
+        while (event := line.connection.next_event()) is not None:
+            if isinstance(event, Response):
+                self._finish(line, event.response, now)
+            elif isinstance(event, RequestTimedOut):
+                self._finish(line, None, now)
+            elif isinstance(event, Notification):
+                self.outbox.queue(Collected(line.address, now, b"", event.apdu.to_bytes()))
+            elif isinstance(event, ProtocolViolation):
+                self._record(
+                    EventKind.MALFORMED, f"from meter {line.address.hex()}: {event.error}", now
+                )
+        self._send_down(line, now)
+
+    def _send_down(self, line: MeterLine, now: float) -> None:
+        out = line.connection.data_to_send()
+        if out:
+            self.channel.send(Direction.DOWN, line.address, out, now)
+
+    def _enqueue(self, line: MeterLine, job: Job, now: float) -> None:
+        line.jobs.append(job)
+        self._dispatch(line, now)
+
+    def _dispatch(self, line: MeterLine, now: float) -> None:
+        if line.busy is not None or not line.jobs:
+            return
+        job = line.jobs.popleft()
+        line.busy = job
+        job.deadline = now + self.meter_timeout
+        job.sent_at = now
+        if job.apdu is None:
+            line.raw_decoder = FrameDecoder()
+            self.channel.send(Direction.DOWN, line.address, job.raw, now)
+            return
+        try:
+            line.connection.send_request(job.apdu, now)
+        except LocalProtocolError as exc:
+            log.warning("%s: request to %s not sent: %s", self.name, line.address.hex(), exc)
+            line.busy = None
+            job.done(None)
+            return
+        self._send_down(line, now)
+
+    def _finish(self, line: MeterLine, answer: Answer, now: float) -> None:
+        job, line.busy, line.raw_decoder = line.busy, None, None
+        line.failures = 0 if answer is not None else line.failures + 1
+        if job is not None:
+            job.done(answer)
+        self._dispatch(line, now)
+
+    # collection tasks
+
+    def _schedule(self, line: MeterLine, now: float) -> None:
+        for task in self.tasks:
+            # a task added after the meter was archived starts now, from its boundary
+            line.since.setdefault(task.name, floor(now, task.interval))
+            if line.next_run.setdefault(task.name, now) > now:
+                continue
+            line.next_run[task.name] = now + task.period
+            if any(job.task == task.name for job in line.jobs):
+                continue  # the previous run has not even started: do not pile up
+            window = _window(task, line.since[task.name], now)
+            if window is None:
+                continue
+            until, resume = window
+            request = task.request(line.next_piid(), line.since[task.name], until)
+            if self.protect is not None:
+                request = self.protect(line.address, request)
+            line.jobs.append(self._task_job(line, task, request, resume))
+
+    def _task_job(
+        self, line: MeterLine, task: CollectionTask, request: Structure, resume: float
+    ) -> Job:
+        sent = request.to_bytes()
+
+        def done(answer: Answer) -> None:
+            if not isinstance(answer, Structure):
+                return  # not read: the window stays, the next run catches up
+            line.since[task.name] = resume
+            newest = floor(self._now - SETTLE, task.interval)
+            if task.record is not None and resume <= newest:
+                line.next_run[task.name] = self._now  # more to catch up on
+            self.outbox.queue(Collected(line.address, job.sent_at, sent, answer.to_bytes()))
+
+        job = Job(request, done, task=task.name)
+        return job
+
+    # helpers
+
+    def _new_upstream(self) -> ServerConnection:
+        return ServerConnection(
+            ServerAddress(self.address),
+            timeout=self.upstream_timeout,
+            calendar=_posix,
+            heartbeat=self.heartbeat,
+        )
+
+    def _record(self, kind: EventKind, detail: str, now: float) -> None:
+        log.info("%s: %s", self.name, detail)
+        if self.events is not None:
+            self.events.record(SecurityEvent(kind, self.name, detail, now))
+
+
+def _window(task: CollectionTask, since: float, now: float) -> tuple[float, float] | None:
+    """``(until, resume)`` of a run at ``now``: the end of the window it reads and where the
+    next one starts (None: nothing to read yet).
+
+    A real-time task reads now. A record task reads the records from ``since`` (a boundary) up
+    to the latest boundary a meter has surely frozen (SETTLE seconds ago), that one included:
+    the window is [since, last + 1) on the grid of the task's interval, and the next one
+    starts at the boundary after ``last``.
+    """
+    if task.record is None:
+        return now, now
+    newest = floor(now - SETTLE, task.interval)
+    last = min(newest, since + (task.max_records - 1) * task.interval)
+    if last < since:
+        return None
+    return last + 1, last + task.interval
