@@ -165,7 +165,7 @@ def test_the_pki_commands(tmp_path: Path) -> None:
     for args, reason in [
         (("--enrol", "990000000001"), "already enrolled"),
         (("--revoke", "990000000002"), "has no certificate"),
-        (("--enrol", "12ab"), "12 digits"),
+        (("--enrol", "12ab"), "12 decimal digits"),
     ]:
         result = subprocess.run(
             [sys.executable, "-m", "wattguard", "pki", *args, "--pki", folder],

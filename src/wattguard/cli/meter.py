@@ -9,7 +9,6 @@ import time
 from typing import TYPE_CHECKING
 
 from wattguard.cli._common import Commands, positive
-from wattguard.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,24 +38,15 @@ def add(commands: Commands) -> None:
     meter.set_defaults(run=run)
 
 
-def _address(text: str) -> bytes:
-    try:
-        address = bytes.fromhex(text)
-    except ValueError:
-        address = b""
-    if len(address) != 6:
-        raise ConfigError(f"--address takes 12 decimal digits, e.g. 000000000001, not {text!r}")
-    return address
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve the meter until Ctrl-C, feeding it a household load at the chosen speed."""
     from wattguard.meter.device import Meter, MeterConfig
     from wattguard.meter.management.module import LinkKeys
     from wattguard.runtime.pacing import PacedClock
+    from wattguard.runtime.roles import parse_address
     from wattguard.simulation.profile import LoadClass, LoadModel
 
-    address = _address(args.address)
+    address = parse_address(args.address, "--address")
     clock = PacedClock(time.time(), args.speed)
     config = MeterConfig(protected=not args.unprotected, password=args.password)
     meter = Meter(address, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)

@@ -30,6 +30,7 @@ from wattguard.network.fep import (
     FrameAdmitted,
     SessionOpened,
 )
+from wattguard.runtime.pacing import speed_of
 from wattguard.runtime.shell import CoreShell
 
 __all__ = ["FepServer"]
@@ -141,7 +142,7 @@ class FepServer:
 
         shell = CoreShell[FepConnectionEvent](
             connection, reader, writer, now=self.clock.monotonic, on_event=on_event,
-            read_size=_READ_SIZE, idle=_POLL,
+            read_size=_READ_SIZE, idle=_POLL, speed=speed_of(self.clock),
         )  # fmt: skip
         try:
             await shell.run()

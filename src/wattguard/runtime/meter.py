@@ -20,6 +20,7 @@ import logging
 from wattguard.clock import Clock, SystemClock
 from wattguard.meter.device import Meter
 from wattguard.meter.management.host_events import MeterEvent, RelaySwitched, SecurityAlert
+from wattguard.runtime.pacing import speed_of
 from wattguard.runtime.shell import CoreShell
 
 __all__ = ["MeterServer"]
@@ -75,6 +76,7 @@ class MeterServer:
                 writer,
                 now=self.clock.time,
                 on_event=lambda event: _log_event(self.meter, event),
+                speed=speed_of(self.clock),
             )
             self._shell = shell
             try:

@@ -6,10 +6,13 @@ import time
 
 from wattguard.errors import ConfigError
 
-__all__ = ["PacedClock"]
+__all__ = ["PacedClock", "speed_of"]
 
 
 class PacedClock:
+    """Simulated time that runs ``speed`` times as fast as the machine's clock, from ``start``
+    (POSIX seconds): the demo's clock, so a day of collection passes in minutes."""
+
     def __init__(self, start: float, speed: float = 1.0) -> None:
         if speed <= 0:
             raise ConfigError(f"speed must be positive, not {speed}")
@@ -26,3 +29,8 @@ class PacedClock:
     def real_seconds(self, simulated: float) -> float:
         """How long ``simulated`` seconds take in real time."""
         return simulated / self.speed
+
+
+def speed_of(clock: object) -> float:
+    """Seconds of ``clock`` that pass per real second: a paced clock's speed, else 1."""
+    return clock.speed if isinstance(clock, PacedClock) else 1.0

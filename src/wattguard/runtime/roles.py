@@ -80,25 +80,26 @@ def administer_pki(folder: Path, *, enrol: str | None, revoke: str | None) -> No
     freshly signed CRL that running services pick up."""
     utility = UtilityPki.load(folder, SystemClock())
     if enrol is not None:
-        address = _terminal_address(enrol)
+        address = parse_address(enrol)
         if address in utility.terminals:
             raise ConfigError(f"terminal {enrol} is already enrolled in {folder}")
         utility.enrol(address)
         print(f"pki: terminal {enrol} enrolled: {folder}/terminal-{enrol}.crt and .key")
     elif revoke is not None:
-        utility.revoke(_terminal_address(revoke))
+        utility.revoke(parse_address(revoke))
         print(f"pki: terminal {revoke} revoked; the FEP refuses it from its next connection")
     utility.save(folder)
     print(f"pki: CRL signed, valid for 7 days: {folder}/ca.crl (sign a new one daily: --crl)")
 
 
-def _terminal_address(text: str) -> bytes:
+def parse_address(text: str, what: str = "a terminal address") -> bytes:
+    """A 6-byte address from its 12 digits as a user typed them; ConfigError if it is not."""
     try:
         address = bytes.fromhex(text)
     except ValueError:
         address = b""
     if len(address) != 6:
-        raise ConfigError(f"a terminal address is 12 digits, not {text!r}")
+        raise ConfigError(f"{what} takes 12 decimal digits, e.g. 000000000001, not {text!r}")
     return address
 
 
@@ -316,7 +317,7 @@ async def run_terminal(
     pki_folder: Path | None = None,
 ) -> None:
     host, port = split_host_port(fep)
-    terminal_address = _terminal_address(address)
+    terminal_address = parse_address(address)
     utility = load_pki(pki_folder, f"terminal-{address}")
     if not 1 <= meters <= 999:
         raise ConfigError("--meters must be between 1 and 999")

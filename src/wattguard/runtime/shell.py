@@ -15,8 +15,9 @@ device's server (:mod:`.cipher`); what a runtime does once the stream has ended 
 gate, tell another core) follows ``await run()``.
 
 The core's timers are in the seconds of ``now``; the shell waits for them in real seconds.
-With a paced clock (simulated time faster than real) those differ: ``idle`` then bounds the
-real wait, so the timers are still checked at least that often.
+With a paced clock (``speed`` simulated seconds per real second) it divides by the speed, so a
+timer 60 simulated seconds away at 60x is waited for one real second. ``idle`` bounds the real
+wait for cores whose timers come from outside.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class CoreShell(Generic[E]):
         on_event: Callable[[E], None] = lambda event: None,
         read_size: int = 4096,
         idle: float | None = None,
+        speed: float = 1.0,
     ) -> None:
         self.core = core
         self.reader = reader
@@ -60,6 +62,8 @@ class CoreShell(Generic[E]):
         #: its load, or a paced clock): ``handle_timer`` runs at least this often. None: only
         #: timers.
         self.idle = idle
+        #: Seconds of ``now`` that pass per real second (a paced clock's speed).
+        self.speed = speed
         self.peer = writer.get_extra_info("peername")
         self._wake = asyncio.Event()
         self._stopped = False
@@ -130,7 +134,7 @@ class CoreShell(Generic[E]):
 
     def _timeout(self) -> float | None:
         timer = self.core.get_timer()
-        wait = None if timer is None else max(0.0, timer - self.now())
+        wait = None if timer is None else max(0.0, timer - self.now()) / self.speed
         if self.idle is not None:
             wait = self.idle if wait is None else min(wait, self.idle)
         return wait

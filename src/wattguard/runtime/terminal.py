@@ -27,6 +27,7 @@ from wattguard.network.channel import (
     PlainChannel,
 )
 from wattguard.network.terminal import Online
+from wattguard.runtime.pacing import speed_of
 from wattguard.runtime.shell import CoreShell
 from wattguard.runtime.simulation import Neighbourhood
 
@@ -106,8 +107,9 @@ class TerminalClient:
         reader, writer = await asyncio.open_connection(self.host, self.port)
         channel = self.channel_factory()
         shell = CoreShell[ChannelEvent](
-            channel, reader, writer, now=self.clock.monotonic, on_event=self._on_event
-        )
+            channel, reader, writer, now=self.clock.monotonic, on_event=self._on_event,
+            speed=speed_of(self.clock),
+        )  # fmt: skip
         self._channel, self._shell, self._up = channel, shell, False
         self.connections += 1
         try:
