@@ -37,9 +37,6 @@ __all__ = ["FepServer"]
 
 log = logging.getLogger(__name__)
 
-#: Longest real wait between two runs of a connection's timers. The FEP's clock may be paced
-#: (simulated seconds faster than real ones), so its timers are also checked this often.
-_POLL = 1.0
 _READ_SIZE = 65536
 
 
@@ -142,7 +139,7 @@ class FepServer:
 
         shell = CoreShell[FepConnectionEvent](
             connection, reader, writer, now=self.clock.monotonic, on_event=on_event,
-            read_size=_READ_SIZE, idle=_POLL, speed=speed_of(self.clock),
+            read_size=_READ_SIZE, speed=speed_of(self.clock),
         )  # fmt: skip
         try:
             await shell.run()
