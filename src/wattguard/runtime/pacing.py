@@ -10,6 +10,9 @@ __all__ = ["PacedClock"]
 
 
 class PacedClock:
+    """A :class:`~wattguard.clock.Clock` for live runs of simulated time: it starts at ``start``
+    and runs ``speed`` times as fast as real time (``monotonic`` is the same clock)."""
+
     def __init__(self, start: float, speed: float = 1.0) -> None:
         if speed <= 0:
             raise ConfigError(f"speed must be positive, not {speed}")
