@@ -35,6 +35,9 @@ _ENUMERATED = 0x0A
 
 @dataclass(frozen=True, slots=True)
 class RevokedEntry:
+    """One revoked certificate of a CRL (RFC 5280 clause 5.1.2.6): its serial number, when it was
+    revoked (POSIX seconds) and the CRLReason code, if the CA gave one."""
+
     serial: int
     revoked_at: int
     reason: int | None = None  # CRLReason, RFC 5280 clause 5.3.1

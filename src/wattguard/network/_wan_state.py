@@ -26,6 +26,8 @@ __all__ = ["TRANSITIONS", "Input", "State", "next_state"]
 
 
 class State(enum.Enum):
+    """The states of one end of the WAN secure channel (the table in the module docstring)."""
+
     IDLE = "idle"
     WAIT_SERVER_HELLO = "waiting for ServerHello"
     WAIT_CLIENT_HELLO = "waiting for ClientHello"
@@ -35,6 +37,9 @@ class State(enum.Enum):
 
 
 class Input(enum.Enum):
+    """What moves a channel end between states: a handshake message or record from the peer, or our
+    own ``initiate`` or ``send``."""
+
     INITIATE = "initiate"
     CLIENT_HELLO = "ClientHello"
     SERVER_HELLO = "ServerHello"

@@ -57,6 +57,9 @@ _CERT_LENGTH = struct.Struct(">H")
 
 
 class RecordType(enum.IntEnum):
+    """The type byte of a record; alert, handshake and application data carry TLS's content type
+    numbers (RFC 8446 clause 5.1), key update is this channel's own."""
+
     ALERT = 0x15
     HANDSHAKE = 0x16
     APPLICATION = 0x17
@@ -64,6 +67,8 @@ class RecordType(enum.IntEnum):
 
 
 class HandshakeType(enum.IntEnum):
+    """The first byte of a handshake record's body: which handshake message it is."""
+
     CLIENT_HELLO = 1
     SERVER_HELLO = 2
     FINISHED = 3
@@ -105,6 +110,9 @@ class UnsupportedVersionError(RemoteProtocolError):
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """One record as it travels (layout in the module docstring): the type, the sender's sequence
+    number and the body, plaintext or SM4-GCM ciphertext with its tag."""
+
     type: RecordType
     sequence: int
     body: bytes
@@ -220,6 +228,9 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """The terminal's (client's) last handshake message: its key confirmation S_A and verify data,
+    both empty on an unprotected channel."""
+
     confirmation: bytes = b""
     verify_data: bytes = b""
 

@@ -49,6 +49,10 @@ def down_subject(terminal: bytes) -> str:
 
 
 class Bus(Protocol):
+    """What FEPs and the station exchange frames and events over (subjects in the module
+    docstring): :class:`InProcessBus` in one process, :class:`~wattguard.runtime.natsbus.NatsBus`
+    across processes."""
+
     def publish(self, subject: str, payload: bytes) -> None: ...
 
     def subscribe(self, pattern: str, handler: Handler) -> Callable[[], None]:
@@ -76,6 +80,9 @@ def matches(pattern: str, subject: str) -> bool:
 
 
 class InProcessBus:
+    """The bus within one process: each message goes at once, in publication order, to every
+    matching subscriber; a handler that raises is logged and the others still get the message."""
+
     def __init__(self) -> None:
         self._subscriptions: list[tuple[str, Handler]] = []
         self.published = 0

@@ -58,6 +58,9 @@ CIPHER_NAME = "CIPHER-1"
 
 @dataclass
 class UtilityPki:
+    """A utility's WAN PKI (see the module docstring): the CA (None when a party opened it), the
+    parties' keys and certificates, and the factories of their WAN channels."""
+
     clock: Clock
     ca: pki.CertificateAuthority | None  # None: opened by a party (load_party), no CA key
     fep: _Party | None

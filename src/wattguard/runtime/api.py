@@ -19,6 +19,9 @@ __all__ = ["RunningApi", "start_api"]
 
 
 class RunningApi:
+    """The station's API server running on the loop, as :func:`start_api` started it: ``port`` is
+    the port it bound (the free one picked for 0); :meth:`stop` shuts it down."""
+
     def __init__(self, server: Any, task: asyncio.Task[None], port: int) -> None:
         self.server = server
         self.task = task

@@ -70,6 +70,9 @@ DAILY = CollectionTask(
 
 @dataclass(frozen=True, slots=True)
 class DeploymentConfig:
+    """What a :class:`Deployment` is built from: its size, the pace and start of simulated time,
+    the seed, the HPLC frame loss, whether it is protected, and the station's storage URL."""
+
     meters: int = 100
     per_terminal: int = 25
     speed: float = 60.0
@@ -90,6 +93,9 @@ class DeploymentConfig:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
+    """A deployment's state at one moment, as its runs report it: readings stored, meters
+    reporting, terminals online, security events and alerts (:meth:`line` puts it on one line)."""
+
     simulated: float  # POSIX seconds of the simulation
     elapsed: float  # real seconds since the start
     readings: int
@@ -146,6 +152,9 @@ def random_users(token: Callable[[], str]) -> dict[str, User]:
 
 
 class Deployment:
+    """A whole deployment in one process (see the module docstring): meters behind terminals, the
+    FEP and the station, run live over loopback TCP or in virtual time."""
+
     def __init__(
         self, config: DeploymentConfig, clock: Clock, *, users: Mapping[str, User] | None = None
     ) -> None:

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class NatsBus:
+    """The :class:`~wattguard.network.bus.Bus` over NATS, for FEPs and the station in separate
+    processes: at most once delivery, in publication order (see the module docstring)."""
+
     def __init__(self, connection: Any) -> None:
         self._nc = connection
         self._queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()

@@ -28,6 +28,9 @@ _MAX_EVENTS = 50_000_000
 
 
 class Neighbourhood:
+    """One terminal, its meters, their loads and the HPLC channel between them, driven as one
+    discrete-event loop over the sans-IO cores (see the module docstring)."""
+
     def __init__(
         self,
         terminal: Terminal,

@@ -47,6 +47,9 @@ class CertificateRefused(CertificateError):
 
 @dataclass(frozen=True, slots=True)
 class HandheldCertificate:
+    """The utility CA's compact certificate for a Bluetooth handheld (layout in the module
+    docstring): its serial, role, validity period, SM2 public key and id, signed by the CA."""
+
     serial: int
     role: Role
     valid_from: int

@@ -32,6 +32,9 @@ _STATE = struct.Struct(">HHd")  # failures, level, locked until
 
 @dataclass(frozen=True, slots=True)
 class LockoutPolicy:
+    """How many consecutive pairing failures lock a port, and for how long (the back-off in the
+    module docstring)."""
+
     max_failures: int = 5
     base_seconds: float = 60.0
     max_seconds: float = 86_400.0

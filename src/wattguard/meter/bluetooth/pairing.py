@@ -76,6 +76,8 @@ _REFUSED = struct.Struct(">BI")
 
 
 class FrameType(enum.IntEnum):
+    """The type byte that opens every Bluetooth frame; 0x8X and 0x9X go from meter to handheld."""
+
     PAIR_CERTIFICATE = 0x01
     PAIR_PIN = 0x02
     PROOF = 0x03
@@ -89,17 +91,21 @@ class FrameType(enum.IntEnum):
 
 
 class Method(enum.IntEnum):
+    """How a handheld pairs: by its CA certificate or by the meter's PIN (hashed into T)."""
+
     CERTIFICATE = 1
     PIN = 2
 
 
 class RefusalCode(enum.IntEnum):
+    """Why the meter answered REFUSED; the handheld learns no more than this."""
+
     MALFORMED = 1
     AUTHENTICATION_FAILED = 2  # which check failed is in the meter's log, not here
     LOCKED = 3
-    NOT_PAIRED = 4
+    NOT_PAIRED = 4  #: no live session (or no live challenge for a PROOF)
     REPLAY = 5
-    INTEGRITY = 6
+    INTEGRITY = 6  #: a sealed frame failed its GCM tag
 
 
 def check_pin(pin: str) -> str:
@@ -127,6 +133,8 @@ def _point(reader: Reader) -> sm2.PublicKey:
 
 @dataclass(frozen=True, slots=True)
 class PairCertificate:
+    """PAIR_CERTIFICATE: a handheld asks to pair by certificate, sending E_h and N_h."""
+
     certificate: bytes
     ephemeral: sm2.PublicKey
     nonce: bytes
@@ -148,6 +156,8 @@ class PairCertificate:
 
 @dataclass(frozen=True, slots=True)
 class PairPin:
+    """PAIR_PIN: a handheld asks to pair by PIN in ``role``, sending its id, E_h and N_h."""
+
     role: Role
     handheld_id: str
     ephemeral: sm2.PublicKey
@@ -177,6 +187,8 @@ class PairPin:
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
+    """CHALLENGE: the meter's answer to a pairing request: its address, E_m and N_m."""
+
     address: bytes
     ephemeral: sm2.PublicKey
     nonce: bytes
@@ -197,6 +209,8 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True)
 class Paired:
+    """PAIRED: the meter accepted the proof; the session's role and the key confirmation tag."""
+
     role: Role
     confirmation: bytes
 
@@ -215,6 +229,9 @@ class Paired:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
+    """REFUSED: the meter turned a frame down; ``retry_after`` is the seconds left of a
+    lockout (0 otherwise)."""
+
     code: RefusalCode
     retry_after: int = 0
 
@@ -254,6 +271,9 @@ def transcript(
 
 @dataclass(frozen=True, slots=True)
 class SessionKeys:
+    """The three keys a pairing agrees: one per direction for the sealed session, and the
+    authentication key for the PIN tag and the meter's confirmation."""
+
     to_meter: bytes
     to_handheld: bytes
     auth: bytes

@@ -19,6 +19,9 @@ START = 0xA5
 
 
 class MessageType(enum.IntEnum):
+    """The message types of the SPI link, metering chip to management module (see the module
+    docstring); RESTART announces the chip's power-up."""
+
     RESTART = 0
     MEASUREMENT = 1
     ENERGY = 2

@@ -37,6 +37,9 @@ START = 0x7E
 
 
 class UartMessage(enum.IntEnum):
+    """The message types of the UART link (payloads and directions tabled in the module docstring);
+    the management module accepts from the expansion module only those in ``FROM_EXPANSION``."""
+
     RESTART = 0
     FRAME = 1
     READINGS = 2
@@ -49,15 +52,21 @@ class UartMessage(enum.IntEnum):
 
 
 class LocalRelay(enum.IntEnum):
+    """What the expansion module's cost control asks of the relay in a LOCAL_RELAY message; the
+    management module trips only if its own ESAM wallet agrees the credit is exhausted."""
+
     ALARM_ON = 0
     ALARM_OFF = 1
-    TRIP = 2
+    TRIP = 2  #: the credit is exhausted
 
 
 class Alarm(enum.IntEnum):
-    OVER_CURRENT = 1
-    REVERSE_ENERGY = 2
-    BYPASS_SUSPECTED = 3
+    """The code of an ALARM message from the expansion module's local monitoring; the management
+    module logs it as a meter event (a suspected bypass is also a TAMPER security event)."""
+
+    OVER_CURRENT = 1  #: value: the phase current, mA
+    REVERSE_ENERGY = 2  #: value: the active power (negative), W, on a meter without generation
+    BYPASS_SUSPECTED = 3  #: value: neutral minus phase current, mA
     CREDIT_LOW = 4
     PILE_OVER_LIMIT = 5
 
@@ -70,11 +79,17 @@ FROM_EXPANSION = frozenset(
 
 
 class UartSender(ChannelSender):
+    """The sending end of one direction of the UART link (start byte 7E): the management module's
+    down to the expansion module, or the expansion module's up."""
+
     def __init__(self, key: bytes) -> None:
         super().__init__(key, START)
 
 
 class UartReceiver(ChannelReceiver[UartMessage]):
+    """The receiving end of one direction of the UART link: checks each message's MAC and sequence
+    number and records a security event for each one it refuses."""
+
     def __init__(
         self, key: bytes, events: EventSink, source: str = "UART", *, protected: bool = True
     ) -> None:

@@ -20,6 +20,9 @@ Item = tuple[str, Callable[[], str]]
 
 
 class Display:
+    """The meter's LCD as text: which of the rotating items is on screen at ``now``, rendered with
+    the status annunciators (ALARM, OPEN, PROTECT)."""
+
     def __init__(self, module: MeterView, dwell: float = 5.0) -> None:
         self.module = module
         self.dwell = dwell

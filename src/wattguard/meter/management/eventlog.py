@@ -48,6 +48,9 @@ class MeterEventKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
+    """One numbered entry of the meter's event log: what happened, when it started and ended on the
+    meter's calendar; reported to the station under its kind's event object."""
+
     number: int
     kind: MeterEventKind
     start: float  # the meter's calendar, POSIX seconds

@@ -32,6 +32,9 @@ __all__ = ["Relay", "RelayCommand", "RelayState"]
 
 
 class RelayState(enum.Enum):
+    """Where the load switch stands (the states in the module docstring); the meter reports it by
+    position, 0 closed to 3 close allowed (UART RELAY_STATE, object 8000)."""
+
     CLOSED = "closed"
     TRIP_PENDING = "trip pending"
     TRIPPED = "tripped"
@@ -39,10 +42,13 @@ class RelayState(enum.Enum):
 
 
 class RelayCommand(enum.Enum):
-    TRIP = "trip"
+    """The inputs of the relay's state machine: trip and close commands, the end of an alarm delay,
+    and the customer's button."""
+
+    TRIP = "trip"  #: a trip after an alarm delay: TRIP_PENDING until the delay is over
     TRIP_NOW = "trip now"  # the alarm delay is over (or there was none)
-    CLOSE_ALLOWED = "close allowed"
-    DIRECT_CLOSE = "direct close"
+    CLOSE_ALLOWED = "close allowed"  #: the customer may close the relay with the button
+    DIRECT_CLOSE = "direct close"  #: close at once, without the customer
     BUTTON = "button pressed"
 
 

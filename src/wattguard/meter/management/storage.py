@@ -87,6 +87,8 @@ class _Op(enum.IntEnum):
 
 
 class SyncPolicy(enum.Enum):
+    """When a :class:`NonVolatileStore` fsyncs its log (see Durability in the module docstring)."""
+
     EVERY_WRITE = "every write"  # fsync after each record: a returned put survives power loss
     ON_REQUEST = "on request"  # fsync in sync() and close() only
 

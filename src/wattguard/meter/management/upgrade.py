@@ -72,13 +72,19 @@ _NO_VERSION = Version(0, 0, 0)
 
 
 class Phase(enum.IntEnum):
-    IDLE = 0
-    RECEIVING = 1
-    STAGED = 2
-    TRIAL = 3
+    """Where a software upgrade stands (the states of :data:`TRANSITIONS`); kept in the store's
+    state record, so it survives a power cut."""
+
+    IDLE = 0  #: no upgrade under way: the active slot's image runs
+    RECEIVING = 1  #: blocks of an image are arriving
+    STAGED = 2  #: a verified image waits in the candidate slot
+    TRIAL = 3  #: the candidate is armed or running on trial, not yet confirmed
 
 
 class Step(enum.Enum):
+    """The inputs of the upgrade's state machine (:data:`TRANSITIONS`): a caller's request, or what
+    verifying the image or booting found."""
+
     START = "start"
     WRITE = "write block"
     VERIFIED = "image verified"
@@ -111,6 +117,9 @@ class TransferError(RemoteProtocolError):
 
 @dataclass(frozen=True, slots=True)
 class BootResult:
+    """What :meth:`Upgrader.boot` decided at power-up: the slot and version that run, whether on
+    trial, and whether (and why) the candidate was rolled back."""
+
     slot: str
     version: Version
     trial: bool  # the candidate runs on trial

@@ -34,6 +34,9 @@ _WS_PER_DECI_MILLI_KWH = 360.0  # 0.0001 kWh
 
 
 class Quadrant(enum.IntEnum):
+    """The quadrant of the P-Q plane a metrology window falls in; it picks the reactive energy
+    register the window adds to (objects 0050 to 0080 for I to IV)."""
+
     Q1 = 1  # P >= 0, Q >= 0: importing, inductive
     Q2 = 2  # P < 0, Q >= 0
     Q3 = 3  # P < 0, Q < 0

@@ -15,9 +15,11 @@ __all__ = ["CommandIn", "router"]
 router = APIRouter()
 
 
-# The body of ``POST /api/commands``. (A docstring here would become the schema's description
-# in /openapi.json, which this model has never had.)
 class CommandIn(BaseModel):
+    """A command to issue: trip or close the relays of the listed meters (operator role or above).
+    A trip of more meters than the station's approval threshold (10 by default) waits for a second
+    person with the supervisor role to approve it; any other is sent to the meters at once."""
+
     kind: str = Field(description="trip or close")
     meters: list[str] = Field(min_length=1, max_length=10_000, description="12-digit addresses")
     argument: str = ""
