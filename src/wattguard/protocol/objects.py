@@ -13,11 +13,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from wattguard.protocol.values import OAD, OMD
+from wattguard.protocol.values import COMDCB, OAD, OMD
 
 __all__ = [
     "CATALOGUE",
     "HPLC_PORT",
+    "HPLC_SERIAL",
     "MINUTE_FREEZE_COLUMNS",
     "ObjectInfo",
     "Unit",
@@ -218,6 +219,9 @@ CATALOGUE: dict[int, ObjectInfo] = {info.oi: info for info in _OBJECTS}
 #: The terminal's carrier (HPLC) port towards its meters (F209, attribute 2, port 1): the port
 #: a PROXY trans-command names, and the one a terminal's trans-data report comes from.
 HPLC_PORT = OAD(0xF209, 2, 1)
+#: The port settings a PROXY trans-command carries for that port (9600 baud, even parity, 8
+#: data bits, 1 stop bit, no flow control); a carrier port ignores them, the APDU needs them.
+HPLC_SERIAL = COMDCB(6, 2, 8, 1, 0)
 
 #: The columns a wattguard meter freezes every minute (object 5002, attribute 3).
 MINUTE_FREEZE_COLUMNS: tuple[OAD, ...] = (

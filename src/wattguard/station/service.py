@@ -50,8 +50,7 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
-from wattguard.protocol.objects import HPLC_PORT
-from wattguard.protocol.values import COMDCB
+from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
 from wattguard.station.collector import Collector
 from wattguard.station.commands import (
@@ -74,7 +73,6 @@ __all__ = ["Station"]
 
 log = logging.getLogger(__name__)
 
-_SERIAL = COMDCB(6, 2, 8, 1, 0)  # 9600 8E1: the fields a TransCommand must carry
 #: The relay methods of object 8000 (remote control) for each command kind.
 _METHODS = {CommandKind.TRIP: 129, CommandKind.CLOSE: 130}
 #: Meter event objects whose reports are security events at the station (FF20: a refusal
@@ -283,7 +281,7 @@ class Station:
 
         self.collector.request(
             self.terminal_of[address],
-            lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, _SERIAL, 30, 1, frame),
+            lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, HPLC_SERIAL, 30, 1, frame),
             answered,
         )
 

@@ -32,8 +32,7 @@ from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
 from wattguard.protocol.apdu.security import Protection, SecurityRequest, SecurityResponse
 from wattguard.protocol.apdu.set import SetResponseNormal
-from wattguard.protocol.objects import HPLC_PORT
-from wattguard.protocol.values import COMDCB
+from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.station.commands import CommandKind, Role, User
@@ -52,7 +51,6 @@ __all__ = [
 ]
 
 OPERATOR = User("otto", Role.OPERATOR)
-_SERIAL = COMDCB(6, 2, 8, 1, 0)
 
 
 def fresh_deployment(
@@ -167,7 +165,7 @@ class UtilityCommand:
 
         self.deployment.collector.request(
             terminal,
-            lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, _SERIAL, 30, 1, self.frame),
+            lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, HPLC_SERIAL, 30, 1, self.frame),
             answered,
         )
 

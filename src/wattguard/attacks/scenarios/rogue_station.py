@@ -78,14 +78,11 @@ from wattguard.protocol.apdu.proxy import (
 )
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.apdu.set import SetRequestNormal
-from wattguard.protocol.objects import HPLC_PORT
-from wattguard.protocol.values import COMDCB
+from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.runtime.deployment import Deployment
 from wattguard.runtime.simulation import Neighbourhood
 
 __all__ = ["RogueFep", "RogueStation"]
-
-_SERIAL = COMDCB(6, 2, 8, 1, 0)
 
 
 class RogueStation:
@@ -116,7 +113,7 @@ class RogueStation:
 
     def trans(self, meter: bytes, apdu: Structure, label: str) -> None:
         frame = command_frame(meter, apdu)
-        request = ProxyTransCommandRequest(self.piid(), HPLC_PORT, _SERIAL, 30, 1, frame)
+        request = ProxyTransCommandRequest(self.piid(), HPLC_PORT, HPLC_SERIAL, 30, 1, frame)
         self.request(request, f"PROXY TransCommand ({label})")
 
 
