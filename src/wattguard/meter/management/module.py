@@ -160,20 +160,30 @@ class ManagementModule:
         self._voltage_state: MeterEventKind | None = None
         self._hot = False
         self._deducted_wh = 0.0
+        self._servers(esam, password)
+        self.display = Display(self)
+        self.violations: list[ProtocolViolation] = []
+        expose(self)
+        self._restore_and_expose(esam)
+
+    def _servers(self, esam: SecurityElement | None, password: str | None) -> None:
+        """The object model, and the 698 servers on it: the power line's (under the F101
+        policy, behind its link-layer connection) and the Bluetooth port's."""
         self.model = ObjectModel()
         self.server = ApplicationServer(
             self.model, self.policy, self.log, f"{self.name} management/698",
             esam=esam, password=password,
         )  # fmt: skip
-        self.connection = ServerConnection(ServerAddress(address), calendar=self._calendar_at)
+        self.connection = ServerConnection(ServerAddress(self.address), calendar=self._calendar_at)
         # The Bluetooth port: requests arrive already authenticated and role-checked by the
         # Bluetooth service (its session is their protection), so F101 is not applied twice.
         self.local_server = ApplicationServer(
             self.model, SecurityPolicy(enforced=False), self.log, f"{self.name} management/BLE"
         )
-        self.display = Display(self)
-        self.violations: list[ProtocolViolation] = []
-        expose(self)
+
+    def _restore_and_expose(self, esam: SecurityElement | None) -> None:
+        """What survives a power loss, restored from the store; the objects that need it,
+        the ESAM's, and logical address 1's server (the metering module's values)."""
         # What survives a power loss lives in the store: the freezes (saved as each freeze
         # is taken) and the power module's state with the calendar offset (saved at power
         # fail). A module built on a store that holds them carries on from there.
