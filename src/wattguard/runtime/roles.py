@@ -302,6 +302,23 @@ def manage_users(database: str, action: str, name: str | None, role: str | None)
         storage.close()
 
 
+def _meters(prefix: str, count: int, factory: CryptoDevice | None) -> list[Meter]:
+    """A terminal's meters, addressed after its own last six digits: with the cryptographic
+    device, each ESAM provisioned from the master keys (so the station verifies their MACs);
+    without it, unprotected meters."""
+    fleet = []
+    for i in range(1, count + 1):
+        address = bytes.fromhex(f"{prefix}{i:06d}")
+        keys = LinkKeys.generate(os.urandom)
+        if factory is None:
+            config = MeterConfig(protected=False)
+            fleet.append(Meter(address, keys=keys, random=os.urandom, config=config))
+        else:
+            esam = EsamClient(factory.provision_esam(address))
+            fleet.append(Meter(address, keys=keys, random=os.urandom, esam=esam, wallet=esam))
+    return fleet
+
+
 def _utc(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -330,30 +347,7 @@ async def run_terminal(
         terminal_address, channel, tasks=(REALTIME, CURVE, DAILY), start=clock.time(),
         protect=None if factory is None else (lambda _address, request: wrap_with_rn(request)),
     )  # fmt: skip
-    prefix = address[-6:]
-    fleet = []
-    for i in range(1, meters + 1):
-        meter_address = bytes.fromhex(f"{prefix}{i:06d}")
-        if factory is None:
-            fleet.append(
-                Meter(
-                    meter_address,
-                    keys=LinkKeys.generate(os.urandom),
-                    random=os.urandom,
-                    config=MeterConfig(protected=False),
-                )
-            )
-        else:
-            esam = EsamClient(factory.provision_esam(meter_address))
-            fleet.append(
-                Meter(
-                    meter_address,
-                    keys=LinkKeys.generate(os.urandom),
-                    random=os.urandom,
-                    esam=esam,
-                    wallet=esam,
-                )
-            )
+    fleet = _meters(address[-6:], meters, factory)
     for meter in fleet:
         terminal.add_meter(meter.address)
     net = Neighbourhood(terminal, channel, fleet, mixed_load(meters, seed))
