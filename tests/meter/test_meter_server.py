@@ -13,9 +13,8 @@ from wattguard.clock import VirtualClock
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.eventlog import MeterEventKind
 from wattguard.meter.management.relay import RelayState
-from wattguard.protocol import OAD, Data, DataType, ServerAddress
+from wattguard.protocol import OAD, ClientConnection, Data, DataType, Response, ServerAddress
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
-from wattguard.protocol.connection import ClientConnection, Response
 from wattguard.runtime import MeterServer
 from wattguard.testing import ADDRESS
 from wattguard.testing.meter import running_meter

@@ -36,17 +36,17 @@ from wattguard.errors import DecodeError, LocalProtocolError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import Bus, down_subject
 from wattguard.network.terminal import decode_item
-from wattguard.protocol import ServerAddress
-from wattguard.protocol.apdu import Structure
-from wattguard.protocol.apdu.report import ReportNotificationTransData
-from wattguard.protocol.connection import (
+from wattguard.protocol import (
     ClientConnection,
     LinkEvent,
     Notification,
     ProtocolViolation,
     RequestTimedOut,
     Response,
+    ServerAddress,
 )
+from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.station.ingest import Reading, Verifier, open_exchange, readings_of
 
 __all__ = ["Collector", "TerminalLink", "TerminalLinkEvent"]

@@ -7,12 +7,11 @@ from typing import Any
 
 from wattguard.meter.device import Meter
 from wattguard.meter.management.module import LinkKeys
-from wattguard.protocol import OAD, OMD, Apdu, ClientConnection, Data, ServerAddress
+from wattguard.protocol import OAD, OMD, Apdu, ClientConnection, Data, Response, ServerAddress
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal
 from wattguard.protocol.apdu.set import SetRequestNormal
-from wattguard.protocol.connection import Response
 from wattguard.testing import ADDRESS, HOUSE, T0
 
 __all__ = ["Line", "new_meter", "running_meter"]

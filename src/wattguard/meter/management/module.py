@@ -65,12 +65,19 @@ from wattguard.meter.management.storage import MemoryStore, Store
 from wattguard.meter.management.uart_payloads import read_enum, read_structure, readings
 from wattguard.meter.metering.module import Measurement, decode_energy, decode_measurement
 from wattguard.meter.metering.registers import EnergyRegisters
-from wattguard.protocol import OAD, Data, DataType, ServerAddress, ServerConnection
+from wattguard.protocol import (
+    OAD,
+    Data,
+    DataType,
+    IncomingRequest,
+    ProtocolViolation,
+    ServerAddress,
+    ServerConnection,
+)
 from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.error import ErrorResponse, ErrorType
 from wattguard.protocol.apdu.report import ReportNotificationList
-from wattguard.protocol.connection import IncomingRequest, ProtocolViolation
 from wattguard.protocol.data import encode_data
 
 __all__ = ["LinkKeys", "ManagementModule", "Wallet"]

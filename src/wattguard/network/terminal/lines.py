@@ -8,8 +8,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wattguard.protocol import ClientConnection
 from wattguard.protocol.apdu import Structure
-from wattguard.protocol.connection import ClientConnection
 from wattguard.protocol.stream import FrameDecoder
 
 __all__ = ["Answer", "Job", "MeterLine"]

@@ -19,7 +19,7 @@ from typing import Any
 from wattguard.errors import DecodeError
 from wattguard.events import EventKind
 from wattguard.network.terminal.lines import Answer, Job, MeterLine
-from wattguard.protocol import OAD, Data, DataType, decode_frame
+from wattguard.protocol import OAD, Data, DataType, IncomingRequest, decode_frame
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequestList, ActionResponseNormalList
 from wattguard.protocol.apdu.common import DAR, AResultNormal
@@ -41,7 +41,6 @@ from wattguard.protocol.apdu.proxy import (
     ProxyTransCommandRequest,
     ProxyTransCommandResponse,
 )
-from wattguard.protocol.connection import IncomingRequest
 
 __all__ = ["ProxyRelay"]
 

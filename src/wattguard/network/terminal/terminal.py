@@ -47,10 +47,7 @@ from wattguard.network.terminal.lines import Answer, Job, MeterLine
 from wattguard.network.terminal.outbox import Outbox
 from wattguard.network.terminal.proxy import ProxyRelay
 from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor
-from wattguard.protocol import ServerAddress
-from wattguard.protocol.apdu import Structure
-from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
-from wattguard.protocol.connection import (
+from wattguard.protocol import (
     ClientConnection,
     IncomingRequest,
     LinkEvent,
@@ -58,8 +55,11 @@ from wattguard.protocol.connection import (
     ProtocolViolation,
     RequestTimedOut,
     Response,
+    ServerAddress,
     ServerConnection,
 )
+from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
 from wattguard.protocol.state import Link
 from wattguard.protocol.stream import FrameDecoder
 
