@@ -205,9 +205,9 @@ class FepSession:
         return self.opened + self.limits.login_timeout
 
     def handle_timer(self, now: float) -> None:
-        """Close the session if the login deadline has passed without a login."""
-        late = now - self.opened >= self.limits.login_timeout
-        if late and not self.logged_in and self.closed is None:
+        """Close the session if the login deadline (:meth:`get_timer`) has passed."""
+        deadline = self.get_timer()
+        if deadline is not None and now >= deadline:
             self._close(EventKind.AUTHENTICATION, "no login within the login timeout", now)
 
     # --- checks ---------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class FepConnection:
         if self.session is not None:
             self.session.handle_timer(now)
             self._session_events()
-        elif now - self.opened >= self.limits.login_timeout:
+        elif now >= self.opened + self.limits.login_timeout:  # get_timer's handshake deadline
             self._record(EventKind.AUTHENTICATION, f"{self.peer}: no handshake", now)
             self._close("no handshake")
 

@@ -44,7 +44,7 @@ class RelaySwitched:
     @property
     def supplying(self) -> bool:
         """Whether the customer's load has power after the move."""
-        return self.after in (RelayState.CLOSED, RelayState.TRIP_PENDING)
+        return self.after.supplying
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,3 @@ class EventQueue:
     def next_event(self) -> MeterEvent | None:
         """The oldest event not yet read, or None."""
         return self._events.popleft() if self._events else None
-
-    def __len__(self) -> int:
-        return len(self._events)

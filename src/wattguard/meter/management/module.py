@@ -223,7 +223,7 @@ class ManagementModule:
 
     def calendar(self) -> float:
         """The meter's calendar clock (POSIX seconds)."""
-        return self.now + self.clock_offset
+        return self._calendar_at(self.now)
 
     def _calendar_at(self, now: float) -> float:
         return now + self.clock_offset

@@ -40,6 +40,11 @@ class RelayState(enum.Enum):
     TRIPPED = "tripped"
     CLOSE_ALLOWED = "close allowed"
 
+    @property
+    def supplying(self) -> bool:
+        """Whether the load has power in this state (a pending trip still supplies it)."""
+        return self in (RelayState.CLOSED, RelayState.TRIP_PENDING)
+
 
 class RelayCommand(enum.Enum):
     """The inputs of the relay's state machine: trip and close commands, the end of an alarm delay,
@@ -88,7 +93,7 @@ class Relay:
     @property
     def supplying(self) -> bool:
         """Whether the load has power."""
-        return self.state in (RelayState.CLOSED, RelayState.TRIP_PENDING)
+        return self.state.supplying
 
     def trip(self, now: float, delay: float = 0.0, duration: float = 0.0) -> None:
         """Trip after ``delay`` seconds (the alarm sounds meanwhile); with a ``duration`` the
