@@ -1,6 +1,7 @@
 """``/api/commands``: remote commands, read, issued, approved and rejected under the rules of
 :mod:`wattguard.station.commands` (an unknown command is 404, a refusal 403 with its reason)."""
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -33,6 +34,17 @@ def _command(command: Command) -> dict[str, Any]:
     return out
 
 
+def _answer(step: Callable[[], Command]) -> dict[str, Any]:
+    """The command ``step`` left, or the HTTP error for its refusal: 404 for an unknown
+    command, 403 with the reason for any other refusal."""
+    try:
+        return _command(step())
+    except CommandNotFound as missing:
+        raise HTTPException(404, missing.reason) from None
+    except CommandRefused as refused:
+        raise HTTPException(403, refused.reason) from None
+
+
 @router.get("/api/commands")
 async def commands(_: Caller, station: CurrentStation) -> list[dict[str, Any]]:
     return [_command(c) for c in station.storage.commands(limit=1000)]
@@ -40,10 +52,7 @@ async def commands(_: Caller, station: CurrentStation) -> list[dict[str, Any]]:
 
 @router.get("/api/commands/{command_id}")
 async def command(command_id: int, _: Caller, station: CurrentStation) -> dict[str, Any]:
-    try:
-        return _command(station.commands.get(command_id))
-    except CommandNotFound as missing:
-        raise HTTPException(404, missing.reason) from None
+    return _answer(lambda: station.commands.get(command_id))
 
 
 @router.post("/api/commands", status_code=201)
@@ -53,27 +62,14 @@ async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dic
     except ValueError:
         raise HTTPException(400, f"unknown command kind {body.kind!r}") from None
     meters = tuple(address(m) for m in body.meters)
-    try:
-        return _command(station.issue(caller, kind, meters, body.argument))
-    except CommandRefused as refused:
-        raise HTTPException(403, refused.reason) from None
+    return _answer(lambda: station.issue(caller, kind, meters, body.argument))
 
 
 @router.post("/api/commands/{command_id}/approve")
 async def approve(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
-    try:
-        return _command(station.approve(caller, command_id))
-    except CommandNotFound as missing:
-        raise HTTPException(404, missing.reason) from None
-    except CommandRefused as refused:
-        raise HTTPException(403, refused.reason) from None
+    return _answer(lambda: station.approve(caller, command_id))
 
 
 @router.post("/api/commands/{command_id}/reject")
 async def reject(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
-    try:
-        return _command(station.reject(caller, command_id))
-    except CommandNotFound as missing:
-        raise HTTPException(404, missing.reason) from None
-    except CommandRefused as refused:
-        raise HTTPException(403, refused.reason) from None
+    return _answer(lambda: station.reject(caller, command_id))
