@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,12 +25,10 @@ from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
-from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventSink
-from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
+from wattguard.meter.device import Meter
 from wattguard.network.bus import InProcessBus, up_subject
 from wattguard.network.channel import ChannelCore, PlainChannel
 from wattguard.network.fep import FepSession, FrameAdmitted
@@ -42,6 +39,7 @@ from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
 from wattguard.randomness import seeded
 from wattguard.runtime.api import RunningApi, start_api
+from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
@@ -213,23 +211,7 @@ class Deployment:
 
     def _meter(self, address: bytes) -> Meter:
         # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
-        if self.hsm is None:
-            return Meter(
-                address,
-                keys=LinkKeys.generate(os.urandom),
-                random=os.urandom,
-                config=MeterConfig(protected=False, active_reports=True),
-            )
-        client = EsamClient(self.hsm.provision_esam(address))
-        config = MeterConfig(protected=True, active_reports=True)
-        return Meter(
-            address,
-            keys=LinkKeys.generate(os.urandom),
-            random=os.urandom,
-            esam=client,
-            wallet=client,
-            config=config,
-        )
+        return factory_meter(address, self.hsm, active_reports=True)
 
     @property
     def meter_count(self) -> int:

@@ -20,12 +20,10 @@ from wattguard.cipher import CryptoDevice, save_vault
 from wattguard.clock import SystemClock
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
-from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventLog, SecurityEvent
-from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
+from wattguard.meter.device import Meter
 from wattguard.network import pki
 from wattguard.network.bus import EventPublisher
 from wattguard.network.channel import ChannelCore, PlainChannel
@@ -37,6 +35,7 @@ from wattguard.network.wan import ChannelRole
 from wattguard.runtime.api import RunningApi, start_api
 from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
+from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
@@ -151,7 +150,6 @@ class _Count:
 def passphrase(confirm: bool = False) -> str:
     """The vault's passphrase: WATTGUARD_PASSPHRASE, or asked for on the terminal."""
     import getpass
-    import os
     import sys
 
     given = os.environ.get("WATTGUARD_PASSPHRASE")
@@ -167,7 +165,6 @@ def passphrase(confirm: bool = False) -> str:
 
 def init_vault(path: Path, versions: int = 1) -> None:
     """Create a key vault with fresh master keys (refuses to overwrite one)."""
-    import os
 
     if path.exists():
         raise ConfigError(f"{path} exists; a vault is never overwritten (move it away first)")
@@ -303,20 +300,9 @@ def manage_users(database: str, action: str, name: str | None, role: str | None)
 
 
 def _meters(prefix: str, count: int, factory: CryptoDevice | None) -> list[Meter]:
-    """A terminal's meters, addressed after its own last six digits: with the cryptographic
-    device, each ESAM provisioned from the master keys (so the station verifies their MACs);
-    without it, unprotected meters."""
-    fleet = []
-    for i in range(1, count + 1):
-        address = bytes.fromhex(f"{prefix}{i:06d}")
-        keys = LinkKeys.generate(os.urandom)
-        if factory is None:
-            config = MeterConfig(protected=False)
-            fleet.append(Meter(address, keys=keys, random=os.urandom, config=config))
-        else:
-            esam = EsamClient(factory.provision_esam(address))
-            fleet.append(Meter(address, keys=keys, random=os.urandom, esam=esam, wallet=esam))
-    return fleet
+    """A terminal's meters, addressed after its own last six digits, as the factory makes
+    them (:func:`~wattguard.runtime.factory.factory_meter`)."""
+    return [factory_meter(bytes.fromhex(f"{prefix}{i:06d}"), factory) for i in range(1, count + 1)]
 
 
 def _utc(moment: float) -> str:

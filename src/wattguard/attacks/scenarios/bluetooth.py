@@ -22,7 +22,6 @@ proof or role (``MeterConfig(protected=False)``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -36,12 +35,12 @@ from wattguard.meter.bluetooth.certificate import HandheldCertificate
 from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused
 from wattguard.meter.bluetooth.lockout import LockoutPolicy
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
 from wattguard.protocol import OAD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.set import SetRequestNormal, SetResponseNormal
 from wattguard.protocol.values import DateTimeS
 from wattguard.randomness import seeded
+from wattguard.testing.meter import new_meter
 
 PIN = "000042"
 NOW = T0 + 3600.0
@@ -54,7 +53,7 @@ def _meter(protected: bool, lockout: LockoutPolicy | None = None) -> Meter:
         protected=protected, bluetooth_pin=PIN, handheld_ca=CA.public_key,
         bluetooth_lockout=lockout,
     )  # fmt: skip
-    meter = Meter(ADDRESS, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)
+    meter = new_meter(ADDRESS, config=config)
     meter.power_up(T0)
     for minute in range(1, 61):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)

@@ -17,17 +17,14 @@ balance too; docs in :mod:`wattguard.station.balance`).
 
 from __future__ import annotations
 
-import os
-
 from wattguard.attacks.harness import Outcome, Protection, scenario
 from wattguard.attacks.scenarios.common import T0
 from wattguard.attacks.scenarios.deployed import StationView, fresh_deployment
-from wattguard.esam.client import EsamClient
 from wattguard.events import EventKind
-from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
+from wattguard.meter.device import Meter
 from wattguard.runtime.deployment import Deployment
 from wattguard.runtime.district import District
+from wattguard.runtime.factory import factory_meter
 from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station.balance import EnergyBalance
 
@@ -42,25 +39,7 @@ def with_total_meter(deployment: Deployment, balance: EnergyBalance | None) -> D
     meter) and, with ``balance``, the station's energy-balance check over it."""
     net = deployment.nets[0]
     address = bytes(6)  # the transformer's meter: 000000000000
-    hsm = deployment.hsm
-    if hsm is None:
-        total = Meter(
-            address,
-            keys=LinkKeys.generate(os.urandom),
-            random=os.urandom,
-            config=MeterConfig(protected=False, active_reports=True),
-        )
-    else:
-        client = EsamClient(hsm.provision_esam(address))
-        config = MeterConfig(protected=True, active_reports=True)
-        total = Meter(
-            address,
-            keys=LinkKeys.generate(os.urandom),
-            random=os.urandom,
-            esam=client,
-            wallet=client,
-            config=config,
-        )
+    total = factory_meter(address, deployment.hsm, active_reports=True)
     customers = [meter.hex() for meter in net.meters]
     district = District(net, total)
     deployment.station.register_meter(address, net.terminal.address)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
 from wattguard.testing import ADDRESS, HOUSE, MIDNIGHT
+from wattguard.testing.meter import new_meter
 
 __all__ = ["ADDRESS", "HOUSE", "T0", "fresh_meter", "household"]
 
@@ -16,13 +14,7 @@ T0 = MIDNIGHT
 
 def fresh_meter(protected: bool, **kwargs: object) -> Meter:
     """A new meter, powered up at T0; protected: F101 enforced and every link MAC-checked."""
-    meter = Meter(
-        ADDRESS,
-        keys=LinkKeys.generate(os.urandom),
-        random=os.urandom,
-        config=MeterConfig(protected=protected),
-        **kwargs,  # type: ignore[arg-type]
-    )
+    meter = new_meter(ADDRESS, config=MeterConfig(protected=protected), **kwargs)
     meter.power_up(T0)
     return meter
 

@@ -47,9 +47,7 @@ from wattguard.attacks.scenarios.forgery import (
 )
 from wattguard.attacks.scenarios.replay import PlainWallet
 from wattguard.esam import profile as p
-from wattguard.esam.client import EsamClient
-from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
+from wattguard.meter.device import Meter
 from wattguard.network.hplc import Direction
 from wattguard.protocol import (
     OAD,
@@ -77,6 +75,7 @@ from wattguard.protocol.apdu.security import (
     VerificationKind,
 )
 from wattguard.runtime.deployment import Deployment
+from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.simulation import Neighbourhood
 
 __all__ = ["forge_report", "forged_top_up", "lowered", "replace_meter"]
@@ -205,26 +204,9 @@ def replace_meter(deployment: Deployment, net: Neighbourhood, old: Meter) -> Met
     line; the cryptographic device verifies that address under the new version from now on."""
     now = deployment.clock.time()
     hsm = deployment.hsm
-    if hsm is None:
-        new = Meter(
-            old.address,
-            keys=LinkKeys.generate(os.urandom),
-            random=os.urandom,
-            config=MeterConfig(protected=False, active_reports=True),
-        )
-    else:
-        version = hsm.security.current_version + 1
-        hsm.rotate(p.MasterKeys.generate(version, os.urandom))
-        client = EsamClient(hsm.provision_esam(old.address))
-        config = MeterConfig(protected=True, active_reports=True)
-        new = Meter(
-            old.address,
-            keys=LinkKeys.generate(os.urandom),
-            random=os.urandom,
-            esam=client,
-            wallet=client,
-            config=config,
-        )
+    if hsm is not None:
+        hsm.rotate(p.MasterKeys.generate(hsm.security.current_version + 1, os.urandom))
+    new = factory_meter(old.address, hsm, active_reports=True)
     new.power_up(now)
     fleet = net.fleet
     fleet.meters[fleet.meters.index(old)] = new

@@ -25,7 +25,6 @@ input that parses is obeyed (the open Bluetooth port serves whatever APDU arrive
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,11 +40,11 @@ from wattguard.meter.bluetooth.certificate import HandheldCertificate
 from wattguard.meter.bluetooth.handheld import Handheld
 from wattguard.meter.bluetooth.pairing import FrameType
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
 from wattguard.network.fep import FepLimits, FepSession, FrameAdmitted
 from wattguard.protocol import OAD, FrameDecoder, LinkFrame, decode_apdu, decode_frame
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.randomness import seeded
+from wattguard.testing.meter import new_meter
 
 __all__ = ["Findings"]
 
@@ -317,7 +316,7 @@ def _bluetooth_meter(protected: bool) -> Meter:
     from wattguard.attacks.scenarios.rigs import CA
 
     config = MeterConfig(protected=protected, bluetooth_pin="482913", handheld_ca=CA.public_key)
-    meter = Meter(FUZZ_METER, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)
+    meter = new_meter(FUZZ_METER, config=config)
     meter.power_up(T0)
     for minute in range(1, 61):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,7 +21,6 @@ from wattguard.crypto import sm2, sm3
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import MasterKeys
 from wattguard.meter.device import Meter, MeterConfig
-from wattguard.meter.management.module import LinkKeys
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.protocol import Apdu, decode_apdu
@@ -30,7 +28,7 @@ from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.security import Protection, SecurityResponse
 from wattguard.randomness import seeded
 from wattguard.runtime.simulation import Neighbourhood
-from wattguard.testing.meter import Line
+from wattguard.testing.meter import Line, new_meter
 
 __all__ = [
     "CA",
@@ -76,7 +74,7 @@ def meter_rig(address: bytes, now: float, config: MeterConfig) -> MeterRig:
     """A meter powered up at ``now``: with an ESAM from a fresh cryptographic device when
     ``config.protected``, without one when not."""
     if not config.protected:
-        meter = Meter(address, keys=LinkKeys.generate(os.urandom), random=os.urandom, config=config)
+        meter = new_meter(address, config=config)
         meter.power_up(now)
         return MeterRig(meter, None, Line(meter))
     random = seeded(b"device " + address)
@@ -84,14 +82,7 @@ def meter_rig(address: bytes, now: float, config: MeterConfig) -> MeterRig:
         [MasterKeys.generate(1, random)], ca_key=CA, clock=lambda: now, random=random
     )
     client = EsamClient(device.provision_esam(address, random=seeded(b"esam " + address)))
-    meter = Meter(
-        address,
-        keys=LinkKeys.generate(os.urandom),
-        random=os.urandom,
-        esam=client,
-        wallet=client,
-        config=config,
-    )
+    meter = new_meter(address, esam=client, wallet=client, config=config)
     meter.power_up(now)
     return MeterRig(meter, device, Line(meter))
 
@@ -103,13 +94,9 @@ def neighbourhood(
     addresses the terminal's last three bytes and a number; a steady 500 W load."""
     channel = HplcChannel(seed=terminal[-1])
     collector = Terminal(terminal, channel, tasks=(task,), start=clock.time())
+    unprotected = MeterConfig(protected=False)
     fleet = [
-        Meter(
-            terminal[3:] + k.to_bytes(3, "big"),
-            keys=LinkKeys.generate(os.urandom),
-            random=os.urandom,
-            config=MeterConfig(protected=False),
-        )
+        new_meter(terminal[3:] + k.to_bytes(3, "big"), config=unprotected)
         for k in range(1, meters + 1)
     ]
     for meter in fleet:

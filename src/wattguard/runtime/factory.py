@@ -1,0 +1,34 @@
+"""Meters as the factory makes them, for the runtimes and the attack harness that assemble a
+deployment.
+
+A meter leaves the factory with fresh link keys between its chips (drawn here, outside the
+core, from the operating system). With the utility's cryptographic device its ESAM is
+provisioned from the master keys, so the station verifies its MACs, and the F101 security
+policy is enforced; without one it is an unprotected meter (the configuration the attacks
+succeed against).
+"""
+
+from __future__ import annotations
+
+import os
+
+from wattguard.cipher import CryptoDevice
+from wattguard.esam.client import EsamClient
+from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.module import LinkKeys
+
+__all__ = ["factory_meter"]
+
+
+def factory_meter(
+    address: bytes, device: CryptoDevice | None, *, active_reports: bool = False
+) -> Meter:
+    """A new meter at ``address``: provisioned by ``device`` (protected), or unprotected
+    without one; ``active_reports``: it reports its events on its own."""
+    keys = LinkKeys.generate(os.urandom)
+    if device is None:
+        config = MeterConfig(protected=False, active_reports=active_reports)
+        return Meter(address, keys=keys, random=os.urandom, config=config)
+    esam = EsamClient(device.provision_esam(address))
+    config = MeterConfig(protected=True, active_reports=active_reports)
+    return Meter(address, keys=keys, random=os.urandom, esam=esam, wallet=esam, config=config)
