@@ -91,7 +91,8 @@ def test_an_answer_of_another_service_is_a_violation_not_a_response() -> None:
     ack = LinkFrame(Control(False, False), TERMINAL, 0x10, ReportResponseTransData(5).to_bytes())
     terminal.receive_data(ack.to_bytes(), 2.0)
     (response,) = events(terminal)
-    assert isinstance(response, Response) and isinstance(response.request, ReportNotificationTransData)
+    assert isinstance(response, Response)
+    assert isinstance(response.request, ReportNotificationTransData)
 
 
 def test_a_login_without_a_pending_request_still_has_a_deadline() -> None:
