@@ -316,7 +316,8 @@ class ConnectionGate:
         proceed (call :meth:`release` with the admission when it ends). At the host's cap,
         the host's oldest unauthenticated connection is evicted to make room."""
         if self._open >= self.limits.max_connections:
-            return self._refuse(f"connection from {host}: the FEP is full", now)
+            self._refuse(f"connection from {host}: the FEP is full", now)
+            return None
         rate = self._rates.get(host)
         if rate is None:
             if len(self._rates) >= 4 * self.limits.max_connections:
@@ -326,7 +327,8 @@ class ConnectionGate:
                 limits.connections_per_second, limits.connection_burst
             )
         if not rate.take(1, now):
-            return self._refuse(f"connection from {host}: reconnecting too fast", now)
+            self._refuse(f"connection from {host}: reconnecting too fast", now)
+            return None
         waiting = self._waiting.setdefault(host, deque())
         if len(waiting) >= self.limits.max_per_host:
             self._evict(waiting.popleft(), now)

@@ -99,7 +99,7 @@ def _relogin_delay(failures: int, timeout: float, longest: float) -> float:
     to wait), then ``timeout`` doubling each time, at most ``longest``."""
     if failures <= 1:
         return 0.0
-    return min(timeout * 2 ** (failures - 2), longest)
+    return min(timeout * 2.0 ** (failures - 2), longest)
 
 
 def _posix(now: float) -> float:
