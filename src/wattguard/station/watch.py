@@ -69,8 +69,10 @@ class ReportingWatch:
         self._next_check = now + self.interval / 15
         quiet_since = now - self.threshold
         by_terminal: dict[bytes, list[str]] = {}
+        totals: dict[bytes, int] = {}
         for meter, terminal in self.terminal_of.items():
             members = by_terminal.setdefault(terminal, [])
+            totals[terminal] = totals.get(terminal, 0) + 1
             if self.last.get(meter, self.started) > quiet_since:
                 continue
             members.append(meter)
@@ -85,7 +87,7 @@ class ReportingWatch:
                 self._record(f"meter {meter}", f"stopped reporting: {detail}", now)
             self.silent.add(meter)
         for terminal, silent in by_terminal.items():
-            total = sum(1 for t in self.terminal_of.values() if t == terminal)
+            total = totals[terminal]
             key = f"terminal {terminal.hex()}"
             if 2 * len(silent) < total:
                 self.silent_terminals.discard(terminal)
