@@ -23,8 +23,9 @@ login and heartbeat. While a transport is up the link is never left without a ti
 has its deadline, an online link its heartbeat, and an offline one (the login refused or
 unanswered, the heartbeats unanswered) logs in again, at once the first time and then with
 a back-off (``_relogin_delay``). What the terminal collected waits in the
-:class:`~.outbox.Outbox` (store-and-forward) and goes up as REPORT-Notification-TransData batches once the link is
-online; the station's PROXY requests are answered by the :class:`~.proxy.ProxyRelay`.
+:class:`~.outbox.Outbox` (store-and-forward) and goes up as REPORT-Notification-TransData
+batches once the link is online; the station's PROXY requests are answered by the
+:class:`~.proxy.ProxyRelay`.
 
 Everything is sans-IO, in the shape of :class:`wattguard.sansio.Core` with the station side
 as the primary port: ``receive_data(data, now)`` takes the station's bytes (``b""``: the
