@@ -87,7 +87,9 @@ async def _run(protected: bool) -> Outcome:
         seen.update(r.meter for r in readings)
 
     Collector(bus, clock, PlainVerifier(), sink, require_protection=False)
-    limits = FepLimits(max_per_host=CAP, login_timeout=600.0)
+    # a handshake deadline past the window (3600 s at 600x: 6 s), so the squatter's slots do
+    # not free up by themselves during it; a real squatter reopens each one it loses at once
+    limits = FepLimits(max_per_host=CAP, login_timeout=3600.0)
     fep = FepServer(bus, clock=clock, events=events, channel=utility.fep_channel(events),
                     limits=limits)  # fmt: skip
     if not protected:
