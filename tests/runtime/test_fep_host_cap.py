@@ -61,7 +61,7 @@ async def _run() -> tuple[set[str], EventLog, int]:
         seen.update(r.meter for r in readings)
 
     Collector(bus, clock, PlainVerifier(), sink, require_protection=False)
-    limits = FepLimits(max_per_host=CAP, login_timeout=600.0)
+    limits = FepLimits(max_per_host=CAP, login_timeout=3600.0)  # 6 s: past the run
     fep = FepServer(bus, clock=clock, events=events, channel=utility.fep_channel(events),
                     limits=limits)  # fmt: skip
     port = await fep.start()
