@@ -32,6 +32,7 @@ class EventKind(enum.Enum):
     KEY = "key or certificate refused"
     BATTERY = "battery low"
     FLOOD = "rate or connection limit"  # a peer sent faster, or opened more, than allowed
+    SILENCE = "stopped reporting"  # a meter (or most of a terminal's) sent nothing for too long
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,13 +199,21 @@ def test_random_bytes_never_raise_and_never_pass(data: bytes) -> None:
 def test_connection_gate_caps_in_all_and_per_host() -> None:
     events = EventLog()
     gate = ConnectionGate(FepLimits(max_connections=3, max_per_host=2), events)
-    assert gate.admit("10.0.0.1", 0) and gate.admit("10.0.0.1", 0)
-    assert not gate.admit("10.0.0.1", 0)
+    first, second = gate.admit("10.0.0.1", 0), gate.admit("10.0.0.1", 0)
+    assert first is not None and second is not None
+    # at its cap, the host's newest connection takes the place of its oldest unauthenticated
+    closed: list[str] = []
+    first.close = lambda: closed.append("first")
+    third = gate.admit("10.0.0.1", 0)
+    assert third is not None and first.evicted and closed == ["first"]
+    assert gate.open == 2 and gate.unauthenticated("10.0.0.1") == 2
+    gate.release(first)  # the runtime's release of an evicted connection counts nothing
+    assert gate.open == 2
     assert gate.admit("10.0.0.2", 0)
     assert not gate.admit("10.0.0.3", 0)  # full
-    gate.release("10.0.0.1")
+    gate.release(second)
     assert gate.admit("10.0.0.3", 0) and gate.open == 3
-    assert gate.refused == 2 and events.of_kind(EventKind.FLOOD)
+    assert gate.refused == 1 and gate.evicted == 1 and len(events.of_kind(EventKind.FLOOD)) == 2
 
 
 def test_limits_are_checked() -> None:

@@ -36,8 +36,9 @@ def test_a_host_cannot_reconnect_faster_than_its_rate() -> None:
     events = EventLog()
     gate = ConnectionGate(FepLimits(connections_per_second=1.0, connection_burst=3), events)
     for _ in range(3):
-        assert gate.admit("10.0.0.9", 0.0)
-        gate.release("10.0.0.9")
+        admission = gate.admit("10.0.0.9", 0.0)
+        assert admission is not None
+        gate.release(admission)
     assert not gate.admit("10.0.0.9", 0.0)  # closed three times: now it must wait
     assert "reconnecting too fast" in events.of_kind(EventKind.FLOOD)[0].detail
     assert gate.admit("10.0.0.8", 0.0)  # another host is not held up
@@ -47,7 +48,30 @@ def test_a_host_cannot_reconnect_faster_than_its_rate() -> None:
 def test_the_rates_of_idle_hosts_are_forgotten() -> None:
     gate = ConnectionGate(FepLimits(max_connections=2, connection_burst=2))
     for k in range(8):  # the table holds at most four times the connection cap
-        assert gate.admit(f"10.0.1.{k}", float(k))
-        gate.release(f"10.0.1.{k}")
+        admission = gate.admit(f"10.0.1.{k}", float(k))
+        assert admission is not None
+        gate.release(admission)
     assert len(gate._rates) <= 8
     assert gate.admit("10.0.2.1", 100.0) and len(gate._rates) <= 2
+
+
+def test_authenticated_connections_do_not_count_against_their_host() -> None:
+    """Issue #13, item 10: a host that shares an address with terminals (a NAT, a device
+    beside them) holds its cap of connections without a handshake; the terminals' sessions
+    still get in and stay in."""
+    events = EventLog()
+    gate = ConnectionGate(FepLimits(max_per_host=4, connection_burst=100), events)
+    terminals = []
+    for _ in range(6):  # six terminals behind one address, each authenticated in turn
+        admission = gate.admit("10.0.0.7", 0.0)
+        assert admission is not None
+        gate.authenticated(admission)
+        terminals.append(admission)
+    idle = [gate.admit("10.0.0.7", 1.0) for _ in range(4)]  # the squatter fills the cap
+    assert all(idle) and gate.unauthenticated("10.0.0.7") == 4
+    late = gate.admit("10.0.0.7", 2.0)  # a seventh terminal, after a WAN outage
+    assert late is not None and idle[0] is not None and idle[0].evicted
+    gate.authenticated(late)
+    assert not any(t.evicted for t in terminals) and not late.evicted
+    assert gate.open == 6 + 4 + 1 - 1
+    assert "without a handshake" in events.of_kind(EventKind.FLOOD)[0].detail

@@ -18,7 +18,14 @@ guards what that terminal may send up:
 * **the FEP as a whole** (:class:`ConnectionGate`): a cap on connections in all and per
   remote host, a rate of new connections per host (a host whose connections are closed for
   misbehaving cannot come straight back: each connection costs the FEP an accept, a
-  handshake and some decoding), and a deadline for the handshake and the login.
+  handshake and some decoding), and a deadline for the handshake and the login. The
+  per-host cap counts only connections that have not authenticated yet: a terminal's session,
+  once the channel named it, no longer counts against its host, and a host at its cap that
+  opens one more connection closes its own oldest unauthenticated one rather than being
+  refused. So a host that shares an address with terminals (a NAT, a compromised device
+  beside them) cannot keep them out by holding connections open without a handshake: the
+  newest connection always gets its handshake, and the host's rate bounds how fast it can be
+  displaced.
 
 A refused frame is never forwarded; everything forwarded is a whole, valid frame. Closing is
 a decision (``session.closed`` says why, and a :class:`SessionClosed` event); the runtime
@@ -33,8 +40,10 @@ CPU per kilobyte), and a whole 64 KB read of it would cost a tenth of a second.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattguard.errors import ConfigError
@@ -44,6 +53,7 @@ from wattguard.protocol.link import FunctionCode, LinkFrame
 from wattguard.protocol.stream import FrameDecoder
 
 __all__ = [
+    "Admission",
     "ConnectionClosed",
     "ConnectionGate",
     "FepConnection",
@@ -264,28 +274,50 @@ class FepSession:
             self.events.record(SecurityEvent(kind, self.source, detail, now))
 
 
+@dataclass(eq=False)
+class Admission:
+    """One connection the :class:`ConnectionGate` let in, from ``host``: unauthenticated until
+    :meth:`ConnectionGate.authenticated`. ``close`` (set by the runtime) ends the connection
+    when the gate evicts it (``evicted``) to make room for a newer one from the same host."""
+
+    host: str
+    opened: float
+    authenticated: bool = False
+    evicted: bool = False
+    released: bool = False
+    close: Callable[[], None] | None = None
+
+
 @dataclass
 class ConnectionGate:
-    """The FEP's connection caps: in all, and per remote host."""
+    """The FEP's connection caps: in all, and per remote host for the connections that have
+    not authenticated yet (see the module docstring)."""
 
     limits: FepLimits = field(default_factory=FepLimits)
     events: EventSink | None = None
     source: str = "FEP"
-    _by_host: dict[str, int] = field(default_factory=dict)
+    _waiting: dict[str, deque[Admission]] = field(default_factory=dict)
     _rates: dict[str, TokenBucket] = field(default_factory=dict)
+    _open: int = 0
     refused: int = 0
+    evicted: int = 0
 
     @property
     def open(self) -> int:
         """Connections admitted and not yet released."""
-        return sum(self._by_host.values())
+        return self._open
 
-    def admit(self, host: str, now: float) -> bool:
-        """Whether a new connection from ``host`` may proceed (call :meth:`release` later)."""
-        if self.open >= self.limits.max_connections:
-            return self._refuse(f"connection from {host}: the FEP is full", now)
-        if self._by_host.get(host, 0) >= self.limits.max_per_host:
-            return self._refuse(f"connection from {host}: too many from this host", now)
+    def unauthenticated(self, host: str) -> int:
+        """Connections from ``host`` that have not authenticated (yet)."""
+        return len(self._waiting.get(host, ()))
+
+    def admit(self, host: str, now: float) -> Admission | None:
+        """A new connection from ``host``: its :class:`Admission`, or None when it may not
+        proceed (call :meth:`release` with the admission when it ends). At the host's cap,
+        the host's oldest unauthenticated connection is evicted to make room."""
+        if self._open >= self.limits.max_connections:
+            self._refuse(f"connection from {host}: the FEP is full", now)
+            return None
         rate = self._rates.get(host)
         if rate is None:
             if len(self._rates) >= 4 * self.limits.max_connections:
@@ -295,9 +327,54 @@ class ConnectionGate:
                 limits.connections_per_second, limits.connection_burst
             )
         if not rate.take(1, now):
-            return self._refuse(f"connection from {host}: reconnecting too fast", now)
-        self._by_host[host] = self._by_host.get(host, 0) + 1
-        return True
+            self._refuse(f"connection from {host}: reconnecting too fast", now)
+            return None
+        waiting = self._waiting.setdefault(host, deque())
+        if len(waiting) >= self.limits.max_per_host:
+            self._evict(waiting.popleft(), now)
+        admission = Admission(host, now)
+        waiting.append(admission)
+        self._open += 1
+        return admission
+
+    def authenticated(self, admission: Admission) -> None:
+        """The channel named the peer of ``admission``: it no longer counts against its
+        host's cap."""
+        if admission.authenticated or admission.evicted or admission.released:
+            return
+        admission.authenticated = True
+        self._unwait(admission)
+
+    def release(self, admission: Admission) -> None:
+        """The connection of ``admission`` has ended."""
+        if admission.released:
+            return
+        admission.released = True
+        if not admission.evicted:
+            self._open -= 1
+            self._unwait(admission)
+
+    def _evict(self, admission: Admission, now: float) -> None:
+        admission.evicted = True
+        self._open -= 1
+        self.evicted += 1
+        if self.events is not None and (self.evicted == 1 or self.evicted % 100 == 0):
+            detail = (
+                f"{admission.host}: {self.limits.max_per_host} connections without a handshake;"
+                f" the oldest closed for a new one ({self.evicted})"
+            )
+            self.events.record(SecurityEvent(EventKind.FLOOD, self.source, detail, now))
+        if admission.close is not None:
+            admission.close()
+
+    def _unwait(self, admission: Admission) -> None:
+        waiting = self._waiting.get(admission.host)
+        if waiting is None:
+            return
+        with contextlib.suppress(ValueError):
+            waiting.remove(admission)
+        if not waiting:
+            del self._waiting[admission.host]
 
     def _forget_idle(self, now: float) -> None:
         """Drop the rates of hosts whose bucket has refilled (they are as good as new)."""
@@ -305,21 +382,12 @@ class ConnectionGate:
         for host in [h for h, bucket in self._rates.items() if now - bucket.updated >= full]:
             del self._rates[host]
 
-    def release(self, host: str) -> None:
-        """A connection from ``host`` has ended."""
-        count = self._by_host.get(host, 0) - 1
-        if count > 0:
-            self._by_host[host] = count
-        else:
-            self._by_host.pop(host, None)
-
-    def _refuse(self, detail: str, now: float) -> bool:
+    def _refuse(self, detail: str, now: float) -> None:
         self.refused += 1
         if self.events is not None and (self.refused == 1 or self.refused % 100 == 0):
             self.events.record(
                 SecurityEvent(EventKind.FLOOD, self.source, f"{detail} ({self.refused})", now)
             )
-        return False
 
 
 # --- one accepted connection: channel, handshake deadline, session -------------------------

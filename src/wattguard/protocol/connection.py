@@ -8,8 +8,13 @@ machines of :mod:`wattguard.protocol.state`. ``receive_data(bytes, now)`` feeds 
 Nothing here reads a clock: every call that starts or checks a timer takes ``now``
 (monotonic seconds), ``get_timer()`` says when ``handle_timer(now)`` must next be called.
 
-Requests are matched to responses by PIID service number (bits 0-5). A SECURITY-Response
-carries its PIID inside the protected APDU, so it answers the oldest pending SECURITY-Request.
+Requests are matched to responses by their service (the APDU tag without its direction bit:
+LINK, GET, REPORT, ...) and PIID service number (bits 0-5), never by the PIID alone: the
+6-bit PIIDs of different services are independent counters (a terminal's logins and its
+report batches), and an answer of one service never consumes a request of another (a late
+REPORT-Response carrying a login's PIID answers no report, and the login stays pending). A
+SECURITY-Response carries its PIID inside the protected APDU, so it answers the oldest pending
+SECURITY-Request.
 Frames that cannot be decoded, responses to nothing and illegal transitions by the peer become
 :class:`ProtocolViolation` events (the connection carries on); our own illegal moves raise
 :class:`~wattguard.errors.LocalProtocolError`.
@@ -105,6 +110,15 @@ def _service(apdu: Any) -> int:
     return int(apdu.piid) & _SERVICE_MASK
 
 
+#: A pending request's key: its service (the APDU tag without the direction bit, the same in
+#: a request and its response) and its PIID service number.
+_Key = tuple[int, int]
+
+
+def _key(apdu: Structure) -> _Key:
+    return apdu._prefix[0] & 0x7F, _service(apdu)
+
+
 @dataclass
 class _Pending:
     request: Structure
@@ -125,7 +139,7 @@ class _Endpoint:
     _reassembler: Reassembler = field(default_factory=Reassembler)
     _out: bytearray = field(default_factory=bytearray)
     _events: deque[ConnectionEvent] = field(default_factory=deque)
-    _pending: dict[int, _Pending] = field(default_factory=dict)
+    _pending: dict[_Key, _Pending] = field(default_factory=dict)
     _pending_security: deque[_Pending] = field(default_factory=deque)
     _now: float = 0.0
 
@@ -201,15 +215,15 @@ class _Endpoint:
         if isinstance(request, SecurityRequest):
             self._pending_security.append(pending)
             return
-        key = _service(request)
+        key = _key(request)
         if key in self._pending:
-            raise LocalProtocolError(f"PIID service number {key} is already awaiting an answer")
+            raise LocalProtocolError(f"PIID service number {key[1]} is already awaiting an answer")
         self._pending[key] = pending
 
     def _match(self, response: Structure) -> Structure | None:
         if isinstance(response, SecurityResponse):
             return self._pending_security.popleft().request if self._pending_security else None
-        pending = self._pending.pop(_service(response), None)
+        pending = self._pending.pop(_key(response), None)
         return None if pending is None else pending.request
 
     # --- receiving -------------------------------------------------------------------------
@@ -328,13 +342,13 @@ class ClientConnection(_Endpoint):
     def _next_block(self, apdu: GetResponseNext) -> None:
         """Application-layer blocks (DL/T 698.45 GET-Response-Next): ask for each next block
         until the last, then hand out one response with every block's results joined."""
-        key = _service(apdu)
+        key = _key(apdu)
         pending = self._pending.pop(key, None)
         if pending is None:
             raise RemoteProtocolError("GET-Response-Next answers no pending request")
-        blocks = self._blocks.setdefault(key, [])
+        blocks = self._blocks.setdefault(key[1], [])
         if blocks and apdu.block_number != len(blocks) + 1:
-            del self._blocks[key]
+            del self._blocks[key[1]]
             self._pending[key] = pending  # the caller still hears of it: it will time out
             raise RemoteProtocolError(
                 f"block {apdu.block_number} arrived where {len(blocks) + 1} was due"
@@ -342,7 +356,7 @@ class ClientConnection(_Endpoint):
         if isinstance(apdu.answer, tuple):
             blocks.append(apdu.answer)
         if apdu.last_block or not isinstance(apdu.answer, tuple):
-            del self._blocks[key]
+            del self._blocks[key[1]]
             answer: Any = apdu.answer
             if isinstance(answer, tuple):
                 answer = tuple(result for block in blocks for result in block)
@@ -396,7 +410,10 @@ class ServerConnection(_Endpoint):
 
     A terminal logs in with :meth:`login`, and then its heartbeat falls due every
     ``heartbeat`` seconds (``get_timer`` includes it); three unanswered heartbeats take the
-    link offline.
+    link offline. Every link state has a timer or an exit: a login has a deadline
+    (``timeout`` seconds) that takes the link OFFLINE when no LINK-Response accepted it, even
+    if its pending request was lost; ONLINE has the heartbeat; OFFLINE waits for the
+    application's next :meth:`login`.
     """
 
     heartbeat: float = 300.0
@@ -404,6 +421,7 @@ class ServerConnection(_Endpoint):
     _next_heartbeat: float | None = None
     _link_piid: int = 0
     _login_sent_at: float = 0.0
+    _login: LinkRequest | None = None
 
     from_server = True
     side = Side.SERVER
@@ -421,7 +439,7 @@ class ServerConnection(_Endpoint):
 
     def respond(self, request: IncomingRequest, apdu: Structure) -> None:
         """Answer ``request`` (the PIID must match, CONNECT/RELEASE move the association)."""
-        if not isinstance(apdu, SecurityResponse) and _service(apdu) != _service(request.apdu):
+        if not isinstance(apdu, SecurityResponse) and _key(apdu) != _key(request.apdu):
             raise LocalProtocolError("a response must carry its request's PIID")
         if isinstance(apdu, ConnectResponse):
             accepted = apdu.info.result == ConnectResult.ACCEPTED
@@ -442,31 +460,49 @@ class ServerConnection(_Endpoint):
         self._write(apdu.to_bytes(), Control(True, False))
 
     def login(self, now: float) -> None:
+        """Log in to the master: the link is LOGGING_IN until the answer, or the deadline."""
         self._state.link_event(Event.LOGIN, remote=False)
         self._login_sent_at = now
-        self._link_request(LinkRequestType.LOGIN, now)
+        self._next_heartbeat = None
+        # the previous login's heartbeats answer nothing now: they must not time out into it
+        for key in [k for k, p in self._pending.items() if isinstance(p.request, LinkRequest)]:
+            del self._pending[key]
+        self._login = self._link_request(LinkRequestType.LOGIN, now)
 
     def logout(self, now: float) -> None:
         self._state.link_event(Event.LOGOUT, remote=False)
         self._link_request(LinkRequestType.LOGOUT, now)
         self._next_heartbeat = None
 
-    def _link_request(self, kind: LinkRequestType, now: float) -> None:
+    def _link_request(self, kind: LinkRequestType, now: float) -> LinkRequest:
         self._link_piid = (self._link_piid + 1) & _SERVICE_MASK
         stamp = DateTime.from_posix(self.calendar(now) if self.calendar is not None else 0.0)
         request = LinkRequest(self._link_piid, kind, int(self.heartbeat), stamp)
         if kind != LinkRequestType.LOGOUT:
-            self._pending.pop(_service(request), None)
+            self._pending.pop(_key(request), None)
             self._expect(request, now)
         control = Control(True, False, FunctionCode.LINK_MANAGEMENT)
         self._write(request.to_bytes(), control)
+        return request
+
+    @property
+    def _login_deadline(self) -> float | None:
+        if self.link != Link.LOGGING_IN:
+            return None
+        return self._login_sent_at + self.timeout
 
     def get_timer(self) -> float | None:
-        timers = [t for t in (super().get_timer(), self._next_heartbeat) if t is not None]
-        return min(timers, default=None)
+        candidates = (super().get_timer(), self._next_heartbeat, self._login_deadline)
+        return min((t for t in candidates if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
+        deadline = self._login_deadline
+        if deadline is not None and deadline <= now and self._login is not None:
+            # the login's pending request is gone (never so by our own matching, but the
+            # state must not depend on it): the deadline alone takes the link OFFLINE
+            self._pending.pop(_key(self._login), None)
+            self._expired(self._login)
         if self._next_heartbeat is not None and self._next_heartbeat <= now:
             self._state.link_event(Event.HEARTBEAT, remote=False)
             self._next_heartbeat = now + self.heartbeat

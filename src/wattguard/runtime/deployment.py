@@ -191,7 +191,9 @@ class Deployment:
             )
         self.pki = UtilityPki.create(clock) if config.protected else None
         self.storage = open_storage(config.database)
-        self.station = Station(self.storage, self.bus, clock, hsm=self.hsm)
+        self.station = Station(
+            self.storage, self.bus, clock, hsm=self.hsm, collection_interval=REALTIME.period
+        )
         self.station.on_readings.append(self.tracker.sink)
         self.events: EventSink = self.station.monitor  # stored, and checked against the rules
         self.collector = self.station.collector
@@ -246,7 +248,7 @@ class Deployment:
             readings_per_second=self.tracker.readings / elapsed,
             meters_reporting=sum(1 for t in self.tracker.last.values() if t >= recent),
             meters=self.meter_count,
-            terminals_online=sum(1 for link in self.collector.links.values() if link.logged_in),
+            terminals_online=self.collector.online(),
             terminals=len(self.nets),
             security_events=self.storage.count_events(),
             refused=sum(link.refused for link in self.collector.links.values()),
@@ -360,7 +362,10 @@ class Deployment:
     def restart_station(self) -> None:
         """The station process dies and starts again on the same storage and device."""
         self.station.close()
-        self.station = Station(self.storage, self.bus, self.clock, hsm=self.hsm)
+        self.station = Station(
+            self.storage, self.bus, self.clock, hsm=self.hsm,
+            collection_interval=REALTIME.period,
+        )  # fmt: skip
         self.station.on_readings.append(self.tracker.sink)
         self.events = self.station.monitor
         self.collector = self.station.collector

@@ -1,7 +1,8 @@
 """The front-end processor as an asyncio TCP server.
 
 Each accepted connection passes the :class:`~wattguard.network.fep.ConnectionGate` (caps in
-all and per host), then runs as one sans-IO :class:`~wattguard.network.fep.FepConnection`
+all, and per host on the connections not yet authenticated: one the gate evicts is closed
+here), then runs as one sans-IO :class:`~wattguard.network.fep.FepConnection`
 (its channel core, the WAN secure channel or a plain one when the boundary protection is off,
 and once the channel names the terminal a :class:`~wattguard.network.fep.FepSession` that
 checks every frame) under the one :class:`~wattguard.runtime.shell.CoreShell`. Frames that
@@ -22,6 +23,7 @@ from wattguard.events import EventSink
 from wattguard.network.bus import Bus, down_subject, up_subject
 from wattguard.network.channel import ChannelCore, PlainChannel
 from wattguard.network.fep import (
+    Admission,
     ConnectionGate,
     FepConnection,
     FepConnectionEvent,
@@ -91,11 +93,12 @@ class FepServer:
             self._tasks.add(task)
         peer = writer.get_extra_info("peername") or ("?", 0)
         host = str(peer[0])
-        if not self.gate.admit(host, self.clock.monotonic()):
+        admission = self.gate.admit(host, self.clock.monotonic())
+        if admission is None:
             writer.close()
             return
         try:
-            await self._serve(reader, writer, f"{host}:{peer[1]}")
+            await self._serve(reader, writer, f"{host}:{peer[1]}", admission)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("%s: connection %s ended: %s", self.name, peer, exc)
         except asyncio.CancelledError:
@@ -105,13 +108,17 @@ class FepServer:
         except Exception:  # a bug closes this connection, never the FEP
             log.exception("%s: connection %s failed", self.name, peer)
         finally:
-            self.gate.release(host)
+            self.gate.release(admission)
             writer.close()
             if task is not None:
                 self._tasks.discard(task)
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        admission: Admission,
     ) -> None:
         connection = FepConnection(
             self.channel(), self.clock.monotonic(),
@@ -127,6 +134,8 @@ class FepServer:
             nonlocal unsubscribe
             if isinstance(event, SessionOpened):
                 self.sessions.add(event.session)
+                if event.session.terminal is not None:  # the channel authenticated it
+                    self.gate.authenticated(admission)
             elif isinstance(event, FrameAdmitted):
                 claimed = connection.session.claimed if connection.session else None
                 if unsubscribe is None and claimed is not None:
@@ -141,6 +150,7 @@ class FepServer:
             connection, reader, writer, now=self.clock.monotonic, on_event=on_event,
             read_size=_READ_SIZE, speed=speed_of(self.clock),
         )  # fmt: skip
+        admission.close = shell.stop  # evicted by a newer connection from the same host
         try:
             await shell.run()
         finally:

@@ -225,7 +225,7 @@ async def run_station(
         )  # fmt: skip
     storage = open_storage(database)
     bus = await NatsBus.connect(bus_url, name="wattguard-station")
-    station = Station(storage, bus, SystemClock(), hsm=hsm)
+    station = Station(storage, bus, SystemClock(), hsm=hsm, collection_interval=REALTIME.period)
     await bus.ready()
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
     print(f"station: collecting from {bus_url} into {database}, {mode}", flush=True)
@@ -249,7 +249,7 @@ async def run_station(
             station.tick()
             if time.monotonic() - last >= status_every:
                 last = time.monotonic()
-                online = sum(1 for link in station.collector.links.values() if link.logged_in)
+                online = station.collector.online()
                 print(
                     f"station: {station.stored:,} readings from {online} terminals, "
                     f"{storage.count_events()} security events",

@@ -13,6 +13,11 @@ Each relayed exchange is opened by :func:`~wattguard.station.ingest.open_exchang
 cryptographic device verifies the meter's MAC) before :func:`readings_of` reads it. A meter's
 own report (events) goes to ``on_report``.
 
+A terminal is *online* (:meth:`TerminalLink.online`) while its logins and heartbeats keep
+coming: its last one arrived within :data:`ONLINE_HEARTBEATS` of the heartbeat periods it
+announced. An open socket, or a login long ago, is not enough: a terminal stuck without a
+link to the station sends nothing, and stops counting as online within those periods.
+
 Commands go down as PROXY requests; :meth:`TerminalLink.request` calls back with the answer,
 or None when it timed out.
 
@@ -46,12 +51,18 @@ from wattguard.protocol import (
     ServerAddress,
 )
 from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.station.ingest import Reading, Verifier, open_exchange, readings_of
 
-__all__ = ["Collector", "TerminalLink", "TerminalLinkEvent"]
+__all__ = ["ONLINE_HEARTBEATS", "Collector", "TerminalLink", "TerminalLinkEvent"]
 
 log = logging.getLogger(__name__)
+
+#: A terminal counts as online while its last login or heartbeat is at most this many of its
+#: heartbeat periods old (one heartbeat may be late or lost; the terminal itself gives up
+#: after three).
+ONLINE_HEARTBEATS = 2.0
 
 ReadingSink = Callable[[list[Reading]], None]
 ReportSink = Callable[[bytes, Structure, float], None]
@@ -77,6 +88,8 @@ class TerminalLink:
     connection: ClientConnection = field(init=False)
     logged_in: bool = False
     last_heard: float = 0.0
+    last_link: float = 0.0  # the last login or heartbeat
+    heartbeat: float = 300.0  # the period the terminal announced in it
     exchanges: int = 0
     refused: int = 0
     _callbacks: dict[int, Callback] = field(default_factory=dict)
@@ -136,7 +149,7 @@ class TerminalLink:
             ):
                 self._relayed(event.apdu, now)
             elif isinstance(event, LinkEvent):
-                self.logged_in = True
+                self._link_seen(event, now)
                 self._events.append(event)
             elif isinstance(event, Response):
                 callback = self._callbacks.pop(int(getattr(event.request, "piid", 0)) & 0x3F, None)
@@ -149,6 +162,20 @@ class TerminalLink:
             elif isinstance(event, ProtocolViolation):
                 self._record(EventKind.MALFORMED, str(event.error), now)
                 self._events.append(event)
+
+    def online(self, now: float) -> bool:
+        """Whether the terminal is logged in and its logins or heartbeats keep coming (see the
+        module docstring)."""
+        return self.logged_in and now - self.last_link <= ONLINE_HEARTBEATS * self.heartbeat
+
+    def _link_seen(self, event: LinkEvent, now: float) -> None:
+        request = event.apdu
+        self.logged_in = not (
+            isinstance(request, LinkRequest) and request.type == LinkRequestType.LOGOUT
+        )
+        self.last_link = now
+        if isinstance(request, LinkRequest) and request.heartbeat > 0:
+            self.heartbeat = float(request.heartbeat)
 
     def _relayed(self, report: ReportNotificationTransData, now: float) -> None:
         readings: list[Reading] = []
@@ -219,6 +246,11 @@ class Collector:
             )
             self.links[terminal] = link
         return link
+
+    def online(self) -> int:
+        """How many terminals are online now (:meth:`TerminalLink.online`)."""
+        now = self.clock.monotonic()
+        return sum(1 for link in self.links.values() if link.online(now))
 
     def request(
         self, terminal: bytes, build: Callable[[int], Structure], callback: Callback

@@ -63,6 +63,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("flood", frozenset({EventKind.FLOOD}), severity="critical"),
     Rule("clock change", frozenset({EventKind.CLOCK}), threshold=3, window=86400),
     Rule("battery low", frozenset({EventKind.BATTERY}), severity="info", quiet=86400 * 30),
+    # the reporting watch (station/watch.py) repeats its event while a meter stays silent
+    Rule("stopped reporting", frozenset({EventKind.SILENCE})),
 )
 
 

@@ -65,6 +65,7 @@ from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.storage import Storage
 from wattguard.station.users import UserDirectory
+from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
 
 #: The label of the station's audit checkpoints in the cryptographic device's log.
 AUDIT_LABEL = "station-audit"
@@ -135,6 +136,7 @@ class Station:
         hsm: CipherService | None = None,
         approval_threshold: int = 10,
         extra_events: EventSink | None = None,
+        collection_interval: float = COLLECTION_INTERVAL,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -159,6 +161,10 @@ class Station:
         self.terminal_of: dict[str, bytes] = dict(
             (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
         )
+        # meters (and terminals' worth of meters) that stop reporting raise alerts
+        self.watch = ReportingWatch(
+            self.terminal_of, self.monitor, clock.time(), interval=collection_interval
+        )
         self.stored = 0
         self.received = 0
         self._dispatches: dict[int, _Dispatch] = {}
@@ -177,6 +183,7 @@ class Station:
         self.received += len(readings)
         new = self.storage.add_readings(readings, received=self.clock.time())
         self.stored += new
+        self.watch.seen({reading.meter for reading in readings}, self.clock.time())
         for hook in self.on_readings:
             hook(readings)
 
@@ -309,6 +316,7 @@ class Station:
 
     def tick(self) -> None:
         self.collector.tick()
+        self.watch.check(self.clock.time())
         self.monitor.tick(self.clock.time())
         self._witness_audit()
 

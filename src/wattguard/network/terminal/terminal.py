@@ -19,9 +19,13 @@ travelled, and the station's cryptographic device verifies them. The terminal is
 not trusted with the integrity of readings.
 
 *Up*, towards the front-end processor: a :class:`~wattguard.protocol.ServerConnection` with
-login and heartbeat. What the terminal collected waits in the :class:`~.outbox.Outbox`
-(store-and-forward) and goes up as REPORT-Notification-TransData batches once the link is
-online; the station's PROXY requests are answered by the :class:`~.proxy.ProxyRelay`.
+login and heartbeat. While a transport is up the link is never left without a timer: a login
+has its deadline, an online link its heartbeat, and an offline one (the login refused or
+unanswered, the heartbeats unanswered) logs in again, at once the first time and then with
+a back-off (``_relogin_delay``). What the terminal collected waits in the
+:class:`~.outbox.Outbox` (store-and-forward) and goes up as REPORT-Notification-TransData
+batches once the link is online; the station's PROXY requests are answered by the
+:class:`~.proxy.ProxyRelay`.
 
 Everything is sans-IO, in the shape of :class:`wattguard.sansio.Core` with the station side
 as the primary port: ``receive_data(data, now)`` takes the station's bytes (``b""``: the
@@ -90,6 +94,15 @@ class Offline:
 TerminalEvent = Online | Offline
 
 
+def _relogin_delay(failures: int, timeout: float, longest: float) -> float:
+    """How long a terminal waits before logging in again after ``failures`` logins in a row
+    did not bring the link online: nothing after the first (a dropped heartbeat is no reason
+    to wait), then ``timeout`` doubling each time, at most ``longest``."""
+    if failures <= 1:
+        return 0.0
+    return min(timeout * 2.0 ** (failures - 2), longest)
+
+
 def _posix(now: float) -> float:
     """The terminal's calendar is its clock: its ``now`` is POSIX seconds already."""
     return now
@@ -142,6 +155,8 @@ class Terminal:
         self.upstream = self._new_upstream()
         self._connected = False
         self._was_online = False
+        self._login_due: float | None = None  # when to log in again (the link is OFFLINE)
+        self._failures = 0  # link drops and logins without coming online, in a row
         self._events: deque[TerminalEvent] = deque()
 
     # archive
@@ -170,6 +185,7 @@ class Terminal:
         self._now = now
         self.upstream = self._new_upstream()
         self._connected = True
+        self._login_due, self._failures = None, 0
         self.upstream.login(now)
 
     @property
@@ -183,6 +199,7 @@ class Terminal:
         self._now = now
         if not data:
             self._connected = False
+            self._login_due = None
             self.outbox.requeue()
             self.upstream = self._new_upstream()
             self._note_link(now)
@@ -211,6 +228,8 @@ class Terminal:
                 times.append(line.busy.deadline)
         if self._connected and (timer := self.upstream.get_timer()) is not None:
             times.append(timer)
+        if self._connected and self._login_due is not None:
+            times.append(self._login_due)
         return min(times, default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -230,11 +249,23 @@ class Terminal:
             timer = self.upstream.get_timer()
             if timer is not None and timer <= now:
                 self.upstream.handle_timer(now)
-                if self.upstream.link == Link.OFFLINE:
-                    self.outbox.requeue()
-                    self._note_link(now)
-                    self.upstream.login(now)
+                self._watch_link(now)
+            if self._login_due is not None and self._login_due <= now:
+                self._login_due = None
+                self.upstream.login(now)
             self._drain_upstream(now)
+
+    def _watch_link(self, now: float) -> None:
+        """Give an OFFLINE link its exit: a login, now or after the back-off."""
+        link = self.upstream.link
+        if link == Link.ONLINE:
+            self._failures = 0
+        elif link == Link.OFFLINE and self._connected and self._login_due is None:
+            self.outbox.requeue()
+            self._note_link(now)
+            self._failures += 1
+            delay = _relogin_delay(self._failures, self.upstream_timeout, self.heartbeat)
+            self._login_due = now + delay
 
     def _drain_upstream(self, now: float) -> None:
         while (event := self.upstream.next_event()) is not None:
@@ -249,6 +280,7 @@ class Terminal:
                 self._record(EventKind.MALFORMED, f"from the station side: {event.error}", now)
             elif isinstance(event, LinkEvent):
                 log.debug("%s: %s", self.name, type(event.apdu).__name__)
+        self._watch_link(now)
         self._note_link(now)
         self._send_up(now)
 

@@ -16,7 +16,7 @@ async def summary(_: Caller, station: CurrentStation) -> dict[str, Any]:
     links = station.collector.links.values()
     return {
         "meters": len(station.terminal_of),
-        "terminals_online": sum(1 for link in links if link.logged_in),
+        "terminals_online": station.collector.online(),
         "readings_stored": station.storage.count_readings(),
         "security_events": station.storage.count_events(),
         "open_alerts": len(station.storage.alerts(open_only=True)),
