@@ -18,14 +18,15 @@ factors (h3, h4: roughness), flattening (h5: spread and shape) and shifting (h6:
 :class:`AnomalyState` does this one day at a time (a day's score uses only the days before
 it), which is how the station runs it; :func:`score_days` folds the same state over a block
 of days. :func:`score_meters` averages each meter's last ``recent_days`` day scores and adds,
-when given, the district balance's evidence (a meter whose estimated error, from
-:func:`wattguard.analytics.lineloss.estimate_meter_errors`, says it registers too little) and
-its tamper events (cover opened, magnet, reverse energy, clock changes, power-down patterns,
-counted per meter by the caller).
+when given, the district balance's evidence (how far the meter's error estimated by
+:func:`wattguard.analytics.lineloss.estimate_meter_errors` sits out of the fleet's spread of
+estimates) and its tamper events (cover opened, magnet, reverse energy, clock changes,
+power-down patterns, counted per meter by the caller).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,9 +38,11 @@ __all__ = ["AnomalyState", "day_features", "score_days", "score_meters"]
 
 #: Days of history a meter needs before its days are scored.
 MIN_HISTORY = 7
+#: Fewest scored meters in a peer group for its median to count.
+MIN_PEERS = 5
 #: Each part of a day's score is capped here, so one wild figure does not drown the rest.
 CAP = 10.0
-#: A meter's estimated error (registered/true - 1) is scored in units of this spread.
+#: The smallest spread of meters' estimated errors (registered/true - 1) that scores count in.
 ERROR_SCALE = 0.02
 _FEATURES = 5  # energy, shape distance, roughness, spread, zero share
 #: Floors of the standard deviations: relative for energy, roughness and spread, absolute for
@@ -53,14 +56,15 @@ def day_features(day: npt.ArrayLike, usual: npt.ArrayLike) -> FloatArray:
     mean day so far, NaN rows when unknown), roughness, spread and zero share."""
     x = as_curves(day).astype(np.float64)
     base = np.asarray(usual, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing day: NaN, said below
         energy = np.nansum(x, axis=1)
         size = np.nanmean(np.abs(x), axis=1)
         rough = np.nanmean(np.abs(np.diff(x, axis=1)), axis=1) / size
         spread = np.nanstd(x, axis=1) / size
         zero = np.nanmean(x == 0.0, axis=1) if x.size else np.zeros(0)
-        xc = x - np.nanmean(x, axis=1, keepdims=True)
-        bc = base - np.nanmean(base, axis=1, keepdims=True)
+        xc = x - _row_mean(x)
+        bc = base - _row_mean(base)
         both = ~np.isnan(xc) & ~np.isnan(bc)
         xc, bc = np.where(both, xc, 0.0), np.where(both, bc, 0.0)
         corr = (xc * bc).sum(axis=1) / np.sqrt((xc**2).sum(axis=1) * (bc**2).sum(axis=1))
@@ -69,6 +73,15 @@ def day_features(day: npt.ArrayLike, usual: npt.ArrayLike) -> FloatArray:
     rough = np.where(size > 0, rough, 0.0)
     spread = np.where(size > 0, spread, 0.0)
     return np.stack([energy, 1.0 - corr, rough, spread, zero], axis=1)
+
+
+def _row_mean(values: FloatArray) -> FloatArray:
+    """Each row's mean over its present values (NaN for a row with none), without a warning."""
+    present = ~np.isnan(values)
+    count = present.sum(axis=1, keepdims=True)
+    total = np.where(present, values, 0.0).sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 @dataclass
@@ -133,15 +146,18 @@ class AnomalyState:
         return np.asarray(score)
 
     def _peer_median(self, values: FloatArray) -> FloatArray:
+        """Each meter's peer group's median of ``values`` (0 for a group of under MIN_PEERS
+        scored meters: a meter is not its own peer)."""
         ready = (self.days >= MIN_HISTORY) & ~np.isnan(values)
         out = np.zeros(values.size)
         if self.groups is None:
-            if ready.any():
+            if ready.sum() >= MIN_PEERS:
                 out[:] = np.median(values[ready])
             return out
         for group in np.unique(self.groups[ready]):
             members = self.groups == group
-            out[members] = np.median(values[members & ready])
+            if (members & ready).sum() >= MIN_PEERS:
+                out[members] = np.median(values[members & ready])
         return out
 
 
@@ -157,6 +173,18 @@ def score_days(
     for d in range(days.shape[1]):
         out[:, d] = state.add_day(days[:, d])
     return out
+
+
+def _error_evidence(errors: FloatArray) -> FloatArray:
+    """How far each meter's estimated error sits out of the fleet's spread of estimates
+    (robust z-score: median and MAD, the MAD floored at ERROR_SCALE / 4), capped at CAP.
+    Both signs count: an injection that moves energy between hours (h5, h6) can leave a
+    meter's error estimate either side of zero."""
+    present = errors[~np.isnan(errors)]
+    centre = float(np.median(present)) if present.size else 0.0
+    mad = float(np.median(np.abs(present - centre))) if present.size else 0.0
+    spread = max(1.4826 * mad, ERROR_SCALE / 4)
+    return np.asarray(np.clip(np.nan_to_num(np.abs(errors - centre) / spread), 0.0, CAP))
 
 
 def score_meters(
@@ -185,7 +213,7 @@ def score_meters(
         errors = np.asarray(meter_errors, dtype=np.float64)
         if errors.shape != (meters,):
             raise AnalysisInputError("meter_errors needs one error per meter")
-        score = score + np.clip(np.nan_to_num(-errors) / ERROR_SCALE, 0.0, CAP)
+        score = score + _error_evidence(errors)
     if events is not None:
         counts = np.asarray(events, dtype=np.float64)
         if counts.shape != (meters,) or (counts < 0).any():

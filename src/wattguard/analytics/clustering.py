@@ -14,6 +14,7 @@ peak, flat, other.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,9 +71,10 @@ def shapes(typical: npt.ArrayLike) -> FloatArray:
     or all-zero day is NaN."""
     days = as_curves(typical)
     steps = days.shape[1]
-    if steps % 24 == 0 and steps > 24:
-        days = np.nanmean(days.reshape(days.shape[0], 24, steps // 24), axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a meter without data: NaN
+        if steps % 24 == 0 and steps > 24:
+            days = np.nanmean(days.reshape(days.shape[0], 24, steps // 24), axis=2)
         mean = np.nanmean(days, axis=1, keepdims=True)
         filled = np.where(np.isnan(days), mean, days)
         size = np.mean(np.abs(filled), axis=1, keepdims=True)

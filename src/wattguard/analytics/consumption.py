@@ -126,10 +126,15 @@ def maximum_demand(curves: npt.ArrayLike, steps_per_day: int) -> tuple[FloatArra
 def load_factor(curves: npt.ArrayLike) -> FloatArray:
     """Mean over maximum interval energy, per meter (1 for a flat load; NaN without a peak)."""
     array = as_curves(curves)
-    peak = np.nanmax(np.where(np.isnan(array).all(axis=1, keepdims=True), 0.0, array), axis=1)
-    mean = np.nanmean(np.where(np.isnan(array).all(axis=1, keepdims=True), 0.0, array), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(peak > 0, mean / peak, np.nan)
+    out = np.full(array.shape[0], np.nan)
+    present = ~np.isnan(array).all(axis=1)
+    if present.any():
+        rows = array[present] if not present.all() else array
+        peak = np.nanmax(rows, axis=1)
+        mean = np.nanmean(rows, axis=1, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[present] = np.where(peak > 0, mean / peak, np.nan)
+    return out
 
 
 def _night_steps(steps_per_day: int) -> slice:

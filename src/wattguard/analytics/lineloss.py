@@ -179,68 +179,74 @@ class _System:
         phase: npt.NDArray[np.intp],
     ) -> None:
         meters, intervals = r.shape
-        self.r, self.block, self.blocks = r, block, blocks
-        self.target = y - r.sum(axis=0)  # the balance with every meter right
+        self.meters, self.blocks = meters, blocks
         self.stand_ins = np.flatnonzero(zero.any(axis=1))
         self.stand_in = (
             np.stack([_stand_in(r[m], zero[m], phase, r) for m in self.stand_ins], axis=1)
             if self.stand_ins.size
             else np.zeros((intervals, 0))
         )
+        target = y - r.sum(axis=0) - self.stand_in.sum(axis=1)  # the balance, meters right
         losses = _loss_columns(r)
-        self.target = self.target - self.stand_in.sum(axis=1)
-        self.extra = losses
-        self.size = meters * blocks + self.extra.shape[1]
+        self.size = meters * blocks + losses.shape[1]
         self.penalised = np.zeros(self.size, dtype=bool)
         self.penalised[: self.size - losses.shape[1]] = True
-        columns = np.concatenate([(r**2).sum(axis=1)] * blocks + [(self.extra**2).sum(axis=0)])
+        columns = np.concatenate([(r**2).sum(axis=1)] * blocks + [(losses**2).sum(axis=0)])
         self.scale = np.sqrt(columns / intervals)
         self.scale[self.scale == 0] = 1.0
+        # Everything in block order, scaled, once: the passes only reweight.
+        order = np.argsort(block, kind="stable")
+        self.bounds = np.searchsorted(block[order], np.arange(blocks + 1))
+        self.x = [
+            r[:, order[lo:hi]].T / self.scale[b * meters : (b + 1) * meters]
+            for b, (lo, hi) in enumerate(zip(self.bounds[:-1], self.bounds[1:], strict=True))
+        ]
+        self.extra = losses[order] / self.scale[meters * blocks :]
+        self.target = target[order]
 
-    def predict(self, coef: FloatArray) -> FloatArray:
-        meters = self.r.shape[0]
-        d = coef[: meters * self.blocks].reshape(self.blocks, meters)
-        out = (d[self.block] * self.r.T).sum(axis=1)
-        return np.asarray(out + self.extra @ coef[meters * self.blocks :])
+    def predict(self, scaled: FloatArray) -> FloatArray:
+        """The fitted balance (in block order) for scaled coefficients."""
+        m = self.meters
+        parts = [x @ scaled[b * m : (b + 1) * m] for b, x in enumerate(self.x)]
+        return np.asarray(np.concatenate(parts) + self.extra @ scaled[m * self.blocks :])
 
     def solve(self) -> FloatArray:
         """Iteratively reweighted: interval weights (Huber) and per-coefficient priors."""
-        meters = self.r.shape[0]
         weights = np.ones(self.target.size)
-        coef = np.zeros(self.size)
+        scaled = np.zeros(self.size)
         sigma2 = 0.0
         for step in range(_PASSES):
             if step == 0:  # nearly plain least squares: an unbiased start, noisy but not spread
-                ridge = np.where(self.penalised, 1e-3 * self.target.size * self.scale**2, 0.0)
+                ridge = np.where(self.penalised, 1e-3 * self.target.size, 0.0)
             else:
-                ridge = np.where(self.penalised, sigma2 / (PRIOR_ERROR**2 + coef**2), 0.0)
-            coef = self._solve_once(weights, ridge, meters)
-            residual = self.target - self.predict(coef)
+                coef = scaled / self.scale
+                ridge = np.where(
+                    self.penalised, sigma2 / (PRIOR_ERROR**2 + coef**2) / self.scale**2, 0.0
+                )
+            scaled = self._solve_once(weights, ridge)
+            residual = self.target - self.predict(scaled)
             sigma = 1.4826 * float(np.median(np.abs(residual - np.median(residual)))) + 1e-12
             sigma2 = sigma**2
             weights = np.minimum(1.0, _HUBER * sigma / np.maximum(np.abs(residual), 1e-300))
-        return coef
+        return np.asarray(scaled / self.scale)
 
-    def _solve_once(self, weights: FloatArray, ridge: FloatArray, meters: int) -> FloatArray:
-        """The normal equations, solved by the Schur complement of the block-diagonal part:
-        each block of the day is its own meters x meters system, coupled only through the few
-        shared loss columns."""
-        tail = slice(meters * self.blocks, self.size)
-        s = self.scale
-        extra = self.extra / s[tail]
-        we = extra * weights[:, None]
-        shared = we.T @ extra + np.diag(ridge[tail] / s[tail] ** 2)
+    def _solve_once(self, weights: FloatArray, ridge: FloatArray) -> FloatArray:
+        """The normal equations (scaled), solved by the Schur complement of the
+        block-diagonal part: each block of the day is its own meters x meters system, coupled
+        only through the few shared loss columns."""
+        m = self.meters
+        tail = slice(m * self.blocks, self.size)
+        we = self.extra * weights[:, None]
+        shared = we.T @ self.extra + np.diag(ridge[tail])
         shared_rhs = we.T @ self.target
         solved_x, solved_rhs = [], []
-        for b in range(self.blocks):
-            inside = self.block == b
-            rows = slice(b * meters, (b + 1) * meters)
-            x = self.r[:, inside].T / s[rows]
-            wx = x * weights[inside, None]
-            gram = wx.T @ x + np.diag(ridge[rows] / s[rows] ** 2)
-            coupling = wx.T @ extra[inside]
-            rhs = wx.T @ self.target[inside]
-            factor = np.linalg.cholesky(gram + 1e-12 * np.eye(meters))
+        for b, x in enumerate(self.x):
+            lo, hi = self.bounds[b], self.bounds[b + 1]
+            wx = x * weights[lo:hi, None]
+            gram = wx.T @ x + np.diag(ridge[b * m : (b + 1) * m] + 1e-12)
+            coupling = wx.T @ self.extra[lo:hi]
+            rhs = wx.T @ self.target[lo:hi]
+            factor = np.linalg.cholesky(gram)
             inv_c = _cho_solve(factor, coupling)
             inv_r = _cho_solve(factor, rhs)
             shared -= coupling.T @ inv_c
@@ -249,7 +255,7 @@ class _System:
             solved_rhs.append(inv_r)
         tail_coef = np.linalg.solve(shared, shared_rhs)
         head = [solved_rhs[b] - solved_x[b] @ tail_coef for b in range(self.blocks)]
-        return np.asarray(np.concatenate([*head, tail_coef]) / s)
+        return np.asarray(np.concatenate([*head, tail_coef]))
 
 
 def _stand_in(
