@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 from wattguard.analytics import anomaly, clustering, consumption, injection, lineloss
 from wattguard.simulation.district import Irregularity, SimulatedDistricts, simulate_districts
@@ -243,6 +244,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--warm-days", type=int, default=14)
     args = parser.parse_args()
+    # The balance fits multiply 100 x 100 matrices: a second BLAS thread only contends on a
+    # shared 2-core machine (measured: several times slower under load), so BLAS gets one.
+    threadpool_limits(limits=1, user_api="blas")
     districts = max(1, args.meters // 100)
     print(f"load average at start: {os.getloadavg()}; cpus: {os.cpu_count()}")
     start = time.perf_counter()

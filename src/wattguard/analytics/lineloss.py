@@ -75,7 +75,7 @@ __all__ = [
 
 #: Prior spread of a meter's error: most meters are within a couple of per cent.
 PRIOR_ERROR = 0.02
-_PASSES = 6
+_PASSES = 4
 #: Parts of the day fitted apart, so theft at some hours only is seen.
 BLOCKS = 24
 _HUBER = 1.345
