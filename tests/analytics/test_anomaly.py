@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from wattguard.analytics import AnalysisInputError, score_meters
-from wattguard.analytics.anomaly import AnomalyState, score_days
+from wattguard.analytics.anomaly import AnomalyState, day_features, score_days
 from wattguard.analytics.injection import inject
 from wattguard.simulation.district import simulate_districts
 
@@ -60,3 +60,13 @@ def test_missing_days_are_not_scored_and_bad_input_is_refused(fleet: np.ndarray)
         score_meters(fleet, 95)
     with pytest.raises(AnalysisInputError):
         score_meters(fleet, 96, events=-np.ones(60))
+
+
+def test_complete_days_take_the_fast_path_with_the_same_figures(fleet: np.ndarray) -> None:
+    day = fleet[:, :96]
+    usual = fleet[:, 96:192]
+    fast = day_features(day, usual)
+    with_gap = day.copy()
+    with_gap[0, 0] = np.nan  # one missing interval sends the whole day down the NaN path
+    slow = day_features(with_gap, usual)
+    np.testing.assert_allclose(fast[1:], slow[1:], rtol=1e-9)

@@ -56,6 +56,8 @@ def day_features(day: npt.ArrayLike, usual: npt.ArrayLike) -> FloatArray:
     mean day so far, NaN rows when unknown), roughness, spread and zero share."""
     x = as_curves(day).astype(np.float64)
     base = np.asarray(usual, dtype=np.float64)
+    if not np.isnan(x).any() and not np.isnan(base).any():
+        return _complete_day_features(x, base)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing day: NaN, said below
         energy = np.nansum(x, axis=1)
@@ -73,6 +75,29 @@ def day_features(day: npt.ArrayLike, usual: npt.ArrayLike) -> FloatArray:
     rough = np.where(size > 0, rough, 0.0)
     spread = np.where(size > 0, spread, 0.0)
     return np.stack([energy, 1.0 - corr, rough, spread, zero], axis=1)
+
+
+def _complete_day_features(x: FloatArray, base: FloatArray) -> FloatArray:
+    """:func:`day_features` for a day and a usual day without a missing interval (the common
+    case), with the plain reductions, several times faster than the NaN-aware ones."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        size = np.abs(x).mean(axis=1)
+        rough = np.abs(np.diff(x, axis=1)).mean(axis=1) / size
+        xc = x - x.mean(axis=1, keepdims=True)
+        spread = np.sqrt((xc**2).mean(axis=1)) / size
+        bc = base - base.mean(axis=1, keepdims=True)
+        corr = (xc * bc).sum(axis=1) / np.sqrt((xc**2).sum(axis=1) * (bc**2).sum(axis=1))
+    corr = np.where(np.isnan(corr), 0.0, corr)
+    return np.stack(
+        [
+            x.sum(axis=1),
+            1.0 - corr,
+            np.where(size > 0, rough, 0.0),
+            np.where(size > 0, spread, 0.0),
+            (x == 0.0).mean(axis=1),
+        ],
+        axis=1,
+    )
 
 
 def _row_mean(values: FloatArray) -> FloatArray:
