@@ -26,6 +26,12 @@ EXPORTS: dict[str, list[str]] = {
         "WattguardError",
         "__version__",
     ],
+    "wattguard.analytics": [
+        "AnalysisInputError",
+        "cluster_profiles",
+        "estimate_meter_errors",
+        "score_meters",
+    ],
     "wattguard.attacks": [
         "Outcome",
         "Protection",

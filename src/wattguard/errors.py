@@ -56,9 +56,11 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   ├── StoreCorruptError  [meter.management.storage] a damaged record mid-log
     │   ├── StoreLockedError   [meter.management.storage] another opener holds it
     │   └── StoreClosedError   [meter.management.storage] used after close()
-    └── StorageError           [station.records] the station's storage stored nothing of it
-        ├── InvalidRecord      [station.records] a row that is not valid (also ValueError)
-        └── StorageUnavailable [station.records] the database failed; retry
+    ├── StorageError           [station.records] the station's storage stored nothing of it
+    │   ├── InvalidRecord      [station.records] a row that is not valid (also ValueError)
+    │   └── StorageUnavailable [station.records] the database failed; retry
+    └── AnalysisInputError     [analytics._arrays] arrays an analysis cannot take: wrong shape,
+                               kind or length (also ValueError)
 
 Every security refusal is also emitted as an event that the station's security monitor
 stores; the exception text itself never says which check failed, except where saying so helps

@@ -1,0 +1,247 @@
+"""Theft and anomaly scoring per meter: its consumption against its own history and its
+peers, the district balance, and its tamper events.
+
+Theory of operation. Each day of a meter is summarised by five figures: its energy, how far
+its shape is from the meter's usual day (one minus the correlation with the mean of the
+previous days), its roughness (mean absolute step-to-step change over the mean absolute
+value), its spread (standard deviation over the mean absolute value) and the share of its
+intervals that read exactly zero. Each figure is turned into a z-score against the same
+meter's previous days (their mean and standard deviation, with a floor so a very regular
+meter does not make noise into alarms), and the energy and shape z-scores are taken relative
+to the median of the meter's peers that day (its district or cluster when given, else the
+fleet), so a cold day or a holiday that moves everyone is nobody's anomaly. A day's score adds
+the suspicious directions: less energy than usual, a shape unlike the usual, and roughness,
+spread or zeros out of the usual in either direction (each capped at 10). These catch the
+injections of Jokar et al. (2016): scaling (h1, energy), cut-outs (h2, zeros and shape), random
+factors (h3, h4: roughness), flattening (h5: spread and shape) and shifting (h6: shape).
+
+:class:`AnomalyState` does this one day at a time (a day's score uses only the days before
+it), which is how the station runs it; :func:`score_days` folds the same state over a block
+of days. :func:`score_meters` averages each meter's last ``recent_days`` day scores and adds,
+when given, the district balance's evidence (how far the meter's error estimated by
+:func:`wattguard.analytics.lineloss.estimate_meter_errors` sits out of the fleet's spread of
+estimates) and its tamper events (cover opened, magnet, reverse energy, clock changes,
+power-down patterns, counted per meter by the caller).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from wattguard.analytics._arrays import AnalysisInputError, FloatArray, as_curves, as_days
+
+__all__ = ["AnomalyState", "day_features", "score_days", "score_meters"]
+
+#: Days of history a meter needs before its days are scored.
+MIN_HISTORY = 7
+#: Fewest scored meters in a peer group for its median to count.
+MIN_PEERS = 5
+#: Each part of a day's score is capped here, so one wild figure does not drown the rest.
+CAP = 10.0
+#: The smallest spread of meters' estimated errors (registered/true - 1) that scores count in.
+ERROR_SCALE = 0.02
+_FEATURES = 5  # energy, shape distance, roughness, spread, zero share
+#: Floors of the standard deviations: relative for energy, roughness and spread, absolute for
+#: the shape distance and the zero share.
+_RELATIVE_FLOOR = 0.05
+_ABSOLUTE_FLOOR = np.array([0.0, 0.02, 0.0, 0.0, 0.02])
+
+
+def day_features(day: npt.ArrayLike, usual: npt.ArrayLike) -> FloatArray:
+    """(meters, 5) figures of one day: energy, shape distance from ``usual`` (each meter's
+    mean day so far, NaN rows when unknown), roughness, spread and zero share."""
+    x = as_curves(day).astype(np.float64)
+    base = np.asarray(usual, dtype=np.float64)
+    if not np.isnan(x).any() and not np.isnan(base).any():
+        return _complete_day_features(x, base)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing day: NaN, said below
+        energy = np.nansum(x, axis=1)
+        size = np.nanmean(np.abs(x), axis=1)
+        rough = np.nanmean(np.abs(np.diff(x, axis=1)), axis=1) / size
+        spread = np.nanstd(x, axis=1) / size
+        zero = np.nanmean(x == 0.0, axis=1) if x.size else np.zeros(0)
+        xc = x - _row_mean(x)
+        bc = base - _row_mean(base)
+        both = ~np.isnan(xc) & ~np.isnan(bc)
+        xc, bc = np.where(both, xc, 0.0), np.where(both, bc, 0.0)
+        corr = (xc * bc).sum(axis=1) / np.sqrt((xc**2).sum(axis=1) * (bc**2).sum(axis=1))
+    corr = np.where(np.isnan(corr), 0.0, corr)  # a flat day correlates with nothing
+    zero = np.where(np.isnan(x).all(axis=1), np.nan, zero)
+    rough = np.where(size > 0, rough, 0.0)
+    spread = np.where(size > 0, spread, 0.0)
+    return np.stack([energy, 1.0 - corr, rough, spread, zero], axis=1)
+
+
+def _complete_day_features(x: FloatArray, base: FloatArray) -> FloatArray:
+    """:func:`day_features` for a day and a usual day without a missing interval (the common
+    case), with the plain reductions, several times faster than the NaN-aware ones."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        size = np.abs(x).mean(axis=1)
+        rough = np.abs(np.diff(x, axis=1)).mean(axis=1) / size
+        xc = x - x.mean(axis=1, keepdims=True)
+        spread = np.sqrt((xc**2).mean(axis=1)) / size
+        bc = base - base.mean(axis=1, keepdims=True)
+        corr = (xc * bc).sum(axis=1) / np.sqrt((xc**2).sum(axis=1) * (bc**2).sum(axis=1))
+    corr = np.where(np.isnan(corr), 0.0, corr)
+    return np.stack(
+        [
+            x.sum(axis=1),
+            1.0 - corr,
+            np.where(size > 0, rough, 0.0),
+            np.where(size > 0, spread, 0.0),
+            (x == 0.0).mean(axis=1),
+        ],
+        axis=1,
+    )
+
+
+def _row_mean(values: FloatArray) -> FloatArray:
+    """Each row's mean over its present values (NaN for a row with none), without a warning."""
+    present = ~np.isnan(values)
+    count = present.sum(axis=1, keepdims=True)
+    total = np.where(present, values, 0.0).sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+@dataclass
+class AnomalyState:
+    """The per-meter history the scores need, one day at a time: the count, sum and sum of
+    squares of each day figure and the sum of the days' curves (missing intervals left out).
+    ``groups`` numbers each meter's peer group (district or cluster) 0, 1, ...; None puts
+    the whole fleet in one group."""
+
+    meters: int
+    steps_per_day: int
+    groups: npt.NDArray[np.intp] | None = None
+    days: npt.NDArray[np.intp] = field(init=False, repr=False)
+    sums: FloatArray = field(init=False, repr=False)
+    squares: FloatArray = field(init=False, repr=False)
+    curve_sums: FloatArray = field(init=False, repr=False)
+    curve_counts: npt.NDArray[np.intp] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.days = np.zeros(self.meters, dtype=np.intp)
+        self.sums = np.zeros((self.meters, _FEATURES))
+        self.squares = np.zeros((self.meters, _FEATURES))
+        self.curve_sums = np.zeros((self.meters, self.steps_per_day))
+        self.curve_counts = np.zeros((self.meters, self.steps_per_day), dtype=np.intp)
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups, dtype=np.intp)
+            if self.groups.shape != (self.meters,) or (self.groups < 0).any():
+                raise AnalysisInputError("groups needs one group number (>= 0) per meter")
+
+    def add_day(self, day: npt.ArrayLike) -> FloatArray:
+        """Score one day, (meters, steps_per_day), against the history, then add it to the
+        history. Returns one score per meter; NaN while a meter has under MIN_HISTORY days,
+        or for a day it did not report at all."""
+        x = as_curves(day, self.steps_per_day)
+        if x.shape != (self.meters, self.steps_per_day):
+            raise AnalysisInputError(f"a day is ({self.meters}, {self.steps_per_day})")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            usual = np.where(self.curve_counts > 0, self.curve_sums / self.curve_counts, np.nan)
+        features = day_features(x, usual)
+        scores = self._score(features)
+        reported = np.asarray(~np.isnan(x).all(axis=1), dtype=bool)
+        f = np.where(reported[:, None], np.nan_to_num(features), 0.0)
+        self.sums += f
+        self.squares += f**2
+        self.days += reported
+        self.curve_sums += np.nan_to_num(x)
+        self.curve_counts += ~np.isnan(x)
+        scores[~reported] = np.nan
+        return scores
+
+    def _score(self, features: FloatArray) -> FloatArray:
+        n = np.maximum(self.days, 1)[:, None]
+        mean = self.sums / n
+        sd = np.sqrt(np.maximum(self.squares / n - mean**2, 0.0))
+        floor = np.maximum(_RELATIVE_FLOOR * np.abs(mean), _ABSOLUTE_FLOOR[None, :]) + 1e-9
+        z = (features - mean) / np.maximum(sd, floor)
+        z[:, 0] -= self._peer_median(z[:, 0])
+        z[:, 1] -= self._peer_median(z[:, 1])
+        parts = np.stack([-z[:, 0], z[:, 1], np.abs(z[:, 2]), np.abs(z[:, 3]), z[:, 4]], axis=1)
+        score = np.clip(np.nan_to_num(parts), 0.0, CAP).sum(axis=1)
+        score[self.days < MIN_HISTORY] = np.nan
+        return np.asarray(score)
+
+    def _peer_median(self, values: FloatArray) -> FloatArray:
+        """Each meter's peer group's median of ``values`` (0 for a group of under MIN_PEERS
+        scored meters: a meter is not its own peer)."""
+        ready = (self.days >= MIN_HISTORY) & ~np.isnan(values)
+        out = np.zeros(values.size)
+        if self.groups is None:
+            if ready.sum() >= MIN_PEERS:
+                out[:] = np.median(values[ready])
+            return out
+        for group in np.unique(self.groups[ready]):
+            members = self.groups == group
+            if (members & ready).sum() >= MIN_PEERS:
+                out[members] = np.median(values[members & ready])
+        return out
+
+
+def score_days(
+    curves: npt.ArrayLike, steps_per_day: int, groups: npt.ArrayLike | None = None
+) -> FloatArray:
+    """(meters, days) day scores, each day against the days before it (NaN for the first
+    MIN_HISTORY days of a meter)."""
+    days = as_days(curves, steps_per_day)
+    peer = None if groups is None else np.asarray(groups, dtype=np.intp)
+    state = AnomalyState(days.shape[0], steps_per_day, peer)
+    out = np.empty(days.shape[:2])
+    for d in range(days.shape[1]):
+        out[:, d] = state.add_day(days[:, d])
+    return out
+
+
+def _error_evidence(errors: FloatArray) -> FloatArray:
+    """How far each meter's estimated error sits out of the fleet's spread of estimates
+    (robust z-score: median and MAD, the MAD floored at ERROR_SCALE / 4), capped at CAP.
+    Both signs count: an injection that moves energy between hours (h5, h6) can leave a
+    meter's error estimate either side of zero."""
+    present = errors[~np.isnan(errors)]
+    centre = float(np.median(present)) if present.size else 0.0
+    mad = float(np.median(np.abs(present - centre))) if present.size else 0.0
+    spread = max(1.4826 * mad, ERROR_SCALE / 4)
+    return np.asarray(np.clip(np.nan_to_num(np.abs(errors - centre) / spread), 0.0, CAP))
+
+
+def score_meters(
+    curves: npt.ArrayLike,
+    steps_per_day: int,
+    *,
+    recent_days: int = 7,
+    groups: npt.ArrayLike | None = None,
+    meter_errors: npt.ArrayLike | None = None,
+    events: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """One score per meter, higher = more suspicious, from ``curves`` (meters, steps) of
+    energy per interval (NaN where missing) alone; ``groups`` (peer group per meter),
+    ``meter_errors`` (the balance's estimated error per meter) and ``events`` (tamper events
+    per meter) add their evidence when given."""
+    array = as_curves(curves, steps_per_day)
+    meters = array.shape[0]
+    if recent_days < 1:
+        raise AnalysisInputError("recent_days must be at least 1")
+    days = score_days(array, steps_per_day, groups)
+    recent = days[:, -recent_days:]
+    with np.errstate(invalid="ignore"):
+        counted = (~np.isnan(recent)).sum(axis=1)
+        score = np.where(counted > 0, np.nansum(recent, axis=1) / np.maximum(counted, 1), 0.0)
+    if meter_errors is not None:
+        errors = np.asarray(meter_errors, dtype=np.float64)
+        if errors.shape != (meters,):
+            raise AnalysisInputError("meter_errors needs one error per meter")
+        score = score + _error_evidence(errors)
+    if events is not None:
+        counts = np.asarray(events, dtype=np.float64)
+        if counts.shape != (meters,) or (counts < 0).any():
+            raise AnalysisInputError("events needs one count (>= 0) per meter")
+        score = score + np.log1p(counts)
+    return np.asarray(score)

@@ -1,0 +1,72 @@
+"""Theft scores: each Jokar injection into one meter of a seeded fleet puts that meter first;
+the day-at-a-time state scores exactly as the batch; the optional evidence adds up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wattguard.analytics import AnalysisInputError, score_meters
+from wattguard.analytics.anomaly import AnomalyState, day_features, score_days
+from wattguard.analytics.injection import inject
+from wattguard.simulation.district import simulate_districts
+
+
+@pytest.fixture(scope="module")
+def fleet() -> np.ndarray:
+    sim = simulate_districts(1, 60, 28, seed=9, irregular=0)
+    return sim.curves.astype(np.float64)
+
+
+@pytest.mark.parametrize("attack", [1, 2, 3, 4, 5, 6])
+def test_an_injected_meter_ranks_first(fleet: np.ndarray, attack: int) -> None:
+    curves = fleet.copy()
+    target = 17
+    days = curves[target].reshape(28, 96)
+    days[-7:] = inject(days[-7:], attack, np.random.default_rng(attack))
+    curves[target] = days.ravel()
+    scores = score_meters(curves, 96)
+    assert int(np.argmax(scores)) == target
+    honest = score_meters(fleet, 96)
+    assert scores[target] > honest[target]
+
+
+def test_the_state_scores_like_the_batch(fleet: np.ndarray) -> None:
+    batch = score_days(fleet, 96)
+    state = AnomalyState(fleet.shape[0], 96)
+    for day in range(28):
+        np.testing.assert_allclose(
+            state.add_day(fleet[:, day * 96 : (day + 1) * 96]), batch[:, day]
+        )
+    assert np.isnan(batch[:, :7]).all() and not np.isnan(batch[:, 7:]).any()
+
+
+def test_balance_and_tamper_evidence_raise_a_score(fleet: np.ndarray) -> None:
+    base = score_meters(fleet, 96)
+    errors = np.zeros(60)
+    errors[3] = -0.4
+    events = np.zeros(60)
+    events[5] = 4
+    more = score_meters(fleet, 96, meter_errors=errors, events=events)
+    assert more[3] > base[3] + 5 and more[5] > base[5] + 1
+    assert np.allclose(np.delete(more, [3, 5]), np.delete(base, [3, 5]))
+
+
+def test_missing_days_are_not_scored_and_bad_input_is_refused(fleet: np.ndarray) -> None:
+    curves = fleet.copy()
+    curves[2, -96:] = np.nan
+    assert np.isnan(score_days(curves, 96)[2, -1])
+    with pytest.raises(AnalysisInputError):
+        score_meters(fleet, 95)
+    with pytest.raises(AnalysisInputError):
+        score_meters(fleet, 96, events=-np.ones(60))
+
+
+def test_complete_days_take_the_fast_path_with_the_same_figures(fleet: np.ndarray) -> None:
+    day = fleet[:, :96]
+    usual = fleet[:, 96:192]
+    fast = day_features(day, usual)
+    with_gap = day.copy()
+    with_gap[0, 0] = np.nan  # one missing interval sends the whole day down the NaN path
+    slow = day_features(with_gap, usual)
+    np.testing.assert_allclose(fast[1:], slow[1:], rtol=1e-9)

@@ -1,0 +1,109 @@
+"""The district balance: the daily loss rate, abnormal-loss alerts, and each meter's error
+estimated from the balance, on seeded districts whose truth is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wattguard.analytics import AnalysisInputError, estimate_meter_errors
+from wattguard.analytics.lineloss import LossMonitor, daily_loss, rank_meters
+from wattguard.simulation.district import Irregularity, simulate_districts
+
+
+@pytest.fixture(scope="module")
+def districts():  # type: ignore[no-untyped-def]
+    # Four districts of 40 customers, 30 days: one of each irregularity, in turn.
+    return simulate_districts(4, 40, 30, seed=5)
+
+
+def test_daily_loss_by_hand() -> None:
+    supply = np.array([10.0, 10.0, 20.0, np.nan])
+    customers = np.array([[4.0, 4.0, 9.0, 1.0], [5.0, 5.0, 9.0, 1.0]])
+    energy, rate, used = daily_loss(supply, customers, 2)
+    assert energy.tolist() == [2.0, 2.0]
+    assert rate.tolist() == [0.1, 0.1]
+    assert used.tolist() == [2, 1]
+
+
+def test_the_daily_rate_is_the_technical_loss_until_a_meter_hides_load() -> None:
+    honest = simulate_districts(1, 40, 10, seed=5, irregular=0)
+    _, rate, used = daily_loss(honest.supply[0], honest.curves, 96)
+    assert ((rate > 0.01) & (rate < 0.08)).all() and (used == 96).all()
+    bypassed = honest.curves.copy()
+    bypassed[:4] *= 0.5
+    _, more, _ = daily_loss(honest.supply[0], bypassed, 96)
+    assert (more > rate + 0.01).all()
+
+
+@pytest.mark.parametrize("district", range(4))
+def test_the_irregular_meter_is_named_and_its_error_estimated(districts, district: int) -> None:  # type: ignore[no-untyped-def]
+    rows = districts.district == district
+    errors = estimate_meter_errors(districts.supply[district], districts.curves[rows])
+    kind = districts.truth.irregularity[rows]
+    irregular = int(np.flatnonzero(kind > 0)[0])
+    truth = districts.truth.error[rows][irregular]
+    if kind[irregular] == Irregularity.METER_ERROR:
+        assert errors[irregular] == pytest.approx(truth, abs=0.015)
+    else:
+        assert rank_meters(errors)[0] == irregular
+        assert errors[irregular] == pytest.approx(truth, abs=0.05)
+
+
+def test_a_plain_balance_with_known_loss_gives_the_exact_errors() -> None:
+    rng = np.random.default_rng(3)
+    true = rng.gamma(1.5, 0.2, (12, 96 * 10))
+    registered = true.copy()
+    registered[4] *= 0.6  # a bypass hiding 40 %
+    registered[7] *= 1.02  # a meter 2 % fast
+    total = true.sum(axis=0)
+    supply = total + 0.01 + 0.002 * total**2  # no-load and I^2 R losses, no noise
+    errors = estimate_meter_errors(supply, registered)
+    assert errors[4] == pytest.approx(-0.4, abs=0.01)
+    assert errors[7] == pytest.approx(0.02, abs=0.005)
+    assert np.abs(np.delete(errors, [4, 7])).max() < 0.005
+
+
+def test_a_meter_reading_nothing_comes_out_near_minus_one() -> None:
+    rng = np.random.default_rng(4)
+    true = rng.gamma(1.5, 0.2, (10, 96 * 10))
+    registered = true.copy()
+    registered[2] = 0.0
+    errors = estimate_meter_errors(true.sum(axis=0) * 1.03, registered)
+    assert errors[2] == pytest.approx(-1.0, abs=0.01)
+    assert rank_meters(errors)[0] == 2
+
+
+def test_missing_intervals_are_left_out_not_filled() -> None:
+    rng = np.random.default_rng(6)
+    true = rng.gamma(1.5, 0.2, (8, 96 * 8))
+    registered = true.copy()
+    registered[1] *= 0.5
+    registered[3, 50:80] = np.nan
+    supply = true.sum(axis=0) * 1.02
+    supply[200] = np.nan
+    errors = estimate_meter_errors(supply, registered)
+    assert errors[1] == pytest.approx(-0.5, abs=0.02)
+    assert not np.isnan(errors).any()
+
+
+def test_the_monitor_raises_an_abnormal_loss_when_a_bypass_starts() -> None:
+    sim = simulate_districts(1, 30, 20, seed=8, irregular=0)
+    monitor = LossMonitor(1, 96)
+    alerts = []
+    for day in range(20):
+        readings = sim.curves[:, day * 96 : (day + 1) * 96].astype(float)
+        if day >= 15:
+            readings[:5] *= 0.5  # five customers bypass half their load
+        alerts.append(monitor.add_day(sim.supply[:, day * 96 : (day + 1) * 96], readings, [0] * 30))
+    assert all(not day for day in alerts[:15])
+    assert alerts[15] and alerts[15][0].reason in {"jump", "high"}
+    assert alerts[15][0].rate > alerts[15][0].usual
+    assert monitor.history().shape == (1, 20)
+
+
+def test_arrays_that_do_not_line_up_are_refused() -> None:
+    with pytest.raises(AnalysisInputError):
+        estimate_meter_errors(np.ones(10), np.ones((3, 9)))
+    with pytest.raises(AnalysisInputError):
+        estimate_meter_errors(np.ones(10), np.ones(10))
