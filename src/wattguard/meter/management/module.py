@@ -448,6 +448,13 @@ class ManagementModule:
         if self.relay.state != before:
             self._relay_changed(before, now)
 
+    def press_button(self, now: float) -> None:
+        """The customer's button: closes the relay after a close-allowed."""
+        before = self.relay.state
+        self.relay.press_button(now)
+        if self.relay.state != before:
+            self._relay_changed(before, now, "button pressed")
+
     def _relay_changed(self, before: RelayState, now: float, reason: str = "") -> None:
         tripped = not self.relay.supplying
         kind = MeterEventKind.RELAY_TRIP if tripped else MeterEventKind.RELAY_CLOSE

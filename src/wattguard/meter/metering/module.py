@@ -66,6 +66,11 @@ class Measurement:
         s = self.apparent_power
         return self.active_power / s if s else 1.0
 
+    def without_load(self) -> Measurement:
+        """The same supply with the load cut off (an open relay): the voltage and frequency
+        stay, the current and the powers are zero."""
+        return Measurement(self.voltage, 0.0, 0.0, 0.0, self.frequency, 0.0, self.voltage_thd, 0.0)
+
     def to_data(self) -> Data:
         neutral = self.current if self.neutral_current is None else self.neutral_current
         return Data.structure(
