@@ -17,7 +17,9 @@ clock in POSIX seconds (virtual in a simulation, the wall clock in the runtime):
   security refusals, in order).
 
 The other ports are named: :meth:`Meter.measure` (one metering step, a :class:`Measurement`
-for ``seconds``), :meth:`Meter.receive_bluetooth` (a handheld's frame), :meth:`Meter.power_up`,
+for ``seconds``: profile mode), :meth:`Meter.measure_waveform` (a window of samples: waveform
+mode, with harmonics), :meth:`Meter.press_button` (the customer's button),
+:meth:`Meter.receive_bluetooth` (a handheld's frame), :meth:`Meter.power_up`,
 :meth:`Meter.mains_lost` and :meth:`Meter.mains_restored` (the supply), :meth:`Meter.restart`.
 
 Inside, each module has the same shape towards the others: named input ports taking one
@@ -36,6 +38,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from wattguard.crypto import sm2
 from wattguard.events import EventSink
@@ -246,6 +251,32 @@ class Meter:
         # at the tariff of its start), so a step never straddles into the next period.
         tariff = self._tariff(now - seconds)
         self.metering.measure(measurement, seconds, tariff, now)
+        self._pump(now)
+
+    def measure_waveform(
+        self,
+        voltage: NDArray[np.float64],
+        current: NDArray[np.float64],
+        sample_rate: float,
+        now: float,
+        seconds: float | None = None,
+    ) -> None:
+        """Waveform mode: one window of samples (at least 10 cycles) of the supply voltage and
+        of the current the load would draw, standing for ``seconds`` (None: the window's own
+        length). The meter's physics as in :meth:`measure`: a supply below the critical
+        voltage is a power-down, and an open relay leaves the current at zero."""
+        volts = np.asarray(voltage, dtype=np.float64)
+        rms = float(np.sqrt(np.mean(volts * volts))) if len(volts) else 0.0
+        if not self._supply(rms, now):
+            return
+        self.now = now
+        amps = np.asarray(current, dtype=np.float64)
+        if not self.management.relay.supplying:
+            amps = np.zeros_like(amps)
+        length = len(volts) / sample_rate
+        step = length if seconds is None else seconds
+        tariff = self._tariff(now - step)
+        self.metering.measure_waveform(volts, amps, sample_rate, tariff, now, seconds)
         self._pump(now)
 
     def press_button(self, now: float) -> None:

@@ -55,6 +55,7 @@ from wattguard.meter.management.esam_objects import expose_esam
 from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.management.exposure import expose, metrology_view
 from wattguard.meter.management.freeze import expose_freezes
+from wattguard.meter.management.harmonic_objects import expose_harmonics
 from wattguard.meter.management.host_events import EventQueue, MeterEvent, RelaySwitched
 from wattguard.meter.management.model import ObjectModel
 from wattguard.meter.management.policy import SecurityPolicy
@@ -63,6 +64,7 @@ from wattguard.meter.management.relay import Relay, RelayState
 from wattguard.meter.management.server import ApplicationServer, SecurityElement
 from wattguard.meter.management.storage import MemoryStore, Store
 from wattguard.meter.management.uart_payloads import read_enum, read_structure, readings
+from wattguard.meter.metering.harmonics import HarmonicContent, HarmonicEnergy
 from wattguard.meter.metering.module import Measurement, decode_energy, decode_measurement
 from wattguard.meter.metering.registers import EnergyRegisters
 from wattguard.protocol import (
@@ -157,6 +159,8 @@ class ManagementModule:
         self.relay = Relay()
         self.registers = EnergyRegisters(tariffs)
         self.measurement: Measurement | None = None
+        self.harmonics: HarmonicContent | None = None  # the last waveform window's
+        self.harmonic_energy = HarmonicEnergy(tariffs)
         self.rated_voltage = rated_voltage
         self.temperature = 25.0
         self.clock_offset = 0.0
@@ -210,6 +214,8 @@ class ManagementModule:
         # Logical address 1 names the metering module: its legal-metrology values, read-only,
         # as the metering chip reported them over SPI (module docstring of exposure.py).
         self.metering_model = metrology_view(self.model)
+        expose_harmonics(self.model, self)
+        expose_harmonics(self.metering_model, self)
         self.metering_server = ApplicationServer(
             self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
         )
@@ -341,6 +347,11 @@ class ManagementModule:
                 self._measured(decode_measurement(payload), now)
             elif kind == MessageType.ENERGY:
                 self.registers = decode_energy(payload, self.registers.tariffs)
+            elif kind == MessageType.HARMONICS:
+                self.harmonics = HarmonicContent.from_bytes(payload)
+            elif kind == MessageType.HARMONIC_ENERGY:
+                tariffs = self.registers.tariffs
+                self.harmonic_energy = HarmonicEnergy.from_bytes(payload, tariffs)
         except (SecurityError, DecodeError) as exc:
             log.info("%s: SPI message refused: %s", self.name, exc)
 
