@@ -10,8 +10,8 @@ from wattguard.meter.management.relay import RelayState
 from wattguard.meter.metering.module import Measurement
 from wattguard.protocol import OAD, OMD, Data, DataType
 from wattguard.protocol.apdu.common import DAR
-from wattguard.testing import HOUSE, T0
-from wattguard.testing.esam import fitted_meter
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.esam import fitted_meter, rig
 from wattguard.testing.meter import Line, running_meter
 
 UNPROTECTED = MeterConfig(protected=False)
@@ -131,3 +131,32 @@ def test_an_under_voltage_above_the_critical_voltage_keeps_the_meter_running() -
     assert meter.powered
     assert meter.log.of_kind(MeterEventKind.UNDER_VOLTAGE)
     assert not meter.log.of_kind(MeterEventKind.POWER_DOWN)
+
+
+def test_a_top_up_after_a_credit_trip_allows_the_customer_to_close() -> None:
+    meter, wallet = fitted_meter(cost=CostControl(alarm_levels=(0, 0)))
+    assert wallet is not None and meter.management.relay.state == RelayState.TRIPPED
+    station = rig().station
+    station.register(ADDRESS, key_version=1)
+    amount, protected = (item.value for item in station.top_up(ADDRESS, 500).value)
+    wallet.top_up(amount, protected.sid, protected.mac, T0 + HOUR)
+    now = run(meter, T0 + HOUR, 1)
+    assert meter.management.relay.state == RelayState.CLOSE_ALLOWED
+    before = forward(meter)
+    now = run(meter, now, 5)
+    assert forward(meter) == before  # not until the customer presses the button
+    meter.press_button(now)
+    run(meter, now, 5)
+    assert forward(meter) > before
+
+
+def test_a_top_up_does_not_undo_the_stations_own_trip() -> None:
+    meter, wallet = fitted_meter(cost=CostControl())
+    assert wallet is not None
+    meter.management.trip(T0 + HOUR, reason="remote command")
+    station = rig().station
+    station.register(ADDRESS, key_version=1)
+    amount, protected = (item.value for item in station.top_up(ADDRESS, 500).value)
+    wallet.top_up(amount, protected.sid, protected.mac, T0 + HOUR)
+    run(meter, T0 + HOUR, 3)
+    assert meter.management.relay.state == RelayState.TRIPPED

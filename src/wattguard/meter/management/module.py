@@ -171,6 +171,7 @@ class ManagementModule:
         self._voltage_state: MeterEventKind | None = None
         self._hot = False
         self._deducted_wh = 0.0
+        self._credit_trip = False  # the relay is open because the credit ran out
         self._servers(esam, password)
         self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
@@ -368,7 +369,18 @@ class ManagementModule:
         if state is not None and state != self._voltage_state:
             self.log.add(state, now, f"{m.voltage:.1f} V")
         self._voltage_state = state
+        self._credit_restored(now)
         self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now))
+
+    def _credit_restored(self, now: float) -> None:
+        """After a trip at zero credit, a wallet holding credit again (a top-up) allows the
+        relay to close: the customer's button restores the supply."""
+        if not self._credit_trip or self.wallet is None or self.relay.supplying:
+            self._credit_trip = False
+            return
+        if self.wallet.balance() > 0:
+            self._credit_trip = False
+            self.close(now, direct=False)
 
     # UART: the expansion module
 
@@ -416,6 +428,7 @@ class ManagementModule:
             self._refuse("local trip refused: the meter is protected (power keeping)", now)
             return
         self.trip(now, reason="credit exhausted")
+        self._credit_trip = not self.relay.supplying
 
     def _deduct(self, amount: int, energy_wh: int, now: float) -> None:
         if self.wallet is None:
@@ -448,6 +461,7 @@ class ManagementModule:
     # the relay, as the server's methods and the local guard drive it
 
     def trip(self, now: float, delay: float = 0.0, duration: float = 0.0, reason: str = "") -> None:
+        self._credit_trip = False  # a station's trip is not undone by a top-up
         before = self.relay.state
         self.relay.trip(now, delay, duration)
         if self.relay.state != before:
