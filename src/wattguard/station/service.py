@@ -52,6 +52,7 @@ from wattguard.protocol.apdu.security import (
 )
 from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
+from wattguard.station.balance import EnergyBalance
 from wattguard.station.collector import Collector
 from wattguard.station.commands import (
     Command,
@@ -137,6 +138,7 @@ class Station:
         approval_threshold: int = 10,
         extra_events: EventSink | None = None,
         collection_interval: float = COLLECTION_INTERVAL,
+        balance: bool = True,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -169,6 +171,10 @@ class Station:
         self.received = 0
         self._dispatches: dict[int, _Dispatch] = {}
         self.on_readings: list[Callable[[list[Reading]], None]] = []
+        # The districts' energy balance runs by default over every stored batch; a district
+        # is checked once its total meter is registered (register_total_meter).
+        self.balance: EnergyBalance | None = EnergyBalance(self.monitor) if balance else None
+        self._total_of: dict[str, str] = {}  # terminal -> its district's total meter
         # At every start: a TAMPER event if the trail does not hold. A cryptographic device
         # that cannot be reached now does not keep the station from starting.
         try:
@@ -184,6 +190,8 @@ class Station:
         new = self.storage.add_readings(readings, received=self.clock.time())
         self.stored += new
         self.watch.seen({reading.meter for reading in readings}, self.clock.time())
+        if self.balance is not None:
+            self.balance.on_readings(readings)
         for hook in self.on_readings:
             hook(readings)
 
@@ -222,6 +230,22 @@ class Station:
         self.terminal_of[meter.hex()] = terminal
         if self.hsm is not None:
             self.hsm.register(meter)
+        self._district_changed(terminal.hex())
+
+    def register_total_meter(self, meter: bytes, terminal: bytes) -> None:
+        """Register ``meter`` as the total meter at the transformer of ``terminal``'s district:
+        from now on the energy balance checks the district (its customers: every other meter
+        of the terminal, as they register). Kept in memory: the deployment says it at start."""
+        self._total_of[terminal.hex()] = meter.hex()
+        self.register_meter(meter, terminal)
+
+    def _district_changed(self, terminal: str) -> None:
+        total = self._total_of.get(terminal)
+        if self.balance is None or total is None:
+            return
+        customers = [m for m, t in self.terminal_of.items() if t.hex() == terminal and m != total]
+        if customers:
+            self.balance.add_district(terminal, total, customers)
 
     # commands
 
