@@ -279,6 +279,15 @@ class Meter:
         self.metering.measure_waveform(volts, amps, sample_rate, tariff, now, seconds)
         self._pump(now)
 
+    def pile_drawn(self, watts: float, now: float) -> None:
+        """The charging pile on the expansion module's user-device port reports its draw
+        (over its limit: an alarm the meter logs and reports)."""
+        if not self.powered:
+            return
+        self.now = now
+        self.expansion.pile_drawn(watts, now)
+        self._pump(now)
+
     def press_button(self, now: float) -> None:
         """The customer presses the meter's button: after a close-allowed it closes the relay
         (the supply returns); otherwise it changes nothing."""
