@@ -67,6 +67,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="switch the protection off: no ESAMs, no MACs, nothing verified",
     )
+    parser.add_argument(
+        "--district-meters",
+        action="store_true",
+        help="a total meter at each district's transformer (one more meter per terminal): "
+        "the station's energy balance checks each district",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         hplc_loss=args.hplc_loss,
         protected=not args.unprotected,
         database=args.database,
+        district_meters=args.district_meters,
     )
     return _virtual(args, config) if args.virtual else _live(args, config)
 

@@ -40,6 +40,7 @@ from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
 from wattguard.randomness import seeded
 from wattguard.runtime.api import RunningApi, start_api
+from wattguard.runtime.district import District
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
@@ -85,6 +86,9 @@ class DeploymentConfig:
     protected: bool = True
     database: str = "sqlite://"  # the station's storage URL (memory by default)
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
+    #: A total meter at each district's transformer (address <terminal number>000000, one
+    #: more meter per terminal), registered as such: the station's energy balance checks it.
+    district_meters: bool = False
 
     def __post_init__(self) -> None:
         if self.meters < 1 or self.per_terminal < 1:
@@ -224,6 +228,10 @@ class Deployment:
                 terminal, channel, meters, mixed_load(count, config.simulation_seed * 1000 + k)
             )
             net.power_up(start)
+            if config.district_meters:
+                total = self._meter(bytes.fromhex(f"{k:06d}000000"))
+                District(net, total)
+                self.station.register_total_meter(total.address, address)
             self.nets.append(net)
         self.sessions: dict[bytes, FepSession] = {}
         self._wired = False
