@@ -222,12 +222,7 @@ def test_the_modules_hand_out_their_messages_once() -> None:
     metering.power_up(bytes(8))
     metering.measure(HOUSE, 60.0, 1, T0)
     kinds = [message[1] for message in metering.spi_to_send()]
-    assert kinds == [
-        MessageType.RESTART,
-        MessageType.MEASUREMENT,
-        MessageType.ENERGY,
-        MessageType.HARMONIC_ENERGY,
-    ]
+    assert kinds == [MessageType.RESTART, MessageType.MEASUREMENT, MessageType.ENERGY]
     assert metering.spi_to_send() == []
     log = EventLog()
     expansion = ExpansionModule(bytes(16), bytes(16), log)

@@ -38,7 +38,9 @@ class HarmonicSource(Protocol):
     """What the objects read: the last window's content and the harmonic energy registers."""
 
     harmonics: HarmonicContent | None
-    harmonic_energy: HarmonicEnergy
+
+    @property
+    def harmonic_energy(self) -> HarmonicEnergy: ...
 
 
 def expose_harmonics(model: ObjectModel, source: HarmonicSource) -> None:

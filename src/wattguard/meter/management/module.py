@@ -160,7 +160,7 @@ class ManagementModule:
         self.registers = EnergyRegisters(tariffs)
         self.measurement: Measurement | None = None
         self.harmonics: HarmonicContent | None = None  # the last waveform window's
-        self.harmonic_energy = HarmonicEnergy(tariffs)
+        self._harmonic_energy: HarmonicEnergy | None = None  # none reported: profile mode
         self.rated_voltage = rated_voltage
         self.temperature = 25.0
         self.clock_offset = 0.0
@@ -220,6 +220,14 @@ class ManagementModule:
         self.metering_server = ApplicationServer(
             self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
         )
+
+    @property
+    def harmonic_energy(self) -> HarmonicEnergy:
+        """Fundamental and harmonic active energy as the chip reported them; before it reports
+        any (profile mode: no waveform analysed) all active energy is fundamental."""
+        if self._harmonic_energy is not None:
+            return self._harmonic_energy
+        return HarmonicEnergy.all_fundamental(self.registers)
 
     @property
     def credit(self) -> Wallet | None:
@@ -352,7 +360,7 @@ class ManagementModule:
                 self.harmonics = HarmonicContent.from_bytes(payload)
             elif kind == MessageType.HARMONIC_ENERGY:
                 tariffs = self.registers.tariffs
-                self.harmonic_energy = HarmonicEnergy.from_bytes(payload, tariffs)
+                self._harmonic_energy = HarmonicEnergy.from_bytes(payload, tariffs)
         except (SecurityError, DecodeError) as exc:
             log.info("%s: SPI message refused: %s", self.name, exc)
 

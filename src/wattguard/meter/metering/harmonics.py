@@ -14,9 +14,10 @@ up to the 41st order and the fundamental active power P_1. The chip turns them i
   (objects 0110/0120 fundamental, 0210/0220 harmonic; docs/protocol.md), sent as a
   HARMONIC_ENERGY message beside each ENERGY snapshot.
 
-In profile mode no waveform is analysed: the chip registers all active power as fundamental
-(a load profile carries no harmonics) and sends no HARMONICS, so the harmonic objects answer
-NULL rather than a made-up 0 %. SPI payloads are DL/T 698.45 Data like the chip's others.
+In profile mode no waveform is analysed: all active power is fundamental (a load profile
+carries no harmonics), the chip sends neither HARMONICS nor HARMONIC_ENERGY (the management
+module reads the split off the ENERGY snapshot), and the THD and content objects answer NULL
+rather than a made-up 0 %. SPI payloads are DL/T 698.45 Data like the chip's others.
 """
 
 from __future__ import annotations
@@ -117,6 +118,14 @@ class HarmonicEnergy:
     def __init__(self, tariffs: int = 4) -> None:
         self.fundamental = EnergyRegisters(tariffs)
         self.harmonic = EnergyRegisters(tariffs)
+
+    @classmethod
+    def all_fundamental(cls, registers: EnergyRegisters) -> HarmonicEnergy:
+        """The split of a meter that analysed no waveform: all active energy fundamental."""
+        energy = cls(registers.tariffs)
+        energy.fundamental.forward_active = list(registers.forward_active)
+        energy.fundamental.reverse_active = list(registers.reverse_active)
+        return energy
 
     def accumulate(
         self, fundamental_w: float, harmonic_w: float, seconds: float, tariff: int

@@ -4,8 +4,9 @@ reports to the management module over SPI. It is never upgradable.
 Each step it is given what it measured (from a waveform window through
 :func:`~wattguard.meter.metering.metrology.analyse_window`, or a load profile in profile mode) and
 for how long; it accumulates the registers and the demand, and queues the SPI messages to send:
-a MEASUREMENT every step (after a HARMONICS in waveform mode) and an ENERGY snapshot with
-its HARMONIC_ENERGY every ``energy_every`` seconds
+a MEASUREMENT every step (after a HARMONICS in waveform mode) and an ENERGY snapshot every
+``energy_every`` seconds, followed by HARMONIC_ENERGY once a waveform has been analysed
+(before that all active energy is fundamental)
 (:mod:`~wattguard.meter.metering.harmonics`). Sans-IO, in the
 shape of :class:`wattguard.sansio.Core` for a chip that only sends: its inputs are named ports
 (:meth:`MeteringModule.measure`, :meth:`MeteringModule.measure_waveform`,
@@ -145,6 +146,7 @@ class MeteringModule:
     def __init__(self, spi_key: bytes, *, tariffs: int = 4, energy_every: float = 60.0) -> None:
         self.registers = EnergyRegisters(tariffs)
         self.harmonic_energy = HarmonicEnergy(tariffs)
+        self.waveform = False  # a waveform was analysed: harmonic energy is reported
         self.demand = DemandMeter(tariffs=tariffs)
         self.spi = SpiSender(spi_key)
         self.energy_every = energy_every
@@ -170,9 +172,10 @@ class MeteringModule:
         if self._since_energy + 1e-9 >= self.energy_every:
             self._since_energy = 0.0
             self._outbox.append(self.spi.encode(MessageType.ENERGY, encode_energy(self.registers)))
-            self._outbox.append(
-                self.spi.encode(MessageType.HARMONIC_ENERGY, self.harmonic_energy.to_bytes())
-            )
+            if self.waveform:  # in profile mode all of it is fundamental: nothing to add
+                self._outbox.append(
+                    self.spi.encode(MessageType.HARMONIC_ENERGY, self.harmonic_energy.to_bytes())
+                )
 
     def spi_to_send(self) -> list[bytes]:
         """The SPI messages to send, oldest first, each one whole (cleared once taken)."""
@@ -202,6 +205,7 @@ class MeteringModule:
             current_thd=phase.current_thd,
             harmonic_power=phase.active_power - phase.fundamental_power,
         )
+        self.waveform = True
         content = HarmonicContent.of(phase)
         self._outbox.append(self.spi.encode(MessageType.HARMONICS, content.to_bytes()))
         self.measure(m, phase.samples / sample_rate if seconds is None else seconds, tariff, now)
