@@ -46,7 +46,7 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadModel
 from wattguard.station import Station
-from wattguard.station.commands import Role, User
+from wattguard.station.commands import TRIP_WINDOW, Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
 
@@ -79,6 +79,7 @@ class DeploymentConfig:
     protected: bool = True
     database: str = "sqlite://"  # the station's storage URL (memory by default)
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
+    trip_window: float = TRIP_WINDOW  # the station's solo trip budget window; 0: per command
 
     def __post_init__(self) -> None:
         if self.meters < 1 or self.per_terminal < 1:
@@ -173,7 +174,9 @@ class Deployment:
             )
         self.pki = UtilityPki.create(clock) if config.protected else None
         self.storage = open_storage(config.database)
-        self.station = Station(self.storage, self.bus, clock, hsm=self.hsm)
+        self.station = Station(
+            self.storage, self.bus, clock, hsm=self.hsm, trip_window=config.trip_window
+        )
         self.station.on_readings.append(self.tracker.sink)
         self.events: EventSink = self.station.monitor  # stored, and checked against the rules
         self.collector = self.station.collector
