@@ -50,6 +50,7 @@ from wattguard.events import EventKind, EventSink, SecurityEvent
 TRIP_WINDOW = 86_400.0
 
 __all__ = [
+    "TRIP_WINDOW",
     "Command",
     "CommandBook",
     "CommandKind",
@@ -57,7 +58,6 @@ __all__ = [
     "CommandRefused",
     "CommandState",
     "Role",
-    "TRIP_WINDOW",
     "User",
 ]
 
@@ -104,9 +104,7 @@ ISSUER: dict[CommandKind, Role] = {
 #: Kinds that always need a second person's approval.
 ALWAYS_APPROVED = frozenset((CommandKind.KEY_UPDATE, CommandKind.FIRMWARE))
 #: The states of a trip that went (or goes) out: counted in the solo budget unless approved.
-_OUT = frozenset(
-    (CommandState.APPROVED, CommandState.SENT, CommandState.DONE, CommandState.FAILED)
-)
+_OUT = frozenset((CommandState.APPROVED, CommandState.SENT, CommandState.DONE, CommandState.FAILED))
 
 
 class CommandRefused(SecurityError):

@@ -54,12 +54,12 @@ from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
 from wattguard.station.collector import Collector
 from wattguard.station.commands import (
+    TRIP_WINDOW,
     Command,
     CommandBook,
     CommandKind,
     CommandRefused,
     CommandState,
-    TRIP_WINDOW,
     User,
 )
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
