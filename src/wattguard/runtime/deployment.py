@@ -80,6 +80,9 @@ class DeploymentConfig:
     database: str = "sqlite://"  # the station's storage URL (memory by default)
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
     trip_window: float = TRIP_WINDOW  # the station's solo trip budget window; 0: per command
+    #: Meters read their curves, freezes and metrology values only as ciphertext + MAC
+    #: (False: the standard's default word, plaintext + MAC on the power line).
+    private_readings: bool = True
 
     def __post_init__(self) -> None:
         if self.meters < 1 or self.per_terminal < 1:
@@ -214,7 +217,9 @@ class Deployment:
 
     def _meter(self, address: bytes) -> Meter:
         # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
-        return factory_meter(address, self.hsm, active_reports=True)
+        return factory_meter(
+            address, self.hsm, active_reports=True, private_readings=self.config.private_readings
+        )
 
     @property
     def meter_count(self) -> int:
