@@ -43,7 +43,7 @@ def split_mass_trip(protected: bool) -> Outcome:
     from wattguard.station.commands import CommandKind, CommandState, Role
 
     config = DeploymentConfig(
-        meters=_METERS, per_terminal=25, start=T0 - T0 % 86_400, protected=protected,
+        meters=_METERS, per_terminal=25, start=T0 - T0 % 86_400, protected=protected, seed=0,
         trip_window=86_400.0 if protected else 0.0,
     )  # fmt: skip
     deployment = Deployment(config, virtual_clock(config))
