@@ -87,7 +87,10 @@ def tamper(direction: Direction, address: bytes, data: bytes) -> list[bytes]:
 def test_readings_altered_on_the_power_line_are_refused_only_when_protected(
     protected: bool,
 ) -> None:
-    config = DeploymentConfig(meters=4, per_terminal=4, start=START, protected=protected)
+    # the standard's plaintext + MAC reads: the values are in sight, the MAC is what refuses
+    config = DeploymentConfig(
+        meters=4, per_terminal=4, start=START, protected=protected, private_readings=False
+    )
     deployment = Deployment(config, virtual_clock(config))
     deployment.nets[0].channel.manipulate = tamper
     summary = deployment.run_virtual(3600)

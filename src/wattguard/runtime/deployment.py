@@ -47,7 +47,7 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadModel
 from wattguard.station import Station
-from wattguard.station.commands import Role, User
+from wattguard.station.commands import TRIP_WINDOW, Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
 
@@ -85,6 +85,10 @@ class DeploymentConfig:
     protected: bool = True
     database: str = "sqlite://"  # the station's storage URL (memory by default)
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
+    trip_window: float = TRIP_WINDOW  # the station's solo trip budget window; 0: per command
+    #: Meters read their curves, freezes and metrology values only as ciphertext + MAC
+    #: (False: the standard's default word, plaintext + MAC on the power line).
+    private_readings: bool = True
 
     def __post_init__(self) -> None:
         if self.meters < 1 or self.per_terminal < 1:
@@ -192,7 +196,12 @@ class Deployment:
         self.pki = UtilityPki.create(clock) if config.protected else None
         self.storage = open_storage(config.database)
         self.station = Station(
-            self.storage, self.bus, clock, hsm=self.hsm, collection_interval=REALTIME.period
+            self.storage,
+            self.bus,
+            clock,
+            hsm=self.hsm,
+            collection_interval=REALTIME.period,
+            trip_window=config.trip_window,
         )
         self.station.on_readings.append(self.tracker.sink)
         self.events: EventSink = self.station.monitor  # stored, and checked against the rules
@@ -231,7 +240,9 @@ class Deployment:
 
     def _meter(self, address: bytes) -> Meter:
         # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
-        return factory_meter(address, self.hsm, active_reports=True)
+        return factory_meter(
+            address, self.hsm, active_reports=True, private_readings=self.config.private_readings
+        )
 
     @property
     def meter_count(self) -> int:

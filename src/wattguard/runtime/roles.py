@@ -301,8 +301,12 @@ def manage_users(database: str, action: str, name: str | None, role: str | None)
 
 def _meters(prefix: str, count: int, factory: CryptoDevice | None) -> list[Meter]:
     """A terminal's meters, addressed after its own last six digits, as the factory makes
-    them (:func:`~wattguard.runtime.factory.factory_meter`)."""
-    return [factory_meter(bytes.fromhex(f"{prefix}{i:06d}"), factory) for i in range(1, count + 1)]
+    them (:func:`~wattguard.runtime.factory.factory_meter`), with private readings as in the
+    demo."""
+    return [
+        factory_meter(bytes.fromhex(f"{prefix}{i:06d}"), factory, private_readings=True)
+        for i in range(1, count + 1)
+    ]
 
 
 def _utc(moment: float) -> str:

@@ -54,6 +54,7 @@ from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
 from wattguard.station.collector import Collector
 from wattguard.station.commands import (
+    TRIP_WINDOW,
     Command,
     CommandBook,
     CommandKind,
@@ -135,6 +136,8 @@ class Station:
         *,
         hsm: CipherService | None = None,
         approval_threshold: int = 10,
+        trip_window: float = TRIP_WINDOW,
+        district_threshold: int | None = None,
         extra_events: EventSink | None = None,
         collection_interval: float = COLLECTION_INTERVAL,
     ) -> None:
@@ -147,7 +150,12 @@ class Station:
         if hsm is not None:
             hsm.events = self.monitor
         self.audit = StationAudit(storage, clock.time)
-        self.commands = CommandBook(approval_threshold, events=self.monitor, audit=self.audit)
+        # The solo trip budget counts per person and per district (the meters of a terminal)
+        # over the window, from the commands restored below.
+        self.commands = CommandBook(
+            approval_threshold, events=self.monitor, audit=self.audit, trip_window=trip_window,
+            district_threshold=district_threshold, district_of=self._district,
+        )  # fmt: skip
         self.users = UserDirectory(storage, clock.time, audit=self.audit)
         self._witnessed: int | None = None
         self.commands.restore(storage.commands(limit=1_000_000))
@@ -216,6 +224,11 @@ class Station:
             self.monitor.record(
                 SecurityEvent(kind, f"meter {meter.hex()}", f"reported: {detail}", at)
             )
+
+    def _district(self, meter: str) -> str:
+        """A meter's district: the terminal it is registered behind."""
+        terminal = self.terminal_of.get(meter)
+        return "unknown" if terminal is None else terminal.hex()
 
     def register_meter(self, meter: bytes, terminal: bytes) -> None:
         self.storage.register_meter(meter.hex(), terminal.hex(), self.clock.time())

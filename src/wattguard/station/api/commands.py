@@ -18,8 +18,10 @@ router = APIRouter()
 
 class CommandIn(BaseModel):
     """A command to issue: trip or close the relays of the listed meters (operator role or above).
-    A trip of more meters than the station's approval threshold (10 by default) waits for a second
-    person with the supervisor role to approve it; any other is sent to the meters at once."""
+    A trip that takes its issuer past the solo trip budget (more than the approval threshold, 10
+    by default, of meters tripped without a second person in the last 24 h, counted per person
+    and per district) waits for a second person with the supervisor role to approve it, and its
+    ``reason`` says the counts; any other is sent to the meters at once."""
 
     kind: str = Field(description="trip or close")
     meters: list[str] = Field(min_length=1, max_length=10_000, description="12-digit addresses")
