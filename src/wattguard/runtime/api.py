@@ -15,7 +15,10 @@ from typing import Any
 from wattguard.errors import ConfigError
 from wattguard.station import Station
 
-__all__ = ["RunningApi", "start_api"]
+__all__ = ["MAX_CONNECTIONS", "RunningApi", "start_api"]
+
+#: Connections the API serves at once; more are answered 503 (uvicorn's limit_concurrency).
+MAX_CONNECTIONS = 256
 
 
 class RunningApi:
@@ -48,9 +51,11 @@ async def start_api(station: Station, port: int, host: str = "127.0.0.1") -> Run
             f"the API cannot listen on {host}:{port} ({exc.strerror}): choose another port "
             "with --api-port (0 picks a free one)"
         ) from None
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(station), log_level="warning", lifespan="off")
-    )
+    config = uvicorn.Config(
+        create_app(station), log_level="warning", lifespan="off",
+        limit_concurrency=MAX_CONNECTIONS,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started and not task.done():
         await asyncio.sleep(0.05)

@@ -73,6 +73,9 @@ class Probe:
 
 @dataclass
 class Answer:
+    """What one request got: its status (None: no answer), how long that took (seconds) and
+    how many body bytes the client had sent by then."""
+
     status: int | None
     seconds: float
     sent: int
