@@ -20,6 +20,7 @@ from wattguard.events import EventKind
 from wattguard.runtime.api import start_api
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
+from wattguard.station.commands import CommandKind, CommandRefused
 from wattguard.testing import MIDNIGHT
 
 OPERATOR = {"Authorization": "Bearer operator-token"}
@@ -206,3 +207,12 @@ def test_an_unauthenticated_body_is_refused_over_a_socket_without_being_read(
     answer, seconds = asyncio.run(attempt())
     assert answer.startswith(b"HTTP/1.1 401 "), answer
     assert seconds < 5.0
+
+
+def test_the_station_itself_refuses_an_argument_it_could_not_store(
+    deployment: Deployment,
+) -> None:
+    operator = deployment.users["operator-token"]
+    with pytest.raises(CommandRefused, match="printable"):
+        deployment.station.issue(operator, CommandKind.CLOSE, (METER,), "a\ud800")
+    assert deployment.station.commands.commands == {} and deployment.storage.commands() == []
