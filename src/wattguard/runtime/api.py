@@ -35,8 +35,11 @@ class RunningApi:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
-async def start_api(station: Station, port: int, host: str = "127.0.0.1") -> RunningApi:
-    """Serve ``station``'s API and dashboard on ``host:port`` (0: any free port)."""
+async def start_api(
+    station: Station, port: int, host: str = "127.0.0.1", *, guard: bool = True
+) -> RunningApi:
+    """Serve ``station``'s API and dashboard on ``host:port`` (0: any free port); ``guard=False``
+    only for measuring the API without its request guard (``bench/api_flood.py``)."""
     import uvicorn
 
     from wattguard.station.api import create_app
@@ -52,7 +55,7 @@ async def start_api(station: Station, port: int, host: str = "127.0.0.1") -> Run
             "with --api-port (0 picks a free one)"
         ) from None
     config = uvicorn.Config(
-        create_app(station), log_level="warning", lifespan="off",
+        create_app(station, guard=guard), log_level="warning", lifespan="off",
         limit_concurrency=MAX_CONNECTIONS,
     )  # fmt: skip
     server = uvicorn.Server(config)
