@@ -244,6 +244,8 @@ class Station:
         unknown = [m for m in meters if m not in self.terminal_of]
         if unknown:
             raise CommandRefused(f"unknown meter(s): {', '.join(unknown[:5])}")
+        if not argument.isprintable():  # e.g. a lone surrogate: it could never be stored
+            raise CommandRefused("a command's argument must be printable text")
         command = self.commands.issue(user, kind, meters, self.clock.time(), argument)
         self.storage.save_command(command)
         if command.state == CommandState.APPROVED:

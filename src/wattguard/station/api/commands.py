@@ -6,10 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
 from wattguard.station.commands import Command, CommandKind, CommandNotFound, CommandRefused
+from wattguard.station.records import shown
 
 __all__ = ["CommandIn", "router"]
 
@@ -23,9 +24,18 @@ class CommandIn(BaseModel):
     and per district) waits for a second person with the supervisor role to approve it, and its
     ``reason`` says the counts; any other is sent to the meters at once."""
 
-    kind: str = Field(description="trip or close")
+    kind: str = Field(max_length=16, description="trip or close")
     meters: list[str] = Field(min_length=1, max_length=10_000, description="12-digit addresses")
-    argument: str = ""
+    argument: str = Field("", max_length=1000)
+
+    @field_validator("argument")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        # A lone surrogate ("\ud800" in JSON) decodes to a str that no database and no JSON
+        # answer can encode: refuse it before the command exists anywhere.
+        if not value.isprintable():  # surrogates are not printable (category Cs)
+            raise ValueError("the argument must be printable text (no control characters)")
+        return value
 
 
 def _command(command: Command) -> dict[str, Any]:
@@ -62,7 +72,7 @@ async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dic
     try:
         kind = CommandKind(body.kind.lower())
     except ValueError:
-        raise HTTPException(400, f"unknown command kind {body.kind!r}") from None
+        raise HTTPException(400, f"unknown command kind {shown(body.kind)}") from None
     meters = tuple(address(m) for m in body.meters)
     return _answer(lambda: station.issue(caller, kind, meters, body.argument))
 
