@@ -5,8 +5,10 @@ Theory of operation. :class:`CryptoDevice` wraps the soft-ESAM profile's station
 keys come from a vault encrypted under the operator's passphrase
 (:mod:`wattguard.cipher.vault`); every operation that uses a key is written to an SM3-chained
 audit log (:mod:`wattguard.cipher.audit`) with the meter and the outcome, never a key; refusals
-also become security events. Per-meter counters (command counter, top-ups, key version) are
-kept in a state file so that a restarted device never reuses a counter.
+also become security events. Per-meter counters (command counter, top-ups, key version, and
+the window of report counters seen) are kept in a state file, written durably before a counter
+is used or a report handed back, so that a restarted device never reuses a counter nor
+accepts a report twice.
 
 The station uses it as the :class:`~wattguard.station.ingest.Verifier` of relayed readings
 and to protect its commands. ``wattguard cipher`` runs it as its own process (see
@@ -25,7 +27,7 @@ from typing import Any
 from wattguard.cipher.audit import AuditChain
 from wattguard.cipher.vault import load_vault
 from wattguard.crypto import sm2
-from wattguard.errors import ConfigError, SecurityError
+from wattguard.errors import ConfigError, ReplayError, SecurityError
 from wattguard.esam.chip import Esam
 from wattguard.esam.profile import MasterKeys, Random
 from wattguard.esam.provisioning import provision
@@ -193,12 +195,18 @@ class CryptoDevice:
         return inner
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
+        """A meter's RN_MAC report, opened; its counter joins the meter's report window, which
+        is on disk (with a state file) before the report is handed back, so that neither a
+        restart of this device nor one of the station lets the report through again."""
         self.register(meter)
+        before = self.security.reports_heard(meter)
         try:
             inner = self.security.open_report(meter, report)
         except SecurityError as exc:
             self._refused(meter, "report", exc)
             raise
+        if self.security.reports_heard(meter) != before:  # not an exact duplicate
+            self._save_state()
         self.verified += 1
         return inner
 
@@ -209,7 +217,8 @@ class CryptoDevice:
         detail = f"meter {meter.hex()}: {what} refused ({exc})"
         self._audit("refuse", detail)
         if self.events is not None:
-            self.events.record(SecurityEvent(EventKind.BAD_MAC, "cipher", detail, self.clock()))
+            kind = EventKind.REPLAY if isinstance(exc, ReplayError) else EventKind.BAD_MAC
+            self.events.record(SecurityEvent(kind, "cipher", detail, self.clock()))
 
     def witness(self, label: str, sequence: int, head: bytes) -> None:
         """Keep another system's audit checkpoint (its latest entry's number and hash) in
@@ -231,15 +240,21 @@ class CryptoDevice:
         self.audit.append(action, detail, self.clock())
 
     def _save_state(self) -> None:
+        """Write every counter this device keeps (command counters, top-ups, key versions,
+        report windows) to the state file, durably: written, fsynced, renamed over the old."""
         if self.state_path is None:
             return
-        state = {
-            address.hex(): {"key_version": v, "command_counter": c, "top_ups": t}
-            for address, (v, c, t) in self.security.counters().items()
-        }
-        temporary = self.state_path.with_name(self.state_path.name + ".tmp")
-        temporary.write_text(json.dumps(state, sort_keys=True))
-        os.replace(temporary, self.state_path)
+        windows = self.security.report_windows()
+        state: dict[str, dict[str, Any]] = {}
+        for address, (v, c, t) in self.security.counters().items():
+            entry: dict[str, Any] = {"key_version": v, "command_counter": c, "top_ups": t}
+            window = windows.get(address)
+            if window is not None:
+                highest, seen = window
+                seen_hex = {str(counter): tag.hex() for counter, tag in sorted(seen.items())}
+                entry["reports"] = {"highest": highest, "seen": seen_hex}
+            state[address.hex()] = entry
+        _write_durably(self.state_path, json.dumps(state, sort_keys=True).encode())
 
     def _load_state(self) -> None:
         if self.state_path is None or not self.state_path.exists():
@@ -247,12 +262,33 @@ class CryptoDevice:
         try:
             state = json.loads(self.state_path.read_text())
             for address, meter in state.items():
+                raw = bytes.fromhex(address)
                 self.security.register(
-                    bytes.fromhex(address),
+                    raw,
                     key_version=int(meter["key_version"]),
                     command_counter=int(meter["command_counter"]),
                     top_ups=int(meter["top_ups"]),
                 )
-                self._known.add(bytes.fromhex(address))
+                reports = meter.get("reports")
+                if reports is not None:
+                    seen = {int(c): bytes.fromhex(t) for c, t in reports["seen"].items()}
+                    self.security.restore_reports(raw, int(reports["highest"]), seen)
+                self._known.add(raw)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"the device state {self.state_path} is damaged: {exc}") from None
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one, and
+    the new one is on disk when this returns."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

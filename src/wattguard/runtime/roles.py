@@ -196,11 +196,17 @@ async def run_cipher(listen: str, vault: Path, pki_folder: Path) -> None:
         await server.close()
 
 
-def open_device(vault: Path | None) -> CryptoDevice | None:
+def open_device(vault: Path | None, *, keep_state: bool = False) -> CryptoDevice | None:
+    """The device of ``vault`` (None without one). The station's (``keep_state``) keeps its
+    counters in ``<vault>.state`` as ``wattguard cipher`` does, so a restarted station goes on
+    from the command counters and report windows it had; a terminal's, which only provisions
+    its meters' ESAMs, keeps none (it must not overwrite the station's)."""
     if vault is None:
         return None
-    device = CryptoDevice.open(vault, passphrase(), ca_key=sm2.PrivateKey.generate())
-    return device
+    state = vault.with_suffix(".state") if keep_state else None
+    return CryptoDevice.open(
+        vault, passphrase(), ca_key=sm2.PrivateKey.generate(), state_path=state
+    )
 
 
 async def run_station(
@@ -213,7 +219,7 @@ async def run_station(
     status_every: float = 5.0,
     api_port: int | None = 8080,
 ) -> None:
-    hsm: CipherService | None = open_device(vault)
+    hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
         utility = load_pki(pki_folder, "station")
         if utility is None or utility.station is None:

@@ -1,0 +1,99 @@
+"""What the station side keeps across a restart of the cryptographic device (issue #13, item 6):
+the report anti-replay window and the command counters, on disk before they are relied on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wattguard.cipher import CryptoDevice, save_vault
+from wattguard.crypto import sm2
+from wattguard.errors import ReplayError
+from wattguard.esam.client import EsamClient
+from wattguard.esam.profile import KeyId, MasterKeys
+from wattguard.events import EventKind, EventLog
+from wattguard.protocol import OMD, Data, DataType
+from wattguard.protocol.apdu.action import ActionRequest
+from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse
+from wattguard.runtime.roles import open_device
+from wattguard.testing import HOUSE, T0
+from wattguard.testing.meter import Line, new_meter
+
+KEYS = MasterKeys(1, {k: bytes([k * 5 % 256]) * 16 for k in KeyId})
+CA = sm2.PrivateKey.generate()
+A = bytes.fromhex("000000000021")
+ALARM = ActionRequest(1, OMD(0x8000, 127, 0), Data(DataType.NULL, None)).to_bytes()
+
+
+def device(**kwargs: object) -> CryptoDevice:
+    return CryptoDevice([KEYS], ca_key=CA, clock=lambda: T0, **kwargs)  # type: ignore[arg-type]
+
+
+def reports_of(client: EsamClient, count: int) -> list[SecurityRequest]:
+    """``count`` event reports as the meter's ESAM protects them (counters in order)."""
+    return [client.protect_report(b"\x88\x01\x01" + bytes([i]), T0 + i) for i in range(count)]
+
+
+def test_reports_seen_before_a_restart_of_the_device_are_not_accepted_again(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "device.state"
+    hsm = device(state_path=state)
+    client = EsamClient(hsm.provision_esam(A))
+    reports = reports_of(client, 100)
+    for report in reports:
+        hsm.open_report(A, report)
+    assert hsm.security.reports_heard(A) == 100
+
+    events = EventLog()
+    restarted = device(state_path=state, events=events)  # the device process started again
+    for old in (0, 1):  # below the window the device had before it stopped
+        with pytest.raises(ReplayError):
+            restarted.open_report(A, reports[old])
+    for duplicate in (50, 99):  # exact duplicates pass (a terminal's resend) but count once
+        assert restarted.open_report(A, reports[duplicate]) == reports[duplicate].payload.data
+    assert restarted.security.reports_heard(A) == 0
+    assert len(events.of_kind(EventKind.REPLAY)) == 2
+    (new,) = reports_of(client, 1)
+    assert restarted.open_report(A, new) == new.payload.data  # the meter's next one is fine
+    assert restarted.security.reports_heard(A) == 1
+
+
+def test_the_window_written_before_the_report_is_handed_back(tmp_path: Path) -> None:
+    """A crash right after the device answered must not reopen the window: the state file
+    already holds the counter when open_report returns."""
+    state = tmp_path / "device.state"
+    hsm = device(state_path=state)
+    (report,) = reports_of(EsamClient(hsm.provision_esam(A)), 1)
+    hsm.open_report(A, report)
+    on_disk = json.loads(state.read_text())[A.hex()]["reports"]
+    assert on_disk["seen"] and on_disk["highest"] >= 0
+    assert not state.with_name(state.name + ".tmp").exists()
+
+
+def test_the_station_s_own_device_keeps_its_command_counters_across_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`wattguard station --vault`: a restarted station goes on from its command counters,
+    so the meters do not refuse its commands as replays (DAR 22)."""
+    vault = tmp_path / "keys.vault"
+    save_vault(vault, [KEYS], "station pass", iterations=1000)
+    monkeypatch.setenv("WATTGUARD_PASSPHRASE", "station pass")
+    factory = device()  # the meter's ESAM, provisioned from the same master keys
+    meter = new_meter(A, esam=EsamClient(factory.provision_esam(A)))
+    meter.power_up(T0)
+    meter.measure(HOUSE, 60.0, T0 + 60)
+    line = Line(meter)
+
+    first = open_device(vault, keep_state=True)
+    assert first is not None
+    for k in range(3):
+        answer = line.exchange(first.protect(A, ALARM), T0 + 100 + k)
+        assert isinstance(answer, SecurityResponse) and answer.payload.dar is None
+    restarted = open_device(vault, keep_state=True)  # the station process started again
+    assert restarted is not None
+    answer = line.exchange(restarted.protect(A, ALARM), T0 + 200)
+    assert isinstance(answer, SecurityResponse) and answer.payload.dar is None
+    assert restarted.security.counters()[A][1] == 4
