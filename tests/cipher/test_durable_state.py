@@ -54,11 +54,11 @@ def test_reports_seen_before_a_restart_of_the_device_are_not_accepted_again(
             restarted.open_report(A, reports[old])
     for duplicate in (50, 99):  # exact duplicates pass (a terminal's resend) but count once
         assert restarted.open_report(A, reports[duplicate]) == reports[duplicate].payload.data
-    assert restarted.security.reports_heard(A) == 0
+    assert restarted.security.reports_heard(A) == 100  # the count the report audit compares
     assert len(events.of_kind(EventKind.REPLAY)) == 2
     (new,) = reports_of(client, 1)
     assert restarted.open_report(A, new) == new.payload.data  # the meter's next one is fine
-    assert restarted.security.reports_heard(A) == 1
+    assert restarted.security.reports_heard(A) == 101
 
 
 def test_the_window_written_before_the_report_is_handed_back(tmp_path: Path) -> None:

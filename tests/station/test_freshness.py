@@ -57,9 +57,7 @@ def test_a_captured_answer_relayed_again_as_of_2030_is_refused_with_an_event(
 ) -> None:
     events, freshness = EventLog(), AnswerFreshness()
     genuine = real_time_read(line)
-    first = verify_exchange(
-        genuine, hsm, now=READ_AT + 5, events=events, freshness=freshness
-    )
+    first = verify_exchange(genuine, hsm, now=READ_AT + 5, events=events, freshness=freshness)
     assert first is not None and first.time == READ_AT  # the meter's own time
     re_dated = Collected(A, FORGED_AT, genuine.request, genuine.response)
     again = verify_exchange(re_dated, hsm, now=READ_AT + 60, events=events, freshness=freshness)
@@ -88,7 +86,9 @@ def test_answers_outside_the_window_and_without_the_meter_s_time_are_refused(
 ) -> None:
     events, freshness = EventLog(), AnswerFreshness(window=3600, tolerance=60)
     late = real_time_read(line)
-    assert verify_exchange(late, hsm, now=READ_AT + 3601, events=events, freshness=freshness) is None
+    assert (
+        verify_exchange(late, hsm, now=READ_AT + 3601, events=events, freshness=freshness) is None
+    )
     early = real_time_read(line)
     assert verify_exchange(early, hsm, now=READ_AT - 61, events=events, freshness=freshness) is None
     untimed = real_time_read(line, (ENERGY,))

@@ -250,9 +250,9 @@ class CryptoDevice:
             entry: dict[str, Any] = {"key_version": v, "command_counter": c, "top_ups": t}
             window = windows.get(address)
             if window is not None:
-                highest, seen = window
+                highest, seen, heard = window
                 seen_hex = {str(counter): tag.hex() for counter, tag in sorted(seen.items())}
-                entry["reports"] = {"highest": highest, "seen": seen_hex}
+                entry["reports"] = {"highest": highest, "seen": seen_hex, "heard": heard}
             state[address.hex()] = entry
         _write_durably(self.state_path, json.dumps(state, sort_keys=True).encode())
 
@@ -272,7 +272,8 @@ class CryptoDevice:
                 reports = meter.get("reports")
                 if reports is not None:
                     seen = {int(c): bytes.fromhex(t) for c, t in reports["seen"].items()}
-                    self.security.restore_reports(raw, int(reports["highest"]), seen)
+                    heard = int(reports.get("heard", 0))
+                    self.security.restore_reports(raw, int(reports["highest"]), seen, heard)
                 self._known.add(raw)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"the device state {self.state_path} is damaged: {exc}") from None

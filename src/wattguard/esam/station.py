@@ -189,26 +189,33 @@ class StationSecurity:
     def key_version(self, address: bytes) -> int:
         return self._meter(address).key_version
 
-    def report_windows(self) -> dict[bytes, tuple[int, dict[int, bytes]]]:
-        """Per meter that has reported: (highest report counter, {counter: MAC} of the window),
-        to keep across restarts so that no report verified before one is accepted again."""
+    def report_windows(self) -> dict[bytes, tuple[int, dict[int, bytes], int]]:
+        """Per meter that has reported: (highest report counter, {counter: MAC} of the window,
+        distinct reports heard), to keep across restarts so that no report verified before one
+        is accepted again."""
         return {
-            address: (meter.reports.highest, dict(meter.reports.seen))
+            address: (meter.reports.highest, dict(meter.reports.seen), meter.reports.heard)
             for address, meter in self._meters.items()
             if meter.reports.seen or meter.reports.highest
         }
 
-    def restore_reports(self, address: bytes, highest: int, seen: dict[int, bytes]) -> None:
+    def restore_reports(
+        self, address: bytes, highest: int, seen: dict[int, bytes], heard: int = 0
+    ) -> None:
         """Take back a meter's report window as :meth:`report_windows` gave it (the window
         only ever moves forward)."""
         window = self._meter(address).reports
         if highest < window.highest:
             return
+        window.heard = max(window.heard, heard)
         window.highest = highest
-        window.seen = {c: bytes(t) for c, t in seen.items() if highest - REPORT_WINDOW < c <= highest}
+        window.seen = {
+            c: bytes(t) for c, t in seen.items() if highest - REPORT_WINDOW < c <= highest
+        }
 
     def reports_heard(self, address: bytes) -> int:
-        """How many distinct reports of the meter were verified since the device started."""
+        """How many distinct reports of the meter were verified (kept across restarts by a
+        device with a state file)."""
         return self._meter(address).reports.heard
 
     def _meter(self, address: bytes) -> _Meter:

@@ -42,6 +42,7 @@ from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.audit import StationAudit
+from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
@@ -218,6 +219,7 @@ async def run_station(
     pki_folder: Path | None = None,
     status_every: float = 5.0,
     api_port: int | None = 8080,
+    freshness: AnswerFreshness | None = None,
 ) -> None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
@@ -231,7 +233,7 @@ async def run_station(
         )  # fmt: skip
     storage = open_storage(database)
     bus = await NatsBus.connect(bus_url, name="wattguard-station")
-    station = Station(storage, bus, SystemClock(), hsm=hsm)
+    station = Station(storage, bus, SystemClock(), hsm=hsm, freshness=freshness)
     await bus.ready()
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
     print(f"station: collecting from {bus_url} into {database}, {mode}", flush=True)

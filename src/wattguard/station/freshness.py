@@ -51,9 +51,7 @@ class StaleAnswer(ReplayError):
 class AnswerFreshness:
     """The answers taken lately, per meter (see the module docstring)."""
 
-    def __init__(
-        self, window: float = ANSWER_WINDOW, tolerance: float = ANSWER_TOLERANCE
-    ) -> None:
+    def __init__(self, window: float = ANSWER_WINDOW, tolerance: float = ANSWER_TOLERANCE) -> None:
         if window <= 0 or tolerance < 0:
             raise ValueError("the freshness window must be > 0 and the tolerance >= 0")
         self.window = window

@@ -61,6 +61,7 @@ from wattguard.station.commands import (
     CommandState,
     User,
 )
+from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.storage import Storage
@@ -135,6 +136,7 @@ class Station:
         hsm: CipherService | None = None,
         approval_threshold: int = 10,
         extra_events: EventSink | None = None,
+        freshness: AnswerFreshness | None = None,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -153,6 +155,7 @@ class Station:
         self.collector = Collector(
             bus, clock, verifier, self._store, events=self.monitor,
             require_protection=hsm is not None, on_report=self._meter_report,
+            freshness=freshness,
         )  # fmt: skip
         # Security events of components in other processes (FEPs) arrive on the bus.
         self._events_off = bus.subscribe(f"{EVENTS}.>", self._remote_event)
