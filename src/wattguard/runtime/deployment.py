@@ -57,7 +57,7 @@ __all__ = ["Deployment", "DeploymentConfig", "Summary", "mixed_load"]
 #: The real-time read takes the meter's date-time (4000) in the same answer: under the meter's
 #: MAC, it is the time the station stores the values at (docs/security.md, "Reading times").
 REALTIME = CollectionTask(
-    "real-time", 900.0, (OAD(0x4000, 2, 0), OAD(0x0010, 2, 0), OAD(0x2000, 2, 0))
+    "real-time", 900.0, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0), OAD(0x4000, 2, 0))
 )
 CURVE = CollectionTask(
     "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
