@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from wattguard.cipher import CryptoDevice, save_vault
+from wattguard.cipher.state import DeviceState
 from wattguard.crypto import sm2
-from wattguard.errors import ReplayError
+from wattguard.errors import ConfigError, ReplayError
 from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import KeyId, MasterKeys
 from wattguard.events import EventKind, EventLog
@@ -61,16 +62,41 @@ def test_reports_seen_before_a_restart_of_the_device_are_not_accepted_again(
     assert restarted.security.reports_heard(A) == 101
 
 
-def test_the_window_written_before_the_report_is_handed_back(tmp_path: Path) -> None:
-    """A crash right after the device answered must not reopen the window: the state file
-    already holds the counter when open_report returns."""
+def test_the_window_is_on_disk_before_the_report_is_handed_back(tmp_path: Path) -> None:
+    """A crash right after the device answered must not reopen the window: the journal
+    already holds the counter when open_report returns (the device is never closed here)."""
     state = tmp_path / "device.state"
     hsm = device(state_path=state)
-    (report,) = reports_of(EsamClient(hsm.provision_esam(A)), 1)
-    hsm.open_report(A, report)
-    on_disk = json.loads(state.read_text())[A.hex()]["reports"]
-    assert on_disk["seen"] and on_disk["highest"] >= 0
-    assert not state.with_name(state.name + ".tmp").exists()
+    reports = reports_of(EsamClient(hsm.provision_esam(A)), 70)
+    for report in reports:
+        hsm.open_report(A, report)
+    journal = state.with_name(state.name + ".journal")
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [line["meter"] for line in lines if "report" in line] == [A.hex()] * 70
+    crashed = device(state_path=state)
+    with pytest.raises(ReplayError):
+        crashed.open_report(A, reports[2])  # below the window of the device that crashed
+    assert crashed.security.reports_heard(A) == 70
+
+
+def test_the_journal_is_folded_into_the_snapshot_and_a_torn_line_is_ignored(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "device.state"
+    hsm = device(state_path=state)
+    hsm.provision_esam(A)
+    for _ in range(5):
+        hsm.protect(A, ALARM)
+    journal = state.with_name(state.name + ".journal")
+    with journal.open("ab") as out:
+        out.write(b'{"meter": "0000000000')  # a crash in the middle of an append
+    restarted = device(state_path=state)
+    assert restarted.security.counters()[A][1] == 5
+    assert json.loads(state.read_text())[A.hex()]["command_counter"] == 5  # folded in
+    assert journal.read_text() == ""
+    journal.write_text('{"meter": "zz"}\n{"meter": "000000000021"}\n')  # damaged mid-file
+    with pytest.raises(ConfigError, match="damaged"):
+        device(state_path=state)
 
 
 def test_the_station_s_own_device_keeps_its_command_counters_across_a_restart(
@@ -97,3 +123,19 @@ def test_the_station_s_own_device_keeps_its_command_counters_across_a_restart(
     answer = line.exchange(restarted.protect(A, ALARM), T0 + 200)
     assert isinstance(answer, SecurityResponse) and answer.payload.dar is None
     assert restarted.security.counters()[A][1] == 4
+
+
+def test_a_long_journal_is_compacted_into_the_snapshot(tmp_path: Path) -> None:
+    hsm = device()
+    hsm.provision_esam(A)
+    state = DeviceState(tmp_path / "device.state", compact_after=3)
+    state.load(hsm.security)
+    for _ in range(4):
+        hsm.security.wrap(A, ALARM)
+        state.counters(hsm.security, A)
+    state.close()
+    assert len(state.journal_path.read_text().splitlines()) == 1  # 3 folded in, then 1
+    assert json.loads(state.path.read_text())[A.hex()]["command_counter"] == 3
+    fresh = device()
+    DeviceState(state.path).load(fresh.security)
+    assert fresh.security.counters()[A][1] == 4

@@ -6,9 +6,9 @@ keys come from a vault encrypted under the operator's passphrase
 (:mod:`wattguard.cipher.vault`); every operation that uses a key is written to an SM3-chained
 audit log (:mod:`wattguard.cipher.audit`) with the meter and the outcome, never a key; refusals
 also become security events. Per-meter counters (command counter, top-ups, key version, and
-the window of report counters seen) are kept in a state file, written durably before a counter
-is used or a report handed back, so that a restarted device never reuses a counter nor
-accepts a report twice.
+the window of report counters seen) are kept on disk (:mod:`wattguard.cipher.state`: a
+snapshot and a write-ahead journal), written before a counter is used or a report handed
+back, so that a restarted device never reuses a counter nor accepts a report twice.
 
 The station uses it as the :class:`~wattguard.station.ingest.Verifier` of relayed readings
 and to protect its commands. ``wattguard cipher`` runs it as its own process (see
@@ -17,7 +17,6 @@ and to protect its commands. ``wattguard cipher`` runs it as its own process (se
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -25,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from wattguard.cipher.audit import AuditChain
+from wattguard.cipher.state import DeviceState
 from wattguard.cipher.vault import load_vault
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, ReplayError, SecurityError
 from wattguard.esam.chip import Esam
-from wattguard.esam.profile import MasterKeys, Random
+from wattguard.esam.profile import MasterKeys, Random, StructuredRandom
 from wattguard.esam.provisioning import provision
 from wattguard.esam.station import StationSecurity
 from wattguard.events import EventKind, EventSink, SecurityEvent
@@ -81,8 +81,10 @@ class CryptoDevice:
         self.random = random
         self.verified = 0
         self.refused = 0
+        self._state = None if state_path is None else DeviceState(state_path)
         self._known: set[bytes] = set()
-        self._load_state()
+        if self._state is not None:
+            self._known |= self._state.load(self.security)
 
     @classmethod
     def open(
@@ -133,14 +135,14 @@ class CryptoDevice:
         )
         self._audit("protect", f"meter {address.hex()} {protection.name.lower()}+"
                     f"{verification.name.lower()} by {operator or 'station'}")  # fmt: skip
-        self._save_state()
+        self._persist(address)
         return request
 
     def top_up(self, address: bytes, amount: int, operator: str = "") -> Data:
         self.register(address)
         command = self.security.top_up(address, amount)
         self._audit("top-up", f"meter {address.hex()} {amount} fen by {operator or 'station'}")
-        self._save_state()
+        self._persist(address)
         return command
 
     def key_update(self, address: bytes, new_version: int, operator: str = "") -> Data:
@@ -148,14 +150,14 @@ class CryptoDevice:
         command = self.security.key_update(address, new_version)
         self._audit("key update", f"meter {address.hex()} to version {new_version} by "
                     f"{operator or 'station'}")  # fmt: skip
-        self._save_state()
+        self._persist(address)
         return command
 
     def key_updated(self, address: bytes, version: int) -> None:
         """The meter confirmed a key update: use the new version from now on."""
         self.security.key_updated(address, version)
         self._audit("key updated", f"meter {address.hex()} now at version {version}")
-        self._save_state()
+        self._persist(address)
 
     # session negotiation (CONNECT): the station side
 
@@ -205,8 +207,9 @@ class CryptoDevice:
         except SecurityError as exc:
             self._refused(meter, "report", exc)
             raise
-        if self.security.reports_heard(meter) != before:  # not an exact duplicate
-            self._save_state()
+        if self.security.reports_heard(meter) != before and self._state is not None:
+            counter = StructuredRandom.from_bytes(report.verification.random).counter
+            self._state.report(self.security, meter, counter, report.verification.mac)
         self.verified += 1
         return inner
 
@@ -239,57 +242,7 @@ class CryptoDevice:
     def _audit(self, action: str, detail: str) -> None:
         self.audit.append(action, detail, self.clock())
 
-    def _save_state(self) -> None:
-        """Write every counter this device keeps (command counters, top-ups, key versions,
-        report windows) to the state file, durably: written, fsynced, renamed over the old."""
-        if self.state_path is None:
-            return
-        windows = self.security.report_windows()
-        state: dict[str, dict[str, Any]] = {}
-        for address, (v, c, t) in self.security.counters().items():
-            entry: dict[str, Any] = {"key_version": v, "command_counter": c, "top_ups": t}
-            window = windows.get(address)
-            if window is not None:
-                highest, seen, heard = window
-                seen_hex = {str(counter): tag.hex() for counter, tag in sorted(seen.items())}
-                entry["reports"] = {"highest": highest, "seen": seen_hex, "heard": heard}
-            state[address.hex()] = entry
-        _write_durably(self.state_path, json.dumps(state, sort_keys=True).encode())
-
-    def _load_state(self) -> None:
-        if self.state_path is None or not self.state_path.exists():
-            return
-        try:
-            state = json.loads(self.state_path.read_text())
-            for address, meter in state.items():
-                raw = bytes.fromhex(address)
-                self.security.register(
-                    raw,
-                    key_version=int(meter["key_version"]),
-                    command_counter=int(meter["command_counter"]),
-                    top_ups=int(meter["top_ups"]),
-                )
-                reports = meter.get("reports")
-                if reports is not None:
-                    seen = {int(c): bytes.fromhex(t) for c, t in reports["seen"].items()}
-                    heard = int(reports.get("heard", 0))
-                    self.security.restore_reports(raw, int(reports["highest"]), seen, heard)
-                self._known.add(raw)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"the device state {self.state_path} is damaged: {exc}") from None
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one, and
-    the new one is on disk when this returns."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    def _persist(self, address: bytes) -> None:
+        """Journal ``address``'s counters before they are relied on (see DeviceState)."""
+        if self._state is not None:
+            self._state.counters(self.security, address)

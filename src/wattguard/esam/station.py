@@ -20,6 +20,7 @@ It is sans-IO and keeps no clock: time comes in where a certificate is checked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import Iterable
@@ -153,6 +154,11 @@ class StationSecurity:
             for address, meter in self._meters.items()
         }
 
+    def counters_of(self, address: bytes) -> tuple[int, int, int]:
+        """One meter's (key version, command counter, top-ups)."""
+        meter = self._meter(address)
+        return meter.key_version, meter.command_counter, meter.top_ups
+
     def meter_keys(self, address: bytes, version: int | None = None) -> p.MeterKeys:
         """A meter's keys (of its current version unless given)."""
         version = self._meter(address).key_version if version is None else version
@@ -212,6 +218,12 @@ class StationSecurity:
         window.seen = {
             c: bytes(t) for c, t in seen.items() if highest - REPORT_WINDOW < c <= highest
         }
+
+    def note_report(self, address: bytes, counter: int, tag: bytes) -> None:
+        """Take a report counter (and its MAC) verified before, e.g. from a journal after a
+        restart; one the window already holds, or has passed, changes nothing."""
+        with contextlib.suppress(ReplayError):
+            self._meter(address).reports.accept(counter, tag)
 
     def reports_heard(self, address: bytes) -> int:
         """How many distinct reports of the meter were verified (kept across restarts by a
