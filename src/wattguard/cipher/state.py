@@ -6,12 +6,14 @@ before it is relied on: before a protected command leaves the device, before a v
 is handed back to the station (which then acknowledges it to the terminal). Rewriting one file
 with every meter's state at each change costs time in proportion to the fleet, so a change is
 one line appended to the journal (``<state>.journal``) and fsynced; the snapshot (``<state>``,
-JSON, per meter) is rewritten (write, fsync, rename, fsync of the folder) when the device
-starts and whenever the journal has grown past ``compact_after`` lines, and the journal is
-emptied after it. Loading reads the snapshot, then replays the journal in order; both kinds of
-line are idempotent (counters only move forward, a report counter already in the window
-changes nothing), so a crash between a snapshot and the journal's truncation loses nothing. A
-torn last line (a crash mid-append) is ignored: the change it recorded was never relied on.
+JSON, per meter) is rewritten (:func:`~wattguard.secretfile.write_secret`: 0600, write, fsync,
+rename, fsync of the folder) when the device starts and whenever the journal has grown past
+``compact_after`` lines, and the journal is emptied after it. Both files are 0600 from
+creation, and read only if no one else can write them. Loading reads the snapshot, then
+replays the journal in order; both kinds of line are idempotent (counters only move forward, a
+report counter already in the window changes nothing), so a crash between a snapshot and the
+journal's truncation loses nothing. A torn last line (a crash mid-append) is ignored: the
+change it recorded was never relied on.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from wattguard.errors import ConfigError
 from wattguard.esam.station import StationSecurity
+from wattguard.secretfile import create_secret, read_secret, write_secret
 
 __all__ = ["DeviceState"]
 
@@ -43,10 +46,10 @@ class DeviceState:
         known: set[bytes] = set()
         try:
             if self.path.exists():
-                for address, meter in json.loads(self.path.read_text()).items():
+                for address, meter in json.loads(read_secret(self.path)).items():
                     known.add(_restore(security, bytes.fromhex(address), meter))
             if self.journal_path.exists():
-                lines = self.journal_path.read_text().splitlines()
+                lines = read_secret(self.journal_path).decode().splitlines()
                 for number, line in enumerate(lines, start=1):
                     try:
                         entry = json.loads(line)
@@ -90,9 +93,9 @@ class DeviceState:
                     "heard": heard,
                 }
             state[address.hex()] = entry
-        _write_durably(self.path, json.dumps(state, sort_keys=True).encode())
+        write_secret(self.path, json.dumps(state, sort_keys=True).encode())
         self.close()
-        _write_durably(self.journal_path, b"")
+        write_secret(self.journal_path, b"")
         self._lines = 0
 
     def close(self) -> None:
@@ -103,6 +106,7 @@ class DeviceState:
 
     def _append(self, security: StationSecurity, entry: dict[str, Any]) -> None:
         if self._journal is None:
+            create_secret(self.journal_path)  # 0600 before anything is written to it
             self._journal = open(self.journal_path, "ab")  # noqa: SIM115 (kept open)
         self._journal.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
         self._journal.flush()
@@ -129,19 +133,3 @@ def _restore(security: StationSecurity, address: bytes, entry: dict[str, Any]) -
     if report is not None:
         security.note_report(address, int(report[0]), bytes.fromhex(report[1]))
     return address
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one, and
-    the new one is on disk when this returns."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -63,8 +63,8 @@ def fresh_deployment(
 ) -> Deployment:
     """A new deployment started at ``start`` (default: T0, a midnight) and run for ``warm_up``
     seconds (terminals logged in, the meters read once)."""
-    config = DeploymentConfig(
-        meters=meters, per_terminal=per_terminal, start=start, protected=protected
+    config = DeploymentConfig(  # seeded: an attack run is reproducible
+        meters=meters, per_terminal=per_terminal, start=start, protected=protected, seed=0
     )
     deployment = Deployment(config, virtual_clock(config))
     deployment.run_virtual(warm_up)
