@@ -55,7 +55,11 @@ __all__ = ["Deployment", "DeploymentConfig", "Summary", "mixed_load"]
 
 #: What every terminal collects: energy and voltage every 15 minutes, and the meters' 15-minute
 #: curve (5002: freeze time and energy), read back to where the last successful read ended.
-REALTIME = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0)))
+#: The real-time read takes the meter's date-time (4000) in the same answer: under the meter's
+#: MAC, it is the time the station stores the values at (docs/security.md, "Reading times").
+REALTIME = CollectionTask(
+    "real-time", 900.0, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0), OAD(0x4000, 2, 0))
+)
 CURVE = CollectionTask(
     "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
     interval=900.0, max_records=16,

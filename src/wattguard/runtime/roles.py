@@ -42,6 +42,7 @@ from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.audit import StationAudit
+from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
@@ -196,11 +197,17 @@ async def run_cipher(listen: str, vault: Path, pki_folder: Path) -> None:
         await server.close()
 
 
-def open_device(vault: Path | None) -> CryptoDevice | None:
+def open_device(vault: Path | None, *, keep_state: bool = False) -> CryptoDevice | None:
+    """The device of ``vault`` (None without one). The station's (``keep_state``) keeps its
+    counters in ``<vault>.state`` as ``wattguard cipher`` does, so a restarted station goes on
+    from the command counters and report windows it had; a terminal's, which only provisions
+    its meters' ESAMs, keeps none (it must not overwrite the station's)."""
     if vault is None:
         return None
-    device = CryptoDevice.open(vault, passphrase(), ca_key=sm2.PrivateKey.generate())
-    return device
+    state = vault.with_suffix(".state") if keep_state else None
+    return CryptoDevice.open(
+        vault, passphrase(), ca_key=sm2.PrivateKey.generate(), state_path=state
+    )
 
 
 async def run_station(
@@ -212,8 +219,9 @@ async def run_station(
     pki_folder: Path | None = None,
     status_every: float = 5.0,
     api_port: int | None = 8080,
+    freshness: AnswerFreshness | None = None,
 ) -> None:
-    hsm: CipherService | None = open_device(vault)
+    hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
         utility = load_pki(pki_folder, "station")
         if utility is None or utility.station is None:
@@ -225,7 +233,14 @@ async def run_station(
         )  # fmt: skip
     storage = open_storage(database)
     bus = await NatsBus.connect(bus_url, name="wattguard-station")
-    station = Station(storage, bus, SystemClock(), hsm=hsm, collection_interval=REALTIME.period)
+    station = Station(
+        storage,
+        bus,
+        SystemClock(),
+        hsm=hsm,
+        collection_interval=REALTIME.period,
+        freshness=freshness,
+    )
     await bus.ready()
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
     print(f"station: collecting from {bus_url} into {database}, {mode}", flush=True)

@@ -62,6 +62,7 @@ from wattguard.station.commands import (
     CommandState,
     User,
 )
+from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.storage import Storage
@@ -140,6 +141,7 @@ class Station:
         district_threshold: int | None = None,
         extra_events: EventSink | None = None,
         collection_interval: float = COLLECTION_INTERVAL,
+        freshness: AnswerFreshness | None = None,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -163,6 +165,7 @@ class Station:
         self.collector = Collector(
             bus, clock, verifier, self._store, events=self.monitor,
             require_protection=hsm is not None, on_report=self._meter_report,
+            freshness=freshness,
         )  # fmt: skip
         # Security events of components in other processes (FEPs) arrive on the bus.
         self._events_off = bus.subscribe(f"{EVENTS}.>", self._remote_event)
