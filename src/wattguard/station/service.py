@@ -155,7 +155,7 @@ class Station:
             require_protection=hsm is not None, on_report=self._meter_report,
         )  # fmt: skip
         # Security events of components in other processes (FEPs) arrive on the bus.
-        self._events_off = bus.subscribe(f"{EVENTS}.>", self._remote_event)
+        self._events_off = bus.subscribe(f"{EVENTS}.*", self._remote_event)
         self.terminal_of: dict[str, bytes] = dict(
             (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
         )
