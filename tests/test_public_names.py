@@ -152,6 +152,8 @@ EXPORTS: dict[str, list[str]] = {
     ],
     "wattguard.network": [
         "Bus",
+        "BusDirectory",
+        "BusIdentity",
         "Collected",
         "CollectionTask",
         "ConnectionGate",
@@ -163,6 +165,7 @@ EXPORTS: dict[str, list[str]] = {
         "InProcessBus",
         "LinkProfile",
         "PlainChannel",
+        "SealedBus",
         "Terminal",
         "UtilityPki",
         "WanChannel",

@@ -351,7 +351,7 @@ class SealedBus:
 
     def _refuse(self, kind: EventKind, sender: str, detail: str) -> bytes | None:
         self.refused += 1
-        log.warning("bus: %s", detail)
+        log.info("bus: %s", detail)  # recorded as an event (aggregated) just below
         now = self.clock()
         key = (kind, sender)
         drops = self._drops.get(key)
