@@ -261,3 +261,29 @@ def test_fep_and_station_processes_on_the_authenticated_bus(server: Server, tmp_
         assert refused and "events.fep-1" in refused[0].detail
     finally:
         storage.close()
+
+
+def test_the_bus_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wattguard.cli import main
+
+    try:
+        import nkeys  # noqa: F401
+    except ImportError:
+        require(False, "nkeys is not installed (the 'nats' extra)")
+    folder = str(tmp_path / "bus")
+    assert main(["bus", "--init", folder, "--fep", "fep-1", "--fep", "fep-2"]) == 0
+    assert "nats-server -c" in capsys.readouterr().out
+    assert main(["bus", "--add-fep", "fep-3", "--bus-keys", folder]) == 0
+    assert main(["bus", "--remove", "fep-1", "--bus-keys", folder]) == 0
+    config = (tmp_path / "bus" / "nats-server.conf").read_text()
+    assert "# fep-3" in config and "# fep-1" not in config
+    assert not (tmp_path / "bus" / "fep-1.sm2").exists()
+    capsys.readouterr()
+    for args, reason in [
+        (["bus", "--init", folder], "never overwritten"),
+        (["bus", "--remove", "station", "--bus-keys", folder], "no FEP 'station'"),
+        (["bus", "--add-fep", "FEP 4", "--bus-keys", folder], "a-z, 0-9"),
+        (["bus", "--add-fep", "fep-4"], "needs --bus-keys"),
+    ]:
+        assert main(args) == 2
+        assert reason in capsys.readouterr().err

@@ -17,8 +17,9 @@ both secret, created 0600 from the start and written atomically. And, public:
   ``nats-server -c DIR/nats-server.conf``.
 
 Each service is given the folder and its own name, and reads only its own secret files.
-``--add-fep NAME`` adds an FEP later (the directory and configuration are rewritten; reload
-the server with ``nats-server --signal reload`` and restart the station to trust it).
+``--add-fep NAME`` adds an FEP later and ``--remove NAME`` withdraws one (the directory and
+configuration are rewritten; reload the server with ``nats-server --signal reload`` and
+restart the station).
 """
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ from wattguard.errors import ConfigError
 from wattguard.network.bus import EVENTS
 from wattguard.network.sealed_bus import BusDirectory, BusIdentity, BusRole, check_name
 
-__all__ = ["BusCredentials", "add_fep", "init_bus", "load_credentials", "server_config"]
+__all__ = [
+    "BusCredentials",
+    "add_fep",
+    "init_bus",
+    "load_credentials",
+    "remove_fep",
+    "server_config",
+]
 
 DIRECTORY = "directory.json"
 SERVER_CONFIG = "nats-server.conf"
@@ -158,6 +166,19 @@ def add_fep(folder: Path, name: str, listen: str = "127.0.0.1:4222") -> None:
     entries = _entries(folder)
     _add(folder, entries, name, BusRole.FEP)
     _save(folder, entries, listen)
+
+
+def remove_fep(folder: Path, name: str, listen: str = "127.0.0.1:4222") -> None:
+    """Withdraw an FEP: its entry leaves the directory and the server config, and its secret
+    files are deleted. It is shut out once the server reloads and the station restarts."""
+    entries = _entries(folder)
+    entry = entries.get(name)
+    if entry is None or entry["role"] != BusRole.FEP:
+        raise ConfigError(f"no FEP {name!r} in {folder}")
+    del entries[name]
+    _save(folder, entries, listen)
+    for suffix in (".nk", ".sm2"):
+        (folder / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 def load_credentials(folder: Path, name: str) -> BusCredentials:
