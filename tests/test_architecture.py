@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "sansio": 1,
     "settings": 1,
     "analytics": 1,
+    "secretfile": 1,
     "wattguard": 2,  # the package's own __init__: the public surface of the base layer
     "crypto": 2,
     "protocol": 3,

@@ -50,7 +50,8 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   └── CommandRefused     [station.commands] a command refused; says why
     │       └── CommandNotFound [station.commands] no command has that id
     ├── ConfigError            the configuration or the environment cannot do what was asked
-    │   └── BackendUnavailable [crypto._openssl] no usable system OpenSSL with SM2
+    │   ├── BackendUnavailable [crypto._openssl] no usable system OpenSSL with SM2
+    │   └── UnprotectedSecretError [secretfile] a secret file group or others can write
     ├── StoreError             [meter.management.storage] the meter's store cannot do it
     │   ├── StoreCorruptError  [meter.management.storage] a damaged record mid-log
     │   ├── StoreLockedError   [meter.management.storage] another opener holds it

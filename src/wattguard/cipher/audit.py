@@ -21,6 +21,7 @@ from pathlib import Path
 
 from wattguard.crypto import sm3
 from wattguard.errors import IntegrityError
+from wattguard.secretfile import create_secret
 
 __all__ = ["AuditChain", "AuditEntry", "chain_hash"]
 
@@ -56,7 +57,7 @@ class AuditChain:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.entries: list[AuditEntry] = []
-        if path is not None and path.exists():
+        if path is not None and not create_secret(path):  # 0600 from creation
             for number, line in enumerate(path.read_text().splitlines(), start=1):
                 try:
                     raw = json.loads(line)

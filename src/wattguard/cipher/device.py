@@ -39,6 +39,7 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
+from wattguard.secretfile import read_secret, write_secret
 
 __all__ = ["CryptoDevice"]
 
@@ -237,15 +238,13 @@ class CryptoDevice:
             address.hex(): {"key_version": v, "command_counter": c, "top_ups": t}
             for address, (v, c, t) in self.security.counters().items()
         }
-        temporary = self.state_path.with_name(self.state_path.name + ".tmp")
-        temporary.write_text(json.dumps(state, sort_keys=True))
-        os.replace(temporary, self.state_path)
+        write_secret(self.state_path, json.dumps(state, sort_keys=True).encode())
 
     def _load_state(self) -> None:
         if self.state_path is None or not self.state_path.exists():
             return
         try:
-            state = json.loads(self.state_path.read_text())
+            state = json.loads(read_secret(self.state_path))
             for address, meter in state.items():
                 self.security.register(
                     bytes.fromhex(address),

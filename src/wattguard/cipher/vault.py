@@ -9,7 +9,8 @@ The key-encryption key is PBKDF2-HMAC-SM3(passphrase, salt, iterations, 16 bytes
 plaintext is the master key sets: ``count (1) | per set: version (1) | key count (1) |
 per key: id (1) | key (16)``. A wrong passphrase and a damaged file give the same error
 (:class:`VaultError`); the file is replaced atomically (write, fsync, rename), so a crash
-leaves the old vault or the new one.
+leaves the old vault or the new one, and it is mode 0600 from creation
+(:mod:`wattguard.secretfile`); a vault that group or others can write is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from wattguard.crypto import sm3, sm4
 from wattguard.errors import IntegrityError, SecurityError
 from wattguard.esam.profile import KEY_SIZE, KeyId, MasterKeys
+from wattguard.secretfile import read_secret, write_secret
 
 __all__ = ["DEFAULT_ITERATIONS", "VaultError", "load_vault", "save_vault"]
 
@@ -61,17 +63,12 @@ def save_vault(
             plain += bytes((int(key_id),)) + key
     head = _HEAD.pack(MAGIC, FORMAT, iterations, salt, nonce)
     sealed = sm4.gcm_seal(_kek(passphrase, salt, iterations), nonce, bytes(plain), aad=head)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as out:
-        out.write(head + sealed)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    write_secret(path, head + sealed)  # 0600 from creation, atomic
 
 
 def load_vault(path: Path, passphrase: str) -> list[MasterKeys]:
     try:
-        data = path.read_bytes()
+        data = read_secret(path)  # refused if group or others can write it
     except FileNotFoundError:
         raise VaultError(
             f"no key vault at {path}: create one with `wattguard cipher --init`"

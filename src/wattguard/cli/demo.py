@@ -44,7 +44,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--days", type=positive, default=1.0, help="with --virtual: simulated days (1)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of loads and the channel")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="make the run reproducible, master keys included (anyone knowing the seed can "
+        "recompute them: tests only); default: fresh random keys, loads from seed 0",
+    )
     parser.add_argument(
         "--hplc-loss", type=float, default=0.0, help="per-hop frame loss on HPLC, 0..1 (0)"
     )
@@ -79,6 +85,14 @@ def run(args: argparse.Namespace) -> int:
     return _virtual(args, config) if args.virtual else _live(args, config)
 
 
+def _keys(config: DeploymentConfig) -> str:
+    if not config.protected:
+        return "master keys: none (--unprotected)"
+    if config.seed is None:
+        return "master keys: fresh random ones, this run only"
+    return f"master keys: derived from --seed {config.seed} (reproducible: anyone can derive them)"
+
+
 def _terminals(n: int) -> str:
     return f"{n} terminal" if n == 1 else f"{n} terminals"
 
@@ -93,6 +107,7 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
         f"{_terminals(len(deployment.nets))}, {args.days:g} simulated day(s) as fast as "
         "this machine allows"
     )
+    print(_keys(config))
     began = time.monotonic()
     shown = [-1]
 
@@ -126,6 +141,7 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
         f"{_terminals(len(deployment.nets))}, one front-end processor on loopback TCP, "
         f"the station; simulated time runs at {args.speed:g}x. Ctrl-C stops."
     )
+    print(_keys(config))
 
     def report(summary: object) -> None:
         line = summary.line()  # type: ignore[attr-defined]

@@ -13,6 +13,14 @@ Pitfalls this binding handles (see DESIGN.md, "Crypto choices"):
 * Contexts are created per operation and never shared between threads; ``EVP_PKEY`` objects
   are reference-counted and read-only after loading, which OpenSSL allows to share.
 * Every failure clears the thread's OpenSSL error queue and raises the same IntegrityError.
+* Secret scalars (private keys, ephemeral keys, the key exchange's t) never meet Python's
+  variable-time integer arithmetic: they go into ``BIGNUM`` s flagged ``BN_FLG_CONSTTIME``;
+  t = (d + x̄·r) mod n is computed with Montgomery multiplication and ``BN_mod_add_quick``
+  (both constant time for operands below n: their internal forms are what OpenSSL's own
+  ECDSA signing uses), and every multiplication of a point by a secret goes
+  through ``EC_POINT_mul`` with one scalar, which OpenSSL runs as its constant-time
+  Montgomery ladder (``ossl_ec_scalar_mul_ladder``). What remains is docs/security.md's
+  "Secret scalars" section.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from wattguard.crypto import _sm2_formats as formats
 from wattguard.errors import ConfigError, IntegrityError
 
 _POINT_CONVERSION_UNCOMPRESSED = 4
+_BN_FLG_CONSTTIME = 0x04
 
 
 class BackendUnavailable(ConfigError):
@@ -78,6 +87,16 @@ def _prototypes(lib: ctypes.CDLL) -> None:
         "EC_POINT_is_at_infinity": (i, [vp, vp]),
         "BN_bin2bn": (vp, [cp, i, vp]),
         "BN_clear_free": (None, [vp]),
+        "BN_new": (vp, []),
+        "BN_set_flags": (None, [vp, i]),
+        "BN_CTX_new": (vp, []),
+        "BN_CTX_free": (None, [vp]),
+        "BN_MONT_CTX_new": (vp, []),
+        "BN_MONT_CTX_set": (i, [vp, vp, vp]),
+        "BN_to_montgomery": (i, [vp, vp, vp, vp]),
+        "BN_mod_mul_montgomery": (i, [vp, vp, vp, vp, vp]),
+        "BN_mod_add_quick": (i, [vp, vp, vp, vp]),
+        "EC_GROUP_get0_order": (vp, [vp]),
     }
     for name, (restype, argtypes) in table.items():
         try:
@@ -116,6 +135,15 @@ class OpenSSLBackend:
         self._group = lib.EC_GROUP_new_by_curve_name(nid) if nid else None
         if not self._group:
             raise BackendUnavailable("this OpenSSL has no SM2 curve")
+        # Montgomery arithmetic modulo the group order n, set up once, read-only afterwards
+        self._order = lib.EC_GROUP_get0_order(self._group)
+        self._order_mont = lib.BN_MONT_CTX_new()
+        ctx = lib.BN_CTX_new()
+        try:
+            if not self._order_mont or lib.BN_MONT_CTX_set(self._order_mont, self._order, ctx) != 1:
+                raise BackendUnavailable("cannot set up arithmetic modulo the SM2 group order")
+        finally:
+            lib.BN_CTX_free(ctx)
         self._self_test()
 
     def _self_test(self) -> None:
@@ -153,6 +181,20 @@ class OpenSSLBackend:
             raise self._fail()
         return bn
 
+    def _secret(self, value: int) -> int:
+        """A BIGNUM for a secret scalar, flagged for OpenSSL's constant-time code paths."""
+        bn = self._scalar(value)
+        self._lib.BN_set_flags(bn, _BN_FLG_CONSTTIME)
+        return bn
+
+    def _fresh(self, secret: bool = True) -> int:
+        bn: int = self._lib.BN_new()
+        if not bn:
+            raise self._fail()
+        if secret:
+            self._lib.BN_set_flags(bn, _BN_FLG_CONSTTIME)
+        return bn
+
     def _point(self, encoded: bytes | None = None) -> int:
         point: int = self._lib.EC_POINT_new(self._group)
         if not point:
@@ -179,7 +221,7 @@ class OpenSSLBackend:
 
     def public_from_private(self, d: int) -> bytes:
         lib = self._lib
-        bn = self._scalar(d)
+        bn = self._secret(d)
         point = self._point()
         try:
             if lib.EC_POINT_mul(self._group, point, bn, None, None, None) != 1:
@@ -213,6 +255,49 @@ class OpenSSLBackend:
             lib.EC_POINT_free(r)
             lib.BN_clear_free(bn_xbar)
             lib.BN_clear_free(bn_t)
+
+    def agree(
+        self,
+        d: int,
+        r: int,
+        own_xbar: int,
+        peer_static: bytes,
+        peer_xbar: int,
+        peer_ephemeral: bytes,
+    ) -> bytes:
+        """The SM2 key exchange's shared point [t](P + [x̄']R') with t = (d + x̄·r) mod n,
+        GB/T 32918.3-2016 clause 6.1 steps A4-A5 / B3-B5, the secrets d and r only in
+        constant-time BIGNUM arithmetic and the ladder (see the module docstring)."""
+        lib, group = self._lib, self._group
+        ctx = lib.BN_CTX_new()
+        if not ctx:
+            raise self._fail()
+        owned: list[int] = [ctx]
+        p = self._point(peer_static)
+        q = self._point(peer_ephemeral)
+        try:
+            bn_d, bn_r = self._secret(d), self._secret(r)
+            owned += [bn_d, bn_r]
+            xbar, xbar_mont = self._scalar(own_xbar), self._fresh(secret=False)
+            peer, product, t = self._scalar(peer_xbar), self._fresh(), self._fresh()
+            owned += [xbar, xbar_mont, peer, product, t]
+            if (
+                lib.BN_to_montgomery(xbar_mont, xbar, self._order_mont, ctx) != 1
+                # x̄·R · r · R^-1 = x̄·r mod n, fully reduced, constant time in r
+                or lib.BN_mod_mul_montgomery(product, xbar_mont, bn_r, self._order_mont, ctx) != 1
+                or lib.BN_mod_add_quick(t, bn_d, product, self._order) != 1
+                or lib.EC_POINT_mul(group, q, None, q, peer, None) != 1
+                or lib.EC_POINT_add(group, q, q, p, None) != 1
+                or lib.EC_POINT_mul(group, q, None, q, t, None) != 1
+            ):
+                raise self._fail()
+            return self._encode(q)
+        finally:
+            lib.EC_POINT_free(p)
+            lib.EC_POINT_free(q)
+            lib.BN_CTX_free(owned[0])
+            for bn in owned[1:]:
+                lib.BN_clear_free(bn)
 
     # --- signatures ---------------------------------------------------------------------
 

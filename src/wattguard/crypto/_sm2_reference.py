@@ -305,6 +305,20 @@ class ReferenceBackend:
         )
         return encode_point(self.curve, point)
 
+    def agree(
+        self,
+        d: int,
+        r: int,
+        own_xbar: int,
+        peer_static: bytes,
+        peer_xbar: int,
+        peer_ephemeral: bytes,
+    ) -> bytes:
+        """[t](P + [x̄']R') with t = (d + x̄·r) mod n, in Python integers (not constant
+        time: the reference backend is for checking, see docs/security.md)."""
+        t = (d + own_xbar * r) % self.curve.n
+        return self.exchange_point(t, peer_static, peer_xbar, peer_ephemeral)
+
     def sign(self, key: tuple[int, Point], message: bytes, user_id: bytes) -> tuple[int, int]:
         return sign(self.curve, key[0], message, user_id, pub=key[1])
 

@@ -294,8 +294,12 @@ class KeyExchange:
             raise ConfigError("this key exchange has already derived its key")
         own_r = self._ephemeral.public_key.to_bytes()
         peer_r = peer_ephemeral_public_key.to_bytes()
-        t = (self._key._d + self._xbar(own_r) * self._ephemeral._d) % _CURVE.n
-        shared = _BACKEND.exchange_point(t, self._peer.to_bytes(), self._xbar(peer_r), peer_r)
+        # t = (d + x̄·r) mod n and [t](P + [x̄']R'): on OpenSSL, in constant-time BIGNUMs and
+        # the ladder, never in Python integers (docs/security.md, "Secret scalars")
+        shared = _BACKEND.agree(
+            self._key._d, self._ephemeral._d, self._xbar(own_r),
+            self._peer.to_bytes(), self._xbar(peer_r), peer_r,
+        )  # fmt: skip
         x, y = shared[1:33], shared[33:65]
         self.key = sm3.kdf(x + y + self._za + self._zb, self._key_length)
         ra, rb = (own_r, peer_r) if self._initiator else (peer_r, own_r)

@@ -6,8 +6,9 @@ side uses (:class:`~wattguard.network.fep.WanChannel` over
 For processes on several hosts the PKI lives in a directory (:meth:`UtilityPki.save`):
 ``ca.crt``, ``ca.key``, ``ca-state.json`` (next serial, revoked serials, CRL number),
 ``ca.crl`` (the current signed CRL), and ``<name>.crt``/``<name>.key`` per party (``fep``,
-``station``, ``cipher``, ``terminal-<address>``), PEM. Keys are written unencrypted with mode
-0600.
+``station``, ``cipher``, ``terminal-<address>``), PEM. Keys are written unencrypted, mode 0600
+from the moment they are created and atomically (:func:`wattguard.secretfile.write_secret`); a
+key file that group or others can write is refused when read. Keep the directory 0700.
 
 Two ways to open it. :meth:`UtilityPki.load` opens the CA itself, key included: for the
 administrator's commands (`wattguard pki --init|--enrol|--revoke|--crl`), which issue
@@ -38,6 +39,7 @@ from wattguard.events import EventSink
 from wattguard.network import pki
 from wattguard.network.channel import ChannelCore, WanChannel
 from wattguard.network.wan import ChannelRole, SecureChannel
+from wattguard.secretfile import read_secret, write_secret
 
 __all__ = ["CIPHER_NAME", "FEP_NAME", "STATION_NAME", "UtilityPki"]
 
@@ -95,7 +97,7 @@ class UtilityPki:
     def save(self, folder: Path) -> None:
         """Write the CA, its state, a freshly signed CRL and every party's files."""
         ca = self._authority()
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write(folder / "ca.crt", ca.certificate.to_pem())
         _write(folder / "ca.key", ca.key.to_pem(), secret=True)
         crl = ca.crl(self.clock.time())
@@ -117,7 +119,7 @@ class UtilityPki:
     def load(cls, folder: Path, clock: Clock) -> UtilityPki:
         try:
             ca_certificate = pki.Certificate.from_pem((folder / "ca.crt").read_bytes())
-            ca_key = sm2.PrivateKey.from_pem((folder / "ca.key").read_bytes())
+            ca_key = sm2.PrivateKey.from_pem(read_secret(folder / "ca.key"))
             state = json.loads((folder / "ca-state.json").read_text())
             ca = pki.CertificateAuthority(
                 ca_key,
@@ -293,13 +295,14 @@ def _replace(path: Path, data: bytes) -> None:
 
 
 def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
-    path.write_bytes(data)
     if secret:
-        os.chmod(path, 0o600)
+        write_secret(path, data)  # 0600 from creation, atomic
+    else:
+        path.write_bytes(data)
 
 
 def _read(folder: Path, name: str) -> _Party:
     return _Party(
-        sm2.PrivateKey.from_pem((folder / f"{name}.key").read_bytes()),
+        sm2.PrivateKey.from_pem(read_secret(folder / f"{name}.key")),
         pki.Certificate.from_pem((folder / f"{name}.crt").read_bytes()),
     )

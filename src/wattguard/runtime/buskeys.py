@@ -24,7 +24,6 @@ restart the station).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
 from wattguard.network.bus import EVENTS
 from wattguard.network.sealed_bus import BusDirectory, BusIdentity, BusRole, check_name
+from wattguard.secretfile import read_secret, write_secret
 
 __all__ = [
     "BusCredentials",
@@ -57,24 +57,6 @@ class BusCredentials:
     identity: BusIdentity
     directory: BusDirectory
     nkey_seed: Path
-
-
-def _write_secret(path: Path, data: bytes) -> None:
-    """Create ``path`` 0600 from the start (umask-independent), atomically: a temporary name
-    in the same directory, fsync, rename. (A private helper until the shared one lands.)"""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
 
 
 def _write_public(path: Path, text: str) -> None:
@@ -126,8 +108,8 @@ def _add(folder: Path, entries: dict[str, dict[str, str]], name: str, role: str)
         raise ConfigError(f"bus service {name!r} already exists in {folder}")
     seed, nkey_public = _new_nkey()
     key = sm2.PrivateKey.generate()
-    _write_secret(folder / f"{name}.nk", seed + b"\n")
-    _write_secret(folder / f"{name}.sm2", key.to_pem())
+    write_secret(folder / f"{name}.nk", seed + b"\n")
+    write_secret(folder / f"{name}.sm2", key.to_pem())
     entries[name] = {"role": role, "nkey": nkey_public, "sm2": key.public_key.to_bytes().hex()}
 
 
@@ -153,7 +135,7 @@ def init_bus(folder: Path, feps: list[str], listen: str = "127.0.0.1:4222") -> N
         raise ConfigError(f"{folder} already holds bus credentials; they are never overwritten")
     if not feps:
         raise ConfigError("name at least one FEP: --fep fep-1")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds secret files
     entries: dict[str, dict[str, str]] = {}
     _add(folder, entries, STATION, BusRole.STATION)
     for name in feps:
@@ -188,12 +170,14 @@ def load_credentials(folder: Path, name: str) -> BusCredentials:
     if known is None:
         raise ConfigError(f"no bus service {name!r} in {folder} (wattguard bus --add-fep)")
     try:
-        key = sm2.PrivateKey.from_pem((folder / f"{name}.sm2").read_bytes())
+        key = sm2.PrivateKey.from_pem(read_secret(folder / f"{name}.sm2"))
     except OSError as exc:
         raise ConfigError(f"cannot read {name}'s bus key: {exc}") from None
     if key.public_key != known[1]:
         raise ConfigError(f"{name}.sm2 does not match the directory's key for {name}")
     seed = folder / f"{name}.nk"
-    if not seed.exists():
-        raise ConfigError(f"{seed} is missing")
+    try:
+        read_secret(seed)  # refused if others can write it; nats-py reads it when it connects
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name}'s NATS key: {exc}") from None
     return BusCredentials(BusIdentity(name, known[0], key), directory, seed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
-from wattguard.esam.profile import MasterKeys
+from wattguard.esam.profile import MasterKeys, Random
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventSink
 from wattguard.meter.device import Meter
@@ -72,12 +73,17 @@ class DeploymentConfig:
     """What a :class:`Deployment` is built from: its size, the pace and start of simulated time,
     the seed, the HPLC frame loss, whether it is protected, the station's storage URL, and
     whether the bus carries signed envelopes (off by default: each message costs an SM2
-    signature and a verification, about 1 ms)."""
+    signature and a verification, about 1 ms).
+
+    ``seed`` None (the default): the master keys, and the random numbers of the cryptographic
+    device, are drawn from the operating system, fresh each run; the loads and the HPLC channel
+    follow seed 0. A seed makes the whole run reproducible, keys included: anyone who knows it
+    can recompute the keys, so give one only for tests and experiments."""
 
     meters: int = 100
     per_terminal: int = 25
     speed: float = 60.0
-    seed: int = 0
+    seed: int | None = None
     hplc_loss: float = 0.0
     protected: bool = True
     database: str = "sqlite://"  # the station's storage URL (memory by default)
@@ -91,6 +97,18 @@ class DeploymentConfig:
             raise ConfigError("at most 999 terminals of at most 999 meters each")
         if self.speed <= 0:
             raise ConfigError("--speed must be positive (1 = real time)")
+
+    @property
+    def simulation_seed(self) -> int:
+        """The seed of the loads and the HPLC channel (0 when no seed was given)."""
+        return 0 if self.seed is None else self.seed
+
+    def key_random(self) -> Random:
+        """Where the deployment's master keys come from: the operating system's random source,
+        or, for a seeded run, SM3 in counter mode over the seed (reproducible, so public)."""
+        if self.seed is None:
+            return os.urandom
+        return seeded(b"wattguard demo %d" % self.seed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +195,7 @@ class Deployment:
             self._bus_keys = (station_id, fep_id, directory)
             self.fep_bus = SealedBus(self.bus, fep_id, directory, clock=clock.time)
         self.tracker = _Station()
-        random = seeded(b"wattguard demo %d" % config.seed)  # a demo's keys are reproducible
+        random = config.key_random()  # fresh keys each run, unless a seed asks otherwise
         # The cryptographic device holds this deployment's master keys; every meter's ESAM is
         # provisioned from it, so the station can verify each reading's MAC.
         self.hsm: CryptoDevice | None = None
@@ -207,7 +225,7 @@ class Deployment:
             count = min(config.per_terminal, remaining)
             remaining -= count
             address = bytes.fromhex(f"99{k:010d}")
-            channel = HplcChannel(seed=config.seed * 1000 + k, default=profile)
+            channel = HplcChannel(seed=config.simulation_seed * 1000 + k, default=profile)
             terminal = Terminal(
                 address, channel, tasks=(REALTIME, CURVE, DAILY), start=start,
                 protect=_read_with_rn if config.protected else None,
@@ -217,7 +235,7 @@ class Deployment:
                 terminal.add_meter(meter.address)
                 self.station.register_meter(meter.address, address)
             net = Neighbourhood(
-                terminal, channel, meters, mixed_load(count, config.seed * 1000 + k)
+                terminal, channel, meters, mixed_load(count, config.simulation_seed * 1000 + k)
             )
             net.power_up(start)
             self.nets.append(net)

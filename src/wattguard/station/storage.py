@@ -34,6 +34,8 @@ SQLite file commits each transaction durably (``synchronous=FULL`` in WAL mode) 
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -43,6 +45,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
+from wattguard.secretfile import SECRET_MODE, check_secret, create_secret
 from wattguard.station._schema import SCHEMA_VERSION
 from wattguard.station._sql import MAX_PAGE, Chain, SqlStorage
 from wattguard.station.commands import Command
@@ -77,6 +80,8 @@ __all__ = [
     "UserRecord",
     "open_storage",
 ]
+
+log = logging.getLogger(__name__)
 
 _INSERT_READING = (
     "INSERT INTO readings (meter, quantity, time, value, received) VALUES (?, ?, ?, ?, ?) "
@@ -160,6 +165,8 @@ class SqliteStorage(SqlStorage):
     def __init__(self, path: str = ":memory:", *, durable: bool = True) -> None:
         self.path = path
         self._lock = threading.RLock()
+        if path != ":memory:":
+            _private_database(path)
         try:
             self._db = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=10.0
@@ -307,6 +314,21 @@ class PostgresStorage(SqlStorage):
         with self._lock:
             self._closed = True
             self._db.close()
+
+
+def _private_database(path: str) -> None:
+    """Make the SQLite file 0600 before SQLite opens it (SQLite gives its ``-wal`` and ``-shm``
+    files the database's mode); an existing database, or companion, that group or others can
+    write is refused, one they can read is made 0600 (files of earlier versions were 0644)."""
+    try:
+        create_secret(path)
+        for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+            if os.path.exists(name) and os.stat(name).st_mode & 0o077:
+                check_secret(name)  # refuses group- or other-writable
+                os.chmod(name, SECRET_MODE)
+                log.warning("%s was readable by group or others: now 0600", name)
+    except OSError as exc:
+        raise ConfigError(f"cannot open the SQLite database {path}: {exc}") from None
 
 
 def _safe(url: str) -> str:

@@ -11,7 +11,9 @@ Modules that use only wattguard (the attack harness imports these):
 * :mod:`wattguard.testing.esam`: fixed test keys, a provisioned ESAM with its station, a meter
   with the ESAM fitted;
 * :mod:`wattguard.testing.wan`: a small utility PKI and WAN channel pairs with a pump;
-* :mod:`wattguard.testing.deployment`: virtual deployments with data in them.
+* :mod:`wattguard.testing.deployment`: virtual deployments with data in them;
+* :mod:`wattguard.testing.files`: :func:`~wattguard.testing.files.watch_modes`, which sees a
+  folder's file modes at every file operation, as a local user polling it would.
 
 Modules for tests only, because they import the dev-only dependencies pytest or Hypothesis
 (``import wattguard.testing`` itself never does):

@@ -122,7 +122,7 @@ def traffic() -> Traffic:
     power line and on the bus behind the FEP (computed once per process)."""
     from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 
-    config = DeploymentConfig(meters=2, per_terminal=2, start=T0)
+    config = DeploymentConfig(meters=2, per_terminal=2, start=T0, seed=0)  # reproducible
     deployment = Deployment(config, virtual_clock(config))
     hplc: dict[Direction, list[bytes]] = {Direction.DOWN: [], Direction.UP: []}
 

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Protocol
 
 from wattguard.errors import WattguardError
+from wattguard.secretfile import write_secret
 
 __all__ = [
     "MemoryStore",
@@ -311,7 +312,7 @@ class NonVolatileStore:
                 if not repair:
                     raise StoreCorruptError(self.path, offset, str(bad)) from None
                 saved = Path(f"{self.path}.corrupt-{offset}")
-                saved.write_bytes(bytes(data[offset:]))
+                write_secret(saved, bytes(data[offset:]))  # 0600, like the store
                 note = f"corrupt record at byte {offset} ({bad}); the rest kept in {saved.name}"
                 self._cut(offset, len(data), note)
                 break
@@ -402,6 +403,7 @@ class NonVolatileStore:
         temporary = Path(f"{self.path}.compact")
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
+            os.fchmod(fd, 0o600)  # a leftover temporary keeps its old mode through O_TRUNC
             parts = [_FILE_HEADER.pack(FILE_MAGIC, FORMAT_VERSION)]
             sizes: dict[str, int] = {}
             for key, value in self._index.items():
