@@ -128,6 +128,7 @@ def test_the_demo_command_runs_live_over_tcp(capsys: pytest.CaptureFixture[str])
     )
     out = capsys.readouterr().out
     assert "front-end processor on loopback TCP" in out
+    assert "bus: every message signed" in out  # the separate processes' envelopes, in process
     link = re.search(r"dashboard on http://127\.0\.0\.1:[1-9][0-9]*/#token=([\w-]{32}) ", out)
     assert link is not None
     # this run's own random tokens, one a line with its user; none of the fixed test tokens

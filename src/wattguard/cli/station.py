@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from wattguard.cli._common import (
+    BUS_KEYS_HELP,
     PKI_HELP,
     VAULT_HELP,
     Commands,
     bus_default,
+    bus_keys,
     folder,
     positive,
     serve_until_interrupted,
@@ -30,6 +32,7 @@ def add(commands: Commands) -> None:
         "--cipher", default=None, help="HOST:PORT of `wattguard cipher --serve` (needs --pki)"
     )
     station.add_argument("--pki", default=None, help=PKI_HELP)
+    station.add_argument("--bus-keys", default=None, help=BUS_KEYS_HELP)
     station.add_argument(
         "--api-port", type=int, default=8080, help="the REST API and dashboard (8080; 0: any)"
     )
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     job = roles.run_station(
         args.bus, database=args.database, vault=vault(args), cipher=args.cipher,
-        pki_folder=folder(args), api_port=None if args.no_api else args.api_port,
+        pki_folder=folder(args), bus_keys=bus_keys(args),
+        api_port=None if args.no_api else args.api_port,
         freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from wattguard.clock import Clock
@@ -168,7 +168,7 @@ class Station:
             freshness=freshness,
         )  # fmt: skip
         # Security events of components in other processes (FEPs) arrive on the bus.
-        self._events_off = bus.subscribe(f"{EVENTS}.>", self._remote_event)
+        self._events_off = bus.subscribe(f"{EVENTS}.*", self._remote_event)
         self.terminal_of: dict[str, bytes] = dict(
             (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
         )
@@ -199,10 +199,17 @@ class Station:
             hook(readings)
 
     def _remote_event(self, subject: str, payload: bytes) -> None:
+        # ``events.<service>``: on a sealed bus only that service can have signed it
+        # (network/sealed_bus.py), so the stored event names the FEP it came from.
+        origin = subject.partition(".")[2]
         try:
-            self.monitor.record(decode_event(payload))
+            event = decode_event(payload)
         except DecodeError as exc:
             log.warning("station: %s on %s", exc, subject)
+            return
+        if not event.source.startswith(origin):
+            event = replace(event, source=f"{origin}: {event.source}"[:200])
+        self.monitor.record(event)
 
     def close(self) -> None:
         """Stop listening on the bus (the storage stays open)."""
