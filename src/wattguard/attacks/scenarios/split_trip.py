@@ -26,7 +26,7 @@ _SPLIT = 10
 
 
 @scenario(
-    15,
+    16,
     "split-mass-trip",
     "an operator trips 100 meters as ten 10-meter commands, each under the threshold that "
     "asks for a second person's approval",
