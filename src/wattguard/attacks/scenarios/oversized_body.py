@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from wattguard.attacks.harness import Outcome, Protection, scenario
-from wattguard.attacks.scenarios.common import T0
+from wattguard.attacks.scenarios.common import T0, serving
 
 __all__: list[str] = []
 
@@ -115,32 +115,18 @@ async def send(port: int, payload: bytes, token: str | None = None) -> Answer:
 async def flood(app: object, payload: bytes, count: int) -> tuple[list[Answer], Probe]:
     """Serve ``app`` under uvicorn, send it ``count`` unauthenticated ``payload`` s while the
     probe runs; the answers and the probe."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host="127.0.0.1", port=0, log_level="critical", lifespan="off", access_log=False,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
-    port = int(server.servers[0].sockets[0].getsockname()[1])
-    probe = Probe(base=_rss())
-    sampler = threading.Thread(target=probe.sample, daemon=True)
-    sampler.start()
-    timer = asyncio.create_task(probe.timer())
-    try:
-        answers = [await send(port, payload) for _ in range(count)]
-        await asyncio.sleep(0.05)
-    finally:
-        probe.stop.set()
-        await timer
-        sampler.join()
-        server.should_exit = True
-        await task
+    async with serving(app) as port:
+        probe = Probe(base=_rss())
+        sampler = threading.Thread(target=probe.sample, daemon=True)
+        sampler.start()
+        timer = asyncio.create_task(probe.timer())
+        try:
+            answers = [await send(port, payload) for _ in range(count)]
+            await asyncio.sleep(0.05)
+        finally:
+            probe.stop.set()
+            await timer
+            sampler.join()
     return answers, probe
 
 
