@@ -9,11 +9,9 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventLog
 from wattguard.network.bus import down_subject, up_subject
 from wattguard.network.sealed_bus import BusIdentity, BusRole, SealedBus
+from wattguard.testing.processes import spawn, stop
 from wattguard.testing.services import require
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -195,14 +194,6 @@ def test_the_consumer_refuses_forged_tampered_and_replayed_envelopes(server: Ser
     assert "1 more envelopes from fep-1" in log.events[-1].detail
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "wattguard", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-
-
 def test_fep_and_station_processes_on_the_authenticated_bus(server: Server, tmp_path: Path) -> None:
     """The real roles with --bus-keys: readings flow end to end; a forged TAMPER published
     with a stolen NATS credential is refused at the station and stored as a refusal, not as a
@@ -213,16 +204,16 @@ def test_fep_and_station_processes_on_the_authenticated_bus(server: Server, tmp_
     port = _free_port()
     database = f"sqlite:///{tmp_path / 'station.db'}"
     keys = str(server.keys)
-    station = _spawn("station", "--bus", server.url, "--bus-keys", keys, "--database", database,
+    station = spawn("station", "--bus", server.url, "--bus-keys", keys, "--database", database,
                      "--no-api")  # fmt: skip
-    fep = _spawn("fep", "--bus", server.url, "--bus-keys", keys, "--name", "fep-2",
+    fep = spawn("fep", "--bus", server.url, "--bus-keys", keys, "--name", "fep-2",
                  "--listen", f"127.0.0.1:{port}")  # fmt: skip
     processes = [station, fep]
     try:
         assert station.stdout is not None and fep.stdout is not None
         assert "(signed bus)" in station.stdout.readline()
         assert "fep-2" in (line := fep.stdout.readline()) and "signed bus" in line, line
-        terminal = _spawn("terminal", "--address", "990000000042", "--fep", f"127.0.0.1:{port}",
+        terminal = spawn("terminal", "--address", "990000000042", "--fep", f"127.0.0.1:{port}",
                           "--meters", "5", "--speed", "900")  # fmt: skip
         processes.append(terminal)
 
@@ -245,15 +236,7 @@ def test_fep_and_station_processes_on_the_authenticated_bus(server: Server, tmp_
                 readings = int(match.group(1).replace(",", ""))
         assert readings >= 50
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            if process.stdout is not None:
-                process.stdout.close()
+        stop(processes)
     storage = open_storage(database)
     try:
         assert storage.events(kind=EventKind.TAMPER) == []
