@@ -11,8 +11,8 @@ place of the host's oldest unauthenticated one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
+from wattguard.attacks.scenarios.host_squat import CAP, squat
 from wattguard.attacks.scenarios.rigs import neighbourhood
 from wattguard.events import EventKind, EventLog
 from wattguard.network.bus import InProcessBus
@@ -29,26 +29,6 @@ from wattguard.testing import T0
 
 TERMINAL = bytes.fromhex("990000000001")
 TASK = CollectionTask("real-time", 60.0, (OAD(0x0010, 2, 0),))
-CAP = 4
-
-
-async def _squat(port: int, stop: asyncio.Event, opened: list[int]) -> None:
-    """Hold CAP silent connections from 127.0.0.1, reopening each one the FEP closes."""
-
-    async def hold() -> None:
-        while not stop.is_set():
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            opened[0] += 1
-            with contextlib.suppress(OSError):
-                await reader.read()  # until the FEP closes it
-            writer.close()
-            await asyncio.sleep(0.05)
-
-    await asyncio.gather(*(hold() for _ in range(CAP)))
 
 
 async def _run() -> tuple[set[str], EventLog, int]:
@@ -66,7 +46,7 @@ async def _run() -> tuple[set[str], EventLog, int]:
                     limits=limits)  # fmt: skip
     port = await fep.start()
     stop, opened = asyncio.Event(), [0]
-    squatter = asyncio.create_task(_squat(port, stop, opened))
+    squatter = asyncio.create_task(squat(port, stop, opened))
     while fep.gate.open < CAP:  # the squatter holds the host's cap before the terminal comes
         await asyncio.sleep(0.01)
     client = TerminalClient(

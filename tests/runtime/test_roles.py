@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from wattguard.testing.processes import spawn, stop
 from wattguard.testing.services import NATS_URL, nats_reachable, require
 
 
@@ -30,13 +30,7 @@ PASSPHRASE = {"WATTGUARD_PASSPHRASE": "correct horse battery staple"}
 
 
 def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "wattguard", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **PASSPHRASE, **(env or {})},
-    )
+    return spawn(*args, env={**PASSPHRASE, **(env or {})})
 
 
 def _run(*args: str) -> str:
@@ -85,7 +79,10 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
     settings.write_text(
         f'[station]\nbus = "{NATS_URL}"\ndatabase = "{database}"\napi-port = {api_port}\n'
     )
-    station = _spawn("station", "--config", str(settings), *station_security)
+    # the terminal simulates 900 times faster than real time: its meters' clocks run ahead
+    station = _spawn(
+        "station", "--config", str(settings), *station_security, "--clock-tolerance", "inf"
+    )
     fep = _spawn(
         "fep",
         *pki,
@@ -121,15 +118,7 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError, match="401"):
             _get(f"{api}/api/summary", "not-vera's-token")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            if process.stdout is not None:
-                process.stdout.close()
+        stop(processes)
 
 
 def test_a_vault_is_never_overwritten_and_needs_its_passphrase(tmp_path: Path) -> None:

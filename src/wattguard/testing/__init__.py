@@ -13,7 +13,10 @@ Modules that use only wattguard (the attack harness imports these):
 * :mod:`wattguard.testing.wan`: a small utility PKI and WAN channel pairs with a pump;
 * :mod:`wattguard.testing.deployment`: virtual deployments with data in them;
 * :mod:`wattguard.testing.files`: :func:`~wattguard.testing.files.watch_modes`, which sees a
-  folder's file modes at every file operation, as a local user polling it would.
+  folder's file modes at every file operation, as a local user polling it would;
+* :mod:`wattguard.testing.processes`: wattguard's roles as child processes, started and stopped
+  as a user would;
+* :mod:`wattguard.testing.datasets`: the public data sets inside the bench extra's wheels.
 
 Modules for tests only, because they import the dev-only dependencies pytest or Hypothesis
 (``import wattguard.testing`` itself never does):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.testing import ADDRESS, HOUSE, MIDNIGHT
 from wattguard.testing.meter import new_meter
 
-__all__ = ["ADDRESS", "HOUSE", "T0", "fresh_meter", "household"]
+__all__ = ["ADDRESS", "HOUSE", "T0", "fresh_meter", "household", "serving"]
 
 #: The scenarios start at a midnight (UTC): whole days of freezes and readings.
 T0 = MIDNIGHT
@@ -27,3 +31,26 @@ def household(meter: Meter, hours: float, start: float = T0) -> float:
         meter.measure(HOUSE, 60.0, now)
         meter.handle_timer(now)
     return now
+
+
+@contextlib.asynccontextmanager
+async def serving(app: object) -> AsyncIterator[int]:
+    """Serve the ASGI ``app`` under uvicorn on a free loopback port for the ``async with``
+    block; yields the port, and stops the server after the block."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1", port=0, log_level="critical", lifespan="off", access_log=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+        await asyncio.sleep(0.01)
+    try:
+        yield int(server.servers[0].sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        await task

@@ -37,7 +37,7 @@ from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.collector import Collector
 from wattguard.station.ingest import PlainVerifier, Reading
 
-__all__ = ["CAP", "WINDOW"]
+__all__ = ["CAP", "WINDOW", "squat"]
 
 CAP = 4  # connections per host
 WINDOW = 2.0  # real seconds for the terminal to get a reading through
@@ -60,7 +60,10 @@ class _CapOnEveryone(ConnectionGate):
         """Nothing: an authenticated session still counts against its host."""
 
 
-async def _squat(port: int, stop: asyncio.Event, opened: list[int]) -> None:
+async def squat(port: int, stop: asyncio.Event, opened: list[int]) -> None:
+    """Hold CAP silent connections from the terminal's address until ``stop``, reopening each
+    one the FEP closes; ``opened[0]`` counts them."""
+
     async def hold() -> None:
         while not stop.is_set():
             try:
@@ -96,7 +99,7 @@ async def _run(protected: bool) -> Outcome:
         fep.gate = _CapOnEveryone(limits, events, fep.name)
     port = await fep.start(_HOST)
     stop, opened = asyncio.Event(), [0]
-    squatter = asyncio.create_task(_squat(port, stop, opened))
+    squatter = asyncio.create_task(squat(port, stop, opened))
     while fep.gate.open < CAP:
         await asyncio.sleep(0.01)
     net = neighbourhood(_TERMINAL, clock, _TASK)

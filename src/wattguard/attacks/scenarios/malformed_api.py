@@ -20,7 +20,7 @@ import random
 from urllib.parse import quote
 
 from wattguard.attacks.harness import Outcome, Protection, scenario
-from wattguard.attacks.scenarios.common import T0
+from wattguard.attacks.scenarios.common import T0, serving
 from wattguard.attacks.scenarios.fuzzing import Mutator
 from wattguard.attacks.scenarios.malformed import Findings
 from wattguard.randomness import generator
@@ -33,6 +33,7 @@ _HOSTILE = [
     "../../etc/passwd", "' OR 1=1 --", "\"; DROP TABLE readings; --", "\u202e\u0661\u0662",
     "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19\uff10\uff11\uff12", "\u0000",
     "000001000001", "000000000000", "00100201", "ffffffff", "x" * 5000, "%", "a b", "\n", "é",
+    "000001000001\n", "00100201\n",
 ]  # fmt: skip
 _TOKENS = [
     None, "Bearer viewer-token", "Bearer operator-token", "Bearer supervisor-token",
@@ -135,32 +136,16 @@ def _body(r: random.Random) -> bytes:
     document: dict[str, object] = {"kind": r.choice(["trip", "close", "TRIP", "", 5, None, []])}
     document["meters"] = meters if r.random() < 0.9 else r.choice(_HOSTILE)
     if r.random() < 0.3:
-        document["argument"] = r.choice([*_HOSTILE, 10**30, {"a": 1}])
+        document["argument"] = r.choice([*_HOSTILE, 10**30, {"a": 1}, "\ud800", "a\udfffb"])
     return json.dumps(document).encode()
 
 
 async def _send_all(app: object, batch: list[bytes]) -> tuple[list[int | None], int | None]:
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host="127.0.0.1", port=0, log_level="critical", lifespan="off", access_log=False,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
-    port = int(server.servers[0].sockets[0].getsockname()[1])
-    try:
+    async with serving(app) as port:
         statuses: list[int | None] = []
         for at in range(0, len(batch), 150):  # 150 connections at a time
             statuses += await asyncio.gather(*(_exchange(port, r) for r in batch[at : at + 150]))
         after = await _exchange(port, GOOD, wait=10.0)
-    finally:
-        server.should_exit = True
-        await task
     return statuses, after
 
 
