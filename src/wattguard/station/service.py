@@ -66,6 +66,8 @@ from wattguard.station.commands import (
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
+from wattguard.station.operations import OperationsMonitor, operational_kind
+from wattguard.station.records import OperationalEvent
 from wattguard.station.storage import Storage
 from wattguard.station.users import UserDirectory
 from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
@@ -87,7 +89,6 @@ _REPORTED = {
     0x3011: EventKind.POWER,  # power down
     0x3016: EventKind.CLOCK,  # clock set
     0x302E: EventKind.CLOCK,  # clock fault
-    0xFF22: EventKind.BATTERY,  # battery low
     0xFF23: EventKind.FIRMWARE,  # software upgrade or rollback
     0xFF20: EventKind.UNAUTHORISED,
 }
@@ -149,6 +150,8 @@ class Station:
         self.clock = clock
         self.hsm = hsm
         self.monitor = SecurityMonitor(storage, clock=clock.time)
+        # operational events (over-current, voltage, alarms...): stored beside, not mixed in
+        self.operations = OperationsMonitor(storage, clock.time)
         self.events: EventSink = self.monitor
         self.extra_events = extra_events
         if hsm is not None:
@@ -226,16 +229,23 @@ class Station:
 
     def _meter_report(self, meter: bytes, report: Structure, at: float) -> None:
         """A meter's own report of its events (verified like a reading): the security-relevant
-        ones become security events at the station, under the meter's name."""
+        ones become security events at the station, under the meter's name; the operational
+        ones (station.operations) operational events."""
         if not isinstance(report, ReportNotificationList):
             return
         for result in report.results:
             value = result.result
-            kind = _REPORTED.get(result.oad.oi)
-            if kind is None or not isinstance(value, Data) or value.type != DataType.STRUCTURE:
+            if not isinstance(value, Data) or value.type != DataType.STRUCTURE:
                 continue
             fields = value.value
             detail = str(fields[3].value) if len(fields) > 3 else ""
+            operational = operational_kind(result.oad.oi, detail)
+            if operational is not None:
+                event = OperationalEvent(at, operational, meter.hex(), detail)
+                self.operations.record(event)
+            kind = _REPORTED.get(result.oad.oi)
+            if kind is None:
+                continue
             if result.oad.oi == 0xFF20:  # a refusal inside the meter: "<kind>: <detail>"
                 name = detail.split(":", 1)[0]
                 kind = next((k for k in EventKind if k.value == name), EventKind.UNAUTHORISED)
@@ -367,6 +377,7 @@ class Station:
         self.collector.tick()
         self.watch.check(self.clock.time())
         self.monitor.tick(self.clock.time())
+        self.operations.tick()
         self._witness_audit()
 
     # the audit trail's witness
