@@ -81,8 +81,9 @@ OPERATIONAL_RULES: tuple[OperationalRule, ...] = (
     OperationalRule("battery low", frozenset({_K.BATTERY_LOW}), severity="info", quiet=86400 * 30),
     OperationalRule("pile over limit", frozenset({_K.PILE_OVER_LIMIT})),
     OperationalRule("credit low", frozenset({_K.CREDIT_LOW}), severity="info", quiet=86400),
-    OperationalRule("reverse energy", frozenset({_K.REVERSE_ENERGY})),
 )
+# Reverse energy is stored and shown but raises no alert by default: every rooftop-PV household
+# exports at midday, and a meter's ``generation_allowed`` is not yet provisioned per customer.
 
 
 @dataclass
@@ -101,7 +102,8 @@ class OperationsMonitor:
         now = self.clock()
         meter = normalise_meter(event.meter)
         stored = self.storage.add_operational_event(event, received=now)
-        evidence = f"{event.kind.value}: {event.detail}"[:300]
+        named = event.detail.startswith(event.kind.value)
+        evidence = (event.detail if named else f"{event.kind.value}: {event.detail}")[:300]
         for rule in self.rules:
             if event.kind not in rule.kinds:
                 continue
