@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
 from wattguard.crypto import sm2
@@ -40,6 +42,7 @@ from wattguard.protocol import OAD
 from wattguard.protocol.apdu import Structure
 from wattguard.randomness import seeded
 from wattguard.runtime.api import RunningApi, start_api
+from wattguard.runtime.district import District
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
@@ -47,6 +50,7 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadModel
 from wattguard.station import Station
+from wattguard.station.analysis import DISTRICT_CLASS, AnalysisJob
 from wattguard.station.commands import Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
@@ -85,6 +89,7 @@ class DeploymentConfig:
     protected: bool = True
     database: str = "sqlite://"  # the station's storage URL (memory by default)
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
+    districts: bool = False  # a supply meter per terminal, one seeded bypass, the analytics job
 
     def __post_init__(self) -> None:
         if self.meters < 1 or self.per_terminal < 1:
@@ -124,6 +129,8 @@ class Summary:
     refused: int
     open_alerts: int = 0
 
+    analysed_days: int = 0
+
     def line(self) -> str:
         when = dt.datetime.fromtimestamp(self.simulated, dt.UTC).strftime("%Y-%m-%d %H:%M")
         return (
@@ -132,6 +139,7 @@ class Summary:
             f"{self.terminals_online}/{self.terminals} | security events {self.security_events}"
             f" | open alerts {self.open_alerts}"
             + (f" | refused {self.refused}" if self.refused else "")
+            + (f" | analysed days {self.analysed_days}" if self.analysed_days else "")
         )
 
 
@@ -203,6 +211,7 @@ class Deployment:
         self.users: dict[str, User] = dict(FIXED_USERS if users is None else users)
         self.station.users.ensure(self.users)
         self.nets: list[Neighbourhood] = []
+        self.bypassed: dict[str, float] = {}  # the simulation's truth: meter -> hidden share
         start = clock.time()
         profile = LinkProfile(loss=config.hplc_loss)
         remaining, k = config.meters, 0
@@ -225,9 +234,39 @@ class Deployment:
             )
             net.power_up(start)
             self.nets.append(net)
+            if config.districts:
+                self._district(net, k)
+        # the station's analytics job (it needs the districts' supply meters)
+        self.analysis = AnalysisJob(self.storage) if config.districts else None
+        self.analysed_days = 0
+        self._analysed_at = start
         self.sessions: dict[bytes, FepSession] = {}
         self._wired = False
         self._began = time.monotonic()
+
+    def _district(self, net: Neighbourhood, k: int) -> None:
+        """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
+        losses, and one customer with a seeded bypass (the truth kept in :attr:`bypassed`,
+        which the station never reads)."""
+        total = self._meter(bytes.fromhex(f"{k:06d}000000"))
+        rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
+        district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
+        self.station.register_meter(total.address, net.terminal.address)
+        self.storage.register_meter(
+            total.address.hex(), net.terminal.address.hex(), self.clock.time(), DISTRICT_CLASS
+        )
+        if len(district.customers) >= 2:
+            victim = district.customers[int(rng.integers(len(district.customers)))].address
+            share = float(rng.uniform(0.3, 0.6))
+            district.bypass(victim, share)
+            self.bypassed[victim.hex()] = share
+
+    def analyse(self, now: float) -> None:
+        """Run the analytics job (at most once a simulated hour)."""
+        if self.analysis is None or now - self._analysed_at < 3600:
+            return
+        self._analysed_at = now
+        self.analysed_days += self.analysis.run(now)
 
     def _meter(self, address: bytes) -> Meter:
         # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
@@ -253,6 +292,7 @@ class Deployment:
             security_events=self.storage.count_events(),
             refused=sum(link.refused for link in self.collector.links.values()),
             open_alerts=len(self.storage.alerts(open_only=True)),
+            analysed_days=self.analysed_days,
         )
 
     # live, over loopback TCP
@@ -297,6 +337,7 @@ class Deployment:
             while duration is None or time.monotonic() - began < duration:
                 await asyncio.sleep(1.0)
                 self.station.tick()
+                self.analyse(self.clock.time())
                 report(self.summary())
         finally:
             for client in clients:
@@ -333,6 +374,7 @@ class Deployment:
             for net in self.nets:
                 net.run_until(t)
             self.station.tick()
+            self.analyse(t)
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()
