@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.api import (
+    analytics,
     audit,
     commands,
     dashboard,
@@ -27,7 +28,7 @@ __all__ = ["create_app"]
 #: Refusals that become security events (403s are recorded by the command rules).
 _REFUSALS = {400: EventKind.MALFORMED, 401: EventKind.AUTHENTICATION, 422: EventKind.MALFORMED}
 #: The routers, in the order their routes are matched and described.
-_ROUTERS = (users, audit, summary, meters, readings, events, commands, dashboard)
+_ROUTERS = (users, audit, summary, meters, readings, events, commands, analytics, dashboard)
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
