@@ -1,7 +1,7 @@
 """The ``wattguard`` command. With no arguments it runs the demo.
 
-One module per command (``demo``, ``selfcheck``, ``attack``, ``meter``, ``fep``, ``pki``,
-``cipher``, ``station``, ``users``, ``terminal``), each with ``add(commands)``, which adds its
+One module per command (``demo``, ``selfcheck``, ``attack``, ``analyse``, ``meter``, ``fep``,
+``pki``, ``cipher``, ``station``, ``users``, ``terminal``), each with ``add(commands)``, which adds its
 parser and options, and ``run(args)``, which carries it out; :func:`build_parser` puts them
 together in the order ``--help`` lists them.
 """
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import wattguard
 from wattguard.cli import (
+    analyse,
     attack,
     cipher,
     demo,
@@ -33,7 +34,7 @@ from wattguard.settings import CONFIGURABLE, apply_settings
 __all__ = ["build_parser", "main"]
 
 #: The commands, in the order ``--help`` lists them.
-_COMMANDS = (demo, selfcheck, attack, meter, fep, pki, cipher, station, users, terminal)
+_COMMANDS = (demo, selfcheck, attack, analyse, meter, fep, pki, cipher, station, users, terminal)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,6 +63,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--api-port", type=int, default=8080, help="the station's REST API port (8080; 0: any)"
     )
     parser.add_argument(
+        "--no-districts",
+        action="store_true",
+        help="no supply meter per terminal, no seeded bypass, no analytics job",
+    )
+    parser.add_argument(
         "--unprotected",
         action="store_true",
         help="switch the protection off: no ESAMs, no MACs, nothing verified",
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         hplc_loss=args.hplc_loss,
         protected=not args.unprotected,
         database=args.database,
+        districts=not args.no_districts,
     )
     return _virtual(args, config) if args.virtual else _live(args, config)
 
