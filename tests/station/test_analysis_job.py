@@ -43,7 +43,7 @@ def test_the_job_finds_what_the_analyses_find_on_the_same_arrays(backend, sim) -
     assert done == 2 * DAYS
     for d in range(2):
         members = sim.district == d
-        energy, rate, _ = daily_loss(sim.supply[d], sim.curves[members], 96)
+        _, rate, _ = daily_loss(sim.supply[d], sim.curves[members], 96)
         view = district_view(job, terminal_address(d))
         assert view is not None
         got = np.array([row["rate"] for row in view["loss"]])

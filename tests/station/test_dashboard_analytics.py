@@ -53,7 +53,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 def test_the_analytics_charts_are_drawn_by_the_shipped_library(
     live: tuple[LiveStation, list[str]], browser: webdriver.Chrome
 ) -> None:
-    station, customers = live
+    station, _ = live
     browser.get(f"{station.url}/#token=viewer-token")
     wait = WebDriverWait(browser, 20, poll_frequency=0.1)
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#loss-chart canvas"))

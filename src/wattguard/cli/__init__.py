@@ -1,8 +1,8 @@
 """The ``wattguard`` command. With no arguments it runs the demo.
 
 One module per command (``demo``, ``selfcheck``, ``attack``, ``analyse``, ``meter``, ``fep``,
-``pki``, ``cipher``, ``station``, ``users``, ``terminal``), each with ``add(commands)``, which adds its
-parser and options, and ``run(args)``, which carries it out; :func:`build_parser` puts them
+``pki``, ``cipher``, ``station``, ``users``, ``terminal``), each with ``add(commands)``, which
+adds its parser and options, and ``run(args)``, which carries it out; :func:`build_parser` puts them
 together in the order ``--help`` lists them.
 """
 

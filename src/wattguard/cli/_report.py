@@ -76,7 +76,9 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def report(fleet: dict[str, Any], districts: Sequence[dict[str, Any]], meters: Sequence[dict[str, Any]]) -> str:
+def report(
+    fleet: dict[str, Any], districts: Sequence[dict[str, Any]], meters: Sequence[dict[str, Any]]
+) -> str:
     """The page: the fleet's top-N and clusters, each district's line loss per day (plot and
     table) and ranked meters, and the daily energy of the meters named."""
     parts = [
@@ -99,7 +101,10 @@ def report(fleet: dict[str, Any], districts: Sequence[dict[str, Any]], meters: S
             line_chart([row["rate"] for row in loss], "daily line-loss rate", "share"),
             _table(
                 ["day", "supplied kWh", "loss kWh", "rate", "intervals"],
-                [(_day(r["day"]), r["supplied"], r["loss"], r["rate"], r["intervals"]) for r in loss],
+                [
+                    (_day(r["day"]), r["supplied"], r["loss"], r["rate"], r["intervals"])
+                    for r in loss
+                ],
             ),
             "<h3>Meters, most suspect first</h3>",
             _table(
@@ -118,9 +123,15 @@ def report(fleet: dict[str, Any], districts: Sequence[dict[str, Any]], meters: S
             line_chart(meter["typical_day_kwh_per_hour"]["weekday"], "typical weekday", "kWh/h"),
             _table(
                 ["cluster", "anomaly score", "estimated error", "missing intervals"],
-                [(meter["cluster_name"], meter["anomaly_score"], meter["estimated_error"],
-                  meter["missing_intervals"])],
-            ),  # fmt: skip
+                [
+                    (
+                        meter["cluster_name"],
+                        meter["anomaly_score"],
+                        meter["estimated_error"],
+                        meter["missing_intervals"],
+                    )
+                ],
+            ),
         ]
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         districts = job.districts()
         if args.district is not None and args.district.lower() not in districts:
             raise ConfigError(f"no district {args.district} in {args.database}")
-        meters = [m for supply, customers in districts.values() for m in customers + [supply]]
+        meters = [m for supply, customers in districts.values() for m in [*customers, supply]]
         latest = job.store.latest_time([m for m in meters if m is not None], CURVE_ENERGY)
         if latest is None:
             print("no 15-minute curves in this database: nothing to analyse")

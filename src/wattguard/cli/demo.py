@@ -99,6 +99,15 @@ def _keys(config: DeploymentConfig) -> str:
     return f"master keys: derived from --seed {config.seed} (reproducible: anyone can derive them)"
 
 
+def _districts(config: DeploymentConfig) -> None:
+    if config.districts:
+        print(
+            "districts: a supply meter at each terminal's transformer, technical losses, and "
+            "one customer with a seeded bypass each; the station's analytics job takes in each "
+            "complete day (wattguard analyse --database URL reports)"
+        )
+
+
 def _terminals(n: int) -> str:
     return f"{n} terminal" if n == 1 else f"{n} terminals"
 
@@ -114,6 +123,7 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
         "this machine allows"
     )
     print(_keys(config))
+    _districts(config)
     began = time.monotonic()
     shown = [-1]
 
@@ -148,6 +158,7 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
         f"the station; simulated time runs at {args.speed:g}x. Ctrl-C stops."
     )
     print(_keys(config))
+    _districts(config)
 
     def report(summary: object) -> None:
         line = summary.line()  # type: ignore[attr-defined]

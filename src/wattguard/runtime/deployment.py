@@ -212,6 +212,7 @@ class Deployment:
         self.station.users.ensure(self.users)
         self.nets: list[Neighbourhood] = []
         self.bypassed: dict[str, float] = {}  # the simulation's truth: meter -> hidden share
+        self.supply_meters: set[str] = set()
         start = clock.time()
         profile = LinkProfile(loss=config.hplc_loss)
         remaining, k = config.meters, 0
@@ -252,6 +253,7 @@ class Deployment:
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
         district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
         self.station.register_meter(total.address, net.terminal.address)
+        self.supply_meters.add(total.address.hex())
         self.storage.register_meter(
             total.address.hex(), net.terminal.address.hex(), self.clock.time(), DISTRICT_CLASS
         )
@@ -274,7 +276,8 @@ class Deployment:
 
     @property
     def meter_count(self) -> int:
-        return sum(len(net.meters) for net in self.nets)
+        """The customers' meters (a district's supply meter is not counted)."""
+        return sum(len(net.meters) for net in self.nets) - len(self.supply_meters)
 
     def summary(self) -> Summary:
         now = self.clock.time()
@@ -285,7 +288,11 @@ class Deployment:
             elapsed=elapsed,
             readings=self.tracker.readings,
             readings_per_second=self.tracker.readings / elapsed,
-            meters_reporting=sum(1 for t in self.tracker.last.values() if t >= recent),
+            meters_reporting=sum(
+                1
+                for m, t in self.tracker.last.items()
+                if t >= recent and m not in self.supply_meters
+            ),
             meters=self.meter_count,
             terminals_online=self.collector.online(),
             terminals=len(self.nets),

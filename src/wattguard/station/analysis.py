@@ -306,7 +306,8 @@ class AnalysisJob:
         if complete.sum() < ERROR_MIN_DAYS * STEPS // 2:
             return None
         first = int(np.argmax(complete)) // STEPS * STEPS  # whole days from the first complete
-        return estimate_meter_errors(curves[-1, first:], curves[:-1, first:], steps_per_day=STEPS)
+        errors = estimate_meter_errors(curves[-1, first:], curves[:-1, first:], steps_per_day=STEPS)
+        return np.asarray(errors, dtype=np.float64)
 
     def cluster(self) -> None:
         """Cluster every meter's typical day (the fleet at once) and store the labels."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,7 +190,7 @@ class AnalysisStore:
             times = np.fromiter((row[1] for row in rows), np.int64, len(rows))
             values = np.fromiter((row[2] for row in rows), np.float64, len(rows))
             edges = [0, *(i for i in range(1, len(names)) if names[i] != names[i - 1]), len(names)]
-            for a, b in zip(edges, edges[1:], strict=False):
+            for a, b in itertools.pairwise(edges):
                 out[names[a]] = (times[a:b], values[a:b])
         return out
 
@@ -341,7 +342,7 @@ class AnalysisStore:
 
 
 def _fields(row: DayRow | LossRow | MeterResult) -> tuple[Any, ...]:
-    return tuple(getattr(row, name) for name in row.__slots__)  # type: ignore[union-attr]
+    return tuple(getattr(row, name) for name in row.__slots__)
 
 
 def _stored(value: Any) -> Any:

@@ -65,10 +65,15 @@ def meter_view(job: AnalysisJob, meter: str) -> dict[str, Any] | None:
         "meter": meter,
         "district": result.district,
         "days": [
-            {"day": d.day, "energy": d.energy, "source": d.source, "missing": d.missing,
-             "score": d.score}
+            {
+                "day": d.day,
+                "energy": d.energy,
+                "source": d.source,
+                "missing": d.missing,
+                "score": d.score,
+            }
             for d in days
-        ],  # fmt: skip
+        ],
         "energy": sum(d.energy for d in present if d.energy is not None),
         "missing_intervals": sum(d.missing for d in days),
         "time_of_use": {
@@ -117,15 +122,24 @@ def district_view(job: AnalysisJob, district: str) -> dict[str, Any] | None:
         "supply_meter": supply,
         "supply_class": DISTRICT_CLASS if supply else None,
         "loss": [
-            {"day": row.day, "supplied": row.supplied, "loss": row.loss, "rate": row.rate,
-             "intervals": row.intervals}
+            {
+                "day": row.day,
+                "supplied": row.supplied,
+                "loss": row.loss,
+                "rate": row.rate,
+                "intervals": row.intervals,
+            }
             for row in job.store.losses(district)
-        ],  # fmt: skip
+        ],
         "suspects": [
-            {"meter": r.meter, "estimated_error": r.error, "anomaly_score": r.score,
-             "cluster_name": r.cluster_name}
+            {
+                "meter": r.meter,
+                "estimated_error": r.error,
+                "anomaly_score": r.score,
+                "cluster_name": r.cluster_name,
+            }
             for r in ranked
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -154,4 +168,3 @@ def fleet_view(job: AnalysisJob, n: int = 10) -> dict[str, Any]:
         "top_energy": [{"meter": m, "energy": e} for e, m in sorted(energy, reverse=True)[:n]],
         "clusters": clusters,
     }
-
