@@ -64,6 +64,12 @@ CURVE = CollectionTask(
     "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
     interval=900.0, max_records=16,
 )  # fmt: skip
+#: With districts, the curve carries the reverse (exported) energy too: the station's
+#: analyses balance the net energy (a PV customer's export reaches the supply meter net).
+CURVE_NET = CollectionTask(
+    "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0), OAD(0x0020, 2, 0)),
+    record=OAD(0x5002, 2, 0), interval=900.0, max_records=16,
+)  # fmt: skip
 #: And the daily freeze (5004), tried every hour until the day's record is in.
 DAILY = CollectionTask(
     "daily", 3600.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5004, 2, 0),
@@ -223,7 +229,8 @@ class Deployment:
             address = bytes.fromhex(f"99{k:010d}")
             channel = HplcChannel(seed=config.simulation_seed * 1000 + k, default=profile)
             terminal = Terminal(
-                address, channel, tasks=(REALTIME, CURVE, DAILY), start=start,
+                address, channel, start=start,
+                tasks=(REALTIME, CURVE_NET if config.districts else CURVE, DAILY),
                 protect=_read_with_rn if config.protected else None,
             )  # fmt: skip
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]

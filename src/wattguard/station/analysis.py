@@ -9,10 +9,11 @@ reads catch up within that), and :meth:`AnalysisJob.run` takes in, district by d
 complete day after the last one taken in:
 
 1. one bulk read per district and quantity (:class:`~wattguard.station.analysis_store.
-   AnalysisStore`): the cumulative energy of the 15-minute curve (``50020200/00100201``) at the
-   97 quarter hours bounding the day, differenced into 96 intervals (NaN where either end is
-   missing: counted, never filled), and the day freezes (``50040200/00100201``) at both
-   midnights, which give the day's energy where both are present;
+   AnalysisStore`): the cumulative energy of the 15-minute curve (``50020200/00100201``
+   forward, minus ``50020200/00200201`` reverse where the terminal collects it) at the 97
+   quarter hours bounding the day, differenced into 96 intervals (NaN where either end is
+   missing: counted, never filled), and the day freezes (``50040200/...``, the same two) at
+   both midnights, which give the day's energy where both are present;
 2. the day's figures per meter (energy, missing intervals, maximum demand and its interval,
    night minimum, time-of-use split by :data:`TARIFF_OF_STEP`) and its anomaly score
    (:class:`~wattguard.analytics.anomaly.AnomalyState`, peers = the district);
@@ -66,7 +67,9 @@ from wattguard.station.storage import Storage
 
 __all__ = [
     "ALERT_SCORE",
+    "CURVE_NET",
     "DAY_ENERGY",
+    "DAY_NET",
     "DISTRICT_CLASS",
     "TARIFF_OF_STEP",
     "AnalysisJob",
@@ -82,6 +85,13 @@ STEPS = DAY // STEP
 DISTRICT_CLASS = "district"
 #: Total forward active energy in the day freeze (kWh at midnight).
 DAY_ENERGY = "50040200/00100201"
+#: Total reverse active energy (export) in the 15-minute curve and the day freeze.
+CURVE_REVERSE = "50020200/00200201"
+DAY_REVERSE = "50040200/00200201"
+#: The energy the analyses see: forward minus reverse (a PV customer's export is negative,
+#: and a district's supply meter measures the area's net draw).
+CURVE_NET = (CURVE_ENERGY, CURVE_REVERSE)
+DAY_NET = (DAY_ENERGY, DAY_REVERSE)
 #: The station's time-of-use table by 15-minute interval: 0 peak (08:00-11:00, 18:00-22:00),
 #: 1 flat, 2 valley (23:00-07:00). A station-wide default: meters' own tariff tables are not
 #: collected yet.
@@ -235,7 +245,7 @@ class AnalysisJob:
         return DistrictState.empty(customers, start - DAY)  # "taken in up to the day before"
 
     def _intervals(self, meters: Sequence[str], day: int) -> npt.NDArray[np.float64]:
-        cumulative = self.store.grid(meters, CURVE_ENERGY, day, STEP, STEPS + 1)
+        cumulative = self.store.net_grid(meters, CURVE_NET, day, STEP, STEPS + 1)
         return np.diff(cumulative, axis=1)
 
     def _day(
@@ -248,7 +258,7 @@ class AnalysisJob:
         now: float,
     ) -> None:
         curves = self._intervals(customers, day)
-        freezes = self.store.grid(customers, DAY_ENERGY, day, DAY, 2)
+        freezes = self.store.net_grid(customers, DAY_NET, day, DAY, 2)
         from_freeze = np.diff(freezes, axis=1)[:, 0]
         energy = np.where(np.isnan(from_freeze), np.nansum(curves, axis=1), from_freeze)
         missing = np.isnan(curves).sum(axis=1)
@@ -300,7 +310,7 @@ class AnalysisJob:
     ) -> npt.NDArray[np.float64] | None:
         start = max(day - (ERROR_WINDOW - 1) * DAY, 0)
         points = (day + DAY - start) // STEP
-        cumulative = self.store.grid([*customers, supply], CURVE_ENERGY, start, STEP, points + 1)
+        cumulative = self.store.net_grid([*customers, supply], CURVE_NET, start, STEP, points + 1)
         curves = np.diff(cumulative, axis=1)
         complete = ~np.isnan(curves).any(axis=0)
         if complete.sum() < ERROR_MIN_DAYS * STEPS // 2:

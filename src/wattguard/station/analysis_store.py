@@ -208,6 +208,23 @@ class AnalysisStore:
             out[row, (times[on_grid] - start) // step] = values[on_grid]
         return out
 
+    def net_grid(
+        self,
+        meters: Sequence[str],
+        quantities: tuple[str, str],
+        start: int,
+        step: int,
+        points: int,
+    ) -> FloatArray:
+        """Like :meth:`grid`, of the forward minus the reverse energy (``quantities``): a
+        meter with no reverse value in the range counts none (its terminal does not collect
+        it, or it never exported), one with some has NaN where either is missing."""
+        forward = self.grid(meters, quantities[0], start, step, points)
+        reverse = self.grid(meters, quantities[1], start, step, points)
+        has = ~np.isnan(reverse).all(axis=1)
+        forward[has] -= reverse[has]
+        return forward
+
     def latest_time(self, meters: Sequence[str], quantity: str) -> int | None:
         """The latest time any of ``meters`` has a value of ``quantity``."""
         if not meters:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from wattguard.station.analysis import (
+    CURVE_NET,
     DAY,
     DISTRICT_CLASS,
     STEP,
@@ -16,7 +17,6 @@ from wattguard.station.analysis import (
     AnalysisJob,
     DistrictState,
 )
-from wattguard.station.balance import CURVE_ENERGY
 
 __all__ = ["district_view", "fleet_view", "load_curve", "meter_view"]
 
@@ -98,7 +98,7 @@ def load_curve(job: AnalysisJob, meter: str, day: int) -> dict[str, Any]:
     """A meter's 15-minute load curve of the UTC day starting at ``day`` (kWh per interval,
     None where an interval is missing)."""
     start = day // DAY * DAY
-    cumulative = job.store.grid([meter], CURVE_ENERGY, start, STEP, STEPS + 1)
+    cumulative = job.store.net_grid([meter], CURVE_NET, start, STEP, STEPS + 1)
     return {
         "meter": meter,
         "day": start,

@@ -4,9 +4,9 @@
 // `token`, `$` and `cell` it uses; every text from the API is written with textContent.
 "use strict";
 
-const ANALYTICS_MS = 30000;
+const ANALYTICS_MS = 30000; // at most this often (the job adds a day at a time)
 const charts = new Map();
-let analyticsTimer;
+let analysedAt = 0;
 
 function chart(id, title, label, times, values) {
   const place = $(id);
@@ -57,10 +57,11 @@ async function showDistrict(district) {
   }
 }
 
+// Only after the dashboard's own refresh succeeded with the token: a refused token is one
+// refusal (one security event at the station), never one more from this view.
 async function refreshAnalytics() {
-  clearTimeout(analyticsTimer);
-  analyticsTimer = setTimeout(refreshAnalytics, ANALYTICS_MS);
-  if (!token()) return;
+  if (!token() || Date.now() - analysedAt < ANALYTICS_MS) return;
+  analysedAt = Date.now();
   try {
     const fleet = await api("/api/analytics/fleet?n=10");
     const select = $("district");
@@ -87,6 +88,4 @@ async function refreshAnalytics() {
 }
 
 $("district").addEventListener("change", () => showDistrict($("district").value));
-window.addEventListener("hashchange", refreshAnalytics);
-$("token-form").addEventListener("submit", () => setTimeout(refreshAnalytics, 100));
-refreshAnalytics();
+document.addEventListener("wattguard-refreshed", refreshAnalytics);
