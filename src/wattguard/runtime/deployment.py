@@ -48,7 +48,7 @@ from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
-from wattguard.simulation.profile import LoadModel
+from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station import Station
 from wattguard.station.analysis import DISTRICT_CLASS, AnalysisJob
 from wattguard.station.commands import Role, User
@@ -237,13 +237,12 @@ class Deployment:
             for meter in meters:
                 terminal.add_meter(meter.address)
                 self.station.register_meter(meter.address, address)
-            net = Neighbourhood(
-                terminal, channel, meters, mixed_load(count, config.simulation_seed * 1000 + k)
-            )
+            loads = LoadModel.mixed(count, seed=config.simulation_seed * 1000 + k)
+            net = Neighbourhood(terminal, channel, meters, loads.load)
             net.power_up(start)
             self.nets.append(net)
             if config.districts:
-                self._district(net, k)
+                self._district(net, k, loads.classes)
         # the station's analytics job (it needs the districts' supply meters)
         self.analysis = AnalysisJob(self.storage) if config.districts else None
         self.analysed_days = 0
@@ -252,10 +251,11 @@ class Deployment:
         self._wired = False
         self._began = time.monotonic()
 
-    def _district(self, net: Neighbourhood, k: int) -> None:
+    def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
         """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
-        losses, and one customer with a seeded bypass (the truth kept in :attr:`bypassed`,
-        which the station never reads)."""
+        losses, and one customer with a seeded bypass, never a PV customer (a bypass around an
+        exporting meter hides export, not load; the truth is kept in :attr:`bypassed`, which
+        the station never reads)."""
         total = self._meter(bytes.fromhex(f"{k:06d}000000"))
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
         district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
@@ -264,8 +264,13 @@ class Deployment:
         self.storage.register_meter(
             total.address.hex(), net.terminal.address.hex(), self.clock.time(), DISTRICT_CLASS
         )
-        if len(district.customers) >= 2:
-            victim = district.customers[int(rng.integers(len(district.customers)))].address
+        candidates = [
+            meter.address
+            for meter, kind in zip(district.customers, classes, strict=True)
+            if kind != LoadClass.PV
+        ]
+        if len(district.customers) >= 2 and candidates:
+            victim = candidates[int(rng.integers(len(candidates)))]
             share = float(rng.uniform(0.3, 0.6))
             district.bypass(victim, share)
             self.bypassed[victim.hex()] = share
