@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         protected=not args.unprotected,
         database=args.database,
         districts=not args.no_districts,
+        start=None if args.virtual or args.no_districts else _evening(),
     )
     return _virtual(args, config) if args.virtual else _live(args, config)
 
@@ -99,12 +100,22 @@ def _keys(config: DeploymentConfig) -> str:
     return f"master keys: derived from --seed {config.seed} (reproducible: anyone can derive them)"
 
 
+def _evening() -> float:
+    """21:30 UTC today: a live demo's simulated clock starts there, so that its first day
+    closes (and the analytics job shows results) a few minutes after the start."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(hour=21, minute=30, second=0, microsecond=0).timestamp()
+
+
 def _districts(config: DeploymentConfig) -> None:
     if config.districts:
         print(
             "districts: a supply meter at each terminal's transformer, technical losses, and "
             "one customer with a seeded bypass each; the station's analytics job takes in each "
             "complete day (wattguard analyse --database URL reports)"
+            + ("" if config.start is None else "; simulated time starts at 21:30 UTC")
         )
 
 

@@ -244,7 +244,8 @@ class Deployment:
             if config.districts:
                 self._district(net, k, loads.classes)
         # the station's analytics job (it needs the districts' supply meters)
-        self.analysis = AnalysisJob(self.storage) if config.districts else None
+        # the curves are read every 15 minutes: half an hour after midnight the day is in
+        self.analysis = AnalysisJob(self.storage, grace=1800) if config.districts else None
         self.analysed_days = 0
         self._analysed_at = start
         self.sessions: dict[bytes, FepSession] = {}
