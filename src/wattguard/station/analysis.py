@@ -113,8 +113,9 @@ SCORE_RULE = "analysis: anomaly score"
 @dataclass
 class DistrictState:
     """What the job keeps of a district between days: its meters, the day last taken in, the
-    typical-day sums (weekday, weekend), the anomaly history, the recent day scores and the
-    daily loss rates."""
+    typical-day sums (weekday, weekend), the anomaly history, the recent day scores, the
+    daily loss rates, and the last ERROR_WINDOW days of curves (customers, then the supply;
+    float32) that the balance fit looks back over, so no day is read twice."""
 
     meters: list[str]
     day: int
@@ -123,6 +124,7 @@ class DistrictState:
     anomaly: AnomalyState
     recent: npt.NDArray[np.float64]  # (meters, RECENT), NaN where none
     rates: npt.NDArray[np.float64]  # (days,)
+    window: npt.NDArray[np.float32]  # (meters + 1, up to ERROR_WINDOW * STEPS)
 
     @classmethod
     def empty(cls, meters: Sequence[str], day: int) -> DistrictState:
@@ -130,6 +132,7 @@ class DistrictState:
         return cls(
             list(meters), day, np.zeros((2, m, STEPS)), np.zeros((2, m, STEPS), np.int64),
             AnomalyState(m, STEPS), np.full((m, RECENT), np.nan), np.zeros(0),
+            np.zeros((m + 1, 0), np.float32),
         )  # fmt: skip
 
     def encode(self) -> str:
@@ -140,6 +143,7 @@ class DistrictState:
                 "counts": self.counts, "a_days": a.days, "a_sums": a.sums,
                 "a_squares": a.squares, "a_curve_sums": a.curve_sums,
                 "a_curve_counts": a.curve_counts, "recent": self.recent, "rates": self.rates,
+                "window": self.window,
             }
         )  # fmt: skip
 
@@ -163,6 +167,10 @@ class DistrictState:
         a.curve_counts[new] = data["a_curve_counts"][was]
         state.recent[new] = data["recent"][was]
         state.rates = data["rates"].astype(np.float64)
+        old_window = data["window"]
+        state.window = np.full((len(meters) + 1, old_window.shape[1]), np.nan, np.float32)
+        state.window[new] = old_window[was]
+        state.window[-1] = old_window[-1]
         return state
 
     def typical(self) -> npt.NDArray[np.float64]:
@@ -283,7 +291,7 @@ class AnalysisJob:
             loss_row = LossRow(
                 district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0])
             )
-            errors = self._errors(supply, customers, day)
+            errors = self._errors(state, curves, supplied)
         state.day = day
         rows = [
             DayRow(
@@ -305,13 +313,14 @@ class AnalysisJob:
         self.store.save_day(district, day, state.encode(), rows, loss_row, results)
         self._alerts(district, customers, score, errors, abnormal, now)
 
+    @staticmethod
     def _errors(
-        self, supply: str, customers: list[str], day: int
+        state: DistrictState, day: npt.NDArray[np.float64], supplied: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64] | None:
-        start = max(day - (ERROR_WINDOW - 1) * DAY, 0)
-        points = (day + DAY - start) // STEP
-        cumulative = self.store.net_grid([*customers, supply], CURVE_NET, start, STEP, points + 1)
-        curves = np.diff(cumulative, axis=1)
+        """The day into the state's window, then each meter's error fitted over it."""
+        today = np.concatenate([day, supplied[None, :]]).astype(np.float32)
+        state.window = np.concatenate([state.window, today], axis=1)[:, -ERROR_WINDOW * STEPS :]
+        curves = state.window.astype(np.float64)
         complete = ~np.isnan(curves).any(axis=0)
         if complete.sum() < ERROR_MIN_DAYS * STEPS // 2:
             return None
