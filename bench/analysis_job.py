@@ -41,9 +41,8 @@ def main() -> None:
     storage = open_storage(url)
     began = time.perf_counter()
     customers = store_districts(storage, sim, START, days=slice(0, args.days))
-    print(
-        f"stored {sim.curves.shape[0]} meters x {args.days} days in {time.perf_counter() - began:.1f} s"
-    )
+    took = time.perf_counter() - began
+    print(f"stored {sim.curves.shape[0]} meters x {args.days} days in {took:.1f} s")
     job = AnalysisJob(storage)
     began = time.perf_counter()
     done = job.run(START + args.days * DAY + 7200)
