@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/protection.py
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/meter_pages.py
+	$(BIN)/python bench/bus.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

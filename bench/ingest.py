@@ -35,20 +35,23 @@ from wattguard.station.commands import CommandKind, CommandState, Role, User
 from wattguard.station.storage import open_storage
 from wattguard.testing import MIDNIGHT as START
 
+Frames = list[tuple[float, str, bytes]]
 
-def capture(
-    meters: int, hours: float, protected: bool
-) -> tuple[list[tuple[str, bytes]], Deployment]:
+
+def capture(meters: int, hours: float, protected: bool) -> tuple[Frames, Deployment]:
     config = DeploymentConfig(meters=meters, per_terminal=50, start=START, protected=protected)
     deployment = Deployment(config, virtual_clock(config))
-    frames: list[tuple[str, bytes]] = []
-    deployment.bus.subscribe("up.*", lambda subject, payload: frames.append((subject, payload)))
+    frames: Frames = []
+    deployment.bus.subscribe(
+        "up.*", lambda subject, payload: frames.append((deployment.clock.time(), subject, payload))
+    )
     deployment.run_virtual(hours * 3600)
     return frames, deployment
 
 
-def ingest(frames: list[tuple[str, bytes]], source: Deployment, database: str) -> tuple[int, float]:
-    """Replay into a fresh station; (readings stored, CPU seconds)."""
+def ingest(frames: Frames, source: Deployment, database: str) -> tuple[int, float]:
+    """Replay into a fresh station, each frame at the time it was captured (the station judges
+    answers fresh by its clock); (readings stored, CPU seconds)."""
     bus = InProcessBus()
     storage = open_storage(database)
     clock = VirtualClock(START)
@@ -56,7 +59,8 @@ def ingest(frames: list[tuple[str, bytes]], source: Deployment, database: str) -
     for meter, terminal in source.storage.meters():
         storage.register_meter(meter, terminal, START)
     began = time.process_time()
-    for subject, payload in frames:
+    for moment, subject, payload in frames:
+        clock.set_time(moment)
         bus.publish(subject, payload)
     took = time.process_time() - began
     stored = storage.count_readings()

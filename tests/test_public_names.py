@@ -158,6 +158,8 @@ EXPORTS: dict[str, list[str]] = {
     ],
     "wattguard.network": [
         "Bus",
+        "BusDirectory",
+        "BusIdentity",
         "Collected",
         "CollectionTask",
         "ConnectionGate",
@@ -169,6 +171,7 @@ EXPORTS: dict[str, list[str]] = {
         "InProcessBus",
         "LinkProfile",
         "PlainChannel",
+        "SealedBus",
         "Terminal",
         "UtilityPki",
         "WanChannel",

@@ -52,7 +52,11 @@ def test_the_command_line_beats_the_environment_which_beats_the_file(tmp_path: P
 @pytest.mark.parametrize(
     ("text", "environ", "reason"),
     [
-        ("[station]\ndatabse = 'x'\n", {}, "has no setting 'databse'; known: api-port"),
+        (
+            "[station]\ndatabse = 'x'\n",
+            {},
+            "has no setting 'databse'; known: answer-window, api-port",
+        ),
         ("[stations]\n", {}, "no command 'stations'"),
         ("[station\n", {}, "not valid TOML"),
         ("[station]\nno-api = 'maybe'\n", {}, "is a switch"),

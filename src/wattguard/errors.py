@@ -21,6 +21,7 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   ├── IntegrityError     a MAC, tag, signature, C3 or point check failed (not which)
     │   │   └── DerError       [crypto._der] malformed DER, refused like a bad MAC
     │   ├── ReplayError        a counter, WAN record sequence number or random number was not fresh
+    │   │   └── StaleAnswer    [station.freshness] a verified answer taken before, or out of date
     │   ├── CertificateError   a certificate or CRL was refused; the message says why
     │   │   ├── MalformedCertificateError [network._x509] not a certificate of our profile
     │   │   ├── NoCertificateError [network.pki] none was presented

@@ -22,7 +22,7 @@ from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse
 
 @pytest.mark.parametrize("protected", [True, False])
 def test_energy_flips_and_truncations_keep_the_frame_valid(protected: bool) -> None:
-    deployment = fresh_deployment(protected, warm_up=0)
+    deployment = fresh_deployment(protected, warm_up=0, private_readings=False)
     net, meter = meter_of(deployment)
     tap = Tap(net)
     deployment.run_virtual(2 * 3600)

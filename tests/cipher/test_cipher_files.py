@@ -58,5 +58,5 @@ def test_the_device_state_and_audit_log_are_0600_under_umask_0(tmp_path: Path) -
     assert state.exists() and audit.read_text().startswith('{"seq": 0')
     assert watch.loose() == []
     assert {p.name: mode(p) for p in tmp_path.iterdir()} == {
-        "v": 0o600, "v.audit": 0o600, "v.state": 0o600,
+        "v": 0o600, "v.audit": 0o600, "v.state": 0o600, "v.state.journal": 0o600,
     }  # fmt: skip

@@ -87,7 +87,10 @@ def tamper(direction: Direction, address: bytes, data: bytes) -> list[bytes]:
 def test_readings_altered_on_the_power_line_are_refused_only_when_protected(
     protected: bool,
 ) -> None:
-    config = DeploymentConfig(meters=4, per_terminal=4, start=START, protected=protected)
+    # the standard's plaintext + MAC reads: the values are in sight, the MAC is what refuses
+    config = DeploymentConfig(
+        meters=4, per_terminal=4, start=START, protected=protected, private_readings=False
+    )
     deployment = Deployment(config, virtual_clock(config))
     deployment.nets[0].channel.manipulate = tamper
     summary = deployment.run_virtual(3600)
@@ -125,6 +128,7 @@ def test_the_demo_command_runs_live_over_tcp(capsys: pytest.CaptureFixture[str])
     )
     out = capsys.readouterr().out
     assert "front-end processor on loopback TCP" in out
+    assert "bus: every message signed" in out  # the separate processes' envelopes, in process
     link = re.search(r"dashboard on http://127\.0\.0\.1:[1-9][0-9]*/#token=([\w-]{32}) ", out)
     assert link is not None
     # this run's own random tokens, one a line with its user; none of the fixed test tokens

@@ -11,7 +11,13 @@ import pytest
 from wattguard.clock import VirtualClock
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
-from wattguard.station.monitor import DEFAULT_RULES, Rule, SecurityMonitor, subject_of
+from wattguard.station.monitor import (
+    DEFAULT_RULES,
+    Rule,
+    SecurityMonitor,
+    subject_of,
+    times_counted,
+)
 from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
 
 M1, M2 = "0000000000a1", "0000000000a2"
@@ -132,3 +138,32 @@ def test_rules_are_checked_when_the_monitor_starts(storage: Store) -> None:
         SecurityMonitor(storage, (Rule("never", frozenset({EventKind.TAMPER}), threshold=0),))
     with pytest.raises(ConfigError, match="kinds"):
         SecurityMonitor(storage, (Rule("nothing", frozenset()),))
+
+
+def test_repeated_refusals_are_one_counted_event_per_key_and_window(storage: Store) -> None:
+    clock = VirtualClock(1000.0)
+    rule = Rule("guessing", frozenset({EventKind.AUTHENTICATION}), threshold=5, window=600)
+    monitor = SecurityMonitor(storage, (rule,), clock=clock.time)
+
+    def refuse(host: str) -> int:
+        event = SecurityEvent(EventKind.AUTHENTICATION, "api", f"{host}: GET /x", clock.time())
+        return monitor.record_repeated(event, host, window=60)
+
+    counts = []
+    for _ in range(100):
+        counts.append(refuse("10.0.0.1"))
+        clock.advance(0.5)
+    refuse("10.0.0.2")
+    stored = storage.events()
+    assert counts == list(range(1, 101)) and len(stored) == 2
+    first = next(e for e in stored if "10.0.0.1" in e.detail)
+    assert first.time == 1000.0 and first.received == 1049.5  # first seen, last received
+    assert first.detail == (
+        "100 times in 50 s (first 1000.000, last 1049.500); latest: 10.0.0.1: GET /x"
+    )
+    assert times_counted(first.detail) == 100
+    assert [e.detail for e in stored if "10.0.0.2" in e.detail] == ["10.0.0.2: GET /x"]
+    alerts = storage.alerts()  # every refusal still counts for the rules: one alert, 101 matches
+    assert [(a.rule, a.count) for a in alerts] == [("guessing", 101 - 5 + 1)]
+    clock.advance(60)  # a new window: a new event
+    assert refuse("10.0.0.1") == 1 and len(storage.events()) == 3

@@ -411,6 +411,7 @@ def test_events_of_other_processes_arrive_over_the_bus_and_garbage_is_ignored() 
     )
     bus.publish("events.fep", b"not json")
     (stored,) = storage.events()
-    assert stored.kind == EventKind.FLOOD and stored.source == "FEP-1 10.0.0.9:5000"
+    # the stored event names the service whose subject it came on (issue #13, item 1)
+    assert stored.kind == EventKind.FLOOD and stored.source == "fep: FEP-1 10.0.0.9:5000"
     assert storage.alerts(open_only=True)[0].rule == "flood"
     station.close()

@@ -5,8 +5,10 @@ Theory of operation. :class:`CryptoDevice` wraps the soft-ESAM profile's station
 keys come from a vault encrypted under the operator's passphrase
 (:mod:`wattguard.cipher.vault`); every operation that uses a key is written to an SM3-chained
 audit log (:mod:`wattguard.cipher.audit`) with the meter and the outcome, never a key; refusals
-also become security events. Per-meter counters (command counter, top-ups, key version) are
-kept in a state file so that a restarted device never reuses a counter.
+also become security events. Per-meter counters (command counter, top-ups, key version, and
+the window of report counters seen) are kept on disk (:mod:`wattguard.cipher.state`: a
+snapshot and a write-ahead journal), written before a counter is used or a report handed
+back, so that a restarted device never reuses a counter nor accepts a report twice.
 
 The station uses it as the :class:`~wattguard.station.ingest.Verifier` of relayed readings
 and to protect its commands. ``wattguard cipher`` runs it as its own process (see
@@ -15,7 +17,6 @@ and to protect its commands. ``wattguard cipher`` runs it as its own process (se
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from wattguard.cipher.audit import AuditChain
+from wattguard.cipher.state import DeviceState
 from wattguard.cipher.vault import load_vault
 from wattguard.crypto import sm2
-from wattguard.errors import ConfigError, SecurityError
+from wattguard.errors import ConfigError, ReplayError, SecurityError
 from wattguard.esam.chip import Esam
-from wattguard.esam.profile import MasterKeys, Random
+from wattguard.esam.profile import MasterKeys, Random, StructuredRandom
 from wattguard.esam.provisioning import provision
 from wattguard.esam.station import StationSecurity
 from wattguard.events import EventKind, EventSink, SecurityEvent
@@ -39,7 +41,6 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
-from wattguard.secretfile import read_secret, write_secret
 
 __all__ = ["CryptoDevice"]
 
@@ -80,8 +81,10 @@ class CryptoDevice:
         self.random = random
         self.verified = 0
         self.refused = 0
+        self._state = None if state_path is None else DeviceState(state_path)
         self._known: set[bytes] = set()
-        self._load_state()
+        if self._state is not None:
+            self._known |= self._state.load(self.security)
 
     @classmethod
     def open(
@@ -132,14 +135,14 @@ class CryptoDevice:
         )
         self._audit("protect", f"meter {address.hex()} {protection.name.lower()}+"
                     f"{verification.name.lower()} by {operator or 'station'}")  # fmt: skip
-        self._save_state()
+        self._persist(address)
         return request
 
     def top_up(self, address: bytes, amount: int, operator: str = "") -> Data:
         self.register(address)
         command = self.security.top_up(address, amount)
         self._audit("top-up", f"meter {address.hex()} {amount} fen by {operator or 'station'}")
-        self._save_state()
+        self._persist(address)
         return command
 
     def key_update(self, address: bytes, new_version: int, operator: str = "") -> Data:
@@ -147,14 +150,14 @@ class CryptoDevice:
         command = self.security.key_update(address, new_version)
         self._audit("key update", f"meter {address.hex()} to version {new_version} by "
                     f"{operator or 'station'}")  # fmt: skip
-        self._save_state()
+        self._persist(address)
         return command
 
     def key_updated(self, address: bytes, version: int) -> None:
         """The meter confirmed a key update: use the new version from now on."""
         self.security.key_updated(address, version)
         self._audit("key updated", f"meter {address.hex()} now at version {version}")
-        self._save_state()
+        self._persist(address)
 
     # session negotiation (CONNECT): the station side
 
@@ -194,12 +197,19 @@ class CryptoDevice:
         return inner
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
+        """A meter's RN_MAC report, opened; its counter joins the meter's report window, which
+        is on disk (with a state file) before the report is handed back, so that neither a
+        restart of this device nor one of the station lets the report through again."""
         self.register(meter)
+        before = self.security.reports_heard(meter)
         try:
             inner = self.security.open_report(meter, report)
         except SecurityError as exc:
             self._refused(meter, "report", exc)
             raise
+        if self.security.reports_heard(meter) != before and self._state is not None:
+            counter = StructuredRandom.from_bytes(report.verification.random).counter
+            self._state.report(self.security, meter, counter, report.verification.mac)
         self.verified += 1
         return inner
 
@@ -210,7 +220,8 @@ class CryptoDevice:
         detail = f"meter {meter.hex()}: {what} refused ({exc})"
         self._audit("refuse", detail)
         if self.events is not None:
-            self.events.record(SecurityEvent(EventKind.BAD_MAC, "cipher", detail, self.clock()))
+            kind = EventKind.REPLAY if isinstance(exc, ReplayError) else EventKind.BAD_MAC
+            self.events.record(SecurityEvent(kind, "cipher", detail, self.clock()))
 
     def witness(self, label: str, sequence: int, head: bytes) -> None:
         """Keep another system's audit checkpoint (its latest entry's number and hash) in
@@ -231,27 +242,7 @@ class CryptoDevice:
     def _audit(self, action: str, detail: str) -> None:
         self.audit.append(action, detail, self.clock())
 
-    def _save_state(self) -> None:
-        if self.state_path is None:
-            return
-        state = {
-            address.hex(): {"key_version": v, "command_counter": c, "top_ups": t}
-            for address, (v, c, t) in self.security.counters().items()
-        }
-        write_secret(self.state_path, json.dumps(state, sort_keys=True).encode())
-
-    def _load_state(self) -> None:
-        if self.state_path is None or not self.state_path.exists():
-            return
-        try:
-            state = json.loads(read_secret(self.state_path))
-            for address, meter in state.items():
-                self.security.register(
-                    bytes.fromhex(address),
-                    key_version=int(meter["key_version"]),
-                    command_counter=int(meter["command_counter"]),
-                    top_ups=int(meter["top_ups"]),
-                )
-                self._known.add(bytes.fromhex(address))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"the device state {self.state_path} is damaged: {exc}") from None
+    def _persist(self, address: bytes) -> None:
+        """Journal ``address``'s counters before they are relied on (see DeviceState)."""
+        if self._state is not None:
+            self._state.counters(self.security, address)

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 __all__ = [
+    "BUS_KEYS_HELP",
     "PKI_HELP",
     "VAULT_HELP",
     "Commands",
     "bus_default",
+    "bus_keys",
     "folder",
     "positive",
     "serve_until_interrupted",
@@ -25,6 +27,7 @@ __all__ = [
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 PKI_HELP = "the utility PKI directory (wattguard pki --init): WAN secure channel on"
+BUS_KEYS_HELP = "the bus credentials directory (wattguard bus --init): authenticated, signed bus"
 VAULT_HELP = "the key vault (passphrase in WATTGUARD_PASSPHRASE): protection on"
 
 
@@ -45,6 +48,11 @@ def bus_default() -> str:
 def vault(args: argparse.Namespace) -> Path | None:
     """The ``--vault`` path, if the command has one and it was given."""
     return Path(args.vault) if getattr(args, "vault", None) else None
+
+
+def bus_keys(args: argparse.Namespace) -> Path | None:
+    """The ``--bus-keys`` directory, if the command has one and it was given."""
+    return Path(args.bus_keys) if getattr(args, "bus_keys", None) else None
 
 
 def folder(args: argparse.Namespace) -> Path | None:

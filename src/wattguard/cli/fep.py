@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from wattguard.cli._common import PKI_HELP, Commands, bus_default, folder, serve_until_interrupted
+from wattguard.cli._common import (
+    BUS_KEYS_HELP,
+    PKI_HELP,
+    Commands,
+    bus_default,
+    bus_keys,
+    folder,
+    serve_until_interrupted,
+)
 
 __all__ = ["add", "run"]
 
@@ -16,6 +24,8 @@ def add(commands: Commands) -> None:
     fep.add_argument("--listen", default="127.0.0.1:8765", help="HOST:PORT (127.0.0.1:8765)")
     fep.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
     fep.add_argument("--pki", default=None, help=PKI_HELP)
+    fep.add_argument("--bus-keys", default=None, help=BUS_KEYS_HELP)
+    fep.add_argument("--name", default="fep-1", help="this FEP's name on the bus (fep-1)")
     fep.set_defaults(run=run)
 
 
@@ -24,5 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from wattguard.runtime import roles
 
     return serve_until_interrupted(
-        roles.run_fep(args.listen, args.bus, pki_folder=folder(args)), args.command
+        roles.run_fep(
+            args.listen, args.bus, pki_folder=folder(args), bus_keys=bus_keys(args), name=args.name
+        ),
+        args.command,
     )

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 
 from wattguard.cli._common import (
+    BUS_KEYS_HELP,
     PKI_HELP,
     VAULT_HELP,
     Commands,
     bus_default,
+    bus_keys,
     folder,
+    positive,
     serve_until_interrupted,
     vault,
 )
+from wattguard.station.freshness import ANSWER_TOLERANCE, ANSWER_WINDOW
 
 __all__ = ["add", "run"]
 
@@ -28,19 +32,32 @@ def add(commands: Commands) -> None:
         "--cipher", default=None, help="HOST:PORT of `wattguard cipher --serve` (needs --pki)"
     )
     station.add_argument("--pki", default=None, help=PKI_HELP)
+    station.add_argument("--bus-keys", default=None, help=BUS_KEYS_HELP)
     station.add_argument(
         "--api-port", type=int, default=8080, help="the REST API and dashboard (8080; 0: any)"
     )
     station.add_argument("--no-api", action="store_true", help="serve no API or dashboard")
+    station.add_argument(
+        "--answer-window", type=positive, default=ANSWER_WINDOW,
+        help="seconds a real-time answer stays acceptable, by the meter's own time (6 h)",
+    )  # fmt: skip
+    station.add_argument(
+        "--clock-tolerance", type=positive, default=ANSWER_TOLERANCE,
+        help="seconds a meter's time may run ahead of the station's (600; inf for terminals "
+        "simulating faster than real time)",
+    )  # fmt: skip
     station.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the station until Ctrl-C."""
     from wattguard.runtime import roles
+    from wattguard.station.freshness import AnswerFreshness
 
     job = roles.run_station(
         args.bus, database=args.database, vault=vault(args), cipher=args.cipher,
-        pki_folder=folder(args), api_port=None if args.no_api else args.api_port,
+        pki_folder=folder(args), bus_keys=bus_keys(args),
+        api_port=None if args.no_api else args.api_port,
+        freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)

@@ -234,6 +234,10 @@ class Esam:
         return inner
 
     def _protect_response(self, command: Command) -> bytes:
+        # P1 raises the answer's protection (1: ciphertext, for a read whose values the
+        # meter's policy keeps confidential); nothing lowers it below the request's.
+        if command.p1 > _CIPHERTEXT or command.p2:
+            raise _Refusal(Sw.BAD_P1P2)
         fields = Fields(command.data)
         fields.u32()  # the time: not needed to answer
         apdu = fields.var()
@@ -241,13 +245,12 @@ class Esam:
         context, self._pending = self._pending, None
         if context is None:
             raise _Refusal(Sw.SECURITY_STATUS)
+        protection = max(context.protection, command.p1)
         payload = apdu
-        if context.protection == _CIPHERTEXT:
+        if protection == _CIPHERTEXT:
             payload = p.encrypt(context.keys.enc, p.Direction.RESPONSE, context.binding, apdu)
-        tag = p.mac(
-            context.keys.mac, p.Label.RESPONSE, context.binding, u8(context.protection) + payload
-        )
-        return pack(u8(context.protection), var(payload), var(tag))
+        tag = p.mac(context.keys.mac, p.Label.RESPONSE, context.binding, u8(protection) + payload)
+        return pack(u8(protection), var(payload), var(tag))
 
     def _protect_report(self, command: Command) -> bytes:
         fields = Fields(command.data)

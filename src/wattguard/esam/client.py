@@ -159,10 +159,12 @@ class EsamClient:
         return self.call(Ins.OPEN_REQUEST, data, p1=request.payload.protection, p2=v.kind, now=now)
 
     def protect_response(
-        self, request: SecurityRequest, apdu: bytes, now: float
+        self, request: SecurityRequest, apdu: bytes, now: float, *, cipher: bool = False
     ) -> SecurityResponse:
-        """Wrap the answer to the request last opened: same protection, and a MAC."""
-        fields = Fields(self.call(Ins.PROTECT_RESPONSE, pack(_time(now), var(apdu)), now=now))
+        """Wrap the answer to the request last opened: the request's protection (ciphertext
+        when ``cipher``, whatever the request's), and a MAC."""
+        data = pack(_time(now), var(apdu))
+        fields = Fields(self.call(Ins.PROTECT_RESPONSE, data, p1=int(cipher), now=now))
         protection, payload, tag = fields.u8(), fields.var(), fields.var()
         return SecurityResponse(SecurityPayload(Protection(protection), payload), mac=tag)
 

@@ -20,6 +20,7 @@ It is sans-IO and keeps no clock: time comes in where a certificate is checked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import Iterable
@@ -153,6 +154,11 @@ class StationSecurity:
             for address, meter in self._meters.items()
         }
 
+    def counters_of(self, address: bytes) -> tuple[int, int, int]:
+        """One meter's (key version, command counter, top-ups)."""
+        meter = self._meter(address)
+        return meter.key_version, meter.command_counter, meter.top_ups
+
     def meter_keys(self, address: bytes, version: int | None = None) -> p.MeterKeys:
         """A meter's keys (of its current version unless given)."""
         version = self._meter(address).key_version if version is None else version
@@ -189,8 +195,39 @@ class StationSecurity:
     def key_version(self, address: bytes) -> int:
         return self._meter(address).key_version
 
+    def report_windows(self) -> dict[bytes, tuple[int, dict[int, bytes], int]]:
+        """Per meter that has reported: (highest report counter, {counter: MAC} of the window,
+        distinct reports heard), to keep across restarts so that no report verified before one
+        is accepted again."""
+        return {
+            address: (meter.reports.highest, dict(meter.reports.seen), meter.reports.heard)
+            for address, meter in self._meters.items()
+            if meter.reports.seen or meter.reports.highest
+        }
+
+    def restore_reports(
+        self, address: bytes, highest: int, seen: dict[int, bytes], heard: int = 0
+    ) -> None:
+        """Take back a meter's report window as :meth:`report_windows` gave it (the window
+        only ever moves forward)."""
+        window = self._meter(address).reports
+        if highest < window.highest:
+            return
+        window.heard = max(window.heard, heard)
+        window.highest = highest
+        window.seen = {
+            c: bytes(t) for c, t in seen.items() if highest - REPORT_WINDOW < c <= highest
+        }
+
+    def note_report(self, address: bytes, counter: int, tag: bytes) -> None:
+        """Take a report counter (and its MAC) verified before, e.g. from a journal after a
+        restart; one the window already holds, or has passed, changes nothing."""
+        with contextlib.suppress(ReplayError):
+            self._meter(address).reports.accept(counter, tag)
+
     def reports_heard(self, address: bytes) -> int:
-        """How many distinct reports of the meter were verified since the device started."""
+        """How many distinct reports of the meter were verified (kept across restarts by a
+        device with a state file)."""
         return self._meter(address).reports.heard
 
     def _meter(self, address: bytes) -> _Meter:

@@ -15,7 +15,10 @@ from typing import Any
 from wattguard.errors import ConfigError
 from wattguard.station import Station
 
-__all__ = ["RunningApi", "start_api"]
+__all__ = ["MAX_CONNECTIONS", "RunningApi", "start_api"]
+
+#: Connections the API serves at once; more are answered 503 (uvicorn's limit_concurrency).
+MAX_CONNECTIONS = 256
 
 
 class RunningApi:
@@ -32,8 +35,11 @@ class RunningApi:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
-async def start_api(station: Station, port: int, host: str = "127.0.0.1") -> RunningApi:
-    """Serve ``station``'s API and dashboard on ``host:port`` (0: any free port)."""
+async def start_api(
+    station: Station, port: int, host: str = "127.0.0.1", *, guard: bool = True
+) -> RunningApi:
+    """Serve ``station``'s API and dashboard on ``host:port`` (0: any free port); ``guard=False``
+    only for measuring the API without its request guard (``bench/api_flood.py``)."""
     import uvicorn
 
     from wattguard.station.api import create_app
@@ -48,9 +54,11 @@ async def start_api(station: Station, port: int, host: str = "127.0.0.1") -> Run
             f"the API cannot listen on {host}:{port} ({exc.strerror}): choose another port "
             "with --api-port (0 picks a free one)"
         ) from None
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(station), log_level="warning", lifespan="off")
-    )
+    config = uvicorn.Config(
+        create_app(station, guard=guard), log_level="warning", lifespan="off",
+        limit_concurrency=MAX_CONNECTIONS,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started and not task.done():
         await asyncio.sleep(0.05)

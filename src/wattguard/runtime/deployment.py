@@ -32,10 +32,11 @@ from wattguard.esam.profile import MasterKeys, Random
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventSink
 from wattguard.meter.device import Meter
-from wattguard.network.bus import InProcessBus, up_subject
+from wattguard.network.bus import Bus, InProcessBus, down_subject, up_subject
 from wattguard.network.channel import ChannelCore, PlainChannel
 from wattguard.network.fep import FepSession, FrameAdmitted
 from wattguard.network.hplc import HplcChannel, LinkProfile
+from wattguard.network.sealed_bus import BusDirectory, BusIdentity, BusRole, SealedBus
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.network.utility import UtilityPki
 from wattguard.protocol import OAD
@@ -51,7 +52,7 @@ from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station import Station
 from wattguard.station.analysis import DISTRICT_CLASS, AnalysisJob
-from wattguard.station.commands import Role, User
+from wattguard.station.commands import TRIP_WINDOW, Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
 
@@ -59,7 +60,11 @@ __all__ = ["Deployment", "DeploymentConfig", "Summary", "mixed_load"]
 
 #: What every terminal collects: energy and voltage every 15 minutes, and the meters' 15-minute
 #: curve (5002: freeze time and energy), read back to where the last successful read ended.
-REALTIME = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0)))
+#: The real-time read takes the meter's date-time (4000) in the same answer: under the meter's
+#: MAC, it is the time the station stores the values at (docs/security.md, "Reading times").
+REALTIME = CollectionTask(
+    "real-time", 900.0, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0), OAD(0x4000, 2, 0))
+)
 CURVE = CollectionTask(
     "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
     interval=900.0, max_records=16,
@@ -80,7 +85,9 @@ DAILY = CollectionTask(
 @dataclass(frozen=True, slots=True)
 class DeploymentConfig:
     """What a :class:`Deployment` is built from: its size, the pace and start of simulated time,
-    the seed, the HPLC frame loss, whether it is protected, and the station's storage URL.
+    the seed, the HPLC frame loss, whether it is protected, the station's storage URL, and
+    whether the bus carries signed envelopes (off by default: each message costs an SM2
+    signature and a verification, about 1 ms).
 
     ``seed`` None (the default): the master keys, and the random numbers of the cryptographic
     device, are drawn from the operating system, fresh each run; the loads and the HPLC channel
@@ -95,6 +102,11 @@ class DeploymentConfig:
     protected: bool = True
     database: str = "sqlite://"  # the station's storage URL (memory by default)
     start: float | None = None  # simulated start (POSIX); None: now (live) or midnight (virtual)
+    trip_window: float = TRIP_WINDOW  # the station's solo trip budget window; 0: per command
+    #: Meters read their curves, freezes and metrology values only as ciphertext + MAC
+    #: (False: the standard's default word, plaintext + MAC on the power line).
+    private_readings: bool = True
+    sealed_bus: bool = False  # FEP and station sign and verify every bus message (sealed_bus.py)
     districts: bool = False  # a supply meter per terminal, one seeded bypass, the analytics job
 
     def __post_init__(self) -> None:
@@ -190,7 +202,20 @@ class Deployment:
     ) -> None:
         self.config = config
         self.clock = clock
+        # The wire: what anyone on the bus sees and can publish on. With ``sealed_bus`` the FEP
+        # and the station each have their own identity over it and refuse what they cannot
+        # attribute; without, both use the wire as it is.
         self.bus = InProcessBus()
+        self._bus_keys: tuple[BusIdentity, BusIdentity, BusDirectory] | None = None
+        self.fep_bus: Bus = self.bus
+        if config.sealed_bus:
+            station_id = BusIdentity("station", BusRole.STATION, sm2.PrivateKey.generate())
+            fep_id = BusIdentity("fep-1", BusRole.FEP, sm2.PrivateKey.generate())
+            directory = BusDirectory(
+                {i.name: (i.role, i.key.public_key) for i in (station_id, fep_id)}
+            )
+            self._bus_keys = (station_id, fep_id, directory)
+            self.fep_bus = SealedBus(self.bus, fep_id, directory, clock=clock.time)
         self.tracker = _Station()
         random = config.key_random()  # fresh keys each run, unless a seed asks otherwise
         # The cryptographic device holds this deployment's master keys; every meter's ESAM is
@@ -205,10 +230,7 @@ class Deployment:
             )
         self.pki = UtilityPki.create(clock) if config.protected else None
         self.storage = open_storage(config.database)
-        self.station = Station(
-            self.storage, self.bus, clock, hsm=self.hsm, collection_interval=REALTIME.period
-        )
-        self.station.on_readings.append(self.tracker.sink)
+        self.station = self._start_station()
         self.events: EventSink = self.station.monitor  # stored, and checked against the rules
         self.collector = self.station.collector
         # The API's users, one per role (two supervisors, for approvals): fixed tokens that
@@ -283,9 +305,32 @@ class Deployment:
         self._analysed_at = now
         self.analysed_days += self.analysis.run(now)
 
+    def _start_station(self) -> Station:
+        """A station on its own :class:`SealedBus` over the wire (a new one per station
+        process), or on the wire itself; bus refusals on either side are its events."""
+        bus: Bus = self.bus
+        if self._bus_keys is not None:
+            station_id, _, directory = self._bus_keys
+            bus = SealedBus(self.bus, station_id, directory, clock=self.clock.time)
+        station = Station(
+            self.storage,
+            bus,
+            self.clock,
+            hsm=self.hsm,
+            collection_interval=REALTIME.period,
+            trip_window=self.config.trip_window,
+        )
+        station.on_readings.append(self.tracker.sink)
+        for sealed in (bus, self.fep_bus):
+            if isinstance(sealed, SealedBus):
+                sealed.events = station.monitor
+        return station
+
     def _meter(self, address: bytes) -> Meter:
         # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
-        return factory_meter(address, self.hsm, active_reports=True)
+        return factory_meter(
+            address, self.hsm, active_reports=True, private_readings=self.config.private_readings
+        )
 
     @property
     def meter_count(self) -> int:
@@ -331,7 +376,7 @@ class Deployment:
         fep_channel: Callable[[], ChannelCore] = PlainChannel
         if self.pki is not None:
             fep_channel = self.pki.fep_channel(self.events)
-        fep = FepServer(self.bus, clock=self.clock, events=self.events, channel=fep_channel)
+        fep = FepServer(self.fep_bus, clock=self.clock, events=self.events, channel=fep_channel)
         fep_port = await fep.start("127.0.0.1", port)
         api: RunningApi | None = None
         if api_port is not None:
@@ -384,7 +429,7 @@ class Deployment:
             self._wired = True
             for net in self.nets:
                 net.upstream = self._forward(net)
-                self.bus.subscribe(f"down.{net.terminal.address.hex()}", self._deliver(net))
+                self.fep_bus.subscribe(down_subject(net.terminal.address), self._deliver(net))
                 self.reconnect(net.terminal.address)
         step = 60.0
         t = start
@@ -424,11 +469,7 @@ class Deployment:
     def restart_station(self) -> None:
         """The station process dies and starts again on the same storage and device."""
         self.station.close()
-        self.station = Station(
-            self.storage, self.bus, self.clock, hsm=self.hsm,
-            collection_interval=REALTIME.period,
-        )  # fmt: skip
-        self.station.on_readings.append(self.tracker.sink)
+        self.station = self._start_station()
         self.events = self.station.monitor
         self.collector = self.station.collector
 
@@ -443,7 +484,7 @@ class Deployment:
             while (event := session.next_event()) is not None:
                 if isinstance(event, FrameAdmitted):
                     frame = event.frame
-                    self.bus.publish(up_subject(frame.address.address), frame.to_bytes())
+                    self.fep_bus.publish(up_subject(frame.address.address), frame.to_bytes())
 
         return forward
 

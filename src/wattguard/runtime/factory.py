@@ -21,14 +21,23 @@ __all__ = ["factory_meter"]
 
 
 def factory_meter(
-    address: bytes, device: CryptoDevice | None, *, active_reports: bool = False
+    address: bytes,
+    device: CryptoDevice | None,
+    *,
+    active_reports: bool = False,
+    private_readings: bool = False,
 ) -> Meter:
     """A new meter at ``address``: provisioned by ``device`` (protected), or unprotected
-    without one; ``active_reports``: it reports its events on its own."""
+    without one; ``active_reports``: it reports its events on its own; ``private_readings``
+    (protected only): its F101 policy reads curves, freezes and metrology values only as
+    ciphertext + MAC (``SecurityPolicy.make_readings_private``)."""
     keys = LinkKeys.generate(os.urandom)
     if device is None:
         config = MeterConfig(protected=False, active_reports=active_reports)
         return Meter(address, keys=keys, random=os.urandom, config=config)
     esam = EsamClient(device.provision_esam(address))
     config = MeterConfig(protected=True, active_reports=active_reports)
-    return Meter(address, keys=keys, random=os.urandom, esam=esam, wallet=esam, config=config)
+    meter = Meter(address, keys=keys, random=os.urandom, esam=esam, wallet=esam, config=config)
+    if private_readings:
+        meter.management.policy.make_readings_private()
+    return meter

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from wattguard.errors import ConfigError
@@ -24,6 +25,11 @@ from wattguard.network.bus import Handler, _check
 __all__ = ["NatsBus"]
 
 log = logging.getLogger(__name__)
+
+
+async def _log_error(error: Exception) -> None:
+    # e.g. the server's "Permissions Violation": this service tried what its user may not
+    log.warning("NATS: %s", error)
 
 
 class NatsBus:
@@ -39,15 +45,23 @@ class NatsBus:
         self.published = 0
 
     @classmethod
-    async def connect(cls, url: str, *, name: str = "wattguard") -> NatsBus:
+    async def connect(
+        cls, url: str, *, name: str = "wattguard", nkey_seed: Path | None = None
+    ) -> NatsBus:
+        """Connect to the server at ``url``; with ``nkey_seed`` (a file holding a NATS user
+        NKey seed, see :mod:`wattguard.runtime.buskeys`) authenticate as that user."""
         try:
             import nats
         except ImportError:
             raise ConfigError("the NATS bus needs nats-py: pip install 'wattguard[nats]'") from None
         try:
+            credentials: dict[str, Any] = {}
+            if nkey_seed is not None:
+                credentials["nkeys_seed"] = str(nkey_seed)
             connection = await nats.connect(
-                url, name=name, connect_timeout=2, max_reconnect_attempts=2, allow_reconnect=True
-            )
+                url, name=name, connect_timeout=2, max_reconnect_attempts=2,
+                allow_reconnect=True, error_cb=_log_error, **credentials,
+            )  # fmt: skip
         except Exception as exc:
             raise ConfigError(f"cannot reach NATS at {url}: {exc}") from exc
         return cls(connection)

@@ -25,14 +25,16 @@ from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventLog, SecurityEvent
 from wattguard.meter.device import Meter
 from wattguard.network import pki
-from wattguard.network.bus import EventPublisher
+from wattguard.network.bus import Bus, EventPublisher
 from wattguard.network.channel import ChannelCore, PlainChannel
 from wattguard.network.fep import FepLimits
 from wattguard.network.hplc import HplcChannel
+from wattguard.network.sealed_bus import SealedBus
 from wattguard.network.terminal import Terminal
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole
 from wattguard.runtime.api import RunningApi, start_api
+from wattguard.runtime.buskeys import STATION, load_credentials
 from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.factory import factory_meter
@@ -42,12 +44,13 @@ from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.audit import StationAudit
+from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
 from wattguard.station.users import UserDirectory, new_token
 
-__all__ = ["run_fep", "run_station", "run_terminal", "split_host_port"]
+__all__ = ["connect_bus", "run_fep", "run_station", "run_terminal", "split_host_port"]
 
 log = logging.getLogger(__name__)
 
@@ -102,20 +105,46 @@ def parse_address(text: str, what: str = "a terminal address") -> bytes:
     return address
 
 
+async def connect_bus(
+    bus_url: str, service: str, bus_keys: Path | None
+) -> tuple[NatsBus, Bus, SealedBus | None]:
+    """The NATS connection and the bus a service uses on it: with ``bus_keys`` (the folder of
+    ``wattguard bus --init``), authenticated as ``service`` and every message signed and
+    verified (:class:`~wattguard.network.sealed_bus.SealedBus`); without, neither."""
+    if bus_keys is None:
+        nats = await NatsBus.connect(bus_url, name=f"wattguard-{service}")
+        return nats, nats, None
+    credentials = load_credentials(bus_keys, service)
+    nats = await NatsBus.connect(bus_url, name=f"wattguard-{service}",
+                                 nkey_seed=credentials.nkey_seed)  # fmt: skip
+    sealed = SealedBus(nats, credentials.identity, credentials.directory, clock=time.time)
+    return nats, sealed, sealed
+
+
 async def run_fep(
-    listen: str, bus_url: str, *, pki_folder: Path | None = None, status_every: float = 5.0
+    listen: str,
+    bus_url: str,
+    *,
+    pki_folder: Path | None = None,
+    bus_keys: Path | None = None,
+    name: str = "fep-1",
+    status_every: float = 5.0,
 ) -> None:
     host, port = split_host_port(listen)
     utility = load_pki(pki_folder, "fep")
-    bus = await NatsBus.connect(bus_url, name="wattguard-fep")
-    events = _Tee(EventLog(), EventPublisher(bus, "fep"))  # counted here, stored at the station
+    nats, bus, sealed = await connect_bus(bus_url, name, bus_keys)
+    events = _Tee(EventLog(), EventPublisher(bus, name))  # counted here, stored at the station
+    if sealed is not None:
+        sealed.events = events  # a forged down message becomes an event at the station
     channel: Callable[[], ChannelCore] = PlainChannel
     if utility is not None:
         channel = utility.fep_channel(events)
-    fep = FepServer(bus, events=events, limits=FepLimits(), channel=channel)
+    fep = FepServer(bus, events=events, limits=FepLimits(), channel=channel, name=name)
     bound = await fep.start(host, port)
     mode = "WAN secure channel" if utility is not None else "UNPROTECTED (no --pki)"
-    print(f"fep: listening on {host}:{bound} ({mode}), forwarding to {bus_url}", flush=True)
+    on_bus = "signed bus" if sealed is not None else "UNAUTHENTICATED bus (no --bus-keys)"
+    print(f"fep: {name} listening on {host}:{bound} ({mode}), forwarding to {bus_url} "
+          f"({on_bus})", flush=True)  # fmt: skip
     try:
         while True:
             await asyncio.sleep(status_every)
@@ -126,7 +155,7 @@ async def run_fep(
             )
     finally:
         await fep.close()
-        await bus.close()
+        await nats.close()
 
 
 @dataclass
@@ -196,11 +225,17 @@ async def run_cipher(listen: str, vault: Path, pki_folder: Path) -> None:
         await server.close()
 
 
-def open_device(vault: Path | None) -> CryptoDevice | None:
+def open_device(vault: Path | None, *, keep_state: bool = False) -> CryptoDevice | None:
+    """The device of ``vault`` (None without one). The station's (``keep_state``) keeps its
+    counters in ``<vault>.state`` as ``wattguard cipher`` does, so a restarted station goes on
+    from the command counters and report windows it had; a terminal's, which only provisions
+    its meters' ESAMs, keeps none (it must not overwrite the station's)."""
     if vault is None:
         return None
-    device = CryptoDevice.open(vault, passphrase(), ca_key=sm2.PrivateKey.generate())
-    return device
+    state = vault.with_suffix(".state") if keep_state else None
+    return CryptoDevice.open(
+        vault, passphrase(), ca_key=sm2.PrivateKey.generate(), state_path=state
+    )
 
 
 async def run_station(
@@ -210,10 +245,12 @@ async def run_station(
     vault: Path | None = None,
     cipher: str | None = None,
     pki_folder: Path | None = None,
+    bus_keys: Path | None = None,
     status_every: float = 5.0,
     api_port: int | None = 8080,
+    freshness: AnswerFreshness | None = None,
 ) -> None:
-    hsm: CipherService | None = open_device(vault)
+    hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
         utility = load_pki(pki_folder, "station")
         if utility is None or utility.station is None:
@@ -224,11 +261,21 @@ async def run_station(
             utility.channel(utility.station, ChannelRole.CLIENT, pki.Role.STATION, CIPHER_NAME),
         )  # fmt: skip
     storage = open_storage(database)
-    bus = await NatsBus.connect(bus_url, name="wattguard-station")
-    station = Station(storage, bus, SystemClock(), hsm=hsm, collection_interval=REALTIME.period)
-    await bus.ready()
+    nats, bus, sealed = await connect_bus(bus_url, STATION, bus_keys)
+    station = Station(
+        storage,
+        bus,
+        SystemClock(),
+        hsm=hsm,
+        collection_interval=REALTIME.period,
+        freshness=freshness,
+    )
+    if sealed is not None:
+        sealed.events = station.monitor  # refused envelopes are the station's events
+    await nats.ready()
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
-    print(f"station: collecting from {bus_url} into {database}, {mode}", flush=True)
+    on_bus = "signed bus" if sealed is not None else "UNAUTHENTICATED bus (no --bus-keys)"
+    print(f"station: collecting from {bus_url} ({on_bus}) into {database}, {mode}", flush=True)
     api: RunningApi | None = None
     try:
         if api_port is not None:
@@ -259,7 +306,7 @@ async def run_station(
         if api is not None:
             await api.stop()
         station.close()
-        await bus.close()
+        await nats.close()
         storage.close()
 
 
@@ -301,8 +348,12 @@ def manage_users(database: str, action: str, name: str | None, role: str | None)
 
 def _meters(prefix: str, count: int, factory: CryptoDevice | None) -> list[Meter]:
     """A terminal's meters, addressed after its own last six digits, as the factory makes
-    them (:func:`~wattguard.runtime.factory.factory_meter`)."""
-    return [factory_meter(bytes.fromhex(f"{prefix}{i:06d}"), factory) for i in range(1, count + 1)]
+    them (:func:`~wattguard.runtime.factory.factory_meter`), with private readings as in the
+    demo."""
+    return [
+        factory_meter(bytes.fromhex(f"{prefix}{i:06d}"), factory, private_readings=True)
+        for i in range(1, count + 1)
+    ]
 
 
 def _utc(moment: float) -> str:

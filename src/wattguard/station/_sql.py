@@ -268,6 +268,21 @@ class SqlStorage:
         )
         return int(found[0])
 
+    def update_event(self, event_id: int, detail: str, received: float | None = None) -> None:
+        """A stored event's new detail (and received time): a repeated refusal counted in
+        it (:meth:`~wattguard.station.monitor.SecurityMonitor.record_repeated`)."""
+        params = (
+            text(detail, "event detail"),
+            None if received is None else moment(received, "received time"),
+        )
+        with self._write() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE events SET detail = ?, received = COALESCE(?, received) WHERE id = ?"
+                ),
+                (*params, int(event_id)),
+            )
+
     def events(
         self,
         kind: EventKind | None = None,

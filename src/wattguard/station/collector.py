@@ -9,9 +9,11 @@ those bytes go out only *after* the report's readings have been handed to the si
 so a station that dies in between never acknowledged what it did not keep, and the terminal
 sends it again. The sink must therefore take duplicates (the storage keeps each reading once).
 
-Each relayed exchange is opened by :func:`~wattguard.station.ingest.open_exchange` (the
-cryptographic device verifies the meter's MAC) before :func:`readings_of` reads it. A meter's
-own report (events) goes to ``on_report``.
+Each relayed exchange is opened by :func:`~wattguard.station.ingest.verify_exchange` (the
+cryptographic device verifies the meter's MAC; the link's
+:class:`~wattguard.station.freshness.AnswerFreshness` takes each answer once, and only while
+young) before :func:`readings_of` reads it, dated by a time the meter authenticated, never by
+the terminal's item header. A meter's own report (events) goes to ``on_report``.
 
 A terminal is *online* (:meth:`TerminalLink.online`) while its logins and heartbeats keep
 coming: its last one arrived within :data:`ONLINE_HEARTBEATS` of the heartbeat periods it
@@ -53,7 +55,8 @@ from wattguard.protocol import (
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
-from wattguard.station.ingest import Reading, Verifier, open_exchange, readings_of
+from wattguard.station.freshness import AnswerFreshness
+from wattguard.station.ingest import Reading, Verifier, readings_of, verify_exchange
 
 __all__ = ["ONLINE_HEARTBEATS", "Collector", "TerminalLink", "TerminalLinkEvent"]
 
@@ -85,6 +88,7 @@ class TerminalLink:
     on_report: ReportSink | None = None
     require_protection: bool = True
     timeout: float = 120.0
+    freshness: AnswerFreshness | None = None
     connection: ClientConnection = field(init=False)
     logged_in: bool = False
     last_heard: float = 0.0
@@ -104,11 +108,13 @@ class TerminalLink:
         """The link's name in logs and security events."""
         return f"station/link {self.terminal.hex()}"
 
-    def receive_data(self, data: bytes, now: float) -> None:
-        """Bytes from the terminal (``b""`` changes nothing: see the module docstring)."""
+    def receive_data(self, data: bytes, now: float, wall: float | None = None) -> None:
+        """Bytes from the terminal (``b""`` changes nothing: see the module docstring).
+        ``wall`` is the station's calendar time (POSIX seconds), against which relayed answers
+        are judged fresh; None when ``now`` is calendar time itself."""
         self.last_heard = now
         self.connection.receive_data(data, now)
-        self._drain(now)
+        self._drain(now, now if wall is None else wall)
 
     def next_event(self) -> TerminalLinkEvent | None:
         """The next :data:`TerminalLinkEvent`, or None."""
@@ -142,12 +148,12 @@ class TerminalLink:
                 return self._piid
         raise LocalProtocolError(f"{self.name}: 63 requests are already awaiting answers")
 
-    def _drain(self, now: float) -> None:
+    def _drain(self, now: float, wall: float | None = None) -> None:
         while (event := self.connection.next_event()) is not None:
             if isinstance(event, Notification) and isinstance(
                 event.apdu, ReportNotificationTransData
             ):
-                self._relayed(event.apdu, now)
+                self._relayed(event.apdu, now, now if wall is None else wall)
             elif isinstance(event, LinkEvent):
                 self._link_seen(event, now)
                 self._events.append(event)
@@ -177,7 +183,7 @@ class TerminalLink:
         if isinstance(request, LinkRequest) and request.heartbeat > 0:
             self.heartbeat = float(request.heartbeat)
 
-    def _relayed(self, report: ReportNotificationTransData, now: float) -> None:
+    def _relayed(self, report: ReportNotificationTransData, now: float, wall: float) -> None:
         readings: list[Reading] = []
         for data in report.data:
             try:
@@ -186,15 +192,16 @@ class TerminalLink:
                 self._record(EventKind.MALFORMED, f"relayed item: {exc}", now)
                 continue
             self.exchanges += 1
-            answer = open_exchange(
-                item, self.verifier, require_protection=self.require_protection, events=self.events
-            )
-            if answer is None:
+            found = verify_exchange(
+                item, self.verifier, now=wall, require_protection=self.require_protection,
+                events=self.events, freshness=self.freshness,
+            )  # fmt: skip
+            if found is None:
                 self.refused += 1
                 continue
             if not item.request and self.on_report is not None:
-                self.on_report(item.meter, answer, item.at)
-            readings.extend(readings_of(item.meter, answer, item.at))
+                self.on_report(item.meter, found.answer, found.time)
+            readings.extend(readings_of(item.meter, found.answer, found.time))
         if readings:
             self.sink(readings)
 
@@ -217,6 +224,7 @@ class Collector:
         events: EventSink | None = None,
         on_report: ReportSink | None = None,
         require_protection: bool = True,
+        freshness: AnswerFreshness | None = None,
     ) -> None:
         self.bus = bus
         self.clock = clock
@@ -225,6 +233,8 @@ class Collector:
         self.events = events
         self.on_report = on_report
         self.require_protection = require_protection
+        # One record of the answers taken, for every link: a meter may move between terminals.
+        self.freshness = freshness if freshness is not None else AnswerFreshness()
         self.links: dict[bytes, TerminalLink] = {}
         self._unsubscribe = bus.subscribe("up.*", self._up)
 
@@ -243,6 +253,7 @@ class Collector:
                 self.events,
                 self.on_report,
                 self.require_protection,
+                freshness=self.freshness if self.require_protection else None,
             )
             self.links[terminal] = link
         return link
@@ -274,7 +285,7 @@ class Collector:
             log.warning("bus subject %s names no terminal", subject)
             return
         link = self.link(terminal)
-        link.receive_data(payload, self.clock.monotonic())
+        link.receive_data(payload, self.clock.monotonic(), self.clock.time())
         self._flush(link)
 
     def _flush(self, link: TerminalLink) -> None:

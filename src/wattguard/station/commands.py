@@ -13,9 +13,21 @@ Who may do what (roles are ordered: a supervisor may do what an operator may):
 * a VIEWER reads only: no command at all;
 * an OPERATOR issues trips, closes and top-ups;
 * a SUPERVISOR also issues parameter writes, key updates and firmware upgrades, and approves;
-* a disconnect (trip) of more than ``approval_threshold`` meters, and every key update and
-  firmware upgrade, needs the approval of a *second* person holding the supervisor role: the
-  issuer cannot approve their own command.
+* every key update and firmware upgrade needs the approval of a *second* person holding the
+  supervisor role: the issuer cannot approve their own command;
+* so does a disconnect (trip) that would take one person past the *solo trip budget*: the
+  meters an issuer tripped without a second person over the last ``trip_window`` seconds
+  (24 h by default), with this command's, may not pass ``approval_threshold`` (10), and the
+  meters tripped without a second person in one district (the meters behind one terminal,
+  whoever issued them) may not pass ``district_threshold`` (the same by default). Splitting
+  a mass trip into small commands therefore gains nothing. The budget is counted from the
+  commands themselves (a restarted station restores them, so a restart does not reset it);
+  trips a second person approved, and rejected ones, do not count; a trip that is still
+  awaiting approval does not count either (it will count as approved, or not at all). A
+  ``trip_window`` of 0 counts each command alone (the rule before the budget, for
+  comparison). A trip held for the budget says why in :attr:`Command.reason` (counts,
+  window, threshold) and is recorded as an UNAUTHORISED security event: someone tried to
+  trip more than one person may.
 
 Every refusal raises :class:`CommandRefused` (with the reason a user can act on) and is
 recorded as an UNAUTHORISED security event; every step is written to the audit trail
@@ -31,10 +43,14 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from wattguard.errors import SecurityError
+from wattguard.errors import ConfigError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 
+#: The default window of the solo trip budget: a day.
+TRIP_WINDOW = 86_400.0
+
 __all__ = [
+    "TRIP_WINDOW",
     "Command",
     "CommandBook",
     "CommandKind",
@@ -87,6 +103,8 @@ ISSUER: dict[CommandKind, Role] = {
 }
 #: Kinds that always need a second person's approval.
 ALWAYS_APPROVED = frozenset((CommandKind.KEY_UPDATE, CommandKind.FIRMWARE))
+#: The states of a trip that went (or goes) out: counted in the solo budget unless approved.
+_OUT = frozenset((CommandState.APPROVED, CommandState.SENT, CommandState.DONE, CommandState.FAILED))
 
 
 class CommandRefused(SecurityError):
@@ -128,6 +146,9 @@ class Command:
     approved_by: str | None = None
     results: tuple[tuple[str, str], ...] = ()  # (meter, outcome)
     updated_at: float = 0.0
+    #: Why the command waits for a second person (empty when it does not). Said when it is
+    #: issued and kept in the audit trail; a restarted station does not restore it.
+    reason: str = ""
 
 
 @dataclass
@@ -138,8 +159,19 @@ class CommandBook:
     approval_threshold: int = 10
     events: EventSink | None = None
     audit: Callable[[str, str], None] | None = None
+    #: Seconds over which each person's (and each district's) solo trips are counted.
+    trip_window: float = TRIP_WINDOW
+    #: Meters one district may have tripped without a second person in the window (None: the
+    #: approval threshold).
+    district_threshold: int | None = None
+    #: The district (terminal) of a meter address; None: districts are not counted.
+    district_of: Callable[[str], str] | None = None
     commands: dict[int, Command] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.trip_window < float("inf"):
+            raise ConfigError(f"the trip window is seconds, 0 or more, not {self.trip_window}")
 
     def restore(self, commands: Iterable[Command]) -> None:
         """Take back the commands a restarted station had stored; new ids continue after them."""
@@ -157,16 +189,73 @@ class CommandBook:
             raise CommandRefused("a meter appears twice in the command")
         if user.role < ISSUER[kind]:
             self._refuse(user, f"{kind.value} needs the {ISSUER[kind].name.lower()} role", now)
-        needs_approval = kind in ALWAYS_APPROVED or (
-            kind == CommandKind.TRIP and len(meters) > self.approval_threshold
-        )
-        state = CommandState.AWAITING_APPROVAL if needs_approval else CommandState.APPROVED
+        reason, split = self._approval_reason(user, kind, meters, now)
+        state = CommandState.AWAITING_APPROVAL if reason else CommandState.APPROVED
         command = Command(
-            next(self._ids), kind, meters, user.name, now, argument, state, updated_at=now
-        )
+            next(self._ids), kind, meters, user.name, now, argument, state, updated_at=now,
+            reason=reason,
+        )  # fmt: skip
         self.commands[command.id] = command
         self._audit("issue", command)
+        if split and self.events is not None:
+            detail = f"{user.name} ({user.role.name.lower()}): trip #{command.id} held: {reason}"
+            self.events.record(
+                SecurityEvent(EventKind.UNAUTHORISED, "station/commands", detail, now)
+            )
         return command
+
+    def _approval_reason(
+        self, user: User, kind: CommandKind, meters: tuple[str, ...], now: float
+    ) -> tuple[str, bool]:
+        """Why a command needs a second person ("" when it does not), and whether only the
+        solo trip budget says so (the command alone would have gone out)."""
+        if kind in ALWAYS_APPROVED:
+            return f"a {kind.value} always needs a second person's approval", False
+        if kind != CommandKind.TRIP:
+            return "", False
+        limit = self.approval_threshold
+        if len(meters) > limit:
+            return (
+                f"a trip of {len(meters)} meters is more than {limit}: "
+                "a second person with the supervisor role must approve it"
+            ), False
+        window = _duration(self.trip_window)
+        solo = self.solo_trips(now)
+        mine = sum(len(c.meters) for c in solo if c.issued_by == user.name)
+        if mine + len(meters) > limit:
+            return (
+                f"{user.name} tripped {mine} meters without a second person in the last "
+                f"{window}; with these {len(meters)} that is {mine + len(meters)}, more than "
+                f"{limit} per person: a second person with the supervisor role must approve it"
+            ), True
+        if self.district_of is not None:
+            limit = self.approval_threshold if self.district_threshold is None else (
+                self.district_threshold
+            )  # fmt: skip
+            tripped = _by_district(self.district_of, (m for c in solo for m in c.meters))
+            for district, new in sorted(_by_district(self.district_of, meters).items()):
+                before = tripped.get(district, 0)
+                if before + new > limit:
+                    return (
+                        f"district {district} had {before} meters tripped without a second "
+                        f"person in the last {window}; with these {new} that is {before + new}, "
+                        f"more than {limit} per district: a second person with the "
+                        "supervisor role must approve it"
+                    ), True
+        return "", False
+
+    def solo_trips(self, now: float) -> list[Command]:
+        """The trips issued in the window before ``now`` that went out without a second
+        person's approval (what the solo budget counts)."""
+        since = now - self.trip_window
+        return [
+            c
+            for c in self.commands.values()
+            if c.kind == CommandKind.TRIP
+            and c.state in _OUT
+            and c.approved_by is None
+            and since < c.issued_at <= now
+        ]
 
     def approve(self, user: User, command_id: int, now: float) -> Command:
         command = self._awaiting(command_id)
@@ -246,4 +335,23 @@ class CommandBook:
             )
             if command.approved_by:
                 detail += f" (approved by {command.approved_by})"
+            elif command.reason and command.state == CommandState.AWAITING_APPROVAL:
+                detail += f": {command.reason}"
             self.audit(action, detail)
+
+
+def _by_district(district_of: Callable[[str], str], meters: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for meter in meters:
+        district = district_of(meter)
+        counts[district] = counts.get(district, 0) + 1
+    return counts
+
+
+def _duration(seconds: float) -> str:
+    """A window in words: "24 h", "90 min", "45 s"."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

@@ -13,19 +13,28 @@ quantity named by its OAD with the element index (``00100201`` is total forward 
 ``00100202`` its tariff 1), values scaled by the object catalogue's scaler. Records (freezes)
 take their time from the freeze-time column (2021-0200) and their quantity is prefixed with the
 record object (``50020200/00100201``: total energy in the 15-minute curve), so a frozen value
-never collides with a real-time one; real-time values take the moment the terminal read them.
+never collides with a real-time one.
+
+A real-time value's time is one the terminal cannot edit (issue #13): the item header's time is
+covered by no MAC. :func:`verify_exchange` gives each verified answer the time its real-time
+values are stored at: the meter's own date-time (4000-0200) read in the same MAC'd answer, or,
+for a meter's counter-protected report, the moment it reached the station. An answer to a read
+is taken once and only while young (:class:`~wattguard.station.freshness.AnswerFreshness`);
+one that carries real-time values without the meter's time is refused. Only an unprotected
+answer (``require_protection`` off) takes the terminal's word for its time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wattguard.errors import DecodeError, SecurityError
+from wattguard.errors import DecodeError, ReplayError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.network.terminal import Collected
+from wattguard.network.terminal import Collected, encode_item
 from wattguard.protocol import OAD, Data, DataType, decode_apdu
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.common import AResultNormal, AResultRecord
@@ -38,19 +47,25 @@ from wattguard.protocol.apdu.get import (
 from wattguard.protocol.apdu.report import ReportNotificationList, ReportNotificationRecordList
 from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse
 from wattguard.protocol.objects import lookup
+from wattguard.station.freshness import AnswerFreshness, StaleAnswer
 
 __all__ = [
     "PlainVerifier",
     "Reading",
     "UnverifiedData",
+    "Verified",
     "Verifier",
+    "meter_time",
     "open_exchange",
     "readings_of",
+    "verify_exchange",
 ]
 
 log = logging.getLogger(__name__)
 
 FREEZE_TIME = OAD(0x2021, 2, 0)
+#: The meter's date-time (4000 attribute 2): read with real-time values, it dates them.
+METER_TIME = OAD(0x4000, 2, 0)
 
 
 class UnverifiedData(SecurityError):
@@ -65,8 +80,17 @@ class Reading:
 
     meter: str  # 12 hex digits
     quantity: str  # OAD with element, 8 hex digits
-    time: int  # POSIX seconds: freeze time, or when it was read
+    time: int  # POSIX seconds: freeze time, or when it was read (see the module docstring)
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A relayed answer the station vouches for, and the time its real-time values are
+    stored at (see the module docstring)."""
+
+    answer: Structure
+    time: float
 
 
 class Verifier(Protocol):
@@ -102,24 +126,83 @@ def open_exchange(
     require_protection: bool = True,
     events: EventSink | None = None,
 ) -> Structure | None:
-    """The verified answer (or report) of one relayed exchange; None if refused (recorded)."""
+    """The verified answer (or report) of one relayed exchange; None if refused (recorded).
+    No freshness check: :func:`verify_exchange` is what the station collects with."""
+    found = verify_exchange(
+        item, verifier, now=item.at, require_protection=require_protection, events=events
+    )
+    return None if found is None else found.answer
+
+
+def verify_exchange(
+    item: Collected,
+    verifier: Verifier,
+    *,
+    now: float,
+    require_protection: bool = True,
+    events: EventSink | None = None,
+    freshness: AnswerFreshness | None = None,
+) -> Verified | None:
+    """The verified answer (or report) of one relayed exchange, with the time of its
+    real-time values; None if refused (recorded as a security event). ``now`` is the
+    station's calendar time; ``freshness`` refuses an answer taken before or out of date."""
     source = f"station/ingest meter {item.meter.hex()}"
     try:
         request = decode_apdu(item.request) if item.request else None
         answer = decode_apdu(item.response)
         if isinstance(answer, SecurityResponse):
             wrapped = request if isinstance(request, SecurityRequest) else None
-            return decode_apdu(verifier.open_response(item.meter, wrapped, answer))
+            inner = decode_apdu(verifier.open_response(item.meter, wrapped, answer))
+            if wrapped is None:
+                raise UnverifiedData("a protected answer to no protected request")
+            return Verified(inner, _answer_time(item, wrapped, inner, freshness, now))
         if isinstance(answer, SecurityRequest) and request is None:
-            return decode_apdu(verifier.open_report(item.meter, answer))
+            # a meter's report: its counter (checked by the verifier) keeps it fresh, and it
+            # is dated when it reached the station
+            return Verified(decode_apdu(verifier.open_report(item.meter, answer)), now)
         if require_protection:
             raise UnverifiedData(f"unprotected {type(answer).__name__} where a MAC is required")
-        return answer
+        return Verified(answer, item.at)  # unprotected: the terminal's word
     except DecodeError as exc:
-        _record(events, EventKind.MALFORMED, source, f"relayed exchange: {exc}", item.at)
+        _record(events, EventKind.MALFORMED, source, f"relayed exchange: {exc}", now)
+    except ReplayError as exc:
+        _record(events, EventKind.REPLAY, source, f"refused (claimed {item.at:.0f}): {exc}", now)
     except SecurityError as exc:
-        _record(events, EventKind.BAD_MAC, source, f"refused: {exc}", item.at)
+        _record(events, EventKind.BAD_MAC, source, f"refused: {exc}", now)
     return None
+
+
+def meter_time(answer: Structure) -> float | None:
+    """The meter's date-time (4000-0200) among an answer's real-time values, or None."""
+    if not isinstance(answer, GetResponseNormal | GetResponseNormalList):
+        return None
+    results = (answer.result,) if isinstance(answer, GetResponseNormal) else answer.results
+    for result in results:
+        if result.oad == METER_TIME and isinstance(result.result, Data):
+            return _posix(result.result)
+    return None
+
+
+def _answer_time(
+    item: Collected,
+    request: SecurityRequest,
+    answer: Structure,
+    freshness: AnswerFreshness | None,
+    now: float,
+) -> float:
+    """When ``answer``'s real-time values were measured, by the meter's authenticated clock;
+    the answer is admitted by ``freshness`` first."""
+    authenticated = meter_time(answer)
+    if freshness is not None:
+        v = request.verification
+        binding = v.random if v.sid is None else v.sid.ident.to_bytes(4, "big") + v.sid.additional
+        fingerprint = hashlib.sha256(encode_item(item)).digest()
+        freshness.admit(item.meter, bytes(binding), authenticated, now, fingerprint)
+    if authenticated is not None:
+        return authenticated
+    if isinstance(answer, GetResponseNormal | GetResponseNormalList):
+        raise StaleAnswer("real-time values without the meter's time (4000-0200) in the answer")
+    return now  # records: each row carries its own freeze time
 
 
 def readings_of(meter: bytes, answer: Structure, read_at: float) -> list[Reading]:

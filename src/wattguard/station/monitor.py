@@ -18,11 +18,19 @@ restarted monitor takes them back and keeps de-duplicating and closing them.
 Time: with a ``clock`` (the station's), windows are measured on the station's clock, the one
 clock every event shares; without one, on the events' own ``at`` (tests, a single source).
 
+Repeated refusals: a refusal that anyone can cause as often as they like (an unknown token at
+the API) is recorded with :meth:`SecurityMonitor.record_repeated` and a *key* (the client's
+address): within ``window`` seconds of the first one, each further refusal with the same key
+updates that one stored event (its count, the time of the latest, the latest detail) instead of
+storing another, so a flood grows no table; every refusal still counts for the rules, so brute
+force raises its alert as before.
+
 Rules are data; :data:`DEFAULT_RULES` covers the threats of the attack harness.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +40,7 @@ from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.records import meter_of
 from wattguard.station.storage import Storage
 
-__all__ = ["DEFAULT_RULES", "Rule", "SecurityMonitor", "subject_of"]
+__all__ = ["DEFAULT_RULES", "Rule", "SecurityMonitor", "subject_of", "times_counted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,28 @@ def subject_of(source: str) -> str:
     return source if meter is None else f"meter {meter}"
 
 
+_TIMES = re.compile(r"([0-9]+) times in ")
+
+
+def times_counted(detail: str) -> int:
+    """How many refusals a stored event's ``detail`` counts (1 unless
+    :meth:`SecurityMonitor.record_repeated` counted more in it)."""
+    found = _TIMES.match(detail)
+    return 1 if found is None else int(found.group(1))
+
+
+@dataclass
+class _Repeat:
+    event_id: int
+    first: float
+    last: float
+    count: int
+
+
+#: How many repeat keys are remembered at most (older ones are forgotten first).
+_MAX_REPEATS = 10_000
+
+
 @dataclass
 class _Open:
     alert_id: int
@@ -92,6 +122,7 @@ class SecurityMonitor:
     on_alert: list[Callable[[int, Rule, str], None]] = field(default_factory=list)
     _seen: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     _open: dict[tuple[str, str], _Open] = field(default_factory=dict)
+    _repeats: dict[tuple[EventKind, str, str], _Repeat] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [rule.name for rule in self.rules]
@@ -106,14 +137,45 @@ class SecurityMonitor:
             self._open.setdefault((alert.rule, alert.subject), _Open(alert.id, last))
 
     def record(self, event: SecurityEvent) -> None:
-        # An event describes hostile input: it is stored whatever bytes it quotes (control
-        # characters shown escaped, long texts cut), never refused.
-        event = SecurityEvent(
-            event.kind, _printable(event.source, 200), _printable(event.detail, 4000), event.at
-        )
+        event = _cleaned(event)
         received = None if self.clock is None else self.clock()
         self.storage.add_event(event, received)
+        self._match(event, event.at if received is None else received)
+
+    def record_repeated(self, event: SecurityEvent, key: str, window: float = 60.0) -> int:
+        """Record ``event`` as one more of the refusals of its kind and source with ``key``
+        (e.g. the client's address): the first within ``window`` seconds is stored, the
+        following ones update it (``"<n> times in <s> s (first <t0>, last <t1>); latest:
+        <detail>"``). Each counts for the rules. How many times it has now been seen."""
+        event = _cleaned(event)
+        received = None if self.clock is None else self.clock()
         now = event.at if received is None else received
+        slot = (event.kind, event.source, key[:200])
+        seen = self._repeats.get(slot)
+        if seen is None or not 0 <= now - seen.first < window:
+            if len(self._repeats) >= _MAX_REPEATS:
+                self._forget(now, window)
+            event_id = self.storage.add_event(event, received)
+            seen = self._repeats[slot] = _Repeat(event_id, now, now, 1)
+        else:
+            seen.count += 1
+            seen.last = now
+            detail = (
+                f"{seen.count} times in {now - seen.first:.0f} s (first {seen.first:.3f}, "
+                f"last {now:.3f}); latest: {event.detail}"
+            )
+            self.storage.update_event(seen.event_id, _printable(detail, 4000), received)
+        self._match(event, now)
+        return seen.count
+
+    def _forget(self, now: float, window: float) -> None:
+        for slot, seen in list(self._repeats.items()):
+            if not 0 <= now - seen.first < window:
+                del self._repeats[slot]
+        while len(self._repeats) >= _MAX_REPEATS:  # all recent: forget the oldest
+            del self._repeats[next(iter(self._repeats))]
+
+    def _match(self, event: SecurityEvent, now: float) -> None:
         subject = subject_of(event.source)
         for rule in self.rules:
             if event.kind in rule.kinds:
@@ -145,6 +207,14 @@ class SecurityMonitor:
             if now - current.last >= quiet.get(key[0], 3600.0):
                 self.storage.close_alert(current.alert_id, now)
                 del self._open[key]
+
+
+def _cleaned(event: SecurityEvent) -> SecurityEvent:
+    # An event describes hostile input: it is stored whatever bytes it quotes (control
+    # characters shown escaped, long texts cut), never refused.
+    return SecurityEvent(
+        event.kind, _printable(event.source, 200), _printable(event.detail, 4000), event.at
+    )
 
 
 def _printable(text: str, limit: int) -> str:

@@ -147,7 +147,9 @@ def normalise_meter(address: object, index: int = 0, what: str = "meter") -> str
     """Twelve lower-case hex digits (a meter's or a terminal's address), or
     :class:`InvalidRecord`."""
     if not isinstance(address, str) or _METER.fullmatch(address) is None:
-        raise InvalidRecord(f"row {index}: {what} {address!r} is not 12 hex digits", index=index)
+        raise InvalidRecord(
+            f"row {index}: {what} {shown(address)} is not 12 hex digits", index=index
+        )
     return address.lower()
 
 
@@ -162,7 +164,11 @@ def normalise_prefix(prefix: object) -> str:
 
 
 def shown(value: object, width: int = 40) -> str:
-    """``repr(value)``, cut to ``width`` characters (for a message about what was refused)."""
+    """``repr(value)``, cut to ``width`` characters (for a message about what was refused): the
+    one way a message quotes input, so a huge input is never echoed whole (and a text is cut
+    before it is escaped, so quoting costs no more than ``width``)."""
+    if isinstance(value, str | bytes) and len(value) > width:
+        value = value[:width]
     text = repr(value)
     return text if len(text) <= width else text[: width - 1] + "\N{HORIZONTAL ELLIPSIS}"
 
@@ -171,7 +177,7 @@ def normalise_quantity(quantity: object, index: int = 0) -> str:
     """``XXXXXXXX`` or ``RRRRRRRR/XXXXXXXX`` in upper-case hex, or :class:`InvalidRecord`."""
     if not isinstance(quantity, str) or _QUANTITY.fullmatch(quantity) is None:
         raise InvalidRecord(
-            f"row {index}: quantity {quantity!r} is not an OAD (8 hex digits, optionally "
+            f"row {index}: quantity {shown(quantity)} is not an OAD (8 hex digits, optionally "
             "after a record OAD and '/')",
             index=index,
         )

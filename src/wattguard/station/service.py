@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from wattguard.clock import Clock
@@ -54,6 +54,7 @@ from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
 from wattguard.station.collector import Collector
 from wattguard.station.commands import (
+    TRIP_WINDOW,
     Command,
     CommandBook,
     CommandKind,
@@ -61,6 +62,7 @@ from wattguard.station.commands import (
     CommandState,
     User,
 )
+from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.storage import Storage
@@ -135,8 +137,11 @@ class Station:
         *,
         hsm: CipherService | None = None,
         approval_threshold: int = 10,
+        trip_window: float = TRIP_WINDOW,
+        district_threshold: int | None = None,
         extra_events: EventSink | None = None,
         collection_interval: float = COLLECTION_INTERVAL,
+        freshness: AnswerFreshness | None = None,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -147,7 +152,12 @@ class Station:
         if hsm is not None:
             hsm.events = self.monitor
         self.audit = StationAudit(storage, clock.time)
-        self.commands = CommandBook(approval_threshold, events=self.monitor, audit=self.audit)
+        # The solo trip budget counts per person and per district (the meters of a terminal)
+        # over the window, from the commands restored below.
+        self.commands = CommandBook(
+            approval_threshold, events=self.monitor, audit=self.audit, trip_window=trip_window,
+            district_threshold=district_threshold, district_of=self._district,
+        )  # fmt: skip
         self.users = UserDirectory(storage, clock.time, audit=self.audit)
         self._witnessed: int | None = None
         self.commands.restore(storage.commands(limit=1_000_000))
@@ -155,9 +165,10 @@ class Station:
         self.collector = Collector(
             bus, clock, verifier, self._store, events=self.monitor,
             require_protection=hsm is not None, on_report=self._meter_report,
+            freshness=freshness,
         )  # fmt: skip
         # Security events of components in other processes (FEPs) arrive on the bus.
-        self._events_off = bus.subscribe(f"{EVENTS}.>", self._remote_event)
+        self._events_off = bus.subscribe(f"{EVENTS}.*", self._remote_event)
         self.terminal_of: dict[str, bytes] = dict(
             (meter, bytes.fromhex(terminal)) for meter, terminal in storage.meters()
         )
@@ -188,10 +199,17 @@ class Station:
             hook(readings)
 
     def _remote_event(self, subject: str, payload: bytes) -> None:
+        # ``events.<service>``: on a sealed bus only that service can have signed it
+        # (network/sealed_bus.py), so the stored event names the FEP it came from.
+        origin = subject.partition(".")[2]
         try:
-            self.monitor.record(decode_event(payload))
+            event = decode_event(payload)
         except DecodeError as exc:
             log.warning("station: %s on %s", exc, subject)
+            return
+        if not event.source.startswith(origin):
+            event = replace(event, source=f"{origin}: {event.source}"[:200])
+        self.monitor.record(event)
 
     def close(self) -> None:
         """Stop listening on the bus (the storage stays open)."""
@@ -217,6 +235,11 @@ class Station:
                 SecurityEvent(kind, f"meter {meter.hex()}", f"reported: {detail}", at)
             )
 
+    def _district(self, meter: str) -> str:
+        """A meter's district: the terminal it is registered behind."""
+        terminal = self.terminal_of.get(meter)
+        return "unknown" if terminal is None else terminal.hex()
+
     def register_meter(self, meter: bytes, terminal: bytes) -> None:
         self.storage.register_meter(meter.hex(), terminal.hex(), self.clock.time())
         self.terminal_of[meter.hex()] = terminal
@@ -231,6 +254,8 @@ class Station:
         unknown = [m for m in meters if m not in self.terminal_of]
         if unknown:
             raise CommandRefused(f"unknown meter(s): {', '.join(unknown[:5])}")
+        if not argument.isprintable():  # e.g. a lone surrogate: it could never be stored
+            raise CommandRefused("a command's argument must be printable text")
         command = self.commands.issue(user, kind, meters, self.clock.time(), argument)
         self.storage.save_command(command)
         if command.state == CommandState.APPROVED:

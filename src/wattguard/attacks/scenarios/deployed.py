@@ -60,12 +60,17 @@ def fresh_deployment(
     per_terminal: int = 2,
     warm_up: float = 900.0,
     start: float = T0,
+    private_readings: bool = True,
+    sealed_bus: bool = False,
 ) -> Deployment:
     """A new deployment started at ``start`` (default: T0, a midnight) and run for ``warm_up``
-    seconds (terminals logged in, the meters read once)."""
+    seconds (terminals logged in, the meters read once); ``private_readings`` as the demo's
+    meters (False: the standard's plaintext + MAC reads, for attacks on the values' MAC);
+    ``sealed_bus``: FEP and station sign and verify what crosses the bus."""
     config = DeploymentConfig(  # seeded: an attack run is reproducible
-        meters=meters, per_terminal=per_terminal, start=start, protected=protected, seed=0
-    )
+        meters=meters, per_terminal=per_terminal, start=start, protected=protected, seed=0,
+        private_readings=private_readings, sealed_bus=sealed_bus,
+    )  # fmt: skip
     deployment = Deployment(config, virtual_clock(config))
     deployment.run_virtual(warm_up)
     return deployment

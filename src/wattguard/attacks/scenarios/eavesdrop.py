@@ -7,12 +7,11 @@ commands: which command, for which amount. Protected, every command travels as c
 MAC under the meter's keys (the default F101 word for SET and ACTION): the amount and the
 method are not in the frame. Unprotected, the frames carry them in the clear.
 
-What the protection does *not* give, said plainly: readings. The standard's default word reads
-with plaintext + MAC, and the terminal reads plaintext + RN, so every energy and voltage value
-crosses the power line in the clear, integrity-protected (the station refuses an altered one,
-scenario 3) but not confidential. The summary counts what the eavesdropper read of them; a
-utility that wants them confidential sets F101 to read ciphertext + MAC (at the cost of the
-station decrypting every reading). Nothing can notice a passive tap.
+Readings are the other half (scenario ``hplc-eavesdrop-readings``): under the standard's
+default word they cross the power line as plaintext + MAC, integrity-protected (the station
+refuses an altered one, scenario 3) but not confidential; the demo's meters keep them private
+(ciphertext + MAC, the policy's ``make_readings_private``). The summary counts what the
+eavesdropper read of them here. Nothing can notice a passive tap.
 """
 
 from __future__ import annotations
@@ -103,8 +102,7 @@ def hplc_eavesdrop(protected: bool) -> Outcome:
         bool(recovered),
         f"{len(tap.frames)} frames captured, {hidden} unreadable (ciphertext); commands "
         f"recovered: {'; '.join(recovered) if recovered else 'none'}. Readings in the clear: "
-        f"{readings} values (plaintext + MAC by the default F101 word: integrity-protected, "
-        f"not confidential)",
+        f"{readings} values",
         evidence=[f"command as captured: {hexed(f)}" for f in commands_on_the_line(tap, address)],
     )
 

@@ -50,7 +50,14 @@ from wattguard.protocol.apdu.security import (
     VerificationKind,
 )
 
-__all__ = ["TRIP", "extract_keys", "forge_answer", "forge_command", "made_up_keys"]
+__all__ = [
+    "TRIP",
+    "extract_keys",
+    "forge_answer",
+    "forge_command",
+    "made_up_keys",
+    "open_answer",
+]
 
 #: The station's remote trip (8000 method 129, no parameters: trip now).
 TRIP = ActionRequest(7, OMD(0x8000, 129, 0), Data(DataType.NULL, None))
@@ -95,6 +102,16 @@ def forge_answer(keys: p.MeterKeys, request: SecurityRequest, apdu: bytes) -> Se
     binding = request.verification.random
     tag = p.mac(keys[p.KeyId.MAC], p.Label.RESPONSE, binding, b"\x00" + apdu)
     return SecurityResponse(SecurityPayload(security.Protection.PLAINTEXT, apdu), tag)
+
+
+def open_answer(keys: p.MeterKeys, request: SecurityRequest, answer: SecurityResponse) -> bytes:
+    """What a meter's answer to a plaintext + RN read carries, read with its extracted keys:
+    the plaintext, or the ciphertext of a private reading decrypted (docs/security.md)."""
+    data = answer.payload.data
+    if answer.payload.protection == security.Protection.CIPHERTEXT:
+        binding = request.verification.random
+        return p.decrypt(keys[p.KeyId.ENC], p.Direction.RESPONSE, binding, data)
+    return data
 
 
 def _forged_trip(protected: bool, how: str) -> Outcome:

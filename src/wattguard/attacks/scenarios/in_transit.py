@@ -16,7 +16,10 @@ pass, and recomputes the link checksums (HCS and FCS are CRCs, not secrets):
 Protected, readings come back plaintext + MAC (the MAC under the meter's key over the whole
 answer, checked by the station's cryptographic device) and commands go ciphertext + MAC
 (checked by the meter's ESAM): every alteration is refused, as a security event at the station.
-Unprotected, each alteration is taken as genuine.
+Unprotected, each alteration is taken as genuine. The reading scenarios run with the
+standard's plaintext + MAC reads rather than the demo's private readings: they test the MAC,
+which the adversary should face with the values in sight (under ciphertext + MAC it cannot
+even find them; a flipped ciphertext bit fails the same MAC).
 """
 
 from __future__ import annotations
@@ -129,7 +132,9 @@ def _inner(data: bytes) -> Structure | None:
     (Protection.DATA, Protection.MONITORING),
 )
 def bit_flip_reading(protected: bool) -> Outcome:
-    deployment = fresh_deployment(protected, start=T0 + 17 * 3600, warm_up=2 * 3600)
+    deployment = fresh_deployment(
+        protected, start=T0 + 17 * 3600, warm_up=2 * 3600, private_readings=False
+    )
     net, meter = meter_of(deployment)
     flips: list[tuple[int, int]] = []
 
@@ -206,7 +211,7 @@ def bit_flip_command(protected: bool) -> Outcome:
     (Protection.DATA, Protection.MONITORING),
 )
 def truncation(protected: bool) -> Outcome:
-    deployment = fresh_deployment(protected)
+    deployment = fresh_deployment(protected, private_readings=False)
     net, meter = meter_of(deployment)
     _, neighbour = meter_of(deployment, 1)  # on the same line, left alone
 

@@ -44,6 +44,7 @@ from wattguard.attacks.scenarios.forgery import (
     extract_keys,
     forge_answer,
     forge_command,
+    open_answer,
 )
 from wattguard.attacks.scenarios.replay import PlainWallet
 from wattguard.esam import profile as p
@@ -238,9 +239,14 @@ def meter_replaced(protected: bool) -> Outcome:
             last_read[address] = (int(net.now), apdu)  # type: ignore[assignment]
             return None
         asked, request = last_read.get(address, (0, None))
-        if isinstance(apdu, SecurityResponse) and keys is not None:
-            inner = decode_apdu(apdu.payload.data) if apdu.payload.data else None
-            if isinstance(inner, GetResponseNormalList) and isinstance(request, SecurityRequest):
+        if (
+            isinstance(apdu, SecurityResponse)
+            and keys is not None
+            and isinstance(request, SecurityRequest)
+        ):
+            opened = open_answer(keys, request, apdu) if apdu.payload.data else b""
+            inner = decode_apdu(opened) if opened else None
+            if isinstance(inner, GetResponseNormalList):
                 less = lowered(inner)
                 forged.update((asked, value) for value in _energies(less))
                 answer = forge_answer(keys, request, less.to_bytes())

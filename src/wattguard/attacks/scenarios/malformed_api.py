@@ -33,6 +33,7 @@ _HOSTILE = [
     "../../etc/passwd", "' OR 1=1 --", "\"; DROP TABLE readings; --", "\u202e\u0661\u0662",
     "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19\uff10\uff11\uff12", "\u0000",
     "000001000001", "000000000000", "00100201", "ffffffff", "x" * 5000, "%", "a b", "\n", "é",
+    "000001000001\n", "00100201\n",
 ]  # fmt: skip
 _TOKENS = [
     None, "Bearer viewer-token", "Bearer operator-token", "Bearer supervisor-token",
@@ -135,7 +136,7 @@ def _body(r: random.Random) -> bytes:
     document: dict[str, object] = {"kind": r.choice(["trip", "close", "TRIP", "", 5, None, []])}
     document["meters"] = meters if r.random() < 0.9 else r.choice(_HOSTILE)
     if r.random() < 0.3:
-        document["argument"] = r.choice([*_HOSTILE, 10**30, {"a": 1}])
+        document["argument"] = r.choice([*_HOSTILE, 10**30, {"a": 1}, "\ud800", "a\udfffb"])
     return json.dumps(document).encode()
 
 

@@ -22,6 +22,15 @@ How a request's mode is judged (docs/security.md): bare is PLAINTEXT; a plaintex
 with RN_MAC or SID_MAC is PLAINTEXT_MAC, and with RN alone it is PLAINTEXT_MAC for a GET (the
 answer comes back MAC'd, which is what protects a read) and PLAINTEXT otherwise; a ciphertext
 payload with a MAC is CIPHERTEXT_MAC, without one CIPHERTEXT.
+
+A read protects what its *answer* carries, so a GET in PLAINTEXT_MAC of an object whose word
+reads only in CIPHERTEXT_MAC is served with its answer raised to ciphertext + MAC under the
+request's keys and binding (:meth:`SecurityPolicy.raises_read`): a terminal, which holds no
+key and reads with plaintext + RN, still collects the values and the station's cryptographic
+device decrypts them, while the power line carries ciphertext. The *private readings* policy
+(:meth:`SecurityPolicy.make_readings_private`) gives that word to the metrology values, the
+energy registers and the freezes (curves, daily and monthly values): they show when a household
+is home. The standard's default word is kept for everything else.
 """
 
 from __future__ import annotations
@@ -33,7 +42,15 @@ from wattguard.protocol import Data, DataType
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.security import Protection, SecurityRequest, VerificationKind
 
-__all__ = ["DEFAULT_WORD", "Mode", "Operation", "SecurityPolicy", "mode_of"]
+__all__ = [
+    "DEFAULT_WORD",
+    "PRIVATE_OBJECTS",
+    "PRIVATE_READ_WORD",
+    "Mode",
+    "Operation",
+    "SecurityPolicy",
+    "mode_of",
+]
 
 
 class Mode(enum.IntEnum):
@@ -59,6 +76,17 @@ DEFAULT_WORD = 0x7111
 #: Discovery: the address and the ESAM's public information are readable in plaintext.
 PUBLIC_READ_WORD = 0xF111
 _DEFAULT_EXPLICIT = {0x4001: PUBLIC_READ_WORD, 0xF100: PUBLIC_READ_WORD}
+#: Private readings: reads only in ciphertext + MAC (a plaintext + MAC read gets its answer
+#: raised to it); writes, actions and proxies as the default word.
+PRIVATE_READ_WORD = 0x1111
+#: The objects whose values show a household's life: the energy registers (0000-0080), the
+#: instantaneous values (voltage 2000, current 2001, powers 2004-2006, power factor 200A,
+#: frequency 200F) and the freezes (5000 instant to 5007 yearly; 5002 is the load curve).
+PRIVATE_OBJECTS = (
+    *range(0x0000, 0x0090, 0x10),
+    0x2000, 0x2001, 0x2004, 0x2005, 0x2006, 0x200A, 0x200F,
+    *range(0x5000, 0x5008),
+)  # fmt: skip
 
 
 def mode_of(request: SecurityRequest | None, operation: Operation) -> Mode:
@@ -87,6 +115,21 @@ class SecurityPolicy:
             return True
         word = self.explicit.get(oi, self.default_word)
         return bool((word >> operation) & mode)
+
+    def raises_read(self, oi: int, mode: Mode) -> bool:
+        """Whether a GET of ``oi`` in ``mode`` that :meth:`allows` refuses is served with
+        its answer raised to ciphertext + MAC: a plaintext + MAC read of an object that reads
+        in ciphertext + MAC (the request names objects; the answer carries the values)."""
+        return (
+            mode == Mode.PLAINTEXT_MAC
+            and not self.allows(oi, Operation.GET, mode)
+            and self.allows(oi, Operation.GET, Mode.CIPHERTEXT_MAC)
+        )
+
+    def make_readings_private(self) -> None:
+        """Put the readings (:data:`PRIVATE_OBJECTS`) under ciphertext + MAC on the power
+        line: their explicit word becomes :data:`PRIVATE_READ_WORD`."""
+        self.explicit.update(dict.fromkeys(PRIVATE_OBJECTS, PRIVATE_READ_WORD))
 
     # F101 as the protocol reads and writes it.
 

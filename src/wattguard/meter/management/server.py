@@ -6,7 +6,10 @@ over each request APDU; :meth:`ApplicationServer.handle` returns the APDU to ans
 A bare request is served in :attr:`Mode.PLAINTEXT`. A SECURITY-Request goes to the ESAM first:
 it verifies the MAC or decrypts (and refuses replays); the inner APDU is then served in the
 mode the wrapping gave it, and the answer is wrapped again by the ESAM (a MAC, or ciphertext
-and a MAC). Every object touched is checked against the F101 policy
+and a MAC). A read in plaintext + MAC of an object whose policy word reads only in
+ciphertext + MAC (a load curve under the private-readings policy) is served, and its answer
+raised to ciphertext + MAC: the request only names objects, the answer carries the values.
+Every object touched is checked against the F101 policy
 (:mod:`wattguard.meter.management.policy`): an access the policy does not allow in that mode is
 answered with DAR 20 (security mismatch) and recorded as an UNAUTHORISED security event; a wrapping
 the ESAM refuses is answered with a SECURITY-Response carrying DAR 22 (ESAM verification failed),
@@ -63,7 +66,7 @@ class SecurityElement(Protocol):
     def open_request(self, request: SecurityRequest, now: float) -> bytes: ...
 
     def protect_response(
-        self, request: SecurityRequest, apdu: bytes, now: float
+        self, request: SecurityRequest, apdu: bytes, now: float, *, cipher: bool = False
     ) -> SecurityResponse: ...
 
     def connect(self, mechanism: ConnectMechanism, now: float) -> SecurityData | ConnectResult: ...
@@ -108,6 +111,8 @@ class ApplicationServer:
         self.esam = esam
         self.password = password
         self.factory = factory
+        # Set while serving a secured GET whose values the policy keeps confidential.
+        self._cipher_answer = False
 
     def handle(self, apdu: Structure, now: float) -> Structure | None:
         """The answer to one request APDU (None: no answer is due)."""
@@ -128,6 +133,7 @@ class ApplicationServer:
     # SECURITY
 
     def _secured(self, request: SecurityRequest, now: float) -> Structure:
+        self._cipher_answer = False
         if self.esam is None:
             self._record(EventKind.UNAUTHORISED, "secured request but no ESAM fitted", now)
             return SecurityResponse(SecurityPayload(Protection.PLAINTEXT, dar=DAR.OTHER))
@@ -147,7 +153,8 @@ class ApplicationServer:
                 answer = ErrorResponse(getattr(apdu, "piid", 0), ErrorType.SERVICE_UNSUPPORTED)
             else:
                 answer = self._serve(apdu, request, now)
-        return self.esam.protect_response(request, answer.to_bytes(), now)
+        cipher, self._cipher_answer = self._cipher_answer, False
+        return self.esam.protect_response(request, answer.to_bytes(), now, cipher=cipher)
 
     # CONNECT
 
@@ -209,6 +216,9 @@ class ApplicationServer:
     ) -> bool:
         mode = mode_of(wrap, operation)
         if self.policy.allows(oi, operation, mode):
+            return True
+        if operation == Operation.GET and self.policy.raises_read(oi, mode):
+            self._cipher_answer = True  # the values go back as ciphertext + MAC
             return True
         self._record(
             EventKind.UNAUTHORISED,

@@ -7,11 +7,18 @@ need a user whose role allows them (:mod:`wattguard.station.commands`). Users au
 (:mod:`wattguard.station.users`: ``wattguard users add`` makes one, ``wattguard demo`` makes
 one per role and prints them), and ``/api/whoami`` says whose a token is. Errors are JSON
 ``{"detail": ...}`` with 400 (bad input), 401 (no or unknown token), 403 (refused by the
-rules, with the reason), 404 (unknown meter or command). Refusals of bad input (400, 422) and
-of unknown or missing tokens (401) are security events at the station (MALFORMED and
-AUTHENTICATION, with the client's address and the path, never the token), so token guessing
-and probing raise alerts like any other refusal; 403s are recorded by the command rules
-themselves.
+rules, with the reason), 404 (unknown meter or command), 413 (a body over the endpoint's cap).
+An error quotes at most a few dozen characters of what was sent. Refusals of bad input (400,
+413, 422) and of unknown or missing tokens (401) are security events at the station (MALFORMED
+and AUTHENTICATION, with the client's address and the path, never the token), so token
+guessing and probing raise alerts like any other refusal; one client's repeated refusals of one
+status within a minute are one stored event that counts them. 403s are recorded by the command
+rules themselves.
+
+Every request passes the request guard (``_guard``) first: the token of an ``/api/`` path is
+checked from the headers before any body is read, and bodies are capped per endpoint (256 KiB
+for ``POST /api/commands``, 1 KiB for every other route, JSON nested at most 8 deep), declared
+or streamed.
 
 The web dashboard (:mod:`wattguard.station.api.dashboard`) is served by the same app at ``/``
 (and ``/dashboard``): a page that needs no token to load and calls these endpoints with the
@@ -23,8 +30,8 @@ shared across threads.
 Layout: one :class:`fastapi.APIRouter` per resource, each in its own module (``users``,
 ``audit``, ``summary``, ``meters``, ``readings``, ``events``, ``commands``, ``dashboard``);
 what they share (the station, the caller, address checks) is in ``_dependencies``;
-:func:`create_app` (``_app``) puts the station and the token lookup in ``app.state``, adds the
-refusal handling and includes the routers.
+:func:`create_app` (``_app``) puts the station and the token lookup in ``app.state``, puts the
+request guard in front, adds the error handling and includes the routers.
 """
 
 from wattguard.station.api._app import create_app

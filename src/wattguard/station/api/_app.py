@@ -1,14 +1,12 @@
-"""The station's API app: the routers of :mod:`wattguard.station.api` put together, with the
-handling every route shares (validation errors that never echo the input, refusals recorded as
-security events)."""
+"""The station's API app: the routers of :mod:`wattguard.station.api` put together behind the
+request guard (:mod:`._guard`: token before body, body caps, refusals recorded as security
+events), with the handling every route shares (validation errors that never echo the input, a
+row the storage refuses answered 400, not 500)."""
 
-from typing import Any
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from wattguard.events import EventKind, SecurityEvent
 from wattguard.station.api import (
     analytics,
     audit,
@@ -21,12 +19,12 @@ from wattguard.station.api import (
     users,
 )
 from wattguard.station.api._dependencies import TokenLookup
+from wattguard.station.api._guard import RequestGuard
+from wattguard.station.records import InvalidRecord
 from wattguard.station.service import Station
 
 __all__ = ["create_app"]
 
-#: Refusals that become security events (403s are recorded by the command rules).
-_REFUSALS = {400: EventKind.MALFORMED, 401: EventKind.AUTHENTICATION, 422: EventKind.MALFORMED}
 #: The routers, in the order their routes are matched and described.
 _ROUTERS = (users, audit, summary, meters, readings, events, commands, analytics, dashboard)
 
@@ -35,27 +33,24 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     # FastAPI's own handler echoes the input back, and answers 500 when that input is bytes
     # that are not UTF-8; say where and what, never echo.
     errors = [
-        {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+        {"loc": [str(part)[:64] for part in e.get("loc", ())], "msg": str(e.get("msg", ""))[:200]}
         for e in exc.errors()
     ]
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
-async def _monitor_refusals(request: Request, call_next: Any) -> Response:
-    response: Response = await call_next(request)
-    kind = _REFUSALS.get(response.status_code)
-    if kind is not None:
-        station: Station = request.app.state.station
-        host = request.client.host if request.client is not None else "unknown host"
-        status = response.status_code
-        detail = f"{host}: {request.method} {request.url.path[:80]} refused ({status})"
-        station.events.record(SecurityEvent(kind, "station/api", detail, station.clock.time()))
-    return response
+async def _invalid_row(request: Request, exc: Exception) -> JSONResponse:
+    # A value a route let through and the storage refused is still the client's bad input.
+    return JSONResponse(status_code=400, content={"detail": str(exc)[:300]})
 
 
-def create_app(station: Station, users: TokenLookup | None = None) -> FastAPI:
+def create_app(
+    station: Station, users: TokenLookup | None = None, *, guard: bool = True
+) -> FastAPI:
     """The API of ``station``; tokens are checked against ``users`` (default: the station's
-    own user directory, :attr:`Station.users`)."""
+    own user directory, :attr:`Station.users`). ``guard=False`` leaves out the request
+    guard's checks before the body (refusals are still recorded): the unprotected baseline of
+    the attack harness, never a deployment."""
     app = FastAPI(
         title="wattguard master station",
         version="0.1",
@@ -64,7 +59,8 @@ def create_app(station: Station, users: TokenLookup | None = None) -> FastAPI:
     app.state.station = station
     app.state.users = station.users if users is None else users
     app.exception_handler(RequestValidationError)(_invalid)
-    app.middleware("http")(_monitor_refusals)
+    app.exception_handler(InvalidRecord)(_invalid_row)
+    app.add_middleware(RequestGuard, station=station, users=app.state.users, enforce=guard)
     for module in _ROUTERS:
         app.include_router(module.router)
     return app

@@ -1,5 +1,6 @@
 """What the routes of the station's API share: the station they serve, the caller (from the
-bearer token) and the checks of a meter address.
+bearer token) and the checks of a meter address. An error quotes what the client sent only through
+:func:`wattguard.station.records.shown` (cut, escaped).
 
 ``create_app`` keeps the station and the token lookup in ``app.state``; the dependencies here
 read them from the request, so a route module holds plain functions and one router that any
@@ -15,11 +16,24 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Header, HTTPException, Request
 
 from wattguard.station.commands import User
+from wattguard.station.records import shown
 from wattguard.station.service import Station
 
-__all__ = ["INT64", "Caller", "CurrentStation", "TokenLookup", "address", "known_meter"]
+__all__ = [
+    "CALLER",
+    "INT64",
+    "Caller",
+    "CurrentStation",
+    "TokenLookup",
+    "address",
+    "bearer",
+    "known_meter",
+]
 
-_ADDRESS = re.compile(r"^[0-9]{12}$")
+_ADDRESS = re.compile(r"[0-9]{12}")
+#: Where :class:`~wattguard.station.api._guard.RequestGuard` leaves the user it authenticated
+#: in the request's ASGI scope.
+CALLER = "wattguard.caller"
 #: The range of a stored time (SQLite and PostgreSQL integers are 64-bit).
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -37,15 +51,24 @@ def station(request: Request) -> Station:
     return served
 
 
-def user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
-    """The user the bearer token belongs to; 401 without a token or with an unknown one."""
+def bearer(lookup: TokenLookup, authorization: str | None) -> User:
+    """The user an ``Authorization`` header's bearer token belongs to; 401 without a token or
+    with an unknown one."""
     if authorization is None or not authorization.startswith("Bearer "):
         raise HTTPException(401, "send Authorization: Bearer <token>")
-    lookup: TokenLookup = request.app.state.users
     found = lookup.get(authorization.removeprefix("Bearer ").strip())
     if found is None:
         raise HTTPException(401, "unknown token")
     return found
+
+
+def user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
+    """The user the bearer token belongs to (as the request guard found it before the body
+    was read); 401 without a token or with an unknown one."""
+    checked = request.scope.get(CALLER)
+    if isinstance(checked, User):
+        return checked
+    return bearer(request.app.state.users, authorization)
 
 
 Caller = Annotated[User, Depends(user)]
@@ -53,9 +76,9 @@ CurrentStation = Annotated[Station, Depends(station)]
 
 
 def address(value: str) -> str:
-    """``value`` if it is a meter address (12 digits); 400 if not."""
-    if not _ADDRESS.match(value):
-        raise HTTPException(400, f"a meter address is 12 digits, not {value!r}")
+    """``value`` if it is a meter address (12 digits, nothing else); 400 if not."""
+    if not _ADDRESS.fullmatch(value):
+        raise HTTPException(400, f"a meter address is 12 digits, not {shown(value)}")
     return value
 
 

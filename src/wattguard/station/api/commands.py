@@ -6,10 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
 from wattguard.station.commands import Command, CommandKind, CommandNotFound, CommandRefused
+from wattguard.station.records import shown
 
 __all__ = ["CommandIn", "router"]
 
@@ -18,12 +19,23 @@ router = APIRouter()
 
 class CommandIn(BaseModel):
     """A command to issue: trip or close the relays of the listed meters (operator role or above).
-    A trip of more meters than the station's approval threshold (10 by default) waits for a second
-    person with the supervisor role to approve it; any other is sent to the meters at once."""
+    A trip that takes its issuer past the solo trip budget (more than the approval threshold, 10
+    by default, of meters tripped without a second person in the last 24 h, counted per person
+    and per district) waits for a second person with the supervisor role to approve it, and its
+    ``reason`` says the counts; any other is sent to the meters at once."""
 
-    kind: str = Field(description="trip or close")
+    kind: str = Field(max_length=16, description="trip or close")
     meters: list[str] = Field(min_length=1, max_length=10_000, description="12-digit addresses")
-    argument: str = ""
+    argument: str = Field("", max_length=1000)
+
+    @field_validator("argument")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        # A lone surrogate ("\ud800" in JSON) decodes to a str that no database and no JSON
+        # answer can encode: refuse it before the command exists anywhere.
+        if not value.isprintable():  # surrogates are not printable (category Cs)
+            raise ValueError("the argument must be printable text (no control characters)")
+        return value
 
 
 def _command(command: Command) -> dict[str, Any]:
@@ -60,7 +72,7 @@ async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dic
     try:
         kind = CommandKind(body.kind.lower())
     except ValueError:
-        raise HTTPException(400, f"unknown command kind {body.kind!r}") from None
+        raise HTTPException(400, f"unknown command kind {shown(body.kind)}") from None
     meters = tuple(address(m) for m in body.meters)
     return _answer(lambda: station.issue(caller, kind, meters, body.argument))
 

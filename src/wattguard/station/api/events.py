@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from wattguard.events import EventKind
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.records import shown
 
 __all__ = ["router"]
 
@@ -21,7 +22,7 @@ def _kind(name: str | None) -> EventKind | None:
         return EventKind[name.upper()]
     except KeyError:
         names = ", ".join(k.name.lower() for k in EventKind)
-        raise HTTPException(400, f"unknown event kind {name!r}; one of {names}") from None
+        raise HTTPException(400, f"unknown event kind {shown(name)}; one of {names}") from None
 
 
 @router.get("/api/events")

@@ -1,0 +1,95 @@
+"""Which verified answers the station takes as fresh: no answer twice, none from another time.
+
+Theory of operation. A meter's MAC proves who wrote an answer, not when it was sent: a
+terminal (or anyone who captured the answer on its way) can hand the same verified answer in
+again, and the terminal's item header, which says when the read went out, is covered by no
+MAC. :class:`AnswerFreshness` is the station's record of the answers it has taken, per meter,
+by the random number (or SID) the request bound the meter's MAC to, and refuses
+(:class:`StaleAnswer`):
+
+* an answer to a binding it has already taken, unless it is the very same item again (the
+  same answer with the same claimed time: a terminal's resend of a batch whose acknowledgement
+  was lost, which stores nothing new); the same answer with another claimed time is a replay,
+  re-dated;
+* an answer whose time, as the meter authenticated it (the meter's date-time 4000-0200 read in
+  the same MAC'd answer), is older than ``window`` seconds by the station's clock: past the
+  window the station no longer holds the bindings it would need to tell a replay;
+* an answer dated more than ``tolerance`` seconds ahead of the station's clock.
+
+A binding is remembered for ``window + tolerance`` seconds from when it was taken, so any
+answer still young enough to pass the age check is compared against it. An answer without an
+authenticated time (a record read, whose rows carry their own freeze times) is only checked for
+a repeat. The record lives in memory: after a restart of the station, an answer from before it
+is not known as a repeat, but its values are stored at the time the meter authenticated, which
+the station already holds, so it changes nothing (the storage keeps each reading once).
+
+It is sans-IO: the station's calendar time comes in as ``now``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from wattguard.errors import ReplayError
+
+__all__ = ["ANSWER_TOLERANCE", "ANSWER_WINDOW", "AnswerFreshness", "StaleAnswer"]
+
+#: How old (seconds, by the meter's own authenticated time) a real-time answer may be when it
+#: reaches the station. A terminal that stayed offline longer loses its real-time snapshots
+#: (its curves and freezes, dated by their freeze times, still come in).
+ANSWER_WINDOW = 6 * 3600.0
+#: How far (seconds) a meter's authenticated time may run ahead of the station's clock.
+ANSWER_TOLERANCE = 600.0
+
+
+class StaleAnswer(ReplayError):
+    """A verified answer the station does not take as fresh: to a random number (or SID) it
+    already took, dated outside the freshness window, or with real-time values and no time the
+    meter authenticated; the message says which."""
+
+
+class AnswerFreshness:
+    """The answers taken lately, per meter (see the module docstring)."""
+
+    def __init__(self, window: float = ANSWER_WINDOW, tolerance: float = ANSWER_TOLERANCE) -> None:
+        if window <= 0 or tolerance < 0:
+            raise ValueError("the freshness window must be > 0 and the tolerance >= 0")
+        self.window = window
+        self.tolerance = tolerance
+        # per meter: binding -> (when it may be forgotten, the item's fingerprint), oldest first
+        self._taken: dict[bytes, OrderedDict[bytes, tuple[float, bytes]]] = {}
+
+    def admit(
+        self,
+        meter: bytes,
+        binding: bytes,
+        authenticated: float | None,
+        now: float,
+        fingerprint: bytes = b"",
+    ) -> None:
+        """Take the answer bound to ``binding`` (its time as the meter authenticated it, if it
+        has one; ``fingerprint`` names the relayed item, claimed time included), or raise
+        :class:`StaleAnswer`."""
+        if authenticated is not None:
+            if authenticated < now - self.window:
+                raise StaleAnswer(
+                    f"an answer dated {authenticated - now:+.0f} s from now, older than the "
+                    f"{self.window:.0f} s window"
+                )
+            if authenticated > now + self.tolerance:
+                raise StaleAnswer(
+                    f"an answer dated {authenticated - now:+.0f} s ahead of the station's clock"
+                )
+        taken = self._taken.setdefault(meter, OrderedDict())
+        while taken and next(iter(taken.values()))[0] <= now:
+            taken.popitem(last=False)
+        before = taken.get(binding)
+        if before is not None:
+            if before[1] == fingerprint:
+                return  # the same item again: a resend
+            raise StaleAnswer("an answer to a random number already used")
+        taken[binding] = (now + self.window + self.tolerance, fingerprint)
+
+    def taken(self, meter: bytes) -> int:
+        """How many answers of ``meter`` the record holds."""
+        return len(self._taken.get(meter, ()))

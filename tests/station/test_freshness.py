@@ -1,0 +1,133 @@
+"""A reading's time is one the meter authenticated, and an answer is taken once and only while
+young (issue #13, item 2): real meters, a real cryptographic device, real bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from wattguard.cipher import CryptoDevice
+from wattguard.crypto import sm2
+from wattguard.esam.client import EsamClient
+from wattguard.esam.profile import KeyId, MasterKeys
+from wattguard.esam.station import wrap_with_rn
+from wattguard.events import EventKind, EventLog
+from wattguard.network.terminal import Collected
+from wattguard.protocol import OAD
+from wattguard.protocol.apdu.get import GetRequestNormalList, GetRequestRecord
+from wattguard.runtime.deployment import CURVE
+from wattguard.station.freshness import AnswerFreshness, StaleAnswer
+from wattguard.station.ingest import readings_of, verify_exchange
+from wattguard.testing import HOUSE, T0
+from wattguard.testing.meter import Line, new_meter
+
+KEYS = MasterKeys(1, {k: bytes([k * 7 % 256]) * 16 for k in KeyId})
+A = bytes.fromhex("000000000031")
+METER_TIME, ENERGY = OAD(0x4000, 2, 0), OAD(0x0010, 2, 0)
+#: What the adversary labels the captured answer with.
+FORGED_AT = int(dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp())
+READ_AT = T0 + 3600
+
+
+@pytest.fixture
+def hsm() -> CryptoDevice:
+    return CryptoDevice([KEYS], ca_key=sm2.PrivateKey.generate(), clock=lambda: T0)
+
+
+@pytest.fixture
+def line(hsm: CryptoDevice) -> Line:
+    meter = new_meter(A, esam=EsamClient(hsm.provision_esam(A)))
+    meter.power_up(T0)
+    for minute in range(1, 61):
+        meter.measure(HOUSE, 60.0, T0 + 60 * minute)
+        meter.handle_timer(T0 + 60 * minute)
+    return Line(meter)
+
+
+def real_time_read(line: Line, oads: tuple[OAD, ...] = (METER_TIME, ENERGY)) -> Collected:
+    """A terminal's protected real-time read of the meter at READ_AT, as it relays it."""
+    request = wrap_with_rn(GetRequestNormalList(line.piid(), oads))
+    answer = line.exchange(request, READ_AT)
+    return Collected(A, READ_AT, request.to_bytes(), answer.to_bytes())
+
+
+def test_a_captured_answer_relayed_again_as_of_2030_is_refused_with_an_event(
+    hsm: CryptoDevice, line: Line
+) -> None:
+    events, freshness = EventLog(), AnswerFreshness()
+    genuine = real_time_read(line)
+    first = verify_exchange(genuine, hsm, now=READ_AT + 5, events=events, freshness=freshness)
+    assert first is not None and first.time == READ_AT  # the meter's own time
+    re_dated = Collected(A, FORGED_AT, genuine.request, genuine.response)
+    again = verify_exchange(re_dated, hsm, now=READ_AT + 60, events=events, freshness=freshness)
+    assert again is None
+    (event,) = events.of_kind(EventKind.REPLAY)
+    assert "random number already used" in event.detail and str(FORGED_AT) in event.detail
+    # the same item once more (a terminal's resend of an unacknowledged batch) stores nothing new
+    resent = verify_exchange(genuine, hsm, now=READ_AT + 90, events=events, freshness=freshness)
+    assert resent is not None and resent.time == READ_AT
+    assert len(events.events) == 1
+
+
+def test_a_withheld_answer_relabelled_is_stored_at_the_meter_s_time_not_the_label(
+    hsm: CryptoDevice, line: Line
+) -> None:
+    genuine = real_time_read(line)
+    relabelled = Collected(A, FORGED_AT, genuine.request, genuine.response)
+    found = verify_exchange(relabelled, hsm, now=READ_AT + 5, freshness=AnswerFreshness())
+    assert found is not None
+    readings = readings_of(A, found.answer, found.time)
+    assert readings and {r.time for r in readings} == {READ_AT}
+
+
+def test_answers_outside_the_window_and_without_the_meter_s_time_are_refused(
+    hsm: CryptoDevice, line: Line
+) -> None:
+    events, freshness = EventLog(), AnswerFreshness(window=3600, tolerance=60)
+    late = real_time_read(line)
+    assert (
+        verify_exchange(late, hsm, now=READ_AT + 3601, events=events, freshness=freshness) is None
+    )
+    early = real_time_read(line)
+    assert verify_exchange(early, hsm, now=READ_AT - 61, events=events, freshness=freshness) is None
+    untimed = real_time_read(line, (ENERGY,))
+    assert verify_exchange(untimed, hsm, now=READ_AT, events=events, freshness=freshness) is None
+    details = [e.detail for e in events.of_kind(EventKind.REPLAY)]
+    assert len(details) == 3
+    assert "older than the 3600 s window" in details[0]
+    assert "ahead of the station's clock" in details[1]
+    assert "without the meter's time" in details[2]
+
+
+def test_a_record_answer_is_taken_once_and_keeps_its_freeze_times(
+    hsm: CryptoDevice, line: Line
+) -> None:
+    freshness, events = AnswerFreshness(), EventLog()
+    since = (T0 // 900 + 1) * 900  # the first quarter-hour boundary the meter froze
+    read = CURVE.request(line.piid(), since, since + 2700)
+    assert isinstance(read, GetRequestRecord)
+    request = wrap_with_rn(read)
+    answer = line.exchange(request, READ_AT)
+    item = Collected(A, READ_AT, request.to_bytes(), answer.to_bytes())
+    found = verify_exchange(item, hsm, now=READ_AT, freshness=freshness)
+    assert found is not None
+    times = {r.time for r in readings_of(A, found.answer, found.time)}
+    assert times and max(times) <= READ_AT  # freeze times, not the label
+    copy = Collected(A, FORGED_AT, item.request, item.response)
+    assert verify_exchange(copy, hsm, now=READ_AT + 1, events=events, freshness=freshness) is None
+    assert events.of_kind(EventKind.REPLAY)
+
+
+def test_the_record_forgets_what_is_past_the_window() -> None:
+    freshness = AnswerFreshness(window=100, tolerance=10)
+    freshness.admit(A, b"r1", 1000.0, 1000.0, b"item 1")
+    freshness.admit(A, b"r1", 1000.0, 1020.0, b"item 1")  # the same item again: a resend
+    with pytest.raises(StaleAnswer):
+        freshness.admit(A, b"r1", 1000.0, 1050.0, b"item 1, re-dated")
+    freshness.admit(A, b"r2", 1105.0, 1111.0)  # r1 is forgotten: it could pass no age check now
+    assert freshness.taken(A) == 1
+    with pytest.raises(StaleAnswer):
+        freshness.admit(A, b"r1", 1000.0, 1111.0, b"item 1")  # an answer that old is refused
+    with pytest.raises(ValueError):
+        AnswerFreshness(window=0)
