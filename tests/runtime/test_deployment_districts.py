@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from wattguard.cli import main
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.analysis import LOSS_RULE
@@ -44,3 +46,19 @@ def test_a_virtual_demo_then_analyse_reports_the_days(tmp_path: Path, capsys: An
     assert "district 990000000001: mean line loss" in out
     assert "district 990000000002: mean line loss" in out
     assert page.read_text().count("<svg") >= 3
+
+
+def test_a_pv_customers_day_energy_is_net_whether_from_the_freeze_or_the_curve() -> None:
+    config = DeploymentConfig(meters=8, per_terminal=8, seed=2, start=START, districts=True)
+    deployment = Deployment(config, virtual_clock(config))
+    deployment.run_virtual(2 * 86400 + 3 * 3600)
+    assert deployment.analysis is not None
+    store = deployment.analysis.store
+    compared = 0
+    for result in store.results():
+        second = store.days(result.meter)[1]  # a whole day: both freezes and every interval
+        assert second.source == "freeze" and second.missing == 0
+        curve = (second.tou_peak or 0) + (second.tou_flat or 0) + (second.tou_valley or 0)
+        assert second.energy == pytest.approx(curve, abs=0.02 * 8)  # register resolution
+        compared += 1
+    assert compared == 8

@@ -99,3 +99,12 @@ def test_an_abnormal_line_loss_is_an_analysis_alert_with_its_evidence(backend) -
     assert len(alerts) == 1 and alerts[0].subject == f"district {terminal_address(0)}"
     assert "line loss" in alerts[0].evidence and "000001000003" in alerts[0].evidence
     assert storage.count_events() == 0  # not a security event
+
+
+def test_a_fleet_too_small_to_choose_k_is_analysed_without_clusters(backend) -> None:  # type: ignore[no-untyped-def]
+    storage = backend.open()
+    customers = store_districts(storage, simulate_districts(1, 2, 3, seed=1), START)
+    job = AnalysisJob(storage)
+    assert job.run(START + 3 * DAY + 7200) == 3  # two meters: no k to choose by silhouette
+    results = job.store.results()
+    assert [r.meter for r in results] == customers and all(r.cluster is None for r in results)

@@ -106,7 +106,7 @@ def _keys(config: DeploymentConfig) -> str:
 
 def _evening() -> float:
     """21:30 UTC today: a live demo's simulated clock starts there, so that its first day
-    closes (and the analytics job shows results) a few minutes after the start."""
+    closes (and the analytics job shows results, at 02:00) a few minutes after the start."""
     import datetime as dt
 
     now = dt.datetime.now(dt.UTC)

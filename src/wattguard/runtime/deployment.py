@@ -80,6 +80,10 @@ DAILY = CollectionTask(
     "daily", 3600.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5004, 2, 0),
     interval=86400.0, max_records=7,
 )  # fmt: skip
+DAILY_NET = CollectionTask(
+    "daily", 3600.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0), OAD(0x0020, 2, 0)),
+    record=OAD(0x5004, 2, 0), interval=86400.0, max_records=7,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +256,7 @@ class Deployment:
             channel = HplcChannel(seed=config.simulation_seed * 1000 + k, default=profile)
             terminal = Terminal(
                 address, channel, start=start,
-                tasks=(REALTIME, CURVE_NET if config.districts else CURVE, DAILY),
+                tasks=(REALTIME, *((CURVE_NET, DAILY_NET) if config.districts else (CURVE, DAILY))),
                 protect=_read_with_rn if config.protected else None,
             )  # fmt: skip
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
@@ -266,8 +270,8 @@ class Deployment:
             if config.districts:
                 self._district(net, k, loads.classes)
         # the station's analytics job (it needs the districts' supply meters)
-        # the curves are read every 15 minutes: half an hour after midnight the day is in
-        self.analysis = AnalysisJob(self.storage, grace=1800) if config.districts else None
+        # the day freezes are read hourly: two hours after midnight (the job's grace) it is in
+        self.analysis = AnalysisJob(self.storage) if config.districts else None
         self.analysed_days = 0
         self._analysed_at = start
         self.sessions: dict[bytes, FepSession] = {}

@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from wattguard.analytics import consumption
 from wattguard.analytics.anomaly import AnomalyState
-from wattguard.analytics.clustering import cluster_shapes, shapes
+from wattguard.analytics.clustering import K_RANGE, cluster_shapes, shapes
 from wattguard.analytics.lineloss import (
     AbnormalLoss,
     LossMonitor,
@@ -342,8 +342,8 @@ class AnalysisJob:
         if len(meters) < 2:
             return
         features = shapes(np.concatenate(typical))
-        if (~np.isnan(features).any(axis=1)).sum() < 2:
-            return
+        if (~np.isnan(features).any(axis=1)).sum() <= min(K_RANGE):
+            return  # too few meters with a typical day to choose k by silhouette
         result = cluster_shapes(features)
         self.store.set_clusters(
             {m: (int(k), result.names[k]) for m, k in zip(meters, result.labels, strict=True)
