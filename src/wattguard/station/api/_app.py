@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from wattguard.station.api import (
+    analytics,
     audit,
     commands,
     dashboard,
@@ -25,7 +26,7 @@ from wattguard.station.service import Station
 __all__ = ["create_app"]
 
 #: The routers, in the order their routes are matched and described.
-_ROUTERS = (users, audit, summary, meters, readings, events, commands, dashboard)
+_ROUTERS = (users, audit, summary, meters, readings, events, commands, analytics, dashboard)
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
