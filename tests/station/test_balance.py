@@ -11,7 +11,6 @@ from wattguard.attacks.scenarios.common import T0
 from wattguard.attacks.scenarios.deployed import fresh_deployment
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, EventLog
-from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station.balance import CURVE_ENERGY, EnergyBalance
 from wattguard.station.ingest import Reading
@@ -114,15 +113,3 @@ def test_the_station_runs_the_balance_by_default_once_a_district_has_a_total_met
     deployment.run_virtual(3 * HOUR)
     tamper = [e for e in deployment.storage.events(kind=EventKind.TAMPER) if "balance" in e.source]
     assert tamper  # stored and alerted on like any security event
-
-
-def test_a_deployment_with_district_meters_is_balanced_without_further_wiring() -> None:
-    config = DeploymentConfig(meters=4, per_terminal=2, start=T0 + 17 * HOUR, district_meters=True)
-    deployment = Deployment(config, virtual_clock(config))
-    assert deployment.meter_count == 4 + 2  # a total meter per terminal
-    deployment.run_virtual(3 * HOUR)
-    balance = deployment.station.balance
-    assert balance is not None
-    terminals = {net.terminal.address.hex() for net in deployment.nets}
-    assert {b.terminal for b in balance.results} == terminals
-    assert all(-0.02 < b.share < 0.08 for b in balance.results)

@@ -63,15 +63,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--api-port", type=int, default=8080, help="the station's REST API port (8080; 0: any)"
     )
     parser.add_argument(
+        "--no-districts",
+        action="store_true",
+        help="no supply meter per terminal, no seeded bypass, no analytics job",
+    )
+    parser.add_argument(
         "--unprotected",
         action="store_true",
         help="switch the protection off: no ESAMs, no MACs, nothing verified",
-    )
-    parser.add_argument(
-        "--district-meters",
-        action="store_true",
-        help="a total meter at each district's transformer (one more meter per terminal): "
-        "the station's energy balance checks each district",
     )
 
 
@@ -87,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         hplc_loss=args.hplc_loss,
         protected=not args.unprotected,
         database=args.database,
-        district_meters=args.district_meters,
+        districts=not args.no_districts,
+        start=None if args.virtual or args.no_districts else _evening(),
         # live, the FEP and the station sign and check every bus message as the separate
         # processes do (a few ms of CPU a second); flat out in virtual time it would cost a
         # third of the run, so the virtual demo keeps the bare bus
@@ -102,6 +102,25 @@ def _keys(config: DeploymentConfig) -> str:
     if config.seed is None:
         return "master keys: fresh random ones, this run only"
     return f"master keys: derived from --seed {config.seed} (reproducible: anyone can derive them)"
+
+
+def _evening() -> float:
+    """21:30 UTC today: a live demo's simulated clock starts there, so that its first day
+    closes (and the analytics job shows results, at 02:00) a few minutes after the start."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(hour=21, minute=30, second=0, microsecond=0).timestamp()
+
+
+def _districts(config: DeploymentConfig) -> None:
+    if config.districts:
+        print(
+            "districts: a supply meter at each terminal's transformer, technical losses, and "
+            "one customer with a seeded bypass each; the station's analytics job takes in each "
+            "complete day (wattguard analyse --database URL reports)"
+            + ("" if config.start is None else "; simulated time starts at 21:30 UTC")
+        )
 
 
 def _terminals(n: int) -> str:
@@ -119,6 +138,7 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
         "this machine allows"
     )
     print(_keys(config))
+    _districts(config)
     began = time.monotonic()
     shown = [-1]
 
@@ -153,6 +173,7 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
         f"the station; simulated time runs at {args.speed:g}x. Ctrl-C stops."
     )
     print(_keys(config))
+    _districts(config)
     if config.sealed_bus:
         print("bus: every message signed by the FEP or the station, checked by the other")
 

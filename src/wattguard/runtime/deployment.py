@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
 from wattguard.crypto import sm2
@@ -47,8 +49,9 @@ from wattguard.runtime.fep import FepServer
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
-from wattguard.simulation.profile import LoadModel
+from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station import Station
+from wattguard.station.analysis import DISTRICT_CLASS, AnalysisJob
 from wattguard.station.commands import TRIP_WINDOW, Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
@@ -66,10 +69,20 @@ CURVE = CollectionTask(
     "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5002, 2, 0),
     interval=900.0, max_records=16,
 )  # fmt: skip
+#: With districts, the curve carries the reverse (exported) energy too: the station's
+#: analyses balance the net energy (a PV customer's export reaches the supply meter net).
+CURVE_NET = CollectionTask(
+    "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0), OAD(0x0020, 2, 0)),
+    record=OAD(0x5002, 2, 0), interval=900.0, max_records=16,
+)  # fmt: skip
 #: And the daily freeze (5004), tried every hour until the day's record is in.
 DAILY = CollectionTask(
     "daily", 3600.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)), record=OAD(0x5004, 2, 0),
     interval=86400.0, max_records=7,
+)  # fmt: skip
+DAILY_NET = CollectionTask(
+    "daily", 3600.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0), OAD(0x0020, 2, 0)),
+    record=OAD(0x5004, 2, 0), interval=86400.0, max_records=7,
 )  # fmt: skip
 
 
@@ -98,9 +111,7 @@ class DeploymentConfig:
     #: (False: the standard's default word, plaintext + MAC on the power line).
     private_readings: bool = True
     sealed_bus: bool = False  # FEP and station sign and verify every bus message (sealed_bus.py)
-    #: A total meter at each district's transformer (address <terminal number>000000, one
-    #: more meter per terminal), registered as such: the station's energy balance checks it.
-    district_meters: bool = False
+    districts: bool = False  # a supply meter per terminal, one seeded bypass, the analytics job
 
     def __post_init__(self) -> None:
         if self.meters < 1 or self.per_terminal < 1:
@@ -140,6 +151,8 @@ class Summary:
     refused: int
     open_alerts: int = 0
 
+    analysed_days: int = 0
+
     def line(self) -> str:
         when = dt.datetime.fromtimestamp(self.simulated, dt.UTC).strftime("%Y-%m-%d %H:%M")
         return (
@@ -148,6 +161,7 @@ class Summary:
             f"{self.terminals_online}/{self.terminals} | security events {self.security_events}"
             f" | open alerts {self.open_alerts}"
             + (f" | refused {self.refused}" if self.refused else "")
+            + (f" | analysed days {self.analysed_days}" if self.analysed_days else "")
         )
 
 
@@ -229,6 +243,8 @@ class Deployment:
         self.users: dict[str, User] = dict(FIXED_USERS if users is None else users)
         self.station.users.ensure(self.users)
         self.nets: list[Neighbourhood] = []
+        self.bypassed: dict[str, float] = {}  # the simulation's truth: meter -> hidden share
+        self.supply_meters: set[str] = set()
         start = clock.time()
         profile = LinkProfile(loss=config.hplc_loss)
         remaining, k = config.meters, 0
@@ -239,25 +255,59 @@ class Deployment:
             address = bytes.fromhex(f"99{k:010d}")
             channel = HplcChannel(seed=config.simulation_seed * 1000 + k, default=profile)
             terminal = Terminal(
-                address, channel, tasks=(REALTIME, CURVE, DAILY), start=start,
+                address, channel, start=start,
+                tasks=(REALTIME, *((CURVE_NET, DAILY_NET) if config.districts else (CURVE, DAILY))),
                 protect=_read_with_rn if config.protected else None,
             )  # fmt: skip
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
             for meter in meters:
                 terminal.add_meter(meter.address)
                 self.station.register_meter(meter.address, address)
-            net = Neighbourhood(
-                terminal, channel, meters, mixed_load(count, config.simulation_seed * 1000 + k)
-            )
+            loads = LoadModel.mixed(count, seed=config.simulation_seed * 1000 + k)
+            net = Neighbourhood(terminal, channel, meters, loads.load)
             net.power_up(start)
-            if config.district_meters:
-                total = self._meter(bytes.fromhex(f"{k:06d}000000"))
-                District(net, total)
-                self.station.register_total_meter(total.address, address)
             self.nets.append(net)
+            if config.districts:
+                self._district(net, k, loads.classes)
+        # the station's analytics job (it needs the districts' supply meters)
+        # the day freezes are read hourly: two hours after midnight (the job's grace) it is in
+        self.analysis = AnalysisJob(self.storage) if config.districts else None
+        self.analysed_days = 0
+        self._analysed_at = start
         self.sessions: dict[bytes, FepSession] = {}
         self._wired = False
         self._began = time.monotonic()
+
+    def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
+        """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
+        losses, and one customer with a seeded bypass, never a PV customer (a bypass around an
+        exporting meter hides export, not load; the truth is kept in :attr:`bypassed`, which
+        the station never reads)."""
+        total = self._meter(bytes.fromhex(f"{k:06d}000000"))
+        rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
+        district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
+        self.station.register_meter(total.address, net.terminal.address)
+        self.supply_meters.add(total.address.hex())
+        self.storage.register_meter(
+            total.address.hex(), net.terminal.address.hex(), self.clock.time(), DISTRICT_CLASS
+        )
+        candidates = [
+            meter.address
+            for meter, kind in zip(district.customers, classes, strict=True)
+            if kind != LoadClass.PV
+        ]
+        if len(district.customers) >= 2 and candidates:
+            victim = candidates[int(rng.integers(len(candidates)))]
+            share = float(rng.uniform(0.3, 0.6))
+            district.bypass(victim, share)
+            self.bypassed[victim.hex()] = share
+
+    def analyse(self, now: float) -> None:
+        """Run the analytics job (at most once a simulated hour)."""
+        if self.analysis is None or now - self._analysed_at < 3600:
+            return
+        self._analysed_at = now
+        self.analysed_days += self.analysis.run(now)
 
     def _start_station(self) -> Station:
         """A station on its own :class:`SealedBus` over the wire (a new one per station
@@ -288,7 +338,8 @@ class Deployment:
 
     @property
     def meter_count(self) -> int:
-        return sum(len(net.meters) for net in self.nets)
+        """The customers' meters (a district's supply meter is not counted)."""
+        return sum(len(net.meters) for net in self.nets) - len(self.supply_meters)
 
     def summary(self) -> Summary:
         now = self.clock.time()
@@ -299,13 +350,18 @@ class Deployment:
             elapsed=elapsed,
             readings=self.tracker.readings,
             readings_per_second=self.tracker.readings / elapsed,
-            meters_reporting=sum(1 for t in self.tracker.last.values() if t >= recent),
+            meters_reporting=sum(
+                1
+                for m, t in self.tracker.last.items()
+                if t >= recent and m not in self.supply_meters
+            ),
             meters=self.meter_count,
             terminals_online=self.collector.online(),
             terminals=len(self.nets),
             security_events=self.storage.count_events(),
             refused=sum(link.refused for link in self.collector.links.values()),
             open_alerts=len(self.storage.alerts(open_only=True)),
+            analysed_days=self.analysed_days,
         )
 
     # live, over loopback TCP
@@ -350,6 +406,7 @@ class Deployment:
             while duration is None or time.monotonic() - began < duration:
                 await asyncio.sleep(1.0)
                 self.station.tick()
+                self.analyse(self.clock.time())
                 report(self.summary())
         finally:
             for client in clients:
@@ -386,6 +443,7 @@ class Deployment:
             for net in self.nets:
                 net.run_until(t)
             self.station.tick()
+            self.analyse(t)
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()

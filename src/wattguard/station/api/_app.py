@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from wattguard.station.api import (
+    analytics,
     audit,
     commands,
     dashboard,
@@ -26,7 +27,18 @@ from wattguard.station.service import Station
 __all__ = ["create_app"]
 
 #: The routers, in the order their routes are matched and described.
-_ROUTERS = (users, audit, summary, meters, readings, events, operations, commands, dashboard)
+_ROUTERS = (
+    users,
+    audit,
+    summary,
+    meters,
+    readings,
+    events,
+    operations,
+    commands,
+    analytics,
+    dashboard,
+)
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

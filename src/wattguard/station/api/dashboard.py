@@ -31,6 +31,14 @@ _HEADERS = {
 _FILES = {
     "/dashboard/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "/dashboard/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "/dashboard/analytics.js": ("analytics.js", "text/javascript; charset=utf-8"),
+    # uPlot, the charting library, shipped with the package (vendor/README.md)
+    "/dashboard/vendor/uPlot.iife.min.js": (
+        "vendor/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+    ),
+    "/dashboard/vendor/uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
+    "/dashboard/vendor/uPlot.LICENSE": ("vendor/uPlot.LICENSE", "text/plain; charset=utf-8"),
 }
 
 
@@ -50,7 +58,7 @@ def _router() -> APIRouter:
     for path in ("/", "/dashboard"):
         router.add_api_route(path, page, methods=["GET"], include_in_schema=False)
     for path, (name, media_type) in _FILES.items():
-        asset = _serve((folder / name).read_bytes(), media_type)
+        asset = _serve(folder.joinpath(*name.split("/")).read_bytes(), media_type)
         router.add_api_route(path, asset, methods=["GET"], include_in_schema=False)
     return router
 

@@ -330,6 +330,7 @@ async function refresh() {
     showEvents(events);
     showOperations(operations);
     say("status", "Up to date at " + new Date().toLocaleTimeString() + ".", "ok");
+    document.dispatchEvent(new Event("wattguard-refreshed")); // analytics.js listens
   } catch (error) {
     if (mine !== generation) return;
     say("status", explain(error), "error");

@@ -1,0 +1,379 @@
+"""The analytics' own tables in the station database, and the bulk reads the job needs.
+
+Theory of operation. The analyses of :mod:`wattguard.analytics` need curves in bulk: every
+meter of a district over a time range at once, as arrays. :class:`AnalysisStore` reads them
+with one query per district and quantity (``meter IN (...) AND quantity = ? AND time`` between
+two bounds: the readings' primary key (meter, quantity, time) answers it with one range scan a
+meter) and turns the rows into columns. Its results live in tables of their own, made by
+:meth:`AnalysisStore.prepare` (``CREATE TABLE IF NOT EXISTS``, with ``analysis_version``
+holding the version of these tables), so that the station's numbered migrations
+(:mod:`wattguard.station._schema`) stay the core schema's and a database that never ran the
+job has none of them:
+
+* ``analysis_progress`` (district, day, state): the last complete day the job took in for each
+  district and its incremental state (numpy arrays in ``.npz`` form, base64 text), so a
+  restarted job goes on from there and never recomputes history;
+* ``analysis_day`` (meter, day, ...): each meter's figures of each day: energy, where it came
+  from (day freeze or curve), missing intervals, maximum demand and its interval, the night
+  minimum, the time-of-use split, the day's anomaly score;
+* ``analysis_loss`` (district, day, ...): supply, loss energy and rate, intervals used;
+* ``analysis_meter`` (meter, ...): the latest cluster (number and name), anomaly score and
+  estimated meter error, and the day they are of.
+
+The same SQL runs on SQLite and PostgreSQL (``?`` placeholders turned into ``%s``); every value
+is a parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wattguard.errors import ConfigError
+from wattguard.station._sql import SqlStorage
+from wattguard.station.storage import Storage
+
+__all__ = ["AnalysisStore", "DayRow", "LossRow", "MeterResult"]
+
+#: The version of the analytics tables this code writes.
+ANALYSIS_VERSION = 1
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS analysis_version (version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS analysis_progress (district TEXT PRIMARY KEY, "
+    "day BIGINT NOT NULL, state TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS analysis_day (meter TEXT NOT NULL, day BIGINT NOT NULL, "
+    "district TEXT NOT NULL, energy DOUBLE PRECISION, source TEXT NOT NULL, "
+    "missing INTEGER NOT NULL, peak DOUBLE PRECISION, peak_step INTEGER, "
+    "night DOUBLE PRECISION, tou_peak DOUBLE PRECISION, tou_flat DOUBLE PRECISION, "
+    "tou_valley DOUBLE PRECISION, score DOUBLE PRECISION, PRIMARY KEY (meter, day))",
+    "CREATE TABLE IF NOT EXISTS analysis_loss (district TEXT NOT NULL, day BIGINT NOT NULL, "
+    "supplied DOUBLE PRECISION, loss DOUBLE PRECISION, rate DOUBLE PRECISION, "
+    "intervals INTEGER NOT NULL, PRIMARY KEY (district, day))",
+    "CREATE TABLE IF NOT EXISTS analysis_meter (meter TEXT PRIMARY KEY, district TEXT NOT NULL, "
+    "day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, score DOUBLE PRECISION, "
+    "error DOUBLE PRECISION)",
+)
+_DAY_COLUMNS = (
+    "meter, day, district, energy, source, missing, peak, peak_step, night, tou_peak, "
+    "tou_flat, tou_valley, score"
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One meter's figures of one day (energy in kWh; ``peak`` in kWh per interval)."""
+
+    meter: str
+    day: int  # POSIX time of the day's start (UTC midnight)
+    district: str
+    energy: float | None
+    source: str  # "freeze" (5004) or "curve" (5002)
+    missing: int  # curve intervals missing
+    peak: float | None
+    peak_step: int | None
+    night: float | None
+    tou_peak: float | None
+    tou_flat: float | None
+    tou_valley: float | None
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LossRow:
+    """A district's line loss on one day."""
+
+    district: str
+    day: int
+    supplied: float | None
+    loss: float | None
+    rate: float | None
+    intervals: int
+
+
+@dataclass(frozen=True, slots=True)
+class MeterResult:
+    """A meter's latest mined figures."""
+
+    meter: str
+    district: str
+    day: int
+    cluster: int | None
+    cluster_name: str | None
+    score: float | None
+    error: float | None
+
+
+def _opt(value: Any) -> float | None:
+    """A stored number, or None for NaN and NULL (neither JSON nor SQL keeps NaN the same)."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number or number in (float("inf"), float("-inf")) else number
+
+
+def encode_arrays(arrays: Mapping[str, npt.ArrayLike]) -> str:
+    """Arrays as base64 text of an ``.npz`` file (no pickles)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_arrays(text: str) -> dict[str, npt.NDArray[Any]]:
+    """What :func:`encode_arrays` wrote (loaded with ``allow_pickle=False``)."""
+    with np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+class AnalysisStore:
+    """The analytics tables and bulk reads over a station's SQL storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        if not isinstance(storage, SqlStorage):
+            raise ConfigError("the analyses need the station's SQL storage (SQLite or PostgreSQL)")
+        self.storage = storage
+        self.prepare()
+
+    def _sql(self, sql: str) -> str:
+        return self.storage._sql(sql)
+
+    def prepare(self) -> None:
+        """Make the analytics tables if they are missing (idempotent, one transaction)."""
+        with self.storage._write() as cur:
+            for statement in _TABLES:
+                cur.execute(statement)
+            cur.execute("SELECT MAX(version) FROM analysis_version")
+            current = cur.fetchone()[0] or 0
+            if current > ANALYSIS_VERSION:
+                raise ConfigError(
+                    f"the analytics tables have version {current}; this wattguard knows up to "
+                    f"{ANALYSIS_VERSION}: upgrade wattguard"
+                )
+            if current < ANALYSIS_VERSION:
+                cur.execute(
+                    self._sql("INSERT INTO analysis_version (version) VALUES (?)"),
+                    (ANALYSIS_VERSION,),
+                )
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self.storage._read() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall())
+
+    # bulk reads
+
+    def series(
+        self, meters: Sequence[str], quantity: str, start: int, end: int
+    ) -> dict[str, tuple[npt.NDArray[np.int64], FloatArray]]:
+        """Each meter's (times, values) of ``quantity`` with ``start <= time <= end``, by time:
+        one query for all of them."""
+        out: dict[str, tuple[npt.NDArray[np.int64], FloatArray]] = {}
+        for first in range(0, len(meters), 500):
+            chunk = list(meters[first : first + 500])
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT meter, time, value FROM readings WHERE meter IN ({marks}) "
+                "AND quantity = ? AND time >= ? AND time <= ? ORDER BY meter, time",
+                [*chunk, quantity, start, end],
+            )
+            if not rows:
+                continue
+            names = [row[0] for row in rows]
+            times = np.fromiter((row[1] for row in rows), np.int64, len(rows))
+            values = np.fromiter((row[2] for row in rows), np.float64, len(rows))
+            edges = [0, *(i for i in range(1, len(names)) if names[i] != names[i - 1]), len(names)]
+            for a, b in itertools.pairwise(edges):
+                out[names[a]] = (times[a:b], values[a:b])
+        return out
+
+    def grid(
+        self, meters: Sequence[str], quantity: str, start: int, step: int, points: int
+    ) -> FloatArray:
+        """(meters, points) values of ``quantity`` at ``start + i * step`` (NaN where none)."""
+        out = np.full((len(meters), points), np.nan)
+        found = self.series(meters, quantity, start, start + (points - 1) * step)
+        for row, meter in enumerate(meters):
+            if meter not in found:
+                continue
+            times, values = found[meter]
+            on_grid = (times - start) % step == 0
+            out[row, (times[on_grid] - start) // step] = values[on_grid]
+        return out
+
+    def net_grid(
+        self,
+        meters: Sequence[str],
+        quantities: tuple[str, str],
+        start: int,
+        step: int,
+        points: int,
+    ) -> FloatArray:
+        """Like :meth:`grid`, of the forward minus the reverse energy (``quantities``): a
+        meter with no reverse value in the range counts none (its terminal does not collect
+        it, or it never exported), one with some has NaN where either is missing."""
+        forward = self.grid(meters, quantities[0], start, step, points)
+        reverse = self.grid(meters, quantities[1], start, step, points)
+        has = ~np.isnan(reverse).all(axis=1)
+        forward[has] -= reverse[has]
+        return forward
+
+    def latest_time(self, meters: Sequence[str], quantity: str) -> int | None:
+        """The latest time any of ``meters`` has a value of ``quantity``."""
+        if not meters:
+            return None
+        marks = ", ".join("?" * len(meters))
+        rows = self._query(
+            f"SELECT MAX(time) FROM readings WHERE meter IN ({marks}) AND quantity = ?",
+            [*meters, quantity],
+        )
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+    def first_time(self, meters: Sequence[str], quantity: str) -> int | None:
+        """The earliest time any of ``meters`` has a value of ``quantity``."""
+        if not meters:
+            return None
+        marks = ", ".join("?" * len(meters))
+        rows = self._query(
+            f"SELECT MIN(time) FROM readings WHERE meter IN ({marks}) AND quantity = ?",
+            [*meters, quantity],
+        )
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+    def meter_classes(self) -> dict[str, str | None]:
+        """Each registered meter's class (``"district"`` marks a district's supply meter)."""
+        return dict(self._query("SELECT address, meter_class FROM meters"))
+
+    # progress and results
+
+    def progress(self, district: str) -> tuple[int, str] | None:
+        """The last day the job took in for ``district`` and its state, if any."""
+        rows = self._query(
+            "SELECT day, state FROM analysis_progress WHERE district = ?", [district]
+        )
+        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+
+    def save_day(
+        self,
+        district: str,
+        day: int,
+        state: str,
+        rows: Sequence[DayRow],
+        loss: LossRow | None,
+        meters: Sequence[MeterResult],
+    ) -> None:
+        """A district's day, all at once: its meters' day figures, its loss, the meters'
+        latest results and the job's progress (a failure stores none of it)."""
+        with self.storage._write() as cur:
+            cur.executemany(
+                self._sql(
+                    f"INSERT INTO analysis_day ({_DAY_COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                ),
+                [tuple(_stored(v) for v in _fields(row)) for row in rows],
+            )
+            if loss is not None:
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO analysis_loss (district, day, supplied, loss, rate, "
+                        "intervals) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    ),
+                    tuple(_stored(v) for v in _fields(loss)),
+                )
+            for result in meters:
+                cur.execute(
+                    self._sql("DELETE FROM analysis_meter WHERE meter = ?"), (result.meter,)
+                )
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO analysis_meter (meter, district, day, cluster, "
+                        "cluster_name, score, error) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    tuple(_stored(v) for v in _fields(result)),
+                )
+            cur.execute(self._sql("DELETE FROM analysis_progress WHERE district = ?"), (district,))
+            cur.execute(
+                self._sql("INSERT INTO analysis_progress (district, day, state) VALUES (?, ?, ?)"),
+                (district, day, state),
+            )
+
+    def set_clusters(self, labels: Mapping[str, tuple[int, str]]) -> None:
+        """Each meter's cluster number and name (the fleet is clustered as a whole)."""
+        with self.storage._write() as cur:
+            cur.executemany(
+                self._sql(
+                    "UPDATE analysis_meter SET cluster = ?, cluster_name = ? WHERE meter = ?"
+                ),
+                [(number, name, meter) for meter, (number, name) in labels.items()],
+            )
+
+    def days(self, meter: str, start: int | None = None, end: int | None = None) -> list[DayRow]:
+        """A meter's day figures, by day (``start <= day < end``)."""
+        sql = f"SELECT {_DAY_COLUMNS} FROM analysis_day WHERE meter = ?"
+        params: list[Any] = [meter]
+        if start is not None:
+            sql += " AND day >= ?"
+            params.append(start)
+        if end is not None:
+            sql += " AND day < ?"
+            params.append(end)
+        return [_day_row(row) for row in self._query(sql + " ORDER BY day", params)]
+
+    def losses(self, district: str | None = None) -> list[LossRow]:
+        """Line loss per day, of one district or all, by district and day."""
+        sql = "SELECT district, day, supplied, loss, rate, intervals FROM analysis_loss"
+        params: list[Any] = []
+        if district is not None:
+            sql += " WHERE district = ?"
+            params.append(district)
+        rows = self._query(sql + " ORDER BY district, day", params)
+        return [
+            LossRow(str(d), int(day), _opt(s), _opt(loss), _opt(r), int(n))
+            for d, day, s, loss, r, n in rows
+        ]
+
+    def results(self, district: str | None = None) -> list[MeterResult]:
+        """The meters' latest mined figures, of one district or all, by meter."""
+        sql = "SELECT meter, district, day, cluster, cluster_name, score, error FROM analysis_meter"
+        params: list[Any] = []
+        if district is not None:
+            sql += " WHERE district = ?"
+            params.append(district)
+        return [
+            MeterResult(
+                str(m), str(d), int(day), None if c is None else int(c), name, _opt(s), _opt(e)
+            )
+            for m, d, day, c, name, s, e in self._query(sql + " ORDER BY meter", params)
+        ]
+
+    def districts(self) -> list[str]:
+        """The districts the job has taken in, by name."""
+        return [str(d) for (d,) in self._query("SELECT district FROM analysis_progress ORDER BY 1")]
+
+
+def _fields(row: DayRow | LossRow | MeterResult) -> tuple[Any, ...]:
+    return tuple(getattr(row, name) for name in row.__slots__)
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return _opt(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _day_row(row: Sequence[Any]) -> DayRow:
+    meter, day, district, energy, source, missing, peak, step, night, tp, tf, tv, score = row
+    return DayRow(
+        str(meter), int(day), str(district), _opt(energy), str(source), int(missing), _opt(peak),
+        None if step is None else int(step), _opt(night), _opt(tp), _opt(tf), _opt(tv),
+        _opt(score),
+    )  # fmt: skip

@@ -1,0 +1,110 @@
+"""The station's analytics job on simulated districts stored like a terminal leaves them, on
+SQLite and PostgreSQL: figures equal to the analyses run directly on the same arrays, the
+bypassing meter named, incremental days equal to one run, a restart going on from the stored
+state, abnormal line loss raised as an analysis alert (not a security event)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wattguard.analytics.lineloss import daily_loss
+from wattguard.simulation.district import Irregularity, simulate_districts
+from wattguard.station.analysis import LOSS_RULE, AnalysisJob
+from wattguard.station.analysis_views import district_view, fleet_view, meter_view
+from wattguard.testing.analysis import store_districts, terminal_address
+from wattguard.testing.storage import BACKENDS, Backend
+
+DAY = 86400
+START = 1_796_515_200  # a UTC midnight (a Monday)
+DAYS = 12
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = Backend(request.param, tmp_path)
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture(scope="module")
+def sim():  # type: ignore[no-untyped-def]
+    return simulate_districts(2, 12, DAYS, seed=5)
+
+
+def test_the_job_finds_what_the_analyses_find_on_the_same_arrays(backend, sim) -> None:  # type: ignore[no-untyped-def]
+    storage = backend.open()
+    customers = store_districts(storage, sim, START)
+    job = AnalysisJob(storage)
+    done = job.run(START + DAYS * DAY + 7200)
+    assert done == 2 * DAYS
+    for d in range(2):
+        members = sim.district == d
+        _, rate, _ = daily_loss(sim.supply[d], sim.curves[members], 96)
+        view = district_view(job, terminal_address(d))
+        assert view is not None
+        got = np.array([row["rate"] for row in view["loss"]])
+        np.testing.assert_allclose(got, rate, rtol=1e-6, atol=1e-9)
+        # the irregular meter of a bypass or partial theft is ranked first
+        irregular = np.flatnonzero(members & (sim.truth.irregularity != Irregularity.NONE))
+        kind = Irregularity(int(sim.truth.irregularity[irregular[0]]))
+        if kind in (Irregularity.BYPASS, Irregularity.PARTIAL_THEFT, Irregularity.BROKEN):
+            assert view["suspects"][0]["meter"] == customers[irregular[0]], kind
+    first = customers[0]
+    meter = meter_view(job, first)
+    assert meter is not None and len(meter["days"]) == DAYS
+    np.testing.assert_allclose(
+        [row["energy"] for row in meter["days"]],
+        sim.curves[0].reshape(DAYS, 96).sum(axis=1),
+        rtol=1e-5,
+    )
+    assert meter["days"][1]["source"] == "freeze" and meter["cluster_name"]
+    assert fleet_view(job, 3)["top_error"]
+
+
+def test_a_day_at_a_time_and_a_restart_give_the_same_results(backend, sim) -> None:  # type: ignore[no-untyped-def]
+    storage = backend.open()
+    store_districts(storage, sim, START, days=slice(0, 5))
+    job = AnalysisJob(storage)
+    assert job.run(START + 5 * DAY + 7200) == 10
+    assert job.run(START + 5 * DAY + 7200) == 0  # nothing new: nothing recomputed
+    store_districts(storage, sim, START, days=slice(5, DAYS))
+    again = AnalysisJob(backend.open() if backend.persistent else storage)
+    for day in range(6, DAYS + 1):
+        assert again.run(START + day * DAY + 7200) == 2
+    once = AnalysisJob(Backend("sqlite-memory", Path()).open())
+    store_districts(once.storage, sim, START)
+    once.run(START + DAYS * DAY + 7200)
+    for a, b in zip(again.store.results(), once.store.results(), strict=True):
+        assert a.meter == b.meter and a.cluster_name is not None
+        assert a.score == pytest.approx(b.score, rel=1e-9, abs=1e-12)
+        assert a.error == pytest.approx(b.error, rel=1e-9, abs=1e-12)
+    assert again.store.losses() == once.store.losses()
+
+
+def test_an_abnormal_line_loss_is_an_analysis_alert_with_its_evidence(backend) -> None:  # type: ignore[no-untyped-def]
+    sim = simulate_districts(1, 10, DAYS, seed=3, irregular=0)
+    hidden = sim.curves.copy()
+    hidden[2, 9 * 96 :] *= 0.2  # a bypass from day 9: 80 % of meter 3's load hidden
+    from dataclasses import replace
+
+    storage = backend.open()
+    store_districts(storage, replace(sim, curves=hidden), START)
+    job = AnalysisJob(storage)
+    job.run(START + DAYS * DAY + 7200)
+    alerts = [a for a in storage.alerts() if a.rule == LOSS_RULE]
+    assert len(alerts) == 1 and alerts[0].subject == f"district {terminal_address(0)}"
+    assert "line loss" in alerts[0].evidence and "000001000003" in alerts[0].evidence
+    assert storage.count_events() == 0  # not a security event
+
+
+def test_a_fleet_too_small_to_choose_k_is_analysed_without_clusters(backend) -> None:  # type: ignore[no-untyped-def]
+    storage = backend.open()
+    customers = store_districts(storage, simulate_districts(1, 2, 3, seed=1), START)
+    job = AnalysisJob(storage)
+    assert job.run(START + 3 * DAY + 7200) == 3  # two meters: no k to choose by silhouette
+    results = job.store.results()
+    assert [r.meter for r in results] == customers and all(r.cluster is None for r in results)
