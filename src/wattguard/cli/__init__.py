@@ -1,9 +1,9 @@
 """The ``wattguard`` command. With no arguments it runs the demo.
 
 One module per command (``demo``, ``selfcheck``, ``attack``, ``meter``, ``fep``, ``pki``,
-``bus``, ``cipher``, ``station``, ``users``, ``terminal``), each with ``add(commands)``, which
-adds its parser and options, and ``run(args)``, which carries it out; :func:`build_parser` puts them
-together in the order ``--help`` lists them.
+``bus``, ``cipher``, ``station``, ``users``, ``meters``, ``terminal``), each with
+``add(commands)``, which adds its parser and options, and ``run(args)``, which carries it out;
+:func:`build_parser` puts them together in the order ``--help`` lists them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from wattguard.cli import (
     demo,
     fep,
     meter,
+    meters,
     pki,
     selfcheck,
     station,
@@ -34,7 +35,9 @@ from wattguard.settings import CONFIGURABLE, apply_settings
 __all__ = ["build_parser", "main"]
 
 #: The commands, in the order ``--help`` lists them.
-_COMMANDS = (demo, selfcheck, attack, meter, fep, pki, bus, cipher, station, users, terminal)
+_COMMANDS = (
+    demo, selfcheck, attack, meter, fep, pki, bus, cipher, station, users, meters, terminal,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
