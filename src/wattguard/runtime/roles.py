@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wattguard.cipher import CryptoDevice, save_vault
+from wattguard.cipher.vault import passphrase_weakness
 from wattguard.clock import SystemClock
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
@@ -197,8 +198,16 @@ def init_vault(path: Path, versions: int = 1) -> None:
 
     if path.exists():
         raise ConfigError(f"{path} exists; a vault is never overwritten (move it away first)")
+    chosen = passphrase(confirm=True)
+    weakness = passphrase_weakness(chosen)
+    if weakness is not None:
+        raise ConfigError(
+            f"that passphrase is too weak for a key vault: {weakness}. Whoever copies {path} "
+            "can guess offline, and it holds every meter's master keys: a few unrelated words "
+            "make a strong one"
+        )
     keys = [MasterKeys.generate(v, os.urandom) for v in range(1, versions + 1)]
-    save_vault(path, keys, passphrase(confirm=True))
+    save_vault(path, keys, chosen)
     print(f"cipher: vault {path} created with master key version(s) 1..{versions}")
 
 
