@@ -83,7 +83,9 @@ def test_the_register_imports_a_csv_file_whole_or_not_at_all(tmp_path: Path) -> 
         register.import_csv(bad)
     assert storage.meters() == []
     with pytest.raises(ConfigError, match="line 3: meter 000000000001 again"):
-        register.import_csv("address,terminal\n000000000001,990000000001\n000000000001,990000000002\n")
+        register.import_csv(
+            "address,terminal\n000000000001,990000000001\n000000000001,990000000002\n"
+        )
     with pytest.raises(ConfigError, match="must name the columns"):
         register.import_csv("meter,concentrator\n000000000001,990000000001\n")
     good = (

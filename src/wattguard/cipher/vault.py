@@ -92,7 +92,7 @@ def load_vault(path: Path, passphrase: str) -> list[MasterKeys]:
         plain = sm4.gcm_open(_kek(passphrase, salt, iterations), nonce, data[_HEAD.size :], head)
     except IntegrityError:
         raise VaultError(
-            f"the passphrase of {path} is wrong, or the vault is damaged: give the one it was "
+            f"the passphrase is wrong, or the vault is damaged ({path}): give the one it was "
             "made with (WATTGUARD_PASSPHRASE, or typed when that is unset)"
         ) from None
     return _parse(plain)
