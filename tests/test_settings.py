@@ -91,5 +91,9 @@ def test_the_command_says_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFi
     assert "cannot read the settings file" in capsys.readouterr().err
     config = tmp_path / "wattguard.toml"
     config.write_text("[users]\ndatabase = 'sqlite:///" + str(tmp_path / "s.db") + "'\n")
+    # the file's database is used: listing does not create it (issue #14), adding does
+    assert main(["users", "list", "--config", str(config)]) == 2
+    assert f"no station database at {tmp_path / 's.db'}" in capsys.readouterr().err
+    assert main(["users", "add", "vera", "--role", "viewer", "--config", str(config)]) == 0
     assert main(["users", "list", "--config", str(config)]) == 0
-    assert "no users in sqlite:///" in capsys.readouterr().out
+    assert "vera" in capsys.readouterr().out

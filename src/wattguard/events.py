@@ -33,6 +33,7 @@ class EventKind(enum.Enum):
     BATTERY = "battery low"
     FLOOD = "rate or connection limit"  # a peer sent faster, or opened more, than allowed
     SILENCE = "stopped reporting"  # a meter (or most of a terminal's) sent nothing for too long
+    MOVED = "meter moved"  # a registered meter answered through another terminal
 
 
 @dataclass(frozen=True, slots=True)

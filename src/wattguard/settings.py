@@ -38,7 +38,7 @@ from wattguard.errors import ConfigError
 __all__ = ["CONFIGURABLE", "apply_settings"]
 
 #: The commands whose options a file or the environment may give.
-CONFIGURABLE = ("cipher", "station", "fep", "terminal", "users")
+CONFIGURABLE = ("cipher", "station", "fep", "terminal", "users", "meters", "pki", "meter")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -20,6 +20,7 @@ from wattguard.station import Station
 from wattguard.station.api import create_app
 from wattguard.station.audit import StationAudit
 from wattguard.station.commands import Role, User
+from wattguard.station.storage import open_storage
 from wattguard.station.users import UserDirectory, new_token, token_digest
 from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
 
@@ -134,6 +135,9 @@ def test_the_api_answers_to_the_directory_and_says_whose_a_token_is() -> None:
 
 def test_the_users_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     database = f"sqlite:///{tmp_path / 'station.db'}"
+    assert main(["users", "list", "--database", database]) == 2  # no database is made by asking
+    assert "no station database" in capsys.readouterr().err
+    open_storage(database).close()  # an empty station database
     assert main(["users", "list", "--database", database]) == 0
     assert "no users" in capsys.readouterr().out
     assert main(["users", "add", "otto", "--role", "operator", "--database", database]) == 0

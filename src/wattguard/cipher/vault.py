@@ -25,12 +25,21 @@ from wattguard.errors import IntegrityError, SecurityError
 from wattguard.esam.profile import KEY_SIZE, KeyId, MasterKeys
 from wattguard.secretfile import read_secret, write_secret
 
-__all__ = ["DEFAULT_ITERATIONS", "VaultError", "load_vault", "save_vault"]
+__all__ = [
+    "DEFAULT_ITERATIONS",
+    "MIN_PASSPHRASE",
+    "VaultError",
+    "load_vault",
+    "passphrase_weakness",
+    "save_vault",
+]
 
 MAGIC = b"WGKV"
 FORMAT = 1
 DEFAULT_ITERATIONS = 200_000
 _HEAD = struct.Struct(">4sBI16s12s")
+#: The fewest characters a new vault's passphrase may have.
+MIN_PASSPHRASE = 12
 
 
 class VaultError(SecurityError):
@@ -82,7 +91,10 @@ def load_vault(path: Path, passphrase: str) -> list[MasterKeys]:
     try:
         plain = sm4.gcm_open(_kek(passphrase, salt, iterations), nonce, data[_HEAD.size :], head)
     except IntegrityError:
-        raise VaultError("the passphrase is wrong, or the vault is damaged") from None
+        raise VaultError(
+            f"the passphrase is wrong, or the vault is damaged ({path}): give the one it was "
+            "made with (WATTGUARD_PASSPHRASE, or typed when that is unset)"
+        ) from None
     return _parse(plain)
 
 
@@ -103,3 +115,18 @@ def _parse(plain: bytes) -> list[MasterKeys]:
     if pos != len(plain):
         raise VaultError("the vault has trailing bytes")
     return sets
+
+
+def passphrase_weakness(passphrase: str) -> str | None:
+    """Why ``passphrase`` is too weak for a new vault, or None. Whoever copies the vault file
+    can try passphrases offline, as fast as their hardware runs PBKDF2, and the vault holds
+    the master keys of every meter: a short or repetitive passphrase falls to a guessing
+    run. At least :data:`MIN_PASSPHRASE` characters, not all digits, and at least 6 different
+    characters (a few words with spaces pass)."""
+    if len(passphrase) < MIN_PASSPHRASE:
+        return f"it has {len(passphrase)} characters; use at least {MIN_PASSPHRASE}"
+    if passphrase.isdigit():
+        return "it is only digits"
+    if len(set(passphrase)) < 6:
+        return f"it has only {len(set(passphrase))} different characters; use at least 6"
+    return None

@@ -1,7 +1,7 @@
 """The ``wattguard`` command. With no arguments it runs the demo.
 
 One module per command (``demo``, ``selfcheck``, ``attack``, ``analyse``, ``meter``, ``fep``,
-``pki``, ``bus``, ``cipher``, ``station``, ``users``, ``terminal``), each with
+``pki``, ``bus``, ``cipher``, ``station``, ``users``, ``meters``, ``terminal``), each with
 ``add(commands)``, which adds its parser and options, and ``run(args)``, which carries it out;
 :func:`build_parser` puts them together in the order ``--help`` lists them.
 """
@@ -9,9 +9,12 @@ One module per command (``demo``, ``selfcheck``, ``attack``, ``analyse``, ``mete
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import re
 import sys
+import traceback
 from collections.abc import Sequence
 
 import wattguard
@@ -23,32 +26,24 @@ from wattguard.cli import (
     demo,
     fep,
     meter,
+    meters,
     pki,
     selfcheck,
     station,
     terminal,
     users,
 )
-from wattguard.errors import ConfigError
+from wattguard.errors import ConfigError, SecurityError
 from wattguard.settings import CONFIGURABLE, apply_settings
+from wattguard.station.records import StorageError
 
 __all__ = ["build_parser", "main"]
 
 #: The commands, in the order ``--help`` lists them.
 _COMMANDS = (
-    demo,
-    selfcheck,
-    attack,
-    analyse,
-    meter,
-    fep,
-    pki,
-    bus,
-    cipher,
-    station,
-    users,
+    demo, selfcheck, attack, analyse, meter, fep, pki, bus, cipher, station, users, meters,
     terminal,
-)
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +85,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result: int = args.run(args)
-    except ConfigError as exc:
-        print(f"wattguard: {exc}", file=sys.stderr)
+    except (ConfigError, SecurityError, StorageError, OSError) as exc:
+        # an expected failure (a setting, a file, a key, a database, a port): one line saying
+        # what is wrong and what to do; the traceback too only with --verbose
+        if args.verbose:
+            traceback.print_exc()
+        print(f"wattguard: {' '.join(_explain(exc).split())}", file=sys.stderr)
         return 2
     return result
+
+
+def _explain(exc: BaseException) -> str:
+    """One line for an expected failure: the error's own message, which says what to do, or
+    for the operating system's errors what they mean here."""
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        if exc.errno == errno.EADDRINUSE:
+            found = re.search(r"\('([^']*)', (\d+)\)", str(exc))
+            address = f" {found.group(1)}:{found.group(2)}" if found else ""
+            return (
+                f"the address{address} is already in use by another program: give this one "
+                "another port (0 picks a free one), or stop that program"
+            )
+        if exc.errno == errno.EACCES:
+            return f"permission denied{where}: run as a user who may use it, or choose another"
+        if exc.errno == errno.ENOENT:
+            return f"no such file{where}: check the path given"
+        if exc.errno == errno.ECONNREFUSED:
+            return f"nothing answers{where}: start that service first, or check HOST:PORT"
+        return f"{exc.strerror or exc}{where}"
+    return str(exc)

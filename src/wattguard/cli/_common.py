@@ -9,13 +9,17 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from wattguard.errors import ConfigError
+
 __all__ = [
     "BUS_KEYS_HELP",
+    "DATABASE",
     "PKI_HELP",
     "VAULT_HELP",
     "Commands",
     "bus_default",
     "bus_keys",
+    "existing_database",
     "folder",
     "positive",
     "serve_until_interrupted",
@@ -29,6 +33,8 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 PKI_HELP = "the utility PKI directory (wattguard pki --init): WAN secure channel on"
 BUS_KEYS_HELP = "the bus credentials directory (wattguard bus --init): authenticated, signed bus"
 VAULT_HELP = "the key vault (passphrase in WATTGUARD_PASSPHRASE): protection on"
+#: The station's storage when no --database is given (relative to the working directory).
+DATABASE = "sqlite:///wattguard-station.db"
 
 
 def positive(text: str) -> float:
@@ -67,3 +73,16 @@ def serve_until_interrupted(job: Coroutine[Any, Any, Any], command: str) -> int:
     except KeyboardInterrupt:
         print(f"\n{command} stopped")
     return 0
+
+
+def existing_database(url: str) -> str:
+    """``url``, unless it names an SQLite file that does not exist: a command that only reads
+    or changes what is there must not leave an empty database behind (ConfigError)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if not path.exists():
+            raise ConfigError(
+                f"no station database at {path}: give the station's with --database URL "
+                f"(e.g. sqlite:///station.db or postgresql://host/db)"
+            )
+    return url

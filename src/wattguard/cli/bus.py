@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from wattguard.cli._common import Commands
+from wattguard.cli._common import Commands, bus_default
 
 __all__ = ["add", "run"]
 
@@ -23,9 +24,19 @@ def add(commands: Commands) -> None:
     bus.add_argument("--fep", action="append", default=[], metavar="NAME",
                      help="an FEP to create with --init (repeat; default fep-1)")  # fmt: skip
     bus.add_argument("--bus-keys", default=None, help="the directory (--add-fep, --remove)")
-    bus.add_argument("--listen", default="127.0.0.1:4222",
-                     help="where the NATS server listens (127.0.0.1:4222)")  # fmt: skip
+    listen = _listen_default()
+    bus.add_argument(
+        "--listen", default=listen,
+        help=f"where the NATS server listens (the host and port of WATTGUARD_BUS: {listen})",
+    )  # fmt: skip
     bus.set_defaults(run=run)
+
+
+def _listen_default() -> str:
+    """HOST:PORT of the bus URL the services will use (``WATTGUARD_BUS``), so that the server
+    the configuration describes is the one they dial."""
+    url = urlsplit(bus_default())
+    return f"{url.hostname or '127.0.0.1'}:{url.port or 4222}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,11 @@ def add(commands: Commands) -> None:
     action.add_argument("--revoke", metavar="ADDRESS", help="revoke a terminal's certificate")
     action.add_argument("--crl", action="store_true", help="sign a fresh CRL (daily)")
     pki.add_argument("--pki", default=None, help="the directory to create")
+    pki.add_argument(
+        "--encrypt-key", action="store_true",
+        help="with --init: encrypt ca.key under its own passphrase (WATTGUARD_CA_PASSPHRASE, "
+        "or asked for); later commands ask for it",
+    )  # fmt: skip
     pki.set_defaults(run=run)
 
 
@@ -33,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if directory is None:
         raise ConfigError("wattguard pki needs --pki DIR")
     if args.init:
-        roles.init_pki(directory)
+        roles.init_pki(directory, encrypt_key=args.encrypt_key)
     else:
         roles.administer_pki(directory, enrol=args.enrol, revoke=args.revoke)
     return 0

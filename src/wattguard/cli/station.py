@@ -6,6 +6,7 @@ import argparse
 
 from wattguard.cli._common import (
     BUS_KEYS_HELP,
+    DATABASE,
     PKI_HELP,
     VAULT_HELP,
     Commands,
@@ -26,7 +27,9 @@ def add(commands: Commands) -> None:
     bus = bus_default()
     station = commands.add_parser("station", help="run the master station on the NATS bus")
     station.add_argument("--bus", default=bus, help=f"NATS URL (WATTGUARD_BUS, or {bus})")
-    station.add_argument("--database", default="sqlite:///wattguard-station.db", help="storage URL")
+    station.add_argument(
+        "--database", default=DATABASE, help=f"the station's storage URL ({DATABASE})"
+    )
     station.add_argument("--vault", default=None, help=VAULT_HELP)
     station.add_argument(
         "--cipher", default=None, help="HOST:PORT of `wattguard cipher --serve` (needs --pki)"

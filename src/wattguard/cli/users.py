@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wattguard.cli._common import Commands
+from wattguard.cli._common import DATABASE, Commands, existing_database
 
 __all__ = ["add", "run"]
 
@@ -20,7 +20,7 @@ def add(commands: Commands) -> None:
         "--role", choices=("viewer", "operator", "supervisor"), help="for add: what they may do"
     )
     users.add_argument(
-        "--database", default="sqlite:///wattguard-station.db", help="the station's storage URL"
+        "--database", default=DATABASE, help=f"the station's storage URL ({DATABASE})"
     )
     users.set_defaults(run=run)
 
@@ -29,4 +29,5 @@ def run(args: argparse.Namespace) -> int:
     """Carry out the users action on the station's storage."""
     from wattguard.runtime import roles
 
-    return roles.manage_users(args.database, args.action, args.name, args.role)
+    database = args.database if args.action == "add" else existing_database(args.database)
+    return roles.manage_users(database, args.action, args.name, args.role)

@@ -6,9 +6,11 @@ side uses (:class:`~wattguard.network.fep.WanChannel` over
 For processes on several hosts the PKI lives in a directory (:meth:`UtilityPki.save`):
 ``ca.crt``, ``ca.key``, ``ca-state.json`` (next serial, revoked serials, CRL number),
 ``ca.crl`` (the current signed CRL), and ``<name>.crt``/``<name>.key`` per party (``fep``,
-``station``, ``cipher``, ``terminal-<address>``), PEM. Keys are written unencrypted, mode 0600
-from the moment they are created and atomically (:func:`wattguard.secretfile.write_secret`); a
-key file that group or others can write is refused when read. Keep the directory 0700.
+``station``, ``cipher``, ``terminal-<address>``), PEM. Keys are written mode 0600 from the
+moment they are created and atomically (:func:`wattguard.secretfile.write_secret`); a key file
+that group or others can write is refused when read. Keep the directory 0700. The parties'
+keys are unencrypted (a service must start unattended); ``ca.key`` may be sealed under a
+passphrase of its own (``wattguard pki --init --encrypt-key``; ``network/_ca_key.py``).
 
 Two ways to open it. :meth:`UtilityPki.load` opens the CA itself, key included: for the
 administrator's commands (`wattguard pki --init|--enrol|--revoke|--crl`), which issue
@@ -37,11 +39,12 @@ from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
 from wattguard.events import EventSink
 from wattguard.network import pki
+from wattguard.network._ca_key import is_sealed, open_key, seal_key
 from wattguard.network.channel import ChannelCore, WanChannel
 from wattguard.network.wan import ChannelRole, SecureChannel
 from wattguard.secretfile import read_secret, write_secret
 
-__all__ = ["CIPHER_NAME", "FEP_NAME", "STATION_NAME", "UtilityPki"]
+__all__ = ["CIPHER_NAME", "FEP_NAME", "STATION_NAME", "UtilityPki", "ca_key_sealed"]
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +97,25 @@ class UtilityPki:
             )
         return self.ca
 
-    def save(self, folder: Path) -> None:
-        """Write the CA, its state, a freshly signed CRL and every party's files."""
+    def save(
+        self,
+        folder: Path,
+        *,
+        ca_passphrase: str | None = None,
+        random: Callable[[int], bytes] | None = None,
+    ) -> None:
+        """Write the CA, its state, a freshly signed CRL and every party's files; with
+        ``ca_passphrase`` (and ``random`` for its salt and nonce), ``ca.key`` sealed under it
+        (``network/_ca_key.py``)."""
         ca = self._authority()
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write(folder / "ca.crt", ca.certificate.to_pem())
-        _write(folder / "ca.key", ca.key.to_pem(), secret=True)
+        key = ca.key.to_pem()
+        if ca_passphrase is not None:
+            if random is None:
+                raise ConfigError("sealing the CA key needs a random source (random=)")
+            key = seal_key(key, ca_passphrase, random)
+        _write(folder / "ca.key", key, secret=True)
         crl = ca.crl(self.clock.time())
         state = {
             "next_serial": ca.next_serial,
@@ -116,10 +132,14 @@ class UtilityPki:
                 _write(folder / f"{name}.key", party.key.to_pem(), secret=True)
 
     @classmethod
-    def load(cls, folder: Path, clock: Clock) -> UtilityPki:
+    def load(cls, folder: Path, clock: Clock, *, ca_passphrase: str | None = None) -> UtilityPki:
+        """The CA with its key (the administrator's view); a sealed ``ca.key`` is opened
+        with ``ca_passphrase``."""
         try:
             ca_certificate = pki.Certificate.from_pem((folder / "ca.crt").read_bytes())
-            ca_key = sm2.PrivateKey.from_pem(read_secret(folder / "ca.key"))
+            ca_key = sm2.PrivateKey.from_pem(
+                _ca_key_pem(read_secret(folder / "ca.key"), ca_passphrase, folder / "ca.key")
+            )
             state = json.loads((folder / "ca-state.json").read_text())
             ca = pki.CertificateAuthority(
                 ca_key,
@@ -306,3 +326,15 @@ def _read(folder: Path, name: str) -> _Party:
         sm2.PrivateKey.from_pem(read_secret(folder / f"{name}.key")),
         pki.Certificate.from_pem((folder / f"{name}.crt").read_bytes()),
     )
+
+
+def _ca_key_pem(data: bytes, passphrase: str | None, where: Path) -> bytes:
+    return open_key(data, passphrase, str(where)) if is_sealed(data) else data
+
+
+def ca_key_sealed(folder: Path) -> bool:
+    """Whether ``folder``'s ``ca.key`` is sealed under a passphrase (False if it has none)."""
+    try:
+        return is_sealed((folder / "ca.key").read_bytes())
+    except FileNotFoundError:
+        return False

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wattguard.cipher import CryptoDevice, save_vault
+from wattguard.cipher.vault import passphrase_weakness
 from wattguard.clock import SystemClock
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
@@ -31,7 +32,7 @@ from wattguard.network.fep import FepLimits
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.sealed_bus import SealedBus
 from wattguard.network.terminal import Terminal
-from wattguard.network.utility import CIPHER_NAME, UtilityPki
+from wattguard.network.utility import CIPHER_NAME, UtilityPki, ca_key_sealed
 from wattguard.network.wan import ChannelRole
 from wattguard.runtime.api import RunningApi, start_api
 from wattguard.runtime.buskeys import STATION, load_credentials
@@ -54,6 +55,9 @@ __all__ = ["connect_bus", "run_fep", "run_station", "run_terminal", "split_host_
 
 log = logging.getLogger(__name__)
 
+#: Where the CA key's own passphrase comes from (asked for when unset).
+CA_PASSPHRASE = "WATTGUARD_CA_PASSPHRASE"
+
 
 def split_host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
@@ -68,19 +72,31 @@ def load_pki(folder: Path | None, party: str) -> UtilityPki | None:
     return None if folder is None else UtilityPki.load_party(folder, SystemClock(), party)
 
 
-def init_pki(folder: Path) -> None:
-    """Create the utility's CA and the FEP's, station's and device's certificates."""
+def init_pki(folder: Path, *, encrypt_key: bool = False) -> None:
+    """Create the utility's CA and the FEP's, station's and device's certificates; with
+    ``encrypt_key``, the CA key sealed under its own passphrase (WATTGUARD_CA_PASSPHRASE)."""
     if (folder / "ca.key").exists():
         raise ConfigError(f"{folder} already holds a utility PKI; it is never overwritten")
-    UtilityPki.create(SystemClock()).save(folder)
+    sealed = None
+    if encrypt_key:
+        sealed = passphrase(confirm=True, variable=CA_PASSPHRASE, what="the CA key")
+        weakness = passphrase_weakness(sealed)
+        if weakness is not None:
+            raise ConfigError(f"that passphrase is too weak for the CA key: {weakness}")
+    UtilityPki.create(SystemClock()).save(folder, ca_passphrase=sealed, random=os.urandom)
     print(f"pki: CA, FEP, station and cryptographic device certificates written to {folder}")
+    if sealed is not None:
+        print(f"pki: {folder}/ca.key is encrypted under its own passphrase ({CA_PASSPHRASE})")
     print(f"pki: enrol each terminal: wattguard pki --enrol ADDRESS --pki {folder}")
 
 
 def administer_pki(folder: Path, *, enrol: str | None, revoke: str | None) -> None:
     """`wattguard pki --enrol|--revoke|--crl`: the CA's work, with its key; each writes a
     freshly signed CRL that running services pick up."""
-    utility = UtilityPki.load(folder, SystemClock())
+    sealed = None
+    if ca_key_sealed(folder):
+        sealed = passphrase(variable=CA_PASSPHRASE, what="the CA key")
+    utility = UtilityPki.load(folder, SystemClock(), ca_passphrase=sealed)
     if enrol is not None:
         address = parse_address(enrol)
         if address in utility.terminals:
@@ -90,7 +106,7 @@ def administer_pki(folder: Path, *, enrol: str | None, revoke: str | None) -> No
     elif revoke is not None:
         utility.revoke(parse_address(revoke))
         print(f"pki: terminal {revoke} revoked; the FEP refuses it from its next connection")
-    utility.save(folder)
+    utility.save(folder, ca_passphrase=sealed, random=os.urandom)
     print(f"pki: CRL signed, valid for 7 days: {folder}/ca.crl (sign a new one daily: --crl)")
 
 
@@ -176,17 +192,20 @@ class _Count:
         self.readings += len(readings)
 
 
-def passphrase(confirm: bool = False) -> str:
-    """The vault's passphrase: WATTGUARD_PASSPHRASE, or asked for on the terminal."""
+def passphrase(
+    confirm: bool = False, *, variable: str = "WATTGUARD_PASSPHRASE", what: str = "the key vault"
+) -> str:
+    """A passphrase (by default the vault's): from ``variable``, or asked for on the
+    terminal."""
     import getpass
     import sys
 
-    given = os.environ.get("WATTGUARD_PASSPHRASE")
+    given = os.environ.get(variable)
     if given:
         return given
     if not sys.stdin.isatty():
-        raise ConfigError("the key vault needs its passphrase: set WATTGUARD_PASSPHRASE")
-    first = getpass.getpass("vault passphrase: ")
+        raise ConfigError(f"{what} needs its passphrase: set {variable}")
+    first = getpass.getpass(f"{what}'s passphrase: ")
     if confirm and getpass.getpass("again: ") != first:
         raise ConfigError("the two passphrases differ")
     return first
@@ -197,8 +216,16 @@ def init_vault(path: Path, versions: int = 1) -> None:
 
     if path.exists():
         raise ConfigError(f"{path} exists; a vault is never overwritten (move it away first)")
+    chosen = passphrase(confirm=True)
+    weakness = passphrase_weakness(chosen)
+    if weakness is not None:
+        raise ConfigError(
+            f"that passphrase is too weak for a key vault: {weakness}. Whoever copies {path} "
+            "can guess offline, and it holds every meter's master keys: a few unrelated words "
+            "make a strong one"
+        )
     keys = [MasterKeys.generate(v, os.urandom) for v in range(1, versions + 1)]
-    save_vault(path, keys, passphrase(confirm=True))
+    save_vault(path, keys, chosen)
     print(f"cipher: vault {path} created with master key version(s) 1..{versions}")
 
 

@@ -198,6 +198,15 @@ class SqlStorage:
                 row,
             )
 
+    def remove_meter(self, address: str) -> bool:
+        """Take a meter out of the register (its readings, events and commands stay); whether
+        it was there."""
+        with self._write() as cur:
+            cur.execute(
+                self._sql("DELETE FROM meters WHERE address = ?"), (normalise_meter(address),)
+            )
+            return bool(cur.rowcount)
+
     def meters(self) -> list[tuple[str, str]]:
         """(address, terminal) of every meter, by address."""
         return [

@@ -13,7 +13,11 @@ Each relayed exchange is opened by :func:`~wattguard.station.ingest.verify_excha
 cryptographic device verifies the meter's MAC; the link's
 :class:`~wattguard.station.freshness.AnswerFreshness` takes each answer once, and only while
 young) before :func:`readings_of` reads it, dated by a time the meter authenticated, never by
-the terminal's item header. A meter's own report (events) goes to ``on_report``.
+the terminal's item header. A meter's own report (events) goes to ``on_report``; every meter
+whose exchange was verified goes to ``on_meter`` with the terminal whose ``up.<terminal>``
+subject carried it (the FEP sets that subject from the terminal's certificate, and on a
+sealed bus only an FEP may publish it), so the station learns which meters sit behind which
+terminal from what the terminals relay.
 
 A terminal is *online* (:meth:`TerminalLink.online`) while its logins and heartbeats keep
 coming: its last one arrived within :data:`ONLINE_HEARTBEATS` of the heartbeat periods it
@@ -69,6 +73,8 @@ ONLINE_HEARTBEATS = 2.0
 
 ReadingSink = Callable[[list[Reading]], None]
 ReportSink = Callable[[bytes, Structure, float], None]
+#: Told of each meter whose answer was verified on a terminal's link: (meter, terminal, when).
+MeterSink = Callable[[bytes, bytes, float], None]
 Callback = Callable[[Structure | None], None]
 #: Everything a :class:`TerminalLink` hands out.
 TerminalLinkEvent = LinkEvent | ProtocolViolation
@@ -89,6 +95,7 @@ class TerminalLink:
     require_protection: bool = True
     timeout: float = 120.0
     freshness: AnswerFreshness | None = None
+    on_meter: MeterSink | None = None
     connection: ClientConnection = field(init=False)
     logged_in: bool = False
     last_heard: float = 0.0
@@ -199,6 +206,8 @@ class TerminalLink:
             if found is None:
                 self.refused += 1
                 continue
+            if self.on_meter is not None:
+                self.on_meter(item.meter, self.terminal, wall)
             if not item.request and self.on_report is not None:
                 self.on_report(item.meter, found.answer, found.time)
             readings.extend(readings_of(item.meter, found.answer, found.time))
@@ -225,8 +234,10 @@ class Collector:
         on_report: ReportSink | None = None,
         require_protection: bool = True,
         freshness: AnswerFreshness | None = None,
+        on_meter: MeterSink | None = None,
     ) -> None:
         self.bus = bus
+        self.on_meter = on_meter
         self.clock = clock
         self.verifier = verifier
         self.sink = sink
@@ -254,6 +265,7 @@ class Collector:
                 self.on_report,
                 self.require_protection,
                 freshness=self.freshness if self.require_protection else None,
+                on_meter=self.on_meter,
             )
             self.links[terminal] = link
         return link

@@ -73,6 +73,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("battery low", frozenset({EventKind.BATTERY}), severity="info", quiet=86400 * 30),
     # the reporting watch (station/watch.py) repeats its event while a meter stays silent
     Rule("stopped reporting", frozenset({EventKind.SILENCE})),
+    # a meter answering through a terminal other than its registered one (station/service.py)
+    Rule("meter moved", frozenset({EventKind.MOVED})),
 )
 
 

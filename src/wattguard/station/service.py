@@ -67,7 +67,7 @@ from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.operations import OperationsMonitor, operational_kind
-from wattguard.station.records import OperationalEvent
+from wattguard.station.records import InvalidRecord, OperationalEvent
 from wattguard.station.storage import Storage
 from wattguard.station.users import UserDirectory
 from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
@@ -170,7 +170,7 @@ class Station:
         self.collector = Collector(
             bus, clock, verifier, self._store, events=self.monitor,
             require_protection=hsm is not None, on_report=self._meter_report,
-            freshness=freshness,
+            freshness=freshness, on_meter=self._meter_seen,
         )  # fmt: skip
         # Security events of components in other processes (FEPs) arrive on the bus.
         self._events_off = bus.subscribe(f"{EVENTS}.*", self._remote_event)
@@ -181,6 +181,7 @@ class Station:
         self.watch = ReportingWatch(
             self.terminal_of, self.monitor, clock.time(), interval=collection_interval
         )
+        self._moves_told: set[tuple[str, bytes]] = set()
         self.stored = 0
         self.received = 0
         self._dispatches: dict[int, _Dispatch] = {}
@@ -280,12 +281,55 @@ class Station:
         if customers:
             self.balance.add_district(terminal, total, customers)
 
+    def registered_terminal(self, meter: str) -> bytes | None:
+        """The terminal ``meter`` (12 hex digits) is registered behind, as known or as an
+        administrator registered it in storage since (``wattguard meters add``); None if it
+        is not registered."""
+        terminal = self.terminal_of.get(meter)
+        if terminal is None:
+            try:
+                record = self.storage.meter(meter)
+            except InvalidRecord:
+                return None
+            if record is not None:
+                terminal = self.terminal_of[meter] = bytes.fromhex(record.terminal)
+        return terminal
+
+    def _meter_seen(self, meter: bytes, terminal: bytes, at: float) -> None:
+        """A verified answer of ``meter`` came on ``terminal``'s link. A meter seen for the
+        first time is registered behind that terminal (trust on first use: the terminal is
+        the one whose certificate the FEP checked, and the meter's MAC was verified). A
+        registered meter answering through another terminal stays where it is registered:
+        the move is a MOVED security event (once per meter and terminal) until an
+        administrator confirms it (``wattguard meters add ADDRESS --terminal ...``)."""
+        address = meter.hex()
+        known = self.registered_terminal(address)
+        if known == terminal:
+            return
+        if known is None:
+            self.register_meter(meter, terminal)
+            log.info("station: meter %s learnt behind terminal %s", address, terminal.hex())
+            return
+        record = self.storage.meter(address)  # an administrator may have moved it since
+        if record is not None and record.terminal == terminal.hex():
+            self.terminal_of[address] = terminal
+            return
+        if (address, terminal) in self._moves_told:
+            return
+        self._moves_told.add((address, terminal))
+        detail = (
+            f"answered through terminal {terminal.hex()} but is registered behind "
+            f"{known.hex()}; kept there until an administrator moves it "
+            f"(wattguard meters add {address} --terminal {terminal.hex()})"
+        )
+        self.monitor.record(SecurityEvent(EventKind.MOVED, f"meter {address}", detail, at))
+
     # commands
 
     def issue(
         self, user: User, kind: CommandKind, meters: tuple[str, ...], argument: str = ""
     ) -> Command:
-        unknown = [m for m in meters if m not in self.terminal_of]
+        unknown = [m for m in meters if self.registered_terminal(m) is None]
         if unknown:
             raise CommandRefused(f"unknown meter(s): {', '.join(unknown[:5])}")
         if not argument.isprintable():  # e.g. a lone surrogate: it could never be stored

@@ -85,6 +85,6 @@ def address(value: str) -> str:
 def known_meter(served: Station, value: str) -> str:
     """``value`` if it is the address of a meter of the station; 400 or 404 if not."""
     meter = address(value)
-    if meter not in served.terminal_of:
+    if served.registered_terminal(meter) is None:
         raise HTTPException(404, f"no meter {meter}")
     return meter

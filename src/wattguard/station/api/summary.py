@@ -15,7 +15,7 @@ router = APIRouter()
 async def summary(_: Caller, station: CurrentStation) -> dict[str, Any]:
     links = station.collector.links.values()
     return {
-        "meters": len(station.terminal_of),
+        "meters": station.storage.count_meters(),
         "terminals_online": station.collector.online(),
         "readings_stored": station.storage.count_readings(),
         "security_events": station.storage.count_events(),
