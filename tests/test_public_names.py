@@ -233,6 +233,7 @@ EXPORTS: dict[str, list[str]] = {
         "MeterFleet",
         "ProfileFleet",
         "Site",
+        "Waveform",
         "clear_sky_ghi",
     ],
     "wattguard.network.terminal": [

@@ -172,7 +172,11 @@ def test_a_prepaid_meter_runs_its_wallet_down_without_crashing() -> None:
     s = station()
     amount, protected = (item.value for item in s.top_up(ADDRESS, 40).value)
     client.top_up(amount, protected.sid, protected.mac, T1)
-    for minute in range(60, 180):
+    # the credit ran out in the first hour: the relay is open; the top-up allows it to close
+    meter.measure(HOUSE, 60.0, T1)
+    assert meter.management.relay.state == RelayState.CLOSE_ALLOWED
+    meter.press_button(T1)  # the customer restores the supply
+    for minute in range(61, 180):
         meter.measure(HOUSE, 60.0, T0 + 60 * minute)
     assert client.balance() == 0  # the last deduction took what was left, and no more
     assert meter.management.relay.state == RelayState.TRIPPED  # the ESAM's wallet agrees

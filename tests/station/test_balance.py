@@ -84,8 +84,9 @@ def test_the_total_meter_sees_what_the_customers_draw_and_a_bypass_shows() -> No
     deployment = fresh_deployment(True, meters=3, per_terminal=3, warm_up=0, start=T0 + 17 * HOUR)
     net = deployment.nets[0]
     net.fleet.load = LoadModel.mixed(3, seed=1, mix={LoadClass.HOUSEHOLD: 1.0}).load
-    balance = EnergyBalance()
-    district = with_total_meter(deployment, balance)
+    district = with_total_meter(deployment)
+    balance = deployment.station.balance  # on by default at the station
+    assert balance is not None
     deployment.run_virtual(3 * HOUR)
     billed = sum(m.management.registers.forward_active[0] for m in district.customers) / 3.6e6
     assert district.supplied_kwh == pytest.approx(billed / (1 - district.losses), rel=1e-6)
@@ -95,3 +96,20 @@ def test_the_total_meter_sees_what_the_customers_draw_and_a_bypass_shows() -> No
         district.bypass(bytes(6), 0.5)  # the total meter is no customer
     with pytest.raises(ConfigError):
         district.bypass(district.customers[0].address, 1.5)
+
+
+def test_the_station_runs_the_balance_by_default_once_a_district_has_a_total_meter() -> None:
+    deployment = fresh_deployment(True, meters=3, per_terminal=3, warm_up=0, start=T0 + 17 * HOUR)
+    balance = deployment.station.balance
+    assert balance is not None  # nobody wired it: the station runs it
+    deployment.run_virtual(2 * HOUR)
+    assert not balance.results  # no total meter yet: nothing to compare
+    district = with_total_meter(deployment)
+    deployment.run_virtual(3 * HOUR)
+    assert balance.results and {b.terminal for b in balance.results} == {
+        deployment.nets[0].terminal.address.hex()
+    }
+    district.bypass(district.customers[0].address, 1.0)
+    deployment.run_virtual(3 * HOUR)
+    tamper = [e for e in deployment.storage.events(kind=EventKind.TAMPER) if "balance" in e.source]
+    assert tamper  # stored and alerted on like any security event

@@ -35,6 +35,12 @@ def add(commands: Commands) -> None:
     meter.add_argument(
         "--unprotected", action="store_true", help="do not enforce the F101 security policy"
     )
+    meter.add_argument(
+        "--waveform",
+        action="store_true",
+        help="waveform mode: the metering chip samples a distorted supply and load each step "
+        "(harmonics 200B-200E, fundamental and harmonic energy 0110-0220); default profile mode",
+    )
     meter.set_defaults(run=run)
 
 
@@ -61,11 +67,14 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, meter: Meter, clock: PacedClock, load: Load) -> None:
     from wattguard.meter.metering.module import Measurement
     from wattguard.runtime.meter import MeterServer
+    from wattguard.simulation.waveform import Waveform
 
     server = MeterServer(meter, clock)
     port = await server.start(args.host, args.port)
     meter.power_up(clock.time())
     mode = "unprotected" if args.unprotected else "F101 security policy enforced"
+    mode += ", waveform mode" if args.waveform else ", profile mode"
+    wave = Waveform(voltage=229.0)
     print(
         f"meter {args.address} answers DL/T 698.45 on {args.host}:{port} ({mode});",
         "Ctrl-C stops",
@@ -75,8 +84,12 @@ async def _serve(args: argparse.Namespace, meter: Meter, clock: PacedClock, load
         while True:
             now = clock.time()
             p, q = load(now, 60.0)
-            current = float((p[0] ** 2 + q[0] ** 2) ** 0.5 / 229.0)
-            meter.measure(Measurement(229.0, current, float(p[0]), float(q[0])), 60.0, now)
+            if args.waveform:  # one 10-cycle window stands for the minute
+                voltage, current = wave.window(float(p[0]), float(q[0]))
+                meter.measure_waveform(voltage, current, wave.sample_rate, now, seconds=60.0)
+            else:
+                amps = float((p[0] ** 2 + q[0] ** 2) ** 0.5 / 229.0)
+                meter.measure(Measurement(229.0, amps, float(p[0]), float(q[0])), 60.0, now)
             server.wake()
             await asyncio.sleep(60.0 / args.speed)
     finally:

@@ -101,6 +101,7 @@ class Esam:
         self._ca = sm2.PublicKey.from_bytes(state.ca_public)
         self._session: _Session | None = None
         self._pending: _Context | None = None
+        self._sealed_state: bytes | None = None  # the state as last sealed for the host
 
     def transmit(self, frame: bytes) -> bytes:
         """Execute one command frame; return the response frame. Never raises."""
@@ -131,11 +132,23 @@ class Esam:
         """The persistent state, sealed under the device key (SM4-GCM)."""
         return seal(self._state, self._device_key, self._random)
 
+    def sealed_if_changed(self) -> bytes | None:
+        """The sealed state (:meth:`to_bytes`) if it changed since this was last asked (a
+        counter moved, the wallet, a key or certificate update), else None: what a host
+        that keeps the state must write before it passes the answer on."""
+        plain = self._state.to_bytes()
+        if plain == self._sealed_state:
+            return None
+        self._sealed_state = plain
+        return self.to_bytes()
+
     @classmethod
     def from_bytes(cls, blob: bytes, device_key: bytes, *, random: p.Random = os.urandom) -> Esam:
         """Open a sealed state; an altered blob, or one sealed by another chip, raises
         IntegrityError."""
-        return cls(open_sealed(blob, device_key), device_key, random=random)
+        esam = cls(open_sealed(blob, device_key), device_key, random=random)
+        esam._sealed_state = esam._state.to_bytes()
+        return esam
 
     # keys
 

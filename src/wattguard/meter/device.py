@@ -17,7 +17,9 @@ clock in POSIX seconds (virtual in a simulation, the wall clock in the runtime):
   security refusals, in order).
 
 The other ports are named: :meth:`Meter.measure` (one metering step, a :class:`Measurement`
-for ``seconds``), :meth:`Meter.receive_bluetooth` (a handheld's frame), :meth:`Meter.power_up`,
+for ``seconds``: profile mode), :meth:`Meter.measure_waveform` (a window of samples: waveform
+mode, with harmonics), :meth:`Meter.press_button` (the customer's button),
+:meth:`Meter.receive_bluetooth` (a handheld's frame), :meth:`Meter.power_up`,
 :meth:`Meter.mains_lost` and :meth:`Meter.mains_restored` (the supply), :meth:`Meter.restart`.
 
 Inside, each module has the same shape towards the others: named input ports taking one
@@ -36,6 +38,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from wattguard.crypto import sm2
 from wattguard.events import EventSink
@@ -80,6 +85,10 @@ class MeterConfig:
     #: The vendor's key that signs management-module images (None: no upgrade over F001).
     vendor_key: sm2.PublicKey | None = None
     vendor_id: str = "WTGD"
+    #: The critical voltage, as a share of ``rated_voltage``: a measured supply below it is a
+    #: power-down (the meter's own supply fails), one at or above it a power return (60 %:
+    #: docs/protocol.md, "The supply the meter measures").
+    critical_voltage: float = 0.6
 
 
 class Meter:
@@ -106,6 +115,8 @@ class Meter:
             raise ValueError("a meter address is 6 bytes (12 BCD digits)")
         self.address = address
         self._random = random
+        self._critical = config.critical_voltage * config.rated_voltage
+        self._dark_by_voltage = False  # a power-down the measured voltage caused
         self.metering = MeteringModule(keys.spi, tariffs=config.tariffs)
         self.management = ManagementModule(
             address,
@@ -177,12 +188,14 @@ class Meter:
         until the mains returns the meter measures nothing and answers nothing (its clock runs
         on the battery)."""
         self.now = now
+        self._dark_by_voltage = False
         self.management.power.mains_lost(now)
 
     def mains_restored(self, now: float) -> None:
         """Power return: the outage is closed with its duration, missed day and month
         freezes are filled, and the modules resynchronise their links."""
         self.now = now
+        self._dark_by_voltage = False
         self.management.power.mains_restored(now)
         self.power_up(now)
         self.management.handle_timer(now)
@@ -221,15 +234,81 @@ class Meter:
         return self.management.serve_local(apdu, self.now)
 
     def measure(self, measurement: Measurement, seconds: float, now: float) -> None:
-        """One metering step at the tariff the expansion module's schedule puts in force."""
-        if not self.powered:
+        """One metering step at the tariff the expansion module's schedule puts in force.
+
+        ``measurement`` is what the supply and the load would give with the relay closed:
+        the meter applies its own physics. A supply voltage below the critical voltage is a
+        power-down (:meth:`mains_lost`, with its 3011 event; the clock runs on the battery)
+        and the first step back at or above it a power return; while the relay is open the
+        load has no supply, so the chip sees the voltage but no current and registers no
+        energy."""
+        if not self._supply(measurement.voltage, now):
             return
         self.now = now
+        if not self.management.relay.supplying:
+            measurement = measurement.without_load()
         # The tariff in force when the step began (as the profile-mode fleet charges a minute
         # at the tariff of its start), so a step never straddles into the next period.
         tariff = self._tariff(now - seconds)
         self.metering.measure(measurement, seconds, tariff, now)
         self._pump(now)
+
+    def measure_waveform(
+        self,
+        voltage: NDArray[np.float64],
+        current: NDArray[np.float64],
+        sample_rate: float,
+        now: float,
+        seconds: float | None = None,
+    ) -> None:
+        """Waveform mode: one window of samples (at least 10 cycles) of the supply voltage and
+        of the current the load would draw, standing for ``seconds`` (None: the window's own
+        length). The meter's physics as in :meth:`measure`: a supply below the critical
+        voltage is a power-down, and an open relay leaves the current at zero."""
+        volts = np.asarray(voltage, dtype=np.float64)
+        rms = float(np.sqrt(np.mean(volts * volts))) if len(volts) else 0.0
+        if not self._supply(rms, now):
+            return
+        self.now = now
+        amps = np.asarray(current, dtype=np.float64)
+        if not self.management.relay.supplying:
+            amps = np.zeros_like(amps)
+        length = len(volts) / sample_rate
+        step = length if seconds is None else seconds
+        tariff = self._tariff(now - step)
+        self.metering.measure_waveform(volts, amps, sample_rate, tariff, now, seconds)
+        self._pump(now)
+
+    def pile_drawn(self, watts: float, now: float) -> None:
+        """The charging pile on the expansion module's user-device port reports its draw
+        (over its limit: an alarm the meter logs and reports)."""
+        if not self.powered:
+            return
+        self.now = now
+        self.expansion.pile_drawn(watts, now)
+        self._pump(now)
+
+    def press_button(self, now: float) -> None:
+        """The customer presses the meter's button: after a close-allowed it closes the relay
+        (the supply returns); otherwise it changes nothing."""
+        if not self.powered:
+            return
+        self.now = now
+        self.management.press_button(now)
+        self._pump(now)
+
+    def _supply(self, voltage: float, now: float) -> bool:
+        """Whether the meter runs for a step whose supply measures ``voltage``: the mains
+        lost or restored by the voltage (see :meth:`measure`). A power-down the host declared
+        with :meth:`mains_lost` ends only with :meth:`mains_restored`."""
+        if voltage < self._critical:
+            if self.powered:
+                self.mains_lost(now)
+                self._dark_by_voltage = True
+            return False
+        if not self.powered and self._dark_by_voltage:
+            self.mains_restored(now)
+        return self.powered
 
     # the power line: the primary port, in the shape of wattguard.sansio.Core
 

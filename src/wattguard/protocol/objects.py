@@ -145,6 +145,17 @@ def _energy_family(oi: int, name: str, unit: Unit) -> list[ObjectInfo]:
 _OBJECTS: list[ObjectInfo] = [
     info for oi, name, unit in _ENERGIES for info in _energy_family(oi, name, unit)
 ]
+#: Fundamental and harmonic active energy (docs/protocol.md, "Harmonics": not in dlt698's
+#: catalogue; the numbers independent public object tables agree on).
+_OBJECTS += [
+    ObjectInfo(oi, name, InterfaceClass.ENERGY, -2, Unit.KWH, high_precision=True, checked=False)
+    for oi, name in (
+        (0x0110, "forward fundamental active energy"),
+        (0x0120, "reverse fundamental active energy"),
+        (0x0210, "forward harmonic active energy"),
+        (0x0220, "reverse harmonic active energy"),
+    )
+]
 _OBJECTS += [
     ObjectInfo(0x2000, "voltage", InterfaceClass.PHASE_VARIABLE, -1, Unit.V),
     ObjectInfo(0x2001, "current", InterfaceClass.PHASE_VARIABLE, -3, Unit.A),
@@ -191,6 +202,7 @@ _OBJECTS += [
     ObjectInfo(0x4001, "communication address", InterfaceClass.PARAMETER),
     ObjectInfo(0x4002, "meter number", InterfaceClass.PARAMETER),
     ObjectInfo(0x4003, "customer number", InterfaceClass.PARAMETER),
+    ObjectInfo(0x400E, "harmonic analysis order", InterfaceClass.PARAMETER),
     ObjectInfo(0x4100, "maximum demand period", InterfaceClass.PARAMETER, 0, Unit.MINUTE),
     ObjectInfo(0x4101, "sliding window time", InterfaceClass.PARAMETER, 0, Unit.MINUTE),
     ObjectInfo(0x4104, "rated voltage", InterfaceClass.PARAMETER),

@@ -6,8 +6,9 @@ with the power its load source gives each customer. :class:`District` stands bet
 load source and the meters: it hears each customer's *true* power, lets each customer's meter
 see only the part that does not flow through a bypass (:meth:`District.bypass`: a jumper
 across the meter's terminals, phase and neutral both, so the meter sees a smaller but
-consistent current), and steps the *total meter* with everything the customers drew plus the
-district's technical losses. The total meter is one more meter on the terminal's power line,
+consistent current; a customer whose relay is open draws only what a bypass carries), and
+steps the *total meter* with everything the customers drew plus the district's technical
+losses. The total meter is one more meter on the terminal's power line,
 read like the others; the station's :class:`~wattguard.station.balance.EnergyBalance` compares
 it with the sum of the customers' meters.
 """
@@ -72,8 +73,13 @@ class District:
 
     def _seen(self, now: float, seconds: float) -> tuple[Powers, Powers]:
         p, q = self._load(now, seconds)
-        self._true = (p, q)
         kept = 1.0 - self._bypassed
+        # What the transformer supplies: a customer whose relay is open draws nothing through
+        # its meter, but a bypass (a jumper around the meter, so around its relay too) still
+        # draws its share.
+        supplying = np.array([meter.management.relay.supplying for meter in self.customers])
+        drawn = kept * supplying + self._bypassed
+        self._true = (p * drawn, q * drawn)
         return p * kept, q * kept
 
     def _step_total(self, now: float) -> None:

@@ -4,8 +4,9 @@ deployment.
 A meter leaves the factory with fresh link keys between its chips (drawn here, outside the
 core, from the operating system). With the utility's cryptographic device its ESAM is
 provisioned from the master keys, so the station verifies its MACs, and the F101 security
-policy is enforced; without one it is an unprotected meter (the configuration the attacks
-succeed against).
+policy is enforced, and the ESAM's sealed state lives in the meter's store
+(:class:`~wattguard.meter.management.esam_store.StoredEsam`, under a device key drawn here);
+without one it is an unprotected meter (the configuration the attacks succeed against).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import os
 from wattguard.cipher import CryptoDevice
 from wattguard.esam.client import EsamClient
 from wattguard.meter.device import Meter, MeterConfig
+from wattguard.meter.management.esam_store import StoredEsam
 from wattguard.meter.management.module import LinkKeys
+from wattguard.meter.management.storage import MemoryStore
 
 __all__ = ["factory_meter"]
 
@@ -35,9 +38,16 @@ def factory_meter(
     if device is None:
         config = MeterConfig(protected=False, active_reports=active_reports)
         return Meter(address, keys=keys, random=os.urandom, config=config)
-    esam = EsamClient(device.provision_esam(address))
+    store = MemoryStore()
+    device_key = os.urandom(16)
+    chip = StoredEsam.open(
+        store, device_key, lambda: device.provision_esam(address, device_key=device_key)
+    )
+    esam = EsamClient(chip)
     config = MeterConfig(protected=True, active_reports=active_reports)
-    meter = Meter(address, keys=keys, random=os.urandom, esam=esam, wallet=esam, config=config)
+    meter = Meter(
+        address, keys=keys, random=os.urandom, esam=esam, wallet=esam, config=config, store=store
+    )
     if private_readings:
         meter.management.policy.make_readings_private()
     return meter

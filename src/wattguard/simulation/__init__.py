@@ -1,12 +1,14 @@
 """wattguard.simulation: what the world does to meters. Load models (the BDEW standard
 profiles, rooftop PV under a clear sky, shops, EV chargers), fleets of assembled meters stepped
-through virtual time, and profile-mode fleets whose registers are columns. It sits above
-``wattguard.meter``: a meter is handed its load and never imports the simulation."""
+through virtual time, profile-mode fleets whose registers are columns, and sampled waveforms
+for waveform mode. It sits above ``wattguard.meter``: a meter is handed its load and never
+imports the simulation."""
 
 from wattguard.simulation.fleet import LoadSource, MeterFleet
 from wattguard.simulation.profile import DEFAULT_MIX, LoadClass, LoadModel
 from wattguard.simulation.profile_fleet import BlockLoad, ProfileFleet
 from wattguard.simulation.solar import Site, clear_sky_ghi
+from wattguard.simulation.waveform import Waveform
 
 __all__ = [
     "DEFAULT_MIX",
@@ -17,5 +19,6 @@ __all__ = [
     "MeterFleet",
     "ProfileFleet",
     "Site",
+    "Waveform",
     "clear_sky_ghi",
 ]

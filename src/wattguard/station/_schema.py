@@ -98,6 +98,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "disabled DOUBLE PRECISION)",
         ),
     ),
+    Migration(
+        4,
+        (
+            # operational events (station.operations): beside the security events, not in them
+            "CREATE TABLE operational_events (id {serial}, time DOUBLE PRECISION NOT NULL, "
+            "kind TEXT NOT NULL, meter TEXT NOT NULL, detail TEXT NOT NULL, "
+            "received DOUBLE PRECISION)",
+            "CREATE INDEX operational_events_meter_time ON operational_events (meter, time)",
+            "CREATE INDEX operational_events_kind_time ON operational_events (kind, time)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

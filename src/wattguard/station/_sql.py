@@ -19,6 +19,8 @@ from wattguard.station.records import (
     InvalidRecord,
     MeterRecord,
     MeterState,
+    OperationalEvent,
+    OperationalKind,
     ReadingRow,
     StoredEvent,
     UserRecord,
@@ -330,6 +332,55 @@ class SqlStorage:
 
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+    # operational events (station.operations)
+
+    def add_operational_event(self, event: OperationalEvent, received: float | None = None) -> int:
+        """Store one operational event; its id."""
+        if not isinstance(event, OperationalEvent) or not isinstance(event.kind, OperationalKind):
+            raise InvalidRecord(f"{event!r} is not an OperationalEvent")
+        row = (
+            moment(event.time, "event time"), event.kind.name, normalise_meter(event.meter),
+            text(event.detail, "event detail"),
+            None if received is None else moment(received, "received time"),
+        )  # fmt: skip
+        found = self._one(
+            "INSERT INTO operational_events (time, kind, meter, detail, received) "
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
+            row,
+        )
+        return int(found[0])
+
+    def operational_events(
+        self,
+        kind: OperationalKind | None = None,
+        meter: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 1000,
+    ) -> list[OperationalEvent]:
+        """Operational events, newest first; ``since <= time < until``."""
+        sql = "SELECT id, time, kind, meter, detail, received FROM operational_events WHERE 1 = 1"
+        params: list[Any] = []
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(OperationalKind(kind).name)
+        if meter is not None:
+            sql += " AND meter = ?"
+            params.append(normalise_meter(meter))
+        if since is not None:
+            sql += " AND time >= ?"
+            params.append(moment(since, "since"))
+        if until is not None:
+            sql += " AND time < ?"
+            params.append(moment(until, "until"))
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(int(limit))
+        return [
+            OperationalEvent(float(t), OperationalKind[k], m, d, int(i),
+                             None if r is None else float(r))
+            for i, t, k, m, d, r in self._query(sql, params)
+        ]  # fmt: skip
 
     # alerts
 

@@ -33,6 +33,8 @@ __all__ = [
     "InvalidRecord",
     "MeterRecord",
     "MeterState",
+    "OperationalEvent",
+    "OperationalKind",
     "StorageError",
     "StorageUnavailable",
     "StoredEvent",
@@ -271,3 +273,30 @@ def _number(value: object, index: int) -> float:
         return float(value)
     except OverflowError:
         raise InvalidRecord(f"row {index}: value {value!r} is out of range", index=index) from None
+
+
+class OperationalKind(enum.Enum):
+    """What an operational event is about."""
+
+    UNDER_VOLTAGE = "under voltage"
+    OVER_VOLTAGE = "over voltage"
+    OVER_CURRENT = "over current"
+    OVER_TEMPERATURE = "over temperature"
+    BATTERY_LOW = "battery low"
+    PILE_OVER_LIMIT = "pile over limit"
+    CREDIT_LOW = "credit low"
+    REVERSE_ENERGY = "reverse energy"
+    EXPANSION_ALARM = "expansion module alarm"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationalEvent:
+    """One operational event of one meter, at the meter's reported time; ``id`` and
+    ``received`` (the station's clock) once stored."""
+
+    time: float
+    kind: OperationalKind
+    meter: str
+    detail: str
+    id: int = 0
+    received: float | None = None

@@ -52,6 +52,7 @@ from wattguard.protocol.apdu.security import (
 )
 from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
+from wattguard.station.balance import EnergyBalance
 from wattguard.station.collector import Collector
 from wattguard.station.commands import (
     TRIP_WINDOW,
@@ -65,7 +66,8 @@ from wattguard.station.commands import (
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
-from wattguard.station.records import InvalidRecord
+from wattguard.station.operations import OperationsMonitor, operational_kind
+from wattguard.station.records import InvalidRecord, OperationalEvent
 from wattguard.station.storage import Storage
 from wattguard.station.users import UserDirectory
 from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
@@ -87,7 +89,6 @@ _REPORTED = {
     0x3011: EventKind.POWER,  # power down
     0x3016: EventKind.CLOCK,  # clock set
     0x302E: EventKind.CLOCK,  # clock fault
-    0xFF22: EventKind.BATTERY,  # battery low
     0xFF23: EventKind.FIRMWARE,  # software upgrade or rollback
     0xFF20: EventKind.UNAUTHORISED,
 }
@@ -143,11 +144,14 @@ class Station:
         extra_events: EventSink | None = None,
         collection_interval: float = COLLECTION_INTERVAL,
         freshness: AnswerFreshness | None = None,
+        balance: bool = True,
     ) -> None:
         self.storage = storage
         self.clock = clock
         self.hsm = hsm
         self.monitor = SecurityMonitor(storage, clock=clock.time)
+        # operational events (over-current, voltage, alarms...): stored beside, not mixed in
+        self.operations = OperationsMonitor(storage, clock.time)
         self.events: EventSink = self.monitor
         self.extra_events = extra_events
         if hsm is not None:
@@ -182,6 +186,10 @@ class Station:
         self.received = 0
         self._dispatches: dict[int, _Dispatch] = {}
         self.on_readings: list[Callable[[list[Reading]], None]] = []
+        # The districts' energy balance runs by default over every stored batch; a district
+        # is checked once its total meter is registered (register_total_meter).
+        self.balance: EnergyBalance | None = EnergyBalance(self.monitor) if balance else None
+        self._total_of: dict[str, str] = {}  # terminal -> its district's total meter
         # At every start: a TAMPER event if the trail does not hold. A cryptographic device
         # that cannot be reached now does not keep the station from starting.
         try:
@@ -197,6 +205,8 @@ class Station:
         new = self.storage.add_readings(readings, received=self.clock.time())
         self.stored += new
         self.watch.seen({reading.meter for reading in readings}, self.clock.time())
+        if self.balance is not None:
+            self.balance.on_readings(readings)
         for hook in self.on_readings:
             hook(readings)
 
@@ -220,16 +230,23 @@ class Station:
 
     def _meter_report(self, meter: bytes, report: Structure, at: float) -> None:
         """A meter's own report of its events (verified like a reading): the security-relevant
-        ones become security events at the station, under the meter's name."""
+        ones become security events at the station, under the meter's name; the operational
+        ones (station.operations) operational events."""
         if not isinstance(report, ReportNotificationList):
             return
         for result in report.results:
             value = result.result
-            kind = _REPORTED.get(result.oad.oi)
-            if kind is None or not isinstance(value, Data) or value.type != DataType.STRUCTURE:
+            if not isinstance(value, Data) or value.type != DataType.STRUCTURE:
                 continue
             fields = value.value
             detail = str(fields[3].value) if len(fields) > 3 else ""
+            operational = operational_kind(result.oad.oi, detail)
+            if operational is not None:
+                event = OperationalEvent(at, operational, meter.hex(), detail)
+                self.operations.record(event)
+            kind = _REPORTED.get(result.oad.oi)
+            if kind is None:
+                continue
             if result.oad.oi == 0xFF20:  # a refusal inside the meter: "<kind>: <detail>"
                 name = detail.split(":", 1)[0]
                 kind = next((k for k in EventKind if k.value == name), EventKind.UNAUTHORISED)
@@ -247,6 +264,22 @@ class Station:
         self.terminal_of[meter.hex()] = terminal
         if self.hsm is not None:
             self.hsm.register(meter)
+        self._district_changed(terminal.hex())
+
+    def register_total_meter(self, meter: bytes, terminal: bytes) -> None:
+        """Register ``meter`` as the total meter at the transformer of ``terminal``'s district:
+        from now on the energy balance checks the district (its customers: every other meter
+        of the terminal, as they register). Kept in memory: the deployment says it at start."""
+        self._total_of[terminal.hex()] = meter.hex()
+        self.register_meter(meter, terminal)
+
+    def _district_changed(self, terminal: str) -> None:
+        total = self._total_of.get(terminal)
+        if self.balance is None or total is None:
+            return
+        customers = [m for m, t in self.terminal_of.items() if t.hex() == terminal and m != total]
+        if customers:
+            self.balance.add_district(terminal, total, customers)
 
     def registered_terminal(self, meter: str) -> bytes | None:
         """The terminal ``meter`` (12 hex digits) is registered behind, as known or as an
@@ -388,6 +421,7 @@ class Station:
         self.collector.tick()
         self.watch.check(self.clock.time())
         self.monitor.tick(self.clock.time())
+        self.operations.tick()
         self._witness_audit()
 
     # the audit trail's witness

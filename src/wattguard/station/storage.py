@@ -56,6 +56,8 @@ from wattguard.station.records import (
     InvalidRecord,
     MeterRecord,
     MeterState,
+    OperationalEvent,
+    OperationalKind,
     ReadingRow,
     StorageError,
     StorageUnavailable,
@@ -128,6 +130,17 @@ class Storage(Protocol):
         until: float | None = None,
     ) -> list[StoredEvent]: ...
     def count_events(self) -> int: ...
+    def add_operational_event(
+        self, event: OperationalEvent, received: float | None = None
+    ) -> int: ...
+    def operational_events(
+        self,
+        kind: OperationalKind | None = None,
+        meter: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 1000,
+    ) -> list[OperationalEvent]: ...
     def open_alert(
         self, rule: str, severity: str, subject: str, now: float, evidence: str
     ) -> int: ...

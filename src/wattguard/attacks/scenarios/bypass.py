@@ -26,7 +26,6 @@ from wattguard.runtime.deployment import Deployment
 from wattguard.runtime.district import District
 from wattguard.runtime.factory import factory_meter
 from wattguard.simulation.profile import LoadClass, LoadModel
-from wattguard.station.balance import EnergyBalance
 
 __all__ = ["with_total_meter"]
 
@@ -34,19 +33,14 @@ __all__ = ["with_total_meter"]
 BYPASSED = 0.8
 
 
-def with_total_meter(deployment: Deployment, balance: EnergyBalance | None) -> District:
+def with_total_meter(deployment: Deployment) -> District:
     """Give the deployment's first district a total meter at the transformer (read like any
-    meter) and, with ``balance``, the station's energy-balance check over it."""
+    meter), registered as such: the station's energy balance (on by default) checks it."""
     net = deployment.nets[0]
     address = bytes(6)  # the transformer's meter: 000000000000
     total = factory_meter(address, deployment.hsm, active_reports=True)
-    customers = [meter.hex() for meter in net.meters]
     district = District(net, total)
-    deployment.station.register_meter(address, net.terminal.address)
-    if balance is not None:
-        balance.events = deployment.station.monitor
-        balance.add_district(net.terminal.address.hex(), address.hex(), customers)
-        deployment.station.on_readings.append(balance.on_readings)
+    deployment.station.register_total_meter(address, net.terminal.address)
     return district
 
 
@@ -66,8 +60,10 @@ def bypass_theft(protected: bool) -> Outcome:
         4, seed=14, mix={LoadClass.HOUSEHOLD: 0.75, LoadClass.SHOP: 0.25}
     )  # fmt: skip
     net.fleet.load = model.load
-    balance = EnergyBalance() if protected else None
-    district = with_total_meter(deployment, balance)
+    if not protected:
+        deployment.station.balance = None  # the station without its energy balance
+    balance = deployment.station.balance
+    district = with_total_meter(deployment)
     deployment.run_virtual(3 * 3600)  # honest hours: the balance holds within the losses
     thief = max(district.customers, key=_kwh)  # the biggest load has the most to gain
     metered_before = _kwh(thief)

@@ -39,6 +39,7 @@ from wattguard.esam.chip import Esam
 from wattguard.esam.client import EsamClient
 from wattguard.esam.state import open_sealed
 from wattguard.meter.device import Meter
+from wattguard.meter.management.esam_store import StoredEsam
 from wattguard.protocol import OMD, SID, Data, DataType
 from wattguard.protocol.apdu import Structure, security
 from wattguard.protocol.apdu.action import ActionRequest
@@ -72,7 +73,10 @@ def extract_keys(meter: Meter) -> p.MeterKeys:
     client = meter.management.esam
     if not isinstance(client, EsamClient):
         raise ValueError("this meter has no ESAM to extract keys from")
-    chip = cast(Esam, client._esam)  # the chip on the board, under the probe
+    chip = client._esam  # the chip on the board, under the probe
+    if isinstance(chip, StoredEsam):  # its state kept in the meter's store: the chip itself
+        chip = chip.esam
+    chip = cast(Esam, chip)
     return open_sealed(chip.to_bytes(), chip._device_key).keys
 
 

@@ -71,6 +71,8 @@ class ExpansionModule:
         self.relay_state = 0
         self.alarms: list[tuple[float, Alarm, int]] = []
         self._raised: set[Alarm] = set()
+        self._pile_alarm = False
+        self._credit_alarm = False
         self._to_management: list[bytes] = []
         self._to_hplc: list[bytes] = []
 
@@ -127,12 +129,36 @@ class ExpansionModule:
                 self.cost.balance = int(read_data(Reader(payload)).value)
                 for request in self.cost.requests():
                     self.send(UartMessage.LOCAL_RELAY, encode_data(Data(DataType.ENUM, request)))
+                self._credit_check(now)
             elif kind == UartMessage.POWER_LIMIT:
                 self.pile.limit = int(read_data(Reader(payload)).value)
             elif kind == UartMessage.RELAY_STATE:
                 self.relay_state = int(read_data(Reader(payload)).value)
         except (SecurityError, DecodeError):
             return  # refused and recorded by the channel
+
+    def pile_drawn(self, watts: float, now: float) -> None:
+        """The charging pile reports what it draws: over its limit, a PILE_OVER_LIMIT alarm
+        (when it starts; again only after the pile came back within its limit)."""
+        self.pile.drawn = watts
+        over = self.pile.over_limit
+        if over and not self._pile_alarm:
+            self._alarm(Alarm.PILE_OVER_LIMIT, round(watts), now)
+        self._pile_alarm = over
+
+    def _credit_check(self, now: float) -> None:
+        """CREDIT_LOW when the credit falls to the first alarm level (once until a top-up
+        lifts it above)."""
+        if self.cost is None or self.cost.balance is None:
+            return
+        low = self.cost.balance <= self.cost.alarm_levels[0]
+        if low and not self._credit_alarm:
+            self._alarm(Alarm.CREDIT_LOW, self.cost.balance, now)
+        self._credit_alarm = low
+
+    def _alarm(self, alarm: Alarm, amount: int, now: float) -> None:
+        self.alarms.append((now, alarm, amount))
+        self.send(UartMessage.ALARM, encode_data(_pair(alarm, amount, signed=True)))
 
     def _readings(self, value: Data, now: float) -> None:
         _, forward_wh, power, current, neutral = (item.value for item in value.value)
@@ -144,8 +170,7 @@ class ExpansionModule:
         raised = self.monitor.check(power / 10, current / 1000, neutral / 1000)
         for alarm, amount in raised:
             if alarm not in self._raised:  # an alarm is reported when it starts
-                self.alarms.append((now, alarm, amount))
-                self.send(UartMessage.ALARM, encode_data(_pair(alarm, amount, signed=True)))
+                self._alarm(alarm, amount, now)
         self._raised = {alarm for alarm, _ in raised}
 
     def send(self, kind: UartMessage, payload: bytes) -> None:

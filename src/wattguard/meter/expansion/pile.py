@@ -1,6 +1,6 @@
 """A charging pile on the expansion module's user-device port: its setpoint never exceeds the
 power limit the station set (through the management module, after the ESAM verified the
-command)."""
+command), and a pile that draws more than its limit anyway is over its limit (an alarm)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ class ChargingPile:
 
     requested: float = 0.0
     limit: int = 0
+    drawn: float = 0.0  #: W, what the pile reports it draws
+    #: The share above the limit a pile may draw before it counts as over it (metering and
+    #: control tolerance).
+    tolerance: float = 0.05
+
+    @property
+    def over_limit(self) -> bool:
+        """Whether the pile draws more than its limit allows (never without a limit)."""
+        return bool(self.limit) and self.drawn > self.limit * (1 + self.tolerance)
 
     @property
     def setpoint(self) -> float:

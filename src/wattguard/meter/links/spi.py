@@ -2,7 +2,9 @@
 channel (:mod:`wattguard.meter.links.channel`) with start byte A5 carrying metrology.
 
 The metering chip sends a RESTART after power-up, then MEASUREMENT (the latest metrology
-window), ENERGY (register snapshots) and EVENT (power and tamper inputs it sees) messages; the
+window), ENERGY (register snapshots), EVENT (power and tamper inputs it sees), HARMONICS (a
+waveform window's harmonic content) and HARMONIC_ENERGY (fundamental and harmonic active
+energy, beside each ENERGY) messages; the
 management module refuses forged, altered and replayed ones and records a security event.
 """
 
@@ -26,6 +28,8 @@ class MessageType(enum.IntEnum):
     MEASUREMENT = 1
     ENERGY = 2
     EVENT = 3
+    HARMONICS = 4
+    HARMONIC_ENERGY = 5
 
 
 class SpiSender(ChannelSender):

@@ -55,6 +55,7 @@ from wattguard.meter.management.esam_objects import expose_esam
 from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.management.exposure import expose, metrology_view
 from wattguard.meter.management.freeze import expose_freezes
+from wattguard.meter.management.harmonic_objects import expose_harmonics
 from wattguard.meter.management.host_events import EventQueue, MeterEvent, RelaySwitched
 from wattguard.meter.management.model import ObjectModel
 from wattguard.meter.management.policy import SecurityPolicy
@@ -63,6 +64,7 @@ from wattguard.meter.management.relay import Relay, RelayState
 from wattguard.meter.management.server import ApplicationServer, SecurityElement
 from wattguard.meter.management.storage import MemoryStore, Store
 from wattguard.meter.management.uart_payloads import read_enum, read_structure, readings
+from wattguard.meter.metering.harmonics import HarmonicContent, HarmonicEnergy
 from wattguard.meter.metering.module import Measurement, decode_energy, decode_measurement
 from wattguard.meter.metering.registers import EnergyRegisters
 from wattguard.protocol import (
@@ -157,6 +159,8 @@ class ManagementModule:
         self.relay = Relay()
         self.registers = EnergyRegisters(tariffs)
         self.measurement: Measurement | None = None
+        self.harmonics: HarmonicContent | None = None  # the last waveform window's
+        self._harmonic_energy: HarmonicEnergy | None = None  # none reported: profile mode
         self.rated_voltage = rated_voltage
         self.temperature = 25.0
         self.clock_offset = 0.0
@@ -167,6 +171,7 @@ class ManagementModule:
         self._voltage_state: MeterEventKind | None = None
         self._hot = False
         self._deducted_wh = 0.0
+        self._credit_trip = False  # the relay is open because the credit ran out
         self._servers(esam, password)
         self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
@@ -210,9 +215,19 @@ class ManagementModule:
         # Logical address 1 names the metering module: its legal-metrology values, read-only,
         # as the metering chip reported them over SPI (module docstring of exposure.py).
         self.metering_model = metrology_view(self.model)
+        expose_harmonics(self.model, self)
+        expose_harmonics(self.metering_model, self)
         self.metering_server = ApplicationServer(
             self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
         )
+
+    @property
+    def harmonic_energy(self) -> HarmonicEnergy:
+        """Fundamental and harmonic active energy as the chip reported them; before it reports
+        any (profile mode: no waveform analysed) all active energy is fundamental."""
+        if self._harmonic_energy is not None:
+            return self._harmonic_energy
+        return HarmonicEnergy.all_fundamental(self.registers)
 
     @property
     def credit(self) -> Wallet | None:
@@ -341,6 +356,11 @@ class ManagementModule:
                 self._measured(decode_measurement(payload), now)
             elif kind == MessageType.ENERGY:
                 self.registers = decode_energy(payload, self.registers.tariffs)
+            elif kind == MessageType.HARMONICS:
+                self.harmonics = HarmonicContent.from_bytes(payload)
+            elif kind == MessageType.HARMONIC_ENERGY:
+                tariffs = self.registers.tariffs
+                self._harmonic_energy = HarmonicEnergy.from_bytes(payload, tariffs)
         except (SecurityError, DecodeError) as exc:
             log.info("%s: SPI message refused: %s", self.name, exc)
 
@@ -357,7 +377,18 @@ class ManagementModule:
         if state is not None and state != self._voltage_state:
             self.log.add(state, now, f"{m.voltage:.1f} V")
         self._voltage_state = state
+        self._credit_restored(now)
         self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now))
+
+    def _credit_restored(self, now: float) -> None:
+        """After a trip at zero credit, a wallet holding credit again (a top-up) allows the
+        relay to close: the customer's button restores the supply."""
+        if not self._credit_trip or self.wallet is None or self.relay.supplying:
+            self._credit_trip = False
+            return
+        if self.wallet.balance() > 0:
+            self._credit_trip = False
+            self.close(now, direct=False)
 
     # UART: the expansion module
 
@@ -405,6 +436,7 @@ class ManagementModule:
             self._refuse("local trip refused: the meter is protected (power keeping)", now)
             return
         self.trip(now, reason="credit exhausted")
+        self._credit_trip = not self.relay.supplying
 
     def _deduct(self, amount: int, energy_wh: int, now: float) -> None:
         if self.wallet is None:
@@ -437,6 +469,7 @@ class ManagementModule:
     # the relay, as the server's methods and the local guard drive it
 
     def trip(self, now: float, delay: float = 0.0, duration: float = 0.0, reason: str = "") -> None:
+        self._credit_trip = False  # a station's trip is not undone by a top-up
         before = self.relay.state
         self.relay.trip(now, delay, duration)
         if self.relay.state != before:
@@ -447,6 +480,13 @@ class ManagementModule:
         self.relay.close(now, direct)
         if self.relay.state != before:
             self._relay_changed(before, now)
+
+    def press_button(self, now: float) -> None:
+        """The customer's button: closes the relay after a close-allowed."""
+        before = self.relay.state
+        self.relay.press_button(now)
+        if self.relay.state != before:
+            self._relay_changed(before, now, "button pressed")
 
     def _relay_changed(self, before: RelayState, now: float, reason: str = "") -> None:
         tripped = not self.relay.supplying

@@ -4,9 +4,13 @@ reports to the management module over SPI. It is never upgradable.
 Each step it is given what it measured (from a waveform window through
 :func:`~wattguard.meter.metering.metrology.analyse_window`, or a load profile in profile mode) and
 for how long; it accumulates the registers and the demand, and queues the SPI messages to send:
-a MEASUREMENT every step and an ENERGY snapshot every ``energy_every`` seconds. Sans-IO, in the
+a MEASUREMENT every step (after a HARMONICS in waveform mode) and an ENERGY snapshot every
+``energy_every`` seconds, followed by HARMONIC_ENERGY once a waveform has been analysed
+(before that all active energy is fundamental)
+(:mod:`~wattguard.meter.metering.harmonics`). Sans-IO, in the
 shape of :class:`wattguard.sansio.Core` for a chip that only sends: its inputs are named ports
-(:meth:`MeteringModule.measure`, :meth:`MeteringModule.power_up`), its output is
+(:meth:`MeteringModule.measure`, :meth:`MeteringModule.measure_waveform`,
+:meth:`MeteringModule.power_up`), its output is
 :meth:`MeteringModule.spi_to_send` (whole MAC'd messages, one per SPI transfer); it has no
 timers and no events. Payloads are
 DL/T 698.45 Data (one codec for everything), in the units of the protocol objects:
@@ -27,6 +31,7 @@ import numpy as np
 
 from wattguard.errors import DecodeError
 from wattguard.meter.links.spi import MessageType, SpiSender
+from wattguard.meter.metering.harmonics import HarmonicContent, HarmonicEnergy
 from wattguard.meter.metering.metrology import analyse_window
 from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
 from wattguard.protocol import Data, DataType
@@ -56,6 +61,8 @@ class Measurement:
     neutral_current: float | None = None  # None: equal to the phase current
     voltage_thd: float = 0.0
     current_thd: float = 0.0
+    #: Of ``active_power``, what the harmonics carry (P - P_1; 0 in profile mode).
+    harmonic_power: float = 0.0
 
     @property
     def apparent_power(self) -> float:
@@ -65,6 +72,11 @@ class Measurement:
     def power_factor(self) -> float:
         s = self.apparent_power
         return self.active_power / s if s else 1.0
+
+    def without_load(self) -> Measurement:
+        """The same supply with the load cut off (an open relay): the voltage and frequency
+        stay, the current and the powers are zero."""
+        return Measurement(self.voltage, 0.0, 0.0, 0.0, self.frequency, 0.0, self.voltage_thd, 0.0)
 
     def to_data(self) -> Data:
         neutral = self.current if self.neutral_current is None else self.neutral_current
@@ -133,6 +145,8 @@ class MeteringModule:
 
     def __init__(self, spi_key: bytes, *, tariffs: int = 4, energy_every: float = 60.0) -> None:
         self.registers = EnergyRegisters(tariffs)
+        self.harmonic_energy = HarmonicEnergy(tariffs)
+        self.waveform = False  # a waveform was analysed: harmonic energy is reported
         self.demand = DemandMeter(tariffs=tariffs)
         self.spi = SpiSender(spi_key)
         self.energy_every = energy_every
@@ -149,6 +163,8 @@ class MeteringModule:
     def measure(self, m: Measurement, seconds: float, tariff: int, now: float) -> None:
         """Account one step and queue the SPI messages it produces."""
         self.registers.accumulate(m.active_power, m.reactive_power, seconds, tariff)
+        fundamental = m.active_power - m.harmonic_power
+        self.harmonic_energy.accumulate(fundamental, m.harmonic_power, seconds, tariff)
         self.demand.accumulate(m.active_power, seconds, tariff, now)
         self.last = m
         self._outbox.append(self.spi.encode(MessageType.MEASUREMENT, encode_data(m.to_data())))
@@ -156,6 +172,10 @@ class MeteringModule:
         if self._since_energy + 1e-9 >= self.energy_every:
             self._since_energy = 0.0
             self._outbox.append(self.spi.encode(MessageType.ENERGY, encode_energy(self.registers)))
+            if self.waveform:  # in profile mode all of it is fundamental: nothing to add
+                self._outbox.append(
+                    self.spi.encode(MessageType.HARMONIC_ENERGY, self.harmonic_energy.to_bytes())
+                )
 
     def spi_to_send(self) -> list[bytes]:
         """The SPI messages to send, oldest first, each one whole (cleared once taken)."""
@@ -169,8 +189,11 @@ class MeteringModule:
         sample_rate: float,
         tariff: int,
         now: float,
-    ) -> None:
-        """Waveform mode: analyse one window of samples and account it."""
+        seconds: float | None = None,
+    ) -> Measurement:
+        """Waveform mode: analyse one window of samples (at least 10 cycles), report its
+        harmonic content (HARMONICS) and account it for ``seconds`` (None: the window's own
+        length; a longer step when one window stands for it). Returns what it measured."""
         phase = analyse_window(voltage, current, sample_rate)
         m = Measurement(
             voltage=phase.voltage,
@@ -180,5 +203,10 @@ class MeteringModule:
             frequency=phase.frequency,
             voltage_thd=phase.voltage_thd,
             current_thd=phase.current_thd,
+            harmonic_power=phase.active_power - phase.fundamental_power,
         )
-        self.measure(m, len(voltage) / sample_rate, tariff, now)
+        self.waveform = True
+        content = HarmonicContent.of(phase)
+        self._outbox.append(self.spi.encode(MessageType.HARMONICS, content.to_bytes()))
+        self.measure(m, phase.samples / sample_rate if seconds is None else seconds, tariff, now)
+        return m

@@ -14,6 +14,7 @@ from wattguard.station.api import (
     dashboard,
     events,
     meters,
+    operations,
     readings,
     summary,
     users,
@@ -26,7 +27,18 @@ from wattguard.station.service import Station
 __all__ = ["create_app"]
 
 #: The routers, in the order their routes are matched and described.
-_ROUTERS = (users, audit, summary, meters, readings, events, commands, analytics, dashboard)
+_ROUTERS = (
+    users,
+    audit,
+    summary,
+    meters,
+    readings,
+    events,
+    operations,
+    commands,
+    analytics,
+    dashboard,
+)
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,7 +1,7 @@
 // The master station's dashboard: reads the REST API every few seconds with the user's token
-// and shows the summary, open alerts, commands, a page of meters and the newest security events;
-// issues trip/close commands and approves or rejects pending ones. The API's rules decide every
-// action.
+// and shows the summary, open alerts, commands, a page of meters and the newest operational and
+// security events; issues trip/close commands and approves or rejects pending ones. The API's
+// rules decide every action.
 //
 // A fleet may hold tens of thousands of meters, so the page never asks for all of them: the
 // meters table shows one page of /api/meters/page (with the latest reading of just those
@@ -277,10 +277,19 @@ function showEvents(events) {
   }, "No security events.");
 }
 
+function showOperations(events) {
+  fill("operations", events, (row, e) => {
+    cell(row, when(e.time));
+    cell(row, e.kind.replaceAll("_", " "));
+    cell(row, e.meter);
+    cell(row, e.detail, "text");
+  }, "No operational events.");
+}
+
 function clearData() {
   shown.clear();
   $("whoami").textContent = "";
-  for (const id of ["alerts", "commands", "meters", "events", "command-meters"]) {
+  for (const id of ["alerts", "commands", "meters", "events", "operations", "command-meters"]) {
     $(id).replaceChildren();
   }
   $("meters-range").textContent = "";
@@ -304,12 +313,13 @@ async function refresh() {
   }
   try {
     const summary = await api("/api/summary");
-    const [me, meters, alerts, events, commands] = await Promise.all([
+    const [me, meters, alerts, events, commands, operations] = await Promise.all([
       api("/api/whoami"),
       api(metersPath()),
       api("/api/alerts?open=true"),
       api("/api/events?limit=" + SHOWN),
       api("/api/commands"),
+      api("/api/operational-events?limit=" + SHOWN),
     ]);
     if (mine !== generation) return;
     $("whoami").textContent = "Signed in as " + me.name + " (" + me.role + ")";
@@ -318,6 +328,7 @@ async function refresh() {
     showMeters(meters);
     showCommands(commands);
     showEvents(events);
+    showOperations(operations);
     say("status", "Up to date at " + new Date().toLocaleTimeString() + ".", "ok");
     document.dispatchEvent(new Event("wattguard-refreshed")); // analytics.js listens
   } catch (error) {
