@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -151,7 +151,7 @@ def plan(
     peak_row = np.zeros(nv + count + 1)
     peak_row[-1] = 1.0
 
-    def solve(c: FloatArray, extra: list[tuple[FloatArray, float]]) -> object:
+    def solve(c: FloatArray, extra: list[tuple[FloatArray, float]]) -> Any:
         a_ub = sparse.vstack([a_cap, *[sparse.csr_array(r[None, :]) for r, _ in extra]])
         b_ub = np.concatenate([headroom, [b for _, b in extra]])
         res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=energy, bounds=bounds, method=method)
@@ -187,12 +187,12 @@ def plan(
     )
 
 
-def _dual_objective(res: object, b_ub: FloatArray, b_eq: FloatArray, bounds: FloatArray) -> float:
+def _dual_objective(res: Any, b_ub: FloatArray, b_eq: FloatArray, bounds: FloatArray) -> float:
     """The dual objective of a solved linprog: b_ub.y_ub + b_eq.y_eq + bounds' terms."""
-    marg_ub = np.asarray(res.ineqlin.marginals)  # type: ignore[attr-defined]
-    marg_eq = np.asarray(res.eqlin.marginals)  # type: ignore[attr-defined]
-    lower = np.asarray(res.lower.marginals)  # type: ignore[attr-defined]
-    upper = np.asarray(res.upper.marginals)  # type: ignore[attr-defined]
+    marg_ub = np.asarray(res.ineqlin.marginals)
+    marg_eq = np.asarray(res.eqlin.marginals)
+    lower = np.asarray(res.lower.marginals)
+    upper = np.asarray(res.upper.marginals)
     finite = np.isfinite(bounds[:, 1])
     return float(
         b_ub @ marg_ub + b_eq @ marg_eq + bounds[:, 0] @ lower + bounds[finite, 1] @ upper[finite]

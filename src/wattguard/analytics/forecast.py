@@ -117,8 +117,13 @@ def day_ahead(
     target = x[:n]
     fit = ~np.isnan(target)
     fit[:steps_per_day] = False  # nothing precedes the first day
+    if not fit.any():
+        raise AnalysisInputError("history has no present value after its first day")
+    known = ~np.isnan(features[:n][fit]).all(axis=0)  # a lag longer than the history
+    features = features[:, known]
+    weekly = (np.arange(known.size) == 1)[known]
     model = HistGradientBoostingRegressor(
-        max_iter=max_iter, categorical_features=[1], random_state=0
+        max_iter=max_iter, categorical_features=weekly, random_state=0
     )
     model.fit(features[:n][fit], target[fit])
     return np.asarray(model.predict(features[n:]) * spread + mean, dtype=np.float64)
