@@ -127,6 +127,13 @@ def test_baselines() -> None:
     assert uncontrolled(base, sessions, 1.0).tolist() == [[10, 0, 0, 0], [0, 4, 0, 0]]
     greedy = valley_first(base, 20.0, price, sessions, 1.0)
     assert greedy.tolist() == [[0, 0, 0, 10], [0, 0, 4, 0]]
+    # price first, load only between equal prices: the loaded but cheaper interval wins
+    cheap_but_loaded = valley_first(
+        [0.0, 10.0, 0.0], 20.0, [2.0, 1.0, 2.0], [Session(0, 3, 5, 10)], 1.0
+    )
+    assert cheap_but_loaded.tolist() == [[0, 5, 0]]
+    ties = valley_first([3.0, 1.0, 2.0], 20.0, [1.0, 1.0, 1.0], [Session(0, 3, 5, 10)], 1.0)
+    assert ties.tolist() == [[0, 5, 0]]
 
 
 def test_refuses_a_window_outside_the_horizon() -> None:
