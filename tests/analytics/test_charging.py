@@ -86,6 +86,29 @@ def test_infeasible_instances_deliver_the_most_possible(
     assert lone[0].energy_kwh - result.unmet[0] == pytest.approx(reachable, abs=1e-4)
 
 
+@settings(max_examples=30, deadline=None)
+@given(instances())
+def test_overloaded_instances_are_refused_with_the_exact_shortfall(
+    instance: tuple[np.ndarray, float, np.ndarray, list[Session]],
+) -> None:
+    base, capacity, price, drawn = instance
+    # every car plugged in all along and wanting more than its pile could give it alone
+    sessions = [Session(0, STEPS, s.max_kw * STEPS + 1.0, s.max_kw) for s in drawn]
+    piles = sum(s.max_kw for s in sessions)
+    deliverable = np.minimum(np.maximum(capacity - base, 0.0), piles).sum()
+    want = sum(s.energy_kwh for s in sessions)
+    with pytest.raises(ChargingInfeasible) as refused:
+        schedule(base, capacity, price, sessions, 1.0)
+    assert set(refused.value.unmet) == set(range(len(sessions)))
+    assert sum(refused.value.unmet.values()) == pytest.approx(want - deliverable, abs=1e-3)
+    assert str(len(sessions)) in str(refused.value)
+
+
+def test_no_sessions_no_power() -> None:
+    result = plan(np.ones(3), 10.0, np.ones(3), [], 1.0)
+    assert result.power.shape == (0, 3) and result.cost == 0.0 and not result.unmet_sessions()
+
+
 def test_charges_in_the_cheap_hours_then_flattens_the_peak() -> None:
     base = np.array([10.0, 10.0, 5.0, 5.0])
     price = np.array([3.0, 3.0, 1.0, 1.0])
