@@ -60,8 +60,10 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     ├── StorageError           [station.records] the station's storage stored nothing of it
     │   ├── InvalidRecord      [station.records] a row that is not valid (also ValueError)
     │   └── StorageUnavailable [station.records] the database failed; retry
-    └── AnalysisInputError     [analytics._arrays] arrays an analysis cannot take: wrong shape,
-                               kind or length (also ValueError)
+    ├── AnalysisInputError     [analytics._arrays] arrays an analysis cannot take: wrong shape,
+    │                          kind or length (also ValueError)
+    └── ChargingInfeasible     [analytics.charging] EV sessions that cannot be charged by
+                               departure; carries which, by how much, and the best plan
 
 Every security refusal is also emitted as an event that the station's security monitor
 stores; the exception text itself never says which check failed, except where saying so helps

@@ -11,6 +11,12 @@ reads the arrays from storage and stores the results):
 * :mod:`~wattguard.analytics.anomaly`: theft and anomaly scores per meter;
 * :mod:`~wattguard.analytics.injection`: the false-data injections (Jokar et al. 2016) and
   ranking figures used to evaluate the scores.
+* :mod:`~wattguard.analytics.forecast`: the day-ahead load forecast, its seasonal-naive
+  baselines, MASE and MAPE on rolling origins;
+* :mod:`~wattguard.analytics.charging`: orderly EV charging behind a transformer as a linear
+  program (HiGHS), re-planning, and the uncontrolled and valley-first baselines;
+* :mod:`~wattguard.analytics.tariff`: the bill under each offered tariff and the cheapest, and
+  the demand-response curtailment with the least curtailed comfort.
 
 Each keeps an incremental form (a state that takes one more day) beside the batch functions.
 docs/analytics.md gives the methods and the figures measured.
