@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,32 @@ def test_report_and_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert (tmp_path / "r.html").read_text().count("<section") == 1
     assert main(["attack", "no-such-attack"]) == 2
     assert "choose all or one of" in capsys.readouterr().err
+
+
+def test_report_says_what_made_it_and_shows_whole_frames() -> None:
+    from cryptography.hazmat.backends.openssl import backend
+
+    import wattguard
+    from wattguard.attacks.report import commit
+
+    result = run("replay-trip")
+    captured = next(
+        e for e in result.protected.evidence + result.unprotected.evidence if "trip" in e
+    )
+    frame = re.search(r"[0-9a-f]{98,}", captured)
+    assert frame is not None, f"the evidence holds the whole frame: {captured}"
+    page = html_report([result])
+    # the whole frame, folded in a <details> (a click shows it), never "... (57 bytes)" alone
+    assert f"<span class=frame>{frame.group()}</span></details>" in page
+    assert f"... ({len(frame.group()) // 2} bytes)</summary>" in page
+    for fact in ("wattguard", "commit", "seed", "Python", "OpenSSL", "date"):
+        assert f"<tr><th>{fact}</th>" in page
+    assert f"<td>{wattguard.__version__}</td>" in page
+    assert f"<td>{platform.python_version()} " in page
+    assert backend.openssl_version_text() in page
+    head = subprocess.run(
+        ["git", "-C", str(Path(wattguard.__file__).parent), "rev-parse", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    expected = head.stdout.strip() if head.returncode == 0 else "unknown"
+    assert commit().split()[0] == expected and expected in page

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import platform
+import re
+import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
+import wattguard
 from wattguard.attacks.harness import Outcome, Result
+from wattguard.attacks.scenarios.deployed import SEED
 
-__all__ = ["html_report", "table"]
+__all__ = ["commit", "html_report", "provenance", "table"]
 
 
 def _short(outcome: Outcome) -> str:
@@ -35,11 +41,68 @@ def table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+#: A frame in the evidence: a run of hex longer than a line shows folded in a <details>.
+_FRAME = re.compile(r"\b(?:[0-9a-f]{2}){49,}\b")
+_FOLD = 96  # hex digits shown while folded
+
+
+def _evidence(text: str) -> str:
+    """One item of evidence as HTML: long hex frames whole, folded (a click unfolds them)."""
+    out, at = [], 0
+    for frame in _FRAME.finditer(text):
+        hexed = frame.group()
+        out.append(html.escape(text[at : frame.start()]))
+        out.append(
+            f"<details><summary>{hexed[:_FOLD]}... ({len(hexed) // 2} bytes)</summary>"
+            f"<span class=frame>{hexed}</span></details>"
+        )
+        at = frame.end()
+    out.append(html.escape(text[at:]))
+    return "".join(out)
+
+
+def commit() -> str:
+    """The git commit this code runs from, when it runs from a checkout; ``"unknown"`` else
+    (an installed package, no git)."""
+    source = Path(wattguard.__file__).resolve().parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    found = done.stdout.strip()
+    if done.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", found):
+        return "unknown"
+    dirty = subprocess.run(
+        ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    return found + (" (with local changes)" if dirty.stdout.strip() else "")
+
+
+def provenance() -> dict[str, str]:
+    """What produced a report: wattguard's version and commit, the scenarios' seed, the
+    Python and OpenSSL versions (OpenSSL: the one ``cryptography`` carries, which does the
+    SM3/SM4), and the date."""
+    from cryptography.hazmat.backends.openssl import backend
+
+    return {
+        "wattguard": wattguard.__version__,
+        "commit": commit(),
+        "seed": str(SEED),
+        "Python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "OpenSSL": backend.openssl_version_text(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
+
+
 def _outcome_html(title: str, outcome: Outcome) -> str:
     def items(values: list[str]) -> str:
         if not values:
             return "<p class=none>none</p>"
-        shown = "".join(f"<li><code>{html.escape(v)}</code></li>" for v in values[:20])
+        shown = "".join(f"<li><code>{_evidence(v)}</code></li>" for v in values[:20])
         more = f"<li>... and {len(values) - 20} more</li>" if len(values) > 20 else ""
         return f"<ul>{shown}{more}</ul>"
 
@@ -54,7 +117,11 @@ def _outcome_html(title: str, outcome: Outcome) -> str:
 
 
 def html_report(results: Sequence[Result]) -> str:
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    facts = provenance()
+    when = facts["date"]
+    made = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items()
+    )
     rows, sections = [], []
     for r in results:
         s = r.scenario
@@ -85,8 +152,11 @@ tr.fails td:last-child {{ color: #b00; font-weight: bold; }}
 .run {{ border-left: 4px solid #ccc; padding-left: 1em; margin: 1em 0; }}
 .run.succeeded {{ border-color: #b00; }} .run.refused {{ border-color: #075; }}
 code {{ font-size: .85em; word-break: break-all; }} .none {{ color: #888; }}
+details summary {{ cursor: pointer; }} .frame {{ display: block; margin: .3em 0 .3em 1em; }}
+table.made th {{ text-align: left; }}
 </style></head><body>
 <h1>wattguard security report</h1>
+<table class=made>{made}</table>
 <p>{when}: {held} of {len(results)} scenarios show the protection holding (refused and
 noticed when protected, successful when the protection is off).</p>
 <table><tr><th>#</th><th>scenario</th><th>threat</th><th>protection</th><th>protected</th>

@@ -104,6 +104,16 @@ def _keys(config: DeploymentConfig) -> str:
     return f"master keys: derived from --seed {config.seed} (reproducible: anyone can derive them)"
 
 
+def _storage(database: str) -> str | None:
+    """A warning when the station's storage is memory: everything it holds is lost at exit."""
+    if database.split("?", 1)[0] in ("sqlite://", "sqlite:///:memory:"):
+        return (
+            f"storage: in memory (--database {database}): readings, events and alerts are "
+            "lost when the demo exits; --database sqlite:///station.db keeps them"
+        )
+    return None
+
+
 def _evening() -> float:
     """21:30 UTC today: a live demo's simulated clock starts there, so that its first day
     closes (and the analytics job shows results, at 02:00) a few minutes after the start."""
@@ -139,6 +149,8 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
     )
     print(_keys(config))
     _districts(config)
+    if (warning := _storage(config.database)) is not None:
+        print(warning)
     began = time.monotonic()
     shown = [-1]
 
@@ -157,6 +169,7 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
         f"done in {took:.1f} s: {summary.readings:,} readings stored "
         f"({summary.readings / took:,.0f}/s), {summary.security_events} security events"
     )
+    print(summary.final())
     return 0
 
 
@@ -174,6 +187,8 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
     )
     print(_keys(config))
     _districts(config)
+    if (warning := _storage(config.database)) is not None:
+        print(warning)
     if config.sealed_bus:
         print("bus: every message signed by the FEP or the station, checked by the other")
 
@@ -187,11 +202,13 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
     try:
         summary = asyncio.run(live)
     except KeyboardInterrupt:
+        # run_live's own cleanup has run (the interrupt cancels it); the storage is still open
         print("\nstopped")
+        print(deployment.summary().final(), flush=True)
         return 0
     if tty:
         print()
-    print(f"{summary.readings:,} readings stored; {summary.security_events} security events")
+    print(summary.final())
     return 0
 
 

@@ -137,7 +137,8 @@ class DeploymentConfig:
 @dataclass(frozen=True, slots=True)
 class Summary:
     """A deployment's state at one moment, as its runs report it: readings stored, meters
-    reporting, terminals online, security events and alerts (:meth:`line` puts it on one line)."""
+    reporting, terminals online, security events and alerts (:meth:`line` puts it on one line,
+    :meth:`final` says what a run did when it ends)."""
 
     simulated: float  # POSIX seconds of the simulation
     elapsed: float  # real seconds since the start
@@ -152,16 +153,30 @@ class Summary:
     open_alerts: int = 0
 
     analysed_days: int = 0
+    # readings per real second since the previous summary (the average above falls between
+    # collection rounds; this shows the last round)
+    interval_rate: float = 0.0
+    alerts: int = 0  # raised in all, open or closed
 
     def line(self) -> str:
         when = dt.datetime.fromtimestamp(self.simulated, dt.UTC).strftime("%Y-%m-%d %H:%M")
         return (
-            f"{when} UTC | {self.readings:>8,} readings ({self.readings_per_second:,.0f}/s) | "
+            f"{when} UTC | {self.readings:>8,} readings ({self.readings_per_second:,.0f}/s "
+            f"average, {self.interval_rate:,.0f}/s last interval) | "
             f"meters reporting {self.meters_reporting}/{self.meters} | terminals online "
             f"{self.terminals_online}/{self.terminals} | security events {self.security_events}"
             f" | open alerts {self.open_alerts}"
             + (f" | refused {self.refused}" if self.refused else "")
             + (f" | analysed days {self.analysed_days}" if self.analysed_days else "")
+        )
+
+    def final(self) -> str:
+        """What a run did, for its end: readings, meters, security events, alerts, duration."""
+        return (
+            f"summary: {self.readings:,} readings stored from {self.meters_reporting}/"
+            f"{self.meters} meters reporting, {self.security_events} security events, "
+            f"{self.alerts} alerts ({self.open_alerts} open), in {self.elapsed:,.1f} s real "
+            f"time ({self.readings_per_second:,.0f} readings/s)"
         )
 
 
@@ -277,6 +292,7 @@ class Deployment:
         self.sessions: dict[bytes, FepSession] = {}
         self._wired = False
         self._began = time.monotonic()
+        self._previous = (self._began, 0)  # (monotonic, readings) at the last summary
 
     def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
         """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
@@ -343,7 +359,12 @@ class Deployment:
 
     def summary(self) -> Summary:
         now = self.clock.time()
-        elapsed = max(time.monotonic() - self._began, 1e-9)
+        moment = time.monotonic()
+        elapsed = max(moment - self._began, 1e-9)
+        last_moment, last_readings = self._previous
+        interval = moment - last_moment
+        interval_rate = (self.tracker.readings - last_readings) / interval if interval > 0 else 0.0
+        self._previous = (moment, self.tracker.readings)
         recent = now - 2 * REALTIME.period - 120
         return Summary(
             simulated=now,
@@ -362,6 +383,8 @@ class Deployment:
             refused=sum(link.refused for link in self.collector.links.values()),
             open_alerts=len(self.storage.alerts(open_only=True)),
             analysed_days=self.analysed_days,
+            interval_rate=interval_rate,
+            alerts=len(self.storage.alerts(limit=1_000_000)),
         )
 
     # live, over loopback TCP

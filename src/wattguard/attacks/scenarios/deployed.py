@@ -39,6 +39,7 @@ from wattguard.station.commands import CommandKind, Role, User
 
 __all__ = [
     "OPERATOR",
+    "SEED",
     "Rewrite",
     "StationView",
     "Tap",
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 OPERATOR = User("otto", Role.OPERATOR)
+#: The seed of every scenario's deployment (keys, loads, radio): an attack run is reproducible.
+SEED = 0
 
 
 def fresh_deployment(
@@ -68,7 +71,7 @@ def fresh_deployment(
     meters (False: the standard's plaintext + MAC reads, for attacks on the values' MAC);
     ``sealed_bus``: FEP and station sign and verify what crosses the bus."""
     config = DeploymentConfig(  # seeded: an attack run is reproducible
-        meters=meters, per_terminal=per_terminal, start=start, protected=protected, seed=0,
+        meters=meters, per_terminal=per_terminal, start=start, protected=protected, seed=SEED,
         private_readings=private_readings, sealed_bus=sealed_bus,
     )  # fmt: skip
     deployment = Deployment(config, virtual_clock(config))
@@ -82,9 +85,9 @@ def meter_of(deployment: Deployment, index: int = 0) -> tuple[Neighbourhood, Met
     return meters[index]
 
 
-def hexed(data: bytes, limit: int = 96) -> str:
-    text = data.hex()
-    return text if len(text) <= limit else text[:limit] + f"... ({len(data)} bytes)"
+def hexed(data: bytes) -> str:
+    """The whole of ``data`` in hex, as evidence (the HTML report folds long frames away)."""
+    return data.hex()
 
 
 def command_frame(meter: bytes, apdu: Structure) -> bytes:
