@@ -36,12 +36,22 @@ cent) and non-technical loss (a bypass, a meter that registers too little, a bro
    so the normal equations are solved hour by hour through the Schur complement of the few
    shared loss columns, at the cost of one fit.
 
+   The per-hour fit pays for its reach with noise: each hour's coefficients rest on a
+   twenty-fourth of the intervals. So a **second stage** refits with one coefficient per meter
+   over the whole day for every meter but the suspects (a first-stage error beyond 5 % and 4
+   robust spreads of the district's estimates), which keep theirs per hour; the first stage's
+   interval weights are kept, so the weighted normal equations are built once. Intervals are
+   weighted by the inverse square of the summed readings in both stages: the loss model's
+   error grows with the load, and the heavy intervals would otherwise dominate the fit.
+
    A meter that reads exactly zero over stretches (a broken meter, a cut register) has no
    reading to scale, and its missing load is too smooth to tell from technical loss in the
    balance. Its zeros are the evidence: over them it is taken to draw its own usual day (the
    mean by interval of the day of what it read, or the district's mean customer if it never
    read), which is removed from the balance before the fit and counted in its true energy.
-   A meter that read nothing at all comes out at -1; the zeros of a customer who really used
+   Its true load's swings over its zeros are unknown, and they are exactly what tells the
+   other customers apart, so the second stage leaves those intervals out (when at least a
+   tenth of the intervals remain). A meter that read nothing at all comes out at -1; the zeros of a customer who really used
    nothing (an empty house, an open relay) ask for a visit all the same.
 
 Intervals where the supply or any customer reading is missing (NaN) are left out of the fit
