@@ -51,8 +51,9 @@ cent) and non-technical loss (a bypass, a meter that registers too little, a bro
    read), which is removed from the balance before the fit and counted in its true energy.
    Its true load's swings over its zeros are unknown, and they are exactly what tells the
    other customers apart, so the second stage leaves those intervals out (when at least a
-   tenth of the intervals remain). A meter that read nothing at all comes out at -1; the zeros of a customer who really used
-   nothing (an empty house, an open relay) ask for a visit all the same.
+   tenth of the intervals remain). A meter that read nothing at all comes out at -1; the
+   zeros of a customer who really used nothing (an empty house, an open relay) ask for a
+   visit all the same.
 
 Intervals where the supply or any customer reading is missing (NaN) are left out of the fit
 and counted; the finer the intervals the better the balance is determined (15-minute curves
@@ -238,7 +239,7 @@ class _System:
         ]
         self.extra = losses[order] / self.scale[meters * blocks :]
         self.target = target[order]
-        self.blind = zero.any(axis=0)[order]
+        self.blind = np.asarray(zero.any(axis=0), dtype=bool)[order]
         # The loss model's error grows with the load (I^2 R), so intervals are weighted by
         # the inverse square of the summed readings (floored at a fifth of their mean).
         level = np.abs(r.sum(axis=0))[order]
@@ -311,9 +312,11 @@ class _System:
             sigma2 = (1.4826 * float(np.median(np.abs(residual - np.median(residual))))) ** 2
         out = np.empty_like(d)
         out[:, singles] = coef[: singles.size]
-        out[:, suspects] = coef[singles.size : singles.size + suspects.size * blocks].reshape(
-            suspects.size, blocks
-        ).T
+        out[:, suspects] = (
+            coef[singles.size : singles.size + suspects.size * blocks]
+            .reshape(suspects.size, blocks)
+            .T
+        )
         return out
 
     def _solve_once(self, weights: FloatArray, ridge: FloatArray) -> FloatArray:
