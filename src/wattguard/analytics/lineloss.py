@@ -36,13 +36,24 @@ cent) and non-technical loss (a bypass, a meter that registers too little, a bro
    so the normal equations are solved hour by hour through the Schur complement of the few
    shared loss columns, at the cost of one fit.
 
+   The per-hour fit pays for its reach with noise: each hour's coefficients rest on a
+   twenty-fourth of the intervals. So a **second stage** refits with one coefficient per meter
+   over the whole day for every meter but the suspects (a first-stage error beyond 5 % and 4
+   robust spreads of the district's estimates), which keep theirs per hour; the first stage's
+   interval weights are kept, so the weighted normal equations are built once. Intervals are
+   weighted by the inverse square of the summed readings in both stages: the loss model's
+   error grows with the load, and the heavy intervals would otherwise dominate the fit.
+
    A meter that reads exactly zero over stretches (a broken meter, a cut register) has no
    reading to scale, and its missing load is too smooth to tell from technical loss in the
    balance. Its zeros are the evidence: over them it is taken to draw its own usual day (the
    mean by interval of the day of what it read, or the district's mean customer if it never
    read), which is removed from the balance before the fit and counted in its true energy.
-   A meter that read nothing at all comes out at -1; the zeros of a customer who really used
-   nothing (an empty house, an open relay) ask for a visit all the same.
+   Its true load's swings over its zeros are unknown, and they are exactly what tells the
+   other customers apart, so the second stage leaves those intervals out (when at least a
+   tenth of the intervals remain). A meter that read nothing at all comes out at -1; the
+   zeros of a customer who really used nothing (an empty house, an open relay) ask for a
+   visit all the same.
 
 Intervals where the supply or any customer reading is missing (NaN) are left out of the fit
 and counted; the finer the intervals the better the balance is determined (15-minute curves
@@ -79,6 +90,11 @@ _PASSES = 4
 #: Parts of the day fitted apart, so theft at some hours only is seen.
 BLOCKS = 24
 _HUBER = 1.345
+#: A first-pass error this large (and this many robust spreads) keeps its per-block fit.
+_SUSPECT = 0.05
+_SUSPECT_Z = 4.0
+#: Share of intervals with every meter reading that the second stage needs to leave the rest out.
+_SEEN = 0.1
 #: A run of exactly-zero readings at least this long marks a meter as reading nothing.
 _ZERO_RUN = 8
 
@@ -151,6 +167,26 @@ def estimate_meter_errors(
     system = _System(r, y, block, blocks, zero, phase)
     coef = system.solve()
     d = coef[: meters * blocks].reshape(blocks, meters)
+    if blocks > 1:
+        d = system.refit(d, _suspects(_errors(r, block, blocks, d, system)))
+    return _errors(r, block, blocks, d, system)
+
+
+def _suspects(errors: FloatArray) -> npt.NDArray[np.intp]:
+    """Meters whose first-pass error stands out: far beyond the honest meters' scatter."""
+    size = np.abs(errors)
+    spread = 1.4826 * float(np.median(size))
+    return np.flatnonzero(size > max(_SUSPECT, _SUSPECT_Z * spread)).astype(np.intp)
+
+
+def _errors(
+    r: FloatArray,
+    block: npt.NDArray[np.intp],
+    blocks: int,
+    d: FloatArray,
+    system: _System,
+) -> FloatArray:
+    """Registered over estimated true energy, minus one, from per-block coefficients."""
     per_block = np.stack([r[:, block == b].sum(axis=1) for b in range(blocks)])
     registered = np.abs(per_block).sum(axis=0)
     true = ((1.0 + d) * np.abs(per_block)).sum(axis=0)
@@ -203,6 +239,12 @@ class _System:
         ]
         self.extra = losses[order] / self.scale[meters * blocks :]
         self.target = target[order]
+        self.blind = np.asarray(zero.any(axis=0), dtype=bool)[order]
+        # The loss model's error grows with the load (I^2 R), so intervals are weighted by
+        # the inverse square of the summed readings (floored at a fifth of their mean).
+        level = np.abs(r.sum(axis=0))[order]
+        floor = max(0.2 * float(level.mean()), 1e-12)
+        self.base = (float(level.mean()) / np.maximum(level, floor)) ** 2
 
     def predict(self, scaled: FloatArray) -> FloatArray:
         """The fitted balance (in block order) for scaled coefficients."""
@@ -212,7 +254,7 @@ class _System:
 
     def solve(self) -> FloatArray:
         """Iteratively reweighted: interval weights (Huber) and per-coefficient priors."""
-        weights = np.ones(self.target.size)
+        weights = self.base.copy()
         scaled = np.zeros(self.size)
         sigma2 = 0.0
         for step in range(_PASSES):
@@ -224,11 +266,58 @@ class _System:
                     self.penalised, sigma2 / (PRIOR_ERROR**2 + coef**2) / self.scale**2, 0.0
                 )
             scaled = self._solve_once(weights, ridge)
-            residual = self.target - self.predict(scaled)
+            residual = (self.target - self.predict(scaled)) * np.sqrt(self.base)
             sigma = 1.4826 * float(np.median(np.abs(residual - np.median(residual)))) + 1e-12
             sigma2 = sigma**2
-            weights = np.minimum(1.0, _HUBER * sigma / np.maximum(np.abs(residual), 1e-300))
+            huber = np.minimum(1.0, _HUBER * sigma / np.maximum(np.abs(residual), 1e-300))
+            weights = self.base * huber
+        self.weights, self.sigma2 = weights, sigma2
         return np.asarray(scaled / self.scale)
+
+    def refit(self, d: FloatArray, suspects: npt.NDArray[np.intp]) -> FloatArray:
+        """The second stage: one coefficient per meter for all but the ``suspects`` (which
+        keep one per block), so an honest meter's error is estimated from all its intervals
+        at once instead of from each hour's few. The interval weights of the first stage are
+        kept, so the weighted normal equations are built once and only the priors iterate."""
+        m, blocks = self.meters, self.blocks
+        singles = np.setdiff1d(np.arange(m), suspects)
+        whole = np.concatenate(self.x)  # (intervals in block order, meters), scaled
+        which = np.repeat(np.arange(blocks), np.diff(self.bounds))
+        parts = [whole[:, singles]]
+        parts += [whole[:, [s]] * (which == b)[:, None] for s in suspects for b in range(blocks)]
+        design = np.concatenate([*parts, self.extra], axis=1)
+        scale = np.concatenate(
+            [self.scale[singles], np.repeat(self.scale[suspects], blocks), self.scale[m * blocks :]]
+        )
+        penalised = np.arange(design.shape[1]) < design.shape[1] - self.extra.shape[1]
+        # While a meter reads zero, its true load is unknown to the interval: its swings (the
+        # very thing that tells customers apart) would be noise in every other estimate. Those
+        # intervals are left out of the second stage when enough others remain.
+        weights = self.weights
+        if 0 < self.blind.mean() < 1.0 - _SEEN:
+            weights = np.where(self.blind, 1e-6 * weights, weights)
+        weighted = design * weights[:, None]
+        gram = weighted.T @ design
+        rhs = weighted.T @ self.target
+        # Start from the first stage: a single meter's mean over the blocks, a suspect's own.
+        coef = np.concatenate(
+            [d[:, singles].mean(axis=0), d[:, suspects].T.ravel(), np.zeros(self.extra.shape[1])]
+        )
+        sigma2 = self.sigma2
+        for _ in range(_PASSES - 1):
+            ridge = np.where(penalised, sigma2 / (PRIOR_ERROR**2 + coef**2) / scale**2, 0.0)
+            scaled = np.linalg.solve(gram + np.diag(ridge + 1e-12), rhs)
+            coef = scaled / scale
+            residual = (self.target - design @ scaled) * np.sqrt(self.base)
+            sigma2 = (1.4826 * float(np.median(np.abs(residual - np.median(residual))))) ** 2
+        out = np.empty_like(d)
+        out[:, singles] = coef[: singles.size]
+        out[:, suspects] = (
+            coef[singles.size : singles.size + suspects.size * blocks]
+            .reshape(suspects.size, blocks)
+            .T
+        )
+        return out
 
     def _solve_once(self, weights: FloatArray, ridge: FloatArray) -> FloatArray:
         """The normal equations (scaled), solved by the Schur complement of the
