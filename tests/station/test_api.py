@@ -106,7 +106,8 @@ def test_roles_and_the_second_person_rule(api: TestClient, deployment: Deploymen
     unknown = api.post(
         "/api/commands", json={"kind": "trip", "meters": ["000000000000"]}, headers=OPERATOR
     )
-    assert unknown.status_code == 403 and "unknown meter" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "unknown meter" in unknown.json()["detail"]
+    assert "000000000000" in unknown.json()["detail"]
     bad = api.post(
         "/api/commands", json={"kind": "explode", "meters": meters[:1]}, headers=OPERATOR
     )
