@@ -1,5 +1,6 @@
 """``/api/commands``: remote commands, read, issued, approved and rejected under the rules of
-:mod:`wattguard.station.commands` (an unknown command or meter is 404, a refusal 403 with its reason)."""
+:mod:`wattguard.station.commands` (an unknown command or meter is 404, a refusal 403 with its
+reason)."""
 
 from collections.abc import Callable
 from dataclasses import asdict
