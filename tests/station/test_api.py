@@ -213,5 +213,6 @@ def test_the_page_endpoint_is_described(fleet: TestClient) -> None:
     described = fleet.get("/openapi.json").json()["paths"]["/api/meters/page"]["get"]
     assert "keyed on the address" in described["description"]
     names = {p["name"]: p for p in described["parameters"]}
-    assert set(names) == {"q", "after", "limit", "quantity", "authorization"}
+    assert set(names) == {"q", "after", "limit", "quantity"}  # the token: a security scheme
+    assert described["security"] == [{"HTTPBearer": []}]
     assert names["limit"]["schema"]["maximum"] == 1000
