@@ -3,6 +3,7 @@ that reach the relay through terminal, ESAM and back."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -216,3 +217,33 @@ def test_the_page_endpoint_is_described(fleet: TestClient) -> None:
     assert set(names) == {"q", "after", "limit", "quantity"}  # the token: a security scheme
     assert described["security"] == [{"HTTPBearer": []}]
     assert names["limit"]["schema"]["maximum"] == 1000
+
+
+def test_readings_are_named_in_units_rounded_to_the_scaler_with_iso_times(api: TestClient) -> None:
+    first = api.get("/api/meters", headers=VIEWER).json()[0]["address"]
+    rows = api.get(f"/api/meters/{first}/readings?quantity=00100201", headers=VIEWER).json()
+    assert rows and {r["name"] for r in rows} == {"forward active energy, total"}
+    assert {r["unit"] for r in rows} == {"kWh"}
+    for row in rows:  # the meter's scaler is -2: two decimals, no float noise
+        assert row["value"] == round(row["value"], 2) and len(repr(row["value"])) <= 14
+        assert row["at"] == datetime.fromtimestamp(row["time"], UTC).isoformat()[:19] + "Z"
+    curve = api.get(f"/api/meters/{first}/freezes?object=50020200", headers=VIEWER).json()
+    assert (
+        curve[0]["name"] == "forward active energy, total (minute freeze)"
+        and curve[0]["unit"] == "kWh"
+    )
+    latest = api.get("/api/readings/latest", headers=VIEWER).json()
+    assert all(r["unit"] == "kWh" and r["at"].endswith("Z") for r in latest)
+    # ISO 8601 in as well as POSIX seconds, the same rows
+    second = rows[1]
+    for start in (
+        str(second["time"]),
+        second["at"],
+        second["at"][:-1],
+        second["at"][:-1] + "+00:00",
+    ):
+        query = {"quantity": "00100201", "start": start}
+        got = api.get(f"/api/meters/{first}/readings", params=query, headers=VIEWER).json()
+        assert [r["time"] for r in got] == [r["time"] for r in rows[1:]], start
+    bad = api.get(f"/api/meters/{first}/readings?start=yesterday", headers=VIEWER)
+    assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]

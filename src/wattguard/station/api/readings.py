@@ -1,16 +1,85 @@
 """``/api/meters/{meter}/readings``, ``/api/meters/{meter}/freezes`` and
-``/api/readings/latest``: stored readings and frozen values."""
+``/api/readings/latest``: stored readings and frozen values.
+
+Each row carries, beside its raw quantity code (the OAD, prefixed by the record object for a
+frozen value) and its POSIX ``time``, the quantity's ``name`` and ``unit`` from the object
+catalogue (:func:`wattguard.protocol.objects.lookup`), ``at``: the time in ISO 8601 UTC, and
+its ``value`` rounded to the meter's own scaler (no float noise: 1.14, not
+1.1400000000000001). ``start`` and ``end`` take ISO 8601 (a time without a zone is UTC) as
+well as POSIX seconds."""
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
+from wattguard.protocol.objects import SYMBOLS, InterfaceClass, lookup
 from wattguard.station.api._dependencies import INT64, Caller, CurrentStation, known_meter
+from wattguard.station.ingest import Reading
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+_TIME = "POSIX seconds or ISO 8601 (UTC unless a zone is given)"
+
+
+def instant(value: str | None, name: str) -> int | None:
+    """``value`` (POSIX seconds or ISO 8601, UTC unless it names a zone) as POSIX seconds;
+    400 naming ``name`` when it is neither."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = int(text) if text.lstrip("-").isdigit() else None
+        if seconds is None:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+            seconds = int(when.timestamp())
+    except (ValueError, OverflowError):
+        raise HTTPException(400, f"{name}: give POSIX seconds or an ISO 8601 time") from None
+    if not INT64[0] <= seconds <= INT64[1]:
+        raise HTTPException(400, f"{name}: out of range")
+    return seconds
+
+
+def _element(kind: InterfaceClass, element: int) -> str:
+    # DL/T 698.45: an energy's array holds the total, then one value per tariff
+    if element == 0:
+        return ""
+    if kind == InterfaceClass.ENERGY:
+        return ", total" if element == 1 else f", tariff {element - 1}"
+    return f" #{element}"
+
+
+def described(quantity: str) -> tuple[str, str | None, int | None]:
+    """The name, unit symbol and decimal places (from the scaler) of a stored ``quantity``:
+    ``"00100201"`` or ``"50020200/00100201"``; an object the catalogue lacks is named by its
+    code, with no unit and no rounding."""
+    record, _, column = quantity.rpartition("/")
+    oi, attribute, element = int(column[:4], 16), int(column[4:6], 16), int(column[6:8], 16)
+    info = lookup(oi)
+    if info is None:
+        return f"object {column[:4]} attribute {attribute}", None, None
+    name = info.name + _element(info.interface_class, element)
+    if record:
+        frozen = lookup(int(record[:4], 16))
+        name += f" ({frozen.name if frozen is not None else 'record ' + record})"
+    if info.scaler is None or info.unit is None:
+        return name, None, None
+    scaler = info.scaler - (2 if attribute == 4 and info.high_precision else 0)
+    return name, SYMBOLS[info.unit], max(0, -scaler)
+
+
+def shown(reading: Reading) -> dict[str, Any]:
+    """A stored reading as the API gives it (see the module docstring)."""
+    name, unit, places = described(reading.quantity)
+    row = asdict(reading)
+    value = reading.value if places is None else round(reading.value, places)
+    at = datetime.fromtimestamp(reading.time, UTC).isoformat().replace("+00:00", "Z")
+    row.update(name=name, unit=unit, value=value, at=at)
+    return row
 
 
 @router.get("/api/meters/{meter}/readings")
@@ -19,15 +88,19 @@ async def readings(
     _: Caller,
     station: CurrentStation,
     quantity: str | None = Query(None, pattern="^([0-9A-Fa-f]{8}/)?[0-9A-Fa-f]{8}$"),
-    start: int | None = Query(None, ge=INT64[0], le=INT64[1]),
-    end: int | None = Query(None, ge=INT64[0], le=INT64[1]),
+    start: str | None = Query(None, max_length=40, description=_TIME),
+    end: str | None = Query(None, max_length=40, description=_TIME),
     limit: int = Query(1000, ge=1, le=100_000),
 ) -> list[dict[str, Any]]:
     meter = known_meter(station, meter)
     rows = station.storage.readings(
-        meter, quantity.upper() if quantity else None, start, end, limit
+        meter,
+        quantity.upper() if quantity else None,
+        instant(start, "start"),
+        instant(end, "end"),
+        limit,
     )
-    return [asdict(r) for r in rows]
+    return [shown(r) for r in rows]
 
 
 @router.get("/api/meters/{meter}/freezes")
@@ -37,15 +110,18 @@ async def freezes(
     station: CurrentStation,
     object: str = Query("50020200", pattern="^50[0-9A-Fa-f]{2}0200$"),
     column: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$"),
-    start: int | None = Query(None, ge=INT64[0], le=INT64[1]),
-    end: int | None = Query(None, ge=INT64[0], le=INT64[1]),
+    start: str | None = Query(None, max_length=40, description=_TIME),
+    end: str | None = Query(None, max_length=40, description=_TIME),
     limit: int = Query(1000, ge=1, le=100_000),
 ) -> list[dict[str, Any]]:
     """Frozen values: ``object`` 50020200 the 15-minute curve, 50040200 the day freeze;
     ``column`` the value (00100201: total forward active energy, kWh)."""
     meter = known_meter(station, meter)
     quantity = f"{object.upper()}/{column.upper()}"
-    return [asdict(r) for r in station.storage.readings(meter, quantity, start, end, limit)]
+    rows = station.storage.readings(
+        meter, quantity, instant(start, "start"), instant(end, "end"), limit
+    )
+    return [shown(r) for r in rows]
 
 
 @router.get("/api/readings/latest")
@@ -54,4 +130,4 @@ async def latest(
     station: CurrentStation,
     quantity: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$"),
 ) -> list[dict[str, Any]]:
-    return [asdict(r) for r in station.storage.latest(quantity.upper())]
+    return [shown(r) for r in station.storage.latest(quantity.upper())]
