@@ -48,12 +48,14 @@ def test_reads_need_a_token_and_give_stored_data(api: TestClient) -> None:
     meters = api.get("/api/meters", headers=VIEWER).json()
     assert len(meters) == 14
     first = meters[0]["address"]
-    rows = api.get(f"/api/meters/{first}/readings?quantity=00100201", headers=VIEWER).json()
-    assert [r["time"] for r in rows] == [START + 900 * k for k in range(len(rows))] and rows
+    page = api.get(f"/api/meters/{first}/readings?quantity=00100201", headers=VIEWER).json()
+    rows = page["readings"]
+    assert [r["time"] for r in rows] == [START + 900 * k for k in range(len(rows))][::-1] and rows
+    assert page["next"] is None
     assert api.get("/api/meters/12/readings", headers=VIEWER).status_code == 400
     assert api.get("/api/meters/999999999999/readings", headers=VIEWER).status_code == 404
     curve = api.get(f"/api/meters/{first}/freezes?object=50020200", headers=VIEWER).json()
-    assert [r["time"] for r in curve] == [START + 900 * k for k in range(1, 3)]
+    assert [r["time"] for r in curve["readings"]] == [START + 900 * k for k in (2, 1)]
     assert api.get(f"/api/meters/{first}/freezes?object=9999", headers=VIEWER).status_code == 422
     latest = api.get("/api/readings/latest", headers=VIEWER).json()
     assert len(latest) == 14
@@ -222,12 +224,14 @@ def test_the_page_endpoint_is_described(fleet: TestClient) -> None:
 def test_readings_are_named_in_units_rounded_to_the_scaler_with_iso_times(api: TestClient) -> None:
     first = api.get("/api/meters", headers=VIEWER).json()[0]["address"]
     rows = api.get(f"/api/meters/{first}/readings?quantity=00100201", headers=VIEWER).json()
+    rows = rows["readings"][::-1]  # oldest first
     assert rows and {r["name"] for r in rows} == {"forward active energy, total"}
     assert {r["unit"] for r in rows} == {"kWh"}
     for row in rows:  # the meter's scaler is -2: two decimals, no float noise
         assert row["value"] == round(row["value"], 2) and len(repr(row["value"])) <= 14
         assert row["at"] == datetime.fromtimestamp(row["time"], UTC).isoformat()[:19] + "Z"
     curve = api.get(f"/api/meters/{first}/freezes?object=50020200", headers=VIEWER).json()
+    curve = curve["readings"]
     assert (
         curve[0]["name"] == "forward active energy, total (minute freeze)"
         and curve[0]["unit"] == "kWh"
@@ -244,6 +248,25 @@ def test_readings_are_named_in_units_rounded_to_the_scaler_with_iso_times(api: T
     ):
         query = {"quantity": "00100201", "start": start}
         got = api.get(f"/api/meters/{first}/readings", params=query, headers=VIEWER).json()
-        assert [r["time"] for r in got] == [r["time"] for r in rows[1:]], start
+        assert [r["time"] for r in got["readings"]] == [r["time"] for r in rows[:0:-1]], start
     bad = api.get(f"/api/meters/{first}/readings?start=yesterday", headers=VIEWER)
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]
+
+
+def test_readings_page_newest_first_with_a_next_cursor(api: TestClient) -> None:
+    first = api.get("/api/meters", headers=VIEWER).json()[0]["address"]
+    url = f"/api/meters/{first}/readings"
+    whole = api.get(url, params={"limit": 100_000}, headers=VIEWER).json()
+    assert whole["next"] is None and len(whole["readings"]) >= 5
+    keys = [(r["time"], r["quantity"]) for r in whole["readings"]]
+    assert keys == sorted(keys, reverse=True)  # newest first, every quantity
+    pages: list[tuple[int, str]] = []
+    query: dict[str, Any] = {"limit": 2}
+    while True:
+        page = api.get(url, params=query, headers=VIEWER).json()
+        pages += [(r["time"], r["quantity"]) for r in page["readings"]]
+        if page["next"] is None:
+            break
+        query["cursor"] = page["next"]
+    assert pages == keys  # each row once, none left out
+    assert api.get(url, params={"cursor": "soon"}, headers=VIEWER).status_code == 422

@@ -6,7 +6,9 @@ frozen value) and its POSIX ``time``, the quantity's ``name`` and ``unit`` from 
 catalogue (:func:`wattguard.protocol.objects.lookup`), ``at``: the time in ISO 8601 UTC, and
 its ``value`` rounded to the meter's own scaler (no float noise: 1.14, not
 1.1400000000000001). ``start`` and ``end`` take ISO 8601 (a time without a zone is UTC) as
-well as POSIX seconds."""
+well as POSIX seconds. A meter's readings and freezes come newest first, a page at a time:
+``{"readings": [...], "next": cursor}``, and ``?cursor=`` with that ``next`` gives the page
+after (``next`` is ``null`` on the last page), so no row is silently left out."""
 
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -82,6 +84,36 @@ def shown(reading: Reading) -> dict[str, Any]:
     return row
 
 
+_CURSOR = "^-?[0-9]{1,19}/([0-9A-Fa-f]{8}/)?[0-9A-Fa-f]{8}$"
+#: Where a first page starts: after every stored row.
+_NEWEST = (INT64[1], "FFFFFFFF/FFFFFFFF")
+
+
+def _page(
+    station: CurrentStation,
+    meter: str,
+    quantity: str | None,
+    span: tuple[str | None, str | None],
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """A page of a meter's readings, newest first, and ``next``: the cursor of the page after
+    it (``None`` on the last page)."""
+    before = _NEWEST
+    if cursor is not None:
+        time, _, after = cursor.partition("/")
+        if not INT64[0] <= int(time) <= INT64[1]:
+            raise HTTPException(400, "cursor: out of range")
+        before = (int(time), after.upper())
+    start, end = instant(span[0], "start"), instant(span[1], "end")
+    rows = station.storage.readings(meter, quantity, start, end, limit, before=before)
+    last = rows[-1] if len(rows) == limit else None
+    return {
+        "readings": [shown(r) for r in rows],
+        "next": None if last is None else f"{last.time}/{last.quantity}",
+    }
+
+
 @router.get("/api/meters/{meter}/readings")
 async def readings(
     meter: str,
@@ -91,16 +123,13 @@ async def readings(
     start: str | None = Query(None, max_length=40, description=_TIME),
     end: str | None = Query(None, max_length=40, description=_TIME),
     limit: int = Query(1000, ge=1, le=100_000),
-) -> list[dict[str, Any]]:
+    cursor: str | None = Query(None, pattern=_CURSOR, description="the `next` of a page"),
+) -> dict[str, Any]:
+    """A meter's readings, newest first, ``limit`` to a page; ``next`` is the ``cursor`` that
+    asks for the page after (``null`` on the last)."""
     meter = known_meter(station, meter)
-    rows = station.storage.readings(
-        meter,
-        quantity.upper() if quantity else None,
-        instant(start, "start"),
-        instant(end, "end"),
-        limit,
-    )
-    return [shown(r) for r in rows]
+    span = (start, end)
+    return _page(station, meter, quantity.upper() if quantity else None, span, limit, cursor)
 
 
 @router.get("/api/meters/{meter}/freezes")
@@ -113,15 +142,14 @@ async def freezes(
     start: str | None = Query(None, max_length=40, description=_TIME),
     end: str | None = Query(None, max_length=40, description=_TIME),
     limit: int = Query(1000, ge=1, le=100_000),
-) -> list[dict[str, Any]]:
-    """Frozen values: ``object`` 50020200 the 15-minute curve, 50040200 the day freeze;
-    ``column`` the value (00100201: total forward active energy, kWh)."""
+    cursor: str | None = Query(None, pattern=_CURSOR, description="the `next` of a page"),
+) -> dict[str, Any]:
+    """Frozen values, newest first, paged as readings are: ``object`` 50020200 the 15-minute
+    curve, 50040200 the day freeze; ``column`` the value (00100201: total forward active
+    energy, kWh)."""
     meter = known_meter(station, meter)
     quantity = f"{object.upper()}/{column.upper()}"
-    rows = station.storage.readings(
-        meter, quantity, instant(start, "start"), instant(end, "end"), limit
-    )
-    return [shown(r) for r in rows]
+    return _page(station, meter, quantity, (start, end), limit, cursor)
 
 
 @router.get("/api/readings/latest")
