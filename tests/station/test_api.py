@@ -3,6 +3,8 @@ that reach the relay through terminal, ESAM and back."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from typing import Any
 
@@ -250,7 +252,8 @@ def test_readings_are_named_in_units_rounded_to_the_scaler_with_iso_times(api: T
         got = api.get(f"/api/meters/{first}/readings", params=query, headers=VIEWER).json()
         assert [r["time"] for r in got["readings"]] == [r["time"] for r in rows[:0:-1]], start
     bad = api.get(f"/api/meters/{first}/readings?start=yesterday", headers=VIEWER)
-    assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]
+    assert bad.status_code == 422 and "ISO 8601" in bad.json()["detail"][0]["msg"]
+    assert bad.json()["detail"][0]["loc"] == ["query", "start"]
 
 
 def test_readings_page_newest_first_with_a_next_cursor(api: TestClient) -> None:
@@ -270,3 +273,28 @@ def test_readings_page_newest_first_with_a_next_cursor(api: TestClient) -> None:
         query["cursor"] = page["next"]
     assert pages == keys  # each row once, none left out
     assert api.get(url, params={"cursor": "soon"}, headers=VIEWER).status_code == 422
+
+
+def test_readings_export_as_streamed_csv_with_names_and_units(api: TestClient) -> None:
+    meters = [m["address"] for m in api.get("/api/meters", headers=VIEWER).json()]
+    span = {"start": datetime.fromtimestamp(START, UTC).isoformat(), "end": str(int(START) + 86400)}
+    assert api.get("/api/readings/export.csv", params=span).status_code == 401
+    answer = api.get("/api/readings/export.csv", params=span, headers=VIEWER)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in answer.headers["content-disposition"]
+    assert answer.text.splitlines()[0] == "meter,quantity,name,unit,at,time,value"
+    rows = list(csv.reader(io.StringIO(answer.text)))[1:]
+    assert {r[0] for r in rows} == set(meters)
+    stored = api.get(f"/api/meters/{meters[0]}/readings", params={"limit": 100_000},
+                     headers=VIEWER).json()["readings"]  # fmt: skip
+    assert [r for r in rows if r[0] == meters[0]] == [
+        [r["meter"], r["quantity"], r["name"], r["unit"] or "", r["at"], str(r["time"]),
+         str(r["value"])] for r in stored
+    ]  # fmt: skip
+    one = api.get("/api/readings/export.csv", params={**span, "meters": meters[1]},
+                  headers=VIEWER)  # fmt: skip
+    assert {line.split(",")[0] for line in one.text.splitlines()[1:]} == {meters[1]}
+    unknown = api.get("/api/readings/export.csv", params={**span, "meters": "999999999999"},
+                      headers=VIEWER)  # fmt: skip
+    assert unknown.status_code == 404

@@ -11,19 +11,13 @@ import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from wattguard.cli._common import DATABASE, Commands, existing_database
 from wattguard.errors import ConfigError
+from wattguard.station.api.readings import COLUMNS, exported
 
-if TYPE_CHECKING:
-    from wattguard.station.storage import Storage
-
-__all__ = ["COLUMNS", "add", "rows", "run", "utc_seconds"]
-
-#: The columns of an export, in order.
-COLUMNS = ("meter", "quantity", "name", "unit", "at", "time", "value")
-_PAGE = 5000
+__all__ = ["add", "run", "utc_seconds"]
 
 
 def add(commands: Commands) -> None:
@@ -55,22 +49,6 @@ def utc_seconds(text: str, option: str) -> int:
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 
-def rows(storage: Storage, meters: list[str], start: int, end: int) -> Iterator[dict[str, Any]]:
-    """The readings of ``meters`` with ``start <= time < end``, meter by meter, newest first,
-    as the API shows them."""
-    from wattguard.station.api.readings import shown
-
-    for meter in meters:
-        before = (end, "FFFFFFFF/FFFFFFFF")
-        while True:
-            page = storage.readings(meter, None, start, end, _PAGE, before=before)
-            for reading in page:
-                yield shown(reading)
-            if len(page) < _PAGE:
-                break
-            before = (page[-1].time, page[-1].quantity)
-
-
 def _write(out: TextIO, found: Iterator[dict[str, Any]], form: str) -> int:
     count = 0
     writer = csv.DictWriter(out, COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -98,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
         wanted = args.meters or [address for address, _ in storage.meters()]
         meters = [normalise_meter(m) for m in wanted]
         if args.output is None:
-            count = _write(sys.stdout, rows(storage, meters, start, end), args.format)
+            count = _write(sys.stdout, exported(storage, meters, start, end), args.format)
         else:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
-                count = _write(out, rows(storage, meters, start, end), args.format)
+                count = _write(out, exported(storage, meters, start, end), args.format)
     finally:
         storage.close()
     print(f"exported {count} readings", file=sys.stderr)

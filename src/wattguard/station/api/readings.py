@@ -10,17 +10,23 @@ well as POSIX seconds. A meter's readings and freezes come newest first, a page 
 ``{"readings": [...], "next": cursor}``, and ``?cursor=`` with that ``next`` gives the page
 after (``next`` is ``null`` on the last page), so no row is silently left out."""
 
+import csv
+import io
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 
 from wattguard.protocol.objects import SYMBOLS, InterfaceClass, lookup
 from wattguard.station.api._dependencies import INT64, Caller, CurrentStation, known_meter
 from wattguard.station.ingest import Reading
+from wattguard.station.records import normalise_meter
+from wattguard.station.storage import Storage
 
-__all__ = ["router"]
+__all__ = ["COLUMNS", "described", "exported", "instant", "router", "shown"]
 
 router = APIRouter()
 
@@ -29,7 +35,7 @@ _TIME = "POSIX seconds or ISO 8601 (UTC unless a zone is given)"
 
 def instant(value: str | None, name: str) -> int | None:
     """``value`` (POSIX seconds or ISO 8601, UTC unless it names a zone) as POSIX seconds;
-    400 naming ``name`` when it is neither."""
+    422 naming ``name`` when it is neither, or beyond 64 bits."""
     if value is None:
         return None
     text = value.strip()
@@ -40,10 +46,15 @@ def instant(value: str | None, name: str) -> int | None:
             when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
             seconds = int(when.timestamp())
     except (ValueError, OverflowError):
-        raise HTTPException(400, f"{name}: give POSIX seconds or an ISO 8601 time") from None
+        raise _invalid(name, "give POSIX seconds or an ISO 8601 time") from None
     if not INT64[0] <= seconds <= INT64[1]:
-        raise HTTPException(400, f"{name}: out of range")
+        raise _invalid(name, "out of range (64-bit POSIX seconds)")
     return seconds
+
+
+def _invalid(name: str, why: str) -> HTTPException:
+    # the shape of the app's validation errors (422, where and what, never the input)
+    return HTTPException(422, [{"loc": ["query", name], "msg": why}])
 
 
 def _element(kind: InterfaceClass, element: int) -> str:
@@ -103,7 +114,7 @@ def _page(
     if cursor is not None:
         time, _, after = cursor.partition("/")
         if not INT64[0] <= int(time) <= INT64[1]:
-            raise HTTPException(400, "cursor: out of range")
+            raise _invalid("cursor", "out of range (64-bit POSIX seconds)")
         before = (int(time), after.upper())
     start, end = instant(span[0], "start"), instant(span[1], "end")
     rows = station.storage.readings(meter, quantity, start, end, limit, before=before)
@@ -159,3 +170,54 @@ async def latest(
     quantity: str = Query("00100201", pattern="^[0-9A-Fa-f]{8}$"),
 ) -> list[dict[str, Any]]:
     return [shown(r) for r in station.storage.latest(quantity.upper())]
+
+
+#: The columns of an export (``/api/readings/export.csv``, ``wattguard export``), in order.
+COLUMNS = ("meter", "quantity", "name", "unit", "at", "time", "value")
+_EXPORT_PAGE = 5000
+
+
+def exported(storage: Storage, meters: list[str], start: int, end: int) -> Iterator[dict[str, Any]]:
+    """The readings of ``meters`` with ``start <= time < end``, meter by meter, newest first,
+    as :func:`shown` gives them, read a page at a time."""
+    for meter in meters:
+        before = (end, "FFFFFFFF/FFFFFFFF")
+        while True:
+            page = storage.readings(meter, None, start, end, _EXPORT_PAGE, before=before)
+            yield from (shown(r) for r in page)
+            if len(page) < _EXPORT_PAGE:
+                break
+            before = (page[-1].time, page[-1].quantity)
+
+
+def _csv(found: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in found:
+        writer.writerow(row)
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@router.get("/api/readings/export.csv", response_class=StreamingResponse)
+async def export(
+    _: Caller,
+    station: CurrentStation,
+    start: str = Query(..., max_length=40, description=_TIME),
+    end: str = Query(..., max_length=40, description=_TIME),
+    meters: str | None = Query(None, max_length=13 * 1000, description="comma-separated"),
+) -> StreamingResponse:
+    """The readings between ``start`` (included) and ``end`` (excluded) as CSV, streamed, with
+    names, units and ISO 8601 UTC times (every meter, or the comma-separated ``meters``)."""
+    first, last = instant(start, "start") or 0, instant(end, "end") or 0  # both given
+    if meters:
+        chosen = [known_meter(station, m) for m in meters.split(",")]
+    else:
+        chosen = [address for address, _ in station.storage.meters()]
+    rows = _csv(exported(station.storage, [normalise_meter(m) for m in chosen], first, last))
+    headers = {"Content-Disposition": 'attachment; filename="readings.csv"'}
+    return StreamingResponse(rows, media_type="text/csv; charset=utf-8", headers=headers)
