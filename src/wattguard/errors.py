@@ -49,7 +49,8 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   ├── VaultError         [cipher.vault] the key vault cannot be opened
     │   ├── UnverifiedData     [station.ingest] an answer the station cannot vouch for
     │   └── CommandRefused     [station.commands] a command refused; says why
-    │       └── CommandNotFound [station.commands] no command has that id
+    │       ├── CommandNotFound [station.commands] no command has that id
+    │       └── UnknownMeter   [station.commands] a command names an unregistered meter
     ├── ConfigError            the configuration or the environment cannot do what was asked
     │   ├── BackendUnavailable [crypto._openssl] no usable system OpenSSL with SM2
     │   └── UnprotectedSecretError [secretfile] a secret file group or others can write

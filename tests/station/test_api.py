@@ -3,6 +3,9 @@ that reach the relay through terminal, ESAM and back."""
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -47,12 +50,14 @@ def test_reads_need_a_token_and_give_stored_data(api: TestClient) -> None:
     meters = api.get("/api/meters", headers=VIEWER).json()
     assert len(meters) == 14
     first = meters[0]["address"]
-    rows = api.get(f"/api/meters/{first}/readings?quantity=00100201", headers=VIEWER).json()
-    assert [r["time"] for r in rows] == [START + 900 * k for k in range(len(rows))] and rows
+    page = api.get(f"/api/meters/{first}/readings?quantity=00100201", headers=VIEWER).json()
+    rows = page["readings"]
+    assert [r["time"] for r in rows] == [START + 900 * k for k in range(len(rows))][::-1] and rows
+    assert page["next"] is None
     assert api.get("/api/meters/12/readings", headers=VIEWER).status_code == 400
     assert api.get("/api/meters/999999999999/readings", headers=VIEWER).status_code == 404
     curve = api.get(f"/api/meters/{first}/freezes?object=50020200", headers=VIEWER).json()
-    assert [r["time"] for r in curve] == [START + 900 * k for k in range(1, 3)]
+    assert [r["time"] for r in curve["readings"]] == [START + 900 * k for k in (2, 1)]
     assert api.get(f"/api/meters/{first}/freezes?object=9999", headers=VIEWER).status_code == 422
     latest = api.get("/api/readings/latest", headers=VIEWER).json()
     assert len(latest) == 14
@@ -106,7 +111,8 @@ def test_roles_and_the_second_person_rule(api: TestClient, deployment: Deploymen
     unknown = api.post(
         "/api/commands", json={"kind": "trip", "meters": ["000000000000"]}, headers=OPERATOR
     )
-    assert unknown.status_code == 403 and "unknown meter" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "unknown meter" in unknown.json()["detail"]
+    assert "000000000000" in unknown.json()["detail"]
     bad = api.post(
         "/api/commands", json={"kind": "explode", "meters": meters[:1]}, headers=OPERATOR
     )
@@ -212,5 +218,83 @@ def test_the_page_endpoint_is_described(fleet: TestClient) -> None:
     described = fleet.get("/openapi.json").json()["paths"]["/api/meters/page"]["get"]
     assert "keyed on the address" in described["description"]
     names = {p["name"]: p for p in described["parameters"]}
-    assert set(names) == {"q", "after", "limit", "quantity", "authorization"}
+    assert set(names) == {"q", "after", "limit", "quantity"}  # the token: a security scheme
+    assert described["security"] == [{"HTTPBearer": []}]
     assert names["limit"]["schema"]["maximum"] == 1000
+
+
+def test_readings_are_named_in_units_rounded_to_the_scaler_with_iso_times(api: TestClient) -> None:
+    first = api.get("/api/meters", headers=VIEWER).json()[0]["address"]
+    rows = api.get(f"/api/meters/{first}/readings?quantity=00100201", headers=VIEWER).json()
+    rows = rows["readings"][::-1]  # oldest first
+    assert rows and {r["name"] for r in rows} == {"forward active energy, total"}
+    assert {r["unit"] for r in rows} == {"kWh"}
+    for row in rows:  # the meter's scaler is -2: two decimals, no float noise
+        assert row["value"] == round(row["value"], 2) and len(repr(row["value"])) <= 14
+        assert row["at"] == datetime.fromtimestamp(row["time"], UTC).isoformat()[:19] + "Z"
+    curve = api.get(f"/api/meters/{first}/freezes?object=50020200", headers=VIEWER).json()
+    curve = curve["readings"]
+    assert (
+        curve[0]["name"] == "forward active energy, total (minute freeze)"
+        and curve[0]["unit"] == "kWh"
+    )
+    latest = api.get("/api/readings/latest", headers=VIEWER).json()
+    assert all(r["unit"] == "kWh" and r["at"].endswith("Z") for r in latest)
+    # ISO 8601 in as well as POSIX seconds, the same rows
+    second = rows[1]
+    for start in (
+        str(second["time"]),
+        second["at"],
+        second["at"][:-1],
+        second["at"][:-1] + "+00:00",
+    ):
+        query = {"quantity": "00100201", "start": start}
+        got = api.get(f"/api/meters/{first}/readings", params=query, headers=VIEWER).json()
+        assert [r["time"] for r in got["readings"]] == [r["time"] for r in rows[:0:-1]], start
+    bad = api.get(f"/api/meters/{first}/readings?start=yesterday", headers=VIEWER)
+    assert bad.status_code == 422 and "ISO 8601" in bad.json()["detail"][0]["msg"]
+    assert bad.json()["detail"][0]["loc"] == ["query", "start"]
+
+
+def test_readings_page_newest_first_with_a_next_cursor(api: TestClient) -> None:
+    first = api.get("/api/meters", headers=VIEWER).json()[0]["address"]
+    url = f"/api/meters/{first}/readings"
+    whole = api.get(url, params={"limit": 100_000}, headers=VIEWER).json()
+    assert whole["next"] is None and len(whole["readings"]) >= 5
+    keys = [(r["time"], r["quantity"]) for r in whole["readings"]]
+    assert keys == sorted(keys, reverse=True)  # newest first, every quantity
+    pages: list[tuple[int, str]] = []
+    query: dict[str, Any] = {"limit": 2}
+    while True:
+        page = api.get(url, params=query, headers=VIEWER).json()
+        pages += [(r["time"], r["quantity"]) for r in page["readings"]]
+        if page["next"] is None:
+            break
+        query["cursor"] = page["next"]
+    assert pages == keys  # each row once, none left out
+    assert api.get(url, params={"cursor": "soon"}, headers=VIEWER).status_code == 422
+
+
+def test_readings_export_as_streamed_csv_with_names_and_units(api: TestClient) -> None:
+    meters = [m["address"] for m in api.get("/api/meters", headers=VIEWER).json()]
+    span = {"start": datetime.fromtimestamp(START, UTC).isoformat(), "end": str(int(START) + 86400)}
+    assert api.get("/api/readings/export.csv", params=span).status_code == 401
+    answer = api.get("/api/readings/export.csv", params=span, headers=VIEWER)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in answer.headers["content-disposition"]
+    assert answer.text.splitlines()[0] == "meter,quantity,name,unit,at,time,value"
+    rows = list(csv.reader(io.StringIO(answer.text)))[1:]
+    assert {r[0] for r in rows} == set(meters)
+    stored = api.get(f"/api/meters/{meters[0]}/readings", params={"limit": 100_000},
+                     headers=VIEWER).json()["readings"]  # fmt: skip
+    assert [r for r in rows if r[0] == meters[0]] == [
+        [r["meter"], r["quantity"], r["name"], r["unit"] or "", r["at"], str(r["time"]),
+         str(r["value"])] for r in stored
+    ]  # fmt: skip
+    one = api.get("/api/readings/export.csv", params={**span, "meters": meters[1]},
+                  headers=VIEWER)  # fmt: skip
+    assert {line.split(",")[0] for line in one.text.splitlines()[1:]} == {meters[1]}
+    unknown = api.get("/api/readings/export.csv", params={**span, "meters": "999999999999"},
+                      headers=VIEWER)  # fmt: skip
+    assert unknown.status_code == 404

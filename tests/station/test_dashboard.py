@@ -28,7 +28,7 @@ def policy(header: str) -> dict[str, list[str]]:
     return {name: values for name, *values in directives}
 
 
-@pytest.mark.parametrize("path", ["/", "/dashboard"])
+@pytest.mark.parametrize("path", ["/", "/dashboard", "/docs"])
 def test_the_page_needs_no_token_and_sends_a_strict_policy(api: TestClient, path: str) -> None:
     page = api.get(path)
     assert page.status_code == 200
@@ -58,6 +58,28 @@ def test_the_dashboard_leaves_the_api_as_it_was(api: TestClient) -> None:
     assert api.get("/dashboard/missing.js").status_code == 404
     paths = api.get("/openapi.json").json()["paths"]
     assert paths and all(path.startswith("/api/") for path in paths)
+
+
+def test_the_docs_page_is_served_from_the_package_with_an_authorize_button(
+    api: TestClient,
+) -> None:
+    page = api.get("/docs")
+    assert page.status_code == 200
+    parsed = Page(page.text)
+    assets = [v for _, attrs in parsed.tags for k, v in attrs.items() if k in ("src", "href")]
+    assert any(str(a).endswith("swagger-ui-bundle.js") for a in assets), assets
+    assert "://" not in page.text  # no CDN, no other host of any kind
+    assert all(str(a).startswith("/docs/") for a in assets), assets
+    for asset in [*assets, "/docs/vendor/swagger-ui.LICENSE"]:
+        assert api.get(str(asset)).status_code == 200, asset
+    assert "SwaggerUIBundle" in api.get("/docs/vendor/swagger-ui-bundle.js").text
+    script = api.get("/docs/docs.js").text
+    assert "/openapi.json" in script and "validatorUrl: null" in script
+    described = api.get("/openapi.json").json()
+    schemes = described["components"]["securitySchemes"]
+    assert [s["scheme"] for s in schemes.values()] == ["bearer"]
+    name = next(iter(schemes))
+    assert described["paths"]["/api/summary"]["get"]["security"] == [{name: []}]
 
 
 # in the browser
@@ -100,6 +122,14 @@ def test_the_dashboard_shows_what_the_api_holds(live: LiveStation, tmp_path: Pat
     assert any(HOSTILE in row[5] for row in page.rows["alerts"])
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom
     assert not [attrs for tag, attrs in page.tags if tag == "img"]
+
+
+def test_the_docs_page_runs_offline_under_its_policy(live: LiveStation, tmp_path: Path) -> None:
+    page = Page(dump_dom(f"{live.url}/docs", tmp_path))
+    buttons = [t for t in page.tags if t[0] == "button"]
+    assert buttons, "Swagger UI did not render"
+    assert any("authorize" in str(attrs.get("class", "")) for _, attrs in buttons), buttons
+    assert any("/api/summary" in text for text in page.text.values())
 
 
 def refused(live: LiveStation) -> int:

@@ -17,7 +17,7 @@ FORWARD = "00100201"
 
 def energy_since(api: TestClient, address: str, since: float) -> list[float]:
     rows = api.get(f"/api/meters/{address}/readings?quantity={FORWARD}", headers=VIEWER).json()
-    return [row["value"] for row in rows if row["time"] >= since]
+    return [row["value"] for row in rows["readings"][::-1] if row["time"] >= since]
 
 
 def command(api: TestClient, deployment: Deployment, kind: str, address: str) -> None:

@@ -24,6 +24,7 @@ from wattguard.cli import (
     bus,
     cipher,
     demo,
+    export,
     fep,
     meter,
     meters,
@@ -42,7 +43,7 @@ __all__ = ["build_parser", "main"]
 #: The commands, in the order ``--help`` lists them.
 _COMMANDS = (
     demo, selfcheck, attack, analyse, meter, fep, pki, bus, cipher, station, users, meters,
-    terminal,
+    terminal, export,
 )  # fmt: skip
 
 

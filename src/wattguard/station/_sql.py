@@ -131,8 +131,11 @@ class SqlStorage:
         start: int | None = None,
         end: int | None = None,
         limit: int = 10_000,
+        *,
+        before: tuple[int, str] | None = None,
     ) -> list[Reading]:
-        """A meter's readings with ``start <= time < end``, by time."""
+        """A meter's readings with ``start <= time < end``, by time; with ``before`` (a time
+        and quantity: a page's cursor) the ones before it, newest first."""
         sql = "SELECT meter, quantity, time, value FROM readings WHERE meter = ?"
         params: list[Any] = [normalise_meter(meter)]
         if quantity is not None:
@@ -144,7 +147,12 @@ class SqlStorage:
         if end is not None:
             sql += " AND time < ?"
             params.append(int(end))
-        sql += " ORDER BY time, quantity LIMIT ?"
+        if before is None:
+            sql += " ORDER BY time, quantity LIMIT ?"
+        else:
+            sql += " AND (time < ? OR (time = ? AND quantity < ?))"
+            sql += " ORDER BY time DESC, quantity DESC LIMIT ?"
+            params += [int(before[0]), int(before[0]), normalise_quantity(before[1])]
         params.append(int(limit))
         return [Reading(m, q, int(t), float(v)) for m, q, t, v in self._query(sql, params)]
 

@@ -58,6 +58,7 @@ __all__ = [
     "CommandRefused",
     "CommandState",
     "Role",
+    "UnknownMeter",
     "User",
 ]
 
@@ -121,6 +122,14 @@ class CommandNotFound(CommandRefused):
     def __init__(self, command_id: int) -> None:
         super().__init__(f"no command {command_id}")
         self.command_id = command_id
+
+
+class UnknownMeter(CommandRefused):
+    """A command names meters the station has not registered; ``meters`` lists them."""
+
+    def __init__(self, meters: tuple[str, ...]) -> None:
+        super().__init__(f"unknown meter(s): {', '.join(meters[:5])}")
+        self.meters = meters
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ from wattguard.station.commands import (
     CommandKind,
     CommandRefused,
     CommandState,
+    UnknownMeter,
     User,
 )
 from wattguard.station.freshness import AnswerFreshness
@@ -329,9 +330,9 @@ class Station:
     def issue(
         self, user: User, kind: CommandKind, meters: tuple[str, ...], argument: str = ""
     ) -> Command:
-        unknown = [m for m in meters if self.registered_terminal(m) is None]
+        unknown = tuple(m for m in meters if self.registered_terminal(m) is None)
         if unknown:
-            raise CommandRefused(f"unknown meter(s): {', '.join(unknown[:5])}")
+            raise UnknownMeter(unknown)
         if not argument.isprintable():  # e.g. a lone surrogate: it could never be stored
             raise CommandRefused("a command's argument must be printable text")
         command = self.commands.issue(user, kind, meters, self.clock.time(), argument)

@@ -67,6 +67,8 @@ def create_app(
         title="wattguard master station",
         version="0.1",
         description="Meters, readings, freezes, security events, alerts and remote commands.",
+        docs_url=None,  # served from the package by the dashboard's router, no CDN
+        redoc_url=None,
     )
     app.state.station = station
     app.state.users = station.users if users is None else users

@@ -13,7 +13,8 @@ number of apps can include.
 import re
 from typing import Annotated, Protocol
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wattguard.station.commands import User
 from wattguard.station.records import shown
@@ -62,13 +63,21 @@ def bearer(lookup: TokenLookup, authorization: str | None) -> User:
     return found
 
 
-def user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
+#: The bearer scheme, declared in the OpenAPI description (the Authorize button of ``/docs``);
+#: :func:`user` does the checking, with the request guard's answers.
+_SCHEME = HTTPBearer(auto_error=False, description="a station user's token")
+
+
+def user(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_SCHEME)] = None,
+) -> User:
     """The user the bearer token belongs to (as the request guard found it before the body
     was read); 401 without a token or with an unknown one."""
     checked = request.scope.get(CALLER)
     if isinstance(checked, User):
         return checked
-    return bearer(request.app.state.users, authorization)
+    return bearer(request.app.state.users, request.headers.get("authorization"))
 
 
 Caller = Annotated[User, Depends(user)]

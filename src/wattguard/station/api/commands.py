@@ -1,5 +1,6 @@
 """``/api/commands``: remote commands, read, issued, approved and rejected under the rules of
-:mod:`wattguard.station.commands` (an unknown command is 404, a refusal 403 with its reason)."""
+:mod:`wattguard.station.commands` (an unknown command or meter is 404, a refusal 403 with its
+reason)."""
 
 from collections.abc import Callable
 from dataclasses import asdict
@@ -9,7 +10,13 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
-from wattguard.station.commands import Command, CommandKind, CommandNotFound, CommandRefused
+from wattguard.station.commands import (
+    Command,
+    CommandKind,
+    CommandNotFound,
+    CommandRefused,
+    UnknownMeter,
+)
 from wattguard.station.records import shown
 
 __all__ = ["CommandIn", "router"]
@@ -48,10 +55,10 @@ def _command(command: Command) -> dict[str, Any]:
 
 def _answer(step: Callable[[], Command]) -> dict[str, Any]:
     """The command ``step`` left, or the HTTP error for its refusal: 404 for an unknown
-    command, 403 with the reason for any other refusal."""
+    command or meter (the meters named), 403 with the reason for any other refusal."""
     try:
         return _command(step())
-    except CommandNotFound as missing:
+    except (CommandNotFound, UnknownMeter) as missing:
         raise HTTPException(404, missing.reason) from None
     except CommandRefused as refused:
         raise HTTPException(403, refused.reason) from None
