@@ -140,7 +140,7 @@ def test_the_readme_separate_roles_on_postgresql(tmp_path: Path, postgres: str) 
         summary = _call(f"{api}/api/summary", token)
         assert summary["readings_stored"] > 0 and summary["verified"] > 0
         assert summary["security_events"] == 0, log.read_text()[-4000:]
-        readings = _call(f"{api}/api/meters/{expected[0]}/readings", token)
+        readings = _call(f"{api}/api/meters/{expected[0]}/readings", token)["readings"]
         assert readings and {r["meter"] for r in readings} == {expected[0]}
         command = _call(f"{api}/api/commands", token, {"kind": "trip", "meters": [expected[3]]})
         assert command["state"] in ("approved", "sent", "done"), command
