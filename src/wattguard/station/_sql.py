@@ -68,6 +68,25 @@ _SELECT_USERS = "SELECT name, role, token_digest, created, disabled FROM users"
 _SELECT_EVENTS = "SELECT id, time, kind, source, detail, meter, received FROM events"
 
 
+def _event_filter(
+    kind: str | None, meter: str | None, since: float | None, until: float | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The ``AND ...`` clauses (then ``ORDER BY id DESC LIMIT ?``) and their parameters that
+    select events by kind name, meter and ``since <= time < until``, newest first: one filter
+    for the security and the operational events."""
+    sql, params = "", []
+    for clause, value in (
+        ("kind = ?", kind),
+        ("meter = ?", None if meter is None else normalise_meter(meter)),
+        ("time >= ?", None if since is None else moment(since, "since")),
+        ("time < ?", None if until is None else moment(until, "until")),
+    ):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
+    return sql + " ORDER BY id DESC LIMIT ?", [*params, int(limit)]
+
+
 def _like(fragment: str) -> str:
     """A LIKE pattern matching ``fragment`` literally anywhere (escape character ``!``)."""
     escaped = fragment.replace("!", "!!").replace("%", "!%").replace("_", "!_")
@@ -314,25 +333,12 @@ class SqlStorage:
     ) -> list[StoredEvent]:
         """Events, newest first; ``source`` matches anywhere in the source, case-insensitively,
         and literally (``%`` and ``_`` are not wildcards); ``since <= time < until``."""
-        sql = _SELECT_EVENTS + " WHERE 1 = 1"
-        params: list[Any] = []
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(EventKind(kind).name)
+        name = None if kind is None else EventKind(kind).name
+        where, params = _event_filter(name, meter, since, until, limit)
         if source is not None:
-            sql += " AND LOWER(source) LIKE ? ESCAPE '!'"
-            params.append(_like(source))
-        if meter is not None:
-            sql += " AND meter = ?"
-            params.append(normalise_meter(meter))
-        if since is not None:
-            sql += " AND time >= ?"
-            params.append(moment(since, "since"))
-        if until is not None:
-            sql += " AND time < ?"
-            params.append(moment(until, "until"))
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(int(limit))
+            where = " AND LOWER(source) LIKE ? ESCAPE '!'" + where
+            params.insert(0, _like(source))
+        sql = _SELECT_EVENTS + " WHERE 1 = 1" + where
         return [
             StoredEvent(int(i), float(t), EventKind[k], s, d, m, None if r is None else float(r))
             for i, t, k, s, d, m, r in self._query(sql, params)
@@ -368,22 +374,10 @@ class SqlStorage:
         limit: int = 1000,
     ) -> list[OperationalEvent]:
         """Operational events, newest first; ``since <= time < until``."""
+        name = None if kind is None else OperationalKind(kind).name
+        where, params = _event_filter(name, meter, since, until, limit)
         sql = "SELECT id, time, kind, meter, detail, received FROM operational_events WHERE 1 = 1"
-        params: list[Any] = []
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(OperationalKind(kind).name)
-        if meter is not None:
-            sql += " AND meter = ?"
-            params.append(normalise_meter(meter))
-        if since is not None:
-            sql += " AND time >= ?"
-            params.append(moment(since, "since"))
-        if until is not None:
-            sql += " AND time < ?"
-            params.append(moment(until, "until"))
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(int(limit))
+        sql += where
         return [
             OperationalEvent(float(t), OperationalKind[k], m, d, int(i),
                              None if r is None else float(r))
