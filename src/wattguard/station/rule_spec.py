@@ -114,11 +114,12 @@ class ReadingCondition:
 
 @dataclass(frozen=True, slots=True)
 class EventCondition:
-    """``count`` events of ``kind`` (a security or an operational kind) of one meter, or one
-    source, within ``within`` seconds."""
+    """``count`` events of ``kind`` (a security or an operational kind, given by its name,
+    ``"unauthorised"``, or its value, ``"credit low"``) of one meter, or one source, within
+    ``within`` seconds."""
 
     family: str  # "security" | "operational"
-    kind: str  # the kind's value, e.g. "tamper", "credit low"
+    kind: str  # the kind's value, e.g. "unauthorised command", "credit low"
     count: int = 1
     within: float = 3600.0
 
@@ -293,15 +294,19 @@ def _event(value: object, path: str) -> EventCondition:
     if len(families) != 1:
         raise _fail(path, "needs exactly one of security, operational (the event's kind)")
     family = families[0]
-    names = [k.value for k in (EventKind if family == "security" else OperationalKind)]
+    kinds = list(EventKind if family == "security" else OperationalKind)
     kind = body[family]
-    if not isinstance(kind, str) or kind.lower().replace("_", " ") not in names:
-        raise _fail(f"{path}.{family}", f"unknown kind {shown(kind)}; one of {', '.join(names)}")
+    # a kind by its name ("unauthorised", "credit_low") or its value ("credit low")
+    wanted = kind.lower().replace(" ", "_") if isinstance(kind, str) else None
+    found = next((k for k in kinds if wanted in (k.name.lower(), k.value.replace(" ", "_"))), None)
+    if found is None:
+        names = ", ".join(k.name.lower() for k in kinds)
+        raise _fail(f"{path}.{family}", f"unknown kind {shown(kind)}; one of {names}")
     count = _number(body.get("count", 1), f"{path}.count", low=1, high=10_000)
     if count != int(count):
         raise _fail(f"{path}.count", "must be a whole number")
     within = _number(body.get("within", 3600), f"{path}.within", low=1, high=366 * 86_400)
-    return EventCondition(family, kind.lower().replace("_", " "), int(count), within)
+    return EventCondition(family, found.value, int(count), within)
 
 
 def _district(value: object, path: str) -> DistrictLoad:
