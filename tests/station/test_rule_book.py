@@ -54,7 +54,7 @@ def test_only_a_supervisor_changes_rules_and_every_change_is_audited(backend: Ba
         s.rules.create(OTTO, "volts", VOLTAGE, ALERT)
     refused = s.storage.events(kind=EventKind.UNAUTHORISED)
     assert refused and refused[0].source == "station/rules"
-    with pytest.raises(RuleInvalid, match="condition.reading.outside"):
+    with pytest.raises(RuleInvalid, match=r"condition\.reading\.outside"):
         s.rules.create(SUN, "volts", {"reading": {"quantity": "20000201", "outside": [1]}}, ALERT)
     with pytest.raises(RuleInvalid, match="cooldown"):
         s.rules.create(SUN, "volts", VOLTAGE, ALERT, cooldown=-1)
@@ -68,8 +68,10 @@ def test_only_a_supervisor_changes_rules_and_every_change_is_audited(backend: Ba
         s.rules.delete(SUN, rule.id + 1)
     actions = [row.action for row in s.storage.audit()]
     assert actions.count("refuse") == 2
-    assert ["rule create", "rule disable", "rule enable"] == [
-        a for a in actions if a.startswith("rule ")
+    assert [a for a in actions if a.startswith("rule ")] == [
+        "rule create",
+        "rule disable",
+        "rule enable",
     ]
     created = next(row for row in s.storage.audit() if row.action == "rule create")
     assert '"outside": [198.0, 242.0]' in created.detail and "by sun" in created.detail

@@ -31,10 +31,16 @@ LOAD = {"district_load": {"terminal": "0000000000F1", "capacity_kw": 100, "above
 
 def test_the_issues_examples_parse_to_what_they_say() -> None:
     assert parse_condition(VOLTAGE) == ReadingCondition("20000201", Band(242.0, 198.0), 300.0)
-    assert parse_condition(LOAD) == DistrictLoad("0000000000f1", 100.0, 0.9, 0.0, "50020200/00100201")
+    assert parse_condition(LOAD) == DistrictLoad(
+        "0000000000f1", 100.0, 0.9, 0.0, "50020200/00100201"
+    )
     assert parse_condition({"event": {"operational": "credit low"}}) == EventCondition(
         "operational", "credit low", 1, 3600.0
     )
+    named = {"district_load": {**LOAD["district_load"], "supply_meter": "000001000000"}}
+    parsed = parse_condition(named)
+    assert isinstance(parsed, DistrictLoad) and parsed.supply_meter == "000001000000"
+    assert parse_condition(condition_json(parsed)) == parsed
     evening = parse_condition({"all": [LOAD, {"time": {"between": ["22:00", "06:00"]}}]})
     assert isinstance(evening, AllOf) and isinstance(evening.parts[1], TimeWindow)
     assert parse_action({"command": {"kind": "trip", "targets": "district"}}) == CommandAction(
@@ -127,7 +133,11 @@ _times = st.builds(
 )
 
 
-@given(st.one_of(_readings, _events, _times, st.builds(lambda r, t: {"all": [r, t]}, _readings, _times)))
+@given(
+    st.one_of(
+        _readings, _events, _times, st.builds(lambda r, t: {"all": [r, t]}, _readings, _times)
+    )
+)
 def test_a_condition_round_trips_through_its_json(value: dict[str, Any]) -> None:
     parsed = parse_condition(value)
     assert parse_condition(condition_json(parsed)) == parsed

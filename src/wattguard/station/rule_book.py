@@ -40,6 +40,7 @@ from wattguard.station.records import Alert, StorageError
 from wattguard.station.rule_spec import (
     AlertAction,
     CommandAction,
+    DistrictLoad,
     RuleInvalid,
     action_json,
     condition_json,
@@ -249,6 +250,9 @@ class RuleBook:
         terminals = {firing.district} if firing.district else set()
         terminals |= {t for t in map(self.district_of, firing.meters) if t is not None}
         supply = set(self.engine.supply.values())
+        condition = subject_condition(self._rules[firing.rule_id].condition)
+        if isinstance(condition, DistrictLoad) and condition.supply_meter is not None:
+            supply.add(condition.supply_meter)
         meters = {m for t in terminals for m in self.members(t)} - supply
         return tuple(sorted(meters))
 

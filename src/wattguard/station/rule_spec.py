@@ -16,9 +16,13 @@ Conditions (each an object with exactly one key naming its type)::
     {"event": {"operational": "credit low", "count": 1, "within": 3600}}
     {"event": {"security": "tamper"}}                 a meter's (or a source's) events
     {"district_load": {"terminal": "0000000000f1", "capacity_kw": 100, "above_share": 0.9,
-                       "for": 0, "quantity": "50020200/00100201"}}   the supply meter's load
+                       "for": 0, "quantity": "50020200/00100201",
+                       "supply_meter": "000001000000"}}   the supply meter's load
     {"time": {"between": ["18:00", "22:00"], "weekdays": [0, 1, 2, 3, 4]}}   UTC, 0 = Monday
     {"all": [condition, ...]}                         every one holds
+
+A district's supply meter is the one the station registered as the terminal's total meter
+(``Station.register_total_meter``) unless the condition names it (``supply_meter``).
 
 An ``all`` combines at most one condition that names meters or a district (reading, event,
 district_load) with time conditions: the rule then fires for the meters (or district) that
@@ -135,6 +139,7 @@ class DistrictLoad:
     above_share: float
     hold: float = 0.0
     quantity: str = LOAD
+    supply_meter: str | None = None  # None: the total meter registered for the terminal
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +315,7 @@ def _event(value: object, path: str) -> EventCondition:
 
 
 def _district(value: object, path: str) -> DistrictLoad:
-    keys = ("terminal", "capacity_kw", "above_share", "for", "quantity")
+    keys = ("terminal", "capacity_kw", "above_share", "for", "quantity", "supply_meter")
     body = _object(value, path, keys)
     missing = [key for key in keys[:3] if key not in body]
     if missing:
@@ -321,6 +326,7 @@ def _district(value: object, path: str) -> DistrictLoad:
         _number(body["above_share"], f"{path}.above_share", low=0.01, high=10),
         _hold(body, path),
         _load_quantity(body.get("quantity", LOAD), f"{path}.quantity"),
+        _address(body["supply_meter"], f"{path}.supply_meter") if "supply_meter" in body else None,
     )
 
 
@@ -439,13 +445,14 @@ def condition_json(condition: Condition) -> dict[str, Any]:
                       "within": condition.within}
         }  # fmt: skip
     if isinstance(condition, DistrictLoad):
-        return {
-            "district_load": {
-                "terminal": condition.terminal, "capacity_kw": condition.capacity_kw,
-                "above_share": condition.above_share, "for": condition.hold,
-                "quantity": condition.quantity,
-            }
+        body = {
+            "terminal": condition.terminal, "capacity_kw": condition.capacity_kw,
+            "above_share": condition.above_share, "for": condition.hold,
+            "quantity": condition.quantity,
         }  # fmt: skip
+        if condition.supply_meter is not None:
+            body["supply_meter"] = condition.supply_meter
+        return {"district_load": body}
     if isinstance(condition, TimeWindow):
         between = [_clock(condition.start), _clock(condition.end)]
         return {"time": {"between": between, "weekdays": list(condition.weekdays)}}

@@ -165,6 +165,10 @@ class RuleEngine:
         """The enabled rules, by id."""
         return [self._rules[k] for k in sorted(self._rules)]
 
+    def supply_of(self, condition: DistrictLoad) -> str | None:
+        """The supply meter of a district load: named, or the terminal's registered one."""
+        return condition.supply_meter or self.supply.get(condition.terminal)
+
     # observing
 
     def observe_readings(self, readings: Iterable[Reading]) -> None:
@@ -186,7 +190,7 @@ class RuleEngine:
             _step(state, reading.time, reading.value, condition.band.out(reading.value))
 
     def _loads(self, rule_id: int, condition: DistrictLoad, batch: list[Reading]) -> None:
-        meter = self.supply.get(condition.terminal)
+        meter = self.supply_of(condition)
         unit = load_unit(condition.quantity)
         for reading in batch:
             if reading.meter != meter or reading.quantity != condition.quantity:
@@ -281,7 +285,7 @@ class RuleEngine:
             }  # fmt: skip
             if isinstance(condition, DistrictLoad):
                 evidence.update(
-                    terminal=key, supply_meter=self.supply.get(key), unit="kW",
+                    terminal=key, supply_meter=self.supply_of(condition), unit="kW",
                     capacity_kw=condition.capacity_kw, above_share=condition.above_share,
                     share=round(state.value / condition.capacity_kw, 4),
                 )  # fmt: skip
