@@ -6,6 +6,9 @@ command to the district's meters (both as the rule's owner, through the command 
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -14,6 +17,7 @@ from wattguard.meter.expansion.cost_control import CostControl
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
 from wattguard.station.commands import CommandKind
+from wattguard.station.rule_spec import parse_action, parse_condition
 from wattguard.testing import MIDNIGHT as START
 
 OPERATOR = {"Authorization": "Bearer operator-token"}
@@ -150,3 +154,17 @@ def test_district_load_above_ninety_percent_of_capacity_lowers_the_pile_limits()
     issued = [c for c in deployment.station.commands.commands.values() if c.issued_by == "sun"]
     assert issued and all(c.meters == tuple(customers) for c in issued)  # not the supply meter
     assert {c.kind.value for c in issued} == {PILE_LIMIT}
+
+
+def test_the_readmes_rule_examples_are_rules() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Station rules") : readme.index("## Tests")]
+    bodies = [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", section, re.DOTALL)]
+    assert len(bodies) == 3
+    stand_in = {"display alarm": DISPLAY_ALARM, "pile limit": PILE_LIMIT}
+    for body in bodies:
+        parse_condition(body["condition"])
+        command = body["action"].get("command")
+        if command is not None:
+            command["kind"] = stand_in.get(command["kind"], command["kind"])
+        parse_action(body["action"])

@@ -61,6 +61,8 @@ _ALERT = re.compile(r"rule #([0-9]+): ")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
 #: The longest cool-down: a year.
 MAX_COOLDOWN = 366 * 86_400.0
+#: The most rules a station keeps (each is evaluated at every tick).
+MAX_RULES = 1000
 
 
 class RuleNotFound(ConfigError):
@@ -120,6 +122,8 @@ class RuleBook:
         parsed JSON (:mod:`~wattguard.station.rule_spec`); :class:`RuleInvalid` says what is
         wrong with them, :class:`CommandRefused` that the user may not."""
         self._allowed(user, "creating a rule")
+        if len(self._rules) >= MAX_RULES:
+            raise RuleInvalid(f"the station has {MAX_RULES} rules, the most it keeps: delete one")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise RuleInvalid("name: 1 to 80 printable characters")
         if isinstance(cooldown, bool) or not isinstance(cooldown, int | float):
@@ -213,7 +217,11 @@ class RuleBook:
             done.append(acted)
         for (rule_id, subject), alert_id in list(self._open.items()):
             if not self.engine.holds(rule_id, subject, now):
-                self.storage.close_alert(alert_id, now)
+                try:
+                    self.storage.close_alert(alert_id, now)
+                except StorageError as exc:  # tried again at the next tick
+                    log.warning("rule #%d: its alert was not closed: %s", rule_id, exc)
+                    continue
                 del self._open[(rule_id, subject)]
         return done
 
