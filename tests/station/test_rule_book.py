@@ -156,3 +156,30 @@ def test_a_command_runs_as_its_owner_with_the_owners_current_role(backend: Backe
     s.tick()
     assert s.storage.firings(rule.id)[0].outcome == "refused: the owner sun is disabled"
     assert len(s.commands.commands) == 1
+
+
+def test_a_rule_gains_its_owner_nothing_past_the_command_rules(backend: Backend) -> None:
+    clock = VirtualClock(T0)
+    s = station(backend.open(), clock)
+    many = [f"{k:012d}" for k in range(10, 22)]
+    for meter in many:
+        s.register_meter(bytes.fromhex(meter), bytes.fromhex(TERMINAL))
+    trip = {"command": {"kind": "trip", "targets": "district"}}
+    mass = s.rules.create(
+        SUN, "mass trip", {"reading": {"quantity": "20000201", "above": 300}}, trip
+    )
+    write = {"command": {"kind": "set parameter", "argument": "4100-02=15", "targets": "matched"}}
+    low = {"reading": {"quantity": "20000201", "below": 150}}
+    param = s.rules.create(SUN, "write", low, write)
+    s.rules.observe_readings([volts(M1, 0, 301.0)])
+    s.tick()
+    [held] = s.storage.firings(mass.id)
+    command = s.commands.get(held.command_id or 0)
+    assert len(command.meters) == 14 and command.state.value == "awaiting approval"
+    assert held.outcome.startswith(f"command #{command.id} awaiting approval: a trip of 14")
+    s.users.ensure({"sun-token-123456": User("sun", Role.OPERATOR)})  # sun is demoted
+    s.rules.observe_readings([volts(M2, 0, 140.0)])
+    s.tick()
+    [refused] = s.storage.firings(param.id)
+    assert refused.outcome == "refused: set parameter needs the supervisor role"
+    assert s.storage.events(kind=EventKind.UNAUTHORISED)[0].source == "station/commands"
