@@ -37,8 +37,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattguard.events import SecurityEvent
 from wattguard.protocol.objects import Unit
 from wattguard.station.ingest import Reading
+from wattguard.station.records import meter_of
 from wattguard.station.rule_spec import (
     Action,
     AllOf,
@@ -51,7 +53,7 @@ from wattguard.station.rule_spec import (
     subject_condition,
 )
 
-__all__ = ["EventFact", "Firing", "Rule", "RuleEngine"]
+__all__ = ["EventFact", "Firing", "Rule", "RuleEngine", "security_fact"]
 
 #: The subject of a rule that names no meter or district (a time alone).
 EVERYWHERE = "*"
@@ -84,6 +86,13 @@ class EventFact:
     detail: str
     at: float
     meter: str | None = None
+
+
+def security_fact(event: SecurityEvent) -> EventFact:
+    """A security event as rules see it: its subject is the meter its source names, if any."""
+    meter = meter_of(event.source)
+    subject = event.source if meter is None else meter
+    return EventFact("security", event.kind.value, subject, event.detail, event.at, meter)
 
 
 @dataclass(frozen=True, slots=True)

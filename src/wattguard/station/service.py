@@ -61,7 +61,6 @@ from wattguard.station.commands import (
     CommandKind,
     CommandRefused,
     CommandState,
-    Role,
     UnknownMeter,
     User,
 )
@@ -69,9 +68,9 @@ from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.operations import OperationsMonitor, operational_kind
-from wattguard.station.records import InvalidRecord, OperationalEvent, meter_of
+from wattguard.station.records import InvalidRecord, OperationalEvent
 from wattguard.station.rule_book import RuleBook
-from wattguard.station.rules import EventFact
+from wattguard.station.rules import EventFact, security_fact
 from wattguard.station.storage import Storage
 from wattguard.station.users import UserDirectory
 from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
@@ -197,11 +196,11 @@ class Station:
         # Rules: conditions on readings, events, district load and time -> commands issued as
         # their owner, or alerts (station.rule_book); they hear every batch and event.
         self.rules = RuleBook(
-            storage, clock.time, issue=self.issue, user_of=self._user_named,
+            storage, clock.time, issue=self.issue, user_of=self.users.enabled,
             members=self._members, district_of=self._terminal_hex, supply=self._total_of,
             audit=self.audit, events=self.monitor,
         )  # fmt: skip
-        self.monitor.on_event.append(self._security_event)
+        self.monitor.on_event.append(lambda e: self.rules.observe_event(security_fact(e)))
         # At every start: a TAMPER event if the trail does not hold. A cryptographic device
         # that cannot be reached now does not keep the station from starting.
         try:
@@ -270,19 +269,6 @@ class Station:
             self.monitor.record(
                 SecurityEvent(kind, f"meter {meter.hex()}", f"reported: {detail}", at)
             )
-
-    def _security_event(self, event: SecurityEvent) -> None:
-        meter = meter_of(event.source)
-        subject = event.source if meter is None else meter
-        fact = EventFact("security", event.kind.value, subject, event.detail, event.at, meter)
-        self.rules.observe_event(fact)
-
-    def _user_named(self, name: str) -> User | None:
-        """The enabled station user ``name``, with their current role (a rule's owner)."""
-        record = self.storage.user(name)
-        if record is None or record.disabled is not None:
-            return None
-        return User(record.name, Role[record.role])
 
     def _members(self, terminal: str) -> tuple[str, ...]:
         """The meters registered behind ``terminal`` (hex)."""
