@@ -168,3 +168,15 @@ def test_the_readmes_rule_examples_are_rules() -> None:
         if command is not None:
             command["kind"] = stand_in.get(command["kind"], command["kind"])
         parse_action(body["action"])
+
+
+def test_a_name_or_message_no_database_can_store_is_refused() -> None:
+    _, api = running()
+    body = {"name": "volts", "condition": VOLTAGE, "action": ALERT}
+    for bad in ({"name": "\ud800"}, {"name": "tab\there"},
+                {"action": {"alert": {"message": "\ud800"}}}):  # fmt: skip
+        sent = json.dumps({**body, **bad})  # "\ud800" escaped, as an attacker would send it
+        headers = {**SUPERVISOR, "Content-Type": "application/json"}
+        answer = api.post("/api/rules", content=sent, headers=headers)
+        assert answer.status_code in (400, 422), answer.text  # 422: pydantic's, for a str field
+    assert api.get("/api/rules", headers=VIEWER).json() == []
