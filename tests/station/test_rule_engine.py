@@ -141,3 +141,17 @@ def test_time_windows_gate_a_rule_and_a_disabled_rule_is_silent() -> None:
     engine.put(alone)
     assert [f.subject for f in engine.evaluate(T0 + 6 * 3600 + 60)] == ["*"]
     assert engine.evaluate(T0 + 6 * 3600 + 120) == []
+
+
+def test_a_flood_of_sources_keeps_the_event_counts_bounded(monkeypatch: Any) -> None:
+    monkeypatch.setattr("wattguard.station.rules.MAX_COUNTS", 100)
+    engine = RuleEngine()
+    engine.put(rule({"event": {"security": "authentication", "count": 3, "within": 60}}))
+    for k in range(1000):
+        source = f"station/api 10.0.{k // 256}.{k % 256}"
+        engine.observe_event(EventFact("security", "authentication failure", source, "", 0), k)
+    assert len(engine._events) <= 100
+    victim = "station/api 192.0.2.1"
+    for t in (1000, 1001, 1002):
+        engine.observe_event(EventFact("security", "authentication failure", victim, "", t), t)
+    assert [f.subject for f in engine.evaluate(1003)] == [victim]

@@ -59,6 +59,9 @@ __all__ = ["EventFact", "Firing", "Rule", "RuleEngine", "security_fact"]
 EVERYWHERE = "*"
 #: Event details kept as a firing's evidence.
 _DETAILS = 5
+#: The most (rule, subject) event counts kept: subjects are events' sources, which a flood
+#: from many addresses could multiply; past it, counts that went quiet are forgotten first.
+MAX_COUNTS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +231,23 @@ class RuleEngine:
             key = (rule.id, event.subject)
             seen = self._events.get(key)
             if seen is None:
+                if len(self._events) >= MAX_COUNTS:
+                    self._forget_counts(now)
                 seen = self._events[key] = _Events(deque(maxlen=condition.count))
             seen.times.append(now)
             seen.details.append(f"{event.at:.0f}: {event.detail}"[:200])
             seen.meter, seen.last = event.meter, now
+
+    def _forget_counts(self, now: float) -> None:
+        """Drop the event counts past their window; if none are, the oldest half."""
+        for key, seen in list(self._events.items()):
+            condition = subject_condition(self._rules[key[0]].condition)
+            if isinstance(condition, EventCondition) and now - seen.last > condition.within:
+                del self._events[key]
+        if len(self._events) >= MAX_COUNTS:
+            by_age = sorted(self._events, key=lambda k: self._events[k].last)
+            for key in by_age[: len(by_age) // 2]:
+                del self._events[key]
 
     # evaluating
 
