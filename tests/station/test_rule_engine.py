@@ -4,7 +4,11 @@ only on new evidence."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wattguard.station.ingest import Reading
 from wattguard.station.rule_spec import parse_action, parse_condition
@@ -155,3 +159,24 @@ def test_a_flood_of_sources_keeps_the_event_counts_bounded(monkeypatch: Any) -> 
     for t in (1000, 1001, 1002):
         engine.observe_event(EventFact("security", "authentication failure", victim, "", t), t)
     assert [f.subject for f in engine.evaluate(1003)] == [victim]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 20_000), st.floats(150, 300)), max_size=60),
+    st.integers(0, 3000),
+    st.integers(0, 900),
+)
+def test_a_meter_fires_at_most_once_a_cool_down_and_only_out_of_band(
+    readings: list[tuple[int, float]], cooldown: int, hold: int
+) -> None:
+    condition = {"reading": {"quantity": "20000201", "outside": [198, 242], "for": hold}}
+    engine = RuleEngine()
+    engine.put(rule(condition, cooldown=cooldown))
+    fired: list[float] = []
+    for t, value in sorted(readings):
+        engine.observe_readings([volts(M1, t, value)])
+        for firing in engine.evaluate(T0 + t):
+            assert not 198 <= firing.evidence["latest"] <= 242
+            assert firing.evidence["held"] >= hold
+            fired.append(firing.time)
+    assert all(b - a >= cooldown for a, b in pairwise(fired))
