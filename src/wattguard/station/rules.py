@@ -148,8 +148,9 @@ class RuleEngine:
 
     supply: Mapping[str, str] = field(default_factory=dict)
     _rules: dict[int, Rule] = field(default_factory=dict)
-    _excursions: dict[tuple[int, str], _Excursion] = field(default_factory=dict)
-    _events: dict[tuple[int, str], _Events] = field(default_factory=dict)
+    # per rule, by meter (or terminal) and by subject: a rule walks only its own
+    _excursions: dict[int, dict[str, _Excursion]] = field(default_factory=dict)
+    _events: dict[int, dict[str, _Events]] = field(default_factory=dict)
     _fired: dict[tuple[int, str], tuple[float, float]] = field(default_factory=dict)
 
     def put(self, rule: Rule) -> None:
@@ -162,9 +163,8 @@ class RuleEngine:
         """Forget a rule and what was observed for it (not its last firings: the cool-down
         of a rule disabled and enabled again still holds)."""
         self._rules.pop(rule_id, None)
-        for table in (self._excursions, self._events):
-            for key in [k for k in table if k[0] == rule_id]:
-                del table[key]
+        self._excursions.pop(rule_id, None)
+        self._events.pop(rule_id, None)
 
     def restore(self, rule_id: int, subject: str, time: float) -> None:
         """A firing stored before a restart: the cool-down and the evidence count from it."""
@@ -198,7 +198,8 @@ class RuleEngine:
         for reading in batch:
             if reading.quantity != condition.quantity or (wanted and reading.meter not in wanted):
                 continue
-            state = self._excursions.setdefault((rule_id, reading.meter), _Excursion())
+            states = self._excursions.setdefault(rule_id, {})
+            state = states.setdefault(reading.meter, _Excursion())
             _step(state, reading.time, reading.value, condition.band.out(reading.value))
 
     def _loads(self, rule_id: int, condition: DistrictLoad, batch: list[Reading]) -> None:
@@ -207,7 +208,9 @@ class RuleEngine:
         for reading in batch:
             if reading.meter != meter or reading.quantity != condition.quantity:
                 continue
-            state = self._excursions.setdefault((rule_id, condition.terminal), _Excursion())
+            state = self._excursions.setdefault(rule_id, {}).setdefault(
+                condition.terminal, _Excursion()
+            )
             if reading.time <= state.at:
                 continue
             if unit == Unit.KWH:
@@ -228,26 +231,29 @@ class RuleEngine:
                 continue
             if condition.family != event.family or condition.kind != event.kind:
                 continue
-            key = (rule.id, event.subject)
-            seen = self._events.get(key)
+            counts = self._events.setdefault(rule.id, {})
+            seen = counts.get(event.subject)
             if seen is None:
-                if len(self._events) >= MAX_COUNTS:
+                if sum(map(len, self._events.values())) >= MAX_COUNTS:
                     self._forget_counts(now)
-                seen = self._events[key] = _Events(deque(maxlen=condition.count))
+                seen = counts[event.subject] = _Events(deque(maxlen=condition.count))
             seen.times.append(now)
             seen.details.append(f"{event.at:.0f}: {event.detail}"[:200])
             seen.meter, seen.last = event.meter, now
 
     def _forget_counts(self, now: float) -> None:
-        """Drop the event counts past their window; if none are, the oldest half."""
-        for key, seen in list(self._events.items()):
-            condition = subject_condition(self._rules[key[0]].condition)
-            if isinstance(condition, EventCondition) and now - seen.last > condition.within:
-                del self._events[key]
-        if len(self._events) >= MAX_COUNTS:
-            by_age = sorted(self._events, key=lambda k: self._events[k].last)
-            for key in by_age[: len(by_age) // 2]:
-                del self._events[key]
+        """Drop the event counts past their window; if too many are left, the older half."""
+        for rule_id, counts in self._events.items():
+            condition = subject_condition(self._rules[rule_id].condition)
+            within = condition.within if isinstance(condition, EventCondition) else 0.0
+            for subject in [k for k, seen in counts.items() if now - seen.last > within]:
+                del counts[subject]
+        every = [
+            (seen.last, r, k) for r, counts in self._events.items() for k, seen in counts.items()
+        ]
+        if len(every) >= MAX_COUNTS:
+            for _, rule_id, subject in sorted(every)[: len(every) // 2]:
+                del self._events[rule_id][subject]
 
     # evaluating
 
@@ -264,7 +270,7 @@ class RuleEngine:
                 if last is not None and (now - last[0] < rule.cooldown or candidate.at <= last[1]):
                     continue
                 self._fired[key] = (now, candidate.at)
-                self._events.pop(key, None)  # the events that fired are used up
+                self._events.get(rule.id, {}).pop(candidate.subject, None)  # used up
                 evidence = {**candidate.evidence, **_windows(rule.condition)}
                 fired.append(
                     Firing(rule.id, now, candidate.subject, evidence, candidate.meters,
@@ -281,12 +287,12 @@ class RuleEngine:
         if condition is None:
             return True
         if isinstance(condition, EventCondition):
-            seen = self._events.get((rule_id, subject))
+            seen = self._events.get(rule_id, {}).get(subject)
             last = self._fired.get((rule_id, subject), (0.0, 0.0))[0]
             latest = max(last, 0.0 if seen is None else seen.last)
             return now - latest < condition.within
         key = subject.removeprefix("district ")
-        state = self._excursions.get((rule_id, key))
+        state = self._excursions.get(rule_id, {}).get(key)
         return state is not None and state.since is not None
 
     def _candidates(self, rule: Rule, now: float) -> list[_Candidate]:
@@ -298,8 +304,8 @@ class RuleEngine:
         if not isinstance(condition, ReadingCondition | DistrictLoad):
             return []
         found = []
-        for (rule_id, key), state in self._excursions.items():
-            if rule_id != rule.id or state.since is None:
+        for key, state in self._excursions.get(rule.id, {}).items():
+            if state.since is None:
                 continue
             if state.at - state.since < condition.hold:
                 continue
@@ -324,8 +330,8 @@ class RuleEngine:
         self, rule_id: int, condition: EventCondition, now: float
     ) -> list[_Candidate]:
         found = []
-        for (owner, subject), seen in self._events.items():
-            if owner != rule_id or len(seen.times) < condition.count:
+        for subject, seen in self._events.get(rule_id, {}).items():
+            if len(seen.times) < condition.count:
                 continue
             if now - seen.times[0] > condition.within:
                 continue
