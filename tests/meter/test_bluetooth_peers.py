@@ -108,7 +108,9 @@ def test_the_phone_reads_its_own_meters_consumption_and_credit() -> None:
     both = ask(handset, meter, GetRequestNormalList(2, (OAD(0x0000, 2, 0), OAD(0x202C, 2, 0))))
     assert isinstance(both, GetResponseNormalList)
     assert all(isinstance(r.result, Data) for r in both.results)
-    assert any("success: #" in d and "CUSTOMER" in d for d in refusals(meter, EventKind.AUTHENTICATION))
+    assert any(
+        "success: #" in d and "CUSTOMER" in d for d in refusals(meter, EventKind.AUTHENTICATION)
+    )
     assert not refusals(meter, EventKind.UNAUTHORISED)
 
 
@@ -215,7 +217,9 @@ def test_a_leak_opens_an_alarm_that_the_dry_report_closes() -> None:
         assert answer.dar == 0
     (alarm,) = meter.log.of_kind(MeterEventKind.SENSOR_ALARM)
     assert alarm.detail == "water leak: 1" and alarm.end is None
-    assert operational_kind(MeterEventKind.SENSOR_ALARM.oi, alarm.detail) == OperationalKind.WATER_LEAK
+    assert (
+        operational_kind(MeterEventKind.SENSOR_ALARM.oi, alarm.detail) == OperationalKind.WATER_LEAK
+    )
     ask(detector, meter, SetRequestNormal(2, LEAK, Data(DataType.ENUM, 0)))
     (closed,) = meter.log.of_kind(MeterEventKind.SENSOR_ALARM)
     assert closed.end is not None
@@ -315,7 +319,7 @@ def test_a_concentrator_collects_over_bluetooth_with_the_meters_mac() -> None:
     detector.pair_certificate(radio(meters[0], T0 + 3600))
     ask(detector, meters[0], SetRequestNormal(1, LEAK, Data(DataType.ENUM, 1)))
     bluetooth = concentrator()
-    net, items = collect(meters, bluetooth, T0 + 3600 + 2000)
+    _, items = collect(meters, bluetooth, T0 + 3600 + 2000)
     readings, reports = verified(items)
     by_meter = {(r.meter, r.quantity): r.value for r in readings}
     assert by_meter[(ADDRESS.hex(), "FF300200")] == pytest.approx(18.7)
@@ -330,7 +334,9 @@ def test_a_concentrator_collects_over_bluetooth_with_the_meters_mac() -> None:
     ]
     assert leaks == ["water leak: 1"]
     assert bluetooth.pairings >= 2  # each meter paired; an idle session is paired again
-    assert all("(CONCENTRATOR)" not in d for m in meters for d in refusals(m, EventKind.UNAUTHORISED))
+    assert all(
+        "(CONCENTRATOR)" not in d for m in meters for d in refusals(m, EventKind.UNAUTHORISED)
+    )
 
 
 def test_bluetooth_collection_gives_what_hplc_collection_gives() -> None:
@@ -341,7 +347,9 @@ def test_bluetooth_collection_gives_what_hplc_collection_gives() -> None:
     assert len(ble) >= 2
 
 
-def test_the_concentrators_session_stands_beside_a_phones_and_is_paired_again_once_expired() -> None:
+def test_the_concentrators_session_stands_beside_a_phones_and_is_paired_again_once_expired() -> (
+    None
+):
     meter = fitted()
     bluetooth = concentrator()
     frame = bytes.fromhex("68")  # any bytes: the meter's link layer ignores what is no frame
@@ -363,4 +371,6 @@ def test_a_concentrator_without_the_utilitys_certificate_reads_nothing() -> None
     _, items = collect(meters, concentrator(ROGUE_CA), T0 + 3600 + 1000)
     assert items == []
     for meter in meters:
-        assert any("not signed by the utility CA" in d for d in refusals(meter, EventKind.AUTHENTICATION))
+        assert any(
+            "not signed by the utility CA" in d for d in refusals(meter, EventKind.AUTHENTICATION)
+        )

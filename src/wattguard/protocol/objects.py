@@ -225,9 +225,13 @@ _OBJECTS += [
     ObjectInfo(0xF209, "carrier (HPLC) port", InterfaceClass.PORT, checked=False),
     # vendor objects (docs/protocol.md): a Bluetooth sensor's readings (docs/bluetooth.md)
     ObjectInfo(
-        0xFF30, "external temperature", InterfaceClass.DATA_VARIABLE, -1, Unit.CELSIUS,
+        0xFF30,
+        "external temperature",
+        InterfaceClass.DATA_VARIABLE,
+        -1,
+        Unit.CELSIUS,
         checked=False,
-    ),  # fmt: skip
+    ),
     ObjectInfo(0xFF31, "water leak", InterfaceClass.DATA_VARIABLE, checked=False),
 ]
 

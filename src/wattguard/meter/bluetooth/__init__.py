@@ -13,8 +13,8 @@ from wattguard.meter.bluetooth.sensors import SENSOR_KINDS, SensorKind, Sensors
 from wattguard.meter.bluetooth.service import BluetoothService, Handler
 
 __all__ = [
-    "BluetoothService",
     "SENSOR_KINDS",
+    "BluetoothService",
     "CertificateRefused",
     "ConcentratorRadio",
     "Handheld",

@@ -173,15 +173,13 @@ def denial(apdu: Structure) -> Structure:
     if isinstance(apdu, g.GetRequestNormal):
         return g.GetResponseNormal(piid, AResultNormal(apdu.oad, denied))
     if isinstance(apdu, g.GetRequestNormalList):
-        return g.GetResponseNormalList(
-            piid, tuple(AResultNormal(oad, denied) for oad in apdu.oads)
-        )
+        return g.GetResponseNormalList(piid, tuple(AResultNormal(oad, denied) for oad in apdu.oads))
     if isinstance(apdu, g.GetRequestRecord):
         record = apdu.record
         return g.GetResponseRecord(piid, AResultRecord(record.oad, record.columns, denied))
     if isinstance(apdu, g.GetRequestRecordList):
-        results = tuple(AResultRecord(r.oad, r.columns, denied) for r in apdu.records)
-        return g.GetResponseRecordList(piid, results)
+        records = tuple(AResultRecord(r.oad, r.columns, denied) for r in apdu.records)
+        return g.GetResponseRecordList(piid, records)
     if isinstance(apdu, st.SetRequestNormal):
         return st.SetResponseNormal(piid, apdu.oad, denied)
     if isinstance(apdu, st.SetRequestNormalList):

@@ -337,7 +337,9 @@ class BluetoothService:
     def _data(self, frame: bytes, now: float) -> bytes:
         live, expired = self._live(now)
         if not live:
-            reason = "request in an expired session" if expired else "sealed request without a session"
+            reason = (
+                "request in an expired session" if expired else "sealed request without a session"
+            )
             self._record(EventKind.UNAUTHORISED, reason, now)
             return Refused(RefusalCode.NOT_PAIRED).to_bytes()
         for session in live:  # a frame opens under the keys of the session that sealed it
