@@ -6,15 +6,27 @@ instead of HPLC with the same 698 security."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wattguard.crypto import sm2, sm3
+from wattguard.errors import ConfigError, DecodeError
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventKind
 from wattguard.meter.bluetooth import ConcentratorRadio, Handheld, HandheldCertificate, Role
+from wattguard.meter.bluetooth.access import (
+    BOUND_ROLES,
+    CUSTOMER_READ,
+    HANDHELD_ROLES,
+    never_local,
+    refusal_reason,
+)
+from wattguard.meter.bluetooth.certificate import CertificateRefused
 from wattguard.meter.bluetooth.handheld import PairingRefused
 from wattguard.meter.bluetooth.pairing import RefusalCode
 from wattguard.meter.bluetooth.sensors import EXTERNAL_TEMPERATURE, WATER_LEAK
@@ -374,3 +386,71 @@ def test_a_concentrator_without_the_utilitys_certificate_reads_nothing() -> None
         assert any(
             "not signed by the utility CA" in d for d in refusals(meter, EventKind.AUTHENTICATION)
         )
+
+
+# The bound certificate and the peers' access rules on their own
+
+KEY = sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard tests: a peer's key"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    meter=st.none() | st.binary(min_size=6, max_size=6),
+    scope=st.integers(0, 0xFFFF),
+    role=st.sampled_from(list(Role)),
+    name=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=32),
+)
+def test_certificates_round_trip_bound_or_not(
+    meter: bytes | None, scope: int, role: Role, name: str
+) -> None:
+    scope = scope if meter is not None else 0
+    certificate = HandheldCertificate.issue(
+        CA, serial=5, handheld_id=name, role=role, public_key=KEY.public_key,
+        valid_from=0, valid_until=2**32 - 1, meter=meter, scope=scope,
+    )  # fmt: skip
+    data = certificate.to_bytes()
+    assert data[0] == (1 if meter is None else 2)
+    assert HandheldCertificate.from_bytes(data) == certificate
+    certificate.check(CA.public_key, T0)
+    for bad in (data[:-1], data + b"\x00"):
+        with pytest.raises(DecodeError):
+            HandheldCertificate.from_bytes(bad)
+
+
+def test_the_binding_is_signed_and_malformed_bound_certificates_say_where() -> None:
+    certificate = phone().certificate
+    assert certificate is not None and certificate.meter == ADDRESS
+    moved = replace(certificate, meter=OTHER)  # the CA's signature kept
+    with pytest.raises(CertificateRefused):
+        moved.check(CA.public_key, NOW)
+    data = certificate.to_bytes()
+    with pytest.raises(DecodeError) as caught:
+        HandheldCertificate.from_bytes(data[:91] + b"\x00" + data[92:])  # empty id
+    assert caught.value.offset == 91
+    with pytest.raises(ConfigError):
+        HandheldCertificate.issue(
+            CA, serial=1, handheld_id="x", role=Role.SENSOR, public_key=KEY.public_key,
+            valid_from=0, valid_until=1, scope=WATER_LEAK,
+        )  # fmt: skip
+    with pytest.raises(ConfigError):
+        HandheldCertificate.issue(
+            CA, serial=1, handheld_id="x", role=Role.SENSOR, public_key=KEY.public_key,
+            valid_from=0, valid_until=1, meter=b"\x01",
+        )  # fmt: skip
+
+
+def test_the_peers_access_rules() -> None:
+    read_credit = GetRequestNormal(1, OAD(0x202C, 2, 0))
+    assert refusal_reason(read_credit, Role.CUSTOMER) is None
+    assert refusal_reason(read_credit, Role.SENSOR, EXTERNAL_TEMPERATURE) is not None
+    assert refusal_reason(read_credit, Role.CONCENTRATOR) is not None
+    report = SetRequestNormal(1, TEMPERATURE, Data(DataType.LONG, 1))
+    assert refusal_reason(report, Role.SENSOR, EXTERNAL_TEMPERATURE) is None
+    assert refusal_reason(report, Role.SENSOR, WATER_LEAK) is not None
+    assert refusal_reason(report, Role.CUSTOMER) is not None
+    assert refusal_reason(report, Role.READ_ONLY) is not None
+    element = SetRequestNormal(1, OAD(EXTERNAL_TEMPERATURE, 2, 1), Data(DataType.LONG, 1))
+    assert refusal_reason(element, Role.SENSOR, EXTERNAL_TEMPERATURE) is not None
+    assert not CUSTOMER_READ & {0x2000, 0x4000, 0xF100, 0x8000}
+    assert all(not never_local(oi) or oi in {0x202C, 0x202D} for oi in CUSTOMER_READ)
+    assert HANDHELD_ROLES.isdisjoint(BOUND_ROLES)
