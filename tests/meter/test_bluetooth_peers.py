@@ -378,6 +378,19 @@ def test_the_concentrators_session_stands_beside_a_phones_and_is_paired_again_on
     assert refusals(meter, EventKind.UNAUTHORISED) == ["request in an expired session"]
 
 
+def test_a_meter_that_does_not_answer_loses_the_frame() -> None:
+    meter = fitted()
+    bluetooth = concentrator()
+    meter.mains_lost(NOW)  # dark: its radio answers nothing
+    assert bluetooth.exchange(ADDRESS, bytes.fromhex("68"), radio(meter)) == b""
+    meter.mains_restored(NOW + 60)
+    bluetooth.exchange(ADDRESS, bytes.fromhex("68"), radio(meter, NOW + 60))
+    garbled = bluetooth.exchange(ADDRESS, b"", lambda frame: b"\x90" + bytes(40))
+    assert garbled == b"" and bluetooth.pairings == 2
+    assert bluetooth.notified(ADDRESS, b"\x90" + bytes(40)) == b""
+    assert bluetooth.notified(OTHER, b"") == b""
+
+
 def test_a_concentrator_without_the_utilitys_certificate_reads_nothing() -> None:
     meters = [fitted(ADDRESS), fitted(OTHER)]
     _, items = collect(meters, concentrator(ROGUE_CA), T0 + 3600 + 1000)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 
 from wattguard.crypto import sm2
-from wattguard.errors import ConfigError, DecodeError, IntegrityError
+from wattguard.errors import ConfigError, DecodeError, IntegrityError, RemoteProtocolError
 from wattguard.meter.bluetooth.access import Role
 from wattguard.meter.bluetooth.certificate import HandheldCertificate
 from wattguard.meter.bluetooth.handheld import Handheld, PairingRefused, Transport
@@ -55,15 +55,21 @@ class ConcentratorRadio:
         self._sessions: dict[bytes, Handheld] = {}
 
     def exchange(self, address: bytes, frame: bytes, transport: Transport) -> bytes:
-        """Carry one link ``frame`` to the meter at ``address``; the bytes it answered."""
-        session = self._sessions.get(address)
-        if session is not None:
-            try:
-                return session.request(transport, frame)
-            except PairingRefused as refused:
-                if refused.code != RefusalCode.NOT_PAIRED:
-                    raise
-        return self._pair(address, transport).request(transport, frame)
+        """Carry one link ``frame`` to the meter at ``address``; the bytes it answered.
+        ``b""`` when the meter did not answer (out of range, no mains) or its answer failed
+        the session's checks: the frame is lost, as on a bad line. PairingRefused when the
+        meter refuses the concentrator."""
+        try:
+            session = self._sessions.get(address)
+            if session is not None:
+                try:
+                    return session.request(transport, frame)
+                except PairingRefused as refused:
+                    if refused.code != RefusalCode.NOT_PAIRED:
+                        raise
+            return self._pair(address, transport).request(transport, frame)
+        except (DecodeError, IntegrityError, ReplayError, RemoteProtocolError):
+            return b""
 
     def notified(self, address: bytes, frame: bytes) -> bytes:
         """The link bytes of a notification the meter at ``address`` sealed in its session
