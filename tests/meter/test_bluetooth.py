@@ -572,7 +572,7 @@ def test_certificate_round_trip_and_malformed_certificates() -> None:
     for bad, offset in (
         (data[:-1], None),
         (data + b"\x00", None),
-        (b"\x02" + data[1:], 0),  # another format
+        (b"\x03" + data[1:], 0),  # another format
         (data[:9] + b"\x07" + data[10:], 9),  # unknown role
         (data[:18] + bytes(65) + data[83:], 18),  # not a point
         (data[:83] + b"\x00" + data[84:], 83),  # empty id
