@@ -19,10 +19,12 @@ state machine::
 * Each failure (bad or revoked certificate, bad signature, wrong PIN, role escalation) counts
   toward the lockout (:mod:`wattguard.meter.bluetooth.lockout`); while locked, pairing is refused
   with the seconds left and not judged.
-* Every pairing attempt, success or failure, becomes one AUTHENTICATION security event (the
-  detail starts with "success" or "failure"); locking and attempts while locked are LOCKOUT
-  events; requests outside the role, or without a session, are UNAUTHORISED; altered frames
-  BAD_MAC, replayed ones REPLAY, undecodable ones MALFORMED.
+* Every pairing attempt becomes one security event: a failure an AUTHENTICATION event (the
+  detail starts with "failure"), a success an ACCESS event (starting with "success": who
+  paired, how and as what; no alert rule counts it, so a concentrator pairing with a
+  district's meters does not look like a guessing attack); locking and attempts while locked
+  are LOCKOUT events; requests outside the role, or without a session, are UNAUTHORISED;
+  altered frames BAD_MAC, replayed ones REPLAY, undecodable ones MALFORMED.
 * A paired session's DATA frames are opened, decoded, judged against the role
   (:mod:`wattguard.meter.bluetooth.access`) and handed to ``handler(apdu, role)`` (the meter's 698
   server); the answer goes back sealed. A request outside the role is answered with the 698
@@ -305,7 +307,7 @@ class BluetoothService:
             self._session = session
         how = "certificate" if claim.method == Method.CERTIFICATE else "PIN"
         detail = f"success: {claim.handheld} paired by {how} as {claim.role.name}"
-        self._record(EventKind.AUTHENTICATION, detail, now)
+        self._record(EventKind.ACCESS, detail, now)
         return Paired(claim.role, keys.confirmation(pending.transcript)).to_bytes()
 
     def _fail(self, detail: str, now: float) -> bytes:
