@@ -56,8 +56,9 @@ def test_only_a_supervisor_changes_rules_and_every_change_is_audited(backend: Ba
     assert refused and refused[0].source == "station/rules"
     with pytest.raises(RuleInvalid, match=r"condition\.reading\.outside"):
         s.rules.create(SUN, "volts", {"reading": {"quantity": "20000201", "outside": [1]}}, ALERT)
-    with pytest.raises(RuleInvalid, match="cooldown"):
-        s.rules.create(SUN, "volts", VOLTAGE, ALERT, cooldown=-1)
+    for cooldown in (-1, 0, 59, 367 * 86_400):
+        with pytest.raises(RuleInvalid, match="cooldown: from 60 to"):
+            s.rules.create(SUN, "volts", VOLTAGE, ALERT, cooldown=cooldown)
     rule = s.rules.create(SUN, "volts", VOLTAGE, ALERT, cooldown=600)
     assert rule.owner == "sun" and rule.enabled and rule.id
     with pytest.raises(CommandRefused):

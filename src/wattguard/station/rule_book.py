@@ -58,8 +58,10 @@ log = logging.getLogger(__name__)
 #: Issue a command as a user: the station's ``issue``.
 Issue = Callable[[User, CommandKind, tuple[str, ...], str], Command]
 _ALERT = re.compile(r"rule #([0-9]+): ")
-#: The longest cool-down: a year.
+#: The longest cool-down: a year; the shortest a minute (a rule whose action causes the events
+#: it counts, a refused command's UNAUTHORISED event, then fires at most once a minute).
 MAX_COOLDOWN = 366 * 86_400.0
+MIN_COOLDOWN = 60.0
 #: The most rules a station keeps (each is evaluated at every tick).
 MAX_RULES = 1000
 
@@ -127,8 +129,8 @@ class RuleBook:
             raise RuleInvalid("name: 1 to 80 printable characters")
         if isinstance(cooldown, bool) or not isinstance(cooldown, int | float):
             raise RuleInvalid("cooldown: must be a number of seconds")
-        if not 0 <= cooldown <= MAX_COOLDOWN:
-            raise RuleInvalid(f"cooldown: from 0 to {MAX_COOLDOWN:g} seconds")
+        if not MIN_COOLDOWN <= cooldown <= MAX_COOLDOWN:
+            raise RuleInvalid(f"cooldown: from {MIN_COOLDOWN:g} to {MAX_COOLDOWN:g} seconds")
         parsed, act = parse_condition(condition), parse_action(action)
         named = isinstance(act, CommandAction) and isinstance(act.targets, str)
         if named and subject_condition(parsed) is None:
