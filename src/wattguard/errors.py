@@ -53,7 +53,10 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │       └── UnknownMeter   [station.commands] a command names an unregistered meter
     ├── ConfigError            the configuration or the environment cannot do what was asked
     │   ├── BackendUnavailable [crypto._openssl] no usable system OpenSSL with SM2
-    │   └── UnprotectedSecretError [secretfile] a secret file group or others can write
+    │   ├── UnprotectedSecretError [secretfile] a secret file group or others can write
+    │   ├── RuleInvalid        [station.rule_spec] a rule's condition or action is not valid;
+    │   │                      says where (also ValueError)
+    │   └── RuleNotFound       [station.rule_book] no rule has that id
     ├── StoreError             [meter.management.storage] the meter's store cannot do it
     │   ├── StoreCorruptError  [meter.management.storage] a damaged record mid-log
     │   ├── StoreLockedError   [meter.management.storage] another opener holds it

@@ -13,6 +13,8 @@ received, the meter an event names (filled in for the events already stored), th
 class and state, and when an alert last matched (so that a restarted monitor keeps
 de-duplicating and closing it). Version 3 adds the API's users (``station.users``): name,
 role, the SM3 digest of their token (never the token), when they were made and disabled.
+Version 4 adds the operational events; version 5 the station's rules and their firings
+(:mod:`wattguard.station.rules`).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -107,6 +109,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "received DOUBLE PRECISION)",
             "CREATE INDEX operational_events_meter_time ON operational_events (meter, time)",
             "CREATE INDEX operational_events_kind_time ON operational_events (kind, time)",
+        ),
+    ),
+    Migration(
+        5,
+        (
+            # station rules (station.rules): condition and action as checked JSON; a deleted
+            # rule keeps its row so that its firings, each with its evidence, still name it
+            "CREATE TABLE rules (id {serial}, name TEXT NOT NULL, owner TEXT NOT NULL, "
+            "condition TEXT NOT NULL, action TEXT NOT NULL, "
+            "cooldown DOUBLE PRECISION NOT NULL, enabled INTEGER NOT NULL, "
+            "created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL, "
+            "deleted DOUBLE PRECISION)",
+            "CREATE TABLE rule_firings (id {serial}, rule_id BIGINT NOT NULL, "
+            "time DOUBLE PRECISION NOT NULL, subject TEXT NOT NULL, meters TEXT NOT NULL, "
+            "district TEXT, evidence TEXT NOT NULL, outcome TEXT NOT NULL, command_id BIGINT)",
+            "CREATE INDEX rule_firings_rule ON rule_firings (rule_id, id)",
         ),
     ),
 )

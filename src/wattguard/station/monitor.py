@@ -122,6 +122,8 @@ class SecurityMonitor:
     rules: Sequence[Rule] = DEFAULT_RULES
     clock: Callable[[], float] | None = None
     on_alert: list[Callable[[int, Rule, str], None]] = field(default_factory=list)
+    #: Hear every event recorded (the station's rules, :mod:`wattguard.station.rule_book`).
+    on_event: list[Callable[[SecurityEvent], None]] = field(default_factory=list)
     _seen: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     _open: dict[tuple[str, str], _Open] = field(default_factory=dict)
     _repeats: dict[tuple[EventKind, str, str], _Repeat] = field(default_factory=dict)
@@ -178,6 +180,8 @@ class SecurityMonitor:
             del self._repeats[next(iter(self._repeats))]
 
     def _match(self, event: SecurityEvent, now: float) -> None:
+        for hook in self.on_event:
+            hook(event)
         subject = subject_of(event.source)
         for rule in self.rules:
             if event.kind in rule.kinds:

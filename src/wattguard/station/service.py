@@ -69,6 +69,8 @@ from wattguard.station.ingest import PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.operations import OperationsMonitor, operational_kind
 from wattguard.station.records import InvalidRecord, OperationalEvent
+from wattguard.station.rule_book import RuleBook
+from wattguard.station.rules import EventFact, security_fact
 from wattguard.station.storage import Storage
 from wattguard.station.users import UserDirectory
 from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
@@ -191,6 +193,14 @@ class Station:
         # is checked once its total meter is registered (register_total_meter).
         self.balance: EnergyBalance | None = EnergyBalance(self.monitor) if balance else None
         self._total_of: dict[str, str] = {}  # terminal -> its district's total meter
+        # Rules: conditions on readings, events, district load and time -> commands issued as
+        # their owner, or alerts (station.rule_book); they hear every batch and event.
+        self.rules = RuleBook(
+            storage, clock.time, issue=self.issue, user_of=self.users.enabled,
+            members=self._members, district_of=self._terminal_hex, supply=self._total_of,
+            audit=self.audit, events=self.monitor,
+        )  # fmt: skip
+        self.monitor.on_event.append(lambda e: self.rules.observe_event(security_fact(e)))
         # At every start: a TAMPER event if the trail does not hold. A cryptographic device
         # that cannot be reached now does not keep the station from starting.
         try:
@@ -208,6 +218,7 @@ class Station:
         self.watch.seen({reading.meter for reading in readings}, self.clock.time())
         if self.balance is not None:
             self.balance.on_readings(readings)
+        self.rules.observe_readings(readings)
         for hook in self.on_readings:
             hook(readings)
 
@@ -245,6 +256,10 @@ class Station:
             if operational is not None:
                 event = OperationalEvent(at, operational, meter.hex(), detail)
                 self.operations.record(event)
+                fact = EventFact(
+                    "operational", operational.value, meter.hex(), detail, at, meter.hex()
+                )
+                self.rules.observe_event(fact)
             kind = _REPORTED.get(result.oad.oi)
             if kind is None:
                 continue
@@ -254,6 +269,14 @@ class Station:
             self.monitor.record(
                 SecurityEvent(kind, f"meter {meter.hex()}", f"reported: {detail}", at)
             )
+
+    def _members(self, terminal: str) -> tuple[str, ...]:
+        """The meters registered behind ``terminal`` (hex)."""
+        return tuple(sorted(m for m, t in self.terminal_of.items() if t.hex() == terminal))
+
+    def _terminal_hex(self, meter: str) -> str | None:
+        terminal = self.registered_terminal(meter)
+        return None if terminal is None else terminal.hex()
 
     def _district(self, meter: str) -> str:
         """A meter's district: the terminal it is registered behind."""
@@ -423,6 +446,7 @@ class Station:
         self.watch.check(self.clock.time())
         self.monitor.tick(self.clock.time())
         self.operations.tick()
+        self.rules.tick()
         self._witness_audit()
 
     # the audit trail's witness

@@ -130,6 +130,13 @@ class UserDirectory:
             return None
         return User(found.name, Role[found.role])
 
+    def enabled(self, name: str) -> User | None:
+        """The enabled user ``name`` with their role now (a station rule's owner), else None."""
+        found = self.storage.user(name)
+        if found is None or found.disabled is not None:
+            return None
+        return User(found.name, Role[found.role])
+
     def list(self) -> list[UserRecord]:
         return self.storage.users()
 

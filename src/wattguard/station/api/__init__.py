@@ -17,8 +17,8 @@ rules themselves.
 
 Every request passes the request guard (``_guard``) first: the token of an ``/api/`` path is
 checked from the headers before any body is read, and bodies are capped per endpoint (256 KiB
-for ``POST /api/commands``, 1 KiB for every other route, JSON nested at most 8 deep), declared
-or streamed.
+for ``POST /api/commands``, 64 KiB for ``POST /api/rules``, 1 KiB for every other route, JSON
+nested at most 8 deep), declared or streamed.
 
 The web dashboard (:mod:`wattguard.station.api.dashboard`) is served by the same app at ``/``
 (and ``/dashboard``): a page that needs no token to load and calls these endpoints with the
@@ -28,7 +28,8 @@ Endpoints are ``async``: they run on the event loop that also runs the station, 
 shared across threads.
 
 Layout: one :class:`fastapi.APIRouter` per resource, each in its own module (``users``,
-``audit``, ``summary``, ``meters``, ``readings``, ``events``, ``commands``, ``dashboard``);
+``audit``, ``summary``, ``meters``, ``readings``, ``events``, ``commands``, ``rules``,
+``dashboard``);
 what they share (the station, the caller, address checks) is in ``_dependencies``;
 :func:`create_app` (``_app``) puts the station and the token lookup in ``app.state``, puts the
 request guard in front, adds the error handling and includes the routers.

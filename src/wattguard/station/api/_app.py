@@ -16,6 +16,7 @@ from wattguard.station.api import (
     meters,
     operations,
     readings,
+    rules,
     summary,
     users,
 )
@@ -36,6 +37,7 @@ _ROUTERS = (
     events,
     operations,
     commands,
+    rules,
     analytics,
     dashboard,
 )

@@ -73,8 +73,11 @@ class BodyLimit:
 
 
 #: The endpoints that take a body, and their caps: a command names at most 10,000 meters of 12
-#: digits (about 160 KB of JSON).
-BODY_LIMITS: tuple[BodyLimit, ...] = (BodyLimit("POST", re.compile(r"/api/commands"), 256 * 1024),)
+#: digits (about 160 KB of JSON); a rule at most 1,000 in its condition and 1,000 in its action.
+BODY_LIMITS: tuple[BodyLimit, ...] = (
+    BodyLimit("POST", re.compile(r"/api/commands"), 256 * 1024),
+    BodyLimit("POST", re.compile(r"/api/rules"), 64 * 1024),
+)
 #: The cap of every other request (no other route reads a body).
 DEFAULT_BODY_LIMIT = 1024
 #: How deep a JSON body may nest (a command is an object holding a list of strings: 2).
