@@ -49,6 +49,8 @@ _BY_ALARM = {
     "pile over limit": OperationalKind.PILE_OVER_LIMIT,
     "credit low": OperationalKind.CREDIT_LOW,
     "reverse energy": OperationalKind.REVERSE_ENERGY,
+    "device curtailed": OperationalKind.LOAD_CURTAILED,
+    "pile curtailed": OperationalKind.LOAD_CURTAILED,
 }
 
 

@@ -287,6 +287,7 @@ class OperationalKind(enum.Enum):
     CREDIT_LOW = "credit low"
     REVERSE_ENERGY = "reverse energy"
     EXPANSION_ALARM = "expansion module alarm"
+    LOAD_CURTAILED = "load curtailed"  # the meter's own load distribution curtailed a port
 
 
 @dataclass(frozen=True, slots=True)
