@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -116,6 +116,9 @@ class CentralSystem:
         self.sessions: dict[str, _Session] = {}
         self._profile_ids = itertools.count(1)
         self._server: Server | None = None
+        self._tasks: set[asyncio.Task[str]] = set()
+        #: The answers to the charging job's deliveries: (cp_id, kW, status).
+        self.answers: list[tuple[str, float, str]] = []
 
     async def __aenter__(self) -> CentralSystem:
         self._server = await serve(
@@ -141,7 +144,13 @@ class CentralSystem:
         return f"{scheme}://{self.host}:{self.port}{_PREFIX}"
 
     async def deliver(
-        self, cp_id: str, limits_w: Sequence[float], step_seconds: int, start: float
+        self,
+        cp_id: str,
+        limits_w: Sequence[float],
+        step_seconds: int,
+        start: float,
+        *,
+        open_ended: bool = False,
     ) -> str:
         """Send ``cp_id`` the schedule ``limits_w`` (one limit per ``step_seconds`` from
         ``start``) as SetChargingProfile: a TxProfile of its running transaction, else a
@@ -154,6 +163,7 @@ class CentralSystem:
         profile = charging_profile(
             limits_w, step_seconds, start,
             profile_id=next(self._profile_ids), transaction=state.transaction,
+            open_ended=open_ended,
         )  # fmt: skip
         request = call.SetChargingProfile(
             connector_id=1 if state.transaction is not None else 0,
@@ -164,6 +174,29 @@ class CentralSystem:
         except (TimeoutError, ConnectionError, OSError):
             return "NoAnswer"
         return "NoAnswer" if answer is None else str(answer.status)
+
+    def delivery(self, step_seconds: int) -> Callable[[str, float], None]:
+        """A delivery callable for the station's charging job
+        (:class:`~wattguard.station.charging.DistrictCharging`): ``deliver(cp_id, kw)``
+        sends the charge point its limit from the start of the current interval as an
+        open-ended SetChargingProfile, in a task on the running loop; each answer is appended
+        to :attr:`answers` as (cp_id, kW, status)."""
+
+        def deliver(cp_id: str, kw: float) -> None:
+            now = self.clock.time()
+            start = now - now % step_seconds
+            sent = self.deliver(cp_id, [kw * 1000.0], step_seconds, start, open_ended=True)
+            task = asyncio.get_running_loop().create_task(sent)
+            self._tasks.add(task)
+            task.add_done_callback(lambda done: self._delivered(done, cp_id, kw))
+
+        return deliver
+
+    def _delivered(self, task: asyncio.Task[str], cp_id: str, kw: float) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is None:
+            self.answers.append((cp_id, kw, task.result()))
+            del self.answers[:-10_000]
 
     def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         cp_id = request.path.removeprefix(_PREFIX)

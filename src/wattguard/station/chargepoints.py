@@ -155,10 +155,13 @@ def charging_profile(
     *,
     profile_id: int,
     transaction: int | None = None,
+    open_ended: bool = False,
 ) -> datatypes.ChargingProfile:
     """The ``csChargingProfiles`` of a SetChargingProfile.req that caps the power at
     ``limits_w[i]`` during interval ``i`` (``step_seconds`` each) from ``start``: a TxProfile
-    of ``transaction``, or a TxDefaultProfile when there is none (OCPP 1.6 section 3.13.2)."""
+    of ``transaction``, or a TxDefaultProfile when there is none (OCPP 1.6 section 3.13.2).
+    ``open_ended``: no duration, so the last limit holds until a new profile replaces it (a
+    charge point that loses the station keeps its last limit rather than its maximum)."""
     if not limits_w or step_seconds <= 0:
         raise ValueError("a charging profile needs at least one limit and a positive step")
     periods: list[datatypes.ChargingSchedulePeriod] = []
@@ -169,7 +172,7 @@ def charging_profile(
     schedule = datatypes.ChargingSchedule(
         charging_rate_unit=enums.ChargingRateUnitType.watts,
         charging_schedule_period=periods,
-        duration=len(limits_w) * step_seconds,
+        duration=None if open_ended else len(limits_w) * step_seconds,
         start_schedule=iso(start),
     )
     purpose = enums.ChargingProfilePurposeType
