@@ -73,10 +73,11 @@ class Replan:
 
 @dataclass
 class DemandResponse:
-    """A request to shed ``asked_kw`` over intervals ``[first, last)``: the pile limits chosen
-    (kW), the kW cut from each, the curtailed comfort, what the plan had the piles draw
-    there (kWh per pile), and, once the window has passed, the kW shed measured from the
-    piles' reports and its share of the ask."""
+    """A request to shed ``asked_kw`` over intervals ``[first, last)``: the chosen piles'
+    limits in its first interval (kW), the kW cut from each in every interval, the curtailed
+    comfort, what the plan had the piles draw there (kWh per pile, and kW per interval for the
+    chosen ones), and, once the window has passed, the kW shed measured from the piles'
+    reports and its share of the ask."""
 
     asked_kw: float
     first: int
@@ -85,6 +86,7 @@ class DemandResponse:
     cut: dict[str, float]
     comfort: float
     baseline_kwh: dict[str, float]
+    planned_kw: dict[str, list[float]]
     drawn_kwh: dict[str, float] = field(default_factory=dict)
     shed_kw: float | None = None
     share: float | None = None
@@ -194,8 +196,9 @@ class DistrictCharging:
                     out[session.pile] = float(self.plan.power[row, t])
         for response in self.responses:
             if response.first <= t < response.last:
-                for pile, limit in response.limits.items():
-                    out[pile] = min(out[pile], limit)
+                for pile, cut in response.cut.items():
+                    lowered = response.planned_kw[pile][t - response.first] - cut
+                    out[pile] = min(out[pile], max(lowered, self.piles[pile].floor_kw))
         return out
 
     def dispatch(self, now: float) -> dict[str, float]:
@@ -209,22 +212,25 @@ class DistrictCharging:
         return limits
 
     def demand_response(self, shed_kw: float, now: float, hours: float = 1.0) -> DemandResponse:
-        """Shed ``shed_kw`` for ``hours`` from now by lowering pile limits, least curtailed
-        comfort first; the limits go out at once (:meth:`dispatch`)."""
+        """Shed ``shed_kw`` for ``hours`` from now: each chosen pile's limit goes ``cut`` kW
+        below what the plan had it draw in each interval, the piles with the least curtailed
+        comfort first (a pile offers what it would draw in every interval of the window above
+        its floor). The limits go out at once (:meth:`dispatch`); the plan is recomputed when
+        the window has passed, to make the energy up."""
         first = self.interval(now)
         last = min(self.steps, first + max(1, round(hours / self.step_hours)))
         names = list(self.piles)
         planned = np.array([[self.limits(t)[p] for t in range(first, last)] for p in names])
-        load = planned.max(axis=1) if planned.size else np.zeros(len(names))
-        floors = [self.piles[p].floor_kw for p in names]
+        floors = np.array([self.piles[p].floor_kw for p in names])
         comfort = [self.piles[p].comfort_per_kw for p in names]
-        chosen = select_curtailment(shed_kw, load, floors, comfort)
+        chosen = select_curtailment(shed_kw, planned.min(axis=1), floors, comfort)
+        cut = {p: float(chosen.cut[i]) for i, p in enumerate(names) if chosen.cut[i] > 0}
         response = DemandResponse(
             asked_kw=float(shed_kw), first=first, last=last,
-            limits={p: float(chosen.limits[i]) for i, p in enumerate(names) if chosen.cut[i] > 0},
-            cut={p: float(chosen.cut[i]) for i, p in enumerate(names) if chosen.cut[i] > 0},
-            comfort=chosen.comfort,
+            limits={p: float(planned[i, 0] - chosen.cut[i]) for i, p in enumerate(names) if p in cut},
+            cut=cut, comfort=chosen.comfort,
             baseline_kwh={p: float(planned[i].sum() * self.step_hours) for i, p in enumerate(names)},
+            planned_kw={p: planned[i].tolist() for i, p in enumerate(names) if p in cut},
         )  # fmt: skip
         self.responses.append(response)
         self.dispatch(now)
@@ -268,6 +274,8 @@ class DistrictCharging:
                 baseline = [response.baseline_kwh[p] for p in names]
                 shed, share = shed_report(response.asked_kw, baseline, drawn, hours)
                 response.shed_kw, response.share = shed, share
+                if t + 1 < self.steps:
+                    self._replan(t + 1, "demand response ended")
 
 
 def _record(record: Replan | DemandResponse) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from wattguard.station.api import (
     analytics,
     audit,
+    charging,
     commands,
     dashboard,
     events,
@@ -37,6 +38,7 @@ _ROUTERS = (
     operations,
     commands,
     analytics,
+    charging,
     dashboard,
 )
 
