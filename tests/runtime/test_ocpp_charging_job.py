@@ -40,7 +40,8 @@ async def _day() -> tuple[list[tuple[float, float]], DistrictCharging, list[tupl
         job = DistrictCharging(
             "000000000001", CAPACITY, STEP, np.full(STEPS, 0.5),
             [PileSpec("CP-1", 11.0), PileSpec("000000000007", 7.0)],
-            {"CP-1": central.delivery(STEP), "000000000007": lambda p, kw: meter_pile.append((p, kw))},
+            {"CP-1": central.delivery(STEP),
+             "000000000007": lambda p, kw: meter_pile.append((p, kw))},
         )  # fmt: skip
         job.begin(T0, _base(5))
         model = ChargerModel(max_w=11_000.0)

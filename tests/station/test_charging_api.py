@@ -48,7 +48,7 @@ def setup(tmp_path: Path) -> tuple[TestClient, DistrictCharging, VirtualClock]:
 def test_the_plan_and_the_forecast_are_served(
     setup: tuple[TestClient, DistrictCharging, VirtualClock],
 ) -> None:
-    api, job, _ = setup
+    api, _, _ = setup
     listed = api.get("/api/charging", headers=VIEWER).json()["districts"]
     assert listed == [{"district": DISTRICT, "capacity_kw": 80.0,
                        "piles": ["000000000001", "000000000002"]}]  # fmt: skip
@@ -63,7 +63,7 @@ def test_the_plan_and_the_forecast_are_served(
 def test_a_demand_response_needs_an_operator_and_is_measured_after(
     setup: tuple[TestClient, DistrictCharging, VirtualClock],
 ) -> None:
-    api, job, clock = setup
+    api, job, _ = setup
     path = f"/api/charging/{DISTRICT}/demand-response"
     assert api.post(path, json={"shed_kw": 5}, headers=VIEWER).status_code == 403
     assert api.post(path, json={"shed_kw": 5}).status_code == 401

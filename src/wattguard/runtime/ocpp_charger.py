@@ -105,10 +105,11 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         ``demand_w`` within the limit in force, then report MeterValues; the power drawn."""
         now = self.clock.time()
         power = self.model.step(demand_w, seconds, now)
+        energy = f"{self.model.energy_wh:.1f}"
         sampled = [
             {"value": f"{power:.1f}", "measurand": "Power.Active.Import", "unit": "W"},
-            {"value": f"{self.model.energy_wh:.1f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-        ]  # fmt: skip
+            {"value": energy, "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+        ]
         await self.call(
             call.MeterValues(
                 connector_id=1, transaction_id=self.model.transaction,

@@ -55,7 +55,9 @@ class Schedule:
             period = _getter(item)
             phases = float(str(period("number_phases") or 3))
             scale = volts if volts is not None else VOLTS * phases
-            periods.append((float(str(period("start_period"))), float(str(period("limit"))) * scale))
+            periods.append(
+                (float(str(period("start_period"))), float(str(period("limit"))) * scale)
+            )
         if not periods or periods[0][0] != 0 or any(limit < 0 for _, limit in periods):
             raise ValueError("the periods must start at 0 and limit at 0 or more")
         duration = at("duration")

@@ -224,13 +224,14 @@ class DistrictCharging:
         floors = np.array([self.piles[p].floor_kw for p in names])
         comfort = [self.piles[p].comfort_per_kw for p in names]
         chosen = select_curtailment(shed_kw, planned.min(axis=1), floors, comfort)
-        cut = {p: float(chosen.cut[i]) for i, p in enumerate(names) if chosen.cut[i] > 0}
+        index = {p: i for i, p in enumerate(names)}
+        cut = {p: float(chosen.cut[i]) for p, i in index.items() if chosen.cut[i] > 0}
         response = DemandResponse(
             asked_kw=float(shed_kw), first=first, last=last,
-            limits={p: float(planned[i, 0] - chosen.cut[i]) for i, p in enumerate(names) if p in cut},
+            limits={p: float(planned[index[p], 0] - kw) for p, kw in cut.items()},
             cut=cut, comfort=chosen.comfort,
-            baseline_kwh={p: float(planned[i].sum() * self.step_hours) for i, p in enumerate(names)},
-            planned_kw={p: planned[i].tolist() for i, p in enumerate(names) if p in cut},
+            baseline_kwh={p: float(planned[i].sum() * self.step_hours) for p, i in index.items()},
+            planned_kw={p: planned[index[p]].tolist() for p in cut},
         )  # fmt: skip
         self.responses.append(response)
         self.dispatch(now)
@@ -241,11 +242,12 @@ class DistrictCharging:
         capacity line, the sessions, the re-plans and the demand responses."""
         ev = self.plan.power.sum(axis=0) if self.plan is not None else np.zeros(self.steps)
         times = [self.start + t * self.step_seconds for t in range(self.steps)]
+        drawn = self.pile_kwh.sum(axis=0) / self.step_hours
         return {
             "district": self.district, "capacity_kw": self.capacity_kw,
             "step_seconds": self.step_seconds, "times": times,
             "forecast_kw": _listed(self.forecast), "actual_kw": _listed(self.actual),
-            "planned_ev_kw": _listed(ev), "drawn_ev_kw": _listed(self.pile_kwh.sum(axis=0) / self.step_hours),
+            "planned_ev_kw": _listed(ev), "drawn_ev_kw": _listed(drawn),
             "sessions": [_session_view(s) for s in self.sessions],
             "replans": [_record(r) for r in self.replans[-50:]],
             "demand_responses": [_record(r) for r in self.responses],

@@ -88,7 +88,5 @@ def ocpp_tls(name: str, now: float) -> OcppTls:
     return OcppTls(
         ca.public_bytes(pem),
         cert.public_bytes(pem),
-        key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
