@@ -98,10 +98,10 @@ async function requestDemandResponse(event) {
   try {
     const body = { shed_kw: Number($("dr-kw").value), hours: Number($("dr-hours").value) };
     const answer = await api("/api/charging/" + district + "/demand-response", "POST", body);
+    await showCharging(district);
     $("optimisation-status").textContent =
       "Demand response sent: " + Object.keys(answer.limits).length + " pile(s) limited, " +
       answer.shortfall_kw.toFixed(1) + " kW could not be offered.";
-    await showCharging(district);
   } catch (error) {
     $("optimisation-status").textContent = explain(error);
   }
