@@ -39,6 +39,8 @@ _PREFIX = "/ocpp/"
 #: OCPP 1.6 identities are CiString, at most 48 characters in the Security Whitepaper's
 #: Basic user name; longer paths are refused before any key is hashed.
 _MAX_ID = 48
+#: The largest OCPP message accepted (bytes): a MeterValues of many samples fits easily.
+_MAX_MESSAGE = 64 * 1024
 
 
 class _Session(ChargePoint):  # type: ignore[misc]
@@ -128,6 +130,7 @@ class CentralSystem:
             ssl=self.ssl_context,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             process_request=self._handshake,
+            max_size=_MAX_MESSAGE,
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         return self
