@@ -23,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -206,9 +207,10 @@ def _basic(authorization: str | None) -> tuple[str, str]:
 
 def _number(text: object) -> float | None:
     try:
-        return float(str(text))
+        number = float(str(text))
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def _sample(value: dict[str, object]) -> MeterSample | None:
