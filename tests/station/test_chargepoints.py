@@ -129,3 +129,13 @@ def test_meter_values_are_parsed_without_trusting_them() -> None:
         (None, None),
         (None, None),
     ]
+
+
+def test_a_step_across_a_lower_period_draws_the_lower_limit() -> None:
+    wire = _wire(charging_profile([7000.0, 2000.0, 7000.0], 900, T0, profile_id=1))
+    model = ChargerModel(max_w=11_000.0, transaction=1)
+    assert model.set_profile(wire, T0) == "Accepted"
+    assert model.step(11_000.0, 3 * 900, T0 + 3 * 900) == 2000.0  # one step over all three
+    assert model.step(11_000.0, 600, T0 + 600) == 7000.0
+    model.transaction = None
+    assert model.step(11_000.0, 60, T0 + 660) == 0.0  # no transaction, no charging

@@ -5,8 +5,8 @@ OCPP 1.6 section 3.13: a charge point keeps at most one profile per purpose and 
 a ``TxProfile`` applies to its transaction and overrides the ``TxDefaultProfile``; within a
 profile the highest stack level whose schedule covers ``now`` wins; outside every schedule the
 charger's own maximum applies. A period's limit in A is taken as A x 230 V x phases (3 when
-not given). The charger never draws more than the limit in force: its power is
-``min(demand, limit, maximum)``. Time is passed in (``now``, POSIX seconds).
+not given). The charger never draws more than the limit in force: its power over a step is
+``min(demand, the lowest limit at any time of the step)`` (the limit is at most its maximum). Time is passed in (``now``, POSIX seconds).
 """
 
 from __future__ import annotations
@@ -124,12 +124,23 @@ class ChargerModel:
 
     def step(self, demand_w: float, seconds: float, now: float) -> float:
         """Charge for ``seconds`` ending at ``now`` with the vehicle asking ``demand_w``: the
-        power drawn (never above the limit in force at the step's start), added to the
-        energy register."""
-        allowed = self.limit_w(now - seconds) if self.transaction is not None else 0.0
+        power drawn (never above the lowest limit in force at any time of the step), added
+        to the energy register."""
+        allowed = self._lowest(now - seconds, now) if self.transaction is not None else 0.0
         self.power_w = max(0.0, min(demand_w, allowed))
         self.energy_wh += self.power_w * seconds / 3600.0
         return self.power_w
+
+    def _lowest(self, begin: float, end: float) -> float:
+        """The lowest limit in force in ``[begin, end)``: at ``begin`` and at every period
+        boundary of a kept schedule inside the step."""
+        moments = {begin}
+        for schedule in self.profiles.values():
+            edges = [schedule.start + offset for offset, _ in schedule.periods]
+            if schedule.duration is not None:
+                edges.append(schedule.start + schedule.duration)
+            moments.update(edge for edge in edges if begin < edge < end)
+        return min(self.limit_w(moment) for moment in moments)
 
     def _winner(self, purpose: str, now: float) -> float | None:
         levels = sorted(
