@@ -29,7 +29,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from wattguard.clock import Clock
-from wattguard.station.chargepoints import ChargePointRegistry, charging_profile, iso
+from wattguard.station.chargepoints import (
+    ChargePointRegistry,
+    ChargePointState,
+    charging_profile,
+    iso,
+)
 
 __all__ = ["SUBPROTOCOL", "CentralSystem", "wait_for"]
 
@@ -41,6 +46,8 @@ _PREFIX = "/ocpp/"
 _MAX_ID = 48
 #: The largest OCPP message accepted (bytes): a MeterValues of many samples fits easily.
 _MAX_MESSAGE = 64 * 1024
+#: Key checks (scrypt hashes) run at once; more wait their turn.
+_CHECKS = 2
 
 
 class _Session(ChargePoint):  # type: ignore[misc]
@@ -119,6 +126,7 @@ class CentralSystem:
         self._profile_ids = itertools.count(1)
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[str]] = set()
+        self._checking = asyncio.Semaphore(_CHECKS)
         #: The answers to the charging job's deliveries: (cp_id, kW, status).
         self.answers: list[tuple[str, float, str]] = []
 
@@ -201,13 +209,19 @@ class CentralSystem:
             self.answers.append((cp_id, kw, task.result()))
             del self.answers[:-10_000]
 
-    def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         cp_id = request.path.removeprefix(_PREFIX)
         if not request.path.startswith(_PREFIX) or not 0 < len(cp_id) <= _MAX_ID or "/" in cp_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such charge point path\n")
         authorization = request.headers.get("Authorization")
-        if self.registry.admit(cp_id, authorization, self.clock.time()):
+        # The key's scrypt hash runs in a thread (it releases the GIL), a few at a time, so
+        # a flood of guesses slows the guessers, not the station's loop.
+        async with self._checking:
+            ok = await asyncio.to_thread(self.registry.verify, cp_id, authorization)
+        if ok:
+            self.registry.states.setdefault(cp_id, ChargePointState())
             return None
+        self.registry.refused(cp_id, self.clock.time())
         response = connection.respond(HTTPStatus.UNAUTHORIZED, "unauthorised\n")
         response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
         return response

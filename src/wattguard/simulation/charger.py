@@ -6,7 +6,8 @@ a ``TxProfile`` applies to its transaction and overrides the ``TxDefaultProfile`
 profile the highest stack level whose schedule covers ``now`` wins; outside every schedule the
 charger's own maximum applies. A period's limit in A is taken as A x 230 V x phases (3 when
 not given). The charger never draws more than the limit in force: its power over a step is
-``min(demand, the lowest limit at any time of the step)`` (the limit is at most its maximum). Time is passed in (``now``, POSIX seconds).
+``min(demand, the lowest limit at any time of the step)`` (the limit is at most its
+maximum). Time is passed in (``now``, POSIX seconds).
 """
 
 from __future__ import annotations

@@ -110,17 +110,25 @@ class ChargePointRegistry:
     def admit(self, cp_id: str, authorization: str | None, now: float) -> bool:
         """Whether the charge point at path ``cp_id`` with this ``Authorization`` header may
         connect; a refusal is a security event (which check failed is not said)."""
+        ok = self.verify(cp_id, authorization)
+        if not ok:
+            self.refused(cp_id, now)
+        return ok
+
+    def verify(self, cp_id: str, authorization: str | None) -> bool:
+        """The check of :meth:`admit` alone: no event, no change of state, so a server may run
+        it (one scrypt hash) off its event loop."""
         if not self.protected:
-            self.states.setdefault(cp_id, ChargePointState())
             return True
         user, key = _basic(authorization)
         salt, stored = self._keys.get(cp_id, (_NOBODY, b""))  # an unknown id costs a hash too
         matches = hmac.compare_digest(_hash(key, salt), stored)
-        ok = matches and cp_id in self._keys and user == cp_id
-        if not ok:
-            detail = f"charge point {cp_id[:48]!r} refused: unknown identity or wrong key"
-            self.events.record(SecurityEvent(EventKind.AUTHENTICATION, SOURCE, detail, now))
-        return ok
+        return matches and cp_id in self._keys and user == cp_id
+
+    def refused(self, cp_id: str, now: float) -> None:
+        """Record the refusal of the charge point at path ``cp_id`` (a security event)."""
+        detail = f"charge point {cp_id[:48]!r} refused: unknown identity or wrong key"
+        self.events.record(SecurityEvent(EventKind.AUTHENTICATION, SOURCE, detail, now))
 
     def booted(self, cp_id: str, model: str, vendor: str) -> None:
         """A BootNotification from ``cp_id``."""
