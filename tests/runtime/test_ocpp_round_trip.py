@@ -143,3 +143,31 @@ def test_bad_paths_and_deliveries_to_absent_charge_points() -> None:
                     pass
 
     asyncio.run(run())
+
+
+def test_no_subprotocol_is_refused_and_a_reconnect_replaces_the_session() -> None:
+    import base64
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    async def run() -> None:
+        clock, events = VirtualClock(T0), EventLog()
+        registry = _registry(events)
+        token = base64.b64encode(f"CP-1:{KEY}".encode()).decode()
+        async with CentralSystem(registry, clock) as central:
+            headers = {"Authorization": f"Basic {token}"}
+            with pytest.raises(InvalidStatus) as refused:  # no ocpp1.6 offered: not upgraded
+                await connect(central.url + "CP-1", additional_headers=headers)
+            assert refused.value.response.status_code == 400
+            model = ChargerModel(7000.0)
+            async with charge_point(central.url, "CP-1", KEY, model, clock, EventLog()) as one:
+                await one.boot()
+                first = central.sessions["CP-1"]
+                async with charge_point(central.url, "CP-1", KEY, model, clock, EventLog()) as two:
+                    await two.boot()
+                    assert central.sessions["CP-1"] is not first
+                    assert await central.deliver("CP-1", [1000.0], STEP, T0) == "Accepted"
+        assert not events.events
+
+    asyncio.run(run())
