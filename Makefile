@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml setup.py src/wattguard/protocol/_accel.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian/Ubuntu run 'apt-get install python3-venv'"; exit 1; }
 	@echo "installing wattguard into $(VENV) (first run only) ..."
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e '.[postgres,nats,interop,bench]' --group dev
+	$(BIN)/python -m pip install --quiet -e '.[postgres,nats,interop,bench,parquet]' --group dev
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -79,8 +79,10 @@ EXPORTS: dict[str, list[str]] = {
         "metering",
     ],
     "wattguard.meter.bluetooth": [
+        "SENSOR_KINDS",
         "BluetoothService",
         "CertificateRefused",
+        "ConcentratorRadio",
         "Handheld",
         "HandheldCertificate",
         "Handler",
@@ -88,6 +90,8 @@ EXPORTS: dict[str, list[str]] = {
         "LockoutPolicy",
         "PairingRefused",
         "Role",
+        "SensorKind",
+        "Sensors",
     ],
     "wattguard.meter.expansion": [
         "ChargingPile",

@@ -1,5 +1,7 @@
 """The package as a user gets it: a wheel, installed into a fresh virtual environment, runs
-``wattguard selfcheck`` and serves the dashboard from the installed files alone."""
+``wattguard selfcheck`` and serves the dashboard from the installed files alone; built on a
+machine with a C compiler it carries the compiled decoder, built on one without it carries the
+pure-Python decoder and still works."""
 
 from __future__ import annotations
 
@@ -37,13 +39,19 @@ def _clean_env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_the_wheel_installs_into_a_fresh_venv_and_runs_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compiler", [True, False], ids=["with-compiler", "without-compiler"])
+def test_the_wheel_installs_into_a_fresh_venv_and_runs_alone(
+    tmp_path: Path, compiler: bool
+) -> None:
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
     wheels = tmp_path / "wheels"
+    build_env = _clean_env()
+    if not compiler:  # a compiler that does not exist: the optional extension is skipped
+        build_env |= {"CC": str(tmp_path / "no-such-cc"), "LDSHARED": str(tmp_path / "no-such-cc")}
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(wheels)],
-        check=True, timeout=600, env=_clean_env(),
+        check=True, timeout=600, env=build_env,
     )  # fmt: skip
     (wheel,) = wheels.glob("wattguard-*.whl")
 
@@ -58,6 +66,9 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_alone(tmp_path: Path) -> 
     }
     assert data, "the package has data files"
     assert data <= shipped, f"not in the wheel: {sorted(data - shipped)}"
+    accel = "wattguard/protocol/_accel."
+    compiled = any(n.startswith(accel) and n.endswith(".so") for n in shipped)
+    assert compiled is compiler, sorted(n for n in shipped if "_accel" in n)
 
     env = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env)
@@ -73,6 +84,12 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_alone(tmp_path: Path) -> 
         capture_output=True, text=True, check=True, cwd=away, env=_clean_env(),
     ).stdout.strip()  # fmt: skip
     assert Path(where).is_relative_to(env), where
+    probe = "from wattguard.protocol import _accelerate as a; print(a.ACTIVE, a.REASON)"
+    decoder = subprocess.run(
+        [str(python), "-c", probe],
+        capture_output=True, text=True, check=True, cwd=away, env=_clean_env(),
+    ).stdout.strip()  # fmt: skip
+    assert decoder.startswith(str(compiler)), decoder
 
     check = subprocess.run(
         [str(wattguard), "selfcheck"],

@@ -17,7 +17,8 @@ __all__ = ["EventKind", "EventLog", "EventSink", "SecurityEvent"]
 
 
 class EventKind(enum.Enum):
-    """What kind of refusal or anomaly a security event reports."""
+    """What kind of refusal or anomaly a security event reports (and ACCESS: a successful
+    authentication, kept for the audit of who had access, which no alert rule counts)."""
 
     BAD_MAC = "bad MAC"
     REPLAY = "replay"
@@ -34,6 +35,7 @@ class EventKind(enum.Enum):
     FLOOD = "rate or connection limit"  # a peer sent faster, or opened more, than allowed
     SILENCE = "stopped reporting"  # a meter (or most of a terminal's) sent nothing for too long
     MOVED = "meter moved"  # a registered meter answered through another terminal
+    ACCESS = "access granted"  # a peer authenticated and got a role: an audit record, no refusal
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,9 @@ def dar_of(answer: bytes) -> int:
 
 
 def attempts(log: EventLog) -> list[str]:
-    return [e.detail for e in log.of_kind(EventKind.AUTHENTICATION)]
+    """Every pairing attempt: failures (AUTHENTICATION) and successes (ACCESS), in order."""
+    kinds = (EventKind.AUTHENTICATION, EventKind.ACCESS)
+    return [e.detail for e in log.events if e.kind in kinds]
 
 
 # Pairing and roles
@@ -171,7 +173,7 @@ def test_certificate_pairing_maintenance_reads_and_sets_allowed_parameters() -> 
     assert dar_of(handheld.request(r.transport, set_clock(42))) == DAR.SUCCESS
     assert r.meter.clock.value == 42
     assert attempts(r.log) == ["success: #7 HH-7 paired by certificate as MAINTENANCE"]
-    assert r.kinds() == [EventKind.AUTHENTICATION]
+    assert r.kinds() == [EventKind.ACCESS]
 
 
 def test_pin_pairing_is_read_only() -> None:
@@ -572,7 +574,7 @@ def test_certificate_round_trip_and_malformed_certificates() -> None:
     for bad, offset in (
         (data[:-1], None),
         (data + b"\x00", None),
-        (b"\x02" + data[1:], 0),  # another format
+        (b"\x03" + data[1:], 0),  # another format
         (data[:9] + b"\x07" + data[10:], 9),  # unknown role
         (data[:18] + bytes(65) + data[83:], 18),  # not a point
         (data[:83] + b"\x00" + data[84:], 83),  # empty id

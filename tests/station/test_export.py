@@ -57,3 +57,28 @@ def test_json_lines_cover_every_meter(database: str, tmp_path: Path) -> None:
 def test_a_bad_time_is_refused(database: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "--database", database, "--from", "soon", "--to", "2026-09-22"]) != 0
     assert "ISO 8601" in capsys.readouterr().err
+
+
+def test_parquet_has_the_same_rows_with_typed_columns(database: str, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="the parquet extra (pyarrow) is absent")
+    target, lines = tmp_path / "out.parquet", tmp_path / "out.json"
+    span = ["--database", database, "--from", str(START), "--to", "2026-09-22"]
+    assert main(["export", *span, "--format", "parquet", "--output", str(target)]) == 0
+    assert main(["export", *span, "--format", "json", "--output", str(lines)]) == 0
+    table = pq.read_table(target)
+    assert str(table.schema.field("time").type) == "int64"
+    assert str(table.schema.field("value").type) == "double"
+    assert table.to_pylist() == [json.loads(line) for line in lines.read_text().splitlines()]
+
+
+def test_parquet_without_a_file_or_without_pyarrow_says_what_to_do(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    span = ["--database", database, "--from", str(START), "--to", "2026-09-22"]
+    assert main(["export", *span, "--format", "parquet"]) == 2
+    assert "--output" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # as if not installed
+    target = tmp_path / "out.parquet"
+    assert main(["export", *span, "--format", "parquet", "--output", str(target)]) == 2
+    assert "wattguard[parquet]" in capsys.readouterr().err and not target.exists()

@@ -167,3 +167,17 @@ def test_repeated_refusals_are_one_counted_event_per_key_and_window(storage: Sto
     assert [(a.rule, a.count) for a in alerts] == [("guessing", 101 - 5 + 1)]
     clock.advance(60)  # a new window: a new event
     assert refuse("10.0.0.1") == 1 and len(storage.events()) == 3
+
+
+def test_granted_access_is_kept_but_opens_no_alert(storage: Store) -> None:
+    """A concentrator pairing with a district's meters is ACCESS, one event per meter: stored
+    for the audit, and no rule (the authentication-failure one included) counts it."""
+    clock = VirtualClock(1000.0)
+    monitor = SecurityMonitor(storage, DEFAULT_RULES, clock.time)
+    for k in range(20):
+        detail = "success: #9 concentrator paired by certificate as CONCENTRATOR"
+        monitor.record(SecurityEvent(EventKind.ACCESS, f"meter {k:012d} bluetooth", detail, 1.0))
+    assert storage.count_events() == 20 and storage.alerts() == []
+    for _ in range(5):  # the same number of failures does open one
+        monitor.record(SecurityEvent(EventKind.AUTHENTICATION, f"meter {M1} bluetooth", "x", 1.0))
+    assert [a.rule for a in storage.alerts()] == ["authentication failures"]

@@ -26,6 +26,10 @@ def add(commands: Commands) -> None:
     fep.add_argument("--pki", default=None, help=PKI_HELP)
     fep.add_argument("--bus-keys", default=None, help=BUS_KEYS_HELP)
     fep.add_argument("--name", default="fep-1", help="this FEP's name on the bus (fep-1)")
+    fep.add_argument(
+        "--jetstream", action="store_true",
+        help="durable NATS JetStream streams instead of NATS core (the server runs with -js)",
+    )  # fmt: skip
     fep.set_defaults(run=run)
 
 
@@ -35,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
     return serve_until_interrupted(
         roles.run_fep(
-            args.listen, args.bus, pki_folder=folder(args), bus_keys=bus_keys(args), name=args.name
+            args.listen,
+            args.bus,
+            pki_folder=folder(args),
+            bus_keys=bus_keys(args),
+            name=args.name,
+            jetstream=args.jetstream,
         ),
         args.command,
     )

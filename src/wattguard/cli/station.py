@@ -49,6 +49,10 @@ def add(commands: Commands) -> None:
         help="seconds a meter's time may run ahead of the station's (600; inf for terminals "
         "simulating faster than real time)",
     )  # fmt: skip
+    station.add_argument(
+        "--jetstream", action="store_true",
+        help="durable NATS JetStream streams instead of NATS core (the server runs with -js)",
+    )  # fmt: skip
     station.set_defaults(run=run)
 
 
@@ -62,5 +66,6 @@ def run(args: argparse.Namespace) -> int:
         pki_folder=folder(args), bus_keys=bus_keys(args),
         api_port=None if args.no_api else args.api_port,
         freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
+        jetstream=args.jetstream,
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)

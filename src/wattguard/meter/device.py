@@ -19,7 +19,8 @@ clock in POSIX seconds (virtual in a simulation, the wall clock in the runtime):
 The other ports are named: :meth:`Meter.measure` (one metering step, a :class:`Measurement`
 for ``seconds``: profile mode), :meth:`Meter.measure_waveform` (a window of samples: waveform
 mode, with harmonics), :meth:`Meter.press_button` (the customer's button),
-:meth:`Meter.receive_bluetooth` (a handheld's frame), :meth:`Meter.power_up`,
+:meth:`Meter.receive_bluetooth` (a Bluetooth peer's frame: a handheld, the customer's phone, a
+sensor, a concentrator), :meth:`Meter.power_up`,
 :meth:`Meter.mains_lost` and :meth:`Meter.mains_restored` (the supply), :meth:`Meter.restart`.
 
 Inside, each module has the same shape towards the others: named input ports taking one
@@ -46,6 +47,7 @@ from wattguard.crypto import sm2
 from wattguard.events import EventSink
 from wattguard.meter.bluetooth.access import Role
 from wattguard.meter.bluetooth.lockout import LockoutPolicy
+from wattguard.meter.bluetooth.sensors import Sensors
 from wattguard.meter.bluetooth.service import BluetoothService
 from wattguard.meter.expansion import CostControl, ExpansionModule
 from wattguard.meter.links.channel import EPOCH_SIZE
@@ -76,8 +78,9 @@ class MeterConfig:
     protected: bool = True
     password: str | None = None
     active_reports: bool = False
-    #: Bluetooth for handhelds: a 6-digit PIN (read-only role) and/or the utility's handheld
-    #: CA (certificate pairing, the role the certificate names). Neither: no Bluetooth.
+    #: Bluetooth: a 6-digit PIN (a handheld's read-only role) and/or the utility's Bluetooth
+    #: CA (certificate pairing of handhelds, phones, sensors and concentrators, in the role the
+    #: certificate names; docs/bluetooth.md). Neither: no Bluetooth.
     bluetooth_pin: str | None = None
     handheld_ca: sm2.PublicKey | None = None
     #: The Bluetooth pairing lockout (None: the default policy, 5 failures then 60 s doubling).
@@ -152,7 +155,10 @@ class Meter:
             )  # fmt: skip
             expose_upgrade(management.model, self.upgrader, lambda: management.now)
         self.bluetooth: BluetoothService | None = None
+        self.sensors: Sensors | None = None
         if config.bluetooth_pin is not None or config.handheld_ca is not None:
+            self.sensors = Sensors(self.management.log, self.management.store, "management/BLE")
+            self.sensors.expose(self.management.model)
             self.bluetooth = BluetoothService(
                 address,
                 self._bluetooth_request,
@@ -232,9 +238,27 @@ class Meter:
         self._pump(now)
         return answer
 
+    def bluetooth_to_send(self, now: float) -> bytes:
+        """What the meter sends on its own (an active report) when a concentrator reads it
+        over Bluetooth: sealed in the concentrator's session as a notification; ``b""`` when
+        there is nothing or no concentrator session (the bytes then wait for its next
+        request, whose answer carries them)."""
+        if self.bluetooth is None or not self.powered or not self.bluetooth.can_notify(now):
+            return b""
+        out = self.expansion.data_to_send()
+        return (self.bluetooth.notify(out, now) or b"") if out else b""
+
     def _bluetooth_request(self, apdu: bytes, role: Role) -> bytes:
-        # The Bluetooth service has authenticated the handheld and checked its role for this
-        # APDU; the management module serves it on its Bluetooth port.
+        # The Bluetooth service has authenticated the peer and checked its role for this APDU.
+        # A concentrator's link frames take the power line's way in and out (the same 698
+        # server, F101 policy and ESAM); a sensor's report goes to the sensors' store; a
+        # handheld's or a phone's APDU to the management module's Bluetooth port.
+        if role == Role.CONCENTRATOR:
+            self.expansion.receive_data(apdu, self.now)
+            self._pump(self.now)
+            return self.expansion.data_to_send()
+        if role == Role.SENSOR and self.sensors is not None:
+            return self.sensors.report(apdu, self.now, self.management.calendar())
         return self.management.serve_local(apdu, self.now)
 
     def measure(self, measurement: Measurement, seconds: float, now: float) -> None:

@@ -223,6 +223,16 @@ _OBJECTS += [
     ObjectInfo(0xF201, "RS-485 port", InterfaceClass.PORT),
     ObjectInfo(0xF202, "infrared port", InterfaceClass.PORT, checked=False),
     ObjectInfo(0xF209, "carrier (HPLC) port", InterfaceClass.PORT, checked=False),
+    # vendor objects (docs/protocol.md): a Bluetooth sensor's readings (docs/bluetooth.md)
+    ObjectInfo(
+        0xFF30,
+        "external temperature",
+        InterfaceClass.DATA_VARIABLE,
+        -1,
+        Unit.CELSIUS,
+        checked=False,
+    ),
+    ObjectInfo(0xFF31, "water leak", InterfaceClass.DATA_VARIABLE, checked=False),
 ]
 
 #: OI -> object.

@@ -40,6 +40,7 @@ from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
+from wattguard.runtime.jetstream import JetStreamBus
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
@@ -122,11 +123,23 @@ def parse_address(text: str, what: str = "a terminal address") -> bytes:
 
 
 async def connect_bus(
-    bus_url: str, service: str, bus_keys: Path | None
-) -> tuple[NatsBus, Bus, SealedBus | None]:
+    bus_url: str, service: str, bus_keys: Path | None, *, jetstream: bool = False
+) -> tuple[NatsBus | JetStreamBus, Bus, SealedBus | None]:
     """The NATS connection and the bus a service uses on it: with ``bus_keys`` (the folder of
     ``wattguard bus --init``), authenticated as ``service`` and every message signed and
-    verified (:class:`~wattguard.network.sealed_bus.SealedBus`); without, neither."""
+    verified (:class:`~wattguard.network.sealed_bus.SealedBus`); without, neither. With
+    ``jetstream``, durable JetStream streams (:mod:`wattguard.runtime.jetstream`) instead of
+    NATS core, each subscription a durable consumer named after ``service``."""
+    if jetstream:
+        if bus_keys is not None:
+            raise ConfigError(
+                "--jetstream does not take --bus-keys yet (the generated server permissions "
+                "cover NATS core only): use one or the other"
+            )
+        stream_bus = await JetStreamBus.connect(
+            bus_url, name=f"wattguard-{service}", consumer=service
+        )
+        return stream_bus, stream_bus, None
     if bus_keys is None:
         nats = await NatsBus.connect(bus_url, name=f"wattguard-{service}")
         return nats, nats, None
@@ -145,10 +158,11 @@ async def run_fep(
     bus_keys: Path | None = None,
     name: str = "fep-1",
     status_every: float = 5.0,
+    jetstream: bool = False,
 ) -> None:
     host, port = split_host_port(listen)
     utility = load_pki(pki_folder, "fep")
-    nats, bus, sealed = await connect_bus(bus_url, name, bus_keys)
+    nats, bus, sealed = await connect_bus(bus_url, name, bus_keys, jetstream=jetstream)
     events = _Tee(EventLog(), EventPublisher(bus, name))  # counted here, stored at the station
     if sealed is not None:
         sealed.events = events  # a forged down message becomes an event at the station
@@ -159,6 +173,7 @@ async def run_fep(
     bound = await fep.start(host, port)
     mode = "WAN secure channel" if utility is not None else "UNPROTECTED (no --pki)"
     on_bus = "signed bus" if sealed is not None else "UNAUTHENTICATED bus (no --bus-keys)"
+    on_bus += ", JetStream" if jetstream else ""
     print(f"fep: {name} listening on {host}:{bound} ({mode}), forwarding to {bus_url} "
           f"({on_bus})", flush=True)  # fmt: skip
     try:
@@ -276,6 +291,7 @@ async def run_station(
     status_every: float = 5.0,
     api_port: int | None = 8080,
     freshness: AnswerFreshness | None = None,
+    jetstream: bool = False,
 ) -> None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
@@ -288,7 +304,7 @@ async def run_station(
             utility.channel(utility.station, ChannelRole.CLIENT, pki.Role.STATION, CIPHER_NAME),
         )  # fmt: skip
     storage = open_storage(database)
-    nats, bus, sealed = await connect_bus(bus_url, STATION, bus_keys)
+    nats, bus, sealed = await connect_bus(bus_url, STATION, bus_keys, jetstream=jetstream)
     station = Station(
         storage,
         bus,
@@ -302,6 +318,7 @@ async def run_station(
     await nats.ready()
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
     on_bus = "signed bus" if sealed is not None else "UNAUTHENTICATED bus (no --bus-keys)"
+    on_bus += ", JetStream" if jetstream else ""
     print(f"station: collecting from {bus_url} ({on_bus}) into {database}, {mode}", flush=True)
     api: RunningApi | None = None
     try:

@@ -9,6 +9,15 @@ machine allows; the asyncio runtime paces the same loop against the wall clock.
 
 What the terminal sends towards the station is handed to ``upstream`` (bytes); what the
 station answers is fed back with :meth:`Neighbourhood.from_upstream`.
+
+With a ``radio`` (:class:`~wattguard.meter.bluetooth.concentrator.ConcentratorRadio`) the
+terminal reads its meters over Bluetooth instead: the channel then stands for the radio's
+timing (give it a Bluetooth :class:`~wattguard.network.hplc.LinkProfile`), each frame that
+reaches a meter goes through the radio's sealed session to :meth:`Meter.receive_bluetooth`, and
+the meter's answer comes back up the channel, and so do the notifications the meter seals
+for the radio (its active reports, :meth:`Meter.bluetooth_to_send`). A frame the
+meter's Bluetooth service refuses to carry is lost, as on a bad line: the terminal's request
+times out and the meter's log says why.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from wattguard.meter.bluetooth.concentrator import ConcentratorRadio
+from wattguard.meter.bluetooth.handheld import PairingRefused
 from wattguard.meter.device import Meter
 from wattguard.network.hplc import Direction, HplcChannel
 from wattguard.network.terminal import Terminal
@@ -40,12 +51,14 @@ class Neighbourhood:
         *,
         step: float = 60.0,
         upstream: Callable[[bytes], None] | None = None,
+        radio: ConcentratorRadio | None = None,
     ) -> None:
         self.terminal = terminal
         self.channel = channel
         self.fleet = MeterFleet(meters, load, step=step)
         self.meters = {meter.address: meter for meter in meters}
         self.upstream = upstream
+        self.radio = radio
         self.now = terminal.start
         self.on_step: list[Callable[[float], None]] = []
         self._inbox: deque[bytes] = deque()
@@ -102,7 +115,7 @@ class Neighbourhood:
             if delivery.direction == Direction.DOWN:
                 meter = self.meters.get(delivery.address)
                 if meter is not None:
-                    meter.receive_data(delivery.data, now)
+                    self._to_meter(meter, delivery.data, now)
             else:
                 self.terminal.receive_hplc(delivery.address, delivery.data, now)
         fleet_now = self.fleet.now
@@ -113,9 +126,29 @@ class Neighbourhood:
         self.terminal.handle_timer(now)
         self._flush()
 
+    def _to_meter(self, meter: Meter, data: bytes, now: float) -> None:
+        if self.radio is None:
+            meter.receive_data(data, now)
+            return
+        try:
+            answer = self.radio.exchange(
+                meter.address, data, lambda frame: meter.receive_bluetooth(frame, now)
+            )
+        except PairingRefused:
+            return
+        if answer:
+            self.channel.send(Direction.UP, meter.address, answer, now)
+
+    def _notified(self, meter: Meter) -> bytes:
+        # Over Bluetooth a meter's own bytes come as a notification in the concentrator's
+        # session (or, without one, with its answer to the next request).
+        assert self.radio is not None
+        frame = meter.bluetooth_to_send(self.now)
+        return self.radio.notified(meter.address, frame) if frame else b""
+
     def _flush(self) -> None:
         for address, meter in self.meters.items():
-            out = meter.data_to_send()
+            out = meter.data_to_send() if self.radio is None else self._notified(meter)
             if out:
                 self.channel.send(Direction.UP, address, out, self.now)
         out = self.terminal.data_to_send()

@@ -14,7 +14,8 @@ that further matches only bump, and that closes after ``quiet`` seconds without 
 
 The event objects are the meter's (docs/protocol.md): 3001 under-voltage, 3002 over-voltage,
 3005 over-current, FF21 over-temperature, FF22 clock battery low, FF24 the expansion module's
-alarms with a detail ``"<alarm>: <value>"``.
+alarms with a detail ``"<alarm>: <value>"``, FF25 a Bluetooth sensor's alarm with a detail
+``"<sensor>: <value>"`` (docs/bluetooth.md: a water leak).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _BY_ALARM = {
     "device curtailed": OperationalKind.LOAD_CURTAILED,
     "pile curtailed": OperationalKind.LOAD_CURTAILED,
 }
+#: The Bluetooth sensors' alarms (FF25) by the sensor kind its detail starts with.
+_BY_SENSOR = {"water leak": OperationalKind.WATER_LEAK}
 
 
 def operational_kind(oi: int, detail: str) -> OperationalKind | None:
@@ -59,6 +62,9 @@ def operational_kind(oi: int, detail: str) -> OperationalKind | None:
     if oi == 0xFF24:
         name = detail.split(":", 1)[0].strip().lower()
         return _BY_ALARM.get(name, OperationalKind.EXPANSION_ALARM)
+    if oi == 0xFF25:
+        name = detail.split(":", 1)[0].strip().lower()
+        return _BY_SENSOR.get(name, OperationalKind.SENSOR_ALARM)
     return _BY_OBJECT.get(oi)
 
 
@@ -83,6 +89,7 @@ OPERATIONAL_RULES: tuple[OperationalRule, ...] = (
     OperationalRule("battery low", frozenset({_K.BATTERY_LOW}), severity="info", quiet=86400 * 30),
     OperationalRule("pile over limit", frozenset({_K.PILE_OVER_LIMIT})),
     OperationalRule("credit low", frozenset({_K.CREDIT_LOW}), severity="info", quiet=86400),
+    OperationalRule("water leak", frozenset({_K.WATER_LEAK}), severity="critical"),
 )
 # Reverse energy is stored and shown but raises no alert by default: every rooftop-PV household
 # exports at midday, and a meter's ``generation_allowed`` is not yet provisioned per customer.

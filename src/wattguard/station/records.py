@@ -287,6 +287,8 @@ class OperationalKind(enum.Enum):
     CREDIT_LOW = "credit low"
     REVERSE_ENERGY = "reverse energy"
     EXPANSION_ALARM = "expansion module alarm"
+    WATER_LEAK = "water leak"
+    SENSOR_ALARM = "sensor alarm"
     LOAD_CURTAILED = "load curtailed"  # the meter's own load distribution curtailed a port
 
 

@@ -1,5 +1,6 @@
-"""The meter's Bluetooth service for handhelds: pairing, roles, lockout, and a sealed session
-that carries DL/T 698.45 APDUs to the meter's server.
+"""The meter's Bluetooth service for handhelds and the other local peers (the customer's phone,
+external sensors, a concentrator): pairing, roles, lockout, and a sealed session that carries
+DL/T 698.45 APDUs (a concentrator: link frames) to the meter.
 
 Theory of operation. The service is sans-IO: ``receive(frame, now)`` takes one frame a
 handheld wrote and returns the frame to answer with; it never raises for anything a peer can
@@ -12,19 +13,29 @@ state machine::
 
 * Pairing by certificate (the utility CA's compact certificate,
   :mod:`wattguard.meter.bluetooth.certificate`) gives the certificate's role; pairing by the meter's
-  6-digit PIN gives at most ``pin_role`` (asking for more is refused as role escalation).
+  6-digit PIN gives at most ``pin_role`` and only a handheld's role (asking for more is refused
+  as role escalation). A certificate bound to a meter pairs only with that meter, and a phone's
+  or a sensor's certificate must be bound (:data:`~wattguard.meter.bluetooth.access.BOUND_ROLES`).
 * Each failure (bad or revoked certificate, bad signature, wrong PIN, role escalation) counts
   toward the lockout (:mod:`wattguard.meter.bluetooth.lockout`); while locked, pairing is refused
   with the seconds left and not judged.
-* Every pairing attempt, success or failure, becomes one AUTHENTICATION security event (the
-  detail starts with "success" or "failure"); locking and attempts while locked are LOCKOUT
-  events; requests outside the role, or without a session, are UNAUTHORISED; altered frames
-  BAD_MAC, replayed ones REPLAY, undecodable ones MALFORMED.
+* Every pairing attempt becomes one security event: a failure an AUTHENTICATION event (the
+  detail starts with "failure"), a success an ACCESS event (starting with "success": who
+  paired, how and as what; no alert rule counts it, so a concentrator pairing with a
+  district's meters does not look like a guessing attack); locking and attempts while locked
+  are LOCKOUT events; requests outside the role, or without a session, are UNAUTHORISED;
+  altered frames BAD_MAC, replayed ones REPLAY, undecodable ones MALFORMED.
 * A paired session's DATA frames are opened, decoded, judged against the role
   (:mod:`wattguard.meter.bluetooth.access`) and handed to ``handler(apdu, role)`` (the meter's 698
   server); the answer goes back sealed. A request outside the role is answered with the 698
-  denial (DAR 3) and never reaches the handler. Sessions end after ``session_timeout`` idle
-  seconds or when another pairing succeeds.
+  denial (DAR 3) and never reaches the handler. A CONCENTRATOR's DATA frames carry 698 link
+  frames, handed to the handler unjudged: the meter's 698 server judges them as it judges the
+  power line's. Sessions end after ``session_timeout`` idle
+  seconds or when another pairing succeeds. A concentrator's session stands beside that one
+  (it collects while a technician or the customer is paired; a DATA frame opens under the
+  keys of the session that sealed it), ends after ``concentrator_timeout`` idle seconds or
+  when another concentrator pairs, and carries what the meter sends on its own (an active
+  report) sealed by :meth:`BluetoothService.notify`.
 
 ``protected=False`` is the unprotected baseline of the attack harness: PLAIN frames are served
 without pairing, as MAINTENANCE, with no access check; pairing, if a handheld does it, checks
@@ -48,7 +59,13 @@ from typing import ClassVar
 from wattguard.crypto import sm2
 from wattguard.errors import DecodeError, IntegrityError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.meter.bluetooth.access import Role, denial, refusal_reason
+from wattguard.meter.bluetooth.access import (
+    BOUND_ROLES,
+    HANDHELD_ROLES,
+    Role,
+    denial,
+    refusal_reason,
+)
 from wattguard.meter.bluetooth.certificate import CertificateRefused, HandheldCertificate
 from wattguard.meter.bluetooth.lockout import Lockout, LockoutPolicy
 from wattguard.meter.bluetooth.pairing import (
@@ -95,6 +112,7 @@ class _Claim:
     role: Role
     serial: int | None  # the certificate's; None for a PIN
     public_key: sm2.PublicKey | None
+    scope: int = 0  # the object a sensor's certificate names
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +130,7 @@ class _Session:
     serial: int | None
     cipher: SessionCipher
     last_used: float
+    scope: int = 0
 
 
 class BluetoothService:
@@ -134,6 +153,7 @@ class BluetoothService:
         source: str = "management/BLE",
         challenge_timeout: float = 30.0,
         session_timeout: float = 300.0,
+        concentrator_timeout: float = 86400.0,
     ) -> None:
         self.address = bytes(address)
         self.handler = handler
@@ -147,17 +167,20 @@ class BluetoothService:
         self.source = source
         self.challenge_timeout = challenge_timeout
         self.session_timeout = session_timeout
+        self.concentrator_timeout = concentrator_timeout
         self.lockout = Lockout(lockout, store, LOCKOUT_KEY)
         self.revoked: set[int] = set(revoked)
         stored = store.get(REVOKED_KEY) if store is not None else None
         if stored:
             self.revoked.update(struct.unpack(f">{len(stored) // 8}Q", stored))
         self._pending: _Pending | None = None
-        self._session: _Session | None = None
+        self._session: _Session | None = None  # a handheld's, a phone's or a sensor's
+        self._standing: _Session | None = None  # a concentrator's, beside it
 
     @property
     def session(self) -> tuple[str, Role] | None:
-        """(handheld id, role) of the paired handheld, if any."""
+        """(id, role) of the paired handheld, phone or sensor, if any (not the concentrator's
+        standing session)."""
         return None if self._session is None else (self._session.handheld, self._session.role)
 
     def revoke(self, serial: int) -> None:
@@ -168,6 +191,8 @@ class BluetoothService:
             self.store.put(REVOKED_KEY, struct.pack(f">{len(ordered)}Q", *ordered))
         if self._session is not None and self._session.serial == serial:
             self._session = None
+        if self._standing is not None and self._standing.serial == serial:
+            self._standing = None
 
     # Frames in, frames out
 
@@ -207,8 +232,15 @@ class BluetoothService:
                 return self._fail(f"{who}: certificate {refused.reason}", now)
             if certificate.serial in self.revoked:
                 return self._fail(f"{who}: certificate revoked", now)
+            if (bound := self._binding_refusal(certificate)) is not None:
+                return self._fail(f"{who}: {bound}", now)
         claim = _Claim(
-            Method.CERTIFICATE, who, certificate.role, certificate.serial, certificate.public_key
+            Method.CERTIFICATE,
+            who,
+            certificate.role,
+            certificate.serial,
+            certificate.public_key,
+            certificate.scope,
         )
         return self._challenge(claim, request.certificate, request, now)
 
@@ -222,11 +254,20 @@ class BluetoothService:
                 return self._locked(remaining, "PIN", now)
             if self.pin is None:
                 return self._fail(f"{who}: PIN pairing is disabled", now)
-            if request.role > self.pin_role:
+            if request.role not in HANDHELD_ROLES or request.role > self.pin_role:
                 asked, allowed = request.role.name, self.pin_role.name
                 return self._fail(f"{who}: role escalation, {asked} asked of a {allowed} PIN", now)
         claim = _Claim(Method.PIN, who, request.role, None, None)
         return self._challenge(claim, request.handheld_id.encode("ascii"), request, now)
+
+    def _binding_refusal(self, certificate: HandheldCertificate) -> str | None:
+        if certificate.meter is None:
+            if certificate.role in BOUND_ROLES:
+                return f"a {certificate.role.name} certificate must be bound to one meter"
+            return None
+        if certificate.meter != self.address:
+            return f"certificate bound to meter {certificate.meter.hex()}, not this one"
+        return None
 
     def _challenge(
         self, claim: _Claim, identity: bytes, request: PairCertificate | PairPin, now: float
@@ -259,10 +300,14 @@ class BluetoothService:
         cipher = SessionCipher(
             keys.to_handheld, keys.to_meter, FrameType.DATA_REPLY, FrameType.DATA
         )
-        self._session = _Session(claim.handheld, claim.role, claim.serial, cipher, now)
+        session = _Session(claim.handheld, claim.role, claim.serial, cipher, now, claim.scope)
+        if claim.role == Role.CONCENTRATOR:
+            self._standing = session
+        else:
+            self._session = session
         how = "certificate" if claim.method == Method.CERTIFICATE else "PIN"
         detail = f"success: {claim.handheld} paired by {how} as {claim.role.name}"
-        self._record(EventKind.AUTHENTICATION, detail, now)
+        self._record(EventKind.ACCESS, detail, now)
         return Paired(claim.role, keys.confirmation(pending.transcript)).to_bytes()
 
     def _fail(self, detail: str, now: float) -> bytes:
@@ -281,25 +326,53 @@ class BluetoothService:
 
     # The session
 
+    def _live(self, now: float) -> tuple[list[_Session], bool]:
+        """The live sessions (expired ones ended), and whether one just expired."""
+        expired = False
+        if self._session is not None and now - self._session.last_used > self.session_timeout:
+            self._session, expired = None, True
+        standing = self._standing
+        if standing is not None and now - standing.last_used > self.concentrator_timeout:
+            self._standing, expired = None, True
+        return [s for s in (self._session, self._standing) if s is not None], expired
+
     def _data(self, frame: bytes, now: float) -> bytes:
-        session = self._session
-        if session is not None and now - session.last_used > self.session_timeout:
-            self._session = session = None
+        live, expired = self._live(now)
+        if not live:
+            reason = (
+                "request in an expired session" if expired else "sealed request without a session"
+            )
+            self._record(EventKind.UNAUTHORISED, reason, now)
+            return Refused(RefusalCode.NOT_PAIRED).to_bytes()
+        for session in live:  # a frame opens under the keys of the session that sealed it
+            try:
+                apdu = session.cipher.open(frame)
+            except IntegrityError:
+                continue
+            except ReplayError:
+                self._record(EventKind.REPLAY, f"{session.handheld}: counter not increasing", now)
+                return Refused(RefusalCode.REPLAY).to_bytes()
+            session.last_used = now
+            answer = self._serve(apdu, session.handheld, session.role, now, session.scope)
+            return session.cipher.seal(answer)
+        if expired:  # most likely the expired session's: say so rather than "altered"
             self._record(EventKind.UNAUTHORISED, "request in an expired session", now)
             return Refused(RefusalCode.NOT_PAIRED).to_bytes()
-        if session is None:
-            self._record(EventKind.UNAUTHORISED, "sealed request without a session", now)
-            return Refused(RefusalCode.NOT_PAIRED).to_bytes()
-        try:
-            apdu = session.cipher.open(frame)
-        except IntegrityError:
-            self._record(EventKind.BAD_MAC, f"{session.handheld}: frame fails its tag", now)
-            return Refused(RefusalCode.INTEGRITY).to_bytes()
-        except ReplayError:
-            self._record(EventKind.REPLAY, f"{session.handheld}: counter not increasing", now)
-            return Refused(RefusalCode.REPLAY).to_bytes()
-        session.last_used = now
-        return session.cipher.seal(self._serve(apdu, session.handheld, session.role, now))
+        names = " or ".join(s.handheld for s in live)
+        self._record(EventKind.BAD_MAC, f"{names}: frame fails its tag", now)
+        return Refused(RefusalCode.INTEGRITY).to_bytes()
+
+    def can_notify(self, now: float) -> bool:
+        """Whether a live concentrator session can carry a :meth:`notify` at ``now``."""
+        standing = self._standing
+        return standing is not None and now - standing.last_used <= self.concentrator_timeout
+
+    def notify(self, payload: bytes, now: float) -> bytes | None:
+        """``payload`` (link frames the meter sends on its own) sealed as a DATA_REPLY in the
+        live concentrator session; None when there is none (see :meth:`can_notify`)."""
+        if self._standing is None or not self.can_notify(now):
+            return None
+        return self._standing.cipher.seal(payload)
 
     def _plain(self, frame: bytes, now: float) -> bytes:
         if self.protected:
@@ -308,14 +381,14 @@ class BluetoothService:
         answer = self._serve(frame[1:], "unpaired handheld", Role.MAINTENANCE, now)
         return bytes([FrameType.PLAIN_REPLY]) + answer
 
-    def _serve(self, apdu: bytes, who: str, role: Role, now: float) -> bytes:
-        if self.protected:
+    def _serve(self, apdu: bytes, who: str, role: Role, now: float, scope: int = 0) -> bytes:
+        if self.protected and role != Role.CONCENTRATOR:  # a concentrator's: link frames
             try:
                 request = decode_apdu(apdu)
             except DecodeError as exc:
                 self._record(EventKind.MALFORMED, f"{who}: APDU {exc.reason}", now)
                 return ErrorResponse(0, ErrorType.APDU_UNDECODABLE).to_bytes()
-            reason = refusal_reason(request, role)
+            reason = refusal_reason(request, role, scope)
             if reason is not None:
                 self._record(EventKind.UNAUTHORISED, f"{who} ({role.name}): {reason}", now)
                 return denial(request).to_bytes()

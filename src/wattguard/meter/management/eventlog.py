@@ -39,6 +39,7 @@ class MeterEventKind(enum.Enum):
     BATTERY_LOW = ("battery low", 0xFF22)
     UPGRADE = ("software upgrade", 0xFF23)
     LOCAL_ALARM = ("expansion module alarm", 0xFF24)
+    SENSOR_ALARM = ("Bluetooth sensor alarm", 0xFF25)
     SECURITY = ("security refusal", 0xFF20)
 
     @property

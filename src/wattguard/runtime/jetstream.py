@@ -1,0 +1,294 @@
+"""The bus over NATS JetStream: durable, deduplicated, shared by any number of workers.
+
+Theory of operation. :class:`~wattguard.runtime.natsbus.NatsBus` is NATS core: at most once,
+and every subscriber gets every message. At utility scale the station must survive being down
+or slow, and several ingest workers must share the terminals' reports. JetStream gives both:
+
+* **Streams** (:class:`StreamSpec`) hold what is published on their subjects on the server's
+  disk until it is consumed (``workqueue``: a message leaves the stream when a consumer
+  acknowledges it) or ages out (``limits``). :meth:`JetStreamBus.connect` creates them, or
+  updates them when they exist, so every service may start first.
+* **Publishing** waits for the server's acknowledgement (the message is stored) and retries a
+  failed publish with backoff, so a message is published at least once. Each message carries
+  a ``Nats-Msg-Id``: the caller's, or by default the SM3 digest of its subject and payload.
+  Within the stream's duplicate window the server stores a second copy with the same id only
+  once, so a publisher that retries, or a FEP that restarts and sends a report again, never
+  duplicates it (:attr:`JetStreamBus.duplicates` counts what the server dropped).
+* **Consuming** is a pull consumer. Subscribers with the same ``durable`` name share one
+  consumer: each message goes to one of them (a work queue), and a message is acknowledged
+  only when the handler has returned, so the handler must return only once the message's
+  effect is durable (the station's storage commits before it returns). A handler that raises
+  gets the message again after ``retry_delay``; a worker that dies holding messages
+  unacknowledged has them redelivered to the others after ``ack_wait``. After ``max_deliver``
+  attempts a message is terminated and logged: one poison message cannot stall a stream.
+
+A ``prefix`` puts every subject of this bus under ``<prefix>.`` on the server (handlers still
+see the bare subject), so that several deployments, or tests, share one NATS server.
+
+Needs the ``nats`` extra (``pip install 'wattguard[nats]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wattguard.crypto import sm3
+from wattguard.errors import ConfigError
+from wattguard.network.bus import Handler, _check, matches
+
+__all__ = ["DEFAULT_STREAMS", "JetStreamBus", "StreamSpec", "message_id"]
+
+log = logging.getLogger(__name__)
+
+#: How long a publish is retried before it is given up (and logged), in seconds.
+PUBLISH_PATIENCE = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One JetStream stream: its name, the subjects it stores, how messages leave it
+    (``workqueue``: when acknowledged; ``limits``: by age) and its duplicate window."""
+
+    name: str
+    subjects: tuple[str, ...]
+    retention: str = "workqueue"
+    max_age: float = 7 * 86_400.0
+    duplicate_window: float = 600.0
+
+
+#: The streams of a deployment: reports and answers up, commands down, security events.
+DEFAULT_STREAMS = (
+    StreamSpec("WATTGUARD_UP", ("up.>",)),
+    StreamSpec("WATTGUARD_DOWN", ("down.>",), retention="limits", max_age=3600.0),
+    StreamSpec("WATTGUARD_EVENTS", ("events.>",)),
+)
+
+
+def _durable_name(text: str) -> str:
+    # a consumer name may not hold '.', '*', '>' or white space
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text.replace(">", "all"))
+
+
+def message_id(subject: str, payload: bytes) -> str:
+    """The default ``Nats-Msg-Id``: the SM3 digest of the subject and the payload, so the same
+    message published twice is stored once."""
+    return sm3.hash(subject.encode() + b"\x00" + payload).hex()
+
+
+class JetStreamBus:
+    """The :class:`~wattguard.network.bus.Bus` over NATS JetStream (see the module
+    docstring): durable streams, deduplicated publishing, work-queue consumers."""
+
+    def __init__(
+        self, connection: Any, streams: Sequence[StreamSpec], *, prefix: str = "",
+        ack_wait: float = 30.0, max_deliver: int = 5, retry_delay: float = 1.0,
+        batch: int = 256, consumer: str = "",
+    ) -> None:  # fmt: skip
+        self._nc = connection
+        self._js = connection.jetstream()
+        self.streams = tuple(streams)
+        self.prefix = f"{prefix}." if prefix else ""
+        self.ack_wait, self.max_deliver = ack_wait, max_deliver
+        self.retry_delay, self.batch = retry_delay, batch
+        self.consumer = consumer
+        self._queue: asyncio.Queue[tuple[str, bytes, str] | None] = asyncio.Queue()
+        self._writer = asyncio.get_running_loop().create_task(self._write())
+        self._consumers: list[asyncio.Task[Any]] = []
+        self._started: list[asyncio.Future[None]] = []
+        self.published = self.duplicates = self.failed = 0
+        self.delivered = self.redelivered = self.terminated = 0
+
+    @classmethod
+    async def connect(
+        cls, url: str, *, name: str = "wattguard", nkey_seed: Path | None = None,
+        streams: Sequence[StreamSpec] = DEFAULT_STREAMS, prefix: str = "", **options: Any,
+    ) -> JetStreamBus:  # fmt: skip
+        """Connect to the server at ``url`` (with ``nkey_seed``, as that NKey user) and create
+        or update ``streams``; ConfigError when the server cannot be reached or has no
+        JetStream (start it with ``-js``)."""
+        try:
+            import nats
+        except ImportError:
+            raise ConfigError("the NATS bus needs nats-py: pip install 'wattguard[nats]'") from None
+        credentials: dict[str, Any] = {}
+        if nkey_seed is not None:
+            credentials["nkeys_seed"] = str(nkey_seed)
+        try:
+            connection = await nats.connect(
+                url, name=name, connect_timeout=2, max_reconnect_attempts=-1,
+                allow_reconnect=True, **credentials,
+            )  # fmt: skip
+        except Exception as exc:
+            raise ConfigError(f"cannot reach NATS at {url}: {exc}") from exc
+        bus = cls(connection, streams, prefix=prefix, **options)
+        try:
+            await bus._ensure_streams()
+        except Exception as exc:
+            await bus.close()
+            hint = "" if "overlap" in str(exc) else ": is the server started with -js?"
+            raise ConfigError(f"NATS at {url} refused the JetStream streams ({exc}){hint}") from exc
+        return bus
+
+    async def _ensure_streams(self) -> None:
+        from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        for spec in self.streams:
+            config = StreamConfig(
+                name=self._stream_name(spec), subjects=[self.prefix + s for s in spec.subjects],
+                retention=RetentionPolicy(spec.retention), storage=StorageType.FILE,
+                max_age=spec.max_age, duplicate_window=spec.duplicate_window,
+            )  # fmt: skip
+            try:
+                await self._js.stream_info(config.name)
+            except NotFoundError:
+                await self._js.add_stream(config)
+            else:
+                await self._js.update_stream(config)
+
+    def _stream_name(self, spec: StreamSpec) -> str:
+        return (self.prefix.rstrip(".").replace(".", "_") + "_" + spec.name).lstrip("_")
+
+    def _stream_for(self, pattern: str) -> StreamSpec:
+        for spec in self.streams:
+            if any(matches(s, pattern.replace("*", "x").replace(">", "x")) for s in spec.subjects):
+                return spec
+        raise ConfigError(f"no JetStream stream stores {pattern!r}: add a StreamSpec for it")
+
+    def publish(self, subject: str, payload: bytes, msg_id: str | None = None) -> None:
+        """Queue ``payload`` for ``subject``; it is sent in order, stored by the server and
+        deduplicated by ``msg_id`` (default: :func:`message_id`)."""
+        if "*" in subject or ">" in subject:
+            raise ConfigError(f"publish to a concrete subject, not the pattern {subject!r}")
+        _check(subject)
+        self._stream_for(subject)
+        self.published += 1
+        self._queue.put_nowait((subject, payload, msg_id or message_id(subject, payload)))
+
+    async def _write(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            subject, payload, ident = item
+            await self._publish_until_stored(subject, payload, ident)
+
+    async def _publish_until_stored(self, subject: str, payload: bytes, ident: str) -> None:
+        loop = asyncio.get_running_loop()
+        give_up, delay = loop.time() + PUBLISH_PATIENCE, 0.05
+        while True:
+            try:
+                ack = await self._js.publish(
+                    self.prefix + subject, payload, timeout=2.0, headers={"Nats-Msg-Id": ident}
+                )
+            except Exception as exc:
+                if loop.time() + delay > give_up:
+                    self.failed += 1
+                    log.error("JetStream publish to %s given up: %s", subject, exc)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if ack.duplicate:
+                self.duplicates += 1
+            return
+
+    def subscribe(
+        self, pattern: str, handler: Handler, *, durable: str | None = None
+    ) -> Callable[[], None]:
+        """Deliver the messages on ``pattern``'s stream to ``handler``, acknowledging each
+        when it returns. Subscribers with the same ``durable`` share the messages (each goes
+        to one of them); without one, a bus made with ``consumer=NAME`` uses the durable
+        ``NAME-<pattern>`` (a restarted service resumes where it stopped), and a bus without
+        has a consumer of its own that the server forgets after five idle minutes."""
+        _check(pattern)
+        if durable is None and self.consumer:
+            durable = _durable_name(f"{self.consumer}-{pattern}")
+        spec = self._stream_for(pattern)
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.get_running_loop().create_task(
+            self._consume(spec, pattern, handler, durable, started)
+        )
+        self._consumers.append(task)
+        self._started.append(started)
+
+        def unsubscribe() -> None:
+            task.cancel()
+
+        return unsubscribe
+
+    async def _consume(
+        self, spec: StreamSpec, pattern: str, handler: Handler, durable: str | None,
+        started: asyncio.Future[None],
+    ) -> None:  # fmt: skip
+        from nats.js.api import AckPolicy, ConsumerConfig
+
+        config = ConsumerConfig(
+            durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
+            max_deliver=self.max_deliver, filter_subject=self.prefix + pattern,
+            inactive_threshold=None if durable else 300.0,
+        )  # fmt: skip
+        try:
+            subscription = await self._js.pull_subscribe(
+                self.prefix + pattern, durable=durable, stream=self._stream_name(spec),
+                config=config,
+            )  # fmt: skip
+        except Exception as exc:
+            started.set_exception(ConfigError(f"JetStream consumer for {pattern!r}: {exc}"))
+            return
+        started.set_result(None)
+        while True:
+            try:
+                messages = await subscription.fetch(self.batch, timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # nothing within the timeout, or the connection is reconnecting
+                continue
+            for message in messages:
+                await self._deliver(message, handler)
+
+    async def _deliver(self, message: Any, handler: Handler) -> None:
+        subject = message.subject[len(self.prefix) :]
+        attempt = message.metadata.num_delivered
+        self.delivered += 1
+        if attempt > 1:
+            self.redelivered += 1
+        try:
+            handler(subject, message.data)
+        except Exception:
+            if attempt >= self.max_deliver:
+                self.terminated += 1
+                log.exception(
+                    "bus handler failed %d times on %s: message dropped", attempt, subject
+                )
+                await message.term()
+            else:
+                log.exception("bus handler failed on %s: delivered again later", subject)
+                await message.nak(delay=self.retry_delay)
+            return
+        await message.ack()
+
+    async def ready(self) -> None:
+        """Wait until every consumer exists and everything queued is stored by the server."""
+        for started in self._started:
+            await started
+        while not self._queue.empty():
+            await asyncio.sleep(0.01)
+        await self._nc.flush()
+
+    async def close(self) -> None:
+        """Send what is queued, stop the consumers (unacknowledged messages go back to the
+        stream) and close the connection."""
+        await self._queue.put(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        for task in self._consumers:
+            task.cancel()
+        for task in self._consumers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self._nc.drain()
