@@ -2,8 +2,9 @@
 
 A charge point connects to ``ws(s)://<station>/ocpp/<charge point id>`` offering the
 ``ocpp1.6`` subprotocol and authenticates with HTTP Basic before the upgrade (security
-profile 1; profile 2 when the server is given a TLS context). The handshake is checked by
-:meth:`ChargePointRegistry.admit <wattguard.station.chargepoints.ChargePointRegistry.admit>`:
+profile 1; profile 2 when the server is given a TLS context); a client that does not offer
+``ocpp1.6`` is refused (400). The key is checked by :meth:`ChargePointRegistry.verify
+<wattguard.station.chargepoints.ChargePointRegistry.verify>` in a thread, off the event loop:
 an unknown charge point or a wrong key gets ``401`` and the station a security event. An
 admitted charge point is served by the ``ocpp`` library's ``ChargePoint`` (message framing,
 JSON schema validation, call/response matching); what it reports goes to the registry, and
