@@ -111,3 +111,13 @@ def test_a_demand_response_the_piles_ignore_shows_in_the_readings() -> None:
         job.observe(T0 + (t + 1) * STEP, float(job.forecast[t]), planned)
     assert response.shed_kw == pytest.approx(0.0, abs=1e-6)
     assert response.share == pytest.approx(0.0, abs=1e-6)
+
+
+def test_readings_of_other_piles_and_missing_values_are_left_out() -> None:
+    job = _job()
+    job.plug_in("pile-0", 10.0, T0 + STEPS * STEP, T0)
+    replans = len(job.replans)
+    job.observe(T0 + STEP, float("nan"), {"pile-0": float("nan"), "elsewhere": 5.0})
+    assert len(job.replans) == replans  # a missing base load is no forecast miss
+    assert job.sessions[0].delivered_kwh == 0.0 and job.pile_kwh.sum() == 0.0
+    assert np.isnan(job.actual[0])

@@ -170,21 +170,28 @@ class DistrictCharging:
 
     def observe(self, now: float, base_kw: float, pile_kw: Mapping[str, float]) -> None:
         """The interval that ended at ``now``: the district's base load (kW, the supply less
-        the piles) and each pile's mean power (kW) from the meters' readings. A base load off
-        the forecast by more than ``miss_ratio`` shifts the rest of the forecast and re-plans."""
+        the piles) and each pile's mean power (kW) from the meters' readings (other names and
+        non-finite values are left out). A base load off the forecast by more than
+        ``miss_ratio`` shifts the rest of the forecast and re-plans."""
         t = self.interval(now - self.step_seconds / 2)
-        self.actual[t] = base_kw
         names = list(self.piles)
         for pile, kw in pile_kw.items():
+            if pile not in self.piles or not math.isfinite(kw):
+                continue  # not one of this district's piles, or no reading
             self.pile_kwh[names.index(pile), t] = kw * self.step_hours
             for session in self.sessions:
                 if session.pile == pile and session.arrive <= t < session.depart:
                     session.delivered_kwh += kw * self.step_hours
+        if math.isfinite(base_kw):  # a missing base load stays missing, and misses nothing
+            self.actual[t] = base_kw
+            self._check_forecast(t, base_kw)
+        self._measure_responses(t)
+
+    def _check_forecast(self, t: int, base_kw: float) -> None:
         miss = base_kw - self.forecast[t]
         if abs(miss) > self.miss_ratio * max(abs(self.forecast[t]), 1.0) and t + 1 < self.steps:
             self.forecast[t + 1 :] = np.maximum(self.forecast[t + 1 :] + miss, 0.0)
             self._replan(t + 1, f"forecast missed by {miss:+.1f} kW")
-        self._measure_responses(t)
 
     def limits(self, t: int) -> dict[str, float]:
         """Each pile's limit (kW) in interval ``t``: the plan's power for the session there
