@@ -48,6 +48,8 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   ├── FirmwareRefused    [meter.management.firmware] an image failed a check
     │   ├── VaultError         [cipher.vault] the key vault cannot be opened
     │   ├── UnverifiedData     [station.ingest] an answer the station cannot vouch for
+    │   ├── OcppRefused        [runtime.ocpp_charger] an OCPP peer refused: the central
+    │   │                      system's TLS certificate, or our charge point key (401)
     │   └── CommandRefused     [station.commands] a command refused; says why
     │       ├── CommandNotFound [station.commands] no command has that id
     │       └── UnknownMeter   [station.commands] a command names an unregistered meter

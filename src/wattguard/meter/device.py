@@ -92,6 +92,9 @@ class MeterConfig:
     #: power-down (the meter's own supply fails), one at or above it a power return (60 %:
     #: docs/protocol.md, "The supply the meter measures").
     critical_voltage: float = 0.6
+    #: The household's contracted power (W) the expansion module's load distribution shares
+    #: among the pile and the device ports (0: no local distribution).
+    contracted_w: float = 0.0
 
 
 class Meter:
@@ -141,6 +144,7 @@ class Meter:
             self.management.name,
             cost=cost,
             protected=config.protected,
+            contracted_w=config.contracted_w,
         )
         self.upgrader: Upgrader | None = None
         if config.vendor_key is not None:

@@ -50,6 +50,8 @@ _BY_ALARM = {
     "pile over limit": OperationalKind.PILE_OVER_LIMIT,
     "credit low": OperationalKind.CREDIT_LOW,
     "reverse energy": OperationalKind.REVERSE_ENERGY,
+    "device curtailed": OperationalKind.LOAD_CURTAILED,
+    "pile curtailed": OperationalKind.LOAD_CURTAILED,
 }
 #: The Bluetooth sensors' alarms (FF25) by the sensor kind its detail starts with.
 _BY_SENSOR = {"water leak": OperationalKind.WATER_LEAK}

@@ -289,6 +289,7 @@ class OperationalKind(enum.Enum):
     EXPANSION_ALARM = "expansion module alarm"
     WATER_LEAK = "water leak"
     SENSOR_ALARM = "sensor alarm"
+    LOAD_CURTAILED = "load curtailed"  # the meter's own load distribution curtailed a port
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ local functions that do not need legal metrology:
 * load control of a charging pile: the pile's setpoint never exceeds the power limit the
   station set (through the management module, after the ESAM verified the command);
 * local monitoring: over-current, reverse energy on a meter without generation, and a
-  suspected bypass (phase and neutral current disagree).
+  suspected bypass (phase and neutral current disagree);
+* load distribution: the household's contracted power shared among the pile and the user's
+  device ports by priority each metering step, also while the station is unreachable
+  (``distribution.py``); each curtailment is an ALARM the management module logs and reports.
 
 It talks to the management module only over the UART channel, and everything it asks there is
 checked on the other side: it cannot operate the relay, change keys or write parameters on its
@@ -33,6 +36,7 @@ from collections.abc import Callable
 from wattguard.errors import DecodeError, SecurityError
 from wattguard.events import EventSink
 from wattguard.meter.expansion.cost_control import CostControl
+from wattguard.meter.expansion.distribution import Curtailment, LoadDistributor, Priority
 from wattguard.meter.expansion.monitoring import LocalMonitor
 from wattguard.meter.expansion.pile import ChargingPile
 from wattguard.meter.links.uart import Alarm, UartMessage, UartReceiver, UartSender
@@ -44,6 +48,8 @@ __all__ = ["ExpansionModule", "Handler"]
 
 
 Handler = Callable[[UartMessage, bytes, float], None]
+#: The charging pile's name among the ports the load distribution shares power between.
+PILE = "pile"
 
 
 class ExpansionModule:
@@ -59,6 +65,7 @@ class ExpansionModule:
         *,
         cost: CostControl | None = None,
         protected: bool = True,
+        contracted_w: float = 0.0,
     ) -> None:
         self.name = name
         self.uart_out = UartSender(uart_up)
@@ -68,11 +75,16 @@ class ExpansionModule:
         self.cost = cost
         self.pile = ChargingPile()
         self.monitor = LocalMonitor()
+        self.distributor = LoadDistributor(contracted_w, {PILE: Priority.PILE})
+        #: The device ports: what each asks and what it drew last (W).
+        self.port_requests: dict[str, float] = {}
+        self.port_drawn: dict[str, float] = {}
         self.relay_state = 0
         self.alarms: list[tuple[float, Alarm, int]] = []
         self._raised: set[Alarm] = set()
         self._pile_alarm = False
         self._credit_alarm = False
+        self.curtailments: list[Curtailment] = []
         self._to_management: list[bytes] = []
         self._to_hplc: list[bytes] = []
 
@@ -146,6 +158,42 @@ class ExpansionModule:
             self._alarm(Alarm.PILE_OVER_LIMIT, round(watts), now)
         self._pile_alarm = over
 
+    # the user-device ports and the load distribution
+
+    def add_port(self, name: str, priority: Priority = Priority.DEVICE) -> None:
+        """A switchable device port ``name`` (curtailed before the pile by default)."""
+        if name == PILE:
+            raise ValueError(f"{PILE!r} is the charging pile's port")
+        self.distributor.ports[name] = priority
+        self.port_requests.setdefault(name, 0.0)
+        self.port_drawn.setdefault(name, 0.0)
+
+    def port_request(self, name: str, watts: float, drawn: float | None = None) -> None:
+        """Device port ``name`` asks for ``watts`` (and drew ``drawn`` since the last step)."""
+        self.port_requests[name] = max(0.0, watts)
+        if drawn is not None:
+            self.port_drawn[name] = max(0.0, drawn)
+
+    def granted(self, name: str) -> float:
+        """What port ``name`` (or the pile) may draw now (W)."""
+        if name == PILE:
+            return self.pile.setpoint
+        return self.distributor.grants.get(name, self.port_requests.get(name, 0.0))
+
+    def _distribute(self, household_w: float, now: float) -> None:
+        drawn = {**self.port_drawn, PILE: self.pile.drawn}
+        requested = {**self.port_requests, PILE: self.pile.requested}
+        caps = {PILE: float(self.pile.limit)} if self.pile.limit else {}
+        for cut in self.distributor.step(household_w, drawn, requested, caps, now):
+            self._curtailed(cut)
+        active = self.distributor.contracted_w > 0
+        self.pile.local = self.distributor.grants.get(PILE) if active else None
+
+    def _curtailed(self, cut: Curtailment) -> None:
+        self.curtailments.append(cut)
+        alarm = Alarm.PILE_CURTAILED if cut.name == PILE else Alarm.DEVICE_CURTAILED
+        self._alarm(alarm, round(cut.curtailed), cut.at)
+
     def _credit_check(self, now: float) -> None:
         """CREDIT_LOW when the credit falls to the first alarm level (once until a top-up
         lifts it above)."""
@@ -167,6 +215,7 @@ class ExpansionModule:
             if deduction is not None:
                 fen, wh = deduction
                 self.send(UartMessage.DEDUCT, encode_data(_pair(fen, wh)))
+        self._distribute(power / 10, now)
         raised = self.monitor.check(power / 10, current / 1000, neutral / 1000)
         for alarm, amount in raised:
             if alarm not in self._raised:  # an alarm is reported when it starts

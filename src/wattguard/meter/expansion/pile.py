@@ -16,6 +16,8 @@ class ChargingPile:
 
     requested: float = 0.0
     limit: int = 0
+    #: W the meter's own load distribution grants it this step (None: no local restriction).
+    local: float | None = None
     drawn: float = 0.0  #: W, what the pile reports it draws
     #: The share above the limit a pile may draw before it counts as over it (metering and
     #: control tolerance).
@@ -28,4 +30,7 @@ class ChargingPile:
 
     @property
     def setpoint(self) -> float:
-        return self.requested if not self.limit else min(self.requested, float(self.limit))
+        """What the pile may draw now: its request within the station's limit and within
+        what the meter's load distribution granted it."""
+        granted = self.requested if not self.limit else min(self.requested, float(self.limit))
+        return granted if self.local is None else min(granted, self.local)

@@ -69,6 +69,8 @@ class Alarm(enum.IntEnum):
     BYPASS_SUSPECTED = 3  #: value: neutral minus phase current, mA
     CREDIT_LOW = 4
     PILE_OVER_LIMIT = 5
+    DEVICE_CURTAILED = 6  #: value: W a device port was curtailed by the load distribution
+    PILE_CURTAILED = 7  #: value: W the charging pile was curtailed by the load distribution
 
 
 #: What the management module accepts from the expansion module (anything else is refused).

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from wattguard.station.api import (
     analytics,
     audit,
+    charging,
     commands,
     dashboard,
     events,
@@ -39,6 +40,7 @@ _ROUTERS = (
     commands,
     rules,
     analytics,
+    charging,
     dashboard,
 )
 

@@ -40,6 +40,7 @@ _FILES = {
     "/dashboard/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "/dashboard/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
     "/dashboard/analytics.js": ("analytics.js", "text/javascript; charset=utf-8"),
+    "/dashboard/optimisation.js": ("optimisation.js", "text/javascript; charset=utf-8"),
     # uPlot, the charting library, shipped with the package (vendor/README.md)
     "/dashboard/vendor/uPlot.iife.min.js": (
         "vendor/uPlot.iife.min.js",
