@@ -134,6 +134,12 @@ class ExpansionModule:
                 self.pile.limit = int(read_data(Reader(payload)).value)
             elif kind == UartMessage.RELAY_STATE:
                 self.relay_state = int(read_data(Reader(payload)).value)
+            elif kind == UartMessage.ALARM_LEVELS and self.cost is not None:
+                first, second = (int(f.value) for f in read_data(Reader(payload)).value)
+                self.cost.alarm_levels = (first, second)
+                self._credit_check(now)
+            elif kind == UartMessage.OVER_CURRENT:
+                self.monitor.max_current = int(read_data(Reader(payload)).value) / 1000
         except (SecurityError, DecodeError):
             return  # refused and recorded by the channel
 

@@ -21,6 +21,8 @@ BALANCE        M->E  double-long fen
 ALARM          E->M  structure {code enum, value double-long}
 POWER_LIMIT    M->E  double-long-unsigned W (0: no limit), after an ESAM-verified command
 RELAY_STATE    M->E  enum: 0 closed, 1 trip pending, 2 tripped, 3 close allowed
+ALARM_LEVELS   M->E  structure {level 1, level 2} double-long-unsigned fen (401E, set remotely)
+OVER_CURRENT   M->E  double-long-unsigned mA, the over-current alarm limit (3005, set remotely)
 =============  ====  =====================================================================
 """
 
@@ -49,6 +51,8 @@ class UartMessage(enum.IntEnum):
     ALARM = 6
     POWER_LIMIT = 7
     RELAY_STATE = 8
+    ALARM_LEVELS = 9
+    OVER_CURRENT = 10
 
 
 class LocalRelay(enum.IntEnum):

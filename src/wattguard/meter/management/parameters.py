@@ -1,0 +1,278 @@
+"""The meter's settable parameters (DL/T 698.45 interface class 8 and the event objects' class 7
+configuration), as the station writes them and reads them back.
+
+Theory of operation. :class:`MeterParameters` holds the values; :func:`expose_parameters`
+registers them on the management module's object model, each SET checked for shape and range
+(a wrong shape answers DAR 7, a value out of range DAR 8; nothing changes then). The F101
+policy decides first in which security mode a SET must come (the default word: ciphertext +
+MAC). Object numbers, as DL/T 698.45-2017's parameter and event tables give them (see
+docs/protocol.md, "Commands the station sends"):
+
+======  ====  =================================================================================
+OI      attr  value
+======  ====  =================================================================================
+4009    2     switch-over time of the backup day-period table, date_time_s (null: none)
+4016    2     current day-period tables, read-only: array of day table, a day table an array of
+              structure {hour unsigned, minute unsigned, tariff unsigned}
+4017    2     backup day-period tables (the same shape), written by the station
+4100    2     maximum demand period, unsigned minutes (1, 2, 3, 5, 10, 15, 30 or 60)
+401E    2     amount limits: structure {alarm level 1, alarm level 2} double-long-unsigned fen
+401F    2     other amount limits: structure {overdraft credit, hoarding limit, close-allowed
+              limit} double-long-unsigned fen (hoarding 0: the ESAM's own wallet limit)
+3001    5     under-voltage: structure {upper limit long-unsigned 0.1 V, delay unsigned s}
+3002    5     over-voltage: structure {lower limit long-unsigned 0.1 V, delay unsigned s}
+3005    5     over-current: structure {lower limit double-long 0.0001 A, delay unsigned s}
+F300    2     automatic display rotation: array of structure {object OAD, screen unsigned}
+======  ====  =================================================================================
+
+The backup day-period table becomes the current one when the meter's calendar reaches the
+switch-over time (checked whenever the table is used or read, so no timer is needed); the
+tariff in force is the one of the last period that began at or before the calendar's time of
+day (UTC). The alarm levels and the over-current limit go to the expansion module over the
+UART (it raises those alarms); the voltage limits are the management module's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wattguard.meter.management.model import Getter, ObjectModel, Setter, refuse
+from wattguard.protocol import OAD, Data, DataType, DateTimeS
+from wattguard.protocol.apdu.common import DAR
+
+__all__ = [
+    "DEMAND_PERIODS",
+    "MAX_DISPLAY_ITEMS",
+    "MAX_PERIODS",
+    "MeterParameters",
+    "expose_parameters",
+]
+
+_D = DataType
+#: The demand periods a meter accepts, minutes (DL/T 698.45 4100; the usual meter range).
+DEMAND_PERIODS = frozenset((1, 2, 3, 5, 10, 15, 30, 60))
+#: At most this many periods in a day table (a wattguard bound, 14 as common meters allow).
+MAX_PERIODS = 14
+#: At most this many screens in the display rotation.
+MAX_DISPLAY_ITEMS = 32
+#: A day table: (hour, minute, tariff) per period, in time order.
+DayTable = tuple[tuple[int, int, int], ...]
+
+
+@dataclass
+class MeterParameters:
+    """What the station may set on a meter (values in the units of the table in the module
+    docstring, kept as the meter holds them)."""
+
+    tariffs: int = 4
+    current_table: DayTable = ()  # empty: the expansion module's default schedule decides
+    backup_table: DayTable = ()
+    switch_at: float | None = None  # POSIX, the meter's calendar
+    demand_period: int = 15  # minutes
+    alarm_levels: tuple[int, int] = (2000, 500)  # fen
+    credit_limits: tuple[int, int, int] = (0, 0, 0)  # overdraft, hoarding, close allowed
+    under_voltage: tuple[int, int] = (1716, 60)  # 0.1 V (78 % of 220 V), s
+    over_voltage: tuple[int, int] = (2530, 60)  # 0.1 V (115 % of 220 V), s
+    over_current: tuple[int, int] = (600_000, 60)  # 0.0001 A (60 A), s
+    display: tuple[OAD, ...] = ()  # empty: the factory rotation
+    #: Told when a value the expansion module uses changes (alarm levels, over-current).
+    on_change: list[Callable[[str], None]] = field(default_factory=list)
+
+    def switch_if_due(self, calendar: float) -> bool:
+        """Make the backup table current once the calendar reaches the switch-over time."""
+        if self.switch_at is None or calendar < self.switch_at or not self.backup_table:
+            return False
+        self.current_table, self.switch_at = self.backup_table, None
+        return True
+
+    def tariff_at(self, calendar: float) -> int | None:
+        """The tariff the day-period table puts in force at ``calendar`` (None: no table)."""
+        self.switch_if_due(calendar)
+        if not self.current_table:
+            return None
+        moment = dt.datetime.fromtimestamp(calendar, dt.UTC)
+        minute = moment.hour * 60 + moment.minute
+        tariff = self.current_table[-1][2]  # before the first period: the day's last one
+        for hour, start, number in self.current_table:
+            if hour * 60 + start <= minute:
+                tariff = number
+        return tariff
+
+    def _changed(self, what: str) -> None:
+        for hook in self.on_change:
+            hook(what)
+
+
+def expose_parameters(
+    model: ObjectModel, p: MeterParameters, calendar: Callable[[], float]
+) -> None:
+    """Register the parameter objects of the module docstring on ``model``."""
+    model.add_attribute(0x4009, 2, _switch_time(p), _set_switch_time(p))
+    model.add_attribute(0x4016, 2, lambda: _tables(p, calendar, current=True))
+    model.add_attribute(0x4017, 2, lambda: _tables(p, calendar, current=False), _set_backup(p))
+    model.add_attribute(
+        0x4100, 2, lambda: Data(_D.UNSIGNED, p.demand_period), _set_demand_period(p)
+    )
+    model.add_attribute(0x401E, 2, lambda: _amounts(p.alarm_levels), _set_alarm_levels(p))
+    model.add_attribute(0x401F, 2, lambda: _amounts(p.credit_limits), _set_credit_limits(p))
+    for oi, name, kind in (
+        (0x3001, "under_voltage", _D.LONG_UNSIGNED),
+        (0x3002, "over_voltage", _D.LONG_UNSIGNED),
+        (0x3005, "over_current", _D.DOUBLE_LONG),
+    ):
+        model.add_attribute(oi, 5, _threshold(p, name, kind), _set_threshold(p, name, kind))
+    model.add_attribute(0xF300, 2, lambda: _display(p), _set_display(p))
+
+
+def _tables(p: MeterParameters, calendar: Callable[[], float], *, current: bool) -> Data:
+    p.switch_if_due(calendar())
+    table = p.current_table if current else p.backup_table
+    if not table:
+        return Data.array()
+    periods = (
+        Data.structure(Data(_D.UNSIGNED, h), Data(_D.UNSIGNED, m), Data(_D.UNSIGNED, t))
+        for h, m, t in table
+    )
+    return Data.array(Data.array(*periods))
+
+
+def _set_backup(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        p.backup_table = day_table(value, p.tariffs)
+
+    return set_
+
+
+def day_table(value: Data, tariffs: int) -> DayTable:
+    """The first day table of a 4016/4017 value, checked (the meter keeps one day table)."""
+    if value.type != _D.ARRAY or len(value.value) != 1 or value.value[0].type != _D.ARRAY:
+        raise refuse(DAR.TYPE_MISMATCH, "a day-period table set is an array of one day table")
+    periods: list[tuple[int, int, int]] = []
+    for item in value.value[0].value:
+        if item.type != _D.STRUCTURE or [f.type for f in item.value] != [_D.UNSIGNED] * 3:
+            raise refuse(DAR.TYPE_MISMATCH, "a period is structure {hour, minute, tariff}")
+        hour, minute, tariff = (int(f.value) for f in item.value)
+        if hour > 23 or minute > 59:
+            raise refuse(DAR.OUT_OF_RANGE, "a period starts at hh:mm of a day")
+        if not 1 <= tariff <= tariffs:
+            raise refuse(DAR.TARIFFS_EXCEEDED, f"this meter has tariffs 1 to {tariffs}")
+        periods.append((hour, minute, tariff))
+    if not 1 <= len(periods) <= MAX_PERIODS:
+        raise refuse(DAR.DAY_SEGMENTS_EXCEEDED, f"a day table has 1 to {MAX_PERIODS} periods")
+    starts = [h * 60 + m for h, m, _ in periods]
+    if starts != sorted(set(starts)):
+        raise refuse(DAR.OUT_OF_RANGE, "periods are in time order, each starting once")
+    return tuple(periods)
+
+
+def _switch_time(p: MeterParameters) -> Getter:
+    def get() -> Data:
+        if p.switch_at is None:
+            return Data(_D.NULL)
+        return Data(_D.DATE_TIME_S, DateTimeS.from_posix(p.switch_at))
+
+    return get
+
+
+def _set_switch_time(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        if value.type == _D.NULL:
+            p.switch_at = None
+            return
+        if value.type != _D.DATE_TIME_S:
+            raise refuse(DAR.TYPE_MISMATCH, "4009 is a date_time_s")
+        try:
+            p.switch_at = float(value.value.to_posix())
+        except ValueError:
+            raise refuse(DAR.OUT_OF_RANGE, "not a calendar date") from None
+
+    return set_
+
+
+def _set_demand_period(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        if value.type != _D.UNSIGNED:
+            raise refuse(DAR.TYPE_MISMATCH, "4100 is unsigned minutes")
+        if value.value not in DEMAND_PERIODS:
+            raise refuse(DAR.OUT_OF_RANGE, f"a demand period is one of {sorted(DEMAND_PERIODS)}")
+        p.demand_period = int(value.value)
+
+    return set_
+
+
+def _amounts(values: tuple[int, ...]) -> Data:
+    return Data.structure(*(Data(_D.DOUBLE_LONG_UNSIGNED, v) for v in values))
+
+
+def _fields(value: Data, *types: DataType) -> tuple[int, ...]:
+    if value.type != _D.STRUCTURE or tuple(f.type for f in value.value) != types:
+        raise refuse(DAR.TYPE_MISMATCH, "parameter of the wrong shape")
+    return tuple(int(f.value) for f in value.value)
+
+
+def _set_alarm_levels(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        first, second = _fields(value, _D.DOUBLE_LONG_UNSIGNED, _D.DOUBLE_LONG_UNSIGNED)
+        if first < second:
+            raise refuse(DAR.OUT_OF_RANGE, "alarm level 1 is at least alarm level 2")
+        p.alarm_levels = (first, second)
+        p._changed("alarm levels")
+
+    return set_
+
+
+def _set_credit_limits(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        overdraft, hoarding, close_allowed = _fields(value, *(_D.DOUBLE_LONG_UNSIGNED,) * 3)
+        if hoarding and close_allowed > hoarding:
+            raise refuse(DAR.OUT_OF_RANGE, "the close-allowed limit is above the hoarding limit")
+        p.credit_limits = (overdraft, hoarding, close_allowed)
+
+    return set_
+
+
+def _threshold(p: MeterParameters, name: str, kind: DataType) -> Getter:
+    def get() -> Data:
+        limit, delay = getattr(p, name)
+        return Data.structure(Data(kind, limit), Data(_D.UNSIGNED, delay))
+
+    return get
+
+
+def _set_threshold(p: MeterParameters, name: str, kind: DataType) -> Setter:
+    def set_(value: Data) -> None:
+        limit, delay = _fields(value, kind, _D.UNSIGNED)
+        if limit <= 0:
+            raise refuse(DAR.OUT_OF_RANGE, "an event threshold is above zero")
+        setattr(p, name, (limit, delay))
+        p._changed(name.replace("_", " "))
+
+    return set_
+
+
+def _display(p: MeterParameters) -> Data:
+    return Data.array(
+        *(
+            Data.structure(Data(_D.OAD, oad), Data(_D.UNSIGNED, screen))
+            for screen, oad in enumerate(p.display, start=1)
+        )
+    )
+
+
+def _set_display(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        if value.type != _D.ARRAY or not 1 <= len(value.value) <= MAX_DISPLAY_ITEMS:
+            raise refuse(
+                DAR.TYPE_MISMATCH, f"a display list is an array of 1 to {MAX_DISPLAY_ITEMS}"
+            )
+        oads = []
+        for item in value.value:
+            if item.type != _D.STRUCTURE or [f.type for f in item.value] != [_D.OAD, _D.UNSIGNED]:
+                raise refuse(DAR.TYPE_MISMATCH, "a screen is structure {OAD, screen unsigned}")
+            oads.append(item.value[0].value)
+        p.display = tuple(oads)
+        p._changed("display")
+
+    return set_
