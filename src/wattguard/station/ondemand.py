@@ -21,14 +21,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from wattguard.protocol import OAD, Data, DataType
+from wattguard.errors import DecodeError, SecurityError
+from wattguard.protocol import OAD, Data, DataType, decode_apdu, decode_frame
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionResponseNormal, ActionResponseNormalList
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetResponseNormal
+from wattguard.protocol.apdu.proxy import ProxyTransCommandResponse
+from wattguard.protocol.apdu.security import SecurityResponse
 from wattguard.protocol.apdu.set import SetResponseNormal, SetResponseNormalList
 from wattguard.protocol.objects import SYMBOLS, lookup
 from wattguard.station.commands import Command, CommandKind, CommandState
+from wattguard.station.ingest import Verifier
 
 __all__ = [
     "KEPT",
@@ -54,6 +58,30 @@ def dar_name(dar: int) -> str:
         return DAR(dar).name.lower().replace("_", " ")
     except ValueError:
         return str(dar)
+
+
+def opened(
+    hsm: Verifier | None, meter: bytes, request: Structure, answer: Structure | None
+) -> Structure | str:
+    """The meter's answer APDU out of the terminal's PROXY answer to ``request``, opened by
+    the cryptographic device ``hsm``; or why there is none (in words)."""
+    if not isinstance(answer, ProxyTransCommandResponse):
+        return "no answer from the terminal"
+    if not isinstance(answer.answer, bytes):
+        return f"terminal: DAR {dar_name(answer.answer)}"
+    try:
+        reply = decode_apdu(decode_frame(answer.answer).apdu)
+        if isinstance(reply, SecurityResponse):
+            if reply.payload.dar is not None:
+                return f"meter refused: DAR {reply.payload.dar}"
+            if hsm is None:
+                return "a protected answer and no cryptographic device"
+            reply = decode_apdu(hsm.open_response(meter, request, reply))  # type: ignore[arg-type]
+        return reply
+    except DecodeError as exc:
+        return f"undecodable answer: {exc.reason}"
+    except SecurityError:
+        return "the answer failed verification"
 
 
 def outcome_of(answer: Structure | str) -> str:

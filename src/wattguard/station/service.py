@@ -16,6 +16,10 @@ that meter's keys (ciphertext + SID_MAC), the frame travels in a PROXY TransComm
 meter's terminal, the meter's answer comes back the same way and is opened by the device;
 each meter's outcome ("ok" or why not) is recorded, and the command ends DONE or FAILED.
 Without a cryptographic device (the unprotected configuration) the ACTION travels bare.
+What each kind sends (a relay ACTION, a SET of parameters, a wallet ACTION whose parameter the
+device makes) comes from one table, :data:`~wattguard.station.command_kinds.KINDS`, which also
+checks the argument at issue time; :meth:`Station.exchange` is the one way to a meter, which
+on-demand reads (:meth:`Station.read_now`, :mod:`~wattguard.station.ondemand`) take too.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from wattguard.clock import Clock
-from wattguard.errors import ConfigError, DecodeError, SecurityError
+from wattguard.errors import ConfigError, DecodeError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import EVENTS, Bus, decode_event
 from wattguard.protocol import (
@@ -36,17 +40,14 @@ from wattguard.protocol import (
     DataType,
     LinkFrame,
     ServerAddress,
-    decode_apdu,
-    decode_frame,
 )
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.get import GetRequestNormal
-from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
+from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest
 from wattguard.protocol.apdu.report import ReportNotificationList
 from wattguard.protocol.apdu.security import (
     Protection,
     SecurityRequest,
-    SecurityResponse,
     VerificationKind,
 )
 from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
@@ -68,7 +69,7 @@ from wattguard.station.commands import (
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import METER_TIME, PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
-from wattguard.station.ondemand import OnDemandRead, ReadBook, RelayBook, dar_name, outcome_of
+from wattguard.station.ondemand import OnDemandRead, ReadBook, RelayBook, opened, outcome_of
 from wattguard.station.operations import OperationsMonitor, operational_kind
 from wattguard.station.records import InvalidRecord, OperationalEvent
 from wattguard.station.storage import Storage
@@ -423,31 +424,8 @@ class Station:
         self.collector.request(
             self.terminal_of[address],
             lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, HPLC_SERIAL, 30, 1, frame),
-            lambda answer: answered(self._opened(meter, request, answer)),
+            lambda answer: answered(opened(self.hsm, meter, request, answer)),
         )
-
-    def _opened(
-        self, meter: bytes, request: Structure, answer: Structure | None
-    ) -> Structure | str:
-        """The meter's answer APDU out of the terminal's PROXY answer, opened by the
-        cryptographic device; or why there is none (in words)."""
-        if not isinstance(answer, ProxyTransCommandResponse):
-            return "no answer from the terminal"
-        if not isinstance(answer.answer, bytes):
-            return f"terminal: DAR {dar_name(answer.answer)}"
-        try:
-            reply = decode_apdu(decode_frame(answer.answer).apdu)
-            if isinstance(reply, SecurityResponse):
-                if reply.payload.dar is not None:
-                    return f"meter refused: DAR {reply.payload.dar}"
-                if self.hsm is None:
-                    return "a protected answer and no cryptographic device"
-                reply = decode_apdu(self.hsm.open_response(meter, request, reply))  # type: ignore[arg-type]
-            return reply
-        except DecodeError as exc:
-            return f"undecodable answer: {exc.reason}"
-        except SecurityError:
-            return "the answer failed verification"
 
     def read_now(self, user: User, meter: str, oad: OAD) -> OnDemandRead:
         """Read ``oad`` of ``meter`` now, through its terminal (not from the store): the read,
