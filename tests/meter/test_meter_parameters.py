@@ -7,10 +7,12 @@ nothing and says why (DAR)."""
 from __future__ import annotations
 
 from wattguard.meter.device import MeterConfig
+from wattguard.meter.expansion.cost_control import CostControl
 from wattguard.meter.management.eventlog import MeterEventKind
 from wattguard.protocol import OAD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
-from wattguard.testing import HOUSE, T0
+from wattguard.testing import ADDRESS, HOUSE, T0
+from wattguard.testing.esam import fitted_meter, rig
 from wattguard.testing.meter import Line, running_meter
 
 _D = DataType
@@ -102,3 +104,46 @@ def test_the_demand_period_is_one_a_meter_can_hold() -> None:
     assert line.get(OAD(0x4100, 2), T0 + 3600) == Data(_D.UNSIGNED, 15)
     assert line.set(OAD(0x4100, 2), Data(_D.UNSIGNED, 30), T0 + 3600) == DAR.SUCCESS
     assert line.get(OAD(0x4100, 2), T0 + 3600) == Data(_D.UNSIGNED, 30)
+
+
+def test_new_prices_switched_in_change_what_the_wallet_is_charged() -> None:
+    meter, wallet = fitted_meter(config=UNPROTECTED, cost=CostControl())
+    assert wallet is not None
+    station = rig().station
+    station.register(ADDRESS, key_version=1)
+    now = T0 + 3600
+    amount, protected = (item.value for item in station.top_up(ADDRESS, 5000).value)
+    wallet.top_up(amount, protected.sid, protected.mac, now)
+    meter.measure(HOUSE, 60.0, now)
+    meter.press_button(now)
+    line = Line(meter)
+    switch = Data(_D.DATE_TIME_S, DateTimeS.from_posix(now + 1800))
+    prices = Data.array(Data(_D.DOUBLE_LONG_UNSIGNED, 20_000))  # 2 yuan/kWh for tariff 1
+    assert line.set(OAD(0x4017, 2), table(period(0, 0, 1)), now) == DAR.SUCCESS
+    assert line.set(OAD(0x4019, 2), prices, now) == DAR.SUCCESS
+    assert line.set(OAD(0x4009, 2), switch, now) == DAR.SUCCESS
+    assert line.set(OAD(0x400A, 2), switch, now) == DAR.SUCCESS
+
+    def charged(start: float) -> int:
+        before = wallet.balance()
+        for minute in range(1, 31):
+            meter.measure(HOUSE, 60.0, start + 60 * minute)
+        return before - wallet.balance()
+
+    old = charged(now)  # 0.95 kWh at the factory's flat price, 53 fen/kWh
+    new = charged(now + 1800)  # 0.95 kWh at 200 fen/kWh
+    assert 40 <= old <= 60 and 180 <= new <= 200, (old, new)
+    assert line.get(OAD(0x4018, 2), now + 3600) == prices
+    assert line.get(OAD(0x400A, 2), now + 3600) == Data(_D.NULL)
+
+
+def test_prices_of_the_wrong_shape_or_range_change_nothing() -> None:
+    line = Line(running_meter(config=UNPROTECTED))
+    now = T0 + 3600
+    too_many = Data.array(*(Data(_D.DOUBLE_LONG_UNSIGNED, 5000) for _ in range(5)))
+    assert line.set(OAD(0x4019, 2), too_many, now) == DAR.TARIFFS_EXCEEDED
+    free = Data.array(Data(_D.DOUBLE_LONG_UNSIGNED, 0))
+    assert line.set(OAD(0x4019, 2), free, now) == DAR.OUT_OF_RANGE
+    assert line.set(OAD(0x4019, 2), Data.array(Data(_D.LONG, 5000)), now) == DAR.TYPE_MISMATCH
+    assert line.set(OAD(0x4018, 2), Data.array(), now) == DAR.READ_WRITE_DENIED
+    assert line.get(OAD(0x4019, 2), now) == Data.array()

@@ -128,7 +128,7 @@ def test_a_tariff_table_waits_for_a_second_person_then_takes_over(
     address = addresses(api)[2]
     switch = deployment.clock.time() + 600
     argument = {"periods": [["00:00", 3], ["08:00", 1], ["22:00", 2]],
-                "switch_at": f"{_iso(switch)}"}  # fmt: skip
+                "switch_at": f"{_iso(switch)}", "prices": [0.62, 0.4805, 0.3]}  # fmt: skip
     body = {"kind": "tariff table", "meters": [address], "argument": argument}
     assert api.post("/api/commands", json=body, headers=OPERATOR).status_code == 403
     held = api.post("/api/commands", json=body, headers=SUPERVISOR).json()
@@ -141,8 +141,11 @@ def test_a_tariff_table_waits_for_a_second_person_then_takes_over(
     assert done["state"] == "done" and done["approved_by"] == "shi", done
     table = [[[0, 0, 3], [8, 0, 1], [22, 0, 2]]]
     assert read(api, deployment, address, "40170200") == table
+    assert read(api, deployment, address, "40190200") == [6200, 4805, 3000]
+    assert read(api, deployment, address, "40180200") == []
     deployment.run_virtual(600)
     assert read(api, deployment, address, "40160200") == table  # switched over
+    assert read(api, deployment, address, "40180200") == [6200, 4805, 3000]
 
 
 def test_time_sync_reports_the_drift_and_sets_the_clock(
@@ -196,6 +199,11 @@ def test_a_large_top_up_waits_for_a_second_person(api: TestClient) -> None:
         ("tariff table", {"periods": [["25:00", 1]], "switch_at": "2027-01-01T00:00Z"}, "hh:mm"),
         ("tariff table", {"periods": [["00:00", 1]], "switch_at": "tomorrow"}, "ISO 8601"),
         ("tariff table", {"periods": [["00:00", 9]], "switch_at": "2027-01-01T00:00Z"}, "1 to 4"),
+        (
+            "tariff table",
+            {"periods": [["00:00", 1]], "switch_at": "2027-01-01T00:00Z", "prices": [0.123456]},
+            "4 decimals",
+        ),
         ("credit levels", {"alarm1": 100, "alarm2": 500}, "at least alarm2"),
         ("credit levels", "{not json", "JSON object"),
     ],

@@ -175,8 +175,22 @@ def _moment(text: object) -> float:
     return moment.timestamp()
 
 
-def _tariff_table(argument: str) -> tuple[tuple[tuple[int, int, int], ...], float]:
-    value = _json(argument, {"periods", "switch_at"}, {"periods", "switch_at"})
+def _prices(value: object) -> tuple[int, ...]:
+    """Prices in yuan/kWh (at most 4 decimals) as 4019 holds them, 0.0001 yuan/kWh."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 4:
+        raise BadArgument("prices is a list of 1 to 4 prices in yuan/kWh, tariff 1 first")
+    out = []
+    for price in value:
+        if not isinstance(price, int | float) or isinstance(price, bool) or not 0 < price <= 10:
+            raise BadArgument("a price is above 0 and at most 10 yuan/kWh")
+        if abs(price * 10_000 - round(price * 10_000)) > 1e-6:
+            raise BadArgument("a price has at most 4 decimals (0.0001 yuan)")
+        out.append(round(price * 10_000))
+    return tuple(out)
+
+
+def _tariff_table(argument: str) -> tuple[tuple[tuple[int, int, int], ...], float, tuple[int, ...]]:
+    value = _json(argument, {"periods", "switch_at", "prices"}, {"periods", "switch_at"})
     periods = value["periods"]
     if not isinstance(periods, list) or not 1 <= len(periods) <= MAX_PERIODS:
         raise BadArgument(f'periods is a list of 1 to {MAX_PERIODS} ["hh:mm", tariff] pairs')
@@ -191,7 +205,8 @@ def _tariff_table(argument: str) -> tuple[tuple[tuple[int, int, int], ...], floa
     starts = [h * 60 + m for h, m, _ in table]
     if starts != sorted(set(starts)):
         raise BadArgument("periods are in time order, each starting once")
-    return tuple(table), _moment(value["switch_at"])
+    prices = _prices(value["prices"]) if "prices" in value else ()
+    return tuple(table), _moment(value["switch_at"]), prices
 
 
 def _display(argument: str) -> tuple[OAD, ...]:
@@ -264,15 +279,17 @@ def _wallet(refund: bool) -> Builder:
 
 
 def _tariff_request(value: Any, meter: bytes, context: MeterContext) -> Structure:
-    table, switch_at = value
+    table, switch_at, prices = value
     periods = (
         Data.structure(Data(_D.UNSIGNED, h), Data(_D.UNSIGNED, m), Data(_D.UNSIGNED, t))
         for h, m, t in table
     )
-    return _set(
-        (OAD(0x4017, 2, 0), Data.array(Data.array(*periods))),
-        (OAD(0x4009, 2, 0), Data(_D.DATE_TIME_S, DateTimeS.from_posix(int(switch_at)))),
-    )
+    when = Data(_D.DATE_TIME_S, DateTimeS.from_posix(int(switch_at)))
+    items = [(OAD(0x4017, 2, 0), Data.array(Data.array(*periods))), (OAD(0x4009, 2, 0), when)]
+    if prices:
+        prices_data = Data.array(*(Data(_D.DOUBLE_LONG_UNSIGNED, p) for p in prices))
+        items += [(OAD(0x4019, 2, 0), prices_data), (OAD(0x400A, 2, 0), when)]
+    return _set(*items)
 
 
 def _display_request(value: tuple[OAD, ...], meter: bytes, context: MeterContext) -> Structure:
@@ -375,11 +392,14 @@ KINDS: dict[CommandKind, KindSpec] = {
         ),
         KindSpec(
             CommandKind.TARIFF, "always a second person",
-            "a new time-of-use day table (4017) and the time it takes over (4009)",
+            "a new time-of-use day table (4017), optionally its prices (4019), and the time "
+            "they take over (4009, 400A)",
             {"type": "object", "required": ["periods", "switch_at"], "properties": {
                 "periods": {"type": "array", "maxItems": MAX_PERIODS,
                             "items": ["hh:mm", {"type": "integer", "minimum": 1, "maximum": 4}]},
-                "switch_at": {"type": "string", "format": "date-time"}}},
+                "switch_at": {"type": "string", "format": "date-time"},
+                "prices": {"type": "array", "maxItems": 4, "unit": "yuan/kWh",
+                           "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 10}}}},
             _tariff_table, _tariff_request, _always,
         ),
         KindSpec(

@@ -386,7 +386,8 @@ class ManagementModule:
             self.log.add(state, now, f"{m.voltage:.1f} V")
         self._voltage_state = state
         self._credit_restored(now)
-        self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now))
+        tariff = self.parameters.tariff_at(self.calendar())  # the station's table, if set
+        self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now, tariff))
 
     def _parameter_changed(self, what: str) -> None:
         """A parameter the expansion module or the display uses changed: tell them."""
@@ -401,6 +402,9 @@ class ManagementModule:
             self.send_to_expansion(UartMessage.OVER_CURRENT, limit)
         elif what == "display":
             self.display.show(p.display)
+        elif what == "prices":
+            prices = Data.array(*(Data(DataType.DOUBLE_LONG_UNSIGNED, v) for v in p.current_prices))
+            self.send_to_expansion(UartMessage.PRICES, prices)
 
     def _credit_restored(self, now: float) -> None:
         """After a trip at zero credit, a wallet holding credit again (a top-up) allows the

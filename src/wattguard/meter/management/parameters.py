@@ -15,6 +15,10 @@ OI      attr  value
 4016    2     current day-period tables, read-only: array of day table, a day table an array of
               structure {hour unsigned, minute unsigned, tariff unsigned}
 4017    2     backup day-period tables (the same shape), written by the station
+400A    2     switch-over time of the backup tariff prices, date_time_s (null: none)
+4018    2     current tariff prices, read-only: array of double-long-unsigned, 0.0001 yuan/kWh,
+              one per tariff (tariff 1 first)
+4019    2     backup tariff prices (the same shape), written by the station
 4100    2     maximum demand period, unsigned minutes (1, 2, 3, 5, 10, 15, 30 or 60)
 401E    2     amount limits: structure {alarm level 1, alarm level 2} double-long-unsigned fen
 401F    2     other amount limits: structure {overdraft credit, hoarding limit, close-allowed
@@ -25,11 +29,13 @@ OI      attr  value
 F300    2     automatic display rotation: array of structure {object OAD, screen unsigned}
 ======  ====  =================================================================================
 
-The backup day-period table becomes the current one when the meter's calendar reaches the
-switch-over time (checked whenever the table is used or read, so no timer is needed); the
-tariff in force is the one of the last period that began at or before the calendar's time of
-day (UTC). The alarm levels and the over-current limit go to the expansion module over the
-UART (it raises those alarms); the voltage limits are the management module's own.
+The backup day-period table (and the backup prices) become the current ones when the meter's
+calendar reaches their switch-over time (checked whenever the table is used or read, so no
+timer is needed); the tariff in force is the one of the last period that began at or before
+the calendar's time of day (UTC). The prices, and the tariff in force with each reading, go to
+the expansion module, which prices the energy and deducts it from the wallet. The alarm
+levels and the over-current limit go to the expansion module over the UART (it raises those
+alarms); the voltage limits are the management module's own.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ __all__ = [
     "DEMAND_PERIODS",
     "MAX_DISPLAY_ITEMS",
     "MAX_PERIODS",
+    "MAX_PRICE",
     "MeterParameters",
     "expose_parameters",
 ]
@@ -70,6 +77,9 @@ class MeterParameters:
     current_table: DayTable = ()  # empty: the expansion module's default schedule decides
     backup_table: DayTable = ()
     switch_at: float | None = None  # POSIX, the meter's calendar
+    current_prices: tuple[int, ...] = ()  # 0.0001 yuan/kWh per tariff; empty: the factory's
+    backup_prices: tuple[int, ...] = ()
+    prices_at: float | None = None
     demand_period: int = 15  # minutes
     alarm_levels: tuple[int, int] = (2000, 500)  # fen
     credit_limits: tuple[int, int, int] = (0, 0, 0)  # overdraft, hoarding, close allowed
@@ -80,12 +90,14 @@ class MeterParameters:
     #: Told when a value the expansion module uses changes (alarm levels, over-current).
     on_change: list[Callable[[str], None]] = field(default_factory=list)
 
-    def switch_if_due(self, calendar: float) -> bool:
-        """Make the backup table current once the calendar reaches the switch-over time."""
-        if self.switch_at is None or calendar < self.switch_at or not self.backup_table:
-            return False
-        self.current_table, self.switch_at = self.backup_table, None
-        return True
+    def switch_if_due(self, calendar: float) -> None:
+        """Make the backup table and the backup prices current once the calendar reaches
+        their switch-over times."""
+        if self.switch_at is not None and calendar >= self.switch_at and self.backup_table:
+            self.current_table, self.switch_at = self.backup_table, None
+        if self.prices_at is not None and calendar >= self.prices_at and self.backup_prices:
+            self.current_prices, self.prices_at = self.backup_prices, None
+            self._changed("prices")
 
     def tariff_at(self, calendar: float) -> int | None:
         """The tariff the day-period table puts in force at ``calendar`` (None: no table)."""
@@ -109,9 +121,12 @@ def expose_parameters(
     model: ObjectModel, p: MeterParameters, calendar: Callable[[], float]
 ) -> None:
     """Register the parameter objects of the module docstring on ``model``."""
-    model.add_attribute(0x4009, 2, _switch_time(p), _set_switch_time(p))
+    model.add_attribute(0x4009, 2, _switch_time(p, "switch_at"), _set_switch_time(p, "switch_at"))
     model.add_attribute(0x4016, 2, lambda: _tables(p, calendar, current=True))
     model.add_attribute(0x4017, 2, lambda: _tables(p, calendar, current=False), _set_backup(p))
+    model.add_attribute(0x400A, 2, _switch_time(p, "prices_at"), _set_switch_time(p, "prices_at"))
+    model.add_attribute(0x4018, 2, lambda: _prices(p, calendar, current=True))
+    model.add_attribute(0x4019, 2, lambda: _prices(p, calendar, current=False), _set_prices(p))
     model.add_attribute(
         0x4100, 2, lambda: Data(_D.UNSIGNED, p.demand_period), _set_demand_period(p)
     )
@@ -167,26 +182,48 @@ def day_table(value: Data, tariffs: int) -> DayTable:
     return tuple(periods)
 
 
-def _switch_time(p: MeterParameters) -> Getter:
+def _switch_time(p: MeterParameters, name: str) -> Getter:
     def get() -> Data:
-        if p.switch_at is None:
-            return Data(_D.NULL)
-        return Data(_D.DATE_TIME_S, DateTimeS.from_posix(p.switch_at))
+        at = getattr(p, name)
+        return Data(_D.NULL) if at is None else Data(_D.DATE_TIME_S, DateTimeS.from_posix(at))
 
     return get
 
 
-def _set_switch_time(p: MeterParameters) -> Setter:
+def _set_switch_time(p: MeterParameters, name: str) -> Setter:
     def set_(value: Data) -> None:
         if value.type == _D.NULL:
-            p.switch_at = None
+            setattr(p, name, None)
             return
         if value.type != _D.DATE_TIME_S:
-            raise refuse(DAR.TYPE_MISMATCH, "4009 is a date_time_s")
+            raise refuse(DAR.TYPE_MISMATCH, "a switch-over time is a date_time_s")
         try:
-            p.switch_at = float(value.value.to_posix())
+            setattr(p, name, float(value.value.to_posix()))
         except ValueError:
             raise refuse(DAR.OUT_OF_RANGE, "not a calendar date") from None
+
+    return set_
+
+
+#: The dearest price a meter takes, 0.0001 yuan/kWh (10 yuan; a bound, not a price).
+MAX_PRICE = 100_000
+
+
+def _prices(p: MeterParameters, calendar: Callable[[], float], *, current: bool) -> Data:
+    p.switch_if_due(calendar())
+    prices = p.current_prices if current else p.backup_prices
+    return Data.array(*(Data(_D.DOUBLE_LONG_UNSIGNED, v) for v in prices))
+
+
+def _set_prices(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        if value.type != _D.ARRAY or any(v.type != _D.DOUBLE_LONG_UNSIGNED for v in value.value):
+            raise refuse(DAR.TYPE_MISMATCH, "prices are an array of double-long-unsigned")
+        if not 1 <= len(value.value) <= p.tariffs:
+            raise refuse(DAR.TARIFFS_EXCEEDED, f"this meter has tariffs 1 to {p.tariffs}")
+        if any(not 0 < v.value <= MAX_PRICE for v in value.value):
+            raise refuse(DAR.OUT_OF_RANGE, "a price is above 0 and at most 10 yuan/kWh")
+        p.backup_prices = tuple(int(v.value) for v in value.value)
 
     return set_
 
