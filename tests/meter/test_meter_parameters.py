@@ -6,14 +6,17 @@ nothing and says why (DAR)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from wattguard.meter.device import MeterConfig
 from wattguard.meter.expansion.cost_control import CostControl
 from wattguard.meter.management.eventlog import MeterEventKind
+from wattguard.meter.management.storage import NonVolatileStore
 from wattguard.protocol import OAD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 from wattguard.testing import ADDRESS, HOUSE, T0
 from wattguard.testing.esam import fitted_meter, rig
-from wattguard.testing.meter import Line, running_meter
+from wattguard.testing.meter import Line, new_meter, running_meter
 
 _D = DataType
 UNPROTECTED = MeterConfig(protected=False)  # the security policy is tested elsewhere
@@ -147,3 +150,36 @@ def test_prices_of_the_wrong_shape_or_range_change_nothing() -> None:
     assert line.set(OAD(0x4019, 2), Data.array(Data(_D.LONG, 5000)), now) == DAR.TYPE_MISMATCH
     assert line.set(OAD(0x4018, 2), Data.array(), now) == DAR.READ_WRITE_DENIED
     assert line.get(OAD(0x4019, 2), now) == Data.array()
+
+
+def test_what_the_station_set_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "meter.nv"
+    store = NonVolatileStore(path)
+    meter = new_meter(config=UNPROTECTED, store=store, cost=CostControl())
+    meter.power_up(T0)
+    line = Line(meter)
+    levels = Data.structure(Data(_D.DOUBLE_LONG_UNSIGNED, 900), Data(_D.DOUBLE_LONG_UNSIGNED, 90))
+    screens = Data.array(Data.structure(Data(_D.OAD, OAD(0x2000, 2)), Data(_D.UNSIGNED, 1)))
+    prices = Data.array(Data(_D.DOUBLE_LONG_UNSIGNED, 12_345))
+    now = Data(_D.DATE_TIME_S, DateTimeS.from_posix(T0))
+    writes = [
+        (OAD(0x4017, 2), table(period(0, 0, 2), period(7, 30, 1))), (OAD(0x4009, 2), now),
+        (OAD(0x4019, 2), prices), (OAD(0x400A, 2), now), (OAD(0x4100, 2), Data(_D.UNSIGNED, 5)),
+        (OAD(0x401E, 2), levels), (OAD(0xF300, 2), screens),
+    ]  # fmt: skip
+    for oad, value in writes:
+        assert line.set(oad, value, T0 + 10) == DAR.SUCCESS
+    assert line.get(OAD(0x4016, 2), T0 + 10) == table(period(0, 0, 2), period(7, 30, 1))
+    reads = [OAD(0x4016, 2), OAD(0x4018, 2), OAD(0x4100, 2), OAD(0x401E, 2), OAD(0xF300, 2)]
+    before = [line.get(oad, T0 + 10) for oad in reads]
+    store.close()
+    again = new_meter(config=UNPROTECTED, store=NonVolatileStore(path), cost=CostControl())
+    again.power_up(T0 + 60)
+    again.measure(HOUSE, 60.0, T0 + 120)  # delivers the UART messages
+    assert [Line(again).get(oad, T0 + 120) for oad in reads] == before
+    assert again.management.display.render(0.0) == "voltage: 229.5 V"
+    cost = again.expansion.cost
+    assert cost is not None and cost.alarm_levels == (900, 90)
+    assert cost.schedule.prices[1] == 123.45  # fen/kWh
+    fresh = new_meter(config=UNPROTECTED, cost=CostControl())  # a meter never set: factory
+    assert Line(fresh).get(OAD(0x4016, 2), T0) == Data.array()

@@ -183,6 +183,11 @@ class ManagementModule:
             over_voltage=(round(OVER_VOLTAGE * rated_voltage * 10), 60),
         )  # fmt: skip
         self.parameters.on_change.append(self._parameter_changed)
+        persistence.restore_parameters(self.store, self.parameters, self.name)
+        self._parameter_changed("display")
+        self.parameters.on_saved.append(
+            lambda: persistence.save_parameters(self.store, self.parameters)
+        )
         expose_parameters(self.model, self.parameters, self.calendar)
         self._restore_and_expose(esam)
 
@@ -261,6 +266,8 @@ class ManagementModule:
     def power_up(self, epoch: bytes) -> None:
         """After power-up: the UART RESTART message, carrying ``epoch`` (8 fresh random bytes)."""
         self._to_expansion.append(self.uart_out.restart(epoch))
+        for what in self.parameters.for_expansion():  # what the station set, restored
+            self._parameter_changed(what)
 
     def next_event(self) -> MeterEvent | None:
         """The next thing the host should hear (a relay move, a security refusal), or None."""

@@ -89,15 +89,80 @@ class MeterParameters:
     display: tuple[OAD, ...] = ()  # empty: the factory rotation
     #: Told when a value the expansion module uses changes (alarm levels, over-current).
     on_change: list[Callable[[str], None]] = field(default_factory=list)
+    #: Told after every change (a SET, a switch-over): the module saves them then.
+    on_saved: list[Callable[[], None]] = field(default_factory=list)
+
+    def to_data(self) -> Data:
+        """Everything the station set, as one value (for the meter's non-volatile store)."""
+
+        def times(*at: float | None) -> list[Data]:
+            return [
+                Data(_D.NULL) if t is None else Data(_D.DOUBLE_LONG_UNSIGNED, int(t)) for t in at
+            ]
+
+        def numbers(values: tuple[int, ...]) -> Data:
+            return Data.array(*(Data(_D.DOUBLE_LONG, v) for v in values))
+
+        tables = [
+            Data.array(*(numbers(period) for period in t))
+            for t in (self.current_table, self.backup_table)
+        ]
+        return Data.structure(
+            *tables, *times(self.switch_at, self.prices_at),
+            numbers(self.current_prices), numbers(self.backup_prices),
+            numbers((self.demand_period, *self.alarm_levels, *self.credit_limits,
+                     *self.under_voltage, *self.over_voltage, *self.over_current)),
+            Data.array(*(Data(_D.OAD, oad) for oad in self.display)),
+        )  # fmt: skip
+
+    def load(self, value: Data) -> None:
+        """Take back what :meth:`to_data` saved (ValueError, TypeError or IndexError if it
+        is not such a value; nothing is changed then)."""
+        cur, bak, switch, prices_at, current, backup, scalars, display = value.value
+
+        def ints(v: Data) -> tuple[int, ...]:
+            return tuple(int(x.value) for x in v.value)
+
+        def table(v: Data) -> DayTable:
+            return tuple((h, m, t) for h, m, t in (ints(p) for p in v.value))
+
+        s = ints(scalars)
+        if len(s) != 12 or any(not isinstance(item.value, OAD) for item in display.value):
+            raise ValueError("saved parameters of another shape")
+        loaded = (
+            table(cur),
+            table(bak),
+            switch.value,
+            prices_at.value,
+            ints(current),
+            ints(backup),
+        )
+        oads = tuple(item.value for item in display.value)
+        (
+            self.current_table,
+            self.backup_table,
+            self.switch_at,
+            self.prices_at,
+            self.current_prices,
+            self.backup_prices,
+        ) = loaded
+        self.demand_period = s[0]
+        self.alarm_levels, self.credit_limits = (s[1], s[2]), (s[3], s[4], s[5])
+        self.under_voltage, self.over_voltage, self.over_current = (
+            (s[6], s[7]), (s[8], s[9]), (s[10], s[11])
+        )  # fmt: skip
+        self.display = oads
 
     def switch_if_due(self, calendar: float) -> None:
         """Make the backup table and the backup prices current once the calendar reaches
         their switch-over times."""
         if self.switch_at is not None and calendar >= self.switch_at and self.backup_table:
             self.current_table, self.switch_at = self.backup_table, None
+            self.saved()
         if self.prices_at is not None and calendar >= self.prices_at and self.backup_prices:
             self.current_prices, self.prices_at = self.backup_prices, None
             self._changed("prices")
+            self.saved()
 
     def tariff_at(self, calendar: float) -> int | None:
         """The tariff the day-period table puts in force at ``calendar`` (None: no table)."""
@@ -116,29 +181,53 @@ class MeterParameters:
         for hook in self.on_change:
             hook(what)
 
+    def for_expansion(self) -> list[str]:
+        """What the expansion module must be told again after a restart: the values it uses
+        that the station set (the factory's it has already)."""
+        factory = MeterParameters(self.tariffs)
+        told = {
+            "alarm levels": self.alarm_levels != factory.alarm_levels,
+            "over current": self.over_current != factory.over_current,
+            "prices": bool(self.current_prices),
+        }
+        return [what for what, differs in told.items() if differs]
+
+    def saved(self) -> None:
+        """Tell the store hooks that a value changed."""
+        for hook in self.on_saved:
+            hook()
+
 
 def expose_parameters(
     model: ObjectModel, p: MeterParameters, calendar: Callable[[], float]
 ) -> None:
-    """Register the parameter objects of the module docstring on ``model``."""
-    model.add_attribute(0x4009, 2, _switch_time(p, "switch_at"), _set_switch_time(p, "switch_at"))
-    model.add_attribute(0x4016, 2, lambda: _tables(p, calendar, current=True))
-    model.add_attribute(0x4017, 2, lambda: _tables(p, calendar, current=False), _set_backup(p))
-    model.add_attribute(0x400A, 2, _switch_time(p, "prices_at"), _set_switch_time(p, "prices_at"))
-    model.add_attribute(0x4018, 2, lambda: _prices(p, calendar, current=True))
-    model.add_attribute(0x4019, 2, lambda: _prices(p, calendar, current=False), _set_prices(p))
-    model.add_attribute(
-        0x4100, 2, lambda: Data(_D.UNSIGNED, p.demand_period), _set_demand_period(p)
-    )
-    model.add_attribute(0x401E, 2, lambda: _amounts(p.alarm_levels), _set_alarm_levels(p))
-    model.add_attribute(0x401F, 2, lambda: _amounts(p.credit_limits), _set_credit_limits(p))
+    """Register the parameter objects of the module docstring on ``model``; a SET that
+    succeeds is saved (:attr:`MeterParameters.on_saved`)."""
+
+    def add(oi: int, attribute: int, getter: Getter, setter: Setter | None = None) -> None:
+        def saving(value: Data) -> None:
+            assert setter is not None
+            setter(value)
+            p.saved()
+
+        model.add_attribute(oi, attribute, getter, None if setter is None else saving)
+
+    add(0x4009, 2, _switch_time(p, "switch_at"), _set_switch_time(p, "switch_at"))
+    add(0x4016, 2, lambda: _tables(p, calendar, current=True))
+    add(0x4017, 2, lambda: _tables(p, calendar, current=False), _set_backup(p))
+    add(0x400A, 2, _switch_time(p, "prices_at"), _set_switch_time(p, "prices_at"))
+    add(0x4018, 2, lambda: _prices(p, calendar, current=True))
+    add(0x4019, 2, lambda: _prices(p, calendar, current=False), _set_prices(p))
+    add(0x4100, 2, lambda: Data(_D.UNSIGNED, p.demand_period), _set_demand_period(p))
+    add(0x401E, 2, lambda: _amounts(p.alarm_levels), _set_alarm_levels(p))
+    add(0x401F, 2, lambda: _amounts(p.credit_limits), _set_credit_limits(p))
     for oi, name, kind in (
         (0x3001, "under_voltage", _D.LONG_UNSIGNED),
         (0x3002, "over_voltage", _D.LONG_UNSIGNED),
         (0x3005, "over_current", _D.DOUBLE_LONG),
     ):
-        model.add_attribute(oi, 5, _threshold(p, name, kind), _set_threshold(p, name, kind))
-    model.add_attribute(0xF300, 2, lambda: _display(p), _set_display(p))
+        add(oi, 5, _threshold(p, name, kind), _set_threshold(p, name, kind))
+    add(0xF300, 2, lambda: _display(p), _set_display(p))
 
 
 def _tables(p: MeterParameters, calendar: Callable[[], float], *, current: bool) -> Data:
