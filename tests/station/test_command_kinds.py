@@ -50,7 +50,7 @@ def test_every_kind_is_described_and_its_described_argument_is_checked() -> None
     with pytest.raises(BadArgument, match="no argument"):
         parse(CommandKind.TIME_SYNC, "2027-01-01")
     with pytest.raises(BadArgument, match="whole number"):
-        parse(CommandKind.TOP_UP, "５０")  # full-width digits are not ASCII digits
+        parse(CommandKind.TOP_UP, "\uff15\uff10")  # full-width digits are not ASCII digits
 
 
 def test_a_parameter_write_to_many_meters_waits_for_a_second_person() -> None:
