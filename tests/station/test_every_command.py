@@ -266,6 +266,10 @@ def test_the_relay_state_shows_in_the_meter_list_and_entry(
     assert api.get(f"/api/meters/{address}", headers=VIEWER).json()["relay_from"] == "read"
     assert issue(api, deployment, "close", "", address)["state"] == "done"
     assert api.get(f"/api/meters/{address}", headers=VIEWER).json()["relay"] == "close allowed"
+    meter(deployment, address).press_button(deployment.clock.time())  # the customer, locally
+    deployment.run_virtual(120)
+    entry = api.get(f"/api/meters/{address}", headers=VIEWER).json()
+    assert (entry["relay"], entry["relay_from"]) == ("closed", "report")  # the meter said so
     assert api.get("/api/meters/999999999999", headers=VIEWER).status_code == 404
 
 

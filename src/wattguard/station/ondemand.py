@@ -8,8 +8,9 @@ catalogue knows them; a date-time as ISO 8601; an octet string as hex) or ``fail
 The book keeps the newest :data:`KEPT` reads in memory.
 
 The relay state (:class:`RelayBook`) is what the station last learnt: a trip or close the meter
-confirmed ("tripped", "close allowed"), or an on-demand read of 8000 attribute 2 (the meter's
-own word: closed, trip pending, tripped, close allowed). It starts from the commands a
+confirmed ("tripped", "close allowed"), a relay event the meter reported (301F, 3020: also a
+trip at zero credit or the customer's button), or an on-demand read of 8000 attribute 2 (the
+meter's own word: closed, trip pending, tripped, close allowed). It starts from the commands a
 restarted station restored; "unknown" until anything is learnt.
 """
 
@@ -234,6 +235,16 @@ class RelayBook:
         state = _AFTER.get(kind)
         if state is not None:
             self.states[meter] = (state, f"command #{command_id}" if command_id else "command")
+
+    def reported(self, meter: str, detail: str) -> None:
+        """A relay event the meter reported itself (301F trip, 3020 close, detail
+        ``"<before> -> <after>[ <reason>]"``): a local trip at zero credit, the customer's
+        button, as well as the station's commands."""
+        after = detail.partition(" -> ")[2]
+        for state in sorted(RELAY_STATES, key=len, reverse=True):
+            if after == state or after.startswith(state + " "):
+                self.states[meter] = (state, "report")
+                return
 
     def seen(self, meter: str, value: Any) -> None:
         """The meter's own word (8000 attribute 2, read now)."""

@@ -83,6 +83,8 @@ __all__ = ["Station"]
 
 log = logging.getLogger(__name__)
 
+#: The relay's trip and close events: the meter's own word on its relay state.
+_RELAY_EVENTS = frozenset((0x301F, 0x3020))
 #: Meter event objects whose reports are security events at the station (FF20: a refusal
 #: inside the meter, its kind named in the detail).
 _REPORTED = {
@@ -250,6 +252,8 @@ class Station:
                 continue
             fields = value.value
             detail = str(fields[3].value) if len(fields) > 3 else ""
+            if result.oad.oi in _RELAY_EVENTS:
+                self.relays.reported(meter.hex(), detail)
             operational = operational_kind(result.oad.oi, detail)
             if operational is not None:
                 event = OperationalEvent(at, operational, meter.hex(), detail)

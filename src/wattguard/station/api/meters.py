@@ -17,7 +17,8 @@ router = APIRouter()
 @router.get("/api/meters")
 async def meters(_: Caller, station: CurrentStation) -> list[dict[str, str]]:
     """Every meter, by address, with its terminal and its relay state as last learnt (a
-    trip or close it confirmed, or a read of 8000; ``unknown`` before); for a large fleet,
+    trip or close it confirmed, a relay event it reported, or a read of 8000; ``unknown``
+    before); for a large fleet,
     ``/api/meters/page`` answers a page."""
     relay = station.relays.state
     return [{"address": a, "terminal": t, "relay": relay(a)} for a, t in station.storage.meters()]
