@@ -52,7 +52,8 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   │                      system's TLS certificate, or our charge point key (401)
     │   └── CommandRefused     [station.commands] a command refused; says why
     │       ├── CommandNotFound [station.commands] no command has that id
-    │       └── UnknownMeter   [station.commands] a command names an unregistered meter
+    │       ├── UnknownMeter   [station.commands] a command names an unregistered meter
+    │       └── BadArgument    [station.command_kinds] an argument its kind does not take
     ├── ConfigError            the configuration or the environment cannot do what was asked
     │   ├── BackendUnavailable [crypto._openssl] no usable system OpenSSL with SM2
     │   ├── UnprotectedSecretError [secretfile] a secret file group or others can write

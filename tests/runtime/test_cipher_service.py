@@ -23,7 +23,8 @@ from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole
-from wattguard.protocol import OAD, decode_apdu
+from wattguard.protocol import OAD, OMD, decode_apdu
+from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
 from wattguard.runtime.cipher import CipherClient, CipherServer
@@ -153,3 +154,23 @@ def test_a_station_whose_device_is_unreachable_keeps_running(caplog: Any) -> Non
     station.tick()
     station.tick()
     assert "could not be witnessed" in caplog.text and "not checked at start" in caplog.text
+
+
+def test_a_top_up_and_a_refund_made_through_the_service_reach_the_wallet(
+    service: tuple[int, UtilityPki, CryptoDevice],
+) -> None:
+    port, utility, device = service
+    client = station_client(port, utility)
+    esam = EsamClient(device.provision_esam(METER))
+    meter = new_meter(METER, esam=esam, wallet=esam)
+    meter.power_up(T0)
+    line = Line(meter)
+    for amount, refund, balance in ((5000, False, 5000), (1200, True, 3800)):
+        parameter = client.top_up(METER, amount, "otto", refund=refund)
+        action = ActionRequest(line.piid(), OMD(0xF100, 6, 0), parameter)
+        protected = client.protect(METER, action.to_bytes(), operator="otto")
+        answer = line.exchange(protected, T0 + 10)
+        assert isinstance(answer, SecurityResponse) and answer.payload.dar is None
+        assert esam.balance() == balance
+    assert [e.action for e in device.audit.entries].count("refund") == 1
+    client.close()

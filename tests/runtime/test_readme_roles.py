@@ -136,7 +136,9 @@ def test_the_readme_separate_roles_on_postgresql(tmp_path: Path, postgres: str) 
         _until(lambda: _call(f"{api}/api/summary", token)["meters"] == METERS, 150, log)
         meters = _call(f"{api}/api/meters", token)
         expected = [f"{TERMINAL[-6:]}{i:06d}" for i in range(1, METERS + 1)]
-        assert meters == [{"address": a, "terminal": TERMINAL} for a in expected]
+        assert meters == [
+            {"address": a, "terminal": TERMINAL, "relay": "unknown"} for a in expected
+        ]
         summary = _call(f"{api}/api/summary", token)
         assert summary["readings_stored"] > 0 and summary["verified"] > 0
         assert summary["security_events"] == 0, log.read_text()[-4000:]
@@ -150,6 +152,11 @@ def test_the_readme_separate_roles_on_postgresql(tmp_path: Path, postgres: str) 
             90, log,
         )  # fmt: skip
         assert done["state"] == "done" and done["results"] == {expected[3]: "ok"}, done
+        assert _call(f"{api}/api/meters/{expected[3]}", token)["relay"] == "tripped"
+        # an on-demand read, waited for: the meter's own word, through the terminal, now
+        asked = {"object": "80000200", "wait": 8}
+        read = _call(f"{api}/api/meters/{expected[3]}/reads", token, asked)
+        assert read["state"] == "done" and read["value"] == 2, read  # 2: tripped
         assert shell.poll() is None, log.read_text()[-4000:]
     finally:
         # bash's background jobs ignore SIGINT: stop the whole group as a service manager does

@@ -138,10 +138,15 @@ class CryptoDevice:
         self._persist(address)
         return request
 
-    def top_up(self, address: bytes, amount: int, operator: str = "") -> Data:
+    def top_up(
+        self, address: bytes, amount: int, operator: str = "", *, refund: bool = False
+    ) -> Data:
+        """F100 method 6's parameter for a top-up (or, ``refund``, a refund) of ``amount`` fen
+        under the meter's wallet key, with its next purchase count."""
         self.register(address)
-        command = self.security.top_up(address, amount)
-        self._audit("top-up", f"meter {address.hex()} {amount} fen by {operator or 'station'}")
+        command = self.security.top_up(address, amount, refund=refund)
+        what = "refund" if refund else "top-up"
+        self._audit(what, f"meter {address.hex()} {amount} fen by {operator or 'station'}")
         self._persist(address)
         return command
 

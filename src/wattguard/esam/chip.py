@@ -350,6 +350,27 @@ class Esam:
         s.top_ups = sid.counter
         return u32(s.balance) + u32(s.top_ups)
 
+    def _refund(self, command: Command) -> bytes:
+        """A refund: like a top-up (its MAC under the wallet key, the next purchase count, so
+        neither can be replayed nor one passed off as the other), taking credit out."""
+        fields = Fields(command.data)
+        amount, ident, attach, tag = fields.u32(), fields.u32(), fields.var(), fields.var()
+        fields.end()
+        s = self._state
+        sid = self._meter_sid(ident, attach, p.Operation.REFUND)
+        p.check_mac(s.keys[p.KeyId.WALLET], p.Label.REFUND, sid.binding, u32(amount), tag)
+        if sid.counter <= s.top_ups:
+            raise _Refusal(Sw.REPLAY)
+        if sid.counter != s.top_ups + 1:
+            raise _Refusal(Sw.OUT_OF_SEQUENCE)
+        if amount == 0:
+            raise _Refusal(Sw.BAD_DATA)
+        if amount > s.balance:
+            raise _Refusal(Sw.WALLET_INSUFFICIENT)
+        s.balance -= amount
+        s.top_ups = sid.counter
+        return u32(s.balance) + u32(s.top_ups)
+
     def _deduct(self, command: Command) -> bytes:
         fields = Fields(command.data)
         amount = fields.u32()
@@ -425,6 +446,7 @@ _HANDLERS: dict[int, Callable[[Esam, Command], bytes]] = {
     Ins.WALLET_READ: Esam._wallet_read,
     Ins.WALLET_TOP_UP: Esam._top_up,
     Ins.WALLET_DEDUCT: Esam._deduct,
+    Ins.WALLET_REFUND: Esam._refund,
     Ins.KEY_UPDATE: Esam._key_update,
     Ins.CERTIFICATE_UPDATE: Esam._certificate_update,
 }

@@ -219,6 +219,12 @@ class EsamClient:
         fields = Fields(self.call(Ins.WALLET_TOP_UP, data, now=now))
         return fields.u32(), fields.u32()
 
+    def refund(self, amount: int, sid: SID, tag: bytes, now: float) -> tuple[int, int]:
+        """Take ``amount`` fen out of the wallet (a refund); return (balance, purchase count)."""
+        data = pack(u32(amount), u32(sid.ident), var(sid.additional), var(tag))
+        fields = Fields(self.call(Ins.WALLET_REFUND, data, now=now))
+        return fields.u32(), fields.u32()
+
     def key_update(self, ciphertext: bytes, sid: SID, tag: bytes, now: float) -> int:
         """Install a new key set; return its version."""
         data = pack(var(ciphertext), u32(sid.ident), var(sid.additional), var(tag))

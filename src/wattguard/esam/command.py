@@ -62,6 +62,7 @@ class Ins(enum.IntEnum):
     WALLET_READ = 0x30
     WALLET_TOP_UP = 0x31
     WALLET_DEDUCT = 0x32
+    WALLET_REFUND = 0x33
     KEY_UPDATE = 0x40
     CERTIFICATE_UPDATE = 0x41
 

@@ -106,6 +106,7 @@ class Operation(enum.IntEnum):
 
     COMMAND = 0x01  # a SECURITY-Request (SID, SID_MAC, RN_MAC): the command counter
     TOP_UP = 0x10  # a wallet top-up: the purchase count, exactly the next one
+    REFUND = 0x11  # a refund from the wallet: the same purchase count as top-ups
     KEY_UPDATE = 0x20  # a key update: the new key version
     CERTIFICATE_UPDATE = 0x30  # a certificate update: the certificate's serial number
 
@@ -117,6 +118,7 @@ class Label(enum.IntEnum):
     RESPONSE = 0x02
     REPORT = 0x03
     TOP_UP = 0x10
+    REFUND = 0x11
     KEY_UPDATE = 0x20
     CONNECT_CLIENT = 0x40
     CONNECT_SERVER = 0x41

@@ -392,15 +392,18 @@ class StationSecurity:
 
     # F100 methods
 
-    def top_up(self, address: bytes, amount: int) -> Data:
+    def top_up(self, address: bytes, amount: int, *, refund: bool = False) -> Data:
         """F100 method 6's parameter: structure {amount double-long-unsigned fen, SID_MAC}.
         The purchase count advances; if the answer is lost, send the *same* parameter again
-        (the meter either applies it or answers DAR 21, already done)."""
+        (the meter either applies it or answers DAR 21, already done). ``refund``: the SID
+        names a refund (the same purchase count), which takes ``amount`` out."""
         meter = self._meter(address)
         keys = self.meter_keys(address)
         meter.top_ups += 1
-        sid = p.SidFields(p.Operation.TOP_UP, p.Keyset.METER, keys.version, meter.top_ups, address)
-        tag = p.mac(keys[p.KeyId.WALLET], p.Label.TOP_UP, sid.binding, _U32.pack(amount))
+        operation = p.Operation.REFUND if refund else p.Operation.TOP_UP
+        label = p.Label.REFUND if refund else p.Label.TOP_UP
+        sid = p.SidFields(operation, p.Keyset.METER, keys.version, meter.top_ups, address)
+        tag = p.mac(keys[p.KeyId.WALLET], label, sid.binding, _U32.pack(amount))
         return Data.structure(
             Data(DataType.DOUBLE_LONG_UNSIGNED, amount),
             Data(DataType.SID_MAC, SIDMAC(SID(sid.ident, sid.attach), tag)),

@@ -375,6 +375,12 @@ class Meter:
         self._pump(now)
 
     def _tariff(self, now: float) -> int:
+        # the station's day-period table (4016) when it set one, else the expansion module's
+        # schedule, on the meter's calendar
+        management = self.management
+        tariff = management.parameters.tariff_at(now + management.clock_offset)
+        if tariff is not None:
+            return min(tariff, self.metering.registers.tariffs)
         cost = self.expansion.cost
         tariff = cost.schedule.tariff(now) if cost is not None else 1
         return min(tariff, self.metering.registers.tariffs)

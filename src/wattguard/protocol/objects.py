@@ -81,6 +81,7 @@ class InterfaceClass(enum.IntEnum):
     EVENT = 7
     PARAMETER = 8
     FREEZE = 9
+    DISPLAY = 17
     ESAM = 21
     PORT = 22
 
@@ -190,6 +191,9 @@ _OBJECTS += [
     ObjectInfo(0x2019, "current apparent demand", InterfaceClass.DATA_VARIABLE, -4, Unit.KVA),
     ObjectInfo(0x2021, "data freeze time", InterfaceClass.PARAMETER),
     ObjectInfo(0x2023, "freeze record number", InterfaceClass.PARAMETER),
+    ObjectInfo(0x3001, "under-voltage event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0x3002, "over-voltage event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0x3005, "over-current event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x3011, "meter power-down event", InterfaceClass.EVENT),
     ObjectInfo(0x3013, "meter clear event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x3015, "event clear event", InterfaceClass.EVENT, checked=False),
@@ -203,6 +207,13 @@ _OBJECTS += [
     ObjectInfo(0x4002, "meter number", InterfaceClass.PARAMETER),
     ObjectInfo(0x4003, "customer number", InterfaceClass.PARAMETER),
     ObjectInfo(0x400E, "harmonic analysis order", InterfaceClass.PARAMETER),
+    ObjectInfo(
+        0x4009, "backup day-period table switch time", InterfaceClass.PARAMETER, checked=False
+    ),
+    ObjectInfo(0x4016, "current day-period tables", InterfaceClass.PARAMETER, checked=False),
+    ObjectInfo(0x4017, "backup day-period tables", InterfaceClass.PARAMETER, checked=False),
+    ObjectInfo(0x401E, "amount limits (alarm levels)", InterfaceClass.PARAMETER, checked=False),
+    ObjectInfo(0x401F, "other amount limits", InterfaceClass.PARAMETER, checked=False),
     ObjectInfo(0x4100, "maximum demand period", InterfaceClass.PARAMETER, 0, Unit.MINUTE),
     ObjectInfo(0x4101, "sliding window time", InterfaceClass.PARAMETER, 0, Unit.MINUTE),
     ObjectInfo(0x4104, "rated voltage", InterfaceClass.PARAMETER),
@@ -217,8 +228,13 @@ _OBJECTS += [
     ObjectInfo(0x5006, "month freeze", InterfaceClass.FREEZE),
     ObjectInfo(0x8000, "remote control (relay)", InterfaceClass.PARAMETER, checked=False),
     ObjectInfo(0x8001, "power keeping (protect)", InterfaceClass.PARAMETER, checked=False),
+    ObjectInfo(0x202C, "current wallet file", InterfaceClass.DATA_VARIABLE, checked=False),
     ObjectInfo(0xF100, "ESAM", InterfaceClass.ESAM),
     ObjectInfo(0xF101, "security mode parameters", InterfaceClass.PARAMETER),
+    ObjectInfo(0xF300, "automatic display rotation", InterfaceClass.DISPLAY, checked=False),
+    ObjectInfo(
+        0xFF10, "charging-pile power limit", InterfaceClass.PARAMETER, 0, Unit.W, checked=False
+    ),
     ObjectInfo(0xF200, "RS-232 port", InterfaceClass.PORT),
     ObjectInfo(0xF201, "RS-485 port", InterfaceClass.PORT),
     ObjectInfo(0xF202, "infrared port", InterfaceClass.PORT, checked=False),

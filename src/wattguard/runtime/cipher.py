@@ -43,6 +43,7 @@ from wattguard.network.channel import (
     MessageChannel,
     MessageEvent,
 )
+from wattguard.protocol import Data
 from wattguard.protocol.apdu import decode_apdu
 from wattguard.protocol.apdu.security import (
     Protection,
@@ -50,6 +51,8 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
+from wattguard.protocol.axdr import Reader
+from wattguard.protocol.data import encode_data, read_data
 from wattguard.runtime.shell import CoreShell
 
 __all__ = ["CipherClient", "CipherServer"]
@@ -136,6 +139,12 @@ class CipherServer:
             if not isinstance(report, SecurityRequest):
                 raise ValueError("open_report takes a SECURITY-Request")
             return device.open_report(meter, report).hex()
+        if op == "top_up":
+            parameter = device.top_up(
+                meter, int(call["amount"]), str(call.get("operator", "")),
+                refund=bool(call.get("refund", False)),
+            )  # fmt: skip
+            return encode_data(parameter).hex()
         if op == "witness":
             device.witness(str(call["label"]), int(call["sequence"]), bytes.fromhex(call["head"]))
             return None
@@ -217,6 +226,15 @@ class CipherClient:
             raise
         self.verified += 1
         return bytes.fromhex(raw)
+
+    def top_up(
+        self, address: bytes, amount: int, operator: str = "", *, refund: bool = False
+    ) -> Data:
+        """F100 method 6's parameter for a top-up (or refund) of ``amount`` fen, made by the
+        device under the meter's wallet key."""
+        call = {"op": "top_up", "meter": address.hex(), "amount": amount, "operator": operator,
+                "refund": refund}  # fmt: skip
+        return read_data(Reader(bytes.fromhex(self._call(call))))
 
     def witness(self, label: str, sequence: int, head: bytes) -> None:
         self._call({

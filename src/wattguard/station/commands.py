@@ -11,8 +11,11 @@ parameter write, a key update, a firmware upgrade) is a :class:`Command` in the
 Who may do what (roles are ordered: a supervisor may do what an operator may):
 
 * a VIEWER reads only: no command at all;
-* an OPERATOR issues trips, closes and top-ups;
-* a SUPERVISOR also issues parameter writes, key updates and firmware upgrades, and approves;
+* an OPERATOR issues trips, closes, time synchronisations, top-ups, refunds and pile limits;
+* a SUPERVISOR also issues parameter writes (tariff table, display list, demand period, event
+  thresholds, credit levels), key updates and firmware upgrades, and approves;
+* each kind's own approval rule (amounts, meter counts, a tariff change always) is in
+  :mod:`wattguard.station.command_kinds` and reaches the book as ``kind_rule``;
 * every key update and firmware upgrade needs the approval of a *second* person holding the
   supervisor role: the issuer cannot approve their own command;
 * so does a disconnect (trip) that would take one person past the *solo trip budget*: the
@@ -77,6 +80,14 @@ class CommandKind(enum.Enum):
     TRIP = "trip"
     CLOSE = "close"
     TOP_UP = "top-up"
+    REFUND = "refund"
+    CREDIT_LEVELS = "credit levels"
+    TIME_SYNC = "time sync"
+    TARIFF = "tariff table"
+    DISPLAY = "display list"
+    DEMAND_PERIOD = "demand period"
+    PILE_LIMIT = "pile limit"
+    EVENT_THRESHOLD = "event threshold"
     SET_PARAMETER = "set parameter"
     KEY_UPDATE = "key update"
     FIRMWARE = "firmware upgrade"
@@ -98,6 +109,14 @@ ISSUER: dict[CommandKind, Role] = {
     CommandKind.TRIP: Role.OPERATOR,
     CommandKind.CLOSE: Role.OPERATOR,
     CommandKind.TOP_UP: Role.OPERATOR,
+    CommandKind.REFUND: Role.OPERATOR,
+    CommandKind.CREDIT_LEVELS: Role.SUPERVISOR,
+    CommandKind.TIME_SYNC: Role.OPERATOR,
+    CommandKind.TARIFF: Role.SUPERVISOR,
+    CommandKind.DISPLAY: Role.SUPERVISOR,
+    CommandKind.DEMAND_PERIOD: Role.SUPERVISOR,
+    CommandKind.PILE_LIMIT: Role.OPERATOR,
+    CommandKind.EVENT_THRESHOLD: Role.SUPERVISOR,
     CommandKind.SET_PARAMETER: Role.SUPERVISOR,
     CommandKind.KEY_UPDATE: Role.SUPERVISOR,
     CommandKind.FIRMWARE: Role.SUPERVISOR,
@@ -175,6 +194,9 @@ class CommandBook:
     district_threshold: int | None = None
     #: The district (terminal) of a meter address; None: districts are not counted.
     district_of: Callable[[str], str] | None = None
+    #: A kind's own approval rule (kind, argument, meters, threshold) -> why a second person
+    #: must approve, or "" (the station passes ``command_kinds.approval_reason``).
+    kind_rule: Callable[[CommandKind, str, int, int], str] | None = None
     commands: dict[int, Command] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -197,8 +219,8 @@ class CommandBook:
         if len(set(meters)) != len(meters):
             raise CommandRefused("a meter appears twice in the command")
         if user.role < ISSUER[kind]:
-            self._refuse(user, f"{kind.value} needs the {ISSUER[kind].name.lower()} role", now)
-        reason, split = self._approval_reason(user, kind, meters, now)
+            self.refuse(user, f"{kind.value} needs the {ISSUER[kind].name.lower()} role", now)
+        reason, split = self._approval_reason(user, kind, meters, now, argument)
         state = CommandState.AWAITING_APPROVAL if reason else CommandState.APPROVED
         command = Command(
             next(self._ids), kind, meters, user.name, now, argument, state, updated_at=now,
@@ -214,14 +236,16 @@ class CommandBook:
         return command
 
     def _approval_reason(
-        self, user: User, kind: CommandKind, meters: tuple[str, ...], now: float
+        self, user: User, kind: CommandKind, meters: tuple[str, ...], now: float, argument: str
     ) -> tuple[str, bool]:
         """Why a command needs a second person ("" when it does not), and whether only the
         solo trip budget says so (the command alone would have gone out)."""
         if kind in ALWAYS_APPROVED:
             return f"a {kind.value} always needs a second person's approval", False
         if kind != CommandKind.TRIP:
-            return "", False
+            if self.kind_rule is None:
+                return "", False
+            return self.kind_rule(kind, argument, len(meters), self.approval_threshold), False
         limit = self.approval_threshold
         if len(meters) > limit:
             return (
@@ -269,9 +293,9 @@ class CommandBook:
     def approve(self, user: User, command_id: int, now: float) -> Command:
         command = self._awaiting(command_id)
         if user.role < Role.SUPERVISOR:
-            self._refuse(user, "approving needs the supervisor role", now)
+            self.refuse(user, "approving needs the supervisor role", now)
         if user.name == command.issued_by:
-            self._refuse(user, "a command needs a second person's approval, not the issuer's", now)
+            self.refuse(user, "a command needs a second person's approval, not the issuer's", now)
         return self._move(
             command, CommandState.APPROVED, now, approved_by=user.name, action="approve"
         )
@@ -279,7 +303,7 @@ class CommandBook:
     def reject(self, user: User, command_id: int, now: float) -> Command:
         command = self._awaiting(command_id)
         if user.role < Role.SUPERVISOR:
-            self._refuse(user, "rejecting needs the supervisor role", now)
+            self.refuse(user, "rejecting needs the supervisor role", now)
         return self._move(
             command, CommandState.REJECTED, now, approved_by=user.name, action="reject"
         )
@@ -326,7 +350,8 @@ class CommandBook:
         self._audit(action, moved)
         return moved
 
-    def _refuse(self, user: User, reason: str, now: float) -> None:
+    def refuse(self, user: User, reason: str, now: float) -> None:
+        """Refuse ``user``: an UNAUTHORISED security event, an audit entry, CommandRefused."""
         if self.events is not None:
             detail = f"{user.name} ({user.role.name.lower()}): {reason}"
             self.events.record(

@@ -16,6 +16,10 @@ that meter's keys (ciphertext + SID_MAC), the frame travels in a PROXY TransComm
 meter's terminal, the meter's answer comes back the same way and is opened by the device;
 each meter's outcome ("ok" or why not) is recorded, and the command ends DONE or FAILED.
 Without a cryptographic device (the unprotected configuration) the ACTION travels bare.
+What each kind sends (a relay ACTION, a SET of parameters, a wallet ACTION whose parameter the
+device makes) comes from one table, :data:`~wattguard.station.command_kinds.KINDS`, which also
+checks the argument at issue time; :meth:`Station.exchange` is the one way to a meter, which
+on-demand reads (:meth:`Station.read_now`, :mod:`~wattguard.station.ondemand`) take too.
 """
 
 from __future__ import annotations
@@ -26,34 +30,31 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from wattguard.clock import Clock
-from wattguard.errors import ConfigError, DecodeError, SecurityError
+from wattguard.errors import ConfigError, DecodeError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import EVENTS, Bus, decode_event
 from wattguard.protocol import (
-    OMD,
+    OAD,
     Control,
     Data,
     DataType,
     LinkFrame,
     ServerAddress,
-    decode_apdu,
-    decode_frame,
 )
 from wattguard.protocol.apdu import Structure
-from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
-from wattguard.protocol.apdu.common import DAR
-from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
+from wattguard.protocol.apdu.get import GetRequestNormal
+from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest
 from wattguard.protocol.apdu.report import ReportNotificationList
 from wattguard.protocol.apdu.security import (
     Protection,
     SecurityRequest,
-    SecurityResponse,
     VerificationKind,
 )
 from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
 from wattguard.station.balance import EnergyBalance
 from wattguard.station.collector import Collector
+from wattguard.station.command_kinds import KINDS, MeterContext, approval_reason, parse
 from wattguard.station.commands import (
     TRIP_WINDOW,
     Command,
@@ -61,12 +62,14 @@ from wattguard.station.commands import (
     CommandKind,
     CommandRefused,
     CommandState,
+    Role,
     UnknownMeter,
     User,
 )
 from wattguard.station.freshness import AnswerFreshness
-from wattguard.station.ingest import PlainVerifier, Reading, Verifier
+from wattguard.station.ingest import METER_TIME, PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
+from wattguard.station.ondemand import OnDemandRead, ReadBook, RelayBook, opened, outcome_of
 from wattguard.station.operations import OperationsMonitor, operational_kind
 from wattguard.station.records import InvalidRecord, OperationalEvent
 from wattguard.station.rule_book import RuleBook
@@ -82,8 +85,8 @@ __all__ = ["Station"]
 
 log = logging.getLogger(__name__)
 
-#: The relay methods of object 8000 (remote control) for each command kind.
-_METHODS = {CommandKind.TRIP: 129, CommandKind.CLOSE: 130}
+#: The relay's trip and close events: the meter's own word on its relay state.
+_RELAY_EVENTS = frozenset((0x301F, 0x3020))
 #: Meter event objects whose reports are security events at the station (FF20: a refusal
 #: inside the meter, its kind named in the detail).
 _REPORTED = {
@@ -121,6 +124,10 @@ class CipherService(Verifier, Protocol):
         verification: VerificationKind = ...,
         operator: str = ...,
     ) -> SecurityRequest: ...
+
+    def top_up(
+        self, address: bytes, amount: int, operator: str = ..., *, refund: bool = ...
+    ) -> Data: ...
 
 
 @dataclass
@@ -165,10 +172,14 @@ class Station:
         self.commands = CommandBook(
             approval_threshold, events=self.monitor, audit=self.audit, trip_window=trip_window,
             district_threshold=district_threshold, district_of=self._district,
+            kind_rule=approval_reason,
         )  # fmt: skip
         self.users = UserDirectory(storage, clock.time, audit=self.audit)
         self._witnessed: int | None = None
         self.commands.restore(storage.commands(limit=1_000_000))
+        self.reads = ReadBook()  # on-demand reads (ondemand.py)
+        self.relays = RelayBook()  # each meter's relay state as last learnt
+        self.relays.restore(self.commands.commands.values())
         verifier: Verifier = hsm if hsm is not None else PlainVerifier()
         self.collector = Collector(
             bus, clock, verifier, self._store, events=self.monitor,
@@ -252,6 +263,8 @@ class Station:
                 continue
             fields = value.value
             detail = str(fields[3].value) if len(fields) > 3 else ""
+            if result.oad.oi in _RELAY_EVENTS:
+                self.relays.reported(meter.hex(), detail)
             operational = operational_kind(result.oad.oi, detail)
             if operational is not None:
                 event = OperationalEvent(at, operational, meter.hex(), detail)
@@ -358,6 +371,7 @@ class Station:
             raise UnknownMeter(unknown)
         if not argument.isprintable():  # e.g. a lone surrogate: it could never be stored
             raise CommandRefused("a command's argument must be printable text")
+        parse(kind, argument)  # BadArgument (400) says what is wrong, before anything is stored
         command = self.commands.issue(user, kind, meters, self.clock.time(), argument)
         self.storage.save_command(command)
         if command.state == CommandState.APPROVED:
@@ -377,69 +391,90 @@ class Station:
 
     def dispatch(self, command_id: int) -> None:
         command = self.commands.get(command_id)
-        method = _METHODS.get(command.kind)
-        if method is None:
+        spec = KINDS.get(command.kind)
+        if spec is None or spec.build is None:
             raise CommandRefused(f"{command.kind.value} is not dispatched by this station yet")
+        value = spec.check(command.argument)
         sent = self.commands.sent(command_id, self.clock.time())
         self.storage.save_command(sent)
         pending = _Dispatch(sent, len(sent.meters), {})
         self._dispatches[command_id] = pending
+        context = MeterContext(self.clock.time(), self._wallet(sent.issued_by))
         for address in sent.meters:
-            self._send_action(pending, address, OMD(0x8000, method, 0))
+            if sent.kind == CommandKind.TIME_SYNC:  # the drift before, for the clock report
+                self._read(address, METER_TIME, sent.issued_by)
+            try:
+                request = spec.request(value, bytes.fromhex(address), context)
+            except CommandRefused as refused:
+                self._answered(pending, address, refused.reason)
+                continue
+            self.exchange(address, request, sent.issued_by, self._outcome(pending, address))
 
-    def _send_action(self, pending: _Dispatch, address: str, omd: OMD) -> None:
+    def _outcome(self, pending: _Dispatch, address: str) -> Callable[[Structure | str], None]:
+        return lambda answer: self._answered(pending, address, outcome_of(answer))
+
+    def _wallet(self, operator: str) -> Callable[[bytes, int, bool], Data] | None:
+        """The cryptographic device's F100 method 6 parameter maker (None without one)."""
+        hsm = self.hsm
+        if hsm is None:
+            return None
+        return lambda meter, amount, refund: hsm.top_up(meter, amount, operator, refund=refund)
+
+    def _answered(self, pending: _Dispatch, address: str, outcome: str) -> None:
+        pending.results[address] = outcome
+        pending.waiting -= 1
+        if outcome == "ok":
+            self.relays.command_done(pending.command.kind, address, pending.command.id)
+        if pending.waiting == 0:
+            done = self.commands.finished(pending.command.id, pending.results, self.clock.time())
+            self.storage.save_command(done)
+            self._dispatches.pop(pending.command.id, None)
+
+    def exchange(
+        self, address: str, inner: Structure, operator: str,
+        answered: Callable[[Structure | str], None],
+    ) -> None:  # fmt: skip
+        """Send ``inner`` (a request APDU) to meter ``address``: protected by the cryptographic
+        device (ciphertext + SID_MAC) when there is one, in a PROXY TransCommand through the
+        meter's terminal; ``answered`` hears the opened answer APDU, or why there is none."""
         meter = bytes.fromhex(address)
-        value = Data(DataType.NULL, None)
-        action = ActionRequest(1, omd, value)
-        apdu: Structure = action
+        apdu: Structure = inner
         if self.hsm is not None:
             apdu = self.hsm.protect(
-                meter, action.to_bytes(), protection=Protection.CIPHERTEXT,
-                operator=pending.command.issued_by,
-            )  # fmt: skip
+                meter, inner.to_bytes(), protection=Protection.CIPHERTEXT, operator=operator
+            )
         frame = LinkFrame(
             Control(from_server=False, client_started=True), ServerAddress(meter), 0x10,
             apdu.to_bytes(),
         ).to_bytes()  # fmt: skip
         request = apdu
-
-        def answered(answer: Structure | None) -> None:
-            pending.results[address] = self._outcome(meter, request, answer)
-            pending.waiting -= 1
-            if pending.waiting == 0:
-                done = self.commands.finished(
-                    pending.command.id, pending.results, self.clock.time()
-                )
-                self.storage.save_command(done)
-                self._dispatches.pop(pending.command.id, None)
-
         self.collector.request(
             self.terminal_of[address],
             lambda piid: ProxyTransCommandRequest(piid, HPLC_PORT, HPLC_SERIAL, 30, 1, frame),
-            answered,
+            lambda answer: answered(opened(self.hsm, meter, request, answer)),
         )
 
-    def _outcome(self, meter: bytes, request: Structure, answer: Structure | None) -> str:
-        if not isinstance(answer, ProxyTransCommandResponse):
-            return "no answer from the terminal"
-        if not isinstance(answer.answer, bytes):
-            return f"terminal: DAR {DAR(answer.answer).name.lower().replace('_', ' ')}"
-        try:
-            reply = decode_apdu(decode_frame(answer.answer).apdu)
-            if isinstance(reply, SecurityResponse):
-                if reply.payload.dar is not None:
-                    return f"meter refused: DAR {reply.payload.dar}"
-                if self.hsm is None:
-                    return "a protected answer and no cryptographic device"
-                reply = decode_apdu(self.hsm.open_response(meter, request, reply))  # type: ignore[arg-type]
-            if isinstance(reply, ActionResponseNormal):
-                dar = int(reply.result.dar)
-                return "ok" if dar == 0 else f"meter: DAR {DAR(dar).name.lower().replace('_', ' ')}"
-            return f"unexpected answer {type(reply).__name__}"
-        except DecodeError as exc:
-            return f"undecodable answer: {exc.reason}"
-        except SecurityError:
-            return "the answer failed verification"
+    def read_now(self, user: User, meter: str, oad: OAD) -> OnDemandRead:
+        """Read ``oad`` of ``meter`` now, through its terminal (not from the store): the read,
+        pending until the answer comes (:attr:`reads`). Operator role or above; audited."""
+        if self.registered_terminal(meter) is None:
+            raise UnknownMeter((meter,))
+        if user.role < Role.OPERATOR:
+            self.commands.refuse(
+                user, "an on-demand read needs the operator role", self.clock.time()
+            )
+        return self._read(meter, oad, user.name)
+
+    def _read(self, meter: str, oad: OAD, operator: str) -> OnDemandRead:
+        read = self.reads.start(meter, oad, operator, self.clock.time())
+        self.audit("read", f"#{read.id} {oad} of meter {meter} by {operator}")
+
+        def answered(answer: Structure | str) -> None:
+            done = self.reads.finish(read.id, answer, self.clock.time())
+            self.relays.learn(done)
+
+        self.exchange(meter, GetRequestNormal(1, oad), operator, answered)
+        return read
 
     def tick(self) -> None:
         self.collector.tick()

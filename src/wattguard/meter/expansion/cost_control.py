@@ -6,7 +6,7 @@ decides, under its own rules."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wattguard.errors import ConfigError
 from wattguard.meter.links.uart import LocalRelay
@@ -21,7 +21,7 @@ class TariffSchedule:
     kWh for each tariff. The default is a common Chinese residential TOU split."""
 
     periods: tuple[int, ...] = (3,) * 8 + (2,) * 2 + (1,) * 2 + (2,) * 6 + (1,) * 4 + (2,) * 2
-    prices: dict[int, int] = field(default_factory=lambda: {1: 68, 2: 53, 3: 31})
+    prices: dict[int, float] = field(default_factory=lambda: {1: 68, 2: 53, 3: 31})
 
     def __post_init__(self) -> None:
         if len(self.periods) != 24 or any(p not in self.prices for p in self.periods):
@@ -41,13 +41,25 @@ class CostControl:
     _last_wh: int | None = None
     _carry: float = 0.0  # fractions of a fen not yet deducted
 
-    def on_energy(self, forward_wh: int, now: float) -> tuple[int, int] | None:
-        """A deduction (fen, Wh) to request for the energy since the last reading, if any."""
+    def set_prices(self, prices: list[int]) -> None:
+        """The station's prices (4018: 0.0001 yuan/kWh, tariff 1 first) replace the schedule's;
+        a tariff without a price keeps its old one."""
+        table = dict(self.schedule.prices)
+        table.update({tariff: price / 100 for tariff, price in enumerate(prices, start=1)})
+        self.schedule = replace(self.schedule, prices=table)
+
+    def on_energy(
+        self, forward_wh: int, now: float, tariff: int | None = None
+    ) -> tuple[int, int] | None:
+        """A deduction (fen, Wh) to request for the energy since the last reading, if any, at
+        ``tariff`` (None: the schedule's tariff at ``now``)."""
         if self._last_wh is None or forward_wh < self._last_wh:
             self._last_wh = forward_wh
             return None
         used = forward_wh - self._last_wh
-        cost = used * self.schedule.prices[self.schedule.tariff(now)] / 1000 + self._carry
+        tariff = self.schedule.tariff(now) if tariff is None else tariff
+        price = self.schedule.prices.get(tariff, max(self.schedule.prices.values()))
+        cost = used * price / 1000 + self._carry
         fen = int(cost)
         if fen == 0:
             return None

@@ -146,6 +146,15 @@ class ExpansionModule:
                 self.pile.limit = int(read_data(Reader(payload)).value)
             elif kind == UartMessage.RELAY_STATE:
                 self.relay_state = int(read_data(Reader(payload)).value)
+            elif kind == UartMessage.ALARM_LEVELS and self.cost is not None:
+                first, second = (int(f.value) for f in read_data(Reader(payload)).value)
+                self.cost.alarm_levels = (first, second)
+                self._credit_check(now)
+            elif kind == UartMessage.OVER_CURRENT:
+                self.monitor.max_current = int(read_data(Reader(payload)).value) / 1000
+            elif kind == UartMessage.PRICES and self.cost is not None:
+                prices = [int(v.value) for v in read_data(Reader(payload)).value]
+                self.cost.set_prices(prices)
         except (SecurityError, DecodeError):
             return  # refused and recorded by the channel
 
@@ -209,9 +218,10 @@ class ExpansionModule:
         self.send(UartMessage.ALARM, encode_data(_pair(alarm, amount, signed=True)))
 
     def _readings(self, value: Data, now: float) -> None:
-        _, forward_wh, power, current, neutral = (item.value for item in value.value)
+        _, forward_wh, power, current, neutral = (item.value for item in value.value[:5])
+        tariff = int(value.value[5].value) if len(value.value) > 5 else None
         if self.cost is not None:
-            deduction = self.cost.on_energy(forward_wh, now)
+            deduction = self.cost.on_energy(forward_wh, now, tariff)
             if deduction is not None:
                 fen, wh = deduction
                 self.send(UartMessage.DEDUCT, encode_data(_pair(fen, wh)))

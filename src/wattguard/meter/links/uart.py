@@ -14,13 +14,17 @@ type           dir   payload
 =============  ====  =====================================================================
 FRAME          both  a DL/T 698.45 link frame, raw bytes (HPLC or user-port traffic)
 READINGS       M->E  structure {time double-long-unsigned s, forward Wh long64-unsigned,
-                     P double-long 0.1 W, current double-long mA, neutral double-long mA}
+                     P double-long 0.1 W, current double-long mA, neutral double-long mA
+                     [, tariff unsigned: in force by the station's day table 4016]}
 LOCAL_RELAY    E->M  enum: 0 alarm on, 1 alarm off, 2 trip (credit exhausted)
 DEDUCT         E->M  structure {amount double-long-unsigned fen, energy double-long-unsigned Wh}
 BALANCE        M->E  double-long fen
 ALARM          E->M  structure {code enum, value double-long}
 POWER_LIMIT    M->E  double-long-unsigned W (0: no limit), after an ESAM-verified command
 RELAY_STATE    M->E  enum: 0 closed, 1 trip pending, 2 tripped, 3 close allowed
+ALARM_LEVELS   M->E  structure {level 1, level 2} double-long-unsigned fen (401E, set remotely)
+OVER_CURRENT   M->E  double-long-unsigned mA, the over-current alarm limit (3005, set remotely)
+PRICES         M->E  array of double-long-unsigned 0.0001 yuan/kWh per tariff (4018, switched in)
 =============  ====  =====================================================================
 """
 
@@ -49,6 +53,9 @@ class UartMessage(enum.IntEnum):
     ALARM = 6
     POWER_LIMIT = 7
     RELAY_STATE = 8
+    ALARM_LEVELS = 9
+    OVER_CURRENT = 10
+    PRICES = 11
 
 
 class LocalRelay(enum.IntEnum):

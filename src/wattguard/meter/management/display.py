@@ -13,6 +13,8 @@ import datetime as dt
 from collections.abc import Callable
 
 from wattguard.meter.management.view import MeterView
+from wattguard.protocol import OAD, Data, DataType
+from wattguard.protocol.objects import SYMBOLS, lookup
 
 __all__ = ["Display"]
 
@@ -62,6 +64,21 @@ class Display:
             items.append(("credit", lambda: f"{wallet.balance() / 100:.2f} yuan"))
         return items
 
+    def show(self, oads: tuple[OAD, ...]) -> None:
+        """Rotate through ``oads`` (the station's display list, object F300) instead of the
+        factory list; an empty list brings the factory list back."""
+        if not oads:
+            self.items = self._default_items()
+            return
+        self.items = [(_label(oad), self._value_of(oad)) for oad in oads]
+
+    def _value_of(self, oad: OAD) -> Callable[[], str]:
+        def text() -> str:
+            value = self.module.model.get(oad)
+            return "----" if not isinstance(value, Data) else _shown(oad, value)
+
+        return text
+
     def _calendar(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.module.calendar(), dt.UTC)
 
@@ -82,3 +99,21 @@ class Display:
         ]
         status = f" [{' '.join(flags)}]" if flags else ""
         return f"{label}: {value()}{status}"
+
+
+def _label(oad: OAD) -> str:
+    info = lookup(oad.oi)
+    return f"{oad.oi:04X}-{oad.attribute:02X}" if info is None else info.name
+
+
+def _shown(oad: OAD, value: Data) -> str:
+    """A value as an LCD shows it: the first element of an array, scaled, with its unit."""
+    while value.type in (DataType.ARRAY, DataType.STRUCTURE) and value.value:
+        value = value.value[0]
+    if not isinstance(value.value, int) or isinstance(value.value, bool):
+        return "----" if value.type == DataType.NULL else str(value.value)
+    info = lookup(oad.oi)
+    if info is None or info.scaler is None:
+        return str(value.value)
+    unit = "" if info.unit is None else f" {SYMBOLS[info.unit]}"
+    return f"{value.value * 10.0**info.scaler:.{max(0, -info.scaler)}f}{unit}"

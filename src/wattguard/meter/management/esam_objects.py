@@ -7,7 +7,8 @@ time threshold (s), 6 session time remaining (s), 7 current counters, 8 certific
 certificate. 202C attribute 2 is the current wallet file: structure {balance
 double-long-unsigned fen, purchase count double-long-unsigned}.
 
-Methods of F100: 6 wallet top-up, structure {amount double-long-unsigned fen, SID_MAC};
+Methods of F100: 6 wallet top-up or refund (the SID's operation says which),
+structure {amount double-long-unsigned fen, SID_MAC};
 7 key update, structure {key ciphertext octet-string, SID_MAC}; 8 certificate update,
 structure {certificate octet-string, SID}. Each parameter goes to the ESAM whole; what it
 refuses is answered with the DAR that names the reason (21 top-up already done, 25 top-up
@@ -23,9 +24,11 @@ from collections.abc import Callable
 from wattguard.errors import (
     CertificateError,
     CounterError,
+    DecodeError,
     EsamError,
     WalletError,
 )
+from wattguard.esam import profile as p
 from wattguard.esam.certificate import Certificate
 from wattguard.esam.client import EsamClient, EsamInfo
 from wattguard.esam.command import Sw
@@ -50,11 +53,13 @@ def expose_esam(
     source: str = "ESAM",
     clock: Clock | None = None,
     on_balance: Callable[[int], None] | None = None,
+    hoarding: Callable[[], int] | None = None,
 ) -> None:
     """Register F100 and 202C on ``model``; bind the client's refusals to ``log``.
 
     ``clock`` gives the time for the ESAM's commands (default: the last time the client saw);
-    ``on_balance`` hears the new balance after a top-up (to tell the expansion module).
+    ``on_balance`` hears the new balance after a top-up (to tell the expansion module);
+    ``hoarding`` gives the hoarding limit (401F, fen; 0: none) a top-up may not pass.
     """
     client.bind(log, source)
     now = clock or (lambda: client.last_time)
@@ -81,7 +86,7 @@ def expose_esam(
     for attribute, shape in attributes.items():
         model.add_attribute(ESAM, attribute, _getter(info, shape))
     model.add_attribute(WALLET_FILE, 2, _getter(info, lambda i: _numbers(i.balance, i.top_ups)))
-    model.add_method(ESAM, 6, _top_up(client, now, on_balance))
+    model.add_method(ESAM, 6, _top_up(client, now, on_balance, hoarding))
     model.add_method(ESAM, 7, _key_update(client, now))
     model.add_method(ESAM, 8, _certificate_update(client, now))
 
@@ -115,12 +120,29 @@ def _dar(error: EsamError) -> DAR:
     return DAR.ESAM_VERIFICATION_FAILED
 
 
-def _top_up(client: EsamClient, now: Clock, on_balance: Callable[[int], None] | None) -> Method:
+def _is_refund(sid: SID) -> bool:
+    """Whether method 6's SID names a refund (our profile's operation byte, docs/security.md)."""
+    try:
+        return p.SidFields.parse(sid.ident, sid.additional).operation == p.Operation.REFUND
+    except DecodeError:
+        return False  # the ESAM refuses it as a top-up
+
+
+def _top_up(
+    client: EsamClient,
+    now: Clock,
+    on_balance: Callable[[int], None] | None,
+    hoarding: Callable[[], int] | None = None,
+) -> Method:
     def act(value: Data) -> None:
         amount, sid_mac = _fields(value, _D.DOUBLE_LONG_UNSIGNED, _D.SID_MAC)
         protected: SIDMAC = sid_mac.value
+        operation = client.refund if _is_refund(protected.sid) else client.top_up
+        limit = 0 if hoarding is None or operation != client.top_up else hoarding()
+        if limit and client.balance() + amount.value > limit:  # 401F hoarding limit
+            raise refuse(DAR.PURCHASE_EXCEEDS_HOARDING, "over the hoarding limit")
         try:
-            balance, _ = client.top_up(amount.value, protected.sid, protected.mac, now())
+            balance, _ = operation(amount.value, protected.sid, protected.mac, now())
         except EsamError as exc:
             raise refuse(_dar(exc), "top-up refused by the ESAM") from None
         if on_balance is not None:

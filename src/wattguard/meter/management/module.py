@@ -58,6 +58,7 @@ from wattguard.meter.management.freeze import expose_freezes
 from wattguard.meter.management.harmonic_objects import expose_harmonics
 from wattguard.meter.management.host_events import EventQueue, MeterEvent, RelaySwitched
 from wattguard.meter.management.model import ObjectModel
+from wattguard.meter.management.parameters import MeterParameters, expose_parameters
 from wattguard.meter.management.policy import SecurityPolicy
 from wattguard.meter.management.power import expose_power
 from wattguard.meter.management.relay import Relay, RelayState
@@ -86,7 +87,7 @@ __all__ = ["LinkKeys", "ManagementModule", "Wallet"]
 
 log = logging.getLogger(__name__)
 
-#: Typical event thresholds of a 220 V meter (setting objects 3001/3002/3005 attribute 5).
+#: The factory event thresholds (objects 3001/3002 attribute 5, which the station may set).
 UNDER_VOLTAGE, OVER_VOLTAGE = 0.78, 1.15  # of the rated voltage
 OVER_TEMPERATURE = 85.0  # °C inside the case
 #: The dearest tariff a deduction may be charged at, fen per kWh (a bound, not a price).
@@ -176,6 +177,18 @@ class ManagementModule:
         self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
         expose(self)
+        # what the station sets (tariff table, thresholds, display list...): parameters.py
+        self.parameters = MeterParameters(
+            tariffs, under_voltage=(round(UNDER_VOLTAGE * rated_voltage * 10), 60),
+            over_voltage=(round(OVER_VOLTAGE * rated_voltage * 10), 60),
+        )  # fmt: skip
+        self.parameters.on_change.append(self._parameter_changed)
+        persistence.restore_parameters(self.store, self.parameters, self.name)
+        self._parameter_changed("display")
+        self.parameters.on_saved.append(
+            lambda: persistence.save_parameters(self.store, self.parameters)
+        )
+        expose_parameters(self.model, self.parameters, self.calendar)
         self._restore_and_expose(esam)
 
     def _servers(self, esam: SecurityElement | None, password: str | None) -> None:
@@ -210,7 +223,7 @@ class ManagementModule:
                 self.model, esam, self.log, source=f"{self.name} ESAM", clock=lambda: self.now,
                 on_balance=lambda balance: self.send_to_expansion(
                     UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance)
-                ),
+                ), hoarding=lambda: self.parameters.credit_limits[1],
             )  # fmt: skip
         # Logical address 1 names the metering module: its legal-metrology values, read-only,
         # as the metering chip reported them over SPI (module docstring of exposure.py).
@@ -253,6 +266,8 @@ class ManagementModule:
     def power_up(self, epoch: bytes) -> None:
         """After power-up: the UART RESTART message, carrying ``epoch`` (8 fresh random bytes)."""
         self._to_expansion.append(self.uart_out.restart(epoch))
+        for what in self.parameters.for_expansion():  # what the station set, restored
+            self._parameter_changed(what)
 
     def next_event(self) -> MeterEvent | None:
         """The next thing the host should hear (a relay move, a security refusal), or None."""
@@ -366,19 +381,37 @@ class ManagementModule:
 
     def _measured(self, m: Measurement, now: float) -> None:
         self.measurement = m
-        ratio = m.voltage / self.rated_voltage
+        under, over = self.parameters.under_voltage[0] / 10, self.parameters.over_voltage[0] / 10
         state = (
             MeterEventKind.UNDER_VOLTAGE
-            if 0.1 < ratio < UNDER_VOLTAGE
+            if 0.1 * self.rated_voltage < m.voltage < under
             else MeterEventKind.OVER_VOLTAGE
-            if ratio > OVER_VOLTAGE
+            if m.voltage > over
             else None
         )
         if state is not None and state != self._voltage_state:
             self.log.add(state, now, f"{m.voltage:.1f} V")
         self._voltage_state = state
         self._credit_restored(now)
-        self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now))
+        tariff = self.parameters.tariff_at(self.calendar())  # the station's table, if set
+        self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now, tariff))
+
+    def _parameter_changed(self, what: str) -> None:
+        """A parameter the expansion module or the display uses changed: tell them."""
+        p = self.parameters
+        if what == "alarm levels":
+            levels = Data.structure(
+                *(Data(DataType.DOUBLE_LONG_UNSIGNED, v) for v in p.alarm_levels)
+            )
+            self.send_to_expansion(UartMessage.ALARM_LEVELS, levels)
+        elif what == "over current":
+            limit = Data(DataType.DOUBLE_LONG_UNSIGNED, p.over_current[0] // 10)  # mA
+            self.send_to_expansion(UartMessage.OVER_CURRENT, limit)
+        elif what == "display":
+            self.display.show(p.display)
+        elif what == "prices":
+            prices = Data.array(*(Data(DataType.DOUBLE_LONG_UNSIGNED, v) for v in p.current_prices))
+            self.send_to_expansion(UartMessage.PRICES, prices)
 
     def _credit_restored(self, now: float) -> None:
         """After a trip at zero credit, a wallet holding credit again (a top-up) allows the
@@ -386,7 +419,7 @@ class ManagementModule:
         if not self._credit_trip or self.wallet is None or self.relay.supplying:
             self._credit_trip = False
             return
-        if self.wallet.balance() > 0:
+        if self.wallet.balance() > self.parameters.credit_limits[2]:  # 401F close allowed
             self._credit_trip = False
             self.close(now, direct=False)
 

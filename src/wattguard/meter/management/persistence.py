@@ -1,8 +1,10 @@
 """What of the management module survives a power loss, and how it comes back.
 
 The non-volatile store holds the power module's state with the calendar offset the RTC stands
-for (key ``power``, written by the power-fail hook) and each freeze object (``freeze/5002``
-and so on, written as each freeze is taken and at power fail). A module built on a store that
+for (key ``power``, written by the power-fail hook), each freeze object (``freeze/5002``
+and so on, written as each freeze is taken and at power fail) and the parameters the station
+set (``parameters``, written at each change: a tariff table or a threshold outlives a power
+loss). A module built on a store that
 holds them carries on from there; what cannot be read back is logged and started afresh.
 """
 
@@ -13,10 +15,13 @@ import logging
 from wattguard.errors import DecodeError
 from wattguard.meter.management.eventlog import MeterEventKind
 from wattguard.meter.management.freeze import Freezer, Reader_
+from wattguard.meter.management.parameters import MeterParameters
 from wattguard.meter.management.power import PowerHost, PowerModule
 from wattguard.meter.management.storage import Store
+from wattguard.protocol.axdr import Reader
+from wattguard.protocol.data import encode_data, read_data
 
-__all__ = ["restore_freezer", "restore_power", "save"]
+__all__ = ["restore_freezer", "restore_parameters", "restore_power", "save", "save_parameters"]
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +58,20 @@ def restore_freezer(store: Store, read: Reader_, name: str) -> Freezer:
         except DecodeError as exc:
             log.warning("%s: stored %s is unreadable: %s", name, key, exc)
     return freezer
+
+
+def save_parameters(store: Store, parameters: MeterParameters) -> None:
+    """Write the parameters the station set (at each change)."""
+    store.put("parameters", encode_data(parameters.to_data()))
+
+
+def restore_parameters(store: Store, parameters: MeterParameters, name: str) -> None:
+    """Take back the saved parameters, if any; unreadable ones are logged and the factory's
+    kept."""
+    saved = store.get("parameters")
+    if saved is None:
+        return
+    try:
+        parameters.load(read_data(Reader(saved)))
+    except (DecodeError, ValueError, TypeError, IndexError) as exc:
+        log.warning("%s: the stored parameters are unreadable: %s", name, exc)

@@ -15,15 +15,21 @@ from wattguard.protocol.data import read_data
 __all__ = ["read_enum", "read_structure", "readings"]
 
 
-def readings(m: Measurement, registers: EnergyRegisters, now: float) -> Data:
-    """READINGS: {time s, forward Wh, P 0.1 W, current mA, neutral mA}."""
+def readings(
+    m: Measurement, registers: EnergyRegisters, now: float, tariff: int | None = None
+) -> Data:
+    """READINGS: {time s, forward Wh, P 0.1 W, current mA, neutral mA[, tariff unsigned]}
+    (the tariff in force when the station set a day table; without one, the expansion
+    module's own schedule decides)."""
     neutral = m.current if m.neutral_current is None else m.neutral_current
+    extra = () if tariff is None else (Data(DataType.UNSIGNED, tariff),)
     return Data.structure(
         Data(DataType.DOUBLE_LONG_UNSIGNED, int(now) & 0xFFFFFFFF),
         Data(DataType.LONG64_UNSIGNED, int(registers.forward_active[0] // 3600)),
         Data(DataType.DOUBLE_LONG, round(m.active_power * 10)),
         Data(DataType.DOUBLE_LONG, round(m.current * 1000)),
         Data(DataType.DOUBLE_LONG, round(neutral * 1000)),
+        *extra,
     )
 
 

@@ -315,6 +315,11 @@ class Terminal:
         if line.busy is not None and line.raw_decoder is not None:
             line.raw_decoder.receive_data(data)
             for frame in line.raw_decoder.frames():
+                if frame.control.from_server and not frame.control.client_started:
+                    # the meter's own report, not the answer: collected as any report is
+                    line.connection.receive_data(frame.to_bytes(), now)
+                    self._drain_meter(line, now)
+                    continue
                 self._finish(line, frame.to_bytes(), now)
                 break
             return

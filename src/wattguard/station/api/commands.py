@@ -2,6 +2,7 @@
 :mod:`wattguard.station.commands` (an unknown command or meter is 404, a refusal 403 with its
 reason)."""
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.command_kinds import BadArgument, describe
 from wattguard.station.commands import (
     Command,
     CommandKind,
@@ -25,19 +27,27 @@ router = APIRouter()
 
 
 class CommandIn(BaseModel):
-    """A command to issue: trip or close the relays of the listed meters (operator role or above).
-    A trip that takes its issuer past the solo trip budget (more than the approval threshold, 10
-    by default, of meters tripped without a second person in the last 24 h, counted per person
-    and per district) waits for a second person with the supervisor role to approve it, and its
-    ``reason`` says the counts; any other is sent to the meters at once."""
+    """A command to issue to the listed meters: one of the kinds ``GET /api/command-kinds``
+    lists, with its least role, approval rule and argument. A trip that takes its issuer past
+    the solo trip budget (more than the approval threshold, 10 by default, of meters tripped
+    without a second person in the last 24 h, counted per person and per district), and any
+    command its kind's rule holds (a large top-up, a tariff change...), waits for a second
+    person with the supervisor role to approve it, and its ``reason`` says why; any other is
+    sent to the meters at once. An argument that is not what the kind takes is refused with
+    400 and what is wrong; a structured argument may be sent as a JSON object (it is stored
+    as its compact JSON text)."""
 
-    kind: str = Field(max_length=16, description="trip or close")
+    kind: str = Field(max_length=16, description="a kind of GET /api/command-kinds, e.g. trip")
     meters: list[str] = Field(min_length=1, max_length=10_000, description="12-digit addresses")
-    argument: str = Field("", max_length=1000)
+    argument: str | dict[str, Any] = Field("", description="see GET /api/command-kinds")
 
     @field_validator("argument")
     @classmethod
-    def _storable(cls, value: str) -> str:
+    def _storable(cls, value: str | dict[str, Any]) -> str:
+        if isinstance(value, dict):
+            value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if len(value) > 1000:
+            raise ValueError("the argument is at most 1000 characters")
         # A lone surrogate ("\ud800" in JSON) decodes to a str that no database and no JSON
         # answer can encode: refuse it before the command exists anywhere.
         if not value.isprintable():  # surrogates are not printable (category Cs)
@@ -60,6 +70,8 @@ def _answer(step: Callable[[], Command]) -> dict[str, Any]:
         return _command(step())
     except (CommandNotFound, UnknownMeter) as missing:
         raise HTTPException(404, missing.reason) from None
+    except BadArgument as bad:
+        raise HTTPException(400, bad.reason) from None
     except CommandRefused as refused:
         raise HTTPException(403, refused.reason) from None
 
@@ -81,7 +93,16 @@ async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dic
     except ValueError:
         raise HTTPException(400, f"unknown command kind {shown(body.kind)}") from None
     meters = tuple(address(m) for m in body.meters)
-    return _answer(lambda: station.issue(caller, kind, meters, body.argument))
+    argument = str(body.argument)
+    return _answer(lambda: station.issue(caller, kind, meters, argument))
+
+
+@router.get("/api/command-kinds")
+async def command_kinds(_: Caller) -> list[dict[str, Any]]:
+    """Every kind of command the station sends: ``kind`` (what ``POST /api/commands`` takes),
+    the least ``role`` that may issue it, its ``approval`` rule, a ``description`` and its
+    ``argument`` described JSON-schema-like (``{"type": "none"}``: no argument)."""
+    return describe()
 
 
 @router.post("/api/commands/{command_id}/approve")

@@ -16,8 +16,12 @@ router = APIRouter()
 
 @router.get("/api/meters")
 async def meters(_: Caller, station: CurrentStation) -> list[dict[str, str]]:
-    """Every meter, by address; for a large fleet, ``/api/meters/page`` answers a page."""
-    return [{"address": a, "terminal": t} for a, t in station.storage.meters()]
+    """Every meter, by address, with its terminal and its relay state as last learnt (a
+    trip or close it confirmed, a relay event it reported, or a read of 8000; ``unknown``
+    before); for a large fleet,
+    ``/api/meters/page`` answers a page."""
+    relay = station.relays.state
+    return [{"address": a, "terminal": t, "relay": relay(a)} for a, t in station.storage.meters()]
 
 
 @router.get("/api/meters/page")
@@ -46,7 +50,10 @@ async def meters_page(
     except InvalidRecord as refused:
         raise HTTPException(400, str(refused)) from None
     readings = {r.meter: {"time": r.time, "value": r.value} for r in latest}
-    rows = [{"address": a, "terminal": t, "latest": readings.get(a)} for a, t in page]
+    relay = station.relays.state
+    rows = [
+        {"address": a, "terminal": t, "relay": relay(a), "latest": readings.get(a)} for a, t in page
+    ]
     more = page and offset + len(page) < total
     return {"meters": rows, "total": total, "offset": offset,
             "next": page[-1][0] if more else None}  # fmt: skip
