@@ -13,6 +13,7 @@ from wattguard.station.api import (
     commands,
     dashboard,
     events,
+    fleet,
     meters,
     operations,
     readings,
@@ -36,6 +37,7 @@ _ROUTERS = (
     events,
     operations,
     commands,
+    fleet,
     analytics,
     dashboard,
 )
