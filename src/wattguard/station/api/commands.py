@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.api._models import CommandOut
 from wattguard.station.commands import (
     Command,
     CommandKind,
@@ -64,17 +65,17 @@ def _answer(step: Callable[[], Command]) -> dict[str, Any]:
         raise HTTPException(403, refused.reason) from None
 
 
-@router.get("/api/commands")
+@router.get("/api/commands", response_model=list[CommandOut])
 async def commands(_: Caller, station: CurrentStation) -> list[dict[str, Any]]:
     return [_command(c) for c in station.storage.commands(limit=1000)]
 
 
-@router.get("/api/commands/{command_id}")
+@router.get("/api/commands/{command_id}", response_model=CommandOut)
 async def command(command_id: int, _: Caller, station: CurrentStation) -> dict[str, Any]:
     return _answer(lambda: station.commands.get(command_id))
 
 
-@router.post("/api/commands", status_code=201)
+@router.post("/api/commands", status_code=201, response_model=CommandOut)
 async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dict[str, Any]:
     try:
         kind = CommandKind(body.kind.lower())
@@ -84,11 +85,11 @@ async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dic
     return _answer(lambda: station.issue(caller, kind, meters, body.argument))
 
 
-@router.post("/api/commands/{command_id}/approve")
+@router.post("/api/commands/{command_id}/approve", response_model=CommandOut)
 async def approve(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
     return _answer(lambda: station.approve(caller, command_id))
 
 
-@router.post("/api/commands/{command_id}/reject")
+@router.post("/api/commands/{command_id}/reject", response_model=CommandOut)
 async def reject(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
     return _answer(lambda: station.reject(caller, command_id))

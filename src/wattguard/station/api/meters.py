@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 
 from wattguard.station.api._dependencies import Caller, CurrentStation
+from wattguard.station.api._models import MeterOut, MetersPageOut
 from wattguard.station.records import InvalidRecord
 from wattguard.station.storage import MAX_PAGE
 
@@ -14,13 +15,13 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.get("/api/meters")
+@router.get("/api/meters", response_model=list[MeterOut])
 async def meters(_: Caller, station: CurrentStation) -> list[dict[str, str]]:
     """Every meter, by address; for a large fleet, ``/api/meters/page`` answers a page."""
     return [{"address": a, "terminal": t} for a, t in station.storage.meters()]
 
 
-@router.get("/api/meters/page")
+@router.get("/api/meters/page", response_model=MetersPageOut)
 async def meters_page(
     _: Caller,
     station: CurrentStation,
