@@ -7,7 +7,7 @@ const timeCharts = new Map(); // element id -> { plot, key }
 const UTC_DATE = (seconds) => uPlot.tzDate(new Date(seconds * 1e3), "Etc/UTC");
 
 // Draw (or keep) the chart of `series` ([{label, values, stroke}]) over `times` (POSIX
-// seconds) in the element `id`; `bars` draws steps, for energy per interval or per day.
+// seconds) in the element `id`; `bars` draws bars (energy per day).
 function drawTimeChart(id, title, times, series, bars) {
   const place = $(id);
   const key = JSON.stringify([title, times, series.map((s) => s.values)]);
@@ -27,7 +27,8 @@ function drawTimeChart(id, title, times, series, bars) {
       fill: bars ? "rgba(31, 119, 180, 0.25)" : undefined,
       width: 2,
       spanGaps: false,
-      paths: bars ? uPlot.paths.stepped({ align: -1 }) : undefined,
+      paths: bars ? uPlot.paths.bars({ size: [0.6, 100] }) : undefined,
+      points: bars ? { show: false } : undefined,
     }))],
   };
   const plot = new uPlot(options, [times, ...series.map((s) => s.values)], place);

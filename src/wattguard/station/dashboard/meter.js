@@ -61,14 +61,19 @@ function showCurves(address, curve) {
     steps.map((s) => s.time), [{ label: "load (kW)", values: steps.map((s) => +(s.value * 4).toFixed(4)) }]);
   const days = new Map();
   for (const s of steps) {
-    const day = Math.floor((s.time - 1) / 86400) * 86400; // a quarter hour ending at 00:00 is the day before's
+    // a day's bar stands at its noon; the quarter hour ending at 00:00 is the day before's
+    const day = Math.floor((s.time - 1) / 86400) * 86400 + 43200;
     days.set(day, (days.get(day) || 0) + s.value);
   }
-  const times = Array.from(days.keys());
+  // the last CURVE_DAYS days (those without a quarter hour empty), and an empty day either
+  // side so that the first and last bars show whole
+  const last = days.size ? Math.max(...days.keys()) : Math.floor(Date.now() / 86400000) * 86400 + 43200;
+  const times = Array.from({ length: CURVE_DAYS + 2 }, (_, k) => last - (CURVE_DAYS - k) * 86400);
+  const values = times.map((t) => (days.has(t) ? +days.get(t).toFixed(3) : null));
   drawTimeChart("meter-daily", "Daily energy of " + address + " (kWh, UTC days)", times,
-    [{ label: "energy (kWh)", values: times.map((t) => +days.get(t).toFixed(3)), stroke: "#1e6b34" }], true);
-  $("meter-daily-table").textContent = times.map((t) => when(t).slice(0, 10) + ": " +
-    days.get(t).toFixed(2) + " kWh").join(", ");
+    [{ label: "energy (kWh)", values, stroke: "#1e6b34" }], true);
+  $("meter-daily-table").textContent = times.filter((t) => days.has(t)).map((t) =>
+    when(t).slice(0, 10) + ": " + days.get(t).toFixed(2) + " kWh").join(", ");
 }
 
 function showFreezes(freezes) {
