@@ -103,9 +103,7 @@ def test_the_fleet_endpoint_agrees_with_the_stored_curve(api: TestClient) -> Non
     start, _ = day_span(date.fromisoformat(answer["day"]))
     last = start + answer["due"] * Q
     arrived = sum(
-        1
-        for m in meters
-        for r in station.storage.readings(m, CURVE, start + 1, last + 1, 10_000)
+        1 for m in meters for r in station.storage.readings(m, CURVE, start + 1, last + 1, 10_000)
     )
     assert arrived > 0 and answer["fleet"]["arrived"] == arrived
     assert answer["fleet"]["expected"] == len(meters) * answer["due"]

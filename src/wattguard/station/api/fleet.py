@@ -11,8 +11,15 @@ from fastapi import APIRouter, HTTPException, Query
 from wattguard.station.api._dependencies import Caller, CurrentStation
 from wattguard.station.api._models import FleetOut, LoadOut
 from wattguard.station.api.readings import instant
-from wattguard.station.fleet import completeness, due, fleet_load, terminal_health
+from wattguard.station.fleet import (
+    Completeness,
+    completeness,
+    due,
+    fleet_load,
+    terminal_health,
+)
 from wattguard.station.records import InvalidRecord, normalise_meter, shown
+from wattguard.station.service import Station
 
 __all__ = ["router"]
 
@@ -34,6 +41,36 @@ def _day(value: str | None, now: float) -> date:
         raise HTTPException(422, [{"loc": ["query", "day"], "msg": "give YYYY-MM-DD"}]) from None
 
 
+def _counts(share: Completeness | None) -> dict[str, int | float | None]:
+    if share is None:
+        return {"meters": 0, "expected": 0, "arrived": 0, "completeness": None}
+    return {"meters": share.meters, "expected": share.expected, "arrived": share.arrived,
+            "completeness": share.share}  # fmt: skip
+
+
+def _behind(station: Station) -> dict[str, int]:
+    """How many silent meters (the reporting watch's) each terminal has."""
+    behind: dict[str, int] = {}
+    for meter in station.watch.silent:
+        terminal = station.terminal_of.get(meter)
+        if terminal is not None:
+            behind[terminal.hex()] = behind.get(terminal.hex(), 0) + 1
+    return behind
+
+
+def _terminals(station: Station, rows: list[Completeness], now: float) -> list[dict[str, Any]]:
+    shares = {r.terminal: r for r in rows if r.terminal is not None}
+    links = station.collector.links
+    health = terminal_health(shares, links, _behind(station), (station.clock.monotonic(), now))
+    return [
+        {"terminal": h.terminal, "online": h.online, "last_seen": h.last_seen,
+         "last_seen_at": None if h.last_seen is None else _iso(h.last_seen),
+         "exchanges": h.exchanges, "refused": h.refused, "meters_behind": h.meters_behind,
+         **_counts(shares.get(h.terminal))}
+        for h in health
+    ]  # fmt: skip
+
+
 @router.get("/api/fleet", response_model=FleetOut)
 async def fleet(
     _: Caller,
@@ -43,34 +80,13 @@ async def fleet(
     """Each terminal's health and a UTC day's collection completeness: the readings of the
     15-minute curve that arrived, of those expected from the registered meters and the
     quarter hours due (a quarter hour is due one collection interval after it ends)."""
-    clock = station.clock
-    now = clock.time()
+    now = station.clock.time()
     interval = int(station.watch.interval)
     wanted = _day(day, now)
     total, rows = completeness(station.storage, wanted, now, interval)
-    behind: dict[str, int] = {}
-    for meter in station.watch.silent:
-        terminal = station.terminal_of.get(meter)
-        if terminal is not None:
-            behind[terminal.hex()] = behind.get(terminal.hex(), 0) + 1
-    shares = {r.terminal: r for r in rows}
-    health = terminal_health(shares, station.collector.links, behind, (clock.monotonic(), now))
-    terminals = []
-    for h in health:
-        share = shares.get(h.terminal)
-        counts = {"meters": 0, "expected": 0, "arrived": 0, "completeness": None}
-        if share is not None:
-            counts = {"meters": share.meters, "expected": share.expected,
-                      "arrived": share.arrived, "completeness": share.share}  # fmt: skip
-        seen = None if h.last_seen is None else _iso(h.last_seen)
-        terminals.append({"terminal": h.terminal, "online": h.online, "last_seen": h.last_seen,
-                          "last_seen_at": seen, "exchanges": h.exchanges, "refused": h.refused,
-                          "meters_behind": h.meters_behind, **counts})  # fmt: skip
-    fleet_counts = {"meters": total.meters, "expected": total.expected, "arrived": total.arrived,
-                    "completeness": total.share}  # fmt: skip
     return {"day": wanted.isoformat(), "time_zone": "UTC", "interval": interval,
-            "due": due(wanted, now, interval)[2], "fleet": fleet_counts,
-            "terminals": terminals}  # fmt: skip
+            "due": due(wanted, now, interval)[2], "fleet": _counts(total),
+            "terminals": _terminals(station, rows, now)}  # fmt: skip
 
 
 @router.get("/api/fleet/load", response_model=LoadOut)
