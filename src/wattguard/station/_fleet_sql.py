@@ -2,9 +2,13 @@
 fleet's total energy per collection interval (the load chart), and the curve readings that
 arrived per terminal (the day's collection completeness, :mod:`wattguard.station.fleet`).
 
-Both read the 15-minute curve (``50020200/00100201``: the cumulative forward active energy
-each meter froze at each quarter hour, DL/T 698.45 object 5002) through the index on
-``(quantity, time)`` (schema version 5), never the whole table.
+Both read the 15-minute curve (:data:`CURVE`, ``50020200/00100201``: the cumulative forward
+active energy each meter froze at each quarter hour, DL/T 698.45 object 5002) from the partial
+index :data:`CURVE_INDEX` (schema version 5) alone: the span's entries, in time order, never
+the table (``bench/fleet_figures.py`` measures it against reading each meter's curve). The index is partial, and the statements
+name the curve as a literal (a constant of this module, never input), so that only they can
+use it: a query of one meter's readings, whose quantity is a parameter, keeps the primary
+key's index, which is the right one for it.
 """
 
 from __future__ import annotations
@@ -12,25 +16,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from wattguard.station.records import normalise_meter, normalise_quantity
+from wattguard.station.records import normalise_meter
 
-__all__ = ["FleetQueries"]
+__all__ = ["CURVE", "CURVE_INDEX", "FleetQueries"]
 
-# A meter's increase since its previous freeze, kept only when that freeze is exactly one
-# interval earlier (a missed freeze would put two intervals' energy in one) and the counter did
-# not go back (a replaced meter); then summed over the meters per freeze time.
+#: The 15-minute curve's cumulative forward active energy (kWh).
+CURVE = "50020200/00100201"
+#: The index the fleet's aggregates read (schema version 5): the curve's rows only, by time,
+#: holding every column the aggregates name (SQLite reads an index alone only when it holds
+#: even the column its WHERE fixes, hence ``quantity`` last).
+CURVE_INDEX = (
+    "CREATE INDEX readings_curve ON readings (time, meter, value, quantity) "
+    f"WHERE quantity = '{CURVE}'"
+)
+
+# Each curve reading of the span joined to the same meter's reading one interval earlier (a
+# missed freeze would put two intervals' energy in one, so it has no partner and is left out),
+# unless the counter went back (a replaced meter); then summed per freeze time. Both sides are
+# read from the covering index alone, in time order, so the sum needs no sort.
 _INTERVAL_ENERGY = (
-    "SELECT time, SUM(value - previous), COUNT(*) FROM ("
-    " SELECT time, value,"
-    " LAG(value) OVER (PARTITION BY meter ORDER BY time) AS previous,"
-    " LAG(time) OVER (PARTITION BY meter ORDER BY time) AS before"
-    " FROM readings WHERE quantity = ? AND time >= ? AND time <= ?) increases"
-    " WHERE before = time - ? AND time > ? AND value >= previous"
-    " GROUP BY time ORDER BY time"
+    "SELECT a.time, SUM(a.value - b.value), COUNT(*) FROM readings a JOIN readings b"
+    f" ON b.quantity = '{CURVE}' AND b.time = a.time - ? AND b.meter = a.meter"
+    f" WHERE a.quantity = '{CURVE}' AND a.time > ? AND a.time <= ? AND a.value >= b.value"
+    " GROUP BY a.time ORDER BY a.time"
 )
 _ARRIVED = (
     "SELECT m.terminal, COUNT(*) FROM readings r JOIN meters m ON m.address = r.meter"
-    " WHERE r.quantity = ? AND r.time > ? AND r.time <= ? GROUP BY m.terminal"
+    f" WHERE r.quantity = '{CURVE}' AND r.time > ? AND r.time <= ? GROUP BY m.terminal"
 )
 
 
@@ -41,23 +53,17 @@ class FleetQueries:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
 
-    def interval_totals(
-        self, quantity: str, start: int, end: int, interval: int
-    ) -> list[tuple[int, float, int]]:
-        """``(time, total increase, meters counted)`` for each freeze time ``t`` with
-        ``start < t <= end``: the sum over the meters of how much ``quantity`` (a cumulative
-        counter) grew since the same meter's freeze at ``t - interval``."""
-        rows = self._query(
-            _INTERVAL_ENERGY,
-            (normalise_quantity(quantity), int(start) - int(interval), int(end), int(interval),
-             int(start)),
-        )  # fmt: skip
+    def interval_totals(self, start: int, end: int, interval: int) -> list[tuple[int, float, int]]:
+        """``(time, total increase, meters counted)`` for each freeze time ``t`` of the curve
+        with ``start < t <= end``: the sum over the meters of how much their counter grew since
+        the same meter's freeze at ``t - interval``."""
+        rows = self._query(_INTERVAL_ENERGY, (int(interval), int(start), int(end)))
         return [(int(t), float(total), int(n)) for t, total, n in rows]
 
-    def arrived_per_terminal(self, quantity: str, start: int, end: int) -> dict[str, int]:
-        """How many readings of ``quantity`` with ``start < time <= end`` are stored, per
-        terminal the meters are registered behind."""
-        rows = self._query(_ARRIVED, (normalise_quantity(quantity), int(start), int(end)))
+    def arrived_per_terminal(self, start: int, end: int) -> dict[str, int]:
+        """How many curve readings with ``start < time <= end`` are stored, per terminal the
+        meters are registered behind."""
+        rows = self._query(_ARRIVED, (int(start), int(end)))
         return {str(terminal): int(n) for terminal, n in rows}
 
     def meters_per_terminal(self) -> dict[str, int]:

@@ -13,8 +13,8 @@ received, the meter an event names (filled in for the events already stored), th
 class and state, and when an alert last matched (so that a restarted monitor keeps
 de-duplicating and closing it). Version 3 adds the API's users (``station.users``): name,
 role, the SM3 digest of their token (never the token), when they were made and disabled.
-Version 4 adds the operational events. Version 5 indexes the readings by quantity and time, for
-the fleet's aggregates (:mod:`wattguard.station._fleet_sql`).
+Version 4 adds the operational events. Version 5 indexes the 15-minute curve's readings by
+time (a partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattguard.errors import ConfigError
+from wattguard.station._fleet_sql import CURVE_INDEX
 from wattguard.station.records import meter_of
 
 # Any constant identifies the lock; this one spells "wattguard schema".
@@ -114,9 +115,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         5,
         (
-            # the fleet's aggregates over one quantity and a time span (station._fleet_sql):
-            # the fleet's load per interval and the day's collection completeness
-            "CREATE INDEX readings_quantity_time ON readings (quantity, time)",
+            # the fleet's aggregates over the 15-minute curve (station._fleet_sql): the fleet's
+            # load per interval and the day's collection completeness, read from this index
+            CURVE_INDEX,
         ),
     ),
 )

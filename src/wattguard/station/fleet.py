@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from wattguard.station._fleet_sql import CURVE
 from wattguard.station.collector import TerminalLink
 from wattguard.station.storage import Storage
 
@@ -46,8 +47,6 @@ __all__ = [
     "terminal_health",
 ]
 
-#: The 15-minute curve's cumulative forward active energy (kWh).
-CURVE = "50020200/00100201"
 _DAY = 86_400
 
 
@@ -115,7 +114,7 @@ def completeness(
         # due only from the first freeze after it was registered
         late = min(intervals, (int(registered) - start) // interval)
         expected[terminal] -= late
-    arrived = storage.arrived_per_terminal(CURVE, start, last) if intervals else {}
+    arrived = storage.arrived_per_terminal(start, last) if intervals else {}
     rows = [
         Completeness(terminal, n, expected[terminal], arrived.get(terminal, 0))
         for terminal, n in sorted(meters.items())
@@ -131,7 +130,7 @@ def fleet_load(storage: Storage, start: int, end: int, interval: int) -> list[Lo
     hours = interval / 3600
     return [
         LoadPoint(t, round(kwh, 6), round(kwh / hours, 6), n)
-        for t, kwh, n in storage.interval_totals(CURVE, start, end, interval)
+        for t, kwh, n in storage.interval_totals(start, end, interval)
     ]
 
 
