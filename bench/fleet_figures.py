@@ -91,10 +91,23 @@ def _open(url: str) -> Storage:
     return open_storage(url)
 
 
+def _settle(storage: Storage) -> None:
+    """What autovacuum does to a live PostgreSQL database soon after a load: the visibility map
+    and the statistics (without them no index-only scan skips the table)."""
+    if not isinstance(storage, PostgresStorage):
+        return
+    import psycopg
+
+    with psycopg.connect(storage.url, autocommit=True) as db:
+        db.execute(f'SET search_path TO "{storage.schema}"')
+        db.execute("VACUUM ANALYZE readings")
+
+
 def run(args: argparse.Namespace, url: str, storage: Storage) -> int:
     """Store the fleet, time the figures and their references; 0 if the target is met."""
     began = time.perf_counter()
     meters = fill(storage, args.meters, args.days)
+    _settle(storage)
     print(f"stored {args.meters} meters x {args.days} days of curve "
           f"in {time.perf_counter() - began:.1f} s ({url.split(':')[0]})")  # fmt: skip
     day = datetime.fromtimestamp(START + (args.days - 1) * 86400, UTC).date()
