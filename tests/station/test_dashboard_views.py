@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -306,3 +307,63 @@ def test_a_trip_of_several_selected_meters_and_a_close_of_a_district(
     assert [row[0] for row in listed] == [str(c["id"]) for c in mine]
     trip_row = next(row for row in listed if row[0] == str(command["id"]))
     assert trip_row[1] == "trip" and trip_row[5] == done["results"].get(target, "")
+
+
+#: A station's command kinds with one the dashboard's code never heard of.
+KINDS = [
+    {"kind": "trip", "role": "operator", "approval": "above the solo trip budget",
+     "argument": None},
+    {"kind": "close", "role": "operator", "approval": None, "argument": None},
+    {"kind": "tariff", "role": "supervisor", "approval": None,
+     "argument": "the tariff table, e.g. 4 rates"},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kinds_station() -> Iterator[LiveStation]:
+    """A station whose /api/command-kinds answers :data:`KINDS` (its route put first)."""
+    chromium()
+    station = LiveStation(populated(meters=2, per_terminal=2))
+
+    async def command_kinds() -> list[dict[str, Any]]:
+        return KINDS
+
+    app = station.server.config.app
+    app.router.routes.insert(0, APIRoute("/api/command-kinds", command_kinds))
+    yield station
+    station.stop()
+
+
+def offered_kinds(browser: webdriver.Chrome) -> list[str]:
+    options = browser.find_elements(By.CSS_SELECTOR, "#command-kind option")
+    return [str(o.get_attribute("value")) for o in options]
+
+
+def test_the_form_offers_the_stations_kinds_that_the_role_may_issue(
+    kinds_station: LiveStation, browser: webdriver.Chrome
+) -> None:
+    live = kinds_station
+    assert live.get("/api/command-kinds") == KINDS
+    signed_in(browser, live, "operator-token")
+    wait(browser, lambda: offered_kinds(browser) == ["trip", "close"])
+    assert "above the solo trip budget" in text(browser, "command-approval")
+    browser.find_element(By.ID, "forget").click()
+    wait(browser, lambda: text(browser, "status").startswith("Enter your API token"))
+    browser.find_element(By.ID, "token").send_keys("supervisor-token\n")
+    wait(browser, lambda: offered_kinds(browser) == ["trip", "close", "tariff"])
+    assert not browser.find_element(By.ID, "command-argument").is_displayed()
+    Select(browser.find_element(By.ID, "command-kind")).select_by_value("tariff")
+    field = browser.find_element(By.ID, "command-argument")
+    assert field.is_displayed()
+    assert field.get_attribute("placeholder") == "the tariff table, e.g. 4 rates"
+    field.send_keys("4 rates")
+    meter = live.get("/api/meters")[0]["address"]
+    browser.find_element(By.ID, "command-meter").send_keys(meter)
+    message = issued(browser)
+    # the API decides: whatever it answers to the same command is what the page says
+    body = {"kind": "tariff", "meters": [meter], "argument": "4 rates"}
+    status, answer = live.call("POST", "/api/commands", "supervisor-token", body)
+    if status == 201:
+        assert message.startswith("Command ") and "(tariff " + meter + ")" in message
+    else:
+        assert message == f"The station answered {status}: {answer['detail']}"
