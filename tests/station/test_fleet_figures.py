@@ -118,6 +118,8 @@ def test_the_load_endpoint_and_a_districts_meters(api: TestClient) -> None:
     assert load["points"] and all(p["meters"] == 4 for p in load["points"])
     assert all(p["power"] == pytest.approx(4 * p["energy"]) for p in load["points"])
     assert api.get("/api/fleet/load?start=2026-09-21T00:00:00Z&end=2026-09-01").status_code == 422
+    lowest = -(2**63)
+    assert api.get(f"/api/fleet/load?start={lowest}&end={lowest + 10}").status_code == 422
     assert api.get(f"/api/terminals/{T1}/meters").json() == ["000001000001", "000001000002"]
     assert api.get("/api/terminals/99000000000f/meters").status_code == 404
     assert api.get("/api/terminals/xyz/meters").status_code == 400

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from wattguard.station.api._dependencies import Caller, CurrentStation
+from wattguard.station.api._dependencies import INT64, Caller, CurrentStation
 from wattguard.station.api._models import FleetOut, LoadOut
 from wattguard.station.api.readings import instant
 from wattguard.station.fleet import (
@@ -103,7 +103,7 @@ async def load(
     last = int(station.clock.time()) if last is None else last
     first = instant(start, "start")
     first = last - 86_400 if first is None else first
-    if not 0 <= last - first <= _DAYS * 86_400:
+    if not 0 <= last - first <= _DAYS * 86_400 or first - interval < INT64[0]:
         raise HTTPException(422, [{"loc": ["query", "start"], "msg": "start must be before end, "
                                    f"at most {_DAYS} days"}])  # fmt: skip
     points = fleet_load(station.storage, first, last, interval)
