@@ -5,10 +5,12 @@ to a district, and the command form follows the station's command kinds and the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -367,3 +369,34 @@ def test_the_form_offers_the_stations_kinds_that_the_role_may_issue(
         assert message.startswith("Command ") and "(tariff " + meter + ")" in message
     else:
         assert message == f"The station answered {status}: {answer['detail']}"
+
+
+def test_every_time_is_utc_in_a_browser_far_from_it(live: LiveStation, tmp_path: Path) -> None:
+    """In a browser whose zone is UTC+8, the tables and the charts' axes still say UTC."""
+    driver_path = shutil.which("chromedriver")
+    require(driver_path is not None, "install Debian's chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium()
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    service = webdriver.ChromeService(str(driver_path), env={**os.environ, "TZ": "Asia/Shanghai"})
+    browser = webdriver.Chrome(options=options, service=service)
+    try:
+        signed_in(browser, live, "viewer-token")
+        assert browser.execute_script("return new Date().getTimezoneOffset()") == -480
+        fleet = live.get("/api/fleet")
+        wait(
+            browser,
+            lambda: rows(browser, "terminals")[0][2] == utc(fleet["terminals"][0]["last_seen"]),
+        )
+        wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#load-chart canvas"))
+        splits, labels = browser.execute_script(
+            "const axis = timeCharts.get('load-chart').plot.axes[0];"
+            " return [axis._splits, axis._values]"
+        )
+        assert len(splits) > 3
+        for split, label in zip(splits, labels, strict=True):
+            at = datetime.fromtimestamp(split, UTC)
+            assert label.split("\n")[0] == at.strftime("%I:%M%p").lstrip("0").lower(), label
+    finally:
+        browser.quit()
