@@ -288,6 +288,15 @@ def test_a_trip_of_several_selected_meters_and_a_close_of_a_district(
     assert command["kind"] == "trip" and command["meters"] == sorted(chosen)
     assert command["issued_by"] == "otto"
     assert message == f"Command {command['id']} (trip 3 meters): {command['state']}."
+    carry_out(browser, live)
+    tripped = live.get(f"/api/commands/{command['id']}")
+    assert tripped["state"] == "done" and tripped["results"] == dict.fromkeys(chosen, "ok")
+    signed_in(browser, live, "operator-token")
+    row = wait(
+        browser,
+        lambda: next((r for r in rows(browser, "commands") if r[0] == str(command["id"])), None),
+    )
+    assert row[5:7] == ["done", "ok x3"]
     # every meter of a district
     district = live.get("/api/fleet")["terminals"][1]["terminal"]
     Select(browser.find_element(By.ID, "command-target")).select_by_value("district")
@@ -299,16 +308,33 @@ def test_a_trip_of_several_selected_meters_and_a_close_of_a_district(
     members = live.get(f"/api/terminals/{district}/meters")
     assert closing["kind"] == "close" and closing["meters"] == members and len(members) == 3
     assert message == f"Command {closing['id']} (close 3 meters): {closing['state']}."
-    # the meter's page lists both commands, with its own outcome
+    carry_out(browser, live)
+    assert live.get(f"/api/commands/{closing['id']}")["state"] == "done"
+    # the meter's page lists both commands, with its own outcome, and its relay as last closed
     target = chosen[0]
-    browser.get(f"{live.url}/#meter={target}")
+    assert target in members
+    signed_in(browser, live, "operator-token", f"&meter={target}")
     wait(browser, lambda: text(browser, "meter-title") == f"Meter {target}")
-    done = live.get(f"/api/commands/{command['id']}")
-    listed = wait(browser, lambda: rows(browser, "meter-commands"))
     mine = [c for c in live.get("/api/commands") if target in c["meters"]]
+    assert [c["id"] for c in mine] == [closing["id"], command["id"]]
+    listed = wait(browser, lambda: rows(browser, "meter-commands"))
     assert [row[0] for row in listed] == [str(c["id"]) for c in mine]
-    trip_row = next(row for row in listed if row[0] == str(command["id"]))
-    assert trip_row[1] == "trip" and trip_row[5] == done["results"].get(target, "")
+    assert [row[1] for row in listed] == ["close", "trip"] and [r[5] for r in listed] == [
+        "ok",
+        "ok",
+    ]
+    entry = live.get(f"/api/meters/page?limit=1&q={target}")["meters"][0]
+    relay = f"closed by command {closing['id']} (as last commanded)"
+    if entry.get("relay") is not None:  # the station reports relay states
+        relay = str(entry["relay"])
+    wait(browser, lambda: text(browser, "meter-relay") == relay)
+
+
+def carry_out(browser: webdriver.Chrome, live: LiveStation) -> None:
+    """Let the virtual deployment run two minutes, so the commands reach the meters and their
+    answers come back (with the page closed, so that no request runs meanwhile)."""
+    browser.get("about:blank")
+    live.deployment.run_virtual(120)
 
 
 #: A station's command kinds with one the dashboard's code never heard of.
