@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from wattguard.station.api import create_app
+from wattguard.station.api._models import MeterOut
 from wattguard.station.fleet import CURVE, completeness, day_span, due, fleet_load
 from wattguard.station.ingest import Reading
 from wattguard.testing.deployment import populated
@@ -149,3 +152,17 @@ def test_the_main_answers_have_schemas_in_openapi(api: TestClient) -> None:
     # the answers keep their shape
     summary = api.get("/api/summary").json()
     assert set(summary) == set(schemas["SummaryOut"]["properties"])
+
+
+def test_a_meters_entry_lets_fields_added_beside_it_through() -> None:
+    """A route that adds a field to a meter's entry (its relay state) keeps it in the answer."""
+    app = FastAPI()
+
+    @app.get("/meters", response_model=list[MeterOut])
+    async def meters() -> list[dict[str, Any]]:
+        return [{"address": "000000000001", "terminal": "990000000001", "relay": "open"}]
+
+    with TestClient(app) as client:
+        assert client.get("/meters").json() == [
+            {"address": "000000000001", "terminal": "990000000001", "relay": "open"}
+        ]
