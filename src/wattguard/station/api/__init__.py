@@ -28,7 +28,8 @@ Endpoints are ``async``: they run on the event loop that also runs the station, 
 shared across threads.
 
 Layout: one :class:`fastapi.APIRouter` per resource, each in its own module (``users``,
-``audit``, ``summary``, ``meters``, ``readings``, ``events``, ``commands``, ``dashboard``);
+``audit``, ``summary``, ``meters``, ``readings``, ``events``, ``commands``, ``fleet``,
+``dashboard``); the shapes of the main answers are Pydantic models (``_models``);
 what they share (the station, the caller, address checks) is in ``_dependencies``;
 :func:`create_app` (``_app``) puts the station and the token lookup in ``app.state``, puts the
 request guard in front, adds the error handling and includes the routers.
