@@ -14,7 +14,8 @@ class and state, and when an alert last matched (so that a restarted monitor kee
 de-duplicating and closing it). Version 3 adds the API's users (``station.users``): name,
 role, the SM3 digest of their token (never the token), when they were made and disabled.
 Version 4 adds the operational events; version 5 the station's rules and their firings
-(:mod:`wattguard.station.rules`).
+(:mod:`wattguard.station.rules`). Version 6 indexes the 15-minute curve's readings by time (a
+partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattguard.errors import ConfigError
+from wattguard.station._fleet_sql import CURVE_INDEX
 from wattguard.station.records import meter_of
 
 # Any constant identifies the lock; this one spells "wattguard schema".
@@ -125,6 +127,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "time DOUBLE PRECISION NOT NULL, subject TEXT NOT NULL, meters TEXT NOT NULL, "
             "district TEXT, evidence TEXT NOT NULL, outcome TEXT NOT NULL, command_id BIGINT)",
             "CREATE INDEX rule_firings_rule ON rule_firings (rule_id, id)",
+        ),
+    ),
+    Migration(
+        6,
+        (
+            # the fleet's aggregates over the 15-minute curve (station._fleet_sql): the fleet's
+            # load per interval and the day's collection completeness, read from this index
+            CURVE_INDEX,
         ),
     ),
 )

@@ -29,7 +29,8 @@ shared across threads.
 
 Layout: one :class:`fastapi.APIRouter` per resource, each in its own module (``users``,
 ``audit``, ``summary``, ``meters``, ``ondemand``, ``readings``, ``events``, ``commands``,
-``rules``, ``dashboard``);
+``rules``, ``fleet``, ``dashboard``); the shapes of the main answers are Pydantic models
+(``_models``);
 what they share (the station, the caller, address checks) is in ``_dependencies``;
 :func:`create_app` (``_app``) puts the station and the token lookup in ``app.state``, puts the
 request guard in front, adds the error handling and includes the routers.

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.api._models import CommandOut
 from wattguard.station.command_kinds import BadArgument, describe
 from wattguard.station.commands import (
     Command,
@@ -76,17 +77,17 @@ def _answer(step: Callable[[], Command]) -> dict[str, Any]:
         raise HTTPException(403, refused.reason) from None
 
 
-@router.get("/api/commands")
+@router.get("/api/commands", response_model=list[CommandOut])
 async def commands(_: Caller, station: CurrentStation) -> list[dict[str, Any]]:
     return [_command(c) for c in station.storage.commands(limit=1000)]
 
 
-@router.get("/api/commands/{command_id}")
+@router.get("/api/commands/{command_id}", response_model=CommandOut)
 async def command(command_id: int, _: Caller, station: CurrentStation) -> dict[str, Any]:
     return _answer(lambda: station.commands.get(command_id))
 
 
-@router.post("/api/commands", status_code=201)
+@router.post("/api/commands", status_code=201, response_model=CommandOut)
 async def issue(body: CommandIn, caller: Caller, station: CurrentStation) -> dict[str, Any]:
     try:
         kind = CommandKind(body.kind.lower())
@@ -105,11 +106,11 @@ async def command_kinds(_: Caller) -> list[dict[str, Any]]:
     return describe()
 
 
-@router.post("/api/commands/{command_id}/approve")
+@router.post("/api/commands/{command_id}/approve", response_model=CommandOut)
 async def approve(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
     return _answer(lambda: station.approve(caller, command_id))
 
 
-@router.post("/api/commands/{command_id}/reject")
+@router.post("/api/commands/{command_id}/reject", response_model=CommandOut)
 async def reject(command_id: int, caller: Caller, station: CurrentStation) -> dict[str, Any]:
     return _answer(lambda: station.reject(caller, command_id))

@@ -41,6 +41,10 @@ _FILES = {
     "/dashboard/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
     "/dashboard/analytics.js": ("analytics.js", "text/javascript; charset=utf-8"),
     "/dashboard/optimisation.js": ("optimisation.js", "text/javascript; charset=utf-8"),
+    "/dashboard/charts.js": ("charts.js", "text/javascript; charset=utf-8"),
+    "/dashboard/fleet.js": ("fleet.js", "text/javascript; charset=utf-8"),
+    "/dashboard/commands.js": ("commands.js", "text/javascript; charset=utf-8"),
+    "/dashboard/meter.js": ("meter.js", "text/javascript; charset=utf-8"),
     # uPlot, the charting library, shipped with the package (vendor/README.md)
     "/dashboard/vendor/uPlot.iife.min.js": (
         "vendor/uPlot.iife.min.js",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from wattguard.events import EventKind
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.api._models import AlertOut, EventOut
 from wattguard.station.records import shown
 
 __all__ = ["router"]
@@ -25,7 +26,7 @@ def _kind(name: str | None) -> EventKind | None:
         raise HTTPException(400, f"unknown event kind {shown(name)}; one of {names}") from None
 
 
-@router.get("/api/events")
+@router.get("/api/events", response_model=list[EventOut])
 async def events(
     _: Caller,
     station: CurrentStation,
@@ -46,6 +47,6 @@ async def events(
     ]  # fmt: skip
 
 
-@router.get("/api/alerts")
+@router.get("/api/alerts", response_model=list[AlertOut])
 async def alerts(_: Caller, station: CurrentStation, open: bool = False) -> list[dict[str, Any]]:
     return [asdict(a) for a in station.storage.alerts(open_only=open)]

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 
 from wattguard.station.api._dependencies import Caller, CurrentStation
+from wattguard.station.api._models import MeterOut, MetersPageOut
 from wattguard.station.records import InvalidRecord
 from wattguard.station.storage import MAX_PAGE
 
@@ -14,7 +15,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.get("/api/meters")
+@router.get("/api/meters", response_model=list[MeterOut])
 async def meters(_: Caller, station: CurrentStation) -> list[dict[str, str]]:
     """Every meter, by address, with its terminal and its relay state as last learnt (a
     trip or close it confirmed, a relay event it reported, or a read of 8000; ``unknown``
@@ -24,7 +25,7 @@ async def meters(_: Caller, station: CurrentStation) -> list[dict[str, str]]:
     return [{"address": a, "terminal": t, "relay": relay(a)} for a, t in station.storage.meters()]
 
 
-@router.get("/api/meters/page")
+@router.get("/api/meters/page", response_model=MetersPageOut)
 async def meters_page(
     _: Caller,
     station: CurrentStation,

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.api._models import OperationalEventOut
 from wattguard.station.records import OperationalKind, shown
 
 __all__ = ["router"]
@@ -25,7 +26,7 @@ def _kind(name: str | None) -> OperationalKind | None:
         raise HTTPException(400, f"unknown kind {shown(name)}; one of {names}") from None
 
 
-@router.get("/api/operational-events")
+@router.get("/api/operational-events", response_model=list[OperationalEventOut])
 async def operational_events(
     _: Caller,
     station: CurrentStation,

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 
 from wattguard.protocol.objects import SYMBOLS, InterfaceClass, lookup
 from wattguard.station.api._dependencies import INT64, Caller, CurrentStation, known_meter
+from wattguard.station.api._models import ReadingOut, ReadingsPageOut
 from wattguard.station.ingest import Reading
 from wattguard.station.records import normalise_meter
 from wattguard.station.storage import Storage
@@ -125,7 +126,7 @@ def _page(
     }
 
 
-@router.get("/api/meters/{meter}/readings")
+@router.get("/api/meters/{meter}/readings", response_model=ReadingsPageOut)
 async def readings(
     meter: str,
     _: Caller,
@@ -143,7 +144,7 @@ async def readings(
     return _page(station, meter, quantity.upper() if quantity else None, span, limit, cursor)
 
 
-@router.get("/api/meters/{meter}/freezes")
+@router.get("/api/meters/{meter}/freezes", response_model=ReadingsPageOut)
 async def freezes(
     meter: str,
     _: Caller,
@@ -163,7 +164,7 @@ async def freezes(
     return _page(station, meter, quantity, (start, end), limit, cursor)
 
 
-@router.get("/api/readings/latest")
+@router.get("/api/readings/latest", response_model=list[ReadingOut])
 async def latest(
     _: Caller,
     station: CurrentStation,

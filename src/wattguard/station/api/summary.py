@@ -5,13 +5,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from wattguard.station.api._dependencies import Caller, CurrentStation
+from wattguard.station.api._models import SummaryOut
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 
-@router.get("/api/summary")
+@router.get("/api/summary", response_model=SummaryOut)
 async def summary(_: Caller, station: CurrentStation) -> dict[str, Any]:
     links = station.collector.links.values()
     return {

@@ -15,6 +15,7 @@ function chart(id, title, label, times, values) {
   place.textContent = "";
   const options = {
     title: title,
+    tzDate: UTC_DATE, // charts.js: the axes in UTC, like every time on the page
     width: Math.max(320, Math.min(900, place.clientWidth || 640)),
     height: 220,
     series: [{}, { label: label, stroke: "#1f77b4", width: 2, spanGaps: false }],

@@ -1,16 +1,18 @@
-// The master station's dashboard: reads the REST API every few seconds with the user's token
-// and shows the summary, open alerts, commands, a page of meters and the newest operational and
-// security events; issues trip/close commands and approves or rejects pending ones. The API's
-// rules decide every action.
+// The master station's dashboard: reads the REST API every few seconds with the user's token.
+// Two views: the fleet (the default: summary, open alerts, the fleet's load and collection,
+// commands, a page of meters, the newest operational and security events) and a meter's page
+// (`#meter=<address>`, meter.js). This file holds what every view shares: the token, the API
+// calls and their errors, tables, the refresh loop and the choice of view; fleet.js,
+// commands.js, meter.js and analytics.js each fill their part. The API's rules decide every
+// action. Every time is shown in UTC, as the API gives it.
 //
 // A fleet may hold tens of thousands of meters, so the page never asks for all of them: the
 // meters table shows one page of /api/meters/page (with the latest reading of just those
-// meters), found with the first digits of an address, and the command form takes an address
-// typed in (offering the meters on the page).
+// meters), found with the first digits of an address.
 //
 // Event details, sources and alert evidence carry what an attacker sent, so every text taken
 // from the API is written with textContent, never parsed as HTML. The page's
-// Content-Security-Policy runs no script but this file.
+// Content-Security-Policy runs no script but the dashboard's own files.
 "use strict";
 
 const TOKEN_KEY = "wattguard-token";
@@ -42,10 +44,24 @@ function token() {
 // `/#token=...` signs in at once (wattguard demo prints such a link); the token is kept in this
 // tab's sessionStorage and taken out of the address bar and the history.
 function takeTokenFromAddress() {
-  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  const params = new URLSearchParams(location.hash.slice(1));
+  const given = params.get("token");
   if (given === null) return;
   if (given.trim()) sessionStorage.setItem(TOKEN_KEY, given.trim());
-  history.replaceState(null, "", location.pathname + location.search);
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+}
+
+// The meter whose page the address names (`#meter=<12 digits>`), or null: the fleet view.
+function meterInAddress() {
+  const meter = new URLSearchParams(location.hash.slice(1)).get("meter");
+  return meter !== null && ADDRESS.test(meter) ? meter : null;
+}
+
+function showView(meter) {
+  $("fleet-view").hidden = meter !== null;
+  $("meter-view").hidden = meter === null;
 }
 
 async function api(path, method = "GET", body = undefined) {
@@ -192,7 +208,7 @@ function showMeters(page) {
     : "No meters registered.";
   fill("meters", page.meters, (row, m) => {
     const r = m.latest;
-    cell(row, m.address, "mono");
+    meterCell(row, m.address);
     cell(row, m.terminal, "mono");
     cell(row, r ? r.value.toFixed(2) : "no reading yet", r ? "number" : "empty");
     cell(row, r ? when(r.time) : "");
@@ -207,6 +223,22 @@ function showMeters(page) {
   if (addresses.join() !== Array.from(offered.options, (o) => o.value).join()) {
     offered.replaceChildren(...addresses.map((a) => new Option(a, a)));
   }
+}
+
+// The address cell: a box that selects the meter for a command (commands.js keeps the
+// selection) and a link to the meter's page.
+function meterCell(row, address) {
+  const td = cell(row, "", "mono");
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  box.className = "select-meter";
+  box.value = address;
+  box.checked = selectedMeters.has(address);
+  box.setAttribute("aria-label", "select meter " + address);
+  const link = document.createElement("a");
+  link.href = "#meter=" + address;
+  link.textContent = address;
+  td.append(box, link);
 }
 
 function nextPage() {
@@ -249,25 +281,6 @@ function search(now) {
   else searchTimer = setTimeout(apply, 300);
 }
 
-function showCommands(commands) {
-  fill("commands", commands.slice(0, SHOWN), (row, c) => {
-    cell(row, c.id, "number");
-    cell(row, c.argument ? c.kind + " " + c.argument : c.kind);
-    const more = c.meters.length > 3 ? " and " + (c.meters.length - 3) + " more" : "";
-    cell(row, c.meters.slice(0, 3).join(", ") + more, "mono");
-    cell(row, c.issued_by);
-    cell(row, c.approved_by);
-    cell(row, c.state, "state-" + c.state.replace(/ /g, "-"));
-    const counts = {};
-    for (const outcome of Object.values(c.results)) counts[outcome] = (counts[outcome] || 0) + 1;
-    cell(row, Object.entries(counts).map(([o, n]) => (n > 1 ? o + " x" + n : o)).join(", "));
-    const actions = cell(row, "");
-    if (c.state === "awaiting approval") {
-      actions.append(button("Approve", "approve", c.id), " ", button("Reject", "reject", c.id));
-    }
-  }, "No commands yet.");
-}
-
 function showEvents(events) {
   fill("events", events, (row, e) => {
     cell(row, when(e.time));
@@ -289,7 +302,8 @@ function showOperations(events) {
 function clearData() {
   shown.clear();
   $("whoami").textContent = "";
-  for (const id of ["alerts", "commands", "meters", "events", "operations", "command-meters"]) {
+  for (const id of ["alerts", "commands", "meters", "events", "operations", "command-meters",
+    "terminals"]) {
     $(id).replaceChildren();
   }
   $("meters-range").textContent = "";
@@ -313,24 +327,17 @@ async function refresh() {
   }
   try {
     const summary = await api("/api/summary");
-    const [me, meters, alerts, events, commands, operations] = await Promise.all([
-      api("/api/whoami"),
-      api(metersPath()),
-      api("/api/alerts?open=true"),
-      api("/api/events?limit=" + SHOWN),
-      api("/api/commands"),
-      api("/api/operational-events?limit=" + SHOWN),
-    ]);
+    const me = await api("/api/whoami");
     if (mine !== generation) return;
     $("whoami").textContent = "Signed in as " + me.name + " (" + me.role + ")";
+    document.body.dataset.role = me.role;
     showSummary(summary);
-    showAlerts(alerts);
-    showMeters(meters);
-    showCommands(commands);
-    showEvents(events);
-    showOperations(operations);
-    say("status", "Up to date at " + new Date().toLocaleTimeString() + ".", "ok");
-    document.dispatchEvent(new Event("wattguard-refreshed")); // analytics.js listens
+    const meter = meterInAddress();
+    const shownNow = meter === null ? await refreshFleet(me) : await refreshMeter(meter, me);
+    if (mine !== generation || !shownNow) return;
+    showView(meter);
+    say("status", "Up to date at " + new Date().toISOString().slice(11, 19) + " UTC.", "ok");
+    if (meter === null) document.dispatchEvent(new Event("wattguard-refreshed")); // analytics.js
   } catch (error) {
     if (mine !== generation) return;
     say("status", explain(error), "error");
@@ -342,42 +349,25 @@ async function refresh() {
   timer = setTimeout(refresh, REFRESH_MS);
 }
 
-async function act(message, path, body) {
-  try {
-    const command = await api(path, "POST", body);
-    say("command-message", message(command), "ok");
-  } catch (error) {
-    say("command-message", explain(error), "error");
-  }
-  refresh();
-}
-
-function issue(event) {
-  event.preventDefault();
-  const kind = $("command-kind").value;
-  const field = $("command-meter");
-  const meter = field.value.trim();
-  field.setAttribute("aria-invalid", String(!ADDRESS.test(meter)));
-  if (!ADDRESS.test(meter)) {
-    say("command-message", meter
-      ? "A meter address is 12 digits, not \u201c" + meter + "\u201d."
-      : "Enter the 12-digit address of the meter to command (find it in the meters below).",
-    "error");
-    field.focus();
-    return;
-  }
-  act((c) => "Command " + c.id + " (" + kind + " " + meter + "): " + c.state + ".",
-    "/api/commands", { kind, meters: [meter] });
-}
-
-function decide(event) {
-  const target = event.target.closest("button[data-action]");
-  if (target === null) return;
-  const id = target.dataset.command;
-  const action = target.dataset.action;
-  const done = action === "approve" ? "approved" : "rejected";
-  act((c) => "Command " + c.id + " " + done + ": now " + c.state + ".",
-    "/api/commands/" + encodeURIComponent(id) + "/" + action);
+// The fleet view's data (fleet.js and commands.js add theirs); false if a newer refresh began.
+async function refreshFleet(me) {
+  const mine = generation;
+  const [meters, alerts, events, commands, operations] = await Promise.all([
+    api(metersPath()),
+    api("/api/alerts?open=true"),
+    api("/api/events?limit=" + SHOWN),
+    api("/api/commands"),
+    api("/api/operational-events?limit=" + SHOWN),
+    refreshFleetFigures(),
+    prepareCommandForm(me),
+  ]);
+  if (mine !== generation) return false;
+  showAlerts(alerts);
+  showMeters(meters);
+  showCommands(commands);
+  showEvents(events);
+  showOperations(operations);
+  return true;
 }
 
 function useToken(event) {
@@ -398,12 +388,11 @@ function forget() {
 takeTokenFromAddress();
 window.addEventListener("hashchange", () => {
   takeTokenFromAddress();
+  window.scrollTo(0, 0);
   refresh();
 });
 $("token-form").addEventListener("submit", useToken);
 $("forget").addEventListener("click", forget);
-$("command-form").addEventListener("submit", issue);
-$("commands").addEventListener("click", decide);
 $("meter-search").addEventListener("input", () => search(false));
 $("meter-search-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -411,4 +400,5 @@ $("meter-search-form").addEventListener("submit", (event) => {
 });
 $("meters-next").addEventListener("click", nextPage);
 $("meters-previous").addEventListener("click", previousPage);
-refresh();
+// every deferred script (fleet.js, commands.js, meter.js...) has run by then
+document.addEventListener("DOMContentLoaded", refresh);
