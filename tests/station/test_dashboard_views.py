@@ -243,15 +243,21 @@ def test_read_now_asks_the_station_and_says_what_it_answered(
 ) -> None:
     signed_in(browser, live, "operator-token", f"&meter={TAMPERED}")
     wait(browser, lambda: text(browser, "meter-title") == f"Meter {TAMPERED}")
+    station = live.deployment.station
+    before = len(station.reads.reads)
     browser.find_element(By.ID, "meter-read").click()
-    message = wait(browser, lambda: reading_done(browser))
-    body = {"objects": ["00100200", "20000200", "20010200", "20040200"]}
-    status, answer = live.call("POST", f"/api/meters/{TAMPERED}/read", "operator-token", body)
-    if status == 404 and answer.get("detail") == "Not Found":  # no on-demand read here
-        assert message == "This station offers no on-demand read."
-    else:
-        assert status == 200 and message.startswith("Read at "), (status, answer, message)
-        assert text(browser, "meter-read-result")
+    wait(browser, lambda: len(station.reads.reads) - before == 4)  # four reads asked, pending
+    assert text(browser, "meter-read-message").startswith("Reading ")
+    live.deployment.run_virtual(120)  # the terminal relays them; the page polls meanwhile
+    message = wait(browser, lambda: reading_done(browser), seconds=30)
+    assert message.startswith("Read at "), message
+    asked = sorted(station.reads.reads.values(), key=lambda r: r.id)[-4:]
+    assert [r.state for r in asked] == ["done"] * 4, [(r.object, r.error) for r in asked]
+    shown = text(browser, "meter-read-result")
+    for read in asked:  # an array (energy by tariff, power by phase) element by element
+        values = read.value if isinstance(read.value, list) else [read.value]
+        value = " / ".join(f"{v:g}" for v in values)
+        assert f"{read.name} {value} {read.unit}" in shown, (shown, read)
 
 
 def issued(browser: webdriver.Chrome) -> str:

@@ -22,15 +22,27 @@ async function meterEntry(address) {
 }
 
 // The on-demand read, the one place that knows its route: one POST /api/meters/{a}/reads per
-// object, in turn (the terminal relays one at a time), each waiting up to 10 s for the meter.
+// object (answered at once, "pending"), then GET /api/reads/{id} every half second until each
+// is done or failed (or 30 s passed: the terminal relays reads one at a time).
 async function readNow(address, objects) {
-  const rows = [];
+  const reads = [];
   for (const object of objects) {
-    const read = await api("/api/meters/" + address + "/reads", "POST", { object, wait: 10 });
-    const value = read.state === "done" ? read.value : read.state + (read.error ? " (" + read.error + ")" : "");
-    rows.push({ quantity: object, name: read.name, unit: read.state === "done" ? read.unit : null, value });
+    reads.push(await api("/api/meters/" + address + "/reads", "POST", { object, wait: 0 }));
   }
-  return rows;
+  const deadline = Date.now() + 30000;
+  while (reads.some((r) => r.state === "pending") && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (let k = 0; k < reads.length; k++) {
+      if (reads[k].state === "pending") reads[k] = await api("/api/reads/" + reads[k].id);
+    }
+  }
+  return reads.map((read) => ({
+    quantity: read.object,
+    name: read.name,
+    unit: read.state === "done" ? read.unit : null,
+    value: read.state !== "done" ? read.state + (read.error ? " (" + read.error + ")" : "")
+      : Array.isArray(read.value) ? read.value.join(" / ") : read.value,
+  }));
 }
 
 function latestValues(readings) {
