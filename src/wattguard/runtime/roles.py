@@ -40,12 +40,14 @@ from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
+from wattguard.runtime.ingest import drive_group_commit
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.audit import StationAudit
 from wattguard.station.freshness import AnswerFreshness
+from wattguard.station.group_commit import GroupCommitConfig
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
@@ -296,7 +298,9 @@ async def run_station(
         hsm=hsm,
         collection_interval=REALTIME.period,
         freshness=freshness,
+        group_commit=GroupCommitConfig(),  # acknowledged once durable, many per transaction
     )
+    committer = asyncio.create_task(drive_group_commit(station))
     if sealed is not None:
         sealed.events = station.monitor  # refused envelopes are the station's events
     await nats.ready()
@@ -332,7 +336,8 @@ async def run_station(
     finally:
         if api is not None:
             await api.stop()
-        station.close()
+        committer.cancel()
+        station.close()  # commits what is queued
         await nats.close()
         storage.close()
 

@@ -137,7 +137,12 @@ class SqlStorage:
     def add_readings(self, readings: Iterable[Reading], received: float | None = None) -> int:
         """Store a batch whole or not at all; how many were new (a reading already stored under
         the same meter, quantity and time is ignored, as is a repeat inside the batch)."""
-        rows = reading_rows(readings, received)
+        return self.add_rows(reading_rows(readings, received))
+
+    def add_rows(self, rows: list[ReadingRow]) -> int:
+        """Store rows already checked by :func:`~wattguard.station.records.reading_rows`
+        (the group commit's path: each report is checked when it arrives, its batch written
+        here) in one transaction; how many were new."""
         if not rows:
             return 0
         with self._write() as cur:

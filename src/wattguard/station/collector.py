@@ -41,6 +41,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol
 
 from wattguard.clock import Clock
 from wattguard.errors import DecodeError, LocalProtocolError
@@ -62,7 +64,7 @@ from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import Reading, Verifier, readings_of, verify_exchange
 
-__all__ = ["ONLINE_HEARTBEATS", "Collector", "TerminalLink", "TerminalLinkEvent"]
+__all__ = ["ONLINE_HEARTBEATS", "Collector", "CommitQueue", "TerminalLink", "TerminalLinkEvent"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,15 @@ ReportSink = Callable[[bytes, Structure, float], None]
 #: Told of each meter whose answer was verified on a terminal's link: (meter, terminal, when).
 MeterSink = Callable[[bytes, bytes, float], None]
 Callback = Callable[[Structure | None], None]
+
+
+class CommitQueue(Protocol):
+    """Group commit as the collector uses it
+    (:class:`~wattguard.station.group_commit.IngestQueue`): a report's readings go in with an
+    acknowledgement called True once they are durable, False if their commit failed."""
+
+    def add(self, readings: list[Reading], ack: Callable[[bool], None]) -> None: ...
+
 #: Everything a :class:`TerminalLink` hands out.
 TerminalLinkEvent = LinkEvent | ProtocolViolation
 
@@ -106,6 +117,9 @@ class TerminalLink:
     _callbacks: dict[int, Callback] = field(default_factory=dict)
     _piid: int = 0
     _events: deque[TerminalLinkEvent] = field(default_factory=deque)
+    #: reports of this link whose commit is pending, and the bytes held back until it is done
+    waiting: int = 0
+    held: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.connection = ClientConnection(ServerAddress(self.terminal), timeout=self.timeout)
@@ -235,8 +249,10 @@ class Collector:
         require_protection: bool = True,
         freshness: AnswerFreshness | None = None,
         on_meter: MeterSink | None = None,
+        commits: CommitQueue | None = None,
     ) -> None:
         self.bus = bus
+        self.commits = commits
         self.on_meter = on_meter
         self.clock = clock
         self.verifier = verifier
@@ -257,10 +273,11 @@ class Collector:
         """The link of ``terminal`` (made on first use)."""
         link = self.links.get(terminal)
         if link is None:
+            sink = self.sink if self.commits is None else partial(self._queue, terminal)
             link = TerminalLink(
                 terminal,
                 self.verifier,
-                self.sink,
+                sink,
                 self.events,
                 self.on_report,
                 self.require_protection,
@@ -305,5 +322,25 @@ class Collector:
             if isinstance(event, LinkEvent):
                 log.debug("%s: %s", link.name, type(event.apdu).__name__)
         out = link.data_to_send()
-        if out:
+        if out and link.waiting:
+            link.held.append(out)  # behind an acknowledgement whose commit is pending
+        elif out:
+            self.bus.publish(down_subject(link.terminal), out)
+
+    def _queue(self, terminal: bytes, readings: list[Reading]) -> None:
+        """A report's readings into group commit: its link holds what it sends (the report's
+        acknowledgement first) until the commit is done."""
+        assert self.commits is not None
+        link = self.links[terminal]
+        link.waiting += 1
+        self.commits.add(readings, partial(self._committed, link))
+
+    def _committed(self, link: TerminalLink, durable: bool) -> None:
+        """One of ``link``'s reports was committed (or its commit failed: the bytes held so
+        far, its acknowledgement among them, are dropped, and the terminal sends it again)."""
+        link.waiting -= 1
+        if not durable:
+            link.held.clear()
+        if link.waiting == 0 and link.held:
+            out, link.held = b"".join(link.held), []
             self.bus.publish(down_subject(link.terminal), out)

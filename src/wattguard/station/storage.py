@@ -95,6 +95,7 @@ class Storage(Protocol):
     """What the station, its monitor, audit trail and API need from a database."""
 
     def add_readings(self, readings: Iterable[Reading], received: float | None = None) -> int: ...
+    def add_rows(self, rows: list[ReadingRow]) -> int: ...
     def readings(
         self,
         meter: str,
