@@ -8,6 +8,13 @@ Theory of operation. Front-end processors publish what each terminal sends on
 those bytes go out only *after* the report's readings have been handed to the sink (stored),
 so a station that dies in between never acknowledged what it did not keep, and the terminal
 sends it again. The sink must therefore take duplicates (the storage keeps each reading once).
+With group commit (``commits``: :class:`~wattguard.station.group_commit.IngestQueue`) a
+report's readings are only queued for a transaction shared with other reports, so the link
+holds everything it would send (the report's acknowledgement first, and whatever follows it)
+until that transaction is committed; if the commit fails the held bytes are dropped, and the
+terminal, never acknowledged, sends the report again. Readings the storage refuses for good
+(:class:`~wattguard.station.records.InvalidRecord`: a value that is not finite) are recorded
+as a MALFORMED event and acknowledged, since sending them again would not change them.
 
 Each relayed exchange is opened by :func:`~wattguard.station.ingest.verify_exchange` (the
 cryptographic device verifies the meter's MAC; the link's
@@ -63,6 +70,7 @@ from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import Reading, Verifier, readings_of, verify_exchange
+from wattguard.station.records import InvalidRecord
 
 __all__ = ["ONLINE_HEARTBEATS", "Collector", "CommitQueue", "TerminalLink", "TerminalLinkEvent"]
 
@@ -333,7 +341,14 @@ class Collector:
         assert self.commits is not None
         link = self.links[terminal]
         link.waiting += 1
-        self.commits.add(readings, partial(self._committed, link))
+        out = link.data_to_send()  # the report's acknowledgement is already written
+        if out:
+            link.held.append(out)
+        try:
+            self.commits.add(readings, partial(self._committed, link))
+        except InvalidRecord as exc:  # refused for good: a resend would be refused again
+            link._record(EventKind.MALFORMED, f"readings refused: {exc}", self.clock.time())
+            self._committed(link, True)
 
     def _committed(self, link: TerminalLink, durable: bool) -> None:
         """One of ``link``'s reports was committed (or its commit failed: the bytes held so
