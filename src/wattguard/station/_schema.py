@@ -13,6 +13,8 @@ received, the meter an event names (filled in for the events already stored), th
 class and state, and when an alert last matched (so that a restarted monitor keeps
 de-duplicating and closing it). Version 3 adds the API's users (``station.users``): name,
 role, the SM3 digest of their token (never the token), when they were made and disabled.
+Version 5 partitions the readings by day on PostgreSQL (:mod:`wattguard.station.partitions`;
+the rows already stored move into their days' partitions); on SQLite it changes nothing.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -40,6 +42,8 @@ class Migration:
     version: int
     statements: tuple[str, ...]  # ``{serial}`` is the dialect's identity column
     then: Callable[[Any, Callable[[str], str]], None] | None = None
+    #: PostgreSQL's statements where they differ from ``statements`` (partitioning)
+    postgres: tuple[str, ...] | None = None
 
 
 def _fill_event_meters(cur: Any, sql: Callable[[str], str]) -> None:
@@ -109,6 +113,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX operational_events_kind_time ON operational_events (kind, time)",
         ),
     ),
+    Migration(
+        5,
+        # SQLite: no partitions (a file holds one table); nothing changes
+        (),
+        postgres=(
+            # readings partitioned by day (station.partitions); the table written by earlier
+            # versions is moved into the partitions its days need
+            "ALTER TABLE readings RENAME CONSTRAINT readings_pkey TO readings_old_pkey",
+            "ALTER TABLE readings RENAME TO readings_old",
+            "CREATE TABLE readings (meter TEXT NOT NULL, quantity TEXT NOT NULL, "
+            "time BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL, received DOUBLE PRECISION, "
+            "PRIMARY KEY (meter, quantity, time)) PARTITION BY RANGE (time)",
+            "CREATE INDEX readings_meter_time ON readings (meter, time)",
+            "DO $$ DECLARE d BIGINT; BEGIN "
+            "FOR d IN SELECT DISTINCT time / 86400 FROM readings_old LOOP "
+            "EXECUTE format('CREATE TABLE %I PARTITION OF readings FOR VALUES FROM (%s) TO (%s)', "
+            "'readings_d' || d, "
+            "d * 86400, (d + 1) * 86400); END LOOP; END $$",
+            "INSERT INTO readings SELECT meter, quantity, time, value, received FROM readings_old",
+            "DROP TABLE readings_old",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -131,7 +157,10 @@ def migrate(cur: Any, serial: str, sql: Callable[[str], str], postgres: bool) ->
     for migration in MIGRATIONS:
         if migration.version <= current:
             continue
-        for statement in migration.statements:
+        statements = migration.statements
+        if postgres and migration.postgres is not None:
+            statements = migration.postgres
+        for statement in statements:
             cur.execute(statement.format(serial=serial))
         if migration.then is not None:
             migration.then(cur, sql)
