@@ -4,17 +4,19 @@ SQLite and PostgreSQL, and end to end from a terminal's reports."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from wattguard.clock import VirtualClock
+from wattguard.clock import SystemClock, VirtualClock
 from wattguard.meter.device import MeterConfig
 from wattguard.network.bus import InProcessBus, down_subject, up_subject
 from wattguard.network.fep import FepSession, FrameAdmitted
@@ -22,6 +24,7 @@ from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal
 from wattguard.protocol import OAD, decode_apdu, decode_frame
 from wattguard.protocol.apdu.report import ReportResponseTransData
+from wattguard.runtime.ingest import drive_group_commit, maintain_storage
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.station import Station
 from wattguard.station.group_commit import GroupCommit, GroupCommitConfig, IngestQueue
@@ -152,7 +155,8 @@ def _refuse_a_value(backend: Backend, store: Store) -> None:
         )
         backend.raw(
             store,
-            "CREATE TRIGGER refuse BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION refuse()",
+            "CREATE TRIGGER refuse BEFORE INSERT ON readings "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()",
         )
     else:
         backend.raw(
@@ -174,7 +178,9 @@ def test_a_failed_commit_acknowledges_nothing_and_the_resend_is_stored(backend: 
     assert acks == [("good", False), ("bad", False)]
     assert store.count_readings() == 0 and queue.stats.failed == 1 and queue.stats.commits == 0
     # the terminal resends both (never acknowledged); the database works again
-    backend.raw(store, "DROP TRIGGER refuse" + (" ON readings" if backend.name == "postgresql" else ""))
+    backend.raw(
+        store, "DROP TRIGGER refuse" + (" ON readings" if backend.name == "postgresql" else "")
+    )
     queue.add(report(M1, 0), lambda ok: acks.append(("good", ok)))
     queue.add(poisoned, lambda ok: acks.append(("bad", ok)))
     assert queue.flush() == 11
@@ -321,3 +327,40 @@ def test_a_failed_commit_is_never_acknowledged_and_the_terminal_resends(tmp_path
     broken.close()
     d.net.run_until(T0 + 3660)  # the unacknowledged report goes up again and is stored
     assert d.totals() == 5 * 5 and not d.terminal.outbox
+
+
+# the runtime's timer (asyncio, the system clock)
+
+
+def test_the_runtime_commits_a_waiting_batch_within_milliseconds(tmp_path: Path) -> None:
+    storage = SqliteStorage(str(tmp_path / "station.db"))
+    station = Station(storage, InProcessBus(), SystemClock(), group_commit=GroupCommitConfig())
+    assert station.ingest is not None
+    acked: list[float] = []
+
+    async def run() -> None:
+        committer = asyncio.create_task(drive_group_commit(station))
+        await asyncio.sleep(0.02)
+        began = time.monotonic()
+        station.ingest.add(report(M1, 0), lambda ok: acked.append(time.monotonic() - began))
+        await asyncio.sleep(0.2)
+        committer.cancel()
+
+    asyncio.run(run())
+    assert len(acked) == 1 and acked[0] < 0.1 and storage.count_readings() == 10
+
+
+def test_the_runtime_upkeep_applies_the_retention(tmp_path: Path) -> None:
+    storage = SqliteStorage(str(tmp_path / "station.db"))
+    old = int(time.time()) - 10 * 86_400
+    storage.add_readings(
+        [Reading(M1, ENERGY, old, 1.0), Reading(M1, ENERGY, old + 9 * 86_400, 2.0)]
+    )
+
+    async def run() -> None:
+        upkeep = asyncio.create_task(maintain_storage(storage, retain_days=3))
+        await asyncio.sleep(0.2)
+        upkeep.cancel()
+
+    asyncio.run(run())
+    assert [r.value for r in storage.readings(M1)] == [2.0]

@@ -40,7 +40,7 @@ from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
-from wattguard.runtime.ingest import drive_group_commit
+from wattguard.runtime.ingest import drive_group_commit, maintain_storage
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
@@ -278,6 +278,7 @@ async def run_station(
     status_every: float = 5.0,
     api_port: int | None = 8080,
     freshness: AnswerFreshness | None = None,
+    retain_days: int | None = None,
 ) -> None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
@@ -301,6 +302,7 @@ async def run_station(
         group_commit=GroupCommitConfig(),  # acknowledged once durable, many per transaction
     )
     committer = asyncio.create_task(drive_group_commit(station))
+    upkeep = asyncio.create_task(maintain_storage(storage, retain_days))
     if sealed is not None:
         sealed.events = station.monitor  # refused envelopes are the station's events
     await nats.ready()
@@ -337,6 +339,7 @@ async def run_station(
         if api is not None:
             await api.stop()
         committer.cancel()
+        upkeep.cancel()
         station.close()  # commits what is queued
         await nats.close()
         storage.close()

@@ -95,6 +95,7 @@ class CommitQueue(Protocol):
 
     def add(self, readings: list[Reading], ack: Callable[[bool], None]) -> None: ...
 
+
 #: Everything a :class:`TerminalLink` hands out.
 TerminalLinkEvent = LinkEvent | ProtocolViolation
 
