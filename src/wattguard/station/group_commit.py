@@ -47,6 +47,8 @@ T = TypeVar("T")
 MAX_ROWS = 5000
 #: Seconds the oldest report of a batch may wait for its commit (the time trigger).
 MAX_DELAY = 0.005
+#: Meter addresses remembered as checked (beyond, the memory starts again).
+_KNOWN = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +174,16 @@ class IngestQueue:
             config.max_rows, config.max_delay
         )
         self.stats = IngestStats()
+        # meters and quantities already checked, from report to report
+        self._known: tuple[dict[object, str], dict[object, str]] = ({}, {})
 
     def add(self, readings: list[Reading], ack: Ack) -> None:
         """Queue one report (its readings checked now: an invalid one raises
         :class:`~wattguard.station.records.InvalidRecord` and queues nothing); commits at
         once when the size trigger fires."""
-        rows = reading_rows(readings, self.calendar())
+        if len(self._known[0]) > _KNOWN:
+            self._known = ({}, {})
+        rows = reading_rows(readings, self.calendar(), self._known)
         now = self.clock()
         self.core.add(rows, (ack, readings), now)
         if self.core.due(now):

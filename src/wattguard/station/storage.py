@@ -343,9 +343,10 @@ class PostgresStorage(SqlStorage):
         self._prepare_days(days)
         try:
             return super().add_rows(rows)
-        except StorageError:
-            # another process may have dropped a partition this one remembered: look again
-            # and try once more (the failed transaction stored nothing)
+        except InvalidRecord:
+            # "no partition for the row": another process may have dropped a partition this
+            # one remembered; look again and try once more (the failed transaction stored
+            # nothing). A lost connection is not retried here: it raises StorageUnavailable.
             self._days = None
             self._prepare_days(days)
             return super().add_rows(rows)
