@@ -17,18 +17,31 @@ import numpy as np
 import pytest
 
 from wattguard.clock import SystemClock, VirtualClock
+from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import MeterConfig
 from wattguard.network.bus import InProcessBus, down_subject, up_subject
 from wattguard.network.fep import FepSession, FrameAdmitted
 from wattguard.network.hplc import HplcChannel
-from wattguard.network.terminal import CollectionTask, Terminal
-from wattguard.protocol import OAD, decode_apdu, decode_frame
-from wattguard.protocol.apdu.report import ReportResponseTransData
+from wattguard.network.terminal import Collected, CollectionTask, Terminal, encode_item
+from wattguard.protocol import (
+    OAD,
+    Control,
+    Data,
+    DataType,
+    LinkFrame,
+    ServerAddress,
+    decode_apdu,
+    decode_frame,
+)
+from wattguard.protocol.apdu.common import AResultNormal
+from wattguard.protocol.apdu.get import GetResponseNormal
+from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
 from wattguard.runtime.ingest import drive_group_commit, maintain_storage
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.station import Station
+from wattguard.station.collector import Collector
 from wattguard.station.group_commit import GroupCommit, GroupCommitConfig, IngestQueue
-from wattguard.station.ingest import Reading
+from wattguard.station.ingest import PlainVerifier, Reading
 from wattguard.station.records import InvalidRecord
 from wattguard.station.storage import PostgresStorage, SqliteStorage
 from wattguard.testing import T0
@@ -364,3 +377,37 @@ def test_the_runtime_upkeep_applies_the_retention(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert [r.value for r in storage.readings(M1)] == [2.0]
+
+
+def test_readings_the_storage_refuses_for_good_are_an_event_and_acknowledged(
+    tmp_path: Path,
+) -> None:
+    storage = SqliteStorage(str(tmp_path / "station.db"))
+    bus, clock, events = InProcessBus(), VirtualClock(T0), EventLog()
+    queue = IngestQueue(storage, clock.monotonic, clock.time)
+    collector = Collector(
+        bus, clock, PlainVerifier(), lambda readings: None, events=events,
+        require_protection=False, commits=queue,
+    )  # fmt: skip
+    sent: list[bytes] = []
+    bus.subscribe(down_subject(TERMINAL), lambda subject, payload: sent.append(payload))
+
+    def report(value: float, piid: int) -> None:
+        answer = GetResponseNormal(
+            1, AResultNormal(OAD(0x2000, 2, 1), Data(DataType.FLOAT64, value))
+        )
+        item = Collected(bytes.fromhex(M1), T0, b"", answer.to_bytes())
+        notification = ReportNotificationTransData(piid, OAD(0xF209, 2, 1), (encode_item(item),))
+        frame = LinkFrame(
+            Control(True, False), ServerAddress(TERMINAL), 0x10, notification.to_bytes()
+        )
+        bus.publish(up_subject(TERMINAL), frame.to_bytes())
+
+    report(float("nan"), 1)  # a value no database row may hold: refused, never stored
+    assert len(sent) == 1 and queue.core.reports == 0
+    assert [e.kind for e in events.events] == [EventKind.MALFORMED]
+    report(2305.0, 2)  # a good one (voltage, scaler -1) waits for its commit
+    assert len(sent) == 1 and queue.core.reports == 1
+    queue.flush()
+    assert len(sent) == 2 and [r.value for r in storage.readings(M1)] == [pytest.approx(230.5)]
+    assert collector.links[TERMINAL].waiting == 0
