@@ -53,7 +53,23 @@ def add(commands: Commands) -> None:
         "--jetstream", action="store_true",
         help="durable NATS JetStream streams instead of NATS core (the server runs with -js)",
     )  # fmt: skip
+    station.add_argument(
+        "--retain-days", type=_days, default=None, metavar="N",
+        help="keep the readings of the last N whole days and today, drop older days every "
+        "hour (PostgreSQL: whole partitions); default: keep everything",
+    )  # fmt: skip
     station.set_defaults(run=run)
+
+
+def _days(text: str) -> int:
+    """A whole number of days, 0 or more (argparse type)."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days >= 0")
+    return days
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,5 +83,6 @@ def run(args: argparse.Namespace) -> int:
         api_port=None if args.no_api else args.api_port,
         freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
         jetstream=args.jetstream,
+        retain_days=args.retain_days,
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)

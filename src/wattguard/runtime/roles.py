@@ -40,6 +40,7 @@ from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
+from wattguard.runtime.ingest import drive_group_commit, maintain_storage
 from wattguard.runtime.jetstream import JetStreamBus
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
@@ -47,6 +48,7 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.audit import StationAudit
 from wattguard.station.freshness import AnswerFreshness
+from wattguard.station.group_commit import GroupCommitConfig
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
@@ -292,6 +294,7 @@ async def run_station(
     api_port: int | None = 8080,
     freshness: AnswerFreshness | None = None,
     jetstream: bool = False,
+    retain_days: int | None = None,
 ) -> None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
@@ -312,7 +315,10 @@ async def run_station(
         hsm=hsm,
         collection_interval=REALTIME.period,
         freshness=freshness,
+        group_commit=GroupCommitConfig(),  # acknowledged once durable, many per transaction
     )
+    committer = asyncio.create_task(drive_group_commit(station))
+    upkeep = asyncio.create_task(maintain_storage(storage, retain_days))
     if sealed is not None:
         sealed.events = station.monitor  # refused envelopes are the station's events
     await nats.ready()
@@ -349,7 +355,9 @@ async def run_station(
     finally:
         if api is not None:
             await api.stop()
-        station.close()
+        committer.cancel()
+        upkeep.cancel()
+        station.close()  # commits what is queued
         await nats.close()
         storage.close()
 

@@ -4,7 +4,7 @@ arrived per terminal (the day's collection completeness, :mod:`wattguard.station
 
 Both read the 15-minute curve (:data:`CURVE`, ``50020200/00100201``: the cumulative forward
 active energy each meter froze at each quarter hour, DL/T 698.45 object 5002) from the partial
-index :data:`CURVE_INDEX` (schema version 5) alone: the span's entries, in time order, never
+index :data:`CURVE_INDEX` (schema version 6) alone: the span's entries, in time order, never
 the table (``bench/fleet_figures.py`` measures it against reading each meter's curve). The
 index is partial, and the statements name the curve as a literal (a constant of this module,
 never input), so that only they can use it: a query of one meter's readings, whose quantity
@@ -22,7 +22,7 @@ __all__ = ["CURVE", "CURVE_INDEX", "FleetQueries"]
 
 #: The 15-minute curve's cumulative forward active energy (kWh).
 CURVE = "50020200/00100201"
-#: The index the fleet's aggregates read (schema version 5): the curve's rows only, by time,
+#: The index the fleet's aggregates read (schema version 6): the curve's rows only, by time,
 #: holding every column the aggregates name (SQLite reads an index alone only when it holds
 #: even the column its WHERE fixes, hence ``quantity`` last).
 CURVE_INDEX = (

@@ -15,7 +15,10 @@ de-duplicating and closing it). Version 3 adds the API's users (``station.users`
 role, the SM3 digest of their token (never the token), when they were made and disabled.
 Version 4 adds the operational events; version 5 the station's rules and their firings
 (:mod:`wattguard.station.rules`). Version 6 indexes the 15-minute curve's readings by time (a
-partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`).
+partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`). Version 7
+partitions the readings by day on PostgreSQL (:mod:`wattguard.station.partitions`; the rows
+already stored move into their days' partitions, the curve's index is made again on the
+partitioned table); on SQLite it changes nothing.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -44,6 +47,8 @@ class Migration:
     version: int
     statements: tuple[str, ...]  # ``{serial}`` is the dialect's identity column
     then: Callable[[Any, Callable[[str], str]], None] | None = None
+    #: PostgreSQL's statements where they differ from ``statements`` (partitioning)
+    postgres: tuple[str, ...] | None = None
 
 
 def _fill_event_meters(cur: Any, sql: Callable[[str], str]) -> None:
@@ -137,6 +142,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             CURVE_INDEX,
         ),
     ),
+    Migration(
+        7,
+        # SQLite: no partitions (a file holds one table); nothing changes
+        (),
+        postgres=(
+            # readings partitioned by day (station.partitions); the table written by earlier
+            # versions is moved into the partitions its days need
+            "DROP INDEX IF EXISTS readings_curve",  # made again below, on the new table
+            "ALTER TABLE readings RENAME CONSTRAINT readings_pkey TO readings_old_pkey",
+            "ALTER TABLE readings RENAME TO readings_old",
+            "CREATE TABLE readings (meter TEXT NOT NULL, quantity TEXT NOT NULL, "
+            "time BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL, received DOUBLE PRECISION, "
+            "PRIMARY KEY (meter, quantity, time)) PARTITION BY RANGE (time)",
+            "CREATE INDEX readings_meter_time ON readings (meter, time)",
+            CURVE_INDEX,
+            "DO $$ DECLARE d BIGINT; BEGIN "
+            "FOR d IN SELECT DISTINCT time / 86400 FROM readings_old LOOP "
+            "EXECUTE format('CREATE TABLE %I PARTITION OF readings FOR VALUES FROM (%s) TO (%s)', "
+            "'readings_d' || d, "
+            "d * 86400, (d + 1) * 86400); END LOOP; END $$",
+            "INSERT INTO readings SELECT meter, quantity, time, value, received FROM readings_old",
+            "DROP TABLE readings_old",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -159,7 +188,10 @@ def migrate(cur: Any, serial: str, sql: Callable[[str], str], postgres: bool) ->
     for migration in MIGRATIONS:
         if migration.version <= current:
             continue
-        for statement in migration.statements:
+        statements = migration.statements
+        if postgres and migration.postgres is not None:
+            statements = migration.postgres
+        for statement in statements:
             cur.execute(statement.format(serial=serial))
         if migration.then is not None:
             migration.then(cur, sql)

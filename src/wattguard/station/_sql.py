@@ -15,6 +15,7 @@ from wattguard.station._fleet_sql import FleetQueries
 from wattguard.station._rules_sql import RuleTables
 from wattguard.station.commands import Command, CommandKind, CommandState
 from wattguard.station.ingest import Reading
+from wattguard.station.partitions import AHEAD, DAY, day_of
 from wattguard.station.records import (
     Alert,
     AuditRow,
@@ -139,7 +140,12 @@ class SqlStorage(RuleTables, FleetQueries):
     def add_readings(self, readings: Iterable[Reading], received: float | None = None) -> int:
         """Store a batch whole or not at all; how many were new (a reading already stored under
         the same meter, quantity and time is ignored, as is a repeat inside the batch)."""
-        rows = reading_rows(readings, received)
+        return self.add_rows(reading_rows(readings, received))
+
+    def add_rows(self, rows: list[ReadingRow]) -> int:
+        """Store rows already checked by :func:`~wattguard.station.records.reading_rows`
+        (the group commit's path: each report is checked when it arrives, its batch written
+        here) in one transaction; how many were new."""
         if not rows:
             return 0
         with self._write() as cur:
@@ -202,6 +208,36 @@ class SqlStorage(RuleTables, FleetQueries):
     def count_readings_of(self, quantity: str) -> int:
         sql = "SELECT COUNT(*) FROM readings WHERE quantity = ?"
         return int(self._query(sql, (normalise_quantity(quantity),))[0][0])
+
+    # retention (station.partitions)
+
+    def drop_readings_before(self, time: float) -> list[int]:
+        """Remove the readings of every whole day before the day ``time`` falls in (SQLite:
+        deletes the rows; PostgreSQL drops the days' partitions); the days removed."""
+        cutoff = day_of(moment(time, "cutoff")) * DAY
+        with self._write() as cur:
+            cur.execute(
+                self._sql("SELECT DISTINCT time / 86400 FROM readings WHERE time < ?"), (cutoff,)
+            )
+            days = sorted(int(day) for (day,) in cur.fetchall())
+            cur.execute(self._sql("DELETE FROM readings WHERE time < ?"), (cutoff,))
+        return days
+
+    def maintain(self, now: float, retain_days: int | None = None) -> list[int]:
+        """The runtime's periodic upkeep: make ready the partitions of today and the
+        :data:`~wattguard.station.partitions.AHEAD` next days (PostgreSQL), and with
+        ``retain_days`` remove the days before the last ``retain_days`` whole days (today is
+        always kept); the days removed."""
+        today = day_of(moment(now, "now"))
+        self._prepare_days(set(range(today, today + AHEAD + 1)))
+        if retain_days is None:
+            return []
+        if isinstance(retain_days, bool) or not isinstance(retain_days, int) or retain_days < 0:
+            raise InvalidRecord(f"retention {retain_days!r} is not a whole number of days >= 0")
+        return self.drop_readings_before((today - retain_days) * DAY)
+
+    def _prepare_days(self, days: set[int]) -> None:
+        """Make sure readings of ``days`` can be stored (PostgreSQL: their partitions)."""
 
     # meters
 

@@ -8,6 +8,13 @@ Theory of operation. Front-end processors publish what each terminal sends on
 those bytes go out only *after* the report's readings have been handed to the sink (stored),
 so a station that dies in between never acknowledged what it did not keep, and the terminal
 sends it again. The sink must therefore take duplicates (the storage keeps each reading once).
+With group commit (``commits``: :class:`~wattguard.station.group_commit.IngestQueue`) a
+report's readings are only queued for a transaction shared with other reports, so the link
+holds everything it would send (the report's acknowledgement first, and whatever follows it)
+until that transaction is committed; if the commit fails the held bytes are dropped, and the
+terminal, never acknowledged, sends the report again. Readings the storage refuses for good
+(:class:`~wattguard.station.records.InvalidRecord`: a value that is not finite) are recorded
+as a MALFORMED event and acknowledged, since sending them again would not change them.
 
 Each relayed exchange is opened by :func:`~wattguard.station.ingest.verify_exchange` (the
 cryptographic device verifies the meter's MAC; the link's
@@ -41,6 +48,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol
 
 from wattguard.clock import Clock
 from wattguard.errors import DecodeError, LocalProtocolError
@@ -61,8 +70,9 @@ from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.ingest import Reading, Verifier, readings_of, verify_exchange
+from wattguard.station.records import InvalidRecord
 
-__all__ = ["ONLINE_HEARTBEATS", "Collector", "TerminalLink", "TerminalLinkEvent"]
+__all__ = ["ONLINE_HEARTBEATS", "Collector", "CommitQueue", "TerminalLink", "TerminalLinkEvent"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +86,16 @@ ReportSink = Callable[[bytes, Structure, float], None]
 #: Told of each meter whose answer was verified on a terminal's link: (meter, terminal, when).
 MeterSink = Callable[[bytes, bytes, float], None]
 Callback = Callable[[Structure | None], None]
+
+
+class CommitQueue(Protocol):
+    """Group commit as the collector uses it
+    (:class:`~wattguard.station.group_commit.IngestQueue`): a report's readings go in with an
+    acknowledgement called True once they are durable, False if their commit failed."""
+
+    def add(self, readings: list[Reading], ack: Callable[[bool], None]) -> None: ...
+
+
 #: Everything a :class:`TerminalLink` hands out.
 TerminalLinkEvent = LinkEvent | ProtocolViolation
 
@@ -106,6 +126,9 @@ class TerminalLink:
     _callbacks: dict[int, Callback] = field(default_factory=dict)
     _piid: int = 0
     _events: deque[TerminalLinkEvent] = field(default_factory=deque)
+    #: reports of this link whose commit is pending, and the bytes held back until it is done
+    waiting: int = 0
+    held: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.connection = ClientConnection(ServerAddress(self.terminal), timeout=self.timeout)
@@ -235,8 +258,10 @@ class Collector:
         require_protection: bool = True,
         freshness: AnswerFreshness | None = None,
         on_meter: MeterSink | None = None,
+        commits: CommitQueue | None = None,
     ) -> None:
         self.bus = bus
+        self.commits = commits
         self.on_meter = on_meter
         self.clock = clock
         self.verifier = verifier
@@ -257,10 +282,11 @@ class Collector:
         """The link of ``terminal`` (made on first use)."""
         link = self.links.get(terminal)
         if link is None:
+            sink = self.sink if self.commits is None else partial(self._queue, terminal)
             link = TerminalLink(
                 terminal,
                 self.verifier,
-                self.sink,
+                sink,
                 self.events,
                 self.on_report,
                 self.require_protection,
@@ -305,5 +331,32 @@ class Collector:
             if isinstance(event, LinkEvent):
                 log.debug("%s: %s", link.name, type(event.apdu).__name__)
         out = link.data_to_send()
+        if out and link.waiting:
+            link.held.append(out)  # behind an acknowledgement whose commit is pending
+        elif out:
+            self.bus.publish(down_subject(link.terminal), out)
+
+    def _queue(self, terminal: bytes, readings: list[Reading]) -> None:
+        """A report's readings into group commit: its link holds what it sends (the report's
+        acknowledgement first) until the commit is done."""
+        assert self.commits is not None
+        link = self.links[terminal]
+        link.waiting += 1
+        out = link.data_to_send()  # the report's acknowledgement is already written
         if out:
+            link.held.append(out)
+        try:
+            self.commits.add(readings, partial(self._committed, link))
+        except InvalidRecord as exc:  # refused for good: a resend would be refused again
+            link._record(EventKind.MALFORMED, f"readings refused: {exc}", self.clock.time())
+            self._committed(link, True)
+
+    def _committed(self, link: TerminalLink, durable: bool) -> None:
+        """One of ``link``'s reports was committed (or its commit failed: the bytes held so
+        far, its acknowledgement among them, are dropped, and the terminal sends it again)."""
+        link.waiting -= 1
+        if not durable:
+            link.held.clear()
+        if link.waiting == 0 and link.held:
+            out, link.held = b"".join(link.held), []
             self.bus.publish(down_subject(link.terminal), out)

@@ -241,18 +241,41 @@ def readings_of(meter: bytes, answer: Structure, read_at: float) -> list[Reading
 
 
 def _values(meter: str, oad: OAD, value: Data, time: int, prefix: str = "") -> list[Reading]:
-    info = lookup(oad.oi)
-    scale = 10.0**info.scaler if info is not None and info.scaler is not None else 1.0
+    scale, names = _quantities(oad, prefix)
     if value.type in (DataType.ARRAY, DataType.STRUCTURE) and oad.element == 0:
         out = []
         for index, item in enumerate(value.value, start=1):
             number = _number(item)
             if number is not None:
-                element = OAD(oad.oi, oad.attribute, index, oad.feature)
-                out.append(Reading(meter, prefix + str(element), time, number * scale))
+                name = names[index] if index < len(names) else _quantity(oad, prefix, index)
+                out.append(Reading(meter, name, time, number * scale))
         return out
     number = _number(value)
-    return [] if number is None else [Reading(meter, prefix + str(oad), time, number * scale)]
+    return [] if number is None else [Reading(meter, names[0], time, number * scale)]
+
+
+#: A quantity's names and scale, per OAD and record prefix: worked out once, not per reading.
+_NAMES: dict[tuple[OAD, str], tuple[float, tuple[str, ...]]] = {}
+#: Elements whose names are kept per OAD (an array's longer tail is named when met).
+_ELEMENTS = 16
+
+
+def _quantities(oad: OAD, prefix: str) -> tuple[float, tuple[str, ...]]:
+    """The scale of ``oad``'s values (the object catalogue's scaler) and its quantity names:
+    ``[0]`` the OAD itself, ``[i]`` its element ``i`` (for an array read whole)."""
+    known = _NAMES.get((oad, prefix))
+    if known is None:
+        info = lookup(oad.oi)
+        scale = 10.0**info.scaler if info is not None and info.scaler is not None else 1.0
+        names = (prefix + str(oad), *(_quantity(oad, prefix, i) for i in range(1, _ELEMENTS)))
+        known = (scale, names)
+        if len(_NAMES) < 100_000:  # bounded: OADs come from meters' answers
+            _NAMES[(oad, prefix)] = known
+    return known
+
+
+def _quantity(oad: OAD, prefix: str, index: int) -> str:
+    return prefix + str(OAD(oad.oi, oad.attribute, index, oad.feature))
 
 
 def _number(value: Data) -> float | None:

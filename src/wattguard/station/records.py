@@ -211,16 +211,23 @@ def moment(value: object, name: str, index: int = 0) -> float:
     return float(value)
 
 
-def reading_rows(readings: Iterable[Reading], received: float | None) -> list[ReadingRow]:
+def reading_rows(
+    readings: Iterable[Reading],
+    received: float | None,
+    known: tuple[dict[object, str], dict[object, str]] | None = None,
+) -> list[ReadingRow]:
     """Check and normalise a batch; the first bad reading raises, naming its position.
 
     Hot path (tens of thousands of rows per second): keys seen once in the batch are looked up
-    in a dictionary instead of being matched again.
+    in a dictionary instead of being matched again; ``known`` (the meters' and quantities'
+    dictionaries) carries them from one call to the next (group commit checks report by
+    report).
     """
     if received is not None:
         received = moment(received, "received time")
-    meters: dict[object, str] = {}
-    quantities: dict[object, str] = {}
+    meters: dict[object, str]
+    quantities: dict[object, str]
+    meters, quantities = ({}, {}) if known is None else known
     rows: list[ReadingRow] = []
     append = rows.append
     for index, reading in enumerate(readings):

@@ -67,6 +67,7 @@ from wattguard.station.commands import (
     User,
 )
 from wattguard.station.freshness import AnswerFreshness
+from wattguard.station.group_commit import GroupCommitConfig, IngestQueue
 from wattguard.station.ingest import METER_TIME, PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.ondemand import OnDemandRead, ReadBook, RelayBook, opened, outcome_of
@@ -155,6 +156,7 @@ class Station:
         collection_interval: float = COLLECTION_INTERVAL,
         freshness: AnswerFreshness | None = None,
         balance: bool = True,
+        group_commit: GroupCommitConfig | None = None,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -181,10 +183,16 @@ class Station:
         self.relays = RelayBook()  # each meter's relay state as last learnt
         self.relays.restore(self.commands.commands.values())
         verifier: Verifier = hsm if hsm is not None else PlainVerifier()
+        # group commit (station.group_commit): the runtime drives its timer (tick_ingest)
+        self.ingest: IngestQueue | None = None
+        if group_commit is not None:
+            self.ingest = IngestQueue(
+                storage, clock.monotonic, clock.time, after=self._committed, config=group_commit
+            )
         self.collector = Collector(
             bus, clock, verifier, self._store, events=self.monitor,
             require_protection=hsm is not None, on_report=self._meter_report,
-            freshness=freshness, on_meter=self._meter_seen,
+            freshness=freshness, on_meter=self._meter_seen, commits=self.ingest,
         )  # fmt: skip
         # Security events of components in other processes (FEPs) arrive on the bus.
         self._events_off = bus.subscribe(f"{EVENTS}.*", self._remote_event)
@@ -223,9 +231,15 @@ class Station:
     # readings
 
     def _store(self, readings: list[Reading]) -> None:
+        """One report's readings, committed on their own (no group commit)."""
+        self.stored += self.storage.add_readings(readings, received=self.clock.time())
+        self._committed(readings)
+
+    def _committed(self, readings: list[Reading]) -> None:
+        """After a report's readings are durable: counts, the watch, the balance, hooks."""
         self.received += len(readings)
-        new = self.storage.add_readings(readings, received=self.clock.time())
-        self.stored += new
+        if self.ingest is not None:
+            self.stored = self.ingest.stats.new
         self.watch.seen({reading.meter for reading in readings}, self.clock.time())
         if self.balance is not None:
             self.balance.on_readings(readings)
@@ -247,8 +261,11 @@ class Station:
         self.monitor.record(event)
 
     def close(self) -> None:
-        """Stop listening on the bus (the storage stays open)."""
+        """Stop listening on the bus, commit what group commit holds (the storage stays
+        open)."""
         self.collector.close()
+        if self.ingest is not None:
+            self.ingest.flush()
         self._events_off()
 
     def _meter_report(self, meter: bytes, report: Structure, at: float) -> None:
@@ -476,7 +493,16 @@ class Station:
         self.exchange(meter, GetRequestNormal(1, oad), operator, answered)
         return read
 
+    def tick_ingest(self) -> float | None:
+        """Commit the group commit's batch if it is due; when to call again (monotonic
+        seconds; None: nothing waits). The runtime calls it every few milliseconds."""
+        if self.ingest is None:
+            return None
+        self.ingest.handle_timer(self.clock.monotonic())
+        return self.ingest.get_timer()
+
     def tick(self) -> None:
+        self.tick_ingest()
         self.collector.tick()
         self.watch.check(self.clock.time())
         self.monitor.tick(self.clock.time())

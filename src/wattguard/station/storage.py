@@ -50,6 +50,13 @@ from wattguard.station._schema import SCHEMA_VERSION
 from wattguard.station._sql import MAX_PAGE, Chain, SqlStorage
 from wattguard.station.commands import Command
 from wattguard.station.ingest import Reading
+from wattguard.station.partitions import (
+    create_partition,
+    day_of,
+    days_of,
+    partition_day,
+    partition_name,
+)
 from wattguard.station.records import (
     Alert,
     AuditRow,
@@ -63,6 +70,7 @@ from wattguard.station.records import (
     StorageUnavailable,
     StoredEvent,
     UserRecord,
+    moment,
 )
 from wattguard.station.rules import Firing, Rule
 
@@ -86,6 +94,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Any constant identifies the lock; this one spells "wattguard parts".
+_PARTITION_LOCK = 0x7761_7474_5041_5254
+
 _INSERT_READING = (
     "INSERT INTO readings (meter, quantity, time, value, received) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING"
@@ -96,6 +107,9 @@ class Storage(Protocol):
     """What the station, its monitor, audit trail and API need from a database."""
 
     def add_readings(self, readings: Iterable[Reading], received: float | None = None) -> int: ...
+    def add_rows(self, rows: list[ReadingRow]) -> int: ...
+    def drop_readings_before(self, time: float) -> list[int]: ...
+    def maintain(self, now: float, retain_days: int | None = None) -> list[int]: ...
     def readings(
         self,
         meter: str,
@@ -265,6 +279,7 @@ class PostgresStorage(SqlStorage):
         self.schema = schema
         self._lock = threading.RLock()
         self._closed = False
+        self._days: set[int] | None = None
         self._db = self._connect()
         try:
             self._migrate()
@@ -330,6 +345,62 @@ class PostgresStorage(SqlStorage):
             "SELECT meter, quantity, time, value, received FROM incoming ON CONFLICT DO NOTHING"
         )
         return int(cur.rowcount)
+
+    # partitions (station.partitions)
+
+    def add_rows(self, rows: list[ReadingRow]) -> int:
+        """Store checked rows in one transaction, their days' partitions made first; how many
+        were new."""
+        if not rows:
+            return 0
+        days = days_of(row[2] for row in rows)
+        self._prepare_days(days)
+        try:
+            return super().add_rows(rows)
+        except InvalidRecord:
+            # "no partition for the row": another process may have dropped a partition this
+            # one remembered; look again and try once more (the failed transaction stored
+            # nothing). A lost connection is not retried here: it raises StorageUnavailable.
+            self._days = None
+            self._prepare_days(days)
+            return super().add_rows(rows)
+
+    def _prepare_days(self, days: set[int]) -> None:
+        missing = days - self.partitions()
+        if not missing:
+            return
+        with self._write() as cur:
+            # one creator at a time, whatever the number of processes; IF NOT EXISTS skips
+            # the days another one made meanwhile
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+            for day in sorted(missing):
+                cur.execute(create_partition(day))
+        self.partitions().update(missing)
+
+    def partitions(self) -> set[int]:
+        """The days the readings table has a partition for (remembered; looked up again after
+        a failed write or a retention run)."""
+        if self._days is None:
+            rows = self._query(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'readings'::regclass"
+            )
+            found = (partition_day(name) for (name,) in rows)
+            self._days = {day for day in found if day is not None}
+        return self._days
+
+    def drop_readings_before(self, time: float) -> list[int]:
+        """Drop the partitions of every whole day before the day ``time`` falls in; those
+        days."""
+        cutoff = day_of(moment(time, "cutoff"))
+        self._days = None
+        with self._write() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+            days = sorted(day for day in self.partitions() if day < cutoff)
+            for day in days:
+                cur.execute(f'DROP TABLE "{partition_name(day)}"')
+        self._days = None
+        return days
 
     def _lock_audit(self, cur: Any) -> None:
         # SHARE ROW EXCLUSIVE conflicts with itself: appenders queue, readers do not wait.

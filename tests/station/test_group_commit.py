@@ -1,0 +1,413 @@
+"""Group commit: batches by size and by time, acknowledged only after the commit, a failed
+commit acknowledges nothing, a killed station loses only what it never acknowledged; on
+SQLite and PostgreSQL, and end to end from a terminal's reports."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wattguard.clock import SystemClock, VirtualClock
+from wattguard.events import EventKind, EventLog
+from wattguard.meter.device import MeterConfig
+from wattguard.network.bus import InProcessBus, down_subject, up_subject
+from wattguard.network.fep import FepSession, FrameAdmitted
+from wattguard.network.hplc import HplcChannel
+from wattguard.network.terminal import Collected, CollectionTask, Terminal, encode_item
+from wattguard.protocol import (
+    OAD,
+    Control,
+    Data,
+    DataType,
+    LinkFrame,
+    ServerAddress,
+    decode_apdu,
+    decode_frame,
+)
+from wattguard.protocol.apdu.common import AResultNormal
+from wattguard.protocol.apdu.get import GetResponseNormal
+from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
+from wattguard.runtime.ingest import drive_group_commit, maintain_storage
+from wattguard.runtime.simulation import Neighbourhood
+from wattguard.station import Station
+from wattguard.station.collector import Collector
+from wattguard.station.group_commit import GroupCommit, GroupCommitConfig, IngestQueue
+from wattguard.station.ingest import PlainVerifier, Reading
+from wattguard.station.records import InvalidRecord
+from wattguard.station.storage import PostgresStorage, SqliteStorage
+from wattguard.testing import T0
+from wattguard.testing.meter import new_meter
+from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
+
+M1, M2 = "000000000001", "000000000002"
+ENERGY = "00100201"
+TERMINAL = bytes.fromhex("990000000001")
+TASK = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0),))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = Backend(request.param, tmp_path)
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture(params=PERSISTENT)
+def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = Backend(request.param, tmp_path)
+    yield made
+    made.cleanup()
+
+
+def report(meter: str, start: int, n: int = 10) -> list[Reading]:
+    return [Reading(meter, ENERGY, start + 60 * k, float(start + k)) for k in range(n)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# the sans-IO core
+
+
+def test_the_size_trigger_fires_at_max_rows() -> None:
+    core: GroupCommit[str] = GroupCommit(max_rows=25, max_delay=1.0)
+    core.add([("m", "q", 1, 1.0, None)] * 10, "a", 0.0)
+    core.add([("m", "q", 2, 1.0, None)] * 10, "b", 0.0)
+    assert not core.due(0.0)
+    core.add([("m", "q", 3, 1.0, None)] * 5, "c", 0.0)
+    assert core.due(0.0)
+    batch = core.take()
+    assert batch is not None and batch.acks == ("a", "b", "c") and len(batch.rows) == 25
+    assert core.take() is None and core.pending == 0 and not core.due(99.0)
+
+
+def test_the_time_trigger_fires_when_the_oldest_report_waited_max_delay() -> None:
+    core: GroupCommit[str] = GroupCommit(max_rows=1000, max_delay=0.005)
+    assert core.get_timer() is None
+    core.add([("m", "q", 1, 1.0, None)], "a", 10.0)
+    core.add([("m", "q", 2, 1.0, None)], "b", 10.004)
+    assert core.get_timer() == pytest.approx(10.005)
+    assert not core.due(10.0049)
+    assert core.due(10.005)
+    assert core.take() is not None and core.get_timer() is None
+
+
+def test_the_core_refuses_triggers_that_make_no_sense() -> None:
+    with pytest.raises(ValueError):
+        GroupCommit(max_rows=0)
+    with pytest.raises(ValueError):
+        GroupCommit(max_delay=float("nan"))
+
+
+# the queue on each backend
+
+
+def test_reports_are_acknowledged_only_after_their_batch_is_durable(backend: Backend) -> None:
+    store = backend.open()
+    # what another process sees is what is durable (SQLite in memory: the same connection)
+    observer = backend.open()
+    clock = Clock()
+    seen: list[tuple[str, bool, int]] = []
+
+    def ack(name: str) -> object:
+        return lambda ok: seen.append((name, ok, observer.count_readings()))
+
+    queue = IngestQueue(store, clock, lambda: 1e9, config=GroupCommitConfig(35, 0.005))
+    queue.add(report(M1, 0), ack("r1"))
+    queue.add(report(M2, 0), ack("r2"))
+    clock.now += 0.004
+    assert queue.handle_timer(clock.now) == 0  # not yet due: nothing written, nothing acked
+    assert seen == [] and observer.count_readings() == 0
+    clock.now += 0.001
+    assert queue.handle_timer(clock.now) == 20
+    assert seen == [("r1", True, 20), ("r2", True, 20)]
+    # the size trigger: the report that fills the batch commits it at once
+    queue.add(report(M1, 6000, 20), ack("r3"))
+    queue.add(report(M2, 6000, 20), ack("r4"))
+    assert seen[2:] == [("r3", True, 60), ("r4", True, 60)]
+    assert (queue.stats.commits, queue.stats.reports, queue.stats.new) == (2, 4, 60)
+    assert len(queue.stats.latencies) == 4 and max(queue.stats.latencies) == pytest.approx(0.005)
+
+
+def test_a_redelivered_report_is_stored_once_and_counted_as_duplicates(backend: Backend) -> None:
+    store = backend.open()
+    queue = IngestQueue(store, Clock(), lambda: 1e9)
+    acks: list[bool] = []
+    queue.add(report(M1, 0), acks.append)
+    queue.add(report(M1, 0), acks.append)  # the same batch again: its ack was lost
+    queue.flush()
+    queue.add([*report(M1, 0, 5), *report(M2, 0, 5)], acks.append)
+    queue.flush()
+    assert acks == [True, True, True]
+    assert store.count_readings() == 15
+    assert (queue.stats.rows, queue.stats.new, queue.stats.duplicates) == (30, 15, 15)
+
+
+def _refuse_a_value(backend: Backend, store: Store) -> None:
+    """A commit that fails, as a full disk or a lost server would make it."""
+    if isinstance(store, PostgresStorage):
+        backend.raw(
+            store,
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN IF NEW.value = 666.5 THEN RAISE EXCEPTION 'refused'; END IF; "
+            "RETURN NEW; END $$",
+        )
+        backend.raw(
+            store,
+            "CREATE TRIGGER refuse BEFORE INSERT ON readings "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()",
+        )
+    else:
+        backend.raw(
+            store,
+            "CREATE TRIGGER refuse BEFORE INSERT ON readings WHEN NEW.value = 666.5 "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+
+
+def test_a_failed_commit_acknowledges_nothing_and_the_resend_is_stored(backend: Backend) -> None:
+    store = backend.open()
+    _refuse_a_value(backend, store)
+    queue = IngestQueue(store, Clock(), lambda: 1e9)
+    acks: list[tuple[str, bool]] = []
+    queue.add(report(M1, 0), lambda ok: acks.append(("good", ok)))
+    poisoned = [Reading(M2, ENERGY, 60, 666.5)]
+    queue.add(poisoned, lambda ok: acks.append(("bad", ok)))
+    assert queue.flush() == 0
+    assert acks == [("good", False), ("bad", False)]
+    assert store.count_readings() == 0 and queue.stats.failed == 1 and queue.stats.commits == 0
+    # the terminal resends both (never acknowledged); the database works again
+    backend.raw(
+        store, "DROP TRIGGER refuse" + (" ON readings" if backend.name == "postgresql" else "")
+    )
+    queue.add(report(M1, 0), lambda ok: acks.append(("good", ok)))
+    queue.add(poisoned, lambda ok: acks.append(("bad", ok)))
+    assert queue.flush() == 11
+    assert acks[2:] == [("good", True), ("bad", True)] and store.count_readings() == 11
+
+
+def test_an_invalid_report_is_refused_alone_and_never_poisons_a_batch(backend: Backend) -> None:
+    store = backend.open()
+    queue = IngestQueue(store, Clock(), lambda: 1e9)
+    acks: list[bool] = []
+    queue.add(report(M1, 0), acks.append)
+    with pytest.raises(InvalidRecord):
+        queue.add([Reading(M2, ENERGY, 60, float("nan"))], acks.append)
+    queue.flush()
+    assert acks == [True] and store.count_readings() == 10
+
+
+_KILLED = """
+import os, signal, sys
+from wattguard.station.group_commit import GroupCommitConfig, IngestQueue
+from wattguard.station.ingest import Reading
+from wattguard.station.storage import open_storage
+
+store = open_storage(sys.argv[1])
+now = [0.0]
+queue = IngestQueue(store, lambda: now[0], lambda: 1e9, config=GroupCommitConfig(10_000, 0.005))
+
+def ack(k):
+    return lambda ok: print(f"acked {k} {ok}", flush=True)
+
+for k in range(40):
+    now[0] = k / 1000  # a report a millisecond: the time trigger commits about every 5
+    queue.handle_timer(now[0])
+    queue.add([Reading(f"{k:012d}", "00100201", t * 60, float(t)) for t in range(25)], ack(k))
+os.kill(os.getpid(), signal.SIGKILL)  # the last reports are queued, not committed
+"""
+
+
+def test_a_killed_station_loses_only_what_it_never_acknowledged(persistent: Backend) -> None:
+    persistent.open()  # the schema exists before the child writes
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_KILLED), persistent.url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert child.returncode == -9, child.stderr
+    acked = {int(line.split()[1]) for line in child.stdout.splitlines() if line.endswith("True")}
+    assert len(acked) >= 30 and max(acked) < 39
+    store = persistent.open()
+    stored = {int(r.meter) for r in store.latest(ENERGY)}
+    assert acked <= stored  # everything acknowledged is there
+    assert store.count_readings() == 25 * len(stored)  # whole reports, never a part of one
+
+
+# end to end: a terminal's reports through the FEP's checks, the bus and the station
+
+
+class Chain:
+    """A terminal with five meters, the FEP's checks, the in-process bus and a station with
+    group commit on a SQLite file; the test drives the group commit's timer (``auto``)."""
+
+    def __init__(self, tmp_path: Path, max_delay: float = 0.005) -> None:
+        self.clock = VirtualClock(T0)
+        self.bus = InProcessBus()
+        self.storage = SqliteStorage(str(tmp_path / "station.db"))
+        self.channel = HplcChannel(seed=3)
+        self.terminal = Terminal(TERMINAL, self.channel, tasks=(TASK,), start=T0)
+        meters = [
+            new_meter(bytes.fromhex(f"{i:012d}"), config=MeterConfig(protected=False))
+            for i in range(1, 6)
+        ]
+        for meter in meters:
+            self.terminal.add_meter(meter.address)
+        self.fep = FepSession(TERMINAL, T0)
+        load = (np.full(5, 800.0), np.full(5, 100.0))
+        self.net = Neighbourhood(
+            self.terminal, self.channel, meters, lambda now, s: load, upstream=self._up
+        )
+        self.acks = 0  # report acknowledgements the station sent down
+        self.auto = False
+        self.net.on_step.append(self._step)
+        self.bus.subscribe(down_subject(TERMINAL), self._down)
+        self.station = Station(
+            self.storage, self.bus, self.clock, balance=False,
+            group_commit=GroupCommitConfig(10_000, max_delay),
+        )  # fmt: skip
+        self.net.power_up(T0)
+        self.net.connected(T0)
+
+    def _step(self, now: float) -> None:
+        self.clock.advance(max(0.0, now - self.clock.time()))  # the monotonic clock too
+        if self.auto:
+            self.station.tick_ingest()
+
+    def _up(self, data: bytes) -> None:
+        self.clock.advance(max(0.0, self.net.now - self.clock.time()))
+        self.fep.receive_data(data, self.net.now)
+        while (event := self.fep.next_event()) is not None:
+            if isinstance(event, FrameAdmitted):
+                self.bus.publish(up_subject(TERMINAL), event.frame.to_bytes())
+
+    def _down(self, subject: str, payload: bytes) -> None:
+        at = 0
+        while at < len(payload):  # held bytes go down together: frame by frame
+            end = at + (int.from_bytes(payload[at + 1 : at + 3], "little") & 0x3FFF) + 2
+            apdu = decode_apdu(decode_frame(payload[at:end]).apdu)
+            self.acks += isinstance(apdu, ReportResponseTransData)
+            at = end
+        self.net.from_upstream(payload)
+
+    def totals(self) -> int:
+        return self.storage.count_readings_of(ENERGY)
+
+
+def test_a_terminals_report_is_acknowledged_after_its_commit(tmp_path: Path) -> None:
+    d = Chain(tmp_path, max_delay=600.0)
+    d.net.run_until(T0 + 20)  # the first reads went up; the batch waits for its timer
+    assert d.station.ingest is not None and d.station.ingest.core.reports >= 1
+    assert d.acks == 0 and d.storage.count_readings() == 0 and d.terminal.outbox
+    queued = d.station.ingest.core.pending
+    d.clock.advance(600.0)
+    d.station.tick_ingest()
+    assert d.storage.count_readings() == queued > 0 and d.acks >= 1  # durable, then acked
+    d.station.ingest.core.max_delay = 0.005
+    d.auto = True
+    d.net.run_until(T0 + 3660)
+    assert d.totals() == 5 * 5 and not d.terminal.outbox
+    stats = d.station.ingest.stats
+    assert stats.commits <= stats.reports and stats.failed == 0
+
+
+def test_a_failed_commit_is_never_acknowledged_and_the_terminal_resends(tmp_path: Path) -> None:
+    d = Chain(tmp_path)
+    d.auto = True
+    broken = sqlite3.connect(tmp_path / "station.db")
+    broken.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON readings BEGIN SELECT RAISE(ABORT, 'full'); END"
+    )
+    broken.commit()
+    d.net.run_until(T0 + 25)
+    assert d.station.ingest is not None and d.station.ingest.stats.failed >= 1
+    assert d.acks == 0 and d.totals() == 0
+    broken.execute("DROP TRIGGER refuse")
+    broken.commit()
+    broken.close()
+    d.net.run_until(T0 + 3660)  # the unacknowledged report goes up again and is stored
+    assert d.totals() == 5 * 5 and not d.terminal.outbox
+
+
+# the runtime's timer (asyncio, the system clock)
+
+
+def test_the_runtime_commits_a_waiting_batch_within_milliseconds(tmp_path: Path) -> None:
+    storage = SqliteStorage(str(tmp_path / "station.db"))
+    station = Station(storage, InProcessBus(), SystemClock(), group_commit=GroupCommitConfig())
+    assert station.ingest is not None
+    acked: list[float] = []
+
+    async def run() -> None:
+        committer = asyncio.create_task(drive_group_commit(station))
+        await asyncio.sleep(0.02)
+        began = time.monotonic()
+        station.ingest.add(report(M1, 0), lambda ok: acked.append(time.monotonic() - began))
+        await asyncio.sleep(0.2)
+        committer.cancel()
+
+    asyncio.run(run())
+    assert len(acked) == 1 and acked[0] < 0.1 and storage.count_readings() == 10
+
+
+def test_the_runtime_upkeep_applies_the_retention(tmp_path: Path) -> None:
+    storage = SqliteStorage(str(tmp_path / "station.db"))
+    old = int(time.time()) - 10 * 86_400
+    storage.add_readings(
+        [Reading(M1, ENERGY, old, 1.0), Reading(M1, ENERGY, old + 9 * 86_400, 2.0)]
+    )
+
+    async def run() -> None:
+        upkeep = asyncio.create_task(maintain_storage(storage, retain_days=3))
+        await asyncio.sleep(0.2)
+        upkeep.cancel()
+
+    asyncio.run(run())
+    assert [r.value for r in storage.readings(M1)] == [2.0]
+
+
+def test_readings_the_storage_refuses_for_good_are_an_event_and_acknowledged(
+    tmp_path: Path,
+) -> None:
+    storage = SqliteStorage(str(tmp_path / "station.db"))
+    bus, clock, events = InProcessBus(), VirtualClock(T0), EventLog()
+    queue = IngestQueue(storage, clock.monotonic, clock.time)
+    collector = Collector(
+        bus, clock, PlainVerifier(), lambda readings: None, events=events,
+        require_protection=False, commits=queue,
+    )  # fmt: skip
+    sent: list[bytes] = []
+    bus.subscribe(down_subject(TERMINAL), lambda subject, payload: sent.append(payload))
+
+    def report(value: float, piid: int) -> None:
+        answer = GetResponseNormal(
+            1, AResultNormal(OAD(0x2000, 2, 1), Data(DataType.FLOAT64, value))
+        )
+        item = Collected(bytes.fromhex(M1), T0, b"", answer.to_bytes())
+        notification = ReportNotificationTransData(piid, OAD(0xF209, 2, 1), (encode_item(item),))
+        frame = LinkFrame(
+            Control(True, False), ServerAddress(TERMINAL), 0x10, notification.to_bytes()
+        )
+        bus.publish(up_subject(TERMINAL), frame.to_bytes())
+
+    report(float("nan"), 1)  # a value no database row may hold: refused, never stored
+    assert len(sent) == 1 and queue.core.reports == 0
+    assert [e.kind for e in events.events] == [EventKind.MALFORMED]
+    report(2305.0, 2)  # a good one (voltage, scaler -1) waits for its commit
+    assert len(sent) == 1 and queue.core.reports == 1
+    queue.flush()
+    assert len(sent) == 2 and [r.value for r in storage.readings(M1)] == [pytest.approx(230.5)]
+    assert collector.links[TERMINAL].waiting == 0
