@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from wattguard.meter.device import Meter
+from wattguard.meter.management.upgrade import Phase
 from wattguard.network.hplc import Direction, HplcChannel
 from wattguard.network.terminal import Terminal
 from wattguard.simulation.fleet import LoadSource, MeterFleet
@@ -48,6 +49,9 @@ class Neighbourhood:
         self.upstream = upstream
         self.now = terminal.start
         self.on_step: list[Callable[[float], None]] = []
+        #: The self-test of a meter booting a new management image (a fault to inject: False
+        #: for a meter whose new image does not run, so it rolls back).
+        self.self_test: Callable[[bytes], bool] = lambda address: True
         self._inbox: deque[bytes] = deque()
         self._handling = False
 
@@ -108,10 +112,22 @@ class Neighbourhood:
         fleet_now = self.fleet.now
         if fleet_now is not None and fleet_now + self.fleet.step_seconds <= now:
             self.fleet.step()
+            self._restart_upgraded(now)
             for hook in self.on_step:
                 hook(now)
         self.terminal.handle_timer(now)
         self._flush()
+
+    def _restart_upgraded(self, now: float) -> None:
+        """A meter whose management module armed a new image restarts into it (the module's
+        bootloader does so after the last block): on trial, kept or rolled back."""
+        for address, meter in self.meters.items():
+            upgrader = meter.upgrader
+            if upgrader is None or upgrader.phase != Phase.TRIAL:
+                continue
+            if upgrader.running == upgrader.candidate_slot:
+                continue  # already runs it on trial
+            meter.restart(now, self.self_test(address))
 
     def _flush(self) -> None:
         for address, meter in self.meters.items():

@@ -13,6 +13,8 @@ received, the meter an event names (filled in for the events already stored), th
 class and state, and when an alert last matched (so that a restarted monitor keeps
 de-duplicating and closing it). Version 3 adds the API's users (``station.users``): name,
 role, the SM3 digest of their token (never the token), when they were made and disabled.
+Version 5 adds the campaigns (``station.campaigns``): firmware images (stored once, by
+their SM3 digest), campaigns, and each meter's progress in one.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -107,6 +109,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "received DOUBLE PRECISION)",
             "CREATE INDEX operational_events_meter_time ON operational_events (meter, time)",
             "CREATE INDEX operational_events_kind_time ON operational_events (kind, time)",
+        ),
+    ),
+    Migration(
+        5,
+        (
+            # campaigns (station.campaign_store): firmware images stored once, by SM3 digest
+            "CREATE TABLE firmware_images (digest TEXT PRIMARY KEY, vendor TEXT NOT NULL, "
+            "version TEXT NOT NULL, size INTEGER NOT NULL, image TEXT NOT NULL, "
+            "uploaded_by TEXT NOT NULL, uploaded DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE campaigns (id BIGINT PRIMARY KEY, kind TEXT NOT NULL, "
+            "target TEXT NOT NULL, payload TEXT NOT NULL, plan TEXT NOT NULL, "
+            "created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+            "state TEXT NOT NULL, wave INTEGER NOT NULL, waves INTEGER NOT NULL, "
+            "reason TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE campaign_meters (campaign BIGINT NOT NULL, meter TEXT NOT NULL, "
+            "wave INTEGER NOT NULL, step TEXT NOT NULL, next_block INTEGER NOT NULL, "
+            "attempts INTEGER NOT NULL, next_try DOUBLE PRECISION NOT NULL, "
+            "reported TEXT NOT NULL, detail TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (campaign, meter))",
         ),
     ),
 )

@@ -12,8 +12,9 @@ Who may do what (roles are ordered: a supervisor may do what an operator may):
 
 * a VIEWER reads only: no command at all;
 * an OPERATOR issues trips, closes and top-ups;
-* a SUPERVISOR also issues parameter writes, key updates and firmware upgrades, and approves;
-* every key update and firmware upgrade needs the approval of a *second* person holding the
+* a SUPERVISOR also issues parameter writes, key and certificate updates and firmware
+  upgrades, and approves;
+* every key update, certificate update and firmware upgrade needs the approval of a *second* person holding the
   supervisor role: the issuer cannot approve their own command;
 * so does a disconnect (trip) that would take one person past the *solo trip budget*: the
   meters an issuer tripped without a second person over the last ``trip_window`` seconds
@@ -79,6 +80,7 @@ class CommandKind(enum.Enum):
     TOP_UP = "top-up"
     SET_PARAMETER = "set parameter"
     KEY_UPDATE = "key update"
+    CERTIFICATE_UPDATE = "certificate update"
     FIRMWARE = "firmware upgrade"
 
 
@@ -100,10 +102,13 @@ ISSUER: dict[CommandKind, Role] = {
     CommandKind.TOP_UP: Role.OPERATOR,
     CommandKind.SET_PARAMETER: Role.SUPERVISOR,
     CommandKind.KEY_UPDATE: Role.SUPERVISOR,
+    CommandKind.CERTIFICATE_UPDATE: Role.SUPERVISOR,
     CommandKind.FIRMWARE: Role.SUPERVISOR,
 }
 #: Kinds that always need a second person's approval.
-ALWAYS_APPROVED = frozenset((CommandKind.KEY_UPDATE, CommandKind.FIRMWARE))
+ALWAYS_APPROVED = frozenset(
+    (CommandKind.KEY_UPDATE, CommandKind.CERTIFICATE_UPDATE, CommandKind.FIRMWARE)
+)
 #: The states of a trip that went (or goes) out: counted in the solo budget unless approved.
 _OUT = frozenset((CommandState.APPROVED, CommandState.SENT, CommandState.DONE, CommandState.FAILED))
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from wattguard.station.api import (
     analytics,
     audit,
+    campaigns,
     commands,
     dashboard,
     events,
@@ -36,6 +37,7 @@ _ROUTERS = (
     events,
     operations,
     commands,
+    campaigns,
     analytics,
     dashboard,
 )

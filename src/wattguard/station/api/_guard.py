@@ -74,7 +74,12 @@ class BodyLimit:
 
 #: The endpoints that take a body, and their caps: a command names at most 10,000 meters of 12
 #: digits (about 160 KB of JSON).
-BODY_LIMITS: tuple[BodyLimit, ...] = (BodyLimit("POST", re.compile(r"/api/commands"), 256 * 1024),)
+BODY_LIMITS: tuple[BodyLimit, ...] = (
+    BodyLimit("POST", re.compile(r"/api/commands"), 256 * 1024),
+    # a campaign: meters and districts, and a certificate; an image: 4 MiB as base64
+    BodyLimit("POST", re.compile(r"/api/campaigns"), 256 * 1024),
+    BodyLimit("POST", re.compile(r"/api/firmware"), 6 * 1024 * 1024),
+)
 #: The cap of every other request (no other route reads a body).
 DEFAULT_BODY_LIMIT = 1024
 #: How deep a JSON body may nest (a command is an object holding a list of strings: 2).
