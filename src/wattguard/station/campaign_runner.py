@@ -123,7 +123,7 @@ class CampaignRunner:
                 data, self.vendor_key, vendor_id=self.vendor_id, target=Module.MANAGEMENT
             )
         except FirmwareRefused as exc:
-            detail = f"{user.name}: uploaded image refused: {exc}"
+            detail = f"{user.name}: uploaded image refused: {exc} [{exc.reason.name.lower()}]"
             self.station.monitor.record(
                 SecurityEvent(EventKind.FIRMWARE, "station/firmware", detail, self._now)
             )

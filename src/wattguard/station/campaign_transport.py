@@ -41,7 +41,7 @@ from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest, ProxyTransCommandResponse
-from wattguard.protocol.apdu.security import Protection, SecurityResponse
+from wattguard.protocol.apdu.security import Protection, SecurityRequest, SecurityResponse
 from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.protocol.values import BitString
 from wattguard.station.collector import Collector
@@ -161,6 +161,8 @@ class Transport:
             return Outcome(False, f"terminal: DAR {_dar(answer.answer)}", retry=True)
         try:
             reply = decode_apdu(decode_frame(answer.answer).apdu)
+            if isinstance(reply, SecurityRequest):  # the meter's own report came instead
+                return Outcome(False, "the meter reported instead of answering", retry=True)
             if isinstance(reply, SecurityResponse):
                 if reply.payload.dar is not None:
                     return Outcome(False, f"meter refused: DAR {_dar(reply.payload.dar)}")

@@ -315,6 +315,10 @@ class Terminal:
         if line.busy is not None and line.raw_decoder is not None:
             line.raw_decoder.receive_data(data)
             for frame in line.raw_decoder.frames():
+                if not frame.control.client_started:  # the meter's own report (PRM 0), not
+                    line.connection.receive_data(frame.to_bytes(), now)  # the answer: relay it
+                    self._drain_meter(line, now)
+                    continue
                 self._finish(line, frame.to_bytes(), now)
                 break
             return

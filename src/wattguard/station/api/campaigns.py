@@ -101,7 +101,7 @@ async def upload(body: ImageIn, caller: Caller, station: CurrentStation) -> dict
     try:
         stored = station.campaigns.upload(caller, data)
     except FirmwareRefused as exc:
-        raise HTTPException(422, f"image refused: {exc}") from None
+        raise HTTPException(422, f"{exc} [{exc.reason.name.lower()}]") from None
     except CommandRefused as refused:
         raise HTTPException(403, refused.reason) from None
     except ConfigError as exc:
