@@ -167,7 +167,9 @@ class CampaignRunner:
         """A new campaign of ``kind`` over ``meters``, awaiting a second supervisor; ``target``
         is the firmware version, key version or certificate serial; ``payload`` the image's
         digest or the certificate's bytes (hex)."""
-        plan = plan or (CampaignPlan() if kind == CommandKind.FIRMWARE else _ONE_WAVE)
+        plan = plan or CampaignPlan()
+        if kind != CommandKind.FIRMWARE:  # keys and certificates: one wave, the tries kept
+            plan = replace(_ONE_WAVE, max_attempts=plan.max_attempts)
         self._check_payload(kind, payload)
         command = self.station.issue(
             user, kind, meters, f"campaign: {kind.value} to {target} ({payload[:16]})", campaign=True
