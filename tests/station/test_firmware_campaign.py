@@ -77,8 +77,16 @@ def test_a_campaign_reaches_every_meter_wave_by_wave_and_reads_the_version_back(
     assert upload(api, image)["stored"] == "already stored"  # kept once
     assert len(api.get("/api/firmware", headers=VIEWER).json()) == 1
     meters = sorted(running(deployment))
-    number = campaign(api, {"kind": "firmware upgrade", "image": stored["digest"],
-                            "meters": meters, "canary_share": 0.2, "wave_sizes": [2, 10]})  # fmt: skip
+    number = campaign(
+        api,
+        {
+            "kind": "firmware upgrade",
+            "image": stored["digest"],
+            "meters": meters,
+            "canary_share": 0.2,
+            "wave_sizes": [2, 10],
+        },
+    )
     assert api.post(f"/api/campaigns/{number}/start", headers=OPERATOR).status_code == 403
     started = api.post(f"/api/campaigns/{number}/start", headers=SUPERVISOR).json()
     assert started["state"] == "running" and started["waves"] == 3  # canary 2, then 2, then 2
@@ -100,7 +108,9 @@ def test_a_campaign_reaches_every_meter_wave_by_wave_and_reads_the_version_back(
     assert done["command"] == "done"
     assert set(running(deployment).values()) == {Version(1, 1, 0)}
     trail = [row.detail for row in deployment.storage.audit()]
-    assert any("approved by shi" in d for d in trail) and any("done: every wave" in d for d in trail)
+    assert any("approved by shi" in d for d in trail) and any(
+        "done: every wave" in d for d in trail
+    )
 
 
 def test_a_canary_that_rolls_back_stops_the_campaign() -> None:
@@ -159,7 +169,7 @@ def test_a_restarted_station_resumes_each_meters_transfer(tmp_path: object) -> N
     api.post(f"/api/campaigns/{number}/start", headers=SUPERVISOR)
     deployment.run_virtual(60)
     partway = {m["meter"]: m["next_block"] for m in status(api, number)["meters"]}  # type: ignore[attr-defined]
-    assert any(0 < block for block in partway.values()), partway
+    assert any(block > 0 for block in partway.values()), partway
     deployment.restart_station()
     api = TestClient(create_app(deployment.station, deployment.users))
     restored = status(api, number)

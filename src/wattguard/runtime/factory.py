@@ -41,9 +41,7 @@ def factory_meter(
     is the image it leaves the factory with."""
     keys = LinkKeys.generate(os.urandom)
     if device is None:
-        config = MeterConfig(
-            protected=False, active_reports=active_reports, vendor_key=vendor_key
-        )
+        config = MeterConfig(protected=False, active_reports=active_reports, vendor_key=vendor_key)
         return _flashed(Meter(address, keys=keys, random=os.urandom, config=config), factory_image)
     store = MemoryStore()
     device_key = os.urandom(16)

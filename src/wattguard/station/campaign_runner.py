@@ -25,13 +25,16 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from wattguard.clock import Clock
 from wattguard.crypto import sm2, sm3
 from wattguard.errors import ConfigError
 from wattguard.esam.certificate import Certificate
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.meter.management.firmware import FirmwareImage, FirmwareRefused, Module
+from wattguard.protocol import OMD
+from wattguard.station.audit import StationAudit
 from wattguard.station.campaign_store import CampaignStore, StoredImage
 from wattguard.station.campaign_transport import (
     ESAM,
@@ -54,18 +57,39 @@ from wattguard.station.campaigns import (
     plan_waves,
     wave_verdict,
 )
-from wattguard.protocol import OMD
+from wattguard.station.collector import Collector
 from wattguard.station.commands import (
     Command,
+    CommandBook,
     CommandKind,
     CommandRefused,
     CommandState,
     Role,
     User,
 )
+from wattguard.station.monitor import SecurityMonitor
+from wattguard.station.storage import Storage
 
-if TYPE_CHECKING:
-    from wattguard.station.service import Station
+
+class StationParts(Protocol):
+    """What the runner uses of the :class:`~wattguard.station.service.Station`."""
+
+    storage: Storage
+    clock: Clock
+    hsm: Any
+    collector: Collector
+    monitor: SecurityMonitor
+    commands: CommandBook
+    audit: StationAudit
+    terminal_of: dict[str, bytes]
+
+    def registered_terminal(self, meter: str) -> bytes | None: ...
+
+    def issue(
+        self, user: User, kind: CommandKind, meters: tuple[str, ...], argument: str = "",
+        *, campaign: bool = False,
+    ) -> Command: ...  # fmt: skip
+
 
 __all__ = ["CampaignRunner"]
 
@@ -82,7 +106,7 @@ class CampaignRunner:
 
     def __init__(
         self,
-        station: Station,
+        station: StationParts,
         *,
         vendor_key: sm2.PublicKey | None = None,
         vendor_id: str | None = None,
@@ -172,7 +196,11 @@ class CampaignRunner:
             plan = replace(_ONE_WAVE, max_attempts=plan.max_attempts)
         self._check_payload(kind, payload)
         command = self.station.issue(
-            user, kind, meters, f"campaign: {kind.value} to {target} ({payload[:16]})", campaign=True
+            user,
+            kind,
+            meters,
+            f"campaign: {kind.value} to {target} ({payload[:16]})",
+            campaign=True,
         )
         sizes = plan_waves(len(meters), plan)
         campaign = Campaign(
@@ -180,7 +208,9 @@ class CampaignRunner:
             updated_at=self._now,
         )  # fmt: skip
         waves = [k for k, size in enumerate(sizes) for _ in range(size)]
-        progress = {m: MeterProgress(m, w, updated=self._now) for m, w in zip(meters, waves)}
+        progress = {
+            m: MeterProgress(m, w, updated=self._now) for m, w in zip(meters, waves, strict=True)
+        }
         self.store.save_progress(campaign.id, progress.values())
         self.progress[campaign.id] = progress
         self._save(campaign)
@@ -191,9 +221,7 @@ class CampaignRunner:
             self._image(payload)
         elif kind in (CommandKind.KEY_UPDATE, CommandKind.CERTIFICATE_UPDATE):
             if not isinstance(self.station.hsm, KeyDevice):
-                raise CommandRefused(
-                    f"a {kind.value} needs the in-process cryptographic device"
-                )
+                raise CommandRefused(f"a {kind.value} needs the in-process cryptographic device")
         else:
             raise CommandRefused(f"a {kind.value} is not a campaign")
 
@@ -291,8 +319,10 @@ class CampaignRunner:
                 continue
             terminal = self.station.registered_terminal(progress.meter)
             if terminal is None:
-                self._update(campaign, replace(progress, step=MeterStep.FAILED,
-                                               detail="no longer registered"))  # fmt: skip
+                self._update(
+                    campaign,
+                    replace(progress, step=MeterStep.FAILED, detail="no longer registered"),
+                )
                 continue
             if sum(1 for t in self._busy.values() if t == terminal) >= self.per_terminal:
                 continue
@@ -364,19 +394,38 @@ class CampaignRunner:
         if p.next_block <= blocks:  # the start, or a block, went in
             following = p.next_block + 1
             wait = now + self.poll if following > blocks else now
-            return replace(p, step=MeterStep.TRANSFERRING, next_block=following, attempts=0,
-                           next_try=wait, detail=f"{min(following, blocks)}/{blocks} blocks")  # fmt: skip
+            return replace(
+                p,
+                step=MeterStep.TRANSFERRING,
+                next_block=following,
+                attempts=0,
+                next_try=wait,
+                detail=f"{min(following, blocks)}/{blocks} blocks",
+            )
         phase, version = _transfer_state(outcome)
         if version == campaign.target:
             return replace(p, step=MeterStep.DONE, reported=version, detail="running " + version)
         if phase == "trial" and p.attempts + 1 < self.polls:  # armed: not restarted yet
-            return replace(p, attempts=p.attempts + 1, next_try=now + self.poll,
-                           reported=version, detail="installed, awaiting restart")  # fmt: skip
+            return replace(
+                p,
+                attempts=p.attempts + 1,
+                next_try=now + self.poll,
+                reported=version,
+                detail="installed, awaiting restart",
+            )
         if phase == "idle":
-            return replace(p, step=MeterStep.ROLLED_BACK, reported=version,
-                           detail=f"rolled back: runs {version}")  # fmt: skip
-        return replace(p, step=MeterStep.FAILED, reported=version,
-                       detail=f"meter is {phase} at {version}, not running {campaign.target}")  # fmt: skip
+            return replace(
+                p,
+                step=MeterStep.ROLLED_BACK,
+                reported=version,
+                detail=f"rolled back: runs {version}",
+            )
+        return replace(
+            p,
+            step=MeterStep.FAILED,
+            reported=version,
+            detail=f"meter is {phase} at {version}, not running {campaign.target}",
+        )
 
     def _key_step(
         self, campaign: Campaign, p: MeterProgress, outcome: Outcome, now: float
@@ -393,9 +442,13 @@ class CampaignRunner:
         """A request that did not go well: tried again later if worth it and tries are left."""
         attempts = p.attempts + 1
         if outcome.retry and attempts < plan.max_attempts:
-            return replace(p, step=MeterStep.TRANSFERRING, attempts=attempts,
-                           next_try=now + backoff(attempts),
-                           detail=f"try {attempts} of {plan.max_attempts}: {outcome.detail}")  # fmt: skip
+            return replace(
+                p,
+                step=MeterStep.TRANSFERRING,
+                attempts=attempts,
+                next_try=now + backoff(attempts),
+                detail=f"try {attempts} of {plan.max_attempts}: {outcome.detail}",
+            )
         return replace(p, step=MeterStep.FAILED, attempts=attempts, detail=outcome.detail)
 
     def _update(self, campaign: Campaign, progress: MeterProgress) -> None:

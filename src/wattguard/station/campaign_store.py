@@ -21,8 +21,13 @@ from typing import Any
 
 from wattguard.errors import ConfigError
 from wattguard.station._sql import SqlStorage
-from wattguard.station.campaigns import Campaign, CampaignPlan, CampaignState, MeterProgress
-from wattguard.station.campaigns import MeterStep
+from wattguard.station.campaigns import (
+    Campaign,
+    CampaignPlan,
+    CampaignState,
+    MeterProgress,
+    MeterStep,
+)
 from wattguard.station.commands import CommandKind
 from wattguard.station.storage import Storage
 
@@ -151,8 +156,7 @@ class CampaignStore:
     def progress(self, campaign: int) -> list[MeterProgress]:
         """Each meter's progress in ``campaign``, by wave, then in the campaign's order."""
         rows = self._query(
-            f"SELECT {_METER_COLUMNS} FROM campaign_meters WHERE campaign = ? "
-            "ORDER BY wave, meter",
+            f"SELECT {_METER_COLUMNS} FROM campaign_meters WHERE campaign = ? ORDER BY wave, meter",
             (campaign,),
         )
         return [

@@ -14,8 +14,8 @@ Who may do what (roles are ordered: a supervisor may do what an operator may):
 * an OPERATOR issues trips, closes and top-ups;
 * a SUPERVISOR also issues parameter writes, key and certificate updates and firmware
   upgrades, and approves;
-* every key update, certificate update and firmware upgrade needs the approval of a *second* person holding the
-  supervisor role: the issuer cannot approve their own command;
+* every key update, certificate update and firmware upgrade needs the approval of a *second*
+  person holding the supervisor role: the issuer cannot approve their own command;
 * so does a disconnect (trip) that would take one person past the *solo trip budget*: the
   meters an issuer tripped without a second person over the last ``trip_window`` seconds
   (24 h by default), with this command's, may not pass ``approval_threshold`` (10), and the
