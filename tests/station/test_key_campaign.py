@@ -10,13 +10,15 @@ import os
 from fastapi.testclient import TestClient
 
 from wattguard.crypto import sm2
+from wattguard.errors import DecodeError
 from wattguard.esam.profile import MasterKeys
 from wattguard.esam.provisioning import station_certificate
 from wattguard.esam.station import StationSecurity
 from wattguard.meter.device import Meter
-from wattguard.protocol import OAD, Data, decode_apdu
+from wattguard.network.hplc import Direction
+from wattguard.protocol import OAD, Data, decode_apdu, decode_frame
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
-from wattguard.protocol.apdu.security import SecurityResponse
+from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse, VerificationKind
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.api import create_app
 from wattguard.testing import MIDNIGHT as START
@@ -112,6 +114,49 @@ def test_a_meter_that_did_not_answer_is_retried_with_backoff() -> None:
         esam = meter.management.esam
         assert esam is not None and esam.info(deployment.clock.time()).key_version == 2
     assert all(attempts < 5 for attempts, _ in tries.values())
+
+
+def test_a_key_update_whose_answer_was_lost_is_found_done_not_repeated() -> None:
+    deployment, api = fleet()
+    assert deployment.hsm is not None
+    deployment.hsm.rotate(MasterKeys.generate(2, os.urandom))
+    net = deployment.nets[0]
+    target = sorted(meters_of(deployment, 0))[0]
+    armed, dropped = [False], []
+
+    def lose_the_answer(direction: Direction, address: bytes, data: bytes) -> list[bytes]:
+        """The first answer to a station's command (SID_MAC) to ``target`` is lost."""
+        if address.hex() != target:
+            return [data]
+        try:
+            frame = decode_frame(data)
+            apdu = decode_apdu(frame.apdu)
+        except DecodeError:
+            return [data]
+        command = isinstance(apdu, SecurityRequest) and apdu.verification.kind == (
+            VerificationKind.SID_MAC
+        )  # fmt: skip
+        if direction == Direction.DOWN and command and not dropped:
+            armed[0] = True
+        elif direction == Direction.UP and armed[0] and frame.control.client_started:
+            armed[0] = False
+            dropped.append(data)
+            return []
+        return [data]
+
+    net.channel.manipulate = lose_the_answer
+    number = approved(api, {"kind": "key update", "meters": [target]})
+    deployment.run_virtual(1800)
+    done = status(api, number)
+    assert len(dropped) == 1 and done["state"] == "done", done
+    (row,) = done["meters"]  # type: ignore[misc]
+    assert "answer was lost" in row["detail"] and row["attempts"] == 1, row
+    esam = meters_of(deployment, 0)[target].management.esam
+    assert esam is not None and esam.info(deployment.clock.time()).key_version == 2
+    assert deployment.hsm.key_version(bytes.fromhex(target)) == 2
+    now = deployment.clock.time()
+    deployment.run_virtual(1800)  # and the station still reads it, under the new keys
+    assert [r.time > now for r in deployment.storage.latest("00100201", [target])] == [True]
 
 
 def test_a_station_certificate_update_reaches_the_meters() -> None:

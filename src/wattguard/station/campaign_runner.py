@@ -33,7 +33,7 @@ from wattguard.errors import ConfigError
 from wattguard.esam.certificate import Certificate
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.meter.management.firmware import FirmwareImage, FirmwareRefused, Module
-from wattguard.protocol import OMD
+from wattguard.protocol import OAD, OMD
 from wattguard.station.audit import StationAudit
 from wattguard.station.campaign_store import CampaignStore, StoredImage
 from wattguard.station.campaign_transport import (
@@ -339,7 +339,9 @@ class CampaignRunner:
             self._busy.pop((campaign.id, meter), None)
             self._answered(campaign.id, meter, outcome)
 
-        if campaign.kind == CommandKind.KEY_UPDATE:
+        if campaign.kind == CommandKind.KEY_UPDATE and progress.next_block == 1:
+            self._probe(campaign, meter, answered)
+        elif campaign.kind == CommandKind.KEY_UPDATE:
             version = int(campaign.target)
             parameter = self._keys.key_update(bytes.fromhex(meter), version, operator)
             self.transport.action(meter, OMD(ESAM, 7, 0), parameter, operator, answered)
@@ -349,6 +351,27 @@ class CampaignRunner:
             self.transport.action(meter, OMD(ESAM, 8, 0), parameter, operator, answered)
         else:
             self._firmware_request(campaign, progress, answered)
+
+    def _probe(self, campaign: Campaign, meter: str, answered: Callable[[Outcome], None]) -> None:
+        """The update's answer was lost: did it arrive? Ask the key version under the new
+        keys. The device uses them only to protect this one request (its answer is checked
+        under the version the request names); every other exchange stays on the old ones."""
+        address, keys = bytes.fromhex(meter), self._keys
+        old, pending = keys.key_version(address), [True]
+
+        def heard(outcome: Outcome) -> None:
+            if pending[0]:  # answered at once, before the old keys were back
+                pending[0] = False
+                keys.key_updated(address, old)
+            answered(outcome)
+
+        keys.key_updated(address, int(campaign.target))
+        try:
+            self.transport.read(meter, KEY_VERSION, campaign.created_by, heard)
+        finally:
+            if pending[0]:
+                pending[0] = False
+                keys.key_updated(address, old)
 
     @property
     def _keys(self) -> KeyDevice:
@@ -430,11 +453,33 @@ class CampaignRunner:
     def _key_step(
         self, campaign: Campaign, p: MeterProgress, outcome: Outcome, now: float
     ) -> MeterProgress:
+        if campaign.kind == CommandKind.KEY_UPDATE and p.next_block == 1:
+            return self._key_probed(campaign, p, outcome, now)
         if not outcome.ok:
-            return self._failed(campaign.plan, p, outcome, now)
+            failed = self._failed(campaign.plan, p, outcome, now)
+            if campaign.kind == CommandKind.KEY_UPDATE and failed.step != MeterStep.FAILED:
+                # it may have arrived with its answer lost: ask before sending it again
+                return replace(failed, next_block=1)
+            return failed
         if campaign.kind == CommandKind.KEY_UPDATE:
             self._keys.key_updated(bytes.fromhex(p.meter), int(campaign.target))
         return replace(p, step=MeterStep.DONE, reported=campaign.target, detail="ok")
+
+    def _key_probed(
+        self, campaign: Campaign, p: MeterProgress, outcome: Outcome, now: float
+    ) -> MeterProgress:
+        """The answer to "which key version?" under the new keys: the meter has them (done),
+        or it still has the old ones (back to them, and the update goes again)."""
+        value = outcome.value
+        if outcome.ok and value is not None and value.value == bytes((int(campaign.target),)):
+            self._keys.key_updated(bytes.fromhex(p.meter), int(campaign.target))
+            return replace(
+                p, step=MeterStep.DONE, reported=campaign.target,
+                detail="ok (the update had arrived; its answer was lost)",
+            )  # fmt: skip
+        if outcome.retry:  # no answer to the question either: ask again later
+            return self._failed(campaign.plan, p, outcome, now)
+        return replace(p, next_block=0, next_try=now, detail="the update goes again")
 
     def _failed(
         self, plan: CampaignPlan, p: MeterProgress, outcome: Outcome, now: float
@@ -479,6 +524,8 @@ class CampaignRunner:
             self._save(advanced)
 
 
+#: F100 attribute 4: the ESAM's symmetric key version (octet-string of one byte).
+KEY_VERSION = OAD(ESAM, 4, 0)
 #: Key and certificate updates go to all their meters at once.
 _ONE_WAVE = CampaignPlan(canary_share=1.0, wave_sizes=(1,), max_failure_rate=0.99)
 
