@@ -135,7 +135,7 @@ def test_a_canary_that_rolls_back_stops_the_campaign() -> None:
     assert versions[bad] == Version(1, 0, 0) and versions[meters[1]] == Version(1, 1, 0)
     assert {versions[m] for m in meters[2:]} == {Version(1, 0, 0)}
     assert stopped["command"] == "failed"
-    events = deployment.storage.events(kind=EventKind.FIRMWARE.value)
+    events = deployment.storage.events(kind=EventKind.FIRMWARE)
     assert any(bad in e.source for e in events)  # the meter reported its rollback
 
 
@@ -152,7 +152,7 @@ def test_a_tampered_or_foreign_image_is_refused_at_upload_and_recorded() -> None
         )
         assert answer.status_code == 422 and why.lower() in answer.json()["detail"].lower()
     assert api.get("/api/firmware", headers=VIEWER).json() == []
-    refused = deployment.storage.events(kind=EventKind.FIRMWARE.value)
+    refused = deployment.storage.events(kind=EventKind.FIRMWARE)
     assert len([e for e in refused if e.source == "station/firmware"]) == 2
     answer = api.post("/api/firmware", json={"image": base64.b64encode(new_image(deployment))
                                              .decode()}, headers=OPERATOR)  # fmt: skip
