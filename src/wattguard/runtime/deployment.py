@@ -222,7 +222,12 @@ class Deployment:
     FEP and the station, run live over loopback TCP or in virtual time."""
 
     def __init__(
-        self, config: DeploymentConfig, clock: Clock, *, users: Mapping[str, User] | None = None
+        self,
+        config: DeploymentConfig,
+        clock: Clock,
+        *,
+        users: Mapping[str, User] | None = None,
+        vendor: sm2.PrivateKey | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -243,7 +248,7 @@ class Deployment:
         self.tracker = _Station()
         # The meters' vendor: signs management-module images (the station checks them at
         # upload against its public key, the meters again before they install one).
-        vendor_key = (
+        vendor_key = vendor or (
             sm2.PrivateKey.generate() if config.seed is None
             else sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard vendor %d" % config.seed))
         )  # fmt: skip
