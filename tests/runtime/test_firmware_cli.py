@@ -11,6 +11,9 @@ import pytest
 
 from wattguard.cli import build_parser, main
 from wattguard.cli.firmware import vendor_key
+from wattguard.cli.station import _vendor_key
+from wattguard.crypto import sm2
+from wattguard.errors import ConfigError
 from wattguard.meter.management.firmware import FirmwareImage, FirmwareRefused, Version
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.commands import Role, User
@@ -27,6 +30,10 @@ def test_an_image_signed_with_the_demo_vendor_key_is_taken_by_the_demo_station(
     assert main(argv) == 0
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = vendor_key(str(key_file))  # read back, not made again
+    public = Path(f"{key_file}.pub").read_bytes()  # for `wattguard station --vendor-key`
+    assert _vendor_key(f"{key_file}.pub") == key.public_key == sm2.PublicKey.from_pem(public)
+    with pytest.raises(ConfigError, match="not a readable SM2 public key"):
+        _vendor_key(str(image_file))
     image = FirmwareImage.from_bytes(image_file.read_bytes(), key.public_key, vendor_id="WTGD")
     assert image.version == Version(1, 1, 0)
     args = build_parser().parse_args(["demo", "--vendor-key", str(key_file)])

@@ -3,6 +3,9 @@ management-module image signed with a vendor key (an SM2 private key in PEM, mad
 does not exist: the same file ``wattguard demo --vendor-key`` gives its meters).
 
     wattguard firmware --vendor-key vendor.pem --version 1.1.0 -o fw-1.1.0.img [--body FILE]
+
+It also writes the key's public half to ``vendor.pem.pub``: ``wattguard station --vendor-key
+vendor.pem.pub`` then takes the images.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from wattguard.meter.management.firmware import FirmwareBuilder
 
     key = vendor_key(args.vendor_key)
+    Path(args.vendor_key + ".pub").write_bytes(key.public_key.to_pem())  # for the station
     body = (
         Path(args.body).read_bytes()
         if args.body

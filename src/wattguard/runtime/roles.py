@@ -276,6 +276,8 @@ async def run_station(
     status_every: float = 5.0,
     api_port: int | None = 8080,
     freshness: AnswerFreshness | None = None,
+    vendor_key: sm2.PublicKey | None = None,
+    vendor_id: str = "WTGD",
 ) -> None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
@@ -296,6 +298,8 @@ async def run_station(
         hsm=hsm,
         collection_interval=REALTIME.period,
         freshness=freshness,
+        vendor_key=vendor_key,
+        vendor_id=vendor_id,
     )
     if sealed is not None:
         sealed.events = station.monitor  # refused envelopes are the station's events
