@@ -4,12 +4,16 @@ state table, and campaigns, progress and images kept on SQLite and PostgreSQL al
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from wattguard.errors import ConfigError
+from wattguard.protocol import Data, DataType
+from wattguard.station.campaign_steps import firmware_step, key_step
 from wattguard.station.campaign_store import CampaignStore, StoredImage
+from wattguard.station.campaign_transport import Outcome
 from wattguard.station.campaigns import (
     TRANSITIONS,
     Campaign,
@@ -116,3 +120,68 @@ def test_campaigns_progress_and_images_are_kept(backend: Backend) -> None:
     assert again.image(image.digest) == image
     assert [i.digest for i in again.images()] == [image.digest]
     assert again.image("cd" * 32) is None
+
+
+# what one answer does to one meter (station.campaign_steps)
+
+FIRMWARE = Campaign(1, CommandKind.FIRMWARE, "1.1.0", "ab", CampaignPlan(max_attempts=3), "sun", 0)
+KEYS = Campaign(2, CommandKind.KEY_UPDATE, "2", "", CampaignPlan(max_attempts=3), "sun", 0)
+OK = Outcome(True)
+SILENT = Outcome(False, "no answer from the terminal", retry=True)
+REFUSED = Outcome(False, "meter: DAR 30 signature error")
+
+
+def state(phase: str, version: str) -> Outcome:
+    value = Data.structure(
+        Data(DataType.VISIBLE_STRING, phase),
+        Data(DataType.VISIBLE_STRING, version),
+        Data(DataType.LONG_UNSIGNED, 0),
+    )
+    return Outcome(True, value=value)
+
+
+def test_a_transfer_goes_block_by_block_then_reads_the_version_back() -> None:
+    p = MeterProgress("000000000001", 0)
+    for k in range(3):  # the start and blocks 0 and 1: the next goes at once
+        p = firmware_step(FIRMWARE, p, OK, 100.0 + k, 3, 60.0, 10)
+        assert (p.step, p.next_block, p.next_try) == (MeterStep.TRANSFERRING, k + 1, 100.0 + k)
+    last = firmware_step(FIRMWARE, p, OK, 200.0, 3, 60.0, 10)  # block 2, the last
+    assert last.next_block == 4 and last.next_try == 260.0  # the read-back, a minute later
+    waiting = firmware_step(FIRMWARE, last, state("trial", "1.0.0"), 260.0, 3, 60.0, 10)
+    assert waiting.step == MeterStep.TRANSFERRING and waiting.next_try == 320.0
+    done = firmware_step(FIRMWARE, waiting, state("idle", "1.1.0"), 320.0, 3, 60.0, 10)
+    assert (done.step, done.reported) == (MeterStep.DONE, "1.1.0")
+    rolled = firmware_step(FIRMWARE, waiting, state("idle", "1.0.0"), 320.0, 3, 60.0, 10)
+    assert (rolled.step, rolled.reported) == (MeterStep.ROLLED_BACK, "1.0.0")
+    odd = firmware_step(FIRMWARE, waiting, state("receiving", "1.0.0"), 320.0, 3, 60.0, 10)
+    assert odd.step == MeterStep.FAILED and "receiving" in odd.detail
+    never = firmware_step(FIRMWARE, waiting, state("trial", "1.0.0"), 320.0, 3, 60.0, 2)
+    assert never.step == MeterStep.FAILED  # it never restarted into the image
+
+
+def test_silence_is_retried_from_the_same_block_and_a_refusal_is_final() -> None:
+    p = MeterProgress("000000000001", 0, MeterStep.TRANSFERRING, next_block=2)
+    first = firmware_step(FIRMWARE, p, SILENT, 100.0, 3, 60.0, 10)
+    assert (first.step, first.next_block, first.attempts, first.next_try) == (
+        MeterStep.TRANSFERRING, 2, 1, 130.0,
+    )  # fmt: skip
+    second = firmware_step(FIRMWARE, first, SILENT, 130.0, 3, 60.0, 10)
+    assert second.next_try == 190.0 and second.attempts == 2
+    assert firmware_step(FIRMWARE, second, SILENT, 190.0, 3, 60.0, 10).step == MeterStep.FAILED
+    refused = firmware_step(FIRMWARE, p, REFUSED, 100.0, 3, 60.0, 10)
+    assert refused.step == MeterStep.FAILED and "DAR 30" in refused.detail
+
+
+def test_a_key_update_without_an_answer_is_asked_about_before_it_goes_again() -> None:
+    p = MeterProgress("000000000001", 0)
+    assert key_step(KEYS, p, OK, 1.0).step == MeterStep.DONE
+    asked = key_step(KEYS, p, SILENT, 1.0)
+    assert asked.next_block == 1 and asked.step == MeterStep.TRANSFERRING
+    has_them = key_step(KEYS, asked, Outcome(True, value=Data(DataType.OCTET_STRING, b"\x02")), 2)
+    assert has_them.step == MeterStep.DONE and "answer was lost" in has_them.detail
+    old_keys = key_step(KEYS, asked, Outcome(False, "meter refused: DAR 22"), 2.0)
+    assert (old_keys.next_block, old_keys.next_try, old_keys.attempts) == (0, 2.0, 1)
+    again = key_step(KEYS, asked, SILENT, 2.0)
+    assert again.next_block == 1 and again.attempts == 2
+    certificate = replace(KEYS, kind=CommandKind.CERTIFICATE_UPDATE)
+    assert key_step(certificate, p, SILENT, 1.0).next_block == 0  # nothing to ask

@@ -35,6 +35,7 @@ from wattguard.events import EventKind, SecurityEvent
 from wattguard.meter.management.firmware import FirmwareImage, FirmwareRefused, Module
 from wattguard.protocol import OAD, OMD
 from wattguard.station.audit import StationAudit
+from wattguard.station.campaign_steps import firmware_step, key_step
 from wattguard.station.campaign_store import CampaignStore, StoredImage
 from wattguard.station.campaign_transport import (
     ESAM,
@@ -53,7 +54,6 @@ from wattguard.station.campaigns import (
     CampaignState,
     MeterProgress,
     MeterStep,
-    backoff,
     plan_waves,
     wave_verdict,
 )
@@ -276,9 +276,17 @@ class CampaignRunner:
         return campaign
 
     def _need(self, user: User, role: Role, what: str) -> None:
-        if user.role < role:
-            reason = f"{what} needs the {role.name.lower()} role"
-            self.station.commands._refuse(user, reason, self._now)
+        """Refuse (an UNAUTHORISED event, an audit entry, CommandRefused) a user below
+        ``role``."""
+        if user.role >= role:
+            return
+        reason = f"{what} needs the {role.name.lower()} role"
+        detail = f"{user.name} ({user.role.name.lower()}): {reason}"
+        self.station.monitor.record(
+            SecurityEvent(EventKind.UNAUTHORISED, "station/campaigns", detail, self._now)
+        )
+        self._audit("refuse", f"{user.name}: {reason}")
+        raise CommandRefused(reason)
 
     def _save(self, campaign: Campaign) -> Campaign:
         self.store.save_campaign(campaign)
@@ -402,99 +410,15 @@ class CampaignRunner:
             return
         now = self._now
         if campaign.kind == CommandKind.FIRMWARE:
-            moved = self._firmware_step(campaign, progress, outcome, now)
+            blocks = math.ceil(len(self._image(campaign.payload)) / BLOCK_SIZE)
+            moved = firmware_step(campaign, progress, outcome, now, blocks, self.poll, self.polls)
         else:
-            moved = self._key_step(campaign, progress, outcome, now)
+            moved = key_step(campaign, progress, outcome, now)
+            if campaign.kind == CommandKind.KEY_UPDATE and moved.step == MeterStep.DONE:
+                # the meter holds the new keys: the device uses them for it from now on
+                self._keys.key_updated(bytes.fromhex(meter), int(campaign.target))
         self._update(campaign, replace(moved, updated=now))
         self.pump(campaign_id)
-
-    def _firmware_step(
-        self, campaign: Campaign, p: MeterProgress, outcome: Outcome, now: float
-    ) -> MeterProgress:
-        blocks = math.ceil(len(self._image(campaign.payload)) / BLOCK_SIZE)
-        if not outcome.ok:
-            return self._failed(campaign.plan, p, outcome, now)
-        if p.next_block <= blocks:  # the start, or a block, went in
-            following = p.next_block + 1
-            wait = now + self.poll if following > blocks else now
-            return replace(
-                p,
-                step=MeterStep.TRANSFERRING,
-                next_block=following,
-                attempts=0,
-                next_try=wait,
-                detail=f"{min(following, blocks)}/{blocks} blocks",
-            )
-        phase, version = _transfer_state(outcome)
-        if version == campaign.target:
-            return replace(p, step=MeterStep.DONE, reported=version, detail="running " + version)
-        if phase == "trial" and p.attempts + 1 < self.polls:  # armed: not restarted yet
-            return replace(
-                p,
-                attempts=p.attempts + 1,
-                next_try=now + self.poll,
-                reported=version,
-                detail="installed, awaiting restart",
-            )
-        if phase == "idle":
-            return replace(
-                p,
-                step=MeterStep.ROLLED_BACK,
-                reported=version,
-                detail=f"rolled back: runs {version}",
-            )
-        return replace(
-            p,
-            step=MeterStep.FAILED,
-            reported=version,
-            detail=f"meter is {phase} at {version}, not running {campaign.target}",
-        )
-
-    def _key_step(
-        self, campaign: Campaign, p: MeterProgress, outcome: Outcome, now: float
-    ) -> MeterProgress:
-        if campaign.kind == CommandKind.KEY_UPDATE and p.next_block == 1:
-            return self._key_probed(campaign, p, outcome, now)
-        if not outcome.ok:
-            failed = self._failed(campaign.plan, p, outcome, now)
-            if campaign.kind == CommandKind.KEY_UPDATE and failed.step != MeterStep.FAILED:
-                # it may have arrived with its answer lost: ask before sending it again
-                return replace(failed, next_block=1)
-            return failed
-        if campaign.kind == CommandKind.KEY_UPDATE:
-            self._keys.key_updated(bytes.fromhex(p.meter), int(campaign.target))
-        return replace(p, step=MeterStep.DONE, reported=campaign.target, detail="ok")
-
-    def _key_probed(
-        self, campaign: Campaign, p: MeterProgress, outcome: Outcome, now: float
-    ) -> MeterProgress:
-        """The answer to "which key version?" under the new keys: the meter has them (done),
-        or it still has the old ones (back to them, and the update goes again)."""
-        value = outcome.value
-        if outcome.ok and value is not None and value.value == bytes((int(campaign.target),)):
-            self._keys.key_updated(bytes.fromhex(p.meter), int(campaign.target))
-            return replace(
-                p, step=MeterStep.DONE, reported=campaign.target,
-                detail="ok (the update had arrived; its answer was lost)",
-            )  # fmt: skip
-        if outcome.retry:  # no answer to the question either: ask again later
-            return self._failed(campaign.plan, p, outcome, now)
-        return replace(p, next_block=0, next_try=now, detail="the update goes again")
-
-    def _failed(
-        self, plan: CampaignPlan, p: MeterProgress, outcome: Outcome, now: float
-    ) -> MeterProgress:
-        """A request that did not go well: tried again later if worth it and tries are left."""
-        attempts = p.attempts + 1
-        if outcome.retry and attempts < plan.max_attempts:
-            return replace(
-                p,
-                step=MeterStep.TRANSFERRING,
-                attempts=attempts,
-                next_try=now + backoff(attempts),
-                detail=f"try {attempts} of {plan.max_attempts}: {outcome.detail}",
-            )
-        return replace(p, step=MeterStep.FAILED, attempts=attempts, detail=outcome.detail)
 
     def _update(self, campaign: Campaign, progress: MeterProgress) -> None:
         self.progress[campaign.id][progress.meter] = progress
@@ -522,17 +446,11 @@ class CampaignRunner:
         if passed.plan.auto_advance:
             advanced = passed.move(CampaignEvent.ADVANCE, self._now, wave=passed.wave + 1)
             self._save(advanced)
+            self._audit("campaign", f"#{campaign.id} wave {advanced.wave + 1} of "
+                        f"{advanced.waves} started by itself")  # fmt: skip
 
 
 #: F100 attribute 4: the ESAM's symmetric key version (octet-string of one byte).
 KEY_VERSION = OAD(ESAM, 4, 0)
 #: Key and certificate updates go to all their meters at once.
 _ONE_WAVE = CampaignPlan(canary_share=1.0, wave_sizes=(1,), max_failure_rate=0.99)
-
-
-def _transfer_state(outcome: Outcome) -> tuple[str, str]:
-    """F001 attribute 2's phase and running version."""
-    value = outcome.value
-    if value is None or not isinstance(value.value, tuple) or len(value.value) < 2:
-        return "unknown", ""
-    return str(value.value[0].value), str(value.value[1].value)
