@@ -130,3 +130,19 @@ def test_an_image_that_is_not_an_image_is_refused_and_recorded(
     events = deployment.storage.events(kind=EventKind.FIRMWARE, source="station/firmware")
     assert len(events) >= 2 and all(e.detail.startswith("sun: ") for e in events)
     assert all(i["version"] != "5.0.0" for i in api.get("/api/firmware", headers=VIEWER).json())
+
+
+def test_a_campaign_stopped_while_awaiting_approval_stays_stopped(
+    api: TestClient, digest: str
+) -> None:
+    status, made = create(api, SUPERVISOR, kind="firmware upgrade", image=digest, meters=[METER])
+    assert status == 201
+    number = made["id"]
+    stopped = api.post(f"/api/campaigns/{number}/stop", headers=SUPERVISOR)
+    assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+    late = api.post(f"/api/commands/{number}/approve", headers=SECOND)  # through the commands
+    assert late.status_code == 200
+    after = api.get(f"/api/campaigns/{number}", headers=VIEWER).json()
+    assert after["state"] == "stopped" and after["counts"] == {"pending": 1}
+    started = api.post(f"/api/campaigns/{number}/start", headers=SUPERVISOR)
+    assert started.status_code == 403 and "stopped: it cannot start" in started.json()["detail"]

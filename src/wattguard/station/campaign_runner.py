@@ -48,6 +48,7 @@ from wattguard.station.campaign_transport import (
 )
 from wattguard.station.campaigns import (
     FINISHED,
+    TRANSITIONS,
     Campaign,
     CampaignEvent,
     CampaignPlan,
@@ -236,7 +237,8 @@ class CampaignRunner:
             event = CampaignEvent.APPROVE
         else:
             return
-        self._save(campaign.move(event, self._now))
+        if event in TRANSITIONS[campaign.state]:  # e.g. not once stopped
+            self._save(campaign.move(event, self._now))
 
     def start(self, user: User, campaign_id: int) -> Campaign:
         """Start an approved campaign (its canary wave), or advance one whose wave passed."""
@@ -246,10 +248,11 @@ class CampaignRunner:
             sent = self.station.commands.sent(campaign.id, self._now)
             self.station.storage.save_command(sent)
             campaign = self._save(campaign.move(CampaignEvent.START, self._now, wave=0))
-        else:
-            campaign = self._save(
-                campaign.move(CampaignEvent.ADVANCE, self._now, wave=campaign.wave + 1)
-            )
+        else:  # the next wave; in any other state the table refuses, naming it
+            event = CampaignEvent.ADVANCE
+            if campaign.state != CampaignState.WAVE_DONE:
+                event = CampaignEvent.START
+            campaign = self._save(campaign.move(event, self._now, wave=campaign.wave + 1))
         self._audit("campaign", f"#{campaign.id} wave {campaign.wave + 1} of "
                     f"{campaign.waves} started by {user.name}")  # fmt: skip
         self.pump(campaign.id)
