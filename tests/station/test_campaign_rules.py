@@ -185,3 +185,13 @@ def test_a_key_update_without_an_answer_is_asked_about_before_it_goes_again() ->
     assert again.next_block == 1 and again.attempts == 2
     certificate = replace(KEYS, kind=CommandKind.CERTIFICATE_UPDATE)
     assert key_step(certificate, p, SILENT, 1.0).next_block == 0  # nothing to ask
+
+
+def test_the_last_block_refused_after_a_silence_is_judged_by_what_the_meter_runs() -> None:
+    p = MeterProgress("000000000001", 0, MeterStep.TRANSFERRING, next_block=3)
+    silent = firmware_step(FIRMWARE, p, SILENT, 100.0, 3, 60.0, 10)
+    out_of_sequence = Outcome(False, "meter: DAR 14 data block sequence invalid")
+    again = firmware_step(FIRMWARE, silent, out_of_sequence, 130.0, 3, 60.0, 10)
+    assert (again.step, again.next_block, again.next_try) == (MeterStep.TRANSFERRING, 4, 190.0)
+    first_time = firmware_step(FIRMWARE, p, out_of_sequence, 100.0, 3, 60.0, 10)
+    assert first_time.step == MeterStep.FAILED  # refused without a silence before: final

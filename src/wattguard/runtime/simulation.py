@@ -127,6 +127,9 @@ class Neighbourhood:
                 continue
             if upgrader.running == upgrader.candidate_slot:
                 continue  # already runs it on trial
+            out = meter.data_to_send()  # its answer to the last block leaves before the restart
+            if out:
+                self.channel.send(Direction.UP, address, out, now)
             meter.restart(now, self.self_test(address))
 
     def _flush(self) -> None:

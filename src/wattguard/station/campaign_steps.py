@@ -3,7 +3,9 @@ rules of :mod:`wattguard.station.campaigns`; :mod:`wattguard.station.campaign_ru
 the requests and applies the results).
 
 * :func:`firmware_step`: ``next_block`` 0 is the start of the transfer (F001 method 7), 1..N
-  the blocks (method 8), N+1 the read-back of F001 attribute 2 (phase, running version);
+  the blocks (method 8), N+1 the read-back of F001 attribute 2 (phase, running version); the
+  last block sent again after a silence and refused (the meter already checked and armed the
+  image, so a block is out of sequence) goes to the read-back rather than failing;
 * :func:`key_step`: a key or certificate update's answer; for a key update whose answer did
   not come, ``next_block`` 1 marks the question "which key version?" asked under the new keys;
 * :func:`failed`: a request that did not go well is tried again after :func:`~wattguard.
@@ -43,6 +45,10 @@ def firmware_step(
     """A firmware meter after ``outcome``: the next block at once, the read-back ``poll``
     seconds after the last block (at most ``polls`` times while the image waits for its
     restart), then done, rolled back or failed by what the meter runs."""
+    if not outcome.ok and p.next_block == blocks and p.attempts > 0 and not outcome.retry:
+        # the last block again after a silence, refused: the first one most likely arrived
+        # and the image is checked and armed; what the meter runs will tell
+        return replace(p, next_block=blocks + 1, next_try=now + poll, detail=outcome.detail)
     if not outcome.ok:
         return failed(campaign.plan, p, outcome, now)
     if p.next_block <= blocks:  # the start, or a block, went in
