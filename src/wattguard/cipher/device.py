@@ -28,6 +28,7 @@ from wattguard.cipher.state import DeviceState
 from wattguard.cipher.vault import load_vault
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, ReplayError, SecurityError
+from wattguard.esam.certificate import Certificate
 from wattguard.esam.chip import Esam
 from wattguard.esam.profile import MasterKeys, Random, StructuredRandom
 from wattguard.esam.provisioning import provision
@@ -163,6 +164,22 @@ class CryptoDevice:
         self.security.key_updated(address, version)
         self._audit("key updated", f"meter {address.hex()} now at version {version}")
         self._persist(address)
+
+    def key_version(self, address: bytes) -> int:
+        """The key version the device uses for ``address``."""
+        self.register(address)
+        return self.security.key_version(address)
+
+    def certificate_update(
+        self, address: bytes, certificate: Certificate, operator: str = ""
+    ) -> Data:
+        """F100 method 8's parameter: ``certificate`` (a station certificate, or the meter's
+        ESAM certificate renewed) for ``address``."""
+        self.register(address)
+        command = self.security.certificate_update(address, certificate)
+        self._audit("certificate update", f"meter {address.hex()} certificate serial "
+                    f"{certificate.serial} by {operator or 'station'}")  # fmt: skip
+        return command
 
     # session negotiation (CONNECT): the station side
 

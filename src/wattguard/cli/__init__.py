@@ -26,6 +26,7 @@ from wattguard.cli import (
     demo,
     export,
     fep,
+    firmware,
     meter,
     meters,
     pki,
@@ -43,7 +44,7 @@ __all__ = ["build_parser", "main"]
 #: The commands, in the order ``--help`` lists them.
 _COMMANDS = (
     demo, selfcheck, attack, analyse, meter, fep, pki, bus, cipher, station, users, meters,
-    terminal, export,
+    terminal, export, firmware,
 )  # fmt: skip
 
 

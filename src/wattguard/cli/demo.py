@@ -13,6 +13,7 @@ from wattguard.cli._common import Commands, positive
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from wattguard.crypto import sm2
     from wattguard.runtime.deployment import DeploymentConfig
     from wattguard.station.commands import User
 
@@ -66,6 +67,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--no-districts",
         action="store_true",
         help="no supply meter per terminal, no seeded bypass, no analytics job",
+    )
+    parser.add_argument(
+        "--vendor-key",
+        default=None,
+        metavar="PEM",
+        help="the meters' firmware vendor key (SM2, PEM; made if missing): sign images for "
+        "the demo with `wattguard firmware --vendor-key PEM` (default: a key of this run)",
     )
     parser.add_argument(
         "--unprotected",
@@ -137,11 +145,20 @@ def _terminals(n: int) -> str:
     return f"{n} terminal" if n == 1 else f"{n} terminals"
 
 
+def _vendor(args: argparse.Namespace) -> sm2.PrivateKey | None:
+    """The vendor key of ``--vendor-key`` (made if the file is missing), or None."""
+    if getattr(args, "vendor_key", None) is None:
+        return None
+    from wattguard.cli.firmware import vendor_key
+
+    return vendor_key(args.vendor_key)
+
+
 def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
     from wattguard.runtime.deployment import Deployment, virtual_clock
 
     tty = sys.stdout.isatty()
-    deployment = Deployment(config, virtual_clock(config))
+    deployment = Deployment(config, virtual_clock(config), vendor=_vendor(args))
     print(
         f"wattguard demo (virtual): {deployment.meter_count} meters behind "
         f"{_terminals(len(deployment.nets))}, {args.days:g} simulated day(s) as fast as "
@@ -179,7 +196,9 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
 
     tty = sys.stdout.isatty()
     # Each run makes its own tokens: a fixed token on a listening port is anyone's.
-    deployment = Deployment(config, live_clock(config), users=random_users(new_token))
+    deployment = Deployment(
+        config, live_clock(config), users=random_users(new_token), vendor=_vendor(args)
+    )
     print(
         f"wattguard demo: {deployment.meter_count} meters behind "
         f"{_terminals(len(deployment.nets))}, one front-end processor on loopback TCP, "

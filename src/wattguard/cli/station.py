@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from wattguard.cli._common import (
     BUS_KEYS_HELP,
@@ -17,7 +18,11 @@ from wattguard.cli._common import (
     serve_until_interrupted,
     vault,
 )
+from wattguard.errors import ConfigError, SecurityError
 from wattguard.station.freshness import ANSWER_TOLERANCE, ANSWER_WINDOW
+
+if TYPE_CHECKING:
+    from wattguard.crypto import sm2
 
 __all__ = ["add", "run"]
 
@@ -58,6 +63,12 @@ def add(commands: Commands) -> None:
         help="keep the readings of the last N whole days and today, drop older days every "
         "hour (PostgreSQL: whole partitions); default: keep everything",
     )  # fmt: skip
+    station.add_argument(
+        "--vendor-key", default=None, metavar="PEM",
+        help="the public key (PEM) of the vendor whose firmware images the station takes "
+        "(wattguard firmware writes KEY.pub); without it no image is accepted",
+    )  # fmt: skip
+    station.add_argument("--vendor-id", default="WTGD", help="the vendor id of its images")
     station.set_defaults(run=run)
 
 
@@ -84,5 +95,20 @@ def run(args: argparse.Namespace) -> int:
         freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
         jetstream=args.jetstream,
         retain_days=args.retain_days,
+        vendor_key=_vendor_key(args.vendor_key), vendor_id=args.vendor_id,
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)
+
+
+def _vendor_key(path: str | None) -> sm2.PublicKey | None:
+    """The vendor's public key in ``path`` (PEM), or None."""
+    if path is None:
+        return None
+    from pathlib import Path
+
+    from wattguard.crypto import sm2
+
+    try:
+        return sm2.PublicKey.from_pem(Path(path).read_bytes())
+    except (OSError, ValueError, SecurityError) as exc:
+        raise ConfigError(f"--vendor-key {path}: not a readable SM2 public key ({exc})") from None

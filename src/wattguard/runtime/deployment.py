@@ -26,12 +26,13 @@ import numpy as np
 
 from wattguard.cipher import CryptoDevice
 from wattguard.clock import Clock, VirtualClock
-from wattguard.crypto import sm2
+from wattguard.crypto import sm2, sm3
 from wattguard.errors import ConfigError
 from wattguard.esam.profile import MasterKeys, Random
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventSink
 from wattguard.meter.device import Meter
+from wattguard.meter.management.firmware import FirmwareBuilder
 from wattguard.network.bus import Bus, InProcessBus, down_subject, up_subject
 from wattguard.network.channel import ChannelCore, PlainChannel
 from wattguard.network.fep import FepSession, FrameAdmitted
@@ -197,6 +198,10 @@ class _Station:
             self.last[r.meter] = max(self.last.get(r.meter, 0.0), r.time)
 
 
+#: The vendor id of the simulated meters' management software, and its factory image's body.
+VENDOR_ID = "WTGD"
+FACTORY_BODY = b"wattguard management module firmware 1.0.0\n" * 32
+
 #: The deployment's API users unless it is given others: fixed tokens for tests and examples.
 FIXED_USERS: dict[str, User] = {
     "operator-token": User("otto", Role.OPERATOR),
@@ -217,7 +222,12 @@ class Deployment:
     FEP and the station, run live over loopback TCP or in virtual time."""
 
     def __init__(
-        self, config: DeploymentConfig, clock: Clock, *, users: Mapping[str, User] | None = None
+        self,
+        config: DeploymentConfig,
+        clock: Clock,
+        *,
+        users: Mapping[str, User] | None = None,
+        vendor: sm2.PrivateKey | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -236,6 +246,14 @@ class Deployment:
             self._bus_keys = (station_id, fep_id, directory)
             self.fep_bus = SealedBus(self.bus, fep_id, directory, clock=clock.time)
         self.tracker = _Station()
+        # The meters' vendor: signs management-module images (the station checks them at
+        # upload against its public key, the meters again before they install one).
+        vendor_key = vendor or (
+            sm2.PrivateKey.generate() if config.seed is None
+            else sm2.PrivateKey.from_bytes(sm3.hash(b"wattguard vendor %d" % config.seed))
+        )  # fmt: skip
+        self.vendor = FirmwareBuilder(vendor_key, VENDOR_ID)
+        self.factory_image = self.vendor.build(FACTORY_BODY, "1.0.0")
         random = config.key_random()  # fresh keys each run, unless a seed asks otherwise
         # The cryptographic device holds this deployment's master keys; every meter's ESAM is
         # provisioned from it, so the station can verify each reading's MAC.
@@ -339,6 +357,8 @@ class Deployment:
             hsm=self.hsm,
             collection_interval=REALTIME.period,
             trip_window=self.config.trip_window,
+            vendor_key=self.vendor.vendor_key.public_key,
+            vendor_id=VENDOR_ID,
         )
         station.on_readings.append(self.tracker.sink)
         for sealed in (bus, self.fep_bus):
@@ -349,8 +369,9 @@ class Deployment:
     def _meter(self, address: bytes) -> Meter:
         # Meters report their events on their own (REPORT, with RN_MAC from the ESAM).
         return factory_meter(
-            address, self.hsm, active_reports=True, private_readings=self.config.private_readings
-        )
+            address, self.hsm, active_reports=True, private_readings=self.config.private_readings,
+            vendor_key=self.vendor.vendor_key.public_key, factory_image=self.factory_image,
+        )  # fmt: skip
 
     @property
     def meter_count(self) -> int:

@@ -295,6 +295,8 @@ async def run_station(
     freshness: AnswerFreshness | None = None,
     jetstream: bool = False,
     retain_days: int | None = None,
+    vendor_key: sm2.PublicKey | None = None,
+    vendor_id: str = "WTGD",
 ) -> None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
@@ -316,6 +318,8 @@ async def run_station(
         collection_interval=REALTIME.period,
         freshness=freshness,
         group_commit=GroupCommitConfig(),  # acknowledged once durable, many per transaction
+        vendor_key=vendor_key,
+        vendor_id=vendor_id,
     )
     committer = asyncio.create_task(drive_group_commit(station))
     upkeep = asyncio.create_task(maintain_storage(storage, retain_days))

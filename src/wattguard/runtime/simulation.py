@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from wattguard.meter.bluetooth.concentrator import ConcentratorRadio
 from wattguard.meter.bluetooth.handheld import PairingRefused
 from wattguard.meter.device import Meter
+from wattguard.meter.management.upgrade import Phase
 from wattguard.network.hplc import Direction, HplcChannel
 from wattguard.network.terminal import Terminal
 from wattguard.simulation.fleet import LoadSource, MeterFleet
@@ -61,6 +62,9 @@ class Neighbourhood:
         self.radio = radio
         self.now = terminal.start
         self.on_step: list[Callable[[float], None]] = []
+        #: The self-test of a meter booting a new management image (a fault to inject: False
+        #: for a meter whose new image does not run, so it rolls back).
+        self.self_test: Callable[[bytes], bool] = lambda address: True
         self._inbox: deque[bytes] = deque()
         self._handling = False
 
@@ -121,6 +125,7 @@ class Neighbourhood:
         fleet_now = self.fleet.now
         if fleet_now is not None and fleet_now + self.fleet.step_seconds <= now:
             self.fleet.step()
+            self._restart_upgraded(now)
             for hook in self.on_step:
                 hook(now)
         self.terminal.handle_timer(now)
@@ -145,6 +150,20 @@ class Neighbourhood:
         assert self.radio is not None
         frame = meter.bluetooth_to_send(self.now)
         return self.radio.notified(meter.address, frame) if frame else b""
+
+    def _restart_upgraded(self, now: float) -> None:
+        """A meter whose management module armed a new image restarts into it (the module's
+        bootloader does so after the last block): on trial, kept or rolled back."""
+        for address, meter in self.meters.items():
+            upgrader = meter.upgrader
+            if upgrader is None or upgrader.phase != Phase.TRIAL:
+                continue
+            if upgrader.running == upgrader.candidate_slot:
+                continue  # already runs it on trial
+            out = meter.data_to_send()  # its answer to the last block leaves before the restart
+            if out:
+                self.channel.send(Direction.UP, address, out, now)
+            meter.restart(now, self.self_test(address))
 
     def _flush(self) -> None:
         for address, meter in self.meters.items():

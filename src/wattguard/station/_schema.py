@@ -18,7 +18,9 @@ Version 4 adds the operational events; version 5 the station's rules and their f
 partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`). Version 7
 partitions the readings by day on PostgreSQL (:mod:`wattguard.station.partitions`; the rows
 already stored move into their days' partitions, the curve's index is made again on the
-partitioned table); on SQLite it changes nothing.
+partitioned table); on SQLite it changes nothing. Version 8 adds the campaigns
+(``station.campaigns``): firmware images (stored once, by their SM3 digest), campaigns, and
+each meter's progress in one.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -164,6 +166,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "d * 86400, (d + 1) * 86400); END LOOP; END $$",
             "INSERT INTO readings SELECT meter, quantity, time, value, received FROM readings_old",
             "DROP TABLE readings_old",
+        ),
+    ),
+    Migration(
+        8,
+        (
+            # campaigns (station.campaign_store): firmware images stored once, by SM3 digest
+            "CREATE TABLE firmware_images (digest TEXT PRIMARY KEY, vendor TEXT NOT NULL, "
+            "version TEXT NOT NULL, size INTEGER NOT NULL, image TEXT NOT NULL, "
+            "uploaded_by TEXT NOT NULL, uploaded DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE campaigns (id BIGINT PRIMARY KEY, kind TEXT NOT NULL, "
+            "target TEXT NOT NULL, payload TEXT NOT NULL, plan TEXT NOT NULL, "
+            "created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+            "state TEXT NOT NULL, wave INTEGER NOT NULL, waves INTEGER NOT NULL, "
+            "reason TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE campaign_meters (campaign BIGINT NOT NULL, meter TEXT NOT NULL, "
+            "wave INTEGER NOT NULL, step TEXT NOT NULL, next_block INTEGER NOT NULL, "
+            "attempts INTEGER NOT NULL, next_try DOUBLE PRECISION NOT NULL, "
+            "reported TEXT NOT NULL, detail TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (campaign, meter))",
         ),
     ),
 )

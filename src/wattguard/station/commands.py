@@ -13,11 +13,11 @@ Who may do what (roles are ordered: a supervisor may do what an operator may):
 * a VIEWER reads only: no command at all;
 * an OPERATOR issues trips, closes, time synchronisations, top-ups, refunds and pile limits;
 * a SUPERVISOR also issues parameter writes (tariff table, display list, demand period, event
-  thresholds, credit levels), key updates and firmware upgrades, and approves;
+  thresholds, credit levels), key and certificate updates and firmware upgrades, and approves;
 * each kind's own approval rule (amounts, meter counts, a tariff change always) is in
   :mod:`wattguard.station.command_kinds` and reaches the book as ``kind_rule``;
-* every key update and firmware upgrade needs the approval of a *second* person holding the
-  supervisor role: the issuer cannot approve their own command;
+* every key update, certificate update and firmware upgrade needs the approval of a *second*
+  person holding the supervisor role: the issuer cannot approve their own command;
 * so does a disconnect (trip) that would take one person past the *solo trip budget*: the
   meters an issuer tripped without a second person over the last ``trip_window`` seconds
   (24 h by default), with this command's, may not pass ``approval_threshold`` (10), and the
@@ -90,6 +90,7 @@ class CommandKind(enum.Enum):
     EVENT_THRESHOLD = "event threshold"
     SET_PARAMETER = "set parameter"
     KEY_UPDATE = "key update"
+    CERTIFICATE_UPDATE = "certificate update"
     FIRMWARE = "firmware upgrade"
 
 
@@ -119,10 +120,13 @@ ISSUER: dict[CommandKind, Role] = {
     CommandKind.EVENT_THRESHOLD: Role.SUPERVISOR,
     CommandKind.SET_PARAMETER: Role.SUPERVISOR,
     CommandKind.KEY_UPDATE: Role.SUPERVISOR,
+    CommandKind.CERTIFICATE_UPDATE: Role.SUPERVISOR,
     CommandKind.FIRMWARE: Role.SUPERVISOR,
 }
 #: Kinds that always need a second person's approval.
-ALWAYS_APPROVED = frozenset((CommandKind.KEY_UPDATE, CommandKind.FIRMWARE))
+ALWAYS_APPROVED = frozenset(
+    (CommandKind.KEY_UPDATE, CommandKind.CERTIFICATE_UPDATE, CommandKind.FIRMWARE)
+)
 #: The states of a trip that went (or goes) out: counted in the solo budget unless approved.
 _OUT = frozenset((CommandState.APPROVED, CommandState.SENT, CommandState.DONE, CommandState.FAILED))
 

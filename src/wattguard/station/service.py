@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from wattguard.clock import Clock
+from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, DecodeError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import EVENTS, Bus, decode_event
@@ -53,6 +54,8 @@ from wattguard.protocol.apdu.security import (
 from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
 from wattguard.station.audit import StationAudit
 from wattguard.station.balance import EnergyBalance
+from wattguard.station.campaign_runner import CampaignRunner
+from wattguard.station.campaigns import CAMPAIGN_KINDS
 from wattguard.station.collector import Collector
 from wattguard.station.command_kinds import KINDS, MeterContext, approval_reason, parse
 from wattguard.station.commands import (
@@ -157,6 +160,8 @@ class Station:
         freshness: AnswerFreshness | None = None,
         balance: bool = True,
         group_commit: GroupCommitConfig | None = None,
+        vendor_key: sm2.PublicKey | None = None,
+        vendor_id: str | None = None,
     ) -> None:
         self.storage = storage
         self.clock = clock
@@ -220,6 +225,8 @@ class Station:
             audit=self.audit, events=self.monitor,
         )  # fmt: skip
         self.monitor.on_event.append(lambda e: self.rules.observe_event(security_fact(e)))
+        # firmware, key and certificate campaigns (station.campaign_runner), restored
+        self.campaigns = CampaignRunner(self, vendor_key=vendor_key, vendor_id=vendor_id)
         # At every start: a TAMPER event if the trail does not hold. A cryptographic device
         # that cannot be reached now does not keep the station from starting.
         try:
@@ -381,8 +388,16 @@ class Station:
     # commands
 
     def issue(
-        self, user: User, kind: CommandKind, meters: tuple[str, ...], argument: str = ""
+        self,
+        user: User,
+        kind: CommandKind,
+        meters: tuple[str, ...],
+        argument: str = "",
+        *,
+        campaign: bool = False,
     ) -> Command:
+        if kind in CAMPAIGN_KINDS and not campaign:
+            raise CommandRefused(f"a {kind.value} runs as a campaign: /api/campaigns")
         unknown = tuple(m for m in meters if self.registered_terminal(m) is None)
         if unknown:
             raise UnknownMeter(unknown)
@@ -398,12 +413,16 @@ class Station:
     def approve(self, user: User, command_id: int) -> Command:
         command = self.commands.approve(user, command_id, self.clock.time())
         self.storage.save_command(command)
+        if command.kind in CAMPAIGN_KINDS:  # it starts when a supervisor starts it
+            self.campaigns.decided(command)
+            return command
         self.dispatch(command_id)
         return self.commands.get(command_id)
 
     def reject(self, user: User, command_id: int) -> Command:
         command = self.commands.reject(user, command_id, self.clock.time())
         self.storage.save_command(command)
+        self.campaigns.decided(command)
         return command
 
     def dispatch(self, command_id: int) -> None:
@@ -508,6 +527,7 @@ class Station:
         self.monitor.tick(self.clock.time())
         self.operations.tick()
         self.rules.tick()
+        self.campaigns.tick()
         self._witness_audit()
 
     # the audit trail's witness

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from wattguard.station.api import (
     analytics,
     audit,
+    campaigns,
     charging,
     commands,
     dashboard,
@@ -41,6 +42,7 @@ _ROUTERS = (
     events,
     operations,
     commands,
+    campaigns,
     fleet,
     rules,
     analytics,

@@ -77,6 +77,9 @@ class BodyLimit:
 BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("POST", re.compile(r"/api/commands"), 256 * 1024),
     BodyLimit("POST", re.compile(r"/api/rules"), 64 * 1024),
+    # a campaign: meters and districts, and a certificate; an image: 4 MiB as base64
+    BodyLimit("POST", re.compile(r"/api/campaigns"), 256 * 1024),
+    BodyLimit("POST", re.compile(r"/api/firmware"), 6 * 1024 * 1024),
 )
 #: The cap of every other request (no other route reads a body).
 DEFAULT_BODY_LIMIT = 1024
