@@ -5,7 +5,10 @@
 
 ``--localisation`` prints only the line-loss localisation figures (30 days of data, the
 irregular meter ranked first, the +/-2 % meters' estimates, the honest meters' scatter): a
-quick mode to iterate on the balance fit, seconds for a few hundred districts.
+quick mode to iterate on the balance fit, seconds for a few hundred districts. Both modes fit
+each district twice: told each meter's feeder (the network record; the figures judged) and
+with the one-feeder loss model (printed for reference). The full run judges the +/-2 % meters
+on all ``--days``; the quick mode on its 30 days, which is stricter.
 
 A seeded simulation (:mod:`wattguard.simulation.district`: districts of 100 customers, a
 district meter, I^2 R losses, one irregular meter per district) of ``--meters`` meters x
@@ -193,8 +196,8 @@ def localisation_only(meters: int, seed: int) -> int:
             f" (fitted in {time.perf_counter() - start:.1f} s):"
         )
         results.append(localisation_lines(sim, errors, 30))
-    (first, within), (plain_first, _) = results
-    missed = first < 0.9 or within < 1.0 or plain_first < 0.9
+    (first, within), _ = results  # the one-feeder fit is printed for reference, not judged
+    missed = first < 0.9 or within < 1.0
     print("MISSED" if missed else "targets met (feeders known)")
     return 1 if missed else 0
 
@@ -346,9 +349,12 @@ def main() -> int:
     )
     window = min(30, args.days)
     print(f"  localisation with {window} days, feeders known:")
-    first, within30 = localisation_lines(sim, lineloss_all(sim, window)[1], window)
-    print(f"  localisation with {window} days, feeders unknown (one-feeder loss model):")
-    plain_first, _ = localisation_lines(sim, lineloss_all(sim, window, topology=False)[1], window)
+    first, _ = localisation_lines(sim, lineloss_all(sim, window)[1], window)
+    print(
+        f"  localisation with {window} days, feeders unknown (one-feeder loss model; for"
+        " reference, not judged):"
+    )
+    localisation_lines(sim, lineloss_all(sim, window, topology=False)[1], window)
     within, worst, count = error_accuracy(sim, errors)
     print(
         f"  +/-2 % meters ({count}) within +/-0.5 pp with {args.days} days, feeders known: "
@@ -367,8 +373,8 @@ def main() -> int:
         memory > TARGETS["memory_gb"],
         inc > TARGETS["incremental"],
         ari < 0.9,
-        min(first, plain_first) < 0.9,
-        min(within, within30) < 1.0,
+        first < 0.9,
+        within < 1.0,
     ]
     if any(missed):
         print(
