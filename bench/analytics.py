@@ -242,7 +242,9 @@ def jokar_simulation(sim: SimulatedDistricts, seed: int) -> None:
     errors = np.zeros(meters)
     for d in range(sim.supply.shape[0]):
         rows = sim.district == d
-        errors[rows] = lineloss.estimate_meter_errors(sim.supply[d, window], curves[rows, window])
+        errors[rows] = lineloss.estimate_meter_errors(
+            sim.supply[d, window], curves[rows, window], feeders=sim.feeder[rows]
+        )
     with_loss = anomaly.score_meters(
         curves, SPD, recent_days=ATTACK_DAYS, groups=sim.district, meter_errors=errors
     )

@@ -44,6 +44,9 @@ MIN_PEERS = 5
 CAP = 10.0
 #: The smallest spread of meters' estimated errors (registered/true - 1) that scores count in.
 ERROR_SCALE = 0.02
+#: Robust z-scores of a meter's estimated error up to this count as nothing: an honest meter's
+#: estimate is noise, and adding it to every score blurs what the consumption already shows.
+ERROR_Z = 4.0
 _FEATURES = 5  # energy, shape distance, roughness, spread, zero share
 #: Floors of the standard deviations: relative for energy, roughness and spread, absolute for
 #: the shape distance and the zero share.
@@ -202,14 +205,16 @@ def score_days(
 
 def _error_evidence(errors: FloatArray) -> FloatArray:
     """How far each meter's estimated error sits out of the fleet's spread of estimates
-    (robust z-score: median and MAD, the MAD floored at ERROR_SCALE / 4), capped at CAP.
+    (robust z-score: median and MAD, the MAD floored at ERROR_SCALE / 4) beyond ERROR_Z,
+    capped at CAP.
     Both signs count: an injection that moves energy between hours (h5, h6) can leave a
     meter's error estimate either side of zero."""
     present = errors[~np.isnan(errors)]
     centre = float(np.median(present)) if present.size else 0.0
     mad = float(np.median(np.abs(present - centre))) if present.size else 0.0
     spread = max(1.4826 * mad, ERROR_SCALE / 4)
-    return np.asarray(np.clip(np.nan_to_num(np.abs(errors - centre) / spread), 0.0, CAP))
+    z = np.nan_to_num(np.abs(errors - centre) / spread)
+    return np.asarray(np.clip(z - ERROR_Z, 0.0, CAP))
 
 
 def score_meters(

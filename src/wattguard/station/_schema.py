@@ -13,6 +13,9 @@ received, the meter an event names (filled in for the events already stored), th
 class and state, and when an alert last matched (so that a restarted monitor keeps
 de-duplicating and closing it). Version 3 adds the API's users (``station.users``): name,
 role, the SM3 digest of their token (never the token), when they were made and disabled.
+Version 4 adds the operational events beside the security events. Version 5 adds the
+analytics' tables (``station.analysis_store``: each district's progress and state, each
+meter's day figures, each district's daily loss, each meter's latest results).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -107,6 +110,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "received DOUBLE PRECISION)",
             "CREATE INDEX operational_events_meter_time ON operational_events (meter, time)",
             "CREATE INDEX operational_events_kind_time ON operational_events (kind, time)",
+        ),
+    ),
+    Migration(
+        5,
+        (
+            # the analytics' results (station.analysis_store). IF NOT EXISTS: a database where
+            # an earlier job made them outside the migrations keeps its rows; the version table
+            # that job kept is no longer needed.
+            "CREATE TABLE IF NOT EXISTS analysis_progress (district TEXT PRIMARY KEY, "
+            "day BIGINT NOT NULL, state TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS analysis_day (meter TEXT NOT NULL, "
+            "day BIGINT NOT NULL, district TEXT NOT NULL, energy DOUBLE PRECISION, "
+            "source TEXT NOT NULL, missing INTEGER NOT NULL, peak DOUBLE PRECISION, "
+            "peak_step INTEGER, night DOUBLE PRECISION, tou_peak DOUBLE PRECISION, "
+            "tou_flat DOUBLE PRECISION, tou_valley DOUBLE PRECISION, score DOUBLE PRECISION, "
+            "PRIMARY KEY (meter, day))",
+            "CREATE TABLE IF NOT EXISTS analysis_loss (district TEXT NOT NULL, "
+            "day BIGINT NOT NULL, supplied DOUBLE PRECISION, loss DOUBLE PRECISION, "
+            "rate DOUBLE PRECISION, intervals INTEGER NOT NULL, PRIMARY KEY (district, day))",
+            "CREATE TABLE IF NOT EXISTS analysis_meter (meter TEXT PRIMARY KEY, "
+            "district TEXT NOT NULL, day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, "
+            "score DOUBLE PRECISION, error DOUBLE PRECISION)",
+            "DROP TABLE IF EXISTS analysis_version",
         ),
     ),
 )

@@ -4,11 +4,10 @@ Theory of operation. The analyses of :mod:`wattguard.analytics` need curves in b
 meter of a district over a time range at once, as arrays. :class:`AnalysisStore` reads them
 with one query per district and quantity (``meter IN (...) AND quantity = ? AND time`` between
 two bounds: the readings' primary key (meter, quantity, time) answers it with one range scan a
-meter) and turns the rows into columns. Its results live in tables of their own, made by
-:meth:`AnalysisStore.prepare` (``CREATE TABLE IF NOT EXISTS``, with ``analysis_version``
-holding the version of these tables), so that the station's numbered migrations
-(:mod:`wattguard.station._schema`) stay the core schema's and a database that never ran the
-job has none of them:
+meter) and turns the rows into columns. Its results live in tables of their own, made by the
+station's numbered migration 5 (:mod:`wattguard.station._schema`), read and written through
+the SQL storage's public :meth:`~wattguard.station._sql.SqlStorage.query` and
+:meth:`~wattguard.station._sql.SqlStorage.transaction`:
 
 * ``analysis_progress`` (district, day, state): the last complete day the job took in for each
   district and its incremental state (numpy arrays in ``.npz`` form, base64 text), so a
@@ -42,24 +41,6 @@ from wattguard.station.storage import Storage
 
 __all__ = ["AnalysisStore", "DayRow", "LossRow", "MeterResult"]
 
-#: The version of the analytics tables this code writes.
-ANALYSIS_VERSION = 1
-_TABLES = (
-    "CREATE TABLE IF NOT EXISTS analysis_version (version INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS analysis_progress (district TEXT PRIMARY KEY, "
-    "day BIGINT NOT NULL, state TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS analysis_day (meter TEXT NOT NULL, day BIGINT NOT NULL, "
-    "district TEXT NOT NULL, energy DOUBLE PRECISION, source TEXT NOT NULL, "
-    "missing INTEGER NOT NULL, peak DOUBLE PRECISION, peak_step INTEGER, "
-    "night DOUBLE PRECISION, tou_peak DOUBLE PRECISION, tou_flat DOUBLE PRECISION, "
-    "tou_valley DOUBLE PRECISION, score DOUBLE PRECISION, PRIMARY KEY (meter, day))",
-    "CREATE TABLE IF NOT EXISTS analysis_loss (district TEXT NOT NULL, day BIGINT NOT NULL, "
-    "supplied DOUBLE PRECISION, loss DOUBLE PRECISION, rate DOUBLE PRECISION, "
-    "intervals INTEGER NOT NULL, PRIMARY KEY (district, day))",
-    "CREATE TABLE IF NOT EXISTS analysis_meter (meter TEXT PRIMARY KEY, district TEXT NOT NULL, "
-    "day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, score DOUBLE PRECISION, "
-    "error DOUBLE PRECISION)",
-)
 _DAY_COLUMNS = (
     "meter, day, district, energy, source, missing, peak, peak_step, night, tou_peak, "
     "tou_flat, tou_valley, score"
@@ -140,33 +121,9 @@ class AnalysisStore:
         if not isinstance(storage, SqlStorage):
             raise ConfigError("the analyses need the station's SQL storage (SQLite or PostgreSQL)")
         self.storage = storage
-        self.prepare()
-
-    def _sql(self, sql: str) -> str:
-        return self.storage._sql(sql)
-
-    def prepare(self) -> None:
-        """Make the analytics tables if they are missing (idempotent, one transaction)."""
-        with self.storage._write() as cur:
-            for statement in _TABLES:
-                cur.execute(statement)
-            cur.execute("SELECT MAX(version) FROM analysis_version")
-            current = cur.fetchone()[0] or 0
-            if current > ANALYSIS_VERSION:
-                raise ConfigError(
-                    f"the analytics tables have version {current}; this wattguard knows up to "
-                    f"{ANALYSIS_VERSION}: upgrade wattguard"
-                )
-            if current < ANALYSIS_VERSION:
-                cur.execute(
-                    self._sql("INSERT INTO analysis_version (version) VALUES (?)"),
-                    (ANALYSIS_VERSION,),
-                )
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self.storage._read() as cur:
-            cur.execute(self._sql(sql), tuple(params))
-            return list(cur.fetchall())
+        return self.storage.query(sql, params)
 
     # bulk reads
 
@@ -271,9 +228,9 @@ class AnalysisStore:
     ) -> None:
         """A district's day, all at once: its meters' day figures, its loss, the meters'
         latest results and the job's progress (a failure stores none of it)."""
-        with self.storage._write() as cur:
+        with self.storage.transaction() as cur:
             cur.executemany(
-                self._sql(
+                (
                     f"INSERT INTO analysis_day ({_DAY_COLUMNS}) VALUES "
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                 ),
@@ -281,36 +238,32 @@ class AnalysisStore:
             )
             if loss is not None:
                 cur.execute(
-                    self._sql(
+                    (
                         "INSERT INTO analysis_loss (district, day, supplied, loss, rate, "
                         "intervals) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     ),
                     tuple(_stored(v) for v in _fields(loss)),
                 )
             for result in meters:
+                cur.execute("DELETE FROM analysis_meter WHERE meter = ?", (result.meter,))
                 cur.execute(
-                    self._sql("DELETE FROM analysis_meter WHERE meter = ?"), (result.meter,)
-                )
-                cur.execute(
-                    self._sql(
+                    (
                         "INSERT INTO analysis_meter (meter, district, day, cluster, "
                         "cluster_name, score, error) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     ),
                     tuple(_stored(v) for v in _fields(result)),
                 )
-            cur.execute(self._sql("DELETE FROM analysis_progress WHERE district = ?"), (district,))
+            cur.execute("DELETE FROM analysis_progress WHERE district = ?", (district,))
             cur.execute(
-                self._sql("INSERT INTO analysis_progress (district, day, state) VALUES (?, ?, ?)"),
+                "INSERT INTO analysis_progress (district, day, state) VALUES (?, ?, ?)",
                 (district, day, state),
             )
 
     def set_clusters(self, labels: Mapping[str, tuple[int, str]]) -> None:
         """Each meter's cluster number and name (the fleet is clustered as a whole)."""
-        with self.storage._write() as cur:
+        with self.storage.transaction() as cur:
             cur.executemany(
-                self._sql(
-                    "UPDATE analysis_meter SET cluster = ?, cluster_name = ? WHERE meter = ?"
-                ),
+                ("UPDATE analysis_meter SET cluster = ?, cluster_name = ? WHERE meter = ?"),
                 [(number, name, meter) for meter, (number, name) in labels.items()],
             )
 
