@@ -13,7 +13,7 @@ import pytest
 
 from wattguard.analytics.lineloss import daily_loss
 from wattguard.simulation.district import Irregularity, simulate_districts
-from wattguard.station.analysis import LOSS_RULE, AnalysisJob
+from wattguard.station.analysis import LOSS_RULE, SCORE_RULE, AnalysisJob
 from wattguard.station.analysis_views import district_view, fleet_view, meter_view
 from wattguard.testing.analysis import store_districts, terminal_address
 from wattguard.testing.storage import BACKENDS, Backend
@@ -108,3 +108,23 @@ def test_a_fleet_too_small_to_choose_k_is_analysed_without_clusters(backend) -> 
     assert job.run(START + 3 * DAY + 7200) == 3  # two meters: no k to choose by silhouette
     results = job.store.results()
     assert [r.meter for r in results] == customers and all(r.cluster is None for r in results)
+
+
+def test_the_anomaly_alert_threshold_is_calibrated_on_the_districts_history(backend) -> None:  # type: ignore[no-untyped-def]
+    days = 24  # scores count from day 14, 100 of them (20 meters) by day 19
+    sim = simulate_districts(1, 20, days, seed=11, irregular=0)
+    cut = sim.curves.copy()
+    cut[4, 20 * 96 :] = 0.0  # from day 20 meter 5 reads nothing at all (h2, a cut-out)
+    from dataclasses import replace
+
+    storage = backend.open()
+    customers = store_districts(storage, replace(sim, curves=cut), START)
+    job = AnalysisJob(storage)
+    job.run(START + days * DAY + 7200)
+    alerts = {a.subject: a for a in storage.alerts() if a.rule == SCORE_RULE}
+    cutout = alerts.get(f"meter {customers[4]}")
+    assert cutout is not None, sorted(alerts)
+    assert "calibrated: 1% of the district's last 56 days" in cutout.evidence
+    assert "zeros" in cutout.evidence and "balance error" in cutout.evidence
+    # at 1 % of meter-days, honest meters rarely alert: at most a couple over the last days
+    assert len(alerts) - 1 <= 2

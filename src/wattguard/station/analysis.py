@@ -30,8 +30,14 @@ After the districts, the fleet's typical days are clustered (named clusters, k b
 Alerts. An abnormal line-loss day opens (or adds to) an alert ``analysis: abnormal line loss``
 on ``district <terminal>`` with its evidence: the rate, the district's usual rate and spread,
 the energy, and the most suspect meters of the balance fit. A meter whose anomaly score (the
-mean of its last 7 day scores) reaches :data:`ALERT_SCORE` opens ``analysis: anomaly score`` on
-``meter <address>``. They are operational findings, not security events: they go to the
+mean of its last 7 day scores) reaches the district's threshold opens ``analysis: anomaly
+score`` on ``meter <address>``. The threshold is calibrated on the district's own history: the
+score that :data:`ALERT_FPR` (1 %) of its meter-days of the last :data:`HISTORY` days exceeded
+(so an alert means what it says: on history taken as honest, that share of meter-days would
+have alerted), never under :data:`MIN_ALERT_SCORE`; :data:`ALERT_SCORE` until there are 100
+scores. A meter's scores count from its :data:`WARMUP` th day on: the first scored days are
+noisier and would set the threshold too high. The evidence names the score, the threshold and how it was set, the parts of the day's
+score (less energy, shape, roughness, spread, zeros) and the balance's estimated error. They are operational findings, not security events: they go to the
 alerts table directly (the monitor's rules never see them) and close on the first normal day.
 """
 
@@ -45,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wattguard.analytics import consumption
-from wattguard.analytics.anomaly import AnomalyState
+from wattguard.analytics.anomaly import FEATURE_NAMES, AnomalyState, calibrate_threshold
 from wattguard.analytics.clustering import K_RANGE, cluster_shapes, shapes
 from wattguard.analytics.lineloss import (
     AbnormalLoss,
@@ -100,8 +106,17 @@ TARIFF_OF_STEP[8 * 4 : 11 * 4] = 0
 TARIFF_OF_STEP[18 * 4 : 22 * 4] = 0
 TARIFF_OF_STEP[23 * 4 :] = 2
 TARIFF_OF_STEP[: 7 * 4] = 2
-#: A meter's anomaly score (mean of its last RECENT day scores) that raises an alert.
+#: A meter's anomaly score (mean of its last RECENT day scores) that raises an alert while the
+#: district's history is too short to calibrate on.
 ALERT_SCORE = 12.0
+#: Once calibrated: the share of the district's own meter-days of the last HISTORY days that
+#: would have raised an alert (the stated false-positive rate on honest history), and the
+#: lowest threshold it may give (a very regular district must not alert on noise).
+ALERT_FPR = 0.01
+MIN_ALERT_SCORE = 4.0
+HISTORY = 56
+#: Days a meter has been taken in before its scores count in the calibration history.
+WARMUP = 14
 RECENT = 7
 #: Days of curves the balance fit (meter errors) looks back over; the fewest it needs.
 ERROR_WINDOW = 28
@@ -125,6 +140,7 @@ class DistrictState:
     recent: npt.NDArray[np.float64]  # (meters, RECENT), NaN where none
     rates: npt.NDArray[np.float64]  # (days,)
     window: npt.NDArray[np.float32]  # (meters + 1, up to ERROR_WINDOW * STEPS)
+    history: npt.NDArray[np.float64]  # (meters, up to HISTORY): past anomaly scores
 
     @classmethod
     def empty(cls, meters: Sequence[str], day: int) -> DistrictState:
@@ -132,7 +148,7 @@ class DistrictState:
         return cls(
             list(meters), day, np.zeros((2, m, STEPS)), np.zeros((2, m, STEPS), np.int64),
             AnomalyState(m, STEPS), np.full((m, RECENT), np.nan), np.zeros(0),
-            np.zeros((m + 1, 0), np.float32),
+            np.zeros((m + 1, 0), np.float32), np.zeros((m, 0)),
         )  # fmt: skip
 
     def encode(self) -> str:
@@ -143,7 +159,7 @@ class DistrictState:
                 "counts": self.counts, "a_days": a.days, "a_sums": a.sums,
                 "a_squares": a.squares, "a_curve_sums": a.curve_sums,
                 "a_curve_counts": a.curve_counts, "recent": self.recent, "rates": self.rates,
-                "window": self.window,
+                "window": self.window, "history": self.history,
             }
         )  # fmt: skip
 
@@ -171,7 +187,17 @@ class DistrictState:
         state.window = np.full((len(meters) + 1, old_window.shape[1]), np.nan, np.float32)
         state.window[new] = old_window[was]
         state.window[-1] = old_window[-1]
+        if "history" in data:  # a state stored before the threshold was calibrated has none
+            state.history = np.full((len(meters), data["history"].shape[1]), np.nan)
+            state.history[new] = data["history"][was]
         return state
+
+    def threshold(self) -> float:
+        """The anomaly score that raises an alert: calibrated on the district's own history
+        (ALERT_FPR of its meter-days above it, at least MIN_ALERT_SCORE), ALERT_SCORE until
+        that history is long enough."""
+        calibrated = calibrate_threshold(self.history, ALERT_FPR)
+        return ALERT_SCORE if np.isnan(calibrated) else max(calibrated, MIN_ALERT_SCORE)
 
     def typical(self) -> npt.NDArray[np.float64]:
         """(meters, STEPS) mean day over every day taken in (NaN for an interval never seen)."""
@@ -186,6 +212,38 @@ class DistrictState:
         n = present.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    """A district day's anomaly findings: each meter's score, the threshold, the day's score
+    by part (FEATURE_NAMES) and the balance's estimated errors."""
+
+    score: npt.NDArray[np.float64]
+    threshold: float
+    parts: npt.NDArray[np.float64]
+    errors: npt.NDArray[np.float64] | None
+
+    def of(self, i: int) -> str | None:
+        """Meter ``i``'s alert evidence, or None if its score is under the threshold."""
+        if np.isnan(self.score[i]) or self.score[i] < self.threshold:
+            return None
+        how = (
+            f"calibrated: {ALERT_FPR:.0%} of the district's last {HISTORY} days' meter scores"
+            " above it"
+            if self.threshold != ALERT_SCORE
+            else "default: history too short to calibrate"
+        )
+        parts = ", ".join(
+            f"{name} {value:.1f}"
+            for name, value in zip(FEATURE_NAMES, self.parts[i], strict=True)
+            if value >= 0.5
+        )
+        error = "" if self.errors is None else f"; balance error {self.errors[i]:+.1%}"
+        return (
+            f"anomaly score {self.score[i]:.1f} >= {self.threshold:.1f} ({how}); "
+            f"today's parts: {parts or 'none'}{error}"
+        )
 
 
 class AnalysisJob:
@@ -303,6 +361,11 @@ class AnalysisJob:
             for i, meter in enumerate(customers)
         ]  # fmt: skip
         score = state.score()
+        threshold = state.threshold()  # on the history before today
+        # a meter's first scored days are noisier (its own spread is still being learnt):
+        # they would set the threshold too high, so its history starts after a warm-up
+        kept = np.where(state.anomaly.days >= WARMUP, score, np.nan)
+        state.history = np.concatenate([state.history, kept[:, None]], axis=1)[:, -HISTORY:]
         results = [
             MeterResult(
                 meter, district, day, None, None, float(score[i]),
@@ -311,7 +374,8 @@ class AnalysisJob:
             for i, meter in enumerate(customers)
         ]  # fmt: skip
         self.store.save_day(district, day, state.encode(), rows, loss_row, results)
-        self._alerts(district, customers, score, errors, abnormal, now)
+        evidence = _Evidence(score, threshold, state.anomaly.parts, errors)
+        self._alerts(district, customers, evidence, abnormal, now)
 
     @staticmethod
     def _errors(
@@ -354,11 +418,11 @@ class AnalysisJob:
         self,
         district: str,
         customers: list[str],
-        score: npt.NDArray[np.float64],
-        errors: npt.NDArray[np.float64] | None,
+        found: _Evidence,
         abnormal: list[AbnormalLoss],
         now: float,
     ) -> None:
+        errors = found.errors
         suspects = ""
         if errors is not None:
             top = rank_meters(errors)[:3]
@@ -372,9 +436,7 @@ class AnalysisJob:
         ]
         self._raise(LOSS_RULE, f"district {district}", loss[0] if loss else None, now)
         for i, meter in enumerate(customers):
-            high = not np.isnan(score[i]) and score[i] >= ALERT_SCORE
-            evidence = f"anomaly score {score[i]:.1f} (alert at {ALERT_SCORE:g})" if high else None
-            self._raise(SCORE_RULE, f"meter {meter}", evidence, now)
+            self._raise(SCORE_RULE, f"meter {meter}", found.of(i), now)
 
     def _raise(self, rule: str, subject: str, evidence: str | None, now: float) -> None:
         """Open or add to the alert (evidence) or close it (None)."""
