@@ -15,6 +15,7 @@ from wattguard.analytics.lineloss import daily_loss
 from wattguard.simulation.district import Irregularity, simulate_districts
 from wattguard.station.analysis import LOSS_RULE, SCORE_RULE, AnalysisJob
 from wattguard.station.analysis_views import district_view, fleet_view, meter_view
+from wattguard.station.records import InvalidRecord
 from wattguard.testing.analysis import store_districts, terminal_address
 from wattguard.testing.storage import BACKENDS, Backend
 
@@ -128,3 +129,47 @@ def test_the_anomaly_alert_threshold_is_calibrated_on_the_districts_history(back
     assert "zeros" in cutout.evidence and "balance error" in cutout.evidence
     # at 1 % of meter-days, honest meters rarely alert: at most a couple over the last days
     assert len(alerts) - 1 <= 2
+
+
+def test_a_meters_own_tariff_table_splits_its_days_and_the_view_says_which(backend, sim) -> None:  # type: ignore[no-untyped-def]
+    storage = backend.open()
+    customers = store_districts(storage, sim, START)
+    job = AnalysisJob(storage)
+    own = np.full(96, 1)
+    own[12 * 4 : 14 * 4] = 0  # peak 12:00-14:00 only, valley 00:00-06:00
+    own[: 6 * 4] = 2
+    job.store.set_tariff(customers[1], own)
+    job.run(START + DAYS * DAY + 7200)
+    mine, other = meter_view(job, customers[1]), meter_view(job, customers[2])
+    assert mine is not None and other is not None
+    assert mine["time_of_use_table"]["table"] == "meter's own"
+    assert other["time_of_use_table"]["table"] == "station default"
+    days = sim.curves[1].reshape(DAYS, 96).astype(np.float64)
+    for k, name in enumerate(("peak", "flat", "valley")):
+        assert mine["time_of_use"][name] == pytest.approx(days[:, own == k].sum(), rel=1e-5)
+    # monthly energy (the 12 days from 6 December are one month) and period changes
+    (month,) = mine["monthly"]
+    assert month["month"] == "2026-12" and month["days"] == DAYS and month["change"] is None
+    assert month["energy"] == pytest.approx(days.sum(), rel=1e-5)
+    assert mine["change"]["last_7_days"] is None  # 12 days: not two whole weeks
+    assert mine["change"]["last_30_days"] is None
+    with pytest.raises(InvalidRecord):
+        job.store.set_tariff(customers[1], np.full(95, 1))
+
+
+def test_months_and_period_changes_are_counted_from_the_present_days() -> None:
+    from wattguard.station.analysis_store import DayRow
+    from wattguard.station.analysis_views import _change, _monthly
+
+    nov30 = START - 6 * DAY  # 30 November
+    rows = [
+        DayRow("m", nov30 + i * DAY, "d", e, "curve", 0, None, None, None, None, None, None, None)
+        for i, e in enumerate([10.0, 20.0, None, 30.0])
+    ]
+    months = _monthly(rows)
+    assert [m["month"] for m in months] == ["2026-11", "2026-12"]
+    assert [m["energy"] for m in months] == [10.0, 50.0]
+    assert months[1]["days"] == 2 and months[1]["days_missing"] == 1
+    assert months[1]["change"] == pytest.approx(4.0)
+    assert _change([1.0, 1.0, 2.0, 3.0], 2) == pytest.approx(1.5)
+    assert _change([1.0, None, 2.0, 3.0], 2) is None and _change([1.0, 2.0], 2) is None

@@ -15,7 +15,8 @@ de-duplicating and closing it). Version 3 adds the API's users (``station.users`
 role, the SM3 digest of their token (never the token), when they were made and disabled.
 Version 4 adds the operational events beside the security events. Version 5 adds the
 analytics' tables (``station.analysis_store``: each district's progress and state, each
-meter's day figures, each district's daily loss, each meter's latest results).
+meter's day figures and which time-of-use table split them, each district's daily loss, each
+meter's latest results, the meters' own time-of-use tables).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -133,6 +134,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "district TEXT NOT NULL, day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, "
             "score DOUBLE PRECISION, error DOUBLE PRECISION)",
             "DROP TABLE IF EXISTS analysis_version",
+            # which time-of-use table split the day: the meter's own or the station's default
+            "ALTER TABLE analysis_day ADD COLUMN tariff TEXT",
+            # a meter's own time-of-use table, when the station knows it: 96 characters, the
+            # period (0 peak, 1 flat, 2 valley) of each 15-minute interval of the UTC day
+            "CREATE TABLE analysis_tariff (meter TEXT PRIMARY KEY, steps TEXT NOT NULL)",
         ),
     ),
 )

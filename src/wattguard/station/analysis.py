@@ -36,9 +36,11 @@ score that :data:`ALERT_FPR` (1 %) of its meter-days of the last :data:`HISTORY`
 (so an alert means what it says: on history taken as honest, that share of meter-days would
 have alerted), never under :data:`MIN_ALERT_SCORE`; :data:`ALERT_SCORE` until there are 100
 scores. A meter's scores count from its :data:`WARMUP` th day on: the first scored days are
-noisier and would set the threshold too high. The evidence names the score, the threshold and how it was set, the parts of the day's
-score (less energy, shape, roughness, spread, zeros) and the balance's estimated error. They are operational findings, not security events: they go to the
-alerts table directly (the monitor's rules never see them) and close on the first normal day.
+noisier and would set the threshold too high. The evidence names the score, the threshold and
+how it was set, the parts of the day's score (less energy, shape, roughness, spread, zeros)
+and the balance's estimated error. They are operational findings, not security events: they
+go to the alerts table directly (the monitor's rules never see them) and close on the first
+normal day.
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ DAY_REVERSE = "50040200/00200201"
 CURVE_NET = (CURVE_ENERGY, CURVE_REVERSE)
 DAY_NET = (DAY_ENERGY, DAY_REVERSE)
 #: The station's time-of-use table by 15-minute interval: 0 peak (08:00-11:00, 18:00-22:00),
-#: 1 flat, 2 valley (23:00-07:00). A station-wide default: meters' own tariff tables are not
-#: collected yet.
+#: 1 flat, 2 valley (23:00-07:00). The default: a meter whose own table the station knows
+#: (AnalysisStore.set_tariff) is split by that one, and each day says which.
 TARIFF_OF_STEP = np.ones(STEPS, dtype=np.intp)
 TARIFF_OF_STEP[8 * 4 : 11 * 4] = 0
 TARIFF_OF_STEP[18 * 4 : 22 * 4] = 0
@@ -214,6 +216,17 @@ class DistrictState:
             return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
+def _time_of_use(
+    curves: npt.NDArray[np.float64], tables: Sequence[npt.NDArray[np.intp] | None]
+) -> npt.NDArray[np.float64]:
+    """(meters, 3) a day's energy in peak, flat and valley, each meter by its own table (its
+    entry of ``tables``) or, where None, the station's TARIFF_OF_STEP."""
+    table = np.stack([TARIFF_OF_STEP if t is None else t for t in tables])
+    return np.stack(
+        [np.nansum(np.where(table == k, curves, 0.0), axis=1) for k in range(3)], axis=1
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Evidence:
     """A district day's anomaly findings: each meter's score, the threshold, the day's score
@@ -221,7 +234,7 @@ class _Evidence:
 
     score: npt.NDArray[np.float64]
     threshold: float
-    parts: npt.NDArray[np.float64]
+    parts: npt.NDArray[np.floating]
     errors: npt.NDArray[np.float64] | None
 
     def of(self, i: int) -> str | None:
@@ -331,7 +344,8 @@ class AnalysisJob:
         energy[np.isnan(from_freeze) & (missing == STEPS)] = np.nan
         demand, step = consumption.maximum_demand(curves, STEPS)
         night = consumption.base_load(curves, STEPS)
-        tou = consumption.time_of_use(curves, STEPS, TARIFF_OF_STEP)
+        own = self.store.tariffs(customers)
+        tou = _time_of_use(curves, [own.get(m) for m in customers])
         weekend = int(((day // DAY) + 3) % 7 >= 5)  # 1970-01-01 was a Thursday
         state.sums[weekend] += np.nan_to_num(curves)
         state.counts[weekend] += ~np.isnan(curves)
@@ -357,6 +371,7 @@ class AnalysisJob:
                 "curve" if np.isnan(from_freeze[i]) else "freeze", int(missing[i]),
                 float(demand[i]), None if step[i] < 0 else int(step[i]), float(night[i]),
                 float(tou[i, 0]), float(tou[i, 1]), float(tou[i, 2]), float(scores[i]),
+                "meter" if meter in own else "default",
             )
             for i, meter in enumerate(customers)
         ]  # fmt: skip

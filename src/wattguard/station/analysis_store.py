@@ -37,13 +37,14 @@ import numpy.typing as npt
 
 from wattguard.errors import ConfigError
 from wattguard.station._sql import SqlStorage
+from wattguard.station.records import InvalidRecord
 from wattguard.station.storage import Storage
 
 __all__ = ["AnalysisStore", "DayRow", "LossRow", "MeterResult"]
 
 _DAY_COLUMNS = (
     "meter, day, district, energy, source, missing, peak, peak_step, night, tou_peak, "
-    "tou_flat, tou_valley, score"
+    "tou_flat, tou_valley, score, tariff"
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -66,6 +67,7 @@ class DayRow:
     tou_flat: float | None
     tou_valley: float | None
     score: float | None
+    tariff: str | None = None  # "meter" (its own table) or "default" (the station's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,7 @@ class AnalysisStore:
             cur.executemany(
                 (
                     f"INSERT INTO analysis_day ({_DAY_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                 ),
                 [tuple(_stored(v) for v in _fields(row)) for row in rows],
             )
@@ -258,6 +260,32 @@ class AnalysisStore:
                 "INSERT INTO analysis_progress (district, day, state) VALUES (?, ?, ?)",
                 (district, day, state),
             )
+
+    def set_tariff(self, meter: str, steps: npt.ArrayLike) -> None:
+        """Record ``meter``'s own time-of-use table: the period (0 peak, 1 flat, 2 valley) of
+        each of the day's 96 15-minute intervals (UTC). Days taken in from now on are split by
+        it instead of the station's default."""
+        table = np.asarray(steps)
+        if table.shape != (96,) or not np.isin(table, (0, 1, 2)).all():
+            raise InvalidRecord("a time-of-use table gives 96 periods, each 0, 1 or 2")
+        with self.storage.transaction() as cur:
+            cur.execute("DELETE FROM analysis_tariff WHERE meter = ?", (meter,))
+            cur.execute(
+                "INSERT INTO analysis_tariff (meter, steps) VALUES (?, ?)",
+                (meter, "".join(str(int(p)) for p in table)),
+            )
+
+    def tariffs(self, meters: Sequence[str]) -> dict[str, npt.NDArray[np.intp]]:
+        """The own time-of-use tables the station knows of ``meters`` (96 periods each)."""
+        out: dict[str, npt.NDArray[np.intp]] = {}
+        for first in range(0, len(meters), 500):
+            chunk = list(meters[first : first + 500])
+            marks = ", ".join("?" * len(chunk))
+            for meter, steps in self._query(
+                f"SELECT meter, steps FROM analysis_tariff WHERE meter IN ({marks})", chunk
+            ):
+                out[str(meter)] = np.array([int(c) for c in steps], dtype=np.intp)
+        return out
 
     def set_clusters(self, labels: Mapping[str, tuple[int, str]]) -> None:
         """Each meter's cluster number and name (the fleet is clustered as a whole)."""
@@ -324,9 +352,9 @@ def _stored(value: Any) -> Any:
 
 
 def _day_row(row: Sequence[Any]) -> DayRow:
-    meter, day, district, energy, source, missing, peak, step, night, tp, tf, tv, score = row
+    meter, day, district, energy, source, missing, peak, step, night, tp, tf, tv, score, own = row
     return DayRow(
         str(meter), int(day), str(district), _opt(energy), str(source), int(missing), _opt(peak),
         None if step is None else int(step), _opt(night), _opt(tp), _opt(tf), _opt(tv),
-        _opt(score),
+        _opt(score), None if own is None else str(own),
     )  # fmt: skip
