@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wattguard.analytics.lineloss import daily_loss
+from wattguard.analytics.lineloss import daily_loss, estimate_meter_errors
 from wattguard.simulation.district import Irregularity, simulate_districts
 from wattguard.station.analysis import LOSS_RULE, SCORE_RULE, AnalysisJob
 from wattguard.station.analysis_views import district_view, fleet_view, meter_view
@@ -173,3 +173,20 @@ def test_months_and_period_changes_are_counted_from_the_present_days() -> None:
     assert months[1]["change"] == pytest.approx(4.0)
     assert _change([1.0, 1.0, 2.0, 3.0], 2) == pytest.approx(1.5)
     assert _change([1.0, None, 2.0, 3.0], 2) is None and _change([1.0, 2.0], 2) is None
+
+
+def test_with_the_feeders_recorded_the_balance_fit_models_each_feeders_loss(backend) -> None:  # type: ignore[no-untyped-def]
+    sim = simulate_districts(1, 20, 10, seed=5)
+    storage = backend.open()
+    customers = store_districts(storage, sim, START)
+    job = AnalysisJob(storage)
+    job.store.set_feeders({m: f"line {sim.feeder[i]}" for i, m in enumerate(customers)})
+    job.run(START + 10 * DAY + 7200)
+    got = np.array([r.error for r in job.store.results()], dtype=np.float64)
+    curves = sim.curves.astype(np.float32).astype(np.float64)
+    supply = sim.supply[0].astype(np.float32).astype(np.float64)
+    told = estimate_meter_errors(supply, curves, feeders=sim.feeder)
+    plain = estimate_meter_errors(supply, curves)
+    assert np.abs(got - told).max() < 0.2 * np.abs(got - plain).max()
+    with pytest.raises(InvalidRecord):
+        job.store.set_feeders({customers[0]: ""})

@@ -16,7 +16,7 @@ role, the SM3 digest of their token (never the token), when they were made and d
 Version 4 adds the operational events beside the security events. Version 5 adds the
 analytics' tables (``station.analysis_store``: each district's progress and state, each
 meter's day figures and which time-of-use table split them, each district's daily loss, each
-meter's latest results, the meters' own time-of-use tables).
+meter's latest results, the meters' own time-of-use tables and feeders).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -139,6 +139,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             # a meter's own time-of-use table, when the station knows it: 96 characters, the
             # period (0 peak, 1 flat, 2 valley) of each 15-minute interval of the UTC day
             "CREATE TABLE analysis_tariff (meter TEXT PRIMARY KEY, steps TEXT NOT NULL)",
+            # the low-voltage feeder a customer meter hangs on (the network record): the
+            # balance fit models each feeder's I^2 R loss when all of a district's are known
+            "CREATE TABLE analysis_feeder (meter TEXT PRIMARY KEY, feeder TEXT NOT NULL)",
         ),
     ),
 )

@@ -363,7 +363,7 @@ class AnalysisJob:
             loss_row = LossRow(
                 district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0])
             )
-            errors = self._errors(state, curves, supplied)
+            errors = self._errors(state, curves, supplied, self._feeders(customers))
         state.day = day
         rows = [
             DayRow(
@@ -392,9 +392,21 @@ class AnalysisJob:
         evidence = _Evidence(score, threshold, state.anomaly.parts, errors)
         self._alerts(district, customers, evidence, abnormal, now)
 
+    def _feeders(self, customers: list[str]) -> npt.NDArray[np.intp] | None:
+        """Each customer's feeder as a number when the station knows all of the district's
+        (the balance fit then models each feeder's loss), else None (one-feeder model)."""
+        known = self.store.feeders(customers)
+        if len(known) < len(customers):
+            return None
+        names = sorted(set(known.values()))
+        return np.array([names.index(known[m]) for m in customers], dtype=np.intp)
+
     @staticmethod
     def _errors(
-        state: DistrictState, day: npt.NDArray[np.float64], supplied: npt.NDArray[np.float64]
+        state: DistrictState,
+        day: npt.NDArray[np.float64],
+        supplied: npt.NDArray[np.float64],
+        feeders: npt.NDArray[np.intp] | None,
     ) -> npt.NDArray[np.float64] | None:
         """The day into the state's window, then each meter's error fitted over it."""
         today = np.concatenate([day, supplied[None, :]]).astype(np.float32)
@@ -404,7 +416,9 @@ class AnalysisJob:
         if complete.sum() < ERROR_MIN_DAYS * STEPS // 2:
             return None
         first = int(np.argmax(complete)) // STEPS * STEPS  # whole days from the first complete
-        errors = estimate_meter_errors(curves[-1, first:], curves[:-1, first:], steps_per_day=STEPS)
+        errors = estimate_meter_errors(
+            curves[-1, first:], curves[:-1, first:], steps_per_day=STEPS, feeders=feeders
+        )
         return np.asarray(errors, dtype=np.float64)
 
     def cluster(self) -> None:

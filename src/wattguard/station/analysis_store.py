@@ -287,6 +287,31 @@ class AnalysisStore:
                 out[str(meter)] = np.array([int(c) for c in steps], dtype=np.intp)
         return out
 
+    def set_feeders(self, feeders: Mapping[str, str]) -> None:
+        """Record which low-voltage feeder each meter hangs on (meter -> feeder name, from
+        the utility's network records): a district whose customers all have one gets its
+        losses modelled feeder by feeder in the balance fit."""
+        with self.storage.transaction() as cur:
+            for meter, feeder in feeders.items():
+                if not isinstance(feeder, str) or not feeder or len(feeder) > 64:
+                    raise InvalidRecord("a feeder is named by 1 to 64 characters")
+                cur.execute("DELETE FROM analysis_feeder WHERE meter = ?", (meter,))
+                cur.execute(
+                    "INSERT INTO analysis_feeder (meter, feeder) VALUES (?, ?)", (meter, feeder)
+                )
+
+    def feeders(self, meters: Sequence[str]) -> dict[str, str]:
+        """The feeders known of ``meters``."""
+        out: dict[str, str] = {}
+        for first in range(0, len(meters), 500):
+            chunk = list(meters[first : first + 500])
+            marks = ", ".join("?" * len(chunk))
+            for meter, feeder in self._query(
+                f"SELECT meter, feeder FROM analysis_feeder WHERE meter IN ({marks})", chunk
+            ):
+                out[str(meter)] = str(feeder)
+        return out
+
     def set_clusters(self, labels: Mapping[str, tuple[int, str]]) -> None:
         """Each meter's cluster number and name (the fleet is clustered as a whole)."""
         with self.storage.transaction() as cur:
