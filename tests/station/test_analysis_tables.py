@@ -23,6 +23,13 @@ OLD_TABLES = (
     "CREATE TABLE analysis_meter (meter TEXT PRIMARY KEY, district TEXT NOT NULL, "
     "day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, score DOUBLE PRECISION, "
     "error DOUBLE PRECISION)",
+    "CREATE TABLE analysis_day (meter TEXT NOT NULL, day BIGINT NOT NULL, "
+    "district TEXT NOT NULL, energy DOUBLE PRECISION, source TEXT NOT NULL, "
+    "missing INTEGER NOT NULL, peak DOUBLE PRECISION, peak_step INTEGER, "
+    "night DOUBLE PRECISION, tou_peak DOUBLE PRECISION, tou_flat DOUBLE PRECISION, "
+    "tou_valley DOUBLE PRECISION, score DOUBLE PRECISION, PRIMARY KEY (meter, day))",
+    f"INSERT INTO analysis_day VALUES ('000001000002', {DAY}, '990000000001', 7.5, 'curve', 0, "
+    "NULL, NULL, NULL, 1.0, 2.0, 4.5, NULL)",
     "INSERT INTO analysis_version VALUES (1)",
     f"INSERT INTO analysis_meter VALUES ('000001000002', '990000000001', {DAY}, 0, "
     "'evening peak', 3.5, -0.4)",
@@ -55,7 +62,7 @@ def test_migration_5_makes_the_analysis_tables(backend: Backend) -> None:
 def test_tables_an_earlier_job_made_are_kept_with_their_rows(persistent: Backend) -> None:
     store = persistent.open()
     made = next(m for m in MIGRATIONS if any("analysis_day" in s for s in m.statements))
-    for table in ANALYSIS:
+    for table in (*ANALYSIS, "analysis_tariff", "analysis_feeder"):
         persistent.raw(store, f"DROP TABLE {table}")
     persistent.raw(store, "DELETE FROM schema_version WHERE version >= ?", (made.version,))
     for statement in OLD_TABLES:
@@ -64,6 +71,8 @@ def test_tables_an_earlier_job_made_are_kept_with_their_rows(persistent: Backend
     assert upgraded.schema_versions() == list(range(1, SCHEMA_VERSION + 1))
     (kept,) = AnalysisStore(upgraded).results()
     assert (kept.meter, kept.error, kept.cluster_name) == ("000001000002", -0.4, "evening peak")
+    (day,) = AnalysisStore(upgraded).days("000001000002")  # the day table got its new column
+    assert (day.energy, day.tou_valley, day.tariff) == (7.5, 4.5, None)
     with pytest.raises(Exception):  # noqa: B017 - the driver's own error: the table is gone
         persistent.raw(upgraded, "SELECT version FROM analysis_version")
 

@@ -54,6 +54,15 @@ def _fill_event_meters(cur: Any, sql: Callable[[str], str]) -> None:
         cur.executemany(sql("UPDATE events SET meter = ? WHERE id = ?"), pairs)
 
 
+def _add_tariff_column(cur: Any, sql: Callable[[str], str]) -> None:
+    """``analysis_day.tariff``, unless the table has it already (neither database has ``ADD
+    COLUMN IF NOT EXISTS`` in common, and a failed statement would end PostgreSQL's
+    transaction: the columns are read from an empty select instead)."""
+    cur.execute("SELECT * FROM analysis_day WHERE 1 = 0")
+    if "tariff" not in [column[0] for column in cur.description]:
+        cur.execute("ALTER TABLE analysis_day ADD COLUMN tariff TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -134,15 +143,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "district TEXT NOT NULL, day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, "
             "score DOUBLE PRECISION, error DOUBLE PRECISION)",
             "DROP TABLE IF EXISTS analysis_version",
-            # which time-of-use table split the day: the meter's own or the station's default
-            "ALTER TABLE analysis_day ADD COLUMN tariff TEXT",
             # a meter's own time-of-use table, when the station knows it: 96 characters, the
             # period (0 peak, 1 flat, 2 valley) of each 15-minute interval of the UTC day
-            "CREATE TABLE analysis_tariff (meter TEXT PRIMARY KEY, steps TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS analysis_tariff (meter TEXT PRIMARY KEY, "
+            "steps TEXT NOT NULL)",
             # the low-voltage feeder a customer meter hangs on (the network record): the
             # balance fit models each feeder's I^2 R loss when all of a district's are known
-            "CREATE TABLE analysis_feeder (meter TEXT PRIMARY KEY, feeder TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS analysis_feeder (meter TEXT PRIMARY KEY, "
+            "feeder TEXT NOT NULL)",
         ),
+        # which time-of-use table split each day: the meter's own or the station's default
+        _add_tariff_column,
     ),
 )
 
