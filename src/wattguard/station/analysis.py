@@ -194,6 +194,13 @@ class DistrictState:
             state.history[new] = data["history"][was]
         return state
 
+    def remember(self, score: npt.NDArray[np.float64]) -> None:
+        """Add today's meter scores to the calibration history. A meter's first scored days
+        are noisier (its own spread is still being learnt) and would set the threshold too
+        high, so its scores count from its WARMUP th day."""
+        kept = np.where(self.anomaly.days >= WARMUP, score, np.nan)
+        self.history = np.concatenate([self.history, kept[:, None]], axis=1)[:, -HISTORY:]
+
     def threshold(self) -> float:
         """The anomaly score that raises an alert: calibrated on the district's own history
         (ALERT_FPR of its meter-days above it, at least MIN_ALERT_SCORE), ALERT_SCORE until
@@ -351,19 +358,12 @@ class AnalysisJob:
         state.counts[weekend] += ~np.isnan(curves)
         scores = state.anomaly.add_day(curves)
         state.recent = np.concatenate([state.recent[:, 1:], scores[:, None]], axis=1)
-        loss_row, errors, abnormal = None, None, []
-        if supply is not None:
-            supplied = self._intervals([supply], day)[0]
-            energy_lost, rate, used = daily_loss(supplied, curves, STEPS)
-            monitor = LossMonitor(1, STEPS, rates=[np.array([r]) for r in state.rates])
-            owner = np.zeros(len(customers), dtype=np.intp)
-            abnormal = monitor.add_day(supplied[None, :], curves, owner) if used[0] else []
-            state.rates = np.append(state.rates, rate[0])
-            total_supplied = float(np.nansum(supplied)) if used[0] else float("nan")
-            loss_row = LossRow(
-                district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0])
-            )
-            errors = self._errors(state, curves, supplied, self._feeders(customers))
+        found: tuple[LossRow | None, npt.NDArray[np.float64] | None, list[AbnormalLoss]] = (
+            (None, None, [])
+            if supply is None
+            else self._balance(district, supply, customers, state, day, curves)
+        )
+        loss_row, errors, abnormal = found
         state.day = day
         rows = [
             DayRow(
@@ -377,10 +377,7 @@ class AnalysisJob:
         ]  # fmt: skip
         score = state.score()
         threshold = state.threshold()  # on the history before today
-        # a meter's first scored days are noisier (its own spread is still being learnt):
-        # they would set the threshold too high, so its history starts after a warm-up
-        kept = np.where(state.anomaly.days >= WARMUP, score, np.nan)
-        state.history = np.concatenate([state.history, kept[:, None]], axis=1)[:, -HISTORY:]
+        state.remember(score)
         results = [
             MeterResult(
                 meter, district, day, None, None, float(score[i]),
@@ -391,6 +388,30 @@ class AnalysisJob:
         self.store.save_day(district, day, state.encode(), rows, loss_row, results)
         evidence = _Evidence(score, threshold, state.anomaly.parts, errors)
         self._alerts(district, customers, evidence, abnormal, now)
+
+    def _balance(
+        self,
+        district: str,
+        supply: str,
+        customers: list[str],
+        state: DistrictState,
+        day: int,
+        curves: npt.NDArray[np.float64],
+    ) -> tuple[LossRow, npt.NDArray[np.float64] | None, list[AbnormalLoss]]:
+        """The district's day against its supply meter: the loss row, each customer's error
+        fitted over the window (None while it is too short), the abnormal-loss findings."""
+        supplied = self._intervals([supply], day)[0]
+        energy_lost, rate, used = daily_loss(supplied, curves, STEPS)
+        monitor = LossMonitor(1, STEPS, rates=[np.array([r]) for r in state.rates])
+        owner = np.zeros(len(customers), dtype=np.intp)
+        abnormal = monitor.add_day(supplied[None, :], curves, owner) if used[0] else []
+        state.rates = np.append(state.rates, rate[0])
+        total_supplied = float(np.nansum(supplied)) if used[0] else float("nan")
+        loss_row = LossRow(
+            district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0])
+        )
+        errors = self._errors(state, curves, supplied, self._feeders(customers))
+        return loss_row, errors, abnormal
 
     def _feeders(self, customers: list[str]) -> npt.NDArray[np.intp] | None:
         """Each customer's feeder as a number when the station knows all of the district's
