@@ -5,7 +5,10 @@
 
 ``--localisation`` prints only the line-loss localisation figures (30 days of data, the
 irregular meter ranked first, the +/-2 % meters' estimates, the honest meters' scatter): a
-quick mode to iterate on the balance fit, seconds for a few hundred districts.
+quick mode to iterate on the balance fit, seconds for a few hundred districts. Both modes fit
+each district twice: told each meter's feeder (the network record; the figures judged) and
+with the one-feeder loss model (printed for reference). The full run judges the +/-2 % meters
+on all ``--days``; the quick mode on its 30 days, which is stricter.
 
 A seeded simulation (:mod:`wattguard.simulation.district`: districts of 100 customers, a
 district meter, I^2 R losses, one irregular meter per district) of ``--meters`` meters x
@@ -56,11 +59,21 @@ def peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+CPU: dict[str, float] = {}
+
+
 def timed(label: str, timings: dict[str, float], call: Callable[[], Any]) -> Any:
-    start = time.perf_counter()
+    """Run ``call``; its wall time into ``timings``, its CPU time (user + system, this process)
+    into CPU: on a machine shared with other work the wall time grows, the CPU time hardly."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = call()
     timings[label] = time.perf_counter() - start
-    print(f"  {label:<34} {timings[label]:7.2f} s   peak RSS {peak_gb():.2f} GB", flush=True)
+    CPU[label] = time.process_time() - cpu
+    print(
+        f"  {label:<34} {timings[label]:7.2f} s wall {CPU[label]:7.2f} s CPU"
+        f"   peak RSS {peak_gb():.2f} GB",
+        flush=True,
+    )
     return out
 
 
@@ -86,14 +99,21 @@ def consumption_all(sim: SimulatedDistricts) -> dict[str, Any]:
     return out
 
 
-def lineloss_all(sim: SimulatedDistricts, days: int | None = None) -> tuple[Any, Any]:
+def lineloss_all(
+    sim: SimulatedDistricts, days: int | None = None, *, topology: bool = True
+) -> tuple[Any, Any]:
+    """Daily loss rates and every meter's estimated error; with ``topology`` the fit is told
+    each meter's feeder (the network record), otherwise it models one feeder per district."""
     steps = sim.curves.shape[1] if days is None else days * SPD
     rates, errors = [], np.zeros(sim.curves.shape[0])
     for d in range(sim.supply.shape[0]):
         rows = sim.district == d
         readings = sim.curves[rows, :steps]
         rates.append(lineloss.daily_loss(sim.supply[d, :steps], readings, SPD)[1])
-        errors[rows] = lineloss.estimate_meter_errors(sim.supply[d, :steps], readings)
+        feeders = sim.feeder[rows] if topology else None
+        errors[rows] = lineloss.estimate_meter_errors(
+            sim.supply[d, :steps], readings, feeders=feeders
+        )
     return np.stack(rates), errors
 
 
@@ -151,29 +171,45 @@ def error_accuracy(sim: SimulatedDistricts, errors: np.ndarray) -> tuple[float, 
     return float(np.mean(miss <= 0.005)), float(np.max(miss, initial=0.0)), int(chosen.sum())
 
 
-def localisation_only(meters: int, seed: int) -> int:
-    """The localisation figures alone on ``meters // 100`` districts with 30 days of data."""
-    districts = max(1, meters // 100)
-    start = time.perf_counter()
-    sim = simulate_districts(districts, 100, 30, seed=seed)
-    built = time.perf_counter() - start
-    start = time.perf_counter()
-    _, errors = lineloss_all(sim)
-    fitted = time.perf_counter() - start
-    first, by_kind, later = localisation(sim, errors, 30)
+def localisation_lines(sim: SimulatedDistricts, errors: np.ndarray, days: int) -> list[float]:
+    """Print one fit's localisation figures; return [ranked first, share within 0.5 pp]."""
+    first, by_kind, later = localisation(sim, errors, days)
     within, worst, count = error_accuracy(sim, errors)
     honest = sim.truth.irregularity == Irregularity.NONE
     scatter = float(np.sqrt(np.mean(errors[honest] ** 2)))
     print(
-        f"{districts} districts x 100 meters x 30 days, seed {seed} (simulated in {built:.1f} s,"
-        f" fitted in {fitted:.1f} s)\n"
-        f"  irregular meter ranked first: {first:.1%} (target >= 90 %); by kind: "
+        f"    irregular meter ranked first: {first:.1%} (target >= 90 %); by kind: "
         + ", ".join(f"{k} {v:.0%}" for k, v in sorted(by_kind.items()))
-        + f"; {later} districts left out\n"
-        f"  +/-2 % meters ({count}) within +/-0.5 pp: {within:.0%} (worst {worst * 100:.2f} pp)"
-        f"\n  honest meters' estimates: {scatter:.2%} rms"
+        + f"; {later} districts left out (their meter breaks after day {days})\n"
+        f"    +/-2 % meters ({count}) within +/-0.5 pp: {within:.0%} (worst {worst * 100:.2f} pp;"
+        f" target 100 %)\n    honest meters' estimates: {scatter:.2%} rms"
     )
-    return 0 if first >= 0.9 and within >= 1.0 else 1
+    return [first, within]
+
+
+def localisation_only(meters: int, seed: int) -> int:
+    """The localisation figures alone on ``meters // 100`` districts with 30 days of data,
+    with the feeders known and without; the exit status judges the first."""
+    districts = max(1, meters // 100)
+    start = time.perf_counter()
+    sim = simulate_districts(districts, 100, 30, seed=seed)
+    print(
+        f"{districts} districts x 100 meters x 30 days, seed {seed} "
+        f"(simulated in {time.perf_counter() - start:.1f} s)"
+    )
+    results = []
+    for topology in (True, False):
+        start = time.perf_counter()
+        _, errors = lineloss_all(sim, topology=topology)
+        print(
+            f"  {'feeders known' if topology else 'feeders unknown (one-feeder loss model)'}"
+            f" (fitted in {time.perf_counter() - start:.1f} s):"
+        )
+        results.append(localisation_lines(sim, errors, 30))
+    (first, within), _ = results  # the one-feeder fit is printed for reference, not judged
+    missed = first < 0.9 or within < 1.0
+    print("MISSED" if missed else "targets met (feeders known)")
+    return 1 if missed else 0
 
 
 def attack_curves(
@@ -216,7 +252,9 @@ def jokar_simulation(sim: SimulatedDistricts, seed: int) -> None:
     errors = np.zeros(meters)
     for d in range(sim.supply.shape[0]):
         rows = sim.district == d
-        errors[rows] = lineloss.estimate_meter_errors(sim.supply[d, window], curves[rows, window])
+        errors[rows] = lineloss.estimate_meter_errors(
+            sim.supply[d, window], curves[rows, window], feeders=sim.feeder[rows]
+        )
     with_loss = anomaly.score_meters(
         curves, SPD, recent_days=ATTACK_DAYS, groups=sim.district, meter_errors=errors
     )
@@ -307,10 +345,11 @@ def main() -> int:
     rates, errors = timed("line loss + localisation (all days)", t, lambda: lineloss_all(sim))
     timed("anomaly scores", t, lambda: anomaly.score_meters(sim.curves, SPD, groups=sim.district))
     wall = sum(t.values())
+    cpu = sum(CPU[k] for k in t)
     memory = peak_gb()
     inc = incremental(sim, args.warm_days)["incremental: one more day"]
     print(
-        f"  total analysis wall {wall:.1f} s (target <= {TARGETS['wall']:.0f}); "
+        f"  total analysis wall {wall:.1f} s (target <= {TARGETS['wall']:.0f}; CPU {cpu:.1f} s); "
         f"peak RSS {memory:.2f} GB (target <= {TARGETS['memory_gb']:.0f}); "
         f"incremental day {inc:.2f} s (target <= {TARGETS['incremental']:.0f})"
     )
@@ -321,19 +360,18 @@ def main() -> int:
         f"  daily line-loss rate: median {np.nanmedian(rates):.3%}, "
         f"range {np.nanmin(rates):.3%} .. {np.nanmax(rates):.3%}"
     )
-    _, errors30 = lineloss_all(sim, min(30, args.days))
-    first, by_kind, later = localisation(sim, errors30, min(30, args.days))
+    window = min(30, args.days)
+    print(f"  localisation with {window} days, feeders known:")
+    first, _ = localisation_lines(sim, lineloss_all(sim, window)[1], window)
     print(
-        f"  irregular meter ranked first with 30 days: {first:.1%} of districts (target >= 90 %)"
-        f"; by kind: "
-        + ", ".join(f"{k} {v:.0%}" for k, v in sorted(by_kind.items()))
-        + f"; {later} districts left out (their meter breaks after day 30)"
+        f"  localisation with {window} days, feeders unknown (one-feeder loss model; for"
+        " reference, not judged):"
     )
-    within30, worst30, count = error_accuracy(sim, errors30)
-    within, worst, _ = error_accuracy(sim, errors)
+    localisation_lines(sim, lineloss_all(sim, window, topology=False)[1], window)
+    within, worst, count = error_accuracy(sim, errors)
     print(
-        f"  +/-2 % meters ({count}) within +/-0.5 pp: {within30:.0%} with 30 days (worst "
-        f"{worst30 * 100:.2f} pp), {within:.0%} with {args.days} days (worst {worst * 100:.2f} pp)"
+        f"  +/-2 % meters ({count}) within +/-0.5 pp with {args.days} days, feeders known: "
+        f"{within:.0%} (worst {worst * 100:.2f} pp)"
     )
     print("Jokar et al. 2016 injections (10 % of honest meters, h1..h6, last 14 days):")
     jokar_simulation(sim, args.seed)

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from wattguard.analytics import AnalysisInputError, score_meters
-from wattguard.analytics.anomaly import AnomalyState, day_features, score_days
+from wattguard.analytics.anomaly import (
+    AnomalyState,
+    calibrate_threshold,
+    day_features,
+    rolling_scores,
+    score_days,
+)
 from wattguard.analytics.injection import inject
 from wattguard.simulation.district import simulate_districts
 
@@ -70,3 +76,21 @@ def test_complete_days_take_the_fast_path_with_the_same_figures(fleet: np.ndarra
     with_gap[0, 0] = np.nan  # one missing interval sends the whole day down the NaN path
     slow = day_features(with_gap, usual)
     np.testing.assert_allclose(fast[1:], slow[1:], rtol=1e-9)
+
+
+def test_a_threshold_calibrated_on_honest_history_holds_its_false_positive_rate() -> None:
+    sim = simulate_districts(2, 100, 42, seed=21, irregular=0)
+    meter_scores = rolling_scores(score_days(sim.curves, 96, sim.district))
+    # the last day's rolling score is what score_meters gives
+    np.testing.assert_allclose(
+        meter_scores[:, -1], score_meters(sim.curves, 96, groups=sim.district), rtol=1e-9
+    )
+    # after two weeks of warm-up (the first scored days are noisier, see the station)
+    history, later = meter_scores[:, 14:28], meter_scores[:, 28:]
+    for rate in (0.05, 0.01):
+        threshold = calibrate_threshold(history, rate)
+        seen = later[~np.isnan(later)]
+        assert 0.2 * rate <= float(np.mean(seen > threshold)) <= 3 * rate
+    assert np.isnan(calibrate_threshold(np.arange(50.0), 0.01))  # under 1 / rate scores
+    with pytest.raises(AnalysisInputError):
+        calibrate_threshold(history, 1.5)

@@ -120,3 +120,34 @@ def test_honest_meters_stay_close_to_zero_beside_each_kind_of_irregular_meter() 
         honest = sim.truth.irregularity[rows] == Irregularity.NONE
         assert float(np.sqrt(np.mean(errors[honest] ** 2))) < 0.012
         assert sim.truth.irregularity[rows][rank_meters(errors)[0]] != Irregularity.NONE
+
+
+def test_with_the_feeders_known_a_two_per_cent_meter_is_found_within_half_a_point() -> None:
+    # The one-feeder loss model misplaces each customer's share of the losses by its feeder's
+    # load share; told the feeders, the fit models each feeder's I^2 R loss and the honest
+    # meters' scatter drops several-fold, so a +/-2 % meter is estimated within 0.5 pp.
+    sim = simulate_districts(4, 100, 30, seed=16)
+    for district in range(4):  # bypass, +/-2 %, evening theft, broken
+        rows = sim.district == district
+        plain = estimate_meter_errors(sim.supply[district], sim.curves[rows])
+        known = estimate_meter_errors(
+            sim.supply[district], sim.curves[rows], feeders=sim.feeder[rows]
+        )
+        honest = sim.truth.irregularity[rows] == Irregularity.NONE
+        rms_known = float(np.sqrt(np.mean(known[honest] ** 2)))
+        assert rms_known < 0.005
+        assert rms_known < 0.6 * float(np.sqrt(np.mean(plain[honest] ** 2)))
+        top = rank_meters(known)[0]
+        assert sim.truth.irregularity[rows][top] != Irregularity.NONE
+        if sim.truth.irregularity[rows][top] == Irregularity.METER_ERROR:
+            assert abs(known[top] - sim.truth.error[rows][top]) < 0.005
+        else:  # the big errors are found to a couple of points
+            assert abs(known[top] - sim.truth.error[rows][top]) < 0.05
+    assert (sim.truth.irregularity[sim.district == 1] == Irregularity.METER_ERROR).any()
+
+
+def test_feeders_that_do_not_name_each_meter_are_refused() -> None:
+    with pytest.raises(AnalysisInputError):
+        estimate_meter_errors(np.ones(10), np.ones((3, 10)), feeders=[0, 1])
+    with pytest.raises(AnalysisInputError):
+        estimate_meter_errors(np.ones(10), np.ones((3, 10)), feeders=[0.5, 1.0, 0.0])

@@ -1,6 +1,7 @@
 """The demo deployment with districts: each terminal gets a supply meter (not counted among
-the meters) and one customer with a seeded bypass; the station's analytics job, run by the
-deployment, takes in the first complete day and sees the hidden energy as line loss."""
+the meters) and one seeded irregular customer (bypass, meter error, evening theft, broken
+meter, in turn); the station's analytics job, run by the deployment, takes in each complete
+day and sees the hidden energy as line loss."""
 
 from __future__ import annotations
 
@@ -16,23 +17,37 @@ from wattguard.station.analysis import LOSS_RULE
 START = 1_796_515_200  # a UTC midnight
 
 
-def test_the_districts_bypass_shows_as_line_loss() -> None:
-    config = DeploymentConfig(meters=6, per_terminal=3, seed=7, start=START, districts=True)
+def test_each_districts_irregular_meter_shows_in_the_analyses() -> None:
+    # Four terminals of two customers: a bypass, a -/+2 % meter, an evening theft and a meter
+    # that breaks a day after the start, one per district in turn (the truth is kept apart).
+    config = DeploymentConfig(meters=8, per_terminal=2, seed=7, start=START, districts=True)
     deployment = Deployment(config, virtual_clock(config))
-    assert deployment.meter_count == 6 and len(deployment.supply_meters) == 2
-    summary = deployment.run_virtual(86400 + 3 * 3600)
-    assert summary.meters == 6 and summary.analysed_days == 2
+    assert deployment.meter_count == 8 and len(deployment.supply_meters) == 4
+    kinds = {kind: meter for meter, (kind, _) in deployment.irregular.items()}
+    assert sorted(kinds) == ["broken", "bypass", "evening theft", "meter error"]
+    assert set(deployment.bypassed) == {kinds["bypass"]}
+    summary = deployment.run_virtual(2 * 86400 + 3 * 3600)
+    assert summary.meters == 8 and summary.analysed_days == 8  # district days
     assert deployment.analysis is not None
-    losses = deployment.analysis.store.losses()
-    assert [row.day for row in losses] == [START, START]
-    for row in losses:
-        assert row.rate is not None and row.intervals >= 90
-        # the hidden share of one customer's load is far above the 2-5 % technical losses
-        assert row.rate > 0.06
-    alerts = [a for a in deployment.storage.alerts() if a.rule == LOSS_RULE]
-    assert {a.subject for a in alerts} <= {"district 990000000001", "district 990000000002"}
-    results = {r.meter for r in deployment.analysis.store.results()}
-    assert set(deployment.bypassed) <= results and not results & deployment.supply_meters
+    store = deployment.analysis.store
+    rates = {(row.district, row.day): row.rate for row in store.losses()}
+    assert len(rates) == 8 and all(rate is not None for rate in rates.values())
+    second = START + 86400
+    for day in (START, second):
+        # hidden shares of a customer's load, far above the 2-5 % technical losses
+        assert rates["990000000001", day] > 0.2  # bypass, 30-60 % hidden all day
+        assert rates["990000000003", day] > 0.06  # evening theft, 50-90 % hidden 17-23 h
+        # a 2 % meter is inside the technical range: the balance fit over weeks finds it
+        assert 0.0 < rates["990000000002", day] < 0.08
+    # the broken meter reads its first day, then zero while its customer still draws
+    broken = store.days(kinds["broken"])
+    assert broken[0].energy and broken[0].energy > 0.5 and broken[1].energy == 0.0
+    assert rates["990000000004", START] < 0.06 < 0.2 < rates["990000000004", second]
+    alerts = {a.subject for a in deployment.storage.alerts() if a.rule == LOSS_RULE}
+    assert {"district 990000000001", "district 990000000004"} <= alerts
+    assert "district 990000000002" not in alerts
+    results = {r.meter for r in store.results()}
+    assert set(kinds.values()) <= results and not results & deployment.supply_meters
 
 
 def test_a_virtual_demo_then_analyse_reports_the_days(tmp_path: Path, capsys: Any) -> None:

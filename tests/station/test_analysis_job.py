@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wattguard.analytics.lineloss import daily_loss
+from wattguard.analytics.lineloss import daily_loss, estimate_meter_errors
 from wattguard.simulation.district import Irregularity, simulate_districts
-from wattguard.station.analysis import LOSS_RULE, AnalysisJob
+from wattguard.station.analysis import LOSS_RULE, SCORE_RULE, AnalysisJob
 from wattguard.station.analysis_views import district_view, fleet_view, meter_view
+from wattguard.station.records import InvalidRecord
 from wattguard.testing.analysis import store_districts, terminal_address
 from wattguard.testing.storage import BACKENDS, Backend
 
@@ -108,3 +109,84 @@ def test_a_fleet_too_small_to_choose_k_is_analysed_without_clusters(backend) -> 
     assert job.run(START + 3 * DAY + 7200) == 3  # two meters: no k to choose by silhouette
     results = job.store.results()
     assert [r.meter for r in results] == customers and all(r.cluster is None for r in results)
+
+
+def test_the_anomaly_alert_threshold_is_calibrated_on_the_districts_history(backend) -> None:  # type: ignore[no-untyped-def]
+    days = 24  # scores count from day 14, 100 of them (20 meters) by day 19
+    sim = simulate_districts(1, 20, days, seed=11, irregular=0)
+    cut = sim.curves.copy()
+    cut[4, 20 * 96 :] = 0.0  # from day 20 meter 5 reads nothing at all (h2, a cut-out)
+    from dataclasses import replace
+
+    storage = backend.open()
+    customers = store_districts(storage, replace(sim, curves=cut), START)
+    job = AnalysisJob(storage)
+    job.run(START + days * DAY + 7200)
+    alerts = {a.subject: a for a in storage.alerts() if a.rule == SCORE_RULE}
+    cutout = alerts.get(f"meter {customers[4]}")
+    assert cutout is not None, sorted(alerts)
+    assert "calibrated: 1% of the district's last 56 days" in cutout.evidence
+    assert "zeros" in cutout.evidence and "balance error" in cutout.evidence
+    # at 1 % of meter-days, honest meters rarely alert: at most a couple over the last days
+    assert len(alerts) - 1 <= 2
+
+
+def test_a_meters_own_tariff_table_splits_its_days_and_the_view_says_which(backend, sim) -> None:  # type: ignore[no-untyped-def]
+    storage = backend.open()
+    customers = store_districts(storage, sim, START)
+    job = AnalysisJob(storage)
+    own = np.full(96, 1)
+    own[12 * 4 : 14 * 4] = 0  # peak 12:00-14:00 only, valley 00:00-06:00
+    own[: 6 * 4] = 2
+    job.store.set_tariff(customers[1], own)
+    job.run(START + DAYS * DAY + 7200)
+    mine, other = meter_view(job, customers[1]), meter_view(job, customers[2])
+    assert mine is not None and other is not None
+    assert mine["time_of_use_table"]["table"] == "meter's own"
+    assert other["time_of_use_table"]["table"] == "station default"
+    days = sim.curves[1].reshape(DAYS, 96).astype(np.float64)
+    for k, name in enumerate(("peak", "flat", "valley")):
+        assert mine["time_of_use"][name] == pytest.approx(days[:, own == k].sum(), rel=1e-5)
+    # monthly energy (the 12 days from 6 December are one month) and period changes
+    (month,) = mine["monthly"]
+    assert month["month"] == "2026-12" and month["days"] == DAYS and month["change"] is None
+    assert month["energy"] == pytest.approx(days.sum(), rel=1e-5)
+    assert mine["change"]["last_7_days"] is None  # 12 days: not two whole weeks
+    assert mine["change"]["last_30_days"] is None
+    with pytest.raises(InvalidRecord):
+        job.store.set_tariff(customers[1], np.full(95, 1))
+
+
+def test_months_and_period_changes_are_counted_from_the_present_days() -> None:
+    from wattguard.station.analysis_store import DayRow
+    from wattguard.station.analysis_views import _change, _monthly
+
+    nov30 = START - 6 * DAY  # 30 November
+    rows = [
+        DayRow("m", nov30 + i * DAY, "d", e, "curve", 0, None, None, None, None, None, None, None)
+        for i, e in enumerate([10.0, 20.0, None, 30.0])
+    ]
+    months = _monthly(rows)
+    assert [m["month"] for m in months] == ["2026-11", "2026-12"]
+    assert [m["energy"] for m in months] == [10.0, 50.0]
+    assert months[1]["days"] == 2 and months[1]["days_missing"] == 1
+    assert months[1]["change"] == pytest.approx(4.0)
+    assert _change([1.0, 1.0, 2.0, 3.0], 2) == pytest.approx(1.5)
+    assert _change([1.0, None, 2.0, 3.0], 2) is None and _change([1.0, 2.0], 2) is None
+
+
+def test_with_the_feeders_recorded_the_balance_fit_models_each_feeders_loss(backend) -> None:  # type: ignore[no-untyped-def]
+    sim = simulate_districts(1, 20, 10, seed=5)
+    storage = backend.open()
+    customers = store_districts(storage, sim, START)
+    job = AnalysisJob(storage)
+    job.store.set_feeders({m: f"line {sim.feeder[i]}" for i, m in enumerate(customers)})
+    job.run(START + 10 * DAY + 7200)
+    got = np.array([r.error for r in job.store.results()], dtype=np.float64)
+    curves = sim.curves.astype(np.float32).astype(np.float64)
+    supply = sim.supply[0].astype(np.float32).astype(np.float64)
+    told = estimate_meter_errors(supply, curves, feeders=sim.feeder)
+    plain = estimate_meter_errors(supply, curves)
+    assert np.abs(got - told).max() < 0.2 * np.abs(got - plain).max()
+    with pytest.raises(InvalidRecord):
+        job.store.set_feeders({customers[0]: ""})

@@ -65,7 +65,8 @@ def test_the_analytics_charts_are_drawn_by_the_shipped_library(
     rows[0].find_element(By.TAG_NAME, "button").click()
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#meter-chart canvas"))
     assert browser.find_element(By.ID, "meter-chart").get_attribute("data-points") == str(DAYS)
-    assert "cluster" in browser.find_element(By.ID, "analytics-meter").text
+    shown = browser.find_element(By.ID, "analytics-meter").text
+    assert "cluster" in shown and "time of use (station default table): peak" in shown
     # every script and style came from the station itself
     sources = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"

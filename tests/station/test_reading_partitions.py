@@ -101,8 +101,13 @@ def test_a_day_dropped_by_another_process_is_made_again(postgres: Backend) -> No
 
 def test_an_unpartitioned_readings_table_is_migrated_with_its_rows(postgres: Backend) -> None:
     store = postgres.open()
-    for table in ("readings", "schema_version"):
-        postgres.raw(store, f"DROP TABLE {table} CASCADE")
+    later = [  # the tables of the migrations after the partitioning: made again
+        statement.replace("IF NOT EXISTS ", "").split()[2]
+        for m in MIGRATIONS if m.version > 7 for statement in m.statements
+        if statement.startswith("CREATE TABLE")
+    ]  # fmt: skip
+    for table in ("readings", "schema_version", *later):
+        postgres.raw(store, f"DROP TABLE IF EXISTS {table} CASCADE")
     postgres.raw(store, "CREATE TABLE schema_version (version INTEGER NOT NULL)")
     postgres.raw(store, "CREATE TABLE readings (meter TEXT NOT NULL, quantity TEXT NOT NULL, "
                  "time BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL, received DOUBLE "

@@ -34,7 +34,15 @@ import numpy.typing as npt
 
 from wattguard.analytics._arrays import AnalysisInputError, FloatArray, as_curves, as_days
 
-__all__ = ["AnomalyState", "day_features", "score_days", "score_meters"]
+__all__ = [
+    "FEATURE_NAMES",
+    "AnomalyState",
+    "calibrate_threshold",
+    "day_features",
+    "rolling_scores",
+    "score_days",
+    "score_meters",
+]
 
 #: Days of history a meter needs before its days are scored.
 MIN_HISTORY = 7
@@ -44,7 +52,12 @@ MIN_PEERS = 5
 CAP = 10.0
 #: The smallest spread of meters' estimated errors (registered/true - 1) that scores count in.
 ERROR_SCALE = 0.02
+#: Robust z-scores of a meter's estimated error up to this count as nothing: an honest meter's
+#: estimate is noise, and adding it to every score blurs what the consumption already shows.
+ERROR_Z = 4.0
 _FEATURES = 5  # energy, shape distance, roughness, spread, zero share
+#: What each part of a day's score stands for (in the order of :attr:`AnomalyState.parts`).
+FEATURE_NAMES = ("less energy", "shape", "roughness", "spread", "zeros")
 #: Floors of the standard deviations: relative for energy, roughness and spread, absolute for
 #: the shape distance and the zero share.
 _RELATIVE_FLOOR = 0.05
@@ -124,8 +137,11 @@ class AnomalyState:
     squares: FloatArray = field(init=False, repr=False)
     curve_sums: FloatArray = field(init=False, repr=False)
     curve_counts: npt.NDArray[np.intp] = field(init=False, repr=False)
+    #: The last day's score by part (meters, 5; FEATURE_NAMES): the evidence of an alert.
+    parts: FloatArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.parts = np.zeros((self.meters, _FEATURES))
         self.days = np.zeros(self.meters, dtype=np.intp)
         self.sums = np.zeros((self.meters, _FEATURES))
         self.squares = np.zeros((self.meters, _FEATURES))
@@ -166,7 +182,8 @@ class AnomalyState:
         z[:, 0] -= self._peer_median(z[:, 0])
         z[:, 1] -= self._peer_median(z[:, 1])
         parts = np.stack([-z[:, 0], z[:, 1], np.abs(z[:, 2]), np.abs(z[:, 3]), z[:, 4]], axis=1)
-        score = np.clip(np.nan_to_num(parts), 0.0, CAP).sum(axis=1)
+        self.parts = np.clip(np.nan_to_num(parts), 0.0, CAP)
+        score = self.parts.sum(axis=1)
         score[self.days < MIN_HISTORY] = np.nan
         return np.asarray(score)
 
@@ -200,16 +217,57 @@ def score_days(
     return out
 
 
+def rolling_scores(days: npt.ArrayLike, recent_days: int = 7) -> FloatArray:
+    """(meters, days) meter scores as :func:`score_meters` gives them on each day: the mean of
+    the day scores (``days``, from :func:`score_days`) of the last ``recent_days`` days that
+    have one (NaN where none)."""
+    values = np.asarray(days, dtype=np.float64)
+    present = ~np.isnan(values)
+    sums = np.cumsum(np.where(present, values, 0.0), axis=1)
+    counts = np.cumsum(present, axis=1)
+    lagged = np.zeros_like(sums[:, :1])
+    sums = (
+        sums
+        - np.concatenate([np.repeat(lagged, recent_days, axis=1), sums], axis=1)[
+            :, : values.shape[1]
+        ]
+    )
+    counts = (
+        counts
+        - np.concatenate(
+            [np.zeros((values.shape[0], recent_days), dtype=counts.dtype), counts], axis=1
+        )[:, : values.shape[1]]
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
+
+
+def calibrate_threshold(scores: npt.ArrayLike, false_positive_rate: float) -> float:
+    """The score above which ``false_positive_rate`` of honest ``scores`` lie: the
+    (1 - rate) quantile of the present (not NaN) meter scores of a history taken as honest,
+    so an alert at this threshold is raised on about that share of honest meter-days.
+    NaN while there are fewer than 1 / rate scores (the quantile would be the maximum)."""
+    if not 0.0 < false_positive_rate < 1.0:
+        raise AnalysisInputError("a false-positive rate is in (0, 1)")
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    values = values[~np.isnan(values)]
+    if values.size < 1.0 / false_positive_rate:
+        return float("nan")
+    return float(np.quantile(values, 1.0 - false_positive_rate))
+
+
 def _error_evidence(errors: FloatArray) -> FloatArray:
     """How far each meter's estimated error sits out of the fleet's spread of estimates
-    (robust z-score: median and MAD, the MAD floored at ERROR_SCALE / 4), capped at CAP.
+    (robust z-score: median and MAD, the MAD floored at ERROR_SCALE / 4) beyond ERROR_Z,
+    capped at CAP.
     Both signs count: an injection that moves energy between hours (h5, h6) can leave a
     meter's error estimate either side of zero."""
     present = errors[~np.isnan(errors)]
     centre = float(np.median(present)) if present.size else 0.0
     mad = float(np.median(np.abs(present - centre))) if present.size else 0.0
     spread = max(1.4826 * mad, ERROR_SCALE / 4)
-    return np.asarray(np.clip(np.nan_to_num(np.abs(errors - centre) / spread), 0.0, CAP))
+    z = np.nan_to_num(np.abs(errors - centre) / spread)
+    return np.asarray(np.clip(z - ERROR_Z, 0.0, CAP))
 
 
 def score_meters(

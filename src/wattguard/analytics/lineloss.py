@@ -139,6 +139,7 @@ def estimate_meter_errors(
     *,
     steps_per_day: int = 96,
     blocks: int = BLOCKS,
+    feeders: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """Each customer meter's relative error (reading / true - 1) from the district balance.
 
@@ -149,11 +150,19 @@ def estimate_meter_errors(
     starts a day), and the error is fitted separately in ``blocks`` equal parts of the day so
     that theft at some hours only is seen (daily data: ``steps_per_day=1``, one block). See the
     module's theory of operation for the model and why it is regularised.
+
+    ``feeders``, when the station knows the network's topology, gives each meter's feeder
+    (any integer label per meter): the I^2 R loss is then modelled feeder by feeder, one
+    coefficient per feeder, instead of as if the area were one feeder. The one-feeder model
+    misplaces each customer's share of the losses by its feeder's load share, which biases its
+    error by up to a per cent or so; with the feeders known a +/-2 % meter is found to a few
+    tenths of a per cent.
     """
     readings = as_curves(customers)
     total = as_series(supply, readings.shape[1], "supply")
     if steps_per_day < 1 or blocks < 1:
         raise AnalysisInputError("steps_per_day and blocks must be positive")
+    groups = _feeder_groups(feeders, readings.shape[0])
     keep = ~np.isnan(total) & ~np.isnan(readings).any(axis=0)
     if keep.sum() < 3:
         raise AnalysisInputError("the balance needs at least three complete intervals")
@@ -164,7 +173,7 @@ def estimate_meter_errors(
     zero = _zero_runs(r)
     meters = r.shape[0]
     phase = (np.arange(total.size) % steps_per_day)[keep]
-    system = _System(r, y, block, blocks, zero, phase)
+    system = _System(r, y, block, blocks, zero, phase, groups)
     coef = system.solve()
     d = coef[: meters * blocks].reshape(blocks, meters)
     if blocks > 1:
@@ -213,6 +222,7 @@ class _System:
         blocks: int,
         zero: npt.NDArray[np.bool_],
         phase: npt.NDArray[np.intp],
+        groups: npt.NDArray[np.intp],
     ) -> None:
         meters, intervals = r.shape
         self.meters, self.blocks = meters, blocks
@@ -223,7 +233,7 @@ class _System:
             else np.zeros((intervals, 0))
         )
         target = y - r.sum(axis=0) - self.stand_in.sum(axis=1)  # the balance, meters right
-        losses = _loss_columns(r)
+        losses = _loss_columns(r, groups)
         self.size = meters * blocks + losses.shape[1]
         self.penalised = np.zeros(self.size, dtype=bool)
         self.penalised[: self.size - losses.shape[1]] = True
@@ -365,10 +375,22 @@ def _stand_in(
     return np.where(zero, profile[phase], 0.0)
 
 
-def _loss_columns(r: FloatArray) -> FloatArray:
-    """The loss model's columns: a constant (the no-load loss) and the square of the summed
-    readings (the feeders' I^2 R loss, as if the area were one feeder)."""
-    return np.stack([np.ones(r.shape[1]), r.sum(axis=0) ** 2], axis=1)
+def _feeder_groups(feeders: npt.ArrayLike | None, meters: int) -> npt.NDArray[np.intp]:
+    """Each meter's feeder as 0..n-1 (all 0 when the topology is not known)."""
+    if feeders is None:
+        return np.zeros(meters, dtype=np.intp)
+    labels = np.asarray(feeders)
+    if labels.shape != (meters,) or not np.issubdtype(labels.dtype, np.integer):
+        raise AnalysisInputError("feeders must give one integer label per customer meter")
+    return np.unique(labels, return_inverse=True)[1].astype(np.intp)
+
+
+def _loss_columns(r: FloatArray, groups: npt.NDArray[np.intp]) -> FloatArray:
+    """The loss model's columns: a constant (the no-load loss) and, per feeder, the square of
+    its meters' summed readings (its I^2 R loss; one column for the whole area when the
+    feeders are not known)."""
+    flows = [r[groups == g].sum(axis=0) ** 2 for g in range(int(groups.max()) + 1)]
+    return np.stack([np.ones(r.shape[1]), *flows], axis=1)
 
 
 def _cho_solve(factor: FloatArray, rhs: FloatArray) -> FloatArray:

@@ -132,6 +132,22 @@ def report(
                     )
                 ],
             ),
+            _table(
+                ["peak kWh", "flat kWh", "valley kWh", "time-of-use table"],
+                [(*meter["time_of_use"].values(), meter["time_of_use_table"]["table"])],
+            ),
+            "<h3>Monthly energy</h3>",
+            _table(
+                ["month", "kWh", "days", "days missing", "change vs month before"],
+                [
+                    (m["month"], m["energy"], m["days"], m["days_missing"], m["change"])
+                    for m in meter["monthly"]
+                ],
+            ),
+            _table(
+                ["last 7 days vs 7 before", "last 30 days vs 30 before"],
+                [(meter["change"]["last_7_days"], meter["change"]["last_30_days"])],
+            ),
         ]
     parts.append("</body></html>")
     return "\n".join(parts)

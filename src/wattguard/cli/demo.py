@@ -66,7 +66,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-districts",
         action="store_true",
-        help="no supply meter per terminal, no seeded bypass, no analytics job",
+        help="no supply meter per terminal, no seeded irregular meter, no analytics job",
     )
     parser.add_argument(
         "--vendor-key",
@@ -135,7 +135,8 @@ def _districts(config: DeploymentConfig) -> None:
     if config.districts:
         print(
             "districts: a supply meter at each terminal's transformer, technical losses, and "
-            "one customer with a seeded bypass each; the station's analytics job takes in each "
+            "one seeded irregular customer each (bypass, +/-2 % meter error, evening theft, broken "
+            "meter, in turn); the station's analytics job takes in each "
             "complete day (wattguard analyse --database URL reports)"
             + ("" if config.start is None else "; simulated time starts at 21:30 UTC")
         )

@@ -59,6 +59,9 @@ from wattguard.station.storage import open_storage
 
 __all__ = ["Deployment", "DeploymentConfig", "Summary", "mixed_load"]
 
+#: The demo districts' seeded irregular customers, one per terminal, in turn.
+IRREGULAR_KINDS = ("bypass", "meter error", "evening theft", "broken")
+
 #: What every terminal collects: energy and voltage every 15 minutes, and the meters' 15-minute
 #: curve (5002: freeze time and energy), read back to where the last successful read ended.
 #: The real-time read takes the meter's date-time (4000) in the same answer: under the meter's
@@ -277,6 +280,8 @@ class Deployment:
         self.station.users.ensure(self.users)
         self.nets: list[Neighbourhood] = []
         self.bypassed: dict[str, float] = {}  # the simulation's truth: meter -> hidden share
+        # and every irregular meter: meter -> (kind, share hidden / error / broken since)
+        self.irregular: dict[str, tuple[str, float]] = {}
         self.supply_meters: set[str] = set()
         start = clock.time()
         profile = LinkProfile(loss=config.hplc_loss)
@@ -314,9 +319,12 @@ class Deployment:
 
     def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
         """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
-        losses, and one customer with a seeded bypass, never a PV customer (a bypass around an
-        exporting meter hides export, not load; the truth is kept in :attr:`bypassed`, which
-        the station never reads)."""
+        losses, and one irregular customer, never a PV customer (a bypass around an exporting
+        meter hides export, not load). The kinds go in turn with the terminal's number: a
+        bypass (30-60 % hidden), a meter registering 2 % high or low, an evening theft (50-90 %
+        hidden 17:00-23:00 UTC), a meter that breaks (registers nothing) a day after the
+        start. The truth is kept in :attr:`irregular` (and :attr:`bypassed`), which the
+        station never reads."""
         total = self._meter(bytes.fromhex(f"{k:06d}000000"))
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
         district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
@@ -332,9 +340,26 @@ class Deployment:
         ]
         if len(district.customers) >= 2 and candidates:
             victim = candidates[int(rng.integers(len(candidates)))]
-            share = float(rng.uniform(0.3, 0.6))
-            district.bypass(victim, share)
-            self.bypassed[victim.hex()] = share
+            self._seed_irregularity(district, victim, IRREGULAR_KINDS[(k - 1) % 4], rng)
+
+    def _seed_irregularity(
+        self, district: District, victim: bytes, kind: str, rng: np.random.Generator
+    ) -> None:
+        """Make ``victim``'s meter irregular in the way ``kind`` names; keep the truth."""
+        if kind == "bypass":
+            value = float(rng.uniform(0.3, 0.6))
+            district.bypass(victim, value)
+            self.bypassed[victim.hex()] = value
+        elif kind == "meter error":
+            value = float(rng.choice((-0.02, 0.02)))
+            district.misregister(victim, value)
+        elif kind == "evening theft":
+            value = float(rng.uniform(0.5, 0.9))
+            district.bypass_hours(victim, value, 17.0, 23.0)
+        else:
+            value = self.clock.time() + 86400.0
+            district.break_meter(victim, value)
+        self.irregular[victim.hex()] = (kind, value)
 
     def analyse(self, now: float) -> None:
         """Run the analytics job (at most once a simulated hour)."""

@@ -107,7 +107,8 @@ class DistrictTruth:
 class SimulatedDistricts:
     """The readings the station would hold: each customer meter's registered energy per
     interval (``curves``, kWh, float32), each district meter's (``supply``), the district of
-    each meter, and the truth kept apart."""
+    each meter, and the truth kept apart; ``feeder`` is each meter's low-voltage feeder in its
+    district (0-2), the network record a utility keeps beside the district."""
 
     curves: FloatArray
     supply: FloatArray
@@ -115,6 +116,7 @@ class SimulatedDistricts:
     steps_per_day: int
     first_weekday: int
     truth: DistrictTruth
+    feeder: IntArray
 
     @property
     def days(self) -> int:
@@ -261,6 +263,7 @@ def simulate_districts(
     supply = np.empty((districts, steps))
     losses = np.empty((districts, steps))
     classes = np.empty(total, dtype=np.intp)
+    feeders = np.empty(total, dtype=np.intp)
     irregularity = np.zeros(total, dtype=np.intp)
     error = np.zeros(total)
     true_curves = np.empty((total, steps), dtype=np.float32) if keep_true else None
@@ -294,6 +297,9 @@ def simulate_districts(
         if true_curves is not None:
             true_curves[rows] = true.reshape(meters, steps)
         classes[rows] = cls
+        feeders[rows] = feeder
     district = np.repeat(np.arange(districts, dtype=np.intp), meters)
     truth = DistrictTruth(classes, irregularity, error, losses, true_curves)
-    return SimulatedDistricts(curves, supply, district, steps_per_day, first_weekday, truth)
+    return SimulatedDistricts(
+        curves, supply, district, steps_per_day, first_weekday, truth, feeders
+    )

@@ -20,7 +20,10 @@ partitions the readings by day on PostgreSQL (:mod:`wattguard.station.partitions
 already stored move into their days' partitions, the curve's index is made again on the
 partitioned table); on SQLite it changes nothing. Version 8 adds the campaigns
 (``station.campaigns``): firmware images (stored once, by their SM3 digest), campaigns, and
-each meter's progress in one.
+each meter's progress in one. Version 9 adds the analytics' tables
+(``station.analysis_store``: each district's progress and state, each meter's day figures and
+which time-of-use table split them, each district's daily loss, each meter's latest results,
+the meters' own time-of-use tables and feeders).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -59,6 +62,15 @@ def _fill_event_meters(cur: Any, sql: Callable[[str], str]) -> None:
     pairs = [(meter, event_id) for meter, event_id in pairs if meter is not None]
     if pairs:
         cur.executemany(sql("UPDATE events SET meter = ? WHERE id = ?"), pairs)
+
+
+def _add_tariff_column(cur: Any, sql: Callable[[str], str]) -> None:
+    """``analysis_day.tariff``, unless the table has it already (neither database has ``ADD
+    COLUMN IF NOT EXISTS`` in common, and a failed statement would end PostgreSQL's
+    transaction: the columns are read from an empty select instead)."""
+    cur.execute("SELECT * FROM analysis_day WHERE 1 = 0")
+    if "tariff" not in [column[0] for column in cur.description]:
+        cur.execute("ALTER TABLE analysis_day ADD COLUMN tariff TEXT")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -186,6 +198,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             "reported TEXT NOT NULL, detail TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL, "
             "PRIMARY KEY (campaign, meter))",
         ),
+    ),
+    Migration(
+        9,
+        (
+            # the analytics' results (station.analysis_store). IF NOT EXISTS: a database where
+            # an earlier job made them outside the migrations keeps its rows; the version table
+            # that job kept is no longer needed.
+            "CREATE TABLE IF NOT EXISTS analysis_progress (district TEXT PRIMARY KEY, "
+            "day BIGINT NOT NULL, state TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS analysis_day (meter TEXT NOT NULL, "
+            "day BIGINT NOT NULL, district TEXT NOT NULL, energy DOUBLE PRECISION, "
+            "source TEXT NOT NULL, missing INTEGER NOT NULL, peak DOUBLE PRECISION, "
+            "peak_step INTEGER, night DOUBLE PRECISION, tou_peak DOUBLE PRECISION, "
+            "tou_flat DOUBLE PRECISION, tou_valley DOUBLE PRECISION, score DOUBLE PRECISION, "
+            "PRIMARY KEY (meter, day))",
+            "CREATE TABLE IF NOT EXISTS analysis_loss (district TEXT NOT NULL, "
+            "day BIGINT NOT NULL, supplied DOUBLE PRECISION, loss DOUBLE PRECISION, "
+            "rate DOUBLE PRECISION, intervals INTEGER NOT NULL, PRIMARY KEY (district, day))",
+            "CREATE TABLE IF NOT EXISTS analysis_meter (meter TEXT PRIMARY KEY, "
+            "district TEXT NOT NULL, day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, "
+            "score DOUBLE PRECISION, error DOUBLE PRECISION)",
+            "DROP TABLE IF EXISTS analysis_version",
+            # a meter's own time-of-use table, when the station knows it: 96 characters, the
+            # period (0 peak, 1 flat, 2 valley) of each 15-minute interval of the UTC day
+            "CREATE TABLE IF NOT EXISTS analysis_tariff (meter TEXT PRIMARY KEY, "
+            "steps TEXT NOT NULL)",
+            # the low-voltage feeder a customer meter hangs on (the network record): the
+            # balance fit models each feeder's I^2 R loss when all of a district's are known
+            "CREATE TABLE IF NOT EXISTS analysis_feeder (meter TEXT PRIMARY KEY, "
+            "feeder TEXT NOT NULL)",
+        ),
+        # which time-of-use table split each day: the meter's own or the station's default
+        _add_tariff_column,
     ),
 )
 

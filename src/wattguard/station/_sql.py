@@ -5,8 +5,8 @@ statement is a fixed column list, a dialect keyword chosen here, or a run of ``?
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from wattguard.events import EventKind, SecurityEvent
@@ -120,6 +120,22 @@ class SqlStorage(RuleTables, FleetQueries):
     def _migrate(self) -> list[int]:
         with self._write() as cur:
             return _schema.migrate(cur, self._serial, self._sql, self._postgres)
+
+    # The public SQL access of the station's own modules that keep tables in the schema (the
+    # analytics): statements written with ``?`` placeholders, every value a parameter.
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one read statement (``?`` placeholders, ``params`` their values)."""
+        with self._read() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall())
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        """One write transaction, committed when the block ends, rolled back on an error;
+        driver errors come out as :class:`~wattguard.station.records.StorageError`."""
+        with self._write() as cur:
+            yield SqlTransaction(cur, self._sql)
 
     def schema_versions(self) -> list[int]:
         """The migrations applied to this database, in order."""
@@ -560,6 +576,24 @@ class SqlStorage(RuleTables, FleetQueries):
 
     def close(self) -> None:
         raise NotImplementedError
+
+
+class SqlTransaction:
+    """The statements of one write transaction (:meth:`SqlStorage.transaction`), written with
+    ``?`` placeholders whatever the database."""
+
+    def __init__(self, cursor: Any, dialect: Callable[[str], str]) -> None:
+        self._cursor = cursor
+        self._dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement; its rows, if it returns any."""
+        self._cursor.execute(self._dialect(sql), tuple(params))
+        return list(self._cursor.fetchall()) if self._cursor.description else []
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for each of ``rows``."""
+        self._cursor.executemany(self._dialect(sql), [tuple(row) for row in rows])
 
 
 def _address_range(

@@ -30,9 +30,17 @@ After the districts, the fleet's typical days are clustered (named clusters, k b
 Alerts. An abnormal line-loss day opens (or adds to) an alert ``analysis: abnormal line loss``
 on ``district <terminal>`` with its evidence: the rate, the district's usual rate and spread,
 the energy, and the most suspect meters of the balance fit. A meter whose anomaly score (the
-mean of its last 7 day scores) reaches :data:`ALERT_SCORE` opens ``analysis: anomaly score`` on
-``meter <address>``. They are operational findings, not security events: they go to the
-alerts table directly (the monitor's rules never see them) and close on the first normal day.
+mean of its last 7 day scores) reaches the district's threshold opens ``analysis: anomaly
+score`` on ``meter <address>``. The threshold is calibrated on the district's own history: the
+score that :data:`ALERT_FPR` (1 %) of its meter-days of the last :data:`HISTORY` days exceeded
+(so an alert means what it says: on history taken as honest, that share of meter-days would
+have alerted), never under :data:`MIN_ALERT_SCORE`; :data:`ALERT_SCORE` until there are 100
+scores. A meter's scores count from its :data:`WARMUP` th day on: the first scored days are
+noisier and would set the threshold too high. The evidence names the score, the threshold and
+how it was set, the parts of the day's score (less energy, shape, roughness, spread, zeros)
+and the balance's estimated error. They are operational findings, not security events: they
+go to the alerts table directly (the monitor's rules never see them) and close on the first
+normal day.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wattguard.analytics import consumption
-from wattguard.analytics.anomaly import AnomalyState
+from wattguard.analytics.anomaly import FEATURE_NAMES, AnomalyState, calibrate_threshold
 from wattguard.analytics.clustering import K_RANGE, cluster_shapes, shapes
 from wattguard.analytics.lineloss import (
     AbnormalLoss,
@@ -93,15 +101,24 @@ DAY_REVERSE = "50040200/00200201"
 CURVE_NET = (CURVE_ENERGY, CURVE_REVERSE)
 DAY_NET = (DAY_ENERGY, DAY_REVERSE)
 #: The station's time-of-use table by 15-minute interval: 0 peak (08:00-11:00, 18:00-22:00),
-#: 1 flat, 2 valley (23:00-07:00). A station-wide default: meters' own tariff tables are not
-#: collected yet.
+#: 1 flat, 2 valley (23:00-07:00). The default: a meter whose own table the station knows
+#: (AnalysisStore.set_tariff) is split by that one, and each day says which.
 TARIFF_OF_STEP = np.ones(STEPS, dtype=np.intp)
 TARIFF_OF_STEP[8 * 4 : 11 * 4] = 0
 TARIFF_OF_STEP[18 * 4 : 22 * 4] = 0
 TARIFF_OF_STEP[23 * 4 :] = 2
 TARIFF_OF_STEP[: 7 * 4] = 2
-#: A meter's anomaly score (mean of its last RECENT day scores) that raises an alert.
+#: A meter's anomaly score (mean of its last RECENT day scores) that raises an alert while the
+#: district's history is too short to calibrate on.
 ALERT_SCORE = 12.0
+#: Once calibrated: the share of the district's own meter-days of the last HISTORY days that
+#: would have raised an alert (the stated false-positive rate on honest history), and the
+#: lowest threshold it may give (a very regular district must not alert on noise).
+ALERT_FPR = 0.01
+MIN_ALERT_SCORE = 4.0
+HISTORY = 56
+#: Days a meter has been taken in before its scores count in the calibration history.
+WARMUP = 14
 RECENT = 7
 #: Days of curves the balance fit (meter errors) looks back over; the fewest it needs.
 ERROR_WINDOW = 28
@@ -125,6 +142,7 @@ class DistrictState:
     recent: npt.NDArray[np.float64]  # (meters, RECENT), NaN where none
     rates: npt.NDArray[np.float64]  # (days,)
     window: npt.NDArray[np.float32]  # (meters + 1, up to ERROR_WINDOW * STEPS)
+    history: npt.NDArray[np.float64]  # (meters, up to HISTORY): past anomaly scores
 
     @classmethod
     def empty(cls, meters: Sequence[str], day: int) -> DistrictState:
@@ -132,7 +150,7 @@ class DistrictState:
         return cls(
             list(meters), day, np.zeros((2, m, STEPS)), np.zeros((2, m, STEPS), np.int64),
             AnomalyState(m, STEPS), np.full((m, RECENT), np.nan), np.zeros(0),
-            np.zeros((m + 1, 0), np.float32),
+            np.zeros((m + 1, 0), np.float32), np.zeros((m, 0)),
         )  # fmt: skip
 
     def encode(self) -> str:
@@ -143,7 +161,7 @@ class DistrictState:
                 "counts": self.counts, "a_days": a.days, "a_sums": a.sums,
                 "a_squares": a.squares, "a_curve_sums": a.curve_sums,
                 "a_curve_counts": a.curve_counts, "recent": self.recent, "rates": self.rates,
-                "window": self.window,
+                "window": self.window, "history": self.history,
             }
         )  # fmt: skip
 
@@ -171,7 +189,24 @@ class DistrictState:
         state.window = np.full((len(meters) + 1, old_window.shape[1]), np.nan, np.float32)
         state.window[new] = old_window[was]
         state.window[-1] = old_window[-1]
+        if "history" in data:  # a state stored before the threshold was calibrated has none
+            state.history = np.full((len(meters), data["history"].shape[1]), np.nan)
+            state.history[new] = data["history"][was]
         return state
+
+    def remember(self, score: npt.NDArray[np.float64]) -> None:
+        """Add today's meter scores to the calibration history. A meter's first scored days
+        are noisier (its own spread is still being learnt) and would set the threshold too
+        high, so its scores count from its WARMUP th day."""
+        kept = np.where(self.anomaly.days >= WARMUP, score, np.nan)
+        self.history = np.concatenate([self.history, kept[:, None]], axis=1)[:, -HISTORY:]
+
+    def threshold(self) -> float:
+        """The anomaly score that raises an alert: calibrated on the district's own history
+        (ALERT_FPR of its meter-days above it, at least MIN_ALERT_SCORE), ALERT_SCORE until
+        that history is long enough."""
+        calibrated = calibrate_threshold(self.history, ALERT_FPR)
+        return ALERT_SCORE if np.isnan(calibrated) else max(calibrated, MIN_ALERT_SCORE)
 
     def typical(self) -> npt.NDArray[np.float64]:
         """(meters, STEPS) mean day over every day taken in (NaN for an interval never seen)."""
@@ -186,6 +221,49 @@ class DistrictState:
         n = present.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def _time_of_use(
+    curves: npt.NDArray[np.float64], tables: Sequence[npt.NDArray[np.intp] | None]
+) -> npt.NDArray[np.float64]:
+    """(meters, 3) a day's energy in peak, flat and valley, each meter by its own table (its
+    entry of ``tables``) or, where None, the station's TARIFF_OF_STEP."""
+    table = np.stack([TARIFF_OF_STEP if t is None else t for t in tables])
+    return np.stack(
+        [np.nansum(np.where(table == k, curves, 0.0), axis=1) for k in range(3)], axis=1
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    """A district day's anomaly findings: each meter's score, the threshold, the day's score
+    by part (FEATURE_NAMES) and the balance's estimated errors."""
+
+    score: npt.NDArray[np.float64]
+    threshold: float
+    parts: npt.NDArray[np.floating]
+    errors: npt.NDArray[np.float64] | None
+
+    def of(self, i: int) -> str | None:
+        """Meter ``i``'s alert evidence, or None if its score is under the threshold."""
+        if np.isnan(self.score[i]) or self.score[i] < self.threshold:
+            return None
+        how = (
+            f"calibrated: {ALERT_FPR:.0%} of the district's last {HISTORY} days' meter scores"
+            " above it"
+            if self.threshold != ALERT_SCORE
+            else "default: history too short to calibrate"
+        )
+        parts = ", ".join(
+            f"{name} {value:.1f}"
+            for name, value in zip(FEATURE_NAMES, self.parts[i], strict=True)
+            if value >= 0.5
+        )
+        error = "" if self.errors is None else f"; balance error {self.errors[i]:+.1%}"
+        return (
+            f"anomaly score {self.score[i]:.1f} >= {self.threshold:.1f} ({how}); "
+            f"today's parts: {parts or 'none'}{error}"
+        )
 
 
 class AnalysisJob:
@@ -273,25 +351,19 @@ class AnalysisJob:
         energy[np.isnan(from_freeze) & (missing == STEPS)] = np.nan
         demand, step = consumption.maximum_demand(curves, STEPS)
         night = consumption.base_load(curves, STEPS)
-        tou = consumption.time_of_use(curves, STEPS, TARIFF_OF_STEP)
+        own = self.store.tariffs(customers)
+        tou = _time_of_use(curves, [own.get(m) for m in customers])
         weekend = int(((day // DAY) + 3) % 7 >= 5)  # 1970-01-01 was a Thursday
         state.sums[weekend] += np.nan_to_num(curves)
         state.counts[weekend] += ~np.isnan(curves)
         scores = state.anomaly.add_day(curves)
         state.recent = np.concatenate([state.recent[:, 1:], scores[:, None]], axis=1)
-        loss_row, errors, abnormal = None, None, []
-        if supply is not None:
-            supplied = self._intervals([supply], day)[0]
-            energy_lost, rate, used = daily_loss(supplied, curves, STEPS)
-            monitor = LossMonitor(1, STEPS, rates=[np.array([r]) for r in state.rates])
-            owner = np.zeros(len(customers), dtype=np.intp)
-            abnormal = monitor.add_day(supplied[None, :], curves, owner) if used[0] else []
-            state.rates = np.append(state.rates, rate[0])
-            total_supplied = float(np.nansum(supplied)) if used[0] else float("nan")
-            loss_row = LossRow(
-                district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0])
-            )
-            errors = self._errors(state, curves, supplied)
+        found: tuple[LossRow | None, npt.NDArray[np.float64] | None, list[AbnormalLoss]] = (
+            (None, None, [])
+            if supply is None
+            else self._balance(district, supply, customers, state, day, curves)
+        )
+        loss_row, errors, abnormal = found
         state.day = day
         rows = [
             DayRow(
@@ -299,10 +371,13 @@ class AnalysisJob:
                 "curve" if np.isnan(from_freeze[i]) else "freeze", int(missing[i]),
                 float(demand[i]), None if step[i] < 0 else int(step[i]), float(night[i]),
                 float(tou[i, 0]), float(tou[i, 1]), float(tou[i, 2]), float(scores[i]),
+                "meter" if meter in own else "default",
             )
             for i, meter in enumerate(customers)
         ]  # fmt: skip
         score = state.score()
+        threshold = state.threshold()  # on the history before today
+        state.remember(score)
         results = [
             MeterResult(
                 meter, district, day, None, None, float(score[i]),
@@ -311,11 +386,48 @@ class AnalysisJob:
             for i, meter in enumerate(customers)
         ]  # fmt: skip
         self.store.save_day(district, day, state.encode(), rows, loss_row, results)
-        self._alerts(district, customers, score, errors, abnormal, now)
+        evidence = _Evidence(score, threshold, state.anomaly.parts, errors)
+        self._alerts(district, customers, evidence, abnormal, now)
+
+    def _balance(
+        self,
+        district: str,
+        supply: str,
+        customers: list[str],
+        state: DistrictState,
+        day: int,
+        curves: npt.NDArray[np.float64],
+    ) -> tuple[LossRow, npt.NDArray[np.float64] | None, list[AbnormalLoss]]:
+        """The district's day against its supply meter: the loss row, each customer's error
+        fitted over the window (None while it is too short), the abnormal-loss findings."""
+        supplied = self._intervals([supply], day)[0]
+        energy_lost, rate, used = daily_loss(supplied, curves, STEPS)
+        monitor = LossMonitor(1, STEPS, rates=[np.array([r]) for r in state.rates])
+        owner = np.zeros(len(customers), dtype=np.intp)
+        abnormal = monitor.add_day(supplied[None, :], curves, owner) if used[0] else []
+        state.rates = np.append(state.rates, rate[0])
+        total_supplied = float(np.nansum(supplied)) if used[0] else float("nan")
+        loss_row = LossRow(
+            district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0])
+        )
+        errors = self._errors(state, curves, supplied, self._feeders(customers))
+        return loss_row, errors, abnormal
+
+    def _feeders(self, customers: list[str]) -> npt.NDArray[np.intp] | None:
+        """Each customer's feeder as a number when the station knows all of the district's
+        (the balance fit then models each feeder's loss), else None (one-feeder model)."""
+        known = self.store.feeders(customers)
+        if len(known) < len(customers):
+            return None
+        names = sorted(set(known.values()))
+        return np.array([names.index(known[m]) for m in customers], dtype=np.intp)
 
     @staticmethod
     def _errors(
-        state: DistrictState, day: npt.NDArray[np.float64], supplied: npt.NDArray[np.float64]
+        state: DistrictState,
+        day: npt.NDArray[np.float64],
+        supplied: npt.NDArray[np.float64],
+        feeders: npt.NDArray[np.intp] | None,
     ) -> npt.NDArray[np.float64] | None:
         """The day into the state's window, then each meter's error fitted over it."""
         today = np.concatenate([day, supplied[None, :]]).astype(np.float32)
@@ -325,7 +437,9 @@ class AnalysisJob:
         if complete.sum() < ERROR_MIN_DAYS * STEPS // 2:
             return None
         first = int(np.argmax(complete)) // STEPS * STEPS  # whole days from the first complete
-        errors = estimate_meter_errors(curves[-1, first:], curves[:-1, first:], steps_per_day=STEPS)
+        errors = estimate_meter_errors(
+            curves[-1, first:], curves[:-1, first:], steps_per_day=STEPS, feeders=feeders
+        )
         return np.asarray(errors, dtype=np.float64)
 
     def cluster(self) -> None:
@@ -354,11 +468,11 @@ class AnalysisJob:
         self,
         district: str,
         customers: list[str],
-        score: npt.NDArray[np.float64],
-        errors: npt.NDArray[np.float64] | None,
+        found: _Evidence,
         abnormal: list[AbnormalLoss],
         now: float,
     ) -> None:
+        errors = found.errors
         suspects = ""
         if errors is not None:
             top = rank_meters(errors)[:3]
@@ -372,9 +486,7 @@ class AnalysisJob:
         ]
         self._raise(LOSS_RULE, f"district {district}", loss[0] if loss else None, now)
         for i, meter in enumerate(customers):
-            high = not np.isnan(score[i]) and score[i] >= ALERT_SCORE
-            evidence = f"anomaly score {score[i]:.1f} (alert at {ALERT_SCORE:g})" if high else None
-            self._raise(SCORE_RULE, f"meter {meter}", evidence, now)
+            self._raise(SCORE_RULE, f"meter {meter}", found.of(i), now)
 
     def _raise(self, rule: str, subject: str, evidence: str | None, now: float) -> None:
         """Open or add to the alert (evidence) or close it (None)."""

@@ -4,11 +4,10 @@ Theory of operation. The analyses of :mod:`wattguard.analytics` need curves in b
 meter of a district over a time range at once, as arrays. :class:`AnalysisStore` reads them
 with one query per district and quantity (``meter IN (...) AND quantity = ? AND time`` between
 two bounds: the readings' primary key (meter, quantity, time) answers it with one range scan a
-meter) and turns the rows into columns. Its results live in tables of their own, made by
-:meth:`AnalysisStore.prepare` (``CREATE TABLE IF NOT EXISTS``, with ``analysis_version``
-holding the version of these tables), so that the station's numbered migrations
-(:mod:`wattguard.station._schema`) stay the core schema's and a database that never ran the
-job has none of them:
+meter) and turns the rows into columns. Its results live in tables of their own, made by the
+station's numbered migration 9 (:mod:`wattguard.station._schema`), read and written through
+the SQL storage's public :meth:`~wattguard.station._sql.SqlStorage.query` and
+:meth:`~wattguard.station._sql.SqlStorage.transaction`:
 
 * ``analysis_progress`` (district, day, state): the last complete day the job took in for each
   district and its incremental state (numpy arrays in ``.npz`` form, base64 text), so a
@@ -38,31 +37,14 @@ import numpy.typing as npt
 
 from wattguard.errors import ConfigError
 from wattguard.station._sql import SqlStorage
+from wattguard.station.records import InvalidRecord
 from wattguard.station.storage import Storage
 
 __all__ = ["AnalysisStore", "DayRow", "LossRow", "MeterResult"]
 
-#: The version of the analytics tables this code writes.
-ANALYSIS_VERSION = 1
-_TABLES = (
-    "CREATE TABLE IF NOT EXISTS analysis_version (version INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS analysis_progress (district TEXT PRIMARY KEY, "
-    "day BIGINT NOT NULL, state TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS analysis_day (meter TEXT NOT NULL, day BIGINT NOT NULL, "
-    "district TEXT NOT NULL, energy DOUBLE PRECISION, source TEXT NOT NULL, "
-    "missing INTEGER NOT NULL, peak DOUBLE PRECISION, peak_step INTEGER, "
-    "night DOUBLE PRECISION, tou_peak DOUBLE PRECISION, tou_flat DOUBLE PRECISION, "
-    "tou_valley DOUBLE PRECISION, score DOUBLE PRECISION, PRIMARY KEY (meter, day))",
-    "CREATE TABLE IF NOT EXISTS analysis_loss (district TEXT NOT NULL, day BIGINT NOT NULL, "
-    "supplied DOUBLE PRECISION, loss DOUBLE PRECISION, rate DOUBLE PRECISION, "
-    "intervals INTEGER NOT NULL, PRIMARY KEY (district, day))",
-    "CREATE TABLE IF NOT EXISTS analysis_meter (meter TEXT PRIMARY KEY, district TEXT NOT NULL, "
-    "day BIGINT NOT NULL, cluster INTEGER, cluster_name TEXT, score DOUBLE PRECISION, "
-    "error DOUBLE PRECISION)",
-)
 _DAY_COLUMNS = (
     "meter, day, district, energy, source, missing, peak, peak_step, night, tou_peak, "
-    "tou_flat, tou_valley, score"
+    "tou_flat, tou_valley, score, tariff"
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -85,6 +67,7 @@ class DayRow:
     tou_flat: float | None
     tou_valley: float | None
     score: float | None
+    tariff: str | None = None  # "meter" (its own table) or "default" (the station's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,33 +123,9 @@ class AnalysisStore:
         if not isinstance(storage, SqlStorage):
             raise ConfigError("the analyses need the station's SQL storage (SQLite or PostgreSQL)")
         self.storage = storage
-        self.prepare()
-
-    def _sql(self, sql: str) -> str:
-        return self.storage._sql(sql)
-
-    def prepare(self) -> None:
-        """Make the analytics tables if they are missing (idempotent, one transaction)."""
-        with self.storage._write() as cur:
-            for statement in _TABLES:
-                cur.execute(statement)
-            cur.execute("SELECT MAX(version) FROM analysis_version")
-            current = cur.fetchone()[0] or 0
-            if current > ANALYSIS_VERSION:
-                raise ConfigError(
-                    f"the analytics tables have version {current}; this wattguard knows up to "
-                    f"{ANALYSIS_VERSION}: upgrade wattguard"
-                )
-            if current < ANALYSIS_VERSION:
-                cur.execute(
-                    self._sql("INSERT INTO analysis_version (version) VALUES (?)"),
-                    (ANALYSIS_VERSION,),
-                )
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self.storage._read() as cur:
-            cur.execute(self._sql(sql), tuple(params))
-            return list(cur.fetchall())
+        return self.storage.query(sql, params)
 
     # bulk reads
 
@@ -271,46 +230,93 @@ class AnalysisStore:
     ) -> None:
         """A district's day, all at once: its meters' day figures, its loss, the meters'
         latest results and the job's progress (a failure stores none of it)."""
-        with self.storage._write() as cur:
+        with self.storage.transaction() as cur:
             cur.executemany(
-                self._sql(
+                (
                     f"INSERT INTO analysis_day ({_DAY_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                 ),
                 [tuple(_stored(v) for v in _fields(row)) for row in rows],
             )
             if loss is not None:
                 cur.execute(
-                    self._sql(
+                    (
                         "INSERT INTO analysis_loss (district, day, supplied, loss, rate, "
                         "intervals) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     ),
                     tuple(_stored(v) for v in _fields(loss)),
                 )
             for result in meters:
+                cur.execute("DELETE FROM analysis_meter WHERE meter = ?", (result.meter,))
                 cur.execute(
-                    self._sql("DELETE FROM analysis_meter WHERE meter = ?"), (result.meter,)
-                )
-                cur.execute(
-                    self._sql(
+                    (
                         "INSERT INTO analysis_meter (meter, district, day, cluster, "
                         "cluster_name, score, error) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     ),
                     tuple(_stored(v) for v in _fields(result)),
                 )
-            cur.execute(self._sql("DELETE FROM analysis_progress WHERE district = ?"), (district,))
+            cur.execute("DELETE FROM analysis_progress WHERE district = ?", (district,))
             cur.execute(
-                self._sql("INSERT INTO analysis_progress (district, day, state) VALUES (?, ?, ?)"),
+                "INSERT INTO analysis_progress (district, day, state) VALUES (?, ?, ?)",
                 (district, day, state),
             )
 
+    def set_tariff(self, meter: str, steps: npt.ArrayLike) -> None:
+        """Record ``meter``'s own time-of-use table: the period (0 peak, 1 flat, 2 valley) of
+        each of the day's 96 15-minute intervals (UTC). Days taken in from now on are split by
+        it instead of the station's default."""
+        table = np.asarray(steps)
+        if table.shape != (96,) or not np.isin(table, (0, 1, 2)).all():
+            raise InvalidRecord("a time-of-use table gives 96 periods, each 0, 1 or 2")
+        with self.storage.transaction() as cur:
+            cur.execute("DELETE FROM analysis_tariff WHERE meter = ?", (meter,))
+            cur.execute(
+                "INSERT INTO analysis_tariff (meter, steps) VALUES (?, ?)",
+                (meter, "".join(str(int(p)) for p in table)),
+            )
+
+    def tariffs(self, meters: Sequence[str]) -> dict[str, npt.NDArray[np.intp]]:
+        """The own time-of-use tables the station knows of ``meters`` (96 periods each)."""
+        out: dict[str, npt.NDArray[np.intp]] = {}
+        for first in range(0, len(meters), 500):
+            chunk = list(meters[first : first + 500])
+            marks = ", ".join("?" * len(chunk))
+            for meter, steps in self._query(
+                f"SELECT meter, steps FROM analysis_tariff WHERE meter IN ({marks})", chunk
+            ):
+                out[str(meter)] = np.array([int(c) for c in steps], dtype=np.intp)
+        return out
+
+    def set_feeders(self, feeders: Mapping[str, str]) -> None:
+        """Record which low-voltage feeder each meter hangs on (meter -> feeder name, from
+        the utility's network records): a district whose customers all have one gets its
+        losses modelled feeder by feeder in the balance fit."""
+        with self.storage.transaction() as cur:
+            for meter, feeder in feeders.items():
+                if not isinstance(feeder, str) or not feeder or len(feeder) > 64:
+                    raise InvalidRecord("a feeder is named by 1 to 64 characters")
+                cur.execute("DELETE FROM analysis_feeder WHERE meter = ?", (meter,))
+                cur.execute(
+                    "INSERT INTO analysis_feeder (meter, feeder) VALUES (?, ?)", (meter, feeder)
+                )
+
+    def feeders(self, meters: Sequence[str]) -> dict[str, str]:
+        """The feeders known of ``meters``."""
+        out: dict[str, str] = {}
+        for first in range(0, len(meters), 500):
+            chunk = list(meters[first : first + 500])
+            marks = ", ".join("?" * len(chunk))
+            for meter, feeder in self._query(
+                f"SELECT meter, feeder FROM analysis_feeder WHERE meter IN ({marks})", chunk
+            ):
+                out[str(meter)] = str(feeder)
+        return out
+
     def set_clusters(self, labels: Mapping[str, tuple[int, str]]) -> None:
         """Each meter's cluster number and name (the fleet is clustered as a whole)."""
-        with self.storage._write() as cur:
+        with self.storage.transaction() as cur:
             cur.executemany(
-                self._sql(
-                    "UPDATE analysis_meter SET cluster = ?, cluster_name = ? WHERE meter = ?"
-                ),
+                ("UPDATE analysis_meter SET cluster = ?, cluster_name = ? WHERE meter = ?"),
                 [(number, name, meter) for meter, (number, name) in labels.items()],
             )
 
@@ -371,9 +377,9 @@ def _stored(value: Any) -> Any:
 
 
 def _day_row(row: Sequence[Any]) -> DayRow:
-    meter, day, district, energy, source, missing, peak, step, night, tp, tf, tv, score = row
+    meter, day, district, energy, source, missing, peak, step, night, tp, tf, tv, score, own = row
     return DayRow(
         str(meter), int(day), str(district), _opt(energy), str(source), int(missing), _opt(peak),
         None if step is None else int(step), _opt(night), _opt(tp), _opt(tf), _opt(tv),
-        _opt(score),
+        _opt(score), None if own is None else str(own),
     )  # fmt: skip

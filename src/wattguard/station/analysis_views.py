@@ -4,6 +4,7 @@ plain dicts of JSON values (None where a figure is unknown), computed from the s
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from wattguard.station.analysis import (
     AnalysisJob,
     DistrictState,
 )
+from wattguard.station.analysis_store import DayRow
 
 __all__ = ["district_view", "fleet_view", "load_curve", "meter_view"]
 
@@ -35,7 +37,9 @@ def _district_state(job: AnalysisJob, district: str) -> tuple[list[str], Distric
 
 def meter_view(job: AnalysisJob, meter: str) -> dict[str, Any] | None:
     """A meter's figures: daily energy (with its source and missing intervals), time-of-use
-    split, maximum demand and when, load factor, base load, typical weekday and weekend day
+    split and which table split it (the meter's own or the station's default), monthly energy
+    with the change against the month before, the last 7 and 30 days against the periods
+    before, maximum demand and when, load factor, base load, typical weekday and weekend day
     (24 hourly values, kWh per hour), cluster, anomaly score, estimated error; None if the
     job has not taken it in."""
     days = job.store.days(meter)
@@ -87,11 +91,58 @@ def meter_view(job: AnalysisJob, meter: str) -> dict[str, Any] | None:
         "load_factor": None if peak is None or not mean or not peak.peak else mean / peak.peak,
         "base_load_kw": None if not nights else float(np.median(nights)) * 4,
         "typical_day_kwh_per_hour": typical,
+        "time_of_use_table": _tariff_used(days),
+        "monthly": _monthly(days),
+        "change": {f"last_{n}_days": _change([d.energy for d in days], n) for n in (7, 30)},
         "cluster": result.cluster,
         "cluster_name": result.cluster_name,
         "anomaly_score": result.score,
         "estimated_error": result.error,
     }
+
+
+def _tariff_used(days: list[DayRow]) -> dict[str, Any]:
+    """Which time-of-use table split the days: the meter's own, the station's default."""
+    own = sum(1 for d in days if d.tariff == "meter")
+    table = "meter's own" if own == len(days) else "station default" if not own else "mixed"
+    return {"table": table, "days_by_own_table": own, "days_by_default": len(days) - own}
+
+
+def _monthly(days: list[DayRow]) -> list[dict[str, Any]]:
+    """Energy per calendar month (UTC) of the present days, how many days it has and lacks,
+    and its change against the month before (None for the first, or a month before of 0)."""
+    months: dict[str, list[float | None]] = {}
+    for d in days:
+        when = dt.datetime.fromtimestamp(d.day, dt.UTC)
+        months.setdefault(f"{when.year:04d}-{when.month:02d}", []).append(d.energy)
+    out: list[dict[str, Any]] = []
+    for month, energies in months.items():
+        present = [e for e in energies if e is not None]
+        energy = float(sum(present))
+        before = out[-1]["energy"] if out else None
+        out.append(
+            {
+                "month": month,
+                "energy": energy,
+                "days": len(present),
+                "days_missing": len(energies) - len(present),
+                "change": None if not before else energy / before - 1.0,
+            }
+        )
+    return out
+
+
+def _change(energies: list[float | None], n: int) -> float | None:
+    """The last ``n`` days' energy against the ``n`` before (0.1 = 10 % more); None without
+    2n days or with a missing day in either period, or an earlier period of 0."""
+    if len(energies) < 2 * n:
+        return None
+    window = energies[-2 * n :]
+    if any(e is None for e in window):
+        return None
+    values = [float(e) for e in window if e is not None]
+    previous, current = sum(values[:n]), sum(values[n:])
+    return None if previous == 0 else current / previous - 1.0
 
 
 def load_curve(job: AnalysisJob, meter: str, day: int) -> dict[str, Any]:

@@ -24,12 +24,30 @@ function chart(id, title, label, times, values) {
   place.dataset.points = String(values.filter((v) => v !== null).length);
 }
 
+// The time-of-use split, which table split it, and the latest month with its change.
+function timeOfUse(view) {
+  const tou = view.time_of_use;
+  const kwh = (v) => v.toFixed(1);
+  let text = "time of use (" + view.time_of_use_table.table + " table): peak " + kwh(tou.peak) +
+    ", flat " + kwh(tou.flat) + ", valley " + kwh(tou.valley) + " kWh";
+  const month = view.monthly.length ? view.monthly[view.monthly.length - 1] : null;
+  if (month) {
+    text += "; " + month.month + ": " + kwh(month.energy) + " kWh";
+    if (month.change !== null) {
+      text += " (" + (month.change >= 0 ? "+" : "") + (100 * month.change).toFixed(1) +
+        " % on the month before)";
+    }
+  }
+  return text;
+}
+
 async function showMeterAnalysis(meter) {
   const view = await api("/api/analytics/meters/" + meter);
   $("analytics-meter").textContent =
     "Meter " + view.meter + ": cluster " + (view.cluster_name || "-") + ", anomaly score " +
     (view.anomaly_score === null ? "-" : view.anomaly_score.toFixed(1)) + ", estimated error " +
-    (view.estimated_error === null ? "-" : (100 * view.estimated_error).toFixed(1) + " %");
+    (view.estimated_error === null ? "-" : (100 * view.estimated_error).toFixed(1) + " %") +
+    "; " + timeOfUse(view);
   chart(
     "meter-chart", "Daily energy of " + view.meter, "kWh",
     view.days.map((d) => d.day), view.days.map((d) => d.energy),
