@@ -21,6 +21,7 @@ from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.security import Protection, SecurityRequest
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+from wattguard.station.analysis_store import AnalysisStore
 from wattguard.station.api import create_app
 from wattguard.station.command_kinds import KINDS
 from wattguard.station.commands import ISSUER
@@ -143,9 +144,13 @@ def test_a_tariff_table_waits_for_a_second_person_then_takes_over(
     assert read(api, deployment, address, "40170200") == table
     assert read(api, deployment, address, "40190200") == [6200, 4805, 3000]
     assert read(api, deployment, address, "40180200") == []
+    analyses = AnalysisStore(deployment.station.storage)
+    assert address not in analyses.tariffs([address])  # not before its switch-over
     deployment.run_virtual(600)
     assert read(api, deployment, address, "40160200") == table  # switched over
     assert read(api, deployment, address, "40180200") == [6200, 4805, 3000]
+    # the analyses split this meter's days by its own table now: 00-08 flat, then peak
+    assert analyses.tariffs([address])[address].tolist() == [1] * 32 + [0] * 64
 
 
 def test_time_sync_reports_the_drift_and_sets_the_clock(

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+import numpy.typing as npt
+
 from wattguard.clock import Clock
 from wattguard.crypto import sm2
 from wattguard.errors import ConfigError, DecodeError
@@ -79,6 +81,7 @@ from wattguard.station.records import InvalidRecord, OperationalEvent
 from wattguard.station.rule_book import RuleBook
 from wattguard.station.rules import EventFact, security_fact
 from wattguard.station.storage import Storage
+from wattguard.station.tariff_records import TariffRecords
 from wattguard.station.users import UserDirectory
 from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
 
@@ -187,6 +190,10 @@ class Station:
         self.reads = ReadBook()  # on-demand reads (ondemand.py)
         self.relays = RelayBook()  # each meter's relay state as last learnt
         self.relays.restore(self.commands.commands.values())
+        # each meter's own time-of-use table for the analyses, from the tariff commands it
+        # confirmed, recorded at their switch-over (station.tariff_records)
+        self.tariffs = TariffRecords(_tariff_recorder(storage))
+        self.tariffs.restore(self.commands.commands.values())
         verifier: Verifier = hsm if hsm is not None else PlainVerifier()
         # group commit (station.group_commit): the runtime drives its timer (tick_ingest)
         self.ingest: IngestQueue | None = None
@@ -461,6 +468,7 @@ class Station:
         pending.waiting -= 1
         if outcome == "ok":
             self.relays.command_done(pending.command.kind, address, pending.command.id)
+            self.tariffs.confirmed(pending.command, address)
         if pending.waiting == 0:
             done = self.commands.finished(pending.command.id, pending.results, self.clock.time())
             self.storage.save_command(done)
@@ -528,6 +536,7 @@ class Station:
         self.operations.tick()
         self.rules.tick()
         self.campaigns.tick()
+        self.tariffs.tick(self.clock.time())
         self._witness_audit()
 
     # the audit trail's witness
@@ -568,3 +577,14 @@ class Station:
                 )
             )  # fmt: skip
         return broken, checkpoint
+
+
+def _tariff_recorder(storage: Storage) -> Callable[[str, npt.ArrayLike], None] | None:
+    """Where confirmed tariff tables go: the analyses' table of the meters' own tariffs (SQL
+    storage only; without it the analyses use the station's default table)."""
+    from wattguard.station.analysis_store import AnalysisStore
+
+    try:
+        return AnalysisStore(storage).set_tariff
+    except ConfigError:
+        return None
