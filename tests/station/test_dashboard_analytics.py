@@ -4,9 +4,7 @@ CSP (script-src 'self'), the suspects ranked, nothing loaded from another origin
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from selenium import webdriver
@@ -17,8 +15,7 @@ from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_c
 from wattguard.simulation.district import simulate_districts
 from wattguard.station.analysis import AnalysisJob
 from wattguard.testing.analysis import store_districts
-from wattguard.testing.browser import CHROMIUM_FLAGS, LiveStation, chromium
-from wattguard.testing.services import require
+from wattguard.testing.browser import LiveStation, chromium
 
 START = 1_796_515_200
 DAYS = 9
@@ -35,19 +32,6 @@ def live() -> Iterator[tuple[LiveStation, list[str]]]:
     station = LiveStation(deployment)
     yield station, customers
     station.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver_path = shutil.which("chromedriver")
-    require(driver_path is not None, "install Debian's chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium()
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(driver_path)))
-    yield driver
-    driver.quit()
 
 
 def test_the_analytics_charts_are_drawn_by_the_shipped_library(

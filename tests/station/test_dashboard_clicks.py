@@ -6,7 +6,6 @@ goes away is reported."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,21 +17,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from wattguard.testing import MIDNIGHT
-from wattguard.testing.browser import CHROMIUM_FLAGS, LiveStation, chromium, utc
+from wattguard.testing.browser import LiveStation, chromium, start_browser, utc
 from wattguard.testing.deployment import populated, with_registered_fleet
-from wattguard.testing.services import require
-
-
-def start_browser(profile: Path) -> webdriver.Chrome:
-    browser = chromium()
-    driver = shutil.which("chromedriver")
-    require(driver is not None, "install Debian's chromium-driver: apt-get install chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    # a service with the driver's path: Selenium Manager (which downloads drivers) never runs
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(str(driver)))
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +27,6 @@ def live() -> Iterator[LiveStation]:
     station = LiveStation(populated(meters=12, per_terminal=6))
     yield station
     station.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver = start_browser(tmp_path / "profile")
-    yield driver
-    driver.quit()
 
 
 def text(browser: webdriver.Chrome, element_id: str) -> str:

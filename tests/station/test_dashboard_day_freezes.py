@@ -3,9 +3,7 @@ midnight: the rows the page shows are the station's stored day freezes, value fo
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.testing import MIDNIGHT
-from wattguard.testing.browser import CHROMIUM_FLAGS, LiveStation, chromium
-from wattguard.testing.services import require
+from wattguard.testing.browser import LiveStation, chromium
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +26,6 @@ def live() -> Iterator[LiveStation]:
     station = LiveStation(deployment)
     yield station
     station.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver_path = shutil.which("chromedriver")
-    require(driver_path is not None, "install Debian's chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium()
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(driver_path)))
-    yield driver
-    driver.quit()
 
 
 def _rows(browser: webdriver.Chrome, body: str) -> list[list[str]]:

@@ -4,9 +4,7 @@ page's strict CSP, and a demand response requested from the page by an operator.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.charging import DistrictCharging, PileSpec
-from wattguard.testing.browser import CHROMIUM_FLAGS, LiveStation, chromium
-from wattguard.testing.services import require
+from wattguard.testing.browser import LiveStation, chromium
 
 START = 1_796_515_200
 STEP, STEPS = 900, 96
@@ -42,19 +39,6 @@ def live() -> Iterator[tuple[LiveStation, DistrictCharging]]:
     station.server.config.app.state.charging = {DISTRICT: job}
     yield station, job
     station.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver_path = shutil.which("chromedriver")
-    require(driver_path is not None, "install Debian's chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium()
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(driver_path)))
-    yield driver
-    driver.quit()
 
 
 def test_the_plan_is_drawn_and_a_demand_response_sent(

@@ -39,19 +39,6 @@ def live() -> Iterator[LiveStation]:
     station.stop()
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver_path = shutil.which("chromedriver")
-    require(driver_path is not None, "install Debian's chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium()
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(driver_path)))
-    yield driver
-    driver.quit()
-
-
 def wait(browser: webdriver.Chrome, ready: Callable[[], Any], seconds: float = 15) -> Any:
     return WebDriverWait(
         browser, seconds, 0.05, ignored_exceptions=[StaleElementReferenceException]

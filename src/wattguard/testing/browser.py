@@ -28,7 +28,16 @@ from wattguard.runtime.deployment import Deployment
 from wattguard.station.api import create_app
 from wattguard.testing.services import require
 
-__all__ = ["CHROMIUM_FLAGS", "HOSTILE", "LiveStation", "Page", "chromium", "dump_dom", "utc"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "HOSTILE",
+    "LiveStation",
+    "Page",
+    "chromium",
+    "dump_dom",
+    "start_browser",
+    "utc",
+]
 
 #: What an attacker puts where the station will show it.
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -55,6 +64,23 @@ def chromium() -> str:
     require(path is not None, "install Debian's chromium: apt-get install chromium")
     assert path is not None
     return path
+
+
+def start_browser(profile: Path) -> Any:
+    """Headless Chromium driven by Debian's chromium-driver (a ``selenium`` ``Chrome``), with
+    its own profile folder; skips (fails under REQUIRE_SERVICES) without either. Selenium is a
+    development dependency: imported here, not at the module's top."""
+    from selenium import webdriver
+
+    browser = chromium()
+    driver = shutil.which("chromedriver")
+    require(driver is not None, "install Debian's chromium-driver: apt-get install chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    # a service with the driver's path: Selenium Manager (which downloads drivers) never runs
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(str(driver)))
 
 
 class LiveStation:
