@@ -171,3 +171,41 @@ def test_gcm_fast_path_is_refused_when_it_disagrees(monkeypatch: pytest.MonkeyPa
     contexts = sm4._GcmContexts()
     monkeypatch.setattr(contexts, "_mode", lambda nonce, tag: sm4.modes.GCM(bytes(12), tag))
     assert not contexts._fast_path_agrees()
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([bytes(16), bytes(range(16)), b"\xa5" * 16]),
+                  st.binary(min_size=16, max_size=64).filter(lambda b: len(b) % 16 == 0)),
+        min_size=1, max_size=20,
+    )
+)  # fmt: skip
+def test_ecb_through_kept_contexts_equals_a_fresh_context_every_call(
+    calls: list[tuple[bytes, bytes]],
+) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    for key, data in calls:  # interleaved keys, encrypt and decrypt on the same kept contexts
+        fresh = Cipher(algorithms.SM4(key), modes.ECB())
+        expected = fresh.encryptor().update(data)
+        assert sm4.ecb_encrypt(key, data) == expected
+        assert sm4.ecb_decrypt(key, expected) == data
+
+
+def test_ecb_contexts_are_kept_per_thread() -> None:
+    import threading
+
+    key, block = bytes(range(16)), bytes(16)
+    expected = sm4.ecb_encrypt(key, block)
+    seen: list[bytes] = []
+
+    def work() -> None:
+        for _ in range(2000):
+            seen.append(sm4.ecb_encrypt(key, block))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8000 and set(seen) == {expected}
