@@ -51,7 +51,7 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station import Station
-from wattguard.station.analysis import DISTRICT_CLASS, AnalysisJob
+from wattguard.station.analysis import AnalysisJob
 from wattguard.station.commands import TRIP_WINDOW, Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
@@ -302,11 +302,9 @@ class Deployment:
         total = self._meter(bytes.fromhex(f"{k:06d}000000"))
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
         district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
-        self.station.register_meter(total.address, net.terminal.address)
+        # stored as the district's supply meter: the balance and the rules find it
+        self.station.register_total_meter(total.address, net.terminal.address)
         self.supply_meters.add(total.address.hex())
-        self.storage.register_meter(
-            total.address.hex(), net.terminal.address.hex(), self.clock.time(), DISTRICT_CLASS
-        )
         candidates = [
             meter.address
             for meter, kind in zip(district.customers, classes, strict=True)

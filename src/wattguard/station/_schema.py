@@ -15,7 +15,9 @@ de-duplicating and closing it). Version 3 adds the API's users (``station.users`
 role, the SM3 digest of their token (never the token), when they were made and disabled.
 Version 4 adds the operational events; version 5 the station's rules and their firings
 (:mod:`wattguard.station.rules`). Version 6 indexes the 15-minute curve's readings by time (a
-partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`).
+partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`). Version 7
+records each district's supply meter (:mod:`wattguard.station._district_sql`), filled in from
+the meters of class ``district`` a database already holds.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattguard.errors import ConfigError
+from wattguard.station._district_sql import fill_supply_meters
 from wattguard.station._fleet_sql import CURVE_INDEX
 from wattguard.station.records import meter_of
 
@@ -136,6 +139,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             # load per interval and the day's collection completeness, read from this index
             CURVE_INDEX,
         ),
+    ),
+    Migration(
+        7,
+        (
+            # each district's supply (total) meter, by its terminal (station._district_sql)
+            "CREATE TABLE districts (terminal TEXT PRIMARY KEY, supply_meter TEXT NOT NULL, "
+            "registered DOUBLE PRECISION NOT NULL)",
+        ),
+        then=fill_supply_meters,
     ),
 )
 
