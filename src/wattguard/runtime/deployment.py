@@ -293,6 +293,9 @@ class Deployment:
         self._wired = False
         self._began = time.monotonic()
         self._previous = (self._began, 0)  # (monotonic, readings) at the last summary
+        #: Called with the simulated time after each station tick, live and virtual (the
+        #: demo's operations walkthrough, runtime/showcase.py, runs from here).
+        self.on_tick: list[Callable[[float], None]] = []
 
     def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
         """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
@@ -428,6 +431,7 @@ class Deployment:
                 await asyncio.sleep(1.0)
                 self.station.tick()
                 self.analyse(self.clock.time())
+                self._ticked(self.clock.time())
                 report(self.summary())
         finally:
             for client in clients:
@@ -465,9 +469,14 @@ class Deployment:
                 net.run_until(t)
             self.station.tick()
             self.analyse(t)
+            self._ticked(t)
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()
+
+    def _ticked(self, now: float) -> None:
+        for hook in self.on_tick:
+            hook(now)
 
     # faults, in virtual time
 
