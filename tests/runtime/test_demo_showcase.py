@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wattguard.attacks.scenarios.common import T0
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
-from wattguard.runtime.showcase import ENERGY, STEPS, TARIFF, Showcase
+from wattguard.runtime.showcase import ENERGY, IN_FORCE, STEPS, Showcase
 from wattguard.station.commands import CommandKind, CommandState
 from wattguard.station.records import OperationalKind
 from wattguard.station.storage import open_storage
@@ -45,13 +45,12 @@ def test_the_walkthrough_has_real_effects() -> None:
     assert showcase.tariff_command is not None
     tariff = station.commands.get(showcase.tariff_command)
     assert tariff.state == CommandState.DONE and tariff.approved_by not in (None, tariff.issued_by)
-    wanted = [[int(p[0][:2]), int(p[0][3:]), p[1]] for p in TARIFF["periods"]]
     assert showcase.tariff_read is not None
     read = station.reads.get(showcase.tariff_read.id)
-    assert read is not None and read.state == "done" and read.value == [wanted]
+    assert read is not None and read.state == "done" and read.value == [IN_FORCE]
     for address in tariff.meters:
         table = meters[address].management.parameters.current_table
-        assert [list(period) for period in table] == wanted
+        assert [list(period) for period in table] == IN_FORCE
     # the operational alarm: the meter given the low limit raised it, the station stored it
     alarms = storage.operational_events(kind=OperationalKind.OVER_CURRENT)
     assert alarms and {a.meter for a in alarms} == {showcase.alarmed}

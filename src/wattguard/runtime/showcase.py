@@ -35,15 +35,18 @@ from wattguard.station.commands import Command, CommandKind, CommandRefused, Rol
 from wattguard.station.ondemand import OnDemandRead
 from wattguard.station.records import OperationalKind
 
-__all__ = ["STEPS", "Showcase"]
+__all__ = ["ENERGY", "IN_FORCE", "PERIODS", "PRICES", "STEPS", "Showcase"]
 
 #: The forward active energy, as the real-time collection stores it (kWh).
 ENERGY = "00100201"
 #: The over-current limit the busiest meter is given (A; the lowest the station allows).
 OVER_CURRENT_LIMIT = 1.0
-#: The time-of-use day table the demo's tariff change brings in, and its prices (yuan/kWh).
-TARIFF = {"periods": [["00:00", 3], ["08:00", 1], ["11:00", 2], ["18:00", 1], ["22:00", 2]],
-          "prices": [0.6800, 0.5300, 0.3100]}  # fmt: skip
+#: The time-of-use day table the demo's tariff change brings in (start, tariff: 1 peak,
+#: 2 flat, 3 valley) and its prices (yuan/kWh, tariff 1 first).
+PERIODS = (("00:00", 3), ("08:00", 1), ("11:00", 2), ("18:00", 1), ("22:00", 2))
+PRICES = (0.6800, 0.5300, 0.3100)
+#: The same day table as 4016 reads back: [[hour, minute, tariff], ...].
+IN_FORCE = [[int(start[:2]), int(start[3:]), tariff] for start, tariff in PERIODS]
 #: What happens when, in simulated seconds after the start (:meth:`Showcase.step`).
 STEPS = (
     (0, "rule"),
@@ -127,7 +130,8 @@ class Showcase:
         meters = self._customers()
         self.switch_at = (now + SWITCH_AFTER) // 60 * 60
         switch = dt.datetime.fromtimestamp(self.switch_at, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
-        argument = json.dumps({**TARIFF, "switch_at": switch})
+        periods = [list(period) for period in PERIODS]
+        argument = json.dumps({"periods": periods, "switch_at": switch, "prices": list(PRICES)})
         station = self.deployment.station
         held = station.issue(self.supervisor, CommandKind.TARIFF, meters, argument)
         command = station.approve(self.second, held.id)
@@ -236,8 +240,7 @@ class Showcase:
         if read is None or read.state != "done":
             return "tariff: the new table is not read back yet"
         in_force = [[h, m, t] for h, m, t in read.value[0]] if read.value else []
-        wanted = [[int(p[0][:2]), int(p[0][3:]), p[1]] for p in TARIFF["periods"]]
-        verdict = "the new table is in force" if in_force == wanted else "NOT the new table"
+        verdict = "the new table is in force" if in_force == IN_FORCE else "NOT the new table"
         return (
             f"tariff: command #{self.tariff_command} switched over at "
             f"{_clock(self.switch_at or 0)}; meter {read.meter} reads back 4016 = "
