@@ -56,7 +56,8 @@ def test_the_walkthrough_has_real_effects() -> None:
     assert alarms and {a.meter for a in alarms} == {showcase.alarmed}
     # the rule fired for that meter: its firing stored, its display alarm done and shown
     assert showcase.rule_id is not None
-    [firing] = storage.firings(showcase.rule_id)
+    firings = storage.firings(showcase.rule_id)  # newest first; again after its cool-down
+    firing = firings[-1]
     assert firing.meters == (showcase.alarmed,) and firing.command_id is not None
     alarm = station.commands.get(firing.command_id)
     assert alarm.kind == CommandKind.DISPLAY_ALARM and alarm.state == CommandState.DONE
@@ -64,9 +65,9 @@ def test_the_walkthrough_has_real_effects() -> None:
     assert meters[showcase.alarmed].management.relay.alarm_message == "over current"
     # and the demo said so as it happened
     text = "\n".join(said)
-    for expected in ("trip (command", "stopped", "the new table is in force",
-                     "fired 1 time(s)", "1 over current"):  # fmt: skip
-        assert expected in text, text
+    for expected in (r"trip \(command", r": stopped", "the new table is in force",
+                     r"fired [1-9]\d* time\(s\)", r"stored: [1-9]\d* over current"):  # fmt: skip
+        assert re.search(expected, text), text
 
 
 def test_the_virtual_demo_prints_the_walkthrough_and_stores_its_effects(tmp_path: Path) -> None:

@@ -89,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
         database=args.database,
         districts=not args.no_districts,
         # the evening: the first day closes soon, and the loads are high enough for the
-        # operations walkthrough's over-current alarm (runtime/showcase.py)
-        start=None if args.no_districts else _evening(),
+        # operations walkthrough's over-current alarm (runtime/showcase.py); live without
+        # districts, simulated time is the real time
+        start=_evening() if args.virtual or not args.no_districts else None,
         # live, the FEP and the station sign and check every bus message as the separate
         # processes do (a few ms of CPU a second); flat out in virtual time it would cost a
         # third of the run, so the virtual demo keeps the bare bus
