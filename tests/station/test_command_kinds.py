@@ -42,7 +42,7 @@ def meters(n: int) -> tuple[str, ...]:
 
 def test_every_kind_is_described_and_its_described_argument_is_checked() -> None:
     described = {k["kind"]: k for k in describe()}
-    assert len(described) == len(KINDS) == 11
+    assert len(described) == len(KINDS) == 13
     assert described["time sync"]["argument"] == {"type": "none"}
     assert parse(CommandKind.TIME_SYNC, "") is None
     assert parse(CommandKind.TOP_UP, " 5000 ") == 5000
@@ -51,6 +51,12 @@ def test_every_kind_is_described_and_its_described_argument_is_checked() -> None
         parse(CommandKind.TIME_SYNC, "2027-01-01")
     with pytest.raises(BadArgument, match="whole number"):
         parse(CommandKind.TOP_UP, "\uff15\uff10")  # full-width digits are not ASCII digits
+    assert parse(CommandKind.DISPLAY_ALARM, "credit low") == "credit low"
+    assert parse(CommandKind.DISPLAY_ALARM, "") == ""  # the ALARM annunciator alone
+    with pytest.raises(BadArgument, match="at most 16"):
+        parse(CommandKind.DISPLAY_ALARM, "credit very low now")
+    with pytest.raises(BadArgument, match="printable ASCII"):
+        parse(CommandKind.DISPLAY_ALARM, "\u4f59\u989d\u4e0d\u8db3")  # not a visible-string
 
 
 def test_a_parameter_write_to_many_meters_waits_for_a_second_person() -> None:

@@ -101,6 +101,7 @@ PARAMETERS: list[tuple[str, Any, dict[str, str], str, Any]] = [
      [400_000, 60]),
     ("credit levels", {"alarm1": 3000, "alarm2": 1000, "hoarding": 80_000}, SUPERVISOR,
      "401F0200", [0, 80_000, 0]),
+    ("display alarm", "credit low", OPERATOR, "FF110200", [True, "credit low"]),
 ]  # fmt: skip
 
 
@@ -114,6 +115,21 @@ def test_a_parameter_command_changes_the_meter(
     done = issue(api, deployment, kind, argument, address, issuer)
     assert done["state"] == "done" and done["results"] == {address: "ok"}, done
     assert read(api, deployment, address, oad) == expected
+
+
+def test_a_display_alarm_shows_on_the_display_until_released(
+    api: TestClient, deployment: Deployment
+) -> None:
+    address = addresses(api)[1]
+    display = meter(deployment, address).management.display
+    assert "credit low" not in display.render(deployment.clock.time())
+    assert issue(api, deployment, "display alarm", "credit low", address)["state"] == "done"
+    shown = display.render(deployment.clock.time())
+    assert "[ALARM]" in shown and shown.endswith(" credit low")
+    done = issue(api, deployment, "alarm release", "", address)
+    assert done["state"] == "done" and done["results"] == {address: "ok"}, done
+    assert read(api, deployment, address, "FF110200") == [False, ""]
+    assert "ALARM" not in display.render(deployment.clock.time())
 
 
 def test_the_pile_limit_reaches_the_pile(api: TestClient, deployment: Deployment) -> None:

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from wattguard.crypto import sm2
-    from wattguard.runtime.deployment import DeploymentConfig
+    from wattguard.runtime.deployment import Deployment, DeploymentConfig
+    from wattguard.runtime.showcase import Showcase
     from wattguard.station.commands import User
 
 __all__ = ["add", "add_options", "run"]
@@ -95,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
         protected=not args.unprotected,
         database=args.database,
         districts=not args.no_districts,
-        start=None if args.virtual or args.no_districts else _evening(),
+        # the evening: the first day closes soon, and the loads are high enough for the
+        # operations walkthrough's over-current alarm (runtime/showcase.py); live without
+        # districts, simulated time is the real time
+        start=_evening() if args.virtual or not args.no_districts else None,
         # live, the FEP and the station sign and check every bus message as the separate
         # processes do (a few ms of CPU a second); flat out in virtual time it would cost a
         # third of the run, so the virtual demo keeps the bare bus
@@ -179,6 +183,7 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
             line = f"  {percent:3d}%  {deployment.summary().line()}"
             print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
 
+    showcase = _showcase(deployment, tty)
     summary = deployment.run_virtual(args.days * 86400, progress)
     if tty:
         print()
@@ -188,7 +193,28 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
         f"({summary.readings / took:,.0f}/s), {summary.security_events} security events"
     )
     print(summary.final())
+    _showcase_summary(showcase)
     return 0
+
+
+def _showcase(deployment: Deployment, tty: bool) -> Showcase:
+    """The operations walkthrough (a rule, an over-current alarm, a tariff change, a trip),
+    each step printed as it happens, over the progress line on a terminal."""
+    from wattguard.runtime.showcase import Showcase
+
+    def say(text: str) -> None:
+        print("\r\033[K" + text if tty else text, flush=True)
+
+    showcase = Showcase(deployment, say)
+    deployment.on_tick.append(showcase.step)
+    print("operations: a rule, an over-current alarm, a tariff change and a trip follow:")
+    return showcase
+
+
+def _showcase_summary(showcase: Showcase) -> None:
+    print("operations:")
+    for line in showcase.lines():
+        print(f"  {line}")
 
 
 def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
@@ -216,6 +242,7 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
         line = summary.line()  # type: ignore[attr-defined]
         print("\r" + line if tty else line, end="" if tty else "\n", flush=True)
 
+    showcase = _showcase(deployment, tty)
     live = deployment.run_live(
         args.duration, report, api_port=args.api_port, on_api=_print_api(deployment.users)
     )
@@ -225,10 +252,12 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
         # run_live's own cleanup has run (the interrupt cancels it); the storage is still open
         print("\nstopped")
         print(deployment.summary().final(), flush=True)
+        _showcase_summary(showcase)
         return 0
     if tty:
         print()
     print(summary.final())
+    _showcase_summary(showcase)
     return 0
 
 

@@ -235,6 +235,7 @@ _OBJECTS += [
     ObjectInfo(
         0xFF10, "charging-pile power limit", InterfaceClass.PARAMETER, 0, Unit.W, checked=False
     ),
+    ObjectInfo(0xFF11, "display alarm", InterfaceClass.PARAMETER, checked=False),
     ObjectInfo(0xF200, "RS-232 port", InterfaceClass.PORT),
     ObjectInfo(0xF201, "RS-485 port", InterfaceClass.PORT),
     ObjectInfo(0xF202, "infrared port", InterfaceClass.PORT, checked=False),

@@ -52,7 +52,7 @@ from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadClass, LoadModel
 from wattguard.station import Station
-from wattguard.station.analysis import DISTRICT_CLASS, AnalysisJob
+from wattguard.station.analysis import AnalysisJob
 from wattguard.station.commands import TRIP_WINDOW, Role, User
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
@@ -316,6 +316,9 @@ class Deployment:
         self._wired = False
         self._began = time.monotonic()
         self._previous = (self._began, 0)  # (monotonic, readings) at the last summary
+        #: Called with the simulated time after each station tick, live and virtual (the
+        #: demo's operations walkthrough, runtime/showcase.py, runs from here).
+        self.on_tick: list[Callable[[float], None]] = []
 
     def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
         """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
@@ -328,11 +331,9 @@ class Deployment:
         total = self._meter(bytes.fromhex(f"{k:06d}000000"))
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
         district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
-        self.station.register_meter(total.address, net.terminal.address)
+        # stored as the district's supply meter: the balance and the rules find it
+        self.station.register_total_meter(total.address, net.terminal.address)
         self.supply_meters.add(total.address.hex())
-        self.storage.register_meter(
-            total.address.hex(), net.terminal.address.hex(), self.clock.time(), DISTRICT_CLASS
-        )
         candidates = [
             meter.address
             for meter, kind in zip(district.customers, classes, strict=True)
@@ -476,6 +477,7 @@ class Deployment:
                 await asyncio.sleep(1.0)
                 self.station.tick()
                 self.analyse(self.clock.time())
+                self._ticked(self.clock.time())
                 report(self.summary())
         finally:
             for client in clients:
@@ -513,9 +515,14 @@ class Deployment:
                 net.run_until(t)
             self.station.tick()
             self.analyse(t)
+            self._ticked(t)
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()
+
+    def _ticked(self, now: float) -> None:
+        for hook in self.on_tick:
+            hook(now)
 
     # faults, in virtual time
 

@@ -23,7 +23,9 @@ partitioned table); on SQLite it changes nothing. Version 8 adds the campaigns
 each meter's progress in one. Version 9 adds the analytics' tables
 (``station.analysis_store``: each district's progress and state, each meter's day figures and
 which time-of-use table split them, each district's daily loss, each meter's latest results,
-the meters' own time-of-use tables and feeders).
+the meters' own time-of-use tables and feeders). Version 10 records each district's supply
+meter (:mod:`wattguard.station._district_sql`), filled in from the meters of class
+``district`` a database already holds.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattguard.errors import ConfigError
+from wattguard.station._district_sql import fill_supply_meters
 from wattguard.station._fleet_sql import CURVE_INDEX
 from wattguard.station.records import meter_of
 
@@ -231,6 +234,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
         # which time-of-use table split each day: the meter's own or the station's default
         _add_tariff_column,
+    ),
+    Migration(
+        10,
+        (
+            # each district's supply (total) meter, by its terminal (station._district_sql)
+            "CREATE TABLE districts (terminal TEXT PRIMARY KEY, supply_meter TEXT NOT NULL, "
+            "registered DOUBLE PRECISION NOT NULL)",
+        ),
+        then=fill_supply_meters,
     ),
 )
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wattguard.meter.management.exposure import MAX_ALARM_MESSAGE
 from wattguard.meter.management.parameters import DEMAND_PERIODS, MAX_DISPLAY_ITEMS, MAX_PERIODS
 from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu import Structure
@@ -225,6 +226,16 @@ def _display(argument: str) -> tuple[OAD, ...]:
     return tuple(oads)
 
 
+def _message(argument: str) -> str:
+    """A display alarm's message: at most 16 printable ASCII characters (a visible-string an
+    LCD line shows), or none (the ALARM annunciator alone)."""
+    if not argument.isascii() or not argument.isprintable():
+        raise BadArgument("the message is printable ASCII (a visible-string)")
+    if len(argument) > MAX_ALARM_MESSAGE:
+        raise BadArgument(f"the message is at most {MAX_ALARM_MESSAGE} characters")
+    return argument
+
+
 def _threshold(argument: str) -> tuple[str, float, int]:
     value = _json(argument, {"event", "limit", "delay"}, {"event", "limit"})
     event = value["event"]
@@ -262,6 +273,12 @@ def _set(*items: tuple[OAD, Data]) -> Structure:
 
 def _relay(method: int) -> Builder:
     return lambda value, meter, context: ActionRequest(1, OMD(0x8000, method, 0), Data(_D.NULL))
+
+
+def _display_alarm(message: str, meter: bytes, context: MeterContext) -> Structure:
+    # 8000 method 127 (alarm); the message is our extension of its NULL parameter
+    parameter = Data(_D.VISIBLE_STRING, message) if message else Data(_D.NULL)
+    return ActionRequest(1, OMD(0x8000, 127, 0), parameter)
 
 
 def _time_sync(value: None, meter: bytes, context: MeterContext) -> Structure:
@@ -409,6 +426,18 @@ KINDS: dict[CommandKind, KindSpec] = {
                 "type": "array", "maxItems": MAX_DISPLAY_ITEMS,
                 "items": {"type": "string", "pattern": "^[0-9A-Fa-f]{8}$"}}}},
             _display, _display_request, _many,
+        ),
+        KindSpec(
+            CommandKind.DISPLAY_ALARM, _PARAMETERS,
+            "sound the meter's alarm with a message on its display (8000 method 127; read "
+            "back from FF11)",
+            {"type": "string", "maxLength": MAX_ALARM_MESSAGE, "pattern": "^[ -~]*$"},
+            _message, _display_alarm, _many,
+        ),
+        KindSpec(
+            CommandKind.ALARM_RELEASE, "none",
+            "release the meter's alarm and clear its message (8000 method 128)", _NONE, _none,
+            _relay(128),
         ),
         KindSpec(
             CommandKind.DEMAND_PERIOD, _PARAMETERS,

@@ -85,6 +85,8 @@ class CommandKind(enum.Enum):
     TIME_SYNC = "time sync"
     TARIFF = "tariff table"
     DISPLAY = "display list"
+    DISPLAY_ALARM = "display alarm"
+    ALARM_RELEASE = "alarm release"
     DEMAND_PERIOD = "demand period"
     PILE_LIMIT = "pile limit"
     EVENT_THRESHOLD = "event threshold"
@@ -115,6 +117,8 @@ ISSUER: dict[CommandKind, Role] = {
     CommandKind.TIME_SYNC: Role.OPERATOR,
     CommandKind.TARIFF: Role.SUPERVISOR,
     CommandKind.DISPLAY: Role.SUPERVISOR,
+    CommandKind.DISPLAY_ALARM: Role.OPERATOR,
+    CommandKind.ALARM_RELEASE: Role.OPERATOR,
     CommandKind.DEMAND_PERIOD: Role.SUPERVISOR,
     CommandKind.PILE_LIMIT: Role.OPERATOR,
     CommandKind.EVENT_THRESHOLD: Role.SUPERVISOR,

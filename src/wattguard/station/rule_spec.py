@@ -21,8 +21,9 @@ Conditions (each an object with exactly one key naming its type)::
     {"time": {"between": ["18:00", "22:00"], "weekdays": [0, 1, 2, 3, 4]}}   UTC, 0 = Monday
     {"all": [condition, ...]}                         every one holds
 
-A district's supply meter is the one the station registered as the terminal's total meter
-(``Station.register_total_meter``) unless the condition names it (``supply_meter``).
+A district's supply meter is the one the station registered, and stored, as the terminal's
+total meter (``Station.register_total_meter``; the deployment registers each district's) unless
+the condition names another (``supply_meter``).
 
 An ``all`` combines at most one condition that names meters or a district (reading, event,
 district_load) with time conditions: the rule then fires for the meters (or district) that

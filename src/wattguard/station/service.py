@@ -54,6 +54,7 @@ from wattguard.protocol.apdu.security import (
     VerificationKind,
 )
 from wattguard.protocol.objects import HPLC_PORT, HPLC_SERIAL
+from wattguard.station.analysis import DISTRICT_CLASS
 from wattguard.station.audit import StationAudit
 from wattguard.station.balance import EnergyBalance
 from wattguard.station.campaign_runner import CampaignRunner
@@ -221,9 +222,11 @@ class Station:
         self._dispatches: dict[int, _Dispatch] = {}
         self.on_readings: list[Callable[[list[Reading]], None]] = []
         # The districts' energy balance runs by default over every stored batch; a district
-        # is checked once its total meter is registered (register_total_meter).
+        # is checked once its total meter is registered (register_total_meter), as stored.
         self.balance: EnergyBalance | None = EnergyBalance(self.monitor) if balance else None
-        self._total_of: dict[str, str] = {}  # terminal -> its district's total meter
+        self._total_of: dict[str, str] = storage.supply_meters()  # terminal -> total meter
+        for terminal in self._total_of:
+            self._district_changed(terminal)
         # Rules: conditions on readings, events, district load and time -> commands issued as
         # their owner, or alerts (station.rule_book); they hear every batch and event.
         self.rules = RuleBook(
@@ -335,11 +338,19 @@ class Station:
         self._district_changed(terminal.hex())
 
     def register_total_meter(self, meter: bytes, terminal: bytes) -> None:
-        """Register ``meter`` as the total meter at the transformer of ``terminal``'s district:
-        from now on the energy balance checks the district (its customers: every other meter
-        of the terminal, as they register). Kept in memory: the deployment says it at start."""
+        """Register ``meter`` as the total (supply) meter at the transformer of ``terminal``'s
+        district: from now on the energy balance checks the district (its customers: every
+        other meter of the terminal, as they register) and the rules' district-load conditions
+        read it. Stored (with the meter's class ``district``): a restarted station knows it."""
+        now = self.clock.time()
+        self.storage.set_supply_meter(terminal.hex(), meter.hex(), now)
+        self.storage.register_meter(meter.hex(), terminal.hex(), now, DISTRICT_CLASS)
         self._total_of[terminal.hex()] = meter.hex()
         self.register_meter(meter, terminal)
+
+    def supply_meter(self, terminal: str) -> str | None:
+        """The supply meter registered for ``terminal``'s district (hex), or None."""
+        return self._total_of.get(terminal)
 
     def _district_changed(self, terminal: str) -> None:
         total = self._total_of.get(terminal)

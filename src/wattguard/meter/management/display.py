@@ -4,7 +4,8 @@ Each item is shown for ``dwell`` seconds in turn (5 s is the usual factory setti
 list is the common default of a single-phase smart meter: date, time, combined and forward
 active energy (total and per tariff), voltage, current, active power, relay state and, on a
 prepaid meter, the remaining credit. Status symbols (alarm, relay open, protect) are shown on
-every screen as a real LCD shows its annunciators.
+every screen as a real LCD shows its annunciators, and a remote alarm's message (8000 method
+127, e.g. "credit low") after them.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class Display:
             if on
         ]
         status = f" [{' '.join(flags)}]" if flags else ""
-        return f"{label}: {value()}{status}"
+        message = self.module.relay.alarm_message if self.module.relay.alarm else ""
+        return f"{label}: {value()}{status}" + (f" {message}" if message else "")
 
 
 def _label(oad: OAD) -> str:

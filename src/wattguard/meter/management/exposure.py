@@ -10,7 +10,9 @@ array of structure {relay OAD, alarm delay unsigned (minutes), trip duration lon
 (minutes, 0 = until closed), auto close bool}, 130 close with array of structure
 {relay OAD, enum 0 close allowed / 1 direct close}; 8001 method 127 protect, 128 release.
 FF10 (vendor range) attribute 2 is the charging-pile power limit in W, passed to the
-expansion module once the command has passed the ESAM.
+expansion module once the command has passed the ESAM. 8000 method 127 may carry a
+visible-string message (our extension) that the display shows with its ALARM annunciator;
+FF11 (vendor range) attribute 2 reads the alarm back: structure {alarm bool, message}.
 """
 
 from __future__ import annotations
@@ -22,10 +24,21 @@ from wattguard.meter.management.view import MeterView
 from wattguard.protocol import Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 
-__all__ = ["CHARGING_PILE_LIMIT", "METROLOGY", "expose", "metrology_view"]
+__all__ = [
+    "CHARGING_PILE_LIMIT",
+    "DISPLAY_ALARM",
+    "MAX_ALARM_MESSAGE",
+    "METROLOGY",
+    "expose",
+    "metrology_view",
+]
 
 _D = DataType
 CHARGING_PILE_LIMIT = 0xFF10
+#: The display's remote alarm and its message, read back (vendor object, docs/protocol.md).
+DISPLAY_ALARM = 0xFF11
+#: The longest alarm message the display shows (a 16-character LCD line).
+MAX_ALARM_MESSAGE = 16
 _ENERGY = (0x0000, 0x0010, 0x0020, 0x0030, 0x0040, 0x0050, 0x0060, 0x0070, 0x0080)
 
 
@@ -52,6 +65,7 @@ def expose(m: MeterView) -> None:
     model.add_method(0x8000, 128, _alarm(m, False))
     model.add_method(0x8000, 129, _trip(m))
     model.add_method(0x8000, 130, _close(m))
+    model.add_attribute(DISPLAY_ALARM, 2, _display_alarm(m))
     model.add_attribute(0x8001, 2, lambda: Data(_D.ENUM, int(m.relay.protected)))
     model.add_method(0x8001, 127, _protect(m, True))
     model.add_method(0x8001, 128, _protect(m, False))
@@ -161,10 +175,28 @@ def _relay_items(value: Data, width: int) -> list[tuple[Data, ...]]:
 
 
 def _alarm(m: MeterView, on: bool) -> Method:
-    def act(_: Data) -> None:
-        m.relay.set_alarm(on, m.now)
+    """8000 method 127 (alarm) / 128 (alarm release). 127's parameter is NULL in the
+    standard; a visible-string of at most :data:`MAX_ALARM_MESSAGE` characters is our
+    extension, the message the display shows with the alarm (docs/protocol.md)."""
+
+    def act(value: Data) -> None:
+        message = ""
+        if on and value.type == _D.VISIBLE_STRING:
+            message = str(value.value)
+            if len(message) > MAX_ALARM_MESSAGE:
+                raise refuse(DAR.OUT_OF_RANGE, f"at most {MAX_ALARM_MESSAGE} characters")
+        elif value.type != _D.NULL:
+            raise refuse(DAR.TYPE_MISMATCH, "the alarm takes NULL or a visible-string message")
+        m.relay.set_alarm(on, m.now, message)
 
     return act
+
+
+def _display_alarm(m: MeterView) -> Getter:
+    """FF11 attribute 2: structure {alarm bool, message visible-string}."""
+    return lambda: Data.structure(
+        Data(_D.BOOL, m.relay.alarm), Data(_D.VISIBLE_STRING, m.relay.alarm_message)
+    )
 
 
 def _trip(m: MeterView) -> Method:

@@ -84,6 +84,8 @@ class Relay:
 
     state: RelayState = RelayState.CLOSED
     alarm: bool = False
+    #: What the display shows with a remote alarm (8000 method 127's message; "" none).
+    alarm_message: str = ""
     protected: bool = False
     operations: int = 0
     _trip_at: float | None = None
@@ -113,13 +115,18 @@ class Relay:
         self._apply(command, now, command.value)
         self._trip_at = self._close_at = None
         self.alarm = False
+        self.alarm_message = ""
 
     def press_button(self, now: float) -> None:
         self._apply(RelayCommand.BUTTON, now, "button pressed")
 
-    def set_alarm(self, on: bool, now: float) -> None:
+    def set_alarm(self, on: bool, now: float, message: str = "") -> None:
+        """Sound (or release) the remote alarm; ``message`` is what the display shows with
+        it (a release clears it)."""
         self.alarm = on
-        self.log.append((now, "alarm on" if on else "alarm off"))
+        self.alarm_message = message if on else ""
+        shown = f": {message}" if on and message else ""
+        self.log.append((now, ("alarm on" if on else "alarm off") + shown))
 
     def set_protected(self, on: bool, now: float) -> None:
         self.protected = on
