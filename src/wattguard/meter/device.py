@@ -123,7 +123,7 @@ class Meter:
         self._random = random
         self._critical = config.critical_voltage * config.rated_voltage
         self._dark_by_voltage = False  # a power-down the measured voltage caused
-        self.metering = MeteringModule(keys.spi, tariffs=config.tariffs)
+        self.metering = MeteringModule(keys.spi, tariffs=config.tariffs, events=events)
         self.management = ManagementModule(
             address,
             keys,
@@ -171,6 +171,7 @@ class Meter:
                 random=random,
             )
         self.spi = Link("SPI", spi_manipulate)
+        self.spi_down = Link("SPI management->metering", spi_manipulate)
         self.uart_up = Link("UART expansion->management", uart_manipulate)
         self.uart_down = Link("UART management->expansion", uart_manipulate)
         self.now = 0.0
@@ -389,11 +390,13 @@ class Meter:
         management, expansion = self.management, self.expansion
         outputs = (
             (self.metering.spi_to_send, self.spi),
+            (management.spi_to_send, self.spi_down),
             (expansion.uart_to_send, self.uart_up),
             (management.uart_to_send, self.uart_down),
         )
         inputs = (
             (self.spi, management.receive_spi),
+            (self.spi_down, self.metering.receive_spi),
             (self.uart_up, management.receive_uart),
             (self.uart_down, expansion.receive_uart),
         )
