@@ -123,7 +123,9 @@ class Meter:
         self._random = random
         self._critical = config.critical_voltage * config.rated_voltage
         self._dark_by_voltage = False  # a power-down the measured voltage caused
-        self.metering = MeteringModule(keys.spi, tariffs=config.tariffs, events=events)
+        self.metering = MeteringModule(
+            keys.spi, tariffs=config.tariffs, events=events, protected=config.protected
+        )
         self.management = ManagementModule(
             address,
             keys,

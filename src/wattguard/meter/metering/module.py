@@ -154,11 +154,13 @@ class MeteringModule:
         tariffs: int = 4,
         energy_every: float = 60.0,
         events: EventSink | None = None,
+        protected: bool = True,
     ) -> None:
         self.registers = EnergyRegisters(tariffs)
         #: The management module's configuration (the demand window); refusals go to ``events``.
         self.config = ConfigReceiver(
-            spi_key, events if events is not None else EventLog(), "metering/SPI"
+            spi_key, events if events is not None else EventLog(), "metering/SPI",
+            protected=protected,
         )
         self.harmonic_energy = HarmonicEnergy(tariffs)
         self.waveform = False  # a waveform was analysed: harmonic energy is reported
