@@ -437,7 +437,10 @@ class ManagementModule:
 
     def _credit_restored(self, now: float) -> None:
         """After a trip at zero credit, a wallet holding credit again (a top-up) allows the
-        relay to close: the customer's button restores the supply."""
+        relay to close: the customer's button restores the supply. A top-up the wallet took
+        outside the F100 method repays the overdraft here (overdraft.py)."""
+        if self.wallet is not None and self.overdraft.owed and self.wallet.balance():
+            self._topped_up(self.wallet.balance())
         if not self._credit_trip or self.wallet is None or self.relay.supplying:
             self._credit_trip = False
             return
