@@ -47,7 +47,7 @@ def forward_maximum(line: Line) -> int:
 
 def test_the_demand_is_computed_over_the_period_the_station_set() -> None:
     meter, line = fresh()
-    assert line.get(OAD(0x1010, 2), T0) == Data(_D.NULL)  # no window filled yet
+    assert [m.value[0].value for m in line.get(OAD(0x1010, 2), T0).value] == [0] * 5  # none yet
     run(meter, 0, 14, BASE)
     run(meter, 14, 1, PEAK)  # one minute at 10 kW in a 15-minute window
     assert forward_maximum(line) == (14 * 1000 + 10_000) * 10 // 15  # 1600 W

@@ -1,14 +1,16 @@
 """The maximum-demand objects a wattguard meter answers, from what the metering chip reported
 (:mod:`~wattguard.meter.metering.demand`): 1010 / 1020 forward / reverse active maximum demand
 (interface class 2) and 2017 current active demand, attribute 2 each. Before the chip's
-window has filled once they answer NULL, as a meter without a demand yet does."""
+window has filled once 2017 answers NULL and 1010 / 1020 a maximum of 0 per tariff at the time
+read (the standard's type for 1010 has no null element; docs/protocol.md)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from wattguard.meter.management.model import Getter, ObjectModel
-from wattguard.meter.metering.demand import DemandReport
+from wattguard.meter.metering.demand import DemandReport, maximum_data
+from wattguard.meter.metering.registers import EnergyRegisters
 from wattguard.protocol import Data, DataType
 
 __all__ = ["DemandSource", "expose_demand"]
@@ -21,13 +23,19 @@ class DemandSource(Protocol):
     def demand(self) -> DemandReport | None: ...
     @property
     def clock_offset(self) -> float: ...
+    @property
+    def registers(self) -> EnergyRegisters: ...
+
+    def calendar(self) -> float:
+        """The meter's calendar clock (POSIX seconds)."""
 
 
 def _maxima(source: DemandSource, forward: bool) -> Getter:
     def get() -> Data:
-        if source.demand is None:
-            return Data(DataType.NULL)
-        return source.demand.maxima_data(forward, source.clock_offset)
+        now = source.calendar()
+        if source.demand is None:  # [total, tariff 1..n], none yet: 0 as of now
+            return Data.array(*(maximum_data(0.0, now) for _ in range(source.registers.tariffs + 1)))
+        return source.demand.maxima_data(forward, source.clock_offset, now)
 
     return get
 

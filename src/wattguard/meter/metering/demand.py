@@ -8,7 +8,8 @@ maxima}, each maxima an array [total, tariff 1..n] of structure {demand double-l
 
 Read out over DL/T 698.45 (interface class 2, DL/T 698.45-2017): 1010 (forward active) and 1020
 (reverse active) attribute 2, array [total, tariff 1..n] of structure {maximum demand
-double-long-unsigned 0.0001 kW, time date_time_s}, null for a tariff without one; 2017
+double-long-unsigned 0.0001 kW, time date_time_s} (a tariff without one yet: 0 at the time
+read, since the standard's type has no null there); 2017
 attribute 2, the current active demand, double-long 0.0001 kW.
 """
 
@@ -22,11 +23,20 @@ from wattguard.protocol import Data, DataType, DateTimeS
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import encode_data, read_data
 
-__all__ = ["DemandReport"]
+__all__ = ["DemandReport", "maximum_data"]
 
 _D = DataType
 #: One maximum: (W, when: the chip's seconds), or None.
 Maximum = tuple[float, float] | None
+
+
+def maximum_data(watts: float, calendar: float) -> Data:
+    """One maximum demand as 1010 / 1020 carry it: structure {double-long-unsigned
+    0.0001 kW (= 0.1 W), date_time_s}."""
+    return Data.structure(
+        Data(_D.DOUBLE_LONG_UNSIGNED, round(abs(watts) * 10)),
+        Data(_D.DATE_TIME_S, DateTimeS.from_posix(calendar)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +96,15 @@ class DemandReport:
 
         return cls(current.value / 10, maxima(forward, 1), maxima(reverse, -1))
 
-    def maxima_data(self, forward: bool, calendar_offset: float) -> Data:
-        """Attribute 2 of 1010 (``forward``) or 1020, the times on the meter's calendar."""
+    def maxima_data(self, forward: bool, calendar_offset: float, calendar_now: float) -> Data:
+        """Attribute 2 of 1010 (``forward``) or 1020, the times on the meter's calendar; a
+        tariff without a maximum yet answers 0 at ``calendar_now`` (docs/protocol.md)."""
         values = self.forward if forward else self.reverse
         return Data.array(
             *(
-                Data(_D.NULL)
+                maximum_data(0.0, calendar_now)
                 if m is None
-                else Data.structure(
-                    Data(_D.DOUBLE_LONG_UNSIGNED, round(abs(m[0]) * 10)),  # 0.0001 kW = 0.1 W
-                    Data(_D.DATE_TIME_S, DateTimeS.from_posix(m[1] + calendar_offset)),
-                )
+                else maximum_data(m[0], m[1] + calendar_offset)
                 for m in values
             )
         )
