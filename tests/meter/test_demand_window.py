@@ -7,8 +7,7 @@ from __future__ import annotations
 from wattguard.events import EventKind, EventLog
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.links.spi import ConfigSender
-from wattguard.meter.metering.module import MeteringModule
-from wattguard.meter.metering.module import Measurement
+from wattguard.meter.metering.module import Measurement, MeteringModule
 from wattguard.protocol import OAD, Data, DataType
 from wattguard.protocol.apdu.common import DAR
 from wattguard.testing import T0

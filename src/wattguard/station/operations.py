@@ -109,9 +109,13 @@ OPERATIONAL_RULES: tuple[OperationalRule, ...] = (
         "harmonic distortion", frozenset({_K.VOLTAGE_THD, _K.CURRENT_THD}), quiet=86400
     ),
     OperationalRule(
-        "power factor", frozenset({_K.LOW_POWER_FACTOR}), threshold=3, window=86400,
-        severity="info", quiet=86400,
-    ),  # fmt: skip
+        "power factor",
+        frozenset({_K.LOW_POWER_FACTOR}),
+        threshold=3,
+        window=86400,
+        severity="info",
+        quiet=86400,
+    ),
 )
 # The expansion module's reverse-energy alarm (FF24) is stored and shown but raises no alert:
 # the meter's own 3007 power reversal, raised only on a meter that may not export (FF11), is

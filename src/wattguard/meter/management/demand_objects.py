@@ -34,7 +34,9 @@ def _maxima(source: DemandSource, forward: bool) -> Getter:
     def get() -> Data:
         now = source.calendar()
         if source.demand is None:  # [total, tariff 1..n], none yet: 0 as of now
-            return Data.array(*(maximum_data(0.0, now) for _ in range(source.registers.tariffs + 1)))
+            return Data.array(
+                *(maximum_data(0.0, now) for _ in range(source.registers.tariffs + 1))
+            )
         return source.demand.maxima_data(forward, source.clock_offset, now)
 
     return get

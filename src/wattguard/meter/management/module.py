@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from wattguard.errors import DecodeError, SecurityError, WalletError
+from wattguard.errors import DecodeError, SecurityError
 from wattguard.esam.client import EsamClient
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.meter.links.spi import ConfigSender, MessageType, SpiReceiver
@@ -50,12 +50,12 @@ from wattguard.meter.links.uart import (
     UartSender,
 )
 from wattguard.meter.management import persistence
+from wattguard.meter.management.demand_objects import expose_demand
 from wattguard.meter.management.display import Display
 from wattguard.meter.management.esam_objects import expose_esam
 from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
 from wattguard.meter.management.exposure import expose, metrology_view
 from wattguard.meter.management.freeze import expose_freezes
-from wattguard.meter.management.demand_objects import expose_demand
 from wattguard.meter.management.harmonic_objects import expose_harmonics
 from wattguard.meter.management.host_events import EventQueue, MeterEvent, RelaySwitched
 from wattguard.meter.management.model import ObjectModel

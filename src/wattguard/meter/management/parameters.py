@@ -52,9 +52,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wattguard.meter.management.quality import QUALITY_FACTORY, QUALITY_OBJECTS
-
 from wattguard.meter.management.model import Getter, ObjectModel, Setter, refuse
+from wattguard.meter.management.quality import QUALITY_FACTORY, QUALITY_OBJECTS
 from wattguard.protocol import OAD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 

@@ -159,7 +159,9 @@ class MeteringModule:
         self.registers = EnergyRegisters(tariffs)
         #: The management module's configuration (the demand window); refusals go to ``events``.
         self.config = ConfigReceiver(
-            spi_key, events if events is not None else EventLog(), "metering/SPI",
+            spi_key,
+            events if events is not None else EventLog(),
+            "metering/SPI",
             protected=protected,
         )
         self.harmonic_energy = HarmonicEnergy(tariffs)
