@@ -73,3 +73,11 @@ def test_a_plaintext_set_of_may_export_is_refused_on_a_protected_meter() -> None
     assert not meter.management.parameters.may_export
     export_for(3, meter)
     assert meter.log.of_kind(MeterEventKind.POWER_REVERSAL)
+
+
+def test_a_meter_commissioned_for_a_pv_customer_may_export_from_the_start() -> None:
+    meter = running_meter(config=MeterConfig(protected=False, may_export=True))
+    assert Line(meter).get(OAD(MAY_EXPORT, 2), NOW) == Data(DataType.BOOL, True)
+    export_for(3, meter)
+    assert not meter.log.of_kind(MeterEventKind.POWER_REVERSAL)
+    assert not meter.expansion.alarms

@@ -95,6 +95,9 @@ class MeterConfig:
     #: The household's contracted power (W) the expansion module's load distribution shares
     #: among the pile and the device ports (0: no local distribution).
     contracted_w: float = 0.0
+    #: Commissioned for a customer who may export (rooftop PV): FF11's value until the station
+    #: sets it (a meter whose store holds the station's parameters keeps those).
+    may_export: bool = False
 
 
 class Meter:
@@ -139,6 +142,8 @@ class Meter:
             active_reports=config.active_reports,
             store=store,
         )
+        if config.may_export and self.management.store.get("parameters") is None:
+            self.management.parameters.may_export = True  # told to the expansion at power-up
         self.expansion = ExpansionModule(
             keys.uart_up,
             keys.uart_down,
