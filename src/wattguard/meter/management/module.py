@@ -63,6 +63,7 @@ from wattguard.meter.management.overdraft import Overdraft
 from wattguard.meter.management.parameters import MeterParameters, expose_parameters
 from wattguard.meter.management.policy import SecurityPolicy
 from wattguard.meter.management.power import expose_power
+from wattguard.meter.management.prepayment import Prepayment
 from wattguard.meter.management.quality import QualityMonitor, thresholds_by_kind
 from wattguard.meter.management.relay import Relay, RelayState
 from wattguard.meter.management.server import ApplicationServer, SecurityElement
@@ -94,8 +95,6 @@ log = logging.getLogger(__name__)
 #: The factory event thresholds (objects 3001/3002 attribute 5, which the station may set).
 UNDER_VOLTAGE, OVER_VOLTAGE = 0.78, 1.15  # of the rated voltage
 OVER_TEMPERATURE = 85.0  # °C inside the case
-#: The dearest tariff a deduction may be charged at, fen per kWh (a bound, not a price).
-MAX_PRICE_FEN_PER_KWH = 500
 #: Events per report (a REPORT stays well inside one frame).
 _REPORT_BATCH = 8
 
@@ -124,7 +123,7 @@ class LinkKeys:
         return cls(random_bytes(16), random_bytes(16), random_bytes(16))
 
 
-class ManagementModule:
+class ManagementModule(Prepayment):
     """The management module of one meter (see the module docstring): it keeps what the
     metering chip reported, serves DL/T 698.45 under the F101 policy, guards the relay and
     the wallet against the expansion module, and runs the meter's timers."""
@@ -435,19 +434,6 @@ class ManagementModule:
             prices = Data.array(*(Data(DataType.DOUBLE_LONG_UNSIGNED, v) for v in p.current_prices))
             self.send_to_expansion(UartMessage.PRICES, prices)
 
-    def _credit_restored(self, now: float) -> None:
-        """After a trip at zero credit, a wallet holding credit again (a top-up) allows the
-        relay to close: the customer's button restores the supply. A top-up the wallet took
-        outside the F100 method repays the overdraft here (overdraft.py)."""
-        if self.wallet is not None and self.overdraft.owed and self.wallet.balance():
-            self._topped_up(self.wallet.balance())
-        if not self._credit_trip or self.wallet is None or self.relay.supplying:
-            self._credit_trip = False
-            return
-        if self._credit_left() > self.parameters.credit_limits[2]:  # 401F close allowed
-            self._credit_trip = False
-            self.close(now, direct=False)
-
     # UART: the expansion module
 
     def receive_uart(self, message: bytes, now: float) -> None:
@@ -477,50 +463,6 @@ class ManagementModule:
             self.log.record(
                 SecurityEvent(EventKind.MALFORMED, f"{self.name} management/UART", str(exc), now)
             )
-
-    def _local_relay(self, request: LocalRelay, now: float) -> None:
-        if request == LocalRelay.ALARM_ON:
-            self.relay.set_alarm(True, now)
-            return
-        if request == LocalRelay.ALARM_OFF:
-            self.relay.set_alarm(False, now)
-            return
-        # A trip on the expansion module's word alone: only when our own ESAM wallet agrees
-        # that the credit is exhausted, and never while the meter is protected.
-        exhausted = -self.parameters.credit_limits[0]  # 401F: the overdraft limit
-        if self.protected and (self.wallet is None or self._credit_left() > exhausted):
-            self._refuse("local trip refused: the credit is not exhausted", now)
-            return
-        if self.relay.protected:
-            self._refuse("local trip refused: the meter is protected (power keeping)", now)
-            return
-        self.trip(now, reason="credit exhausted")
-        self._credit_trip = not self.relay.supplying
-
-    def _deduct(self, amount: int, energy_wh: int, now: float) -> None:
-        if self.wallet is None:
-            self._refuse("deduction but no wallet in this meter", now)
-            return
-        metered_wh = self.registers.combined_active()[0] / 3600.0
-        new_energy = metered_wh - self._deducted_wh
-        if self.protected and (
-            energy_wh > new_energy + 1 or amount > energy_wh * MAX_PRICE_FEN_PER_KWH / 1000 + 1
-        ):
-            self._refuse(f"deduction of {amount} fen for {energy_wh} Wh is implausible", now)
-            return
-        self._deducted_wh += energy_wh
-        # beyond the wallet the customer overdraws, down to the overdraft limit (overdraft.py)
-        credit = self.overdraft.charge(self.wallet, amount)
-        self.send_to_expansion(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, credit))
-
-    def _credit_left(self) -> int:
-        """The wallet's balance less what is owed (negative in overdraft), fen."""
-        return 0 if self.wallet is None else self.overdraft.credit(self.wallet)
-
-    def _topped_up(self, balance: int) -> None:
-        """After a top-up: repay the overdraft, then tell the expansion module the credit."""
-        credit = balance if self.wallet is None else self.overdraft.settle(self.wallet)
-        self.send_to_expansion(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, credit))
 
     def _alarm(self, alarm: Alarm, value: int, now: float) -> None:
         kind = (
