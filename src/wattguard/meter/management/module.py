@@ -244,6 +244,7 @@ class ManagementModule(Prepayment):
         expose_harmonics(self.model, self)
         expose_demand(self.model, self)
         expose_harmonics(self.metering_model, self)
+        expose_demand(self.metering_model, self)  # the chip computes the demand too
         self.metering_server = ApplicationServer(
             self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
         )
