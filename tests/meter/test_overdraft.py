@@ -61,11 +61,12 @@ def until_tripped(meter: Meter, client: EsamClient) -> tuple[int, int]:
 def test_the_credit_goes_down_to_the_overdraft_limit_before_the_trip() -> None:
     meter, client, _ = prepaid(0)
     steps_without, credit_without = until_tripped(meter, client)
-    assert -60 < credit_without <= 0  # the trip at zero: at most one step's cost owed
+    assert credit_without == 0  # the trip at zero, nothing owed
+    assert meter.management.overdraft.owed == 0
     meter, client, _ = prepaid(300)
     steps_with, credit_with = until_tripped(meter, client)
     assert client.balance() == 0
-    assert -360 < credit_with <= -300  # down to minus 3 yuan, then the trip
+    assert credit_with == -300  # down to minus 3 yuan, then the trip
     assert meter.management.overdraft.owed == -credit_with
     assert steps_with > steps_without + 4  # 3 yuan more at ~40 fen a step
     owed = meter.management.model.get(OAD(0x202D, 2))

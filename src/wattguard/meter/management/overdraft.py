@@ -5,9 +5,9 @@ Theory of operation. The ESAM's wallet counts whole fen and never goes below zer
 answers "insufficient" instead). What the customer owes beyond it is the meter's overdraft
 amount (object 202D, double-long-unsigned fen), kept here in the non-volatile store (key
 ``overdraft``: a restart must not forgive it). The credit the cost control sees is the wallet's
-balance minus what is owed, so it goes negative; the trip comes at minus the overdraft limit.
-A top-up repays what is owed first (deducted from the wallet as soon as the top-up lands), as
-prepayment meters do: the customer who overdrew 5 yuan and buys 20 has 15.
+balance minus what is owed, so it goes negative, never below minus the overdraft limit; the
+trip comes there. A top-up repays what is owed first (deducted from the wallet as soon as the
+top-up lands), as prepayment meters do: the customer who overdrew 5 yuan and buys 20 has 15.
 """
 
 from __future__ import annotations
@@ -49,16 +49,18 @@ class Overdraft:
         """The credit left, fen: negative while the customer is in overdraft."""
         return wallet.balance() - self.owed
 
-    def charge(self, wallet: OverdraftWallet, amount: int) -> int:
-        """Charge ``amount`` fen: from the wallet while it holds enough, the rest owed.
-        Returns the credit left."""
+    def charge(self, wallet: OverdraftWallet, amount: int, limit: int) -> int:
+        """Charge ``amount`` fen: from the wallet while it holds enough, the rest owed up to
+        ``limit`` fen (what is used past the limit, before the trip lands, is not charged, as
+        a meter without an overdraft takes only what the wallet holds). Returns the credit
+        left."""
         taken = min(amount, wallet.balance())
         if taken:
             try:
                 wallet.deduct(taken)
             except WalletError:  # the wallet moved between the read and the deduct
                 taken = 0
-        self._owe(self.owed + amount - taken)
+        self._owe(min(self.owed + amount - taken, max(limit, self.owed)))
         return self.credit(wallet)
 
     def settle(self, wallet: OverdraftWallet) -> int:

@@ -96,7 +96,8 @@ class Prepayment:
             return
         self._deducted_wh += energy_wh
         # beyond the wallet the customer overdraws, down to the overdraft limit (overdraft.py)
-        credit = self.overdraft.charge(self.wallet, amount)
+        limit = self.parameters.credit_limits[0]
+        credit = self.overdraft.charge(self.wallet, amount, limit)
         self.send_to_expansion(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, credit))
 
     def _credit_left(self) -> int:
