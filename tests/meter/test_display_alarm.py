@@ -1,5 +1,5 @@
 """The display alarm over DL/T 698.45: 8000 method 127 sounds it (NULL, as the standard has
-it, or with a message, our extension), the display shows it, FF11 reads it back, 128 and a
+it, or with a message, our extension), the display shows it, FF12 reads it back, 128 and a
 close release it; a wrong parameter changes nothing and says why (DAR)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from wattguard.testing.meter import Line, running_meter
 
 _D = DataType
 ALARM, RELEASE, CLOSE = OMD(0x8000, 127), OMD(0x8000, 128), OMD(0x8000, 130)
-READ_BACK = OAD(0xFF11, 2)
+READ_BACK = OAD(0xFF12, 2)
 UNPROTECTED = MeterConfig(protected=False)  # the security policy is tested elsewhere
 
 
 def shown(line: Line, now: float) -> list[object]:
-    """FF11 attribute 2 as read: [alarm, message]."""
+    """FF12 attribute 2 as read: [alarm, message]."""
     value = line.get(READ_BACK, now)
     assert isinstance(value, Data) and value.type == _D.STRUCTURE
     return [field.value for field in value.value]

@@ -217,7 +217,9 @@ def test_a_dlt698_client_reads_the_day_freezes_of_a_running_meter() -> None:
     result = asyncio.run(scenario())
     assert management.violations == []
     their.validate_record_result(query, result)
-    ((number, moment, forward, reverse),) = rows_of(result)
+    # the day freeze holds the maximum demand too (1010), now that the meter exposes it
+    ((number, moment, forward, reverse, demand),) = rows_of(result)
+    assert demand.type == DataType.ARRAY and len(demand.value) == 5
     assert number == Data(DataType.DOUBLE_LONG_UNSIGNED, 1)
     assert moment.value.hour == moment.value.minute == 0
     # frozen one second past midnight, after three minutes at 1900 W: 95 Wh, 9 x 0.01 kWh

@@ -211,7 +211,10 @@ def test_keys_and_randomness_come_from_the_caller() -> None:
             return [message]
 
         Meter(ADDRESS, keys=keys, random=counting, spi_manipulate=tap).power_up(T0)
-    (restart,) = seen[0]
+    # the chip's RESTART, then the management module's on the configuration direction (5A)
+    # and the demand window it configures
+    restart, config_restart, window = seen[0]
+    assert config_restart[0] == window[0] == 0x5A and config_restart[1] == MessageType.RESTART
     assert restart[0] == 0xA5 and restart[1] == MessageType.RESTART
     assert restart[8:16] == bytes(range(8))  # the epoch is the caller's random bytes
     assert seen[0] == seen[1]  # same keys, same random source: the same bytes on the wire

@@ -64,3 +64,14 @@ def test_catalogue_agrees_with_dlt698() -> None:
         compared += 1
     assert compared >= 60
     assert Unit.KWH == 33  # the enumeration is 698's own, not DLMS's
+
+
+def test_every_object_number_is_catalogued_once() -> None:
+    """Two entries with one OI would silently hide the first (the catalogue is a dict): two
+    features once claimed vendor object FF11."""
+    from collections import Counter
+
+    from wattguard.protocol import objects
+
+    counts = Counter(info.oi for info in objects._OBJECTS)
+    assert [f"{oi:04X}" for oi, n in counts.items() if n > 1] == []

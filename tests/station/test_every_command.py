@@ -101,7 +101,7 @@ PARAMETERS: list[tuple[str, Any, dict[str, str], str, Any]] = [
      [400_000, 60]),
     ("credit levels", {"alarm1": 3000, "alarm2": 1000, "hoarding": 80_000}, SUPERVISOR,
      "401F0200", [0, 80_000, 0]),
-    ("display alarm", "credit low", OPERATOR, "FF110200", [True, "credit low"]),
+    ("display alarm", "credit low", OPERATOR, "FF120200", [True, "credit low"]),
 ]  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def test_a_display_alarm_shows_on_the_display_until_released(
     assert "[ALARM]" in shown and shown.endswith(" credit low")
     done = issue(api, deployment, "alarm release", "", address)
     assert done["state"] == "done" and done["results"] == {address: "ok"}, done
-    assert read(api, deployment, address, "FF110200") == [False, ""]
+    assert read(api, deployment, address, "FF120200") == [False, ""]
     assert "ALARM" not in display.render(deployment.clock.time())
 
 

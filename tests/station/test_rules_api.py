@@ -124,9 +124,9 @@ def test_credit_at_its_alarm_level_sends_the_display_alarm_to_that_meter() -> No
     [command] = issued
     done = deployment.station.commands.get(command.id)
     assert done.state.value == "done" and dict(done.results) == {address: "ok"}
-    # the meter's display shows it, and the meter says so over 698 (FF11 attribute 2)
+    # the meter's display shows it, and the meter says so over 698 (FF12 attribute 2)
     assert "credit low" in prepaid.management.display.render(deployment.clock.time())
-    read = api.post(f"/api/meters/{address}/reads", json={"object": "FF110200"}, headers=OPERATOR)
+    read = api.post(f"/api/meters/{address}/reads", json={"object": "FF120200"}, headers=OPERATOR)
     assert read.status_code == 202, read.text
     deployment.run_virtual(60)
     answer = api.get(f"/api/reads/{read.json()['id']}", headers=VIEWER).json()

@@ -95,6 +95,9 @@ class MeterConfig:
     #: The household's contracted power (W) the expansion module's load distribution shares
     #: among the pile and the device ports (0: no local distribution).
     contracted_w: float = 0.0
+    #: Commissioned for a customer who may export (rooftop PV): FF11's value until the station
+    #: sets it (a meter whose store holds the station's parameters keeps those).
+    may_export: bool = False
 
 
 class Meter:
@@ -123,7 +126,9 @@ class Meter:
         self._random = random
         self._critical = config.critical_voltage * config.rated_voltage
         self._dark_by_voltage = False  # a power-down the measured voltage caused
-        self.metering = MeteringModule(keys.spi, tariffs=config.tariffs)
+        self.metering = MeteringModule(
+            keys.spi, tariffs=config.tariffs, events=events, protected=config.protected
+        )
         self.management = ManagementModule(
             address,
             keys,
@@ -137,6 +142,8 @@ class Meter:
             active_reports=config.active_reports,
             store=store,
         )
+        if config.may_export and self.management.store.get("parameters") is None:
+            self.management.parameters.may_export = True  # told to the expansion at power-up
         self.expansion = ExpansionModule(
             keys.uart_up,
             keys.uart_down,
@@ -171,6 +178,7 @@ class Meter:
                 random=random,
             )
         self.spi = Link("SPI", spi_manipulate)
+        self.spi_down = Link("SPI management->metering", spi_manipulate)
         self.uart_up = Link("UART expansion->management", uart_manipulate)
         self.uart_down = Link("UART management->expansion", uart_manipulate)
         self.now = 0.0
@@ -389,11 +397,13 @@ class Meter:
         management, expansion = self.management, self.expansion
         outputs = (
             (self.metering.spi_to_send, self.spi),
+            (management.spi_to_send, self.spi_down),
             (expansion.uart_to_send, self.uart_up),
             (management.uart_to_send, self.uart_down),
         )
         inputs = (
             (self.spi, management.receive_spi),
+            (self.spi_down, self.metering.receive_spi),
             (self.uart_up, management.receive_uart),
             (self.uart_down, expansion.receive_uart),
         )

@@ -194,6 +194,9 @@ _OBJECTS += [
     ObjectInfo(0x3001, "under-voltage event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x3002, "over-voltage event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x3005, "over-current event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0x3007, "power reversal event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0x3008, "overload event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0x300C, "power factor below limit event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x3011, "meter power-down event", InterfaceClass.EVENT),
     ObjectInfo(0x3013, "meter clear event", InterfaceClass.EVENT, checked=False),
     ObjectInfo(0x3015, "event clear event", InterfaceClass.EVENT, checked=False),
@@ -229,13 +232,14 @@ _OBJECTS += [
     ObjectInfo(0x8000, "remote control (relay)", InterfaceClass.PARAMETER, checked=False),
     ObjectInfo(0x8001, "power keeping (protect)", InterfaceClass.PARAMETER, checked=False),
     ObjectInfo(0x202C, "current wallet file", InterfaceClass.DATA_VARIABLE, checked=False),
+    ObjectInfo(0x202D, "overdraft amount (fen)", InterfaceClass.DATA_VARIABLE, checked=False),
     ObjectInfo(0xF100, "ESAM", InterfaceClass.ESAM),
     ObjectInfo(0xF101, "security mode parameters", InterfaceClass.PARAMETER),
     ObjectInfo(0xF300, "automatic display rotation", InterfaceClass.DISPLAY, checked=False),
     ObjectInfo(
         0xFF10, "charging-pile power limit", InterfaceClass.PARAMETER, 0, Unit.W, checked=False
     ),
-    ObjectInfo(0xFF11, "display alarm", InterfaceClass.PARAMETER, checked=False),
+    ObjectInfo(0xFF12, "display alarm", InterfaceClass.PARAMETER, checked=False),
     ObjectInfo(0xF200, "RS-232 port", InterfaceClass.PORT),
     ObjectInfo(0xF201, "RS-485 port", InterfaceClass.PORT),
     ObjectInfo(0xF202, "infrared port", InterfaceClass.PORT, checked=False),
@@ -250,6 +254,11 @@ _OBJECTS += [
         checked=False,
     ),
     ObjectInfo(0xFF31, "water leak", InterfaceClass.DATA_VARIABLE, checked=False),
+    # vendor objects (docs/protocol.md, "Power quality, export, demand window, overdraft")
+    ObjectInfo(0xFF11, "export permitted", InterfaceClass.PARAMETER, checked=False),
+    ObjectInfo(0xFF26, "frequency deviation event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0xFF27, "voltage THD over limit event", InterfaceClass.EVENT, checked=False),
+    ObjectInfo(0xFF28, "current THD over limit event", InterfaceClass.EVENT, checked=False),
 ]
 
 #: OI -> object.

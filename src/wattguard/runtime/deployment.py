@@ -302,6 +302,9 @@ class Deployment:
                 terminal.add_meter(meter.address)
                 self.station.register_meter(meter.address, address)
             loads = LoadModel.mixed(count, seed=config.simulation_seed * 1000 + k)
+            for meter, kind in zip(meters, loads.classes, strict=True):
+                if kind == LoadClass.PV:  # commissioned for a customer who may export (FF11)
+                    meter.management.parameters.may_export = True
             net = Neighbourhood(terminal, channel, meters, loads.load)
             net.power_up(start)
             self.nets.append(net)

@@ -430,7 +430,7 @@ KINDS: dict[CommandKind, KindSpec] = {
         KindSpec(
             CommandKind.DISPLAY_ALARM, _PARAMETERS,
             "sound the meter's alarm with a message on its display (8000 method 127; read "
-            "back from FF11)",
+            "back from FF12)",
             {"type": "string", "maxLength": MAX_ALARM_MESSAGE, "pattern": "^[ -~]*$"},
             _message, _display_alarm, _many,
         ),

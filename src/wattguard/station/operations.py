@@ -13,7 +13,9 @@ each such event (``Storage.add_operational_event``) and counts it against
 that further matches only bump, and that closes after ``quiet`` seconds without a match.
 
 The event objects are the meter's (docs/protocol.md): 3001 under-voltage, 3002 over-voltage,
-3005 over-current, FF21 over-temperature, FF22 clock battery low, FF24 the expansion module's
+3005 over-current, 3007 power reversal (a meter that may not export), 3008 overload, 300C power
+factor below its limit, FF26 frequency deviation, FF27 / FF28 voltage / current THD over its
+limit, FF21 over-temperature, FF22 clock battery low, FF24 the expansion module's
 alarms with a detail ``"<alarm>: <value>"``, FF25 a Bluetooth sensor's alarm with a detail
 ``"<sensor>: <value>"`` (docs/bluetooth.md: a water leak).
 """
@@ -41,6 +43,12 @@ _BY_OBJECT = {
     0x3001: OperationalKind.UNDER_VOLTAGE,
     0x3002: OperationalKind.OVER_VOLTAGE,
     0x3005: OperationalKind.OVER_CURRENT,
+    0x3007: OperationalKind.POWER_REVERSAL,
+    0x3008: OperationalKind.OVERLOAD,
+    0x300C: OperationalKind.LOW_POWER_FACTOR,
+    0xFF26: OperationalKind.FREQUENCY_DEVIATION,
+    0xFF27: OperationalKind.VOLTAGE_THD,
+    0xFF28: OperationalKind.CURRENT_THD,
     0xFF21: OperationalKind.OVER_TEMPERATURE,
     0xFF22: OperationalKind.BATTERY_LOW,
 }
@@ -90,9 +98,28 @@ OPERATIONAL_RULES: tuple[OperationalRule, ...] = (
     OperationalRule("pile over limit", frozenset({_K.PILE_OVER_LIMIT})),
     OperationalRule("credit low", frozenset({_K.CREDIT_LOW}), severity="info", quiet=86400),
     OperationalRule("water leak", frozenset({_K.WATER_LEAK}), severity="critical"),
+    # power quality: the meter applies the thresholds and delays the station set, so one event
+    # is already a sustained deviation
+    OperationalRule(
+        "power reversal", frozenset({_K.POWER_REVERSAL}), severity="critical", quiet=86400
+    ),
+    OperationalRule("overload", frozenset({_K.OVERLOAD})),
+    OperationalRule("frequency", frozenset({_K.FREQUENCY_DEVIATION}), severity="critical"),
+    OperationalRule(
+        "harmonic distortion", frozenset({_K.VOLTAGE_THD, _K.CURRENT_THD}), quiet=86400
+    ),
+    OperationalRule(
+        "power factor",
+        frozenset({_K.LOW_POWER_FACTOR}),
+        threshold=3,
+        window=86400,
+        severity="info",
+        quiet=86400,
+    ),
 )
-# Reverse energy is stored and shown but raises no alert by default: every rooftop-PV household
-# exports at midday, and a meter's ``generation_allowed`` is not yet provisioned per customer.
+# The expansion module's reverse-energy alarm (FF24) is stored and shown but raises no alert:
+# the meter's own 3007 power reversal, raised only on a meter that may not export (FF11), is
+# the alerting one; a PV customer's export raises neither.
 
 
 @dataclass

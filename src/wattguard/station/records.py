@@ -297,6 +297,13 @@ class OperationalKind(enum.Enum):
     WATER_LEAK = "water leak"
     SENSOR_ALARM = "sensor alarm"
     LOAD_CURTAILED = "load curtailed"  # the meter's own load distribution curtailed a port
+    # power quality (the meter's quality monitor, wattguard.meter.management.quality)
+    POWER_REVERSAL = "power reversal"  # on a meter that may not export
+    OVERLOAD = "overload"
+    LOW_POWER_FACTOR = "power factor below limit"
+    FREQUENCY_DEVIATION = "frequency deviation"
+    VOLTAGE_THD = "voltage THD over limit"
+    CURRENT_THD = "current THD over limit"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,8 @@ class CostControl:
 
     schedule: TariffSchedule = field(default_factory=TariffSchedule)
     alarm_levels: tuple[int, int] = (2000, 500)  # fen: first and second warning
-    balance: int | None = None
+    balance: int | None = None  # the credit, fen: negative in overdraft
+    overdraft: int = 0  # fen the credit may go below zero (401F), told by the management module
     _last_wh: int | None = None
     _carry: float = 0.0  # fractions of a fen not yet deducted
 
@@ -68,10 +69,11 @@ class CostControl:
         return fen, used
 
     def requests(self) -> list[LocalRelay]:
-        """What the credit calls for: an alarm below the levels, a trip at zero."""
+        """What the credit calls for: an alarm below the levels, a trip at zero (at minus the
+        overdraft limit when the station allows an overdraft)."""
         if self.balance is None:
             return []
-        if self.balance <= 0:
+        if self.balance <= -self.overdraft:
             return [LocalRelay.TRIP]
         if self.balance <= self.alarm_levels[0]:
             return [LocalRelay.ALARM_ON]

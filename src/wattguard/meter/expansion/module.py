@@ -152,6 +152,10 @@ class ExpansionModule:
                 self._credit_check(now)
             elif kind == UartMessage.OVER_CURRENT:
                 self.monitor.max_current = int(read_data(Reader(payload)).value) / 1000
+            elif kind == UartMessage.MAY_EXPORT:
+                self.monitor.generation_allowed = bool(read_data(Reader(payload)).value)
+            elif kind == UartMessage.OVERDRAFT and self.cost is not None:
+                self.cost.overdraft = int(read_data(Reader(payload)).value)
             elif kind == UartMessage.PRICES and self.cost is not None:
                 prices = [int(v.value) for v in read_data(Reader(payload)).value]
                 self.cost.set_prices(prices)

@@ -25,6 +25,8 @@ RELAY_STATE    M->E  enum: 0 closed, 1 trip pending, 2 tripped, 3 close allowed
 ALARM_LEVELS   M->E  structure {level 1, level 2} double-long-unsigned fen (401E, set remotely)
 OVER_CURRENT   M->E  double-long-unsigned mA, the over-current alarm limit (3005, set remotely)
 PRICES         M->E  array of double-long-unsigned 0.0001 yuan/kWh per tariff (4018, switched in)
+MAY_EXPORT     M->E  bool: the customer may export (FF11, set remotely): no reverse-energy alarm
+OVERDRAFT      M->E  double-long-unsigned fen, the overdraft limit (401F, set remotely)
 =============  ====  =====================================================================
 """
 
@@ -56,6 +58,8 @@ class UartMessage(enum.IntEnum):
     ALARM_LEVELS = 9
     OVER_CURRENT = 10
     PRICES = 11
+    MAY_EXPORT = 12
+    OVERDRAFT = 13
 
 
 class LocalRelay(enum.IntEnum):

@@ -28,6 +28,9 @@ class MeterEventKind(enum.Enum):
     UNDER_VOLTAGE = ("under voltage", 0x3001)
     OVER_VOLTAGE = ("over voltage", 0x3002)
     OVER_CURRENT = ("over current", 0x3005)
+    POWER_REVERSAL = ("power reversal", 0x3007)
+    OVERLOAD = ("overload", 0x3008)
+    LOW_POWER_FACTOR = ("power factor below limit", 0x300C)
     POWER_DOWN = ("power down", 0x3011)
     CLOCK_SET = ("clock set", 0x3016)
     CLOCK_FAULT = ("clock fault", 0x302E)
@@ -40,6 +43,9 @@ class MeterEventKind(enum.Enum):
     UPGRADE = ("software upgrade", 0xFF23)
     LOCAL_ALARM = ("expansion module alarm", 0xFF24)
     SENSOR_ALARM = ("Bluetooth sensor alarm", 0xFF25)
+    FREQUENCY_DEVIATION = ("frequency deviation", 0xFF26)
+    VOLTAGE_THD = ("voltage THD over limit", 0xFF27)
+    CURRENT_THD = ("current THD over limit", 0xFF28)
     SECURITY = ("security refusal", 0xFF20)
 
     @property

@@ -12,7 +12,7 @@ array of structure {relay OAD, alarm delay unsigned (minutes), trip duration lon
 FF10 (vendor range) attribute 2 is the charging-pile power limit in W, passed to the
 expansion module once the command has passed the ESAM. 8000 method 127 may carry a
 visible-string message (our extension) that the display shows with its ALARM annunciator;
-FF11 (vendor range) attribute 2 reads the alarm back: structure {alarm bool, message}.
+FF12 (vendor range) attribute 2 reads the alarm back: structure {alarm bool, message}.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = [
 _D = DataType
 CHARGING_PILE_LIMIT = 0xFF10
 #: The display's remote alarm and its message, read back (vendor object, docs/protocol.md).
-DISPLAY_ALARM = 0xFF11
+DISPLAY_ALARM = 0xFF12
 #: The longest alarm message the display shows (a 16-character LCD line).
 MAX_ALARM_MESSAGE = 16
 _ENERGY = (0x0000, 0x0010, 0x0020, 0x0030, 0x0040, 0x0050, 0x0060, 0x0070, 0x0080)
@@ -193,7 +193,7 @@ def _alarm(m: MeterView, on: bool) -> Method:
 
 
 def _display_alarm(m: MeterView) -> Getter:
-    """FF11 attribute 2: structure {alarm bool, message visible-string}."""
+    """FF12 attribute 2: structure {alarm bool, message visible-string}."""
     return lambda: Data.structure(
         Data(_D.BOOL, m.relay.alarm), Data(_D.VISIBLE_STRING, m.relay.alarm_message)
     )

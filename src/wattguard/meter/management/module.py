@@ -37,10 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from wattguard.errors import DecodeError, SecurityError, WalletError
+from wattguard.errors import DecodeError, SecurityError
 from wattguard.esam.client import EsamClient
 from wattguard.events import EventKind, EventSink, SecurityEvent
-from wattguard.meter.links.spi import MessageType, SpiReceiver
+from wattguard.meter.links.spi import ConfigSender, MessageType, SpiReceiver
 from wattguard.meter.links.uart import (
     FROM_EXPANSION,
     Alarm,
@@ -50,6 +50,7 @@ from wattguard.meter.links.uart import (
     UartSender,
 )
 from wattguard.meter.management import persistence
+from wattguard.meter.management.demand_objects import expose_demand
 from wattguard.meter.management.display import Display
 from wattguard.meter.management.esam_objects import expose_esam
 from wattguard.meter.management.eventlog import MeterEventKind, MeterLog
@@ -58,13 +59,17 @@ from wattguard.meter.management.freeze import expose_freezes
 from wattguard.meter.management.harmonic_objects import expose_harmonics
 from wattguard.meter.management.host_events import EventQueue, MeterEvent, RelaySwitched
 from wattguard.meter.management.model import ObjectModel
+from wattguard.meter.management.overdraft import Overdraft
 from wattguard.meter.management.parameters import MeterParameters, expose_parameters
 from wattguard.meter.management.policy import SecurityPolicy
 from wattguard.meter.management.power import expose_power
+from wattguard.meter.management.prepayment import Prepayment
+from wattguard.meter.management.quality import QualityMonitor, thresholds_by_kind
 from wattguard.meter.management.relay import Relay, RelayState
 from wattguard.meter.management.server import ApplicationServer, SecurityElement
 from wattguard.meter.management.storage import MemoryStore, Store
 from wattguard.meter.management.uart_payloads import read_enum, read_structure, readings
+from wattguard.meter.metering.demand import DemandReport
 from wattguard.meter.metering.harmonics import HarmonicContent, HarmonicEnergy
 from wattguard.meter.metering.module import Measurement, decode_energy, decode_measurement
 from wattguard.meter.metering.registers import EnergyRegisters
@@ -90,8 +95,6 @@ log = logging.getLogger(__name__)
 #: The factory event thresholds (objects 3001/3002 attribute 5, which the station may set).
 UNDER_VOLTAGE, OVER_VOLTAGE = 0.78, 1.15  # of the rated voltage
 OVER_TEMPERATURE = 85.0  # °C inside the case
-#: The dearest tariff a deduction may be charged at, fen per kWh (a bound, not a price).
-MAX_PRICE_FEN_PER_KWH = 500
 #: Events per report (a REPORT stays well inside one frame).
 _REPORT_BATCH = 8
 
@@ -120,7 +123,7 @@ class LinkKeys:
         return cls(random_bytes(16), random_bytes(16), random_bytes(16))
 
 
-class ManagementModule:
+class ManagementModule(Prepayment):
     """The management module of one meter (see the module docstring): it keeps what the
     metering chip reported, serves DL/T 698.45 under the F101 policy, guards the relay and
     the wallet against the expansion module, and runs the meter's timers."""
@@ -154,6 +157,9 @@ class ManagementModule:
             keys.uart_up, self.log, f"{self.name} management/UART", protected=protected
         )
         self.uart_out = UartSender(keys.uart_down)
+        self.spi_down = ConfigSender(keys.spi)  # the chip's configuration (the demand window)
+        self._to_metering: list[bytes] = []
+        self.demand: DemandReport | None = None
         self._to_expansion: list[bytes] = []
         self.esam = esam
         self.wallet = wallet
@@ -169,7 +175,6 @@ class ManagementModule:
         self.power_limit = 0
         self.active_reports = active_reports
         self._report_piid = 0
-        self._voltage_state: MeterEventKind | None = None
         self._hot = False
         self._deducted_wh = 0.0
         self._credit_trip = False  # the relay is open because the credit ran out
@@ -189,6 +194,12 @@ class ManagementModule:
             lambda: persistence.save_parameters(self.store, self.parameters)
         )
         expose_parameters(self.model, self.parameters, self.calendar)
+        p = self.parameters
+        self.quality = QualityMonitor(
+            self.log, self.name, rated_voltage,
+            lambda: thresholds_by_kind(p.under_voltage, p.over_voltage, p.quality),
+            lambda: p.may_export,
+        )  # fmt: skip
         self._restore_and_expose(esam)
 
     def _servers(self, esam: SecurityElement | None, password: str | None) -> None:
@@ -213,6 +224,10 @@ class ManagementModule:
         # is taken) and the power module's state with the calendar offset (saved at power
         # fail). A module built on a store that holds them carries on from there.
         self.power = persistence.restore_power(self.store, self, self.now)
+        self.overdraft = Overdraft.restore(self.store)
+        self.model.add_attribute(  # 202D: the overdraft amount, fen
+            0x202D, 2, lambda: Data(DataType.DOUBLE_LONG_UNSIGNED, self.overdraft.owed)
+        )
         self.power.on_power_fail.append(self.save)
         self.freezer = persistence.restore_freezer(self.store, self.model.get, self.name)
         expose_freezes(self.model, self.freezer, self.calendar)
@@ -221,15 +236,15 @@ class ManagementModule:
             # F100 (the ESAM object) and 202C (the wallet); the ESAM's refusals go to our log.
             expose_esam(
                 self.model, esam, self.log, source=f"{self.name} ESAM", clock=lambda: self.now,
-                on_balance=lambda balance: self.send_to_expansion(
-                    UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance)
-                ), hoarding=lambda: self.parameters.credit_limits[1],
+                on_balance=self._topped_up, hoarding=lambda: self.parameters.credit_limits[1],
             )  # fmt: skip
         # Logical address 1 names the metering module: its legal-metrology values, read-only,
         # as the metering chip reported them over SPI (module docstring of exposure.py).
         self.metering_model = metrology_view(self.model)
         expose_harmonics(self.model, self)
+        expose_demand(self.model, self)
         expose_harmonics(self.metering_model, self)
+        expose_demand(self.metering_model, self)  # the chip computes the demand too
         self.metering_server = ApplicationServer(
             self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
         )
@@ -266,12 +281,20 @@ class ManagementModule:
     def power_up(self, epoch: bytes) -> None:
         """After power-up: the UART RESTART message, carrying ``epoch`` (8 fresh random bytes)."""
         self._to_expansion.append(self.uart_out.restart(epoch))
+        self._to_metering.append(self.spi_down.restart(epoch))
+        self._parameter_changed("demand")  # the chip starts with the factory window
         for what in self.parameters.for_expansion():  # what the station set, restored
             self._parameter_changed(what)
 
     def next_event(self) -> MeterEvent | None:
         """The next thing the host should hear (a relay move, a security refusal), or None."""
         return self._events.next_event()
+
+    def spi_to_send(self) -> list[bytes]:
+        """The SPI configuration messages for the metering chip, oldest first (cleared once
+        taken)."""
+        out, self._to_metering = self._to_metering, []
+        return out
 
     def uart_to_send(self) -> list[bytes]:
         """The UART messages for the expansion module, oldest first, each one whole (cleared
@@ -373,6 +396,8 @@ class ManagementModule:
                 self.registers = decode_energy(payload, self.registers.tariffs)
             elif kind == MessageType.HARMONICS:
                 self.harmonics = HarmonicContent.from_bytes(payload)
+            elif kind == MessageType.DEMAND:
+                self.demand = DemandReport.from_bytes(payload, self.registers.tariffs)
             elif kind == MessageType.HARMONIC_ENERGY:
                 tariffs = self.registers.tariffs
                 self._harmonic_energy = HarmonicEnergy.from_bytes(payload, tariffs)
@@ -381,17 +406,7 @@ class ManagementModule:
 
     def _measured(self, m: Measurement, now: float) -> None:
         self.measurement = m
-        under, over = self.parameters.under_voltage[0] / 10, self.parameters.over_voltage[0] / 10
-        state = (
-            MeterEventKind.UNDER_VOLTAGE
-            if 0.1 * self.rated_voltage < m.voltage < under
-            else MeterEventKind.OVER_VOLTAGE
-            if m.voltage > over
-            else None
-        )
-        if state is not None and state != self._voltage_state:
-            self.log.add(state, now, f"{m.voltage:.1f} V")
-        self._voltage_state = state
+        self.quality.step(m, now)
         self._credit_restored(now)
         tariff = self.parameters.tariff_at(self.calendar())  # the station's table, if set
         self.send_to_expansion(UartMessage.READINGS, readings(m, self.registers, now, tariff))
@@ -409,19 +424,16 @@ class ManagementModule:
             self.send_to_expansion(UartMessage.OVER_CURRENT, limit)
         elif what == "display":
             self.display.show(p.display)
+        elif what == "may export":
+            self.send_to_expansion(UartMessage.MAY_EXPORT, Data(DataType.BOOL, p.may_export))
+        elif what == "overdraft":
+            limit = Data(DataType.DOUBLE_LONG_UNSIGNED, p.credit_limits[0])
+            self.send_to_expansion(UartMessage.OVERDRAFT, limit)
+        elif what == "demand":
+            self._to_metering.append(self.spi_down.demand(p.demand_period, p.demand_slide))
         elif what == "prices":
             prices = Data.array(*(Data(DataType.DOUBLE_LONG_UNSIGNED, v) for v in p.current_prices))
             self.send_to_expansion(UartMessage.PRICES, prices)
-
-    def _credit_restored(self, now: float) -> None:
-        """After a trip at zero credit, a wallet holding credit again (a top-up) allows the
-        relay to close: the customer's button restores the supply."""
-        if not self._credit_trip or self.wallet is None or self.relay.supplying:
-            self._credit_trip = False
-            return
-        if self.wallet.balance() > self.parameters.credit_limits[2]:  # 401F close allowed
-            self._credit_trip = False
-            self.close(now, direct=False)
 
     # UART: the expansion module
 
@@ -452,42 +464,6 @@ class ManagementModule:
             self.log.record(
                 SecurityEvent(EventKind.MALFORMED, f"{self.name} management/UART", str(exc), now)
             )
-
-    def _local_relay(self, request: LocalRelay, now: float) -> None:
-        if request == LocalRelay.ALARM_ON:
-            self.relay.set_alarm(True, now)
-            return
-        if request == LocalRelay.ALARM_OFF:
-            self.relay.set_alarm(False, now)
-            return
-        # A trip on the expansion module's word alone: only when our own ESAM wallet agrees
-        # that the credit is exhausted, and never while the meter is protected.
-        if self.protected and (self.wallet is None or self.wallet.balance() > 0):
-            self._refuse("local trip refused: the ESAM wallet still holds credit", now)
-            return
-        if self.relay.protected:
-            self._refuse("local trip refused: the meter is protected (power keeping)", now)
-            return
-        self.trip(now, reason="credit exhausted")
-        self._credit_trip = not self.relay.supplying
-
-    def _deduct(self, amount: int, energy_wh: int, now: float) -> None:
-        if self.wallet is None:
-            self._refuse("deduction but no wallet in this meter", now)
-            return
-        metered_wh = self.registers.combined_active()[0] / 3600.0
-        new_energy = metered_wh - self._deducted_wh
-        if self.protected and (
-            energy_wh > new_energy + 1 or amount > energy_wh * MAX_PRICE_FEN_PER_KWH / 1000 + 1
-        ):
-            self._refuse(f"deduction of {amount} fen for {energy_wh} Wh is implausible", now)
-            return
-        self._deducted_wh += energy_wh
-        try:
-            balance = self.wallet.deduct(amount)
-        except WalletError:  # less credit than the energy cost: take what is left (zero credit)
-            balance = self.wallet.deduct(self.wallet.balance())
-        self.send_to_expansion(UartMessage.BALANCE, Data(DataType.DOUBLE_LONG, balance))
 
     def _alarm(self, alarm: Alarm, value: int, now: float) -> None:
         kind = (

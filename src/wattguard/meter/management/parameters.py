@@ -20,12 +20,20 @@ OI      attr  value
               one per tariff (tariff 1 first)
 4019    2     backup tariff prices (the same shape), written by the station
 4100    2     maximum demand period, unsigned minutes (1, 2, 3, 5, 10, 15, 30 or 60)
+4101    2     sliding (slip) time of the demand window, unsigned minutes, dividing the period
 401E    2     amount limits: structure {alarm level 1, alarm level 2} double-long-unsigned fen
 401F    2     other amount limits: structure {overdraft credit, hoarding limit, close-allowed
               limit} double-long-unsigned fen (hoarding 0: the ESAM's own wallet limit)
 3001    5     under-voltage: structure {upper limit long-unsigned 0.1 V, delay unsigned s}
 3002    5     over-voltage: structure {lower limit long-unsigned 0.1 V, delay unsigned s}
 3005    5     over-current: structure {lower limit double-long 0.0001 A, delay unsigned s}
+3007    5     power reversal: structure {active power limit double-long 0.1 W, delay unsigned s}
+3008    5     overload: structure {active power limit double-long 0.1 W, delay unsigned s}
+300C    6     power factor below limit: structure {lower limit long 0.1 %, delay unsigned s}
+FF26    5     frequency deviation (vendor): structure {limit long-unsigned 0.01 Hz, delay s}
+FF27    5     voltage THD over limit (vendor): structure {limit long-unsigned 0.01 %, delay s}
+FF28    5     current THD over limit (vendor): structure {limit long-unsigned 0.01 %, delay s}
+FF11    2     export permitted (vendor): bool; true for a customer allowed to feed energy back
 F300    2     automatic display rotation: array of structure {object OAD, screen unsigned}
 ======  ====  =================================================================================
 
@@ -45,6 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattguard.meter.management.model import Getter, ObjectModel, Setter, refuse
+from wattguard.meter.management.quality import QUALITY_FACTORY, QUALITY_OBJECTS
 from wattguard.protocol import OAD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu.common import DAR
 
@@ -53,6 +62,7 @@ __all__ = [
     "MAX_DISPLAY_ITEMS",
     "MAX_PERIODS",
     "MAX_PRICE",
+    "MAY_EXPORT",
     "MeterParameters",
     "expose_parameters",
 ]
@@ -60,6 +70,8 @@ __all__ = [
 _D = DataType
 #: The demand periods a meter accepts, minutes (DL/T 698.45 4100; the usual meter range).
 DEMAND_PERIODS = frozenset((1, 2, 3, 5, 10, 15, 30, 60))
+#: The vendor object whose attribute 2 says the customer may export (docs/protocol.md).
+MAY_EXPORT = 0xFF11
 #: At most this many periods in a day table (a wattguard bound, 14 as common meters allow).
 MAX_PERIODS = 14
 #: At most this many screens in the display rotation.
@@ -87,6 +99,10 @@ class MeterParameters:
     over_voltage: tuple[int, int] = (2530, 60)  # 0.1 V (115 % of 220 V), s
     over_current: tuple[int, int] = (600_000, 60)  # 0.0001 A (60 A), s
     display: tuple[OAD, ...] = ()  # empty: the factory rotation
+    demand_slide: int = 1  # minutes (4101)
+    may_export: bool = False  # FF11
+    #: The power-quality thresholds, event OI -> (limit, delay s) (quality.py).
+    quality: dict[int, tuple[int, int]] = field(default_factory=lambda: dict(QUALITY_FACTORY))
     #: Told when a value the expansion module uses changes (alarm levels, over-current).
     on_change: list[Callable[[str], None]] = field(default_factory=list)
     #: Told after every change (a SET, a switch-over): the module saves them then.
@@ -113,12 +129,41 @@ class MeterParameters:
             numbers((self.demand_period, *self.alarm_levels, *self.credit_limits,
                      *self.under_voltage, *self.over_voltage, *self.over_current)),
             Data.array(*(Data(_D.OAD, oad) for oad in self.display)),
+            self._added_data(),
         )  # fmt: skip
+
+    def _added_data(self) -> Data:
+        """What was added after the first layout (a 9th item; a store without it is read as
+        the factory's values): export permitted, the demand slide, the quality thresholds."""
+        quality = (
+            Data.structure(*(Data(_D.DOUBLE_LONG, v) for v in (oi, limit, delay)))
+            for oi, (limit, delay) in sorted(self.quality.items())
+        )
+        return Data.structure(
+            Data(_D.BOOL, self.may_export),
+            Data(_D.UNSIGNED, self.demand_slide),
+            Data.array(*quality),
+        )
+
+    def _load_added(self, value: Data) -> None:
+        export, slide, quality = value.value
+        thresholds = {}
+        for item in quality.value:
+            oi, limit, delay = (int(f.value) for f in item.value)
+            if oi not in QUALITY_OBJECTS:
+                raise ValueError(f"no quality threshold of object {oi:04X}")
+            thresholds[oi] = (limit, delay)
+        self.may_export, self.demand_slide = bool(export.value), int(slide.value)
+        self.quality = {**QUALITY_FACTORY, **thresholds}
 
     def load(self, value: Data) -> None:
         """Take back what :meth:`to_data` saved (ValueError, TypeError or IndexError if it
         is not such a value; nothing is changed then)."""
-        cur, bak, switch, prices_at, current, backup, scalars, display = value.value
+        cur, bak, switch, prices_at, current, backup, scalars, display = value.value[:8]
+        if len(value.value) > 9:
+            raise ValueError("saved parameters of another shape")
+        if len(value.value) == 9:
+            self._load_added(value.value[8])
 
         def ints(v: Data) -> tuple[int, ...]:
             return tuple(int(x.value) for x in v.value)
@@ -186,9 +231,11 @@ class MeterParameters:
         that the station set (the factory's it has already)."""
         factory = MeterParameters(self.tariffs)
         told = {
+            "may export": self.may_export,
             "alarm levels": self.alarm_levels != factory.alarm_levels,
             "over current": self.over_current != factory.over_current,
             "prices": bool(self.current_prices),
+            "overdraft": self.credit_limits[0] != 0,
         }
         return [what for what, differs in told.items() if differs]
 
@@ -219,6 +266,8 @@ def expose_parameters(
     add(0x4018, 2, lambda: _prices(p, calendar, current=True))
     add(0x4019, 2, lambda: _prices(p, calendar, current=False), _set_prices(p))
     add(0x4100, 2, lambda: Data(_D.UNSIGNED, p.demand_period), _set_demand_period(p))
+    add(0x4101, 2, lambda: Data(_D.UNSIGNED, p.demand_slide), _set_demand_slide(p))
+    add(MAY_EXPORT, 2, lambda: Data(_D.BOOL, p.may_export), _set_may_export(p))
     add(0x401E, 2, lambda: _amounts(p.alarm_levels), _set_alarm_levels(p))
     add(0x401F, 2, lambda: _amounts(p.credit_limits), _set_credit_limits(p))
     for oi, name, kind in (
@@ -228,6 +277,48 @@ def expose_parameters(
     ):
         add(oi, 5, _threshold(p, name, kind), _set_threshold(p, name, kind))
     add(0xF300, 2, lambda: _display(p), _set_display(p))
+    for oi, (attribute, kind) in QUALITY_OBJECTS.items():
+        add(oi, attribute, _quality(p, oi, kind), _set_quality(p, oi, kind))
+
+
+def _quality(p: MeterParameters, oi: int, kind: DataType) -> Getter:
+    def get() -> Data:
+        limit, delay = p.quality[oi]
+        return Data.structure(Data(kind, limit), Data(_D.UNSIGNED, delay))
+
+    return get
+
+
+def _set_quality(p: MeterParameters, oi: int, kind: DataType) -> Setter:
+    def set_(value: Data) -> None:
+        limit, delay = _fields(value, kind, _D.UNSIGNED)
+        if limit <= 0:
+            raise refuse(DAR.OUT_OF_RANGE, "an event threshold is above zero")
+        p.quality = {**p.quality, oi: (limit, delay)}
+
+    return set_
+
+
+def _set_demand_slide(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        if value.type != _D.UNSIGNED:
+            raise refuse(DAR.TYPE_MISMATCH, "4101 is unsigned minutes")
+        if not value.value or p.demand_period % value.value:
+            raise refuse(DAR.OUT_OF_RANGE, "the slip time divides the demand period")
+        p.demand_slide = int(value.value)
+        p._changed("demand")
+
+    return set_
+
+
+def _set_may_export(p: MeterParameters) -> Setter:
+    def set_(value: Data) -> None:
+        if value.type != _D.BOOL:
+            raise refuse(DAR.TYPE_MISMATCH, "export permitted is a bool")
+        p.may_export = bool(value.value)
+        p._changed("may export")
+
+    return set_
 
 
 def _tables(p: MeterParameters, calendar: Callable[[], float], *, current: bool) -> Data:
@@ -323,7 +414,10 @@ def _set_demand_period(p: MeterParameters) -> Setter:
             raise refuse(DAR.TYPE_MISMATCH, "4100 is unsigned minutes")
         if value.value not in DEMAND_PERIODS:
             raise refuse(DAR.OUT_OF_RANGE, f"a demand period is one of {sorted(DEMAND_PERIODS)}")
+        if value.value % p.demand_slide:
+            raise refuse(DAR.OUT_OF_RANGE, "the slip time (4101) divides the demand period")
         p.demand_period = int(value.value)
+        p._changed("demand")
 
     return set_
 
@@ -355,6 +449,7 @@ def _set_credit_limits(p: MeterParameters) -> Setter:
         if hoarding and close_allowed > hoarding:
             raise refuse(DAR.OUT_OF_RANGE, "the close-allowed limit is above the hoarding limit")
         p.credit_limits = (overdraft, hoarding, close_allowed)
+        p._changed("overdraft")
 
     return set_
 

@@ -6,11 +6,13 @@ Each step it is given what it measured (from a waveform window through
 for how long; it accumulates the registers and the demand, and queues the SPI messages to send:
 a MEASUREMENT every step (after a HARMONICS in waveform mode) and an ENERGY snapshot every
 ``energy_every`` seconds, followed by HARMONIC_ENERGY once a waveform has been analysed
-(before that all active energy is fundamental)
+(before that all active energy is fundamental), and a DEMAND each time the sliding demand
+window moves (:mod:`~wattguard.meter.metering.demand`)
 (:mod:`~wattguard.meter.metering.harmonics`). Sans-IO, in the
 shape of :class:`wattguard.sansio.Core` for a chip that only sends: its inputs are named ports
 (:meth:`MeteringModule.measure`, :meth:`MeteringModule.measure_waveform`,
-:meth:`MeteringModule.power_up`), its output is
+:meth:`MeteringModule.power_up`, and :meth:`MeteringModule.receive_spi` for the management
+module's configuration: the demand window), its output is
 :meth:`MeteringModule.spi_to_send` (whole MAC'd messages, one per SPI transfer); it has no
 timers and no events. Payloads are
 DL/T 698.45 Data (one codec for everything), in the units of the protocol objects:
@@ -29,8 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wattguard.errors import DecodeError
-from wattguard.meter.links.spi import MessageType, SpiSender
+from wattguard.errors import DecodeError, SecurityError
+from wattguard.events import EventLog, EventSink
+from wattguard.meter.links.spi import ConfigReceiver, ConfigType, MessageType, SpiSender
+from wattguard.meter.metering.demand import DemandReport
 from wattguard.meter.metering.harmonics import HarmonicContent, HarmonicEnergy
 from wattguard.meter.metering.metrology import analyse_window
 from wattguard.meter.metering.registers import DemandMeter, EnergyRegisters
@@ -143,8 +147,23 @@ def decode_energy(payload: bytes, tariffs: int) -> EnergyRegisters:
 class MeteringModule:
     """The metering chip: registers, demand and its end of the SPI link."""
 
-    def __init__(self, spi_key: bytes, *, tariffs: int = 4, energy_every: float = 60.0) -> None:
+    def __init__(
+        self,
+        spi_key: bytes,
+        *,
+        tariffs: int = 4,
+        energy_every: float = 60.0,
+        events: EventSink | None = None,
+        protected: bool = True,
+    ) -> None:
         self.registers = EnergyRegisters(tariffs)
+        #: The management module's configuration (the demand window); refusals go to ``events``.
+        self.config = ConfigReceiver(
+            spi_key,
+            events if events is not None else EventLog(),
+            "metering/SPI",
+            protected=protected,
+        )
         self.harmonic_energy = HarmonicEnergy(tariffs)
         self.waveform = False  # a waveform was analysed: harmonic energy is reported
         self.demand = DemandMeter(tariffs=tariffs)
@@ -165,9 +184,12 @@ class MeteringModule:
         self.registers.accumulate(m.active_power, m.reactive_power, seconds, tariff)
         fundamental = m.active_power - m.harmonic_power
         self.harmonic_energy.accumulate(fundamental, m.harmonic_power, seconds, tariff)
-        self.demand.accumulate(m.active_power, seconds, tariff, now)
+        moved = self.demand.accumulate(m.active_power, seconds, tariff, now)
         self.last = m
         self._outbox.append(self.spi.encode(MessageType.MEASUREMENT, encode_data(m.to_data())))
+        if moved:
+            report = DemandReport.of(self.demand).to_bytes()
+            self._outbox.append(self.spi.encode(MessageType.DEMAND, report))
         self._since_energy += seconds
         if self._since_energy + 1e-9 >= self.energy_every:
             self._since_energy = 0.0
@@ -176,6 +198,19 @@ class MeteringModule:
                 self._outbox.append(
                     self.spi.encode(MessageType.HARMONIC_ENERGY, self.harmonic_energy.to_bytes())
                 )
+
+    def receive_spi(self, message: bytes, now: float) -> None:
+        """One MAC'd configuration message from the management module: DEMAND_PERIOD moves
+        the demand window to the period and slip time it carries (refusals are recorded by
+        the channel and change nothing; a period out of range is ignored)."""
+        try:
+            kind, payload = self.config.receive(message, now)
+        except (SecurityError, DecodeError):
+            return
+        if kind == ConfigType.DEMAND_PERIOD and len(payload) == 2:
+            period, slip = payload
+            if 0 < slip <= period <= 60 and period % slip == 0:
+                self.demand.reconfigure(period * 60.0, slip * 60.0)
 
     def spi_to_send(self) -> list[bytes]:
         """The SPI messages to send, oldest first, each one whole (cleared once taken)."""

@@ -142,9 +142,19 @@ class DemandMeter:
         if self.slide <= 0 or self.period < self.slide or self.period % self.slide:
             raise ConfigError("the demand period must be a whole number of slide intervals")
 
-    def accumulate(self, active_w: float, seconds: float, tariff: int, now: float) -> None:
+    def reconfigure(self, period: float, slide: float) -> None:
+        """A new period and slide (4100/4101): the window starts afresh, the maxima stay
+        (they belong to the billing period, cleared only by a demand reset)."""
+        if slide <= 0 or period < slide or period % slide:
+            raise ConfigError("the demand period must be a whole number of slide intervals")
+        self.period, self.slide = period, slide
+        self._energy.clear()
+        self._elapsed = self._since_slide = 0.0
+
+    def accumulate(self, active_w: float, seconds: float, tariff: int, now: float) -> bool:
         """Add one metering window; every ``slide`` seconds the demand is recomputed and the
-        maxima (by direction and tariff, and overall as tariff 0) updated at ``now``."""
+        maxima (by direction and tariff, and overall as tariff 0) updated at ``now``. True
+        when it was recomputed."""
         self._energy.append((seconds, active_w * seconds))
         self._elapsed += seconds
         while self._elapsed - self._energy[0][0] >= self.period:
@@ -152,7 +162,7 @@ class DemandMeter:
             self._elapsed -= gone
         self._since_slide += seconds
         if self._since_slide + 1e-9 < self.slide or self._elapsed + 1e-9 < self.period:
-            return
+            return False
         self._since_slide = 0.0
         self.current = sum(ws for _, ws in self._energy) / self._elapsed
         direction = "forward" if self.current >= 0 else "reverse"
@@ -160,3 +170,4 @@ class DemandMeter:
             best = self.maximum.get(key)
             if best is None or abs(self.current) > abs(best[0]):
                 self.maximum[key] = (self.current, now)
+        return True
