@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from wattguard.analytics.charging import Plan, Session, replan
 from wattguard.analytics.forecast import day_ahead
@@ -140,10 +139,8 @@ class DistrictCharging:
         """Open the horizon at ``start``: forecast the base load from ``history_kw`` (kW per
         interval up to ``start``, NaN where missing) and plan the sessions still plugged in."""
         self.start = float(start)
-        # One OpenMP thread: the gradient boosting's threads contend with the station's own
-        # (seconds to tens of seconds on a busy two-core host, milliseconds without).
-        with threadpool_limits(1):
-            self.forecast = np.maximum(day_ahead(history_kw, self.steps), 0.0)
+        # day_ahead fits on one OpenMP thread (a busy two-core host stalls with more).
+        self.forecast = np.maximum(day_ahead(history_kw, self.steps), 0.0)
         self.actual = np.full(self.steps, np.nan)
         self.pile_kwh = np.zeros((len(self.piles), self.steps))
         self.sessions, self.plan, self.responses = [], None, []
