@@ -293,6 +293,9 @@ class Deployment:
         self._wired = False
         self._began = time.monotonic()
         self._previous = (self._began, 0)  # (monotonic, readings) at the last summary
+        #: Called with the simulated time after each station tick (e.g. orderly charging,
+        #: runtime/charging_runtime.py).
+        self.on_tick: list[Callable[[float], None]] = []
 
     def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
         """A supply meter at the terminal's transformer (address ``kkkkkk000000``), technical
@@ -317,6 +320,10 @@ class Deployment:
             share = float(rng.uniform(0.3, 0.6))
             district.bypass(victim, share)
             self.bypassed[victim.hex()] = share
+
+    def _ticked(self, now: float) -> None:
+        for hook in self.on_tick:
+            hook(now)
 
     def analyse(self, now: float) -> None:
         """Run the analytics job (at most once a simulated hour)."""
@@ -430,6 +437,7 @@ class Deployment:
                 await asyncio.sleep(1.0)
                 self.station.tick()
                 self.analyse(self.clock.time())
+                self._ticked(self.clock.time())
                 report(self.summary())
         finally:
             for client in clients:
@@ -467,6 +475,7 @@ class Deployment:
                 net.run_until(t)
             self.station.tick()
             self.analyse(t)
+            self._ticked(t)
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()
