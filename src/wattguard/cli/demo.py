@@ -138,6 +138,7 @@ def _terminals(n: int) -> str:
 
 
 def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
+    from wattguard.runtime.charging_runtime import charge_in
     from wattguard.runtime.deployment import Deployment, virtual_clock
 
     tty = sys.stdout.isatty()
@@ -149,6 +150,7 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
     )
     print(_keys(config))
     _districts(config)
+    charging = charge_in(deployment)
     if (warning := _storage(config.database)) is not None:
         print(warning)
     began = time.monotonic()
@@ -170,10 +172,13 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
         f"({summary.readings / took:,.0f}/s), {summary.security_events} security events"
     )
     print(summary.final())
+    if charging is not None:
+        print(charging.summary().line())
     return 0
 
 
 def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
+    from wattguard.runtime.charging_runtime import charge_in
     from wattguard.runtime.deployment import Deployment, live_clock, random_users
     from wattguard.station.users import new_token
 
@@ -187,6 +192,7 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
     )
     print(_keys(config))
     _districts(config)
+    charging = charge_in(deployment)
     if (warning := _storage(config.database)) is not None:
         print(warning)
     if config.sealed_bus:
@@ -205,10 +211,14 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
         # run_live's own cleanup has run (the interrupt cancels it); the storage is still open
         print("\nstopped")
         print(deployment.summary().final(), flush=True)
+        if charging is not None:
+            print(charging.summary().line(), flush=True)
         return 0
     if tty:
         print()
     print(summary.final())
+    if charging is not None:
+        print(charging.summary().line())
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from wattguard.meter.device import Meter
+from wattguard.runtime.deployment import Deployment
 from wattguard.simulation.ev_sessions import EvVisit, evening_visits
 from wattguard.simulation.profile import LoadModel
 from wattguard.station import Station
@@ -35,7 +36,7 @@ from wattguard.station.charging import DistrictCharging, PileSpec
 from wattguard.station.commands import Role, User
 from wattguard.station.pile_limits import PileLimits
 
-__all__ = ["OWNER", "ChargingSummary", "DemoCharging", "attach_charging"]
+__all__ = ["MAX_DISTRICTS", "OWNER", "ChargingSummary", "DemoCharging", "attach_charging", "charge_in"]
 
 STEP = 900
 STEPS = 96
@@ -289,3 +290,26 @@ def _new_horizon(district: _District, start: float) -> None:
         if pile.plugged and pile.visit is not None:
             left = max(0.0, pile.visit.energy_kwh - pile.drawn_kwh)
             job.plug_in(name, left, pile.visit.depart, start)
+
+
+#: Districts a deployment runs orderly charging on, at most (each costs a forecast at start).
+MAX_DISTRICTS = 20
+
+
+def charge_in(deployment: Deployment) -> DemoCharging | None:
+    """Orderly charging on the first :data:`MAX_DISTRICTS` districts of a deployment built
+    with districts (None without), ticked by it: the demo's hook."""
+    if not deployment.config.districts:
+        return None
+    charging = attach_charging(
+        deployment.station, deployment.nets[:MAX_DISTRICTS], deployment.clock.time(),
+        deployment.config.simulation_seed,
+    )  # fmt: skip
+    deployment.on_tick.append(charging.tick)
+    print(
+        f"charging: orderly EV charging on {len(charging.districts)} districts "
+        f"({sum(len(d.piles) for d in charging.districts.values())} piles, limits sent as "
+        "protected pile-limit commands); plan against capacity in the dashboard",
+        flush=True,
+    )
+    return charging
