@@ -15,7 +15,9 @@ de-duplicating and closing it). Version 3 adds the API's users (``station.users`
 role, the SM3 digest of their token (never the token), when they were made and disabled.
 Version 4 adds the operational events; version 5 the station's rules and their firings
 (:mod:`wattguard.station.rules`). Version 6 indexes the 15-minute curve's readings by time (a
-partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`).
+partial index), for the fleet's aggregates (:mod:`wattguard.station._fleet_sql`). Version 7
+keeps the orderly-charging jobs' state across a restart (:mod:`wattguard.station.
+charging_state`).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -135,6 +137,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             # the fleet's aggregates over the 15-minute curve (station._fleet_sql): the fleet's
             # load per interval and the day's collection completeness, read from this index
             CURVE_INDEX,
+        ),
+    ),
+    Migration(
+        7,
+        (
+            # the orderly-charging jobs' state (station.charging_state), one row per district
+            "CREATE TABLE charging_state (district TEXT PRIMARY KEY, "
+            "saved_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL)",
         ),
     ),
 )
