@@ -87,13 +87,16 @@ async def _driver(protected: bool) -> tuple[list[str], list[int], EventLog, Char
     clock, events = VirtualClock(T0), EventLog()
     registry = ChargePointRegistry(events, protected=protected, id_tags=["EV-0001"])
     registry.enrol("CP-1", KEY, salt=os.urandom(16))
-    async with CentralSystem(registry, clock) as central:
-        async with charge_point(central.url, "CP-1", KEY, ChargerModel(7000.0), clock, EventLog()) as cp:
-            await cp.boot()
-            statuses = [await cp.authorize("EV-0001"), await cp.authorize("STOLEN-TAG")]
-            transactions = [await cp.plug_in("STOLEN-TAG")]
-            await cp.unplug()
-            transactions.append(await cp.plug_in("EV-0001"))
+    model = ChargerModel(7000.0)
+    async with (
+        CentralSystem(registry, clock) as central,
+        charge_point(central.url, "CP-1", KEY, model, clock, EventLog()) as cp,
+    ):
+        await cp.boot()
+        statuses = [await cp.authorize("EV-0001"), await cp.authorize("STOLEN-TAG")]
+        transactions = [await cp.plug_in("STOLEN-TAG")]
+        await cp.unplug()
+        transactions.append(await cp.plug_in("EV-0001"))
     return statuses, transactions, events, registry
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from wattguard.cli._common import (
     BUS_KEYS_HELP,
@@ -53,6 +54,10 @@ def add(commands: Commands) -> None:
         "--jetstream", action="store_true",
         help="durable NATS JetStream streams instead of NATS core (the server runs with -js)",
     )  # fmt: skip
+    station.add_argument(
+        "--charging", type=Path, default=None, metavar="FILE",
+        help="orderly EV charging: the districts, capacities and piles (JSON; README)",
+    )  # fmt: skip
     station.set_defaults(run=run)
 
 
@@ -66,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
         pki_folder=folder(args), bus_keys=bus_keys(args),
         api_port=None if args.no_api else args.api_port,
         freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
-        jetstream=args.jetstream,
+        jetstream=args.jetstream, charging=args.charging,
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)

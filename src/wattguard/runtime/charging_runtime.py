@@ -20,6 +20,7 @@ taking what they still need into it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,10 +34,21 @@ from wattguard.simulation.ev_sessions import EvVisit, evening_visits
 from wattguard.simulation.profile import LoadModel
 from wattguard.station import Station
 from wattguard.station.charging import DistrictCharging, PileSpec
+from wattguard.station.charging_state import dump
 from wattguard.station.commands import Role, User
 from wattguard.station.pile_limits import PileLimits
+from wattguard.station.storage import StorageError
 
-__all__ = ["MAX_DISTRICTS", "OWNER", "ChargingSummary", "DemoCharging", "attach_charging", "charge_in"]
+__all__ = [
+    "MAX_DISTRICTS",
+    "OWNER",
+    "ChargingSummary",
+    "DemoCharging",
+    "attach_charging",
+    "charge_in",
+]
+
+log = logging.getLogger(__name__)
 
 STEP = 900
 STEPS = 96
@@ -122,10 +134,18 @@ class DemoCharging:
         if seconds <= 0:
             return
         self.last = now
-        for district in self.districts.values():
+        for name, district in self.districts.items():
             _draw(district, now, seconds)
-            _intervals(district, now)
+            if _intervals(district, now):
+                self._save(name, district, now)
         self.commands += len(self.limits.flush())
+
+    def _save(self, name: str, district: _District, now: float) -> None:
+        """Keep the job's state in the station's storage (a restart resumes from it)."""
+        try:
+            self.station.storage.save_charging(name, now, dump(district.job))
+        except StorageError as exc:  # kept again at the next interval
+            log.warning("charging: the state of %s was not saved: %s", name, exc)
 
     def summary(self) -> ChargingSummary:
         """Peak against capacity (the district nearest its capacity) and energy so far."""
@@ -220,11 +240,13 @@ def _draw(district: _District, now: float, seconds: float) -> None:
         pile.interval_kwh += kwh
 
 
-def _intervals(district: _District, now: float) -> None:
-    """Close the intervals that ended, plug EVs in and out, dispatch the limits."""
+def _intervals(district: _District, now: float) -> bool:
+    """Close the intervals that ended, plug EVs in and out, dispatch the limits; whether
+    an interval closed."""
     job = district.job
     index = int((now - job.start) // STEP)
-    changed = index > district.t or not district.dispatched
+    closed = index > district.t
+    changed = closed or not district.dispatched
     district.dispatched = True
     while district.t < min(index, STEPS):
         _observe(district, job.start + (district.t + 1) * STEP)
@@ -241,6 +263,7 @@ def _intervals(district: _District, now: float) -> None:
     changed |= _plugs(district, now)
     if changed:
         job.dispatch(now)
+    return closed
 
 
 def _observe(district: _District, end: float) -> None:

@@ -124,9 +124,7 @@ class ChargePointRegistry:
         self._keys[cp_id] = (salt, _hash(key, salt))
         self.states.setdefault(cp_id, ChargePointState())
 
-    def admit(
-        self, cp_id: str, authorization: str | None, now: float, source: str = ""
-    ) -> bool:
+    def admit(self, cp_id: str, authorization: str | None, now: float, source: str = "") -> bool:
         """Whether the charge point at path ``cp_id`` with this ``Authorization`` header,
         from ``source`` (its address), may connect; a refusal is a security event (which check
         failed is not said). While ``cp_id`` or ``source`` is locked out, no key is checked."""

@@ -33,12 +33,14 @@ def dump(job: DistrictCharging) -> dict[str, Any]:
         "actual": _listed(job.actual),
         "piles": list(job.piles),
         "pile_kwh": [_listed(row) for row in job.pile_kwh],
-        "sessions": [
-            {"pile": s.pile, "arrive": s.arrive, "depart": s.depart,
-             "energy_kwh": s.energy_kwh, "max_kw": s.max_kw, "delivered_kwh": s.delivered_kwh}
-            for s in job.sessions
-        ],  # fmt: skip
+        "sessions": [_session(s) for s in job.sessions],
     }
+
+
+def _session(s: _Session) -> dict[str, Any]:
+    return {"pile": s.pile, "arrive": s.arrive, "depart": s.depart,
+            "energy_kwh": s.energy_kwh, "max_kw": s.max_kw,
+            "delivered_kwh": s.delivered_kwh}  # fmt: skip
 
 
 def restore(job: DistrictCharging, state: dict[str, Any], now: float) -> bool:
@@ -59,7 +61,8 @@ def restore(job: DistrictCharging, state: dict[str, Any], now: float) -> bool:
         ]  # fmt: skip
     except (KeyError, TypeError, ValueError):
         return False
-    if not math.isfinite(start) or any(not 0 <= s.arrive <= s.depart <= job.steps for s in sessions):
+    if not math.isfinite(start) or any(not 0 <= s.arrive <= s.depart <= job.steps
+                                       for s in sessions):  # fmt: skip
         return False
     job.start, job.forecast, job.actual = start, forecast, actual
     job.pile_kwh = np.nan_to_num(pile_kwh)
