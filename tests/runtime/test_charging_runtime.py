@@ -64,4 +64,5 @@ def test_a_night_of_orderly_charging_in_a_deployment() -> None:
     api = TestClient(create_app(deployment.station, users))
     served = api.get(f"/api/charging/{district}", headers={"Authorization": "Bearer viewer"})
     assert served.status_code == 200 and served.json()["capacity_kw"] == job.capacity_kw
+    assert served.json()["deliveries"] == view  # each pile's command and the meter's outcome
     assert f"{summary.left} EVs left" in summary.line() and "kW capacity" in summary.line()

@@ -203,6 +203,7 @@ def attach_charging(
     charging = DemoCharging(station, districts, start)
     for district in districts.values():
         district.job.deliver = dict.fromkeys(district.piles, charging.limits)
+        district.job.delivery_status = charging.limits.view
     station.charging.update({name: d.job for name, d in districts.items()})
     return charging
 

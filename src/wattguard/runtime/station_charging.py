@@ -110,6 +110,7 @@ class StationCharging:
         for name, capacity, base, price, piles in load_charging(path):
             job = DistrictCharging(name, capacity, STEP, price, piles,
                                    dict.fromkeys((p.name for p in piles), self.limits))  # fmt: skip
+            job.delivery_status = self.limits.view
             self.base[name] = base
             job.begin(start, np.tile(base, 7))
             state = saved.get(name)

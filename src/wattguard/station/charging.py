@@ -125,6 +125,9 @@ class DistrictCharging:
         self.delivered: list[tuple[int, str, float]] = []
         self.responses: list[DemandResponse] = []
         self.pile_kwh = np.zeros((len(self.piles), self.steps))
+        #: Where each pile's last limit stands (the pile-limit command's state and the
+        #: meter's outcome), if the delivery tracks it: shown in :meth:`view`.
+        self.delivery_status: Callable[[], dict[str, Any]] | None = None
 
     @property
     def step_hours(self) -> float:
@@ -255,7 +258,13 @@ class DistrictCharging:
             "sessions": [_session_view(s) for s in self.sessions],
             "replans": [_record(r) for r in self.replans[-50:]],
             "demand_responses": [_record(r) for r in self.responses],
+            "deliveries": self._deliveries(),
         }  # fmt: skip
+
+    def _deliveries(self) -> dict[str, Any]:
+        if self.delivery_status is None:
+            return {}
+        return {p: v for p, v in self.delivery_status().items() if p in self.piles}
 
     def _replan(self, t: int, reason: str) -> None:
         base = np.where(np.isnan(self.actual), self.forecast, self.actual)
