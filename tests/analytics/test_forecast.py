@@ -3,6 +3,9 @@ district, copes with missing intervals, and the scores are the textbook ones."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from functools import partial
 
 import numpy as np
@@ -74,3 +77,33 @@ def test_the_scores_by_hand() -> None:
     assert naive_scale(history, 2) == 2.0
     assert mase([1.0, 2.0], [2.0, 4.0], 2.0) == 0.75
     assert mape([1.0, 2.0, 0.0, np.nan], [2.0, 3.0, 5.0, 1.0]) == pytest.approx(75.0)
+
+
+_THREADS_PROBE = """
+import os, sys
+import numpy as np
+from wattguard.analytics.forecast import day_ahead
+history = np.tile(np.sin(np.arange(48) / 7.6) + 2.0, 10)
+day_ahead(history[: 4 * 48], 48, max_iter=5, threads=1)  # warm up (imports, one thread)
+before = len(os.listdir("/proc/self/task"))
+day_ahead(history, 48, max_iter=20, threads=int(sys.argv[1]))
+print(len(os.listdir("/proc/self/task")) - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("threads", [1, 4])
+def test_the_fit_starts_no_more_threads_than_asked(threads: int) -> None:
+    """OpenMP would start one thread per core (OMP_NUM_THREADS=4 here, whatever the host);
+    ``threads`` bounds it, so a fit on a busy host does not oversubscribe its cores."""
+    env = {**os.environ, "OMP_NUM_THREADS": "4", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE, str(threads)],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert int(out.stdout.split()[-1]) == threads - 1  # OpenMP's workers beside the caller
+
+
+def test_threads_must_be_positive(series: np.ndarray) -> None:
+    with pytest.raises(AnalysisInputError):
+        day_ahead(series[: 7 * SPD], SPD, threads=0)

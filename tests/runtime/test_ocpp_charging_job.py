@@ -32,7 +32,7 @@ def _base(days: int) -> np.ndarray:
 
 async def _day() -> tuple[list[tuple[float, float]], DistrictCharging, list[tuple[str, float]]]:
     clock = VirtualClock(T0)
-    registry = ChargePointRegistry(EventLog())
+    registry = ChargePointRegistry(EventLog(), id_tags=["EV-0001"])
     registry.enrol("CP-1", KEY, salt=os.urandom(16))
     meter_pile: list[tuple[str, float]] = []
     obeyed: list[tuple[float, float]] = []

@@ -23,7 +23,7 @@ LIMITS = [7000.0, 3500.0, 0.0, 11000.0, 3500.0]
 
 
 def _registry(events: EventLog, protected: bool = True) -> ChargePointRegistry:
-    registry = ChargePointRegistry(events, protected=protected)
+    registry = ChargePointRegistry(events, protected=protected, id_tags=["EV-0001"])
     registry.enrol("CP-1", KEY, salt=os.urandom(16))
     return registry
 

@@ -11,6 +11,11 @@ all ``steps_per_day`` steps directly. Missing values stay NaN in the features (t
 them) and intervals with a missing target are left out of the fit. ``exog`` adds covariates
 known in advance (a calendar, a temperature forecast). docs/analytics.md says why this model.
 
+Threads: the trees are fitted with at most ``threads`` OpenMP threads (one by default). With
+scikit-learn's default of one thread per core, a fit on a loaded two-core host stalls for
+tens of seconds (OpenMP threads spin-waiting against each other and the host's other work;
+docs/analytics.md, "Forecast threads"); one thread costs little on a day's fit.
+
 :func:`seasonal_naive`, :func:`mase`, :func:`mape` and :func:`rolling_origin` are the
 evaluation: every origin is the start of a day, the forecast sees only what precedes it.
 """
@@ -22,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 from wattguard.analytics._arrays import AnalysisInputError, FloatArray
 
@@ -91,13 +97,17 @@ def day_ahead(
     exog: npt.ArrayLike | None = None,
     *,
     max_iter: int = 200,
+    threads: int = 1,
 ) -> FloatArray:
     """The next ``steps_per_day`` values after ``history`` (1-D, NaN where missing).
 
     ``exog``, if given, holds covariates known in advance for every interval of the history
     and of the day ahead: shape (len(history) + steps_per_day,) or (that, k). Needs at least
-    :data:`MIN_DAYS` days of history, of which some values are present.
+    :data:`MIN_DAYS` days of history, of which some values are present. ``threads`` bounds
+    the OpenMP threads of the fit and the prediction (see the module docstring).
     """
+    if threads < 1:
+        raise AnalysisInputError(f"threads must be 1 or more, not {threads}")
     h = _history(history, steps_per_day, MIN_DAYS)
     n = h.size
     present = h[~np.isnan(h)]
@@ -125,8 +135,10 @@ def day_ahead(
     model = HistGradientBoostingRegressor(
         max_iter=max_iter, categorical_features=weekly, random_state=0
     )
-    model.fit(features[:n][fit], target[fit])
-    return np.asarray(model.predict(features[n:]) * spread + mean, dtype=np.float64)
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        model.fit(features[:n][fit], target[fit])
+        ahead = model.predict(features[n:])
+    return np.asarray(ahead * spread + mean, dtype=np.float64)
 
 
 def seasonal_naive(history: npt.ArrayLike, steps_per_day: int, days: int = 1) -> FloatArray:

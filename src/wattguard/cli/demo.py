@@ -160,6 +160,7 @@ def _vendor(args: argparse.Namespace) -> sm2.PrivateKey | None:
 
 
 def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
+    from wattguard.runtime.charging_runtime import charge_in
     from wattguard.runtime.deployment import Deployment, virtual_clock
 
     tty = sys.stdout.isatty()
@@ -171,6 +172,7 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
     )
     print(_keys(config))
     _districts(config)
+    charging = charge_in(deployment)
     if (warning := _storage(config.database)) is not None:
         print(warning)
     began = time.monotonic()
@@ -194,6 +196,8 @@ def _virtual(args: argparse.Namespace, config: DeploymentConfig) -> int:
     )
     print(summary.final())
     _showcase_summary(showcase)
+    if charging is not None:
+        print(charging.summary().line())
     return 0
 
 
@@ -218,6 +222,7 @@ def _showcase_summary(showcase: Showcase) -> None:
 
 
 def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
+    from wattguard.runtime.charging_runtime import charge_in
     from wattguard.runtime.deployment import Deployment, live_clock, random_users
     from wattguard.station.users import new_token
 
@@ -233,6 +238,7 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
     )
     print(_keys(config))
     _districts(config)
+    charging = charge_in(deployment)
     if (warning := _storage(config.database)) is not None:
         print(warning)
     if config.sealed_bus:
@@ -253,11 +259,15 @@ def _live(args: argparse.Namespace, config: DeploymentConfig) -> int:
         print("\nstopped")
         print(deployment.summary().final(), flush=True)
         _showcase_summary(showcase)
+        if charging is not None:
+            print(charging.summary().line(), flush=True)
         return 0
     if tty:
         print()
     print(summary.final())
     _showcase_summary(showcase)
+    if charging is not None:
+        print(charging.summary().line())
     return 0
 
 

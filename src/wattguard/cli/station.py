@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattguard.cli._common import (
@@ -69,6 +70,10 @@ def add(commands: Commands) -> None:
         "(wattguard firmware writes KEY.pub); without it no image is accepted",
     )  # fmt: skip
     station.add_argument("--vendor-id", default="WTGD", help="the vendor id of its images")
+    station.add_argument(
+        "--charging", type=Path, default=None, metavar="FILE",
+        help="orderly EV charging: the districts, capacities and piles (JSON; README)",
+    )  # fmt: skip
     station.set_defaults(run=run)
 
 
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         pki_folder=folder(args), bus_keys=bus_keys(args),
         api_port=None if args.no_api else args.api_port,
         freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
-        jetstream=args.jetstream,
+        jetstream=args.jetstream, charging=args.charging,
         retain_days=args.retain_days,
         vendor_key=_vendor_key(args.vendor_key), vendor_id=args.vendor_id,
     )  # fmt: skip

@@ -320,7 +320,8 @@ class Deployment:
         self._began = time.monotonic()
         self._previous = (self._began, 0)  # (monotonic, readings) at the last summary
         #: Called with the simulated time after each station tick, live and virtual (the
-        #: demo's operations walkthrough, runtime/showcase.py, runs from here).
+        #: demo's operations walkthrough, runtime/showcase.py, and orderly charging,
+        #: runtime/charging_runtime.py, run from here).
         self.on_tick: list[Callable[[float], None]] = []
 
     def _district(self, net: Neighbourhood, k: int, classes: Any) -> None:
@@ -364,6 +365,10 @@ class Deployment:
             value = self.clock.time() + 86400.0
             district.break_meter(victim, value)
         self.irregular[victim.hex()] = (kind, value)
+
+    def _ticked(self, now: float) -> None:
+        for hook in self.on_tick:
+            hook(now)
 
     def analyse(self, now: float) -> None:
         """Run the analytics job (at most once a simulated hour)."""
@@ -522,10 +527,6 @@ class Deployment:
             if progress is not None:
                 progress((t - start) / seconds)
         return self.summary()
-
-    def _ticked(self, now: float) -> None:
-        for hook in self.on_tick:
-            hook(now)
 
     # faults, in virtual time
 

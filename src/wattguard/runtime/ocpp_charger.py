@@ -25,7 +25,7 @@ from typing import Any
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call
 from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action, ChargePointErrorCode, ChargePointStatus
+from ocpp.v16.enums import Action, AuthorizationStatus, ChargePointErrorCode, ChargePointStatus
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -75,14 +75,22 @@ class SimulatedChargePoint(ChargePoint):  # type: ignore[misc]
         await self._status(ChargePointStatus.available)
         return str(answer.status)
 
+    async def authorize(self, id_tag: str = "EV-0001") -> str:
+        """Authorize the driver's ``id_tag``: the station's answer ("Accepted", "Invalid")."""
+        answer = await self.call(call.Authorize(id_tag=id_tag))
+        return str(answer.id_tag_info["status"])
+
     async def plug_in(self, id_tag: str = "EV-0001") -> int:
-        """StartTransaction and StatusNotification Charging; the transaction's id."""
+        """StartTransaction and StatusNotification Charging; the transaction's id (0 when the
+        station answers the tag other than Accepted: no charging, StopTransactionOnInvalidId)."""
         answer = await self.call(
             call.StartTransaction(
                 connector_id=1, id_tag=id_tag, meter_start=round(self.model.energy_wh),
                 timestamp=iso(self.clock.time()),
             )
         )  # fmt: skip
+        if answer.id_tag_info.get("status") != AuthorizationStatus.accepted:
+            return 0
         self.model.transaction = int(answer.transaction_id)
         await self._status(ChargePointStatus.charging)
         return self.model.transaction

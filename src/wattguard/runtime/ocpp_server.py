@@ -5,7 +5,9 @@ A charge point connects to ``ws(s)://<station>/ocpp/<charge point id>`` offering
 profile 1; profile 2 when the server is given a TLS context); a client that does not offer
 ``ocpp1.6`` is refused (400). The key is checked by :meth:`ChargePointRegistry.verify
 <wattguard.station.chargepoints.ChargePointRegistry.verify>` in a thread, off the event loop:
-an unknown charge point or a wrong key gets ``401`` and the station a security event. An
+an unknown charge point or a wrong key gets ``401`` and the station a security event;
+repeated failures lock the identity or the source address out (``429`` with Retry-After,
+no key checked, see :mod:`wattguard.station.chargepoints`). An
 admitted charge point is served by the ``ocpp`` library's ``ChargePoint`` (message framing,
 JSON schema validation, call/response matching); what it reports goes to the registry, and
 :meth:`CentralSystem.deliver` sends it a limit schedule as ``SetChargingProfile``.
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import ssl
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
@@ -77,16 +80,21 @@ class _Session(ChargePoint):  # type: ignore[misc]
         self.registry.states[self.id].status = status
         return call_result.StatusNotification()
 
+    def _tag_status(self, id_tag: str) -> AuthorizationStatus:
+        ok = self.registry.authorised(self.id, id_tag, self.central.clock.time())
+        return AuthorizationStatus.accepted if ok else AuthorizationStatus.invalid
+
     @on(Action.authorize)  # type: ignore[untyped-decorator]
     def on_authorize(self, id_tag: str) -> Any:
-        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+        return call_result.Authorize(id_tag_info={"status": self._tag_status(id_tag)})
 
     @on(Action.start_transaction)  # type: ignore[untyped-decorator]
     def on_start(self, connector_id: int, id_tag: str, meter_start: int, **_: Any) -> Any:
-        number = self.registry.started(self.id)
-        return call_result.StartTransaction(
-            transaction_id=number, id_tag_info={"status": AuthorizationStatus.accepted}
-        )
+        # OCPP 1.6 section 5.18: a transaction id even when the tag is Invalid; the charge
+        # point then stops it (StopTransactionOnInvalidId) and the station never plans it.
+        status = self._tag_status(id_tag)
+        number = self.registry.started(self.id) if status == AuthorizationStatus.accepted else 0
+        return call_result.StartTransaction(transaction_id=number, id_tag_info={"status": status})
 
     @on(Action.stop_transaction)  # type: ignore[untyped-decorator]
     def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int, **_: Any) -> Any:
@@ -215,14 +223,22 @@ class CentralSystem:
         if not request.path.startswith(_PREFIX) or not 0 < len(cp_id) <= _MAX_ID or "/" in cp_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such charge point path\n")
         authorization = request.headers.get("Authorization")
+        source = str(connection.remote_address[0]) if connection.remote_address else ""
+        now = self.clock.time()
+        locked = self.registry.locked_for(cp_id, source, now)
+        if locked:  # no key checked, no event: the lockout's own event said it
+            response = connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "locked out\n")
+            response.headers["Retry-After"] = str(math.ceil(locked))
+            return response
         # The key's scrypt hash runs in a thread (it releases the GIL), a few at a time, so
         # a flood of guesses slows the guessers, not the station's loop.
         async with self._checking:
             ok = await asyncio.to_thread(self.registry.verify, cp_id, authorization)
         if ok:
+            self.registry.succeeded(cp_id, source)
             self.registry.states.setdefault(cp_id, ChargePointState())
             return None
-        self.registry.refused(cp_id, self.clock.time())
+        self.registry.refused(cp_id, self.clock.time(), source)
         response = connection.respond(HTTPStatus.UNAUTHORIZED, "unauthorised\n")
         response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
         return response

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wattguard.cipher import CryptoDevice, save_vault
 from wattguard.cipher.vault import passphrase_weakness
@@ -53,6 +54,9 @@ from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
 from wattguard.station.storage import open_storage
 from wattguard.station.users import UserDirectory, new_token
+
+if TYPE_CHECKING:
+    from wattguard.runtime.station_charging import StationCharging
 
 __all__ = ["connect_bus", "run_fep", "run_station", "run_terminal", "split_host_port"]
 
@@ -297,6 +301,7 @@ async def run_station(
     retain_days: int | None = None,
     vendor_key: sm2.PublicKey | None = None,
     vendor_id: str = "WTGD",
+    charging: Path | None = None,
 ) -> None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
@@ -325,6 +330,7 @@ async def run_station(
     upkeep = asyncio.create_task(maintain_storage(storage, retain_days))
     if sealed is not None:
         sealed.events = station.monitor  # refused envelopes are the station's events
+    jobs = _charging(station, charging)
     await nats.ready()
     mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
     on_bus = "signed bus" if sealed is not None else "UNAUTHENTICATED bus (no --bus-keys)"
@@ -348,6 +354,8 @@ async def run_station(
         while True:
             await asyncio.sleep(1.0)
             station.tick()
+            if jobs is not None:
+                jobs.tick(station.clock.time())
             if time.monotonic() - last >= status_every:
                 last = time.monotonic()
                 online = station.collector.online()
@@ -364,6 +372,17 @@ async def run_station(
         station.close()  # commits what is queued
         await nats.close()
         storage.close()
+
+
+def _charging(station: Station, path: Path | None) -> StationCharging | None:
+    """The station's orderly-charging jobs from ``--charging FILE`` (None without)."""
+    if path is None:
+        return None
+    from wattguard.runtime.station_charging import StationCharging
+
+    jobs = StationCharging(station, path)
+    print(f"station: orderly charging in {len(jobs.base)} districts from {path}", flush=True)
+    return jobs
 
 
 def manage_users(database: str, action: str, name: str | None, role: str | None) -> int:

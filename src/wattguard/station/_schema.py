@@ -25,7 +25,8 @@ each meter's progress in one. Version 9 adds the analytics' tables
 which time-of-use table split them, each district's daily loss, each meter's latest results,
 the meters' own time-of-use tables and feeders). Version 10 records each district's supply
 meter (:mod:`wattguard.station._district_sql`), filled in from the meters of class
-``district`` a database already holds.
+``district`` a database already holds. Version 11 keeps the orderly-charging jobs' state across
+a restart (:mod:`wattguard.station.charging_state`).
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -243,6 +244,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "registered DOUBLE PRECISION NOT NULL)",
         ),
         then=fill_supply_meters,
+    ),
+    Migration(
+        11,
+        (
+            # the orderly-charging jobs' state (station.charging_state), one row per district
+            "CREATE TABLE charging_state (district TEXT PRIMARY KEY, "
+            "saved_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL)",
+        ),
     ),
 )
 

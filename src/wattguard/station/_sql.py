@@ -11,6 +11,7 @@ from typing import Any
 
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.station import _schema
+from wattguard.station._charging_sql import ChargingTables
 from wattguard.station._district_sql import DistrictTables
 from wattguard.station._fleet_sql import FleetQueries
 from wattguard.station._rules_sql import RuleTables
@@ -97,7 +98,7 @@ def _like(fragment: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-class SqlStorage(RuleTables, FleetQueries, DistrictTables):
+class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables):
     """Subclasses give the connection (:meth:`_write`, :meth:`_read`), the dialect and bulk
     loading (:meth:`_insert_readings`)."""
 

@@ -15,6 +15,14 @@ The station delivers a limit schedule as ``SetChargingProfile`` (OCPP 1.6 sectio
 ``ChargingSchedule`` in W, a ``TxProfile`` bound to the running transaction or, with none
 running, a ``TxDefaultProfile`` for the next one. Consecutive equal limits become one period.
 Time is passed in (``now``, POSIX seconds); the salt of a new key is too.
+
+Hardening (docs/security.md, "OCPP: lockout and driver tags"): failed Basic-auth attempts are
+counted per charge point identity and per source address (:class:`~wattguard.station.lockout.
+Lockout`): five failures from a source, or ten naming an identity, lock it out for a minute,
+doubling on each further lockout up to an hour, each lockout a LOCKOUT security event; while
+locked, attempts are refused before any key is hashed. Driver ID tags are checked against a
+whitelist (:meth:`ChargePointRegistry.allow_tag`): Authorize and StartTransaction answer
+``Invalid`` for a tag not on it (an UNAUTHORISED security event).
 """
 
 from __future__ import annotations
@@ -24,13 +32,14 @@ import binascii
 import hashlib
 import hmac
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ocpp.v16 import datatypes, enums
 
 from wattguard.events import EventKind, EventSink, SecurityEvent
+from wattguard.station.lockout import Lockout
 
 __all__ = [
     "ChargePointRegistry",
@@ -88,14 +97,22 @@ class ChargePointState:
 class ChargePointRegistry:
     """The charge points the station knows: their key hashes and what they reported.
 
-    ``protected=False`` admits any charge point with any (or no) key: the attack harness's
-    baseline, the central system as it would be without security profile 1.
+    ``protected=False`` admits any charge point with any (or no) key and any driver tag: the
+    attack harness's baseline, the central system as it would be without security profile 1.
+    ``id_tags``: the driver ID tags accepted (more with :meth:`allow_tag`).
     """
 
-    def __init__(self, events: EventSink, *, protected: bool = True) -> None:
+    def __init__(
+        self, events: EventSink, *, protected: bool = True, id_tags: Iterable[str] = ()
+    ) -> None:
         self.events = events
         self.protected = protected
         self.states: dict[str, ChargePointState] = {}
+        self.id_tags = set(id_tags)
+        #: Failed logins per identity (a guesser naming a victim locks it out too, so the
+        #: limit is higher than per source) and per source address.
+        self.by_identity = Lockout(limit=10)
+        self.by_source = Lockout(limit=5)
         self._keys: dict[str, tuple[bytes, bytes]] = {}
         self._next_transaction = 1
 
@@ -107,13 +124,30 @@ class ChargePointRegistry:
         self._keys[cp_id] = (salt, _hash(key, salt))
         self.states.setdefault(cp_id, ChargePointState())
 
-    def admit(self, cp_id: str, authorization: str | None, now: float) -> bool:
-        """Whether the charge point at path ``cp_id`` with this ``Authorization`` header may
-        connect; a refusal is a security event (which check failed is not said)."""
+    def admit(self, cp_id: str, authorization: str | None, now: float, source: str = "") -> bool:
+        """Whether the charge point at path ``cp_id`` with this ``Authorization`` header,
+        from ``source`` (its address), may connect; a refusal is a security event (which check
+        failed is not said). While ``cp_id`` or ``source`` is locked out, no key is checked."""
+        if self.locked_for(cp_id, source, now):
+            return False
         ok = self.verify(cp_id, authorization)
-        if not ok:
-            self.refused(cp_id, now)
+        if ok:
+            self.succeeded(cp_id, source)
+        else:
+            self.refused(cp_id, now, source)
         return ok
+
+    def locked_for(self, cp_id: str, source: str, now: float) -> float:
+        """Seconds the identity ``cp_id`` or the address ``source`` stays locked out (0:
+        it may try)."""
+        if not self.protected:
+            return 0.0
+        return max(self.by_identity.locked(cp_id, now), self.by_source.locked(source, now))
+
+    def succeeded(self, cp_id: str, source: str) -> None:
+        """A charge point authenticated: the failures of its identity and source clear."""
+        self.by_identity.succeeded(cp_id)
+        self.by_source.succeeded(source)
 
     def verify(self, cp_id: str, authorization: str | None) -> bool:
         """The check of :meth:`admit` alone: no event, no change of state, so a server may run
@@ -125,10 +159,34 @@ class ChargePointRegistry:
         matches = hmac.compare_digest(_hash(key, salt), stored)
         return matches and cp_id in self._keys and user == cp_id
 
-    def refused(self, cp_id: str, now: float) -> None:
-        """Record the refusal of the charge point at path ``cp_id`` (a security event)."""
-        detail = f"charge point {cp_id[:48]!r} refused: unknown identity or wrong key"
+    def refused(self, cp_id: str, now: float, source: str = "") -> None:
+        """Record the refusal of the charge point at path ``cp_id`` from ``source`` (a
+        security event), counted towards a lockout of each (a LOCKOUT event when one starts)."""
+        shown = f"charge point {cp_id[:48]!r}" + (f" from {source[:64]}" if source else "")
+        detail = f"{shown} refused: unknown identity or wrong key"
         self.events.record(SecurityEvent(EventKind.AUTHENTICATION, SOURCE, detail, now))
+        locks = [(f"charge point {cp_id[:48]!r}", self.by_identity.failed(cp_id, now))]
+        if source:
+            locks.append((f"source {source[:64]}", self.by_source.failed(source, now)))
+        for who, seconds in locks:
+            if seconds:
+                text = f"{who} locked out for {seconds:g} s after repeated failed logins"
+                self.events.record(SecurityEvent(EventKind.LOCKOUT, SOURCE, text, now))
+
+    def allow_tag(self, id_tag: str) -> None:
+        """Accept the driver ID tag ``id_tag`` (OCPP 1.6 IdToken, at most 20 characters)."""
+        if not 0 < len(id_tag) <= 20 or not id_tag.isprintable():
+            raise ValueError("an OCPP 1.6 id tag is 1 to 20 printable characters")
+        self.id_tags.add(id_tag)
+
+    def authorised(self, cp_id: str, id_tag: str, now: float) -> bool:
+        """Whether the driver tag ``id_tag`` presented at ``cp_id`` is on the whitelist; an
+        unknown tag is an UNAUTHORISED security event."""
+        if not self.protected or id_tag in self.id_tags:
+            return True
+        detail = f"charge point {cp_id[:48]!r}: unknown driver id tag {id_tag[:20]!r}"
+        self.events.record(SecurityEvent(EventKind.UNAUTHORISED, SOURCE, detail, now))
+        return False
 
     def booted(self, cp_id: str, model: str, vendor: str) -> None:
         """A BootNotification from ``cp_id``."""

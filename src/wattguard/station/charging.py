@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from wattguard.analytics.charging import Plan, Session, replan
 from wattguard.analytics.forecast import day_ahead
@@ -126,6 +125,9 @@ class DistrictCharging:
         self.delivered: list[tuple[int, str, float]] = []
         self.responses: list[DemandResponse] = []
         self.pile_kwh = np.zeros((len(self.piles), self.steps))
+        #: Where each pile's last limit stands (the pile-limit command's state and the
+        #: meter's outcome), if the delivery tracks it: shown in :meth:`view`.
+        self.delivery_status: Callable[[], dict[str, Any]] | None = None
 
     @property
     def step_hours(self) -> float:
@@ -140,10 +142,8 @@ class DistrictCharging:
         """Open the horizon at ``start``: forecast the base load from ``history_kw`` (kW per
         interval up to ``start``, NaN where missing) and plan the sessions still plugged in."""
         self.start = float(start)
-        # One OpenMP thread: the gradient boosting's threads contend with the station's own
-        # (seconds to tens of seconds on a busy two-core host, milliseconds without).
-        with threadpool_limits(1):
-            self.forecast = np.maximum(day_ahead(history_kw, self.steps), 0.0)
+        # day_ahead fits on one OpenMP thread (a busy two-core host stalls with more).
+        self.forecast = np.maximum(day_ahead(history_kw, self.steps), 0.0)
         self.actual = np.full(self.steps, np.nan)
         self.pile_kwh = np.zeros((len(self.piles), self.steps))
         self.sessions, self.plan, self.responses = [], None, []
@@ -258,7 +258,13 @@ class DistrictCharging:
             "sessions": [_session_view(s) for s in self.sessions],
             "replans": [_record(r) for r in self.replans[-50:]],
             "demand_responses": [_record(r) for r in self.responses],
+            "deliveries": self._deliveries(),
         }  # fmt: skip
+
+    def _deliveries(self) -> dict[str, Any]:
+        if self.delivery_status is None:
+            return {}
+        return {p: v for p, v in self.delivery_status().items() if p in self.piles}
 
     def _replan(self, t: int, reason: str) -> None:
         base = np.where(np.isnan(self.actual), self.forecast, self.actual)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy.typing as npt
 
@@ -85,6 +85,9 @@ from wattguard.station.storage import Storage
 from wattguard.station.tariff_records import TariffRecords
 from wattguard.station.users import UserDirectory
 from wattguard.station.watch import COLLECTION_INTERVAL, ReportingWatch
+
+if TYPE_CHECKING:  # the job imports the analytics (scikit-learn): only when a job runs
+    from wattguard.station.charging import DistrictCharging
 
 #: The label of the station's audit checkpoints in the cryptographic device's log.
 AUDIT_LABEL = "station-audit"
@@ -219,6 +222,9 @@ class Station:
         self._moves_told: set[tuple[str, bytes]] = set()
         self.stored = 0
         self.received = 0
+        #: The districts' orderly-charging jobs, by district, as whoever runs them registers
+        #: them (runtime/charging_runtime.py); the API's /api/charging shows them.
+        self.charging: dict[str, DistrictCharging] = {}
         self._dispatches: dict[int, _Dispatch] = {}
         self.on_readings: list[Callable[[list[Reading]], None]] = []
         # The districts' energy balance runs by default over every stored batch; a district

@@ -82,6 +82,7 @@ def create_app(
     )
     app.state.station = station
     app.state.users = station.users if users is None else users
+    app.state.charging = station.charging  # the jobs the runtime registers (the same dict)
     app.exception_handler(RequestValidationError)(_invalid)
     app.exception_handler(InvalidRecord)(_invalid_row)
     app.add_middleware(RequestGuard, station=station, users=app.state.users, enforce=guard)

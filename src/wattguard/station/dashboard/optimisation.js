@@ -1,7 +1,8 @@
 // The dashboard's optimisation view: each district's orderly-charging job (issue #17): the
 // base-load forecast against the measured base load, the planned EV power on the base load
 // against the transformer's capacity line, and demand-response requests with what the
-// meters' readings showed afterwards. Charts by uPlot (/dashboard/vendor/). Loaded after
+// meters' readings showed afterwards; where the limits go as pile-limit commands, how many
+// the meters confirmed. Charts by uPlot (/dashboard/vendor/). Loaded after
 // dashboard.js, whose `api`, `token`, `$`, `cell` and `explain` it uses; it builds its own
 // section, so index.html only loads it. Every text from the API is written with textContent.
 "use strict";
@@ -86,9 +87,14 @@ async function showCharging(district) {
     cell(row, r.shed_kw === null ? "pending" : r.shed_kw.toFixed(1), "number");
     cell(row, r.share === null ? "" : (100 * r.share).toFixed(0) + " %", "number");
   }
+  const sent = Object.values(view.deliveries || {});
+  const confirmed = sent.filter((d) => d.outcome === "ok").length;
+  const waiting = sent.filter((d) => d.outcome === "").length;
   $("optimisation-status").textContent =
     view.sessions.length + " session(s); last re-plan: " +
-    (view.replans.length ? view.replans[view.replans.length - 1].reason : "-");
+    (view.replans.length ? view.replans[view.replans.length - 1].reason : "-") +
+    (sent.length ? "; pile limits (pile-limit commands): " + confirmed + " confirmed by the meters, " +
+      waiting + " on their way, " + (sent.length - confirmed - waiting) + " not confirmed" : "");
 }
 
 async function requestDemandResponse(event) {

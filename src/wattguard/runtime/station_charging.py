@@ -1,0 +1,154 @@
+"""Orderly charging in ``wattguard station``: the districts and piles from a JSON file, one
+:class:`~wattguard.station.charging.DistrictCharging` per district run on the station's tick,
+limits delivered as pile-limit commands, the jobs' state kept across a restart.
+
+The file (``wattguard station --charging FILE``)::
+
+    {"districts": [{"district": "990000000001", "capacity_kw": 600,
+                    "base_kw": [96 values, or one], "price": [96 values, or one],
+                    "piles": [{"meter": "000001000001", "max_kw": 7}, ...]}]}
+
+``base_kw`` is the district's typical base load per 15-minute interval of a day from
+noon UTC (one value: flat): the forecast's history, repeated over a week, until the
+station measures the district itself; the piles' draw is not read back yet either, so each
+interval's limits are taken as drawn (docs/analytics.md, "Orderly charging in the station
+role", says what is left). EVs are plugged
+in and out through the API (``POST /api/charging/{district}/sessions``). Each day at noon
+UTC a new horizon begins (EVs charge overnight: few sessions cross noon); an EV still
+plugged in then keeps what it still needs, due four hours into the new horizon. At start a
+job resumes the state its district saved if it is of the same horizon
+(:mod:`wattguard.station.charging_state`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wattguard.errors import ConfigError
+from wattguard.runtime.charging_runtime import OWNER
+from wattguard.station import Station
+from wattguard.station.charging import DistrictCharging, PileSpec
+from wattguard.station.charging_state import dump, restore
+from wattguard.station.pile_limits import PileLimits
+from wattguard.station.storage import StorageError
+
+__all__ = ["StationCharging", "load_charging"]
+
+log = logging.getLogger(__name__)
+STEP, STEPS, DAY = 900, 96, 86_400.0
+NOON = 43_200.0
+CARRIED = 4 * 3600.0  # when an EV carried into a new horizon is due
+
+
+def _horizon(now: float) -> float:
+    """The start of the horizon holding ``now``: the last noon UTC."""
+    return now - (now - NOON) % DAY
+
+
+def _day_values(raw: Any, what: str) -> np.ndarray:
+    values = np.asarray(raw if isinstance(raw, list) else [raw], dtype=np.float64)
+    if values.size == 1:
+        values = np.full(STEPS, float(values[0]))
+    if values.shape != (STEPS,) or not np.isfinite(values).all() or (values < 0).any():
+        raise ConfigError(f"{what} is one value or {STEPS}, finite and not negative")
+    return values
+
+
+def _district(entry: Any) -> tuple[str, float, np.ndarray, np.ndarray, list[PileSpec]]:
+    if not isinstance(entry, dict):
+        raise ConfigError("each district is an object")
+    name = str(entry.get("district", "")).lower()
+    if len(name) != 12 or any(c not in "0123456789abcdef" for c in name):
+        raise ConfigError(f"a district is its terminal's address, 12 hex digits, not {name!r}")
+    capacity = float(entry.get("capacity_kw", 0))
+    if not 0 < capacity < 1e6:
+        raise ConfigError(f"district {name}: capacity_kw must be positive")
+    piles = []
+    for pile in entry.get("piles", []):
+        meter, max_kw = str(pile.get("meter", "")).lower(), float(pile.get("max_kw", 0))
+        if len(meter) != 12 or not 0 < max_kw <= 1000:
+            raise ConfigError(f"district {name}: a pile is a meter address and max_kw (0, 1000]")
+        piles.append(PileSpec(meter, max_kw, float(pile.get("comfort_per_kw", 1.0))))
+    if not piles:
+        raise ConfigError(f"district {name} has no piles")
+    base = _day_values(entry.get("base_kw", 0.0), f"district {name}: base_kw")
+    price = _day_values(entry.get("price", 1.0), f"district {name}: price")
+    return name, capacity, base, price, piles
+
+
+def load_charging(path: Path) -> list[tuple[str, float, np.ndarray, np.ndarray, list[PileSpec]]]:
+    """The districts of a charging file: (district, capacity kW, base kW per interval,
+    price per interval, piles); :class:`ConfigError` saying what is wrong."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the charging file {path}: {exc}") from None
+    districts = document.get("districts") if isinstance(document, dict) else None
+    if not isinstance(districts, list) or not districts:
+        raise ConfigError(f'{path}: expected {{"districts": [...]}} with at least one')
+    try:
+        return [_district(entry) for entry in districts]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+class StationCharging:
+    """The station's orderly-charging jobs (see the module): :meth:`tick` each second."""
+
+    def __init__(self, station: Station, path: Path) -> None:
+        self.station = station
+        self.limits = PileLimits(station.issue, station.commands.get, OWNER)
+        self.base: dict[str, np.ndarray] = {}
+        now = station.clock.time()
+        saved = station.storage.charging_states()
+        start = _horizon(now)
+        for name, capacity, base, price, piles in load_charging(path):
+            job = DistrictCharging(name, capacity, STEP, price, piles,
+                                   dict.fromkeys((p.name for p in piles), self.limits))  # fmt: skip
+            job.delivery_status = self.limits.view
+            self.base[name] = base
+            job.begin(start, np.tile(base, 7))
+            state = saved.get(name)
+            if state is not None and state[1].get("start") == start:
+                restore(job, state[1], now)
+                log.info("charging: district %s resumed its sessions", name)
+            station.charging[name] = job
+        self.interval = int(now // STEP)
+        self.plans = {name: -1 for name in self.base}
+
+    def tick(self, now: float) -> None:
+        """At each interval's start, and after a re-plan (an EV plugged in through the API):
+        a new horizon at noon, every job's limits dispatched, the changes sent, the states
+        saved."""
+        interval = int(now // STEP)
+        new_interval, self.interval = interval != self.interval, interval
+        for name, job in self.station.charging.items():
+            if name not in self.base:
+                continue
+            if now >= job.start + job.steps * STEP:
+                self._new_horizon(name, job, now)
+            if new_interval:  # no pile readings yet: the interval's limits taken as drawn
+                ended = job.interval(now - STEP / 2)
+                job.observe(now, float("nan"), job.limits(ended))
+            elif len(job.replans) == self.plans[name]:
+                continue
+            job.dispatch(now)
+            self.plans[name] = len(job.replans)
+            try:
+                self.station.storage.save_charging(name, now, dump(job))
+            except StorageError as exc:
+                log.warning("charging: the state of %s was not saved: %s", name, exc)
+        self.limits.flush()
+
+    def _new_horizon(self, name: str, job: DistrictCharging, now: float) -> None:
+        left = [(s.pile, s.energy_kwh - s.delivered_kwh) for s in job.sessions
+                if s.depart >= job.steps and s.energy_kwh > s.delivered_kwh]  # fmt: skip
+        start = _horizon(now)
+        job.begin(start, np.tile(self.base[name], 7))
+        for pile, kwh in left:
+            job.plug_in(pile, kwh, start + CARRIED, now)
