@@ -42,11 +42,11 @@ def meters(n: int) -> tuple[str, ...]:
 
 def test_every_kind_is_described_and_its_described_argument_is_checked() -> None:
     described = {k["kind"]: k for k in describe()}
-    assert len(described) == len(KINDS) == 13
+    assert len(described) == len(KINDS) == 14
     assert described["time sync"]["argument"] == {"type": "none"}
     assert parse(CommandKind.TIME_SYNC, "") is None
     assert parse(CommandKind.TOP_UP, " 5000 ") == 5000
-    assert parse(CommandKind.DEMAND_PERIOD, "15") == 15
+    assert parse(CommandKind.DEMAND_PERIOD, "15") == (15, None)
     with pytest.raises(BadArgument, match="no argument"):
         parse(CommandKind.TIME_SYNC, "2027-01-01")
     with pytest.raises(BadArgument, match="whole number"):

@@ -102,6 +102,16 @@ PARAMETERS: list[tuple[str, Any, dict[str, str], str, Any]] = [
     ("credit levels", {"alarm1": 3000, "alarm2": 1000, "hoarding": 80_000}, SUPERVISOR,
      "401F0200", [0, 80_000, 0]),
     ("display alarm", "credit low", OPERATOR, "FF120200", [True, "credit low"]),
+    ("event threshold", {"event": "overload", "limit": 9000, "delay": 30}, SUPERVISOR,
+     "30080500", [90_000, 30]),
+    ("event threshold", {"event": "power factor", "limit": 65}, SUPERVISOR, "300C0600",
+     [650, 60]),
+    ("event threshold", {"event": "frequency deviation", "limit": 0.3, "delay": 5},
+     SUPERVISOR, "FF260500", [30, 5]),
+    ("event threshold", {"event": "voltage THD", "limit": 6.5}, SUPERVISOR, "FF270500",
+     [650, 60]),
+    ("may export", "true", SUPERVISOR, "FF110200", True),
+    ("demand period", {"period": 30, "slip": 5}, SUPERVISOR, "41010200", 5),
 ]  # fmt: skip
 
 
@@ -217,6 +227,10 @@ def test_a_large_top_up_waits_for_a_second_person(api: TestClient) -> None:
         ("display list", {"items": []}, "unknown field"),
         ("event threshold", {"event": "over-voltage", "limit": 1000}, "200 to 400 V"),
         ("event threshold", {"event": "flood", "limit": 1}, "event is one of"),
+        ("event threshold", {"event": "frequency deviation", "limit": 9}, "0.05 to 5 Hz"),
+        ("may export", "yes", "true or false"),
+        ("demand period", {"period": 15, "slip": 4}, "does not divide"),
+        ("demand period", {"slip": 5}, "missing field"),
         ("tariff table", {"periods": [["25:00", 1]], "switch_at": "2027-01-01T00:00Z"}, "hh:mm"),
         ("tariff table", {"periods": [["00:00", 1]], "switch_at": "tomorrow"}, "ISO 8601"),
         ("tariff table", {"periods": [["00:00", 9]], "switch_at": "2027-01-01T00:00Z"}, "1 to 4"),

@@ -51,10 +51,18 @@ REFUND_APPROVAL = 10_000
 #: The most one top-up may carry (the soft ESAM's wallet limit is larger).
 MAX_AMOUNT = 10_000_000
 #: Event thresholds the station may set: name -> (OI, unit, scale to the wire, bounds).
-THRESHOLDS = {
-    "under-voltage": (0x3001, "V", 10, (50.0, 260.0)),
-    "over-voltage": (0x3002, "V", 10, (200.0, 400.0)),
-    "over-current": (0x3005, "A", 10_000, (1.0, 200.0)),
+THRESHOLDS: dict[str, tuple[int, int, str, int, tuple[float, float], DataType]] = {
+    # event: (OI, attribute, unit, scale to the meter's integer, (low, high), the limit's type)
+    # (meter/management/parameters.py and quality.py hold the objects' shapes)
+    "under-voltage": (0x3001, 5, "V", 10, (50.0, 260.0), DataType.LONG_UNSIGNED),
+    "over-voltage": (0x3002, 5, "V", 10, (200.0, 400.0), DataType.LONG_UNSIGNED),
+    "over-current": (0x3005, 5, "A", 10_000, (1.0, 200.0), DataType.DOUBLE_LONG),
+    "power reversal": (0x3007, 5, "W", 10, (1.0, 10_000.0), DataType.DOUBLE_LONG),
+    "overload": (0x3008, 5, "W", 10, (100.0, 100_000.0), DataType.DOUBLE_LONG),
+    "power factor": (0x300C, 6, "%", 10, (10.0, 100.0), DataType.LONG),
+    "frequency deviation": (0xFF26, 5, "Hz", 100, (0.05, 5.0), DataType.LONG_UNSIGNED),
+    "voltage THD": (0xFF27, 5, "%", 100, (0.5, 50.0), DataType.LONG_UNSIGNED),
+    "current THD": (0xFF28, 5, "%", 100, (1.0, 200.0), DataType.LONG_UNSIGNED),
 }
 
 
@@ -241,7 +249,7 @@ def _threshold(argument: str) -> tuple[str, float, int]:
     event = value["event"]
     if event not in THRESHOLDS:
         raise BadArgument(f"event is one of {', '.join(THRESHOLDS)}")
-    _, unit, _, (low, high) = THRESHOLDS[event]
+    _, _, unit, _, (low, high), _ = THRESHOLDS[event]
     limit = value["limit"]
     if not isinstance(limit, int | float) or isinstance(limit, bool) or not low <= limit <= high:
         raise BadArgument(f"the {event} limit is {low:g} to {high:g} {unit}")
@@ -269,6 +277,40 @@ def _set(*items: tuple[OAD, Data]) -> Structure:
     if len(items) == 1:
         return SetRequestNormal(1, *items[0])
     return SetRequestNormalList(1, tuple(SetItem(oad, data) for oad, data in items))
+
+
+def _demand_window(argument: str) -> tuple[int, int | None]:
+    text = argument.strip()
+    if not text.startswith("{"):
+        return _period(argument), None
+    value = _json(argument, {"period", "slip"}, {"period"})
+    period = _period(str(value["period"]))
+    slip = _integer(value.get("slip", 1), "slip", 1, 60)
+    if period % slip:
+        raise BadArgument(f"the slip time divides the period ({slip} does not divide {period})")
+    return period, (slip if "slip" in value else None)
+
+
+def _demand_request(
+    value: tuple[int, int | None], meter: bytes, context: MeterContext
+) -> Structure:
+    period, slip = value
+    if slip is None:
+        return _set((OAD(0x4100, 2, 0), Data(_D.UNSIGNED, period)))
+    # the meter refuses a period its current slip time does not divide: the slip goes to one
+    # minute first, then the period, then the slip asked for (one request, in this order)
+    return _set(
+        (OAD(0x4101, 2, 0), Data(_D.UNSIGNED, 1)),
+        (OAD(0x4100, 2, 0), Data(_D.UNSIGNED, period)),
+        (OAD(0x4101, 2, 0), Data(_D.UNSIGNED, slip)),
+    )
+
+
+def _boolean(argument: str) -> bool:
+    text = argument.strip().lower()
+    if text not in ("true", "false"):
+        raise BadArgument("the argument is true or false")
+    return text == "true"
 
 
 def _relay(method: int) -> Builder:
@@ -318,11 +360,9 @@ def _display_request(value: tuple[OAD, ...], meter: bytes, context: MeterContext
 
 def _threshold_request(value: Any, meter: bytes, context: MeterContext) -> Structure:
     event, limit, delay = value
-    oi, _, scale, _ = THRESHOLDS[event]
-    kind = _D.DOUBLE_LONG if oi == 0x3005 else _D.LONG_UNSIGNED
-    return _set(
-        (OAD(oi, 5, 0), Data.structure(Data(kind, round(limit * scale)), Data(_D.UNSIGNED, delay)))
-    )
+    oi, attribute, _, scale, _, kind = THRESHOLDS[event]
+    value = Data.structure(Data(kind, round(limit * scale)), Data(_D.UNSIGNED, delay))
+    return _set((OAD(oi, attribute, 0), value))
 
 
 def _credit_request(value: tuple[int, ...], meter: bytes, context: MeterContext) -> Structure:
@@ -441,10 +481,20 @@ KINDS: dict[CommandKind, KindSpec] = {
         ),
         KindSpec(
             CommandKind.DEMAND_PERIOD, _PARAMETERS,
-            "the maximum-demand period (4100)",
-            {"type": "integer", "unit": "min", "enum": sorted(DEMAND_PERIODS)},
-            lambda a: _period(a),
-            lambda v, m, c: _set((OAD(0x4100, 2, 0), Data(_D.UNSIGNED, v))), _many,
+            "the maximum-demand period (4100), and optionally its slip time (4101, dividing "
+            "the period): a number of minutes, or {period, slip}",
+            {"type": ["integer", "object"], "unit": "min", "enum": sorted(DEMAND_PERIODS),
+             "properties": {"period": {"type": "integer", "enum": sorted(DEMAND_PERIODS)},
+                            "slip": {"type": "integer", "minimum": 1, "maximum": 60}}},
+            _demand_window, _demand_request, _many,
+        ),
+        KindSpec(
+            CommandKind.MAY_EXPORT, _PARAMETERS,
+            "whether the customer may export (FF11, vendor): true for rooftop PV; reverse "
+            "energy on a meter that may not is a power-reversal event and a TAMPER",
+            {"type": "boolean"},
+            _boolean,
+            lambda v, m, c: _set((OAD(0xFF11, 2, 0), Data(_D.BOOL, v))), _many,
         ),
         KindSpec(
             CommandKind.PILE_LIMIT, _PARAMETERS,
@@ -455,11 +505,12 @@ KINDS: dict[CommandKind, KindSpec] = {
         ),
         KindSpec(
             CommandKind.EVENT_THRESHOLD, _PARAMETERS,
-            "an event threshold: under-voltage (3001), over-voltage (3002) or over-current "
-            "(3005), limit in V or A, delay in s",
+            "an event threshold, limit in the event's unit, delay in s: "
+            + ", ".join(f"{name} ({t[0]:04X}, {t[2]})" for name, t in THRESHOLDS.items()),
             {"type": "object", "required": ["event", "limit"], "properties": {
                 "event": {"enum": list(THRESHOLDS)},
-                "limit": {"type": "number", "unit": "V or A"},
+                "limit": {"type": "number",
+                          "unit": {name: t[2] for name, t in THRESHOLDS.items()}},
                 "delay": {"type": "integer", "unit": "s", "minimum": 0, "maximum": 255}}},
             _threshold, _threshold_request, _many,
         ),

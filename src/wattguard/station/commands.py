@@ -90,6 +90,7 @@ class CommandKind(enum.Enum):
     DEMAND_PERIOD = "demand period"
     PILE_LIMIT = "pile limit"
     EVENT_THRESHOLD = "event threshold"
+    MAY_EXPORT = "may export"
     SET_PARAMETER = "set parameter"
     KEY_UPDATE = "key update"
     CERTIFICATE_UPDATE = "certificate update"
@@ -122,6 +123,7 @@ ISSUER: dict[CommandKind, Role] = {
     CommandKind.DEMAND_PERIOD: Role.SUPERVISOR,
     CommandKind.PILE_LIMIT: Role.OPERATOR,
     CommandKind.EVENT_THRESHOLD: Role.SUPERVISOR,
+    CommandKind.MAY_EXPORT: Role.SUPERVISOR,
     CommandKind.SET_PARAMETER: Role.SUPERVISOR,
     CommandKind.KEY_UPDATE: Role.SUPERVISOR,
     CommandKind.CERTIFICATE_UPDATE: Role.SUPERVISOR,
