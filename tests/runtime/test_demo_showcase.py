@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wattguard.attacks.scenarios.common import T0
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
-from wattguard.runtime.showcase import ENERGY, IN_FORCE, STEPS, Showcase
+from wattguard.runtime.showcase import ENERGY, FIRMWARE_VERSION, IN_FORCE, STEPS, Showcase
 from wattguard.station.commands import CommandKind, CommandState
 from wattguard.station.records import OperationalKind
 from wattguard.station.storage import open_storage
@@ -63,10 +63,19 @@ def test_the_walkthrough_has_real_effects() -> None:
     assert alarm.kind == CommandKind.DISPLAY_ALARM and alarm.state == CommandState.DONE
     assert showcase.alarmed is not None
     assert meters[showcase.alarmed].management.relay.alarm_message == "over current"
+    # the firmware campaign: every meter of it runs the new image, as it reports over 698
+    assert showcase.campaign_id is not None
+    reported = showcase.firmware_versions()
+    assert reported and set(reported.values()) == {FIRMWARE_VERSION}, reported
+    for address in reported:
+        upgrader = meters[address].upgrader
+        assert upgrader is not None and str(upgrader.active_version) == FIRMWARE_VERSION
     # and the demo said so as it happened
     text = "\n".join(said)
+    firmware = rf"campaign #\d+ done, .*(\d+) of \1 meters report {FIRMWARE_VERSION}"
     for expected in (r"trip \(command", r": stopped", "the new table is in force",
-                     r"fired [1-9]\d* time\(s\)", r"stored: [1-9]\d* over current"):  # fmt: skip
+                     r"fired [1-9]\d* time\(s\)", r"stored: [1-9]\d* over current",
+                     firmware):  # fmt: skip
         assert re.search(expected, text), text
 
 
@@ -84,6 +93,7 @@ def test_the_virtual_demo_prints_the_walkthrough_and_stores_its_effects(tmp_path
     assert re.search(r"tariff: .* reads back 4016 = .*: the new table is in force", summary)
     assert re.search(r"rule #1 fired \d+ time\(s\).*display alarm 'over current'.* done", summary)
     assert re.search(r"operational alarms stored: \d+ over current", summary), summary
+    assert re.search(r"firmware: campaign #\d+ done, .*(\d+) of \1 meters report", summary)
     storage = open_storage(database)  # what the demo left behind
     try:
         firings = storage.firings()

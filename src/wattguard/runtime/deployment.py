@@ -90,6 +90,12 @@ DAILY_NET = CollectionTask(
 )  # fmt: skip
 
 
+#: A district supply meter's over-current and overload limits: a 630 kVA transformer's rating
+#: (about 900 A a phase at 400 V) rather than a household's.
+SUPPLY_OVER_CURRENT_A = 1_000
+SUPPLY_OVERLOAD_W = 630_000
+
+
 @dataclass(frozen=True, slots=True)
 class DeploymentConfig:
     """What a :class:`Deployment` is built from: its size, the pace and start of simulated time,
@@ -333,6 +339,11 @@ class Deployment:
         start. The truth is kept in :attr:`irregular` (and :attr:`bypassed`), which the
         station never reads."""
         total = self._meter(bytes.fromhex(f"{k:06d}000000"))
+        # a transformer-area meter carries the whole district: its over-current and overload
+        # limits are the transformer's, not a household's (60 A, 13.2 kW)
+        limits = total.management.parameters
+        limits.over_current = (SUPPLY_OVER_CURRENT_A * 10_000, limits.over_current[1])
+        limits.quality[0x3008] = (SUPPLY_OVERLOAD_W * 10, limits.quality[0x3008][1])
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
         district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
         # stored as the district's supply meter: the balance and the rules find it

@@ -15,7 +15,10 @@ terminals), as the deployment's users, with the command rules, approvals and aud
 * a tariff table with prices, switching over an hour later, is issued and approved by a
   second supervisor; after the switch-over the day table in force (4016) is read back;
 * the second busiest meter is tripped: its stored forward energy (0010) stops rising;
-* :meth:`Showcase.firmware_wave`: the hook for a firmware campaign's wave (not yet: see there);
+* a firmware campaign: the vendor's new management-module image is uploaded once (verified
+  against the vendor key), a supervisor's campaign over the first district's customers is
+  approved by a second, its canary wave goes first and the next follows by itself once the
+  canary passed; the meters report the new version over DL/T 698.45;
 * later steps say what the trip, the tariff change, the rule and the alarms came to.
 
 :meth:`Showcase.lines` reports what each step achieved, from the station's own records, for
@@ -31,11 +34,15 @@ from dataclasses import dataclass, field
 
 from wattguard.protocol import OAD
 from wattguard.runtime.deployment import Deployment
+from wattguard.station.campaigns import CampaignPlan
 from wattguard.station.commands import Command, CommandKind, CommandRefused, Role, User
 from wattguard.station.ondemand import OnDemandRead
 from wattguard.station.records import OperationalKind
 
-__all__ = ["ENERGY", "IN_FORCE", "PERIODS", "PRICES", "STEPS", "Showcase"]
+__all__ = ["ENERGY", "FIRMWARE_VERSION", "IN_FORCE", "PERIODS", "PRICES", "STEPS", "Showcase"]
+
+#: The management-module firmware version the demo's campaign rolls out.
+FIRMWARE_VERSION = "1.1.0"
 
 #: The forward active energy, as the real-time collection stores it (kWh).
 ENERGY = "00100201"
@@ -76,6 +83,7 @@ class Showcase:
     tariff_command: int | None = None
     switch_at: float | None = None
     tariff_read: OnDemandRead | None = None
+    campaign_id: int | None = None
     done: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -153,8 +161,25 @@ class Showcase:
                        f"{self.operator.name}); its forward energy should stop")  # fmt: skip
 
     def firmware_wave(self, now: float) -> None:
-        """The hook for a firmware campaign's wave (issue #15): once the station runs firmware
-        campaigns, the demo rolls a canary wave out here. Until then it does nothing."""
+        """A firmware campaign over the first district's customers: the image uploaded once, a
+        second supervisor's approval, a canary wave of a quarter of them, the rest after it."""
+        deployment = self.deployment
+        runner = deployment.station.campaigns
+        body = b"wattguard management firmware %b\n" % FIRMWARE_VERSION.encode()
+        stored = runner.upload(
+            self.supervisor, deployment.vendor.build(body * 40, FIRMWARE_VERSION)
+        )
+        meters = self._customers()
+        plan = CampaignPlan(canary_share=0.25, wave_sizes=(len(meters),), auto_advance=True)
+        made = runner.create(
+            self.supervisor, CommandKind.FIRMWARE, meters, stored.version, stored.digest, plan
+        )
+        deployment.station.approve(self.second, made.id)
+        campaign = runner.start(self.supervisor, made.id)
+        self.campaign_id = campaign.id
+        self._say(now, f"firmware {stored.version} campaign #{campaign.id} over {len(meters)} "
+                       f"meters by {self.supervisor.name}, approved by {self.second.name}: "
+                       f"wave 1 of {campaign.waves} (the canary) started")  # fmt: skip
 
     def trip_check(self, now: float) -> None:
         """Say what the tripped meter's stored forward energy did since the trip."""
@@ -162,7 +187,8 @@ class Showcase:
 
     def report(self, now: float) -> None:
         """Say what the rule and the operational alarms came to (and the tariff read back)."""
-        for line in (self._tariff_line(), self._rule_line(), self._alarm_line()):
+        lines = (self._tariff_line(), self._firmware_line(), self._rule_line(), self._alarm_line())
+        for line in lines:
             self._say(now, line)
 
     def tariff_check(self, now: float) -> None:
@@ -216,7 +242,10 @@ class Showcase:
 
     def lines(self) -> list[str]:
         """What each step achieved, from the station's records (for the end summary)."""
-        return [self._trip_line(), self._tariff_line(), self._rule_line(), self._alarm_line()]
+        return [
+            self._trip_line(), self._tariff_line(), self._firmware_line(), self._rule_line(),
+            self._alarm_line(),
+        ]  # fmt: skip
 
     def _trip_line(self) -> str:
         energy = self.trip_energy()
@@ -245,6 +274,24 @@ class Showcase:
             f"tariff: command #{self.tariff_command} switched over at "
             f"{_clock(self.switch_at or 0)}; meter {read.meter} reads back 4016 = "
             f"{in_force}: {verdict}"
+        )
+
+    def firmware_versions(self) -> dict[str, str]:
+        """Each meter of the campaign and the version it reported (empty before it)."""
+        if self.campaign_id is None:
+            return {}
+        progress = self.deployment.station.campaigns.progress.get(self.campaign_id, {})
+        return {meter: p.reported for meter, p in progress.items()}
+
+    def _firmware_line(self) -> str:
+        if self.campaign_id is None:
+            return "firmware: no campaign yet"
+        campaign = self.deployment.station.campaigns.get(self.campaign_id)
+        reported = self.firmware_versions()
+        new = sum(version == FIRMWARE_VERSION for version in reported.values())
+        return (
+            f"firmware: campaign #{campaign.id} {campaign.state.value}, wave {campaign.wave + 1} "
+            f"of {campaign.waves}; {new} of {len(reported)} meters report {FIRMWARE_VERSION}"
         )
 
     def _rule_line(self) -> str:

@@ -1,6 +1,6 @@
-"""A deployment's rooftop-PV customers are commissioned as allowed to export (FF11): at a
-sunny noon their meters register reverse energy without a power-reversal event, while the
-same export on a meter that may not export is one."""
+"""How a deployment commissions its meters: rooftop-PV customers allowed to export (FF11), so
+their noon export is no power-reversal event; a district's supply meter with a transformer's
+over-current and overload limits, so a busy evening on the whole district raises neither."""
 
 from __future__ import annotations
 
@@ -25,3 +25,16 @@ def test_pv_customers_export_at_noon_without_a_reversal_event() -> None:
     assert exported, "a PV customer fed energy back at noon"
     reversals = deployment.storage.operational_events(kind=OperationalKind.POWER_REVERSAL)
     assert [e for e in reversals if e.meter in {m.address.hex() for m in pv}] == []
+
+
+def test_a_supply_meter_carries_a_busy_district_without_overload_alarms() -> None:
+    config = DeploymentConfig(meters=25, per_terminal=25, start=MIDNIGHT + 18 * 3600, seed=2,
+                              districts=True)  # fmt: skip
+    deployment = Deployment(config, virtual_clock(config))
+    (supply,) = deployment.supply_meters
+    deployment.run_virtual(3 * 3600)  # the evening peak
+    stored = deployment.storage.readings(supply, "00100201")
+    assert stored and stored[-1].value - stored[0].value > 20, "the district drew its evening"
+    alarms = deployment.storage.operational_events(meter=supply)
+    assert [e for e in alarms if e.kind in (OperationalKind.OVER_CURRENT,
+                                            OperationalKind.OVERLOAD)] == []  # fmt: skip
