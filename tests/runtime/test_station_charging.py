@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,6 +19,7 @@ from wattguard.runtime.station_charging import StationCharging, load_charging
 from wattguard.station import Station
 from wattguard.station.api import create_app
 from wattguard.station.commands import CommandKind, Role, User
+from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
 
 T0 = 1_796_083_200.0 + 15 * 3600  # 15:00 UTC
@@ -91,3 +93,37 @@ def test_a_bad_charging_file_says_what_is_wrong(tmp_path: Path, document: object
     path.write_text(document if isinstance(document, str) else json.dumps(document))
     with pytest.raises(ConfigError):
         load_charging(path)
+
+
+def test_the_measured_base_load_replans_when_the_forecast_misses(tmp_path: Path) -> None:
+    """With the district's supply meter known, each interval's base load is its measured power
+    less the piles' limits: a district drawing far above the file's base load re-plans."""
+    clock = VirtualClock(T0)
+    station = _station(tmp_path, clock)
+    supply = "000001000000"
+    station.register_total_meter(bytes.fromhex(supply), bytes.fromhex(DISTRICT))
+    jobs = StationCharging(station, _file(tmp_path))
+    job = station.charging[DISTRICT]
+    before = len(job.replans)
+    energy = 1000.0
+    for _ in range(3):  # 25 kW for 45 minutes, against a forecast of 12.5 kW
+        clock.advance(900)
+        energy += 25.0 * 0.25
+        station.storage.add_readings([Reading(supply, "00100201", int(clock.time()), energy)])
+        jobs.tick(clock.time())
+    t = job.interval(clock.time() - 450)
+    assert job.actual[t] == pytest.approx(25.0)
+    assert len(job.replans) > before and "forecast missed" in job.replans[-1].reason
+    assert job.forecast[t + 1] == pytest.approx(25.0)  # the rest shifted by the miss
+
+
+def test_without_a_supply_meter_the_forecast_stands(tmp_path: Path) -> None:
+    clock = VirtualClock(T0)
+    station = _station(tmp_path, clock)
+    jobs = StationCharging(station, _file(tmp_path))
+    job = station.charging[DISTRICT]
+    for _ in range(3):
+        clock.advance(900)
+        jobs.tick(clock.time())
+    assert all("forecast missed" not in r.reason for r in job.replans)
+    assert np.isnan(job.actual[job.interval(clock.time() - 450)])

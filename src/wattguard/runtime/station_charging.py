@@ -9,10 +9,13 @@ The file (``wattguard station --charging FILE``)::
                     "piles": [{"meter": "000001000001", "max_kw": 7}, ...]}]}
 
 ``base_kw`` is the district's typical base load per 15-minute interval of a day from
-noon UTC (one value: flat): the forecast's history, repeated over a week, until the
-station measures the district itself; the piles' draw is not read back yet either, so each
-interval's limits are taken as drawn (docs/analytics.md, "Orderly charging in the station
-role", says what is left). EVs are plugged
+noon UTC (one value: flat): the forecast's history, repeated over a week. Where the station
+knows the district's supply meter, each interval's base load is measured: the supply meter's
+mean power over its two latest stored energy readings (the real-time forward energy, 0010,
+read every 15 minutes under the meter's MAC) less what the piles drew; a base load off the
+forecast re-plans the rest of the horizon. The piles' own draw is not a collected object, so
+each interval's limits are taken as drawn (docs/analytics.md, "Orderly charging in the
+station role"). EVs are plugged
 in and out through the API (``POST /api/charging/{district}/sessions``). Each day at noon
 UTC a new horizon begins (EVs charge overnight: few sessions cross noon); an EV still
 plugged in then keeps what it still needs, due four hours into the new horizon. At start a
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 STEP, STEPS, DAY = 900, 96, 86_400.0
 NOON = 43_200.0
 CARRIED = 4 * 3600.0  # when an EV carried into a new horizon is due
+#: The supply meter's forward active energy as the real-time collection stores it (kWh).
+SUPPLY_ENERGY = "00100201"
 
 
 def _horizon(now: float) -> float:
@@ -132,9 +137,9 @@ class StationCharging:
                 continue
             if now >= job.start + job.steps * STEP:
                 self._new_horizon(name, job, now)
-            if new_interval:  # no pile readings yet: the interval's limits taken as drawn
-                ended = job.interval(now - STEP / 2)
-                job.observe(now, float("nan"), job.limits(ended))
+            if new_interval:  # the piles' limits taken as drawn; the base load as measured
+                drawn = job.limits(job.interval(now - STEP / 2))
+                job.observe(now, self._base_load(name, now, sum(drawn.values())), drawn)
             elif len(job.replans) == self.plans[name]:
                 continue
             job.dispatch(now)
@@ -144,6 +149,24 @@ class StationCharging:
             except StorageError as exc:
                 log.warning("charging: the state of %s was not saved: %s", name, exc)
         self.limits.flush()
+
+    def _base_load(self, district: str, now: float, piles_kw: float) -> float:
+        """The district's base load (kW) just measured: its supply meter's mean power over
+        the two latest forward-energy readings of the last 45 minutes, less ``piles_kw``;
+        NaN without a supply meter or two readings (the forecast then stands)."""
+        supply = self.station.supply_meter(district)
+        if supply is None:
+            return float("nan")
+        start = int(now - 3 * STEP)
+        found = sorted(
+            self.station.storage.readings(supply, SUPPLY_ENERGY, start=start, end=int(now) + 1),
+            key=lambda reading: reading.time,
+        )
+        if len(found) < 2 or found[-1].time <= found[-2].time:
+            return float("nan")
+        hours = (found[-1].time - found[-2].time) / 3600
+        kw = (found[-1].value - found[-2].value) / hours
+        return max(kw - piles_kw, 0.0)
 
     def _new_horizon(self, name: str, job: DistrictCharging, now: float) -> None:
         left = [(s.pile, s.energy_kwh - s.delivered_kwh) for s in job.sessions
