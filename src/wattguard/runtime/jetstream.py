@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from wattguard.crypto import sm3
 from wattguard.errors import ConfigError
 from wattguard.network.bus import Handler, _check, matches
 
-__all__ = ["DEFAULT_STREAMS", "JetStreamBus", "StreamSpec", "message_id"]
+__all__ = ["DEFAULT_STREAMS", "JetStreamBus", "StreamSpec", "message_id", "replicated"]
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,15 @@ PUBLISH_PATIENCE = 30.0
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
     """One JetStream stream: its name, the subjects it stores, how messages leave it
-    (``workqueue``: when acknowledged; ``limits``: by age) and its duplicate window."""
+    (``workqueue``: when acknowledged; ``limits``: by age), its duplicate window, and on how
+    many servers of a cluster it is kept (``replicas``: 3 survives the loss of one node)."""
 
     name: str
     subjects: tuple[str, ...]
     retention: str = "workqueue"
     max_age: float = 7 * 86_400.0
     duplicate_window: float = 600.0
+    replicas: int = 1
 
 
 #: The streams of a deployment: reports and answers up, commands down, security events.
@@ -68,6 +70,13 @@ DEFAULT_STREAMS = (
     StreamSpec("WATTGUARD_DOWN", ("down.>",), retention="limits", max_age=3600.0),
     StreamSpec("WATTGUARD_EVENTS", ("events.>",)),
 )
+
+
+def replicated(streams: Sequence[StreamSpec], replicas: int) -> tuple[StreamSpec, ...]:
+    """``streams``, each kept on ``replicas`` servers of a JetStream cluster (1-5)."""
+    if not 1 <= replicas <= 5:
+        raise ConfigError(f"JetStream keeps a stream on 1 to 5 servers, not {replicas}")
+    return tuple(replace(spec, replicas=replicas) for spec in streams)
 
 
 def _durable_name(text: str) -> str:
@@ -109,8 +118,9 @@ class JetStreamBus:
         cls, url: str, *, name: str = "wattguard", nkey_seed: Path | None = None,
         streams: Sequence[StreamSpec] = DEFAULT_STREAMS, prefix: str = "", **options: Any,
     ) -> JetStreamBus:  # fmt: skip
-        """Connect to the server at ``url`` (with ``nkey_seed``, as that NKey user) and create
-        or update ``streams``; ConfigError when the server cannot be reached or has no
+        """Connect to the server at ``url`` (several, of a cluster: comma-separated; the
+        connection moves to another when one stops) (with ``nkey_seed``, as that NKey user)
+        and create or update ``streams``; ConfigError when the server cannot be reached or has no
         JetStream (start it with ``-js``)."""
         try:
             import nats
@@ -121,7 +131,7 @@ class JetStreamBus:
             credentials["nkeys_seed"] = str(nkey_seed)
         try:
             connection = await nats.connect(
-                url, name=name, connect_timeout=2, max_reconnect_attempts=-1,
+                servers=url.split(","), name=name, connect_timeout=2, max_reconnect_attempts=-1,
                 allow_reconnect=True, **credentials,
             )  # fmt: skip
         except Exception as exc:
@@ -144,6 +154,7 @@ class JetStreamBus:
                 name=self._stream_name(spec), subjects=[self.prefix + s for s in spec.subjects],
                 retention=RetentionPolicy(spec.retention), storage=StorageType.FILE,
                 max_age=spec.max_age, duplicate_window=spec.duplicate_window,
+                num_replicas=spec.replicas,
             )  # fmt: skip
             try:
                 await self._js.stream_info(config.name)
