@@ -69,10 +69,8 @@ def cluster(tmp_path: Path) -> Iterator[tuple[list[int], list[subprocess.Popen[b
         config.write_text(
             node_config(f"nats-{i + 1}", clients[i], routes[i], routes, tmp_path / f"js{i}")
         )
-        nodes.append(
-            subprocess.Popen([NATS_SERVER, "-c", str(config)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
-        )
+        command = [NATS_SERVER, "-c", str(config)]
+        nodes.append(subprocess.Popen(command, stderr=subprocess.DEVNULL))
     try:
         for port in clients:
             _wait_port(port)

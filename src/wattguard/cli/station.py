@@ -53,12 +53,24 @@ def add(commands: Commands) -> None:
         "--jetstream", action="store_true",
         help="durable NATS JetStream streams instead of NATS core (the server runs with -js)",
     )  # fmt: skip
+    station.add_argument(
+        "--role", choices=("all", "ingest", "api"), default="all",
+        help="all: one process does everything (the default); ingest: one of any number of "
+        "workers sharing the up stream (needs --jetstream; no API); api: the API, dashboard, "
+        "commands and rules, one at a time (others wait as standbys): docs/deploy.md",
+    )  # fmt: skip
+    station.add_argument(
+        "--replicas", type=int, default=1,
+        help="with --jetstream: keep each stream on this many servers of a NATS cluster (1; 3 "
+        "survives the loss of one node)",
+    )  # fmt: skip
     station.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the station until Ctrl-C."""
     from wattguard.runtime import roles
+    from wattguard.runtime.station_roles import StationRole
     from wattguard.station.freshness import AnswerFreshness
 
     job = roles.run_station(
@@ -66,6 +78,6 @@ def run(args: argparse.Namespace) -> int:
         pki_folder=folder(args), bus_keys=bus_keys(args),
         api_port=None if args.no_api else args.api_port,
         freshness=AnswerFreshness(args.answer_window, args.clock_tolerance),
-        jetstream=args.jetstream,
+        jetstream=args.jetstream, role=StationRole(args.role), replicas=args.replicas,
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)
