@@ -42,8 +42,14 @@ from wattguard.crypto import sm3
 from wattguard.errors import ConfigError
 from wattguard.network.bus import Handler, _check, matches
 
-__all__ = ["DEFAULT_STREAMS", "JetStreamBus", "StreamSpec", "durable_name", "message_id",
-           "replicated"]
+__all__ = [
+    "DEFAULT_STREAMS",
+    "JetStreamBus",
+    "StreamSpec",
+    "durable_name",
+    "message_id",
+    "replicated",
+]
 
 log = logging.getLogger(__name__)
 
