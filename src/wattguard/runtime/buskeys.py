@@ -17,7 +17,9 @@ both secret, created 0600 from the start and written atomically. And, public:
   clients). For JetStream (``--jetstream``), each also gets the JetStream API and
   acknowledgement subjects of its own durable consumers only, the station alone may create
   and update the streams, and each service reads replies on its own inbox prefix
-  (:func:`inbox_prefix`). Start the server with ``nats-server -js -c DIR/nats-server.conf``.
+  (:func:`inbox_prefix`). Start the server with ``nats-server -js -c DIR/nats-server.conf``;
+  ``authorization.conf`` holds the users block alone, for the nodes of a cluster to include
+  (deploy/nats-cluster/).
 
 Each service is given the folder and its own name, and reads only its own secret files.
 ``--add-fep NAME`` adds an FEP later and ``--remove NAME`` withdraws one (the directory and
@@ -42,6 +44,7 @@ from wattguard.secretfile import read_secret, write_secret
 __all__ = [
     "BusCredentials",
     "add_fep",
+    "authorization",
     "inbox_prefix",
     "init_bus",
     "load_credentials",
@@ -51,6 +54,8 @@ __all__ = [
 
 DIRECTORY = "directory.json"
 SERVER_CONFIG = "nats-server.conf"
+#: The users block alone, for a cluster's node configurations to include.
+AUTHORIZATION = "authorization.conf"
 STATION = "station"
 
 
@@ -122,8 +127,10 @@ def _permissions(role: str, name: str) -> tuple[list[str], list[str]]:
             ["up.*", f"{EVENTS}.*", "answers.*", inbox])  # fmt: skip
 
 
-def server_config(entries: dict[str, dict[str, str]], listen: str = "127.0.0.1:4222") -> str:
-    """The nats-server configuration for the services in ``entries`` (the directory's form)."""
+def authorization(entries: dict[str, dict[str, str]]) -> str:
+    """The ``authorization`` block for the services in ``entries`` (the directory's form):
+    one NKey user each, with what it may publish and subscribe. The cluster configuration of
+    deploy/nats-cluster/ includes it as ``authorization.conf``."""
     users = []
     for name, entry in sorted(entries.items()):
         publish, subscribe = _permissions(entry["role"], name)
@@ -134,10 +141,16 @@ def server_config(entries: dict[str, dict[str, str]], listen: str = "127.0.0.1:4
             f"        subscribe: {{ allow: {json.dumps(subscribe)} }} }} }}"
         )
     return (
-        "# wattguard's bus: written by `wattguard bus`; start: nats-server -c THIS_FILE\n"
         "# Only these users connect; each may publish and subscribe only where its role says.\n"
-        f"listen: {json.dumps(listen)}\n"
         "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n}\n"
+    )
+
+
+def server_config(entries: dict[str, dict[str, str]], listen: str = "127.0.0.1:4222") -> str:
+    """The nats-server configuration for the services in ``entries`` (the directory's form)."""
+    return (
+        "# wattguard's bus: written by `wattguard bus`; start: nats-server -js -c THIS_FILE\n"
+        f"listen: {json.dumps(listen)}\n" + authorization(entries)
     )
 
 
@@ -155,6 +168,7 @@ def _add(folder: Path, entries: dict[str, dict[str, str]], name: str, role: str)
 def _save(folder: Path, entries: dict[str, dict[str, str]], listen: str) -> None:
     _write_public(folder / DIRECTORY, json.dumps(entries, indent=2, sort_keys=True) + "\n")
     _write_public(folder / SERVER_CONFIG, server_config(entries, listen))
+    _write_public(folder / AUTHORIZATION, authorization(entries))
 
 
 def _entries(folder: Path) -> dict[str, dict[str, str]]:
