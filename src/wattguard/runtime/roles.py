@@ -306,13 +306,13 @@ async def run_station(
 ) -> None:
     if role is StationRole.INGEST and not jetstream:
         raise ConfigError("--role ingest shares the up stream with other workers: add --jetstream")
+    hsm = _station_hsm(vault, cipher, pki_folder)
     storage = open_storage(database)  # a bad URL is refused here, before any lock
     try:
         lock = await _lead(database) if role.leads else None
     except BaseException:
         storage.close()
         raise
-    hsm = _station_hsm(vault, cipher, pki_folder)
     nats, bus, sealed = await connect_bus(
         bus_url, STATION, bus_keys, jetstream=jetstream, replicas=replicas
     )
