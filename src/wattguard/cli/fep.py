@@ -30,6 +30,10 @@ def add(commands: Commands) -> None:
         "--jetstream", action="store_true",
         help="durable NATS JetStream streams instead of NATS core (the server runs with -js)",
     )  # fmt: skip
+    fep.add_argument(
+        "--replicas", type=int, default=1,
+        help="with --jetstream: keep each stream on this many servers of a NATS cluster (1)",
+    )  # fmt: skip
     fep.set_defaults(run=run)
 
 
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             bus_keys=bus_keys(args),
             name=args.name,
             jetstream=args.jetstream,
+            replicas=args.replicas,
         ),
         args.command,
     )

@@ -74,6 +74,17 @@ def add(commands: Commands) -> None:
         "--charging", type=Path, default=None, metavar="FILE",
         help="orderly EV charging: the districts, capacities and piles (JSON; README)",
     )  # fmt: skip
+    station.add_argument(
+        "--role", choices=("all", "ingest", "api"), default="all",
+        help="all: one process does everything (the default); ingest: one of any number of "
+        "workers sharing the up stream (needs --jetstream; no API); api: the API, dashboard, "
+        "commands and rules, one at a time (others wait as standbys): docs/deploy.md",
+    )  # fmt: skip
+    station.add_argument(
+        "--replicas", type=int, default=1,
+        help="with --jetstream: keep each stream on this many servers of a NATS cluster (1; 3 "
+        "survives the loss of one node)",
+    )  # fmt: skip
     station.set_defaults(run=run)
 
 
@@ -91,6 +102,7 @@ def _days(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the station until Ctrl-C."""
     from wattguard.runtime import roles
+    from wattguard.runtime.station_roles import StationRole
     from wattguard.station.freshness import AnswerFreshness
 
     job = roles.run_station(
@@ -101,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         jetstream=args.jetstream, charging=args.charging,
         retain_days=args.retain_days,
         vendor_key=_vendor_key(args.vendor_key), vendor_id=args.vendor_id,
+        role=StationRole(args.role), replicas=args.replicas,
     )  # fmt: skip
     return serve_until_interrupted(job, args.command)
 

@@ -17,11 +17,24 @@ delivered envelope reaches the handler only if, in this order:
 3. its signature verifies under that sender's key (else AUTHENTICATION);
 4. the subject it was signed for is the one it arrived on, and the sender's role may publish
    there (:func:`may_publish`: an FEP ``up.*`` and ``events.<its own name>``, the station
-   ``down.*``; else UNAUTHORISED). A security event on the bus is therefore always attributed:
-   ``events.fep-2`` can only come from fep-2;
+   ``down.*`` and ``answers.*`` (an ingest worker hands a terminal's answer to the leader:
+   runtime/station_roles.py); else UNAUTHORISED). A security event on the bus is therefore
+   always attributed: ``events.fep-2`` can only come from fep-2;
 5. it is fresh: its sequence (the sender's clock in microseconds, strictly increasing per
    sender across restarts) is within ``max_age`` seconds of ours and ``skew`` ahead at most,
    and above the last one this subscription accepted from that sender (else REPLAY).
+
+Over a stream (NATS JetStream, whose work queues redeliver what a consumer did not
+acknowledge, possibly to another worker, possibly long after it was stored), step 5 differs:
+the inner bus says which stream message is being delivered (its stream sequence and the time
+the server stored it: ``delivery``). The envelope must have been fresh *when stored* (its age
+then within ``max_age``, ``skew`` ahead at most), and within that window no *other* stream
+message may carry the same envelope (sender, sequence): a redelivery of the same stream
+message is accepted, a copy published again is refused (REPLAY). A copy published again
+after the window is refused by its age when stored. The record is per process: a copy
+injected within ``max_age`` that reaches another ingest worker passes here and is stopped by
+the stream's duplicate window (same message id) and the storage's one-reading-once rule
+(docs/security.md, "JetStream redelivery").
 
 Each subscription pattern keeps its own high-water mark per sender (the same message goes to
 every matching subscription, once each), and keeps it when unsubscribed, so a terminal that
@@ -92,7 +105,7 @@ def _publish_patterns(role: str, name: str) -> tuple[str, ...]:
     if role == BusRole.FEP:
         return ("up.*", f"{EVENTS}.{name}")
     if role == BusRole.STATION:
-        return ("down.*",)
+        return ("down.*", "answers.*")
     return ()
 
 
@@ -100,7 +113,7 @@ def _subscribe_patterns(role: str) -> tuple[str, ...]:
     if role == BusRole.FEP:
         return ("down.*",)
     if role == BusRole.STATION:
-        return ("up.*", f"{EVENTS}.*")
+        return ("up.*", f"{EVENTS}.*", "answers.*")
     return ()
 
 
@@ -241,10 +254,12 @@ class _Drops:
 
 @dataclass
 class _Marks:
-    """A subscription pattern's high-water sequence per sender."""
+    """A subscription pattern's high-water sequence per sender, and (over a stream) the
+    envelopes accepted within the freshness window: (sender, sequence) -> stream sequence."""
 
     floor: int
     last: dict[str, int] = field(default_factory=dict)
+    stored: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class SealedBus:
@@ -267,6 +282,7 @@ class SealedBus:
         max_age: float = 60.0,
         skew: float = 5.0,
         report_every: float = 60.0,
+        delivery: Callable[[], tuple[int, float] | None] | None = None,
     ) -> None:
         self.inner = inner
         self.identity = identity
@@ -276,6 +292,7 @@ class SealedBus:
         self.max_age = max_age
         self.skew = skew
         self.report_every = report_every
+        self.delivery = delivery
         self.published = 0
         self.accepted = 0
         self.refused = 0
@@ -338,6 +355,9 @@ class SealedBus:
             return self._refuse(EventKind.UNAUTHORISED, sender,
                                 f"{sender} ({role}) signed for {envelope.subject!r}, "
                                 f"which it may not publish on {subject!r}")  # fmt: skip
+        stored = None if self.delivery is None else self.delivery()
+        if stored is not None:
+            return self._open_stored(marks, envelope, subject, stored)
         now = self.clock()
         age = now - envelope.sequence / 1_000_000
         last = marks.last.get(sender, marks.floor)
@@ -346,6 +366,29 @@ class SealedBus:
                                 f"stale or replayed envelope from {sender} on {subject} "
                                 f"({age:.1f} s old)")  # fmt: skip
         marks.last[sender] = envelope.sequence
+        self.accepted += 1
+        return envelope.payload
+
+    def _open_stored(
+        self, marks: _Marks, envelope: Envelope, subject: str, stored: tuple[int, float]
+    ) -> bytes | None:
+        """Freshness of an envelope delivered from a stream (see the module docstring): it
+        was fresh when the server stored it, and no other stream message carried it."""
+        sender, (stream_sequence, stored_at) = envelope.sender, stored
+        age = stored_at - envelope.sequence / 1_000_000
+        key = (sender, envelope.sequence)
+        first = marks.stored.get(key, stream_sequence)
+        if age > self.max_age or age < -self.skew or first != stream_sequence:
+            return self._refuse(EventKind.REPLAY, sender,
+                                f"stale or replayed envelope from {sender} on {subject} "
+                                f"({age:.1f} s old when stored)")  # fmt: skip
+        marks.stored[key] = stream_sequence
+        horizon = int((stored_at - self.max_age - 2 * self.skew) * 1_000_000)
+        while marks.stored:  # forget what the age check refuses anyway (oldest first)
+            oldest = next(iter(marks.stored))
+            if oldest[1] >= horizon:
+                break
+            del marks.stored[oldest]
         self.accepted += 1
         return envelope.payload
 

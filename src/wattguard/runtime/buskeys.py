@@ -12,9 +12,14 @@ both secret, created 0600 from the start and written atomically. And, public:
 * ``directory.json``: every service's name, role, NKey public key and SM2 public key;
 * ``nats-server.conf``: one NATS user per service, its NKey, and what it may publish and
   subscribe: an FEP publishes ``up.*`` and ``events.<its name>`` and subscribes ``down.*``;
-  the station publishes ``down.*`` and subscribes ``up.*`` and ``events.*``; nobody else
-  connects (a server with users refuses unauthenticated clients). Start the server with
-  ``nats-server -c DIR/nats-server.conf``.
+  the station publishes ``down.*`` and ``answers.*`` and subscribes ``up.*``, ``events.*``
+  and ``answers.*``; nobody else connects (a server with users refuses unauthenticated
+  clients). For JetStream (``--jetstream``), each also gets the JetStream API and
+  acknowledgement subjects of its own durable consumers only, the station alone may create
+  and update the streams, and each service reads replies on its own inbox prefix
+  (:func:`inbox_prefix`). Start the server with ``nats-server -js -c DIR/nats-server.conf``;
+  ``authorization.conf`` holds the users block alone, for the nodes of a cluster to include
+  (deploy/nats-cluster/).
 
 Each service is given the folder and its own name, and reads only its own secret files.
 ``--add-fep NAME`` adds an FEP later and ``--remove NAME`` withdraws one (the directory and
@@ -33,11 +38,14 @@ from wattguard.crypto import sm2
 from wattguard.errors import ConfigError
 from wattguard.network.bus import EVENTS
 from wattguard.network.sealed_bus import BusDirectory, BusIdentity, BusRole, check_name
+from wattguard.runtime.jetstream import DEFAULT_STREAMS, durable_name
 from wattguard.secretfile import read_secret, write_secret
 
 __all__ = [
     "BusCredentials",
     "add_fep",
+    "authorization",
+    "inbox_prefix",
     "init_bus",
     "load_credentials",
     "remove_fep",
@@ -46,6 +54,8 @@ __all__ = [
 
 DIRECTORY = "directory.json"
 SERVER_CONFIG = "nats-server.conf"
+#: The users block alone, for a cluster's node configurations to include.
+AUTHORIZATION = "authorization.conf"
 STATION = "station"
 
 
@@ -77,14 +87,50 @@ def _new_nkey() -> tuple[bytes, str]:
     return bytes(seed), public
 
 
-def _permissions(role: str, name: str) -> tuple[list[str], list[str]]:
+def inbox_prefix(name: str) -> str:
+    """The prefix of service ``name``'s reply subjects: its own, so that no service may read
+    another's replies (JetStream's acknowledgements and fetched messages arrive there)."""
+    return f"_INBOX_{check_name(name)}"
+
+
+def _consumer(stream: str, durable: str) -> list[str]:
+    """What a service needs to create, read and fetch from its durable pull consumer of
+    ``stream`` and to acknowledge what it fetched (the JetStream API of nats-server 2.9+)."""
+    api = "$JS.API.CONSUMER"
+    return [
+        f"{api}.INFO.{stream}.{durable}", f"{api}.DURABLE.CREATE.{stream}.{durable}",
+        f"{api}.CREATE.{stream}.{durable}", f"{api}.CREATE.{stream}.{durable}.>",
+        f"{api}.MSG.NEXT.{stream}.{durable}", f"$JS.ACK.{stream}.{durable}.>",
+    ]  # fmt: skip
+
+
+def _jetstream(role: str, name: str) -> list[str]:
+    """The JetStream API and acknowledgement subjects ``name`` may publish on: the streams'
+    information for everyone, their creation and update for the station only, and each
+    service's own durable consumers only (least privilege)."""
+    streams = {spec.subjects[0].split(".")[0]: spec.name for spec in DEFAULT_STREAMS}
+    allowed = [f"$JS.API.STREAM.INFO.{stream}" for stream in streams.values()]
     if role == BusRole.FEP:
-        return ["up.*", f"{EVENTS}.{name}"], ["down.*"]
-    return ["down.*"], ["up.*", f"{EVENTS}.*"]
+        return allowed + _consumer(streams["down"], durable_name(f"{name}-down.*"))
+    for verb in ("CREATE", "UPDATE"):
+        allowed += [f"$JS.API.STREAM.{verb}.{stream}" for stream in streams.values()]
+    for subject in ("up", EVENTS, "answers"):
+        allowed += _consumer(streams[subject], durable_name(f"{name}-{subject}.*"))
+    return allowed
 
 
-def server_config(entries: dict[str, dict[str, str]], listen: str = "127.0.0.1:4222") -> str:
-    """The nats-server configuration for the services in ``entries`` (the directory's form)."""
+def _permissions(role: str, name: str) -> tuple[list[str], list[str]]:
+    inbox = f"{inbox_prefix(name)}.>"
+    if role == BusRole.FEP:
+        return ["up.*", f"{EVENTS}.{name}", *_jetstream(role, name)], ["down.*", inbox]
+    return (["down.*", "answers.*", *_jetstream(role, name)],
+            ["up.*", f"{EVENTS}.*", "answers.*", inbox])  # fmt: skip
+
+
+def authorization(entries: dict[str, dict[str, str]]) -> str:
+    """The ``authorization`` block for the services in ``entries`` (the directory's form):
+    one NKey user each, with what it may publish and subscribe. The cluster configuration of
+    deploy/nats-cluster/ includes it as ``authorization.conf``."""
     users = []
     for name, entry in sorted(entries.items()):
         publish, subscribe = _permissions(entry["role"], name)
@@ -95,10 +141,16 @@ def server_config(entries: dict[str, dict[str, str]], listen: str = "127.0.0.1:4
             f"        subscribe: {{ allow: {json.dumps(subscribe)} }} }} }}"
         )
     return (
-        "# wattguard's bus: written by `wattguard bus`; start: nats-server -c THIS_FILE\n"
         "# Only these users connect; each may publish and subscribe only where its role says.\n"
-        f"listen: {json.dumps(listen)}\n"
         "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n}\n"
+    )
+
+
+def server_config(entries: dict[str, dict[str, str]], listen: str = "127.0.0.1:4222") -> str:
+    """The nats-server configuration for the services in ``entries`` (the directory's form)."""
+    return (
+        "# wattguard's bus: written by `wattguard bus`; start: nats-server -js -c THIS_FILE\n"
+        f"listen: {json.dumps(listen)}\n" + authorization(entries)
     )
 
 
@@ -116,6 +168,7 @@ def _add(folder: Path, entries: dict[str, dict[str, str]], name: str, role: str)
 def _save(folder: Path, entries: dict[str, dict[str, str]], listen: str) -> None:
     _write_public(folder / DIRECTORY, json.dumps(entries, indent=2, sort_keys=True) + "\n")
     _write_public(folder / SERVER_CONFIG, server_config(entries, listen))
+    _write_public(folder / AUTHORIZATION, authorization(entries))
 
 
 def _entries(folder: Path) -> dict[str, dict[str, str]]:

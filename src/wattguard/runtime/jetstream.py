@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,14 @@ from wattguard.crypto import sm3
 from wattguard.errors import ConfigError
 from wattguard.network.bus import Handler, _check, matches
 
-__all__ = ["DEFAULT_STREAMS", "JetStreamBus", "StreamSpec", "message_id"]
+__all__ = [
+    "DEFAULT_STREAMS",
+    "JetStreamBus",
+    "StreamSpec",
+    "durable_name",
+    "message_id",
+    "replicated",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +60,36 @@ PUBLISH_PATIENCE = 30.0
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
     """One JetStream stream: its name, the subjects it stores, how messages leave it
-    (``workqueue``: when acknowledged; ``limits``: by age) and its duplicate window."""
+    (``workqueue``: when acknowledged; ``limits``: by age), its duplicate window, and on how
+    many servers of a cluster it is kept (``replicas``: 3 survives the loss of one node)."""
 
     name: str
     subjects: tuple[str, ...]
     retention: str = "workqueue"
     max_age: float = 7 * 86_400.0
     duplicate_window: float = 600.0
+    replicas: int = 1
 
 
-#: The streams of a deployment: reports and answers up, commands down, security events.
+#: The streams of a deployment: reports and answers up, commands down, security events, and
+#: answers handed from ingest workers to the leader (runtime/station_roles.py).
 DEFAULT_STREAMS = (
     StreamSpec("WATTGUARD_UP", ("up.>",)),
+    StreamSpec("WATTGUARD_ANSWERS", ("answers.>",)),
     StreamSpec("WATTGUARD_DOWN", ("down.>",), retention="limits", max_age=3600.0),
     StreamSpec("WATTGUARD_EVENTS", ("events.>",)),
 )
 
 
-def _durable_name(text: str) -> str:
-    # a consumer name may not hold '.', '*', '>' or white space
+def replicated(streams: Sequence[StreamSpec], replicas: int) -> tuple[StreamSpec, ...]:
+    """``streams``, each kept on ``replicas`` servers of a JetStream cluster (1-5)."""
+    if not 1 <= replicas <= 5:
+        raise ConfigError(f"JetStream keeps a stream on 1 to 5 servers, not {replicas}")
+    return tuple(replace(spec, replicas=replicas) for spec in streams)
+
+
+def durable_name(text: str) -> str:
+    """A consumer name made of ``text`` (one may not hold '.', '*', '>' or white space)."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text.replace(">", "all"))
 
 
@@ -103,15 +121,21 @@ class JetStreamBus:
         self._started: list[asyncio.Future[None]] = []
         self.published = self.duplicates = self.failed = 0
         self.delivered = self.redelivered = self.terminated = 0
+        self._current: tuple[int, float] | None = None
 
     @classmethod
     async def connect(
         cls, url: str, *, name: str = "wattguard", nkey_seed: Path | None = None,
-        streams: Sequence[StreamSpec] = DEFAULT_STREAMS, prefix: str = "", **options: Any,
+        streams: Sequence[StreamSpec] = DEFAULT_STREAMS, prefix: str = "",
+        inbox: str | None = None, manage_streams: bool = True, **options: Any,
     ) -> JetStreamBus:  # fmt: skip
-        """Connect to the server at ``url`` (with ``nkey_seed``, as that NKey user) and create
-        or update ``streams``; ConfigError when the server cannot be reached or has no
-        JetStream (start it with ``-js``)."""
+        """Connect to the server at ``url`` (several, of a cluster: comma-separated; the
+        connection moves to another when one stops) (with ``nkey_seed``, as that NKey user)
+        and create or update ``streams``; ConfigError when the server cannot be reached or has no
+        JetStream (start it with ``-js``). ``inbox`` is the prefix of this connection's reply
+        subjects (a server with per-service permissions grants each service its own); a
+        service without ``manage_streams`` only checks that the streams exist (the station
+        creates them; runtime/buskeys.py grants only it that)."""
         try:
             import nats
         except ImportError:
@@ -119,23 +143,25 @@ class JetStreamBus:
         credentials: dict[str, Any] = {}
         if nkey_seed is not None:
             credentials["nkeys_seed"] = str(nkey_seed)
+        if inbox is not None:
+            credentials["inbox_prefix"] = inbox
         try:
             connection = await nats.connect(
-                url, name=name, connect_timeout=2, max_reconnect_attempts=-1,
+                servers=url.split(","), name=name, connect_timeout=2, max_reconnect_attempts=-1,
                 allow_reconnect=True, **credentials,
             )  # fmt: skip
         except Exception as exc:
             raise ConfigError(f"cannot reach NATS at {url}: {exc}") from exc
         bus = cls(connection, streams, prefix=prefix, **options)
         try:
-            await bus._ensure_streams()
+            await bus._ensure_streams(manage_streams)
         except Exception as exc:
             await bus.close()
             hint = "" if "overlap" in str(exc) else ": is the server started with -js?"
             raise ConfigError(f"NATS at {url} refused the JetStream streams ({exc}){hint}") from exc
         return bus
 
-    async def _ensure_streams(self) -> None:
+    async def _ensure_streams(self, manage: bool = True) -> None:
         from nats.js.api import RetentionPolicy, StorageType, StreamConfig
         from nats.js.errors import NotFoundError
 
@@ -144,13 +170,18 @@ class JetStreamBus:
                 name=self._stream_name(spec), subjects=[self.prefix + s for s in spec.subjects],
                 retention=RetentionPolicy(spec.retention), storage=StorageType.FILE,
                 max_age=spec.max_age, duplicate_window=spec.duplicate_window,
+                num_replicas=spec.replicas,
             )  # fmt: skip
             try:
                 await self._js.stream_info(config.name)
             except NotFoundError:
+                if not manage:  # publishing is retried until the station has made it
+                    log.warning("JetStream stream %s does not exist yet", config.name)
+                    continue
                 await self._js.add_stream(config)
             else:
-                await self._js.update_stream(config)
+                if manage:
+                    await self._js.update_stream(config)
 
     def _stream_name(self, spec: StreamSpec) -> str:
         return (self.prefix.rstrip(".").replace(".", "_") + "_" + spec.name).lstrip("_")
@@ -206,7 +237,7 @@ class JetStreamBus:
         has a consumer of its own that the server forgets after five idle minutes."""
         _check(pattern)
         if durable is None and self.consumer:
-            durable = _durable_name(f"{self.consumer}-{pattern}")
+            durable = durable_name(f"{self.consumer}-{pattern}")
         spec = self._stream_for(pattern)
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         task = asyncio.get_running_loop().create_task(
@@ -256,6 +287,8 @@ class JetStreamBus:
         self.delivered += 1
         if attempt > 1:
             self.redelivered += 1
+        stored = message.metadata.timestamp.timestamp()
+        self._current = (message.metadata.sequence.stream, stored)
         try:
             handler(subject, message.data)
         except Exception:
@@ -269,7 +302,15 @@ class JetStreamBus:
                 log.exception("bus handler failed on %s: delivered again later", subject)
                 await message.nak(delay=self.retry_delay)
             return
+        finally:
+            self._current = None
         await message.ack()
+
+    def delivery(self) -> tuple[int, float] | None:
+        """While a handler runs: its message's stream sequence and the time the server stored
+        it (POSIX seconds); a redelivery has the same pair as the first delivery, a message
+        published again a new one (see network/sealed_bus.py). None outside a handler."""
+        return self._current
 
     async def ready(self) -> None:
         """Wait until every consumer exists and everything queued is stored by the server."""

@@ -36,23 +36,24 @@ from wattguard.network.terminal import Terminal
 from wattguard.network.utility import CIPHER_NAME, UtilityPki, ca_key_sealed
 from wattguard.network.wan import ChannelRole
 from wattguard.runtime.api import RunningApi, start_api
-from wattguard.runtime.buskeys import STATION, load_credentials
+from wattguard.runtime.buskeys import STATION, inbox_prefix, load_credentials
 from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.runtime.deployment import CURVE, DAILY, REALTIME, mixed_load
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.ingest import drive_group_commit, maintain_storage
-from wattguard.runtime.jetstream import JetStreamBus
+from wattguard.runtime.jetstream import DEFAULT_STREAMS, JetStreamBus, replicated
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
+from wattguard.runtime.station_roles import LeaderLock, RoleBus, StationRole, station_for
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.audit import StationAudit
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.group_commit import GroupCommitConfig
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
-from wattguard.station.storage import open_storage
+from wattguard.station.storage import Storage, open_storage
 from wattguard.station.users import UserDirectory, new_token
 
 if TYPE_CHECKING:
@@ -129,27 +130,32 @@ def parse_address(text: str, what: str = "a terminal address") -> bytes:
 
 
 async def connect_bus(
-    bus_url: str, service: str, bus_keys: Path | None, *, jetstream: bool = False
-) -> tuple[NatsBus | JetStreamBus, Bus, SealedBus | None]:
+    bus_url: str, service: str, bus_keys: Path | None, *, jetstream: bool = False,
+    replicas: int = 1,
+) -> tuple[NatsBus | JetStreamBus, Bus, SealedBus | None]:  # fmt: skip
     """The NATS connection and the bus a service uses on it: with ``bus_keys`` (the folder of
     ``wattguard bus --init``), authenticated as ``service`` and every message signed and
     verified (:class:`~wattguard.network.sealed_bus.SealedBus`); without, neither. With
     ``jetstream``, durable JetStream streams (:mod:`wattguard.runtime.jetstream`) instead of
-    NATS core, each subscription a durable consumer named after ``service``."""
+    NATS core, each subscription a durable consumer named after ``service``, each stream kept
+    on ``replicas`` servers of a cluster."""
+    credentials = None if bus_keys is None else load_credentials(bus_keys, service)
     if jetstream:
-        if bus_keys is not None:
-            raise ConfigError(
-                "--jetstream does not take --bus-keys yet (the generated server permissions "
-                "cover NATS core only): use one or the other"
-            )
         stream_bus = await JetStreamBus.connect(
-            bus_url, name=f"wattguard-{service}", consumer=service
-        )
-        return stream_bus, stream_bus, None
-    if bus_keys is None:
+            bus_url, name=f"wattguard-{service}", consumer=service,
+            streams=replicated(DEFAULT_STREAMS, replicas),
+            nkey_seed=None if credentials is None else credentials.nkey_seed,
+            inbox=None if credentials is None else inbox_prefix(service),
+            manage_streams=credentials is None or service == STATION,
+        )  # fmt: skip
+        if credentials is None:
+            return stream_bus, stream_bus, None
+        sealed = SealedBus(stream_bus, credentials.identity, credentials.directory,
+                           clock=time.time, delivery=stream_bus.delivery)  # fmt: skip
+        return stream_bus, sealed, sealed
+    if credentials is None:
         nats = await NatsBus.connect(bus_url, name=f"wattguard-{service}")
         return nats, nats, None
-    credentials = load_credentials(bus_keys, service)
     nats = await NatsBus.connect(bus_url, name=f"wattguard-{service}",
                                  nkey_seed=credentials.nkey_seed)  # fmt: skip
     sealed = SealedBus(nats, credentials.identity, credentials.directory, clock=time.time)
@@ -165,10 +171,13 @@ async def run_fep(
     name: str = "fep-1",
     status_every: float = 5.0,
     jetstream: bool = False,
+    replicas: int = 1,
 ) -> None:
     host, port = split_host_port(listen)
     utility = load_pki(pki_folder, "fep")
-    nats, bus, sealed = await connect_bus(bus_url, name, bus_keys, jetstream=jetstream)
+    nats, bus, sealed = await connect_bus(
+        bus_url, name, bus_keys, jetstream=jetstream, replicas=replicas
+    )
     events = _Tee(EventLog(), EventPublisher(bus, name))  # counted here, stored at the station
     if sealed is not None:
         sealed.events = events  # a forged down message becomes an event at the station
@@ -302,7 +311,75 @@ async def run_station(
     vendor_key: sm2.PublicKey | None = None,
     vendor_id: str = "WTGD",
     charging: Path | None = None,
+    role: StationRole = StationRole.ALL,
+    replicas: int = 1,
 ) -> None:
+    if role is StationRole.INGEST and not jetstream:
+        raise ConfigError("--role ingest shares the up stream with other workers: add --jetstream")
+    hsm = _station_hsm(vault, cipher, pki_folder)
+    storage = open_storage(database)  # a bad URL is refused here, before any lock
+    try:
+        lock = await _lead(database) if role.leads else None
+    except BaseException:
+        storage.close()
+        raise
+    nats, bus, sealed = await connect_bus(
+        bus_url, STATION, bus_keys, jetstream=jetstream, replicas=replicas
+    )
+    # group commit (acknowledged once durable, many reports per transaction) where reports
+    # come in over the 698 acknowledgement chain; an ingest worker commits each report before
+    # its JetStream message is acknowledged (docs/deploy.md)
+    batched = GroupCommitConfig() if role is not StationRole.INGEST else None
+    station = station_for(
+        role, storage, RoleBus(bus, role), SystemClock(), hsm=hsm,
+        collection_interval=REALTIME.period, freshness=freshness, group_commit=batched,
+        vendor_key=vendor_key, vendor_id=vendor_id,
+    )  # fmt: skip
+    committer = asyncio.create_task(drive_group_commit(station))
+    # partitions ahead and retention: the leader's (an ingest worker makes a day's on demand)
+    upkeep = asyncio.create_task(maintain_storage(storage, retain_days)) if role.leads else None
+    if sealed is not None:
+        sealed.events = station.monitor  # refused envelopes are the station's events
+    jobs = _charging(station, charging) if role.leads else None
+    await nats.ready()
+    mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
+    on_bus = "signed bus" if sealed is not None else "UNAUTHENTICATED bus (no --bus-keys)"
+    on_bus += ", JetStream" if jetstream else ""
+    print(f"station ({role}): collecting from {bus_url} ({on_bus}) into {database}, {mode}",
+          flush=True)  # fmt: skip
+    api: RunningApi | None = None
+    try:
+        if api_port is not None and role is not StationRole.INGEST:
+            api = await start_api(station, api_port)
+            _print_api(station, api.port)
+        await _serve(station, storage, status_every, jobs)
+    finally:
+        if api is not None:
+            await api.stop()
+        committer.cancel()
+        if upkeep is not None:
+            upkeep.cancel()
+        station.close()  # commits what is queued
+        await nats.close()
+        storage.close()
+        if lock is not None:
+            lock.release()
+
+
+async def _lead(database: str) -> LeaderLock:
+    """The leader lock, waited for as a standby while another process holds it."""
+    lock = LeaderLock(database)
+    if not lock.try_acquire():
+        print("station: standby: another station process leads this database; waiting",
+              flush=True)  # fmt: skip
+        while not lock.try_acquire():
+            await asyncio.sleep(1.0)
+    return lock
+
+
+def _station_hsm(
+    vault: Path | None, cipher: str | None, pki_folder: Path | None
+) -> CipherService | None:
     hsm: CipherService | None = open_device(vault, keep_state=True)
     if cipher is not None:
         utility = load_pki(pki_folder, "station")
@@ -313,65 +390,39 @@ async def run_station(
             host, port,
             utility.channel(utility.station, ChannelRole.CLIENT, pki.Role.STATION, CIPHER_NAME),
         )  # fmt: skip
-    storage = open_storage(database)
-    nats, bus, sealed = await connect_bus(bus_url, STATION, bus_keys, jetstream=jetstream)
-    station = Station(
-        storage,
-        bus,
-        SystemClock(),
-        hsm=hsm,
-        collection_interval=REALTIME.period,
-        freshness=freshness,
-        group_commit=GroupCommitConfig(),  # acknowledged once durable, many per transaction
-        vendor_key=vendor_key,
-        vendor_id=vendor_id,
+    return hsm
+
+
+def _print_api(station: Station, port: int) -> None:
+    users = [user for user in station.users.list() if user.disabled is None]
+    print(
+        f"station: API and dashboard on http://127.0.0.1:{port}/ for "
+        + (
+            f"{len(users)} users"
+            if users
+            else "nobody yet (wattguard users add NAME --role operator --database ...)"
+        ),
+        flush=True,
     )
-    committer = asyncio.create_task(drive_group_commit(station))
-    upkeep = asyncio.create_task(maintain_storage(storage, retain_days))
-    if sealed is not None:
-        sealed.events = station.monitor  # refused envelopes are the station's events
-    jobs = _charging(station, charging)
-    await nats.ready()
-    mode = "verifying every reading's MAC" if hsm is not None else "UNPROTECTED (no vault)"
-    on_bus = "signed bus" if sealed is not None else "UNAUTHENTICATED bus (no --bus-keys)"
-    on_bus += ", JetStream" if jetstream else ""
-    print(f"station: collecting from {bus_url} ({on_bus}) into {database}, {mode}", flush=True)
-    api: RunningApi | None = None
-    try:
-        if api_port is not None:
-            api = await start_api(station, api_port)
-            users = [user for user in station.users.list() if user.disabled is None]
+
+
+async def _serve(
+    station: Station, storage: Storage, status_every: float, jobs: StationCharging | None
+) -> None:
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(1.0)
+        station.tick()
+        if jobs is not None:
+            jobs.tick(station.clock.time())
+        if time.monotonic() - last >= status_every:
+            last = time.monotonic()
+            online = station.collector.online()
             print(
-                f"station: API and dashboard on http://127.0.0.1:{api.port}/ for "
-                + (
-                    f"{len(users)} users"
-                    if users
-                    else "nobody yet (wattguard users add NAME --role operator --database ...)"
-                ),
+                f"station: {station.stored:,} readings from {online} terminals, "
+                f"{storage.count_events()} security events",
                 flush=True,
             )
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(1.0)
-            station.tick()
-            if jobs is not None:
-                jobs.tick(station.clock.time())
-            if time.monotonic() - last >= status_every:
-                last = time.monotonic()
-                online = station.collector.online()
-                print(
-                    f"station: {station.stored:,} readings from {online} terminals, "
-                    f"{storage.count_events()} security events",
-                    flush=True,
-                )
-    finally:
-        if api is not None:
-            await api.stop()
-        committer.cancel()
-        upkeep.cancel()
-        station.close()  # commits what is queued
-        await nats.close()
-        storage.close()
 
 
 def _charging(station: Station, path: Path | None) -> StationCharging | None:
