@@ -33,11 +33,13 @@ from numpy.typing import NDArray
 
 from wattguard.errors import DecodeError
 from wattguard.esam import profile as p
+from wattguard.meter.management.records import MAX_ANSWER_BYTES
 from wattguard.protocol import OAD, Data, DataType, ServerAddress, decode_apdu
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.common import DAR, AResultNormal, AResultRecord
 from wattguard.protocol.apdu.error import ErrorResponse, ErrorType
 from wattguard.protocol.apdu.get import (
+    GetRecord,
     GetRequestNormal,
     GetRequestNormalList,
     GetRequestRecord,
@@ -53,7 +55,8 @@ from wattguard.protocol.apdu.security import (
     VerificationKind,
 )
 from wattguard.protocol.connection import DEFAULT_MAX_PIECE
-from wattguard.protocol.data import RCSD
+from wattguard.protocol.axdr import encode_length
+from wattguard.protocol.data import encode_data
 from wattguard.protocol.fragment import split_apdu
 from wattguard.protocol.link import Control, LinkFrame, decode_frame
 from wattguard.protocol.values import TI, DateTimeS
@@ -150,7 +153,7 @@ class LazyServer:
         if isinstance(apdu, GetRequestRecord):
             record = apdu.record
             rows = self._records(meter, record.oad, record.rows.selector, record.rows.fields)
-            found = rows if isinstance(rows, DAR) else self._columns(rows, record.columns)
+            found = rows if isinstance(rows, DAR) else _bounded(record, self._columns(rows, record))
             return GetResponseRecord(apdu.piid, AResultRecord(record.oad, record.columns, found))
         piid = getattr(apdu, "piid", 0)
         return ErrorResponse(piid, ErrorType.SERVICE_UNSUPPORTED)
@@ -209,21 +212,21 @@ class LazyServer:
 
     @staticmethod
     def _columns(
-        rows: tuple[tuple[float, NDArray[np.float64]], ...], columns: RCSD
-    ) -> tuple[tuple[Data, ...], ...]:
+        rows: tuple[tuple[float, NDArray[np.float64]], ...], record: GetRecord
+    ) -> list[tuple[Data, ...]]:
         out = []
         for t, registers in rows:
             row = []
-            for csd in columns.columns:
+            for csd in record.columns.columns:
                 oad = csd.column
                 if oad == _FREEZE_TIME:
                     row.append(Data(_D.DATE_TIME_S, DateTimeS.from_posix(t)))
                 elif isinstance(oad, OAD) and oad.oi in _ROWS and oad.attribute in _WS_PER_UNIT:
-                    row.append(_energy(registers[_ROWS[oad.oi]], oad.attribute))
+                    row.append(_element(_energy(registers[_ROWS[oad.oi]], oad.attribute), oad))
                 else:
                     row.append(Data(_D.NULL))
             out.append(tuple(row))
-        return tuple(out)
+        return out
 
     # -- frames ------------------------------------------------------------------------------
 
@@ -237,6 +240,29 @@ class LazyServer:
             LinkFrame(fragmented, address, client, piece, fragment).to_bytes()
             for fragment, piece in split_apdu(apdu, self.max_piece)
         ]
+
+
+def _bounded(record: GetRecord, rows: list[tuple[Data, ...]]) -> tuple[tuple[Data, ...], ...]:
+    """The rows that fit :data:`~wattguard.meter.management.records.MAX_ANSWER_BYTES`, at
+    least one, as the assembled meter bounds a record answer (the client continues from the
+    time after the last row)."""
+    size = len(record.oad.to_bytes()) + len(record.columns.to_bytes()) + 1
+    size += len(encode_length(len(rows)))
+    out: list[tuple[Data, ...]] = []
+    for row in rows:
+        size += sum(len(encode_data(value)) for value in row)
+        if out and size > MAX_ANSWER_BYTES:
+            break
+        out.append(row)
+    return tuple(out)
+
+
+def _element(value: Data, oad: OAD) -> Data:
+    """Element ``oad.element`` of an array column (0: the whole array; NULL past its end)."""
+    if not oad.element:
+        return value
+    items = value.value
+    return items[oad.element - 1] if oad.element <= len(items) else Data(_D.NULL)
 
 
 def _energy(registers: NDArray[np.float64], attribute: int) -> Data:
