@@ -114,8 +114,9 @@ class Terminal:
     ``tasks`` run against every meter of the archive (:meth:`add_meter`); ``protect`` wraps
     their requests; ``events`` records security events. ``heartbeat`` and
     ``upstream_timeout`` are the station link's, ``meter_timeout`` each meter request's;
-    ``batch_items``, ``window`` and ``outbox_limit`` size the outbox. ``start`` is when the
-    tasks first run.
+    ``batch_items``, ``window`` and ``outbox_limit`` size the outbox, and ``report_hold`` is
+    how long it gathers items into a batch that is not full (0: no gathering;
+    :class:`~.outbox.Outbox`). ``start`` is when the tasks first run.
     """
 
     def __init__(
@@ -132,6 +133,7 @@ class Terminal:
         batch_items: int = 8,
         window: int = 4,
         outbox_limit: int = 2_000_000,
+        report_hold: float = 0.0,
         start: float = 0.0,
     ) -> None:
         if len(address) != 6:
@@ -147,7 +149,10 @@ class Terminal:
         self.upstream_timeout = upstream_timeout
         self.start = start
         self.meters: dict[bytes, MeterLine] = {}
-        self.outbox = Outbox(self.name, batch_items=batch_items, window=window, limit=outbox_limit)
+        self.outbox = Outbox(
+            self.name, batch_items=batch_items, window=window, limit=outbox_limit,
+            hold=report_hold,
+        )  # fmt: skip
         self.relay = ProxyRelay(
             address, self.meters, self._enqueue, self._respond, self._respond_later, self._record
         )
@@ -230,6 +235,8 @@ class Terminal:
             times.append(timer)
         if self._connected and self._login_due is not None:
             times.append(self._login_due)
+        if self.online and (due := self.outbox.due()) is not None:
+            times.append(due)
         return min(times, default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -287,7 +294,7 @@ class Terminal:
     def _send_up(self, now: float) -> None:
         if not self.online:
             return
-        while (report := self.outbox.next_report()) is not None:
+        while (report := self.outbox.next_report(now)) is not None:
             self.upstream.notify(report, now)
 
     def _note_link(self, now: float) -> None:
@@ -333,7 +340,7 @@ class Terminal:
             elif isinstance(event, RequestTimedOut):
                 self._finish(line, None, now)
             elif isinstance(event, Notification):
-                self.outbox.queue(Collected(line.address, now, b"", event.apdu.to_bytes()))
+                self.outbox.queue(Collected(line.address, now, b"", event.apdu.to_bytes()), now)
             elif isinstance(event, ProtocolViolation):
                 self._record(
                     EventKind.MALFORMED, f"from meter {line.address.hex()}: {event.error}", now
@@ -408,7 +415,9 @@ class Terminal:
             newest = floor(self._now - SETTLE, task.interval)
             if task.record is not None and resume <= newest:
                 line.next_run[task.name] = self._now  # more to catch up on
-            self.outbox.queue(Collected(line.address, job.sent_at, sent, answer.to_bytes()))
+            self.outbox.queue(
+                Collected(line.address, job.sent_at, sent, answer.to_bytes()), self._now
+            )
 
         job = Job(request, done, task=task.name)
         return job
