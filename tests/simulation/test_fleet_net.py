@@ -4,6 +4,7 @@ meters' records in one frame, and the station verifies every MAC and stores ever
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from wattguard.cipher.device import CryptoDevice
 from wattguard.clock import VirtualClock
@@ -14,7 +15,12 @@ from wattguard.events import EventLog
 from wattguard.network.bus import InProcessBus, down_subject, up_subject
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal, decode_item
-from wattguard.protocol import OAD, decode_frame
+from wattguard.network.terminal.scheme import NormalScheme, TaskConfig
+from wattguard.protocol import CSD, OAD, OMD, Data, decode_frame
+from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
+from wattguard.protocol.apdu.common import DAR
+from wattguard.protocol.apdu.get import GetRequestNormal
+from wattguard.protocol.values import ROAD, TI
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.runtime.factory import factory_meter
@@ -42,7 +48,7 @@ def _protect(_address: bytes, request: Structure) -> Structure:
 
 
 class District:
-    def __init__(self) -> None:
+    def __init__(self, tasks: tuple[CollectionTask, ...] = (REALTIME, CURVE)) -> None:
         master = MasterKeys.generate(1, os.urandom)
         self.hsm = CryptoDevice(
             [master], ca_key=sm2.PrivateKey.generate(), clock=lambda: T0, random=os.urandom
@@ -55,7 +61,7 @@ class District:
         self.frames = 0
         channel = HplcChannel(seed=5)
         self.terminal = Terminal(
-            TERMINAL, channel, tasks=(REALTIME, CURVE), protect=_protect, start=T0,
+            TERMINAL, channel, tasks=tasks, protect=_protect, start=T0,
             batch_items=LAZY + 2, report_hold=120.0,
         )  # fmt: skip
         addresses = [bytes.fromhex(f"00000700{i:04d}") for i in range(1, LAZY + 1)]
@@ -129,3 +135,43 @@ def test_a_terminal_reports_many_meters_in_one_frame_and_the_station_stores_them
     assert len(curve) >= (LAZY + 2) * 3
     assert not [e for e in d.events.events if "refused" in e.detail]
     assert d.hsm.verified >= len(totals)
+
+
+def _configure(d: District, omd: OMD, units: list[Data]) -> int:
+    answers: list[Any] = []
+    d.collector.request(TERMINAL, lambda piid: ActionRequest(piid, omd, Data.array(*units)),
+                        answers.append)  # fmt: skip
+    d.net.run_until(d.net.now + 1)
+    (answer,) = answers
+    assert isinstance(answer, ActionResponseNormal)
+    return int(answer.result.dar)
+
+
+def test_the_station_configures_collection_with_6012_and_6014() -> None:
+    d = District(tasks=())
+    d.net.run_until(T0 + 600)
+    assert not d.stored  # nothing to collect yet
+    curve = NormalScheme(
+        2, 96, 3, (CSD(ROAD(OAD(0x5002, 2, 0), (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)))),),
+        TI(1, 15),
+    )
+    current = NormalScheme(1, 1, 0, tuple(CSD(oad) for oad in REALTIME.oads))
+    assert _configure(d, OMD(0x6014, 127, 0), [current.to_data(), curve.to_data()]) == 0
+    tasks = [TaskConfig(1, TI(1, 15), 1), TaskConfig(2, TI(1, 15), 2)]
+    assert _configure(d, OMD(0x6012, 127, 0), [t.to_data() for t in tasks]) == 0
+    assert [t.name for t in d.terminal.tasks] == ["6012-1", "6012-2"]
+    # a scheme the terminal cannot run is refused whole, and nothing changes
+    bad = NormalScheme(3, 1, 0, (CSD(ROAD(OAD(0x5002, 2, 0), ())),))
+    assert _configure(d, OMD(0x6014, 127, 0), [bad.to_data()]) == DAR.TYPE_MISMATCH
+    assert sorted(d.terminal.schemes.schemes) == [1, 2]
+    d.net.run_until(T0 + 3600 + 120)
+    meters = {a.hex() for a in d.terminal.meters}
+    assert {m for (m, q, _) in d.stored if q == "00100201"} == meters
+    assert {m for (m, q, _) in d.stored if q == "50020200/00100201"} == meters
+    # the station reads the tables back
+    back: list[Any] = []
+    d.collector.request(TERMINAL, lambda piid: GetRequestNormal(piid, OAD(0x6012, 2, 0)),
+                        back.append)  # fmt: skip
+    d.net.run_until(d.net.now + 1)
+    table = back[0].result.result
+    assert [TaskConfig.from_data(unit) for unit in table.value] == tasks

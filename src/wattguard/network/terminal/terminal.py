@@ -6,7 +6,8 @@ Theory of operation. A terminal faces two ways.
 *Down*, towards its meters over the :class:`~wattguard.network.hplc.HplcChannel`: one
 :class:`~wattguard.protocol.ClientConnection` per meter of its archive, with at most one
 request in flight per meter (:mod:`.lines`). Requests come from the collection tasks
-(:mod:`.tasks`) and from the station's PROXY requests (:mod:`.proxy`). A
+(:mod:`.tasks`: fixed ones given at construction, and those the station configures in the
+6012/6014 tables, :mod:`.scheme`) and from the station's PROXY requests (:mod:`.proxy`). A
 :class:`~.tasks.CollectionTask` reads either a list of attributes (real-time values) or a
 record object (minute-freeze curves, daily freezes, events) with selector 2 over the window
 since the last read that succeeded. A read that times out leaves the window where it was, so
@@ -50,6 +51,7 @@ from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
 from wattguard.network.terminal.lines import Answer, Job, MeterLine
 from wattguard.network.terminal.outbox import Outbox
 from wattguard.network.terminal.proxy import ProxyRelay
+from wattguard.network.terminal.scheme import SchemeTable
 from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor
 from wattguard.protocol import (
     ClientConnection,
@@ -62,7 +64,9 @@ from wattguard.protocol import (
     ServerAddress,
     ServerConnection,
 )
+from wattguard.protocol import OMD, Data
 from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
 from wattguard.protocol.state import Link
 from wattguard.protocol.stream import FrameDecoder
@@ -153,9 +157,12 @@ class Terminal:
             self.name, batch_items=batch_items, window=window, limit=outbox_limit,
             hold=report_hold,
         )  # fmt: skip
+        self.fixed_tasks = tasks
+        self.schemes = SchemeTable()
         self.relay = ProxyRelay(
-            address, self.meters, self._enqueue, self._respond, self._respond_later, self._record
-        )
+            address, self.meters, self._enqueue, self._respond, self._respond_later, self._record,
+            configure=self._configure, table=self.schemes.attribute,
+        )  # fmt: skip
         self._now = start
         self.upstream = self._new_upstream()
         self._connected = False
@@ -182,6 +189,15 @@ class Terminal:
         """Take a meter out of the archive (and off the HPLC network)."""
         self.meters.pop(address, None)
         self.channel.detach(address)
+
+    def _configure(self, omd: OMD, value: Data, now: float) -> DAR:
+        """The station's ACTION on 6012/6014: the tasks in force become the fixed ones plus
+        those of the tables (:mod:`.scheme`)."""
+        dar = self.schemes.action(omd, value)
+        if dar == DAR.SUCCESS:
+            self.tasks = self.fixed_tasks + self.schemes.tasks(now)
+            log.info("%s: collection tasks now %s", self.name, [t.name for t in self.tasks])
+        return dar
 
     # the station's side: the primary port
 
