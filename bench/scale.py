@@ -41,7 +41,7 @@ from wattguard.crypto import sm2
 from wattguard.esam.profile import MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.network.terminal import Collected, encode_item
-from wattguard.protocol import OAD, Control, LinkFrame, ServerAddress, decode_apdu, decode_frame
+from wattguard.protocol import Control, LinkFrame, ServerAddress, decode_apdu, decode_frame
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.objects import HPLC_PORT
@@ -215,8 +215,8 @@ def report(results: list[Figures], full: float, refs: int) -> int:
     print(f"{'meters':>8} {'meter-min/s':>12} {'held B/m':>9} {'peak B/m':>9} "
           f"{'HPLC fr/rd':>10} {'HPLC B/rd':>10} {'up fr/rd':>9} {'up B/rd':>8}")  # fmt: skip
     for r in results:
-        print(f"{r.meters:>8,} {r.rate:>12,.0f} {r.held:>9,.0f} {r.peak:>9,.0f} "
-              f"{r.frames:>10.3f} {r.bytes:>10.1f} {r.up_frames:>9.4f} {r.up_bytes:>8.1f}")  # fmt: skip
+        head = f"{r.meters:>8,} {r.rate:>12,.0f} {r.held:>9,.0f} {r.peak:>9,.0f}"
+        print(f"{head} {r.frames:>10.3f} {r.bytes:>10.1f} {r.up_frames:>9.4f} {r.up_bytes:>8.1f}")
     first = results[0]
     for r in results[1:]:
         growth = r.meters / first.meters

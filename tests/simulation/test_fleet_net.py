@@ -17,12 +17,12 @@ from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import CollectionTask, Terminal, decode_item
 from wattguard.network.terminal.scheme import NormalScheme, TaskConfig
 from wattguard.protocol import CSD, OAD, OMD, Data, decode_frame
+from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest, ActionResponseNormal
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRequestNormal
-from wattguard.protocol.values import ROAD, TI
-from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.report import ReportNotificationTransData
+from wattguard.protocol.values import ROAD, TI
 from wattguard.runtime.factory import factory_meter
 from wattguard.simulation.fleet_net import FleetNet
 from wattguard.simulation.lazy_fleet import LazyFleet
@@ -76,9 +76,7 @@ class District:
             LoadModel.mixed(2, seed=12).source(), upstream=self._up,
         )  # fmt: skip
         self.bus.subscribe(down_subject(TERMINAL), lambda s, p: self.net.from_upstream(p))
-        self.collector = Collector(
-            self.bus, self.clock, self.hsm, self._store, events=self.events
-        )
+        self.collector = Collector(self.bus, self.clock, self.hsm, self._store, events=self.events)
         self.net.power_up(T0)
         self.net.connected(T0)
 
@@ -152,7 +150,10 @@ def test_the_station_configures_collection_with_6012_and_6014() -> None:
     d.net.run_until(T0 + 600)
     assert not d.stored  # nothing to collect yet
     curve = NormalScheme(
-        2, 96, 3, (CSD(ROAD(OAD(0x5002, 2, 0), (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)))),),
+        2,
+        96,
+        3,
+        (CSD(ROAD(OAD(0x5002, 2, 0), (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)))),),
         TI(1, 15),
     )
     current = NormalScheme(1, 1, 0, tuple(CSD(oad) for oad in REALTIME.oads))

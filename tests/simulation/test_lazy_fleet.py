@@ -17,8 +17,14 @@ from wattguard.esam.station import wrap_with_rn
 from wattguard.meter.device import Meter
 from wattguard.meter.expansion import TariffSchedule
 from wattguard.network.terminal import Collected, CollectionTask
-from wattguard.protocol import OAD, ClientConnection, Response, ServerAddress, decode_apdu
-from wattguard.protocol import decode_frame
+from wattguard.protocol import (
+    OAD,
+    ClientConnection,
+    Response,
+    ServerAddress,
+    decode_apdu,
+    decode_frame,
+)
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormalList

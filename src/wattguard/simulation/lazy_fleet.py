@@ -50,7 +50,7 @@ _FORWARD, _REVERSE = 0, 1
 class LazyFleet:
     """``model.n`` meters at ``addresses`` (6 bytes each, in the model's order), metered
     lazily from ``start`` (a slot boundary); ``mac_keys`` (n, 16) are their ESAMs' MAC keys,
-    as provisioning diversified them (:func:`~wattguard.simulation.lazy_server.diversified_mac_keys`)."""
+    as provisioning diversified them (``lazy_server.diversified_mac_keys``)."""
 
     def __init__(
         self,
@@ -119,7 +119,7 @@ class LazyFleet:
         while self.now < target:
             slot_end = (int(self.now // SLOT) + 1) * SLOT
             end = min(slot_end, target)
-            minutes = int(round((end - self.now) / _MINUTE))
+            minutes = round((end - self.now) / _MINUTE)
             p, q = self.model.power(self.now, minutes)
             self._charge(p, self._tariff(self.now))
             self._last_p[:] = p[-1]
@@ -163,7 +163,7 @@ class LazyFleet:
         if boundary % SLOT or boundary <= self.start:
             return None
         closed_until = self.start + self._slots * SLOT
-        later = int(round((closed_until - boundary) / SLOT))  # slots closed after it
+        later = round((closed_until - boundary) / SLOT)  # slots closed after it
         if boundary > closed_until or later >= self._ring.shape[0]:
             return None
         values = self.energy[:, :, meter].copy()

@@ -54,8 +54,8 @@ from wattguard.protocol.apdu.security import (
     SecurityResponse,
     VerificationKind,
 )
-from wattguard.protocol.connection import DEFAULT_MAX_PIECE
 from wattguard.protocol.axdr import encode_length
+from wattguard.protocol.connection import DEFAULT_MAX_PIECE
 from wattguard.protocol.data import encode_data
 from wattguard.protocol.fragment import split_apdu
 from wattguard.protocol.link import Control, LinkFrame, decode_frame
@@ -202,7 +202,7 @@ class LazyServer:
         step = float(_TI_SECONDS[ti.unit] * ti.interval)
         period = SLOT if oad.oi == _CURVE else 86400.0
         first, last = float(start.value.to_posix()), float(end.value.to_posix())
-        rows = []
+        rows: list[tuple[float, NDArray[np.float64]]] = []
         t = first
         while t < last and len(rows) < _MAX_ROWS:
             if t % period == 0 and (frozen := self.fleet.frozen(meter, t)) is not None:

@@ -54,7 +54,9 @@ from wattguard.network.terminal.proxy import ProxyRelay
 from wattguard.network.terminal.scheme import SchemeTable
 from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor
 from wattguard.protocol import (
+    OMD,
     ClientConnection,
+    Data,
     IncomingRequest,
     LinkEvent,
     Notification,
@@ -64,7 +66,6 @@ from wattguard.protocol import (
     ServerAddress,
     ServerConnection,
 )
-from wattguard.protocol import OMD, Data
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
