@@ -69,8 +69,12 @@ class Outbox:
                 log.warning("%s: outbox full, %d oldest items dropped", self.name, self.dropped)
 
     def due(self) -> float | None:
-        """When a batch that is not full falls due (None: nothing waits, or it goes now)."""
-        if not self.items or len(self.items) >= self.batch_items:
+        """When a gathered batch that is not full falls due (None: no gathering, nothing
+        waits, the batch is full, or the window is full and an acknowledgement or its timeout
+        comes first: no timer that could only find nothing to do)."""
+        if self.hold <= 0 or not self.items or len(self.items) >= self.batch_items:
+            return None
+        if len(self.in_flight) >= self.window:
             return None
         return self._waiting_since + self.hold
 
