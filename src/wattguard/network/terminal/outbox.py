@@ -7,6 +7,14 @@ only when the station acknowledges it, and goes back to the front when the ackno
 times out or the link drops. The same reading may therefore reach the station twice (a lost
 acknowledgement); the station stores each reading once (its key is the meter, the object and
 the freeze time). When more than ``limit`` items wait, the oldest are dropped (and counted).
+
+Gathering. With ``hold`` > 0 the outbox waits before it sends a batch that is not full: a batch
+goes up once ``batch_items`` items wait, or once the oldest waiting item has waited ``hold``
+seconds, whichever comes first. A collection round over many meters then goes up as a few
+full REPORT frames, each carrying many meters' records, as a concentrator reports a task's
+results (DL/T 698.45-2017, object 6012 task configuration and the 601C report scheme;
+docs/protocol.md, "Reporting many meters per frame"). Items put back (a lost acknowledgement,
+a dropped link) go again at once. ``hold`` 0 sends each item as soon as the window has room.
 """
 
 from __future__ import annotations
@@ -30,8 +38,12 @@ class Outbox:
     """The items waiting for the station, and the batches on their way (see the module
     docstring). ``len(outbox)`` is the number of items waiting."""
 
-    def __init__(self, name: str, *, batch_items: int, window: int, limit: int) -> None:
+    def __init__(
+        self, name: str, *, batch_items: int, window: int, limit: int, hold: float = 0.0
+    ) -> None:
         self.name = name
+        self.hold = hold
+        self._waiting_since = float("-inf")  # when the oldest waiting item was queued
         self.batch_items = batch_items
         self.window = window
         self.limit = limit
@@ -44,8 +56,11 @@ class Outbox:
     def __len__(self) -> int:
         return len(self.items)
 
-    def queue(self, item: Collected) -> None:
-        """Keep ``item`` until the station has it (dropping the oldest over the limit)."""
+    def queue(self, item: Collected, now: float = float("-inf")) -> None:
+        """Keep ``item`` (queued at ``now``) until the station has it (dropping the oldest
+        over the limit)."""
+        if not self.items:
+            self._waiting_since = now
         self.items.append(item)
         while len(self.items) > self.limit:
             self.items.popleft()
@@ -53,10 +68,22 @@ class Outbox:
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("%s: outbox full, %d oldest items dropped", self.name, self.dropped)
 
-    def next_report(self) -> ReportNotificationTransData | None:
-        """The next batch to send, when items wait and the window has room (None: not now).
-        From here on the batch is in flight."""
+    def due(self) -> float | None:
+        """When a gathered batch that is not full falls due (None: no gathering, nothing
+        waits, the batch is full, or the window is full and an acknowledgement or its timeout
+        comes first: no timer that could only find nothing to do)."""
+        if self.hold <= 0 or not self.items or len(self.items) >= self.batch_items:
+            return None
+        if len(self.in_flight) >= self.window:
+            return None
+        return self._waiting_since + self.hold
+
+    def next_report(self, now: float = float("inf")) -> ReportNotificationTransData | None:
+        """The next batch to send at ``now``, when items wait, the batch is full or due, and
+        the window has room (None: not now). From here on the batch is in flight."""
         if not self.items or len(self.in_flight) >= self.window:
+            return None
+        if len(self.items) < self.batch_items and now < self._waiting_since + self.hold:
             return None
         piid = self._free_piid()
         if piid is None:
@@ -74,12 +101,14 @@ class Outbox:
     def unanswered(self, piid: int) -> None:
         """The batch sent under ``piid`` was not acknowledged in time: back to the front."""
         self.items.extendleft(reversed(self.in_flight.pop(piid & _SERVICE, ())))
+        self._waiting_since = float("-inf")
 
     def requeue(self) -> None:
         """The link dropped: every batch in flight goes back to the front, in order."""
         for piid in sorted(self.in_flight, reverse=True):
             self.items.extendleft(reversed(self.in_flight[piid]))
         self.in_flight.clear()
+        self._waiting_since = float("-inf")
 
     def _free_piid(self) -> int | None:
         for _ in range(_PIIDS):

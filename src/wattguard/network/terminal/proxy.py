@@ -7,7 +7,8 @@ entry; a meter not in the archive gets DAR address-abnormal at once, a silent on
 request-timeout. TransCommand forwards a whole frame to the meter it addresses and returns its
 answer as the meter sent it: how the station's end-to-end protected commands reach a meter
 (the terminal cannot read or forge them). GET of the terminal's own address (4001) is
-answered directly; anything else gets an ERROR-Response.
+answered directly, and so are the station's ACTIONs on the collection tables 6012 and 6014
+and GETs of their attribute 2 (:mod:`.scheme`); anything else gets an ERROR-Response.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ from typing import Any
 from wattguard.errors import DecodeError
 from wattguard.events import EventKind
 from wattguard.network.terminal.lines import Answer, Job, MeterLine
-from wattguard.protocol import OAD, Data, DataType, IncomingRequest, decode_frame
+from wattguard.protocol import OAD, OMD, Data, DataType, IncomingRequest, decode_frame
 from wattguard.protocol.apdu import Structure
-from wattguard.protocol.apdu.action import ActionRequestList, ActionResponseNormalList
+from wattguard.protocol.apdu.action import (
+    ActionRequest,
+    ActionRequestList,
+    ActionResponseNormal,
+    ActionResponseNormalList,
+    ActionResult,
+)
 from wattguard.protocol.apdu.common import DAR, AResultNormal
 from wattguard.protocol.apdu.error import ErrorResponse, ErrorType
 from wattguard.protocol.apdu.get import (
@@ -45,7 +52,10 @@ from wattguard.protocol.apdu.proxy import (
 __all__ = ["ProxyRelay"]
 
 _OWN_ADDRESS = OAD(0x4001, 2, 0)
+_TABLES = (0x6012, 0x6014)
 Respond = Callable[[IncomingRequest, Structure], None]
+#: ``configure(method, parameter, now)``: an ACTION on 6012/6014, answered with its DAR.
+Configure = Callable[[OMD, Data, float], DAR]
 
 
 class _Proxy:
@@ -72,6 +82,8 @@ class ProxyRelay:
     respond: Respond
     respond_later: Respond
     record: Callable[[EventKind, str, float], None]
+    configure: Configure | None = None
+    table: Callable[[int], Data] | None = None
 
     def serve(self, request: IncomingRequest, now: float) -> None:
         """Answer (or start answering) one request from the station."""
@@ -84,6 +96,16 @@ class ProxyRelay:
             self._proxy_trans(request, apdu, now)
         elif isinstance(apdu, GetRequestNormal) and apdu.oad == _OWN_ADDRESS:
             result = AResultNormal(apdu.oad, Data(DataType.OCTET_STRING, self.address))
+            self.respond(request, GetResponseNormal(apdu.piid, result))
+        elif isinstance(apdu, ActionRequest) and apdu.omd.oi in _TABLES and self.configure:
+            dar = self.configure(apdu.omd, apdu.data, now)
+            self.respond(request, ActionResponseNormal(apdu.piid, ActionResult(apdu.omd, dar)))
+        elif (
+            isinstance(apdu, GetRequestNormal)
+            and apdu.oad in (OAD(oi, 2, 0) for oi in _TABLES)
+            and self.table is not None
+        ):
+            result = AResultNormal(apdu.oad, self.table(apdu.oad.oi))
             self.respond(request, GetResponseNormal(apdu.piid, result))
         else:
             piid = getattr(apdu, "piid", 0)

@@ -6,7 +6,8 @@ Theory of operation. A terminal faces two ways.
 *Down*, towards its meters over the :class:`~wattguard.network.hplc.HplcChannel`: one
 :class:`~wattguard.protocol.ClientConnection` per meter of its archive, with at most one
 request in flight per meter (:mod:`.lines`). Requests come from the collection tasks
-(:mod:`.tasks`) and from the station's PROXY requests (:mod:`.proxy`). A
+(:mod:`.tasks`: fixed ones given at construction, and those the station configures in the
+6012/6014 tables, :mod:`.scheme`) and from the station's PROXY requests (:mod:`.proxy`). A
 :class:`~.tasks.CollectionTask` reads either a list of attributes (real-time values) or a
 record object (minute-freeze curves, daily freezes, events) with selector 2 over the window
 since the last read that succeeded. A read that times out leaves the window where it was, so
@@ -50,9 +51,12 @@ from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
 from wattguard.network.terminal.lines import Answer, Job, MeterLine
 from wattguard.network.terminal.outbox import Outbox
 from wattguard.network.terminal.proxy import ProxyRelay
+from wattguard.network.terminal.scheme import SchemeTable
 from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor
 from wattguard.protocol import (
+    OMD,
     ClientConnection,
+    Data,
     IncomingRequest,
     LinkEvent,
     Notification,
@@ -63,6 +67,7 @@ from wattguard.protocol import (
     ServerConnection,
 )
 from wattguard.protocol.apdu import Structure
+from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.apdu.report import ReportNotificationTransData, ReportResponseTransData
 from wattguard.protocol.state import Link
 from wattguard.protocol.stream import FrameDecoder
@@ -114,8 +119,9 @@ class Terminal:
     ``tasks`` run against every meter of the archive (:meth:`add_meter`); ``protect`` wraps
     their requests; ``events`` records security events. ``heartbeat`` and
     ``upstream_timeout`` are the station link's, ``meter_timeout`` each meter request's;
-    ``batch_items``, ``window`` and ``outbox_limit`` size the outbox. ``start`` is when the
-    tasks first run.
+    ``batch_items``, ``window`` and ``outbox_limit`` size the outbox, and ``report_hold`` is
+    how long it gathers items into a batch that is not full (0: no gathering;
+    :class:`~.outbox.Outbox`). ``start`` is when the tasks first run.
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class Terminal:
         batch_items: int = 8,
         window: int = 4,
         outbox_limit: int = 2_000_000,
+        report_hold: float = 0.0,
         start: float = 0.0,
     ) -> None:
         if len(address) != 6:
@@ -147,10 +154,16 @@ class Terminal:
         self.upstream_timeout = upstream_timeout
         self.start = start
         self.meters: dict[bytes, MeterLine] = {}
-        self.outbox = Outbox(self.name, batch_items=batch_items, window=window, limit=outbox_limit)
+        self.outbox = Outbox(
+            self.name, batch_items=batch_items, window=window, limit=outbox_limit,
+            hold=report_hold,
+        )  # fmt: skip
+        self.fixed_tasks = tasks
+        self.schemes = SchemeTable()
         self.relay = ProxyRelay(
-            address, self.meters, self._enqueue, self._respond, self._respond_later, self._record
-        )
+            address, self.meters, self._enqueue, self._respond, self._respond_later, self._record,
+            configure=self._configure, table=self.schemes.attribute,
+        )  # fmt: skip
         self._now = start
         self.upstream = self._new_upstream()
         self._connected = False
@@ -177,6 +190,15 @@ class Terminal:
         """Take a meter out of the archive (and off the HPLC network)."""
         self.meters.pop(address, None)
         self.channel.detach(address)
+
+    def _configure(self, omd: OMD, value: Data, now: float) -> DAR:
+        """The station's ACTION on 6012/6014: the tasks in force become the fixed ones plus
+        those of the tables (:mod:`.scheme`)."""
+        dar = self.schemes.action(omd, value)
+        if dar == DAR.SUCCESS:
+            self.tasks = self.fixed_tasks + self.schemes.tasks(now)
+            log.info("%s: collection tasks now %s", self.name, [t.name for t in self.tasks])
+        return dar
 
     # the station's side: the primary port
 
@@ -230,6 +252,8 @@ class Terminal:
             times.append(timer)
         if self._connected and self._login_due is not None:
             times.append(self._login_due)
+        if self.online and (due := self.outbox.due()) is not None:
+            times.append(due)
         return min(times, default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -287,7 +311,7 @@ class Terminal:
     def _send_up(self, now: float) -> None:
         if not self.online:
             return
-        while (report := self.outbox.next_report()) is not None:
+        while (report := self.outbox.next_report(now)) is not None:
             self.upstream.notify(report, now)
 
     def _note_link(self, now: float) -> None:
@@ -333,7 +357,7 @@ class Terminal:
             elif isinstance(event, RequestTimedOut):
                 self._finish(line, None, now)
             elif isinstance(event, Notification):
-                self.outbox.queue(Collected(line.address, now, b"", event.apdu.to_bytes()))
+                self.outbox.queue(Collected(line.address, now, b"", event.apdu.to_bytes()), now)
             elif isinstance(event, ProtocolViolation):
                 self._record(
                     EventKind.MALFORMED, f"from meter {line.address.hex()}: {event.error}", now
@@ -408,7 +432,9 @@ class Terminal:
             newest = floor(self._now - SETTLE, task.interval)
             if task.record is not None and resume <= newest:
                 line.next_run[task.name] = self._now  # more to catch up on
-            self.outbox.queue(Collected(line.address, job.sent_at, sent, answer.to_bytes()))
+            self.outbox.queue(
+                Collected(line.address, job.sent_at, sent, answer.to_bytes()), self._now
+            )
 
         job = Job(request, done, task=task.name)
         return job
