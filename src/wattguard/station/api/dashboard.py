@@ -41,6 +41,7 @@ _FILES = {
     "/dashboard/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
     "/dashboard/analytics.js": ("analytics.js", "text/javascript; charset=utf-8"),
     "/dashboard/optimisation.js": ("optimisation.js", "text/javascript; charset=utf-8"),
+    "/dashboard/campaigns.js": ("campaigns.js", "text/javascript; charset=utf-8"),
     "/dashboard/charts.js": ("charts.js", "text/javascript; charset=utf-8"),
     "/dashboard/fleet.js": ("fleet.js", "text/javascript; charset=utf-8"),
     "/dashboard/commands.js": ("commands.js", "text/javascript; charset=utf-8"),
