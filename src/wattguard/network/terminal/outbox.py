@@ -83,7 +83,8 @@ class Outbox:
         the window has room (None: not now). From here on the batch is in flight."""
         if not self.items or len(self.in_flight) >= self.window:
             return None
-        if len(self.items) < self.batch_items and now < self._waiting_since + self.hold:
+        gathering = self.hold > 0 and len(self.items) < self.batch_items
+        if gathering and now < self._waiting_since + self.hold:
             return None
         piid = self._free_piid()
         if piid is None:
