@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -19,18 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from wattguard.testing.services import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 #: What a clean checkout does not hold: caches, environments, builds, compiled objects.
 NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.pyc", "*.so", "build", "dist", "*.egg-info", ".*_cache",
     ".hypothesis", "tests", "bench",
 )  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _clean_env() -> dict[str, str]:
@@ -97,7 +92,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_alone(
     )  # fmt: skip
     assert check.returncode == 0 and "crypto self-check passed" in check.stdout, check.stdout
 
-    port = _free_port()
+    port = free_port()
     demo = subprocess.Popen(
         [str(wattguard), "demo", "--meters", "3", "--api-port", str(port), "--duration", "120"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=away,

@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import socket
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,16 +22,9 @@ from wattguard.events import EventKind, EventLog
 from wattguard.network.bus import down_subject, up_subject
 from wattguard.network.sealed_bus import BusIdentity, BusRole, SealedBus
 from wattguard.testing.processes import spawn, stop
-from wattguard.testing.services import require
+from wattguard.testing.services import NATS_SERVER, free_port, nats_server, require
 
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TERMINAL = bytes.fromhex("990000000001")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -53,25 +43,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
         require(False, "nats-py and nkeys are not installed (the 'nats' extra)")
     from wattguard.runtime.buskeys import SERVER_CONFIG, init_bus
 
-    port = _free_port()
+    port = free_port()
     keys = tmp_path / "bus"
     init_bus(keys, ["fep-1", "fep-2"], listen=f"127.0.0.1:{port}")
-    process = subprocess.Popen(
-        [NATS_SERVER, "-c", str(keys / SERVER_CONFIG)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield Server(f"nats://127.0.0.1:{port}", keys)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with nats_server(["-c", str(keys / SERVER_CONFIG)], port) as url:
+        yield Server(url, keys)
 
 
 def test_the_credentials_files(tmp_path: Path) -> None:
@@ -201,7 +177,7 @@ def test_fep_and_station_processes_on_the_authenticated_bus(server: Server, tmp_
     from wattguard.runtime.natsbus import NatsBus
     from wattguard.station.storage import open_storage
 
-    port = _free_port()
+    port = free_port()
     database = f"sqlite:///{tmp_path / 'station.db'}"
     keys = str(server.keys)
     station = spawn("station", "--bus", server.url, "--bus-keys", keys, "--database", database,

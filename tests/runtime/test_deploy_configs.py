@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from wattguard.testing.services import require
+from wattguard.testing.services import NATS_SERVER, require
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 NODES = sorted((DEPLOY / "nats-cluster").glob("nats-*.conf"))
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +18,7 @@ import pytest
 
 from wattguard.events import EventLog
 from wattguard.network.bus import down_subject, up_subject
-from wattguard.testing.services import require
+from wattguard.testing.services import NATS_SERVER, free_port, nats_server, require
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
 pytest.importorskip("nkeys", reason="the nats extra (nkeys) is absent")
@@ -30,7 +27,6 @@ from wattguard.runtime.buskeys import SERVER_CONFIG, inbox_prefix, init_bus
 from wattguard.runtime.jetstream import JetStreamBus
 from wattguard.runtime.roles import connect_bus
 
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TERMINAL = bytes.fromhex("990000000007")
 
 
@@ -43,25 +39,12 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     require(os.access(NATS_SERVER, os.X_OK), f"no nats-server binary at {NATS_SERVER}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     keys = tmp_path / "bus"
     init_bus(keys, ["fep-1"], listen=f"127.0.0.1:{port}")
-    command = [NATS_SERVER, "-js", "-sd", str(tmp_path / "js"), "-c", str(keys / SERVER_CONFIG)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield Server(f"nats://127.0.0.1:{port}", keys)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    arguments = ["-js", "-sd", str(tmp_path / "js"), "-c", str(keys / SERVER_CONFIG)]
+    with nats_server(arguments, port) as url:
+        yield Server(url, keys)
 
 
 async def _until(condition: Any, seconds: float = 15.0) -> None:

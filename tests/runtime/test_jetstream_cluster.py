@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -15,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from wattguard.testing.services import require
+from wattguard.testing.services import NATS_SERVER, require
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
 
 from wattguard.runtime.jetstream import DEFAULT_STREAMS, JetStreamBus, replicated
 
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 MESSAGES = 600
 
 

@@ -4,10 +4,7 @@ the station is killed, and a new station takes them up where the old one stopped
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,38 +13,16 @@ from pathlib import Path
 import pytest
 
 from wattguard.testing.processes import spawn, stop
-from wattguard.testing.services import require
-
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from wattguard.testing.services import free_port, nats_server
 
 
 @pytest.fixture
 def jetstream(tmp_path: Path) -> Iterator[str]:
-    require(os.access(NATS_SERVER, os.X_OK), f"no nats-server binary at {NATS_SERVER}")
     pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
-    port = _free_port()
-    server = subprocess.Popen(
-        [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    port = free_port()
+    arguments = ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")]
+    with nats_server(arguments, port) as url:
+        yield url
 
 
 def _readings(station: subprocess.Popen[str], at_least: int, seconds: float) -> int:
@@ -65,7 +40,7 @@ def test_fep_and_station_on_jetstream_survive_a_killed_station(
 ) -> None:
     from wattguard.station.storage import open_storage
 
-    port = _free_port()
+    port = free_port()
     database = f"sqlite:///{tmp_path / 'station.db'}"
     station_args = ("station", "--bus", jetstream, "--jetstream", "--database", database,
                     "--no-api", "--clock-tolerance", "inf")  # fmt: skip

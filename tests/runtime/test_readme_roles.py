@@ -11,9 +11,7 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,19 +24,12 @@ from typing import Any
 import pytest
 
 import wattguard
-from wattguard.testing.services import require
+from wattguard.testing.services import NATS_SERVER, free_port, require
 from wattguard.testing.storage import Backend
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TERMINAL = "990000000001"
 METERS = 25
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def readme_block() -> str:
@@ -109,8 +100,8 @@ def test_the_readme_separate_roles_on_postgresql(tmp_path: Path, postgres: str) 
         import nkeys  # noqa: F401
     except ImportError:
         require(False, "nats-py and nkeys are not installed (the 'nats' extra)")
-    api_port = _free_port()
-    script = _script(postgres, _free_port(), _free_port(), _free_port())
+    api_port = free_port()
+    script = _script(postgres, free_port(), free_port(), free_port())
     log = tmp_path / "output.log"
     env = {
         **os.environ,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,7 @@ from pathlib import Path
 import pytest
 
 from wattguard.testing.processes import spawn, stop
-from wattguard.testing.services import NATS_URL, nats_reachable, require
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+from wattguard.testing.services import NATS_URL, free_port, nats_reachable, require
 
 PASSPHRASE = {"WATTGUARD_PASSPHRASE": "correct horse battery staple"}
 
@@ -54,7 +46,7 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
     the WAN channel, terminals reaching the FEP over it too, every reading verified.
     Unprotected: station, FEP and terminal with nothing of that."""
     require(nats_reachable(NATS_URL), f"no NATS server at {NATS_URL} (set WATTGUARD_NATS_URL)")
-    port, cipher_port = _free_port(), _free_port()
+    port, cipher_port = free_port(), free_port()
     # a private terminal address keeps parallel runs on the shared NATS server apart
     address = f"99{uuid.uuid4().int % 10**10:010d}"
     vault, pki, station_security = [], [], []
@@ -73,7 +65,7 @@ def test_each_role_as_its_own_process(protected: bool, tmp_path: Path) -> None:
         station_security = ["--cipher", f"127.0.0.1:{cipher_port}", *pki]
     database = f"sqlite:///{tmp_path / 'station.db'}"
     token = _run("users", "add", "vera", "--role", "viewer", "--database", database).split()[-1]
-    api_port = _free_port()
+    api_port = free_port()
     # the station configured by a file, the FEP by its environment
     settings = tmp_path / "wattguard.toml"
     settings.write_text(

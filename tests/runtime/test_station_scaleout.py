@@ -7,10 +7,7 @@ and every reading is in the database once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -20,38 +17,16 @@ from pathlib import Path
 import pytest
 
 from wattguard.testing.processes import spawn, stop
-from wattguard.testing.services import POSTGRES_URL, require
-
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from wattguard.testing.services import POSTGRES_URL, free_port, nats_server, require
 
 
 @pytest.fixture
 def jetstream_server(tmp_path: Path) -> Iterator[str]:
-    require(os.access(NATS_SERVER, os.X_OK), f"no nats-server binary at {NATS_SERVER}")
     pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
-    port = _free_port()
-    server = subprocess.Popen(
-        [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    port = free_port()
+    arguments = ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")]
+    with nats_server(arguments, port) as url:
+        yield url
 
 
 @pytest.fixture
@@ -140,7 +115,7 @@ def test_two_ingest_workers_one_killed_and_a_standby_leader(
         processes += workers
         for worker in workers:
             _line(worker, r"station \(ingest\): collecting")
-        port = _free_port()
+        port = free_port()
         fep = spawn("fep", "--bus", jetstream_server, "--jetstream", "--listen",
                     f"127.0.0.1:{port}")  # fmt: skip
         processes.append(fep)

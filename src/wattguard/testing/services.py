@@ -8,14 +8,30 @@ For tests only: this module imports pytest.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import pytest
 
-__all__ = ["NATS_URL", "POSTGRES_URL", "REQUIRE_SERVICES", "nats_reachable", "require"]
+__all__ = [
+    "NATS_SERVER",
+    "NATS_URL",
+    "POSTGRES_URL",
+    "REQUIRE_SERVICES",
+    "free_port",
+    "nats_reachable",
+    "nats_server",
+    "require",
+]
 
 REQUIRE_SERVICES = os.environ.get("WATTGUARD_REQUIRE_SERVICES") == "1"
+#: The nats-server binary tests start servers of their own with (Debian's package).
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 #: The test NATS server (``WATTGUARD_NATS_URL``).
 NATS_URL = os.environ.get("WATTGUARD_NATS_URL", "nats://127.0.0.1:4222")
 #: The test PostgreSQL database (``WATTGUARD_POSTGRES_URL``).
@@ -39,3 +55,34 @@ def nats_reachable(url: str = NATS_URL) -> bool:
             return True
     except OSError:
         return False
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def nats_server(arguments: Sequence[str], port: int) -> Iterator[str]:
+    """A nats-server of the test's own, started with ``arguments`` and listening on ``port``
+    (which the arguments or their configuration file name): its URL once it accepts
+    connections (within 10 s), stopped afterwards. Skips (fails under REQUIRE_SERVICES)
+    without the binary."""
+    require(os.access(NATS_SERVER, os.X_OK), f"no nats-server binary at {NATS_SERVER}")
+    process = subprocess.Popen(
+        [NATS_SERVER, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
