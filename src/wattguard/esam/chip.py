@@ -332,42 +332,35 @@ class Esam:
         return u32(self._state.balance) + u32(self._state.top_ups)
 
     def _top_up(self, command: Command) -> bytes:
-        fields = Fields(command.data)
-        amount, ident, attach, tag = fields.u32(), fields.u32(), fields.var(), fields.var()
-        fields.end()
-        s = self._state
-        sid = self._meter_sid(ident, attach, p.Operation.TOP_UP)
-        p.check_mac(s.keys[p.KeyId.WALLET], p.Label.TOP_UP, sid.binding, u32(amount), tag)
-        if sid.counter <= s.top_ups:
-            raise _Refusal(Sw.REPLAY)
-        if sid.counter != s.top_ups + 1:
-            raise _Refusal(Sw.OUT_OF_SEQUENCE)
-        if amount == 0:
-            raise _Refusal(Sw.BAD_DATA)
-        if s.balance + amount > WALLET_LIMIT:
-            raise _Refusal(Sw.WALLET_LIMIT)
-        s.balance += amount
-        s.top_ups = sid.counter
-        return u32(s.balance) + u32(s.top_ups)
+        return self._purchase(command, p.Operation.TOP_UP, p.Label.TOP_UP, +1)
 
     def _refund(self, command: Command) -> bytes:
         """A refund: like a top-up (its MAC under the wallet key, the next purchase count, so
         neither can be replayed nor one passed off as the other), taking credit out."""
+        return self._purchase(command, p.Operation.REFUND, p.Label.REFUND, -1)
+
+    def _purchase(
+        self, command: Command, operation: p.Operation, label: p.Label, sign: int
+    ) -> bytes:
+        """A top-up (``sign`` +1) or refund (-1) of ``amount`` fen: MAC'd under the wallet key
+        with the next purchase count; answers the balance and the count."""
         fields = Fields(command.data)
         amount, ident, attach, tag = fields.u32(), fields.u32(), fields.var(), fields.var()
         fields.end()
         s = self._state
-        sid = self._meter_sid(ident, attach, p.Operation.REFUND)
-        p.check_mac(s.keys[p.KeyId.WALLET], p.Label.REFUND, sid.binding, u32(amount), tag)
+        sid = self._meter_sid(ident, attach, operation)
+        p.check_mac(s.keys[p.KeyId.WALLET], label, sid.binding, u32(amount), tag)
         if sid.counter <= s.top_ups:
             raise _Refusal(Sw.REPLAY)
         if sid.counter != s.top_ups + 1:
             raise _Refusal(Sw.OUT_OF_SEQUENCE)
         if amount == 0:
             raise _Refusal(Sw.BAD_DATA)
-        if amount > s.balance:
+        if sign > 0 and s.balance + amount > WALLET_LIMIT:
+            raise _Refusal(Sw.WALLET_LIMIT)
+        if sign < 0 and amount > s.balance:
             raise _Refusal(Sw.WALLET_INSUFFICIENT)
-        s.balance -= amount
+        s.balance += sign * amount
         s.top_ups = sid.counter
         return u32(s.balance) + u32(s.top_ups)
 
