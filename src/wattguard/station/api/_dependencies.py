@@ -10,10 +10,11 @@ number of apps can include.
 # No `from __future__ import annotations`: FastAPI reads the dependency aliases (`Caller`,
 # `CurrentStation`) from the live annotations.
 
+import enum
 import re
-from typing import Annotated, Protocol
+from typing import Annotated, Protocol, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wattguard.station.commands import User
@@ -25,10 +26,13 @@ __all__ = [
     "INT64",
     "Caller",
     "CurrentStation",
+    "Limit",
+    "Moment",
     "TokenLookup",
     "address",
     "bearer",
     "known_meter",
+    "member",
 ]
 
 _ADDRESS = re.compile(r"[0-9]{12}")
@@ -89,6 +93,26 @@ def address(value: str) -> str:
     if not _ADDRESS.fullmatch(value):
         raise HTTPException(400, f"a meter address is 12 digits, not {shown(value)}")
     return value
+
+
+#: A time filter of a listing (POSIX seconds); bounded so that a huge number is a 422.
+Moment = Annotated[float | None, Query(ge=-1e15, le=1e15)]
+#: How many rows a listing returns at most.
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+
+_Kind = TypeVar("_Kind", bound=enum.Enum)
+
+
+def member(kinds: type[_Kind], name: str | None, what: str) -> _Kind | None:
+    """The member of ``kinds`` named ``name`` (any case, '-' or ' ' for '_'), None for None;
+    400 naming every member if there is none."""
+    if name is None:
+        return None
+    try:
+        return kinds[name.upper().replace(" ", "_").replace("-", "_")]
+    except KeyError:
+        names = ", ".join(k.name.lower() for k in kinds)
+        raise HTTPException(400, f"unknown {what} {shown(name)}; one of {names}") from None
 
 
 def known_meter(served: Station, value: str) -> str:

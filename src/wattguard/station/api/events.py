@@ -4,26 +4,22 @@ its monitor raised from them."""
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter
 
 from wattguard.events import EventKind
-from wattguard.station.api._dependencies import Caller, CurrentStation, address
+from wattguard.station.api._dependencies import (
+    Caller,
+    CurrentStation,
+    Limit,
+    Moment,
+    address,
+    member,
+)
 from wattguard.station.api._models import AlertOut, EventOut
-from wattguard.station.records import shown
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-def _kind(name: str | None) -> EventKind | None:
-    if name is None:
-        return None
-    try:
-        return EventKind[name.upper()]
-    except KeyError:
-        names = ", ".join(k.name.lower() for k in EventKind)
-        raise HTTPException(400, f"unknown event kind {shown(name)}; one of {names}") from None
 
 
 @router.get("/api/events", response_model=list[EventOut])
@@ -32,12 +28,12 @@ async def events(
     station: CurrentStation,
     kind: str | None = None,
     source: str | None = None,
-    since: float | None = Query(None, ge=-1e15, le=1e15),
-    limit: int = Query(100, ge=1, le=10_000),
+    since: Moment = None,
+    limit: Limit = 100,
     meter: str | None = None,
-    until: float | None = Query(None, ge=-1e15, le=1e15),
+    until: Moment = None,
 ) -> list[dict[str, Any]]:
-    wanted = _kind(kind)
+    wanted = member(EventKind, kind, "event kind")
     wanted_meter = None if meter is None else address(meter).lower()
     rows = station.storage.events(wanted, source, since, limit, meter=wanted_meter, until=until)
     return [
