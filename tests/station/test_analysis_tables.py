@@ -13,7 +13,7 @@ import pytest
 from wattguard.station._schema import MIGRATIONS, SCHEMA_VERSION
 from wattguard.station.analysis_store import AnalysisStore, LossRow, MeterResult
 from wattguard.station.records import StorageError
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, tables_made_after
+from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, undo_after
 
 DAY = 1_796_515_200
 ANALYSIS = ("analysis_progress", "analysis_day", "analysis_loss", "analysis_meter")
@@ -62,8 +62,8 @@ def test_migration_9_makes_the_analysis_tables(backend: Backend) -> None:
 def test_tables_an_earlier_job_made_are_kept_with_their_rows(persistent: Backend) -> None:
     store = persistent.open()
     made = next(m for m in MIGRATIONS if any("analysis_day" in s for s in m.statements))
-    for table in tables_made_after(made.version - 1):  # its tables and the later ones
-        persistent.raw(store, f"DROP TABLE {table}")
+    for statement in undo_after(made.version - 1):  # its tables and the later ones
+        persistent.raw(store, statement)
     persistent.raw(store, "DELETE FROM schema_version WHERE version >= ?", (made.version,))
     for statement in OLD_TABLES:
         persistent.raw(store, statement)

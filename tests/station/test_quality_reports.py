@@ -52,3 +52,34 @@ def test_overload_and_a_forbidden_export_reach_the_station() -> None:
         e for e in tampers if "may not export" in e.detail and exporter.address.hex() in e.source
     ]
     assert not [e for e in tampers if pv.address.hex() in e.source.lower()]
+
+
+def test_an_event_that_ends_is_one_row_with_its_end() -> None:
+    config = DeploymentConfig(meters=2, per_terminal=2, start=START)
+    deployment = Deployment(config, virtual_clock(config))
+    net = deployment.nets[0]
+    honest = net.fleet.load
+    overloaded = True
+
+    def load(now: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        p, q = honest(now, seconds)
+        if overloaded:
+            p = p.copy()
+            p[0] = 14_500.0
+        return p, q
+
+    net.fleet.load = load
+    deployment.run_virtual(1800)
+    overloaded = False
+    deployment.run_virtual(1800)
+    heavy = net.fleet.meters[0].address.hex()
+    api = TestClient(create_app(deployment.station, deployment.users))
+    rows = api.get(f"/api/operational-events?meter={heavy}&kind=overload", headers=VIEWER).json()
+    assert len(rows) == 1, rows  # its start and its end reported, stored once
+    (row,) = rows
+    assert row["number"] is not None
+    assert row["ended"] is not None and row["ended"] > row["time"] - 1800
+    # the ending report did not count as a second occurrence against the rule
+    alerts = [a for a in api.get("/api/alerts", headers=VIEWER).json()
+              if a["rule"] == "operational: overload"]  # fmt: skip
+    assert len(alerts) == 1 and alerts[0]["count"] == 1, alerts

@@ -12,7 +12,7 @@ from wattguard.station._schema import MIGRATIONS, SCHEMA_VERSION
 from wattguard.station.ingest import Reading
 from wattguard.station.partitions import AHEAD, DAY, partition_day, partition_name
 from wattguard.station.storage import InvalidRecord, PostgresStorage
-from wattguard.testing.storage import BACKENDS, Backend, tables_made_after
+from wattguard.testing.storage import BACKENDS, Backend, undo_after
 
 M1, M2 = "000000000001", "000000000002"
 ENERGY = "00100201"
@@ -102,8 +102,10 @@ def test_a_day_dropped_by_another_process_is_made_again(postgres: Backend) -> No
 def test_an_unpartitioned_readings_table_is_migrated_with_its_rows(postgres: Backend) -> None:
     store = postgres.open()
     # the tables of the migrations after the partitioning (7) are made again
-    for table in ("readings", "schema_version", *tables_made_after(7)):
-        postgres.raw(store, f"DROP TABLE IF EXISTS {table} CASCADE")
+    for statement in undo_after(7):
+        postgres.raw(store, statement)
+    for table in ("readings", "schema_version"):
+        postgres.raw(store, f"DROP TABLE {table} CASCADE")
     postgres.raw(store, "CREATE TABLE schema_version (version INTEGER NOT NULL)")
     postgres.raw(store, "CREATE TABLE readings (meter TEXT NOT NULL, quantity TEXT NOT NULL, "
                  "time BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL, received DOUBLE "

@@ -14,7 +14,7 @@ from wattguard.attacks.scenarios.common import T0
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.records import InvalidRecord
 from wattguard.station.rule_spec import DistrictLoad
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, tables_made_after
+from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, undo_after
 
 T1, T2, S1, S2 = "990000000001", "990000000002", "000001000000", "000002000000"
 
@@ -51,8 +51,8 @@ def test_an_older_database_learns_its_supply_meters_from_their_class(persistent:
     store.register_meter("000001000001", T1, 1.0)
     store.register_meter(S2, T2, 1.0, meter_class="1.0")
     # back to schema version 9: no districts table (nor the later migrations' tables)
-    for table in tables_made_after(9):
-        persistent.raw(store, f"DROP TABLE {table}")
+    for statement in undo_after(9):
+        persistent.raw(store, statement)
     persistent.raw(store, "DELETE FROM schema_version WHERE version > 9")
     upgraded = persistent.open()
     assert upgraded.supply_meters() == {T1: S1}

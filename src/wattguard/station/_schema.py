@@ -253,6 +253,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "saved_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL)",
         ),
     ),
+    Migration(
+        12,
+        (
+            # an operational event is one row from its start to its end (station._operations_sql):
+            # the meter's event record number, and the end time its ending report gives
+            "ALTER TABLE operational_events ADD COLUMN number BIGINT",
+            "ALTER TABLE operational_events ADD COLUMN ended DOUBLE PRECISION",
+            "CREATE INDEX operational_events_number ON operational_events (meter, kind, number)",
+        ),
+        postgres=(
+            "ALTER TABLE operational_events ADD COLUMN IF NOT EXISTS number BIGINT",
+            "ALTER TABLE operational_events ADD COLUMN IF NOT EXISTS ended DOUBLE PRECISION",
+            "CREATE INDEX IF NOT EXISTS operational_events_number"
+            " ON operational_events (meter, kind, number)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -14,6 +14,7 @@ from wattguard.station import _schema
 from wattguard.station._charging_sql import ChargingTables
 from wattguard.station._district_sql import DistrictTables
 from wattguard.station._fleet_sql import FleetQueries
+from wattguard.station._operations_sql import OperationalTables, event_filter
 from wattguard.station._rules_sql import RuleTables
 from wattguard.station.commands import Command, CommandKind, CommandState
 from wattguard.station.ingest import Reading
@@ -24,8 +25,6 @@ from wattguard.station.records import (
     InvalidRecord,
     MeterRecord,
     MeterState,
-    OperationalEvent,
-    OperationalKind,
     ReadingRow,
     StoredEvent,
     UserRecord,
@@ -73,32 +72,13 @@ _SELECT_USERS = "SELECT name, role, token_digest, created, disabled FROM users"
 _SELECT_EVENTS = "SELECT id, time, kind, source, detail, meter, received FROM events"
 
 
-def _event_filter(
-    kind: str | None, meter: str | None, since: float | None, until: float | None, limit: int
-) -> tuple[str, list[Any]]:
-    """The ``AND ...`` clauses (then ``ORDER BY id DESC LIMIT ?``) and their parameters that
-    select events by kind name, meter and ``since <= time < until``, newest first: one filter
-    for the security and the operational events."""
-    sql, params = "", []
-    for clause, value in (
-        ("kind = ?", kind),
-        ("meter = ?", None if meter is None else normalise_meter(meter)),
-        ("time >= ?", None if since is None else moment(since, "since")),
-        ("time < ?", None if until is None else moment(until, "until")),
-    ):
-        if value is not None:
-            sql += f" AND {clause}"
-            params.append(value)
-    return sql + " ORDER BY id DESC LIMIT ?", [*params, int(limit)]
-
-
 def _like(fragment: str) -> str:
     """A LIKE pattern matching ``fragment`` literally anywhere (escape character ``!``)."""
     escaped = fragment.replace("!", "!!").replace("%", "!%").replace("_", "!_")
     return f"%{escaped.lower()}%"
 
 
-class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables):
+class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables, OperationalTables):
     """Subclasses give the connection (:meth:`_write`, :meth:`_read`), the dialect and bulk
     loading (:meth:`_insert_readings`)."""
 
@@ -390,7 +370,7 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables):
         """Events, newest first; ``source`` matches anywhere in the source, case-insensitively,
         and literally (``%`` and ``_`` are not wildcards); ``since <= time < until``."""
         name = None if kind is None else EventKind(kind).name
-        where, params = _event_filter(name, meter, since, until, limit)
+        where, params = event_filter(name, meter, since, until, limit)
         if source is not None:
             where = " AND LOWER(source) LIKE ? ESCAPE '!'" + where
             params.insert(0, _like(source))
@@ -402,43 +382,6 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables):
 
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
-
-    # operational events (station.operations)
-
-    def add_operational_event(self, event: OperationalEvent, received: float | None = None) -> int:
-        """Store one operational event; its id."""
-        if not isinstance(event, OperationalEvent) or not isinstance(event.kind, OperationalKind):
-            raise InvalidRecord(f"{event!r} is not an OperationalEvent")
-        row = (
-            moment(event.time, "event time"), event.kind.name, normalise_meter(event.meter),
-            text(event.detail, "event detail"),
-            None if received is None else moment(received, "received time"),
-        )  # fmt: skip
-        found = self._one(
-            "INSERT INTO operational_events (time, kind, meter, detail, received) "
-            "VALUES (?, ?, ?, ?, ?) RETURNING id",
-            row,
-        )
-        return int(found[0])
-
-    def operational_events(
-        self,
-        kind: OperationalKind | None = None,
-        meter: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 1000,
-    ) -> list[OperationalEvent]:
-        """Operational events, newest first; ``since <= time < until``."""
-        name = None if kind is None else OperationalKind(kind).name
-        where, params = _event_filter(name, meter, since, until, limit)
-        sql = "SELECT id, time, kind, meter, detail, received FROM operational_events WHERE 1 = 1"
-        sql += where
-        return [
-            OperationalEvent(float(t), OperationalKind[k], m, d, int(i),
-                             None if r is None else float(r))
-            for i, t, k, m, d, r in self._query(sql, params)
-        ]  # fmt: skip
 
     # alerts
 

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from wattguard.protocol import Data, DataType
 from wattguard.station.records import OperationalEvent, OperationalKind, normalise_meter
 from wattguard.station.storage import Storage
 
@@ -74,6 +75,27 @@ def operational_kind(oi: int, detail: str) -> OperationalKind | None:
         name = detail.split(":", 1)[0].strip().lower()
         return _BY_SENSOR.get(name, OperationalKind.SENSOR_ALARM)
     return _BY_OBJECT.get(oi)
+
+
+def record_number(fields: Sequence[Data]) -> int | None:
+    """The record number (2022) of a reported event record
+    ``structure {2022, 201E start, 2020 end, ...}``; None when absent or not a number."""
+    if not fields or fields[0].type is not DataType.DOUBLE_LONG_UNSIGNED:
+        return None
+    number: int = fields[0].value
+    return number
+
+
+def record_end(fields: Sequence[Data]) -> float | None:
+    """The end time (2020) of a reported event record; None while the event lasts (NULL) or
+    when the field is absent or no valid date."""
+    if len(fields) < 3 or fields[2].type is not DataType.DATE_TIME_S:
+        return None
+    try:
+        ended: float = fields[2].value.to_posix()
+    except (ValueError, AttributeError):
+        return None
+    return ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +156,15 @@ class OperationsMonitor:
     _open: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
 
     def record(self, event: OperationalEvent) -> int:
-        """Store ``event`` and count it against the rules; its row id."""
+        """Store ``event`` and count it against the rules; its row id. The ending report of
+        an event already stored (same meter, kind and record number) only completes that row:
+        the occurrence was counted when it started."""
         now = self.clock()
         meter = normalise_meter(event.meter)
+        if event.ended is not None and event.number is not None:
+            known = self.storage.end_operational_event(meter, event.kind, event.number, event.ended)
+            if known is not None:
+                return known
         stored = self.storage.add_operational_event(event, received=now)
         named = event.detail.startswith(event.kind.value)
         evidence = (event.detail if named else f"{event.kind.value}: {event.detail}")[:300]

@@ -309,7 +309,9 @@ class OperationalKind(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class OperationalEvent:
     """One operational event of one meter, at the meter's reported time; ``id`` and
-    ``received`` (the station's clock) once stored."""
+    ``received`` (the station's clock) once stored; ``number``, the meter's event record
+    number (None when not reported), and ``ended``, when the meter reported it over (None
+    while it lasts)."""
 
     time: float
     kind: OperationalKind
@@ -317,3 +319,5 @@ class OperationalEvent:
     detail: str
     id: int = 0
     received: float | None = None
+    number: int | None = None
+    ended: float | None = None

@@ -77,7 +77,12 @@ from wattguard.station.group_commit import GroupCommitConfig, IngestQueue
 from wattguard.station.ingest import METER_TIME, PlainVerifier, Reading, Verifier
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.ondemand import OnDemandRead, ReadBook, RelayBook, opened, outcome_of
-from wattguard.station.operations import OperationsMonitor, operational_kind
+from wattguard.station.operations import (
+    OperationsMonitor,
+    operational_kind,
+    record_end,
+    record_number,
+)
 from wattguard.station.records import InvalidRecord, OperationalEvent
 from wattguard.station.rule_book import RuleBook
 from wattguard.station.rules import EventFact, security_fact
@@ -307,7 +312,9 @@ class Station:
                 self.relays.reported(meter.hex(), detail)
             operational = operational_kind(result.oad.oi, detail)
             if operational is not None:
-                event = OperationalEvent(at, operational, meter.hex(), detail)
+                number, ended = record_number(fields), record_end(fields)
+                event = OperationalEvent(at, operational, meter.hex(), detail, number=number,
+                                         ended=ended)  # fmt: skip
                 self.operations.record(event)
                 fact = EventFact(
                     "operational", operational.value, meter.hex(), detail, at, meter.hex()

@@ -159,6 +159,9 @@ class Storage(Protocol):
     def add_operational_event(
         self, event: OperationalEvent, received: float | None = None
     ) -> int: ...
+    def end_operational_event(
+        self, meter: str, kind: OperationalKind, number: int, ended: float
+    ) -> int | None: ...
     def operational_events(
         self,
         kind: OperationalKind | None = None,

@@ -16,7 +16,7 @@ from wattguard.errors import ConfigError
 from wattguard.station.storage import PostgresStorage, SqliteStorage, open_storage
 from wattguard.testing.services import POSTGRES_URL, require
 
-__all__ = ["BACKENDS", "PERSISTENT", "Backend", "Store", "tables_made_after"]
+__all__ = ["BACKENDS", "PERSISTENT", "Backend", "Store", "tables_made_after", "undo_after"]
 
 BACKENDS = ["sqlite-memory", "sqlite-file", "postgresql"]
 PERSISTENT = ["sqlite-file", "postgresql"]  # those a second process or a reopen can reach
@@ -101,3 +101,25 @@ def tables_made_after(version: int) -> list[str]:
         for statement in migration.statements
         if statement.startswith("CREATE TABLE")
     ]
+
+
+def undo_after(version: int) -> list[str]:
+    """The statements that take a database of the current schema back to ``version`` (then
+    delete the later ``schema_version`` rows): the later migrations' indexes dropped, the
+    columns they added to older tables dropped, and the tables they created dropped, latest
+    first, so that the later migrations run again on the next open. On both backends."""
+    from wattguard.station._schema import MIGRATIONS
+
+    undo: list[str] = []
+    for migration in sorted(MIGRATIONS, key=lambda m: -m.version):
+        if migration.version <= version:
+            break
+        for statement in reversed(migration.statements):
+            words = statement.replace("IF NOT EXISTS ", "").split()
+            if words[:2] == ["CREATE", "TABLE"]:
+                undo.append(f"DROP TABLE IF EXISTS {words[2]}")
+            elif words[:2] in (["CREATE", "INDEX"], ["CREATE", "UNIQUE"]):
+                undo.append(f"DROP INDEX IF EXISTS {words[3 if words[1] == 'UNIQUE' else 2]}")
+            elif words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
+                undo.append(f"ALTER TABLE {words[2]} DROP COLUMN {words[5]}")
+    return undo

@@ -108,6 +108,8 @@ class OperationalEventOut(BaseModel):
     meter: str
     detail: str
     received: float | None
+    number: int | None = Field(None, description="the meter's event record number (2022)")
+    ended: float | None = Field(None, description="when it ended; null while it lasts")
 
 
 class AlertOut(BaseModel):

@@ -38,6 +38,6 @@ async def operational_events(
     rows = station.storage.operational_events(wanted, wanted_meter, since, until, limit)
     return [
         {"id": e.id, "time": e.time, "kind": e.kind.name.lower(), "meter": e.meter,
-         "detail": e.detail, "received": e.received}
+         "detail": e.detail, "received": e.received, "number": e.number, "ended": e.ended}
         for e in rows
     ]  # fmt: skip

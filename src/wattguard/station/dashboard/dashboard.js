@@ -295,7 +295,7 @@ function showOperations(events) {
     cell(row, when(e.time));
     cell(row, e.kind.replaceAll("_", " "));
     cell(row, e.meter);
-    cell(row, e.detail, "text");
+    cell(row, e.ended == null ? e.detail : e.detail + " (ended " + when(e.ended) + ")", "text");
   }, "No operational events.");
 }
 
