@@ -65,7 +65,7 @@ from wattguard.meter.management.policy import SecurityPolicy
 from wattguard.meter.management.power import expose_power
 from wattguard.meter.management.prepayment import Prepayment
 from wattguard.meter.management.quality import QualityMonitor, thresholds_by_kind
-from wattguard.meter.management.relay import Relay, RelayState
+from wattguard.meter.management.relay import RelayState
 from wattguard.meter.management.server import ApplicationServer, SecurityElement
 from wattguard.meter.management.storage import MemoryStore, Store
 from wattguard.meter.management.uart_payloads import read_enum, read_structure, readings
@@ -163,7 +163,7 @@ class ManagementModule(Prepayment):
         self._to_expansion: list[bytes] = []
         self.esam = esam
         self.wallet = wallet
-        self.relay = Relay()
+        self.relay = persistence.restore_relay(self.store, self.name)
         self.registers = EnergyRegisters(tariffs)
         self.measurement: Measurement | None = None
         self.harmonics: HarmonicContent | None = None  # the last waveform window's
@@ -177,7 +177,6 @@ class ManagementModule(Prepayment):
         self._report_piid = 0
         self._hot = False
         self._deducted_wh = 0.0
-        self._credit_trip = False  # the relay is open because the credit ran out
         self._servers(esam, password)
         self.display = Display(self)
         self.violations: list[ProtocolViolation] = []
@@ -248,6 +247,15 @@ class ManagementModule(Prepayment):
         self.metering_server = ApplicationServer(
             self.metering_model, self.policy, self.log, f"{self.name} metering/698", esam=esam
         )
+
+    @property
+    def _credit_trip(self) -> bool:
+        """Whether the relay is open because the credit ran out (kept with the relay)."""
+        return self.relay.credit_trip
+
+    @_credit_trip.setter
+    def _credit_trip(self, on: bool) -> None:
+        self.relay.set_credit_trip(on)
 
     @property
     def harmonic_energy(self) -> HarmonicEnergy:

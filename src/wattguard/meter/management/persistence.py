@@ -4,7 +4,8 @@ The non-volatile store holds the power module's state with the calendar offset t
 for (key ``power``, written by the power-fail hook), each freeze object (``freeze/5002``
 and so on, written as each freeze is taken and at power fail) and the parameters the station
 set (``parameters``, written at each change: a tariff table or a threshold outlives a power
-loss). A module built on a store that
+loss) and the relay (``relay``, written at each change: a tripped meter stays tripped through
+a power cycle). A module built on a store that
 holds them carries on from there; what cannot be read back is logged and started afresh.
 """
 
@@ -17,11 +18,19 @@ from wattguard.meter.management.eventlog import MeterEventKind
 from wattguard.meter.management.freeze import Freezer, Reader_
 from wattguard.meter.management.parameters import MeterParameters
 from wattguard.meter.management.power import PowerHost, PowerModule
+from wattguard.meter.management.relay import Relay, RelayState
 from wattguard.meter.management.storage import Store
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import encode_data, read_data
 
-__all__ = ["restore_freezer", "restore_parameters", "restore_power", "save", "save_parameters"]
+__all__ = [
+    "restore_freezer",
+    "restore_parameters",
+    "restore_power",
+    "restore_relay",
+    "save",
+    "save_parameters",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,24 @@ def restore_power(store: Store, host: PowerHost, now: float) -> PowerModule:
         except DecodeError as exc:
             host.log.add(MeterEventKind.CLOCK_FAULT, now, f"power state lost: {exc}")
     return PowerModule(host)
+
+
+def restore_relay(store: Store, name: str) -> Relay:
+    """The relay as it stood before the power loss (then saved at each change), or a closed
+    one on a new meter. An unreadable state is logged and the relay comes back *tripped*:
+    a meter that cannot tell whether it was cut off does not hand the supply back on its
+    own (the station or the customer's button, after a close allowed, restores it)."""
+    saved = store.get("relay")
+    if saved is None:
+        relay = Relay()
+    else:
+        try:
+            relay = Relay.from_bytes(saved)
+        except DecodeError as exc:
+            log.warning("%s: the stored relay state is unreadable (%s): staying tripped", name, exc)
+            relay = Relay(RelayState.TRIPPED)
+    relay.persist = lambda blob: store.put("relay", blob)
+    return relay
 
 
 def restore_freezer(store: Store, read: Reader_, name: str) -> Freezer:
