@@ -4,6 +4,7 @@ utility's CA gets in; through it, the station protects commands and verifies met
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from wattguard.network import pki
 from wattguard.network.bus import InProcessBus
 from wattguard.network.utility import CIPHER_NAME, UtilityPki
 from wattguard.network.wan import ChannelRole
-from wattguard.protocol import OAD, OMD, decode_apdu
+from wattguard.protocol import OAD, OMD, Data, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
 from wattguard.protocol.apdu.security import SecurityResponse
@@ -37,11 +38,9 @@ METER = bytes.fromhex("000000000021")
 KEYS = MasterKeys(1, {k: bytes([k + 7]) * 16 for k in KeyId})
 
 
-@pytest.fixture
-def service() -> Iterator[tuple[int, UtilityPki, CryptoDevice]]:
-    clock = VirtualClock(T0)
-    utility = UtilityPki.create(clock)
-    device = CryptoDevice([KEYS], ca_key=sm2.PrivateKey.generate(), clock=clock.time)
+@contextlib.contextmanager
+def serving(device: CryptoDevice, utility: UtilityPki) -> Iterator[int]:
+    """``device`` as its own service on a loopback port, for the length of the block."""
     assert utility.cipher is not None
     server = CipherServer(
         device, utility.channel(utility.cipher, ChannelRole.SERVER, pki.Role.STATION, None)
@@ -50,19 +49,30 @@ def service() -> Iterator[tuple[int, UtilityPki, CryptoDevice]]:
     port = loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    yield port, utility, device
-    asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    pending = asyncio.all_tasks(loop)
-    for task in pending:
-        task.cancel()
+    try:
+        yield port
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
 
-    async def drain() -> None:
-        await asyncio.gather(*pending, return_exceptions=True)
+        async def drain() -> None:
+            await asyncio.gather(*pending, return_exceptions=True)
 
-    loop.run_until_complete(drain())
-    loop.close()
+        loop.run_until_complete(drain())
+        loop.close()
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[int, UtilityPki, CryptoDevice]]:
+    clock = VirtualClock(T0)
+    utility = UtilityPki.create(clock)
+    device = CryptoDevice([KEYS], ca_key=sm2.PrivateKey.generate(), clock=clock.time)
+    with serving(device, utility) as port:
+        yield port, utility, device
 
 
 def station_client(port: int, utility: UtilityPki) -> CipherClient:
@@ -174,3 +184,35 @@ def test_a_top_up_and_a_refund_made_through_the_service_reach_the_wallet(
         assert esam.balance() == balance
     assert [e.action for e in device.audit.entries].count("refund") == 1
     client.close()
+
+
+def test_a_key_update_made_through_the_service_moves_the_meter_to_the_new_keys() -> None:
+    clock = VirtualClock(T0)
+    utility = UtilityPki.create(clock)
+    newer = MasterKeys(2, {k: bytes([k + 99]) * 16 for k in KeyId})
+    device = CryptoDevice([KEYS], ca_key=sm2.PrivateKey.generate(), clock=clock.time)
+    esam = EsamClient(device.provision_esam(METER))  # at version 1
+    device.rotate(newer)  # the utility's next key version
+    meter = new_meter(METER, esam=esam, wallet=esam)
+    meter.power_up(T0)
+    line = Line(meter)
+    with serving(device, utility) as port:
+        client = station_client(port, utility)
+        client.register(METER)
+        assert (client.key_version(METER), client.newest_key_version()) == (1, 2)
+        parameter = client.key_update(METER, 2, "otto")
+        action = ActionRequest(line.piid(), OMD(0xF100, 7, 0), parameter)
+        answer = line.exchange(client.protect(METER, action.to_bytes(), operator="otto"), T0)
+        assert isinstance(answer, SecurityResponse) and answer.payload.dar is None
+        assert esam.info(T0).key_version == 2
+        client.key_updated(METER, 2)
+        assert client.key_version(METER) == 2
+        read = GetRequestNormal(line.piid(), OAD(0x4001, 2, 0))
+        request = client.protect(METER, read.to_bytes())
+        answer = line.exchange(request, T0 + 1)
+        assert isinstance(answer, SecurityResponse)
+        inner = decode_apdu(client.open_response(METER, request, answer))
+        assert isinstance(inner, GetResponseNormal)
+        assert isinstance(inner.result.result, Data)  # read under the new keys
+        client.close()
+    assert [e.action for e in device.audit.entries].count("key update") == 1

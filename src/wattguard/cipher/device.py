@@ -151,6 +151,10 @@ class CryptoDevice:
         self._persist(address)
         return command
 
+    def newest_key_version(self) -> int:
+        """The newest master key version the device holds (what a key update moves to)."""
+        return self.security.current_version
+
     def key_update(self, address: bytes, new_version: int, operator: str = "") -> Data:
         self.register(address)
         command = self.security.key_update(address, new_version)

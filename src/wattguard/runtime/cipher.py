@@ -5,7 +5,8 @@ WAN secure channel (:mod:`wattguard.network.wan`) as a *station* holding a certi
 the utility's CA (anyone else is refused by the handshake and recorded), then sends requests,
 each answered in order. :class:`CipherClient` is the station's end: it offers the same calls as
 an in-process :class:`~wattguard.cipher.CryptoDevice` (``register``, ``protect``,
-``open_response``, ``open_report``, ``witness``, ``witnessed``), so the station uses either.
+``open_response``, ``open_report``, ``top_up``, the key and certificate updates, ``witness``,
+``witnessed``), so the station uses either.
 
 Messages inside the channel are a 4-byte big-endian length and a JSON object: ``{"op": ...,
 "meter": hex, ...}`` with byte strings in hex; answers ``{"ok": ...}`` or ``{"error": kind,
@@ -34,6 +35,7 @@ from typing import Any
 
 from wattguard.cipher import CryptoDevice
 from wattguard.errors import ConfigError, DecodeError, SecurityError
+from wattguard.esam.certificate import Certificate
 from wattguard.events import EventSink
 from wattguard.network.channel import (
     ChannelClosed,
@@ -145,6 +147,22 @@ class CipherServer:
                 refund=bool(call.get("refund", False)),
             )  # fmt: skip
             return encode_data(parameter).hex()
+        if op == "key_update":
+            parameter = device.key_update(
+                meter, int(call["version"]), str(call.get("operator", ""))
+            )
+            return encode_data(parameter).hex()
+        if op == "key_updated":
+            device.key_updated(meter, int(call["version"]))
+            return None
+        if op == "key_version":
+            return device.key_version(meter)
+        if op == "newest_key_version":
+            return device.newest_key_version()
+        if op == "certificate_update":
+            certificate = Certificate.from_bytes(bytes.fromhex(call["certificate"]))
+            parameter = device.certificate_update(meter, certificate, str(call.get("operator", "")))
+            return encode_data(parameter).hex()
         if op == "witness":
             device.witness(str(call["label"]), int(call["sequence"]), bytes.fromhex(call["head"]))
             return None
@@ -234,6 +252,33 @@ class CipherClient:
         device under the meter's wallet key."""
         call = {"op": "top_up", "meter": address.hex(), "amount": amount, "operator": operator,
                 "refund": refund}  # fmt: skip
+        return read_data(Reader(bytes.fromhex(self._call(call))))
+
+    def key_update(self, address: bytes, new_version: int, operator: str = "") -> Data:
+        """F100 method 7's parameter: the meter's keys of ``new_version``, wrapped by the
+        device (which also keeps the old version until :meth:`key_updated`)."""
+        call = {"op": "key_update", "meter": address.hex(), "version": new_version,
+                "operator": operator}  # fmt: skip
+        return read_data(Reader(bytes.fromhex(self._call(call))))
+
+    def key_updated(self, address: bytes, version: int) -> None:
+        """The meter confirmed its key update: the device uses ``version`` from now on."""
+        self._call({"op": "key_updated", "meter": address.hex(), "version": version})
+
+    def key_version(self, address: bytes) -> int:
+        """The key version the device uses for ``address``."""
+        return int(self._call({"op": "key_version", "meter": address.hex()}))
+
+    def newest_key_version(self) -> int:
+        """The newest master key version the device holds."""
+        return int(self._call({"op": "newest_key_version", "meter": ""}))
+
+    def certificate_update(
+        self, address: bytes, certificate: Certificate, operator: str = ""
+    ) -> Data:
+        """F100 method 8's parameter for ``certificate``, made by the device."""
+        call = {"op": "certificate_update", "meter": address.hex(),
+                "certificate": certificate.to_bytes().hex(), "operator": operator}  # fmt: skip
         return read_data(Reader(bytes.fromhex(self._call(call))))
 
     def witness(self, label: str, sequence: int, head: bytes) -> None:

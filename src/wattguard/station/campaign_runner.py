@@ -222,7 +222,7 @@ class CampaignRunner:
             self._image(payload)
         elif kind in (CommandKind.KEY_UPDATE, CommandKind.CERTIFICATE_UPDATE):
             if not isinstance(self.station.hsm, KeyDevice):
-                raise CommandRefused(f"a {kind.value} needs the in-process cryptographic device")
+                raise CommandRefused(f"a {kind.value} needs a cryptographic device that makes it")
         else:
             raise CommandRefused(f"a {kind.value} is not a campaign")
 

@@ -56,8 +56,11 @@ TRANSFER_STATE = OAD(FILE_TRANSFER, 2, 0)
 
 @runtime_checkable
 class KeyDevice(Protocol):
-    """What key and certificate updates need of the cryptographic device (the in-process
-    :class:`~wattguard.cipher.CryptoDevice`)."""
+    """What key and certificate updates need of the cryptographic device (in process, the
+    :class:`~wattguard.cipher.CryptoDevice`; as its own service, the
+    :class:`~wattguard.runtime.cipher.CipherClient`)."""
+
+    def newest_key_version(self) -> int: ...
 
     def key_update(self, address: bytes, new_version: int, operator: str = ...) -> Data: ...
 

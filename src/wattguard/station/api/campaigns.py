@@ -18,6 +18,7 @@ from wattguard.esam.certificate import Certificate
 from wattguard.meter.management.firmware import FirmwareRefused
 from wattguard.station.api._dependencies import Caller, CurrentStation, address
 from wattguard.station.campaign_store import StoredImage
+from wattguard.station.campaign_transport import KeyDevice
 from wattguard.station.campaigns import Campaign, CampaignPlan
 from wattguard.station.commands import CommandKind, CommandNotFound, CommandRefused, UnknownMeter
 from wattguard.station.records import shown
@@ -158,11 +159,9 @@ def _target(station: Any, kind: CommandKind, body: CampaignIn) -> tuple[str, str
         return stored.version, stored.digest
     if kind == CommandKind.KEY_UPDATE:
         hsm = station.hsm
-        newest = getattr(getattr(hsm, "security", None), "current_version", None)
-        version = body.key_version or newest
-        if version is None:
-            raise HTTPException(409, "key updates need the in-process cryptographic device")
-        return str(version), ""
+        if not isinstance(hsm, KeyDevice):
+            raise HTTPException(409, "key updates need a cryptographic device that makes them")
+        return str(body.key_version or hsm.newest_key_version()), ""
     if kind == CommandKind.CERTIFICATE_UPDATE:
         try:
             certificate = Certificate.from_bytes(bytes.fromhex(body.certificate))
