@@ -5,7 +5,6 @@ state, abnormal line loss raised as an analysis alert (not a security event)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +16,11 @@ from wattguard.station.analysis import LOSS_RULE, SCORE_RULE, AnalysisJob
 from wattguard.station.analysis_views import district_view, fleet_view, meter_view
 from wattguard.station.records import InvalidRecord
 from wattguard.testing.analysis import store_districts, terminal_address
-from wattguard.testing.storage import BACKENDS, Backend
+from wattguard.testing.storage import Backend
 
 DAY = 86400
 START = 1_796_515_200  # a UTC midnight (a Monday)
 DAYS = 12
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 @pytest.fixture(scope="module")

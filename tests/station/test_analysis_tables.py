@@ -5,15 +5,12 @@ public transaction, which stores all of a day or nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from wattguard.station._schema import MIGRATIONS, SCHEMA_VERSION
 from wattguard.station.analysis_store import AnalysisStore, LossRow, MeterResult
 from wattguard.station.records import StorageError
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, undo_after
+from wattguard.testing.storage import Backend, undo_after
 
 DAY = 1_796_515_200
 ANALYSIS = ("analysis_progress", "analysis_day", "analysis_loss", "analysis_meter")
@@ -34,20 +31,6 @@ OLD_TABLES = (
     f"INSERT INTO analysis_meter VALUES ('000001000002', '990000000001', {DAY}, 0, "
     "'evening peak', 3.5, -0.4)",
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture(params=PERSISTENT)
-def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 def test_migration_9_makes_the_analysis_tables(backend: Backend) -> None:

@@ -7,8 +7,7 @@ witnessed, and goes unnoticed without it."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -22,21 +21,7 @@ from wattguard.network.bus import InProcessBus
 from wattguard.station import Station
 from wattguard.station.audit import StationAudit
 from wattguard.station.commands import CommandKind, Role, User
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture(params=PERSISTENT)
-def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
+from wattguard.testing.storage import Backend, Store
 
 
 def _trail(store: Store, entries: int = 6) -> StationAudit:

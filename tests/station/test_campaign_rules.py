@@ -3,9 +3,7 @@ state table, and campaigns, progress and images kept on SQLite and PostgreSQL al
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -27,14 +25,7 @@ from wattguard.station.campaigns import (
     wave_verdict,
 )
 from wattguard.station.commands import CommandKind, CommandRefused
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
+from wattguard.testing.storage import PERSISTENT, Backend
 
 
 def test_the_canary_comes_first_then_the_waves_with_the_last_size_repeating() -> None:

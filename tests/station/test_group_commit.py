@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -46,26 +45,12 @@ from wattguard.station.records import InvalidRecord
 from wattguard.station.storage import PostgresStorage, SqliteStorage
 from wattguard.testing import T0
 from wattguard.testing.meter import new_meter
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
+from wattguard.testing.storage import Backend, Store
 
 M1, M2 = "000000000001", "000000000002"
 ENERGY = "00100201"
 TERMINAL = bytes.fromhex("990000000001")
 TASK = CollectionTask("real-time", 900.0, (OAD(0x0010, 2, 0),))
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture(params=PERSISTENT)
-def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 def report(meter: str, start: int, n: int = 10) -> list[Reading]:

@@ -4,9 +4,6 @@ read at ``/api/operational-events``; on every storage backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -16,17 +13,10 @@ from wattguard.station.api import create_app
 from wattguard.station.operations import OperationsMonitor, operational_kind
 from wattguard.station.records import InvalidRecord, OperationalEvent, OperationalKind
 from wattguard.testing import MIDNIGHT as START
-from wattguard.testing.storage import BACKENDS, Backend
+from wattguard.testing.storage import Backend
 
 VIEWER = {"Authorization": "Bearer viewer-token"}
 M1 = "000001000001"
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 def test_operational_events_are_stored_apart_and_alert_by_their_rules(backend: Backend) -> None:

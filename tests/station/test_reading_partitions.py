@@ -12,18 +12,11 @@ from wattguard.station._schema import MIGRATIONS, SCHEMA_VERSION
 from wattguard.station.ingest import Reading
 from wattguard.station.partitions import AHEAD, DAY, partition_day, partition_name
 from wattguard.station.storage import InvalidRecord, PostgresStorage
-from wattguard.testing.storage import BACKENDS, Backend, undo_after
+from wattguard.testing.storage import Backend, undo_after
 
 M1, M2 = "000000000001", "000000000002"
 ENERGY = "00100201"
 DAY0 = 20_000  # 2024-10-04
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 @pytest.fixture

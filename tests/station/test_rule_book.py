@@ -4,7 +4,6 @@ with their evidence, and a restarted station keeps its rules, cool-downs and ope
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from wattguard.station.rule_book import RuleNotFound
 from wattguard.station.rule_spec import RuleInvalid
 from wattguard.station.service import Station
 from wattguard.station.storage import Storage
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend
+from wattguard.testing.storage import PERSISTENT, Backend
 
 T0 = 1_700_000_000.0
 SUN = User("sun", Role.SUPERVISOR)
@@ -26,13 +25,6 @@ OTTO = User("otto", Role.OPERATOR)
 M1, M2, TERMINAL = "000000000001", "000000000002", "0000000000f1"
 VOLTAGE = {"reading": {"quantity": "20000201", "outside": [198, 242], "for": 300}}
 ALERT = {"alert": {"severity": "warning", "message": "voltage out of band"}}
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 def station(storage: Storage, clock: VirtualClock) -> Station:

@@ -6,7 +6,6 @@ import math
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +27,10 @@ from wattguard.station.storage import (
     StorageUnavailable,
     open_storage,
 )
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
+from wattguard.testing.storage import Backend, Store
 
 M1, M2, T1, T2 = "000000000001", "0000000000a2", "990000000001", "990000000002"
 ENERGY = "00100201"
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture(params=PERSISTENT)
-def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ condition that does not name it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,23 +13,9 @@ from wattguard.attacks.scenarios.common import T0
 from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
 from wattguard.station.records import InvalidRecord
 from wattguard.station.rule_spec import DistrictLoad
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, undo_after
+from wattguard.testing.storage import Backend, undo_after
 
 T1, T2, S1, S2 = "990000000001", "990000000002", "000001000000", "000002000000"
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture(params=PERSISTENT)
-def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
 
 
 def test_a_districts_supply_meter_is_stored_and_replaced(backend: Backend) -> None:

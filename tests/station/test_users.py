@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,7 @@ from wattguard.station.audit import StationAudit
 from wattguard.station.commands import Role, User
 from wattguard.station.storage import open_storage
 from wattguard.station.users import UserDirectory, new_token, token_digest
-from wattguard.testing.storage import BACKENDS, PERSISTENT, Backend, Store
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = Backend(request.param, tmp_path)
-    yield made
-    made.cleanup()
+from wattguard.testing.storage import PERSISTENT, Backend, Store
 
 
 def directory(store: Store, clock: VirtualClock) -> UserDirectory:
