@@ -4,6 +4,8 @@ fitted, bounded against an inflating expansion module, and kept across a power l
 
 from __future__ import annotations
 
+import itertools
+
 from wattguard.events import EventKind
 from wattguard.meter.device import MeterConfig
 from wattguard.meter.links.uart import UartMessage
@@ -16,7 +18,7 @@ from wattguard.protocol.apdu.get import GetRecord, GetRequestRecord
 from wattguard.protocol.data import CSD, RCSD, RSD, encode_data
 from wattguard.protocol.objects import lookup
 from wattguard.protocol.values import TI, DateTimeS
-from wattguard.testing import HOUSE, T0
+from wattguard.testing import T0
 from wattguard.testing.meter import Line, new_meter
 
 QUARTER = 900.0
@@ -76,7 +78,7 @@ def test_a_fitted_pile_is_in_the_15_minute_curve() -> None:
     rows = answer.result.result  # type: ignore[attr-defined]
     values = [row[1].value for row in rows]
     assert len(values) == 3
-    steps = [b - a for a, b in zip(values, values[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(values)]
     assert steps == [1000, 500]  # Wh per quarter: 4 kW, then 2 kW
 
 

@@ -14,8 +14,17 @@ from wattguard.meter.management.pile_energy import PILE_ENERGY, fit_pile
 from wattguard.network.hplc import HplcChannel
 from wattguard.network.terminal import Collected, CollectionTask, Terminal, decode_item
 from wattguard.network.terminal.scheme import NormalScheme, TaskConfig, collection_task
-from wattguard.protocol import CSD, MS, OAD, ClientConnection, Data, DataType, ServerAddress
-from wattguard.protocol import Notification, decode_apdu
+from wattguard.protocol import (
+    CSD,
+    MS,
+    OAD,
+    ClientConnection,
+    Data,
+    DataType,
+    Notification,
+    ServerAddress,
+    decode_apdu,
+)
 from wattguard.protocol.apdu.get import GetResponseRecord
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.data import MSChoice

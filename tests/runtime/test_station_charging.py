@@ -114,8 +114,12 @@ def test_the_measured_base_load_replans_when_the_forecast_misses(tmp_path: Path)
         clock.advance(900)
         energy += 25.0 * 0.25
         now = int(clock.time())
-        station.storage.add_readings([Reading(supply, "00100201", now, energy),
-                                      *(Reading(m, PILE_CURVE, now, 3.0) for m in PILES)])
+        station.storage.add_readings(
+            [
+                Reading(supply, "00100201", now, energy),
+                *(Reading(m, PILE_CURVE, now, 3.0) for m in PILES),
+            ]
+        )
         jobs.tick(clock.time())
     t = job.interval(clock.time() - 450)
     assert job.actual[t] == pytest.approx(25.0)

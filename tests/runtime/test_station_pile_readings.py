@@ -41,7 +41,9 @@ def _station(tmp_path: Path, clock: VirtualClock) -> tuple[Station, Path]:
 
 
 def _store_piles(station: Station, at: float, energy: dict[str, float]) -> None:
-    station.storage.add_readings([Reading(m, PILE_CURVE, int(at), kwh) for m, kwh in energy.items()])
+    station.storage.add_readings(
+        [Reading(m, PILE_CURVE, int(at), kwh) for m, kwh in energy.items()]
+    )
 
 
 def test_a_pile_drawing_less_than_its_limit_is_seen_from_its_readings(tmp_path: Path) -> None:

@@ -51,9 +51,7 @@ def _boundaries(
     return {r.time: r.value for r in storage.readings(meter, quantity, start=start, end=end + 1)}
 
 
-def pile_draw(
-    storage: Storage, piles: Iterable[str], start: float, step: int
-) -> dict[str, float]:
+def pile_draw(storage: Storage, piles: Iterable[str], start: float, step: int) -> dict[str, float]:
     """Each pile's mean power (kW) over ``[start, start + step)`` from its stored curve; NaN
     where a boundary reading is missing (or the total went down)."""
     a, b = int(start), int(start) + step

@@ -474,7 +474,8 @@ class ManagementModule(Prepayment):
                 code, value = (item.value for item in read_structure(payload, 2))
                 self._alarm(Alarm(code), value, now)
             elif kind == UartMessage.PILE_ENERGY:
-                self._pile_energy(*(int(item.value) for item in read_structure(payload, 2)), now)
+                delta, power = (int(item.value) for item in read_structure(payload, 2))
+                self._pile_energy(delta, power, now)
         except (DecodeError, ValueError, TypeError) as exc:
             self.log.record(
                 SecurityEvent(EventKind.MALFORMED, f"{self.name} management/UART", str(exc), now)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from wattguard.meter.management.freeze import Freezer, FreezeObject
+from wattguard.meter.management.freeze import FreezeObject, Freezer
 from wattguard.meter.management.freezestore import FreezeAssociation
 from wattguard.meter.management.model import ObjectModel
 from wattguard.meter.management.storage import Store
