@@ -13,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from wattguard.clock import VirtualClock
+from wattguard.meter.management.pile_energy import fit_pile
 from wattguard.network.bus import InProcessBus
 from wattguard.runtime.charging_runtime import OWNER
+from wattguard.runtime.deployment import Deployment, DeploymentConfig
 from wattguard.runtime.station_charging import StationCharging
 from wattguard.station import Station
 from wattguard.station.api import create_app
@@ -144,3 +146,49 @@ def test_without_the_supply_curve_the_configured_profile_is_the_history(tmp_path
     job = station.charging[DISTRICT]
     assert job.history_source == "configured profile"
     assert job.forecast == pytest.approx(np.full(96, 12.5), abs=0.5)
+
+
+def test_the_station_has_the_terminal_collect_the_piles_and_sees_their_draw(
+    tmp_path: Path,
+) -> None:
+    """End to end in a deployment: the station configures the district's terminal (6014 with
+    the pile meters' addresses, 6012), the terminal collects their curve with FF13, the
+    station stores it, and the job's draw is the meters' readings: pile 0's EV is nearly full
+    and draws 1 kW whatever its limit."""
+    start = 1_796_083_200.0 + 17 * 3600  # 17:00 UTC
+    deployment = Deployment(
+        DeploymentConfig(meters=6, per_terminal=6, seed=5, districts=True), VirtualClock(start)
+    )
+    net = deployment.nets[0]
+    district = net.terminal.address.hex()
+    meters = [m for m in net.fleet.meters][:2]
+    piles = [m.address.hex() for m in meters]
+    for meter in meters:
+        fit_pile(meter.management.freezer)  # the piles' commissioning
+    path = tmp_path / "charging.json"
+    path.write_text(json.dumps({"districts": [{
+        "district": district, "capacity_kw": 60, "base_kw": 10, "price": 0.5,
+        "piles": [{"meter": p, "max_kw": 7} for p in piles]}]}))  # fmt: skip
+    jobs = StationCharging(deployment.station, path)
+    job = deployment.station.charging[district]
+    job.plug_in(piles[0], 30.0, start + 8 * 3600, start)
+
+    def ev(now: float) -> None:
+        pile = meters[0].expansion.pile
+        pile.requested = 1000.0  # nearly full: it takes 1 kW at most
+        meters[0].pile_drawn(pile.setpoint, now)
+        meters[1].pile_drawn(0.0, now)
+        jobs.tick(now)
+
+    deployment.on_tick.append(ev)
+    deployment.run_virtual(3 * 3600)
+    [task] = [t for t in net.terminal.tasks if t.name == "6012-17"]
+    assert task.meters == {m.address for m in meters}
+    stored = deployment.station.storage.readings(piles[0], PILE_CURVE)
+    assert len(stored) >= 8
+    t = job.interval(start)
+    seen = job.pile_kwh[0, t + 2 : t + 8]  # from the first boundary the curve holds FF13
+    assert np.isfinite(seen).all()
+    assert seen == pytest.approx(np.full(6, 0.25), abs=0.02)  # 1 kW, not the 7 kW limit
+    assert max(job.limits(k)[piles[0]] for k in range(t + 2, t + 8)) > 2.0
+    assert np.nansum(job.pile_kwh[1]) == 0.0

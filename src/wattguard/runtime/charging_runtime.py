@@ -38,10 +38,9 @@ from typing import Any
 import numpy as np
 
 from wattguard.meter.device import Meter
-from wattguard.meter.management.pile_energy import PILE_ENERGY, fit_pile
-from wattguard.network.terminal import CollectionTask
-from wattguard.protocol import OAD
+from wattguard.meter.management.pile_energy import fit_pile
 from wattguard.runtime.deployment import Deployment
+from wattguard.runtime.pile_collection import pile_curve
 from wattguard.simulation.ev_sessions import EvVisit, evening_visits
 from wattguard.simulation.profile import LoadModel
 from wattguard.station import Station
@@ -59,7 +58,6 @@ __all__ = [
     "DemoCharging",
     "attach_charging",
     "charge_in",
-    "pile_curve",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,15 +69,6 @@ DAY = 86_400.0
 OWNER = User("charging-job", Role.OPERATOR)
 #: Time-of-use price (yuan/kWh): off-peak 22:00-08:00 UTC, peak otherwise.
 OFF_PEAK, PEAK = 0.35, 0.9
-
-
-def pile_curve(meters: frozenset[bytes]) -> CollectionTask:
-    """The collection task a terminal runs for its meters with a pile: their 15-minute curve
-    with the pile's energy (FF13), read back to where the last read ended."""
-    return CollectionTask(
-        "pile curve", 900.0, (OAD(0x2021, 2, 0), OAD(PILE_ENERGY, 2, 0)),
-        record=OAD(0x5002, 2, 0), interval=900.0, max_records=16, meters=meters,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,17 @@ noon UTC (one value: flat). The forecast's history is the district supply meter'
 15-minute curve of the week before (``50020200/00100201``) when the station has at least a
 day of it, else ``base_kw`` repeated over a week; the job's state (``history_source`` in the
 API) says which. Each pile's draw is its meter's readings: the pile energy (FF13) the meter
-freezes in its 15-minute curve, which its terminal collects (:mod:`wattguard.station.
-pile_readings`); an interval is observed once every pile's readings of it are stored, or 45
-minutes after it ended with the missing ones counted missing, never taken from the limits.
-Where the station knows the district's supply meter, the interval's base load is measured:
-the supply meter's energy over the interval from its curve (or, without it, its mean power
-over its two latest real-time forward-energy readings, 0010 read every 15 minutes under the
-meter's MAC) less what the piles drew by their readings (unknown when one is missing); a
-base load off the forecast re-plans the rest of the horizon. EVs are plugged
+freezes in its 15-minute curve, stored as its terminal collects it
+(:mod:`wattguard.station.pile_readings`). The station has each district's terminal collect
+its pile meters' curve with a 6014 scheme and 6012 task
+(:mod:`wattguard.runtime.pile_collection`); adding FF13 to a meter's curve is part of fitting
+its pile (5002 method 4). An interval is observed once every pile's readings of it are
+stored, or 45 minutes after it ended with the missing ones counted missing, never taken from
+the limits. Where the station knows the district's supply meter, the interval's base load
+is measured: the supply meter's energy over the interval from its curve (or, without it, its
+mean power over its two latest real-time forward-energy readings, 0010 read every 15 minutes
+under the meter's MAC) less what the piles drew by their readings (unknown when one is
+missing); a base load off the forecast re-plans the rest of the horizon. EVs are plugged
 in and out through the API (``POST /api/charging/{district}/sessions``). Each day at noon
 UTC a new horizon begins (EVs charge overnight: few sessions cross noon); an EV still
 plugged in then keeps what it still needs, due four hours into the new horizon. At start a
@@ -40,6 +43,7 @@ import numpy as np
 
 from wattguard.errors import ConfigError
 from wattguard.runtime.charging_runtime import OWNER
+from wattguard.runtime.pile_collection import PileCollection
 from wattguard.station import Station
 from wattguard.station.charging import DistrictCharging, PileSpec
 from wattguard.station.charging_state import dump, restore
@@ -136,6 +140,10 @@ class StationCharging:
             self.observers[name] = observer
         self.interval = int(now // STEP)
         self.plans = {name: -1 for name in self.base}
+        self.collection = PileCollection(
+            station, {name: list(job.piles) for name, job in station.charging.items()
+                      if name in self.base}
+        )  # fmt: skip
 
     def _begin(self, name: str, job: DistrictCharging, start: float) -> None:
         """Open the horizon at ``start`` on the supply meter's stored curve of the week
@@ -154,6 +162,7 @@ class StationCharging:
         """At each interval's start, and after a re-plan (an EV plugged in through the API):
         a new horizon at noon, every job's limits dispatched, the changes sent, the states
         saved."""
+        self.collection.tick(now)  # the terminals collect the piles' curve
         interval = int(now // STEP)
         new_interval, self.interval = interval != self.interval, interval
         for name, job in self.station.charging.items():
