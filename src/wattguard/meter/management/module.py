@@ -15,7 +15,8 @@ but on a bus a tamperer can reach) and the expansion module (UART, least trusted
   module it accepts only: 698 frames (served like any other client's, so a relay command must
   pass the ESAM like one from the station), a local trip at zero credit (carried out only if
   the ESAM wallet itself says the credit is exhausted and the meter is not protected), alarms
-  (logged) and deductions no larger than the energy since the last one can cost. Anything else
+  (logged), deductions no larger than the energy since the last one can cost, and the
+  charging pile's energy no larger than a pile could draw (``pile_energy.py``). Anything else
   is refused and recorded as UNAUTHORISED.
 
 Sans-IO, in the shape of :class:`wattguard.sansio.Core` with every port named, since each
