@@ -20,6 +20,7 @@ from wattguard.station import Station
 from wattguard.station.api import create_app
 from wattguard.station.commands import CommandKind, Role, User
 from wattguard.station.ingest import Reading
+from wattguard.station.pile_readings import PILE_CURVE
 from wattguard.station.storage import open_storage
 
 T0 = 1_796_083_200.0 + 15 * 3600  # 15:00 UTC
@@ -97,7 +98,8 @@ def test_a_bad_charging_file_says_what_is_wrong(tmp_path: Path, document: object
 
 def test_the_measured_base_load_replans_when_the_forecast_misses(tmp_path: Path) -> None:
     """With the district's supply meter known, each interval's base load is its measured power
-    less the piles' limits: a district drawing far above the file's base load re-plans."""
+    less what the piles drew by their readings: a district drawing far above the file's base
+    load re-plans."""
     clock = VirtualClock(T0)
     station = _station(tmp_path, clock)
     supply = "000001000000"
@@ -106,10 +108,18 @@ def test_the_measured_base_load_replans_when_the_forecast_misses(tmp_path: Path)
     job = station.charging[DISTRICT]
     before = len(job.replans)
     energy = 1000.0
+    piles = [Reading(m, PILE_CURVE, int(T0), 3.0) for m in PILES]
+    station.storage.add_readings(piles)
     for _ in range(3):  # 25 kW for 45 minutes, against a forecast of 12.5 kW
         clock.advance(900)
         energy += 25.0 * 0.25
-        station.storage.add_readings([Reading(supply, "00100201", int(clock.time()), energy)])
+        now = int(clock.time())
+        station.storage.add_readings(
+            [
+                Reading(supply, "00100201", now, energy),
+                *(Reading(m, PILE_CURVE, now, 3.0) for m in PILES),
+            ]
+        )
         jobs.tick(clock.time())
     t = job.interval(clock.time() - 450)
     assert job.actual[t] == pytest.approx(25.0)

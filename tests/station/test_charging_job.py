@@ -119,5 +119,47 @@ def test_readings_of_other_piles_and_missing_values_are_left_out() -> None:
     replans = len(job.replans)
     job.observe(T0 + STEP, float("nan"), {"pile-0": float("nan"), "elsewhere": 5.0})
     assert len(job.replans) == replans  # a missing base load is no forecast miss
-    assert job.sessions[0].delivered_kwh == 0.0 and job.pile_kwh.sum() == 0.0
+    assert job.sessions[0].delivered_kwh == 0.0 and np.nansum(job.pile_kwh) == 0.0
     assert np.isnan(job.actual[0])
+    assert np.isnan(job.pile_kwh[:, 0]).all()  # missing stays missing, never 0
+    assert job.missing_readings == 6  # every pile of the district, none read
+    assert job.view()["drawn_ev_kw"][0] is None
+
+
+def test_a_pile_drawing_less_than_its_limit_shows_in_the_response() -> None:
+    """The EV at one pile is nearly full and draws 1 kW whatever its limit: the readings say
+    so, and the shed is measured from them, not from the limits the piles were sent."""
+    job = _job()
+    for i in range(4):
+        job.plug_in(f"pile-{i}", 30.0, T0 + STEPS * STEP, T0 + 10 * STEP)
+    response = job.demand_response(8.0, T0 + 12 * STEP, hours=1.0)
+    full = max(response.limits, key=lambda p: response.limits[p])  # its limit is above 1 kW
+    assert response.limits[full] > 1.0
+    for t in range(12, 16):
+        drawn = dict(job.dispatch(T0 + t * STEP))
+        drawn[full] = 1.0  # read from its meter: it draws less than its limit
+        job.observe(T0 + (t + 1) * STEP, float(job.forecast[t]), drawn)
+    assert response.measured and response.missing == 0
+    assert response.drawn_kwh[full] == pytest.approx(1.0)  # 4 intervals at 1 kW
+    others = sum(kw for p, kw in response.cut.items() if p != full)
+    expected = others + (response.baseline_kwh[full] - 1.0) / 1.0  # over the hour
+    assert response.shed_kw == pytest.approx(expected, abs=1e-3)
+    assert response.shed_kw > 8.0  # more than was cut: the readings, not the limits
+
+
+def test_missing_readings_in_a_response_window_are_counted_not_filled() -> None:
+    job = _job()
+    for i in range(4):
+        job.plug_in(f"pile-{i}", 30.0, T0 + STEPS * STEP, T0 + 10 * STEP)
+    response = job.demand_response(8.0, T0 + 12 * STEP, hours=1.0)
+    lost = next(iter(response.cut))
+    for t in range(12, 16):
+        drawn = dict(job.dispatch(T0 + t * STEP))
+        if t == 13:
+            del drawn[lost]  # its meter's reading never came
+        job.observe(T0 + (t + 1) * STEP, float(job.forecast[t]), drawn)
+    assert response.measured and response.missing == 1
+    assert response.drawn_kwh[lost] is None
+    # the pile without all its readings is left out: the rest shed what they were cut
+    others = sum(kw for p, kw in response.cut.items() if p != lost)
+    assert response.shed_kw == pytest.approx(others, abs=1e-3)

@@ -240,6 +240,11 @@ _OBJECTS += [
         0xFF10, "charging-pile power limit", InterfaceClass.PARAMETER, 0, Unit.W, checked=False
     ),
     ObjectInfo(0xFF12, "display alarm", InterfaceClass.PARAMETER, checked=False),
+    # vendor objects (docs/protocol.md, "Charging-pile energy (FF13, FF14)")
+    ObjectInfo(0xFF13, "charging-pile energy", InterfaceClass.ENERGY, -3, Unit.KWH, checked=False),
+    ObjectInfo(
+        0xFF14, "charging-pile power", InterfaceClass.DATA_VARIABLE, -1, Unit.W, checked=False
+    ),
     ObjectInfo(0xF200, "RS-232 port", InterfaceClass.PORT),
     ObjectInfo(0xF201, "RS-485 port", InterfaceClass.PORT),
     ObjectInfo(0xF202, "infrared port", InterfaceClass.PORT, checked=False),

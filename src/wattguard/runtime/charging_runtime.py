@@ -10,9 +10,18 @@ and the base peak with every pile at full power (so uncontrolled charging overlo
 registers the jobs in ``station.charging`` (the API's ``/api/charging``). :meth:`DemoCharging.
 tick` runs on the deployment's tick: each pile with an EV draws what its meter's expansion
 module allows (the EV asks for the pile's maximum; the pile's setpoint is bounded by the limit
-the last pile-limit command set), reported to its meter (``Meter.pile_drawn``); at each
-interval's end the job observes the base load (what the district's meters registered) and the
-piles' power, EVs plug in and leave, the job dispatches and the changed limits go out.
+the last pile-limit command set), reported to its meter (``Meter.pile_drawn``), whose
+management module keeps the pile's energy (FF13) and freezes it in the meter's 15-minute
+curve (the piles are fitted at attach: :func:`~wattguard.meter.management.pile_energy.
+fit_pile`); each district's terminal collects that curve from its pile meters (a collection
+task covering them) and the station stores it like any reading. At each interval's end the
+base load (what the district's meters registered) is noted; the job observes the interval
+once the piles' readings of it are stored (:class:`~wattguard.station.pile_readings.
+ReadingsObserver`, or once its grace passed, with what is missing counted missing): the draw
+it sees and the demand responses it measures come from the meters' readings, never from the
+simulation. EVs plug in and leave, the job dispatches and the changed limits go out. The
+meters freeze a boundary before the tick reports the pile's last minute, so a reading holds
+the draw up to a minute before the boundary (one tick).
 :meth:`DemoCharging.summary` is the run's account: peak against capacity, energy delivered
 against asked. The horizon is a day; at its end a new one begins, the EVs still plugged in
 taking what they still need into it.
@@ -22,14 +31,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from wattguard.meter.device import Meter
+from wattguard.meter.management.pile_energy import fit_pile
 from wattguard.runtime.deployment import Deployment
+from wattguard.runtime.pile_collection import pile_curve
 from wattguard.simulation.ev_sessions import EvVisit, evening_visits
 from wattguard.simulation.profile import LoadModel
 from wattguard.station import Station
@@ -37,6 +48,7 @@ from wattguard.station.charging import DistrictCharging, PileSpec
 from wattguard.station.charging_state import dump
 from wattguard.station.commands import Role, User
 from wattguard.station.pile_limits import PileLimits
+from wattguard.station.pile_readings import ReadingsObserver
 from wattguard.station.storage import StorageError
 
 __all__ = [
@@ -93,8 +105,7 @@ class _Pile:
     max_kw: float
     visit: EvVisit | None = None
     plugged: bool = False
-    drawn_kwh: float = 0.0  # by the current visit
-    interval_kwh: float = 0.0
+    drawn_kwh: float = 0.0  # by the current visit (the simulation's truth: the EV's account)
 
 
 @dataclass
@@ -114,6 +125,9 @@ class _District:
     left: int = 0  # EVs that left, with what they asked for and were given (kWh)
     asked_kwh: float = 0.0
     delivered_kwh: float = 0.0
+    #: The base load (kW) of each closed interval, until the job observes it.
+    bases: dict[int, float] = field(default_factory=dict)
+    observer: ReadingsObserver | None = None
 
 
 class DemoCharging:
@@ -127,6 +141,10 @@ class DemoCharging:
         self.commands = 0
         for district in districts.values():
             district.energy = _registered(district.customers)
+            district.observer = ReadingsObserver(
+                station.storage, district.job, _base_of(district),
+                on_observed=_peak_of(district),
+            )  # fmt: skip
 
     def tick(self, now: float) -> None:
         """Run the piles for the time since the last tick, then the jobs' interval work."""
@@ -190,6 +208,9 @@ def attach_charging(
         hours = ((begin + STEP * np.arange(STEPS)) % DAY) / 3600.0
         price = np.where((hours >= 22) | (hours < 8), OFF_PEAK, PEAK)
         name = net.terminal.address.hex()
+        for meter in chosen:  # a pile is fitted: its energy joins the meter's curve
+            fit_pile(meter.management.freezer)
+        net.terminal.add_task(pile_curve(frozenset(m.address for m in chosen)))
         specs = [PileSpec(m.address.hex(), pile_kw, comfort_per_kw=1.0 + i % 3)
                  for i, m in enumerate(chosen)]  # fmt: skip
         job = DistrictCharging(name, capacity, STEP, price, specs,
@@ -236,9 +257,7 @@ def _draw(district: _District, now: float, seconds: float) -> None:
         pile.meter.expansion.pile.requested = wanted
         watts = pile.meter.expansion.pile.setpoint if wanted > 0 else 0.0
         pile.meter.pile_drawn(watts, now)
-        kwh = watts * seconds / 3.6e6
-        pile.drawn_kwh += kwh
-        pile.interval_kwh += kwh
+        pile.drawn_kwh += watts * seconds / 3.6e6
 
 
 def _intervals(district: _District, now: float) -> bool:
@@ -250,9 +269,15 @@ def _intervals(district: _District, now: float) -> bool:
     changed = closed or not district.dispatched
     district.dispatched = True
     while district.t < min(index, STEPS):
-        _observe(district, job.start + (district.t + 1) * STEP)
+        _note_base(district)
         district.t += 1
+    observer = district.observer
+    if observer is not None:
+        changed |= observer.step(now) > 0
     if index >= STEPS:
+        if observer is not None:
+            observer.step(now, flush=True)  # what is still missing stays missing
+            observer.reset()
         _new_horizon(district, job.start + STEPS * STEP)
         changed = True
     day = now - now % DAY
@@ -267,18 +292,28 @@ def _intervals(district: _District, now: float) -> bool:
     return closed
 
 
-def _observe(district: _District, end: float) -> None:
+def _note_base(district: _District) -> None:
+    """The interval ``district.t`` ended: its base load, what the customers registered."""
     energy = _registered(district.customers)
-    base_kw = (energy - district.energy) / 3.6e6 / (STEP / 3600.0)
+    district.bases[district.t] = (energy - district.energy) / 3.6e6 / (STEP / 3600.0)
     district.energy = energy
-    pile_kw = {name: p.interval_kwh / (STEP / 3600.0) for name, p in district.piles.items()}
-    for pile in district.piles.values():
-        pile.interval_kwh = 0.0
-    district.job.observe(end, base_kw, pile_kw)
-    load = base_kw + sum(pile_kw.values())
-    ratio = load / district.job.capacity_kw
-    if ratio > district.peak_ratio:
-        district.peak_ratio, district.peak_kw = ratio, load
+
+
+def _base_of(district: _District) -> Callable[[float, float], float]:
+    def base(end: float, piles_kw: float) -> float:
+        return district.bases.pop(district.job.interval(end - STEP / 2), math.nan)
+
+    return base
+
+
+def _peak_of(district: _District) -> Callable[[float, float, Mapping[str, float]], None]:
+    def peak(end: float, base_kw: float, pile_kw: Mapping[str, float]) -> None:
+        load = base_kw + sum(kw for kw in pile_kw.values() if math.isfinite(kw))
+        ratio = load / district.job.capacity_kw
+        if ratio > district.peak_ratio:
+            district.peak_ratio, district.peak_kw = ratio, load
+
+    return peak
 
 
 def _plugs(district: _District, now: float) -> bool:
@@ -310,6 +345,7 @@ def _new_horizon(district: _District, start: float) -> None:
     district.history = np.concatenate([district.history, measured])[-28 * STEPS :]
     job.begin(start, district.history)
     district.t = 0
+    district.bases.clear()
     for name, pile in district.piles.items():
         if pile.plugged and pile.visit is not None:
             left = max(0.0, pile.visit.energy_kwh - pile.drawn_kwh)

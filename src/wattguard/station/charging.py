@@ -15,6 +15,11 @@ request (:meth:`DistrictCharging.demand_response`) sheds X kW for a while by low
 limits with the least curtailed comfort (:func:`~wattguard.analytics.tariff.select_curtailment`);
 its result is measured afterwards from what the piles' meters reported (:meth:`observe`)
 against what the plan would have had them draw (:func:`~wattguard.analytics.tariff.shed_report`).
+A pile's draw comes from its readings (the pile energy its meter freezes in the 15-minute
+curve, :mod:`wattguard.station.pile_readings`, or a charge point's OCPP meter values), never
+from the limit it was sent: a reading that is not there is counted missing
+(:attr:`DistrictCharging.missing_readings`, and per response), and a pile with a missing
+reading in a response's window is left out of its measurement.
 Sans-IO: times (``now``, POSIX seconds) and measurements are passed in.
 """
 
@@ -75,8 +80,9 @@ class DemandResponse:
     """A request to shed ``asked_kw`` over intervals ``[first, last)``: the chosen piles'
     limits in its first interval (kW), the kW cut from each in every interval, the curtailed
     comfort, what the plan had the piles draw there (kWh per pile, and kW per interval for the
-    chosen ones), and, once the window has passed, the kW shed measured from the piles'
-    reports and its share of the ask."""
+    chosen ones), and, once the window has passed, what each pile drew by its readings (None
+    where one is missing), the kW shed measured from them, its share of the ask and how many
+    pile readings of the window were missing."""
 
     asked_kw: float
     first: int
@@ -86,9 +92,11 @@ class DemandResponse:
     comfort: float
     baseline_kwh: dict[str, float]
     planned_kw: dict[str, list[float]]
-    drawn_kwh: dict[str, float] = field(default_factory=dict)
+    drawn_kwh: dict[str, float | None] = field(default_factory=dict)
     shed_kw: float | None = None
     share: float | None = None
+    missing: int = 0
+    measured: bool = False
 
 
 class DistrictCharging:
@@ -124,7 +132,12 @@ class DistrictCharging:
         self.replans: list[Replan] = []
         self.delivered: list[tuple[int, str, float]] = []
         self.responses: list[DemandResponse] = []
-        self.pile_kwh = np.zeros((len(self.piles), self.steps))
+        self.pile_kwh = np.full((len(self.piles), self.steps), np.nan)
+        #: Pile readings the job was given as missing (a pile's interval without a value).
+        self.missing_readings = 0
+        #: Where the forecast's history came from (the runtime says: a supply meter's
+        #: stored curve, or the configured profile), shown in :meth:`view`.
+        self.history_source = "given"
         #: Where each pile's last limit stands (the pile-limit command's state and the
         #: meter's outcome), if the delivery tracks it: shown in :meth:`view`.
         self.delivery_status: Callable[[], dict[str, Any]] | None = None
@@ -145,7 +158,7 @@ class DistrictCharging:
         # day_ahead fits on one OpenMP thread (a busy two-core host stalls with more).
         self.forecast = np.maximum(day_ahead(history_kw, self.steps), 0.0)
         self.actual = np.full(self.steps, np.nan)
-        self.pile_kwh = np.zeros((len(self.piles), self.steps))
+        self.pile_kwh = np.full((len(self.piles), self.steps), np.nan)
         self.sessions, self.plan, self.responses = [], None, []
         self._replan(0, "new horizon")
 
@@ -170,15 +183,17 @@ class DistrictCharging:
 
     def observe(self, now: float, base_kw: float, pile_kw: Mapping[str, float]) -> None:
         """The interval that ended at ``now``: the district's base load (kW, the supply less
-        the piles) and each pile's mean power (kW) from the meters' readings (other names and
-        non-finite values are left out). A base load off the forecast by more than
-        ``miss_ratio`` shifts the rest of the forecast and re-plans."""
+        the piles) and each pile's mean power (kW) from the meters' readings (other names are
+        left out; a pile without a finite value is a missing reading, counted). A base load
+        off the forecast by more than ``miss_ratio`` shifts the rest of the forecast and
+        re-plans."""
         t = self.interval(now - self.step_seconds / 2)
-        names = list(self.piles)
-        for pile, kw in pile_kw.items():
-            if pile not in self.piles or not math.isfinite(kw):
-                continue  # not one of this district's piles, or no reading
-            self.pile_kwh[names.index(pile), t] = kw * self.step_hours
+        for row, pile in enumerate(self.piles):
+            kw = pile_kw.get(pile, math.nan)
+            if not math.isfinite(kw):
+                self.missing_readings += 1  # no reading: it stays missing
+                continue
+            self.pile_kwh[row, t] = kw * self.step_hours
             for session in self.sessions:
                 if session.pile == pile and session.arrive <= t < session.depart:
                     session.delivered_kwh += kw * self.step_hours
@@ -249,7 +264,7 @@ class DistrictCharging:
         capacity line, the sessions, the re-plans and the demand responses."""
         ev = self.plan.power.sum(axis=0) if self.plan is not None else np.zeros(self.steps)
         times = [self.start + t * self.step_seconds for t in range(self.steps)]
-        drawn = self.pile_kwh.sum(axis=0) / self.step_hours
+        drawn = self.pile_kwh.sum(axis=0) / self.step_hours  # NaN where a reading is missing
         return {
             "district": self.district, "capacity_kw": self.capacity_kw,
             "step_seconds": self.step_seconds, "times": times,
@@ -259,6 +274,7 @@ class DistrictCharging:
             "replans": [_record(r) for r in self.replans[-50:]],
             "demand_responses": [_record(r) for r in self.responses],
             "deliveries": self._deliveries(),
+            "missing_readings": self.missing_readings, "history_source": self.history_source,
         }  # fmt: skip
 
     def _deliveries(self) -> dict[str, Any]:
@@ -282,13 +298,20 @@ class DistrictCharging:
     def _measure_responses(self, t: int) -> None:
         names = list(self.piles)
         for response in self.responses:
-            if response.shed_kw is None and t + 1 >= response.last:
-                drawn = self.pile_kwh[:, response.first : response.last].sum(axis=1)
-                response.drawn_kwh = {p: float(drawn[i]) for i, p in enumerate(names)}
-                hours = (response.last - response.first) * self.step_hours
-                baseline = [response.baseline_kwh[p] for p in names]
-                shed, share = shed_report(response.asked_kw, baseline, drawn, hours)
-                response.shed_kw, response.share = shed, share
+            if not response.measured and t + 1 >= response.last:
+                window = self.pile_kwh[:, response.first : response.last]
+                drawn = window.sum(axis=1)  # NaN for a pile with a missing reading
+                response.missing = int(np.isnan(window).sum())
+                response.drawn_kwh = {
+                    p: None if math.isnan(drawn[i]) else float(drawn[i])
+                    for i, p in enumerate(names)
+                }
+                response.measured = True
+                if not np.isnan(drawn).all():  # piles with every reading in are measured
+                    hours = (response.last - response.first) * self.step_hours
+                    baseline = [response.baseline_kwh[p] for p in names]
+                    shed, share = shed_report(response.asked_kw, baseline, drawn, hours)
+                    response.shed_kw, response.share = shed, share
                 if t + 1 < self.steps:
                     self._replan(t + 1, "demand response ended")
 

@@ -1,7 +1,9 @@
 """What an orderly-charging job needs across a station restart, as JSON for the storage.
 
 Kept (``dump``): the horizon's start, the base-load forecast and what was measured (base
-load, each pile's energy per interval), and the EV sessions with the energy each received.
+load, each pile's energy per interval, missing where no reading came, and how many were
+missing), where the forecast's history came from, and the EV sessions with the energy each
+received.
 Not kept: the plan itself, recomputed on restore from the sessions by the same linear program
 (:func:`~wattguard.analytics.charging.replan` from the current interval, with what each
 session already received), so a restored job plans exactly as one that never stopped; the
@@ -33,6 +35,8 @@ def dump(job: DistrictCharging) -> dict[str, Any]:
         "actual": _listed(job.actual),
         "piles": list(job.piles),
         "pile_kwh": [_listed(row) for row in job.pile_kwh],
+        "missing_readings": job.missing_readings,
+        "history_source": job.history_source,
         "sessions": [_session(s) for s in job.sessions],
     }
 
@@ -53,7 +57,8 @@ def restore(job: DistrictCharging, state: dict[str, Any], now: float) -> bool:
         forecast = _array(state["forecast"], job.steps)
         actual = _array(state["actual"], job.steps)
         rows = dict(zip(state["piles"], state["pile_kwh"], strict=True))
-        pile_kwh = np.array([_array(rows.get(p, [0.0] * job.steps), job.steps) for p in job.piles])
+        pile_kwh = np.array([_array(rows.get(p, [None] * job.steps), job.steps) for p in job.piles])
+        missing = int(state.get("missing_readings", 0))
         sessions = [
             _Session(str(s["pile"]), int(s["arrive"]), int(s["depart"]), float(s["energy_kwh"]),
                      float(s["max_kw"]), float(s["delivered_kwh"]))
@@ -65,7 +70,8 @@ def restore(job: DistrictCharging, state: dict[str, Any], now: float) -> bool:
                                        for s in sessions):  # fmt: skip
         return False
     job.start, job.forecast, job.actual = start, forecast, actual
-    job.pile_kwh = np.nan_to_num(pile_kwh)
+    job.pile_kwh, job.missing_readings = pile_kwh, missing
+    job.history_source = str(state.get("history_source", job.history_source))
     job.sessions, job.plan, job.responses = sessions, None, []
     job._replan(job.interval(now), "restored after a restart")
     return True

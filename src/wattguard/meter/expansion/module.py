@@ -83,6 +83,7 @@ class ExpansionModule:
         self.alarms: list[tuple[float, Alarm, int]] = []
         self._raised: set[Alarm] = set()
         self._pile_alarm = False
+        self._pile_reported = -1  # the pile's power (W) the management module last heard
         self._credit_alarm = False
         self.curtailments: list[Curtailment] = []
         self._to_management: list[bytes] = []
@@ -91,6 +92,8 @@ class ExpansionModule:
     def power_up(self, epoch: bytes) -> None:
         """After power-up: the UART RESTART message, carrying ``epoch`` (8 fresh random bytes)."""
         self._to_management.append(self.uart_out.restart(epoch))
+        self.pile.power_up()
+        self._pile_reported = -1  # the first report goes out, even of nothing
 
     # the power line (the primary port)
 
@@ -163,13 +166,22 @@ class ExpansionModule:
             return  # refused and recorded by the channel
 
     def pile_drawn(self, watts: float, now: float) -> None:
-        """The charging pile reports what it draws: over its limit, a PILE_OVER_LIMIT alarm
-        (when it starts; again only after the pile came back within its limit)."""
+        """The charging pile reports what it has drawn since its last report (W): the energy
+        goes to the management module (PILE_ENERGY, kept as FF13); over its limit, a
+        PILE_OVER_LIMIT alarm (when it starts; again only after the pile came back within
+        its limit)."""
+        self._pile_energy(watts, now)
         self.pile.drawn = watts
         over = self.pile.over_limit
         if over and not self._pile_alarm:
             self._alarm(Alarm.PILE_OVER_LIMIT, round(watts), now)
         self._pile_alarm = over
+
+    def _pile_energy(self, watts: float, now: float) -> None:
+        delta = self.pile.meter(watts, now)
+        if delta or round(watts) != self._pile_reported:
+            self._pile_reported = round(max(watts, 0.0))
+            self.send(UartMessage.PILE_ENERGY, encode_data(_pair(delta, self._pile_reported)))
 
     # the user-device ports and the load distribution
 

@@ -1,10 +1,14 @@
 """A charging pile on the expansion module's user-device port: its setpoint never exceeds the
 power limit the station set (through the management module, after the ESAM verified the
-command), and a pile that draws more than its limit anyway is over its limit (an alarm)."""
+command), and a pile that draws more than its limit anyway is over its limit (an alarm).
+
+The port meters the pile: each report of what it drew since the last one (W) adds that power
+over the time between them to the energy not yet passed on, which :meth:`ChargingPile.meter`
+hands over in whole mWh (the remainder waits for the next report)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["ChargingPile"]
 
@@ -22,6 +26,22 @@ class ChargingPile:
     #: The share above the limit a pile may draw before it counts as over it (metering and
     #: control tolerance).
     tolerance: float = 0.05
+    _metered_at: float | None = field(default=None, repr=False)
+    _pending_mwh: float = field(default=0.0, repr=False)
+
+    def meter(self, watts: float, now: float) -> int:
+        """The pile drew ``watts`` since its last report: the whole mWh to pass on."""
+        if self._metered_at is not None and now > self._metered_at:
+            self._pending_mwh += max(watts, 0.0) * (now - self._metered_at) / 3.6
+        self._metered_at = now if self._metered_at is None else max(self._metered_at, now)
+        whole = int(self._pending_mwh + 1e-6)  # a sum of thirds lands a hair short
+        self._pending_mwh -= whole
+        return whole
+
+    def power_up(self) -> None:
+        """After a restart: metering starts again from the next report (what was not passed
+        on is lost with the module's RAM)."""
+        self._metered_at, self._pending_mwh = None, 0.0
 
     @property
     def over_limit(self) -> bool:

@@ -27,6 +27,8 @@ OVER_CURRENT   M->E  double-long-unsigned mA, the over-current alarm limit (3005
 PRICES         M->E  array of double-long-unsigned 0.0001 yuan/kWh per tariff (4018, switched in)
 MAY_EXPORT     M->E  bool: the customer may export (FF11, set remotely): no reverse-energy alarm
 OVERDRAFT      M->E  double-long-unsigned fen, the overdraft limit (401F, set remotely)
+PILE_ENERGY    E->M  structure {energy double-long-unsigned mWh the pile drew since the last
+                     report, power double-long-unsigned W now} (kept as FF13 / FF14)
 =============  ====  =====================================================================
 """
 
@@ -60,6 +62,7 @@ class UartMessage(enum.IntEnum):
     PRICES = 11
     MAY_EXPORT = 12
     OVERDRAFT = 13
+    PILE_ENERGY = 14
 
 
 class LocalRelay(enum.IntEnum):
@@ -87,7 +90,7 @@ class Alarm(enum.IntEnum):
 #: What the management module accepts from the expansion module (anything else is refused).
 FROM_EXPANSION = frozenset(
     {UartMessage.RESTART, UartMessage.FRAME, UartMessage.LOCAL_RELAY, UartMessage.DEDUCT,
-     UartMessage.ALARM}
+     UartMessage.ALARM, UartMessage.PILE_ENERGY}
 )  # fmt: skip
 
 

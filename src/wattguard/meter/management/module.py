@@ -15,7 +15,8 @@ but on a bus a tamperer can reach) and the expansion module (UART, least trusted
   module it accepts only: 698 frames (served like any other client's, so a relay command must
   pass the ESAM like one from the station), a local trip at zero credit (carried out only if
   the ESAM wallet itself says the credit is exhausted and the meter is not protected), alarms
-  (logged) and deductions no larger than the energy since the last one can cost. Anything else
+  (logged), deductions no larger than the energy since the last one can cost, and the
+  charging pile's energy no larger than a pile could draw (``pile_energy.py``). Anything else
   is refused and recorded as UNAUTHORISED.
 
 Sans-IO, in the shape of :class:`wattguard.sansio.Core` with every port named, since each
@@ -61,6 +62,7 @@ from wattguard.meter.management.host_events import EventQueue, MeterEvent, Relay
 from wattguard.meter.management.model import ObjectModel
 from wattguard.meter.management.overdraft import Overdraft
 from wattguard.meter.management.parameters import MeterParameters, expose_parameters
+from wattguard.meter.management.pile_energy import PileEnergy
 from wattguard.meter.management.policy import SecurityPolicy
 from wattguard.meter.management.power import expose_power
 from wattguard.meter.management.prepayment import Prepayment
@@ -228,6 +230,8 @@ class ManagementModule(Prepayment):
             0x202D, 2, lambda: Data(DataType.DOUBLE_LONG_UNSIGNED, self.overdraft.owed)
         )
         self.power.on_power_fail.append(self.save)
+        self.pile = PileEnergy.restore(self.store)  # the pile's energy, FF13 / FF14
+        self.pile.expose(self.model)
         self.freezer = persistence.restore_freezer(self.store, self.model.get, self.name)
         expose_freezes(self.model, self.freezer, self.calendar)
         expose_power(self.model, self.power)
@@ -290,6 +294,7 @@ class ManagementModule(Prepayment):
         """After power-up: the UART RESTART message, carrying ``epoch`` (8 fresh random bytes)."""
         self._to_expansion.append(self.uart_out.restart(epoch))
         self._to_metering.append(self.spi_down.restart(epoch))
+        self.pile.power_up()
         self._parameter_changed("demand")  # the chip starts with the factory window
         for what in self.parameters.for_expansion():  # what the station set, restored
             self._parameter_changed(what)
@@ -390,6 +395,7 @@ class ManagementModule(Prepayment):
     def save(self) -> None:
         """Write what must survive a power loss (run by the power-fail hook)."""
         persistence.save(self.store, self.power, self.freezer)
+        self.pile.save()
 
     # SPI: the metering chip
 
@@ -468,10 +474,19 @@ class ManagementModule(Prepayment):
             elif kind == UartMessage.ALARM:
                 code, value = (item.value for item in read_structure(payload, 2))
                 self._alarm(Alarm(code), value, now)
+            elif kind == UartMessage.PILE_ENERGY:
+                delta, power = (int(item.value) for item in read_structure(payload, 2))
+                self._pile_energy(delta, power, now)
         except (DecodeError, ValueError, TypeError) as exc:
             self.log.record(
                 SecurityEvent(EventKind.MALFORMED, f"{self.name} management/UART", str(exc), now)
             )
+
+    def _pile_energy(self, delta_mwh: int, power_w: int, now: float) -> None:
+        if not self.pile.plausible(delta_mwh, now):
+            self._refuse(f"pile energy of {delta_mwh} mWh is more than a pile can draw", now)
+            return
+        self.pile.add(delta_mwh, power_w, now)
 
     def _alarm(self, alarm: Alarm, value: int, now: float) -> None:
         kind = (

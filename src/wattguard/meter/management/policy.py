@@ -81,11 +81,12 @@ _DEFAULT_EXPLICIT = {0x4001: PUBLIC_READ_WORD, 0xF100: PUBLIC_READ_WORD}
 PRIVATE_READ_WORD = 0x1111
 #: The objects whose values show a household's life: the energy registers (0000-0080), the
 #: instantaneous values (voltage 2000, current 2001, powers 2004-2006, power factor 200A,
-#: frequency 200F) and the freezes (5000 instant to 5007 yearly; 5002 is the load curve).
+#: frequency 200F), the freezes (5000 instant to 5007 yearly; 5002 is the load curve) and
+#: the charging pile's energy and power (FF13, FF14: when an EV charges at home).
 PRIVATE_OBJECTS = (
     *range(0x0000, 0x0090, 0x10),
     0x2000, 0x2001, 0x2004, 0x2005, 0x2006, 0x200A, 0x200F,
-    *range(0x5000, 0x5008),
+    *range(0x5000, 0x5008), 0xFF13, 0xFF14,
 )  # fmt: skip
 
 

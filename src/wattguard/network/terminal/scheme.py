@@ -21,8 +21,10 @@ and schemes (6012/6014)")::
 Collection type 0 (current data) reads the OAD columns as real-time values; type 3 (by time
 interval, data a TI) reads the one ROAD column's records with selector 2 at that interval, at
 most ``min(depth, 96)`` records per read; type 2 (by freeze time) does the same with the task's
-frequency as the interval. Only the meter set "all meters" (MS choice 1) is served: a terminal
-collects its whole archive. Anything else is refused with a DAR and changes nothing.
+frequency as the interval. The meter set is "all meters" (MS choice 1: the terminal's whole
+archive) or a list of meter addresses (MS choice 3, e.g. the meters with a charging pile,
+whose curve carries the pile's energy FF13). Anything else is refused with a DAR and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from wattguard.network.terminal.tasks import CollectionTask
 from wattguard.protocol import CSD, MS, OAD, OMD, Data, DataType
 from wattguard.protocol.apdu.common import DAR
 from wattguard.protocol.data import MSChoice
-from wattguard.protocol.values import ROAD, TI, DateTimeS
+from wattguard.protocol.values import ROAD, TI, TSA, DateTimeS
 
 __all__ = ["NormalScheme", "SchemeTable", "TaskConfig"]
 
@@ -95,15 +97,20 @@ class NormalScheme:
     kind: int
     columns: tuple[CSD, ...]
     interval: TI | None = None
+    meters: frozenset[bytes] | None = None  # None: all meters
 
     def to_data(self) -> Data:
         """The unit as 6014 carries it."""
         data = Data(_D.NULL) if self.interval is None else Data(_D.TI, self.interval)
+        meters = (
+            MS(MSChoice.ALL_METERS) if self.meters is None
+            else MS(MSChoice.ADDRESSES, tuple(TSA(a) for a in sorted(self.meters)))
+        )  # fmt: skip
         return Data.structure(
             Data(_D.UNSIGNED, self.scheme), Data(_D.LONG_UNSIGNED, self.depth),
             Data.structure(Data(_D.UNSIGNED, self.kind), data),
             Data.array(*(Data(_D.CSD, column) for column in self.columns)),
-            Data(_D.MS, MS(MSChoice.ALL_METERS)), Data(_D.ENUM, 1),
+            Data(_D.MS, meters), Data(_D.ENUM, 1),
         )  # fmt: skip
 
     @classmethod
@@ -112,13 +119,12 @@ class NormalScheme:
         number, depth, kind, columns, meters, _storage = _fields(value, 6)
         _expect(number, _D.UNSIGNED), _expect(depth, _D.LONG_UNSIGNED), _expect(meters, _D.MS)
         _expect(columns, _D.ARRAY)
-        if meters.value.choice != MSChoice.ALL_METERS:
-            raise ValueError("a terminal's scheme covers all its meters (MS choice 1)")
         kind_number, kind_data = _fields(kind, 2)
         _expect(kind_number, _D.UNSIGNED)
         csds = tuple(_expect(c, _D.CSD).value for c in columns.value)
         interval = kind_data.value if kind_data.type == _D.TI else None
-        scheme = cls(number.value, depth.value, kind_number.value, csds, interval)
+        scheme = cls(number.value, depth.value, kind_number.value, csds, interval,
+                     _meter_set(meters.value))  # fmt: skip
         scheme.check()
         return scheme
 
@@ -192,14 +198,23 @@ def collection_task(config: TaskConfig, scheme: NormalScheme) -> CollectionTask:
     name = f"6012-{config.task}"
     if scheme.kind == _CURRENT:
         oads = tuple(c.column for c in scheme.columns if isinstance(c.column, OAD))
-        return CollectionTask(name, period, oads)
+        return CollectionTask(name, period, oads, meters=scheme.meters)
     road = scheme.columns[0].column
     assert isinstance(road, ROAD)
     interval = period if scheme.interval is None else _seconds(scheme.interval)
     return CollectionTask(
         name, period, road.columns, record=road.oad, interval=interval,
-        max_records=max(1, min(scheme.depth, _MAX_RECORDS)),
+        max_records=max(1, min(scheme.depth, _MAX_RECORDS)), meters=scheme.meters,
     )  # fmt: skip
+
+
+def _meter_set(ms: MS) -> frozenset[bytes] | None:
+    """The meters an MS names: None for all; ValueError for a set the terminal does not serve."""
+    if ms.choice == MSChoice.ALL_METERS:
+        return None
+    if ms.choice == MSChoice.ADDRESSES and ms.items:
+        return frozenset(tsa.address for tsa in ms.items)
+    raise ValueError("a scheme covers all meters (MS 1) or a list of addresses (MS 3)")
 
 
 def _seconds(ti: TI) -> float:

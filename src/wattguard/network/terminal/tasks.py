@@ -49,7 +49,8 @@ class CollectionTask:
     With ``record`` unset it reads ``oads`` (real-time values, GET-Request-NormalList).
     With ``record`` set (e.g. ``OAD(0x5002, 2, 0)``, the minute freeze) it reads the records
     whose freeze time falls in ``[since, until)``, ``interval`` seconds apart, with columns
-    ``oads`` (all columns when empty), at most ``max_records`` per read.
+    ``oads`` (all columns when empty), at most ``max_records`` per read. ``meters`` names the
+    meters it covers (None: every meter of the archive), e.g. those with a charging pile.
     """
 
     name: str
@@ -58,6 +59,11 @@ class CollectionTask:
     record: OAD | None = None
     interval: float = 60.0
     max_records: int = 60
+    meters: frozenset[bytes] | None = None
+
+    def covers(self, meter: bytes) -> bool:
+        """Whether the task reads ``meter``."""
+        return self.meters is None or meter in self.meters
 
     def __post_init__(self) -> None:
         if self.period <= 0 or self.interval <= 0 or self.max_records < 1:

@@ -191,6 +191,12 @@ class Terminal:
         self.meters.pop(address, None)
         self.channel.detach(address)
 
+    def add_task(self, task: CollectionTask) -> None:
+        """Run ``task`` from now on, beside the fixed ones (a task of the same name is
+        replaced): what a deployment adds once it knows, say, which meters have a pile."""
+        self.fixed_tasks = (*(t for t in self.fixed_tasks if t.name != task.name), task)
+        self.tasks = (*(t for t in self.tasks if t.name != task.name), task)
+
     def _configure(self, omd: OMD, value: Data, now: float) -> DAR:
         """The station's ACTION on 6012/6014: the tasks in force become the fixed ones plus
         those of the tables (:mod:`.scheme`)."""
@@ -242,7 +248,8 @@ class Terminal:
         times: list[float] = []
         for line in self.meters.values():
             # only the tasks in force: a task taken out leaves no timer behind
-            times.extend(line.next_run.get(task.name, self.start) for task in self.tasks)
+            times.extend(line.next_run.get(task.name, self.start) for task in self.tasks
+                         if task.covers(line.address))  # fmt: skip
             timer = line.connection.get_timer()
             if timer is not None:
                 times.append(timer)
@@ -404,6 +411,8 @@ class Terminal:
 
     def _schedule(self, line: MeterLine, now: float) -> None:
         for task in self.tasks:
+            if not task.covers(line.address):
+                continue
             # a task added after the meter was archived starts now, from its boundary
             line.since.setdefault(task.name, floor(now, task.interval))
             if line.next_run.setdefault(task.name, now) > now:

@@ -84,7 +84,10 @@ async function showCharging(district) {
     cell(row, r.first + "-" + r.last);
     cell(row, r.asked_kw.toFixed(1), "number");
     cell(row, Object.keys(r.limits).join(", "));
-    cell(row, r.shed_kw === null ? "pending" : r.shed_kw.toFixed(1), "number");
+    const missing = r.missing ? " (" + r.missing + " readings missing)" : "";
+    const waiting = r.measured ? "no readings" : "pending";
+    const shed = r.shed_kw === null ? waiting : r.shed_kw.toFixed(1);
+    cell(row, shed + missing, "number");
     cell(row, r.share === null ? "" : (100 * r.share).toFixed(0) + " %", "number");
   }
   const sent = Object.values(view.deliveries || {});
@@ -93,6 +96,8 @@ async function showCharging(district) {
   $("optimisation-status").textContent =
     view.sessions.length + " session(s); last re-plan: " +
     (view.replans.length ? view.replans[view.replans.length - 1].reason : "-") +
+    "; forecast history: " + (view.history_source || "-") +
+    "; pile readings missing: " + (view.missing_readings || 0) +
     (sent.length ? "; pile limits (pile-limit commands): " + confirmed + " confirmed by the meters, " +
       waiting + " on their way, " + (sent.length - confirmed - waiting) + " not confirmed" : "");
 }
