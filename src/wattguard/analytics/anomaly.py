@@ -337,7 +337,10 @@ def balance_evidence(
     x = as_curves(curves, steps_per_day).astype(np.float64)
     meters, steps = x.shape
     owner = np.asarray(district)
-    total = np.asarray(supply, dtype=np.float64).reshape(-1, steps)
+    total = np.asarray(supply, dtype=np.float64)
+    total = total[None, :] if total.ndim == 1 else total
+    if total.ndim != 2 or total.shape[1] != steps:
+        raise AnalysisInputError(f"supply is (districts, {steps}): one row per district")
     if owner.shape != (meters,) or not np.issubdtype(owner.dtype, np.integer):
         raise AnalysisInputError("district needs one integer row of supply per meter")
     if owner.size and (owner.min() < 0 or owner.max() >= total.shape[0]):
