@@ -18,10 +18,21 @@ factors (h3, h4: roughness), flattening (h5: spread and shape) and shifting (h6:
 :class:`AnomalyState` does this one day at a time (a day's score uses only the days before
 it), which is how the station runs it; :func:`score_days` folds the same state over a block
 of days. :func:`score_meters` averages each meter's last ``recent_days`` day scores and adds,
-when given, the district balance's evidence (how far the meter's error estimated by
-:func:`wattguard.analytics.lineloss.estimate_meter_errors` sits out of the fleet's spread of
-estimates) and its tamper events (cover opened, magnet, reverse energy, clock changes,
-power-down patterns, counted per meter by the caller).
+when given, the district balance's evidence and its tamper events (cover opened, magnet,
+reverse energy, clock changes, power-down patterns, counted per meter by the caller).
+
+The balance's evidence must be attributed to a meter, not to its district: a district with
+ten tampered meters has one unexplained loss. :func:`balance_evidence` (``supply=``) asks,
+meter by meter, whether the district's unexplained loss over the recent days rises and falls
+with that meter's drop from its usual day: it does for a meter whose missing energy the
+district meter still sees (cut-outs, flattened or reversed days), not for an honest one whose
+swings the district meter sees as well, nor for a load that really fell. Only the part of a
+meter's robust z-score among its district's meters beyond ERROR_Z counts. The older form,
+``meter_errors=`` (how far the meter's error estimated by
+:func:`wattguard.analytics.lineloss.estimate_meter_errors` sits out of the fleet's spread),
+is kept for callers that hold only the estimates; with many tampered meters in a district the
+balance fit moves honest meters' estimates too, and that form then lowers the detection rate
+at a low false-positive rate (docs/analytics.md).
 """
 
 from __future__ import annotations
