@@ -145,3 +145,18 @@ def test_balance_evidence_refuses_supply_that_does_not_line_up(
         balance_evidence(curves, supply, np.zeros(59, dtype=np.intp), 96)
     short = balance_evidence(curves[:, : 10 * 96], supply[:, : 10 * 96], np.zeros(60, np.intp), 96)
     assert (short == 0).all()  # under MIN_HISTORY days before the window: nothing to tell
+
+
+def test_balance_evidence_leaves_gaps_out(district: tuple[np.ndarray, np.ndarray]) -> None:
+    curves, supply = district
+    tampered, supply = curves.copy(), supply.copy()
+    days = tampered[17].reshape(28, 96)
+    days[-7:] = inject(days[-7:], 6, np.random.default_rng(6))
+    tampered[17] = days.ravel()
+    tampered[3, 100:300] = np.nan  # a gap in the history
+    tampered[4, : 21 * 96] = np.nan  # no history at all: no usual day to drop from
+    tampered[5, -50:] = np.nan  # a gap in the window: those intervals are left out
+    supply[0, -130:-100] = np.nan
+    evidence = balance_evidence(tampered, supply, np.zeros(60, dtype=np.intp), 96, 7)
+    assert evidence[17] > 0 and evidence[4] == 0
+    assert (np.delete(evidence, 17) == 0).all()
