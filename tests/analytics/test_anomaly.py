@@ -9,6 +9,7 @@ import pytest
 from wattguard.analytics import AnalysisInputError, score_meters
 from wattguard.analytics.anomaly import (
     AnomalyState,
+    balance_evidence,
     calibrate_threshold,
     day_features,
     rolling_scores,
@@ -94,3 +95,68 @@ def test_a_threshold_calibrated_on_honest_history_holds_its_false_positive_rate(
     assert np.isnan(calibrate_threshold(np.arange(50.0), 0.01))  # under 1 / rate scores
     with pytest.raises(AnalysisInputError):
         calibrate_threshold(history, 1.5)
+
+
+@pytest.fixture(scope="module")
+def district() -> tuple[np.ndarray, np.ndarray]:
+    sim = simulate_districts(1, 60, 28, seed=9, irregular=0)
+    return sim.curves.astype(np.float64), sim.supply
+
+
+@pytest.mark.parametrize("attack", [2, 4, 6])
+def test_the_balance_points_at_the_meter_whose_missing_energy_it_sees(
+    district: tuple[np.ndarray, np.ndarray], attack: int
+) -> None:
+    curves, supply = district
+    tampered = curves.copy()
+    days = tampered[17].reshape(28, 96)
+    days[-7:] = inject(days[-7:], attack, np.random.default_rng(attack))
+    tampered[17] = days.ravel()
+    evidence = balance_evidence(tampered, supply, np.zeros(60, dtype=np.intp), 96, 7)
+    assert evidence[17] > 0
+    assert (np.delete(evidence, 17) == 0).all()
+    plain = score_meters(tampered, 96)
+    told = score_meters(tampered, 96, supply=supply)
+    np.testing.assert_allclose(told, plain + evidence)
+
+
+def test_a_load_that_really_fell_gets_no_balance_evidence(
+    district: tuple[np.ndarray, np.ndarray],
+) -> None:
+    curves, supply = district
+    curves, supply = curves.copy(), supply.copy()
+    cut = curves[17, -7 * 96 :] * 0.6  # the customer is away: the district meter sees it too
+    curves[17, -7 * 96 :] -= cut
+    supply[0, -7 * 96 :] -= cut
+    assert score_meters(curves, 96)[17] > 1.0  # consumption alone finds the drop
+    evidence = balance_evidence(curves, supply, np.zeros(60, dtype=np.intp), 96, 7)
+    assert evidence[17] == 0
+
+
+def test_balance_evidence_refuses_supply_that_does_not_line_up(
+    district: tuple[np.ndarray, np.ndarray],
+) -> None:
+    curves, supply = district
+    with pytest.raises(AnalysisInputError):
+        balance_evidence(curves, supply, np.ones(60, dtype=np.intp), 96)
+    with pytest.raises(AnalysisInputError):
+        balance_evidence(curves, supply[:, :-96], np.zeros(60, dtype=np.intp), 96)
+    with pytest.raises(AnalysisInputError):
+        balance_evidence(curves, supply, np.zeros(59, dtype=np.intp), 96)
+    short = balance_evidence(curves[:, : 10 * 96], supply[:, : 10 * 96], np.zeros(60, np.intp), 96)
+    assert (short == 0).all()  # under MIN_HISTORY days before the window: nothing to tell
+
+
+def test_balance_evidence_leaves_gaps_out(district: tuple[np.ndarray, np.ndarray]) -> None:
+    curves, supply = district
+    tampered, supply = curves.copy(), supply.copy()
+    days = tampered[17].reshape(28, 96)
+    days[-7:] = inject(days[-7:], 6, np.random.default_rng(6))
+    tampered[17] = days.ravel()
+    tampered[3, 100:300] = np.nan  # a gap in the history
+    tampered[4, : 21 * 96] = np.nan  # no history at all: no usual day to drop from
+    tampered[5, -50:] = np.nan  # a gap in the window: those intervals are left out
+    supply[0, -130:-100] = np.nan
+    evidence = balance_evidence(tampered, supply, np.zeros(60, dtype=np.intp), 96, 7)
+    assert evidence[17] > 0 and evidence[4] == 0
+    assert (np.delete(evidence, 17) == 0).all()

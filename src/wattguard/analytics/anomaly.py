@@ -18,10 +18,21 @@ factors (h3, h4: roughness), flattening (h5: spread and shape) and shifting (h6:
 :class:`AnomalyState` does this one day at a time (a day's score uses only the days before
 it), which is how the station runs it; :func:`score_days` folds the same state over a block
 of days. :func:`score_meters` averages each meter's last ``recent_days`` day scores and adds,
-when given, the district balance's evidence (how far the meter's error estimated by
-:func:`wattguard.analytics.lineloss.estimate_meter_errors` sits out of the fleet's spread of
-estimates) and its tamper events (cover opened, magnet, reverse energy, clock changes,
-power-down patterns, counted per meter by the caller).
+when given, the district balance's evidence and its tamper events (cover opened, magnet,
+reverse energy, clock changes, power-down patterns, counted per meter by the caller).
+
+The balance's evidence must be attributed to a meter, not to its district: a district with
+ten tampered meters has one unexplained loss. :func:`balance_evidence` (``supply=``) asks,
+meter by meter, whether the district's unexplained loss over the recent days rises and falls
+with that meter's drop from its usual day: it does for a meter whose missing energy the
+district meter still sees (cut-outs, flattened or reversed days), not for an honest one whose
+swings the district meter sees as well, nor for a load that really fell. Only the part of a
+meter's robust z-score among its district's meters beyond ERROR_Z counts. The older form,
+``meter_errors=`` (how far the meter's error estimated by
+:func:`wattguard.analytics.lineloss.estimate_meter_errors` sits out of the fleet's spread),
+is kept for callers that hold only the estimates; with many tampered meters in a district the
+balance fit moves honest meters' estimates too, and that form then lowers the detection rate
+at a low false-positive rate (docs/analytics.md).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from wattguard.analytics._arrays import AnalysisInputError, FloatArray, as_curve
 __all__ = [
     "FEATURE_NAMES",
     "AnomalyState",
+    "balance_evidence",
     "calibrate_threshold",
     "day_features",
     "rolling_scores",
@@ -278,11 +290,15 @@ def score_meters(
     groups: npt.ArrayLike | None = None,
     meter_errors: npt.ArrayLike | None = None,
     events: npt.ArrayLike | None = None,
+    supply: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """One score per meter, higher = more suspicious, from ``curves`` (meters, steps) of
     energy per interval (NaN where missing) alone; ``groups`` (peer group per meter),
-    ``meter_errors`` (the balance's estimated error per meter) and ``events`` (tamper events
-    per meter) add their evidence when given."""
+    ``meter_errors`` (the balance's estimated error per meter), ``events`` (tamper events
+    per meter) and ``supply`` (the district meters' energy per interval, (districts, steps),
+    row g for the meters of group g; with ``groups`` the districts) add their evidence when
+    given. ``supply`` is the district balance's evidence to prefer: see
+    :func:`balance_evidence`."""
     array = as_curves(curves, steps_per_day)
     meters = array.shape[0]
     if recent_days < 1:
@@ -297,9 +313,84 @@ def score_meters(
         if errors.shape != (meters,):
             raise AnalysisInputError("meter_errors needs one error per meter")
         score = score + _error_evidence(errors)
+    if supply is not None:
+        owner = np.zeros(meters, dtype=np.intp) if groups is None else np.asarray(groups)
+        score = score + balance_evidence(array, supply, owner, steps_per_day, recent_days)
     if events is not None:
         counts = np.asarray(events, dtype=np.float64)
         if counts.shape != (meters,) or (counts < 0).any():
             raise AnalysisInputError("events needs one count (>= 0) per meter")
         score = score + np.log1p(counts)
     return np.asarray(score)
+
+
+def balance_evidence(
+    curves: npt.ArrayLike,
+    supply: npt.ArrayLike,
+    district: npt.ArrayLike,
+    steps_per_day: int,
+    recent_days: int = 7,
+) -> FloatArray:
+    """How strongly the district's unexplained loss over the last ``recent_days`` days follows
+    each meter's drop from its usual day: per meter, the part of its robust z-score among its
+    district's meters beyond ERROR_Z, capped at CAP (0 where it cannot be told).
+
+    ``curves`` (meters, steps), ``supply`` (districts, steps) and ``district`` (row of
+    ``supply`` for each meter). Over the recent intervals where the supply and every reading
+    of the district are present, the unexplained loss is the supply minus the readings, and a
+    meter's drop its usual day (the mean by interval of the day over the days before the
+    window) minus its reading; the loss model (a constant, the supply and its square: the
+    supply is what theft does not change) is projected out of both. The t-statistic of the
+    loss regressed on the drop is near 0 for an honest meter, whose swings the district meter
+    sees as well, and large for one whose missing energy shows up in the loss, interval by
+    interval. The robust z-score (median and MAD of the district's meters) takes out what the
+    whole district shares (the loss model's misfit, a cold day)."""
+    x = as_curves(curves, steps_per_day).astype(np.float64)
+    meters, steps = x.shape
+    owner = np.asarray(district)
+    total = np.asarray(supply, dtype=np.float64)
+    total = total[None, :] if total.ndim == 1 else total
+    if total.ndim != 2 or total.shape[1] != steps:
+        raise AnalysisInputError(f"supply is (districts, {steps}): one row per district")
+    if owner.shape != (meters,) or not np.issubdtype(owner.dtype, np.integer):
+        raise AnalysisInputError("district needs one integer row of supply per meter")
+    if owner.size and (owner.min() < 0 or owner.max() >= total.shape[0]):
+        raise AnalysisInputError("supply needs one row per district number")
+    out = np.zeros(meters)
+    history = steps // steps_per_day - recent_days
+    if history < MIN_HISTORY or recent_days < 1:
+        return out
+    split = history * steps_per_day
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a meter with no history: NaN
+        usual = np.nanmean(x[:, :split].reshape(meters, history, steps_per_day), axis=1)
+    for g in np.unique(owner):
+        rows = np.flatnonzero(owner == g)
+        out[rows] = _district_evidence(x[rows, split:], total[g, split:], usual[rows])
+    return out
+
+
+def _district_evidence(recent: FloatArray, supply: FloatArray, usual: FloatArray) -> FloatArray:
+    """:func:`balance_evidence` for one district's meters over the recent window."""
+    meters = recent.shape[0]
+    keep = ~np.isnan(supply) & ~np.isnan(recent).any(axis=0)
+    told = ~np.isnan(usual).any(axis=1)
+    if keep.sum() < 4 or told.sum() < MIN_PEERS:
+        return np.zeros(meters)
+    phase = np.flatnonzero(keep) % usual.shape[1]
+    drop = usual[told][:, phase] - recent[told][:, keep]
+    supplied = supply[keep]
+    level = supplied / max(float(np.abs(supplied).mean()), 1e-12)
+    basis, _ = np.linalg.qr(np.stack([np.ones_like(level), level, level**2], axis=1))
+    loss = supplied - recent[:, keep].sum(axis=0)
+    loss = loss - basis @ (basis.T @ loss)
+    drop = drop - (drop @ basis) @ basis.T
+    size = (drop**2).sum(axis=1)
+    slope = drop @ loss / np.maximum(size, 1e-300)
+    rest = np.sqrt(((loss[None, :] - slope[:, None] * drop) ** 2).mean(axis=1))
+    t = np.where(size > 0, slope * np.sqrt(size) / np.maximum(rest, 1e-300), 0.0)
+    centre = float(np.median(t))
+    spread = 1.4826 * float(np.median(np.abs(t - centre))) + 1e-12
+    out = np.zeros(meters)
+    out[told] = np.clip((t - centre) / spread - ERROR_Z, 0.0, CAP)
+    return out
