@@ -35,7 +35,7 @@ from wattguard.meter.device import Meter
 from wattguard.meter.management.firmware import FirmwareBuilder
 from wattguard.network.bus import Bus, InProcessBus, down_subject, up_subject
 from wattguard.network.channel import ChannelCore, PlainChannel
-from wattguard.network.fep import FepSession, FrameAdmitted
+from wattguard.network.fep import FepLimits, FepSession, FrameAdmitted
 from wattguard.network.hplc import HplcChannel, LinkProfile
 from wattguard.network.sealed_bus import BusDirectory, BusIdentity, BusRole, SealedBus
 from wattguard.network.terminal import CollectionTask, Terminal
@@ -47,7 +47,7 @@ from wattguard.runtime.api import RunningApi, start_api
 from wattguard.runtime.district import District
 from wattguard.runtime.factory import factory_meter
 from wattguard.runtime.fep import FepServer
-from wattguard.runtime.pacing import PacedClock
+from wattguard.runtime.pacing import PacedClock, patience
 from wattguard.runtime.simulation import Neighbourhood
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.profile import LoadClass, LoadModel
@@ -61,6 +61,12 @@ __all__ = ["Deployment", "DeploymentConfig", "Summary", "mixed_load"]
 
 #: The demo districts' seeded irregular customers, one per terminal, in turn.
 IRREGULAR_KINDS = ("bypass", "meter error", "evening theft", "broken")
+#: How far (simulated seconds) a live run's clock may run ahead of its slowest neighbourhood
+#: (runtime/pacing.py): a few metering steps.
+PACE_MARGIN = 240.0
+#: Items (meters' records) per terminal report: a concentrator reports many meters per frame;
+#: with 8 a live run faster than about 500x fell behind its reports (1800x asked, 100 meters).
+REPORT_ITEMS = 32
 
 #: What every terminal collects: energy and voltage every 15 minutes, and the meters' 15-minute
 #: curve (5002: freeze time and energy), read back to where the last successful read ended.
@@ -167,6 +173,9 @@ class Summary:
     # collection rounds; this shows the last round)
     interval_rate: float = 0.0
     alerts: int = 0  # raised in all, open or closed
+    # a live run's simulated seconds per real second, and what was asked (None: virtual run)
+    speed: float | None = None
+    asked_speed: float | None = None
 
     def line(self) -> str:
         when = dt.datetime.fromtimestamp(self.simulated, dt.UTC).strftime("%Y-%m-%d %H:%M")
@@ -178,6 +187,15 @@ class Summary:
             f" | open alerts {self.open_alerts}"
             + (f" | refused {self.refused}" if self.refused else "")
             + (f" | analysed days {self.analysed_days}" if self.analysed_days else "")
+            + self._pace()
+        )
+
+    def _pace(self) -> str:
+        if self.speed is None or self.asked_speed is None or self.speed >= 0.9 * self.asked_speed:
+            return ""
+        return (
+            f" | running at {self.speed:,.0f}x of {self.asked_speed:,.0f}x asked: the machine "
+            "cannot keep up (lower --speed or --meters)"
         )
 
     def final(self) -> str:
@@ -302,6 +320,7 @@ class Deployment:
                 address, channel, start=start,
                 tasks=(REALTIME, *((CURVE_NET, DAILY_NET) if config.districts else (CURVE, DAILY))),
                 protect=_read_with_rn if config.protected else None,
+                batch_items=REPORT_ITEMS,
             )  # fmt: skip
             meters = [self._meter(bytes.fromhex(f"{k:06d}{i:06d}")) for i in range(1, count + 1)]
             for meter in meters:
@@ -344,6 +363,9 @@ class Deployment:
         limits = total.management.parameters
         limits.over_current = (SUPPLY_OVER_CURRENT_A * 10_000, limits.over_current[1])
         limits.quality[0x3008] = (SUPPLY_OVERLOAD_W * 10, limits.quality[0x3008][1])
+        # the area's rooftop PV can feed back through the transformer at noon: a district
+        # meter measures both ways (FF11), a reverse flow there is no tamper
+        limits.may_export = True
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
         district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
         # stored as the district's supply meter: the balance and the rules find it
@@ -451,6 +473,8 @@ class Deployment:
             analysed_days=self.analysed_days,
             interval_rate=interval_rate,
             alerts=len(self.storage.alerts(limit=1_000_000)),
+            speed=self.clock.effective_speed() if isinstance(self.clock, PacedClock) else None,
+            asked_speed=self.clock.speed if isinstance(self.clock, PacedClock) else None,
         )
 
     # live, over loopback TCP
@@ -469,7 +493,11 @@ class Deployment:
         fep_channel: Callable[[], ChannelCore] = PlainChannel
         if self.pki is not None:
             fep_channel = self.pki.fep_channel(self.events)
-        fep = FepServer(self.fep_bus, clock=self.clock, events=self.events, channel=fep_channel)
+        # the handshake and the login cross the real network: at least WAN_PATIENCE real seconds
+        limits = FepLimits(login_timeout=patience(self.clock, FepLimits().login_timeout))
+        fep = FepServer(
+            self.fep_bus, clock=self.clock, events=self.events, channel=fep_channel, limits=limits
+        )
         fep_port = await fep.start("127.0.0.1", port)
         api: RunningApi | None = None
         if api_port is not None:
@@ -489,6 +517,18 @@ class Deployment:
             )
             for net in self.nets
         ]  # fmt: skip
+        self.station.collector.request_timeout = patience(
+            self.clock, self.station.collector.request_timeout
+        )
+        if isinstance(self.clock, PacedClock):
+            paced = self.clock
+            paced.resume()
+
+            def keep_up() -> None:  # simulated time waits for the slowest neighbourhood
+                paced.hold(min(net.now for net in self.nets) + PACE_MARGIN)
+
+            for client in clients:
+                client.on_progress = keep_up
         tasks = [asyncio.create_task(client.run()) for client in clients]
         began = time.monotonic()
         try:
@@ -600,7 +640,10 @@ def _read_with_rn(address: bytes, request: Structure) -> Structure:
 
 
 def live_clock(config: DeploymentConfig) -> PacedClock:
-    return PacedClock(config.start if config.start is not None else time.time(), config.speed)
+    """The clock of a live run: paced at ``config.speed``, paused until :meth:`Deployment.run_live`
+    starts (the deployment's setup takes real seconds that are not simulated time)."""
+    start = config.start if config.start is not None else time.time()
+    return PacedClock(start, config.speed, paused=True)
 
 
 def virtual_clock(config: DeploymentConfig) -> VirtualClock:

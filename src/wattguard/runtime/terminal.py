@@ -27,13 +27,17 @@ from wattguard.network.channel import (
     PlainChannel,
 )
 from wattguard.network.terminal import Online
-from wattguard.runtime.pacing import speed_of
+from wattguard.runtime.pacing import patience, speed_of
 from wattguard.runtime.shell import CoreShell
 from wattguard.runtime.simulation import Neighbourhood
 
 __all__ = ["TerminalClient"]
 
 log = logging.getLogger(__name__)
+
+#: The most simulated time one tick of a terminal's neighbourhood runs (seconds): a few metering
+#: steps, then the event loop has its turn.
+SLICE = 180.0
 
 
 class TerminalClient:
@@ -62,6 +66,10 @@ class TerminalClient:
         self.tick = tick
         self.backoff = backoff
         self.connections = 0
+        # the link to the FEP crosses the real network: its timeout in real seconds holds
+        net.terminal.upstream_timeout = patience(clock, net.terminal.upstream_timeout)
+        #: Called after each run of the neighbourhood (the deployment paces its clock by it).
+        self.on_progress: Callable[[], None] | None = None
         self._channel: ChannelCore | None = None
         self._shell: CoreShell[ChannelEvent] | None = None
         self._up = False
@@ -99,8 +107,12 @@ class TerminalClient:
 
     async def _tick(self) -> None:
         while True:
-            self.net.run_until(self.clock.time())
+            # at most SLICE of simulated time per tick, so that the event loop (the FEP link,
+            # the station, the API) is never held for long when the simulation is behind
+            self.net.run_until(min(self.clock.time(), self.net.now + SLICE))
             self._terminal_events()
+            if self.on_progress is not None:
+                self.on_progress()
             await asyncio.sleep(self.tick)
 
     async def _connect_once(self) -> None:

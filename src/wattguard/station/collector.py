@@ -272,6 +272,9 @@ class Collector:
         # One record of the answers taken, for every link: a meter may move between terminals.
         self.freshness = freshness if freshness is not None else AnswerFreshness()
         self.links: dict[bytes, TerminalLink] = {}
+        #: How long a request to a terminal (and through it a meter) may take, in the clock's
+        #: seconds (new links take it; a live demo raises it: runtime/pacing.py).
+        self.request_timeout = TerminalLink.timeout
         self._unsubscribe = bus.subscribe("up.*", self._up)
 
     def close(self) -> None:
@@ -292,6 +295,7 @@ class Collector:
                 self.require_protection,
                 freshness=self.freshness if self.require_protection else None,
                 on_meter=self.on_meter,
+                timeout=self.request_timeout,
             )
             self.links[terminal] = link
         return link
