@@ -16,11 +16,28 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   duplicates it (:attr:`JetStreamBus.duplicates` counts what the server dropped).
 * **Consuming** is a pull consumer. Subscribers with the same ``durable`` name share one
   consumer: each message goes to one of them (a work queue), and a message is acknowledged
-  only when the handler has returned, so the handler must return only once the message's
-  effect is durable (the station's storage commits before it returns). A handler that raises
+  only when the handler has returned and its batch is committed (below), so the message's
+  effect is durable before the server forgets it. A handler that raises
   gets the message again after ``retry_delay``; a worker that dies holding messages
   unacknowledged has them redelivered to the others after ``ack_wait``. After ``max_deliver``
   attempts a message is terminated and logged: one poison message cannot stall a stream.
+* **Batches** (group commit). A consumer fetches up to ``batch`` messages at a time and runs
+  their handlers one after the other without yielding to the event loop; then it calls
+  :attr:`JetStreamBus.before_ack`, which commits what the handlers queued (the station's
+  group commit: one transaction for the batch's readings), and only when that returns True
+  acknowledges the batch. When it returns False (the commit failed: the database went away)
+  every message of the batch is given back (``nak``) to be delivered again, to this worker or
+  another, and the consumer waits before it fetches again, twice as long after each failure
+  in a row (from ``retry_delay`` up to :data:`MAX_BACKOFF`). A worker that dies before the
+  commit acknowledged nothing of the batch. So a message is acknowledged only once its effect
+  is durable, and the batch costs one transaction, not one per message.
+* **Where a new consumer starts.** On a ``workqueue`` stream a new durable consumer takes
+  everything waiting (that is what the stream holds messages for). On a ``limits`` stream
+  (``down``: the station's requests, kept an hour for whoever reads them) a new consumer starts
+  with the messages published after it was made: a FEP started for the first time does not
+  receive the last hour's commands (the meters' counters would refuse them anyway). A durable
+  consumer that exists already resumes where it left off: a restarted FEP gets what was
+  published while it was down.
 
 A ``prefix`` puts every subject of this bus under ``<prefix>.`` on the server (handlers still
 see the bare subject), so that several deployments, or tests, share one NATS server.
@@ -55,6 +72,12 @@ log = logging.getLogger(__name__)
 
 #: How long a publish is retried before it is given up (and logged), in seconds.
 PUBLISH_PATIENCE = 30.0
+#: The longest wait (seconds) of a consumer before it fetches again after failed commits.
+MAX_BACKOFF = 30.0
+
+#: Called after a fetched batch's handlers ran, before any of it is acknowledged: commit what
+#: they queued; False when the commit failed (the batch is then delivered again).
+BeforeAck = Callable[[], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +145,10 @@ class JetStreamBus:
         self.published = self.duplicates = self.failed = 0
         self.delivered = self.redelivered = self.terminated = 0
         self._current: tuple[int, float] | None = None
+        #: See the module docstring ("Batches"); None: every message is acknowledged when its
+        #: handler returns.
+        self.before_ack: BeforeAck | None = None
+        self.batches = self.failed_batches = 0
 
     @classmethod
     async def connect(
@@ -255,12 +282,14 @@ class JetStreamBus:
         self, spec: StreamSpec, pattern: str, handler: Handler, durable: str | None,
         started: asyncio.Future[None],
     ) -> None:  # fmt: skip
-        from nats.js.api import AckPolicy, ConsumerConfig
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+        # a new consumer of a limits stream starts from new messages (see the module docstring)
+        policy = DeliverPolicy.NEW if spec.retention == "limits" else DeliverPolicy.ALL
         config = ConsumerConfig(
             durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
             max_deliver=self.max_deliver, filter_subject=self.prefix + pattern,
-            inactive_threshold=None if durable else 300.0,
+            inactive_threshold=None if durable else 300.0, deliver_policy=policy,
         )  # fmt: skip
         try:
             subscription = await self._js.pull_subscribe(
@@ -271,6 +300,7 @@ class JetStreamBus:
             started.set_exception(ConfigError(f"JetStream consumer for {pattern!r}: {exc}"))
             return
         started.set_result(None)
+        backoff = self.retry_delay
         while True:
             try:
                 messages = await subscription.fetch(self.batch, timeout=1.0)
@@ -278,33 +308,70 @@ class JetStreamBus:
                 raise
             except Exception:  # nothing within the timeout, or the connection is reconnecting
                 continue
-            for message in messages:
-                await self._deliver(message, handler)
+            if await self._deliver_batch(messages, handler):
+                backoff = self.retry_delay
+            else:  # the commit failed: give the database time to come back
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _deliver(self, message: Any, handler: Handler) -> None:
+    async def _deliver_batch(self, messages: list[Any], handler: Handler) -> bool:
+        """Run the handlers of a fetched batch, commit (:attr:`before_ack`), then acknowledge
+        it; False when the commit failed and the whole batch was given back."""
+        # no await from the first handler to the commit: nothing else runs in between
+        handled = [self._handle(message, handler) for message in messages]
+        self.batches += 1
+        if self.before_ack is not None and not self._committed():
+            self.failed_batches += 1
+            log.warning("commit of a batch of %d messages failed: delivered again later",
+                        len(messages))  # fmt: skip
+            for message in messages:
+                with contextlib.suppress(Exception):
+                    await message.nak(delay=self.retry_delay)
+            return False
+        for message, ok in zip(messages, handled, strict=True):
+            with contextlib.suppress(Exception):  # unacknowledged: redelivered after ack_wait
+                await self._settle(message, ok)
+        return True
+
+    def _committed(self) -> bool:
+        assert self.before_ack is not None
+        try:
+            return self.before_ack()
+        except Exception:
+            log.exception("the commit before acknowledging a batch failed")
+            return False
+
+    def _handle(self, message: Any, handler: Handler) -> bool:
+        """Run ``handler`` on one message; whether it returned (False: it raised)."""
         subject = message.subject[len(self.prefix) :]
-        attempt = message.metadata.num_delivered
         self.delivered += 1
-        if attempt > 1:
+        if message.metadata.num_delivered > 1:
             self.redelivered += 1
         stored = message.metadata.timestamp.timestamp()
         self._current = (message.metadata.sequence.stream, stored)
         try:
             handler(subject, message.data)
         except Exception:
-            if attempt >= self.max_deliver:
-                self.terminated += 1
-                log.exception(
-                    "bus handler failed %d times on %s: message dropped", attempt, subject
-                )
-                await message.term()
-            else:
-                log.exception("bus handler failed on %s: delivered again later", subject)
-                await message.nak(delay=self.retry_delay)
-            return
+            log.exception("bus handler failed on %s", subject)
+            return False
         finally:
             self._current = None
-        await message.ack()
+        return True
+
+    async def _settle(self, message: Any, ok: bool) -> None:
+        """Acknowledge a handled message, or give a failed one back (terminated after
+        ``max_deliver`` attempts)."""
+        if ok:
+            await message.ack()
+            return
+        attempt = message.metadata.num_delivered
+        if attempt >= self.max_deliver:
+            self.terminated += 1
+            log.error("bus handler failed %d times on %s: message dropped", attempt,
+                      message.subject)  # fmt: skip
+            await message.term()
+        else:
+            await message.nak(delay=self.retry_delay)
 
     def delivery(self) -> tuple[int, float] | None:
         """While a handler runs: its message's stream sequence and the time the server stored
