@@ -40,14 +40,18 @@ async def serve_station(
 
 def status_line(station: Station, storage: Storage) -> str:
     """The station's status line: readings stored, terminals online, security events, group
-    commit's transactions, and the readings a leader heard from the database."""
+    commit's transactions (and failed ones), and the readings a leader heard from the
+    database."""
     line = (
         f"station: {station.stored:,} readings from {station.collector.online()} terminals, "
         f"{storage.count_events()} security events"
     )
     if station.ingest is not None:
         stats = station.ingest.stats
-        line += f", {stats.commits:,} commits for {stats.reports:,} reports ({stats.rows:,} rows)"
+        line += (
+            f", {stats.commits:,} commits for {stats.reports:,} reports ({stats.rows:,} rows, "
+            f"{stats.failed:,} failed)"
+        )
     if isinstance(station, LeaderStation):
         line += f", {station.tailed:,} readings heard from the database"
     return line
