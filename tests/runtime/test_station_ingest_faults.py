@@ -183,12 +183,12 @@ def test_connections_cut_mid_run_lose_nothing_and_store_nothing_twice(
                 break
             assert time.monotonic() < deadline, f"{len(rows)} of {len(reference)} stored"
             time.sleep(1.0)
-        heard = said.wait_for(rf"({len(reference):,}) readings heard from the database", 30)
+        heard = said.wait_for(rf", ({len(reference):,}) readings heard from the database", 30)
         said.wait_for("lock taken again", 5)
         status = r"([\d,]+) commits for ([\d,]+) reports \(([\d,]+) rows, ([\d,]+) failed"
         commits = [_numbers(lines.wait_for(status)) for lines in told]
         time.sleep(5.5)  # another status line: the leader heard nothing twice
-        again = said.wait_for(r"([\d,]+) readings heard from the database", 1)
+        again = said.wait_for(r", ([\d,]+) readings heard from the database", 1)
         assert leader.poll() is None, "the leader survived its connections being cut"
     finally:
         stop(processes)

@@ -38,9 +38,9 @@ exits. The session can end while the leader lives (its connection dropped, or te
 an administrator): the leader checks its lock every :data:`LOCK_CHECK` seconds
 (:func:`keep_leading`); when the session is gone it takes the lock again at once if it is free,
 and otherwise steps down (the process ends with an error; its supervisor starts it again as a
-standby). A standby that takes the lock waits :data:`LEAD_GRACE` seconds before it leads, more
-than a leader needs to notice the loss and stop, so two leaders never run at once (unless the
-old one's process is stalled longer than that: a process stopped in a debugger, say).
+standby). A process that takes a PostgreSQL lock waits :data:`LEAD_GRACE` seconds before it
+leads, more than a leader needs to notice the loss and stop, so two leaders never run at once
+(unless the old one's process is stalled longer than that: stopped in a debugger, say).
 So the rules, the watch and the command dispatcher run in exactly one process. A lost
 connection of the leader's storage is taken up again at its next call (the storage
 reconnects); a tick that fails meanwhile is logged and tried again at the next.
@@ -309,12 +309,18 @@ class LeaderLock:
             return None
         return handle
 
+    @property
+    def session(self) -> bool:
+        """Whether the lock lives in a database session (PostgreSQL), which can end while its
+        holder lives on; a flock is released only when its holder exits."""
+        return self.database.startswith(("postgresql://", "postgres://"))
+
     def holds(self) -> bool:
         """Whether the lock is still held: on PostgreSQL, whether its session is alive (the
         lock ends with it); a flock lasts as long as its file is open."""
         if self._held is None:
             return False
-        if not self.database.startswith(("postgresql://", "postgres://")):
+        if not self.session:
             return True
         try:
             self._held.execute("SELECT 1").fetchone()
@@ -339,16 +345,18 @@ def _place(database: str) -> bytes:
 
 
 async def lead(database: str, grace: float = LEAD_GRACE) -> LeaderLock:
-    """The leader lock, waited for as a standby while another process holds it; a standby
-    that takes it waits ``grace`` seconds before it leads (the old leader stops meanwhile)."""
+    """The leader lock, waited for as a standby while another process holds it. Having taken
+    a PostgreSQL lock, wait ``grace`` seconds before leading: a leader whose session just
+    ended may not have noticed yet (a flock is only ever free once its holder is gone)."""
     lock = LeaderLock(database)
-    if lock.try_acquire():
-        return lock
-    print("station: standby: another station process leads this database; waiting", flush=True)
-    while not lock.try_acquire():
-        await asyncio.sleep(1.0)
-    print(f"station: took the leader lock; leading in {grace:.0f} s", flush=True)
-    await asyncio.sleep(grace)
+    if not lock.try_acquire():
+        print("station: standby: another station process leads this database; waiting",
+              flush=True)  # fmt: skip
+        while not lock.try_acquire():
+            await asyncio.sleep(1.0)
+    if lock.session:
+        print(f"station: took the leader lock; leading in {grace:.0f} s", flush=True)
+        await asyncio.sleep(grace)
     return lock
 
 
