@@ -115,9 +115,10 @@ async def test_a_new_consumer_of_the_down_stream_starts_with_new_messages(prefix
     station = await JetStreamBus.connect(NATS_URL, prefix=prefix)
     station.publish("down.000000000100", b"an hour-old command")
     await station.ready()
+    await asyncio.sleep(1.0)
 
     async def fep(got: list[bytes]) -> JetStreamBus:
-        bus = await JetStreamBus.connect(NATS_URL, prefix=prefix, consumer="fep-1")
+        bus = await JetStreamBus.connect(NATS_URL, prefix=prefix, consumer="fep-1", lookback=0.5)
         bus.subscribe("down.*", lambda _s, p: got.append(p))
         await bus.ready()
         return bus

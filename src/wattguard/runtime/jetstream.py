@@ -34,8 +34,10 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
 * **Where a new consumer starts.** On a ``workqueue`` stream a new durable consumer takes
   everything waiting (that is what the stream holds messages for). On a ``limits`` stream
   (``down``: the station's requests, kept an hour for whoever reads them) a new consumer starts
-  with the messages published after it was made: a FEP started for the first time does not
-  receive the last hour's commands (the meters' counters would refuse them anyway). A durable
+  with the messages stored from ``lookback`` seconds (default 5) before :meth:`subscribe` was
+  called: a FEP started for the first time does not receive the last hour's commands (the
+  meters' counters would refuse them anyway), yet the station's answer to a terminal's login,
+  which may be stored before the consumer the login made exists, still reaches it. A durable
   consumer that exists already resumes where it left off: a restarted FEP gets what was
   published while it was down.
 
@@ -49,7 +51,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -129,7 +133,7 @@ class JetStreamBus:
     def __init__(
         self, connection: Any, streams: Sequence[StreamSpec], *, prefix: str = "",
         ack_wait: float = 30.0, max_deliver: int = 5, retry_delay: float = 1.0,
-        batch: int = 256, consumer: str = "",
+        batch: int = 256, consumer: str = "", lookback: float = 5.0,
     ) -> None:  # fmt: skip
         self._nc = connection
         self._js = connection.jetstream()
@@ -138,6 +142,7 @@ class JetStreamBus:
         self.ack_wait, self.max_deliver = ack_wait, max_deliver
         self.retry_delay, self.batch = retry_delay, batch
         self.consumer = consumer
+        self.lookback = lookback
         self._queue: asyncio.Queue[tuple[str, bytes, str] | None] = asyncio.Queue()
         self._writer = asyncio.get_running_loop().create_task(self._write())
         self._consumers: list[asyncio.Task[Any]] = []
@@ -267,8 +272,9 @@ class JetStreamBus:
             durable = durable_name(f"{self.consumer}-{pattern}")
         spec = self._stream_for(pattern)
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asked = time.time()  # where a new consumer of a limits stream starts, less lookback
         task = asyncio.get_running_loop().create_task(
-            self._consume(spec, pattern, handler, durable, started)
+            self._consume(spec, pattern, handler, durable, started, asked)
         )
         self._consumers.append(task)
         self._started.append(started)
@@ -280,17 +286,18 @@ class JetStreamBus:
 
     async def _consume(
         self, spec: StreamSpec, pattern: str, handler: Handler, durable: str | None,
-        started: asyncio.Future[None],
+        started: asyncio.Future[None], asked: float,
     ) -> None:  # fmt: skip
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        # a new consumer of a limits stream starts from new messages (see the module docstring)
-        policy = DeliverPolicy.NEW if spec.retention == "limits" else DeliverPolicy.ALL
         config = ConsumerConfig(
             durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
             max_deliver=self.max_deliver, filter_subject=self.prefix + pattern,
-            inactive_threshold=None if durable else 300.0, deliver_policy=policy,
+            inactive_threshold=None if durable else 300.0,
         )  # fmt: skip
+        if spec.retention == "limits":  # a new consumer skips the past (module docstring)
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = dt.datetime.fromtimestamp(asked - self.lookback, dt.UTC)
         try:
             subscription = await self._js.pull_subscribe(
                 self.prefix + pattern, durable=durable, stream=self._stream_name(spec),
