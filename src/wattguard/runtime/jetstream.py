@@ -25,12 +25,16 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   their handlers one after the other without yielding to the event loop; then it calls
   :attr:`JetStreamBus.before_ack`, which commits what the handlers queued (the station's
   group commit: one transaction for the batch's readings), and only when that returns True
-  acknowledges the batch. When it returns False (the commit failed: the database went away)
-  every message of the batch is given back (``nak``) to be delivered again, to this worker or
-  another, and the consumer waits before it fetches again, twice as long after each failure
-  in a row (from ``retry_delay`` up to :data:`MAX_BACKOFF`). A worker that dies before the
-  commit acknowledged nothing of the batch. So a message is acknowledged only once its effect
-  is durable, and the batch costs one transaction, not one per message.
+  acknowledges the batch. When it returns False (the commit failed: the database went away,
+  or this worker's connection to it) the consumer keeps the batch: it waits, twice as long
+  after each failure in a row (from ``retry_delay`` up to :data:`MAX_BACKOFF` seconds),
+  telling the server meanwhile that the messages are in progress, runs their handlers again
+  and commits again (the storage reconnects at its next call). So a database outage of any
+  length loses nothing: the server neither hands the batch to another worker nor counts
+  the waits towards ``max_deliver``, and fetches nothing new for this worker meanwhile. A
+  worker that dies before the commit acknowledged nothing of the batch: the others get it
+  after ``ack_wait``. So a message is acknowledged only once its effect is durable, and a
+  batch costs one transaction, not one per message.
 * **Where a new consumer starts.** On a ``workqueue`` stream a new durable consumer takes
   everything waiting (that is what the stream holds messages for). On a ``limits`` stream
   (``down``: the station's requests, kept an hour for whoever reads them) a new consumer starts
@@ -307,7 +311,6 @@ class JetStreamBus:
             started.set_exception(ConfigError(f"JetStream consumer for {pattern!r}: {exc}"))
             return
         started.set_result(None)
-        backoff = self.retry_delay
         while True:
             try:
                 messages = await subscription.fetch(self.batch, timeout=1.0)
@@ -315,30 +318,40 @@ class JetStreamBus:
                 raise
             except Exception:  # nothing within the timeout, or the connection is reconnecting
                 continue
-            if await self._deliver_batch(messages, handler):
-                backoff = self.retry_delay
-            else:  # the commit failed: give the database time to come back
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+            await self._deliver_batch(messages, handler)
 
-    async def _deliver_batch(self, messages: list[Any], handler: Handler) -> bool:
-        """Run the handlers of a fetched batch, commit (:attr:`before_ack`), then acknowledge
-        it; False when the commit failed and the whole batch was given back."""
-        # no await from the first handler to the commit: nothing else runs in between
-        handled = [self._handle(message, handler) for message in messages]
-        self.batches += 1
-        if self.before_ack is not None and not self._committed():
+    async def _deliver_batch(self, messages: list[Any], handler: Handler) -> None:
+        """Run the handlers of a fetched batch and commit (:attr:`before_ack`) until the
+        commit holds, then acknowledge the batch (see the module docstring)."""
+        delay = self.retry_delay
+        while True:
+            # no await from the first handler to the commit: nothing else runs in between
+            handled = [self._handle(message, handler) for message in messages]
+            self.batches += 1
+            if self.before_ack is None or self._committed():
+                break
             self.failed_batches += 1
-            log.warning("commit of a batch of %d messages failed: delivered again later",
-                        len(messages))  # fmt: skip
-            for message in messages:
-                with contextlib.suppress(Exception):
-                    await message.nak(delay=self.retry_delay)
-            return False
+            log.warning("commit of a batch of %d messages failed: run again in %.1f s",
+                        len(messages), delay)  # fmt: skip
+            await self._hold(messages, delay)
+            delay = min(delay * 2, MAX_BACKOFF)
         for message, ok in zip(messages, handled, strict=True):
             with contextlib.suppress(Exception):  # unacknowledged: redelivered after ack_wait
                 await self._settle(message, ok)
-        return True
+
+    async def _hold(self, messages: list[Any], seconds: float) -> None:
+        """Wait ``seconds`` keeping ``messages`` ours: the server is told they are in progress
+        (its acknowledgement wait starts again), so it neither hands them to another worker
+        nor counts another delivery towards ``max_deliver`` while this worker lives."""
+        end = asyncio.get_running_loop().time() + seconds
+        while True:
+            for message in messages:
+                with contextlib.suppress(Exception):
+                    await message.in_progress()
+            left = end - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, self.ack_wait / 3))
 
     def _committed(self) -> bool:
         assert self.before_ack is not None

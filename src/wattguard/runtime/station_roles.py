@@ -11,9 +11,9 @@ the audit trail's witness. At scale the ingest is the heavy part, so it scales o
   group commit (:mod:`wattguard.station.group_commit`): it fetches a batch of messages, runs
   them, commits the batch's readings in one transaction (:func:`commit_batch`, the bus's
   ``before_ack``), and only then sends the reports' acknowledgements down and acknowledges the
-  messages. A failed commit (the database went away) gives the whole batch back to the
-  stream, and the worker backs off before fetching again while the storage reconnects; a
-  worker that dies mid-batch acknowledged nothing of it. So nothing acknowledged is lost, and
+  messages. When the commit fails (the database went away) the worker keeps the batch,
+  backs off, and runs and commits it again once its storage has reconnected; a worker that
+  dies mid-batch acknowledged nothing of it. So nothing acknowledged is lost, and
   a redelivery is stored once (the storage keeps each reading once). It also stores the
   FEPs' security events (``events.*``, shared the same way). It keeps in memory only what is
   per-frame: a link per terminal (the 698 connection that reassembles fragments and answers
