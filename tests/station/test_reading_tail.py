@@ -53,6 +53,24 @@ def test_each_committed_reading_is_read_once_whoever_stored_it(backend: Backend)
     assert tail.poll() == [] and tail.seen == 3
 
 
+def test_a_backlog_is_read_a_page_at_a_time_each_transaction_whole(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wattguard.station import reading_tail
+
+    monkeypatch.setattr(reading_tail, "PAGE", 3)
+    leader, worker = backend.open(), backend.open()
+    tail = ReadingTail(leader)
+    batches = [
+        [_volts(M1, 60 * k + i, 230.0 + i) for i in range(n)] for k, n in enumerate((2, 5, 1, 2))
+    ]
+    for batch in batches:
+        worker.add_readings(batch)
+    polls = [tail.poll() for _ in range(6)]
+    assert _keys([r for got in polls for r in got]) == _keys([r for b in batches for r in b])
+    assert all(len(got) <= 5 for got in polls) and polls[-1] == []
+
+
 def test_a_transaction_that_commits_late_is_not_skipped(backend: Backend) -> None:
     """Two workers' transactions commit in the other order than they began: a tail that
     followed an increasing number would step over the late one's rows for good."""

@@ -16,7 +16,8 @@ version 12) and reads only below the oldest transaction still running,
 ``pg_snapshot_xmin(pg_current_snapshot())``: every transaction below that bound has ended,
 committed (its rows are visible) or rolled back (it left none), and no row can appear below it
 later. Each poll reads the transactions in ``[previous bound, new bound)``: every committed
-reading exactly once, none twice, whatever the order of the commits. The cost: a long write
+reading exactly once, none twice, whatever the order of the commits. A backlog (a leader that
+was held up) is read about :data:`PAGE` rows a poll, each transaction whole. The cost: a long write
 transaction anywhere in the database cluster holds the bound back until it ends (the tail
 waits, it loses nothing). On SQLite, one writer at a time commits whole transactions, so the
 ``rowid`` grows in commit order and the tail follows it.
@@ -33,12 +34,12 @@ from wattguard.station._sql import SqlStorage
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import PostgresStorage, Storage
 
-__all__ = ["POLL_EVERY", "ReadingTail"]
+__all__ = ["PAGE", "POLL_EVERY", "ReadingTail"]
 
 #: Seconds between two polls of the leader's tail.
 POLL_EVERY = 0.5
-#: SQLite rows read per poll at most (the rest come at the next).
-_PAGE = 100_000
+#: Rows read per poll, about (the rest come at the next poll; a transaction is read whole).
+PAGE = 100_000
 
 
 class ReadingTail:
@@ -65,28 +66,43 @@ class ReadingTail:
         return int(rows[0][0])
 
     def poll(self) -> list[Reading]:
-        """The readings committed since the last poll (raises
-        :class:`~wattguard.station.records.StorageError` when the database cannot be read; the
-        next poll reads the same range again)."""
+        """The readings committed since the last poll, at most about :data:`PAGE` of them (the
+        rest come at the next poll); raises :class:`~wattguard.station.records.StorageError`
+        when the database cannot be read (the next poll reads the same range again)."""
         self.polls += 1
-        if self.postgres:
-            bound = self._snapshot_bound()
-            if bound <= self._bound:
-                return []
-            rows = self.storage.query(
-                "SELECT meter, quantity, time, value FROM readings "
-                "WHERE txid >= ?::text::xid8 AND txid < ?::text::xid8",
-                (str(self._bound), str(bound)),
-            )
-            found = [Reading(m, q, int(t), float(v)) for m, q, t, v in rows]
-        else:
-            rows = self.storage.query(
-                "SELECT rowid, meter, quantity, time, value FROM readings WHERE rowid > ? "
-                "ORDER BY rowid LIMIT ?",
-                (self._bound, _PAGE),
-            )
-            found = [Reading(m, q, int(t), float(v)) for _, m, q, t, v in rows]
-            bound = int(rows[-1][0]) if rows else self._bound
-        self._bound = bound
+        found = self._postgres_page() if self.postgres else self._sqlite_page()
         self.seen += len(found)
         return found
+
+    def _postgres_page(self) -> list[Reading]:
+        bound = self._snapshot_bound()
+        if bound <= self._bound:
+            return []
+        rows = self.storage.query(
+            "SELECT txid::text, meter, quantity, time, value FROM readings "
+            "WHERE txid >= ?::text::xid8 AND txid < ?::text::xid8 ORDER BY txid LIMIT ?",
+            (str(self._bound), str(bound), PAGE),
+        )
+        if len(rows) == PAGE:  # a page: up to its last transaction, which may go on
+            last = rows[-1][0]
+            rows = [row for row in rows if row[0] != last]
+            bound = int(last)
+            if not rows:  # one transaction larger than a page: the whole of it
+                rows = self.storage.query(
+                    "SELECT txid::text, meter, quantity, time, value FROM readings "
+                    "WHERE txid = ?::text::xid8",
+                    (last,),
+                )
+                bound += 1
+        self._bound = bound
+        return [Reading(m, q, int(t), float(v)) for _, m, q, t, v in rows]
+
+    def _sqlite_page(self) -> list[Reading]:
+        rows = self.storage.query(
+            "SELECT rowid, meter, quantity, time, value FROM readings WHERE rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (self._bound, PAGE),
+        )
+        if rows:
+            self._bound = int(rows[-1][0])
+        return [Reading(m, q, int(t), float(v)) for _, m, q, t, v in rows]
