@@ -16,11 +16,34 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   duplicates it (:attr:`JetStreamBus.duplicates` counts what the server dropped).
 * **Consuming** is a pull consumer. Subscribers with the same ``durable`` name share one
   consumer: each message goes to one of them (a work queue), and a message is acknowledged
-  only when the handler has returned, so the handler must return only once the message's
-  effect is durable (the station's storage commits before it returns). A handler that raises
+  only when the handler has returned and its batch is committed (below), so the message's
+  effect is durable before the server forgets it. A handler that raises
   gets the message again after ``retry_delay``; a worker that dies holding messages
   unacknowledged has them redelivered to the others after ``ack_wait``. After ``max_deliver``
   attempts a message is terminated and logged: one poison message cannot stall a stream.
+* **Batches** (group commit). A consumer fetches up to ``batch`` messages at a time and runs
+  their handlers one after the other without yielding to the event loop; then it calls
+  :attr:`JetStreamBus.before_ack`, which commits what the handlers queued (the station's
+  group commit: one transaction for the batch's readings), and only when that returns True
+  acknowledges the batch. When it returns False (the commit failed: the database went away,
+  or this worker's connection to it) the consumer keeps the batch: it waits, twice as long
+  after each failure in a row (from ``retry_delay`` up to :data:`MAX_BACKOFF` seconds),
+  telling the server meanwhile that the messages are in progress, runs their handlers again
+  and commits again (the storage reconnects at its next call). So a database outage of any
+  length loses nothing: the server neither hands the batch to another worker nor counts
+  the waits towards ``max_deliver``, and fetches nothing new for this worker meanwhile. A
+  worker that dies before the commit acknowledged nothing of the batch: the others get it
+  after ``ack_wait``. So a message is acknowledged only once its effect is durable, and a
+  batch costs one transaction, not one per message.
+* **Where a new consumer starts.** On a ``workqueue`` stream a new durable consumer takes
+  everything waiting (that is what the stream holds messages for). On a ``limits`` stream
+  (``down``: the station's requests, kept an hour for whoever reads them) a new consumer starts
+  with the messages stored from ``lookback`` seconds (default 5) before :meth:`subscribe` was
+  called: a FEP started for the first time does not receive the last hour's commands (the
+  meters' counters would refuse them anyway), yet the station's answer to a terminal's login,
+  which may be stored before the consumer the login made exists, still reaches it. A durable
+  consumer that exists already resumes where it left off: a restarted FEP gets what was
+  published while it was down.
 
 A ``prefix`` puts every subject of this bus under ``<prefix>.`` on the server (handlers still
 see the bare subject), so that several deployments, or tests, share one NATS server.
@@ -32,7 +55,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +80,12 @@ log = logging.getLogger(__name__)
 
 #: How long a publish is retried before it is given up (and logged), in seconds.
 PUBLISH_PATIENCE = 30.0
+#: The longest wait (seconds) of a consumer before it fetches again after failed commits.
+MAX_BACKOFF = 30.0
+
+#: Called after a fetched batch's handlers ran, before any of it is acknowledged: commit what
+#: they queued; False when the commit failed (the batch is then delivered again).
+BeforeAck = Callable[[], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +137,7 @@ class JetStreamBus:
     def __init__(
         self, connection: Any, streams: Sequence[StreamSpec], *, prefix: str = "",
         ack_wait: float = 30.0, max_deliver: int = 5, retry_delay: float = 1.0,
-        batch: int = 256, consumer: str = "",
+        batch: int = 256, consumer: str = "", lookback: float = 5.0,
     ) -> None:  # fmt: skip
         self._nc = connection
         self._js = connection.jetstream()
@@ -115,6 +146,7 @@ class JetStreamBus:
         self.ack_wait, self.max_deliver = ack_wait, max_deliver
         self.retry_delay, self.batch = retry_delay, batch
         self.consumer = consumer
+        self.lookback = lookback
         self._queue: asyncio.Queue[tuple[str, bytes, str] | None] = asyncio.Queue()
         self._writer = asyncio.get_running_loop().create_task(self._write())
         self._consumers: list[asyncio.Task[Any]] = []
@@ -122,6 +154,10 @@ class JetStreamBus:
         self.published = self.duplicates = self.failed = 0
         self.delivered = self.redelivered = self.terminated = 0
         self._current: tuple[int, float] | None = None
+        #: See the module docstring ("Batches"); None: every message is acknowledged when its
+        #: handler returns.
+        self.before_ack: BeforeAck | None = None
+        self.batches = self.failed_batches = 0
 
     @classmethod
     async def connect(
@@ -240,8 +276,9 @@ class JetStreamBus:
             durable = durable_name(f"{self.consumer}-{pattern}")
         spec = self._stream_for(pattern)
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asked = time.time()  # where a new consumer of a limits stream starts, less lookback
         task = asyncio.get_running_loop().create_task(
-            self._consume(spec, pattern, handler, durable, started)
+            self._consume(spec, pattern, handler, durable, started, asked)
         )
         self._consumers.append(task)
         self._started.append(started)
@@ -253,15 +290,18 @@ class JetStreamBus:
 
     async def _consume(
         self, spec: StreamSpec, pattern: str, handler: Handler, durable: str | None,
-        started: asyncio.Future[None],
+        started: asyncio.Future[None], asked: float,
     ) -> None:  # fmt: skip
-        from nats.js.api import AckPolicy, ConsumerConfig
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         config = ConsumerConfig(
             durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
             max_deliver=self.max_deliver, filter_subject=self.prefix + pattern,
             inactive_threshold=None if durable else 300.0,
         )  # fmt: skip
+        if spec.retention == "limits":  # a new consumer skips the past (module docstring)
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = dt.datetime.fromtimestamp(asked - self.lookback, dt.UTC)
         try:
             subscription = await self._js.pull_subscribe(
                 self.prefix + pattern, durable=durable, stream=self._stream_name(spec),
@@ -278,33 +318,80 @@ class JetStreamBus:
                 raise
             except Exception:  # nothing within the timeout, or the connection is reconnecting
                 continue
-            for message in messages:
-                await self._deliver(message, handler)
+            await self._deliver_batch(messages, handler)
 
-    async def _deliver(self, message: Any, handler: Handler) -> None:
+    async def _deliver_batch(self, messages: list[Any], handler: Handler) -> None:
+        """Run the handlers of a fetched batch and commit (:attr:`before_ack`) until the
+        commit holds, then acknowledge the batch (see the module docstring)."""
+        delay = self.retry_delay
+        while True:
+            # no await from the first handler to the commit: nothing else runs in between
+            handled = [self._handle(message, handler) for message in messages]
+            self.batches += 1
+            if self.before_ack is None or self._committed():
+                break
+            self.failed_batches += 1
+            log.warning("commit of a batch of %d messages failed: run again in %.1f s",
+                        len(messages), delay)  # fmt: skip
+            await self._hold(messages, delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+        for message, ok in zip(messages, handled, strict=True):
+            with contextlib.suppress(Exception):  # unacknowledged: redelivered after ack_wait
+                await self._settle(message, ok)
+
+    async def _hold(self, messages: list[Any], seconds: float) -> None:
+        """Wait ``seconds`` keeping ``messages`` ours: the server is told they are in progress
+        (its acknowledgement wait starts again), so it neither hands them to another worker
+        nor counts another delivery towards ``max_deliver`` while this worker lives."""
+        end = asyncio.get_running_loop().time() + seconds
+        while True:
+            for message in messages:
+                with contextlib.suppress(Exception):
+                    await message.in_progress()
+            left = end - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, self.ack_wait / 3))
+
+    def _committed(self) -> bool:
+        assert self.before_ack is not None
+        try:
+            return self.before_ack()
+        except Exception:
+            log.exception("the commit before acknowledging a batch failed")
+            return False
+
+    def _handle(self, message: Any, handler: Handler) -> bool:
+        """Run ``handler`` on one message; whether it returned (False: it raised)."""
         subject = message.subject[len(self.prefix) :]
-        attempt = message.metadata.num_delivered
         self.delivered += 1
-        if attempt > 1:
+        if message.metadata.num_delivered > 1:
             self.redelivered += 1
         stored = message.metadata.timestamp.timestamp()
         self._current = (message.metadata.sequence.stream, stored)
         try:
             handler(subject, message.data)
         except Exception:
-            if attempt >= self.max_deliver:
-                self.terminated += 1
-                log.exception(
-                    "bus handler failed %d times on %s: message dropped", attempt, subject
-                )
-                await message.term()
-            else:
-                log.exception("bus handler failed on %s: delivered again later", subject)
-                await message.nak(delay=self.retry_delay)
-            return
+            log.exception("bus handler failed on %s", subject)
+            return False
         finally:
             self._current = None
-        await message.ack()
+        return True
+
+    async def _settle(self, message: Any, ok: bool) -> None:
+        """Acknowledge a handled message, or give a failed one back (terminated after
+        ``max_deliver`` attempts)."""
+        if ok:
+            await message.ack()
+            return
+        attempt = message.metadata.num_delivered
+        if attempt >= self.max_deliver:
+            self.terminated += 1
+            log.error("bus handler failed %d times on %s: message dropped", attempt,
+                      message.subject)  # fmt: skip
+            await message.term()
+        else:
+            await message.nak(delay=self.retry_delay)
 
     def delivery(self) -> tuple[int, float] | None:
         """While a handler runs: its message's stream sequence and the time the server stored

@@ -46,14 +46,24 @@ from wattguard.runtime.jetstream import DEFAULT_STREAMS, JetStreamBus, replicate
 from wattguard.runtime.natsbus import NatsBus
 from wattguard.runtime.pacing import PacedClock
 from wattguard.runtime.simulation import Neighbourhood
-from wattguard.runtime.station_roles import LeaderLock, RoleBus, StationRole, station_for
+from wattguard.runtime.station_roles import (
+    LeaderStation,
+    RoleBus,
+    StationRole,
+    commit_batch,
+    follow_readings,
+    lead,
+    serve_while_leading,
+    station_for,
+)
+from wattguard.runtime.station_serve import serve_station
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.station.audit import StationAudit
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.group_commit import GroupCommitConfig
 from wattguard.station.ingest import Reading
 from wattguard.station.service import CipherService, Station
-from wattguard.station.storage import Storage, open_storage
+from wattguard.station.storage import open_storage
 from wattguard.station.users import UserDirectory, new_token
 
 if TYPE_CHECKING:
@@ -319,25 +329,29 @@ async def run_station(
     hsm = _station_hsm(vault, cipher, pki_folder)
     storage = open_storage(database)  # a bad URL is refused here, before any lock
     try:
-        lock = await _lead(database) if role.leads else None
+        lock = await lead(database) if role.leads else None
     except BaseException:
         storage.close()
         raise
     nats, bus, sealed = await connect_bus(
         bus_url, STATION, bus_keys, jetstream=jetstream, replicas=replicas
     )
-    # group commit (acknowledged once durable, many reports per transaction) where reports
-    # come in over the 698 acknowledgement chain; an ingest worker commits each report before
-    # its JetStream message is acknowledged (docs/deploy.md)
-    batched = GroupCommitConfig() if role is not StationRole.INGEST else None
+    # group commit (many reports per transaction, each acknowledged once durable); on
+    # JetStream a fetched batch is committed before its messages are acknowledged, and the
+    # leader hears the readings every process stores from the database (docs/deploy.md)
     station = station_for(
         role, storage, RoleBus(bus, role), SystemClock(), hsm=hsm,
-        collection_interval=REALTIME.period, freshness=freshness, group_commit=batched,
-        vendor_key=vendor_key, vendor_id=vendor_id,
+        collection_interval=REALTIME.period, freshness=freshness,
+        group_commit=GroupCommitConfig(), vendor_key=vendor_key, vendor_id=vendor_id,
+        tail=jetstream and role.leads,
     )  # fmt: skip
-    committer = asyncio.create_task(drive_group_commit(station))
-    # partitions ahead and retention: the leader's (an ingest worker makes a day's on demand)
-    upkeep = asyncio.create_task(maintain_storage(storage, retain_days)) if role.leads else None
+    if isinstance(nats, JetStreamBus):
+        nats.before_ack = commit_batch(station)
+    background = [asyncio.create_task(drive_group_commit(station))]
+    if role.leads:  # partitions ahead and retention (an ingest worker makes a day's on demand)
+        background.append(asyncio.create_task(maintain_storage(storage, retain_days)))
+    if isinstance(station, LeaderStation):
+        background.append(asyncio.create_task(follow_readings(station)))
     if sealed is not None:
         sealed.events = station.monitor  # refused envelopes are the station's events
     jobs = _charging(station, charging) if role.leads else None
@@ -352,29 +366,17 @@ async def run_station(
         if api_port is not None and role is not StationRole.INGEST:
             api = await start_api(station, api_port)
             _print_api(station, api.port)
-        await _serve(station, storage, status_every, jobs)
+        await serve_while_leading(serve_station(station, storage, status_every, jobs), lock)
     finally:
         if api is not None:
             await api.stop()
-        committer.cancel()
-        if upkeep is not None:
-            upkeep.cancel()
+        for task in background:
+            task.cancel()
         station.close()  # commits what is queued
         await nats.close()
         storage.close()
         if lock is not None:
             lock.release()
-
-
-async def _lead(database: str) -> LeaderLock:
-    """The leader lock, waited for as a standby while another process holds it."""
-    lock = LeaderLock(database)
-    if not lock.try_acquire():
-        print("station: standby: another station process leads this database; waiting",
-              flush=True)  # fmt: skip
-        while not lock.try_acquire():
-            await asyncio.sleep(1.0)
-    return lock
 
 
 def _station_hsm(
@@ -404,25 +406,6 @@ def _print_api(station: Station, port: int) -> None:
         ),
         flush=True,
     )
-
-
-async def _serve(
-    station: Station, storage: Storage, status_every: float, jobs: StationCharging | None
-) -> None:
-    last = time.monotonic()
-    while True:
-        await asyncio.sleep(1.0)
-        station.tick()
-        if jobs is not None:
-            jobs.tick(station.clock.time())
-        if time.monotonic() - last >= status_every:
-            last = time.monotonic()
-            online = station.collector.online()
-            print(
-                f"station: {station.stored:,} readings from {online} terminals, "
-                f"{storage.count_events()} security events",
-                flush=True,
-            )
 
 
 def _charging(station: Station, path: Path | None) -> StationCharging | None:

@@ -26,7 +26,11 @@ which time-of-use table split them, each district's daily loss, each meter's lat
 the meters' own time-of-use tables and feeders). Version 10 records each district's supply
 meter (:mod:`wattguard.station._district_sql`), filled in from the meters of class
 ``district`` a database already holds. Version 11 keeps the orderly-charging jobs' state across
-a restart (:mod:`wattguard.station.charging_state`).
+a restart (:mod:`wattguard.station.charging_state`). Version 12 records, on PostgreSQL, the
+transaction that stored each reading (``readings.txid``, ``pg_current_xact_id()``, indexed):
+the leader follows the readings the ingest workers commit in commit order
+(:mod:`wattguard.station.reading_tail`); rows stored before it have none. SQLite follows its
+``rowid`` and changes nothing.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -267,6 +271,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE operational_events ADD COLUMN IF NOT EXISTS ended DOUBLE PRECISION",
             "CREATE INDEX IF NOT EXISTS operational_events_number"
             " ON operational_events (meter, kind, number)",
+        ),
+    ),
+    Migration(
+        13,
+        (),  # SQLite: the reading tail follows the rowid (one writer at a time)
+        postgres=(
+            # the storing transaction of each new reading (station.reading_tail). Added without
+            # a default, then given one: no rewrite of the rows already stored (they keep NULL)
+            "ALTER TABLE readings ADD COLUMN IF NOT EXISTS txid xid8",
+            "ALTER TABLE readings ALTER COLUMN txid SET DEFAULT pg_current_xact_id()",
+            "CREATE INDEX IF NOT EXISTS readings_txid ON readings (txid)",
         ),
     ),
 )

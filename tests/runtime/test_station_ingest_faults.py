@@ -1,0 +1,202 @@
+"""Separate station processes on JetStream and PostgreSQL whose database connections are cut
+mid-run: one api leader and two ingest workers (``station --role ...``) take a recorded
+terminal traffic while every connection of theirs is terminated three times
+(``pg_terminate_backend``). The workers reconnect and retry the batches they had not
+acknowledged: the readings table ends with exactly the readings a reference station stored
+from the same frames (count and checksum), nothing lost and nothing twice; the workers commit
+many reports per transaction; the leader keeps leading (it takes its lock again) and hears
+every reading the workers stored from the database, each once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wattguard.testing.processes import spawn, stop
+from wattguard.testing.services import POSTGRES_URL, free_port, nats_server, require
+
+
+@pytest.fixture
+def jetstream_server(tmp_path: Path) -> Iterator[str]:
+    pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
+    port = free_port()
+    arguments = ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")]
+    with nats_server(arguments, port) as url:
+        yield url
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is absent")
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+    except psycopg.Error:
+        require(False, f"no PostgreSQL at {POSTGRES_URL} (set WATTGUARD_POSTGRES_URL)")
+    name = f"faults_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+Row = tuple[str, str, int, float]
+
+
+def _recorded() -> tuple[list[tuple[str, bytes]], list[Row]]:
+    """The frames four terminals (16 meters, unprotected) sent in six simulated hours, and
+    the readings a station stored from them."""
+    from wattguard.runtime.deployment import Deployment, DeploymentConfig, virtual_clock
+    from wattguard.testing import MIDNIGHT
+
+    config = DeploymentConfig(meters=16, per_terminal=4, start=MIDNIGHT, seed=0, protected=False)
+    deployment = Deployment(config, virtual_clock(config))
+    frames: list[tuple[str, bytes]] = []
+    deployment.bus.subscribe("up.*", lambda subject, frame: frames.append((subject, frame)))
+    deployment.run_virtual(6 * 3600)
+    rows = deployment.storage.query("SELECT meter, quantity, time, value FROM readings")
+    return frames, [(m, q, int(t), float(v)) for m, q, t, v in rows]
+
+
+def _checksum(rows: list[Row]) -> str:
+    text = "\n".join(f"{m} {q} {t} {v!r}" for m, q, t, v in sorted(rows))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stored(schema: str) -> tuple[list[Row], int]:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL) as connection:
+        rows = connection.execute(
+            f'SELECT meter, quantity, time, value FROM "{schema}".readings'
+        ).fetchall()
+    keys = {(m, q, t) for m, q, t, _ in rows}
+    return [(m, q, int(t), float(v)) for m, q, t, v in rows], len(keys)
+
+
+def _terminate(application: str) -> int:
+    """Cut every database connection of the station processes; how many there were."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        killed = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (application,),
+        ).fetchall()
+    return len(killed)
+
+
+async def _publish(url: str, frames: list[tuple[str, bytes]], application: str) -> list[int]:
+    """Send ``frames`` on the up stream in bursts, cutting the processes' database
+    connections after the first, second and third quarter; the connections cut each time."""
+    from wattguard.runtime.jetstream import JetStreamBus
+
+    bus = await JetStreamBus.connect(url, manage_streams=False)
+    cuts: list[int] = []
+    try:
+        for k, (subject, frame) in enumerate(frames):
+            bus.publish(subject, frame, msg_id=f"frame-{k}")
+            if k % 40 == 39:
+                await bus.ready()
+                await asyncio.sleep(0.15)
+            if k in {len(frames) // 4, len(frames) // 2, 3 * len(frames) // 4}:
+                await bus.ready()
+                cuts.append(await asyncio.to_thread(_terminate, application))
+        await bus.ready()
+    finally:
+        await bus.close()
+    return cuts
+
+
+async def _drained(url: str) -> bool:
+    import nats
+
+    connection = await nats.connect(url)
+    try:
+        info = await connection.jetstream().consumer_info("WATTGUARD_UP", "station-up__")
+        return info.num_pending == 0 and info.num_ack_pending == 0
+    finally:
+        await connection.close()
+
+
+class _Lines:
+    """A process's output, read on a thread, kept for the test to search."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._reader.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, pattern: str, seconds: float = 60.0) -> re.Match[str]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for line in reversed(self.lines):
+                if match := re.search(pattern, line):
+                    return match
+            time.sleep(0.2)
+        raise AssertionError(f"no line matching {pattern!r}: {self.lines[-5:]}")
+
+
+def _numbers(match: re.Match[str]) -> list[int]:
+    return [int(group.replace(",", "")) for group in match.groups()]
+
+
+def test_connections_cut_mid_run_lose_nothing_and_store_nothing_twice(
+    jetstream_server: str, schema: str
+) -> None:
+    frames, reference = _recorded()
+    assert len(frames) > 400 and len(reference) > 1500
+    application = f"wg_{schema}"
+    database = f"{POSTGRES_URL}?schema={schema}&application_name={application}"
+    common = ("station", "--bus", jetstream_server, "--jetstream", "--database", database,
+              "--clock-tolerance", "inf")  # fmt: skip
+    leader = spawn(*common, "--role", "api", "--api-port", "0")
+    processes = [leader]
+    try:
+        said = _Lines(leader)
+        said.wait_for(r"station \(api\): collecting")
+        workers = [spawn(*common, "--role", "ingest") for _ in range(2)]
+        processes += workers
+        told = [_Lines(worker) for worker in workers]
+        for lines in told:
+            lines.wait_for(r"station \(ingest\): collecting")
+        cuts = asyncio.run(_publish(jetstream_server, frames, application))
+        deadline = time.monotonic() + 120
+        while True:
+            rows, distinct = _stored(schema)
+            if len(rows) >= len(reference) and asyncio.run(_drained(jetstream_server)):
+                break
+            assert time.monotonic() < deadline, f"{len(rows)} of {len(reference)} stored"
+            time.sleep(1.0)
+        heard = said.wait_for(rf", ({len(reference):,}) readings heard from the database", 30)
+        said.wait_for("lock taken again", 5)
+        status = r"([\d,]+) commits for ([\d,]+) reports \(([\d,]+) rows, ([\d,]+) failed"
+        commits = [_numbers(lines.wait_for(status)) for lines in told]
+        time.sleep(5.5)  # another status line: the leader heard nothing twice
+        again = said.wait_for(r", ([\d,]+) readings heard from the database", 1)
+        assert leader.poll() is None, "the leader survived its connections being cut"
+    finally:
+        stop(processes)
+    assert cuts[0] >= 4 and all(cuts), f"connections cut: {cuts}"  # leader's two, workers'
+    assert sum(c[3] for c in commits) >= 1, "a worker's commit failed and was retried"
+    assert len(rows) == distinct == len(reference), "each reading once, none lost"
+    assert _checksum(rows) == _checksum(reference)
+    assert _numbers(heard) == _numbers(again) == [len(reference)]
+    transactions, reports, written = (sum(c[k] for c in commits) for k in range(3))
+    print(f"{transactions} commits for {reports} reports ({written} rows)")
+    assert transactions * 4 < reports, "the workers commit many reports per transaction"
