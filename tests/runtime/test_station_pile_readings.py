@@ -6,6 +6,7 @@ forecast's history is the supply meter's stored curve when the station has it.""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,10 @@ def test_a_pile_drawing_less_than_its_limit_is_seen_from_its_readings(tmp_path: 
     assert job.missing_readings == 0
 
 
-def test_a_missing_reading_is_counted_after_the_grace_never_filled(tmp_path: Path) -> None:
+def test_a_missing_reading_is_counted_after_the_grace_never_filled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "wattguard.station.pile_readings")
     clock = VirtualClock(T0)
     station, path = _station(tmp_path, clock)
     jobs = StationCharging(station, path)
@@ -112,6 +116,9 @@ def test_a_missing_reading_is_counted_after_the_grace_never_filled(tmp_path: Pat
     assert response.shed_kw == pytest.approx(planned - 5.0)  # what pile 0 gave up
     view = job.view()
     assert view["missing_readings"] == 2 and view["drawn_ev_kw"][t + 1] is None
+    # the log names the silent pile meter once, and what to do
+    told = [r.getMessage() for r in caplog.records if "freeze objects" in r.getMessage()]
+    assert len(told) == 1 and PILES[1] in told[0], told
 
 
 def _supply_curve(station: Station, kw: float) -> None:

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 
 from wattguard.attacks.scenarios.deployed import Tap, apdu_of, transmit
 from wattguard.meter.device import Meter
-from wattguard.protocol import OMD, Data
+from wattguard.meter.management.freezestore import FreezeObject
+from wattguard.protocol import OAD, OMD, Data
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.security import Protection, SecurityRequest
@@ -125,6 +126,28 @@ def test_a_parameter_command_changes_the_meter(
     done = issue(api, deployment, kind, argument, address, issuer)
     assert done["state"] == "done" and done["results"] == {address: "ok"}, done
     assert read(api, deployment, address, oad) == expected
+
+
+def test_freeze_objects_adds_a_column_to_the_curve_and_deletes_it(
+    api: TestClient, deployment: Deployment
+) -> None:
+    address = addresses(api)[2]
+    entry = [15, "ff130200", 672]
+    assert entry not in read(api, deployment, address, "50020300")
+    change = {"freeze": "minute", "add": [{"oad": "FF130200", "period": 15, "depth": 672}]}
+    done = issue(api, deployment, "freeze objects", change, address, SUPERVISOR)
+    assert done["state"] == "done" and done["results"] == {address: "ok"}, done
+    assert entry in read(api, deployment, address, "50020300")
+    deployment.run_virtual(1800)  # the curve now records the pile's energy
+    group = meter(deployment, address).management.freezer.table(FreezeObject.MINUTE).groups
+    assert OAD(0xFF13, 2, 0) in group[(15, 672)].columns and group[(15, 672)].count >= 2
+    done = issue(api, deployment, "freeze objects", {"freeze": "minute", "delete": "FF130200"},
+                 address, SUPERVISOR)  # fmt: skip
+    assert done["state"] == "done", done
+    assert entry not in read(api, deployment, address, "50020300")
+    refused = api.post("/api/commands", headers=OPERATOR, json={
+        "kind": "freeze objects", "meters": [address], "argument": change})  # fmt: skip
+    assert refused.status_code == 403, refused.text  # a supervisor's command
 
 
 def test_a_display_alarm_shows_on_the_display_until_released(
@@ -241,6 +264,18 @@ def test_a_large_top_up_waits_for_a_second_person(api: TestClient) -> None:
         ),
         ("credit levels", {"alarm1": 100, "alarm2": 500}, "at least alarm2"),
         ("credit levels", "{not json", "JSON object"),
+        ("freeze objects", {"freeze": "weekly", "delete": "FF130200"}, "freeze is one of"),
+        ("freeze objects", {"freeze": "minute"}, "either add"),
+        (
+            "freeze objects",
+            {"freeze": "minute", "add": [{"oad": "FF13", "period": 15, "depth": 9}]},
+            "8 hex digits",
+        ),
+        (
+            "freeze objects",
+            {"freeze": "minute", "add": [{"oad": "FF130200", "period": 0, "depth": 9}]},
+            "1 to 65535",
+        ),
     ],
 )
 def test_a_bad_argument_is_refused_with_what_is_wrong(

@@ -30,6 +30,7 @@ from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.set import SetItem, SetRequestNormal, SetRequestNormalList
+from wattguard.station import freeze_objects
 from wattguard.station.commands import ISSUER, CommandKind, CommandRefused
 
 __all__ = [
@@ -268,6 +269,13 @@ def _credit_levels(argument: str) -> tuple[int, ...]:
     if hoarding and close_allowed > hoarding:
         raise BadArgument("close_allowed is at most the hoarding limit")
     return levels
+
+
+def _freeze_change(argument: str) -> freeze_objects.FreezeChange:
+    try:
+        return freeze_objects.parse(argument)
+    except ValueError as exc:
+        raise BadArgument(str(exc)) from None
 
 
 # requests
@@ -513,6 +521,14 @@ KINDS: dict[CommandKind, KindSpec] = {
                           "unit": {name: t[2] for name, t in THRESHOLDS.items()}},
                 "delay": {"type": "integer", "unit": "s", "minimum": 0, "maximum": 255}}},
             _threshold, _threshold_request, _many,
+        ),
+        KindSpec(
+            CommandKind.FREEZE_OBJECTS, _PARAMETERS,
+            "what a freeze object captures (class 9 attribute 3): add entries {oad, period, "
+            "depth} (method 7) or delete an object (method 5), e.g. a pile's energy FF130200 "
+            "in the 15-minute curve (minute)",
+            freeze_objects.ARGUMENT, _freeze_change,
+            lambda v, m, c: freeze_objects.request(v), _many,
         ),
     )
 }  # fmt: skip

@@ -91,6 +91,7 @@ class CommandKind(enum.Enum):
     PILE_LIMIT = "pile limit"
     EVENT_THRESHOLD = "event threshold"
     MAY_EXPORT = "may export"
+    FREEZE_OBJECTS = "freeze objects"
     SET_PARAMETER = "set parameter"
     KEY_UPDATE = "key update"
     CERTIFICATE_UPDATE = "certificate update"
@@ -124,6 +125,7 @@ ISSUER: dict[CommandKind, Role] = {
     CommandKind.PILE_LIMIT: Role.OPERATOR,
     CommandKind.EVENT_THRESHOLD: Role.SUPERVISOR,
     CommandKind.MAY_EXPORT: Role.SUPERVISOR,
+    CommandKind.FREEZE_OBJECTS: Role.SUPERVISOR,
     CommandKind.SET_PARAMETER: Role.SUPERVISOR,
     CommandKind.KEY_UPDATE: Role.SUPERVISOR,
     CommandKind.CERTIFICATE_UPDATE: Role.SUPERVISOR,

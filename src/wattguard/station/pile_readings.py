@@ -22,6 +22,7 @@ interval, NaN where a boundary is missing; None when fewer than a day of interva
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 
@@ -29,6 +30,8 @@ import numpy as np
 
 from wattguard.station.charging import DistrictCharging
 from wattguard.station.storage import Storage
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "PILE_CURVE",
@@ -101,6 +104,8 @@ class ReadingsObserver:
         self.grace = grace
         self.on_observed = on_observed
         self.next = 0  # the job's next interval to observe
+        #: Piles whose reading was missing when an interval's grace ran out (logged once each).
+        self.silent: set[str] = set()
 
     def reset(self) -> None:
         """A new horizon began: observe from its first interval."""
@@ -119,6 +124,14 @@ class ReadingsObserver:
             complete = all(math.isfinite(kw) for kw in draw.values())
             if not (complete or flush or now >= end + self.grace):
                 break
+            for pile in sorted(p for p, kw in draw.items() if not math.isfinite(kw)):
+                if pile not in self.silent:
+                    self.silent.add(pile)
+                    log.warning(
+                        "charging: no pile energy (FF13) from meter %s for %s: is FF130200 in "
+                        "its 15-minute curve? A supervisor adds it with the freeze objects "
+                        "command (docs/analytics.md)", pile, self.job.district,
+                    )  # fmt: skip
             total = sum(draw.values()) if complete else math.nan
             base_kw = self.base(end, total)
             job.observe(end, base_kw, draw)

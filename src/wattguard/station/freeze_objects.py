@@ -1,0 +1,102 @@
+"""The "freeze objects" command: what a meter's freeze objects capture (DL/T 698.45 class 9,
+attribute 3 "associated object attributes"), changed by ACTION method 7 (add several
+entries; an entry of the same period and object replaces its old self) or method 5 (delete one
+object), so the station decides what a meter's 15-minute curve or day freeze records: a
+charging pile's energy (FF13) once a pile is fitted, a voltage column, ...
+
+The argument is a JSON object: ``{"freeze": "minute", "add": [{"oad": "FF130200",
+"period": 15, "depth": 2880}]}`` or ``{"freeze": "minute", "delete": "FF130200"}``. ``freeze``
+names the object (instant 5000, second 5001, minute 5002, hour 5003, day 5004, settlement
+5005, month 5006); ``period`` is in the object's own unit (minutes for 5002) and ``depth`` the
+rows kept. A bad argument raises ValueError with what is wrong (the command table turns it
+into its BadArgument)."""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from wattguard.meter.management.freezestore import FreezeAssociation, FreezeObject
+from wattguard.protocol import OAD, OMD, Data, DataType
+from wattguard.protocol.apdu.action import ActionRequest
+
+__all__ = ["ARGUMENT", "FreezeChange", "parse", "request"]
+
+#: The most entries one command adds (a meter's curve has a few dozen columns at most).
+MAX_ENTRIES = 16
+
+#: The argument's description for a command form (GET /api/command-kinds).
+ARGUMENT: dict[str, Any] = {
+    "type": "object", "required": ["freeze"],
+    "properties": {
+        "freeze": {"enum": [k.name.lower() for k in FreezeObject]},
+        "add": {"type": "array", "maxItems": MAX_ENTRIES, "items": {
+            "type": "object", "required": ["oad", "period", "depth"], "properties": {
+                "oad": {"type": "string", "pattern": "^[0-9A-Fa-f]{8}$"},
+                "period": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "depth": {"type": "integer", "minimum": 1, "maximum": 65535}}}},
+        "delete": {"type": "string", "pattern": "^[0-9A-Fa-f]{8}$"},
+    },
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeChange:
+    """A checked argument: the freeze object, and the entries to add or the object to delete."""
+
+    freeze: FreezeObject
+    add: tuple[FreezeAssociation, ...] = ()
+    delete: OAD | None = None
+
+
+def parse(argument: str) -> FreezeChange:
+    """The change ``argument`` asks for (see the module); ValueError says what is wrong."""
+    try:
+        value = json.loads(argument)
+    except ValueError:
+        raise ValueError("the argument is a JSON object") from None
+    if not isinstance(value, dict):
+        raise ValueError("the argument is a JSON object")
+    unknown = set(value) - {"freeze", "add", "delete"}
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    name = value.get("freeze")
+    kinds = {k.name.lower(): k for k in FreezeObject}
+    if name not in kinds:
+        raise ValueError(f"freeze is one of {', '.join(kinds)}")
+    if ("add" in value) == ("delete" in value):
+        raise ValueError("give either add (a list of entries) or delete (an OAD)")
+    if "delete" in value:
+        return FreezeChange(kinds[name], delete=_oad(value["delete"]))
+    entries = value["add"]
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ENTRIES:
+        raise ValueError(f"add is a list of 1 to {MAX_ENTRIES} entries")
+    return FreezeChange(kinds[name], add=tuple(_entry(e) for e in entries))
+
+
+def request(change: FreezeChange) -> ActionRequest:
+    """The ACTION (PIID 1) that makes ``change`` at a meter."""
+    if change.delete is not None:
+        return ActionRequest(1, OMD(change.freeze, 5, 0), Data(DataType.OAD, change.delete))
+    entries = Data.array(*(entry.to_data() for entry in change.add))
+    return ActionRequest(1, OMD(change.freeze, 7, 0), entries)
+
+
+def _oad(text: object) -> OAD:
+    if not isinstance(text, str) or len(text) != 8 or not set(text) <= set(string.hexdigits):
+        raise ValueError("an object is an OAD, 8 hex digits (e.g. FF130200)")
+    return OAD.parse(text)
+
+
+def _entry(value: object) -> FreezeAssociation:
+    if not isinstance(value, dict) or set(value) != {"oad", "period", "depth"}:
+        raise ValueError('an entry is {"oad": 8 hex digits, "period": n, "depth": n}')
+    numbers = []
+    for name in ("period", "depth"):
+        number = value[name]
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
+            raise ValueError(f"{name} is a whole number, 1 to 65535")
+        numbers.append(number)
+    return FreezeAssociation(numbers[0], _oad(value["oad"]), numbers[1])
