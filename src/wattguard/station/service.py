@@ -40,14 +40,12 @@ from wattguard.protocol import (
     OAD,
     Control,
     Data,
-    DataType,
     LinkFrame,
     ServerAddress,
 )
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.get import GetRequestNormal
 from wattguard.protocol.apdu.proxy import ProxyTransCommandRequest
-from wattguard.protocol.apdu.report import ReportNotificationList
 from wattguard.protocol.apdu.security import (
     Protection,
     SecurityRequest,
@@ -75,17 +73,13 @@ from wattguard.station.commands import (
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.group_commit import GroupCommitConfig, IngestQueue
 from wattguard.station.ingest import METER_TIME, PlainVerifier, Reading, Verifier
+from wattguard.station.meter_reports import take_meter_report
 from wattguard.station.monitor import SecurityMonitor
 from wattguard.station.ondemand import OnDemandRead, ReadBook, RelayBook, opened, outcome_of
-from wattguard.station.operations import (
-    OperationsMonitor,
-    operational_kind,
-    record_end,
-    record_number,
-)
-from wattguard.station.records import InvalidRecord, OperationalEvent
+from wattguard.station.operations import OperationsMonitor
+from wattguard.station.records import InvalidRecord
 from wattguard.station.rule_book import RuleBook
-from wattguard.station.rules import EventFact, security_fact
+from wattguard.station.rules import security_fact
 from wattguard.station.storage import Storage
 from wattguard.station.tariff_records import TariffRecords
 from wattguard.station.users import UserDirectory
@@ -100,20 +94,6 @@ AUDIT_LABEL = "station-audit"
 __all__ = ["Station"]
 
 log = logging.getLogger(__name__)
-
-#: The relay's trip and close events: the meter's own word on its relay state.
-_RELAY_EVENTS = frozenset((0x301F, 0x3020))
-#: Meter event objects whose reports are security events at the station (FF20: a refusal
-#: inside the meter, its kind named in the detail).
-_REPORTED = {
-    0x301B: EventKind.TAMPER,  # meter cover opened
-    0x302A: EventKind.TAMPER,  # constant magnetic field
-    0x3011: EventKind.POWER,  # power down
-    0x3016: EventKind.CLOCK,  # clock set
-    0x302E: EventKind.CLOCK,  # clock fault
-    0xFF23: EventKind.FIRMWARE,  # software upgrade or rollback
-    0xFF20: EventKind.UNAUTHORISED,
-}
 
 
 class CipherService(Verifier, Protocol):
@@ -297,38 +277,8 @@ class Station:
         self._events_off()
 
     def _meter_report(self, meter: bytes, report: Structure, at: float) -> None:
-        """A meter's own report of its events (verified like a reading): the security-relevant
-        ones become security events at the station, under the meter's name; the operational
-        ones (station.operations) operational events."""
-        if not isinstance(report, ReportNotificationList):
-            return
-        for result in report.results:
-            value = result.result
-            if not isinstance(value, Data) or value.type != DataType.STRUCTURE:
-                continue
-            fields = value.value
-            detail = str(fields[3].value) if len(fields) > 3 else ""
-            if result.oad.oi in _RELAY_EVENTS:
-                self.relays.reported(meter.hex(), detail)
-            operational = operational_kind(result.oad.oi, detail)
-            if operational is not None:
-                number, ended = record_number(fields), record_end(fields)
-                event = OperationalEvent(at, operational, meter.hex(), detail, number=number,
-                                         ended=ended)  # fmt: skip
-                self.operations.record(event)
-                fact = EventFact(
-                    "operational", operational.value, meter.hex(), detail, at, meter.hex()
-                )
-                self.rules.observe_event(fact)
-            kind = _REPORTED.get(result.oad.oi)
-            if kind is None:
-                continue
-            if result.oad.oi == 0xFF20:  # a refusal inside the meter: "<kind>: <detail>"
-                name = detail.split(":", 1)[0]
-                kind = next((k for k in EventKind if k.value == name), EventKind.UNAUTHORISED)
-            self.monitor.record(
-                SecurityEvent(kind, f"meter {meter.hex()}", f"reported: {detail}", at)
-            )
+        """A meter's own report of its events (station/meter_reports.py)."""
+        take_meter_report(self, meter, report, at)
 
     def _members(self, terminal: str) -> tuple[str, ...]:
         """The meters registered behind ``terminal`` (hex)."""
