@@ -15,38 +15,16 @@ import re
 import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from wattguard.testing.processes import spawn, stop
-from wattguard.testing.services import POSTGRES_URL, free_port, nats_server, require
+from wattguard.testing.services import POSTGRES_URL
 
 
 @pytest.fixture
-def jetstream_server(tmp_path: Path) -> Iterator[str]:
-    pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
-    port = free_port()
-    arguments = ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")]
-    with nats_server(arguments, port) as url:
-        yield url
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is absent")
-    import psycopg
-
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-    except psycopg.Error:
-        require(False, f"no PostgreSQL at {POSTGRES_URL} (set WATTGUARD_POSTGRES_URL)")
-    name = f"faults_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+def schema(pg_schema: str) -> str:
+    return pg_schema
 
 
 Row = tuple[str, str, int, float]

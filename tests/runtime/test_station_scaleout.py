@@ -10,38 +10,16 @@ import asyncio
 import re
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from wattguard.testing.processes import spawn, stop
-from wattguard.testing.services import POSTGRES_URL, free_port, nats_server, require
+from wattguard.testing.services import POSTGRES_URL, free_port
 
 
 @pytest.fixture
-def jetstream_server(tmp_path: Path) -> Iterator[str]:
-    pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
-    port = free_port()
-    arguments = ["-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")]
-    with nats_server(arguments, port) as url:
-        yield url
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is absent")
-    import psycopg
-
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-    except psycopg.Error:
-        require(False, f"no PostgreSQL at {POSTGRES_URL} (set WATTGUARD_POSTGRES_URL)")
-    schema = f"scaleout_{uuid.uuid4().hex[:10]}"
-    yield f"{POSTGRES_URL}?schema={schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+def database(pg_schema: str) -> str:
+    return f"{POSTGRES_URL}?schema={pg_schema}"
 
 
 def _line(process: subprocess.Popen[str], pattern: str, seconds: float = 30.0) -> str:

@@ -25,3 +25,11 @@ def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backe
     made = Backend(request.param, tmp_path)
     yield made
     made.cleanup()
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[Backend]:
+    """A database on PostgreSQL only (what SQLite cannot show: partitions, concurrent writers)."""
+    made = Backend("postgresql", tmp_path)
+    yield made
+    made.cleanup()

@@ -3,9 +3,6 @@ them (SQLite deletes the same days' rows), an unpartitioned table migrated with 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from wattguard.station._schema import MIGRATIONS, SCHEMA_VERSION
@@ -17,13 +14,6 @@ from wattguard.testing.storage import Backend, undo_after
 M1, M2 = "000000000001", "000000000002"
 ENERGY = "00100201"
 DAY0 = 20_000  # 2024-10-04
-
-
-@pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[Backend]:
-    made = Backend("postgresql", tmp_path)
-    yield made
-    made.cleanup()
 
 
 def day_readings(day: int, meter: str = M1, n: int = 4) -> list[Reading]:

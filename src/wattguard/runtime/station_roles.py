@@ -204,12 +204,7 @@ class LeaderStation(Station):
         """Readings committed by any process of the deployment, each once: the watch, the
         balance, the rules and the hooks hear them."""
         self.tailed += len(readings)
-        self.watch.seen({reading.meter for reading in readings}, self.clock.time())
-        if self.balance is not None:
-            self.balance.on_readings(readings)
-        self.rules.observe_readings(readings)
-        for hook in self.on_readings:
-            hook(readings)
+        self._heard(readings)
 
 
 def station_for(role: StationRole, *args: Any, tail: bool = False, **options: Any) -> Station:

@@ -22,8 +22,11 @@ transaction anywhere in the database cluster holds the bound back until it ends 
 waits, it loses nothing). On SQLite, one writer at a time commits whole transactions, so the
 ``rowid`` grows in commit order and the tail follows it.
 
-The tail starts at the bound when it is made (readings stored before are not replayed: a new
-leader starts from what is committed from then on). It does no I/O of its own beyond the
+The tail starts from the snapshot it is made in (readings committed before are not replayed:
+a new leader starts from what is committed from then on). Its bound starts at that snapshot's
+oldest running transaction, and the transactions between it and the snapshot's newest that
+had already ended then are skipped, so an unrelated long transaction open at the start does
+not make the tail replay what committed before it. It does no I/O of its own beyond the
 storage's queries; the runtime calls :meth:`ReadingTail.poll` every fraction of a second.
 """
 
@@ -53,11 +56,20 @@ class ReadingTail:
         self.postgres = isinstance(storage, PostgresStorage)
         self.seen = 0
         self.polls = 0
+        #: PostgreSQL: below this transaction, only those running at the start are read
+        self._xmax = 0
+        self._running: frozenset[int] = frozenset()
         self._bound = self._start()
 
     def _start(self) -> int:
         if self.postgres:
-            return self._snapshot_bound()
+            rows = self.storage.query(
+                "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text, "
+                "ARRAY(SELECT pg_snapshot_xip(s)::text) FROM pg_current_snapshot() AS s"
+            )
+            xmin, xmax, running = rows[0]
+            self._xmax, self._running = int(xmax), frozenset(int(x) for x in running)
+            return int(xmin)
         rows = self.storage.query("SELECT COALESCE(MAX(rowid), 0) FROM readings")
         return int(rows[0][0])
 
@@ -95,6 +107,12 @@ class ReadingTail:
                 )
                 bound += 1
         self._bound = bound
+        if self._xmax:  # what had committed before the tail began is not its to read
+            rows = [
+                row for row in rows if int(row[0]) >= self._xmax or int(row[0]) in self._running
+            ]
+            if bound >= self._xmax:
+                self._xmax, self._running = 0, frozenset()
         return [Reading(m, q, int(t), float(v)) for _, m, q, t, v in rows]
 
     def _sqlite_page(self) -> list[Reading]:

@@ -248,6 +248,10 @@ class Station:
         self.received += len(readings)
         if self.ingest is not None:
             self.stored = self.ingest.stats.new
+        self._heard(readings)
+
+    def _heard(self, readings: list[Reading]) -> None:
+        """Stored readings reach the watch, the balance, the rules and the hooks."""
         self.watch.seen({reading.meter for reading in readings}, self.clock.time())
         if self.balance is not None:
             self.balance.on_readings(readings)
