@@ -137,9 +137,7 @@ def _correlations(series: FloatArray, steps_per_day: int) -> tuple[FloatArray, I
     return np.clip(correlation, -1.0, 1.0), kept
 
 
-def _spectral(
-    correlation: FloatArray, k: int | None, max_k: int
-) -> tuple[IntArray, int, float]:
+def _spectral(correlation: FloatArray, k: int | None, max_k: int) -> tuple[IntArray, int, float]:
     """Spectral clustering of the affinities; k given or by the eigengap."""
     affinity = np.clip(correlation, 0.0, None)
     np.fill_diagonal(affinity, 0.0)

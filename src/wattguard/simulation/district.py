@@ -124,8 +124,9 @@ class SimulatedDistricts:
     """The readings the station would hold: each customer meter's registered energy per
     interval (``curves``, kWh, float32), each district meter's (``supply``), the district of
     each meter, and the truth kept apart; ``feeder`` is each meter's low-voltage feeder in its
-    district (0-2 with three feeders), the network record a utility keeps beside the district; ``voltage`` is
-    each customer meter's voltage per interval (volts, float32) when simulated, else None."""
+    district (0-2 with three feeders), the network record a utility keeps beside the district;
+    ``voltage`` is each customer meter's voltage per interval (volts, float32) when simulated,
+    else None."""
 
     curves: FloatArray
     supply: FloatArray
@@ -349,9 +350,7 @@ def simulate_districts(
         classes[rows] = cls
         feeders[rows] = feeder
         if voltage is not None and position is not None:
-            voltage[rows], position[rows] = _voltages(
-                volt_rng, power, feeder, flows, scale / hours
-            )
+            voltage[rows], position[rows] = _voltages(volt_rng, power, feeder, flows, scale / hours)
     district = np.repeat(np.arange(districts, dtype=np.intp), meters)
     truth = DistrictTruth(classes, irregularity, error, losses, true_curves, position)
     return SimulatedDistricts(
