@@ -12,9 +12,8 @@ one-feeder loss model (printed for reference); the quick mode also simulates the
 voltages and fits with the feeders inferred from them (:mod:`wattguard.analytics.topology`,
 printed with its adjusted Rand index against the true feeders), one run per ``--seeds``. The
 full run judges the +/-2 % meters on all ``--days``; the quick mode on its 30 days, which is
-stricter. ``--jokar`` prints only
-the h1..h6 injection figures on the simulation (exit status 1 when the district balance's
-evidence lowers the detection rate at 5 % false positives).
+stricter. ``--jokar`` prints only the h1..h6 injection figures on the simulation (exit status 1
+when the district balance's evidence lowers the detection rate at 5 % false positives).
 
 A seeded simulation (:mod:`wattguard.simulation.district`: districts of 100 customers, a
 district meter, I^2 R losses, one irregular meter per district) of ``--meters`` meters x

@@ -23,11 +23,13 @@ smart-meter voltages; this is our own variant):
    Luxburg 2007, "A tutorial on spectral clustering", section 8.3). The customers' rows of the
    first k eigenvectors, normalised, are grouped by k-means from a deterministic farthest-point
    start (no random draw: the same voltages give the same labels).
-4. One feeder or several: on a single feeder, taking the median step off leaves near and far
-   customers with opposite shares of one drop and the nearly median ones with noise, so the
-   groups found are only weakly correlated inside; when their mean within-group correlation is
-   below :data:`ONE_FEEDER_WITHIN` the answer is one group (k = 1). The eigengap cannot say
-   this itself: taking the common moves off is what makes the groups stand apart.
+4. One feeder or several: on a single feeder, taking the median step off splits near and far
+   customers (opposite shares of one drop), so groups appear either way and the eigengap
+   cannot say "one". The raw steps (common moves kept) can: on one feeder every pair of
+   customers is about as correlated as any other, on several a pair on one feeder is clearly
+   more correlated than a pair across feeders. When the groups' :func:`contrast` on the raw
+   steps is below :data:`ONE_FEEDER_CONTRAST` the answer is one group (k = 1). A ratio of
+   correlations, it does not move with the meters' noise, which lowers every correlation.
 
 Confidence. :class:`FeederInference` gives each customer's silhouette on the correlation
 distance (1 - correlation): near 1 when it is much more like its own group than the next, near
@@ -48,16 +50,22 @@ import numpy.typing as npt
 
 from wattguard.analytics._arrays import AnalysisInputError, as_curves
 
-__all__ = ["FeederInference", "infer_feeders", "infer_topology"]
+__all__ = [
+    "ONE_FEEDER_CONTRAST",
+    "FeederInference",
+    "contrast",
+    "infer_feeders",
+    "infer_topology",
+]
 
 FloatArray = npt.NDArray[np.floating]
 IntArray = npt.NDArray[np.intp]
 
 _KMEANS_ROUNDS = 100
-#: Below this mean within-group correlation of the steps (common moves taken off), the groups
-#: hold no feeder drop of their own and the district is taken to have one feeder (see
-#: docs/analytics.md: 0.1-0.15 on one feeder in the simulation, 0.35-0.45 on two to six).
-ONE_FEEDER_WITHIN = 0.25
+#: Below this contrast of the groups found (see :func:`contrast`; on the raw steps, common moves
+#: kept) the district is taken to have one feeder. Measured on the simulation: 0.02-0.05 on one
+#: feeder, 0.29-0.56 on two or three, whatever the meter noise (0.1-0.5 %).
+ONE_FEEDER_CONTRAST = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,25 +115,33 @@ def infer_topology(
         labels[kept] = 0
         return FeederInference(labels, 1, silhouette, float("nan"), 0.0)
     groups, chosen, gap = _spectral(correlation, k, min(max_feeders, kept.size))
+    if k is None and chosen > 1:
+        raw, _ = _correlations(series, steps_per_day, common=False)
+        if contrast(raw, groups) < ONE_FEEDER_CONTRAST:
+            groups, chosen = np.zeros(kept.size, dtype=np.intp), 1
     labels[kept] = groups
     silhouette[kept] = _silhouettes(1.0 - correlation, groups, chosen)
     mean = float(np.nanmean(silhouette)) if chosen > 1 else float("nan")
     return FeederInference(labels, chosen, silhouette, mean, gap)
 
 
-def _correlations(series: FloatArray, steps_per_day: int) -> tuple[FloatArray, IntArray]:
-    """Pairwise correlation of the kept customers' voltage steps, common moves taken off, and
-    which customers were kept (those with at least a day of steps)."""
+def _correlations(
+    series: FloatArray, steps_per_day: int, *, common: bool = True
+) -> tuple[FloatArray, IntArray]:
+    """Pairwise correlation of the kept customers' voltage steps, the median step taken off
+    each interval when ``common``, and which customers were kept (those with at least a day of
+    steps)."""
     steps = np.diff(series.astype(np.float64), axis=1)
     valid = np.isfinite(steps)
     kept = np.flatnonzero(valid.sum(axis=1) >= steps_per_day)
     steps, valid = steps[kept], valid[kept]
     if kept.size < 2:
         return np.ones((kept.size, kept.size)), kept
-    common = np.zeros(steps.shape[1])
+    median = np.zeros(steps.shape[1])
     some = valid.any(axis=0)
-    common[some] = np.nanmedian(steps[:, some], axis=0)
-    centred = np.where(valid, steps - common, 0.0)
+    if common:
+        median[some] = np.nanmedian(steps[:, some], axis=0)
+    centred = np.where(valid, steps - median, 0.0)
     counts = valid.sum(axis=1)
     centred -= (centred.sum(axis=1) / counts)[:, None]
     centred[~valid] = 0.0
@@ -156,21 +172,20 @@ def _spectral(correlation: FloatArray, k: int | None, max_k: int) -> tuple[IntAr
     embedding = vectors[:, :chosen]
     norms = np.linalg.norm(embedding, axis=1, keepdims=True)
     embedding = embedding / np.where(norms > 0, norms, 1.0)
-    labels = _canonical(_kmeans(embedding, chosen))
-    if k is None and _within(correlation, labels, chosen) < ONE_FEEDER_WITHIN:
-        return one, 1, gap
-    return labels, chosen, gap
+    return _canonical(_kmeans(embedding, chosen)), chosen, gap
 
 
-def _within(correlation: FloatArray, labels: IntArray, k: int) -> float:
-    """The mean correlation of two customers in one group, averaged over the groups."""
-    means = []
-    for group in range(k):
-        members = np.flatnonzero(labels == group)
-        if members.size > 1:
-            block = correlation[np.ix_(members, members)]
-            means.append((block.sum() - members.size) / (members.size * (members.size - 1)))
-    return float(np.mean(means)) if means else 0.0
+def contrast(correlation: FloatArray, labels: IntArray) -> float:
+    """(within - between) / within: the mean correlation of two customers in one group
+    (averaged over the groups) against that of two customers in different groups."""
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    different = labels[:, None] != labels[None, :]
+    if not same.any() or not different.any():
+        return 0.0
+    within = float(correlation[same].mean())
+    between = float(correlation[different].mean())
+    return (within - between) / within if within > 0 else 0.0
 
 
 def _kmeans(points: FloatArray, k: int) -> IntArray:
