@@ -30,6 +30,8 @@ smart-meter voltages; this is our own variant):
    more correlated than a pair across feeders. When the groups' :func:`contrast` on the raw
    steps is below :data:`ONE_FEEDER_CONTRAST` the answer is one group (k = 1). A ratio of
    correlations, it does not move with the meters' noise, which lowers every correlation.
+   Series with no shared move at all (their raw within-group correlation under three times
+   the chance level 1/sqrt(intervals)) also give one group: there is nothing to group by.
 
 Confidence. :class:`FeederInference` gives each customer's silhouette on the correlation
 distance (1 - correlation): near 1 when it is much more like its own group than the next, near
@@ -115,10 +117,8 @@ def infer_topology(
         labels[kept] = 0
         return FeederInference(labels, 1, silhouette, float("nan"), 0.0)
     groups, chosen, gap = _spectral(correlation, k, min(max_feeders, kept.size))
-    if k is None and chosen > 1:
-        raw, _ = _correlations(series, steps_per_day, common=False)
-        if contrast(raw, groups) < ONE_FEEDER_CONTRAST:
-            groups, chosen = np.zeros(kept.size, dtype=np.intp), 1
+    if k is None and chosen > 1 and _one_feeder(series, steps_per_day, groups):
+        groups, chosen = np.zeros(kept.size, dtype=np.intp), 1
     labels[kept] = groups
     silhouette[kept] = _silhouettes(1.0 - correlation, groups, chosen)
     mean = float(np.nanmean(silhouette)) if chosen > 1 else float("nan")
@@ -177,15 +177,28 @@ def _spectral(correlation: FloatArray, k: int | None, max_k: int) -> tuple[IntAr
 
 def contrast(correlation: FloatArray, labels: IntArray) -> float:
     """(within - between) / within: the mean correlation of two customers in one group
-    (averaged over the groups) against that of two customers in different groups."""
+    against that of two customers in different groups (0 when there is no positive within)."""
+    within, between = _within_between(correlation, labels)
+    return (within - between) / within if within > 0 else 0.0
+
+
+def _within_between(correlation: FloatArray, labels: IntArray) -> tuple[float, float]:
     same = labels[:, None] == labels[None, :]
     np.fill_diagonal(same, False)
     different = labels[:, None] != labels[None, :]
     if not same.any() or not different.any():
-        return 0.0
-    within = float(correlation[same].mean())
-    between = float(correlation[different].mean())
-    return (within - between) / within if within > 0 else 0.0
+        return 0.0, 0.0
+    return float(correlation[same].mean()), float(correlation[different].mean())
+
+
+def _one_feeder(series: FloatArray, steps_per_day: int, groups: IntArray) -> bool:
+    """Whether the groups found are no better than one: the raw steps (common moves kept) show
+    no shared move (their mean within-group correlation is under three times the 1/sqrt(n)
+    that unrelated series reach by chance) or no contrast between groups."""
+    raw, _ = _correlations(series, steps_per_day, common=False)
+    within, _ = _within_between(raw, groups)
+    chance = 1.0 / np.sqrt(max(series.shape[1] - 1, 1))
+    return within < 3.0 * chance or contrast(raw, groups) < ONE_FEEDER_CONTRAST
 
 
 def _kmeans(points: FloatArray, k: int) -> IntArray:

@@ -266,13 +266,13 @@ def _voltages(
     """(meters, steps) voltages in volts and each meter's position along its feeder, from the
     (meters, days, steps) loads, the (feeders, days, steps) feeder flows in kW and the relative
     drop per kW at a feeder's end."""
-    meters = power.shape[0]
+    meters = int(power.shape[0])
     load = power.reshape(meters, -1)
     steps = load.shape[1]
     total = load.sum(axis=0)
     secondary = 1.0 + _ar1(rng, (steps,), 0.98, 0.01) + rng.normal(0.0, 0.001, steps)
     secondary -= 0.005 * total / max(float(np.abs(total).mean()), 1e-9)
-    position = rng.uniform(0.2, 1.0, meters)
+    position = np.asarray(rng.uniform(0.2, 1.0, meters), dtype=np.float64)
     feeder_drop = drop_per_kw * flows.reshape(flows.shape[0], steps)[feeder] * position[:, None]
     service = load * rng.uniform(0.001, 0.003, (meters, 1))
     relative = secondary[None, :] - feeder_drop - service
