@@ -284,6 +284,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS readings_txid ON readings (txid)",
         ),
     ),
+    Migration(
+        14,
+        (
+            # where the balance fit's feeders came from that day: "records" (analysis_feeder),
+            # "inferred" (from the customers' voltage curves) or "none" (one-feeder model)
+            "ALTER TABLE analysis_loss ADD COLUMN feeders TEXT",
+        ),
+        postgres=("ALTER TABLE analysis_loss ADD COLUMN IF NOT EXISTS feeders TEXT",),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
