@@ -71,6 +71,9 @@ def test_same_voltages_same_labels_numbered_by_first_appearance() -> None:
     assert set(first.tolist()) == {0, 1, 2}
     assert (np.diff([np.flatnonzero(first == g)[0] for g in range(3)]) > 0).all()
     assert infer_topology(sim.voltage, k=2).k == 2
+    few = sim.voltage.astype(np.float64)
+    few[2:] = np.nan  # two customers with readings: k=3 asked, two groups at most
+    assert infer_topology(few, k=3).k == 2
 
 
 def test_contrast_of_known_correlations() -> None:

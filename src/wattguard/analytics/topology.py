@@ -116,7 +116,8 @@ def infer_topology(
     if kept.size == 1:
         labels[kept] = 0
         return FeederInference(labels, 1, silhouette, float("nan"), 0.0)
-    groups, chosen, gap = _spectral(correlation, k, min(max_feeders, kept.size))
+    wanted = None if k is None else min(k, kept.size)  # customers left out cannot be groups
+    groups, chosen, gap = _spectral(correlation, wanted, min(max_feeders, kept.size))
     if k is None and chosen > 1 and _one_feeder(series, steps_per_day, groups):
         groups, chosen = np.zeros(kept.size, dtype=np.intp), 1
     labels[kept] = groups
