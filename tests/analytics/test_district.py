@@ -38,3 +38,24 @@ def test_irregular_meters_and_their_truth() -> None:
             assert sim.truth.error[meter] < -0.05
     honest = kinds == 0
     np.testing.assert_allclose(sim.curves[honest], sim.truth.true_curves[honest])
+
+
+def test_voltages_follow_the_feeders_and_leave_the_energy_alone() -> None:
+    sim = simulate_districts(2, 45, 7, seed=6, voltages=True)
+    plain = simulate_districts(2, 45, 7, seed=6)
+    np.testing.assert_array_equal(sim.curves, plain.curves)
+    np.testing.assert_array_equal(sim.supply, plain.supply)
+    assert plain.voltage is None and sim.voltage is not None
+    assert sim.voltage.dtype == np.float32 and sim.voltage.shape == sim.curves.shape
+    assert 215 < float(np.median(sim.voltage)) < 235
+    assert sim.truth.position is not None
+    for d in range(2):
+        rows = np.flatnonzero(sim.district == d)
+        steps = np.corrcoef(np.diff(sim.voltage[rows].astype(np.float64), axis=1))
+        same = sim.feeder[rows, None] == sim.feeder[None, rows]
+        np.fill_diagonal(same, False)
+        different = sim.feeder[rows, None] != sim.feeder[None, rows]
+        assert steps[same].mean() > steps[different].mean() + 0.1
+        # farther along a feeder, a lower voltage on average
+        mean = sim.voltage[rows].mean(axis=1)
+        assert np.corrcoef(sim.truth.position[rows], mean)[0, 1] < -0.3

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from wattguard.analytics.lineloss import daily_loss, estimate_meter_errors
+from wattguard.analytics.topology import infer_feeders
 from wattguard.simulation.district import Irregularity, simulate_districts
 from wattguard.station.analysis import LOSS_RULE, SCORE_RULE, AnalysisJob
 from wattguard.station.analysis_views import district_view, fleet_view, meter_view
@@ -182,3 +183,26 @@ def test_with_the_feeders_recorded_the_balance_fit_models_each_feeders_loss(back
     assert np.abs(got - told).max() < 0.2 * np.abs(got - plain).max()
     with pytest.raises(InvalidRecord):
         job.store.set_feeders({customers[0]: ""})
+
+
+def test_without_feeder_records_the_feeders_are_inferred_from_the_voltages(backend) -> None:  # type: ignore[no-untyped-def]
+    sim = simulate_districts(1, 30, 10, seed=5, voltages=True)
+    storage = backend.open()
+    customers = store_districts(storage, sim, START)
+    job = AnalysisJob(storage)
+    job.run(START + 10 * DAY + 7200)
+    sources = [row.feeders for row in job.store.losses()]
+    # the first day has less than a day of voltage steps: the one-feeder model, said so
+    assert sources == ["none"] + ["inferred"] * 9
+    assert district_view(job, terminal_address(0))["loss"][-1]["feeders"] == "inferred"
+    got = np.array([r.error for r in job.store.results()], dtype=np.float64)
+    curves = sim.curves.astype(np.float32).astype(np.float64)
+    supply = sim.supply[0].astype(np.float32).astype(np.float64)
+    assert sim.voltage is not None
+    inferred = estimate_meter_errors(supply, curves, feeders=infer_feeders(sim.voltage))
+    plain = estimate_meter_errors(supply, curves)
+    assert np.abs(got - inferred).max() < 0.01 * np.abs(got - plain).max()
+    # no voltages in the window: the one-feeder model; records win over the voltages
+    assert job._feeders(customers, START - 40 * DAY) == (None, "none")
+    job.store.set_feeders({m: f"line {sim.feeder[i]}" for i, m in enumerate(customers)})
+    assert job._feeders(customers, START + 9 * DAY)[1] == "records"

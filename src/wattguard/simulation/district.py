@@ -2,10 +2,10 @@
 and a few irregular meters whose truth the analyses never see.
 
 Theory of operation. A district is one transformer area: ``meters`` customers on three
-low-voltage feeders and a district (total) meter at the transformer measuring the whole area's
-supply. Everything is vectorised at the curve resolution (15 minutes by default) and drawn
-from one ``numpy.random.Generator`` seeded with ``seed``, district by district, so the same
-arguments give the same arrays.
+low-voltage feeders (``feeders_per_district``) and a district (total) meter at the
+transformer measuring the whole area's supply. Everything is vectorised at the curve
+resolution (15 minutes by default) and drawn from one ``numpy.random.Generator`` seeded with
+``seed``, district by district, so the same arguments give the same arrays.
 
 Loads. Each customer belongs to a class with a daily shape (power in kW by hour of day):
 
@@ -36,6 +36,20 @@ METER_ERROR registers +2 % or -2 %; PARTIAL_THEFT hides 50-90 % of the load in t
 hours (17:00-23:00) only; BROKEN reads zero from a day in the first half of the period. The
 truth (:class:`DistrictTruth`) holds each meter's kind and its effective error over the whole
 period (registered / true - 1) and is returned apart from the readings.
+
+Voltages (``voltages=True``). Each customer meter's voltage per interval (volts, float32), as a
+meter's voltage curve would report it: the transformer's secondary voltage (230 V moved by a
+slow MV-side variation common to the district, an AR(1) of sd 1 %, and by the transformer's
+own drop with the district's load), minus the drop along the customer's feeder, minus the drop
+in its own service cable, plus the meter's error. The feeder drop is the one the I^2 R loss
+model implies: a lumped load P on a feeder of resistance R loses P^2 R / V^2, a fraction
+P R / V^2 of P, and that same fraction is the relative voltage drop at the load, so a feeder
+carrying P kW drops ``scale / hours * P`` of the voltage at its end (about the district's loss
+rate at an average load), times the customer's position along the feeder (uniform 0.2-1, kept
+in the truth). The service drop is 0.1-0.3 % per kW of the customer's own load; the meter adds
+a fixed offset (sd 0.2 %), noise (sd 0.1 %) and rounds to 0.1 V (the 698.45 voltage
+resolution). Voltages come from a generator of their own, so the energy readings are the same
+with and without them.
 """
 
 from __future__ import annotations
@@ -88,6 +102,7 @@ _IRREGULAR_KINDS = (
 _FEEDERS = 3
 _SUPPLY_NOISE = 0.001
 _NO_LOAD = 0.004
+_NOMINAL_VOLTS = 230.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,7 @@ class DistrictTruth:
     error: FloatArray
     losses: FloatArray
     true_curves: FloatArray | None
+    position: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,9 @@ class SimulatedDistricts:
     """The readings the station would hold: each customer meter's registered energy per
     interval (``curves``, kWh, float32), each district meter's (``supply``), the district of
     each meter, and the truth kept apart; ``feeder`` is each meter's low-voltage feeder in its
-    district (0-2), the network record a utility keeps beside the district."""
+    district (0-2 with three feeders), the network record a utility keeps beside the district;
+    ``voltage`` is each customer meter's voltage per interval (volts, float32) when simulated,
+    else None."""
 
     curves: FloatArray
     supply: FloatArray
@@ -117,6 +135,7 @@ class SimulatedDistricts:
     first_weekday: int
     truth: DistrictTruth
     feeder: IntArray
+    voltage: FloatArray | None = None
 
     @property
     def days(self) -> int:
@@ -237,6 +256,31 @@ def _registered(
     return true
 
 
+def _voltages(
+    rng: np.random.Generator,
+    power: FloatArray,
+    feeder: IntArray,
+    flows: FloatArray,
+    drop_per_kw: float,
+) -> tuple[FloatArray, FloatArray]:
+    """(meters, steps) voltages in volts and each meter's position along its feeder, from the
+    (meters, days, steps) loads, the (feeders, days, steps) feeder flows in kW and the relative
+    drop per kW at a feeder's end."""
+    meters = int(power.shape[0])
+    load = power.reshape(meters, -1)
+    steps = load.shape[1]
+    total = load.sum(axis=0)
+    secondary = 1.0 + _ar1(rng, (steps,), 0.98, 0.01) + rng.normal(0.0, 0.001, steps)
+    secondary -= 0.005 * total / max(float(np.abs(total).mean()), 1e-9)
+    position = np.asarray(rng.uniform(0.2, 1.0, meters), dtype=np.float64)
+    feeder_drop = drop_per_kw * flows.reshape(flows.shape[0], steps)[feeder] * position[:, None]
+    service = load * rng.uniform(0.001, 0.003, (meters, 1))
+    relative = secondary[None, :] - feeder_drop - service
+    relative += rng.normal(0.0, 0.002, (meters, 1)) + rng.normal(0.0, 0.001, relative.shape)
+    volts = np.round(_NOMINAL_VOLTS * relative, 1)
+    return volts.astype(np.float32), position
+
+
 def simulate_districts(
     districts: int,
     meters: int,
@@ -249,14 +293,19 @@ def simulate_districts(
     mix: tuple[float, ...] = DEFAULT_MIX,
     first_weekday: int = 0,
     keep_true: bool = False,
+    voltages: bool = False,
+    feeders_per_district: int = _FEEDERS,
 ) -> SimulatedDistricts:
     """Simulate ``districts`` transformer areas of ``meters`` customers for ``days`` days.
 
     Returns the registered curves (kWh per interval), the district meters' supply, each meter's
     district, and the truth apart. ``keep_true`` keeps the true curves in the truth too (twice
-    the memory).
+    the memory). ``voltages`` simulates each customer meter's voltage per interval too
+    (float32: 4 bytes per meter and interval). ``feeders_per_district`` low-voltage feeders
+    (3 by default) share each district's customers at random.
     """
     rng = np.random.default_rng(seed)
+    volt_rng = np.random.default_rng([seed, 1])
     steps = days * steps_per_day
     total = districts * meters
     curves = np.empty((total, steps), dtype=np.float32)
@@ -267,6 +316,8 @@ def simulate_districts(
     irregularity = np.zeros(total, dtype=np.intp)
     error = np.zeros(total)
     true_curves = np.empty((total, steps), dtype=np.float32) if keep_true else None
+    voltage = np.empty((total, steps), dtype=np.float32) if voltages else None
+    position = np.empty(total) if voltages else None
     weekend = (np.arange(days) + first_weekday) % 7 >= 5
     weather = _Weather(rng, days)
     hours = 24.0 / steps_per_day
@@ -276,8 +327,8 @@ def simulate_districts(
         cls = rng.choice(len(mix), size=meters, p=np.asarray(mix) / sum(mix)).astype(np.intp)
         power = _district_loads(rng, cls, weather, days, steps_per_day, weekend)
         true = power * hours  # kWh per interval
-        feeder = rng.integers(0, _FEEDERS, meters)
-        flows = np.stack([power[feeder == f].sum(axis=0) for f in range(_FEEDERS)])
+        feeder = rng.integers(0, feeders_per_district, meters)
+        flows = np.stack([power[feeder == f].sum(axis=0) for f in range(feeders_per_district)])
         resistive = (flows**2).sum(axis=0)
         net = true.sum(axis=0)
         scale = loss * rng.uniform(0.6, 1.4) * max(net.mean(), 1e-9) / max(resistive.mean(), 1e-9)
@@ -298,8 +349,10 @@ def simulate_districts(
             true_curves[rows] = true.reshape(meters, steps)
         classes[rows] = cls
         feeders[rows] = feeder
+        if voltage is not None and position is not None:
+            voltage[rows], position[rows] = _voltages(volt_rng, power, feeder, flows, scale / hours)
     district = np.repeat(np.arange(districts, dtype=np.intp), meters)
-    truth = DistrictTruth(classes, irregularity, error, losses, true_curves)
+    truth = DistrictTruth(classes, irregularity, error, losses, true_curves, position)
     return SimulatedDistricts(
-        curves, supply, district, steps_per_day, first_weekday, truth, feeders
+        curves, supply, district, steps_per_day, first_weekday, truth, feeders, voltage
     )

@@ -81,6 +81,14 @@ def _add_tariff_column(cur: Any, sql: Callable[[str], str]) -> None:
         cur.execute("ALTER TABLE analysis_day ADD COLUMN tariff TEXT")
 
 
+def _add_feeders_column(cur: Any, sql: Callable[[str], str]) -> None:
+    """``analysis_loss.feeders``, unless the table has it already (the analysis tables are
+    kept when an older database is migrated again: see :func:`_add_tariff_column`)."""
+    cur.execute("SELECT * FROM analysis_loss WHERE 1 = 0")
+    if "feeders" not in [column[0] for column in cur.description]:
+        cur.execute("ALTER TABLE analysis_loss ADD COLUMN feeders TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -283,6 +291,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE readings ALTER COLUMN txid SET DEFAULT pg_current_xact_id()",
             "CREATE INDEX IF NOT EXISTS readings_txid ON readings (txid)",
         ),
+    ),
+    Migration(
+        14,
+        (),
+        # where the balance fit's feeders came from that day: "records" (analysis_feeder),
+        # "inferred" (from the customers' voltage curves) or "none" (one-feeder model)
+        _add_feeders_column,
     ),
 )
 

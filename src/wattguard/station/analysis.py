@@ -20,7 +20,9 @@ complete day after the last one taken in:
 3. with a supply meter, the day's line loss, judged against the district's previous days
    (:class:`~wattguard.analytics.lineloss.LossMonitor`), and each customer meter's error
    estimated from the balance over the last :data:`ERROR_WINDOW` days (a window: the fit is
-   not incremental, its cost is bounded by the window);
+   not incremental, its cost is bounded by the window), told each customer's feeder from the
+   network records, or else inferred from the customers' voltage curves
+   (:data:`CURVE_VOLTAGE`) over the same window; the day's loss row says which;
 4. everything of the day stored in one transaction with the district's new state (the
    incremental states' arrays), so a crash repeats a day whole or not at all, and a restarted
    job goes on from the stored state instead of recomputing history.
@@ -62,6 +64,7 @@ from wattguard.analytics.lineloss import (
     estimate_meter_errors,
     rank_meters,
 )
+from wattguard.analytics.topology import infer_topology
 from wattguard.station.analysis_store import (
     AnalysisStore,
     DayRow,
@@ -76,6 +79,7 @@ from wattguard.station.storage import Storage
 __all__ = [
     "ALERT_SCORE",
     "CURVE_NET",
+    "CURVE_VOLTAGE",
     "DAY_ENERGY",
     "DAY_NET",
     "DISTRICT_CLASS",
@@ -96,6 +100,9 @@ DAY_ENERGY = "50040200/00100201"
 #: Total reverse active energy (export) in the 15-minute curve and the day freeze.
 CURVE_REVERSE = "50020200/00200201"
 DAY_REVERSE = "50040200/00200201"
+#: Phase A voltage in the 15-minute curve (V): the customers' voltages, from which the job
+#: infers a district's feeders when none are on record.
+CURVE_VOLTAGE = "50020200/20000201"
 #: The energy the analyses see: forward minus reverse (a PV customer's export is negative,
 #: and a district's supply meter measures the area's net draw).
 CURVE_NET = (CURVE_ENERGY, CURVE_REVERSE)
@@ -407,20 +414,30 @@ class AnalysisJob:
         abnormal = monitor.add_day(supplied[None, :], curves, owner) if used[0] else []
         state.rates = np.append(state.rates, rate[0])
         total_supplied = float(np.nansum(supplied)) if used[0] else float("nan")
+        feeders, source = self._feeders(customers, day)
         loss_row = LossRow(
-            district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0])
-        )
-        errors = self._errors(state, curves, supplied, self._feeders(customers))
+            district, day, total_supplied, float(energy_lost[0]), float(rate[0]), int(used[0]),
+            source,
+        )  # fmt: skip
+        errors = self._errors(state, curves, supplied, feeders)
         return loss_row, errors, abnormal
 
-    def _feeders(self, customers: list[str]) -> npt.NDArray[np.intp] | None:
-        """Each customer's feeder as a number when the station knows all of the district's
-        (the balance fit then models each feeder's loss), else None (one-feeder model)."""
+    def _feeders(self, customers: list[str], day: int) -> tuple[npt.NDArray[np.intp] | None, str]:
+        """Each customer's feeder as a number, and where it came from: "records" when the
+        station knows all of the district's; else "inferred" from the customers' voltage
+        curves over the balance fit's window when every customer has at least a day of them
+        (:func:`~wattguard.analytics.topology.infer_feeders`); else None and "none" (the
+        one-feeder model)."""
         known = self.store.feeders(customers)
-        if len(known) < len(customers):
-            return None
-        names = sorted(set(known.values()))
-        return np.array([names.index(known[m]) for m in customers], dtype=np.intp)
+        if len(known) == len(customers):
+            names = sorted(set(known.values()))
+            return np.array([names.index(known[m]) for m in customers], dtype=np.intp), "records"
+        start = day - (ERROR_WINDOW - 1) * DAY
+        voltages = self.store.grid(customers, CURVE_VOLTAGE, start, STEP, ERROR_WINDOW * STEPS)
+        if (np.isfinite(voltages).sum(axis=1) <= STEPS).any():
+            return None, "none"
+        labels = infer_topology(voltages, STEPS).labels
+        return (None, "none") if (labels < 0).any() else (labels, "inferred")
 
     @staticmethod
     def _errors(

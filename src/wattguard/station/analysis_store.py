@@ -15,7 +15,8 @@ the SQL storage's public :meth:`~wattguard.station._sql.SqlStorage.query` and
 * ``analysis_day`` (meter, day, ...): each meter's figures of each day: energy, where it came
   from (day freeze or curve), missing intervals, maximum demand and its interval, the night
   minimum, the time-of-use split, the day's anomaly score;
-* ``analysis_loss`` (district, day, ...): supply, loss energy and rate, intervals used;
+* ``analysis_loss`` (district, day, ...): supply, loss energy and rate, intervals used, and
+  where the balance fit's feeders came from (records, inferred from voltages, or none);
 * ``analysis_meter`` (meter, ...): the latest cluster (number and name), anomaly score and
   estimated meter error, and the day they are of.
 
@@ -80,6 +81,7 @@ class LossRow:
     loss: float | None
     rate: float | None
     intervals: int
+    feeders: str | None = None  # "records", "inferred" (from voltages) or "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +244,7 @@ class AnalysisStore:
                 cur.execute(
                     (
                         "INSERT INTO analysis_loss (district, day, supplied, loss, rate, "
-                        "intervals) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                        "intervals, feeders) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     ),
                     tuple(_stored(v) for v in _fields(loss)),
                 )
@@ -334,15 +336,23 @@ class AnalysisStore:
 
     def losses(self, district: str | None = None) -> list[LossRow]:
         """Line loss per day, of one district or all, by district and day."""
-        sql = "SELECT district, day, supplied, loss, rate, intervals FROM analysis_loss"
+        sql = "SELECT district, day, supplied, loss, rate, intervals, feeders FROM analysis_loss"
         params: list[Any] = []
         if district is not None:
             sql += " WHERE district = ?"
             params.append(district)
         rows = self._query(sql + " ORDER BY district, day", params)
         return [
-            LossRow(str(d), int(day), _opt(s), _opt(loss), _opt(r), int(n))
-            for d, day, s, loss, r, n in rows
+            LossRow(
+                str(d),
+                int(day),
+                _opt(s),
+                _opt(loss),
+                _opt(r),
+                int(n),
+                None if f is None else str(f),
+            )
+            for d, day, s, loss, r, n, f in rows
         ]
 
     def results(self, district: str | None = None) -> list[MeterResult]:

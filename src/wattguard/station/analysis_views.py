@@ -179,6 +179,7 @@ def district_view(job: AnalysisJob, district: str) -> dict[str, Any] | None:
                 "loss": row.loss,
                 "rate": row.rate,
                 "intervals": row.intervals,
+                "feeders": row.feeders,
             }
             for row in job.store.losses(district)
         ],

@@ -1,7 +1,8 @@
 """Simulated districts written into a station database as a terminal would leave them: each
 meter's 15-minute curve as cumulative energy at every quarter hour (``50020200/00100201``)
 and its day freezes at midnight (``50040200/00100201``), the district's supply meter registered
-with the class ``"district"``. For the analytics job's tests and the ``wattguard analyse``
+with the class ``"district"``, and the customers' voltages (``50020200/20000201``) when the
+simulation has them. For the analytics job's tests and the ``wattguard analyse``
 example; the simulation's truth stays with the caller."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from wattguard.simulation.district import SimulatedDistricts
-from wattguard.station.analysis import DAY_ENERGY, DISTRICT_CLASS
+from wattguard.station.analysis import CURVE_VOLTAGE, DAY_ENERGY, DISTRICT_CLASS
 from wattguard.station.balance import CURVE_ENERGY
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import Storage
@@ -68,5 +69,11 @@ def store_districts(
             for i, name in enumerate(names)
             for k in (first, first + steps)
         ]
+        if sim.voltage is not None:
+            batch += [
+                Reading(name, CURVE_VOLTAGE, start + k * step, float(sim.voltage[i, k]))
+                for i, name in enumerate(addresses)
+                for k in range(first, first + steps)
+            ]
         storage.add_readings(batch)
     return addresses
