@@ -30,8 +30,11 @@ from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.set import SetItem, SetRequestNormal, SetRequestNormalList
-from wattguard.station import freeze_objects
 from wattguard.station.commands import ISSUER, CommandKind, CommandRefused
+from wattguard.station.freeze_objects import ARGUMENT as FREEZE_ARGUMENT
+from wattguard.station.freeze_objects import FreezeChange
+from wattguard.station.freeze_objects import parse as parse_freeze
+from wattguard.station.freeze_objects import request as freeze_request
 
 __all__ = [
     "KINDS",
@@ -271,9 +274,9 @@ def _credit_levels(argument: str) -> tuple[int, ...]:
     return levels
 
 
-def _freeze_change(argument: str) -> freeze_objects.FreezeChange:
+def _freeze_change(argument: str) -> FreezeChange:
     try:
-        return freeze_objects.parse(argument)
+        return parse_freeze(argument)
     except ValueError as exc:
         raise BadArgument(str(exc)) from None
 
@@ -527,8 +530,8 @@ KINDS: dict[CommandKind, KindSpec] = {
             "what a freeze object captures (class 9 attribute 3): add entries {oad, period, "
             "depth} (method 7) or delete an object (method 5), e.g. a pile's energy FF130200 "
             "in the 15-minute curve (minute)",
-            freeze_objects.ARGUMENT, _freeze_change,
-            lambda v, m, c: freeze_objects.request(v), _many,
+            FREEZE_ARGUMENT, _freeze_change,
+            lambda v, m, c: freeze_request(v), _many,
         ),
     )
 }  # fmt: skip
