@@ -320,11 +320,7 @@ class StationSecurity:
             keyset, version = p.Keyset.METER, self._meter(meter).key_version
         enc, mac_key = self._keys(meter, keyset, version)
         payload = response.payload
-        data = bytes((payload.protection,)) + payload.data
-        p.check_mac(mac_key, p.Label.RESPONSE, binding, data, response.mac)
-        if payload.protection == Protection.CIPHERTEXT:
-            return p.decrypt(enc, p.Direction.RESPONSE, binding, payload.data)
-        return payload.data
+        return p.open_answer(enc, mac_key, binding, payload.protection, payload.data, response.mac)
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
         """The report inside a meter's plaintext + RN_MAC report; IntegrityError if forged,
