@@ -209,3 +209,32 @@ def test_ecb_contexts_are_kept_per_thread() -> None:
     for thread in threads:
         thread.join()
     assert len(seen) == 8000 and set(seen) == {expected}
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([bytes(16), bytes(range(16)), b"\xa5" * 16]),
+                  st.binary(min_size=16, max_size=16),
+                  st.binary(max_size=80)),
+        min_size=1, max_size=20,
+    )
+)  # fmt: skip
+def test_cbc_decrypt_and_cmac_through_kept_contexts_equal_fresh_contexts(
+    calls: list[tuple[bytes, bytes, bytes]],
+) -> None:
+    from cryptography.hazmat.primitives import cmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    for key, iv, data in calls:  # interleaved keys on the same kept contexts
+        blocks = data[: len(data) - len(data) % 16]
+        fresh = Cipher(algorithms.SM4(key), modes.CBC(iv)).decryptor()
+        assert sm4.cbc_decrypt(key, iv, blocks) == fresh.update(blocks) + fresh.finalize()
+        reference = cmac.CMAC(algorithms.SM4(key))
+        reference.update(data)
+        assert sm4.cmac(key, data) == reference.finalize()
+        assert sm4.cmac(bytearray(key), data) == sm4.cmac(key, data)
+
+
+def test_cbc_decrypt_refuses_an_iv_that_is_not_one_block() -> None:
+    with pytest.raises(ConfigError):
+        sm4.cbc_decrypt(KEY, bytes(15), bytes(16))

@@ -140,3 +140,28 @@ def test_symmetric_connect_pieces_refuse_a_wrong_mac_or_key() -> None:
         p.symmetric_open(auth, OTHER, ciphertext, tag)
     with pytest.raises(IntegrityError):
         p.symmetric_open(MASTER.for_meter(OTHER)[p.KeyId.AUTH], ADDRESS, ciphertext, tag)
+
+
+@given(
+    st.binary(min_size=16, max_size=16), st.binary(min_size=16, max_size=16),
+    st.binary(max_size=40), st.binary(max_size=70), st.booleans(), st.integers(0, 4),
+)  # fmt: skip
+def test_open_answer_equals_checking_the_mac_then_decrypting(
+    enc: bytes, mac_key: bytes, binding: bytes, plain: bytes, ciphertext: bool, flip: int
+) -> None:
+    protection = int(ciphertext)
+    data = p.encrypt(enc, p.Direction.RESPONSE, binding, plain) if ciphertext else plain
+    tag = p.mac(mac_key, p.Label.RESPONSE, binding, bytes((protection,)) + data)
+    if flip:  # a forged tag: both ways refuse it
+        tag = bytes([tag[0] ^ flip]) + tag[1:]
+        with pytest.raises(IntegrityError):
+            p.check_mac(mac_key, p.Label.RESPONSE, binding, bytes((protection,)) + data, tag)
+        with pytest.raises(IntegrityError):
+            p.open_answer(enc, mac_key, binding, protection, data, tag)
+        return
+    p.check_mac(mac_key, p.Label.RESPONSE, binding, bytes((protection,)) + data, tag)
+    expected = p.decrypt(enc, p.Direction.RESPONSE, binding, data) if ciphertext else data
+    assert p.open_answer(enc, mac_key, binding, protection, data, tag) == expected == plain
+    if ciphertext:  # the MAC is over the ciphertext: the same bytes as plaintext do not open
+        with pytest.raises(IntegrityError):
+            p.open_answer(enc, mac_key, binding, 0, data, tag)

@@ -71,6 +71,29 @@ def test_posix_seconds_convert_to_and_from_the_calendar() -> None:
         DateTime(2026, 9, 21, 1, 14, 13, 20, 0xFFFF).to_posix()  # milliseconds unspecified
 
 
+@given(
+    st.tuples(
+        st.integers(0, 0xFFFF), st.integers(0, 0xFF), st.integers(0, 0xFF),
+        st.integers(0, 0xFF), st.integers(0, 0xFF), st.integers(0, 0xFF),
+    )
+)  # fmt: skip
+def test_date_time_s_to_posix_agrees_with_datetime_on_any_fields(
+    fields: tuple[int, int, int, int, int, int],
+) -> None:
+    import datetime
+
+    value = DateTimeS(*fields)
+    try:
+        expected: int | None = int(value.to_datetime().replace(tzinfo=datetime.UTC).timestamp())
+    except ValueError:  # unspecified (0xFF), or no such date or time
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            value.to_posix()
+    else:
+        assert value.to_posix() == expected
+
+
 @given(st.integers(0, 2**32 - 1), st.integers(0, 999))  # to 2106, to the millisecond
 def test_posix_conversion_round_trips(seconds: int, milliseconds: int) -> None:
     posix = seconds + milliseconds / 1000

@@ -213,7 +213,8 @@ class CryptoDevice:
     def open_response(
         self, meter: bytes, request: SecurityRequest | None, response: SecurityResponse
     ) -> bytes:
-        self.register(meter)
+        if meter not in self._known:
+            self.register(meter)
         try:
             inner = self.security.open_response(meter, request, response)
         except SecurityError as exc:

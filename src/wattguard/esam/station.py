@@ -128,6 +128,9 @@ class StationSecurity:
         self._random = random
         self._meters: dict[bytes, _Meter] = {}
         self._derived: dict[tuple[bytes, int], p.MeterKeys] = {}
+        # (encryption key, MAC key) of the meter keysets verified lately: a verification then
+        # costs one lookup (bounded like the derived keys, and dropped with them)
+        self._pairs: dict[tuple[bytes, int], tuple[bytes, bytes]] = {}
 
     # keys and per-meter state
 
@@ -135,6 +138,9 @@ class StationSecurity:
         """A new key version (for key updates); it becomes the version new meters start at."""
         self._masters[keys.version] = keys
         self._current = max(self._masters)
+        for cache in (self._derived, self._pairs):  # keys derived from a version it replaced
+            for stale in [k for k in cache if k[1] == keys.version]:
+                del cache[stale]
 
     @property
     def current_version(self) -> int:
@@ -243,10 +249,17 @@ class StationSecurity:
             if session is None or version != self._meter(address).key_version:
                 raise SecurityError("no session with this meter")
             return session.enc, session.mac
+        pair = self._pairs.get((address, version))
+        if pair is not None:
+            return pair
         if version not in self._masters:
             raise SecurityError("no master keys of that version")
         keys = self.meter_keys(address, version)
-        return keys[p.KeyId.ENC], keys[p.KeyId.MAC]
+        pair = keys[p.KeyId.ENC], keys[p.KeyId.MAC]
+        if len(self._pairs) >= _DERIVED_CACHE:
+            self._pairs.pop(next(iter(self._pairs)))
+        self._pairs[(address, version)] = pair
+        return pair
 
     # requests
 
@@ -307,11 +320,7 @@ class StationSecurity:
             keyset, version = p.Keyset.METER, self._meter(meter).key_version
         enc, mac_key = self._keys(meter, keyset, version)
         payload = response.payload
-        data = bytes((payload.protection,)) + payload.data
-        p.check_mac(mac_key, p.Label.RESPONSE, binding, data, response.mac)
-        if payload.protection == Protection.CIPHERTEXT:
-            return p.decrypt(enc, p.Direction.RESPONSE, binding, payload.data)
-        return payload.data
+        return p.open_answer(enc, mac_key, binding, payload.protection, payload.data, response.mac)
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
         """The report inside a meter's plaintext + RN_MAC report; IntegrityError if forged,

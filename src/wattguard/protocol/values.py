@@ -37,6 +37,7 @@ __all__ = [
 
 _DATE_TIME = struct.Struct(">HBBBBBBH")
 _DATE_TIME_S = struct.Struct(">HBBBBB")
+_EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
 _DATE = struct.Struct(">HBBB")
 _TIME = struct.Struct(">BBB")
 _OAD = struct.Struct(">HBB")
@@ -174,7 +175,13 @@ class DateTimeS:
     def to_posix(self) -> int:
         """The POSIX seconds of this UTC calendar second; an unspecified field or a date that
         does not exist raises ValueError."""
-        return int(self.to_datetime().replace(tzinfo=_dt.UTC).timestamp())
+        # the date's day number and the seconds of the day: what datetime's timestamp() works
+        # out, at a quarter of its cost (every stored reading's time comes through here)
+        hour, minute, second = self.hour, self.minute, self.second
+        if not (0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60):
+            raise ValueError(f"no such time of day: {hour}:{minute}:{second}")
+        days = _dt.date(self.year, self.month, self.day).toordinal() - _EPOCH_ORDINAL
+        return days * 86400 + hour * 3600 + minute * 60 + second
 
 
 @dataclass(frozen=True, slots=True)

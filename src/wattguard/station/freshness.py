@@ -80,7 +80,9 @@ class AnswerFreshness:
                 raise StaleAnswer(
                     f"an answer dated {authenticated - now:+.0f} s ahead of the station's clock"
                 )
-        taken = self._taken.setdefault(meter, OrderedDict())
+        taken = self._taken.get(meter)
+        if taken is None:
+            taken = self._taken[meter] = OrderedDict()
         while taken and next(iter(taken.values()))[0] <= now:
             taken.popitem(last=False)
         before = taken.get(binding)

@@ -66,6 +66,11 @@ log = logging.getLogger(__name__)
 FREEZE_TIME = OAD(0x2021, 2, 0)
 #: The meter's date-time (4000 attribute 2): read with real-time values, it dates them.
 METER_TIME = OAD(0x4000, 2, 0)
+# the answers by kind, as tuples built once (not a union per call)
+_REAL_TIME = (GetResponseNormal, GetResponseNormalList)
+_NORMAL_LISTS = (GetResponseNormalList, ReportNotificationList)
+_RECORD_LISTS = (GetResponseRecordList, ReportNotificationRecordList)
+_TIMES = (DataType.DATE_TIME_S, DataType.DATE_TIME)
 
 
 class UnverifiedData(SecurityError):
@@ -174,7 +179,7 @@ def verify_exchange(
 
 def meter_time(answer: Structure) -> float | None:
     """The meter's date-time (4000-0200) among an answer's real-time values, or None."""
-    if not isinstance(answer, GetResponseNormal | GetResponseNormalList):
+    if not isinstance(answer, _REAL_TIME):
         return None
     results = (answer.result,) if isinstance(answer, GetResponseNormal) else answer.results
     for result in results:
@@ -200,7 +205,7 @@ def _answer_time(
         freshness.admit(item.meter, bytes(binding), authenticated, now, fingerprint)
     if authenticated is not None:
         return authenticated
-    if isinstance(answer, GetResponseNormal | GetResponseNormalList):
+    if isinstance(answer, _REAL_TIME):
         raise StaleAnswer("real-time values without the meter's time (4000-0200) in the answer")
     return now  # records: each row carries its own freeze time
 
@@ -213,11 +218,11 @@ def readings_of(meter: bytes, answer: Structure, read_at: float) -> list[Reading
     records: tuple[AResultRecord, ...] = ()
     if isinstance(answer, GetResponseNormal):
         normal = (answer.result,)
-    elif isinstance(answer, GetResponseNormalList | ReportNotificationList):
+    elif isinstance(answer, _NORMAL_LISTS):
         normal = answer.results
     elif isinstance(answer, GetResponseRecord):
         records = (answer.result,)
-    elif isinstance(answer, GetResponseRecordList | ReportNotificationRecordList):
+    elif isinstance(answer, _RECORD_LISTS):
         records = answer.results
     for result in normal:
         if isinstance(result.result, Data):
@@ -286,7 +291,7 @@ def _number(value: Data) -> float | None:
 
 
 def _posix(value: Data) -> int | None:
-    if value.type not in (DataType.DATE_TIME_S, DataType.DATE_TIME):
+    if value.type not in _TIMES:
         return None
     try:
         posix: float = value.value.to_posix()

@@ -46,6 +46,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.secretfile import SECRET_MODE, check_secret, create_secret
+from wattguard.station._copy import INCOMING, insert_readings
 from wattguard.station._schema import SCHEMA_VERSION
 from wattguard.station._sql import MAX_PAGE, Chain, SqlStorage
 from wattguard.station.commands import Command
@@ -302,6 +303,7 @@ class PostgresStorage(SqlStorage):
                 # an identifier cannot be a parameter; it was checked to be one above
                 db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 db.execute(f'SET search_path TO "{self.schema}"')
+            db.execute(INCOMING)  # once a session, outside any transaction (station._copy)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {exc}") from None
         return db
@@ -340,18 +342,7 @@ class PostgresStorage(SqlStorage):
             yield cur
 
     def _insert_readings(self, cur: Any, rows: list[ReadingRow]) -> int:
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming (meter TEXT, quantity TEXT, time BIGINT, "
-            "value DOUBLE PRECISION, received DOUBLE PRECISION) ON COMMIT DELETE ROWS"
-        )
-        with cur.copy("COPY incoming (meter, quantity, time, value, received) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(
-            "INSERT INTO readings (meter, quantity, time, value, received) "
-            "SELECT meter, quantity, time, value, received FROM incoming ON CONFLICT DO NOTHING"
-        )
-        return int(cur.rowcount)
+        return insert_readings(cur, rows)  # COPY of one text buffer, one INSERT (station._copy)
 
     # partitions (station.partitions)
 

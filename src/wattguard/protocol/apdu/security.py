@@ -65,6 +65,10 @@ class SecurityPayload:
         return cls(Protection(choice), OCTETS.read(reader))
 
 
+#: The verification choices by their byte (a lookup, not an enum call, per request read).
+_KINDS = {kind.value: kind for kind in VerificationKind}
+
+
 @dataclass(frozen=True, slots=True)
 class Verification:
     """What proves a request fresh and genuine: SID_MAC, RN, RN + MAC, or SID."""
@@ -89,10 +93,9 @@ class Verification:
     @classmethod
     def read(cls, reader: Reader) -> Verification:
         start = reader.pos
-        try:
-            kind = VerificationKind(reader.u8())
-        except ValueError:
-            raise reader.error("unknown security verification choice", start) from None
+        kind = _KINDS.get(reader.u8())
+        if kind is None:
+            raise reader.error("unknown security verification choice", start)
         if kind == VerificationKind.SID_MAC:
             sid_mac = SIDMAC.read(reader)
             return cls(kind, sid=sid_mac.sid, mac=sid_mac.mac)
