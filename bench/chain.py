@@ -44,7 +44,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from chain_roles import PASSPHRASE, meter_addresses, terminal_addresses  # noqa: E402
+from chain_roles import PASSPHRASE, terminal_addresses  # noqa: E402
 
 from wattguard.cipher.vault import save_vault  # noqa: E402
 from wattguard.clock import SystemClock  # noqa: E402
@@ -294,9 +294,11 @@ def report(results: list[Figures], full: bool) -> int:
     last = results[-1]
     scale = FULL / last.meters * 24.0 / last.hours
     cores = os.cpu_count() or 1
-    projected = max(last.wall * scale, last.readings * scale * last.cpu_per_reading / cores)
+    by_cpu = last.readings * scale * last.cpu_per_reading / cores
     print(f"\nprojection, {FULL:,} meters x 24 h from {last.meters:,} meters: "
-          f"{last.readings * scale:,.0f} readings, {projected / 60:,.0f} min "
+          f"{last.readings * scale:,.0f} readings; {by_cpu / 60:,.0f} min if the chain's CPU "
+          f"per reading ({last.cpu_per_reading * 1e6:,.1f} us) had the {cores} cores to itself, "
+          f"{last.wall * scale / 60:,.0f} min at this run's readings/s "
           f"(target {DAY_TARGET / 60:.0f} min)")  # fmt: skip
     if full and last.meters >= FULL:
         if last.wall * 24.0 / last.hours > DAY_TARGET:
@@ -312,10 +314,11 @@ def _growth(results: list[Figures]) -> None:
     first = results[0]
     for f in results[1:]:
         grow = f.meters / first.meters
-        marginal = ""
+        marginal = (f.memory * f.meters - first.memory * first.meters) / (f.meters - first.meters)
         print(f"x{grow:g} meters: readings/s x{f.rate / first.rate:.2f}, CPU per reading "
               f"x{f.cpu_per_reading / first.cpu_per_reading:.2f}, memory per meter "
-              f"x{f.memory / first.memory:.2f} (linear: x1.00 each){marginal}")  # fmt: skip
+              f"x{f.memory / first.memory:.2f} (linear: x1.00 each); each meter added holds "
+              f"{marginal:,.0f} B")  # fmt: skip
         for name in f.cpu:
             a = first.cpu.get(name, 0.0) / max(1, first.readings)
             b = f.cpu[name] / max(1, f.readings)
@@ -330,15 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--per-terminal", type=int, default=250)
-    parser.add_argument("--drop-item", type=int, default=0,
-                        help="lose the Nth item the first terminal collects (the check fails)")
+    parser.add_argument(
+        "--drop-item",
+        type=int,
+        default=0,
+        help="lose the Nth item the first terminal collects (the check fails)",
+    )
     args = parser.parse_args(argv)
     sizes = args.meters + ([FULL] if args.full else [])
     results = []
     for n in sizes:
         print(f"  chain: {n:,} meters x {args.hours:g} h ...", file=sys.stderr, flush=True)
         results.append(run_chain(n, args.hours, workers=args.workers,
-                                 per_terminal=args.per_terminal, drop_item=args.drop_item))  # fmt: skip
+                                 per_terminal=args.per_terminal,
+                                 drop_item=args.drop_item))  # fmt: skip
     return report(results, args.full)
 
 

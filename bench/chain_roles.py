@@ -154,8 +154,10 @@ async def run_fleet(args: argparse.Namespace) -> None:
         for meter in meters[k * args.per_terminal : (k + 1) * args.per_terminal]:
             terminal.add_meter(meter)
         net = FleetNet(terminal, channel, server)
-        client = TerminalClient(cast(Any, net), calendar, host, int(port), tick=1e6,
-                                channel=utility.terminal_channel(address), backoff=(0.1, 1.0))  # fmt: skip
+        client = TerminalClient(
+            cast(Any, net), calendar, host, int(port), tick=1e6,
+            channel=utility.terminal_channel(address), backoff=(0.1, 1.0),
+        )  # fmt: skip
         nets.append(net)
         clients.append(client)
     if args.drop_item:
@@ -200,9 +202,12 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
                 print(f"fleet: at {t:.0f}, {sum(map(pending, nets))} items pending", flush=True)
                 for net in nets:
                     o = net.terminal.outbox
-                    print(f"  {net.terminal.address.hex()} online {net.terminal.online} items "
-                          f"{len(o)} in flight {sorted(o.in_flight)} sent {o.sent_batches} "
-                          f"timer {net.terminal.get_timer()}", flush=True)
+                    print(
+                        f"  {net.terminal.address.hex()} online {net.terminal.online} items "
+                        f"{len(o)} in flight {sorted(o.in_flight)} sent {o.sent_batches} "
+                        f"timer {net.terminal.get_timer()}",
+                        flush=True,
+                    )
         t = min(t + step, end)
         calendar.set(t)
         for net in nets:
@@ -303,8 +308,9 @@ async def run_worker(args: argparse.Namespace) -> None:
             await asyncio.sleep(1.0)
             station.tick()
             if VERBOSE:
-                print(f"worker: {station.received:,} received, {station.stored:,} stored",
-                      flush=True)
+                print(
+                    f"worker: {station.received:,} received, {station.stored:,} stored", flush=True
+                )
     finally:
         committer.cancel()
         station.close()

@@ -16,9 +16,7 @@ from wattguard.station.ingest import readings_of
 
 T0 = 1_784_073_600.0
 METERS = [bytes.fromhex(f"0000010000{i:02d}") for i in range(1, 4)]
-REALTIME = GetRequestNormalList(
-    1, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0), OAD(0x4000, 2, 0))
-)
+REALTIME = GetRequestNormalList(1, (OAD(0x0010, 2, 0), OAD(0x2000, 2, 0), OAD(0x4000, 2, 0)))
 
 
 def test_the_ledger_counts_and_fingerprints_what_the_station_stores_once() -> None:
@@ -35,9 +33,7 @@ def test_the_ledger_counts_and_fingerprints_what_the_station_stores_once() -> No
                 for r in readings_of(METERS[meter], answer, now):
                     stored.setdefault((r.meter, r.quantity, r.time), r.value)
     assert ledger.total == len(stored) > 3 * (6 + 5)
-    assert ledger.counts.tolist() == [
-        sum(1 for key in stored if key[0] == m.hex()) for m in METERS
-    ]
+    assert ledger.counts.tolist() == [sum(1 for key in stored if key[0] == m.hex()) for m in METERS]
     expected = sum(fingerprint(m, q, t, round(v * 10_000)) for (m, q, t), v in stored.items())
     assert ledger.checksum == expected % 2**64
     # one value missing or changed shows

@@ -10,8 +10,8 @@ pass go on the bus on ``up.<terminal>``; what the station publishes on ``down.<t
 goes back through the channel. The link fragments of one APDU (a gathered report above 1024
 bytes: DL/T 698.45-2017 clause 5.3) go on the bus together, as one message, once the last
 has passed: the station's ingest workers share the ``up`` stream, each message going to one
-of them, and a worker can only reassemble an APDU whose fragments it all receives. A connection the core closes is closed here, and the gate
-released.
+of them, and a worker can only reassemble an APDU whose fragments it all receives. A
+connection the core closes is closed here, and the gate released.
 """
 
 from __future__ import annotations
