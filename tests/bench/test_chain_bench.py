@@ -27,6 +27,7 @@ def _chain() -> ModuleType:
     spec = importlib.util.spec_from_file_location("chain_bench", BENCH / "chain.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["chain_bench"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
