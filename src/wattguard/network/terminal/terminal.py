@@ -40,7 +40,6 @@ terminal's ``now`` is POSIX seconds: its clock is its calendar.
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from dataclasses import dataclass
 from wattguard.errors import LocalProtocolError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
-from wattguard.network.terminal.lines import Answer, Job, MeterLine
+from wattguard.network.terminal.lines import Answer, Job, LineTimers, MeterLine
 from wattguard.network.terminal.outbox import Outbox
 from wattguard.network.terminal.proxy import ProxyRelay
 from wattguard.network.terminal.scheme import SchemeTable
@@ -172,12 +171,7 @@ class Terminal:
         self._login_due: float | None = None  # when to log in again (the link is OFFLINE)
         self._failures = 0  # link drops and logins without coming online, in a row
         self._events: deque[TerminalEvent] = deque()
-        self._line_timers: dict[bytes, float | None] = {}
-        self._heap: list[tuple[float, bytes]] = []
-        self._dirty: set[bytes] = set()
-        self._all_dirty = True
-        self._tasks_seen = tasks
-        self._order: dict[bytes, int] = {}
+        self._line_timers = LineTimers(self.meters, start)
 
     # archive
 
@@ -191,14 +185,13 @@ class Terminal:
             line.since[task.name] = floor(self.start, task.interval)
             line.next_run[task.name] = self.start
         self.meters[address] = line
-        self._order[address] = len(self._order)
-        self._dirty.add(address)
+        self._line_timers.touch(address)
         self.channel.attach(address, profile)
 
     def remove_meter(self, address: bytes) -> None:
         """Take a meter out of the archive (and off the HPLC network)."""
         self.meters.pop(address, None)
-        self._dirty.add(address)
+        self._line_timers.touch(address)
         self.channel.detach(address)
 
     def _configure(self, omd: OMD, value: Data, now: float) -> DAR:
@@ -229,7 +222,7 @@ class Terminal:
         """Bytes from the station; ``b""``: the transport dropped, and every unacknowledged
         batch goes back to the outbox."""
         self._now = now
-        self._all_dirty = True  # the station's requests may go to any meter
+        self._line_timers.touch_all()  # the station's requests may go to any meter
         if not data:
             self._connected = False
             self._login_due = None
@@ -251,7 +244,7 @@ class Terminal:
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next run (None: nothing is scheduled)."""
         times: list[float] = []
-        if (first := self._earliest_line()) is not None:
+        if (first := self._line_timers.earliest(self.tasks)) is not None:
             times.append(first)
         if self._connected and (timer := self.upstream.get_timer()) is not None:
             times.append(timer)
@@ -265,7 +258,7 @@ class Terminal:
         """Run what is due: meter timeouts, collection tasks, the upstream link's timers, and
         sending the outbox."""
         self._now = now
-        for line in self._due_lines(now):
+        for line in self._line_timers.due(self.tasks, now):
             if line.busy is not None and line.raw_decoder is not None and line.busy.deadline <= now:
                 self._finish(line, None, now)
             timer = line.connection.get_timer()
@@ -283,61 +276,6 @@ class Terminal:
                 self._login_due = None
                 self.upstream.login(now)
             self._drain_upstream(now)
-
-    # the meters' timers: each line's kept in a heap, worked out again only for the lines
-    # touched since (a frame from its meter, a run of its timers; every line when the tasks
-    # change or the station speaks), so a terminal of hundreds of meters does not go through
-    # all of them at every frame
-
-    def _line_timer(self, line: MeterLine) -> float | None:
-        # only the tasks in force: a task taken out leaves no timer behind
-        times = [line.next_run.get(task.name, self.start) for task in self.tasks]
-        timer = line.connection.get_timer()
-        if timer is not None:
-            times.append(timer)
-        if line.busy is not None and line.raw_decoder is not None:
-            times.append(line.busy.deadline)
-        return min(times, default=None)
-
-    def _refresh(self) -> None:
-        if self.tasks is not self._tasks_seen or len(self._heap) > 4 * len(self.meters) + 64:
-            self._tasks_seen = self.tasks
-            self._all_dirty = True
-        if self._all_dirty:
-            self._all_dirty = False
-            self._dirty = set(self.meters)
-            self._line_timers.clear()
-            self._heap.clear()
-        for address in self._dirty:
-            line = self.meters.get(address)
-            timer = None if line is None else self._line_timer(line)
-            self._line_timers[address] = timer
-            if timer is not None:
-                heapq.heappush(self._heap, (timer, address))
-        self._dirty.clear()
-
-    def _earliest_line(self) -> float | None:
-        self._refresh()
-        heap, timers = self._heap, self._line_timers
-        while heap and timers.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)
-        return heap[0][0] if heap else None
-
-    def _due_lines(self, now: float) -> list[MeterLine]:
-        """The lines with a timer due at ``now``, in archive order; each is looked at again."""
-        self._refresh()
-        heap, timers = self._heap, self._line_timers
-        due: set[bytes] = set()
-        while heap and heap[0][0] <= now:
-            timer, address = heapq.heappop(heap)
-            if timers.get(address) == timer:
-                due.add(address)
-        self._dirty |= due
-        lines = [self.meters[a] for a in due if a in self.meters]
-        if len(lines) > 1:
-            order = self._order
-            lines.sort(key=lambda line: order.get(line.address, 0))
-        return lines
 
     def _watch_link(self, now: float) -> None:
         """Give an OFFLINE link its exit: a login, now or after the back-off."""
@@ -392,7 +330,7 @@ class Terminal:
     def receive_hplc(self, address: bytes, data: bytes, now: float) -> None:
         """Bytes a meter sent up the power line."""
         self._now = now
-        self._dirty.add(address)
+        self._line_timers.touch(address)
         line = self.meters.get(address)
         if line is None:
             self._record(EventKind.UNAUTHORISED, f"frame from unknown meter {address.hex()}", now)
@@ -431,7 +369,7 @@ class Terminal:
             self.channel.send(Direction.DOWN, line.address, out, now)
 
     def _enqueue(self, line: MeterLine, job: Job, now: float) -> None:
-        self._dirty.add(line.address)
+        self._line_timers.touch(line.address)
         line.jobs.append(job)
         self._dispatch(line, now)
 
