@@ -29,6 +29,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -340,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         help="lose the Nth item the first terminal collects (the check fails)",
     )
     args = parser.parse_args(argv)
+    # stopped (timeout, kill): end the run's processes and drop its database on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = args.meters + ([FULL] if args.full else [])
     results = []
     for n in sizes:
