@@ -1,6 +1,10 @@
 """The lazy fleet at 1,000 / 10,000 (/ 100,000) meters: speed, memory, frames and bytes.
 
     python bench/scale.py [--hours H] [--full] [--reference-meters N] [--reference-minutes M]
+    python bench/scale.py --chain [--hours H] [--full]
+
+``--chain`` runs ``bench/chain.py`` instead: a simulated day (``--hours``, default 24) through
+terminals, FEP, JetStream, ingest workers and PostgreSQL, every reading checked.
 
 For each size a :class:`~wattguard.simulation.lazy_fleet.LazyFleet` is read as a terminal reads
 it (``runtime.deployment``'s tasks): every 15 minutes each meter answers one real-time read
@@ -194,11 +198,21 @@ def full_run(n: int, master: MasterKeys, minutes: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hours", type=float, default=2.0, help="simulated hours per size")
+    parser.add_argument(
+        "--hours", type=float, default=None, help="simulated hours per size (2; with --chain 24)"
+    )
+    parser.add_argument("--chain", action="store_true", help="the whole chain: bench/chain.py")
     parser.add_argument("--full", action="store_true", help="add 100,000 meters")
     parser.add_argument("--reference-meters", type=int, default=1000)
     parser.add_argument("--reference-minutes", type=int, default=30)
     args = parser.parse_args()
+    if args.chain:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import chain
+
+        hours = 24.0 if args.hours is None else args.hours
+        return int(chain.main(["--hours", str(hours)] + (["--full"] if args.full else [])))
+    args.hours = 2.0 if args.hours is None else args.hours
     master = MasterKeys.generate(1, os.urandom)
     sizes = [1_000, 10_000] + ([100_000] if args.full else [])
     results = []

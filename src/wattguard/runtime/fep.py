@@ -7,8 +7,11 @@ here), then runs as one sans-IO :class:`~wattguard.network.fep.FepConnection`
 and once the channel names the terminal a :class:`~wattguard.network.fep.FepSession` that
 checks every frame) under the one :class:`~wattguard.runtime.shell.CoreShell`. Frames that
 pass go on the bus on ``up.<terminal>``; what the station publishes on ``down.<terminal>``
-goes back through the channel. A connection the core closes is closed here, and the gate
-released.
+goes back through the channel. The link fragments of one APDU (a gathered report above 1024
+bytes: DL/T 698.45-2017 clause 5.3) go on the bus together, as one message, once the last
+has passed: the station's ingest workers share the ``up`` stream, each message going to one
+of them, and a worker can only reassemble an APDU whose fragments it all receives. A
+connection the core closes is closed here, and the gate released.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from wattguard.network.fep import (
     FrameAdmitted,
     SessionOpened,
 )
+from wattguard.protocol.link import FragmentKind, LinkFrame
 from wattguard.runtime.pacing import speed_of
 from wattguard.runtime.shell import CoreShell
 
@@ -40,6 +44,9 @@ __all__ = ["FepServer"]
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 65536
+#: The most bytes of one APDU's fragments held before they go on the bus (a NATS message is at
+#: most 1 MB by default); past it what is held goes on as it is.
+MAX_HELD = 512 * 1024
 
 
 class FepServer:
@@ -125,6 +132,7 @@ class FepServer:
             limits=self.limits, events=self.events, name=self.name, peer=peer,
         )  # fmt: skip
         unsubscribe: Callable[[], None] | None = None
+        held: list[bytes] = []  # the fragments of the APDU in transfer
 
         def down(subject: str, payload: bytes) -> None:
             connection.send(payload)
@@ -142,7 +150,8 @@ class FepServer:
                     unsubscribe = self.bus.subscribe(down_subject(claimed), down)
                 self.forwarded += 1
                 frame = event.frame
-                self.bus.publish(up_subject(frame.address.address), frame.to_bytes())
+                for message in _gather(held, frame):
+                    self.bus.publish(up_subject(frame.address.address), message)
             else:
                 shell.stop()
 
@@ -158,3 +167,23 @@ class FepServer:
                 unsubscribe()
             if connection.session is not None:
                 self.sessions.discard(connection.session)
+
+
+def _gather(held: list[bytes], frame: LinkFrame) -> list[bytes]:
+    """The messages that go on the bus once ``frame`` has passed: the frame itself, or at an
+    APDU's last fragment all its fragments in one (none while its transfer goes on). ``held``
+    keeps a transfer's fragments; another frame (a heartbeat) passes beside it."""
+    data = frame.to_bytes()
+    kind = None if frame.fragment is None else frame.fragment.kind
+    if kind is FragmentKind.START:
+        out = [b"".join(held)] if held else []  # one abandoned: passed on as it was
+        held[:] = [data]
+        return out
+    if kind in (FragmentKind.MIDDLE, FragmentKind.LAST) and held:
+        held.append(data)
+        if kind is FragmentKind.LAST or sum(map(len, held)) > MAX_HELD:
+            out = [b"".join(held)]
+            held.clear()
+            return out
+        return []
+    return [data]

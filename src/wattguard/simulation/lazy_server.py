@@ -61,6 +61,7 @@ from wattguard.protocol.fragment import split_apdu
 from wattguard.protocol.link import Control, LinkFrame, decode_frame
 from wattguard.protocol.values import TI, DateTimeS
 from wattguard.simulation.lazy_fleet import SLOT, LazyFleet
+from wattguard.simulation.ledger import ReadingLedger
 
 __all__ = ["LazyServer", "diversified_mac_keys"]
 
@@ -96,6 +97,8 @@ class LazyServer:
         self.frames_in = 0
         self.frames_out = 0
         self.bytes_out = 0
+        #: Sees every plain answer to a GET before it is encoded (``simulation/ledger.py``).
+        self.ledger: ReadingLedger | None = None
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """The frames the addressed meter answers one request frame with (none: ignored)."""
@@ -123,7 +126,10 @@ class LazyServer:
         """The APDU meter ``meter`` answers ``apdu`` with (the fleet already advanced)."""
         if isinstance(apdu, SecurityRequest):
             return self._secured(meter, apdu, now)
-        return self._plain(meter, apdu, now)
+        answer = self._plain(meter, apdu, now)
+        if self.ledger is not None:
+            self.ledger.served(meter, answer)
+        return answer
 
     def _secured(self, meter: int, request: SecurityRequest, now: float) -> SecurityResponse:
         v = request.verification
@@ -139,6 +145,8 @@ class LazyServer:
         except DecodeError:
             return SecurityResponse(SecurityPayload(Protection.PLAINTEXT, dar=_ESAM_FAILED))
         answer = self._plain(meter, inner, now)
+        if self.ledger is not None:
+            self.ledger.served(meter, answer)
         body = b"" if answer is None else answer.to_bytes()
         key = self.fleet.mac_keys[meter].tobytes()
         tag = p.mac(key, p.Label.RESPONSE, rn, bytes((Protection.PLAINTEXT,)) + body)

@@ -4,15 +4,17 @@ each meter in turn)."""
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from wattguard.network.terminal.tasks import CollectionTask
 from wattguard.protocol import ClientConnection
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.stream import FrameDecoder
 
-__all__ = ["Answer", "Job", "MeterLine"]
+__all__ = ["Answer", "Job", "LineTimers", "MeterLine"]
 
 #: What a job's ``done`` is called with: the meter's answer (an APDU, or the raw frame of a
 #: transparent command), None when it timed out or was not sent.
@@ -52,3 +54,81 @@ class MeterLine:
         """The next PIID for a request to this meter (0-63, wrapping)."""
         self.piid = (self.piid + 1) % 64
         return self.piid
+
+
+class LineTimers:
+    r"""When each line of ``lines`` next needs the terminal (its tasks' next runs from
+    ``start``, its connection's timeouts, a raw job's deadline), kept in a heap and worked out
+    again only for the lines passed to :meth:`touch` since (a frame from its meter, a run of
+    its timers), or for every line after :meth:`touch_all` or when the tasks change: a terminal of
+    hundreds of meters does not go through all of them at every frame."""
+
+    def __init__(self, lines: dict[bytes, MeterLine], start: float) -> None:
+        self.lines = lines
+        self.start = start
+        self._timers: dict[bytes, float | None] = {}
+        self._heap: list[tuple[float, bytes]] = []
+        self._dirty: set[bytes] = set()
+        self._all = True
+        self._tasks: Sequence[CollectionTask] = ()
+        self._order: dict[bytes, int] = {}
+
+    def touch(self, address: bytes) -> None:
+        """The line to ``address`` changed (or came, or went)."""
+        self._order.setdefault(address, len(self._order))
+        self._dirty.add(address)
+
+    def touch_all(self) -> None:
+        """Any line may have changed."""
+        self._all = True
+
+    def earliest(self, tasks: Sequence[CollectionTask]) -> float | None:
+        """The earliest timer of any line under ``tasks`` (None: none)."""
+        self._refresh(tasks)
+        heap, timers = self._heap, self._timers
+        while heap and timers.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def due(self, tasks: Sequence[CollectionTask], now: float) -> list[MeterLine]:
+        """The lines with a timer due at ``now``, in archive order (each is touched)."""
+        self._refresh(tasks)
+        heap, timers = self._heap, self._timers
+        due: set[bytes] = set()
+        while heap and heap[0][0] <= now:
+            timer, address = heapq.heappop(heap)
+            if timers.get(address) == timer:
+                due.add(address)
+        self._dirty |= due
+        found = [self.lines[a] for a in due if a in self.lines]
+        found.sort(key=lambda line: self._order.get(line.address, 0))
+        return found
+
+    def _refresh(self, tasks: Sequence[CollectionTask]) -> None:
+        if tasks is not self._tasks or len(self._heap) > 4 * len(self.lines) + 64:
+            self._tasks = tasks
+            self._all = True
+        if self._all:
+            self._all = False
+            self._dirty = set(self.lines)
+            self._timers.clear()
+            self._heap.clear()
+        for address in self._dirty:
+            line = self.lines.get(address)
+            timer = None if line is None else self._timer(line, tasks)
+            self._timers[address] = timer
+            if timer is not None:
+                heapq.heappush(self._heap, (timer, address))
+        self._dirty.clear()
+
+    def _timer(self, line: MeterLine, tasks: Sequence[CollectionTask]) -> float | None:
+        # only the tasks in force: a task taken out leaves no timer behind
+        times = [
+            line.next_run.get(task.name, self.start) for task in tasks if task.covers(line.address)
+        ]
+        timer = line.connection.get_timer()
+        if timer is not None:
+            times.append(timer)
+        if line.busy is not None and line.raw_decoder is not None:
+            times.append(line.busy.deadline)
+        return min(times, default=None)

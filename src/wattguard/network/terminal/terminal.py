@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from wattguard.errors import LocalProtocolError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
-from wattguard.network.terminal.lines import Answer, Job, MeterLine
+from wattguard.network.terminal.lines import Answer, Job, LineTimers, MeterLine
 from wattguard.network.terminal.outbox import Outbox
 from wattguard.network.terminal.proxy import ProxyRelay
 from wattguard.network.terminal.scheme import SchemeTable
@@ -171,6 +171,7 @@ class Terminal:
         self._login_due: float | None = None  # when to log in again (the link is OFFLINE)
         self._failures = 0  # link drops and logins without coming online, in a row
         self._events: deque[TerminalEvent] = deque()
+        self._line_timers = LineTimers(self.meters, start)
 
     # archive
 
@@ -184,11 +185,13 @@ class Terminal:
             line.since[task.name] = floor(self.start, task.interval)
             line.next_run[task.name] = self.start
         self.meters[address] = line
+        self._line_timers.touch(address)
         self.channel.attach(address, profile)
 
     def remove_meter(self, address: bytes) -> None:
         """Take a meter out of the archive (and off the HPLC network)."""
         self.meters.pop(address, None)
+        self._line_timers.touch(address)
         self.channel.detach(address)
 
     def add_task(self, task: CollectionTask) -> None:
@@ -225,6 +228,7 @@ class Terminal:
         """Bytes from the station; ``b""``: the transport dropped, and every unacknowledged
         batch goes back to the outbox."""
         self._now = now
+        self._line_timers.touch_all()  # the station's requests may go to any meter
         if not data:
             self._connected = False
             self._login_due = None
@@ -246,15 +250,8 @@ class Terminal:
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next run (None: nothing is scheduled)."""
         times: list[float] = []
-        for line in self.meters.values():
-            # only the tasks in force: a task taken out leaves no timer behind
-            times.extend(line.next_run.get(task.name, self.start) for task in self.tasks
-                         if task.covers(line.address))  # fmt: skip
-            timer = line.connection.get_timer()
-            if timer is not None:
-                times.append(timer)
-            if line.busy is not None and line.raw_decoder is not None:
-                times.append(line.busy.deadline)
+        if (first := self._line_timers.earliest(self.tasks)) is not None:
+            times.append(first)
         if self._connected and (timer := self.upstream.get_timer()) is not None:
             times.append(timer)
         if self._connected and self._login_due is not None:
@@ -267,7 +264,7 @@ class Terminal:
         """Run what is due: meter timeouts, collection tasks, the upstream link's timers, and
         sending the outbox."""
         self._now = now
-        for line in self.meters.values():
+        for line in self._line_timers.due(self.tasks, now):
             if line.busy is not None and line.raw_decoder is not None and line.busy.deadline <= now:
                 self._finish(line, None, now)
             timer = line.connection.get_timer()
@@ -339,6 +336,7 @@ class Terminal:
     def receive_hplc(self, address: bytes, data: bytes, now: float) -> None:
         """Bytes a meter sent up the power line."""
         self._now = now
+        self._line_timers.touch(address)
         line = self.meters.get(address)
         if line is None:
             self._record(EventKind.UNAUTHORISED, f"frame from unknown meter {address.hex()}", now)
@@ -377,6 +375,7 @@ class Terminal:
             self.channel.send(Direction.DOWN, line.address, out, now)
 
     def _enqueue(self, line: MeterLine, job: Job, now: float) -> None:
+        self._line_timers.touch(line.address)
         line.jobs.append(job)
         self._dispatch(line, now)
 

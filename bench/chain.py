@@ -1,0 +1,357 @@
+"""A simulated day through the whole chain: terminals -> FEP -> JetStream -> ingest -> PostgreSQL.
+
+    python bench/chain.py [--meters N ...] [--full] [--hours H] [--workers W]
+
+For each size (1,000 and 10,000 meters; ``--full`` adds 100,000) a run of its own, as a
+deployment: a nats-server with JetStream in a temporary folder, a fresh PostgreSQL database,
+and the processes of ``bench/chain_roles.py`` over real TCP and NATS: ``--workers`` ingest
+workers (the station's ingest role on PostgreSQL), one FEP (the WAN secure channel, every
+terminal with a certificate of the run's own CA) and one fleet process (lazy meters, ~250 a
+terminal, read by 6012/6014 tasks every 15 minutes, real-time values and curve, reported in
+gathered REPORT frames). The simulated day runs as fast as the chain takes it (virtual time
+with backpressure). At the end every reading the meters served is checked against the
+database: the count per meter and an order-independent checksum (``simulation/ledger.py``).
+
+Printed per size: wall time, readings, readings/s of the whole chain, CPU seconds per
+component (each process, the nats-server, the run's PostgreSQL backends), memory per simulated
+meter (the fleet process's peak RSS over its RSS before the fleet was built, per meter), then
+how readings/s and CPU per reading grow with the size, and the projection of a 100,000-meter
+day from the largest size's CPU per reading on this machine's cores.
+
+Exit status 1 on any count or checksum difference, and with ``--full`` when the 100,000-meter
+day takes more than 60 minutes or holds more than 2 KB per meter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from chain_roles import PASSPHRASE, terminal_addresses  # noqa: E402
+
+from wattguard.cipher.vault import save_vault  # noqa: E402
+from wattguard.clock import SystemClock  # noqa: E402
+from wattguard.esam.profile import MasterKeys  # noqa: E402
+from wattguard.network.utility import UtilityPki  # noqa: E402
+from wattguard.simulation.ledger import CHECKSUM_SQL  # noqa: E402
+from wattguard.station.storage import open_storage  # noqa: E402
+
+START = 1_784_073_600.0  # 2026-07-15 00:00 UTC (as bench/scale.py)
+POSTGRES = os.environ.get("WATTGUARD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+DAY_TARGET = 3600.0  # seconds of wall time for the 100,000-meter day
+MEMORY_TARGET = 2048.0  # bytes per simulated meter
+FULL = 100_000
+TICK = os.sysconf("SC_CLK_TCK")
+MASK = (1 << 64) - 1
+VERBOSE = bool(os.environ.get("CHAIN_VERBOSE"))
+
+
+@dataclass
+class Figures:
+    meters: int
+    hours: float
+    wall: float = 0.0
+    readings: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    memory: float = 0.0  # bytes per meter (peak RSS growth of the fleet process)
+    mismatches: list[str] = field(default_factory=list)
+    load: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def rate(self) -> float:
+        return self.readings / self.wall if self.wall else 0.0
+
+    @property
+    def cpu_per_reading(self) -> float:
+        return sum(self.cpu.values()) / max(1, self.readings)
+
+
+class Child:
+    """A process of the run, its output collected by a thread."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+            if VERBOSE:
+                print(f"[{self.name}] {line.rstrip()}", file=sys.stderr, flush=True)
+
+    def wait_for(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if line.startswith(prefix):
+                    return line
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        tail = "\n  ".join(self.lines[-15:])
+        raise RuntimeError(f"{self.name}: no {prefix!r} line:\n  {tail}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url(name: str) -> str:
+    return POSTGRES.rsplit("/", 1)[0] + "/" + name
+
+
+def admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(sql)
+
+
+def prepare(run: Path, meters: int, per_terminal: int) -> None:
+    """The run's CA (every terminal enrolled), vault and calendar."""
+    utility = UtilityPki.create(SystemClock())
+    for address in terminal_addresses(meters, per_terminal):
+        utility.enrol(address)
+    utility.save(run / "pki")
+    save_vault(run / "vault", [MasterKeys.generate(1, os.urandom)], os.environ[PASSPHRASE],
+               iterations=1000)  # fmt: skip
+    (run / "clock").write_bytes(np.array([START], dtype="<f8").tobytes())
+
+
+def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int = 250,
+              drop_item: int = 0, step: float = 30.0, quiet: bool = False) -> Figures:  # fmt: skip
+    """Run ``meters`` meters for ``hours`` simulated hours through the chain (see the module
+    docstring) and check the database against the meters."""
+    figures = Figures(meters, hours)
+    os.environ.setdefault(PASSPHRASE, secrets.token_hex(16))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent / "src"),
+                                                      env.get("PYTHONPATH")]))  # fmt: skip
+    database = f"chain_{os.getpid()}_{meters}_{secrets.token_hex(3)}"
+    url = database_url(database)
+    children: list[Child] = []
+    with tempfile.TemporaryDirectory(prefix="wattguard-chain-") as folder:
+        run = Path(folder)
+        prepare(run, meters, per_terminal)
+        nats_port = free_port()
+        nats = Child("nats-server", [NATS_SERVER, "-js", "-sd", str(run / "js"), "-a",
+                                     "127.0.0.1", "-p", str(nats_port)], env)  # fmt: skip
+        children.append(nats)
+        bus = f"nats://127.0.0.1:{nats_port}"
+        admin(f"CREATE DATABASE {database}")
+        try:
+            open_storage(url).close()  # the schema, made once before the workers start
+            script = [sys.executable, str(HERE / "chain_roles.py")]
+            common = ["--dir", str(run), "--bus", bus]
+            _wait_port(nats_port)
+            for k in range(workers):
+                children.append(Child(f"worker-{k + 1}", [*script, "worker", *common,
+                                                          "--database", url], env))  # fmt: skip
+            for child in children[1:]:
+                child.wait_for("worker: ready", 60)
+            fep_port = free_port()
+            fep = Child("fep", [*script, "fep", *common, "--port", str(fep_port)], env)
+            children.append(fep)
+            fep.wait_for("fep: listening", 60)
+            figures.load = (os.getloadavg()[0], 0.0)
+            fleet = Child("fleet", [*script, "fleet", *common, "--fep", f"127.0.0.1:{fep_port}",
+                                    "--meters", str(meters), "--per-terminal", str(per_terminal),
+                                    "--hours", str(hours), "--step", str(step),
+                                    "--backlog", str(2 * meters), "--drop-item",
+                                    str(drop_item)], env)  # fmt: skip
+            children.append(fleet)
+            fleet.wait_for("fleet: ", 600)
+            before = {c.name: cpu_of(c.process.pid) for c in children}
+            before["postgres"] = _backends_cpu(database)
+            line = fleet.wait_for("RESULT ", 4 * 3600)
+            figures.load = (figures.load[0], os.getloadavg()[0])
+            result = __import__("json").loads(line[len("RESULT ") :])
+            figures.wall = result["wall"]
+            figures.readings = result["readings"]
+            figures.memory = (result["peak_rss"] - result["base_rss"]) / meters
+            figures.cpu = {c.name: cpu_of(c.process.pid) - before[c.name] for c in children}
+            figures.cpu["postgres"] = _backends_cpu(database) - before["postgres"]
+            for child in reversed(children):
+                child.stop()
+            figures.mismatches = compare(url, run, result)
+        except BaseException:
+            for child in children:
+                if not quiet:
+                    print(f"--- {child.name}:\n  " + "\n  ".join(child.lines[-10:]),
+                          file=sys.stderr)  # fmt: skip
+            raise
+        finally:
+            for child in reversed(children):
+                child.stop()
+            with contextlib.suppress(Exception):
+                admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    return figures
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def _backends_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends serving ``database`` now (the workers')."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+        ).fetchall()
+    return sum(cpu_of(pid) for (pid,) in rows)
+
+
+def compare(url: str, run: Path, result: dict[str, Any]) -> list[str]:
+    """What differs between the meters' ledger and the database (empty: nothing)."""
+    import psycopg
+
+    ledger = np.load(run / "ledger.npz")
+    produced = dict(zip(ledger["names"].tolist(), ledger["counts"].tolist(), strict=True))
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(CHECKSUM_SQL).fetchall()
+    stored = {meter: int(count) for meter, count, _ in rows}
+    checksum = sum(int(total) for _, _, total in rows) & MASK
+    out = []
+    for meter in sorted(set(produced) | set(stored)):
+        if produced.get(meter, 0) != stored.get(meter, 0):
+            out.append(f"meter {meter}: served {produced.get(meter, 0)}, stored "
+                       f"{stored.get(meter, 0)}")  # fmt: skip
+    if sum(stored.values()) != result["readings"]:
+        out.append(f"readings: served {result['readings']:,}, stored {sum(stored.values()):,}")
+    if checksum != result["checksum"]:
+        out.append(f"checksum: served {result['checksum']:016x}, stored {checksum:016x}")
+    return out
+
+
+def report(results: list[Figures], full: bool) -> int:
+    failed: list[str] = []
+    for f in results:
+        print(f"\n{f.meters:,} meters, {f.hours:g} simulated h (load {f.load[0]:.1f} -> "
+              f"{f.load[1]:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+        print(f"  wall {f.wall:,.1f} s, {f.readings:,} readings, {f.rate:,.0f} readings/s, "
+              f"{f.cpu_per_reading * 1e6:,.1f} CPU us per reading, "
+              f"{f.memory:,.0f} B per meter (fleet RSS)")  # fmt: skip
+        cpu = ", ".join(f"{name} {seconds:,.1f}" for name, seconds in f.cpu.items())
+        print(f"  CPU s: {cpu}")
+        for problem in f.mismatches[:10]:
+            print(f"  MISMATCH {problem}")
+        if f.mismatches:
+            failed.append(f"{f.meters:,} meters: {len(f.mismatches)} differences")
+        else:
+            print("  every reading served is stored exactly once (counts per meter, checksum)")
+    _growth(results)
+    last = results[-1]
+    scale = FULL / last.meters * 24.0 / last.hours
+    cores = os.cpu_count() or 1
+    by_cpu = last.readings * scale * last.cpu_per_reading / cores
+    print(f"\nprojection, {FULL:,} meters x 24 h from {last.meters:,} meters: "
+          f"{last.readings * scale:,.0f} readings; {by_cpu / 60:,.0f} min if the chain's CPU "
+          f"per reading ({last.cpu_per_reading * 1e6:,.1f} us) had the {cores} cores to itself, "
+          f"{last.wall * scale / 60:,.0f} min at this run's readings/s "
+          f"(target {DAY_TARGET / 60:.0f} min)")  # fmt: skip
+    if full and last.meters >= FULL:
+        if last.wall * 24.0 / last.hours > DAY_TARGET:
+            failed.append(f"the {FULL:,}-meter day takes {last.wall / 60:,.0f} min")
+        if last.memory > MEMORY_TARGET:
+            failed.append(f"{last.memory:,.0f} B per meter")
+    for failure in failed:
+        print(f"TARGET MISSED: {failure}")
+    return 1 if failed else 0
+
+
+def _growth(results: list[Figures]) -> None:
+    first = results[0]
+    for f in results[1:]:
+        grow = f.meters / first.meters
+        marginal = (f.memory * f.meters - first.memory * first.meters) / (f.meters - first.meters)
+        print(f"x{grow:g} meters: readings/s x{f.rate / first.rate:.2f}, CPU per reading "
+              f"x{f.cpu_per_reading / first.cpu_per_reading:.2f}, memory per meter "
+              f"x{f.memory / first.memory:.2f} (linear: x1.00 each); each meter added holds "
+              f"{marginal:,.0f} B")  # fmt: skip
+        for name in f.cpu:
+            a = first.cpu.get(name, 0.0) / max(1, first.readings)
+            b = f.cpu[name] / max(1, f.readings)
+            if a and abs(b / a - 1) > 0.25:
+                print(f"  not linear: {name} CPU per reading x{b / a:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--meters", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--full", action="store_true", help="add 100,000 meters")
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--per-terminal", type=int, default=250)
+    parser.add_argument(
+        "--drop-item",
+        type=int,
+        default=0,
+        help="lose the Nth item the first terminal collects (the check fails)",
+    )
+    args = parser.parse_args(argv)
+    # stopped (timeout, kill): end the run's processes and drop its database on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sizes = args.meters + ([FULL] if args.full else [])
+    results = []
+    for n in sizes:
+        print(f"  chain: {n:,} meters x {args.hours:g} h ...", file=sys.stderr, flush=True)
+        results.append(run_chain(n, args.hours, workers=args.workers,
+                                 per_terminal=args.per_terminal,
+                                 drop_item=args.drop_item))  # fmt: skip
+    return report(results, args.full)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""The processes of ``bench/chain.py``: ``fleet``, ``fep`` and ``worker`` (one each per process).
+
+    python bench/chain_roles.py fleet|fep|worker --dir RUN [options]
+
+All three share one simulated calendar, an 8-byte file (``RUN/clock``) the fleet writes and the
+others read: the day runs as fast as the chain takes it, and a real-time answer is judged
+fresh against the time the meters live in, not the wall clock. Intervals (timeouts, rates)
+are measured on the real monotonic clock.
+
+* **fleet**: a :class:`~wattguard.simulation.lazy_fleet.LazyFleet` of ``--meters`` meters
+  behind terminals of ``--per-terminal`` meters, each terminal a
+  :class:`~wattguard.simulation.fleet_net.FleetNet` reading its meters by the collection tasks
+  6012/6014 configure (15-minute real-time values and curve) and reporting gathered records
+  over its own TCP connection to the FEP through the WAN secure channel (its certificate from
+  ``RUN/pki``). Virtual time advances in steps of ``--step`` seconds while no more than
+  ``--backlog`` collected items wait to be acknowledged (backpressure: memory stays bounded
+  whatever the chain's speed). A :class:`~wattguard.simulation.ledger.ReadingLedger` counts what
+  the meters served; at the end (every outbox acknowledged) it is written to ``RUN/ledger.npz``
+  and one ``RESULT {json}`` line is printed.
+* **fep**: the FEP (``runtime.fep.FepServer``) with the WAN secure channel, publishing on
+  JetStream; its limits sized for a bench (every terminal on one loopback host, in compressed
+  time).
+* **worker**: an ingest worker: ``wattguard station --role ingest``'s objects
+  (``station_for``, ``RoleBus``, the JetStream durable consumer, the group-commit timer) on
+  PostgreSQL, its clock the shared calendar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import mmap
+import os
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from wattguard.cipher.device import CryptoDevice
+from wattguard.cipher.vault import load_vault
+from wattguard.clock import SystemClock
+from wattguard.crypto import sm2
+from wattguard.esam.station import wrap_with_rn
+from wattguard.events import EventLog
+from wattguard.network.fep import FepLimits
+from wattguard.network.hplc import HplcChannel
+from wattguard.network.terminal import Terminal
+from wattguard.network.terminal.scheme import NormalScheme, TaskConfig
+from wattguard.network.utility import UtilityPki
+from wattguard.protocol import CSD, OAD, OMD, Data
+from wattguard.protocol.values import ROAD, TI
+from wattguard.runtime.buskeys import STATION
+from wattguard.runtime.fep import FepServer
+from wattguard.runtime.ingest import drive_group_commit
+from wattguard.runtime.jetstream import JetStreamBus
+from wattguard.runtime.roles import connect_bus
+from wattguard.runtime.station_roles import RoleBus, StationRole, station_for
+from wattguard.runtime.terminal import TerminalClient
+from wattguard.simulation.fleet_net import FleetNet
+from wattguard.simulation.lazy_fleet import SLOT, LazyFleet
+from wattguard.simulation.lazy_server import LazyServer, diversified_mac_keys
+from wattguard.simulation.ledger import ReadingLedger
+from wattguard.simulation.profile import LoadModel
+from wattguard.station.freshness import AnswerFreshness
+from wattguard.station.storage import open_storage
+
+BATCH = 42  # items per gathered report (as bench/scale.py)
+HOLD = 30.0  # seconds a partial batch waits for more items
+PASSPHRASE = "WATTGUARD_PASSPHRASE"
+VERBOSE = bool(os.environ.get("CHAIN_VERBOSE"))
+BENCH_LIMITS = FepLimits(
+    max_per_host=2000, frames_per_second=20_000.0, frame_burst=200_000,
+    bytes_per_second=1e9, byte_burst=10**9, flood_limit=10**9, connections_per_second=2000.0,
+    connection_burst=2000, login_timeout=600.0,
+)  # fmt: skip
+
+
+class SharedCalendar:
+    """The run's simulated calendar in ``path`` (8 bytes); ``monotonic`` is the real one."""
+
+    def __init__(self, path: Path, start: float | None = None) -> None:
+        if start is not None:
+            path.write_bytes(struct.pack("<d", start))
+        self._file = open(path, "r+b")  # noqa: SIM115  # mapped for the process's life
+        self._map = mmap.mmap(self._file.fileno(), 8)
+
+    def time(self) -> float:
+        return float(struct.unpack_from("<d", self._map)[0])
+
+    def set(self, t: float) -> None:
+        struct.pack_into("<d", self._map, 0, t)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def terminal_addresses(meters: int, per_terminal: int) -> list[bytes]:
+    return [bytes.fromhex(f"99{k:010d}") for k in range(1, -(-meters // per_terminal) + 1)]
+
+
+def meter_addresses(meters: int, per_terminal: int) -> list[bytes]:
+    return [bytes.fromhex(f"{1 + i // per_terminal:06d}{i % per_terminal + 1:06d}")
+            for i in range(meters)]  # fmt: skip
+
+
+def configure(terminal: Terminal, now: float) -> None:
+    """Give ``terminal`` its tasks as the station does, through 6014 (schemes) and 6012."""
+    current = NormalScheme(1, 1, 0, tuple(CSD(OAD(oi, 2, 0)) for oi in (0x0010, 0x2000, 0x4000)))
+    road = ROAD(OAD(0x5002, 2, 0), (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0)))
+    curve = NormalScheme(2, 96, 3, (CSD(road),), TI(1, 15))
+    for omd, units in (
+        (OMD(0x6014, 127, 0), [current.to_data(), curve.to_data()]),
+        (OMD(0x6012, 127, 0), [TaskConfig(k, TI(1, 15), k).to_data() for k in (1, 2)]),
+    ):
+        if terminal.schemes.action(omd, Data.array(*units)) != 0:
+            raise SystemExit("the collection tables were refused")
+    terminal.tasks = terminal.fixed_tasks + terminal.schemes.tasks(now)
+
+
+def in_flight(net: FleetNet) -> int:
+    return len(net.terminal.outbox.in_flight)
+
+
+def pending(net: FleetNet) -> int:
+    outbox = net.terminal.outbox
+    return len(outbox) + sum(map(len, outbox.in_flight.values()))
+
+
+async def run_fleet(args: argparse.Namespace) -> None:
+    run = Path(args.dir)
+    base_rss = _rss()
+    calendar = SharedCalendar(run / "clock")
+    start = calendar.time()
+    master = load_vault(run / "vault", os.environ[PASSPHRASE])[0]
+    meters = meter_addresses(args.meters, args.per_terminal)
+    fleet = LazyFleet(LoadModel.mixed(args.meters, seed=1), meters,
+                      diversified_mac_keys(master, meters), start)  # fmt: skip
+    server = LazyServer(fleet)
+    ledger = server.ledger = ReadingLedger(meters)
+    utility = UtilityPki.load(run / "pki", SystemClock())
+    host, port = args.fep.rsplit(":", 1)
+    nets, clients = [], []
+    for k, address in enumerate(terminal_addresses(args.meters, args.per_terminal)):
+        channel = HplcChannel(seed=k)
+        terminal = Terminal(
+            address, channel, protect=lambda _a, request: wrap_with_rn(request), start=start,
+            batch_items=BATCH, report_hold=HOLD, upstream_timeout=4 * SLOT, heartbeat=SLOT,
+        )  # fmt: skip
+        configure(terminal, start)
+        for meter in meters[k * args.per_terminal : (k + 1) * args.per_terminal]:
+            terminal.add_meter(meter)
+        net = FleetNet(terminal, channel, server)
+        client = TerminalClient(
+            cast(Any, net), calendar, host, int(port), tick=1e6,
+            channel=utility.terminal_channel(address), backoff=(0.1, 1.0),
+        )  # fmt: skip
+        nets.append(net)
+        clients.append(client)
+    if args.drop_item:
+        _drop(nets[0], args.drop_item)
+    tasks = [asyncio.create_task(c.run()) for c in clients]
+    while not all(net.terminal.online for net in nets):
+        await asyncio.sleep(0.05)
+    print(f"fleet: {len(nets)} terminals online", flush=True)
+    began, cpu = time.monotonic(), time.process_time()
+    end = start + args.hours * 3600.0
+    await _drive(nets, calendar, end + 600.0, args.step, args.backlog)
+    wall = time.monotonic() - began
+    np.savez(run / "ledger.npz", counts=ledger.counts, names=np.array(ledger.names))
+    result = {
+        "wall": wall, "cpu": time.process_time() - cpu, "readings": ledger.total,
+        "checksum": ledger.checksum, "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
+        "frames_in": server.frames_in, "ignored": server.ignored,
+        "dropped": sum(n.terminal.outbox.dropped for n in nets),
+    }  # fmt: skip
+    print("RESULT " + json.dumps(result), flush=True)
+    for client in clients:
+        client.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, step: float,
+                 backlog: int) -> None:  # fmt: skip
+    """Advance the calendar to ``end`` in steps, each once no more than ``backlog`` items wait
+    upstream or nothing is on its way (a partial batch waits for time to pass), then hold it
+    until every outbox is acknowledged."""
+    t = calendar.time()
+    shown = time.monotonic()
+    while t < end:
+        while sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets):
+            for net in nets:
+                net.run_until(t)
+            await asyncio.sleep(0.002)
+            if VERBOSE and time.monotonic() - shown > 5:
+                shown = time.monotonic()
+                print(f"fleet: at {t:.0f}, {sum(map(pending, nets))} items pending", flush=True)
+                for net in nets:
+                    o = net.terminal.outbox
+                    print(
+                        f"  {net.terminal.address.hex()} online {net.terminal.online} items "
+                        f"{len(o)} in flight {sorted(o.in_flight)} sent {o.sent_batches} "
+                        f"timer {net.terminal.get_timer()}",
+                        flush=True,
+                    )
+        t = min(t + step, end)
+        calendar.set(t)
+        for net in nets:
+            net.run_until(t)
+        await asyncio.sleep(0)
+    while any(pending(net) for net in nets):
+        if not any(in_flight(net) for net in nets):  # a partial batch: let its hold pass
+            t += step
+            calendar.set(t)
+        for net in nets:
+            net.run_until(t)
+        await asyncio.sleep(0.005)
+
+
+def _drop(net: FleetNet, nth: int) -> None:
+    """Lose the ``nth`` item the terminal collects (a fault the check must see)."""
+    outbox = net.terminal.outbox
+    queue = outbox.queue
+    seen = 0
+
+    def lossy(item: Any, now: float = float("-inf")) -> None:
+        nonlocal seen
+        seen += 1
+        if seen != nth:
+            queue(item, now)
+
+    outbox.queue = lossy  # type: ignore[method-assign]
+
+
+def _rss(field: str = "VmRSS") -> int:
+    """The process's resident set now (``VmHWM``: its peak), bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def run_fep(args: argparse.Namespace) -> None:
+    run = Path(args.dir)
+    utility = UtilityPki.load_party(run / "pki", SystemClock(), "fep")
+    bus = await JetStreamBus.connect(args.bus, name="wattguard-fep-1", consumer="fep-1",
+                                     manage_streams=False)  # fmt: skip
+    events = EventLog()
+    fep = FepServer(bus, events=events, limits=BENCH_LIMITS, channel=utility.fep_channel(events))
+    port = await fep.start("127.0.0.1", args.port)
+    print(f"fep: listening on 127.0.0.1:{port}", flush=True)
+    try:
+        while True:
+            await asyncio.sleep(5.0)
+            print(f"fep: {len(fep.sessions)} sessions, {fep.forwarded:,} frames, "
+                  f"{len(events.events)} events", flush=True)  # fmt: skip
+    finally:
+        await fep.close()
+        await bus.close()
+
+
+class DistinctDown:
+    """The worker's bus, each message down to a terminal under an id of its own.
+
+    JetStream drops a message whose id it stored within the duplicate window, and the default
+    id is the digest of the subject and payload. The station's acknowledgement of a terminal's
+    report is the same bytes each time the report's PIID comes round (64 of them), so at this
+    pace the 65th report's acknowledgement was dropped as a duplicate of the first and the
+    terminal waited for it for good. (A deployment at real-time pace is hit when a terminal
+    sends 64 reports within the window: 10 minutes.)"""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.prefix = f"{os.getpid()}-{time.time_ns()}-"
+        self.sent = 0
+
+    def publish(self, subject: str, payload: bytes) -> None:
+        if subject.startswith("down."):
+            self.sent += 1
+            self.inner.publish(subject, payload, msg_id=f"{self.prefix}{self.sent}")
+        else:
+            self.inner.publish(subject, payload)
+
+    def subscribe(self, pattern: str, handler: Any) -> Any:
+        return self.inner.subscribe(pattern, handler)
+
+
+async def run_worker(args: argparse.Namespace) -> None:
+    run = Path(args.dir)
+    clock = SharedCalendar(run / "clock")
+    keys = load_vault(run / "vault", os.environ[PASSPHRASE])
+    hsm = CryptoDevice(keys, ca_key=sm2.PrivateKey.generate(), clock=clock.time)
+    storage = open_storage(args.database)
+    nats, bus, _ = await connect_bus(args.bus, STATION, None, jetstream=True)
+    role = StationRole.INGEST
+    station = station_for(role, storage, RoleBus(DistinctDown(bus), role), clock, hsm=hsm,
+                          collection_interval=SLOT, freshness=AnswerFreshness())  # fmt: skip
+    committer = asyncio.create_task(drive_group_commit(station))
+    await nats.ready()
+    print("worker: ready", flush=True)
+    try:
+        while True:
+            await asyncio.sleep(1.0)
+            station.tick()
+            if VERBOSE:
+                print(
+                    f"worker: {station.received:,} received, {station.stored:,} stored", flush=True
+                )
+    finally:
+        committer.cancel()
+        station.close()
+        await nats.close()
+        storage.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("role", choices=("fleet", "fep", "worker"))
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--bus", default="nats://127.0.0.1:4222")
+    parser.add_argument("--database", default="")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--fep", default="127.0.0.1:0")
+    parser.add_argument("--meters", type=int, default=1000)
+    parser.add_argument("--per-terminal", type=int, default=250)
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--step", type=float, default=30.0)
+    parser.add_argument("--backlog", type=int, default=0)
+    parser.add_argument("--drop-item", type=int, default=0)
+    args = parser.parse_args()
+    if VERBOSE:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format=f"{args.role} %(name)s: %(message)s")
+    runner = {"fleet": run_fleet, "fep": run_fep, "worker": run_worker}[args.role]
+    profile = os.environ.get("CHAIN_PROFILE")  # a folder: each process's cProfile goes there
+    if profile:
+        import cProfile
+        import signal
+
+        profiler = cProfile.Profile()
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        profiler.enable()
+    try:
+        asyncio.run(runner(args))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if profile:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}/{args.role}-{os.getpid()}.prof")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
