@@ -264,32 +264,6 @@ async def run_fep(args: argparse.Namespace) -> None:
         await bus.close()
 
 
-class DistinctDown:
-    """The worker's bus, each message down to a terminal under an id of its own.
-
-    JetStream drops a message whose id it stored within the duplicate window, and the default
-    id is the digest of the subject and payload. The station's acknowledgement of a terminal's
-    report is the same bytes each time the report's PIID comes round (64 of them), so at this
-    pace the 65th report's acknowledgement was dropped as a duplicate of the first and the
-    terminal waited for it for good. (A deployment at real-time pace is hit when a terminal
-    sends 64 reports within the window: 10 minutes.)"""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.prefix = f"{os.getpid()}-{time.time_ns()}-"
-        self.sent = 0
-
-    def publish(self, subject: str, payload: bytes) -> None:
-        if subject.startswith("down."):
-            self.sent += 1
-            self.inner.publish(subject, payload, msg_id=f"{self.prefix}{self.sent}")
-        else:
-            self.inner.publish(subject, payload)
-
-    def subscribe(self, pattern: str, handler: Any) -> Any:
-        return self.inner.subscribe(pattern, handler)
-
-
 async def run_worker(args: argparse.Namespace) -> None:
     run = Path(args.dir)
     clock = SharedCalendar(run / "clock")
@@ -298,7 +272,7 @@ async def run_worker(args: argparse.Namespace) -> None:
     storage = open_storage(args.database)
     nats, bus, _ = await connect_bus(args.bus, STATION, None, jetstream=True)
     role = StationRole.INGEST
-    station = station_for(role, storage, RoleBus(DistinctDown(bus), role), clock, hsm=hsm,
+    station = station_for(role, storage, RoleBus(bus, role), clock, hsm=hsm,
                           collection_interval=SLOT, freshness=AnswerFreshness())  # fmt: skip
     committer = asyncio.create_task(drive_group_commit(station))
     await nats.ready()

@@ -91,6 +91,26 @@ async def test_a_message_published_twice_is_stored_and_delivered_once(
 
 
 @run
+async def test_equal_messages_down_to_a_terminal_are_each_delivered(
+    prefix: str, cleanup: None
+) -> None:
+    """The station's acknowledgement of a report repeats byte for byte each time its PIID
+    comes round: every one must reach the terminal (under content ids the 65th was dropped)."""
+    got: list[bytes] = []
+    bus = await _bus(prefix)
+    bus.subscribe("down.*", lambda s, p: got.append(p), durable="fep")
+    await bus.ready()
+    ack = bytes.fromhex("0801000000")  # the same acknowledgement, PIID 1, 70 times
+    for _ in range(70):
+        bus.publish("down.000000000100", ack)
+    await bus.ready()
+    await _until(lambda: len(got) >= 70)
+    await asyncio.sleep(0.3)
+    await bus.close()
+    assert got == [ack] * 70 and bus.duplicates == 0
+
+
+@run
 async def test_an_explicit_message_id_deduplicates_across_publishers(
     prefix: str, cleanup: None
 ) -> None:

@@ -10,7 +10,8 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   updates them when they exist, so every service may start first.
 * **Publishing** waits for the server's acknowledgement (the message is stored) and retries a
   failed publish with backoff, so a message is published at least once. Each message carries
-  a ``Nats-Msg-Id``: the caller's, or by default the SM3 digest of its subject and payload.
+  a ``Nats-Msg-Id``: the caller's, or by default the SM3 digest of its subject and payload
+  (on the down stream, whose equal messages are meant, an id of each publish instead).
   Within the stream's duplicate window the server stores a second copy with the same id only
   once, so a publisher that retries, or a FEP that restarts and sends a report again, never
   duplicates it (:attr:`JetStreamBus.duplicates` counts what the server dropped).
@@ -57,6 +58,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -100,6 +102,11 @@ class StreamSpec:
     max_age: float = 7 * 86_400.0
     duplicate_window: float = 600.0
     replicas: int = 1
+    #: False: each publish gets an id of its own instead of the digest of its content, for a
+    #: stream whose equal messages are meant (the station's acknowledgement of a terminal's
+    #: report is the same bytes whenever the report's PIID, one of 64, comes round: under the
+    #: digest, JetStream dropped the 65th within its window and the terminal's reports stalled).
+    content_ids: bool = True
 
 
 #: The streams of a deployment: reports and answers up, commands down, security events, and
@@ -107,7 +114,9 @@ class StreamSpec:
 DEFAULT_STREAMS = (
     StreamSpec("WATTGUARD_UP", ("up.>",)),
     StreamSpec("WATTGUARD_ANSWERS", ("answers.>",)),
-    StreamSpec("WATTGUARD_DOWN", ("down.>",), retention="limits", max_age=3600.0),
+    StreamSpec(
+        "WATTGUARD_DOWN", ("down.>",), retention="limits", max_age=3600.0, content_ids=False
+    ),
     StreamSpec("WATTGUARD_EVENTS", ("events.>",)),
 )
 
@@ -147,6 +156,7 @@ class JetStreamBus:
         self.retry_delay, self.batch = retry_delay, batch
         self.consumer = consumer
         self.lookback = lookback
+        self._instance = os.urandom(8).hex()  # this bus's publishes' ids (content_ids=False)
         self._queue: asyncio.Queue[tuple[str, bytes, str] | None] = asyncio.Queue()
         self._writer = asyncio.get_running_loop().create_task(self._write())
         self._consumers: list[asyncio.Task[Any]] = []
@@ -230,13 +240,19 @@ class JetStreamBus:
 
     def publish(self, subject: str, payload: bytes, msg_id: str | None = None) -> None:
         """Queue ``payload`` for ``subject``; it is sent in order, stored by the server and
-        deduplicated by ``msg_id`` (default: :func:`message_id`)."""
+        deduplicated by ``msg_id`` (default: :func:`message_id`; on a stream without content
+        ids, an id of this publish alone)."""
         if "*" in subject or ">" in subject:
             raise ConfigError(f"publish to a concrete subject, not the pattern {subject!r}")
         _check(subject)
-        self._stream_for(subject)
+        spec = self._stream_for(subject)
         self.published += 1
-        self._queue.put_nowait((subject, payload, msg_id or message_id(subject, payload)))
+        if msg_id is None:
+            if spec.content_ids:
+                msg_id = message_id(subject, payload)
+            else:  # an id of this publish (kept through its retries), never another's
+                msg_id = f"{self._instance}-{self.published}"
+        self._queue.put_nowait((subject, payload, msg_id))
 
     async def _write(self) -> None:
         while (item := await self._queue.get()) is not None:
