@@ -4,16 +4,16 @@ work queue shared by workers, redelivery after a worker dies or a handler fails.
 from __future__ import annotations
 
 import asyncio
-import functools
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from wattguard.errors import ConfigError
+from wattguard.testing.aio import run, until
 from wattguard.testing.services import NATS_URL, nats_reachable, require
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
@@ -53,24 +53,6 @@ def cleanup(prefix: str) -> Iterator[None]:
     asyncio.run(_delete_streams(prefix))
 
 
-def run(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    """The async test run on its own event loop (fixtures as usual)."""
-
-    @functools.wraps(test)
-    def sync(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))  # type: ignore[arg-type]
-
-    return sync
-
-
-async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 @run
 async def test_a_message_published_twice_is_stored_and_delivered_once(
     prefix: str, cleanup: None
@@ -83,7 +65,7 @@ async def test_a_message_published_twice_is_stored_and_delivered_once(
     bus.publish("up.000000000100", b"report one")  # the same bytes again: a FEP's retry
     bus.publish("up.000000000100", b"report two")
     await bus.ready()
-    await _until(lambda: len(got) >= 2)
+    await until(lambda: len(got) >= 2)
     await asyncio.sleep(0.3)
     await bus.close()
     assert got == [("up.000000000100", b"report one"), ("up.000000000100", b"report two")]
@@ -104,7 +86,7 @@ async def test_equal_messages_down_to_a_terminal_are_each_delivered(
     for _ in range(70):
         bus.publish("down.000000000100", ack)
     await bus.ready()
-    await _until(lambda: len(got) >= 70)
+    await until(lambda: len(got) >= 70)
     await asyncio.sleep(0.3)
     await bus.close()
     assert got == [ack] * 70 and bus.duplicates == 0
@@ -138,7 +120,7 @@ async def test_workers_sharing_a_durable_consumer_split_the_messages_exactly_onc
     for k in range(400):
         publisher.publish(f"up.{k % 4:012d}", f"reading {k}".encode())
     await publisher.ready()
-    await _until(lambda: len(seen["a"]) + len(seen["b"]) >= 400)
+    await until(lambda: len(seen["a"]) + len(seen["b"]) >= 400)
     await asyncio.sleep(0.3)
     for bus in (publisher, *workers):
         await bus.close()
@@ -188,7 +170,7 @@ async def test_what_a_killed_worker_held_goes_to_the_other(prefix: str, cleanup:
     got: list[bytes] = []
     survivor.subscribe("up.>", lambda s, p: got.append(p), durable="ingest")
     await survivor.ready()
-    await _until(lambda: len(set(got)) >= 20, seconds=15)
+    await until(lambda: len(set(got)) >= 20, seconds=15)
     await asyncio.sleep(0.3)
     await survivor.close()
     await publisher.close()
@@ -215,7 +197,7 @@ async def test_a_failing_handler_gets_the_message_again_then_it_is_dropped(
     bus.publish("up.000000000100", b"poison")
     bus.publish("up.000000000100", b"fine")
     await bus.ready()
-    await _until(lambda: len(attempts) >= 3 and later == [b"fine"])
+    await until(lambda: len(attempts) >= 3 and later == [b"fine"])
     await asyncio.sleep(0.5)
     await bus.close()
     assert len(attempts) == 3 and bus.terminated == 1, "tried max_deliver times, then dropped"

@@ -6,13 +6,12 @@ starts with new messages while a durable one that exists resumes where it stoppe
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
+from wattguard.testing.aio import run, until
 from wattguard.testing.services import NATS_URL, nats_reachable, require
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
@@ -37,24 +36,6 @@ async def _delete_streams(prefix: str) -> None:
         if info.config.name.startswith(prefix + "_"):
             await js.delete_stream(info.config.name)
     await connection.close()
-
-
-def run(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    """The async test run on its own event loop (fixtures as usual)."""
-
-    @functools.wraps(test)
-    def sync(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))  # type: ignore[arg-type]
-
-    return sync
-
-
-async def _until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def _held(bus: JetStreamBus) -> int:
@@ -98,11 +79,11 @@ async def test_a_batch_is_acknowledged_only_after_its_commit(prefix: str) -> Non
     for k, payload in enumerate(sent):
         publisher.publish(f"up.{k % 7:012d}", payload)
     await publisher.ready()
-    await _until(lambda: worker.failed_batches >= 4)
+    await until(lambda: worker.failed_batches >= 4)
     assert await _held(publisher) == 300, "no message acknowledged while its commit fails"
     assert store.durable == []
     store.down = False  # the database is back: the batches given back are committed
-    await _until(lambda: len(set(store.durable)) == 300)
+    await until(lambda: len(set(store.durable)) == 300)
     await asyncio.sleep(0.3)
     assert await _held(publisher) == 0, "each acknowledged after its commit"
     await worker.close()
@@ -128,14 +109,14 @@ async def test_a_new_consumer_of_the_down_stream_starts_with_new_messages(prefix
     bus = await fep(first)
     station.publish("down.000000000100", b"command 1")
     await station.ready()
-    await _until(lambda: first == [b"command 1"])
+    await until(lambda: first == [b"command 1"])
     await asyncio.sleep(0.3)
     await bus.close()
     station.publish("down.000000000100", b"command 2, sent while the FEP restarts")
     await station.ready()
     again: list[bytes] = []
     bus = await fep(again)  # the same durable consumer: it resumes where it stopped
-    await _until(lambda: len(again) >= 1)
+    await until(lambda: len(again) >= 1)
     await asyncio.sleep(0.3)
     await bus.close()
     await station.close()

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from wattguard.events import EventLog
 from wattguard.network.bus import down_subject, up_subject
+from wattguard.testing.aio import until
 from wattguard.testing.services import NATS_SERVER, free_port, nats_server, require
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
@@ -47,13 +46,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield Server(url, keys)
 
 
-async def _until(condition: Any, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "not reached in time"
-        await asyncio.sleep(0.05)
-
-
 async def _scenario(server: Server) -> tuple[list[bytes], EventLog, int]:
     station_js, station, sealed = await connect_bus(server.url, "station", server.keys,
                                                     jetstream=True)  # fmt: skip
@@ -78,14 +70,14 @@ async def _scenario(server: Server) -> tuple[list[bytes], EventLog, int]:
     await station_js.ready()
     await fep_js.ready()
     station.publish(down_subject(TERMINAL), b"command")
-    await _until(lambda: down == [b"command"])
+    await until(lambda: down == [b"command"])
     fep.publish(up_subject(TERMINAL), b"report")
     await fep_js.ready()
-    await _until(lambda: got == [b"report"])  # the redelivery of the same envelope passes
+    await until(lambda: got == [b"report"])  # the redelivery of the same envelope passes
     # the envelope as captured, published again under another message id: a new stream message
     fep_js.publish(up_subject(TERMINAL), captured[0], msg_id="replayed")
     await fep_js.ready()
-    await _until(lambda: sealed.refused >= 1)
+    await until(lambda: sealed.refused >= 1)
     await fep_js.close()
     await station_js.close()
     return got, log, attempts[0]
@@ -107,7 +99,7 @@ async def _unsealed_replay(server: Server) -> list[bytes]:
     fep.publish(up_subject(TERMINAL), b"report", msg_id="first")
     fep.publish(up_subject(TERMINAL), b"report", msg_id="replayed")
     await fep.ready()
-    await _until(lambda: len(got) == 2)
+    await until(lambda: len(got) == 2)
     await fep.close()
     await station.close()
     return got

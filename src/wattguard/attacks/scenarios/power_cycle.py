@@ -23,20 +23,14 @@ from wattguard.esam.client import EsamClient
 from wattguard.meter.device import Meter, MeterConfig
 from wattguard.meter.management.esam_store import StoredEsam
 from wattguard.meter.management.storage import MemoryStore
-from wattguard.protocol import OAD, OMD, Data, DataType
+from wattguard.protocol import OMD, Data, DataType
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.security import Protection as Wrapping
 from wattguard.testing.esam import DEVICE_KEY, make_esam, rig
 from wattguard.testing.meter import Line, new_meter
 
-_TRIP = Data.array(
-    Data.structure(
-        Data(DataType.OAD, OAD(0xF205, 2, 1)),
-        Data(DataType.UNSIGNED, 0),
-        Data(DataType.LONG_UNSIGNED, 0),
-        Data(DataType.BOOL, False),
-    )
-)
+#: A trip at once (8000 method 129; no parameters: the meter's defaults).
+_TRIP = Data(DataType.NULL, None)
 
 
 class _RamRelayStore(MemoryStore):
@@ -67,7 +61,7 @@ def power_cycle_after_trip(protected: bool) -> Outcome:
     station.register(ADDRESS, key_version=1)
     now = T0 + 3600
     trip = station.wrap(
-        ADDRESS, ActionRequest(3, OMD(0x8000, 129), _TRIP), protection=Wrapping.CIPHERTEXT
+        ADDRESS, ActionRequest(3, OMD(0x8000, 129, 0), _TRIP), protection=Wrapping.CIPHERTEXT
     )
     Line(meter).exchange(trip, now)
     if meter.management.relay.supplying:
