@@ -5,12 +5,11 @@ each meter in turn)."""
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wattguard.network.terminal.tasks import CollectionTask
-from wattguard.protocol import ClientConnection
+from wattguard.protocol import ClientConnection, ServerAddress
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.stream import FrameDecoder
 
@@ -34,21 +33,45 @@ class Job:
     sent_at: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class MeterLine:
     """One meter's line: its connection, its jobs (``busy`` is the one in flight; a raw job
     reads its answer with ``raw_decoder``), and where each collection task stands (``since``:
-    the start of the next window, ``next_run``: when it next runs)."""
+    the start of the next window, ``next_run``: when it next runs).
+
+    The connection exists only while the line has something going on (:attr:`connection`
+    makes it, :meth:`release` lets it go once the line is idle): a terminal of hundreds of
+    meters holds a few connections at a time, not one each (about 3 KB apiece)."""
 
     address: bytes
-    connection: ClientConnection
-    jobs: deque[Job] = field(default_factory=deque)
+    timeout: float
+    jobs: list[Job] = field(default_factory=list)
     busy: Job | None = None
     raw_decoder: FrameDecoder | None = None
     piid: int = 0
     since: dict[str, float] = field(default_factory=dict)
     next_run: dict[str, float] = field(default_factory=dict)
     failures: int = 0
+    _connection: ClientConnection | None = None
+
+    @property
+    def connection(self) -> ClientConnection:
+        """The line's DL/T 698.45 client connection (made when first needed)."""
+        if self._connection is None:
+            self._connection = ClientConnection(ServerAddress(self.address), timeout=self.timeout)
+        return self._connection
+
+    def connection_timer(self) -> float | None:
+        """When the connection next needs :meth:`ClientConnection.handle_timer` (None: no
+        connection, or nothing pending)."""
+        return None if self._connection is None else self._connection.get_timer()
+
+    def release(self) -> None:
+        """Let the connection go if nothing is in flight, queued or pending on it."""
+        held = self._connection
+        if held is None or self.busy is not None or self.jobs or held.get_timer() is not None:
+            return
+        self._connection = None
 
     def next_piid(self) -> int:
         """The next PIID for a request to this meter (0-63, wrapping)."""
@@ -126,7 +149,7 @@ class LineTimers:
         times = [
             line.next_run.get(task.name, self.start) for task in tasks if task.covers(line.address)
         ]
-        timer = line.connection.get_timer()
+        timer = line.connection_timer()
         if timer is not None:
             times.append(timer)
         if line.busy is not None and line.raw_decoder is not None:

@@ -55,7 +55,6 @@ from wattguard.network.terminal.scheme import SchemeTable
 from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor
 from wattguard.protocol import (
     OMD,
-    ClientConnection,
     Data,
     IncomingRequest,
     LinkEvent,
@@ -179,8 +178,7 @@ class Terminal:
         """Add a meter to the archive (and to the HPLC network)."""
         if len(address) != 6:
             raise ValueError("a meter address is 6 bytes (12 BCD digits)")
-        connection = ClientConnection(ServerAddress(address), timeout=self.meter_timeout)
-        line = MeterLine(address, connection)
+        line = MeterLine(address, self.meter_timeout)
         for task in self.tasks:
             line.since[task.name] = floor(self.start, task.interval)
             line.next_run[task.name] = self.start
@@ -267,12 +265,13 @@ class Terminal:
         for line in self._line_timers.due(self.tasks, now):
             if line.busy is not None and line.raw_decoder is not None and line.busy.deadline <= now:
                 self._finish(line, None, now)
-            timer = line.connection.get_timer()
+            timer = line.connection_timer()
             if timer is not None and timer <= now:
                 line.connection.handle_timer(now)
                 self._drain_meter(line, now)
             self._schedule(line, now)
             self._dispatch(line, now)
+            line.release()
         if self._connected:
             timer = self.upstream.get_timer()
             if timer is not None and timer <= now:
@@ -368,6 +367,7 @@ class Terminal:
                     EventKind.MALFORMED, f"from meter {line.address.hex()}: {event.error}", now
                 )
         self._send_down(line, now)
+        line.release()  # drained and sent: an idle line gives its connection back
 
     def _send_down(self, line: MeterLine, now: float) -> None:
         out = line.connection.data_to_send()
@@ -382,7 +382,7 @@ class Terminal:
     def _dispatch(self, line: MeterLine, now: float) -> None:
         if line.busy is not None or not line.jobs:
             return
-        job = line.jobs.popleft()
+        job = line.jobs.pop(0)
         line.busy = job
         job.deadline = now + self.meter_timeout
         job.sent_at = now
