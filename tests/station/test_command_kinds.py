@@ -42,7 +42,7 @@ def meters(n: int) -> tuple[str, ...]:
 
 def test_every_kind_is_described_and_its_described_argument_is_checked() -> None:
     described = {k["kind"]: k for k in describe()}
-    assert len(described) == len(KINDS) == 14
+    assert len(described) == len(KINDS) == 15
     assert described["time sync"]["argument"] == {"type": "none"}
     assert parse(CommandKind.TIME_SYNC, "") is None
     assert parse(CommandKind.TOP_UP, " 5000 ") == 5000
