@@ -42,10 +42,10 @@ from wattguard.station.collector import Collector
 from wattguard.station.group_commit import GroupCommit, GroupCommitConfig, IngestQueue
 from wattguard.station.ingest import PlainVerifier, Reading
 from wattguard.station.records import InvalidRecord
-from wattguard.station.storage import PostgresStorage, SqliteStorage
+from wattguard.station.storage import SqliteStorage
 from wattguard.testing import T0
 from wattguard.testing.meter import new_meter
-from wattguard.testing.storage import Backend, Store
+from wattguard.testing.storage import Backend
 
 M1, M2 = "000000000001", "000000000002"
 ENERGY = "00100201"
@@ -142,31 +142,9 @@ def test_a_redelivered_report_is_stored_once_and_counted_as_duplicates(backend: 
     assert (queue.stats.rows, queue.stats.new, queue.stats.duplicates) == (30, 15, 15)
 
 
-def _refuse_a_value(backend: Backend, store: Store) -> None:
-    """A commit that fails, as a full disk or a lost server would make it."""
-    if isinstance(store, PostgresStorage):
-        backend.raw(
-            store,
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN IF NEW.value = 666.5 THEN RAISE EXCEPTION 'refused'; END IF; "
-            "RETURN NEW; END $$",
-        )
-        backend.raw(
-            store,
-            "CREATE TRIGGER refuse BEFORE INSERT ON readings "
-            "FOR EACH ROW EXECUTE FUNCTION refuse()",
-        )
-    else:
-        backend.raw(
-            store,
-            "CREATE TRIGGER refuse BEFORE INSERT ON readings WHEN NEW.value = 666.5 "
-            "BEGIN SELECT RAISE(ABORT, 'refused'); END",
-        )
-
-
 def test_a_failed_commit_acknowledges_nothing_and_the_resend_is_stored(backend: Backend) -> None:
     store = backend.open()
-    _refuse_a_value(backend, store)
+    backend.refuse_value(store)
     queue = IngestQueue(store, Clock(), lambda: 1e9)
     acks: list[tuple[str, bool]] = []
     queue.add(report(M1, 0), lambda ok: acks.append(("good", ok)))

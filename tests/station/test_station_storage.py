@@ -115,31 +115,10 @@ def test_numbers_of_other_types_are_stored_as_floats(storage: Store) -> None:
     assert [(r.time, r.value) for r in storage.readings(M1)] == [(7, 2.5), (8, 3.0)]
 
 
-def _refuse_a_value(backend: Backend, store: Store) -> None:
-    if isinstance(store, PostgresStorage):
-        backend.raw(
-            store,
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN IF NEW.value = 666.5 THEN RAISE EXCEPTION 'refused'; END IF; "
-            "RETURN NEW; END $$",
-        )
-        backend.raw(
-            store,
-            "CREATE TRIGGER refuse BEFORE INSERT ON readings "
-            "FOR EACH ROW EXECUTE FUNCTION refuse()",
-        )
-    else:
-        backend.raw(
-            store,
-            "CREATE TRIGGER refuse BEFORE INSERT ON readings WHEN NEW.value = 666.5 "
-            "BEGIN SELECT RAISE(ABORT, 'refused'); END",
-        )
-
-
 def test_a_batch_the_database_refuses_half_way_stores_nothing(
     backend: Backend, storage: Store
 ) -> None:
-    _refuse_a_value(backend, storage)
+    backend.refuse_value(storage)
     batch = [R(M1, t, float(t)) for t in range(1000)]
     batch[500] = R(M1, 500, 666.5)
     with pytest.raises(StorageError, match="refused"):

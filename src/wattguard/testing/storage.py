@@ -74,6 +74,28 @@ class Backend:
                 return list(cur.fetchall()) if cur.description else []
         return list(store._db.execute(sql, params).fetchall())
 
+    def refuse_value(self, store: Store, value: float = 666.5) -> None:
+        """From now on, an insert of a reading of ``value`` fails (a trigger), as a full disk
+        or a lost server would make a commit fail: the batch holding it is refused whole."""
+        if isinstance(store, PostgresStorage):
+            self.raw(
+                store,
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN IF NEW.value = {float(value)!r} THEN RAISE EXCEPTION 'refused'; "
+                "END IF; RETURN NEW; END $$",
+            )
+            self.raw(
+                store,
+                "CREATE TRIGGER refuse BEFORE INSERT ON readings "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()",
+            )
+        else:
+            self.raw(
+                store,
+                f"CREATE TRIGGER refuse BEFORE INSERT ON readings WHEN NEW.value = "
+                f"{float(value)!r} BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+
     def cleanup(self) -> None:
         """Close every storage opened here; drop the PostgreSQL schema."""
         for store in self.opened:
