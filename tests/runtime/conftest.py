@@ -1,15 +1,24 @@
 """Fixtures of the runtime's tests that start services: a JetStream-enabled nats-server of the
-test's own, and a PostgreSQL schema dropped afterwards."""
+test's own, a stream prefix on the shared NATS server whose streams are deleted afterwards, and
+a PostgreSQL schema dropped afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from wattguard.testing.services import POSTGRES_URL, free_port, nats_server, require
+from wattguard.testing.services import (
+    NATS_URL,
+    POSTGRES_URL,
+    free_port,
+    nats_reachable,
+    nats_server,
+    require,
+)
 
 
 @pytest.fixture
@@ -36,3 +45,25 @@ def pg_schema() -> Iterator[str]:
     yield name
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A prefix of this test's own for the JetStream streams on the NATS server at NATS_URL;
+    the streams under it are deleted after the test."""
+    pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
+    require(nats_reachable(), f"no NATS server at {NATS_URL} (set WATTGUARD_NATS_URL)")
+    made = f"t{uuid.uuid4().hex[:12]}"
+    yield made
+    asyncio.run(_delete_streams(made))
+
+
+async def _delete_streams(prefix: str) -> None:
+    import nats
+
+    connection = await nats.connect(NATS_URL)
+    js = connection.jetstream()
+    for info in await js.streams_info():
+        if info.config.name.startswith(prefix + "_"):
+            await js.delete_stream(info.config.name)
+    await connection.close()

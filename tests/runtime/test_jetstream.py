@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from wattguard.errors import ConfigError
 from wattguard.testing.aio import run, until
-from wattguard.testing.services import NATS_URL, nats_reachable, require
+from wattguard.testing.services import NATS_URL
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
 
@@ -26,37 +24,12 @@ from wattguard.runtime.jetstream import (
 )
 
 
-@pytest.fixture
-def prefix() -> str:
-    require(nats_reachable(), f"no NATS server at {NATS_URL} (set WATTGUARD_NATS_URL)")
-    return f"t{uuid.uuid4().hex[:12]}"
-
-
 async def _bus(prefix: str, **options: Any) -> JetStreamBus:
     return await JetStreamBus.connect(NATS_URL, prefix=prefix, **options)
 
 
-async def _delete_streams(prefix: str) -> None:
-    import nats
-
-    connection = await nats.connect(NATS_URL)
-    js = connection.jetstream()
-    for info in await js.streams_info():
-        if info.config.name.startswith(prefix + "_"):
-            await js.delete_stream(info.config.name)
-    await connection.close()
-
-
-@pytest.fixture
-def cleanup(prefix: str) -> Iterator[None]:
-    yield
-    asyncio.run(_delete_streams(prefix))
-
-
 @run
-async def test_a_message_published_twice_is_stored_and_delivered_once(
-    prefix: str, cleanup: None
-) -> None:
+async def test_a_message_published_twice_is_stored_and_delivered_once(prefix: str) -> None:
     got: list[tuple[str, bytes]] = []
     bus = await _bus(prefix)
     bus.subscribe("up.*", lambda s, p: got.append((s, p)), durable="ingest")
@@ -73,9 +46,7 @@ async def test_a_message_published_twice_is_stored_and_delivered_once(
 
 
 @run
-async def test_equal_messages_down_to_a_terminal_are_each_delivered(
-    prefix: str, cleanup: None
-) -> None:
+async def test_equal_messages_down_to_a_terminal_are_each_delivered(prefix: str) -> None:
     """The station's acknowledgement of a report repeats byte for byte each time its PIID
     comes round: every one must reach the terminal (under content ids the 65th was dropped)."""
     got: list[bytes] = []
@@ -93,9 +64,7 @@ async def test_equal_messages_down_to_a_terminal_are_each_delivered(
 
 
 @run
-async def test_an_explicit_message_id_deduplicates_across_publishers(
-    prefix: str, cleanup: None
-) -> None:
+async def test_an_explicit_message_id_deduplicates_across_publishers(prefix: str) -> None:
     first, second = await _bus(prefix), await _bus(prefix)
     first.publish("up.000000000100", b"sealed copy 1", msg_id="report-7")
     await first.ready()
@@ -109,7 +78,7 @@ async def test_an_explicit_message_id_deduplicates_across_publishers(
 
 @run
 async def test_workers_sharing_a_durable_consumer_split_the_messages_exactly_once(
-    prefix: str, cleanup: None
+    prefix: str,
 ) -> None:
     seen: dict[str, list[bytes]] = {"a": [], "b": []}
     publisher = await _bus(prefix)
@@ -150,7 +119,7 @@ asyncio.run(main())
 
 
 @run
-async def test_what_a_killed_worker_held_goes_to_the_other(prefix: str, cleanup: None) -> None:
+async def test_what_a_killed_worker_held_goes_to_the_other(prefix: str) -> None:
     doomed = subprocess.Popen(
         [sys.executable, "-c", WORKER, NATS_URL, prefix], stdout=subprocess.PIPE, text=True
     )
@@ -179,9 +148,7 @@ async def test_what_a_killed_worker_held_goes_to_the_other(prefix: str, cleanup:
 
 
 @run
-async def test_a_failing_handler_gets_the_message_again_then_it_is_dropped(
-    prefix: str, cleanup: None
-) -> None:
+async def test_a_failing_handler_gets_the_message_again_then_it_is_dropped(prefix: str) -> None:
     attempts: list[bytes] = []
     later: list[bytes] = []
 
@@ -204,7 +171,7 @@ async def test_a_failing_handler_gets_the_message_again_then_it_is_dropped(
 
 
 @run
-async def test_a_subject_no_stream_stores_is_refused(prefix: str, cleanup: None) -> None:
+async def test_a_subject_no_stream_stores_is_refused(prefix: str) -> None:
     bus = await _bus(prefix, streams=(StreamSpec("ONLY_UP", ("up.>",)),))
     with pytest.raises(ConfigError, match="no JetStream stream"):
         bus.publish("down.000000000100", b"x")

@@ -6,36 +6,15 @@ starts with new messages while a durable one that exists resumes where it stoppe
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from wattguard.testing.aio import run, until
-from wattguard.testing.services import NATS_URL, nats_reachable, require
+from wattguard.testing.services import NATS_URL
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
 
 from wattguard.runtime.jetstream import DEFAULT_STREAMS, JetStreamBus
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    require(nats_reachable(), f"no NATS server at {NATS_URL} (set WATTGUARD_NATS_URL)")
-    made = f"b{uuid.uuid4().hex[:12]}"
-    yield made
-    asyncio.run(_delete_streams(made))
-
-
-async def _delete_streams(prefix: str) -> None:
-    import nats
-
-    connection = await nats.connect(NATS_URL)
-    js = connection.jetstream()
-    for info in await js.streams_info():
-        if info.config.name.startswith(prefix + "_"):
-            await js.delete_stream(info.config.name)
-    await connection.close()
 
 
 async def _held(bus: JetStreamBus) -> int:
