@@ -53,7 +53,7 @@ under the wrong parent, or defined twice. "(also X)" names a second base.
     │   └── CommandRefused     [station.commands] a command refused; says why
     │       ├── CommandNotFound [station.commands] no command has that id
     │       ├── UnknownMeter   [station.commands] a command names an unregistered meter
-    │       └── BadArgument    [station.command_kinds] an argument its kind does not take
+    │       └── BadArgument    [station.arguments] an argument its kind does not take
     ├── ConfigError            the configuration or the environment cannot do what was asked
     │   ├── BackendUnavailable [crypto._openssl] no usable system OpenSSL with SM2
     │   ├── UnprotectedSecretError [secretfile] a secret file group or others can write

@@ -19,7 +19,6 @@ description for ``GET /api/command-kinds``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +29,11 @@ from wattguard.protocol import OAD, OMD, Data, DataType, DateTimeS
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.set import SetItem, SetRequestNormal, SetRequestNormalList
+from wattguard.station.arguments import BadArgument, oad_argument
+from wattguard.station.arguments import json_object as _json
+from wattguard.station.arguments import whole_number as _integer
 from wattguard.station.commands import ISSUER, CommandKind, CommandRefused
 from wattguard.station.freeze_objects import ARGUMENT as FREEZE_ARGUMENT
-from wattguard.station.freeze_objects import FreezeChange
 from wattguard.station.freeze_objects import parse as parse_freeze
 from wattguard.station.freeze_objects import request as freeze_request
 
@@ -68,10 +69,6 @@ THRESHOLDS: dict[str, tuple[int, int, str, int, tuple[float, float], DataType]] 
     "voltage THD": (0xFF27, 5, "%", 100, (0.5, 50.0), DataType.LONG_UNSIGNED),
     "current THD": (0xFF28, 5, "%", 100, (1.0, 200.0), DataType.LONG_UNSIGNED),
 }
-
-
-class BadArgument(CommandRefused):
-    """A command's argument is not what its kind takes; ``reason`` says what is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,27 +150,6 @@ def _whole(argument: str, name: str, low: int, high: int) -> int:
     return value
 
 
-def _json(argument: str, keys: set[str], required: set[str]) -> dict[str, Any]:
-    try:
-        value = json.loads(argument)
-    except ValueError:
-        raise BadArgument("the argument is a JSON object") from None
-    if not isinstance(value, dict):
-        raise BadArgument("the argument is a JSON object")
-    unknown, missing = set(value) - keys, required - set(value)
-    if unknown:
-        raise BadArgument(f"unknown field(s): {', '.join(sorted(unknown))}")
-    if missing:
-        raise BadArgument(f"missing field(s): {', '.join(sorted(missing))}")
-    return value
-
-
-def _integer(value: object, name: str, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadArgument(f"{name} is a whole number, {low} to {high}")
-    return value
-
-
 def _moment(text: object) -> float:
     if not isinstance(text, str):
         raise BadArgument("switch_at is an ISO 8601 time with its zone, e.g. 2027-01-01T00:00Z")
@@ -227,15 +203,7 @@ def _display(argument: str) -> tuple[OAD, ...]:
     objects = value["objects"]
     if not isinstance(objects, list) or not 1 <= len(objects) <= MAX_DISPLAY_ITEMS:
         raise BadArgument(f"objects is a list of 1 to {MAX_DISPLAY_ITEMS} OADs")
-    oads = []
-    for text in objects:
-        if not isinstance(text, str) or len(text) != 8:
-            raise BadArgument("an object is an OAD, 8 hex digits (e.g. 00100200)")
-        try:
-            oads.append(OAD.parse(text))
-        except ValueError:
-            raise BadArgument(f"{text[:8]!r} is not 8 hex digits") from None
-    return tuple(oads)
+    return tuple(oad_argument(text) for text in objects)
 
 
 def _message(argument: str) -> str:
@@ -272,13 +240,6 @@ def _credit_levels(argument: str) -> tuple[int, ...]:
     if hoarding and close_allowed > hoarding:
         raise BadArgument("close_allowed is at most the hoarding limit")
     return levels
-
-
-def _freeze_change(argument: str) -> FreezeChange:
-    try:
-        return parse_freeze(argument)
-    except ValueError as exc:
-        raise BadArgument(str(exc)) from None
 
 
 # requests
@@ -530,7 +491,7 @@ KINDS: dict[CommandKind, KindSpec] = {
             "what a freeze object captures (class 9 attribute 3): add entries {oad, period, "
             "depth} (method 7) or delete an object (method 5), e.g. a pile's energy FF130200 "
             "in the 15-minute curve (minute)",
-            FREEZE_ARGUMENT, _freeze_change,
+            FREEZE_ARGUMENT, parse_freeze,
             lambda v, m, c: freeze_request(v), _many,
         ),
     )

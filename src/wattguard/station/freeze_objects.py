@@ -8,19 +8,18 @@ The argument is a JSON object: ``{"freeze": "minute", "add": [{"oad": "FF130200"
 "period": 15, "depth": 2880}]}`` or ``{"freeze": "minute", "delete": "FF130200"}``. ``freeze``
 names the object (instant 5000, second 5001, minute 5002, hour 5003, day 5004, settlement
 5005, month 5006); ``period`` is in the object's own unit (minutes for 5002) and ``depth`` the
-rows kept. A bad argument raises ValueError with what is wrong (the command table turns it
-into its BadArgument)."""
+rows kept. A bad argument raises :class:`~wattguard.station.arguments.BadArgument` with what
+is wrong."""
 
 from __future__ import annotations
 
-import json
-import string
 from dataclasses import dataclass
 from typing import Any
 
 from wattguard.meter.management.freezestore import FreezeAssociation, FreezeObject
 from wattguard.protocol import OAD, OMD, Data, DataType
 from wattguard.protocol.apdu.action import ActionRequest
+from wattguard.station.arguments import BadArgument, json_object, oad_argument, whole_number
 
 __all__ = ["ARGUMENT", "FreezeChange", "parse", "request"]
 
@@ -52,27 +51,19 @@ class FreezeChange:
 
 
 def parse(argument: str) -> FreezeChange:
-    """The change ``argument`` asks for (see the module); ValueError says what is wrong."""
-    try:
-        value = json.loads(argument)
-    except ValueError:
-        raise ValueError("the argument is a JSON object") from None
-    if not isinstance(value, dict):
-        raise ValueError("the argument is a JSON object")
-    unknown = set(value) - {"freeze", "add", "delete"}
-    if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
-    name = value.get("freeze")
+    """The change ``argument`` asks for (see the module); BadArgument says what is wrong."""
+    value = json_object(argument, {"freeze", "add", "delete"}, {"freeze"})
     kinds = {k.name.lower(): k for k in FreezeObject}
+    name = value["freeze"]
     if name not in kinds:
-        raise ValueError(f"freeze is one of {', '.join(kinds)}")
+        raise BadArgument(f"freeze is one of {', '.join(kinds)}")
     if ("add" in value) == ("delete" in value):
-        raise ValueError("give either add (a list of entries) or delete (an OAD)")
+        raise BadArgument("give either add (a list of entries) or delete (an OAD)")
     if "delete" in value:
-        return FreezeChange(kinds[name], delete=_oad(value["delete"]))
+        return FreezeChange(kinds[name], delete=oad_argument(value["delete"]))
     entries = value["add"]
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ENTRIES:
-        raise ValueError(f"add is a list of 1 to {MAX_ENTRIES} entries")
+        raise BadArgument(f"add is a list of 1 to {MAX_ENTRIES} entries")
     return FreezeChange(kinds[name], add=tuple(_entry(e) for e in entries))
 
 
@@ -84,19 +75,9 @@ def request(change: FreezeChange) -> ActionRequest:
     return ActionRequest(1, OMD(change.freeze, 7, 0), entries)
 
 
-def _oad(text: object) -> OAD:
-    if not isinstance(text, str) or len(text) != 8 or not set(text) <= set(string.hexdigits):
-        raise ValueError("an object is an OAD, 8 hex digits (e.g. FF130200)")
-    return OAD.parse(text)
-
-
 def _entry(value: object) -> FreezeAssociation:
     if not isinstance(value, dict) or set(value) != {"oad", "period", "depth"}:
-        raise ValueError('an entry is {"oad": 8 hex digits, "period": n, "depth": n}')
-    numbers = []
-    for name in ("period", "depth"):
-        number = value[name]
-        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
-            raise ValueError(f"{name} is a whole number, 1 to 65535")
-        numbers.append(number)
-    return FreezeAssociation(numbers[0], _oad(value["oad"]), numbers[1])
+        raise BadArgument('an entry is {"oad": 8 hex digits, "period": n, "depth": n}')
+    period = whole_number(value["period"], "period", 1, 65535)
+    depth = whole_number(value["depth"], "depth", 1, 65535)
+    return FreezeAssociation(period, oad_argument(value["oad"]), depth)
