@@ -16,7 +16,7 @@ from wattguard.errors import ConfigError
 from wattguard.station.storage import PostgresStorage, SqliteStorage, open_storage
 from wattguard.testing.services import POSTGRES_URL, require
 
-__all__ = ["BACKENDS", "PERSISTENT", "Backend", "Store", "tables_made_after", "undo_after"]
+__all__ = ["BACKENDS", "PERSISTENT", "Backend", "Store", "undo_after"]
 
 BACKENDS = ["sqlite-memory", "sqlite-file", "postgresql"]
 PERSISTENT = ["sqlite-file", "postgresql"]  # those a second process or a reopen can reach
@@ -109,20 +109,6 @@ class Backend:
                     db.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
             except psycopg.Error as exc:  # leave a note, never hide the test's own result
                 raise ConfigError(f"could not drop test schema {self.schema}: {exc}") from exc
-
-
-def tables_made_after(version: int) -> list[str]:
-    """The tables the schema's migrations after ``version`` create: what a test that takes a
-    database back to ``version`` drops with it, so that the later migrations run again."""
-    from wattguard.station._schema import MIGRATIONS
-
-    return [
-        statement.replace("IF NOT EXISTS ", "").split()[2]
-        for migration in MIGRATIONS
-        if migration.version > version
-        for statement in migration.statements
-        if statement.startswith("CREATE TABLE")
-    ]
 
 
 def undo_after(version: int) -> list[str]:
