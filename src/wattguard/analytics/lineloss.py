@@ -148,7 +148,9 @@ def estimate_meter_errors(
     NaN where missing. A bypass hiding 40 % comes out near -0.4, a meter reading 2 % high near
     +0.02. ``steps_per_day`` places each interval in its time of day (the first interval
     starts a day), and the error is fitted separately in ``blocks`` equal parts of the day so
-    that theft at some hours only is seen (daily data: ``steps_per_day=1``, one block). See the
+    that theft at some hours only is seen (daily data: ``steps_per_day=1``, one block; each
+    block is a fit of every meter, so there are never more blocks than complete intervals per
+    meter: daily or hourly data given with the default gets fewer, down to one). See the
     module's theory of operation for the model and why it is regularised.
 
     ``feeders``, when the station knows the network's topology, gives each meter's feeder
@@ -166,7 +168,10 @@ def estimate_meter_errors(
     keep = ~np.isnan(total) & ~np.isnan(readings).any(axis=0)
     if keep.sum() < 3:
         raise AnalysisInputError("the balance needs at least three complete intervals")
-    blocks = min(blocks, steps_per_day)
+    # Each block of the day is its own fit of every meter: it needs at least as many
+    # intervals as there are meters, or it says nothing the prior did not (hourly or daily
+    # data given with the default 96 steps a day, or a short window, gets fewer blocks).
+    blocks = max(1, min(blocks, steps_per_day, int(keep.sum()) // readings.shape[0]))
     block = (np.arange(total.size) % steps_per_day * blocks // steps_per_day)[keep]
     r = readings[:, keep].astype(np.float64)
     y = total[keep]
