@@ -167,6 +167,7 @@ class Deployment:
         # and every irregular meter: meter -> (kind, share hidden / error / broken since)
         self.irregular: dict[str, tuple[str, float]] = {}
         self.supply_meters: set[str] = set()
+        self.districts: list[District] = []
         start = clock.time()
         profile = LinkProfile(loss=config.hplc_loss)
         remaining, k = config.meters, 0
@@ -227,7 +228,9 @@ class Deployment:
         # meter measures both ways (FF11), a reverse flow there is no tamper
         limits.may_export = True
         rng = np.random.default_rng(self.config.simulation_seed * 1000 + k)
-        district = District(net, total, losses=float(rng.uniform(0.02, 0.05)))
+        seed = self.config.simulation_seed * 1000 + k
+        district = District(net, total, losses=float(rng.uniform(0.02, 0.05)), seed=seed)
+        self.districts.append(district)  # the simulation's truth (feeders), never the station's
         # stored as the district's supply meter: the balance and the rules find it
         self.station.register_total_meter(total.address, net.terminal.address)
         self.supply_meters.add(total.address.hex())

@@ -57,9 +57,11 @@ CURVE = CollectionTask(
     interval=900.0, max_records=16,
 )  # fmt: skip
 #: With districts, the curve carries the reverse (exported) energy too: the station's
-#: analyses balance the net energy (a PV customer's export reaches the supply meter net).
+#: analyses balance the net energy (a PV customer's export reaches the supply meter net);
+#: and the phase A voltage, from which the station infers the district's feeders.
 CURVE_NET = CollectionTask(
-    "curve", 900.0, (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0), OAD(0x0020, 2, 0)),
+    "curve", 900.0,
+    (OAD(0x2021, 2, 0), OAD(0x0010, 2, 0), OAD(0x0020, 2, 0), OAD(0x2000, 2, 1)),
     record=OAD(0x5002, 2, 0), interval=900.0, max_records=16,
 )  # fmt: skip
 #: And the daily freeze (5004), tried every hour until the day's record is in.

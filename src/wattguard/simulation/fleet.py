@@ -19,15 +19,21 @@ from numpy.typing import NDArray
 from wattguard.meter.device import Meter
 from wattguard.meter.metering.module import Measurement
 
-__all__ = ["LoadSource", "MeterFleet"]
+__all__ = ["LoadSource", "MeterFleet", "VoltageSource"]
 
 #: (now, seconds) -> (active W, reactive var), one entry per meter.
 LoadSource = Callable[[float, float], tuple[NDArray[np.float64], NDArray[np.float64]]]
+#: (now, active W per meter) -> volts per meter: the network's voltage at each meter.
+VoltageSource = Callable[[float, NDArray[np.float64]], NDArray[np.float64]]
 
 
 class MeterFleet:
     """Assembled meters stepped through virtual time together, each drawing the power its
-    load source gives it (waveform-free: the metering module is handed a measurement)."""
+    load source gives it (waveform-free: the metering module is handed a measurement).
+
+    Each meter sees the rated voltage with a little spread, unless a :data:`VoltageSource`
+    is set (``voltage``): a network model (a district's feeders, runtime/district.py) then
+    gives each meter the voltage at its connection."""
 
     def __init__(
         self,
@@ -45,6 +51,7 @@ class MeterFleet:
         self.rated_voltage = rated_voltage
         self._random = np.random.default_rng(seed)
         self.now: float | None = None
+        self.voltage: VoltageSource | None = None
 
     def power_up(self, now: float) -> None:
         for meter in self.meters:
@@ -60,7 +67,10 @@ class MeterFleet:
         n = len(self.meters)
         if p.shape != (n,) or q.shape != (n,):
             raise ValueError(f"the load source must give {n} powers per step")
-        voltage = self.rated_voltage * (1.04 + 0.01 * self._random.standard_normal(n))
+        if self.voltage is not None:
+            voltage = self.voltage(now, p)
+        else:
+            voltage = self.rated_voltage * (1.04 + 0.01 * self._random.standard_normal(n))
         current = np.hypot(p, q) / voltage
         for i, meter in enumerate(self.meters):
             m = Measurement(float(voltage[i]), float(current[i]), float(p[i]), float(q[i]))
