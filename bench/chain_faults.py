@@ -15,10 +15,13 @@ day, :data:`SCHEDULE`) and, one after the other:
 3. **terminates the workers' PostgreSQL connections** (``pg_terminate_backend`` on every
    backend of the run's database): a worker's commit fails, it keeps its batch, backs off and
    commits it again on a new connection;
-4. **stops one NATS node** (SIGKILL; the node the FEP is connected to, by each node's
+4. **kills the FEP's NATS node** (SIGKILL; the node the FEP is connected to, by each node's
    monitoring port), so the FEP (and any worker on that node) moves to another node while it
    publishes, and the streams the node led elect new leaders;
-5. **starts that node again** on its own store: it rejoins and catches up.
+5. **starts that node again** on its own store: it rejoins and catches up;
+6. **kills the node that leads the up stream** (the terminals' reports and the workers'
+   consumer of them), which the cluster must hand to another node mid-flow;
+7. **starts that node again**.
 
 Each fault is logged with its simulated time (hours into the day) and its wall time (seconds
 since the fleet started). The run is judged as every run is, at the end by count per meter
@@ -43,13 +46,16 @@ from typing import Any
 
 #: The faults, in order, and the fraction of the simulated day each waits for.
 SCHEDULE = (
-    (0.15, "kill worker"),
-    (0.30, "replacement worker"),
-    (0.45, "drop PostgreSQL"),
-    (0.60, "stop NATS node"),
-    (0.75, "restart NATS node"),
+    (0.12, "kill worker"),
+    (0.24, "replacement worker"),
+    (0.36, "drop PostgreSQL"),
+    (0.48, "stop the FEP's NATS node"),
+    (0.60, "restart NATS node"),
+    (0.72, "stop the up stream's leader"),
+    (0.84, "restart NATS node"),
 )
 FEP_CLIENT = "wattguard-fep-1"  # the FEP's NATS connection name (bench/chain_roles.py)
+UP_STREAM = "WATTGUARD_UP"  # the stream of the terminals' reports (runtime/jetstream.py)
 STOP_FILE = "stop-worker-1"  # in the run's folder: worker-1 stops mid-batch once it exists
 
 
@@ -194,12 +200,16 @@ class FaultInjector(threading.Thread):
             return f"{child.name} started (pid {child.process.pid})"
         if kind == "drop PostgreSQL":
             return f"pg_terminate_backend on {self.terminate()} backends of the run's database"
-        if kind == "stop NATS node":  # the FEP's node: it must move while publishing
-            k = self.cluster.serving(FEP_CLIENT)
+        if kind.startswith("stop "):
+            if kind == "stop the FEP's NATS node":  # the FEP must move while it publishes
+                k = self.cluster.serving(FEP_CLIENT)
+            else:  # the up stream and its consumer must elect another leader
+                k = next((k for k in range(3) if UP_STREAM in self.cluster.leaders(k)), -1)
             k = self._stopped_node = 0 if k < 0 else k
             led = ", ".join(self.cluster.leaders(k)) or "no stream"
+            on = "the FEP's node" if self.cluster.serving(FEP_CLIENT) == k else "not the FEP's"
             self.cluster.stop(k)
-            return f"nats-{k + 1} SIGKILLed (the FEP's node; it led {led})"
+            return f"nats-{k + 1} SIGKILLed ({on}; it led {led})"
         if kind == "restart NATS node":
             self.cluster.restart(self._stopped_node)
             return f"nats-{self._stopped_node + 1} started again on its store"
