@@ -257,6 +257,10 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                 injector.join()
                 figures.faults = injector.faults
                 figures.effects, problems = effects(injector, pool, fep)
+                figures.effects.append(
+                    f"report batches whose acknowledgement was lost, sent again after the "
+                    f"terminal's upstream timeout: {result.get('overdue', 0)}"
+                )
                 figures.mismatches.extend(problems)
             for child in reversed(children):
                 child.stop()

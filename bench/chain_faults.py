@@ -229,9 +229,11 @@ class FaultInjector(threading.Thread):
         worker.process.wait()
         if not stopped:
             return f"{worker.name} SIGKILLed, no batch in hand within 60 s"
-        self.killed_batch = int(trigger.read_text() or 0)
-        return (f"{worker.name} SIGKILLed mid-batch: {self.killed_batch} messages handled, "
-                "not committed, not acknowledged")  # fmt: skip
+        batch, unsent = (int(n) for n in trigger.read_text().split())
+        self.killed_batch = batch
+        return (f"{worker.name} SIGKILLed mid-batch: {batch} messages handled, not committed, "
+                f"not acknowledged; {unsent} acknowledgements down (of batches committed "
+                "before) not yet published")  # fmt: skip
 
 
 def _state(pid: int) -> str:

@@ -171,14 +171,15 @@ async def run_fleet(args: argparse.Namespace) -> None:
     print(f"fleet: {len(nets)} terminals online", flush=True)
     began, cpu = time.monotonic(), time.process_time()
     end = start + args.hours * 3600.0
-    await _drive(nets, calendar, end + 600.0, args.step, args.backlog, args.pace)
+    overdue = Overdue(nets, args.overdue)
+    await _drive(nets, calendar, end + 600.0, args.step, args.backlog, args.pace, overdue)
     wall = time.monotonic() - began
     np.savez(run / "ledger.npz", counts=ledger.counts, names=np.array(ledger.names))
     result = {
         "wall": wall, "cpu": time.process_time() - cpu, "readings": ledger.total,
         "checksum": ledger.checksum, "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
         "frames_in": server.frames_in, "ignored": server.ignored,
-        "dropped": sum(n.terminal.outbox.dropped for n in nets),
+        "dropped": sum(n.terminal.outbox.dropped for n in nets), "overdue": overdue.batches,
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
     for client in clients:
@@ -188,18 +189,49 @@ async def run_fleet(args: argparse.Namespace) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class Overdue:
+    """The batches in flight longer than ``limit`` wall seconds: their acknowledgement is lost
+    (a worker that died after its commit, before it sent the acknowledgements). Holding the
+    calendar for them would wait forever; time must pass so that the terminal's upstream
+    timeout sends them again, as it would in a real deployment. :attr:`batches` counts them."""
+
+    def __init__(self, nets: list[FleetNet], limit: float) -> None:
+        self.nets, self.limit = nets, limit
+        self._since: dict[tuple[int, int, int], float] = {}
+        self._counted: set[tuple[int, int, int]] = set()
+        self.batches = 0
+
+    def __call__(self) -> bool:
+        """Whether a batch in flight is overdue now."""
+        now = time.monotonic()
+        since = {}
+        for k, net in enumerate(self.nets):
+            for piid, batch in net.terminal.outbox.in_flight.items():
+                key = (k, piid, id(batch))
+                since[key] = self._since.get(key, now)
+        self._since = since
+        late = {key for key, t in since.items() if now - t > self.limit}
+        self.batches += len(late - self._counted)
+        self._counted |= late
+        return bool(late)
+
+
 async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, step: float,
-                 backlog: int, pace: float = 0.0) -> None:  # fmt: skip
+                 backlog: int, pace: float = 0.0,
+                 overdue: Overdue | None = None) -> None:  # fmt: skip
     """Advance the calendar to ``end`` in steps, each once no more than ``backlog`` items wait
-    upstream or nothing is on its way (a partial batch waits for time to pass), and no sooner
-    than ``pace`` wall seconds a simulated hour from the start (a small fault run lasts long
-    enough for its faults), then hold it until every outbox is acknowledged."""
+    upstream or nothing is on its way (a partial batch waits for time to pass) or a batch is
+    ``overdue``, and no sooner than ``pace`` wall seconds a simulated hour from the start (a
+    small fault run lasts long enough for its faults), then hold it until every outbox is
+    acknowledged."""
+    late = overdue or Overdue(nets, float("inf"))
     t = first = calendar.time()
     shown = began = time.monotonic()
     while t < end:
         if pace:
             await asyncio.sleep(max(0.0, began + (t - first) / 3600.0 * pace - time.monotonic()))
-        while sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets):
+        while (sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets)
+               and not late()):  # fmt: skip
             for net in nets:
                 net.run_until(t)
             await asyncio.sleep(0.002)
@@ -220,7 +252,7 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
             net.run_until(t)
         await asyncio.sleep(0)
     while any(pending(net) for net in nets):
-        if not any(in_flight(net) for net in nets):  # a partial batch: let its hold pass
+        if not any(in_flight(net) for net in nets) or late():  # a partial batch, a lost ack
             t += step
             calendar.set(t)
         for net in nets:
@@ -346,7 +378,8 @@ def _stop_mid_batch(bus: JetStreamBus, commit: Any, trigger: Path) -> Any:
 
     def before_ack() -> bool:
         if bus.delivered > seen[0] and trigger.exists():  # a fetch may bring nothing
-            trigger.write_text(str(bus.delivered - seen[0]))
+            # the batch in hand, and the acknowledgements down not yet published
+            trigger.write_text(f"{bus.delivered - seen[0]} {bus._queue.qsize()}")
             os.kill(os.getpid(), signal.SIGSTOP)
         ok = bool(commit())
         seen[0] = bus.delivered
@@ -384,6 +417,7 @@ def main() -> None:
     parser.add_argument("--ack-wait", type=float, default=30.0, help="redelivery after (s)")
     parser.add_argument("--stop-file", default="", help="stop mid-batch once it exists")
     parser.add_argument("--pace", type=float, default=0.0, help="least wall s a simulated h")
+    parser.add_argument("--overdue", type=float, default=90.0, help="a lost ack after (wall s)")
     args = parser.parse_args()
     if VERBOSE:
         import logging
