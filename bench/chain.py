@@ -258,8 +258,9 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                 figures.faults = injector.faults
                 figures.effects, problems = effects(injector, pool, fep)
                 figures.effects.append(
-                    f"report batches whose acknowledgement was lost, sent again after the "
-                    f"terminal's upstream timeout: {result.get('overdue', 0)}"
+                    f"report batches unacknowledged until the terminal's upstream timeout, "
+                    f"sent again: {result.get('resent', 0)} (the calendar let run for "
+                    f"{result.get('overdue', 0)} of them)"
                 )
                 figures.mismatches.extend(problems)
             for child in reversed(children):

@@ -165,6 +165,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
         clients.append(client)
     if args.drop_item:
         _drop(nets[0], args.drop_item)
+    resent = [_count_resent(net) for net in nets]
     tasks = [asyncio.create_task(c.run()) for c in clients]
     while not all(net.terminal.online for net in nets):
         await asyncio.sleep(0.05)
@@ -180,6 +181,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
         "checksum": ledger.checksum, "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
         "frames_in": server.frames_in, "ignored": server.ignored,
         "dropped": sum(n.terminal.outbox.dropped for n in nets), "overdue": overdue.batches,
+        "resent": sum(count[0] for count in resent),
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
     for client in clients:
@@ -258,6 +260,21 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
         for net in nets:
             net.run_until(t)
         await asyncio.sleep(0.005)
+
+
+def _count_resent(net: FleetNet) -> list[int]:
+    """How many batches the terminal put back for want of an acknowledgement in time (its
+    upstream timeout: they go again)."""
+    outbox = net.terminal.outbox
+    unanswered = outbox.unanswered
+    count = [0]
+
+    def counted(piid: int) -> None:
+        count[0] += piid & 0x3F in outbox.in_flight
+        unanswered(piid)
+
+    outbox.unanswered = counted  # type: ignore[method-assign]
+    return count
 
 
 def _drop(net: FleetNet, nth: int) -> None:
