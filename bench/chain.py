@@ -260,7 +260,8 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                 figures.effects.append(
                     f"report batches unacknowledged until the terminal's upstream timeout, "
                     f"sent again: {result.get('resent', 0)} (the calendar let run for "
-                    f"{result.get('overdue', 0)} of them)"
+                    f"{result.get('overdue', 0)} of them); acknowledgements for a PIID with "
+                    f"nothing in flight: {result.get('stray_acks', 0)}"
                 )
                 figures.mismatches.extend(problems)
             for child in reversed(children):

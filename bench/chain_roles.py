@@ -182,6 +182,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
         "frames_in": server.frames_in, "ignored": server.ignored,
         "dropped": sum(n.terminal.outbox.dropped for n in nets), "overdue": overdue.batches,
         "resent": sum(count[0] for count in resent),
+        "stray_acks": sum(count[1] for count in resent),
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
     for client in clients:
@@ -267,13 +268,19 @@ def _count_resent(net: FleetNet) -> list[int]:
     upstream timeout: they go again)."""
     outbox = net.terminal.outbox
     unanswered = outbox.unanswered
-    count = [0]
+    acknowledged = outbox.acknowledged
+    count = [0, 0]
 
     def counted(piid: int) -> None:
         count[0] += piid & 0x3F in outbox.in_flight
         unanswered(piid)
 
+    def stray(piid: int) -> None:  # an acknowledgement of a batch no longer in flight
+        count[1] += piid & 0x3F not in outbox.in_flight
+        acknowledged(piid)
+
     outbox.unanswered = counted  # type: ignore[method-assign]
+    outbox.acknowledged = stray  # type: ignore[method-assign]
     return count
 
 
