@@ -45,6 +45,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from chain_faults import STOP_FILE, Cluster, Fault, FaultInjector, effects  # noqa: E402
 from chain_roles import PASSPHRASE, terminal_addresses  # noqa: E402
 
 from wattguard.cipher.vault import save_vault  # noqa: E402
@@ -75,6 +76,8 @@ class Figures:
     memory: float = 0.0  # bytes per meter (peak RSS growth of the fleet process)
     mismatches: list[str] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)
+    faults: list[Fault] = field(default_factory=list)
+    effects: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -91,6 +94,7 @@ class Child:
     def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
         self.name = name
         self.lines: list[str] = []
+        self.final_cpu: float | None = None
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -103,6 +107,12 @@ class Child:
             self.lines.append(line.rstrip())
             if VERBOSE:
                 print(f"[{self.name}] {line.rstrip()}", file=sys.stderr, flush=True)
+
+    def cpu(self) -> float:
+        """CPU seconds so far (what it had used when a fault killed it, once gone)."""
+        if self.final_cpu is not None:
+            return self.final_cpu
+        return cpu_of(self.process.pid)
 
     def wait_for(self, prefix: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -164,9 +174,13 @@ def prepare(run: Path, meters: int, per_terminal: int) -> None:
 
 
 def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int = 250,
-              drop_item: int = 0, step: float = 30.0, quiet: bool = False) -> Figures:  # fmt: skip
+              drop_item: int = 0, step: float = 30.0, quiet: bool = False, faults: bool = False,
+              ack_wait: float = 30.0, pace: float = 0.0) -> Figures:  # fmt: skip
     """Run ``meters`` meters for ``hours`` simulated hours through the chain (see the module
-    docstring) and check the database against the meters."""
+    docstring) and check the database against the meters; with ``faults``, on a three-node
+    NATS cluster while bench/chain_faults.py injects its faults. ``ack_wait``: seconds before
+    JetStream hands a worker's unacknowledged messages to another; ``pace``: least wall
+    seconds a simulated hour (a small fault run must last long enough for its faults)."""
     figures = Figures(meters, hours)
     os.environ.setdefault(PASSPHRASE, secrets.token_hex(16))
     env = dict(os.environ)
@@ -175,50 +189,84 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
     database = f"chain_{os.getpid()}_{meters}_{secrets.token_hex(3)}"
     url = database_url(database)
     children: list[Child] = []
+
+    def spawn(name: str, command: list[str]) -> Child:
+        children.append(Child(name, command, env))
+        return children[-1]
+
     with tempfile.TemporaryDirectory(prefix="wattguard-chain-") as folder:
         run = Path(folder)
         prepare(run, meters, per_terminal)
-        nats_port = free_port()
-        nats = Child("nats-server", [NATS_SERVER, "-js", "-sd", str(run / "js"), "-a",
-                                     "127.0.0.1", "-p", str(nats_port)], env)  # fmt: skip
-        children.append(nats)
-        bus = f"nats://127.0.0.1:{nats_port}"
         admin(f"CREATE DATABASE {database}")
         try:
+            if faults:
+                cluster = Cluster(run, NATS_SERVER, spawn)
+                bus, replicas = cluster.url, 3
+            else:
+                nats_port = free_port()
+                spawn("nats-server", [NATS_SERVER, "-js", "-sd", str(run / "js"), "-a",
+                                      "127.0.0.1", "-p", str(nats_port)])  # fmt: skip
+                _wait_port(nats_port)
+                bus, replicas = f"nats://127.0.0.1:{nats_port}", 1
             open_storage(url).close()  # the schema, made once before the workers start
             script = [sys.executable, str(HERE / "chain_roles.py")]
             common = ["--dir", str(run), "--bus", bus]
-            _wait_port(nats_port)
-            for k in range(workers):
-                children.append(Child(f"worker-{k + 1}", [*script, "worker", *common,
-                                                          "--database", url], env))  # fmt: skip
-            for child in children[1:]:
-                child.wait_for("worker: ready", 60)
+            worker = [*script, "worker", *common, "--database", url, "--replicas",
+                      str(replicas), "--ack-wait", str(ack_wait)]  # fmt: skip
+            pool = [spawn(f"worker-{k + 1}", worker + (["--stop-file", str(run / STOP_FILE)]
+                                                       if faults and k == 0 else []))
+                    for k in range(workers)]  # fmt: skip
+            for child in pool:
+                child.wait_for("worker: ready", 90)
             fep_port = free_port()
-            fep = Child("fep", [*script, "fep", *common, "--port", str(fep_port)], env)
-            children.append(fep)
+            fep = spawn("fep", [*script, "fep", *common, "--port", str(fep_port)])
             fep.wait_for("fep: listening", 60)
             figures.load = (os.getloadavg()[0], 0.0)
-            fleet = Child("fleet", [*script, "fleet", *common, "--fep", f"127.0.0.1:{fep_port}",
+            fleet = spawn("fleet", [*script, "fleet", *common, "--fep", f"127.0.0.1:{fep_port}",
                                     "--meters", str(meters), "--per-terminal", str(per_terminal),
                                     "--hours", str(hours), "--step", str(step),
                                     "--backlog", str(2 * meters), "--drop-item",
-                                    str(drop_item)], env)  # fmt: skip
-            children.append(fleet)
+                                    str(drop_item), "--pace", str(pace)])  # fmt: skip
             fleet.wait_for("fleet: ", 600)
-            before = {c.name: cpu_of(c.process.pid) for c in children}
-            before["postgres"] = _backends_cpu(database)
+            before = {id(c): c.cpu() for c in children}
+            before_pg = _backends_cpu(database)
+            injector = None
+            if faults:
+
+                def replacement() -> Child:
+                    child = spawn(f"worker-{len(pool) + 1}", worker)
+                    pool.append(child)
+                    child.wait_for("worker: ready", 90)
+                    return child
+
+                injector = FaultInjector(run, START, hours, cluster, pool, replacement,
+                                         lambda: _terminate(database))  # fmt: skip
+                injector.start()
             line = fleet.wait_for("RESULT ", 4 * 3600)
             figures.load = (figures.load[0], os.getloadavg()[0])
             result = __import__("json").loads(line[len("RESULT ") :])
             figures.wall = result["wall"]
             figures.readings = result["readings"]
             figures.memory = (result["peak_rss"] - result["base_rss"]) / meters
-            figures.cpu = {c.name: cpu_of(c.process.pid) - before[c.name] for c in children}
-            figures.cpu["postgres"] = _backends_cpu(database) - before["postgres"]
+            for c in children:
+                name = c.name.split("-")[0] if c.name.startswith("nats-") else c.name
+                figures.cpu[name] = figures.cpu.get(name, 0.0) + c.cpu() - before.get(id(c), 0)
+            figures.cpu["postgres"] = _backends_cpu(database) - before_pg
+            if injector is not None:
+                injector.finished.set()
+                injector.join()
+                figures.faults = injector.faults
+                figures.effects, problems = effects(injector, pool, fep)
+                figures.effects.append(
+                    f"report batches unacknowledged until the terminal's upstream timeout, "
+                    f"sent again: {result.get('resent', 0)} (the calendar let run for "
+                    f"{result.get('overdue', 0)} of them); acknowledgements for a PIID with "
+                    f"nothing in flight: {result.get('stray_acks', 0)}"
+                )
+                figures.mismatches.extend(problems)
             for child in reversed(children):
                 child.stop()
-            figures.mismatches = compare(url, run, result)
+            figures.mismatches[:0] = compare(url, run, result)
         except BaseException:
             for child in children:
                 if not quiet:
@@ -231,6 +279,19 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
             with contextlib.suppress(Exception):
                 admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     return figures
+
+
+def _terminate(database: str) -> int:
+    """pg_terminate_backend on every connection to ``database`` (the workers'): how many."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return sum(1 for (ok,) in rows if ok)
 
 
 def _wait_port(port: int) -> None:
@@ -285,6 +346,11 @@ def report(results: list[Figures], full: bool) -> int:
               f"{f.memory:,.0f} B per meter (fleet RSS)")  # fmt: skip
         cpu = ", ".join(f"{name} {seconds:,.1f}" for name, seconds in f.cpu.items())
         print(f"  CPU s: {cpu}")
+        for fault in f.faults:
+            print(f"  FAULT at {fault.simulated:5.2f} h simulated, {fault.wall:7.1f} s wall: "
+                  f"{fault.kind}: {fault.detail}")  # fmt: skip
+        for effect in f.effects:
+            print(f"  effect: {effect}")
         for problem in f.mismatches[:10]:
             print(f"  MISMATCH {problem}")
         if f.mismatches:
@@ -340,6 +406,17 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="lose the Nth item the first terminal collects (the check fails)",
     )
+    parser.add_argument("--faults", action="store_true",
+                        help="a three-node NATS cluster, and faults during the day "
+                             "(bench/chain_faults.py)")  # fmt: skip
+    parser.add_argument(
+        "--ack-wait",
+        type=float,
+        default=30.0,
+        help="seconds before a worker's unacknowledged messages go to another",
+    )
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="least wall seconds a simulated hour")  # fmt: skip
     args = parser.parse_args(argv)
     # stopped (timeout, kill): end the run's processes and drop its database on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -349,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  chain: {n:,} meters x {args.hours:g} h ...", file=sys.stderr, flush=True)
         results.append(run_chain(n, args.hours, workers=args.workers,
                                  per_terminal=args.per_terminal,
-                                 drop_item=args.drop_item))  # fmt: skip
+                                 drop_item=args.drop_item, faults=args.faults,
+                                 ack_wait=args.ack_wait, pace=args.pace))  # fmt: skip
     return report(results, args.full)
 
 

@@ -32,6 +32,7 @@ import asyncio
 import json
 import mmap
 import os
+import signal
 import struct
 import sys
 import time
@@ -44,6 +45,7 @@ from wattguard.cipher.device import CryptoDevice
 from wattguard.cipher.vault import load_vault
 from wattguard.clock import SystemClock
 from wattguard.crypto import sm2
+from wattguard.errors import ConfigError
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventLog
 from wattguard.network.fep import FepLimits
@@ -58,7 +60,7 @@ from wattguard.runtime.fep import FepServer
 from wattguard.runtime.ingest import drive_group_commit
 from wattguard.runtime.jetstream import JetStreamBus
 from wattguard.runtime.roles import connect_bus
-from wattguard.runtime.station_roles import RoleBus, StationRole, station_for
+from wattguard.runtime.station_roles import RoleBus, StationRole, commit_batch, station_for
 from wattguard.runtime.terminal import TerminalClient
 from wattguard.simulation.fleet_net import FleetNet
 from wattguard.simulation.lazy_fleet import SLOT, LazyFleet
@@ -66,6 +68,7 @@ from wattguard.simulation.lazy_server import LazyServer, diversified_mac_keys
 from wattguard.simulation.ledger import ReadingLedger
 from wattguard.simulation.profile import LoadModel
 from wattguard.station.freshness import AnswerFreshness
+from wattguard.station.group_commit import GroupCommitConfig
 from wattguard.station.storage import open_storage
 
 BATCH = 42  # items per gathered report (as bench/scale.py)
@@ -162,20 +165,24 @@ async def run_fleet(args: argparse.Namespace) -> None:
         clients.append(client)
     if args.drop_item:
         _drop(nets[0], args.drop_item)
+    resent = [_count_resent(net) for net in nets]
     tasks = [asyncio.create_task(c.run()) for c in clients]
     while not all(net.terminal.online for net in nets):
         await asyncio.sleep(0.05)
     print(f"fleet: {len(nets)} terminals online", flush=True)
     began, cpu = time.monotonic(), time.process_time()
     end = start + args.hours * 3600.0
-    await _drive(nets, calendar, end + 600.0, args.step, args.backlog)
+    overdue = Overdue(nets, args.overdue)
+    await _drive(nets, calendar, end + 600.0, args.step, args.backlog, args.pace, overdue)
     wall = time.monotonic() - began
     np.savez(run / "ledger.npz", counts=ledger.counts, names=np.array(ledger.names))
     result = {
         "wall": wall, "cpu": time.process_time() - cpu, "readings": ledger.total,
         "checksum": ledger.checksum, "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
         "frames_in": server.frames_in, "ignored": server.ignored,
-        "dropped": sum(n.terminal.outbox.dropped for n in nets),
+        "dropped": sum(n.terminal.outbox.dropped for n in nets), "overdue": overdue.batches,
+        "resent": sum(count[0] for count in resent),
+        "stray_acks": sum(count[1] for count in resent),
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
     for client in clients:
@@ -185,15 +192,49 @@ async def run_fleet(args: argparse.Namespace) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class Overdue:
+    """The batches in flight longer than ``limit`` wall seconds: their acknowledgement is lost
+    (a worker that died after its commit, before it sent the acknowledgements). Holding the
+    calendar for them would wait forever; time must pass so that the terminal's upstream
+    timeout sends them again, as it would in a real deployment. :attr:`batches` counts them."""
+
+    def __init__(self, nets: list[FleetNet], limit: float) -> None:
+        self.nets, self.limit = nets, limit
+        self._since: dict[tuple[int, int, int], float] = {}
+        self._counted: set[tuple[int, int, int]] = set()
+        self.batches = 0
+
+    def __call__(self) -> bool:
+        """Whether a batch in flight is overdue now."""
+        now = time.monotonic()
+        since = {}
+        for k, net in enumerate(self.nets):
+            for piid, batch in net.terminal.outbox.in_flight.items():
+                key = (k, piid, id(batch))
+                since[key] = self._since.get(key, now)
+        self._since = since
+        late = {key for key, t in since.items() if now - t > self.limit}
+        self.batches += len(late - self._counted)
+        self._counted |= late
+        return bool(late)
+
+
 async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, step: float,
-                 backlog: int) -> None:  # fmt: skip
+                 backlog: int, pace: float = 0.0,
+                 overdue: Overdue | None = None) -> None:  # fmt: skip
     """Advance the calendar to ``end`` in steps, each once no more than ``backlog`` items wait
-    upstream or nothing is on its way (a partial batch waits for time to pass), then hold it
-    until every outbox is acknowledged."""
-    t = calendar.time()
-    shown = time.monotonic()
+    upstream or nothing is on its way (a partial batch waits for time to pass) or a batch is
+    ``overdue``, and no sooner than ``pace`` wall seconds a simulated hour from the start (a
+    small fault run lasts long enough for its faults), then hold it until every outbox is
+    acknowledged."""
+    late = overdue or Overdue(nets, float("inf"))
+    t = first = calendar.time()
+    shown = began = time.monotonic()
     while t < end:
-        while sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets):
+        if pace:
+            await asyncio.sleep(max(0.0, began + (t - first) / 3600.0 * pace - time.monotonic()))
+        while (sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets)
+               and not late()):  # fmt: skip
             for net in nets:
                 net.run_until(t)
             await asyncio.sleep(0.002)
@@ -214,12 +255,33 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
             net.run_until(t)
         await asyncio.sleep(0)
     while any(pending(net) for net in nets):
-        if not any(in_flight(net) for net in nets):  # a partial batch: let its hold pass
+        if not any(in_flight(net) for net in nets) or late():  # a partial batch, a lost ack
             t += step
             calendar.set(t)
         for net in nets:
             net.run_until(t)
         await asyncio.sleep(0.005)
+
+
+def _count_resent(net: FleetNet) -> list[int]:
+    """How many batches the terminal put back for want of an acknowledgement in time (its
+    upstream timeout: they go again)."""
+    outbox = net.terminal.outbox
+    unanswered = outbox.unanswered
+    acknowledged = outbox.acknowledged
+    count = [0, 0]
+
+    def counted(piid: int) -> None:
+        count[0] += piid & 0x3F in outbox.in_flight
+        unanswered(piid)
+
+    def stray(piid: int) -> None:  # an acknowledgement of a batch no longer in flight
+        count[1] += piid & 0x3F not in outbox.in_flight
+        acknowledged(piid)
+
+    outbox.unanswered = counted  # type: ignore[method-assign]
+    outbox.acknowledged = stray  # type: ignore[method-assign]
+    return count
 
 
 def _drop(net: FleetNet, nth: int) -> None:
@@ -256,9 +318,12 @@ async def run_fep(args: argparse.Namespace) -> None:
     print(f"fep: listening on 127.0.0.1:{port}", flush=True)
     try:
         while True:
-            await asyncio.sleep(5.0)
+            await asyncio.sleep(1.0)
             print(f"fep: {len(fep.sessions)} sessions, {fep.forwarded:,} frames, "
                   f"{len(events.events)} events", flush=True)  # fmt: skip
+            stats = {"published": bus.published, "duplicates": bus.duplicates,
+                     "failed": bus.failed, "reconnects": bus._nc.stats["reconnects"]}  # fmt: skip
+            print("fep: stats " + json.dumps(stats), flush=True)
     finally:
         await fep.close()
         await bus.close()
@@ -270,10 +335,18 @@ async def run_worker(args: argparse.Namespace) -> None:
     keys = load_vault(run / "vault", os.environ[PASSPHRASE])
     hsm = CryptoDevice(keys, ca_key=sm2.PrivateKey.generate(), clock=clock.time)
     storage = open_storage(args.database)
-    nats, bus, _ = await connect_bus(args.bus, STATION, None, jetstream=True)
+    connects = _count_connects(storage)
+    nats, bus = await _connect_station(args.bus, args.replicas)
+    assert isinstance(nats, JetStreamBus)
+    nats.ack_wait = args.ack_wait  # before the station's subscriptions make the consumer
     role = StationRole.INGEST
     station = station_for(role, storage, RoleBus(bus, role), clock, hsm=hsm,
-                          collection_interval=SLOT, freshness=AnswerFreshness())  # fmt: skip
+                          collection_interval=SLOT, freshness=AnswerFreshness(),
+                          group_commit=GroupCommitConfig())  # fmt: skip
+    # as `wattguard station --role ingest`: a fetched batch is committed, then acknowledged
+    nats.before_ack = commit_batch(station)
+    if args.stop_file:
+        nats.before_ack = _stop_mid_batch(nats, nats.before_ack, Path(args.stop_file))
     committer = asyncio.create_task(drive_group_commit(station))
     await nats.ready()
     print("worker: ready", flush=True)
@@ -281,6 +354,7 @@ async def run_worker(args: argparse.Namespace) -> None:
         while True:
             await asyncio.sleep(1.0)
             station.tick()
+            _worker_stats(nats, connects[0] - 1)
             if VERBOSE:
                 print(
                     f"worker: {station.received:,} received, {station.stored:,} stored", flush=True
@@ -290,6 +364,63 @@ async def run_worker(args: argparse.Namespace) -> None:
         station.close()
         await nats.close()
         storage.close()
+
+
+async def _connect_station(url: str, replicas: int) -> tuple[Any, Any]:
+    """The worker's JetStream connection; a cluster just started elects its JetStream
+    leader within seconds, and refuses the streams until then: tried again for a minute."""
+    deadline = time.monotonic() + 60.0
+    while True:
+        try:
+            nats, bus, _ = await connect_bus(url, STATION, None, jetstream=True,
+                                             replicas=replicas)  # fmt: skip
+            return nats, bus
+        except ConfigError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+def _count_connects(storage: Any) -> list[int]:
+    """How many times ``storage`` has connected to PostgreSQL (one: never reconnected)."""
+    count = [1]
+    connect = storage._connect
+
+    def counting() -> Any:
+        count[0] += 1
+        return connect()
+
+    storage._connect = counting
+    return count
+
+
+def _stop_mid_batch(bus: JetStreamBus, commit: Any, trigger: Path) -> Any:
+    """``commit`` (the bus's ``before_ack``), except that once ``trigger`` exists the worker
+    writes the size of the batch in hand to it and stops itself (SIGSTOP) before committing:
+    bench/chain.py --faults then SIGKILLs it, its batch handled, uncommitted, unacknowledged."""
+    seen = [0]
+
+    def before_ack() -> bool:
+        if bus.delivered > seen[0] and trigger.exists():  # a fetch may bring nothing
+            # the batch in hand, and the acknowledgements down not yet published
+            trigger.write_text(f"{bus.delivered - seen[0]} {bus._queue.qsize()}")
+            os.kill(os.getpid(), signal.SIGSTOP)
+        ok = bool(commit())
+        seen[0] = bus.delivered
+        return ok
+
+    return before_ack
+
+
+def _worker_stats(bus: JetStreamBus, reconnects: int) -> None:
+    """One ``worker: stats {json}`` line: what bench/chain.py --faults reports as effects."""
+    stats = {
+        "delivered": bus.delivered, "redelivered": bus.redelivered, "batches": bus.batches,
+        "failed_batches": bus.failed_batches, "terminated": bus.terminated,
+        "nats_reconnects": int(bus._nc.stats.get("reconnects", 0)),
+        "pg_reconnects": reconnects,
+    }  # fmt: skip
+    print("worker: stats " + json.dumps(stats), flush=True)
 
 
 def main() -> None:
@@ -306,6 +437,11 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=30.0)
     parser.add_argument("--backlog", type=int, default=0)
     parser.add_argument("--drop-item", type=int, default=0)
+    parser.add_argument("--replicas", type=int, default=1, help="servers keeping each stream")
+    parser.add_argument("--ack-wait", type=float, default=30.0, help="redelivery after (s)")
+    parser.add_argument("--stop-file", default="", help="stop mid-batch once it exists")
+    parser.add_argument("--pace", type=float, default=0.0, help="least wall s a simulated h")
+    parser.add_argument("--overdue", type=float, default=90.0, help="a lost ack after (wall s)")
     args = parser.parse_args()
     if VERBOSE:
         import logging
@@ -315,7 +451,6 @@ def main() -> None:
     profile = os.environ.get("CHAIN_PROFILE")  # a folder: each process's cProfile goes there
     if profile:
         import cProfile
-        import signal
 
         profiler = cProfile.Profile()
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
