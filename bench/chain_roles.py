@@ -133,6 +133,7 @@ def pending(net: FleetNet) -> int:
 async def run_fleet(args: argparse.Namespace) -> None:
     run = Path(args.dir)
     base_rss = _rss()
+    peak = _PeakTrace.start()
     calendar = SharedCalendar(run / "clock")
     start = calendar.time()
     master = load_vault(run / "vault", os.environ[PASSPHRASE])[0]
@@ -170,6 +171,8 @@ async def run_fleet(args: argparse.Namespace) -> None:
     end = start + args.hours * 3600.0
     await _drive(nets, calendar, end + 600.0, args.step, args.backlog)
     wall = time.monotonic() - began
+    if peak is not None:
+        peak.show(args.meters)
     np.savez(run / "ledger.npz", counts=ledger.counts, names=np.array(ledger.names))
     result = {
         "wall": wall, "cpu": time.process_time() - cpu, "readings": ledger.total,
@@ -212,6 +215,8 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
         calendar.set(t)
         for net in nets:
             net.run_until(t)
+        if _PeakTrace.current is not None:
+            _PeakTrace.current.look()
         await asyncio.sleep(0)
     while any(pending(net) for net in nets):
         if not any(in_flight(net) for net in nets):  # a partial batch: let its hold pass
@@ -220,6 +225,46 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
         for net in nets:
             net.run_until(t)
         await asyncio.sleep(0.005)
+
+
+class _PeakTrace:
+    """With ``CHAIN_TRACEMALLOC`` set, the fleet traces its allocations and, at the end, prints
+    what the fleet held (by line of source) when the traced memory was at its highest: what
+    each simulated meter costs, beyond the RSS figure."""
+
+    current: _PeakTrace | None = None
+
+    def __init__(self) -> None:
+        import tracemalloc
+
+        self.tracemalloc = tracemalloc
+        tracemalloc.start(int(os.environ.get("CHAIN_TRACEMALLOC_FRAMES", "1")))
+        self.base = tracemalloc.take_snapshot()
+        self.peak: Any = None
+        self.highest = 0
+
+    @classmethod
+    def start(cls) -> _PeakTrace | None:
+        if os.environ.get("CHAIN_TRACEMALLOC"):
+            cls.current = cls()
+        return cls.current
+
+    def look(self) -> None:
+        now = self.tracemalloc.get_traced_memory()[0]
+        if now > self.highest * 1.03:
+            self.highest = now
+            self.peak = self.tracemalloc.take_snapshot()
+
+    def show(self, meters: int) -> None:
+        if self.peak is None:
+            return
+        kind = os.environ.get("CHAIN_TRACEMALLOC_BY", "lineno")
+        stats = self.peak.compare_to(self.base, kind)
+        total = sum(s.size_diff for s in stats)
+        print(f"fleet: traced peak {total / meters:,.0f} B per meter", flush=True)
+        for stat in stats[:40]:
+            print(f"  {stat.size_diff / meters:8,.0f} B/meter {stat.count_diff / meters:7.2f} "
+                  f"blocks/meter  {stat.traceback}", flush=True)  # fmt: skip
 
 
 def _drop(net: FleetNet, nth: int) -> None:

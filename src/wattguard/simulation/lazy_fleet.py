@@ -28,6 +28,8 @@ the registers read now are float64 and equal the assembled meter's arithmetic.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import numpy as np
@@ -83,8 +85,11 @@ class LazyFleet:
         numbers = np.array([int.from_bytes(a, "big") for a in addresses], dtype=np.uint64)
         if any(len(a) != 6 for a in addresses) or len(np.unique(numbers)) != n:
             raise ConfigError("meter addresses are 6 bytes each, all different")
-        self._order = np.argsort(numbers)
-        self._sorted = numbers[self._order]
+        order = np.argsort(numbers)
+        # plain arrays: a frame's address is looked up by bisection without numpy's per-call
+        # overhead (a lookup per request)
+        self._order: array[int] = array("q", order.tolist())
+        self._sorted: array[int] = array("Q", numbers[order].tolist())
         self.energy = np.zeros((2, tariffs + 1, n))
         self._partial = np.zeros((2, n))  # what the slot in progress added so far
         self._ring = np.zeros((depth, 2, n), dtype=np.float32)
@@ -100,15 +105,15 @@ class LazyFleet:
         """The meter at ``address`` (its column), or None when the fleet has no such meter."""
         if len(address) != 6:
             return None
-        number = np.uint64(int.from_bytes(address, "big"))
-        at = int(np.searchsorted(self._sorted, number))
+        number = int.from_bytes(address, "big")
+        at = bisect_left(self._sorted, number)
         if at < self.n and self._sorted[at] == number:
-            return int(self._order[at])
+            return self._order[at]
         return None
 
     def address(self, meter: int) -> bytes:
         """The address of meter ``meter``."""
-        number = int(self._sorted[int(np.nonzero(self._order == meter)[0][0])])
+        number = self._sorted[self._order.index(meter)]
         return number.to_bytes(6, "big")
 
     # -- advancing ---------------------------------------------------------------------------
@@ -190,9 +195,9 @@ class LazyFleet:
 
     def nbytes(self) -> int:
         """Bytes held in the fleet's per-meter arrays (the load model's parameters excluded)."""
-        arrays = (self.energy, self._partial, self._ring, self._last_p, self._last_q)
-        more = (self.mac_keys, self._order, self._sorted)
-        return sum(a.nbytes for a in arrays + more)
+        arrays = (self.energy, self._partial, self._ring, self._last_p, self._last_q, self.mac_keys)
+        lookup = (self._order, self._sorted)
+        return sum(a.nbytes for a in arrays) + sum(len(a) * a.itemsize for a in lookup)
 
 
 def _normal(meter: int, minute: int) -> float:

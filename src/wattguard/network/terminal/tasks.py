@@ -30,6 +30,7 @@ __all__ = [
     "decode_item",
     "encode_item",
     "floor",
+    "window",
 ]
 
 #: Seconds after a freeze boundary by which every meter has frozen it: a record task reads a
@@ -128,3 +129,21 @@ def _ti(seconds: float) -> Data:
     if seconds % 60 == 0:
         return Data(DataType.TI, TI(1, int(seconds // 60)))
     return Data(DataType.TI, TI(0, int(seconds)))
+
+
+def window(task: CollectionTask, since: float, now: float) -> tuple[float, float] | None:
+    """``(until, resume)`` of a run at ``now``: the end of the window it reads and where the
+    next one starts (None: nothing to read yet).
+
+    A real-time task reads now. A record task reads the records from ``since`` (a boundary) up
+    to the latest boundary a meter has surely frozen (SETTLE seconds ago), that one included:
+    the window is [since, last + 1) on the grid of the task's interval, and the next one
+    starts at the boundary after ``last``.
+    """
+    if task.record is None:
+        return now, now
+    newest = floor(now - SETTLE, task.interval)
+    last = min(newest, since + (task.max_records - 1) * task.interval)
+    if last < since:
+        return None
+    return last + 1, last + task.interval
