@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import mmap
 import os
@@ -68,6 +69,7 @@ from wattguard.simulation.profile import LoadModel
 from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.storage import open_storage
 
+_IDLE = 0.05  # seconds the fleet waits for the station at most before looking again
 BATCH = 42  # items per gathered report (as bench/scale.py)
 HOLD = 30.0  # seconds a partial batch waits for more items
 PASSPHRASE = "WATTGUARD_PASSPHRASE"
@@ -121,6 +123,20 @@ def configure(terminal: Terminal, now: float) -> None:
     terminal.tasks = terminal.fixed_tasks + terminal.schemes.tasks(now)
 
 
+class SignalledNet(FleetNet):
+    """A :class:`FleetNet` that sets ``arrived`` whenever the station sends something (an
+    acknowledgement, a request): the fleet waits on it for the backlog to drain, rather than
+    going through every terminal every few milliseconds (what its CPU went on while the rest
+    of the chain was busy)."""
+
+    arrived: asyncio.Event | None = None
+
+    def from_upstream(self, data: bytes) -> None:
+        super().from_upstream(data)
+        if self.arrived is not None:
+            self.arrived.set()
+
+
 def in_flight(net: FleetNet) -> int:
     return len(net.terminal.outbox.in_flight)
 
@@ -145,6 +161,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
     utility = UtilityPki.load(run / "pki", SystemClock())
     host, port = args.fep.rsplit(":", 1)
     nets, clients = [], []
+    arrived = asyncio.Event()
     for k, address in enumerate(terminal_addresses(args.meters, args.per_terminal)):
         channel = HplcChannel(seed=k)
         terminal = Terminal(
@@ -154,7 +171,8 @@ async def run_fleet(args: argparse.Namespace) -> None:
         configure(terminal, start)
         for meter in meters[k * args.per_terminal : (k + 1) * args.per_terminal]:
             terminal.add_meter(meter)
-        net = FleetNet(terminal, channel, server)
+        net = SignalledNet(terminal, channel, server)
+        net.arrived = arrived
         client = TerminalClient(
             cast(Any, net), calendar, host, int(port), tick=1e6,
             channel=utility.terminal_channel(address), backoff=(0.1, 1.0),
@@ -169,7 +187,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
     print(f"fleet: {len(nets)} terminals online", flush=True)
     began, cpu = time.monotonic(), time.process_time()
     end = start + args.hours * 3600.0
-    await _drive(nets, calendar, end + 600.0, args.step, args.backlog)
+    await _drive(nets, calendar, end + 600.0, args.step, args.backlog, arrived)
     wall = time.monotonic() - began
     if peak is not None:
         peak.show(args.meters)
@@ -189,17 +207,18 @@ async def run_fleet(args: argparse.Namespace) -> None:
 
 
 async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, step: float,
-                 backlog: int) -> None:  # fmt: skip
+                 backlog: int, arrived: asyncio.Event) -> None:  # fmt: skip
     """Advance the calendar to ``end`` in steps, each once no more than ``backlog`` items wait
     upstream or nothing is on its way (a partial batch waits for time to pass), then hold it
-    until every outbox is acknowledged."""
+    until every outbox is acknowledged. While it waits, it waits for the station to send
+    something (``arrived``), at most ``_IDLE`` seconds at a time."""
     t = calendar.time()
     shown = time.monotonic()
     while t < end:
         while sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets):
             for net in nets:
                 net.run_until(t)
-            await asyncio.sleep(0.002)
+            await _heard(arrived)
             if VERBOSE and time.monotonic() - shown > 5:
                 shown = time.monotonic()
                 print(f"fleet: at {t:.0f}, {sum(map(pending, nets))} items pending", flush=True)
@@ -224,7 +243,14 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
             calendar.set(t)
         for net in nets:
             net.run_until(t)
-        await asyncio.sleep(0.005)
+        await _heard(arrived)
+
+
+async def _heard(arrived: asyncio.Event) -> None:
+    """Wait until the station sends something (or ``_IDLE`` seconds pass)."""
+    arrived.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(arrived.wait(), _IDLE)
 
 
 class _PeakTrace:
