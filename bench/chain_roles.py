@@ -53,6 +53,7 @@ from wattguard.network.terminal import Terminal
 from wattguard.network.terminal.scheme import NormalScheme, TaskConfig
 from wattguard.network.utility import UtilityPki
 from wattguard.protocol import CSD, OAD, OMD, Data
+from wattguard.protocol.apdu import Structure
 from wattguard.protocol.values import ROAD, TI
 from wattguard.runtime.buskeys import STATION
 from wattguard.runtime.fep import FepServer
@@ -137,6 +138,22 @@ class SignalledNet(FleetNet):
             self.arrived.set()
 
 
+class Protect:
+    """A terminal's ``protect``: plaintext + RN (``wrap_with_rn``, a fresh RN each time), the
+    wrapped request encoded once for all the meters a round sends it to (the terminal hands
+    each of them the same request object)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Structure | None, bytes] = (None, b"")
+
+    def __call__(self, _address: bytes, request: Structure) -> Structure:
+        last, encoded = self._last
+        if request is not last:
+            encoded = request.to_bytes()
+            self._last = (request, encoded)
+        return wrap_with_rn(encoded)
+
+
 def in_flight(net: FleetNet) -> int:
     return len(net.terminal.outbox.in_flight)
 
@@ -165,7 +182,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
     for k, address in enumerate(terminal_addresses(args.meters, args.per_terminal)):
         channel = HplcChannel(seed=k)
         terminal = Terminal(
-            address, channel, protect=lambda _a, request: wrap_with_rn(request), start=start,
+            address, channel, protect=Protect(), start=start,
             batch_items=BATCH, report_hold=HOLD, upstream_timeout=4 * SLOT, heartbeat=SLOT,
         )  # fmt: skip
         configure(terminal, start)

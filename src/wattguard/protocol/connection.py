@@ -181,9 +181,12 @@ class _Endpoint:
         return out
 
     def get_timer(self) -> float | None:
-        deadlines = [p.deadline for p in self._pending.values()]
-        deadlines += [p.deadline for p in self._pending_security]
-        return min(deadlines, default=None)
+        pending, secured = self._pending, self._pending_security
+        if not pending and not secured:
+            return None  # the usual case, asked at every event of a simulation
+        deadlines = [p.deadline for p in pending.values()]
+        deadlines += [p.deadline for p in secured]
+        return min(deadlines)
 
     def handle_timer(self, now: float) -> None:
         for key, pending in list(self._pending.items()):

@@ -27,6 +27,7 @@ __all__ = [
     "SETTLE",
     "Collected",
     "CollectionTask",
+    "Requests",
     "decode_item",
     "encode_item",
     "floor",
@@ -90,6 +91,25 @@ class Collected:
     at: float
     request: bytes  # empty for a report the meter sent on its own
     response: bytes
+
+
+class Requests:
+    """A terminal's task requests, the same object for every meter a round asks the same
+    (APDUs are immutable): a ``protect`` may encode it once for them all, and the round builds
+    it once."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int, float, float], tuple[CollectionTask, Structure]] = {}
+
+    def get(self, task: CollectionTask, piid: int, since: float, until: float) -> Structure:
+        """``task.request(piid, since, until)``, made once."""
+        key = (id(task), piid, since, until)
+        known = self._known.get(key)
+        if known is None or known[0] is not task:
+            if len(self._known) >= 256:
+                self._known.clear()
+            known = self._known[key] = (task, task.request(piid, since, until))
+        return known[1]
 
 
 def encode_item(item: Collected) -> bytes:

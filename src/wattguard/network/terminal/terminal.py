@@ -45,7 +45,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from wattguard.errors import LocalProtocolError
 from wattguard.events import EventKind, EventSink, SecurityEvent
@@ -58,10 +57,24 @@ from wattguard.network.terminal.lines import (
     MeterLine,
     Polling,
 )
+from wattguard.network.terminal.link_events import (
+    Offline,
+    Online,
+    TerminalEvent,
+    posix,
+    relogin_delay,
+)
 from wattguard.network.terminal.outbox import Outbox
 from wattguard.network.terminal.proxy import ProxyRelay
 from wattguard.network.terminal.scheme import SchemeTable
-from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor, window
+from wattguard.network.terminal.tasks import (
+    SETTLE,
+    Collected,
+    CollectionTask,
+    Requests,
+    floor,
+    window,
+)
 from wattguard.protocol import (
     OMD,
     Data,
@@ -86,39 +99,6 @@ log = logging.getLogger(__name__)
 
 #: ``protect(meter address, request)``: the request as it goes to the meter.
 RequestWrapper = Callable[[bytes, Structure], Structure]
-
-
-@dataclass(frozen=True, slots=True)
-class Online:
-    """The station accepted the login: the outbox goes up from ``at``."""
-
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Offline:
-    """The link to the station went down at ``at`` (the transport dropped, or the login or
-    the heartbeats went unanswered); the terminal keeps collecting into its outbox."""
-
-    at: float
-
-
-#: Everything a terminal's ``next_event`` hands out.
-TerminalEvent = Online | Offline
-
-
-def _relogin_delay(failures: int, timeout: float, longest: float) -> float:
-    """How long a terminal waits before logging in again after ``failures`` logins in a row
-    did not bring the link online: nothing after the first (a dropped heartbeat is no reason
-    to wait), then ``timeout`` doubling each time, at most ``longest``."""
-    if failures <= 1:
-        return 0.0
-    return min(timeout * 2.0 ** (failures - 2), longest)
-
-
-def _posix(now: float) -> float:
-    """The terminal's calendar is its clock: its ``now`` is POSIX seconds already."""
-    return now
 
 
 class Terminal:
@@ -184,6 +164,7 @@ class Terminal:
         self._line_timers = LineTimers(self.meters, start)
         self._polling = Polling(polling_slots)
         self._turning = False
+        self._requests = Requests()
 
     # archive
 
@@ -305,7 +286,7 @@ class Terminal:
             self.outbox.requeue()
             self._note_link(now)
             self._failures += 1
-            delay = _relogin_delay(self._failures, self.upstream_timeout, self.heartbeat)
+            delay = relogin_delay(self._failures, self.upstream_timeout, self.heartbeat)
             self._login_due = now + delay
 
     def _drain_upstream(self, now: float) -> None:
@@ -479,7 +460,7 @@ class Terminal:
             if reach is None:
                 continue
             until, resume = reach
-            request = task.request(line.next_piid(), line.since[task.name], until)
+            request = self._requests.get(task, line.next_piid(), line.since[task.name], until)
             if self.protect is not None:
                 request = self.protect(line.address, request)
             line.jobs.append(self._task_job(line, task, request, resume))
@@ -508,7 +489,7 @@ class Terminal:
         return ServerConnection(
             ServerAddress(self.address),
             timeout=self.upstream_timeout,
-            calendar=_posix,
+            calendar=posix,
             heartbeat=self.heartbeat,
         )
 
