@@ -84,6 +84,11 @@ class MeterLine:
             return
         self._connection = None
 
+    def due(self, tasks: Sequence[CollectionTask], now: float) -> bool:
+        """Whether a task of ``tasks`` that reads this meter is due to run at ``now``."""
+        runs = self.next_run
+        return any(runs.get(t.name, now) <= now for t in tasks if t.covers(self.address))
+
     def next_piid(self) -> int:
         """The next PIID for a request to this meter (0-63, wrapping)."""
         self.piid = (self.piid + 1) % 64

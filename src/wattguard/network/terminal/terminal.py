@@ -268,14 +268,20 @@ class Terminal:
             self._poll(line, now)
             line.release()
         if self._connected:
+            moved = False  # the link's state changes only by its timers or a login
             timer = self.upstream.get_timer()
             if timer is not None and timer <= now:
                 self.upstream.handle_timer(now)
                 self._watch_link(now)
+                moved = True
             if self._login_due is not None and self._login_due <= now:
                 self._login_due = None
                 self.upstream.login(now)
-            self._drain_upstream(now)
+                moved = True
+            if moved:
+                self._drain_upstream(now)
+            else:
+                self._send_up(now)  # what the collection queued since
 
     def _watch_link(self, now: float) -> None:
         """Give an OFFLINE link its exit: a login, now or after the back-off."""
@@ -385,16 +391,12 @@ class Terminal:
         """Run ``line``'s due tasks and send its next request if it holds a polling slot or
         one is free; otherwise, if it has something to do, it waits its turn."""
         if not self._polling.take(line):
-            if line.jobs or self._due(line, now):
+            if line.jobs or line.due(self.tasks, now):
                 self._polling.wait(line)
             return
         self._schedule(line, now)
         self._dispatch(line, now)
         self._settle(line, now)
-
-    def _due(self, line: MeterLine, now: float) -> bool:
-        runs = line.next_run
-        return any(runs.get(t.name, now) <= now for t in self.tasks if t.covers(line.address))
 
     def _settle(self, line: MeterLine, now: float) -> None:
         """Give ``line``'s slot back once it is idle, and the next waiting line its turn."""
