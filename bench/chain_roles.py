@@ -12,11 +12,13 @@ are measured on the real monotonic clock.
   :class:`~wattguard.simulation.fleet_net.FleetNet` reading its meters by the collection tasks
   6012/6014 configure (15-minute real-time values and curve) and reporting gathered records
   over its own TCP connection to the FEP through the WAN secure channel (its certificate from
-  ``RUN/pki``). Virtual time advances in steps of ``--step`` seconds while no more than
-  ``--backlog`` collected items wait to be acknowledged (backpressure: memory stays bounded
-  whatever the chain's speed). A :class:`~wattguard.simulation.ledger.ReadingLedger` counts what
-  the meters served; at the end (every outbox acknowledged) it is written to ``RUN/ledger.npz``
-  and one ``RESULT {json}`` line is printed.
+  ``RUN/pki``). The meters are in lazy fleets of ``--group`` meters (whole terminals), each
+  with its own load model, server and ledger. Virtual time advances in steps of ``--step``
+  seconds while no more than ``--backlog`` collected items wait to be acknowledged
+  (backpressure: memory stays bounded whatever the chain's speed). A
+  :class:`~wattguard.simulation.ledger.ReadingLedger` per fleet counts what its meters served;
+  at the end (every outbox acknowledged) they are written to ``RUN/ledger.npz`` and one
+  ``RESULT {json}`` line is printed.
 * **fep**: the FEP (``runtime.fep.FepServer``) with the WAN secure channel, publishing on
   JetStream; its limits sized for a bench (every terminal on one loopback host, in compressed
   time).
@@ -171,10 +173,8 @@ async def run_fleet(args: argparse.Namespace) -> None:
     start = calendar.time()
     master = load_vault(run / "vault", os.environ[PASSPHRASE])[0]
     meters = meter_addresses(args.meters, args.per_terminal)
-    fleet = LazyFleet(LoadModel.mixed(args.meters, seed=1), meters,
-                      diversified_mac_keys(master, meters), start)  # fmt: skip
-    server = LazyServer(fleet)
-    ledger = server.ledger = ReadingLedger(meters)
+    servers = _fleets(meters, args.per_terminal * max(1, args.group // args.per_terminal),
+                      master, start)  # fmt: skip
     utility = UtilityPki.load(run / "pki", SystemClock())
     host, port = args.fep.rsplit(":", 1)
     nets, clients = [], []
@@ -188,7 +188,8 @@ async def run_fleet(args: argparse.Namespace) -> None:
         configure(terminal, start)
         for meter in meters[k * args.per_terminal : (k + 1) * args.per_terminal]:
             terminal.add_meter(meter)
-        net = SignalledNet(terminal, channel, server)
+        group = (k * args.per_terminal) // servers[0].fleet.n
+        net = SignalledNet(terminal, channel, servers[group])
         net.arrived = arrived
         client = TerminalClient(
             cast(Any, net), calendar, host, int(port), tick=1e6,
@@ -208,11 +209,16 @@ async def run_fleet(args: argparse.Namespace) -> None:
     wall = time.monotonic() - began
     if peak is not None:
         peak.show(args.meters)
-    np.savez(run / "ledger.npz", counts=ledger.counts, names=np.array(ledger.names))
+    ledgers = [s.ledger for s in servers if s.ledger is not None]
+    counts = np.concatenate([ledger.counts for ledger in ledgers])
+    names = np.array([name for ledger in ledgers for name in ledger.names])
+    np.savez(run / "ledger.npz", counts=counts, names=names)
     result = {
-        "wall": wall, "cpu": time.process_time() - cpu, "readings": ledger.total,
-        "checksum": ledger.checksum, "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
-        "frames_in": server.frames_in, "ignored": server.ignored,
+        "wall": wall, "cpu": time.process_time() - cpu, "readings": int(counts.sum()),
+        "checksum": sum(ledger.checksum for ledger in ledgers) % 2**64,
+        "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
+        "frames_in": sum(s.frames_in for s in servers),
+        "ignored": sum(s.ignored for s in servers),
         "dropped": sum(n.terminal.outbox.dropped for n in nets),
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
@@ -221,6 +227,22 @@ async def run_fleet(args: argparse.Namespace) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _fleets(meters: list[bytes], size: int, master: Any, start: float) -> list[LazyServer]:
+    """The lazy meters in fleets of ``size`` (whole terminals), each with its own load model
+    (seeds 1, 2, ...), server and ledger: a fleet meters a quarter hour for all its meters at
+    once, and the load model's working arrays for that (about 1.5 KB a meter while it runs)
+    are then a fleet's, not the whole population's."""
+    servers = []
+    for first in range(0, len(meters), size):
+        group = meters[first : first + size]
+        model = LoadModel.mixed(len(group), seed=1 + first // size)
+        fleet = LazyFleet(model, group, diversified_mac_keys(master, group), start)
+        server = LazyServer(fleet)
+        server.ledger = ReadingLedger(group)
+        servers.append(server)
+    return servers
 
 
 async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, step: float,
@@ -393,6 +415,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--step", type=float, default=30.0)
     parser.add_argument("--backlog", type=int, default=0)
+    parser.add_argument("--group", type=int, default=2000, help="meters a lazy fleet holds")
     parser.add_argument("--drop-item", type=int, default=0)
     args = parser.parse_args()
     if VERBOSE:

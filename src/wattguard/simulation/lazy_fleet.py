@@ -139,6 +139,9 @@ class LazyFleet:
             self.now = end
             if end == slot_end:
                 self._close_slot()
+                release = getattr(self.model, "release", None)
+                if release is not None:
+                    release()  # the block is done with: its 240 B a meter need not wait
 
     def _charge(self, p: F64, tariff: int) -> None:
         e = np.abs(p) * _MINUTE
