@@ -12,11 +12,13 @@ are measured on the real monotonic clock.
   :class:`~wattguard.simulation.fleet_net.FleetNet` reading its meters by the collection tasks
   6012/6014 configure (15-minute real-time values and curve) and reporting gathered records
   over its own TCP connection to the FEP through the WAN secure channel (its certificate from
-  ``RUN/pki``). Virtual time advances in steps of ``--step`` seconds while no more than
-  ``--backlog`` collected items wait to be acknowledged (backpressure: memory stays bounded
-  whatever the chain's speed). A :class:`~wattguard.simulation.ledger.ReadingLedger` counts what
-  the meters served; at the end (every outbox acknowledged) it is written to ``RUN/ledger.npz``
-  and one ``RESULT {json}`` line is printed.
+  ``RUN/pki``). The meters are in lazy fleets of ``--group`` meters (whole terminals), each
+  with its own load model, server and ledger. Virtual time advances in steps of ``--step``
+  seconds while no more than ``--backlog`` collected items wait to be acknowledged
+  (backpressure: memory stays bounded whatever the chain's speed). A
+  :class:`~wattguard.simulation.ledger.ReadingLedger` per fleet counts what its meters served;
+  at the end (every outbox acknowledged) they are written to ``RUN/ledger.npz`` and one
+  ``RESULT {json}`` line is printed.
 * **fep**: the FEP (``runtime.fep.FepServer``) with the WAN secure channel, publishing on
   JetStream; its limits sized for a bench (every terminal on one loopback host, in compressed
   time).
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import mmap
 import os
@@ -36,6 +39,7 @@ import signal
 import struct
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -54,6 +58,7 @@ from wattguard.network.terminal import Terminal
 from wattguard.network.terminal.scheme import NormalScheme, TaskConfig
 from wattguard.network.utility import UtilityPki
 from wattguard.protocol import CSD, OAD, OMD, Data
+from wattguard.protocol.apdu import Structure
 from wattguard.protocol.values import ROAD, TI
 from wattguard.runtime.buskeys import STATION
 from wattguard.runtime.fep import FepServer
@@ -71,6 +76,7 @@ from wattguard.station.freshness import AnswerFreshness
 from wattguard.station.group_commit import GroupCommitConfig
 from wattguard.station.storage import open_storage
 
+_IDLE = 0.05  # seconds the fleet waits for the station at most before looking again
 BATCH = 42  # items per gathered report (as bench/scale.py)
 HOLD = 30.0  # seconds a partial batch waits for more items
 PASSPHRASE = "WATTGUARD_PASSPHRASE"
@@ -124,6 +130,36 @@ def configure(terminal: Terminal, now: float) -> None:
     terminal.tasks = terminal.fixed_tasks + terminal.schemes.tasks(now)
 
 
+class SignalledNet(FleetNet):
+    """A :class:`FleetNet` that sets ``arrived`` whenever the station sends something (an
+    acknowledgement, a request): the fleet waits on it for the backlog to drain, rather than
+    going through every terminal every few milliseconds (what its CPU went on while the rest
+    of the chain was busy)."""
+
+    arrived: asyncio.Event | None = None
+
+    def from_upstream(self, data: bytes) -> None:
+        super().from_upstream(data)
+        if self.arrived is not None:
+            self.arrived.set()
+
+
+class Protect:
+    """A terminal's ``protect``: plaintext + RN (``wrap_with_rn``, a fresh RN each time), the
+    wrapped request encoded once for all the meters a round sends it to (the terminal hands
+    each of them the same request object)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Structure | None, bytes] = (None, b"")
+
+    def __call__(self, _address: bytes, request: Structure) -> Structure:
+        last, encoded = self._last
+        if request is not last:
+            encoded = request.to_bytes()
+            self._last = (request, encoded)
+        return wrap_with_rn(encoded)
+
+
 def in_flight(net: FleetNet) -> int:
     return len(net.terminal.outbox.in_flight)
 
@@ -136,27 +172,29 @@ def pending(net: FleetNet) -> int:
 async def run_fleet(args: argparse.Namespace) -> None:
     run = Path(args.dir)
     base_rss = _rss()
+    peak = _PeakTrace.start()
     calendar = SharedCalendar(run / "clock")
     start = calendar.time()
     master = load_vault(run / "vault", os.environ[PASSPHRASE])[0]
     meters = meter_addresses(args.meters, args.per_terminal)
-    fleet = LazyFleet(LoadModel.mixed(args.meters, seed=1), meters,
-                      diversified_mac_keys(master, meters), start)  # fmt: skip
-    server = LazyServer(fleet)
-    ledger = server.ledger = ReadingLedger(meters)
+    servers = _fleets(meters, args.per_terminal * max(1, args.group // args.per_terminal),
+                      master, start)  # fmt: skip
     utility = UtilityPki.load(run / "pki", SystemClock())
     host, port = args.fep.rsplit(":", 1)
     nets, clients = [], []
+    arrived = asyncio.Event()
     for k, address in enumerate(terminal_addresses(args.meters, args.per_terminal)):
         channel = HplcChannel(seed=k)
         terminal = Terminal(
-            address, channel, protect=lambda _a, request: wrap_with_rn(request), start=start,
+            address, channel, protect=Protect(), start=start,
             batch_items=BATCH, report_hold=HOLD, upstream_timeout=4 * SLOT, heartbeat=SLOT,
         )  # fmt: skip
         configure(terminal, start)
         for meter in meters[k * args.per_terminal : (k + 1) * args.per_terminal]:
             terminal.add_meter(meter)
-        net = FleetNet(terminal, channel, server)
+        group = (k * args.per_terminal) // servers[0].fleet.n
+        net = SignalledNet(terminal, channel, servers[group])
+        net.arrived = arrived
         client = TerminalClient(
             cast(Any, net), calendar, host, int(port), tick=1e6,
             channel=utility.terminal_channel(address), backoff=(0.1, 1.0),
@@ -173,13 +211,20 @@ async def run_fleet(args: argparse.Namespace) -> None:
     began, cpu = time.monotonic(), time.process_time()
     end = start + args.hours * 3600.0
     overdue = Overdue(nets, args.overdue)
-    await _drive(nets, calendar, end + 600.0, args.step, args.backlog, args.pace, overdue)
+    await _drive(nets, calendar, end + 600.0, args.step, args.backlog, arrived, args.pace, overdue)
     wall = time.monotonic() - began
-    np.savez(run / "ledger.npz", counts=ledger.counts, names=np.array(ledger.names))
+    if peak is not None:
+        peak.show(args.meters)
+    ledgers = [s.ledger for s in servers if s.ledger is not None]
+    counts = np.concatenate([ledger.counts for ledger in ledgers])
+    names = np.array([name for ledger in ledgers for name in ledger.names])
+    np.savez(run / "ledger.npz", counts=counts, names=names)
     result = {
-        "wall": wall, "cpu": time.process_time() - cpu, "readings": ledger.total,
-        "checksum": ledger.checksum, "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
-        "frames_in": server.frames_in, "ignored": server.ignored,
+        "wall": wall, "cpu": time.process_time() - cpu, "readings": int(counts.sum()),
+        "checksum": sum(ledger.checksum for ledger in ledgers) % 2**64,
+        "base_rss": base_rss, "peak_rss": _rss("VmHWM"),
+        "frames_in": sum(s.frames_in for s in servers),
+        "ignored": sum(s.ignored for s in servers),
         "dropped": sum(n.terminal.outbox.dropped for n in nets), "overdue": overdue.batches,
         "resent": sum(count[0] for count in resent),
         "stray_acks": sum(count[1] for count in resent),
@@ -198,7 +243,7 @@ class Overdue:
     calendar for them would wait forever; time must pass so that the terminal's upstream
     timeout sends them again, as it would in a real deployment. :attr:`batches` counts them."""
 
-    def __init__(self, nets: list[FleetNet], limit: float) -> None:
+    def __init__(self, nets: Sequence[FleetNet], limit: float) -> None:
         self.nets, self.limit = nets, limit
         self._since: dict[tuple[int, int, int], float] = {}
         self._counted: set[tuple[int, int, int]] = set()
@@ -219,14 +264,31 @@ class Overdue:
         return bool(late)
 
 
-async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, step: float,
-                 backlog: int, pace: float = 0.0,
+def _fleets(meters: list[bytes], size: int, master: Any, start: float) -> list[LazyServer]:
+    """The lazy meters in fleets of ``size`` (whole terminals), each with its own load model
+    (seeds 1, 2, ...), server and ledger: a fleet meters a quarter hour for all its meters at
+    once, and the load model's working arrays for that (about 1.5 KB a meter while it runs)
+    are then a fleet's, not the whole population's."""
+    servers = []
+    for first in range(0, len(meters), size):
+        group = meters[first : first + size]
+        model = LoadModel.mixed(len(group), seed=1 + first // size)
+        fleet = LazyFleet(model, group, diversified_mac_keys(master, group), start)
+        server = LazyServer(fleet)
+        server.ledger = ReadingLedger(group)
+        servers.append(server)
+    return servers
+
+
+async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float, step: float,
+                 backlog: int, arrived: asyncio.Event, pace: float = 0.0,
                  overdue: Overdue | None = None) -> None:  # fmt: skip
     """Advance the calendar to ``end`` in steps, each once no more than ``backlog`` items wait
     upstream or nothing is on its way (a partial batch waits for time to pass) or a batch is
     ``overdue``, and no sooner than ``pace`` wall seconds a simulated hour from the start (a
     small fault run lasts long enough for its faults), then hold it until every outbox is
-    acknowledged."""
+    acknowledged. While it waits, it waits for the station to send something (``arrived``),
+    at most ``_IDLE`` seconds at a time."""
     late = overdue or Overdue(nets, float("inf"))
     t = first = calendar.time()
     shown = began = time.monotonic()
@@ -237,7 +299,7 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
                and not late()):  # fmt: skip
             for net in nets:
                 net.run_until(t)
-            await asyncio.sleep(0.002)
+            await _heard(arrived)
             if VERBOSE and time.monotonic() - shown > 5:
                 shown = time.monotonic()
                 print(f"fleet: at {t:.0f}, {sum(map(pending, nets))} items pending", flush=True)
@@ -253,6 +315,8 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
         calendar.set(t)
         for net in nets:
             net.run_until(t)
+        if _PeakTrace.current is not None:
+            _PeakTrace.current.look()
         await asyncio.sleep(0)
     while any(pending(net) for net in nets):
         if not any(in_flight(net) for net in nets) or late():  # a partial batch, a lost ack
@@ -260,7 +324,54 @@ async def _drive(nets: list[FleetNet], calendar: SharedCalendar, end: float, ste
             calendar.set(t)
         for net in nets:
             net.run_until(t)
-        await asyncio.sleep(0.005)
+        await _heard(arrived)
+
+
+async def _heard(arrived: asyncio.Event) -> None:
+    """Wait until the station sends something (or ``_IDLE`` seconds pass)."""
+    arrived.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(arrived.wait(), _IDLE)
+
+
+class _PeakTrace:
+    """With ``CHAIN_TRACEMALLOC`` set, the fleet traces its allocations and, at the end, prints
+    what the fleet held (by line of source) when the traced memory was at its highest: what
+    each simulated meter costs, beyond the RSS figure."""
+
+    current: _PeakTrace | None = None
+
+    def __init__(self) -> None:
+        import tracemalloc
+
+        self.tracemalloc = tracemalloc
+        tracemalloc.start(int(os.environ.get("CHAIN_TRACEMALLOC_FRAMES", "1")))
+        self.base = tracemalloc.take_snapshot()
+        self.peak: Any = None
+        self.highest = 0
+
+    @classmethod
+    def start(cls) -> _PeakTrace | None:
+        if os.environ.get("CHAIN_TRACEMALLOC"):
+            cls.current = cls()
+        return cls.current
+
+    def look(self) -> None:
+        now = self.tracemalloc.get_traced_memory()[0]
+        if now > self.highest * 1.03:
+            self.highest = now
+            self.peak = self.tracemalloc.take_snapshot()
+
+    def show(self, meters: int) -> None:
+        if self.peak is None:
+            return
+        kind = os.environ.get("CHAIN_TRACEMALLOC_BY", "lineno")
+        stats = self.peak.compare_to(self.base, kind)
+        total = sum(s.size_diff for s in stats)
+        print(f"fleet: traced peak {total / meters:,.0f} B per meter", flush=True)
+        for stat in stats[:40]:
+            print(f"  {stat.size_diff / meters:8,.0f} B/meter {stat.count_diff / meters:7.2f} "
+                  f"blocks/meter  {stat.traceback}", flush=True)  # fmt: skip
 
 
 def _count_resent(net: FleetNet) -> list[int]:
@@ -436,6 +547,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--step", type=float, default=30.0)
     parser.add_argument("--backlog", type=int, default=0)
+    parser.add_argument("--group", type=int, default=2000, help="meters a lazy fleet holds")
     parser.add_argument("--drop-item", type=int, default=0)
     parser.add_argument("--replicas", type=int, default=1, help="servers keeping each stream")
     parser.add_argument("--ack-wait", type=float, default=30.0, help="redelivery after (s)")

@@ -4,7 +4,7 @@ room, whatever time it was queued at; with gathering it waits for a full batch o
 from __future__ import annotations
 
 from wattguard.network.terminal.outbox import Outbox
-from wattguard.network.terminal.tasks import Collected
+from wattguard.network.terminal.tasks import Collected, decode_item, encode_item
 
 ITEM = Collected(bytes.fromhex("000000000001"), 100.0, b"\x05\x01", b"\x85\x01")
 
@@ -26,3 +26,14 @@ def test_with_gathering_a_batch_waits_until_full_or_held_long_enough() -> None:
     for k in range(3):  # a full batch goes at once
         outbox.queue(ITEM, now=200.0 + k)
     assert outbox.next_report(now=202.0) is not None
+
+
+def test_items_wait_as_the_bytes_they_go_up_as() -> None:
+    outbox = Outbox("t", batch_items=2, window=1, limit=10)
+    outbox.queue(ITEM, now=0.0)
+    outbox.queue(ITEM, now=0.0)
+    assert outbox.items == [decode_item(encode_item(ITEM))] * 2
+    report = outbox.next_report(1.0)
+    assert report is not None and report.data == (encode_item(ITEM),) * 2
+    # one bytes object an item while it waits or travels, no item object and two APDUs
+    assert outbox.in_flight[report.piid] == report.data

@@ -241,11 +241,12 @@ _FROM_METER = int(Direction.RESPONSE)
 # MACs
 
 
-def mac(key: bytes, label: Label, binding: bytes, data: bytes) -> bytes:
-    """``SM4-CMAC(key, label || len(binding) || binding || data)[:4]``."""
+def mac(key: bytes, label: Label, binding: bytes, data: bytes, *, keep: bool = True) -> bytes:
+    """``SM4-CMAC(key, label || len(binding) || binding || data)[:4]`` (``keep``: see
+    :func:`wattguard.crypto.sm4.cmac`)."""
     if len(binding) > _MAX_BINDING:
         raise ConfigError("a MAC binding is at most 255 bytes")
-    return sm4.cmac(key, bytes((label, len(binding))) + binding + data)[:MAC_SIZE]
+    return sm4.cmac(key, bytes((label, len(binding))) + binding + data, keep=keep)[:MAC_SIZE]
 
 
 def check_mac(key: bytes, label: Label, binding: bytes, data: bytes, tag: bytes) -> None:

@@ -25,10 +25,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A response matched to the request it answers."""
+    """A response matched to the request it answers; ``raw`` is the response APDU as it
+    arrived (b"": not kept, e.g. blocks joined into one), for those that forward it as it
+    travelled rather than encode it again."""
 
     request: Structure
     response: Structure
+    raw: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,7 @@ class _Endpoint:
     _pending: dict[_Key, _Pending] = field(default_factory=dict)
     _pending_security: deque[_Pending] = field(default_factory=deque)
     _now: float = 0.0
+    _raw: bytes = b""  # the APDU being handled, as it arrived
 
     from_server = False
     side = Side.CLIENT
@@ -180,9 +181,12 @@ class _Endpoint:
         return out
 
     def get_timer(self) -> float | None:
-        deadlines = [p.deadline for p in self._pending.values()]
-        deadlines += [p.deadline for p in self._pending_security]
-        return min(deadlines, default=None)
+        pending, secured = self._pending, self._pending_security
+        if not pending and not secured:
+            return None  # the usual case, asked at every event of a simulation
+        deadlines = [p.deadline for p in pending.values()]
+        deadlines += [p.deadline for p in secured]
+        return min(deadlines)
 
     def handle_timer(self, now: float) -> None:
         for key, pending in list(self._pending.items()):
@@ -261,6 +265,7 @@ class _Endpoint:
         except DecodeError as exc:
             self._violation(exc)
             return
+        self._raw = apdu_bytes
         try:
             self._apdu(apdu, frame)
         except RemoteProtocolError as exc:
@@ -290,11 +295,12 @@ class ClientConnection(_Endpoint):
 
     from_server = False
 
-    def send_request(self, apdu: Structure, now: float) -> None:
-        """Send a GET/SET/ACTION/PROXY/SECURITY request and await its answer."""
+    def send_request(self, apdu: Structure, now: float, encoded: bytes = b"") -> None:
+        """Send a GET/SET/ACTION/PROXY/SECURITY request and await its answer (``encoded``:
+        ``apdu.to_bytes()``, when the caller has it already)."""
         self._state.associate(Event.REQUEST, remote=False)
         self._expect(apdu, now)
-        self._write(apdu.to_bytes(), Control(False, True))
+        self._write(encoded or apdu.to_bytes(), Control(False, True))
 
     def connect(self, request: ConnectRequest, now: float) -> None:
         self._state.associate(Event.SEND_CONNECT, remote=False)
@@ -337,7 +343,7 @@ class ClientConnection(_Endpoint):
             self._state.associate(event, remote=True)
         elif isinstance(apdu, ReleaseResponse):
             self._state.associate(Event.RELEASED, remote=True)
-        self._events.append(Response(request, apdu))
+        self._events.append(Response(request, apdu, self._raw))
 
     def _next_block(self, apdu: GetResponseNext) -> None:
         """Application-layer blocks (DL/T 698.45 GET-Response-Next): ask for each next block

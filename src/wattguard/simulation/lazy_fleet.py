@@ -8,7 +8,9 @@ meter in profile mode:
   minute, to forward or reverse by the sign of P, at the tariff the
   :class:`~wattguard.meter.expansion.TariffSchedule` puts in force at the minute's start, or
   all at tariff 1 without a schedule, as a meter without cost control does);
-* a ring of ``depth`` 15-minute slots (float32 Ws, forward and reverse) of what each slot added:
+* a ring of ``depth`` 15-minute slots (float32 Ws) of what each slot added, forward for every
+  meter and reverse only for the meters that ever exported (most never do: a reverse column
+  is made for a meter the first time a slot of its has reverse energy, zero before):
   the 15-minute curve (5002) and the daily freeze (5004) at any boundary still in the ring are
   the registers now minus what the later slots added (tariff by tariff: the schedule changes
   on whole hours, so a slot has one tariff, kept once for the whole fleet);
@@ -17,8 +19,9 @@ meter in profile mode:
 Nothing is stepped while nobody looks. :meth:`LazyFleet.advance_to` meters every minute up to a
 time in one vectorised pass per 15-minute slot (the load model's block for every meter at
 once); the fleet's server calls it when a read arrives, so a quiet fleet costs nothing and a
-busy one pays once per slot, not once per meter. Memory is about 1 KB per meter (see
-:meth:`LazyFleet.nbytes`, and ``bench/scale.py`` for the tracemalloc figure).
+busy one pays once per slot, not once per meter. Memory is about 600 B per meter, 400 B more
+for each meter that exports (see :meth:`LazyFleet.nbytes`, and ``bench/scale.py`` for the
+tracemalloc figure).
 
 Precision (docs/protocol.md, "The lazy fleet"): the ring holds float32 slot energies, so a
 frozen register rebuilt from it may differ from the assembled meter's by one unit of its last
@@ -28,6 +31,8 @@ the registers read now are float64 and equal the assembled meter's arithmetic.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import numpy as np
@@ -83,11 +88,17 @@ class LazyFleet:
         numbers = np.array([int.from_bytes(a, "big") for a in addresses], dtype=np.uint64)
         if any(len(a) != 6 for a in addresses) or len(np.unique(numbers)) != n:
             raise ConfigError("meter addresses are 6 bytes each, all different")
-        self._order = np.argsort(numbers)
-        self._sorted = numbers[self._order]
+        order = np.argsort(numbers)
+        # plain arrays: a frame's address is looked up by bisection without numpy's per-call
+        # overhead (a lookup per request)
+        self._order: array[int] = array("q", order.tolist())
+        self._sorted: array[int] = array("Q", numbers[order].tolist())
         self.energy = np.zeros((2, tariffs + 1, n))
         self._partial = np.zeros((2, n))  # what the slot in progress added so far
-        self._ring = np.zeros((depth, 2, n), dtype=np.float32)
+        self._ring = np.zeros((depth, n), dtype=np.float32)  # forward
+        self._exporters = np.zeros(0, dtype=np.int64)  # the meters with a reverse column
+        self._reverse_column = np.full(n, -1, dtype=np.int32)  # each meter's, or -1
+        self._ring_reverse = np.zeros((depth, 0), dtype=np.float32)
         self._ring_tariff = np.zeros(depth, dtype=np.int8)
         self._slots = 0  # slots closed since start
         self._last_p = np.zeros(n, dtype=np.float32)
@@ -100,15 +111,15 @@ class LazyFleet:
         """The meter at ``address`` (its column), or None when the fleet has no such meter."""
         if len(address) != 6:
             return None
-        number = np.uint64(int.from_bytes(address, "big"))
-        at = int(np.searchsorted(self._sorted, number))
+        number = int.from_bytes(address, "big")
+        at = bisect_left(self._sorted, number)
         if at < self.n and self._sorted[at] == number:
-            return int(self._order[at])
+            return self._order[at]
         return None
 
     def address(self, meter: int) -> bytes:
         """The address of meter ``meter``."""
-        number = int(self._sorted[int(np.nonzero(self._order == meter)[0][0])])
+        number = self._sorted[self._order.index(meter)]
         return number.to_bytes(6, "big")
 
     # -- advancing ---------------------------------------------------------------------------
@@ -128,6 +139,9 @@ class LazyFleet:
             self.now = end
             if end == slot_end:
                 self._close_slot()
+                release = getattr(self.model, "release", None)
+                if release is not None:
+                    release()  # the block is done with: its 240 B a meter need not wait
 
     def _charge(self, p: F64, tariff: int) -> None:
         e = np.abs(p) * _MINUTE
@@ -141,7 +155,15 @@ class LazyFleet:
 
     def _close_slot(self) -> None:
         row = self._slots % self._ring.shape[0]
-        self._ring[row] = self._partial
+        self._ring[row] = self._partial[_FORWARD]
+        reverse = self._partial[_REVERSE]
+        new = np.flatnonzero((reverse > 0.0) & (self._reverse_column < 0))
+        if new.size:
+            self._reverse_column[new] = np.arange(new.size) + self._exporters.size
+            self._exporters = np.concatenate([self._exporters, new])
+            more = np.zeros((self._ring.shape[0], new.size), dtype=np.float32)
+            self._ring_reverse = np.concatenate([self._ring_reverse, more], axis=1)
+        self._ring_reverse[row] = reverse[self._exporters]
         self._ring_tariff[row] = self._tariff(self.now - SLOT)
         self._partial[:] = 0.0
         self._slots += 1
@@ -170,9 +192,11 @@ class LazyFleet:
         tariff_now = self._tariff(closed_until)
         values[:, 0] -= self._partial[:, meter]
         values[:, tariff_now] -= self._partial[:, meter]
+        column = int(self._reverse_column[meter])
         for k in range(later):
             row = (self._slots - 1 - k) % self._ring.shape[0]
-            added = self._ring[row, :, meter].astype(np.float64)
+            reverse = 0.0 if column < 0 else float(self._ring_reverse[row, column])
+            added = np.array([float(self._ring[row, meter]), reverse])
             values[:, 0] -= added
             values[:, int(self._ring_tariff[row])] -= added
         np.maximum(values, 0.0, out=values)
@@ -190,9 +214,10 @@ class LazyFleet:
 
     def nbytes(self) -> int:
         """Bytes held in the fleet's per-meter arrays (the load model's parameters excluded)."""
-        arrays = (self.energy, self._partial, self._ring, self._last_p, self._last_q)
-        more = (self.mac_keys, self._order, self._sorted)
-        return sum(a.nbytes for a in arrays + more)
+        arrays = (self.energy, self._partial, self._ring, self._last_p, self._last_q, self.mac_keys,
+                  self._exporters, self._reverse_column, self._ring_reverse)  # fmt: skip
+        lookup = (self._order, self._sorted)
+        return sum(a.nbytes for a in arrays) + sum(len(a) * a.itemsize for a in lookup)
 
 
 def _normal(meter: int, minute: int) -> float:

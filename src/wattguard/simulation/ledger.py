@@ -113,6 +113,40 @@ class ReadingLedger:
                 if isinstance(column, OAD) and column != _FREEZE_TIME:
                     self._add(meter, column, prefix, value, time)
 
+    def served_now(self, meter: int, time: int, values: list[tuple[OAD, list[int]]]) -> None:
+        """Count a real-time answer given as numbers (``simulation/lazy_answers.py``): meter
+        ``meter``'s date-time ``time`` and, per attribute read (element 0, an array), its
+        items; the same count and checksum as :meth:`served` of the answer's APDU."""
+        if time <= self._last[0, meter]:
+            return
+        self._last[0, meter] = time
+        for oad, items in values:
+            self._add_numbers(meter, oad, "", items, time)
+
+    def served_rows(
+        self, meter: int, prefix: str, rows: list[tuple[int, list[tuple[OAD, list[int]]]]]
+    ) -> None:
+        """Count a record answer given as numbers: per row its freeze time and, per column
+        (element 0, an array; the freeze time left out), its items; ``prefix`` is the record
+        object's OAD and "/"."""
+        for time, values in rows:
+            if time <= self._last[1, meter]:
+                continue
+            self._last[1, meter] = time
+            for oad, items in values:
+                self._add_numbers(meter, oad, prefix, items, time)
+
+    def _add_numbers(self, meter: int, oad: OAD, prefix: str, items: list[int], time: int) -> None:
+        scale, names = self._named(oad, prefix)
+        name = self.names[meter]
+        total = 0
+        counted = 0
+        for quantity, number in zip(names[1:], items, strict=False):
+            total += fingerprint(name, quantity, time, number * scale)
+            counted += 1
+        self._sum += total
+        self.counts[meter] += counted
+
     def _add(self, meter: int, oad: OAD, prefix: str, value: Data, time: int) -> None:
         scale, names = self._named(oad, prefix)
         items: tuple[Any, ...] = (value,)

@@ -161,6 +161,11 @@ class LoadModel:
             row += take
         return p, q
 
+    def release(self) -> None:
+        """Drop the quarter hour kept for the next call (two arrays of 15 x n floats): a
+        caller done with a block (the lazy fleet once a slot is closed) gives it back."""
+        self._cached = None
+
     def load(self, now: float, seconds: float) -> tuple[F64, F64]:
         """The mean powers over the window ``(now - seconds, now]``: a
         :data:`~wattguard.simulation.fleet.LoadSource` for all meters."""

@@ -1,10 +1,11 @@
 """The terminal's line to each meter of its archive: one DL/T 698.45 client connection and a
-queue of jobs, at most one of them in flight (HPLC is half-duplex and slow; a real CCO polls
-each meter in turn)."""
+queue of jobs, at most one of them in flight (HPLC is half-duplex and slow), and the
+terminal's polling slots: at most a few lines busy at a time (:class:`Polling`)."""
 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -13,17 +14,24 @@ from wattguard.protocol import ClientConnection, ServerAddress
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.stream import FrameDecoder
 
-__all__ = ["Answer", "Job", "LineTimers", "MeterLine"]
+__all__ = ["POLLING_SLOTS", "Answer", "Job", "LineTimers", "MeterLine", "Polling"]
+
+#: How many meters a terminal polls at once by default. A concentrator's HPLC coordinator
+#: (CCO) reads a few meters concurrently, not its whole archive: the State Grid HPLC interface
+#: (Q/GDW 11612, concurrent meter reading) lets the CCO state the concurrency it supports,
+#: typically 5 to 16 frames in flight. Eight is the middle of that range.
+POLLING_SLOTS = 8
 
 #: What a job's ``done`` is called with: the meter's answer (an APDU, or the raw frame of a
 #: transparent command), None when it timed out or was not sent.
 Answer = Structure | bytes | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
-    """One request to one meter: an APDU, or (``apdu`` None) a raw frame forwarded as it is;
-    ``done`` is called with the answer."""
+    """One request to one meter: an APDU (``encoded``: its bytes, when known already), or
+    (``apdu`` None) a raw frame forwarded as it is; ``done`` is called with the answer, whose
+    APDU bytes as they arrived are in ``answered`` by then (b"": not kept)."""
 
     apdu: Structure | None
     done: Callable[[Answer], None]
@@ -31,6 +39,8 @@ class Job:
     deadline: float = 0.0
     task: str | None = None
     sent_at: float = 0.0
+    encoded: bytes = b""
+    answered: bytes = b""
 
 
 @dataclass(slots=True)
@@ -52,6 +62,7 @@ class MeterLine:
     since: dict[str, float] = field(default_factory=dict)
     next_run: dict[str, float] = field(default_factory=dict)
     failures: int = 0
+    waiting: bool = False  # due, but queued for one of the terminal's polling slots
     _connection: ClientConnection | None = None
 
     @property
@@ -72,6 +83,11 @@ class MeterLine:
         if held is None or self.busy is not None or self.jobs or held.get_timer() is not None:
             return
         self._connection = None
+
+    def due(self, tasks: Sequence[CollectionTask], now: float) -> bool:
+        """Whether a task of ``tasks`` that reads this meter is due to run at ``now``."""
+        runs = self.next_run
+        return any(runs.get(t.name, now) <= now for t in tasks if t.covers(self.address))
 
     def next_piid(self) -> int:
         """The next PIID for a request to this meter (0-63, wrapping)."""
@@ -146,12 +162,74 @@ class LineTimers:
 
     def _timer(self, line: MeterLine, tasks: Sequence[CollectionTask]) -> float | None:
         # only the tasks in force: a task taken out leaves no timer behind
-        times = [
-            line.next_run.get(task.name, self.start) for task in tasks if task.covers(line.address)
-        ]
+        times = (
+            []
+            if line.waiting  # its turn comes when a polling slot frees, not at a time
+            else [
+                line.next_run.get(task.name, self.start)
+                for task in tasks
+                if task.covers(line.address)
+            ]
+        )
         timer = line.connection_timer()
         if timer is not None:
             times.append(timer)
         if line.busy is not None and line.raw_decoder is not None:
             times.append(line.busy.deadline)
         return min(times, default=None)
+
+
+class Polling:
+    """The terminal's polling slots: at most ``slots`` lines hold one at a time (a line holds
+    its slot from its first request until it has nothing in flight or queued), the others wait
+    their turn in order. A line holds its DL/T 698.45 connection only while it holds a slot,
+    so a terminal keeps at most ``slots`` connections (and requests) at once, whatever the size
+    of its archive, as a real concentrator, whose coordinator polls a few meters at a time."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a terminal polls at least one meter at a time")
+        self.slots = slots
+        self.active: set[bytes] = set()
+        self.waiting: deque[MeterLine] = deque()
+
+    def take(self, line: MeterLine) -> bool:
+        """Whether ``line`` holds a slot now (taking a free one if it can)."""
+        if line.address in self.active:
+            return True
+        if len(self.active) >= self.slots:
+            return False
+        self.active.add(line.address)
+        return True
+
+    def wait(self, line: MeterLine, *, first: bool = False) -> None:
+        """Queue ``line`` for the next free slot (``first``: ahead of the others)."""
+        if line.waiting:
+            if first:
+                self.waiting.remove(line)
+                self.waiting.appendleft(line)
+            return
+        line.waiting = True
+        if first:
+            self.waiting.appendleft(line)
+        else:
+            self.waiting.append(line)
+
+    def give_back(self, line: MeterLine) -> bool:
+        """Free ``line``'s slot if it has nothing in flight or queued (True: it did)."""
+        if line.busy is not None or line.jobs or line.address not in self.active:
+            return False
+        self.active.discard(line.address)
+        return True
+
+    def forget(self, address: bytes) -> None:
+        """The line to ``address`` left the archive."""
+        self.active.discard(address)
+
+    def next_waiting(self) -> MeterLine | None:
+        """The next line whose turn it is, once a slot is free (None: none waits or no slot)."""
+        if not self.waiting or len(self.active) >= self.slots:
+            return None
+        line = self.waiting.popleft()
+        line.waiting = False
+        return line

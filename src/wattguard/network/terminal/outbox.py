@@ -1,6 +1,8 @@
 """Store and forward: what the terminal collected waits here until the station has it.
 
-Theory of operation. Collected items queue in order. Once the link is online they go up as
+Theory of operation. Collected items queue in order, each kept as the bytes it goes up as
+(:func:`~.tasks.encode_item`: one object an item, not an item object and its two APDUs; a
+terminal may hold a few per meter while the station is busy). Once the link is online they go up as
 REPORT-Notification-TransData batches of at most ``batch_items``, with at most ``window``
 batches unacknowledged at a time (each batch under its own PIID). A batch leaves the outbox
 only when the station acknowledges it, and goes back to the front when the acknowledgement
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from wattguard.network.terminal.tasks import Collected, encode_item
+from wattguard.network.terminal.tasks import Collected, decode_item, encode_item
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.objects import HPLC_PORT
 
@@ -47,23 +49,28 @@ class Outbox:
         self.batch_items = batch_items
         self.window = window
         self.limit = limit
-        self.items: deque[Collected] = deque()
-        self.in_flight: dict[int, tuple[Collected, ...]] = {}
+        self._items: deque[bytes] = deque()  # encoded
+        self.in_flight: dict[int, tuple[bytes, ...]] = {}  # encoded items of each batch
         self.dropped = 0
         self.sent_batches = 0
         self._piid = 0
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self._items)
+
+    @property
+    def items(self) -> list[Collected]:
+        """The items waiting, oldest first (decoded again: for a look, not for every item)."""
+        return [decode_item(item) for item in self._items]
 
     def queue(self, item: Collected, now: float = float("-inf")) -> None:
         """Keep ``item`` (queued at ``now``) until the station has it (dropping the oldest
         over the limit)."""
-        if not self.items:
+        if not self._items:
             self._waiting_since = now
-        self.items.append(item)
-        while len(self.items) > self.limit:
-            self.items.popleft()
+        self._items.append(encode_item(item))
+        while len(self._items) > self.limit:
+            self._items.popleft()
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("%s: outbox full, %d oldest items dropped", self.name, self.dropped)
@@ -72,7 +79,7 @@ class Outbox:
         """When a gathered batch that is not full falls due (None: no gathering, nothing
         waits, the batch is full, or the window is full and an acknowledgement or its timeout
         comes first: no timer that could only find nothing to do)."""
-        if self.hold <= 0 or not self.items or len(self.items) >= self.batch_items:
+        if self.hold <= 0 or not self._items or len(self._items) >= self.batch_items:
             return None
         if len(self.in_flight) >= self.window:
             return None
@@ -81,19 +88,19 @@ class Outbox:
     def next_report(self, now: float = float("inf")) -> ReportNotificationTransData | None:
         """The next batch to send at ``now``, when items wait, the batch is full or due, and
         the window has room (None: not now). From here on the batch is in flight."""
-        if not self.items or len(self.in_flight) >= self.window:
+        if not self._items or len(self.in_flight) >= self.window:
             return None
-        gathering = self.hold > 0 and len(self.items) < self.batch_items
+        gathering = self.hold > 0 and len(self._items) < self.batch_items
         if gathering and now < self._waiting_since + self.hold:
             return None
         piid = self._free_piid()
         if piid is None:
             return None
-        count = min(self.batch_items, len(self.items))
-        batch = tuple(self.items.popleft() for _ in range(count))
+        count = min(self.batch_items, len(self._items))
+        batch = tuple(self._items.popleft() for _ in range(count))
         self.in_flight[piid] = batch
         self.sent_batches += 1
-        return ReportNotificationTransData(piid, HPLC_PORT, tuple(map(encode_item, batch)))
+        return ReportNotificationTransData(piid, HPLC_PORT, batch)
 
     def acknowledged(self, piid: int) -> None:
         """The station has the batch sent under ``piid``."""
@@ -101,13 +108,13 @@ class Outbox:
 
     def unanswered(self, piid: int) -> None:
         """The batch sent under ``piid`` was not acknowledged in time: back to the front."""
-        self.items.extendleft(reversed(self.in_flight.pop(piid & _SERVICE, ())))
+        self._items.extendleft(reversed(self.in_flight.pop(piid & _SERVICE, ())))
         self._waiting_since = float("-inf")
 
     def requeue(self) -> None:
         """The link dropped: every batch in flight goes back to the front, in order."""
         for piid in sorted(self.in_flight, reverse=True):
-            self.items.extendleft(reversed(self.in_flight[piid]))
+            self._items.extendleft(reversed(self.in_flight[piid]))
         self.in_flight.clear()
         self._waiting_since = float("-inf")
 

@@ -27,9 +27,11 @@ __all__ = [
     "SETTLE",
     "Collected",
     "CollectionTask",
+    "Requests",
     "decode_item",
     "encode_item",
     "floor",
+    "window",
 ]
 
 #: Seconds after a freeze boundary by which every meter has frozen it: a record task reads a
@@ -91,6 +93,25 @@ class Collected:
     response: bytes
 
 
+class Requests:
+    """A terminal's task requests, the same object for every meter a round asks the same
+    (APDUs are immutable): a ``protect`` may encode it once for them all, and the round builds
+    it once."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int, float, float], tuple[CollectionTask, Structure]] = {}
+
+    def get(self, task: CollectionTask, piid: int, since: float, until: float) -> Structure:
+        """``task.request(piid, since, until)``, made once."""
+        key = (id(task), piid, since, until)
+        known = self._known.get(key)
+        if known is None or known[0] is not task:
+            if len(self._known) >= 256:
+                self._known.clear()
+            known = self._known[key] = (task, task.request(piid, since, until))
+        return known[1]
+
+
 def encode_item(item: Collected) -> bytes:
     """One item of a batch (see the module docstring)."""
     return (
@@ -128,3 +149,21 @@ def _ti(seconds: float) -> Data:
     if seconds % 60 == 0:
         return Data(DataType.TI, TI(1, int(seconds // 60)))
     return Data(DataType.TI, TI(0, int(seconds)))
+
+
+def window(task: CollectionTask, since: float, now: float) -> tuple[float, float] | None:
+    """``(until, resume)`` of a run at ``now``: the end of the window it reads and where the
+    next one starts (None: nothing to read yet).
+
+    A real-time task reads now. A record task reads the records from ``since`` (a boundary) up
+    to the latest boundary a meter has surely frozen (SETTLE seconds ago), that one included:
+    the window is [since, last + 1) on the grid of the task's interval, and the next one
+    starts at the boundary after ``last``.
+    """
+    if task.record is None:
+        return now, now
+    newest = floor(now - SETTLE, task.interval)
+    last = min(newest, since + (task.max_records - 1) * task.interval)
+    if last < since:
+        return None
+    return last + 1, last + task.interval

@@ -3,15 +3,17 @@ the station has it, and relays the station's commands and the meters' reports.
 
 Theory of operation. A terminal faces two ways.
 
-*Down*, towards its meters over the :class:`~wattguard.network.hplc.HplcChannel`: one
-:class:`~wattguard.protocol.ClientConnection` per meter of its archive, with at most one
-request in flight per meter (:mod:`.lines`). Requests come from the collection tasks
-(:mod:`.tasks`: fixed ones given at construction, and those the station configures in the
-6012/6014 tables, :mod:`.scheme`) and from the station's PROXY requests (:mod:`.proxy`). A
-:class:`~.tasks.CollectionTask` reads either a list of attributes (real-time values) or a
-record object (minute-freeze curves, daily freezes, events) with selector 2 over the window
-since the last read that succeeded. A read that times out leaves the window where it was, so
-the next run catches up on everything missed (in slices of ``max_records``).
+*Down*, towards its meters over the :class:`~wattguard.network.hplc.HplcChannel`: a
+:class:`~wattguard.protocol.ClientConnection` per meter being read, with at most one
+request in flight per meter and at most ``polling_slots`` meters read at once, the others
+waiting their turn (:mod:`.lines`, :class:`~.lines.Polling`). Requests come from the
+collection tasks (:mod:`.tasks`: fixed ones given at construction, and those the station
+configures in the 6012/6014 tables, :mod:`.scheme`) and from the station's PROXY requests
+(:mod:`.proxy`). A :class:`~.tasks.CollectionTask` reads either a list of attributes
+(real-time values) or a record object (minute-freeze curves, daily freezes, events) with
+selector 2 over the window since the last read that succeeded. A read that times out leaves
+the window where it was, so the next run catches up on everything missed (in slices of
+``max_records``).
 
 Reads can be protected: ``protect`` wraps each request (for example in a SECURITY-Request,
 plaintext + RN, so the meter answers with a MAC under its own key). The terminal never checks
@@ -43,16 +45,36 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from wattguard.errors import LocalProtocolError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.hplc import Direction, HplcChannel, LinkProfile
-from wattguard.network.terminal.lines import Answer, Job, LineTimers, MeterLine
+from wattguard.network.terminal.lines import (
+    POLLING_SLOTS,
+    Answer,
+    Job,
+    LineTimers,
+    MeterLine,
+    Polling,
+)
+from wattguard.network.terminal.link_events import (
+    Offline,
+    Online,
+    TerminalEvent,
+    posix,
+    relogin_delay,
+)
 from wattguard.network.terminal.outbox import Outbox
 from wattguard.network.terminal.proxy import ProxyRelay
 from wattguard.network.terminal.scheme import SchemeTable
-from wattguard.network.terminal.tasks import SETTLE, Collected, CollectionTask, floor
+from wattguard.network.terminal.tasks import (
+    SETTLE,
+    Collected,
+    CollectionTask,
+    Requests,
+    floor,
+    window,
+)
 from wattguard.protocol import (
     OMD,
     Data,
@@ -79,39 +101,6 @@ log = logging.getLogger(__name__)
 RequestWrapper = Callable[[bytes, Structure], Structure]
 
 
-@dataclass(frozen=True, slots=True)
-class Online:
-    """The station accepted the login: the outbox goes up from ``at``."""
-
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Offline:
-    """The link to the station went down at ``at`` (the transport dropped, or the login or
-    the heartbeats went unanswered); the terminal keeps collecting into its outbox."""
-
-    at: float
-
-
-#: Everything a terminal's ``next_event`` hands out.
-TerminalEvent = Online | Offline
-
-
-def _relogin_delay(failures: int, timeout: float, longest: float) -> float:
-    """How long a terminal waits before logging in again after ``failures`` logins in a row
-    did not bring the link online: nothing after the first (a dropped heartbeat is no reason
-    to wait), then ``timeout`` doubling each time, at most ``longest``."""
-    if failures <= 1:
-        return 0.0
-    return min(timeout * 2.0 ** (failures - 2), longest)
-
-
-def _posix(now: float) -> float:
-    """The terminal's calendar is its clock: its ``now`` is POSIX seconds already."""
-    return now
-
-
 class Terminal:
     """A collection terminal at ``address`` over ``channel`` (see the module docstring).
 
@@ -120,7 +109,8 @@ class Terminal:
     ``upstream_timeout`` are the station link's, ``meter_timeout`` each meter request's;
     ``batch_items``, ``window`` and ``outbox_limit`` size the outbox, and ``report_hold`` is
     how long it gathers items into a batch that is not full (0: no gathering;
-    :class:`~.outbox.Outbox`). ``start`` is when the tasks first run.
+    :class:`~.outbox.Outbox`). ``start`` is when the tasks first run. ``polling_slots`` is
+    how many meters it reads at once (:data:`~.lines.POLLING_SLOTS`).
     """
 
     def __init__(
@@ -139,6 +129,7 @@ class Terminal:
         outbox_limit: int = 2_000_000,
         report_hold: float = 0.0,
         start: float = 0.0,
+        polling_slots: int = POLLING_SLOTS,
     ) -> None:
         if len(address) != 6:
             raise ValueError("a terminal address is 6 bytes (12 BCD digits)")
@@ -171,6 +162,9 @@ class Terminal:
         self._failures = 0  # link drops and logins without coming online, in a row
         self._events: deque[TerminalEvent] = deque()
         self._line_timers = LineTimers(self.meters, start)
+        self._polling = Polling(polling_slots)
+        self._turning = False
+        self._requests = Requests()
 
     # archive
 
@@ -191,6 +185,8 @@ class Terminal:
         self.meters.pop(address, None)
         self._line_timers.touch(address)
         self.channel.detach(address)
+        self._polling.forget(address)
+        self._next_turn(self._now)
 
     def add_task(self, task: CollectionTask) -> None:
         """Run ``task`` from now on, beside the fixed ones (a task of the same name is
@@ -269,18 +265,23 @@ class Terminal:
             if timer is not None and timer <= now:
                 line.connection.handle_timer(now)
                 self._drain_meter(line, now)
-            self._schedule(line, now)
-            self._dispatch(line, now)
+            self._poll(line, now)
             line.release()
         if self._connected:
+            moved = False  # the link's state changes only by its timers or a login
             timer = self.upstream.get_timer()
             if timer is not None and timer <= now:
                 self.upstream.handle_timer(now)
                 self._watch_link(now)
+                moved = True
             if self._login_due is not None and self._login_due <= now:
                 self._login_due = None
                 self.upstream.login(now)
-            self._drain_upstream(now)
+                moved = True
+            if moved:
+                self._drain_upstream(now)
+            else:
+                self._send_up(now)  # what the collection queued since
 
     def _watch_link(self, now: float) -> None:
         """Give an OFFLINE link its exit: a login, now or after the back-off."""
@@ -291,7 +292,7 @@ class Terminal:
             self.outbox.requeue()
             self._note_link(now)
             self._failures += 1
-            delay = _relogin_delay(self._failures, self.upstream_timeout, self.heartbeat)
+            delay = relogin_delay(self._failures, self.upstream_timeout, self.heartbeat)
             self._login_due = now + delay
 
     def _drain_upstream(self, now: float) -> None:
@@ -355,8 +356,11 @@ class Terminal:
         self._drain_meter(line, now)
 
     def _drain_meter(self, line: MeterLine, now: float) -> None:
-        while (event := line.connection.next_event()) is not None:
+        connection = line.connection  # the line may let it go on the way (_settle)
+        while (event := connection.next_event()) is not None:
             if isinstance(event, Response):
+                if line.busy is not None:
+                    line.busy.answered = event.raw
                 self._finish(line, event.response, now)
             elif isinstance(event, RequestTimedOut):
                 self._finish(line, None, now)
@@ -366,7 +370,8 @@ class Terminal:
                 self._record(
                     EventKind.MALFORMED, f"from meter {line.address.hex()}: {event.error}", now
                 )
-        self._send_down(line, now)
+        if out := connection.data_to_send():
+            self.channel.send(Direction.DOWN, line.address, out, now)
         line.release()  # drained and sent: an idle line gives its connection back
 
     def _send_down(self, line: MeterLine, now: float) -> None:
@@ -377,12 +382,45 @@ class Terminal:
     def _enqueue(self, line: MeterLine, job: Job, now: float) -> None:
         self._line_timers.touch(line.address)
         line.jobs.append(job)
+        if self._polling.take(line):
+            self._dispatch(line, now)
+        else:
+            self._polling.wait(line, first=True)  # the station's request goes before the tasks
+
+    def _poll(self, line: MeterLine, now: float) -> None:
+        """Run ``line``'s due tasks and send its next request if it holds a polling slot or
+        one is free; otherwise, if it has something to do, it waits its turn."""
+        if not self._polling.take(line):
+            if line.jobs or line.due(self.tasks, now):
+                self._polling.wait(line)
+            return
+        self._schedule(line, now)
         self._dispatch(line, now)
+        self._settle(line, now)
+
+    def _settle(self, line: MeterLine, now: float) -> None:
+        """Give ``line``'s slot back once it is idle, and the next waiting line its turn."""
+        if self._polling.give_back(line):
+            line.release()
+            self._next_turn(now)
+
+    def _next_turn(self, now: float) -> None:
+        if self._turning:
+            return  # the loop below is running further up the stack
+        self._turning = True
+        try:
+            while (line := self._polling.next_waiting()) is not None:
+                if self.meters.get(line.address) is line:
+                    self._line_timers.touch(line.address)
+                    self._poll(line, now)
+        finally:
+            self._turning = False
 
     def _dispatch(self, line: MeterLine, now: float) -> None:
-        if line.busy is not None or not line.jobs:
-            return
-        job = line.jobs.pop(0)
+        while line.busy is None and line.jobs:
+            self._send_job(line, line.jobs.pop(0), now)
+
+    def _send_job(self, line: MeterLine, job: Job, now: float) -> None:
         line.busy = job
         job.deadline = now + self.meter_timeout
         job.sent_at = now
@@ -391,7 +429,7 @@ class Terminal:
             self.channel.send(Direction.DOWN, line.address, job.raw, now)
             return
         try:
-            line.connection.send_request(job.apdu, now)
+            line.connection.send_request(job.apdu, now, job.encoded)
         except LocalProtocolError as exc:
             log.warning("%s: request to %s not sent: %s", self.name, line.address.hex(), exc)
             line.busy = None
@@ -405,6 +443,7 @@ class Terminal:
         if job is not None:
             job.done(answer)
         self._dispatch(line, now)
+        self._settle(line, now)
 
     # collection tasks
 
@@ -419,11 +458,11 @@ class Terminal:
             line.next_run[task.name] = now + task.period
             if any(job.task == task.name for job in line.jobs):
                 continue  # the previous run has not even started: do not pile up
-            window = _window(task, line.since[task.name], now)
-            if window is None:
+            reach = window(task, line.since[task.name], now)
+            if reach is None:
                 continue
-            until, resume = window
-            request = task.request(line.next_piid(), line.since[task.name], until)
+            until, resume = reach
+            request = self._requests.get(task, line.next_piid(), line.since[task.name], until)
             if self.protect is not None:
                 request = self.protect(line.address, request)
             line.jobs.append(self._task_job(line, task, request, resume))
@@ -440,11 +479,10 @@ class Terminal:
             newest = floor(self._now - SETTLE, task.interval)
             if task.record is not None and resume <= newest:
                 line.next_run[task.name] = self._now  # more to catch up on
-            self.outbox.queue(
-                Collected(line.address, job.sent_at, sent, answer.to_bytes()), self._now
-            )
+            answered = job.answered or answer.to_bytes()
+            self.outbox.queue(Collected(line.address, job.sent_at, sent, answered), self._now)
 
-        job = Job(request, done, task=task.name)
+        job = Job(request, done, task=task.name, encoded=sent)
         return job
 
     # helpers
@@ -453,7 +491,7 @@ class Terminal:
         return ServerConnection(
             ServerAddress(self.address),
             timeout=self.upstream_timeout,
-            calendar=_posix,
+            calendar=posix,
             heartbeat=self.heartbeat,
         )
 
@@ -461,21 +499,3 @@ class Terminal:
         log.info("%s: %s", self.name, detail)
         if self.events is not None:
             self.events.record(SecurityEvent(kind, self.name, detail, now))
-
-
-def _window(task: CollectionTask, since: float, now: float) -> tuple[float, float] | None:
-    """``(until, resume)`` of a run at ``now``: the end of the window it reads and where the
-    next one starts (None: nothing to read yet).
-
-    A real-time task reads now. A record task reads the records from ``since`` (a boundary) up
-    to the latest boundary a meter has surely frozen (SETTLE seconds ago), that one included:
-    the window is [since, last + 1) on the grid of the task's interval, and the next one
-    starts at the boundary after ``last``.
-    """
-    if task.record is None:
-        return now, now
-    newest = floor(now - SETTLE, task.interval)
-    last = min(newest, since + (task.max_records - 1) * task.interval)
-    if last < since:
-        return None
-    return last + 1, last + task.interval
