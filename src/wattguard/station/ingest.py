@@ -147,21 +147,29 @@ def verify_exchange(
     require_protection: bool = True,
     events: EventSink | None = None,
     freshness: AnswerFreshness | None = None,
+    relayed: bytes | None = None,
 ) -> Verified | None:
     """The verified answer (or report) of one relayed exchange, with the time of its
     real-time values; None if refused (recorded as a security event). ``now`` is the
-    station's calendar time; ``freshness`` refuses an answer taken before or out of date."""
+    station's calendar time; ``freshness`` refuses an answer taken before or out of date;
+    ``relayed`` is the item as the terminal relayed it (``encode_item(item)``), when the
+    caller has those bytes: the freshness record fingerprints them, and they need not be
+    encoded again.
+
+    The request is decoded only for a protected answer, the one thing it is needed for (what
+    the meter's MAC is bound to); an unprotected answer never looks at it."""
     source = f"station/ingest meter {item.meter.hex()}"
     try:
-        request = decode_apdu(item.request) if item.request else None
         answer = decode_apdu(item.response)
         if isinstance(answer, SecurityResponse):
+            request = decode_apdu(item.request) if item.request else None
             wrapped = request if isinstance(request, SecurityRequest) else None
             inner = decode_apdu(verifier.open_response(item.meter, wrapped, answer))
             if wrapped is None:
                 raise UnverifiedData("a protected answer to no protected request")
-            return Verified(inner, _answer_time(item, wrapped, inner, freshness, now))
-        if isinstance(answer, SecurityRequest) and request is None:
+            at = _answer_time(item, wrapped, inner, freshness, now, relayed)
+            return Verified(inner, at)
+        if isinstance(answer, SecurityRequest) and not item.request:
             # a meter's report: its counter (checked by the verifier) keeps it fresh, and it
             # is dated when it reached the station
             return Verified(decode_apdu(verifier.open_report(item.meter, answer)), now)
@@ -194,6 +202,7 @@ def _answer_time(
     answer: Structure,
     freshness: AnswerFreshness | None,
     now: float,
+    relayed: bytes | None = None,
 ) -> float:
     """When ``answer``'s real-time values were measured, by the meter's authenticated clock;
     the answer is admitted by ``freshness`` first."""
@@ -201,7 +210,7 @@ def _answer_time(
     if freshness is not None:
         v = request.verification
         binding = v.random if v.sid is None else v.sid.ident.to_bytes(4, "big") + v.sid.additional
-        fingerprint = hashlib.sha256(encode_item(item)).digest()
+        fingerprint = hashlib.sha256(encode_item(item) if relayed is None else relayed).digest()
         freshness.admit(item.meter, bytes(binding), authenticated, now, fingerprint)
     if authenticated is not None:
         return authenticated
