@@ -158,7 +158,6 @@ def verify_exchange(
 
     The request is decoded only for a protected answer, the one thing it is needed for (what
     the meter's MAC is bound to); an unprotected answer never looks at it."""
-    source = f"station/ingest meter {item.meter.hex()}"
     try:
         answer = decode_apdu(item.response)
         if isinstance(answer, SecurityResponse):
@@ -177,12 +176,18 @@ def verify_exchange(
             raise UnverifiedData(f"unprotected {type(answer).__name__} where a MAC is required")
         return Verified(answer, item.at)  # unprotected: the terminal's word
     except DecodeError as exc:
-        _record(events, EventKind.MALFORMED, source, f"relayed exchange: {exc}", now)
+        _record(events, EventKind.MALFORMED, _source(item), f"relayed exchange: {exc}", now)
     except ReplayError as exc:
-        _record(events, EventKind.REPLAY, source, f"refused (claimed {item.at:.0f}): {exc}", now)
+        detail = f"refused (claimed {item.at:.0f}): {exc}"
+        _record(events, EventKind.REPLAY, _source(item), detail, now)
     except SecurityError as exc:
-        _record(events, EventKind.BAD_MAC, source, f"refused: {exc}", now)
+        _record(events, EventKind.BAD_MAC, _source(item), f"refused: {exc}", now)
     return None
+
+
+def _source(item: Collected) -> str:
+    """The source a refusal of ``item`` is recorded under (made only for a refusal)."""
+    return f"station/ingest meter {item.meter.hex()}"
 
 
 def meter_time(answer: Structure) -> float | None:
