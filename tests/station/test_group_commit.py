@@ -41,7 +41,7 @@ from wattguard.station import Station
 from wattguard.station.collector import Collector
 from wattguard.station.group_commit import GroupCommit, GroupCommitConfig, IngestQueue
 from wattguard.station.ingest import PlainVerifier, Reading
-from wattguard.station.records import InvalidRecord
+from wattguard.station.records import InvalidRecord, StorageError
 from wattguard.station.storage import SqliteStorage
 from wattguard.testing import T0
 from wattguard.testing.meter import new_meter
@@ -167,6 +167,23 @@ def test_on_the_writer_thread_a_batch_is_acknowledged_once_its_commit_returned(
     assert queue.flush() == 0 and seen[2:] == [("r3", False, 20)] and queue.stats.failed == 1
     store.close()  # the writer thread stops
     observer.close()
+
+
+def test_begin_rows_commits_on_the_writer_thread_on_each_backend(backend: Backend) -> None:
+    """Storage.begin_rows (SQLite and PostgreSQL): the future gives the new rows once the
+    commit returned; a call meanwhile waits for it; a batch the database refuses raises at
+    once, stores nothing, and leaves the storage usable."""
+    store = backend.open()
+    rows = [(M1, ENERGY, 60 * k, 1.0, None) for k in range(30)]
+    pending = store.begin_rows(rows)
+    assert store.count_readings() == 30  # waited for the commit in flight
+    assert pending.result(timeout=30) == 30
+    assert store.begin_rows(rows).result(timeout=30) == 0  # all duplicates
+    backend.refuse_value(store)
+    with pytest.raises(StorageError):  # InvalidRecord on SQLite, a failure on PostgreSQL
+        store.begin_rows([(M2, ENERGY, 0, 1.0, None), (M2, ENERGY, 60, 666.5, None)])
+    assert store.count_readings() == 30
+    assert store.begin_rows([(M2, ENERGY, 0, 2.0, None)]).result(timeout=30) == 1
 
 
 def test_a_redelivered_report_is_stored_once_and_counted_as_duplicates(backend: Backend) -> None:

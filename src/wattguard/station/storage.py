@@ -323,6 +323,7 @@ class PostgresStorage(SqlStorage):
         self._lock = threading.RLock()
         self._closed = False
         self._days: set[int] | None = None
+        self._committer = CommitThread("postgres-commit")
         self._db = self._connect()
         try:
             self._migrate()
@@ -367,14 +368,47 @@ class PostgresStorage(SqlStorage):
     @contextmanager
     def _write(self) -> Iterator[Any]:
         with self._lock, self._errors():
+            self._committer.settle()
             db = self._connection()
             with db.transaction(), db.cursor() as cur:
                 yield cur
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        with self._lock, self._errors(), self._connection().cursor() as cur:
-            yield cur
+        with self._lock, self._errors():
+            self._committer.settle()
+            with self._connection().cursor() as cur:
+                yield cur
+
+    def begin_rows(self, rows: list[ReadingRow]) -> concurrent.futures.Future[int]:
+        """:meth:`SqliteStorage.begin_rows` on PostgreSQL: the rows are copied and inserted
+        now (their days' partitions made first), the COMMIT (the server's log flush and the
+        round trip) waits on the storage's writer thread."""
+        self._prepare_days(days_of(row[2] for row in rows))
+        with self._lock, self._errors():
+            self._committer.settle()
+            db = self._connection()
+            db.execute("BEGIN")
+            try:
+                with db.cursor() as cur:
+                    new = insert_readings(cur, rows)
+            except BaseException:
+                if not db.broken and not db.closed:
+                    db.execute("ROLLBACK")
+                self._days = None  # a partition another process dropped: looked up again
+                raise
+            return self._committer.submit(lambda: self._commit(db, new))
+
+    def _commit(self, db: Any, new: int) -> int:
+        """The writer thread's part of :meth:`begin_rows`."""
+        with self._errors():
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                if not db.broken and not db.closed:
+                    db.execute("ROLLBACK")
+                raise
+        return new
 
     def _insert_readings(self, cur: Any, rows: list[ReadingRow]) -> int:
         return insert_readings(cur, rows)  # COPY of one text buffer, one INSERT (station._copy)
@@ -443,10 +477,12 @@ class PostgresStorage(SqlStorage):
         """Drop this storage's schema and everything in it (tests)."""
         if self.schema is not None:
             with self._lock:
+                self._committer.settle()
                 self._connection().execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     def close(self) -> None:
         with self._lock:
+            self._committer.close()
             self._closed = True
             self._db.close()
 
