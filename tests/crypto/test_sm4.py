@@ -238,3 +238,27 @@ def test_cbc_decrypt_and_cmac_through_kept_contexts_equal_fresh_contexts(
 def test_cbc_decrypt_refuses_an_iv_that_is_not_one_block() -> None:
     with pytest.raises(ConfigError):
         sm4.cbc_decrypt(KEY, bytes(15), bytes(16))
+
+
+def test_a_key_pair_s_kept_contexts_are_one_thread_s_and_open_as_fresh_ones_do() -> None:
+    """sm4.kept_pair: the same contexts for the same pair in one thread (one lookup an
+    answer), other ones in another thread (a context is never shared), and each opens as the
+    module's own functions do."""
+    import threading
+
+    enc, mac_key = bytes(range(16)), bytes(range(16, 32))
+    kept = sm4.kept_pair(enc, mac_key)
+    assert sm4.kept_pair(enc, mac_key) is kept
+    elsewhere: list[object] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(sm4.kept_pair(enc, mac_key)))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not kept
+    cmac, encryptor, decryptor = kept
+    fresh = cmac.copy()
+    fresh.update(b"an answer")
+    assert fresh.finalize() == sm4.cmac(mac_key, b"an answer")
+    assert encryptor.update(bytes(32)) == sm4.ecb_encrypt(enc, bytes(32))
+    assert decryptor.update(bytes(16)) == sm4.ecb_decrypt(enc, bytes(16))
+    with pytest.raises(ConfigError):
+        sm4.kept_pair(enc[:15], mac_key)

@@ -13,7 +13,7 @@ from wattguard.esam.client import EsamClient
 from wattguard.esam.profile import KeyId, MasterKeys
 from wattguard.esam.station import wrap_with_rn
 from wattguard.events import EventKind, EventLog
-from wattguard.network.terminal import Collected
+from wattguard.network.terminal import Collected, encode_item
 from wattguard.protocol import OAD
 from wattguard.protocol.apdu.get import GetRequestNormalList, GetRequestRecord
 from wattguard.runtime.deployment import CURVE
@@ -131,3 +131,25 @@ def test_the_record_forgets_what_is_past_the_window() -> None:
         freshness.admit(A, b"r1", 1000.0, 1111.0, b"item 1")  # an answer that old is refused
     with pytest.raises(ValueError):
         AnswerFreshness(window=0)
+
+
+def test_the_relayed_bytes_fingerprint_the_item_as_its_encoding_did(
+    hsm: CryptoDevice, line: Line
+) -> None:
+    """The collector hands the item's bytes as relayed (no second encoding): the same item
+    again is a resend, the same answer under another claimed time is still a replay."""
+    events, freshness = EventLog(), AnswerFreshness()
+    genuine = real_time_read(line)
+    relayed = encode_item(genuine)
+    taken = verify_exchange(
+        genuine, hsm, now=READ_AT + 5, events=events, freshness=freshness, relayed=relayed
+    )
+    assert taken is not None and taken.time == READ_AT
+    # the fingerprint of the bytes is the one of the encoding: a resend is known either way
+    assert verify_exchange(genuine, hsm, now=READ_AT + 9, freshness=freshness) is not None
+    re_dated = Collected(A, FORGED_AT, genuine.request, genuine.response)
+    forged = verify_exchange(
+        re_dated, hsm, now=READ_AT + 60, events=events, freshness=freshness,
+        relayed=encode_item(re_dated),
+    )  # fmt: skip
+    assert forged is None and len(events.of_kind(EventKind.REPLAY)) == 1

@@ -41,7 +41,7 @@ from wattguard.station import Station
 from wattguard.station.collector import Collector
 from wattguard.station.group_commit import GroupCommit, GroupCommitConfig, IngestQueue
 from wattguard.station.ingest import PlainVerifier, Reading
-from wattguard.station.records import InvalidRecord
+from wattguard.station.records import InvalidRecord, StorageError
 from wattguard.station.storage import SqliteStorage
 from wattguard.testing import T0
 from wattguard.testing.meter import new_meter
@@ -111,7 +111,9 @@ def test_reports_are_acknowledged_only_after_their_batch_is_durable(backend: Bac
     def ack(name: str) -> object:
         return lambda ok: seen.append((name, ok, observer.count_readings()))
 
-    queue = IngestQueue(store, clock, lambda: 1e9, config=GroupCommitConfig(35, 0.005))
+    # committed on the caller's thread (the writer thread's overlap: the test below)
+    config = GroupCommitConfig(35, 0.005, overlap=False)
+    queue = IngestQueue(store, clock, lambda: 1e9, config=config)
     queue.add(report(M1, 0), ack("r1"))
     queue.add(report(M2, 0), ack("r2"))
     clock.now += 0.004
@@ -126,6 +128,62 @@ def test_reports_are_acknowledged_only_after_their_batch_is_durable(backend: Bac
     assert seen[2:] == [("r3", True, 60), ("r4", True, 60)]
     assert (queue.stats.commits, queue.stats.reports, queue.stats.new) == (2, 4, 60)
     assert len(queue.stats.latencies) == 4 and max(queue.stats.latencies) == pytest.approx(0.005)
+
+
+def test_on_the_writer_thread_a_batch_is_acknowledged_once_its_commit_returned(
+    tmp_path: Path,
+) -> None:
+    """SQLite's writer thread (GroupCommitConfig.overlap): a due batch is inserted at once and
+    committed on the thread; its reports are acknowledged by a later timer (or flush) that
+    finds the commit returned, each seeing its rows in another connection (durable); the next
+    batch gathers while one is in flight; a commit that fails is acknowledged False."""
+    path = tmp_path / "station.db"
+    store = SqliteStorage(str(path))
+    observer = SqliteStorage(str(path))
+    clock = Clock()
+    seen: list[tuple[str, bool, int]] = []
+
+    def ack(name: str) -> object:
+        return lambda ok: seen.append((name, ok, observer.count_readings()))
+
+    queue = IngestQueue(store, clock, lambda: 1e9, config=GroupCommitConfig(1000, 0.005))
+    queue.add(report(M1, 0), ack("r1"))
+    clock.now += 0.005
+    queue.handle_timer(clock.now)  # due: inserted, its commit in flight (or already back)
+    assert queue.get_timer() is not None
+    queue.add(report(M2, 0), ack("r2"))  # gathers meanwhile
+    while not seen:
+        queue.handle_timer(clock.now)
+    assert seen == [("r1", True, 10)]
+    assert queue.flush() == 10 and seen[1:] == [("r2", True, 20)]
+    assert queue.get_timer() is None and queue.stats.commits == 2
+    refusing = sqlite3.connect(path)
+    refusing.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON readings BEGIN SELECT RAISE(ABORT, 'full'); END"
+    )
+    refusing.commit()
+    refusing.close()
+    queue.add(report(M1, 6000), ack("r3"))
+    assert queue.flush() == 0 and seen[2:] == [("r3", False, 20)] and queue.stats.failed == 1
+    store.close()  # the writer thread stops
+    observer.close()
+
+
+def test_begin_rows_commits_on_the_writer_thread_on_each_backend(backend: Backend) -> None:
+    """Storage.begin_rows (SQLite and PostgreSQL): the future gives the new rows once the
+    commit returned; a call meanwhile waits for it; a batch the database refuses raises at
+    once, stores nothing, and leaves the storage usable."""
+    store = backend.open()
+    rows = [(M1, ENERGY, 60 * k, 1.0, None) for k in range(30)]
+    pending = store.begin_rows(rows)
+    assert store.count_readings() == 30  # waited for the commit in flight
+    assert pending.result(timeout=30) == 30
+    assert store.begin_rows(rows).result(timeout=30) == 0  # all duplicates
+    backend.refuse_value(store)
+    with pytest.raises(StorageError):  # InvalidRecord on SQLite, a failure on PostgreSQL
+        store.begin_rows([(M2, ENERGY, 0, 1.0, None), (M2, ENERGY, 60, 666.5, None)])
+    assert store.count_readings() == 30
+    assert store.begin_rows([(M2, ENERGY, 0, 2.0, None)]).result(timeout=30) == 1
 
 
 def test_a_redelivered_report_is_stored_once_and_counted_as_duplicates(backend: Backend) -> None:
@@ -175,35 +233,43 @@ def test_an_invalid_report_is_refused_alone_and_never_poisons_a_batch(backend: B
 
 
 _KILLED = """
-import os, signal, sys
+import os, signal, sys, time
 from wattguard.station.group_commit import GroupCommitConfig, IngestQueue
 from wattguard.station.ingest import Reading
 from wattguard.station.storage import open_storage
 
 store = open_storage(sys.argv[1])
 now = [0.0]
-queue = IngestQueue(store, lambda: now[0], lambda: 1e9, config=GroupCommitConfig(10_000, 0.005))
+overlap = sys.argv[2] == "overlap"
+config = GroupCommitConfig(10_000, 0.005, overlap=overlap)
+queue = IngestQueue(store, lambda: now[0], lambda: 1e9, config=config)
 
 def ack(k):
     return lambda ok: print(f"acked {k} {ok}", flush=True)
 
 for k in range(40):
     now[0] = k / 1000  # a report a millisecond: the time trigger commits about every 5
+    time.sleep(0.002)  # (in real time too: a commit on the writer thread has time to return)
     queue.handle_timer(now[0])
     queue.add([Reading(f"{k:012d}", "00100201", t * 60, float(t)) for t in range(25)], ack(k))
 os.kill(os.getpid(), signal.SIGKILL)  # the last reports are queued, not committed
 """
 
 
-def test_a_killed_station_loses_only_what_it_never_acknowledged(persistent: Backend) -> None:
+@pytest.mark.parametrize("overlap", ["overlap", "inline"])
+def test_a_killed_station_loses_only_what_it_never_acknowledged(
+    persistent: Backend, overlap: str
+) -> None:
     persistent.open()  # the schema exists before the child writes
     child = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_KILLED), persistent.url],
+        [sys.executable, "-c", textwrap.dedent(_KILLED), persistent.url, overlap],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert child.returncode == -9, child.stderr
     acked = {int(line.split()[1]) for line in child.stdout.splitlines() if line.endswith("True")}
-    assert len(acked) >= 30 and max(acked) < 39
+    # committing on the writer thread, a batch is acknowledged when a later timer finds its
+    # commit returned: fewer are by the kill, never one that is not stored
+    assert len(acked) >= (10 if overlap == "overlap" else 30) and max(acked) < 39
     store = persistent.open()
     stored = {int(r.meter) for r in store.latest(ENERGY)}
     assert acked <= stored  # everything acknowledged is there
@@ -217,7 +283,7 @@ class Chain:
     """A terminal with five meters, the FEP's checks, the in-process bus and a station with
     group commit on a SQLite file; the test drives the group commit's timer (``auto``)."""
 
-    def __init__(self, tmp_path: Path, max_delay: float = 0.005) -> None:
+    def __init__(self, tmp_path: Path, max_delay: float = 0.005, overlap: bool = True) -> None:
         self.clock = VirtualClock(T0)
         self.bus = InProcessBus()
         self.storage = SqliteStorage(str(tmp_path / "station.db"))
@@ -240,7 +306,7 @@ class Chain:
         self.bus.subscribe(down_subject(TERMINAL), self._down)
         self.station = Station(
             self.storage, self.bus, self.clock, balance=False,
-            group_commit=GroupCommitConfig(10_000, max_delay),
+            group_commit=GroupCommitConfig(10_000, max_delay, overlap=overlap),
         )  # fmt: skip
         self.net.power_up(T0)
         self.net.connected(T0)
@@ -271,7 +337,7 @@ class Chain:
 
 
 def test_a_terminals_report_is_acknowledged_after_its_commit(tmp_path: Path) -> None:
-    d = Chain(tmp_path, max_delay=600.0)
+    d = Chain(tmp_path, max_delay=600.0, overlap=False)
     d.net.run_until(T0 + 20)  # the first reads went up; the batch waits for its timer
     assert d.station.ingest is not None and d.station.ingest.core.reports >= 1
     assert d.acks == 0 and d.storage.count_readings() == 0 and d.terminal.outbox

@@ -90,6 +90,20 @@ def test_unprotected_answers_are_refused_where_protection_is_required() -> None:
     assert open_exchange(item, PlainVerifier(), require_protection=False) is not None
 
 
+def test_an_unprotected_answer_is_read_without_decoding_its_request() -> None:
+    """Only a protected answer needs its request (what the MAC is bound to): an unprotected
+    one is taken, where protection is off, whatever request bytes the terminal relayed with it
+    (before, the request was decoded anyway, and bytes it could not decode refused the
+    answer); where protection is required it is refused the same either way."""
+    answer = GetResponseNormalList(1, (AResultNormal(ENERGY, energy(1)),)).to_bytes()
+    item = Collected(METER, T, b"\xff\xff", answer)
+    found = open_exchange(item, PlainVerifier(), require_protection=False)
+    assert found is not None and readings_of(bytes.fromhex("0000000000a1"), found, T)
+    events = EventLog()
+    assert open_exchange(item, PlainVerifier(), events=events) is None
+    assert events.of_kind(EventKind.BAD_MAC) and not events.of_kind(EventKind.MALFORMED)
+
+
 def test_protected_answers_without_a_cryptographic_device_are_refused() -> None:
     events = EventLog()
     inner = GetRequestNormalList(1, (ENERGY,)).to_bytes()

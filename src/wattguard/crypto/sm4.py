@@ -89,6 +89,7 @@ class _EcbContexts(threading.local):
         self.encryptors: dict[bytes, Any] = {}
         self.decryptors: dict[bytes, Any] = {}
         self.cmacs: dict[bytes, Any] = {}
+        self.pairs: dict[tuple[bytes, bytes], tuple[Any, Any, Any]] = {}
 
     def cmac(self, key: bytes) -> Any:
         """A fresh CMAC under ``key``: a copy of one kept per key (copying the keyed context
@@ -100,6 +101,19 @@ class _EcbContexts(threading.local):
                 self.cmacs.pop(next(iter(self.cmacs)))
             self.cmacs[bytes(key)] = pristine
         return pristine.copy()
+
+    def pair(self, enc_key: bytes, mac_key: bytes) -> tuple[Any, Any, Any]:
+        """The kept contexts of one (encryption, MAC) key pair: the pristine keyed CMAC
+        (copy it before use), the ECB encryptor and the ECB decryptor under ``enc_key``. One
+        lookup for everything a meter's answer needs (:func:`kept_pair`)."""
+        kept = self.pairs.get((enc_key, mac_key))
+        if kept is None:
+            self.cmac(mac_key)  # builds and keeps the pristine CMAC
+            kept = (self.cmacs[bytes(mac_key)], self.get(enc_key, False), self.get(enc_key, True))
+            if len(self.pairs) >= _ECB_KEPT:
+                self.pairs.pop(next(iter(self.pairs)))
+            self.pairs[(bytes(enc_key), bytes(mac_key))] = kept
+        return kept
 
     def get(self, key: bytes, decrypt: bool) -> Any:
         table = self.decryptors if decrypt else self.encryptors
@@ -118,6 +132,18 @@ class _EcbContexts(threading.local):
 #: turn; beyond that many meters, a context is built again when its meter comes round).
 _ECB_KEPT = 4096
 _ecb = _EcbContexts()
+
+
+def kept_pair(enc_key: bytes, mac_key: bytes) -> tuple[Any, Any, Any]:
+    """For a caller that opens many messages under one key pair (the station verifying a
+    meter's answers): this thread's kept contexts, ``(cmac, encryptor, decryptor)``. ``cmac``
+    is keyed under ``mac_key`` and must never see data: ``cmac.copy()`` is a fresh CMAC;
+    ``encryptor`` and ``decryptor`` are SM4-ECB under ``enc_key`` and take whole blocks only
+    (as :func:`ecb_encrypt` and :func:`ecb_decrypt`, without their checks, which the caller
+    makes). Keys are checked to be 16 bytes."""
+    if len(enc_key) != KEY_SIZE or len(mac_key) != KEY_SIZE:
+        raise ConfigError(f"an SM4 key is {KEY_SIZE} bytes")
+    return _ecb.pair(enc_key, mac_key)
 
 
 def ecb_encrypt(key: bytes, data: bytes) -> bytes:

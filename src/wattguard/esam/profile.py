@@ -300,20 +300,29 @@ def open_answer(
     """A meter's answer opened in one call, as :func:`check_mac` (``Label.RESPONSE``, over
     ``protection || data``) then, for ciphertext (protection 1), :func:`decrypt`
     (``Direction.RESPONSE``) do it: the station verifies every answer it collects this way, so
-    the layers of those calls are folded here (a test holds the two ways equal). Raises
+    the layers of those calls are folded here (a test holds the two ways equal). The key
+    pair's SM4 contexts are this thread's kept ones (:func:`~wattguard.crypto.sm4.kept_pair`:
+    one lookup per answer, CBC as the ECB decryption XORed with the previous blocks). Raises
     IntegrityError, the same for every failure."""
     size = len(binding)
     if size > _MAX_BINDING:
         raise IntegrityError()
-    expected = sm4.cmac(mac_key, bytes((_RESPONSE, size)) + binding + bytes((protection,)) + data)
-    if not hmac.compare_digest(expected[:MAC_SIZE], bytes(tag)):
+    cmac, encryptor, decryptor = sm4.kept_pair(enc_key, mac_key)
+    mac = cmac.copy()
+    mac.update(bytes((_RESPONSE, size)) + binding + bytes((protection,)) + data)
+    if not hmac.compare_digest(mac.finalize()[:MAC_SIZE], bytes(tag)):
         raise IntegrityError()
     if protection != 1:
         return data
-    if not data or len(data) % sm4.BLOCK_SIZE:
+    if not data or len(data) % _BLOCK:
         raise IntegrityError()
-    seed = sm3.hash(b"IV" + bytes((_FROM_METER, size)) + binding)[: sm4.BLOCK_SIZE]
-    return unpad(sm4.cbc_decrypt(enc_key, sm4.ecb_encrypt(enc_key, seed), data))
+    iv = encryptor.update(sm3.hash(b"IV" + bytes((_FROM_METER, size)) + binding)[:_BLOCK])
+    chain = int.from_bytes(iv + data[:-_BLOCK], "big")
+    plain = (int.from_bytes(decryptor.update(data), "big") ^ chain).to_bytes(len(data), "big")
+    return unpad(plain)
+
+
+_BLOCK = sm4.BLOCK_SIZE
 
 
 # freshness layouts

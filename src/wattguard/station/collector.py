@@ -224,7 +224,7 @@ class TerminalLink:
             self.exchanges += 1
             found = verify_exchange(
                 item, self.verifier, now=wall, require_protection=self.require_protection,
-                events=self.events, freshness=self.freshness,
+                events=self.events, freshness=self.freshness, relayed=data,
             )  # fmt: skip
             if found is None:
                 self.refused += 1

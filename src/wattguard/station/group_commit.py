@@ -23,10 +23,20 @@ called with ``False``: the collector then drops the acknowledgement bytes it was
 terminal sends those reports again, and the storage, which keeps each reading once, takes the
 resend. A station that dies before a commit has acknowledged nothing of that batch. So an
 acknowledged report is always stored, and a report is lost only if it was never acknowledged.
+
+On a storage that commits on a writer thread of its own (SQLite's ``begin_rows``:
+:mod:`wattguard.station._commit_thread`; ``GroupCommitConfig.overlap``, on by default), a due
+batch is inserted at once and its ``COMMIT`` (the disk sync) runs on that thread while the next
+reports are verified; :meth:`IngestQueue.handle_timer` acknowledges it once the commit
+returned (the runtime polls every :data:`POLL` seconds meanwhile), and :meth:`IngestQueue.flush`
+waits for it. One commit is in flight at a time: the next batch gathers meanwhile, so under
+load the commits grow rather than queue. Nothing changes in what is durable when: a report is
+still acknowledged only after the commit that stored it returned.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -49,14 +59,20 @@ MAX_ROWS = 5000
 MAX_DELAY = 0.005
 #: Meter addresses remembered as checked (beyond, the memory starts again).
 _KNOWN = 1_000_000
+#: While a commit is in flight on the storage's writer thread, how often (s) the runtime
+#: looks whether it returned (to acknowledge its reports).
+POLL = 0.001
 
 
 @dataclass(frozen=True, slots=True)
 class GroupCommitConfig:
-    """The two triggers of group commit: rows per transaction and the longest wait (s)."""
+    """The two triggers of group commit: rows per transaction and the longest wait (s); and
+    whether a storage that can (SQLite) commits on its writer thread while the next reports
+    are verified (``overlap``; see :class:`IngestQueue`)."""
 
     max_rows: int = MAX_ROWS
     max_delay: float = MAX_DELAY
+    overlap: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +142,12 @@ class RowWriter(Protocol):
         ...
 
 
+#: A storage that can also commit on a writer thread of its own
+#: (:meth:`~wattguard.station.storage.SqliteStorage.begin_rows`): the rows go in now, the
+#: future gives how many were new once the commit returned.
+BeginRows = Callable[[list[ReadingRow]], "concurrent.futures.Future[int]"]
+
+
 #: A report's acknowledgement: called with True once its readings are durable, False if the
 #: commit failed (nothing of it was stored).
 Ack = Callable[[bool], None]
@@ -176,6 +198,12 @@ class IngestQueue:
         self.stats = IngestStats()
         # meters and quantities already checked, from report to report
         self._known: tuple[dict[object, str], dict[object, str]] = ({}, {})
+        # a storage that commits on its writer thread (SQLite): the batch in flight there
+        self._begin: BeginRows | None = (
+            getattr(storage, "begin_rows", None) if config.overlap else None
+        )
+        self._flight: tuple[Batch[tuple[Ack, list[Reading]]], concurrent.futures.Future[int]] | None
+        self._flight = None
 
     def add(self, readings: list[Reading], ack: Ack) -> None:
         """Queue one report (its readings checked now: an invalid one raises
@@ -187,30 +215,81 @@ class IngestQueue:
         now = self.clock()
         self.core.add(rows, (ack, readings), now)
         if self.core.due(now):
-            self.flush()
+            self._commit_due()
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` should next run (None: nothing is waiting)."""
+        """When :meth:`handle_timer` should next run (None: nothing is waiting); while a
+        commit is in flight, soon (:data:`POLL`): its reports are acknowledged once it
+        returned."""
+        if self._flight is not None:
+            return self.clock() + POLL
         return self.core.get_timer()
 
     def handle_timer(self, now: float) -> int:
-        """Commit if the batch is due at ``now``; rows committed."""
-        return self.flush() if self.core.due(now) else 0
+        """Acknowledge the commit in flight if it returned; commit if the batch is due at
+        ``now``; rows committed."""
+        done = self._land(wait=False)
+        if self.core.due(now):
+            done += self._commit_due()
+        return done
 
     def flush(self) -> int:
-        """Commit whatever is queued, due or not, then acknowledge it; rows committed (0 when
-        the commit failed: every report of the batch is then told False)."""
+        """Commit whatever is queued, due or not, then acknowledge it (the commit in flight
+        first); rows committed (0 when the commit failed: every report of the batch is then
+        told False). Returns once everything queued is durable or refused."""
+        done = self._land(wait=True)
         batch = self.core.take()
         if batch is None:
-            return 0
+            return done
         try:
             new = self.storage.add_rows(batch.rows)
         except StorageError as exc:
-            self.stats.failed += 1
-            log.warning("group commit of %d reports failed: %s", len(batch.acks), exc)
-            for ack, _ in batch.acks:
-                ack(False)
+            self._failed(batch, exc)
+            return done
+        return done + self._acknowledge(batch, new)
+
+    def _commit_due(self) -> int:
+        """The batch is due: committed now (a storage without a writer thread), or on the
+        writer thread once the commit before it returned. While that one is in flight the
+        batch keeps gathering (up to twice the size trigger, then it waits): under load, the
+        commits grow instead of queueing, and each costs its disk sync once."""
+        if self._begin is None:
+            return self.flush()
+        done = 0
+        if self._flight is not None:
+            if not self._flight[1].done() and self.core.pending < 2 * self.core.max_rows:
+                return 0
+            done = self._land(wait=True)
+        batch = self.core.take()
+        if batch is None:
+            return done
+        try:
+            self._flight = (batch, self._begin(batch.rows))
+        except StorageError as exc:
+            self._failed(batch, exc)
+        return done
+
+    def _land(self, *, wait: bool) -> int:
+        """Acknowledge the batch in flight once its commit returned (with ``wait``, wait for
+        it); rows committed."""
+        if self._flight is None or not (wait or self._flight[1].done()):
             return 0
+        batch, future = self._flight
+        self._flight = None
+        try:
+            new = future.result()
+        except StorageError as exc:
+            self._failed(batch, exc)
+            return 0
+        return self._acknowledge(batch, new)
+
+    def _failed(self, batch: Batch[tuple[Ack, list[Reading]]], exc: StorageError) -> None:
+        self.stats.failed += 1
+        log.warning("group commit of %d reports failed: %s", len(batch.acks), exc)
+        for ack, _ in batch.acks:
+            ack(False)
+
+    def _acknowledge(self, batch: Batch[tuple[Ack, list[Reading]]], new: int) -> int:
         done = self.clock()
         stats = self.stats
         stats.commits += 1

@@ -147,21 +147,28 @@ def verify_exchange(
     require_protection: bool = True,
     events: EventSink | None = None,
     freshness: AnswerFreshness | None = None,
+    relayed: bytes | None = None,
 ) -> Verified | None:
     """The verified answer (or report) of one relayed exchange, with the time of its
     real-time values; None if refused (recorded as a security event). ``now`` is the
-    station's calendar time; ``freshness`` refuses an answer taken before or out of date."""
-    source = f"station/ingest meter {item.meter.hex()}"
+    station's calendar time; ``freshness`` refuses an answer taken before or out of date;
+    ``relayed`` is the item as the terminal relayed it (``encode_item(item)``), when the
+    caller has those bytes: the freshness record fingerprints them, and they need not be
+    encoded again.
+
+    The request is decoded only for a protected answer, the one thing it is needed for (what
+    the meter's MAC is bound to); an unprotected answer never looks at it."""
     try:
-        request = decode_apdu(item.request) if item.request else None
         answer = decode_apdu(item.response)
         if isinstance(answer, SecurityResponse):
+            request = decode_apdu(item.request) if item.request else None
             wrapped = request if isinstance(request, SecurityRequest) else None
             inner = decode_apdu(verifier.open_response(item.meter, wrapped, answer))
             if wrapped is None:
                 raise UnverifiedData("a protected answer to no protected request")
-            return Verified(inner, _answer_time(item, wrapped, inner, freshness, now))
-        if isinstance(answer, SecurityRequest) and request is None:
+            at = _answer_time(item, wrapped, inner, freshness, now, relayed)
+            return Verified(inner, at)
+        if isinstance(answer, SecurityRequest) and not item.request:
             # a meter's report: its counter (checked by the verifier) keeps it fresh, and it
             # is dated when it reached the station
             return Verified(decode_apdu(verifier.open_report(item.meter, answer)), now)
@@ -169,12 +176,18 @@ def verify_exchange(
             raise UnverifiedData(f"unprotected {type(answer).__name__} where a MAC is required")
         return Verified(answer, item.at)  # unprotected: the terminal's word
     except DecodeError as exc:
-        _record(events, EventKind.MALFORMED, source, f"relayed exchange: {exc}", now)
+        _record(events, EventKind.MALFORMED, _source(item), f"relayed exchange: {exc}", now)
     except ReplayError as exc:
-        _record(events, EventKind.REPLAY, source, f"refused (claimed {item.at:.0f}): {exc}", now)
+        detail = f"refused (claimed {item.at:.0f}): {exc}"
+        _record(events, EventKind.REPLAY, _source(item), detail, now)
     except SecurityError as exc:
-        _record(events, EventKind.BAD_MAC, source, f"refused: {exc}", now)
+        _record(events, EventKind.BAD_MAC, _source(item), f"refused: {exc}", now)
     return None
+
+
+def _source(item: Collected) -> str:
+    """The source a refusal of ``item`` is recorded under (made only for a refusal)."""
+    return f"station/ingest meter {item.meter.hex()}"
 
 
 def meter_time(answer: Structure) -> float | None:
@@ -194,6 +207,7 @@ def _answer_time(
     answer: Structure,
     freshness: AnswerFreshness | None,
     now: float,
+    relayed: bytes | None = None,
 ) -> float:
     """When ``answer``'s real-time values were measured, by the meter's authenticated clock;
     the answer is admitted by ``freshness`` first."""
@@ -201,7 +215,7 @@ def _answer_time(
     if freshness is not None:
         v = request.verification
         binding = v.random if v.sid is None else v.sid.ident.to_bytes(4, "big") + v.sid.additional
-        fingerprint = hashlib.sha256(encode_item(item)).digest()
+        fingerprint = hashlib.sha256(encode_item(item) if relayed is None else relayed).digest()
         freshness.admit(item.meter, bytes(binding), authenticated, now, fingerprint)
     if authenticated is not None:
         return authenticated

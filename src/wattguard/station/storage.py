@@ -34,6 +34,7 @@ SQLite file commits each transaction durably (``synchronous=FULL`` in WAL mode) 
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import sqlite3
@@ -46,6 +47,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 from wattguard.errors import ConfigError
 from wattguard.events import EventKind, SecurityEvent
 from wattguard.secretfile import SECRET_MODE, check_secret, create_secret
+from wattguard.station._commit_thread import CommitThread
 from wattguard.station._copy import INCOMING, insert_readings
 from wattguard.station._schema import SCHEMA_VERSION
 from wattguard.station._sql import MAX_PAGE, Chain, SqlStorage
@@ -218,6 +220,7 @@ class SqliteStorage(SqlStorage):
     def __init__(self, path: str = ":memory:", *, durable: bool = True) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._committer = CommitThread("sqlite-commit")
         if path != ":memory:":
             _private_database(path)
         try:
@@ -241,6 +244,7 @@ class SqliteStorage(SqlStorage):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Cursor]:
         with self._lock, self._errors():
+            self._committer.settle()
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -254,7 +258,37 @@ class SqliteStorage(SqlStorage):
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
         with self._lock, self._errors():
+            self._committer.settle()
             yield self._db.cursor()
+
+    def begin_rows(self, rows: list[ReadingRow]) -> concurrent.futures.Future[int]:
+        """Store checked rows in one transaction, as :meth:`add_rows`, but commit it on the
+        storage's writer thread (:mod:`wattguard.station._commit_thread`): the rows are
+        inserted now (a row the database refuses raises here, and nothing is stored); the
+        future gives how many were new once the commit returned, or the StorageError that
+        ended it. Any other call waits for that commit first."""
+        with self._lock, self._errors():
+            self._committer.settle()
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                new = self._insert_readings(cur, rows)
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            return self._committer.submit(lambda: self._commit(new))
+
+    def _commit(self, new: int) -> int:
+        """The writer thread's part of :meth:`begin_rows`."""
+        with self._errors():
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return new
 
     def _insert_readings(self, cur: Any, rows: list[ReadingRow]) -> int:
         before = self._db.total_changes
@@ -263,6 +297,7 @@ class SqliteStorage(SqlStorage):
 
     def close(self) -> None:
         with self._lock:
+            self._committer.close()
             self._db.close()
 
 
@@ -288,6 +323,7 @@ class PostgresStorage(SqlStorage):
         self._lock = threading.RLock()
         self._closed = False
         self._days: set[int] | None = None
+        self._committer = CommitThread("postgres-commit")
         self._db = self._connect()
         try:
             self._migrate()
@@ -332,14 +368,47 @@ class PostgresStorage(SqlStorage):
     @contextmanager
     def _write(self) -> Iterator[Any]:
         with self._lock, self._errors():
+            self._committer.settle()
             db = self._connection()
             with db.transaction(), db.cursor() as cur:
                 yield cur
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        with self._lock, self._errors(), self._connection().cursor() as cur:
-            yield cur
+        with self._lock, self._errors():
+            self._committer.settle()
+            with self._connection().cursor() as cur:
+                yield cur
+
+    def begin_rows(self, rows: list[ReadingRow]) -> concurrent.futures.Future[int]:
+        """:meth:`SqliteStorage.begin_rows` on PostgreSQL: the rows are copied and inserted
+        now (their days' partitions made first), the COMMIT (the server's log flush and the
+        round trip) waits on the storage's writer thread."""
+        self._prepare_days(days_of(row[2] for row in rows))
+        with self._lock, self._errors():
+            self._committer.settle()
+            db = self._connection()
+            db.execute("BEGIN")
+            try:
+                with db.cursor() as cur:
+                    new = insert_readings(cur, rows)
+            except BaseException:
+                if not db.broken and not db.closed:
+                    db.execute("ROLLBACK")
+                self._days = None  # a partition another process dropped: looked up again
+                raise
+            return self._committer.submit(lambda: self._commit(db, new))
+
+    def _commit(self, db: Any, new: int) -> int:
+        """The writer thread's part of :meth:`begin_rows`."""
+        with self._errors():
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                if not db.broken and not db.closed:
+                    db.execute("ROLLBACK")
+                raise
+        return new
 
     def _insert_readings(self, cur: Any, rows: list[ReadingRow]) -> int:
         return insert_readings(cur, rows)  # COPY of one text buffer, one INSERT (station._copy)
@@ -408,10 +477,12 @@ class PostgresStorage(SqlStorage):
         """Drop this storage's schema and everything in it (tests)."""
         if self.schema is not None:
             with self._lock:
+                self._committer.settle()
                 self._connection().execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     def close(self) -> None:
         with self._lock:
+            self._committer.close()
             self._closed = True
             self._db.close()
 
