@@ -382,13 +382,14 @@ def _count_resent(net: FleetNet) -> list[int]:
     acknowledged = outbox.acknowledged
     count = [0, 0]
 
-    def counted(piid: int) -> None:
+    def counted(piid: int, now: float) -> None:
         count[0] += piid & 0x3F in outbox.in_flight
-        unanswered(piid)
+        unanswered(piid, now)
 
-    def stray(piid: int) -> None:  # an acknowledgement of a batch no longer in flight
-        count[1] += piid & 0x3F not in outbox.in_flight
-        acknowledged(piid)
+    def stray(piid: int, now: float) -> bool:  # an acknowledgement of no batch in flight
+        taken = acknowledged(piid, now)
+        count[1] += not taken
+        return taken
 
     outbox.unanswered = counted  # type: ignore[method-assign]
     outbox.acknowledged = stray  # type: ignore[method-assign]

@@ -313,8 +313,10 @@ class Chain:
 
     def _step(self, now: float) -> None:
         self.clock.advance(max(0.0, now - self.clock.time()))  # the monotonic clock too
-        if self.auto:
+        if self.auto:  # as the runtime, which looks every millisecond, would see it
             self.station.tick_ingest()
+            if self.station.ingest is not None:
+                self.station.ingest.settle()
 
     def _up(self, data: bytes) -> None:
         self.clock.advance(max(0.0, self.net.now - self.clock.time()))
@@ -322,6 +324,8 @@ class Chain:
         while (event := self.fep.next_event()) is not None:
             if isinstance(event, FrameAdmitted):
                 self.bus.publish(up_subject(TERMINAL), event.frame.to_bytes())
+        if self.auto and self.station.ingest is not None:
+            self.station.ingest.settle()  # a commit in flight lands within milliseconds
 
     def _down(self, subject: str, payload: bytes) -> None:
         at = 0

@@ -248,6 +248,12 @@ class IngestQueue:
             return done
         return done + self._acknowledge(batch, new)
 
+    def settle(self) -> int:
+        """Wait for the commit in flight, if any, and acknowledge it; rows committed. The
+        runtime need not (it looks every :data:`POLL` seconds); a caller that drives the clock
+        itself, in steps far longer than a commit, calls this after each tick instead."""
+        return self._land(wait=True)
+
     def _commit_due(self) -> int:
         """The batch is due: committed now (a storage without a writer thread), or on the
         writer thread once the commit before it returned. While that one is in flight the

@@ -10,6 +10,18 @@ times out or the link drops. The same reading may therefore reach the station tw
 acknowledgement); the station stores each reading once (its key is the meter, the object and
 the freeze time). When more than ``limit`` items wait, the oldest are dropped (and counted).
 
+PIIDs at rest. A REPORT-Response-TransData names the batch it acknowledges by its PIID alone,
+six bits: 64 values. An acknowledgement can come late (the station was slow and the batch
+timed out, so its items went again under another PIID) or twice (a report stored twice, each
+copy acknowledged). If its PIID had meanwhile been given to another batch, that batch would be
+taken as acknowledged and leave the outbox though the station may never have it: a report
+lost. So a PIID, once its batch is acknowledged, times out or goes back on a dropped link,
+rests for ``quarantine`` seconds before it names another batch; an acknowledgement for a PIID
+at rest matches nothing in flight and is ignored (the items it would have acknowledged were
+sent again, and the station keeps each reading once). When every free PIID rests, the next
+batch waits for the first to wake (:meth:`Outbox.due`). The default, 120 s, is four times the
+terminal's upstream timeout: a batch's acknowledgement later than that is taken as lost.
+
 Gathering. With ``hold`` > 0 the outbox waits before it sends a batch that is not full: a batch
 goes up once ``batch_items`` items wait, or once the oldest waiting item has waited ``hold``
 seconds, whichever comes first. A collection round over many meters then goes up as a few
@@ -34,6 +46,8 @@ log = logging.getLogger(__name__)
 
 _PIIDS = 64
 _SERVICE = 0x3F
+#: Seconds a PIID rests after its batch is acknowledged, timed out or put back (see above).
+QUARANTINE = 120.0
 
 
 class Outbox:
@@ -41,10 +55,19 @@ class Outbox:
     docstring). ``len(outbox)`` is the number of items waiting."""
 
     def __init__(
-        self, name: str, *, batch_items: int, window: int, limit: int, hold: float = 0.0
+        self,
+        name: str,
+        *,
+        batch_items: int,
+        window: int,
+        limit: int,
+        hold: float = 0.0,
+        quarantine: float = QUARANTINE,
     ) -> None:
         self.name = name
         self.hold = hold
+        self.quarantine = quarantine
+        self._resting: dict[int, float] = {}  # PIID -> when it may name a batch again
         self._waiting_since = float("-inf")  # when the oldest waiting item was queued
         self.batch_items = batch_items
         self.window = window
@@ -76,12 +99,15 @@ class Outbox:
                 log.warning("%s: outbox full, %d oldest items dropped", self.name, self.dropped)
 
     def due(self) -> float | None:
-        """When a gathered batch that is not full falls due (None: no gathering, nothing
-        waits, the batch is full, or the window is full and an acknowledgement or its timeout
-        comes first: no timer that could only find nothing to do)."""
-        if self.hold <= 0 or not self._items or len(self._items) >= self.batch_items:
+        """When a gathered batch that is not full falls due, or when a PIID wakes for the
+        next batch if every free one rests (None: nothing waits, the window is full and an
+        acknowledgement or its timeout comes first, or the batch can go now: no timer that
+        could only find nothing to do)."""
+        if not self._items or len(self.in_flight) >= self.window:
             return None
-        if len(self.in_flight) >= self.window:
+        if len(self.in_flight) + len(self._resting) >= _PIIDS:
+            return min(self._resting.values())
+        if self.hold <= 0 or len(self._items) >= self.batch_items:
             return None
         return self._waiting_since + self.hold
 
@@ -93,7 +119,7 @@ class Outbox:
         gathering = self.hold > 0 and len(self._items) < self.batch_items
         if gathering and now < self._waiting_since + self.hold:
             return None
-        piid = self._free_piid()
+        piid = self._free_piid(now)
         if piid is None:
             return None
         count = min(self.batch_items, len(self._items))
@@ -102,25 +128,40 @@ class Outbox:
         self.sent_batches += 1
         return ReportNotificationTransData(piid, HPLC_PORT, batch)
 
-    def acknowledged(self, piid: int) -> None:
-        """The station has the batch sent under ``piid``."""
-        self.in_flight.pop(piid & _SERVICE, None)
+    def acknowledged(self, piid: int, now: float) -> bool:
+        """The station has the batch sent under ``piid`` (at ``now``); False when no batch is
+        in flight under it (a late or repeated acknowledgement: ignored)."""
+        piid &= _SERVICE
+        if self.in_flight.pop(piid, None) is None:
+            return False
+        self._rest(piid, now)
+        return True
 
-    def unanswered(self, piid: int) -> None:
+    def unanswered(self, piid: int, now: float) -> None:
         """The batch sent under ``piid`` was not acknowledged in time: back to the front."""
-        self._items.extendleft(reversed(self.in_flight.pop(piid & _SERVICE, ())))
+        piid &= _SERVICE
+        self._items.extendleft(reversed(self.in_flight.pop(piid, ())))
         self._waiting_since = float("-inf")
+        self._rest(piid, now)
 
-    def requeue(self) -> None:
+    def requeue(self, now: float) -> None:
         """The link dropped: every batch in flight goes back to the front, in order."""
         for piid in sorted(self.in_flight, reverse=True):
             self._items.extendleft(reversed(self.in_flight[piid]))
+            self._rest(piid, now)
         self.in_flight.clear()
         self._waiting_since = float("-inf")
 
-    def _free_piid(self) -> int | None:
+    def _rest(self, piid: int, now: float) -> None:
+        if self.quarantine > 0:
+            self._resting[piid] = now + self.quarantine
+
+    def _free_piid(self, now: float) -> int | None:
+        if self._resting:
+            for piid in [p for p, until in self._resting.items() if until <= now]:
+                del self._resting[piid]
         for _ in range(_PIIDS):
             self._piid = (self._piid + 1) % _PIIDS
-            if self._piid not in self.in_flight:
+            if self._piid not in self.in_flight and self._piid not in self._resting:
                 return self._piid
         return None

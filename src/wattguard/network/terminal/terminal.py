@@ -226,7 +226,7 @@ class Terminal:
         if not data:
             self._connected = False
             self._login_due = None
-            self.outbox.requeue()
+            self.outbox.requeue(now)
             self.upstream = self._new_upstream()
             self._note_link(now)
             return
@@ -289,7 +289,7 @@ class Terminal:
         if link == Link.ONLINE:
             self._failures = 0
         elif link == Link.OFFLINE and self._connected and self._login_due is None:
-            self.outbox.requeue()
+            self.outbox.requeue(now)
             self._note_link(now)
             self._failures += 1
             delay = relogin_delay(self._failures, self.upstream_timeout, self.heartbeat)
@@ -298,10 +298,10 @@ class Terminal:
     def _drain_upstream(self, now: float) -> None:
         while (event := self.upstream.next_event()) is not None:
             if isinstance(event, Response) and isinstance(event.response, ReportResponseTransData):
-                self.outbox.acknowledged(event.response.piid)
+                self.outbox.acknowledged(event.response.piid, now)
             elif isinstance(event, RequestTimedOut):
                 if isinstance(event.request, ReportNotificationTransData):
-                    self.outbox.unanswered(event.request.piid)
+                    self.outbox.unanswered(event.request.piid, now)
             elif isinstance(event, IncomingRequest):
                 self.relay.serve(event, now)
             elif isinstance(event, ProtocolViolation):
