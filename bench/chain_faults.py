@@ -267,7 +267,8 @@ def effects(injector: FaultInjector, workers: list[Any], fep: Any) -> tuple[list
         f"reconnects: {total['pg_reconnects']:,}; messages given up: {total['terminated']}",
         f"NATS reconnects: workers {total['nats_reconnects']:,}, FEP "
         f"{fep_stats.get('reconnects', 0):,}; FEP publishes {fep_stats.get('published', 0):,}, "
-        f"deduplicated by the server {fep_stats.get('duplicates', 0):,}, given up "
+        f"deduplicated by the server {fep_stats.get('duplicates', 0):,}, called duplicates "
+        f"of nothing stored and sent again {fep_stats.get('unstored', 0):,}, given up "
         f"{fep_stats.get('failed', 0):,}",
     ]
     problems = list(injector.problems)

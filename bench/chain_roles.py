@@ -376,23 +376,27 @@ class _PeakTrace:
 
 def _count_resent(net: FleetNet) -> list[int]:
     """How many batches the terminal put back for want of an acknowledgement in time (its
-    upstream timeout: they go again)."""
+    upstream timeout: they go again), and how many acknowledgements came for a PIID with no
+    report awaiting one (duplicates that found their PIID free). The terminal's link drops
+    those before its outbox hears of them (a protocol violation it records), so they are
+    counted from its security events. A PIID rests 120 s after its batch is acknowledged or
+    put back (network/terminal/outbox.py), so a duplicate within that time finds no newer
+    report under it (a REPORT-Response of transparent data carries the PIID alone)."""
     outbox = net.terminal.outbox
     unanswered = outbox.unanswered
-    acknowledged = outbox.acknowledged
     count = [0, 0]
 
     def counted(piid: int, now: float) -> None:
         count[0] += piid & 0x3F in outbox.in_flight
         unanswered(piid, now)
 
-    def stray(piid: int, now: float) -> bool:  # an acknowledgement of no batch in flight
-        taken = acknowledged(piid, now)
-        count[1] += not taken
-        return taken
+    class Strays:
+        def record(self, event: Any) -> None:
+            count[1] += "answers no report" in event.detail
 
     outbox.unanswered = counted  # type: ignore[method-assign]
-    outbox.acknowledged = stray  # type: ignore[method-assign]
+    if net.terminal.events is None:
+        net.terminal.events = Strays()
     return count
 
 
@@ -434,7 +438,8 @@ async def run_fep(args: argparse.Namespace) -> None:
             print(f"fep: {len(fep.sessions)} sessions, {fep.forwarded:,} frames, "
                   f"{len(events.events)} events", flush=True)  # fmt: skip
             stats = {"published": bus.published, "duplicates": bus.duplicates,
-                     "failed": bus.failed, "reconnects": bus._nc.stats["reconnects"]}  # fmt: skip
+                     "unstored": bus.unstored, "failed": bus.failed,
+                     "reconnects": bus._nc.stats["reconnects"]}  # fmt: skip
             print("fep: stats " + json.dumps(stats), flush=True)
     finally:
         await fep.close()

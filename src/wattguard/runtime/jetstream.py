@@ -14,7 +14,15 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   (on the down stream, whose equal messages are meant, an id of each publish instead).
   Within the stream's duplicate window the server stores a second copy with the same id only
   once, so a publisher that retries, or a FEP that restarts and sends a report again, never
-  duplicates it (:attr:`JetStreamBus.duplicates` counts what the server dropped).
+  duplicates it (:attr:`JetStreamBus.duplicates` counts what the server dropped). A
+  "duplicate" answer with no stream sequence (0) names nothing stored: a clustered
+  nats-server before 2.10.25 notes a message's id when its leader proposes it, and when a
+  leader change drops the proposal it still calls every retry with that id a duplicate for
+  the whole duplicate window (nats-io/nats-server#6415), so a publisher that believed it would
+  lose the message. Such a publish is tried again with its id for :data:`STAGED_PATIENCE`
+  seconds (a proposal still on its way lands, and the answer then names its sequence), then
+  under a new id (:attr:`JetStreamBus.unstored` counts them): at worst stored twice, which
+  every consumer takes, never lost.
 * **Consuming** is a pull consumer. Subscribers with the same ``durable`` name share one
   consumer: each message goes to one of them (a work queue), and a message is acknowledged
   only when the handler has returned and its batch is committed (below), so the message's
@@ -84,6 +92,9 @@ log = logging.getLogger(__name__)
 PUBLISH_PATIENCE = 30.0
 #: The longest wait (seconds) of a consumer before it fetches again after failed commits.
 MAX_BACKOFF = 30.0
+#: How long (seconds) a publish the server calls a duplicate of nothing stored (sequence 0:
+#: see the module docstring) is tried again with its id before it goes under a new one.
+STAGED_PATIENCE = 5.0
 
 #: Called after a fetched batch's handlers ran, before any of it is acknowledged: commit what
 #: they queued; False when the commit failed (the batch is then delivered again).
@@ -162,6 +173,8 @@ class JetStreamBus:
         self._consumers: list[asyncio.Task[Any]] = []
         self._started: list[asyncio.Future[None]] = []
         self.published = self.duplicates = self.failed = 0
+        #: publishes the server called duplicates of nothing it stored (module docstring)
+        self.unstored = 0
         self.delivered = self.redelivered = self.terminated = 0
         self._current: tuple[int, float] | None = None
         #: See the module docstring ("Batches"); None: every message is acknowledged when its
@@ -262,6 +275,8 @@ class JetStreamBus:
     async def _publish_until_stored(self, subject: str, payload: bytes, ident: str) -> None:
         loop = asyncio.get_running_loop()
         give_up, delay = loop.time() + PUBLISH_PATIENCE, 0.05
+        staged: float | None = None  # since when the id is a "duplicate" of nothing stored
+        renamed = 0
         while True:
             try:
                 ack = await self._js.publish(
@@ -271,6 +286,27 @@ class JetStreamBus:
                 if loop.time() + delay > give_up:
                     self.failed += 1
                     log.error("JetStream publish to %s given up: %s", subject, exc)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if ack.duplicate and not ack.seq:  # nothing stored under the id (module docstring)
+                now = loop.time()
+                if staged is None:
+                    staged = now
+                    if not renamed:  # time for one new id, however long the publish took
+                        give_up = max(give_up, now + 2 * STAGED_PATIENCE)
+                elif now - staged >= STAGED_PATIENCE:
+                    renamed += 1
+                    self.unstored += 1
+                    log.warning("JetStream called a publish to %s a duplicate of nothing "
+                                "stored: sent again under a new id", subject)  # fmt: skip
+                    ident, staged = f"{ident}+{renamed}", None
+                    continue
+                if now + delay > give_up:
+                    self.failed += 1
+                    log.error("JetStream publish to %s given up: a duplicate of nothing "
+                              "stored, whatever its id", subject)  # fmt: skip
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
