@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wattguard.testing.services import free_ports
+
 #: The faults, in order, and the fraction of the simulated day each waits for.
 SCHEDULE = (
     (0.12, "kill worker"),
@@ -68,17 +70,6 @@ class Fault:
     simulated: float
     wall: float
     detail: str
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def wait_port(port: int, seconds: float = 10.0) -> None:

@@ -14,24 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from wattguard.testing.services import NATS_SERVER, require
+from wattguard.testing.services import NATS_SERVER, free_ports, require
 
 pytest.importorskip("nats", reason="the nats extra (nats-py) is absent")
 
 from wattguard.runtime.jetstream import DEFAULT_STREAMS, JetStreamBus, replicated
 
 MESSAGES = 600
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def node_config(name: str, client: int, route: int, routes: list[int], store: Path) -> str:
@@ -59,7 +48,7 @@ def _wait_port(port: int, seconds: float = 10.0) -> None:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[list[int], list[subprocess.Popen[bytes]]]]:
     require(os.access(NATS_SERVER, os.X_OK), f"no nats-server binary at {NATS_SERVER}")
-    ports = _free_ports(6)
+    ports = free_ports(6)
     clients, routes = ports[:3], ports[3:]
     nodes = []
     for i in range(3):

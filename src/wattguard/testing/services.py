@@ -24,6 +24,7 @@ __all__ = [
     "POSTGRES_URL",
     "REQUIRE_SERVICES",
     "free_port",
+    "free_ports",
     "nats_reachable",
     "nats_server",
     "require",
@@ -62,6 +63,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback TCP ports that nothing listens on now (all bound at once,
+    so no two are the same)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @contextmanager
