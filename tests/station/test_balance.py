@@ -89,7 +89,10 @@ def test_the_total_meter_sees_what_the_customers_draw_and_a_bypass_shows() -> No
     assert balance is not None
     deployment.run_virtual(3 * HOUR)
     billed = sum(m.management.registers.forward_active[0] for m in district.customers) / 3.6e6
-    assert district.supplied_kwh == pytest.approx(billed / (1 - district.losses), rel=1e-6)
+    # the district loses its share of the supply on average over its first day (the I^2 R
+    # loss is calibrated over it), each hour more or less with the load
+    assert district.supplied_kwh == pytest.approx(billed / (1 - district.losses), rel=0.01)
+    assert district.supplied_kwh > billed
     assert balance.results and all(-0.02 < b.share < 0.08 for b in balance.results)
     assert deployment.hsm is not None and deployment.storage.count_readings_of(CURVE_ENERGY)
     with pytest.raises(ConfigError):
@@ -109,7 +112,10 @@ def test_the_station_runs_the_balance_by_default_once_a_district_has_a_total_met
     assert balance.results and {b.terminal for b in balance.results} == {
         deployment.nets[0].terminal.address.hex()
     }
-    district.bypass(district.customers[0].address, 1.0)
+    # two of three households bypassed: at night one household's hour (0.2 kWh) sits at the
+    # balance's floor, and the network's I^2 R loss, small at night, no longer lifts it over
+    for customer in district.customers[:2]:
+        district.bypass(customer.address, 1.0)
     deployment.run_virtual(3 * HOUR)
     tamper = [e for e in deployment.storage.events(kind=EventKind.TAMPER) if "balance" in e.source]
     assert tamper  # stored and alerted on like any security event

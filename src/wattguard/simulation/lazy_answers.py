@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 import struct
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from wattguard.meter.management.records import MAX_ANSWER_BYTES
 from wattguard.protocol import OAD
@@ -28,11 +31,23 @@ from wattguard.protocol.apdu.get import GetRecord, GetRequestNormalList, GetRequ
 from wattguard.protocol.axdr import encode_length
 from wattguard.protocol.data import RCSD
 from wattguard.protocol.values import DateTimeS
-
-if TYPE_CHECKING:
-    from wattguard.simulation.lazy_server import LazyServer
+from wattguard.simulation.lazy_fleet import LazyFleet
+from wattguard.simulation.ledger import ReadingLedger
 
 __all__ = ["fast_answer"]
+
+
+class LazyServer(Protocol):
+    """What the fast path needs of :class:`~wattguard.simulation.lazy_server.LazyServer`
+    (named here by its shape: the server imports this module, not the other way round)."""
+
+    fleet: LazyFleet
+    ledger: ReadingLedger | None
+
+    def _records(
+        self, meter: int, oad: OAD, selector: int, fields: tuple[object, ...]
+    ) -> tuple[tuple[float, NDArray[np.float64]], ...] | DAR: ...
+
 
 _FREEZE_TIME = OAD(0x2021, 2, 0)
 _ROWS = {0x0010: 0, 0x0020: 1}
