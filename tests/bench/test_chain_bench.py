@@ -23,11 +23,16 @@ def _chain() -> ModuleType:
         psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
     except Exception as exc:
         require(False, f"no PostgreSQL at {POSTGRES_URL}: {exc}")
+    return bench_module("chain_bench", "chain.py")
+
+
+def bench_module(name: str, file: str) -> ModuleType:
+    """A script of bench/ loaded as module ``name`` (bench/ on the path for its imports)."""
     sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("chain_bench", BENCH / "chain.py")
+    spec = importlib.util.spec_from_file_location(name, BENCH / file)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["chain_bench"] = module  # its dataclasses look their module up
+    sys.modules[name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

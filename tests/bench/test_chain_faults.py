@@ -7,24 +7,15 @@ without services; a lost reading is caught as in test_chain_bench.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
-from test_chain_bench import _chain
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from test_chain_bench import _chain, bench_module
 
 
 def _faults() -> ModuleType:
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("chain_faults", BENCH / "chain_faults.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["chain_faults"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("chain_faults", "chain_faults.py")
 
 
 def test_faults_during_the_day_lose_nothing_and_duplicate_nothing() -> None:
