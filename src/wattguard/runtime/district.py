@@ -188,9 +188,16 @@ class District:
     def loss_power(self, p: Powers) -> float:
         """The network's technical loss (W) for the customers' true active powers ``p``:
         the feeders' I^2 R and the no-load part."""
+        return self._loss(self._squares(p))
+
+    def _squares(self, p: Powers) -> float:
+        """The sum over feeders of (feeder power)^2 for the customers' powers ``p``."""
         flows = np.bincount(self.feeder, weights=p, minlength=self.feeders)
+        return float((flows**2).sum())
+
+    def _loss(self, squares: float) -> float:
         no_load = self.losses / (1.0 - self.losses) * NO_LOAD * self._typical()
-        return self._k() * float((flows**2).sum()) + no_load
+        return self._k() * squares + no_load
 
     def _voltages(self, now: float, p: Powers) -> Powers:
         """Each customer meter's voltage (V): the secondary's, minus its feeder's drop at its
@@ -216,9 +223,9 @@ class District:
             return
         p, q = self._true
         served = float(p.sum())
-        flows = np.bincount(self.feeder, weights=p, minlength=self.feeders)
-        self._calibrate(now, served, float((flows**2).sum()))
-        lost = self.loss_power(p)
+        squares = self._squares(p)  # once a step: the calibration and the loss share it
+        self._calibrate(now, served, squares)
+        lost = self._loss(squares)
         active = served + lost
         reactive = float(q.sum()) / (1.0 - self.losses)  # the lines' reactance, roughly
         current = math.hypot(active, reactive) / self.voltage
