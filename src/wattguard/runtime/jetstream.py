@@ -44,6 +44,15 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   worker that dies before the commit acknowledged nothing of the batch: the others get it
   after ``ack_wait``. So a message is acknowledged only once its effect is durable, and a
   batch costs one transaction, not one per message.
+* **What a batch sends is stored before the batch is acknowledged.** Handlers and the commit
+  publish too (an ingest worker sends a report's acknowledgement down once its readings are
+  committed). The batch is acknowledged only when the server has stored everything published
+  up to the end of its commit; a publish given up (after :data:`PUBLISH_PATIENCE`) gives the
+  batch back to be delivered again (its handlers then publish again). So a worker killed
+  between its commit and its publishes leaves the batch to another worker, which stores
+  nothing twice and sends the acknowledgements: the terminal is not left waiting for its
+  own timeout. The consumer fetches its next batch meanwhile; the wait is in a task of its
+  own, which tells the server the batch is in progress while it lasts.
 * **Where a new consumer starts.** On a ``workqueue`` stream a new durable consumer takes
   everything waiting (that is what the stream holds messages for). On a ``limits`` stream
   (``down``: the station's requests, kept an hour for whoever reads them) a new consumer starts
@@ -63,6 +72,7 @@ Needs the ``nats`` extra (``pip install 'wattguard[nats]'``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
@@ -169,6 +179,11 @@ class JetStreamBus:
         self.lookback = lookback
         self._instance = os.urandom(8).hex()  # this bus's publishes' ids (content_ids=False)
         self._queue: asyncio.Queue[tuple[str, bytes, str] | None] = asyncio.Queue()
+        # publishes queued and written (stored or given up), and the positions given up
+        self._queued = self._written = 0
+        self._given_up: collections.deque[int] = collections.deque(maxlen=1024)
+        self._progress = asyncio.Event()
+        self._settling: set[asyncio.Task[None]] = set()
         self._writer = asyncio.get_running_loop().create_task(self._write())
         self._consumers: list[asyncio.Task[Any]] = []
         self._started: list[asyncio.Future[None]] = []
@@ -181,6 +196,8 @@ class JetStreamBus:
         #: handler returns.
         self.before_ack: BeforeAck | None = None
         self.batches = self.failed_batches = 0
+        #: committed batches given back because a publish of theirs was given up
+        self.unsent_batches = 0
 
     @classmethod
     async def connect(
@@ -265,14 +282,39 @@ class JetStreamBus:
                 msg_id = message_id(subject, payload)
             else:  # an id of this publish (kept through its retries), never another's
                 msg_id = f"{self._instance}-{self.published}"
+        self._queued += 1
         self._queue.put_nowait((subject, payload, msg_id))
 
     async def _write(self) -> None:
-        while (item := await self._queue.get()) is not None:
-            subject, payload, ident = item
-            await self._publish_until_stored(subject, payload, ident)
+        try:
+            while (item := await self._queue.get()) is not None:
+                subject, payload, ident = item
+                stored = await self._publish_until_stored(subject, payload, ident)
+                self._written += 1
+                if not stored:
+                    self._given_up.append(self._written)
+                self._progress.set()
+        finally:
+            self._progress.set()  # waiters see that nothing more is written
 
-    async def _publish_until_stored(self, subject: str, payload: bytes, ident: str) -> None:
+    async def _written_through(self, mark: int, holding: Sequence[Any]) -> None:
+        """Wait until the publishes queued up to position ``mark`` are stored or given up (or
+        the writer has stopped), telling the server meanwhile that ``holding`` is in progress."""
+        while self._written < mark and not self._writer.done():
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), timeout=self.ack_wait / 3)
+            except TimeoutError:
+                for message in holding:
+                    with contextlib.suppress(Exception):
+                        await message.in_progress()
+
+    def _all_stored(self, first: int, mark: int) -> bool:
+        """Whether every publish queued after position ``first`` up to ``mark`` was stored."""
+        return self._written >= mark and not any(first < p <= mark for p in self._given_up)
+
+    async def _publish_until_stored(self, subject: str, payload: bytes, ident: str) -> bool:
+        """Publish until the server has stored the message (True) or give up (False)."""
         loop = asyncio.get_running_loop()
         give_up, delay = loop.time() + PUBLISH_PATIENCE, 0.05
         staged: float | None = None  # since when the id is a "duplicate" of nothing stored
@@ -286,7 +328,7 @@ class JetStreamBus:
                 if loop.time() + delay > give_up:
                     self.failed += 1
                     log.error("JetStream publish to %s given up: %s", subject, exc)
-                    return
+                    return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
@@ -307,13 +349,13 @@ class JetStreamBus:
                     self.failed += 1
                     log.error("JetStream publish to %s given up: a duplicate of nothing "
                               "stored, whatever its id", subject)  # fmt: skip
-                    return
+                    return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
             if ack.duplicate:
                 self.duplicates += 1
-            return
+            return True
 
     def subscribe(
         self, pattern: str, handler: Handler, *, durable: str | None = None
@@ -377,6 +419,7 @@ class JetStreamBus:
         commit holds, then acknowledge the batch (see the module docstring)."""
         delay = self.retry_delay
         while True:
+            first = self._queued  # what the batch publishes comes after this position
             # no await from the first handler to the commit: nothing else runs in between
             handled = [self._handle(message, handler) for message in messages]
             self.batches += 1
@@ -387,6 +430,33 @@ class JetStreamBus:
                         len(messages), delay)  # fmt: skip
             await self._hold(messages, delay)
             delay = min(delay * 2, MAX_BACKOFF)
+        mark = self._queued
+        if self._all_stored(first, mark):
+            await self._settle_batch(messages, handled)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._settle_when_stored(messages, handled, first, mark)
+        )
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle_when_stored(
+        self, messages: list[Any], handled: list[bool], first: int, mark: int
+    ) -> None:
+        """Settle a committed batch once what it published is stored; give it back to be
+        delivered again when a publish of it was given up (module docstring)."""
+        await self._written_through(mark, messages)
+        if self._all_stored(first, mark):
+            await self._settle_batch(messages, handled)
+            return
+        self.unsent_batches += 1
+        log.warning("a publish of a batch of %d messages was given up: the batch is "
+                    "delivered again", len(messages))  # fmt: skip
+        for message in messages:
+            with contextlib.suppress(Exception):
+                await message.nak(delay=self.retry_delay)
+
+    async def _settle_batch(self, messages: list[Any], handled: list[bool]) -> None:
         for message, ok in zip(messages, handled, strict=True):
             with contextlib.suppress(Exception):  # unacknowledged: redelivered after ack_wait
                 await self._settle(message, ok)
@@ -465,6 +535,8 @@ class JetStreamBus:
         await self._queue.put(None)
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        if self._settling:  # batches waiting for their publishes: the writer has finished
+            await asyncio.wait(set(self._settling), timeout=5.0)
         for task in self._consumers:
             task.cancel()
         for task in self._consumers:
