@@ -5,16 +5,17 @@ terminal's polling slots: at most a few lines busy at a time (:class:`Polling`).
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from wattguard.network.terminal.tasks import CollectionTask
 from wattguard.protocol import ClientConnection, ServerAddress
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.stream import FrameDecoder
 
-__all__ = ["POLLING_SLOTS", "Answer", "Job", "LineTimers", "MeterLine", "Polling"]
+__all__ = ["POLLING_SLOTS", "Answer", "Job", "LineTimers", "MeterLine", "Polling", "TaskMarks"]
 
 #: How many meters a terminal polls at once by default. A concentrator's HPLC coordinator
 #: (CCO) reads a few meters concurrently, not its whole archive: the State Grid HPLC interface
@@ -31,7 +32,11 @@ Answer = Structure | bytes | None
 class Job:
     """One request to one meter: an APDU (``encoded``: its bytes, when known already), or
     (``apdu`` None) a raw frame forwarded as it is; ``done`` is called with the answer, whose
-    APDU bytes as they arrived are in ``answered`` by then (b"": not kept)."""
+    APDU bytes as they arrived are in ``answered`` by then (b"": not kept), once: :meth:`finish`
+    calls it and lets it go. A ``done`` that reads its job (the collection's does) makes a
+    cycle, job to closure to job, which only the cyclic collector would free; letting go of it
+    frees the job at once (at scale, a thousand finished jobs were waiting for the collector
+    at any time in a 4,000-meter run)."""
 
     apdu: Structure | None
     done: Callable[[Answer], None]
@@ -42,25 +47,36 @@ class Job:
     encoded: bytes = b""
     answered: bytes = b""
 
+    def finish(self, answer: Answer) -> None:
+        """Call ``done`` with ``answer`` (the first time only) and let it go."""
+        done, self.done = self.done, _finished
+        done(answer)
+
+
+def _finished(_answer: Answer) -> None:
+    """A finished job's ``done``: nothing more to do."""
+
 
 @dataclass(slots=True)
 class MeterLine:
-    """One meter's line: its connection, its jobs (``busy`` is the one in flight; a raw job
-    reads its answer with ``raw_decoder``), and where each collection task stands (``since``:
-    the start of the next window, ``next_run``: when it next runs).
+    """One meter's line: its connection, its jobs (``busy`` is the one in flight, ``jobs`` the
+    queued ones or None; a raw job reads its answer with ``raw_decoder``), and its ``row`` in
+    the terminal's :class:`TaskMarks` (where each collection task stands for it) and
+    :class:`LineTimers` (its place in the archive order).
 
     The connection exists only while the line has something going on (:attr:`connection`
     makes it, :meth:`release` lets it go once the line is idle): a terminal of hundreds of
-    meters holds a few connections at a time, not one each (about 3 KB apiece)."""
+    meters holds a few connections at a time, not one each (about 3 KB apiece). Nothing else
+    is held per line but these slots: a terminal of 250 meters is one of hundreds in a
+    simulated district, and a line's dictionaries and lists would weigh more than the meter."""
 
     address: bytes
     timeout: float
-    jobs: list[Job] = field(default_factory=list)
+    row: int = 0
+    jobs: list[Job] | None = None
     busy: Job | None = None
     raw_decoder: FrameDecoder | None = None
     piid: int = 0
-    since: dict[str, float] = field(default_factory=dict)
-    next_run: dict[str, float] = field(default_factory=dict)
     failures: int = 0
     waiting: bool = False  # due, but queued for one of the terminal's polling slots
     _connection: ClientConnection | None = None
@@ -84,10 +100,26 @@ class MeterLine:
             return
         self._connection = None
 
-    def due(self, tasks: Sequence[CollectionTask], now: float) -> bool:
-        """Whether a task of ``tasks`` that reads this meter is due to run at ``now``."""
-        runs = self.next_run
-        return any(runs.get(t.name, now) <= now for t in tasks if t.covers(self.address))
+    def push(self, job: Job) -> None:
+        """Queue ``job`` after the others."""
+        if self.jobs is None:
+            self.jobs = [job]
+        else:
+            self.jobs.append(job)
+
+    def pop(self) -> Job | None:
+        """The oldest queued job, taken off the queue (None: none queued)."""
+        jobs = self.jobs
+        if not jobs:
+            return None
+        job = jobs.pop(0)
+        if not jobs:
+            self.jobs = None
+        return job
+
+    def queued(self, task: str) -> bool:
+        """Whether a job of the task named ``task`` is queued."""
+        return self.jobs is not None and any(job.task == task for job in self.jobs)
 
     def next_piid(self) -> int:
         """The next PIID for a request to this meter (0-63, wrapping)."""
@@ -95,26 +127,96 @@ class MeterLine:
         return self.piid
 
 
+_UNSET = float("nan")
+
+
+class TaskMarks:
+    """Where each collection task stands on each line: ``since`` (the start of its next
+    window) and ``next_run`` (when it next runs), a column of doubles per task and mark, a row
+    per line (NaN: not set yet). Eight bytes per meter, task and mark, where a dictionary per
+    line held a few hundred. Rows of lines taken out are given to the next lines added."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, array[float]] = {}
+        self._next: dict[str, array[float]] = {}
+        self._rows = 0
+        self._free: list[int] = []
+
+    def add(self) -> int:
+        """A row for a new line (every mark unset)."""
+        if self._free:
+            return self._free.pop()
+        self._rows += 1
+        for column in (*self._since.values(), *self._next.values()):
+            column.append(_UNSET)
+        return self._rows - 1
+
+    def remove(self, row: int) -> None:
+        """The line of ``row`` left: its marks are cleared and the row is free."""
+        for column in (*self._since.values(), *self._next.values()):
+            column[row] = _UNSET
+        self._free.append(row)
+
+    def since(self, task: str, row: int) -> float | None:
+        """Where ``task``'s next window starts for the line of ``row`` (None: not set)."""
+        return self._get(self._since, task, row)
+
+    def next_run(self, task: str, row: int) -> float | None:
+        """When ``task`` next runs for the line of ``row`` (None: not set)."""
+        return self._get(self._next, task, row)
+
+    def set_since(self, task: str, row: int, value: float) -> None:
+        self._column(self._since, task)[row] = value
+
+    def set_next_run(self, task: str, row: int, value: float) -> None:
+        self._column(self._next, task)[row] = value
+
+    def due(self, line: MeterLine, tasks: Sequence[CollectionTask], now: float) -> bool:
+        """Whether a task of ``tasks`` that reads ``line``'s meter is due to run at ``now``
+        (a task with no mark yet is)."""
+        for task in tasks:
+            if task.covers(line.address):
+                run = self.next_run(task.name, line.row)
+                if run is None or run <= now:
+                    return True
+        return False
+
+    @staticmethod
+    def _get(table: dict[str, array[float]], task: str, row: int) -> float | None:
+        column = table.get(task)
+        if column is None:
+            return None
+        value = column[row]
+        return None if value != value else value  # NaN: unset
+
+    def _column(self, table: dict[str, array[float]], task: str) -> array[float]:
+        column = table.get(task)
+        if column is None:
+            column = table[task] = array("d", [_UNSET]) * self._rows
+        return column
+
+
 class LineTimers:
     r"""When each line of ``lines`` next needs the terminal (its tasks' next runs from
-    ``start``, its connection's timeouts, a raw job's deadline), kept in a heap and worked out
-    again only for the lines passed to :meth:`touch` since (a frame from its meter, a run of
-    its timers), or for every line after :meth:`touch_all` or when the tasks change: a terminal of
-    hundreds of meters does not go through all of them at every frame."""
+    ``start``, per ``marks``, its connection's timeouts, a raw job's deadline), kept in a heap
+    and worked out again only for the lines passed to :meth:`touch` since (a frame from its
+    meter, a run of its timers), or for every line after :meth:`touch_all` or when the tasks
+    change: a terminal of hundreds of meters does not go through all of them at every frame.
+    Each line's timer is a double in a column by its row (NaN: none), not an entry of a
+    dictionary."""
 
-    def __init__(self, lines: dict[bytes, MeterLine], start: float) -> None:
+    def __init__(self, lines: dict[bytes, MeterLine], marks: TaskMarks, start: float) -> None:
         self.lines = lines
+        self.marks = marks
         self.start = start
-        self._timers: dict[bytes, float | None] = {}
+        self._timers: array[float] = array("d")
         self._heap: list[tuple[float, bytes]] = []
         self._dirty: set[bytes] = set()
         self._all = True
         self._tasks: Sequence[CollectionTask] = ()
-        self._order: dict[bytes, int] = {}
 
     def touch(self, address: bytes) -> None:
         """The line to ``address`` changed (or came, or went)."""
-        self._order.setdefault(address, len(self._order))
         self._dirty.add(address)
 
     def touch_all(self) -> None:
@@ -124,53 +226,62 @@ class LineTimers:
     def earliest(self, tasks: Sequence[CollectionTask]) -> float | None:
         """The earliest timer of any line under ``tasks`` (None: none)."""
         self._refresh(tasks)
-        heap, timers = self._heap, self._timers
-        while heap and timers.get(heap[0][1]) != heap[0][0]:
+        heap = self._heap
+        while heap and not self._current(*heap[0]):
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
     def due(self, tasks: Sequence[CollectionTask], now: float) -> list[MeterLine]:
         """The lines with a timer due at ``now``, in archive order (each is touched)."""
         self._refresh(tasks)
-        heap, timers = self._heap, self._timers
+        heap = self._heap
         due: set[bytes] = set()
         while heap and heap[0][0] <= now:
             timer, address = heapq.heappop(heap)
-            if timers.get(address) == timer:
+            if self._current(timer, address):
                 due.add(address)
         self._dirty |= due
-        found = [self.lines[a] for a in due if a in self.lines]
-        found.sort(key=lambda line: self._order.get(line.address, 0))
+        found = [self.lines[a] for a in due]
+        found.sort(key=lambda line: line.row)
         return found
+
+    def _current(self, timer: float, address: bytes) -> bool:
+        """Whether a heap entry is the line's timer now (not a stale one)."""
+        line = self.lines.get(address)
+        return line is not None and line.row < len(self._timers) and self._timers[line.row] == timer
 
     def _refresh(self, tasks: Sequence[CollectionTask]) -> None:
         if tasks is not self._tasks or len(self._heap) > 4 * len(self.lines) + 64:
             self._tasks = tasks
             self._all = True
+        timers = self._timers
         if self._all:
             self._all = False
             self._dirty = set(self.lines)
-            self._timers.clear()
+            del timers[:]
             self._heap.clear()
         for address in self._dirty:
             line = self.lines.get(address)
-            timer = None if line is None else self._timer(line, tasks)
-            self._timers[address] = timer
-            if timer is not None:
+            if line is None:
+                continue  # gone: its heap entries are stale (_current)
+            while len(timers) <= line.row:
+                timers.append(_UNSET)
+            timer = self._timer(line, tasks)
+            if timer is None:
+                timers[line.row] = _UNSET
+            else:
+                timers[line.row] = timer
                 heapq.heappush(self._heap, (timer, address))
         self._dirty.clear()
 
     def _timer(self, line: MeterLine, tasks: Sequence[CollectionTask]) -> float | None:
         # only the tasks in force: a task taken out leaves no timer behind
-        times = (
-            []
-            if line.waiting  # its turn comes when a polling slot frees, not at a time
-            else [
-                line.next_run.get(task.name, self.start)
-                for task in tasks
-                if task.covers(line.address)
-            ]
-        )
+        times: list[float] = []
+        if not line.waiting:  # its turn comes when a polling slot frees, not at a time
+            for task in tasks:
+                if task.covers(line.address):
+                    run = self.marks.next_run(task.name, line.row)
+                    times.append(self.start if run is None else run)
         timer = line.connection_timer()
         if timer is not None:
             times.append(timer)

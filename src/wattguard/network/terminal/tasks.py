@@ -93,6 +93,12 @@ class Collected:
     response: bytes
 
 
+#: Requests a terminal keeps built. A round asks each meter the same few (its lines' PIIDs
+#: advance in step, so a round of two tasks asks two); more would be a dead weight of old
+#: rounds in every one of a district's hundreds of terminals.
+_KNOWN = 32
+
+
 class Requests:
     """A terminal's task requests, the same object for every meter a round asks the same
     (APDUs are immutable): a ``protect`` may encode it once for them all, and the round builds
@@ -106,7 +112,7 @@ class Requests:
         key = (id(task), piid, since, until)
         known = self._known.get(key)
         if known is None or known[0] is not task:
-            if len(self._known) >= 256:
+            if len(self._known) >= _KNOWN:
                 self._known.clear()
             known = self._known[key] = (task, task.request(piid, since, until))
         return known[1]

@@ -56,6 +56,7 @@ from wattguard.network.terminal.lines import (
     LineTimers,
     MeterLine,
     Polling,
+    TaskMarks,
 )
 from wattguard.network.terminal.link_events import (
     Offline,
@@ -161,7 +162,8 @@ class Terminal:
         self._login_due: float | None = None  # when to log in again (the link is OFFLINE)
         self._failures = 0  # link drops and logins without coming online, in a row
         self._events: deque[TerminalEvent] = deque()
-        self._line_timers = LineTimers(self.meters, start)
+        self._marks = TaskMarks()
+        self._line_timers = LineTimers(self.meters, self._marks, start)
         self._polling = Polling(polling_slots)
         self._turning = False
         self._requests = Requests()
@@ -172,17 +174,21 @@ class Terminal:
         """Add a meter to the archive (and to the HPLC network)."""
         if len(address) != 6:
             raise ValueError("a meter address is 6 bytes (12 BCD digits)")
-        line = MeterLine(address, self.meter_timeout)
+        if (old := self.meters.get(address)) is not None:
+            self._marks.remove(old.row)  # added again: a fresh line
+        line = MeterLine(address, self.meter_timeout, self._marks.add())
         for task in self.tasks:
-            line.since[task.name] = floor(self.start, task.interval)
-            line.next_run[task.name] = self.start
+            self._marks.set_since(task.name, line.row, floor(self.start, task.interval))
+            self._marks.set_next_run(task.name, line.row, self.start)
         self.meters[address] = line
         self._line_timers.touch(address)
         self.channel.attach(address, profile)
 
     def remove_meter(self, address: bytes) -> None:
         """Take a meter out of the archive (and off the HPLC network)."""
-        self.meters.pop(address, None)
+        line = self.meters.pop(address, None)
+        if line is not None:
+            self._marks.remove(line.row)
         self._line_timers.touch(address)
         self.channel.detach(address)
         self._polling.forget(address)
@@ -381,7 +387,7 @@ class Terminal:
 
     def _enqueue(self, line: MeterLine, job: Job, now: float) -> None:
         self._line_timers.touch(line.address)
-        line.jobs.append(job)
+        line.push(job)
         if self._polling.take(line):
             self._dispatch(line, now)
         else:
@@ -391,7 +397,7 @@ class Terminal:
         """Run ``line``'s due tasks and send its next request if it holds a polling slot or
         one is free; otherwise, if it has something to do, it waits its turn."""
         if not self._polling.take(line):
-            if line.jobs or line.due(self.tasks, now):
+            if line.jobs or self._marks.due(line, self.tasks, now):
                 self._polling.wait(line)
             return
         self._schedule(line, now)
@@ -417,8 +423,8 @@ class Terminal:
             self._turning = False
 
     def _dispatch(self, line: MeterLine, now: float) -> None:
-        while line.busy is None and line.jobs:
-            self._send_job(line, line.jobs.pop(0), now)
+        while line.busy is None and (job := line.pop()) is not None:
+            self._send_job(line, job, now)
 
     def _send_job(self, line: MeterLine, job: Job, now: float) -> None:
         line.busy = job
@@ -433,7 +439,7 @@ class Terminal:
         except LocalProtocolError as exc:
             log.warning("%s: request to %s not sent: %s", self.name, line.address.hex(), exc)
             line.busy = None
-            job.done(None)
+            job.finish(None)
             return
         self._send_down(line, now)
 
@@ -441,31 +447,36 @@ class Terminal:
         job, line.busy, line.raw_decoder = line.busy, None, None
         line.failures = 0 if answer is not None else line.failures + 1
         if job is not None:
-            job.done(answer)
+            job.finish(answer)
         self._dispatch(line, now)
         self._settle(line, now)
 
     # collection tasks
 
     def _schedule(self, line: MeterLine, now: float) -> None:
+        marks, row = self._marks, line.row
         for task in self.tasks:
             if not task.covers(line.address):
                 continue
             # a task added after the meter was archived starts now, from its boundary
-            line.since.setdefault(task.name, floor(now, task.interval))
-            if line.next_run.setdefault(task.name, now) > now:
+            since = marks.since(task.name, row)
+            if since is None:
+                since = floor(now, task.interval)
+                marks.set_since(task.name, row, since)
+            run = marks.next_run(task.name, row)
+            if run is not None and run > now:
                 continue
-            line.next_run[task.name] = now + task.period
-            if any(job.task == task.name for job in line.jobs):
+            marks.set_next_run(task.name, row, now + task.period)
+            if line.queued(task.name):
                 continue  # the previous run has not even started: do not pile up
-            reach = window(task, line.since[task.name], now)
+            reach = window(task, since, now)
             if reach is None:
                 continue
             until, resume = reach
-            request = self._requests.get(task, line.next_piid(), line.since[task.name], until)
+            request = self._requests.get(task, line.next_piid(), since, until)
             if self.protect is not None:
                 request = self.protect(line.address, request)
-            line.jobs.append(self._task_job(line, task, request, resume))
+            line.push(self._task_job(line, task, request, resume))
 
     def _task_job(
         self, line: MeterLine, task: CollectionTask, request: Structure, resume: float
@@ -475,10 +486,12 @@ class Terminal:
         def done(answer: Answer) -> None:
             if not isinstance(answer, Structure):
                 return  # not read: the window stays, the next run catches up
-            line.since[task.name] = resume
+            if self.meters.get(line.address) is not line:
+                return  # the meter left the archive (its row may be another's now)
+            self._marks.set_since(task.name, line.row, resume)
             newest = floor(self._now - SETTLE, task.interval)
             if task.record is not None and resume <= newest:
-                line.next_run[task.name] = self._now  # more to catch up on
+                self._marks.set_next_run(task.name, line.row, self._now)  # more to catch up on
             answered = job.answered or answer.to_bytes()
             self.outbox.queue(Collected(line.address, job.sent_at, sent, answered), self._now)
 
