@@ -175,12 +175,16 @@ def prepare(run: Path, meters: int, per_terminal: int) -> None:
 
 def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int = 250,
               drop_item: int = 0, step: float = 30.0, quiet: bool = False, faults: bool = False,
-              ack_wait: float = 30.0, pace: float = 0.0) -> Figures:  # fmt: skip
+              ack_wait: float = 30.0, pace: float = 0.0,
+              backlog: float = 1.0) -> Figures:  # fmt: skip
     """Run ``meters`` meters for ``hours`` simulated hours through the chain (see the module
     docstring) and check the database against the meters; with ``faults``, on a three-node
     NATS cluster while bench/chain_faults.py injects its faults. ``ack_wait``: seconds before
     JetStream hands a worker's unacknowledged messages to another; ``pace``: least wall
-    seconds a simulated hour (a small fault run must last long enough for its faults)."""
+    seconds a simulated hour (a small fault run must last long enough for its faults);
+    ``backlog``: collected items per meter that may wait for the station before the fleet's
+    clock waits (a terminal in real time reports a round's items within seconds, holding far
+    fewer; 2 held about 4 at the peak of a step, 600 B a meter)."""
     figures = Figures(meters, hours)
     os.environ.setdefault(PASSPHRASE, secrets.token_hex(16))
     env = dict(os.environ)
@@ -225,7 +229,7 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
             fleet = spawn("fleet", [*script, "fleet", *common, "--fep", f"127.0.0.1:{fep_port}",
                                     "--meters", str(meters), "--per-terminal", str(per_terminal),
                                     "--hours", str(hours), "--step", str(step),
-                                    "--backlog", str(2 * meters), "--drop-item",
+                                    "--backlog", str(int(backlog * meters)), "--drop-item",
                                     str(drop_item), "--pace", str(pace)])  # fmt: skip
             fleet.wait_for("fleet: ", 600)
             before = {id(c): c.cpu() for c in children}
@@ -417,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pace", type=float, default=0.0,
                         help="least wall seconds a simulated hour")  # fmt: skip
+    parser.add_argument("--backlog", type=float, default=1.0,
+                        help="collected items per meter that may wait for the station")  # fmt: skip
     args = parser.parse_args(argv)
     # stopped (timeout, kill): end the run's processes and drop its database on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -427,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_chain(n, args.hours, workers=args.workers,
                                  per_terminal=args.per_terminal,
                                  drop_item=args.drop_item, faults=args.faults,
-                                 ack_wait=args.ack_wait, pace=args.pace))  # fmt: skip
+                                 ack_wait=args.ack_wait, pace=args.pace,
+                                 backlog=args.backlog))  # fmt: skip
     return report(results, args.full)
 
 

@@ -60,11 +60,18 @@ class ReadingLedger:
     served (see the module docstring)."""
 
     def __init__(self, addresses: list[bytes]) -> None:
-        self.names = [a.hex() for a in addresses]
+        # the addresses themselves (the fleet's and the terminals' objects), not a name each:
+        # a name is made when a value is counted (a 100,000-meter day holds 6 MB less)
+        self.addresses = list(addresses)
         self.counts: NDArray[np.int64] = np.zeros(len(addresses), dtype=np.int64)
         self._last = np.full((2, len(addresses)), -np.inf)  # real-time, records
         self._sum = 0
         self._scales: dict[tuple[OAD, str], tuple[int, list[str]]] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """The meters' names (their addresses in hex), in column order."""
+        return [a.hex() for a in self.addresses]
 
     @property
     def checksum(self) -> int:
@@ -138,7 +145,7 @@ class ReadingLedger:
 
     def _add_numbers(self, meter: int, oad: OAD, prefix: str, items: list[int], time: int) -> None:
         scale, names = self._named(oad, prefix)
-        name = self.names[meter]
+        name = self.addresses[meter].hex()
         total = 0
         counted = 0
         for quantity, number in zip(names[1:], items, strict=False):
@@ -155,7 +162,7 @@ class ReadingLedger:
             names = names[1:]
         else:
             names = names[:1]
-        name = self.names[meter]
+        name = self.addresses[meter].hex()
         total = 0
         counted = 0
         for quantity, item in zip(names, items, strict=False):

@@ -46,6 +46,8 @@ class Job:
     sent_at: float = 0.0
     encoded: bytes = b""
     answered: bytes = b""
+    #: A raw job's reader of the meter's answer, while it is in flight.
+    raw_decoder: FrameDecoder | None = None
 
     def finish(self, answer: Answer) -> None:
         """Call ``done`` with ``answer`` (the first time only) and let it go."""
@@ -60,7 +62,7 @@ def _finished(_answer: Answer) -> None:
 @dataclass(slots=True)
 class MeterLine:
     """One meter's line: its connection, its jobs (``busy`` is the one in flight, ``jobs`` the
-    queued ones or None; a raw job reads its answer with ``raw_decoder``), and its ``row`` in
+    queued ones or None), and its ``row`` in
     the terminal's :class:`TaskMarks` (where each collection task stands for it) and
     :class:`LineTimers` (its place in the archive order).
 
@@ -75,9 +77,7 @@ class MeterLine:
     row: int = 0
     jobs: list[Job] | None = None
     busy: Job | None = None
-    raw_decoder: FrameDecoder | None = None
     piid: int = 0
-    failures: int = 0
     waiting: bool = False  # due, but queued for one of the terminal's polling slots
     _connection: ClientConnection | None = None
 
@@ -285,7 +285,7 @@ class LineTimers:
         timer = line.connection_timer()
         if timer is not None:
             times.append(timer)
-        if line.busy is not None and line.raw_decoder is not None:
+        if line.busy is not None and line.busy.raw_decoder is not None:
             times.append(line.busy.deadline)
         return min(times, default=None)
 

@@ -265,7 +265,8 @@ class Terminal:
         sending the outbox."""
         self._now = now
         for line in self._line_timers.due(self.tasks, now):
-            if line.busy is not None and line.raw_decoder is not None and line.busy.deadline <= now:
+            busy = line.busy
+            if busy is not None and busy.raw_decoder is not None and busy.deadline <= now:
                 self._finish(line, None, now)
             timer = line.connection_timer()
             if timer is not None and timer <= now:
@@ -347,9 +348,9 @@ class Terminal:
         if line is None:
             self._record(EventKind.UNAUTHORISED, f"frame from unknown meter {address.hex()}", now)
             return
-        if line.busy is not None and line.raw_decoder is not None:
-            line.raw_decoder.receive_data(data)
-            for frame in line.raw_decoder.frames():
+        if line.busy is not None and (decoder := line.busy.raw_decoder) is not None:
+            decoder.receive_data(data)
+            for frame in decoder.frames():
                 if frame.control.from_server and not frame.control.client_started:
                     # the meter's own report, not the answer: collected as any report is
                     line.connection.receive_data(frame.to_bytes(), now)
@@ -431,7 +432,7 @@ class Terminal:
         job.deadline = now + self.meter_timeout
         job.sent_at = now
         if job.apdu is None:
-            line.raw_decoder = FrameDecoder()
+            job.raw_decoder = FrameDecoder()
             self.channel.send(Direction.DOWN, line.address, job.raw, now)
             return
         try:
@@ -444,9 +445,9 @@ class Terminal:
         self._send_down(line, now)
 
     def _finish(self, line: MeterLine, answer: Answer, now: float) -> None:
-        job, line.busy, line.raw_decoder = line.busy, None, None
-        line.failures = 0 if answer is not None else line.failures + 1
+        job, line.busy = line.busy, None
         if job is not None:
+            job.raw_decoder = None
             job.finish(answer)
         self._dispatch(line, now)
         self._settle(line, now)
