@@ -46,13 +46,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from chain_faults import STOP_FILE, Cluster, Fault, FaultInjector, effects  # noqa: E402
-from chain_roles import PASSPHRASE, terminal_addresses  # noqa: E402
+from chain_roles import PASSPHRASE, meter_addresses, terminal_addresses  # noqa: E402
 
 from wattguard.cipher.vault import save_vault  # noqa: E402
 from wattguard.clock import SystemClock  # noqa: E402
 from wattguard.esam.profile import MasterKeys  # noqa: E402
 from wattguard.network.utility import UtilityPki  # noqa: E402
 from wattguard.simulation.ledger import CHECKSUM_SQL  # noqa: E402
+from wattguard.station.register import MeterRegister  # noqa: E402
 from wattguard.station.storage import open_storage  # noqa: E402
 
 START = 1_784_073_600.0  # 2026-07-15 00:00 UTC (as bench/scale.py)
@@ -173,6 +174,27 @@ def prepare(run: Path, meters: int, per_terminal: int) -> None:
     (run / "clock").write_bytes(np.array([START], dtype="<f8").tobytes())
 
 
+def register_archive(url: str, meters: int, per_terminal: int, quiet: bool = False) -> None:
+    """Import the utility's archive (every meter behind its terminal) into the register, as
+    ``wattguard meters import`` does, before the terminals report: a deployment knows its
+    meters. (A station left to learn them at first sight pays a look-up and a commit per meter
+    in each ingest worker: at 100,000 meters that was most of the workers' first hour.)"""
+    terminals = terminal_addresses(meters, per_terminal)
+    lines = ["address,terminal"] + [
+        f"{meter.hex()},{terminals[k // per_terminal].hex()}"
+        for k, meter in enumerate(meter_addresses(meters, per_terminal))
+    ]
+    began = time.monotonic()
+    storage = open_storage(url)
+    try:
+        MeterRegister(storage, SystemClock().time).import_csv("\n".join(lines) + "\n")
+    finally:
+        storage.close()
+    if not quiet:
+        print(f"  archive: {meters:,} meters registered in {time.monotonic() - began:.1f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+
 def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int = 250,
               drop_item: int = 0, step: float = 30.0, quiet: bool = False, faults: bool = False,
               ack_wait: float = 30.0, pace: float = 0.0,
@@ -212,7 +234,7 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                                       "127.0.0.1", "-p", str(nats_port)])  # fmt: skip
                 _wait_port(nats_port)
                 bus, replicas = f"nats://127.0.0.1:{nats_port}", 1
-            open_storage(url).close()  # the schema, made once before the workers start
+            register_archive(url, meters, per_terminal, quiet)  # and the schema, made once
             script = [sys.executable, str(HERE / "chain_roles.py")]
             common = ["--dir", str(run), "--bus", bus]
             worker = [*script, "worker", *common, "--database", url, "--replicas",

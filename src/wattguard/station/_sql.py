@@ -261,6 +261,31 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables, Opera
                 row,
             )
 
+    def register_meters(self, rows: Sequence[tuple[str, str, str | None]], now: float) -> None:
+        """:meth:`register_meter` for each (address, terminal, class) of ``rows``, in one
+        transaction: an archive of a hundred thousand meters is one commit, not one each."""
+        checked = [
+            (
+                normalise_meter(address),
+                normalise_meter(terminal, what="terminal"),
+                moment(now, "registration time"),
+                text(meter_class, "meter class", optional=True),
+            )
+            for address, terminal, meter_class in rows
+        ]
+        if not checked:
+            return
+        with self._write() as cur:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO meters (address, terminal, registered, meter_class) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
+                    "terminal = excluded.terminal, "
+                    "meter_class = COALESCE(excluded.meter_class, meters.meter_class)"
+                ),
+                checked,
+            )
+
     def remove_meter(self, address: str) -> bool:
         """Take a meter out of the register (its readings, events and commands stay); whether
         it was there."""
@@ -513,6 +538,33 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables, Opera
                 tuple(row),
             )
             return row
+
+    def append_audits(
+        self, time: float, entries: Sequence[tuple[str, str]], chain: Chain
+    ) -> list[AuditRow]:
+        """:meth:`append_audit` for each (action, detail) of ``entries``, chained in order, in
+        one transaction."""
+        at = moment(time, "time")
+        checked = [(_text(action, "action"), _text(detail, "detail")) for action, detail in entries]
+        rows: list[AuditRow] = []
+        if not checked:
+            return rows
+        with self._write() as cur:
+            self._lock_audit(cur)
+            cur.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            last = cur.fetchone()
+            seq, head = (0, _GENESIS) if last is None else (last[0] + 1, bytes.fromhex(last[1]))
+            for action, detail in checked:
+                digest = chain(head, seq, at, action, detail)
+                rows.append(AuditRow(seq, at, action, detail, digest.hex()))
+                seq, head = seq + 1, digest
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO audit (seq, time, action, detail, hash) VALUES (?, ?, ?, ?, ?)"
+                ),
+                [tuple(row) for row in rows],
+            )
+        return rows
 
     def audit(self) -> list[AuditRow]:
         """The audit trail in sequence order."""

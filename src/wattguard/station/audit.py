@@ -24,7 +24,7 @@ does not hold is a TAMPER event, and so an alert.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from wattguard.cipher.audit import GENESIS, chain_hash
 from wattguard.station.records import AuditRow
@@ -55,6 +55,13 @@ class StationAudit:
         """Append one entry, stamped with the clock; the row as stored."""
         self._last = self.storage.append_audit(self.clock(), action, detail, chain_hash)
         return self._last
+
+    def append_many(self, entries: Sequence[tuple[str, str]]) -> list[AuditRow]:
+        """Append (action, detail) entries in order, in one transaction; the rows as stored."""
+        rows = self.storage.append_audits(self.clock(), entries, chain_hash)
+        if rows:
+            self._last = rows[-1]
+        return rows
 
     @property
     def last(self) -> AuditRow | None:
