@@ -98,3 +98,23 @@ async def test_a_batch_whose_answer_was_given_up_is_delivered_again(
     assert worker.seen[0] == b"report 1" and len(worker.seen) >= 2, "delivered again"
     assert set(worker.seen) == {b"report 1"}
     assert bus.failed >= 1
+
+
+@run
+async def test_a_batch_that_published_nothing_waits_for_no_other_publish(prefix: str) -> None:
+    bus = await JetStreamBus.connect(NATS_URL, prefix=prefix, retry_delay=0.1)
+    other = await JetStreamBus.connect(NATS_URL, prefix=prefix)
+    seen: list[bytes] = []
+    bus.before_ack = lambda: True
+    bus.subscribe("up.*", lambda _s, p: seen.append(p), durable="fep")
+    await bus.ready()
+    await bus._js.delete_stream(bus._stream_name(DOWN))
+    bus.publish("down.000000000001", b"held back: its stream is gone")  # the writer is stuck
+    other.publish("up.000000000001", b"a frame")
+    await other.ready()
+    await until(lambda: seen == [b"a frame"])
+    await _emptied(bus)  # acknowledged though the writer has not stored the down message
+    assert bus._written == 0
+    await bus._ensure_streams()
+    await other.close()
+    await bus.close()

@@ -310,7 +310,10 @@ class JetStreamBus:
                         await message.in_progress()
 
     def _all_stored(self, first: int, mark: int) -> bool:
-        """Whether every publish queued after position ``first`` up to ``mark`` was stored."""
+        """Whether every publish queued after position ``first`` up to ``mark`` was stored
+        (True when there is none: a batch that published nothing waits for nobody else's)."""
+        if mark <= first:
+            return True
         return self._written >= mark and not any(first < p <= mark for p in self._given_up)
 
     async def _publish_until_stored(self, subject: str, payload: bytes, ident: str) -> bool:
