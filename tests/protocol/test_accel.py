@@ -314,3 +314,49 @@ def test_data_depth_is_counted_from_where_the_caller_is(accel: Any) -> None:
     assert accel.decode_data(raw, 0, MAX_DEPTH - 3) is not None
     assert accel.decode_data(raw, 0, MAX_DEPTH - 2) is None
     assert isinstance(reference_data(raw, MAX_DEPTH - 2), DecodeError)
+
+
+# A SECURITY-Request's verification (what the station reads of every request it verifies an
+# answer against) has a program of its own, not a call of its Python reader.
+
+
+def test_the_verification_is_compiled(accel: Any) -> None:
+    from wattguard.protocol.apdu import security
+
+    assert _accelerate.compile_codec(security.VERIFICATION)[0] == _accelerate.OP_VERIFICATION
+
+
+@pytest.mark.parametrize(
+    "verification",
+    [
+        "01 10 000102030405060708090a0b0c0d0e0f",  # RN
+        "02 02 abcd 04 01020304",  # RN_MAC
+        "00 57010101 0a 00000001000000000031 04 01020304",  # SID_MAC
+        "03 ffffffff 00",  # SID, no additional data
+        "01 8200 10 000102030405060708090a0b0c0d0e0f",  # a 2-byte length
+    ],
+)
+def test_every_verification_kind_decodes_identically(accel: Any, verification: str) -> None:
+    check_apdu(accel, bytes.fromhex("10 00 02 0501" + verification), must_decode=True)
+
+
+@pytest.mark.parametrize(
+    "verification",
+    [
+        "04 00",  # no such verification choice
+        "01",  # RN without its octets
+        "01 05 0102",  # RN shorter than its length
+        "02 02 abcd",  # RN_MAC without its MAC
+        "02 02 abcd 04 0102",  # RN_MAC with a short MAC
+        "00 570101",  # SID_MAC cut in its identification
+        "00 57010101 0a 0000",  # SID_MAC cut in its additional data
+        "00 57010101 00",  # SID_MAC without its MAC
+        "03 57010101",  # SID without its additional data
+        "01 83000001 00",  # a 3-byte length prefix
+        "01 00 00",  # a trailing byte
+    ],
+)
+def test_malformed_verifications_are_declined(accel: Any, verification: str) -> None:
+    raw = bytes.fromhex("10 00 02 0501" + verification)
+    assert isinstance(reference_apdu(raw), DecodeError)
+    assert accel.decode_apdu(raw) is None

@@ -153,3 +153,31 @@ def test_the_relayed_bytes_fingerprint_the_item_as_its_encoding_did(
         relayed=encode_item(re_dated),
     )  # fmt: skip
     assert forged is None and len(events.of_kind(EventKind.REPLAY)) == 1
+
+
+B = bytes.fromhex("000000000032")
+
+
+def test_bindings_are_per_meter_and_an_idle_meter_s_are_forgotten_too() -> None:
+    freshness = AnswerFreshness(window=100, tolerance=10)
+    freshness.admit(A, b"r1", None, 1000.0, b"A's item")
+    freshness.admit(B, b"r1", None, 1000.0, b"B's item")  # the same random number, another meter
+    with pytest.raises(StaleAnswer):
+        freshness.admit(B, b"r1", None, 1001.0, b"A's item")
+    assert (freshness.taken(A), freshness.taken(B)) == (1, 1)
+    freshness.admit(B, b"r2", None, 1110.0)  # A answers no more: its binding goes all the same
+    assert (freshness.taken(A), freshness.taken(B)) == (0, 1)
+
+
+def test_a_binding_is_kept_its_full_time_when_the_clock_steps_back() -> None:
+    freshness = AnswerFreshness(window=100, tolerance=10)
+    freshness.admit(A, b"r1", None, 1000.0, b"item 1")  # kept until 1110
+    freshness.admit(B, b"r2", None, 900.0, b"item 2")  # the clock stepped back: kept until 1010
+    with pytest.raises(StaleAnswer):  # 1009: both still held
+        freshness.admit(B, b"r2", None, 1009.0, b"item 2, re-dated")
+    freshness.admit(A, b"r3", None, 1050.0)  # r2 may go now; it is kept longer, never shorter
+    with pytest.raises(StaleAnswer):
+        freshness.admit(A, b"r1", None, 1109.0, b"item 1, re-dated")
+    freshness.admit(A, b"r4", None, 1110.0)  # r1 and r2 are due: both go
+    assert (freshness.taken(A), freshness.taken(B)) == (2, 0)
+    freshness.admit(A, b"r1", None, 1111.0, b"item 1, re-dated")  # past any age check: taken

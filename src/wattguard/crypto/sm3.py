@@ -7,13 +7,14 @@ Backed by ``cryptography`` (OpenSSL inside its wheel).
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
 
 from wattguard.errors import ConfigError
 
-__all__ = ["DIGEST_SIZE", "Hash", "hash", "hmac", "kdf", "pbkdf2"]
+__all__ = ["DIGEST_SIZE", "Hash", "empty_context", "hash", "hmac", "kdf", "pbkdf2"]
 
 DIGEST_SIZE = 32
 _COUNTER = struct.Struct(">I")
@@ -28,6 +29,13 @@ def hash(data: bytes) -> bytes:
     h = _EMPTY.copy()  # a copy of an unused context: cheaper than a new one
     h.update(data)
     return h.finalize()
+
+
+def empty_context() -> Any:
+    """The module's unused SM3 context (``cryptography``'s ``hashes.Hash``), for a caller that
+    hashes many short inputs as :func:`hash` does: ``copy()`` it, then update and finalize the
+    copy; the context itself must never see data."""
+    return _EMPTY
 
 
 class Hash:

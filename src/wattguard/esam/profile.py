@@ -36,9 +36,11 @@ import hmac
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from wattguard.crypto import sm3, sm4
 from wattguard.errors import ConfigError, DecodeError, IntegrityError
+from wattguard.protocol import _accelerate
 from wattguard.randomness import Random
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "diversify",
     "encrypt",
     "mac",
+    "open_answer",
+    "open_answer_python",
     "pad",
     "server_proof",
     "session_keys",
@@ -302,12 +306,43 @@ def open_answer(
     (``Direction.RESPONSE``) do it: the station verifies every answer it collects this way, so
     the layers of those calls are folded here (a test holds the two ways equal). The key
     pair's SM4 contexts are this thread's kept ones (:func:`~wattguard.crypto.sm4.kept_pair`:
-    one lookup per answer, CBC as the ECB decryption XORed with the previous blocks). Raises
-    IntegrityError, the same for every failure."""
-    size = len(binding)
-    if size > _MAX_BINDING:
+    one lookup per answer, CBC as the ECB decryption XORed with the previous blocks). The
+    glue around the `cryptography` calls runs compiled when the compiled decoder is built
+    (``_accelerate.OPEN_ANSWER``; :func:`open_answer_python` is the reference, a test holds
+    them equal). Raises IntegrityError, the same for every failure."""
+    if len(binding) > _MAX_BINDING:
         raise IntegrityError()
     cmac, encryptor, decryptor = sm4.kept_pair(enc_key, mac_key)
+    if _COMPILED is None:
+        return _open(cmac, encryptor, decryptor, binding, protection, data, tag)
+    opened = _COMPILED(
+        cmac, encryptor, decryptor, _SM3, _RESPONSE, _FROM_METER, binding, protection, data, tag
+    )
+    if opened is None:
+        raise IntegrityError()
+    return opened
+
+
+def open_answer_python(
+    enc_key: bytes, mac_key: bytes, binding: bytes, protection: int, data: bytes, tag: bytes
+) -> bytes:
+    """:func:`open_answer` in Python alone (the reference of its compiled glue)."""
+    if len(binding) > _MAX_BINDING:
+        raise IntegrityError()
+    cmac, encryptor, decryptor = sm4.kept_pair(enc_key, mac_key)
+    return _open(cmac, encryptor, decryptor, binding, protection, data, tag)
+
+
+def _open(
+    cmac: Any,
+    encryptor: Any,
+    decryptor: Any,
+    binding: bytes,
+    protection: int,
+    data: bytes,
+    tag: bytes,
+) -> bytes:
+    size = len(binding)
     mac = cmac.copy()
     mac.update(bytes((_RESPONSE, size)) + binding + bytes((protection,)) + data)
     if not hmac.compare_digest(mac.finalize()[:MAC_SIZE], bytes(tag)):
@@ -322,6 +357,9 @@ def open_answer(
     return unpad(plain)
 
 
+#: The compiled glue of open_answer, or None (see _accelerate), and the SM3 context it copies.
+_COMPILED = _accelerate.OPEN_ANSWER
+_SM3 = sm3.empty_context()
 _BLOCK = sm4.BLOCK_SIZE
 
 

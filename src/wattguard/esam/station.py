@@ -45,6 +45,7 @@ from wattguard.protocol.apdu.security import (
 __all__ = ["REPORT_WINDOW", "StationSecurity", "wrap_with_rn"]
 
 _U32 = struct.Struct(">I")
+_RN = VerificationKind.RN
 #: How far back (in report counters) a late report is still accepted once.
 REPORT_WINDOW = 64
 
@@ -313,14 +314,20 @@ class StationSecurity:
             raise IntegrityError()  # nothing to bind the answer to
         if response.payload.dar is not None:
             raise SecurityError(f"the meter refused the request (DAR {response.payload.dar})")
-        if response.mac is None:
+        tag = response.mac
+        if tag is None:
             raise IntegrityError()
-        binding, keyset, version = _binding_of(request)
-        if keyset is None:
-            keyset, version = p.Keyset.METER, self._meter(meter).key_version
-        enc, mac_key = self._keys(meter, keyset, version)
+        v = request.verification
+        if v.kind is _RN:  # a plain RN read (what a terminal collects): the meter's own keys
+            binding, version = v.random, self._meter(meter).key_version
+            pair = self._pairs.get((meter, version)) or self._keys(meter, p.Keyset.METER, version)
+        else:
+            binding, keyset, version = _binding_of(request)
+            if keyset is None:
+                keyset, version = p.Keyset.METER, self._meter(meter).key_version
+            pair = self._keys(meter, keyset, version)
         payload = response.payload
-        return p.open_answer(enc, mac_key, binding, payload.protection, payload.data, response.mac)
+        return p.open_answer(pair[0], pair[1], binding, payload.protection, payload.data, tag)
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
         """The report inside a meter's plaintext + RN_MAC report; IntegrityError if forged,

@@ -4,6 +4,19 @@ from typing import Any
 def decode_frame(data: bytes, /) -> Any: ...
 def decode_apdu(data: bytes, /) -> Any: ...
 def decode_data(data: bytes, pos: int, depth: int, /) -> tuple[Any, int] | None: ...
+def open_answer(
+    cmac: Any,
+    encryptor: Any,
+    decryptor: Any,
+    sm3_empty: Any,
+    label: int,
+    direction: int,
+    binding: bytes,
+    protection: int,
+    data: bytes,
+    tag: bytes,
+    /,
+) -> bytes | None: ...
 def configure(
     *,
     controls: tuple[Any, ...],

@@ -12,6 +12,11 @@ first. Codecs are recognised by identity (or, for combinators, by the closure th
 them), never by their ``spec`` label alone; anything else becomes an ``OP_PYTHON`` call of the
 codec's own reader, so a new codec is always decoded correctly, if not fast.
 
+The same module compiles the glue of one security step the station runs for every answer it
+verifies, :func:`wattguard.esam.profile.open_answer` (the MAC input, the 4-byte comparison,
+CBC's XOR and the unpadding around `cryptography`'s SM4 and SM3 calls); ``OPEN_ANSWER`` is
+that function when in use, else None and the Python function runs.
+
 Set ``WATTGUARD_PURE_PYTHON=1`` to run without it. ``ACTIVE`` says whether it is in use.
 """
 
@@ -21,6 +26,7 @@ import dataclasses
 import enum
 import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 from wattguard.protocol import apdu as apdu_package
@@ -29,9 +35,9 @@ from wattguard.protocol import link
 from wattguard.protocol.apdu import _schema, common, security
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import MAX_DEPTH, Data, read_data
-from wattguard.protocol.values import OAD
+from wattguard.protocol.values import OAD, SID
 
-__all__ = ["ACTIVE", "REASON", "compile_codec"]
+__all__ = ["ACTIVE", "OPEN_ANSWER", "REASON", "compile_codec"]
 
 OP_U8 = 1
 OP_U16 = 2
@@ -50,6 +56,7 @@ OP_DAR_OR = 14
 OP_PYTHON = 15
 OP_MAC = 16
 OP_PAYLOAD = 17
+OP_VERIFICATION = 18
 
 Node = tuple[Any, ...]
 
@@ -118,6 +125,24 @@ def _record(cls: Any) -> Node:
     return (OP_RECORD, cls, _setters(cls), fields)
 
 
+def _verification() -> Node | None:
+    """The program of a SECURITY-Request's verification (what the station reads of every
+    protected request it verifies an answer against), or None when its classes changed shape
+    and its Python reader must run."""
+    kinds = security.VerificationKind
+    cls = security.Verification
+    setters, sid_setters = _setters(cls), _setters(SID)
+    if (
+        {int(kind): kind.name for kind in kinds} != {0: "SID_MAC", 1: "RN", 2: "RN_MAC", 3: "SID"}
+        or setters is None
+        or sid_setters is None
+        or [field.name for field in dataclasses.fields(cls)] != ["kind", "sid", "random", "mac"]
+        or [field.name for field in dataclasses.fields(SID)] != ["ident", "additional"]
+    ):
+        return None
+    return (OP_VERIFICATION, cls, setters, _enum_table(kinds), SID, sid_setters, b"")
+
+
 def compile_codec(codec: Any) -> Node:
     """The decoder program of one codec."""
     known = _PRIMITIVES.get(id(codec))
@@ -133,6 +158,10 @@ def compile_codec(codec: Any) -> Node:
             protections = (security.Protection.PLAINTEXT, security.Protection.CIPHERTEXT)
             allow_dar = codec is security.RESPONSE_PAYLOAD
             return (OP_PAYLOAD, cls, setters, protections, allow_dar, protections[0])
+    elif codec is security.VERIFICATION:
+        program = _verification()
+        if program is not None:
+            return program
     elif codec.read is read_data:
         return (OP_DATA,)
     elif kind == "optional" and combinator == "optional":
@@ -210,3 +239,9 @@ def _configure() -> tuple[bool, str]:
 
 
 ACTIVE, REASON = _configure()
+#: The compiled :func:`wattguard.esam.profile.open_answer` glue (see the module docstring).
+OPEN_ANSWER: Callable[..., bytes | None] | None = None
+if ACTIVE:
+    from wattguard.protocol import _accel
+
+    OPEN_ANSWER = _accel.open_answer

@@ -17,7 +17,10 @@ by the random number (or SID) the request bound the meter's MAC to, and refuses
 * an answer dated more than ``tolerance`` seconds ahead of the station's clock.
 
 A binding is remembered for ``window + tolerance`` seconds from when it was taken, so any
-answer still young enough to pass the age check is compared against it. An answer without an
+answer still young enough to pass the age check is compared against it. The record is one
+table of every meter's bindings, and one queue of when each may be forgotten, in the order
+taken: an admission looks at the queue's head and forgets only what is due (a binding is
+never forgotten before its time; if the station's clock steps back, later). An answer without an
 authenticated time (a record read, whose rows carry their own freeze times) is only checked for
 a repeat. The record lives in memory: after a restart of the station, an answer from before it
 is not known as a repeat, but its values are stored at the time the meter authenticated, which
@@ -28,7 +31,7 @@ It is sans-IO: the station's calendar time comes in as ``now``.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
 
 from wattguard.errors import ReplayError
 
@@ -56,8 +59,12 @@ class AnswerFreshness:
             raise ValueError("the freshness window must be > 0 and the tolerance >= 0")
         self.window = window
         self.tolerance = tolerance
-        # per meter: binding -> (when it may be forgotten, the item's fingerprint), oldest first
-        self._taken: dict[bytes, OrderedDict[bytes, tuple[float, bytes]]] = {}
+        self._keep = window + tolerance
+        # (meter, binding) -> the fingerprint of the item taken
+        self._taken: dict[tuple[bytes, bytes], bytes] = {}
+        # (when it may be forgotten, (meter, binding)), in the order taken: one entry per key
+        # of _taken (a key is taken again only once its entry was forgotten)
+        self._due: deque[tuple[float, tuple[bytes, bytes]]] = deque()
 
     def admit(
         self,
@@ -80,18 +87,24 @@ class AnswerFreshness:
                 raise StaleAnswer(
                     f"an answer dated {authenticated - now:+.0f} s ahead of the station's clock"
                 )
-        taken = self._taken.get(meter)
-        if taken is None:
-            taken = self._taken[meter] = OrderedDict()
-        while taken and next(iter(taken.values()))[0] <= now:
-            taken.popitem(last=False)
-        before = taken.get(binding)
+        due = self._due
+        if due and due[0][0] <= now:
+            self._forget(now)
+        key = (meter, binding)
+        before = self._taken.get(key)
         if before is not None:
-            if before[1] == fingerprint:
+            if before == fingerprint:
                 return  # the same item again: a resend
             raise StaleAnswer("an answer to a random number already used")
-        taken[binding] = (now + self.window + self.tolerance, fingerprint)
+        self._taken[key] = fingerprint
+        due.append((now + self._keep, key))
+
+    def _forget(self, now: float) -> None:
+        """Forget the bindings due by ``now``."""
+        due, taken = self._due, self._taken
+        while due and due[0][0] <= now:
+            del taken[due.popleft()[1]]
 
     def taken(self, meter: bytes) -> int:
         """How many answers of ``meter`` the record holds."""
-        return len(self._taken.get(meter, ()))
+        return sum(1 for owner, _ in self._taken if owner == meter)

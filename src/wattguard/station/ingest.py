@@ -71,6 +71,7 @@ _REAL_TIME = (GetResponseNormal, GetResponseNormalList)
 _NORMAL_LISTS = (GetResponseNormalList, ReportNotificationList)
 _RECORD_LISTS = (GetResponseRecordList, ReportNotificationRecordList)
 _TIMES = (DataType.DATE_TIME_S, DataType.DATE_TIME)
+_sha256 = hashlib.sha256
 
 
 class UnverifiedData(SecurityError):
@@ -214,8 +215,9 @@ def _answer_time(
     authenticated = meter_time(answer)
     if freshness is not None:
         v = request.verification
-        binding = v.random if v.sid is None else v.sid.ident.to_bytes(4, "big") + v.sid.additional
-        fingerprint = hashlib.sha256(encode_item(item) if relayed is None else relayed).digest()
+        sid = v.sid
+        binding = v.random if sid is None else sid.ident.to_bytes(4, "big") + sid.additional
+        fingerprint = _sha256(encode_item(item) if relayed is None else relayed).digest()
         freshness.admit(item.meter, bytes(binding), authenticated, now, fingerprint)
     if authenticated is not None:
         return authenticated
