@@ -140,7 +140,10 @@ def kept_pair(enc_key: bytes, mac_key: bytes) -> tuple[Any, Any, Any]:
     is keyed under ``mac_key`` and must never see data: ``cmac.copy()`` is a fresh CMAC;
     ``encryptor`` and ``decryptor`` are SM4-ECB under ``enc_key`` and take whole blocks only
     (as :func:`ecb_encrypt` and :func:`ecb_decrypt`, without their checks, which the caller
-    makes). Keys are checked to be 16 bytes."""
+    makes). Keys are checked to be 16 bytes (a pair already kept was, when it was kept)."""
+    kept = _ecb.pairs.get((enc_key, mac_key))
+    if kept is not None:
+        return kept
     if len(enc_key) != KEY_SIZE or len(mac_key) != KEY_SIZE:
         raise ConfigError(f"an SM4 key is {KEY_SIZE} bytes")
     return _ecb.pair(enc_key, mac_key)

@@ -319,7 +319,9 @@ class StationSecurity:
             raise IntegrityError()
         v = request.verification
         if v.kind is _RN:  # a plain RN read (what a terminal collects): the meter's own keys
-            binding, version = v.random, self._meter(meter).key_version
+            known = self._meters.get(meter)
+            version = (self._meter(meter) if known is None else known).key_version
+            binding = v.random
             pair = self._pairs.get((meter, version)) or self._keys(meter, p.Keyset.METER, version)
         else:
             binding, keyset, version = _binding_of(request)
