@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-slow bench lint clean
 
-$(STAMP): pyproject.toml setup.py src/wattguard/protocol/_accel.c
+$(STAMP): pyproject.toml setup.py src/wattguard/protocol/_accel.c src/wattguard/protocol/_accel_open.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wattguard needs Python 3.11 or newer; this is " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian/Ubuntu run 'apt-get install python3-venv'"; exit 1; }
 	@echo "installing wattguard into $(VENV) (first run only) ..."
