@@ -20,9 +20,9 @@ A binding is remembered for ``window + tolerance`` seconds from when it was take
 answer still young enough to pass the age check is compared against it. The record is one
 table of every meter's bindings, and one queue of when each may be forgotten, in the order
 taken: an admission looks at the queue's head and forgets only what is due (a binding is
-never forgotten before its time; if the station's clock steps back, later). An answer without an
-authenticated time (a record read, whose rows carry their own freeze times) is only checked for
-a repeat. The record lives in memory: after a restart of the station, an answer from before it
+never forgotten before its time; if the station's clock steps back, later). An answer without
+an authenticated time (a record read, whose rows carry their own freeze times) is only checked
+for a repeat. The record lives in memory: after a restart of the station, an answer from before it
 is not known as a repeat, but its values are stored at the time the meter authenticated, which
 the station already holds, so it changes nothing (the storage keeps each reading once).
 
