@@ -360,3 +360,19 @@ def test_malformed_verifications_are_declined(accel: Any, verification: str) -> 
     raw = bytes.fromhex("10 00 02 0501" + verification)
     assert isinstance(reference_apdu(raw), DecodeError)
     assert accel.decode_apdu(raw) is None
+
+
+def test_a_compiled_decoder_built_from_an_older_source_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import types
+
+    from wattguard.protocol import _accelerate
+
+    stale = types.ModuleType("wattguard.protocol._accel")  # no open_answer: an older build
+    monkeypatch.setitem(sys.modules, "wattguard.protocol._accel", stale)
+    import wattguard.protocol as package
+
+    monkeypatch.setattr(package, "_accel", stale, raising=False)
+    active, reason = _accelerate._configure()
+    assert not active and "older source" in reason

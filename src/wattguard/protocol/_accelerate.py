@@ -213,6 +213,11 @@ def _configure() -> tuple[bool, str]:
             False,
             f"the compiled decoder was not built ({exc}); pip install -e . with a C compiler",
         )
+    if not hasattr(_accel, "open_answer"):  # built from an older source: its tables differ
+        return (
+            False,
+            "the compiled decoder was built from an older source; rebuild it: pip install -e .",
+        )
     setters = _setters(link.LinkFrame)
     if setters is None or not (issubclass(Data, tuple) and issubclass(OAD, tuple)):
         return False, "LinkFrame, Data or OAD changed shape; the compiled decoder is off"
