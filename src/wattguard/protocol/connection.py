@@ -498,8 +498,16 @@ class ServerConnection(_Endpoint):
         return self._login_sent_at + self.timeout
 
     def get_timer(self) -> float | None:
-        candidates = (super().get_timer(), self._next_heartbeat, self._login_deadline)
-        return min((t for t in candidates if t is not None), default=None)
+        # asked at every event of a terminal's simulation: no generator, no tuple
+        timer = super().get_timer()
+        heartbeat = self._next_heartbeat
+        if heartbeat is not None and (timer is None or heartbeat < timer):
+            timer = heartbeat
+        if self.link == Link.LOGGING_IN:
+            login = self._login_sent_at + self.timeout
+            if timer is None or login < timer:
+                timer = login
+        return timer
 
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
