@@ -503,10 +503,9 @@ class ServerConnection(_Endpoint):
         heartbeat = self._next_heartbeat
         if heartbeat is not None and (timer is None or heartbeat < timer):
             timer = heartbeat
-        if self.link == Link.LOGGING_IN:
-            login = self._login_sent_at + self.timeout
-            if timer is None or login < timer:
-                timer = login
+        login = self._login_deadline
+        if login is not None and (timer is None or login < timer):
+            timer = login
         return timer
 
     def handle_timer(self, now: float) -> None:
