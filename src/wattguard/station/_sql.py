@@ -244,22 +244,7 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables, Opera
     ) -> None:
         """Add a meter, or move it to another terminal (its state and class are kept unless a
         class is given)."""
-        row = (
-            normalise_meter(address),
-            normalise_meter(terminal, what="terminal"),
-            moment(now, "registration time"),
-            text(meter_class, "meter class", optional=True),
-        )
-        with self._write() as cur:
-            cur.execute(
-                self._sql(
-                    "INSERT INTO meters (address, terminal, registered, meter_class) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
-                    "terminal = excluded.terminal, "
-                    "meter_class = COALESCE(excluded.meter_class, meters.meter_class)"
-                ),
-                row,
-            )
+        self.register_meters([(address, terminal, meter_class)], now)
 
     def register_meters(self, rows: Sequence[tuple[str, str, str | None]], now: float) -> None:
         """:meth:`register_meter` for each (address, terminal, class) of ``rows``, in one
@@ -524,20 +509,7 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables, Opera
     def append_audit(self, time: float, action: str, detail: str, chain: Chain) -> AuditRow:
         """Append one entry chained to the stored head, atomically: two processes appending at
         once each chain to the other's entry, never fork the chain."""
-        entry = (moment(time, "time"), _text(action, "action"), _text(detail, "detail"))
-        with self._write() as cur:
-            self._lock_audit(cur)
-            cur.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            last = cur.fetchone()
-            seq, head = (0, _GENESIS) if last is None else (last[0] + 1, bytes.fromhex(last[1]))
-            row = AuditRow(seq, entry[0], action, detail, chain(head, seq, *entry).hex())
-            cur.execute(
-                self._sql(
-                    "INSERT INTO audit (seq, time, action, detail, hash) VALUES (?, ?, ?, ?, ?)"
-                ),
-                tuple(row),
-            )
-            return row
+        return self.append_audits(time, [(action, detail)], chain)[0]
 
     def append_audits(
         self, time: float, entries: Sequence[tuple[str, str]], chain: Chain
