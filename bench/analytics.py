@@ -1,19 +1,23 @@
 """The energy services at fleet scale: speed, memory and the accuracy figures of issue #16.
 
     python bench/analytics.py [--meters 10000] [--days 90] [--seed 16] [--warm-days 14]
-    python bench/analytics.py --localisation [--meters 20000] [--seed 16 | --seeds 16 17 18]
+    python bench/analytics.py --localisation [--meters 20000] [--days 90] [--seeds 16 17 18]
     python bench/analytics.py --jokar [--meters 10000] [--days 90] [--seed 16]
 
-``--localisation`` prints only the line-loss localisation figures (30 days of data, the
-irregular meter ranked first, the +/-2 % meters' estimates, the honest meters' scatter): a
-quick mode to iterate on the balance fit, seconds for a few hundred districts. Both modes fit
+``--localisation`` prints only the line-loss localisation figures (the irregular meter ranked
+first with 30 days of data, the +/-2 % meters' estimates with 30 days and with all ``--days``,
+the honest meters' scatter, and the data's limit: how close an estimator that knows the
+district meter's noise and the feeders could come to the +/-2 % meters): a quick mode to
+iterate on the balance fit (``--days 30``: seconds for a few hundred districts). Both modes fit
 each district told each meter's feeder (the network record; the figures judged) and with the
 one-feeder loss model (printed for reference); the quick mode also simulates the customers'
 voltages and fits with the feeders inferred from them (:mod:`wattguard.analytics.topology`,
-printed with its adjusted Rand index against the true feeders), one run per ``--seeds``. The
-full run judges the +/-2 % meters on all ``--days``; the quick mode on its 30 days, which is
-stricter. ``--jokar`` prints only the h1..h6 injection figures on the simulation (exit status 1
-when the district balance's evidence lowers the detection rate at 5 % false positives).
+printed with its adjusted Rand index against the true feeders), one run per ``--seeds``. Both
+judge the +/-2 % meters on all ``--days`` (the issue gives 30 days for the ranking only; with
+30 days the district meter's noise alone leaves an ideal estimator about 0.2 pp of spread, so
+one meter in 25 or 50 misses 0.5 pp whatever the fit). ``--jokar`` prints only the h1..h6
+injection figures on the simulation (exit status 1 when the district balance's evidence
+lowers the detection rate at 5 % false positives).
 
 A seeded simulation (:mod:`wattguard.simulation.district`: districts of 100 customers, a
 district meter, I^2 R losses, one irregular meter per district) of ``--meters`` meters x
@@ -45,6 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.stats import norm
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
@@ -56,7 +61,12 @@ from wattguard.analytics import (
     lineloss,
     topology,
 )
-from wattguard.simulation.district import Irregularity, SimulatedDistricts, simulate_districts
+from wattguard.simulation.district import (
+    SUPPLY_NOISE,
+    Irregularity,
+    SimulatedDistricts,
+    simulate_districts,
+)
 from wattguard.testing import datasets
 
 SPD = 96
@@ -188,20 +198,62 @@ def error_accuracy(sim: SimulatedDistricts, errors: np.ndarray) -> tuple[float, 
     return float(np.mean(miss <= 0.005)), float(np.max(miss, initial=0.0)), int(chosen.sum())
 
 
+def ideal_spread(sim: SimulatedDistricts, days: int) -> np.ndarray:
+    """The +/-2 % meters' best attainable spread (sd of the estimated error, in pp) over the
+    first ``days``: the posterior sd of a Gaussian estimator that knows what the fit cannot
+    (the district meter's noise, ``SUPPLY_NOISE`` of each interval's value, each meter's
+    feeder and the loss model's form), with the fit's prior (``PRIOR_ERROR``) on every other
+    meter. No estimator does better on average, so this tells the data's limit from the fit's."""
+    chosen = np.flatnonzero(sim.truth.irregularity == Irregularity.METER_ERROR)
+    spread = np.empty(chosen.size)
+    for k, meter in enumerate(chosen):
+        d = sim.district[meter]
+        rows = np.flatnonzero(sim.district == d)
+        r = sim.curves[rows, : days * SPD].astype(np.float64)
+        supply = sim.supply[d, : days * SPD]
+        feeder = sim.feeder[rows]
+        losses = [np.ones(supply.size)]
+        losses += [r[feeder == f].sum(axis=0) ** 2 for f in np.unique(feeder)]
+        design = np.concatenate([r.T, np.stack(losses, axis=1)], axis=1)
+        weighted = design / (SUPPLY_NOISE * supply[:, None]) ** 2
+        prior = np.zeros(design.shape[1])
+        prior[: rows.size] = 1.0 / lineloss.PRIOR_ERROR**2
+        prior[np.searchsorted(rows, meter)] = 0.0
+        cov = np.linalg.inv(weighted.T @ design + np.diag(prior))
+        i = int(np.searchsorted(rows, meter))
+        # d = 1/(1+e) - 1, so e's spread is d's times (1+e)^2.
+        spread[k] = np.sqrt(cov[i, i]) * (1.0 + sim.truth.error[meter]) ** 2 * 100
+    return spread
+
+
 def localisation_lines(sim: SimulatedDistricts, errors: np.ndarray, days: int) -> list[float]:
     """Print one fit's localisation figures; return [ranked first, share within 0.5 pp]."""
     first, by_kind, later = localisation(sim, errors, days)
     within, worst, count = error_accuracy(sim, errors)
     honest = sim.truth.irregularity == Irregularity.NONE
     scatter = float(np.sqrt(np.mean(errors[honest] ** 2)))
+    chosen = sim.truth.irregularity == Irregularity.METER_ERROR
+    rms = float(np.sqrt(np.mean((errors[chosen] - sim.truth.error[chosen]) ** 2))) * 100
     print(
         f"    irregular meter ranked first: {first:.1%} (target >= 90 %); by kind: "
         + ", ".join(f"{k} {v:.0%}" for k, v in sorted(by_kind.items()))
         + f"; {later} districts left out (their meter breaks after day {days})\n"
-        f"    +/-2 % meters ({count}) within +/-0.5 pp: {within:.0%} (worst {worst * 100:.2f} pp;"
-        f" target 100 %)\n    honest meters' estimates: {scatter:.2%} rms"
+        f"    +/-2 % meters ({count}) within +/-0.5 pp: {within:.0%} (worst {worst * 100:.2f} pp,"
+        f" rms miss {rms:.3f} pp)\n    honest meters' estimates: {scatter:.2%} rms"
     )
     return [first, within]
+
+
+def ideal_lines(sim: SimulatedDistricts, days: int) -> None:
+    """Print what an ideal estimator could reach on the +/-2 % meters over ``days``."""
+    spread = ideal_spread(sim, days)
+    inside = 2.0 * norm.cdf(0.5 / spread) - 1.0
+    print(
+        f"    the data's limit over {days} days (an estimator knowing the noise and the feeders):"
+        f" spread {np.sqrt(np.mean(spread**2)):.3f} pp rms, {spread.max():.3f} pp at most;"
+        f" expected within 0.5 pp {inside.mean():.1%}, all {spread.size} of them"
+        f" {np.prod(inside):.0%} of the time"
+    )
 
 
 def inferred_feeders(sim: SimulatedDistricts) -> tuple[np.ndarray, list[float]]:
@@ -217,17 +269,19 @@ def inferred_feeders(sim: SimulatedDistricts) -> tuple[np.ndarray, list[float]]:
     return labels, scores
 
 
-def localisation_only(meters: int, seeds: list[int]) -> int:
-    """The localisation figures alone on ``meters // 100`` districts with 30 days of data, per
-    seed: with the feeders known, with them inferred from the voltages, and without; the exit
-    status judges the first."""
+def localisation_only(meters: int, seeds: list[int], days: int) -> int:
+    """The localisation figures alone on ``meters // 100`` districts, per seed: the irregular
+    meter ranked first with 30 days of data (the issue's window) and the +/-2 % meters over
+    all ``days`` (and over 30, printed beside with the data's limit), with the feeders known,
+    with them inferred from the voltages, and without; the exit status judges the first."""
     districts = max(1, meters // 100)
+    window = min(30, days)
     missed = False
     for seed in seeds:
         start = time.perf_counter()
-        sim = simulate_districts(districts, 100, 30, seed=seed, voltages=True)
+        sim = simulate_districts(districts, 100, days, seed=seed, voltages=True)
         print(
-            f"{districts} districts x 100 meters x 30 days, seed {seed} "
+            f"{districts} districts x 100 meters x {days} days, seed {seed} "
             f"(simulated in {time.perf_counter() - start:.1f} s)"
         )
         start = time.perf_counter()
@@ -244,9 +298,17 @@ def localisation_only(meters: int, seeds: list[int]) -> int:
             ("no feeders (one-feeder loss model)", None),
         ):
             start = time.perf_counter()
-            _, errors = lineloss_all(sim, topology=feeders is not None, feeders=feeders)
-            print(f"  {name} (fitted in {time.perf_counter() - start:.1f} s):")
-            results.append(localisation_lines(sim, errors, 30))
+            _, errors = lineloss_all(sim, window, topology=feeders is not None, feeders=feeders)
+            print(f"  {name}, {window} days (fitted in {time.perf_counter() - start:.1f} s):")
+            first, within = localisation_lines(sim, errors, window)
+            if days > window:
+                _, errors = lineloss_all(sim, topology=feeders is not None, feeders=feeders)
+                print(f"  {name}, all {days} days:")
+                _, within = localisation_lines(sim, errors, days)
+            results.append((first, within))
+        ideal_lines(sim, window)
+        if days > window:
+            ideal_lines(sim, days)
         (first, within), _, _ = results  # the others are printed for comparison, not judged
         missed = missed or first < 0.9 or within < 1.0
     print("MISSED" if missed else "targets met (feeders known)")
@@ -387,7 +449,7 @@ def main() -> int:
     # shared 2-core machine (measured: several times slower under load), so BLAS gets one.
     threadpool_limits(limits=1, user_api="blas")
     if args.localisation:
-        return localisation_only(args.meters, args.seeds or [args.seed])
+        return localisation_only(args.meters, args.seeds or [args.seed], args.days)
     districts = max(1, args.meters // 100)
     if args.jokar:
         sim = simulate_districts(districts, 100, args.days, seed=args.seed)

@@ -63,6 +63,7 @@ import numpy.typing as npt
 __all__ = [
     "CustomerClass",
     "DistrictTruth",
+    "SUPPLY_NOISE",
     "Irregularity",
     "SimulatedDistricts",
     "simulate_districts",
@@ -100,7 +101,8 @@ _IRREGULAR_KINDS = (
     Irregularity.BROKEN,
 )
 _FEEDERS = 3
-_SUPPLY_NOISE = 0.001
+#: The district meter's own noise: sd of its relative error per interval (class 0.5S).
+SUPPLY_NOISE = 0.001
 _NO_LOAD = 0.004
 _NOMINAL_VOLTS = 230.0
 
@@ -334,7 +336,7 @@ def simulate_districts(
         scale = loss * rng.uniform(0.6, 1.4) * max(net.mean(), 1e-9) / max(resistive.mean(), 1e-9)
         loss_energy = scale * resistive + _NO_LOAD * net.mean()
         ideal = net + loss_energy
-        supply[d] = (ideal * (1.0 + rng.normal(0.0, _SUPPLY_NOISE, ideal.shape))).ravel()
+        supply[d] = (ideal * (1.0 + rng.normal(0.0, SUPPLY_NOISE, ideal.shape))).ravel()
         losses[d] = loss_energy.ravel()
         registered = true.copy()
         candidates = np.flatnonzero(cls != CustomerClass.PV)
