@@ -240,25 +240,40 @@ def test_cbc_decrypt_refuses_an_iv_that_is_not_one_block() -> None:
         sm4.cbc_decrypt(KEY, bytes(15), bytes(16))
 
 
-def test_a_key_pair_s_kept_contexts_are_one_thread_s_and_open_as_fresh_ones_do() -> None:
-    """sm4.kept_pair: the same contexts for the same pair in one thread (one lookup an
-    answer), other ones in another thread (a context is never shared), and each opens as the
-    module's own functions do."""
+def test_kept_contexts_are_one_thread_s_and_work_as_fresh_ones_do() -> None:
+    """sm4.kept_cmac / kept_ecb: the same contexts for the same key in one thread (one
+    lookup an answer), other ones in another thread (a context is never shared), and each
+    works as the module's own functions do."""
     import threading
 
     enc, mac_key = bytes(range(16)), bytes(range(16, 32))
-    kept = sm4.kept_pair(enc, mac_key)
-    assert sm4.kept_pair(enc, mac_key) is kept
+    cmac, ecb = sm4.kept_cmac(mac_key), sm4.kept_ecb(enc)
+    assert sm4.kept_cmac(mac_key) is cmac and sm4.kept_ecb(enc) is ecb
     elsewhere: list[object] = []
-    thread = threading.Thread(target=lambda: elsewhere.append(sm4.kept_pair(enc, mac_key)))
+
+    def other_thread() -> None:
+        elsewhere.extend((sm4.kept_cmac(mac_key), sm4.kept_ecb(enc)))
+
+    thread = threading.Thread(target=other_thread)
     thread.start()
     thread.join()
-    assert elsewhere[0] is not kept
-    cmac, encryptor, decryptor = kept
+    assert elsewhere[0] is not cmac and elsewhere[1] is not ecb
     fresh = cmac.copy()
     fresh.update(b"an answer")
     assert fresh.finalize() == sm4.cmac(mac_key, b"an answer")
+    encryptor, decryptor = ecb
     assert encryptor.update(bytes(32)) == sm4.ecb_encrypt(enc, bytes(32))
     assert decryptor.update(bytes(16)) == sm4.ecb_decrypt(enc, bytes(16))
     with pytest.raises(ConfigError):
-        sm4.kept_pair(enc[:15], mac_key)
+        sm4.kept_cmac(mac_key[:15])
+    with pytest.raises(ConfigError):
+        sm4.kept_ecb(enc[:15])
+
+
+def test_a_district_s_every_meter_keeps_its_cmac() -> None:
+    """Verifying 10,000 meters' answers in turn, round after round, builds each meter's CMAC
+    once: the keep is not smaller than a large district (a cycle through more keys than a
+    cache holds misses every time)."""
+    keys = [k.to_bytes(16, "big") for k in range(1, 10_001)]
+    first = [sm4.kept_cmac(key) for key in keys]
+    assert all(sm4.kept_cmac(key) is kept for key, kept in zip(keys, first, strict=True))

@@ -304,15 +304,17 @@ def open_answer(
     """A meter's answer opened in one call, as :func:`check_mac` (``Label.RESPONSE``, over
     ``protection || data``) then, for ciphertext (protection 1), :func:`decrypt`
     (``Direction.RESPONSE``) do it: the station verifies every answer it collects this way, so
-    the layers of those calls are folded here (a test holds the two ways equal). The key
-    pair's SM4 contexts are this thread's kept ones (:func:`~wattguard.crypto.sm4.kept_pair`:
-    one lookup per answer, CBC as the ECB decryption XORed with the previous blocks). The
+    the layers of those calls are folded here (a test holds the two ways equal). The SM4
+    contexts are this thread's kept ones (:func:`~wattguard.crypto.sm4.kept_cmac`, and
+    :func:`~wattguard.crypto.sm4.kept_ecb` for ciphertext only: CBC as the ECB decryption
+    XORed with the previous blocks; a plaintext answer builds no cipher context). The
     glue around the `cryptography` calls runs compiled when the compiled decoder is built
     (``_accelerate.OPEN_ANSWER``; :func:`open_answer_python` is the reference, a test holds
     them equal). Raises IntegrityError, the same for every failure."""
     if len(binding) > _MAX_BINDING:
         raise IntegrityError()
-    cmac, encryptor, decryptor = sm4.kept_pair(enc_key, mac_key)
+    cmac = sm4.kept_cmac(mac_key)
+    encryptor, decryptor = sm4.kept_ecb(enc_key) if protection == 1 else (None, None)
     if _COMPILED is None:
         return _open(cmac, encryptor, decryptor, binding, protection, data, tag)
     opened = _COMPILED(
@@ -329,7 +331,8 @@ def open_answer_python(
     """:func:`open_answer` in Python alone (the reference of its compiled glue)."""
     if len(binding) > _MAX_BINDING:
         raise IntegrityError()
-    cmac, encryptor, decryptor = sm4.kept_pair(enc_key, mac_key)
+    cmac = sm4.kept_cmac(mac_key)
+    encryptor, decryptor = sm4.kept_ecb(enc_key) if protection == 1 else (None, None)
     return _open(cmac, encryptor, decryptor, binding, protection, data, tag)
 
 

@@ -228,7 +228,9 @@ class Terminal:
         """Bytes from the station; ``b""``: the transport dropped, and every unacknowledged
         batch goes back to the outbox."""
         self._now = now
-        self._line_timers.touch_all()  # the station's requests may go to any meter
+        # A request the station sends on to a meter touches that meter's line as it is queued
+        # (_enqueue) and new tasks are seen by the line timers themselves: an acknowledgement
+        # (most of what comes down) changes no line, so no line's timer is worked out again.
         if not data:
             self._connected = False
             self._login_due = None
