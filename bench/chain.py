@@ -46,7 +46,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from chain_faults import STOP_FILE, Cluster, Fault, FaultInjector, effects  # noqa: E402
-from chain_roles import PASSPHRASE, meter_addresses, terminal_addresses  # noqa: E402
+from chain_roles import (  # noqa: E402
+    PASSPHRASE,
+    SharedCalendar,
+    meter_addresses,
+    terminal_addresses,
+)
 
 from wattguard.cipher.vault import save_vault  # noqa: E402
 from wattguard.clock import SystemClock  # noqa: E402
@@ -163,15 +168,15 @@ def admin(sql: str) -> None:
         connection.execute(sql)
 
 
-def prepare(run: Path, meters: int, per_terminal: int) -> None:
-    """The run's CA (every terminal enrolled), vault and calendar."""
+def prepare(run: Path, meters: int, per_terminal: int, fleets: int = 1) -> None:
+    """The run's CA (every terminal enrolled), vault and calendar (for ``fleets``)."""
     utility = UtilityPki.create(SystemClock())
     for address in terminal_addresses(meters, per_terminal):
         utility.enrol(address)
     utility.save(run / "pki")
     save_vault(run / "vault", [MasterKeys.generate(1, os.urandom)], os.environ[PASSPHRASE],
                iterations=1000)  # fmt: skip
-    (run / "clock").write_bytes(np.array([START], dtype="<f8").tobytes())
+    SharedCalendar.create(run / "clock", START, fleets)
 
 
 def register_archive(url: str, meters: int, per_terminal: int, quiet: bool = False) -> None:
@@ -198,7 +203,7 @@ def register_archive(url: str, meters: int, per_terminal: int, quiet: bool = Fal
 def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int = 250,
               drop_item: int = 0, step: float = 30.0, quiet: bool = False, faults: bool = False,
               ack_wait: float = 30.0, pace: float = 0.0,
-              backlog: float = 0.5) -> Figures:  # fmt: skip
+              backlog: float = 0.5, fleets: int = 1) -> Figures:  # fmt: skip
     """Run ``meters`` meters for ``hours`` simulated hours through the chain (see the module
     docstring) and check the database against the meters; with ``faults``, on a three-node
     NATS cluster while bench/chain_faults.py injects its faults. ``ack_wait``: seconds before
@@ -207,7 +212,9 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
     ``backlog``: collected items per meter that may wait for the station before the fleet's
     clock waits (a terminal in real time reports a round's items within seconds, holding far
     fewer; 2 held about 4 at the peak of a step, 600 B a meter; from 2 to 1 to 0.5 the
-    readings per second moved less than between two runs of the same setting)."""
+    readings per second moved less than between two runs of the same setting); ``fleets``:
+    fleet processes sharing the terminals (bench/chain_roles.py)."""
+    fleets = max(1, min(fleets, -(-meters // per_terminal)))  # at least a terminal each
     figures = Figures(meters, hours)
     os.environ.setdefault(PASSPHRASE, secrets.token_hex(16))
     env = dict(os.environ)
@@ -223,7 +230,7 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
 
     with tempfile.TemporaryDirectory(prefix="wattguard-chain-") as folder:
         run = Path(folder)
-        prepare(run, meters, per_terminal)
+        prepare(run, meters, per_terminal, fleets)
         admin(f"CREATE DATABASE {database}")
         try:
             if faults:
@@ -249,12 +256,17 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
             fep = spawn("fep", [*script, "fep", *common, "--port", str(fep_port)])
             fep.wait_for("fep: listening", 60)
             figures.load = (os.getloadavg()[0], 0.0)
-            fleet = spawn("fleet", [*script, "fleet", *common, "--fep", f"127.0.0.1:{fep_port}",
-                                    "--meters", str(meters), "--per-terminal", str(per_terminal),
-                                    "--hours", str(hours), "--step", str(step),
-                                    "--backlog", str(int(backlog * meters)), "--drop-item",
-                                    str(drop_item), "--pace", str(pace)])  # fmt: skip
-            fleet.wait_for("fleet: ", 600)
+            fleet_command = [*script, "fleet", *common, "--fep", f"127.0.0.1:{fep_port}",
+                             "--meters", str(meters), "--per-terminal", str(per_terminal),
+                             "--hours", str(hours), "--step", str(step),
+                             "--backlog", str(int(backlog * meters)), "--drop-item",
+                             str(drop_item), "--pace", str(pace),
+                             "--fleets", str(fleets)]  # fmt: skip
+            fleet_pool = [spawn("fleet" if fleets == 1 else f"fleet-{k + 1}",
+                                [*fleet_command, "--index", str(k)])
+                          for k in range(fleets)]  # fmt: skip
+            for fleet in fleet_pool:
+                fleet.wait_for("fleet: ", 600)
             before = {id(c): c.cpu() for c in children}
             before_pg = _backends_cpu(database)
             injector = None
@@ -269,14 +281,13 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                 injector = FaultInjector(run, START, hours, cluster, pool, replacement,
                                          lambda: _terminate(database))  # fmt: skip
                 injector.start()
-            line = fleet.wait_for("RESULT ", 4 * 3600)
+            result = merged([fleet.wait_for("RESULT ", 4 * 3600) for fleet in fleet_pool])
             figures.load = (figures.load[0], os.getloadavg()[0])
-            result = __import__("json").loads(line[len("RESULT ") :])
             figures.wall = result["wall"]
             figures.readings = result["readings"]
-            figures.memory = (result["peak_rss"] - result["base_rss"]) / meters
+            figures.memory = result["held"] / meters
             for c in children:
-                name = c.name.split("-")[0] if c.name.startswith("nats-") else c.name
+                name = c.name.split("-")[0] if c.name.startswith(("nats-", "fleet-")) else c.name
                 figures.cpu[name] = figures.cpu.get(name, 0.0) + c.cpu() - before.get(id(c), 0)
             figures.cpu["postgres"] = _backends_cpu(database) - before_pg
             if injector is not None:
@@ -341,12 +352,30 @@ def _backends_cpu(database: str) -> float:
     return sum(cpu_of(pid) for (pid,) in rows)
 
 
+def merged(lines: list[str]) -> dict[str, Any]:
+    """The fleet processes' RESULT lines as one: counts added, the checksums added modulo
+    2^64 (each is a sum), the wall time the longest, ``held`` the memory the fleets held
+    (peak RSS over RSS before the fleet was built, added over the processes)."""
+    import json
+
+    results = [json.loads(line[len("RESULT ") :]) for line in lines]
+    out: dict[str, Any] = {
+        key: sum(r[key] for r in results) for key in results[0] if key not in ("wall", "checksum")
+    }
+    out["wall"] = max(r["wall"] for r in results)
+    out["checksum"] = sum(r["checksum"] for r in results) & MASK
+    out["held"] = sum(r["peak_rss"] - r["base_rss"] for r in results)
+    return out
+
+
 def compare(url: str, run: Path, result: dict[str, Any]) -> list[str]:
     """What differs between the meters' ledger and the database (empty: nothing)."""
     import psycopg
 
-    ledger = np.load(run / "ledger.npz")
-    produced = dict(zip(ledger["names"].tolist(), ledger["counts"].tolist(), strict=True))
+    produced: dict[str, int] = {}
+    for path in sorted(run.glob("ledger-*.npz")):
+        ledger = np.load(path)
+        produced.update(zip(ledger["names"].tolist(), ledger["counts"].tolist(), strict=True))
     with psycopg.connect(url) as connection:
         rows = connection.execute(CHECKSUM_SQL).fetchall()
     stored = {meter: int(count) for meter, count, _ in rows}
@@ -444,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pace", type=float, default=0.0,
                         help="least wall seconds a simulated hour")  # fmt: skip
+    parser.add_argument("--fleets", type=int, default=1,
+                        help="fleet processes sharing the terminals")  # fmt: skip
     parser.add_argument("--backlog", type=float, default=0.5,
                         help="collected items per meter that may wait for the station")  # fmt: skip
     args = parser.parse_args(argv)
@@ -457,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                                  per_terminal=args.per_terminal,
                                  drop_item=args.drop_item, faults=args.faults,
                                  ack_wait=args.ack_wait, pace=args.pace,
-                                 backlog=args.backlog))  # fmt: skip
+                                 backlog=args.backlog, fleets=args.fleets))  # fmt: skip
     return report(results, args.full)
 
 

@@ -35,7 +35,6 @@ import contextlib
 import json
 import signal
 import socket
-import struct
 import threading
 import time
 import urllib.request
@@ -43,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from chain_roles import calendar_time
 
 from wattguard.testing.services import free_ports
 
@@ -164,8 +165,7 @@ class FaultInjector(threading.Thread):
 
     def simulated(self) -> float:
         """Hours into the simulated day now (the run's shared calendar)."""
-        raw = (self.run_dir / "clock").read_bytes()[:8]
-        return (struct.unpack("<d", raw)[0] - self.start_time) / 3600.0
+        return (calendar_time(self.run_dir / "clock") - self.start_time) / 3600.0
 
     def run(self) -> None:
         for fraction, kind in SCHEDULE:

@@ -2,13 +2,16 @@
 
     python bench/chain_roles.py fleet|fep|worker --dir RUN [options]
 
-All three share one simulated calendar, an 8-byte file (``RUN/clock``) the fleet writes and the
-others read: the day runs as fast as the chain takes it, and a real-time answer is judged
-fresh against the time the meters live in, not the wall clock. Intervals (timeouts, rates)
-are measured on the real monotonic clock.
+All three share one simulated calendar, a file (``RUN/clock``, 8 bytes a fleet process) the
+fleets write and the others read (:class:`SharedCalendar`): the day runs as fast as the chain
+takes it, and a real-time answer is judged fresh against the time the meters live in, not the
+wall clock. Intervals (timeouts, rates) are measured on the real monotonic clock.
 
 * **fleet**: a :class:`~wattguard.simulation.lazy_fleet.LazyFleet` of ``--meters`` meters
-  behind terminals of ``--per-terminal`` meters, each terminal a
+  behind terminals of ``--per-terminal`` meters (with ``--fleets`` F, fleet process
+  ``--index`` k runs the k-th F-th of the terminals, and the fleets go in step on the
+  calendar: the terminals are independent devices, and the fleet's work then spreads over
+  the cores while the rest of the chain waits on it), each terminal a
   :class:`~wattguard.simulation.fleet_net.FleetNet` reading its meters by the collection tasks
   6012/6014 configure (15-minute real-time values and curve) and reporting gathered records
   over its own TCP connection to the FEP through the WAN secure channel (its certificate from
@@ -17,7 +20,7 @@ are measured on the real monotonic clock.
   seconds while no more than ``--backlog`` collected items wait to be acknowledged
   (backpressure: memory stays bounded whatever the chain's speed). A
   :class:`~wattguard.simulation.ledger.ReadingLedger` per fleet counts what its meters served;
-  at the end (every outbox acknowledged) they are written to ``RUN/ledger.npz`` and one
+  at the end (every outbox acknowledged) they are written to ``RUN/ledger-k.npz`` and one
   ``RESULT {json}`` line is printed.
 * **fep**: the FEP (``runtime.fep.FepServer``) with the WAN secure channel, publishing on
   JetStream; its limits sized for a bench (every terminal on one loopback host, in compressed
@@ -77,6 +80,7 @@ from wattguard.station.group_commit import GroupCommitConfig
 from wattguard.station.storage import open_storage
 
 _IDLE = 0.05  # seconds the fleet waits for the station at most before looking again
+_AGREE = 0.002  # seconds between looks at the calendar while the other fleets catch up
 BATCH = 42  # items per gathered report (as bench/scale.py)
 HOLD = 30.0  # seconds a partial batch waits for more items
 PASSPHRASE = "WATTGUARD_PASSPHRASE"
@@ -89,22 +93,55 @@ BENCH_LIMITS = FepLimits(
 
 
 class SharedCalendar:
-    """The run's simulated calendar in ``path`` (8 bytes); ``monotonic`` is the real one."""
+    """The run's simulated calendar in ``path``: one 8-byte slot per fleet process, each the
+    time that fleet is ready to go to (negative once the fleet is done: it no longer holds
+    the others back). The calendar is the earliest slot of the fleets not done (all done: the
+    latest), so the fleets go in step: none runs its terminals to a time before every other
+    has proposed it, and the FEP and the workers see the time every fleet lives in.
+    ``slot`` is this fleet's (None: a reader); ``monotonic`` is the real clock."""
 
-    def __init__(self, path: Path, start: float | None = None) -> None:
-        if start is not None:
-            path.write_bytes(struct.pack("<d", start))
+    def __init__(self, path: Path, slot: int | None = None) -> None:
         self._file = open(path, "r+b")  # noqa: SIM115  # mapped for the process's life
-        self._map = mmap.mmap(self._file.fileno(), 8)
+        self._slots = max(1, os.fstat(self._file.fileno()).st_size // 8)
+        self._map = mmap.mmap(self._file.fileno(), 8 * self._slots)
+        self._format = f"<{self._slots}d"
+        self._slot = slot
+
+    @staticmethod
+    def create(path: Path, start: float, fleets: int = 1) -> None:
+        """Write a calendar at ``start`` for ``fleets`` fleet processes."""
+        path.write_bytes(struct.pack(f"<{fleets}d", *([start] * fleets)))
 
     def time(self) -> float:
-        return float(struct.unpack_from("<d", self._map)[0])
+        return agreed(struct.unpack_from(self._format, self._map))
 
     def set(self, t: float) -> None:
-        struct.pack_into("<d", self._map, 0, t)
+        """Propose ``t`` (this fleet is ready to go there)."""
+        struct.pack_into("<d", self._map, 8 * (self._slot or 0), t)
+
+    def done(self, t: float) -> None:
+        """This fleet is done at ``t``: it holds no one back from now on."""
+        struct.pack_into("<d", self._map, 8 * (self._slot or 0), -t)
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+
+def agreed(slots: Sequence[float]) -> float:
+    """The calendar's time from its slots (see :class:`SharedCalendar`)."""
+    running = [t for t in slots if t >= 0]
+    return min(running) if running else max(-t for t in slots)
+
+
+def calendar_time(path: Path) -> float:
+    """The calendar in ``path`` read once (a reader that keeps no mapping)."""
+    raw = path.read_bytes()
+    return agreed(struct.unpack(f"<{len(raw) // 8}d", raw[: len(raw) // 8 * 8]))
+
+
+def fleet_share(count: int, fleets: int, index: int) -> range:
+    """The terminals (of ``count``) that fleet process ``index`` of ``fleets`` runs."""
+    return range(index * count // fleets, (index + 1) * count // fleets)
 
 
 def terminal_addresses(meters: int, per_terminal: int) -> list[bytes]:
@@ -177,27 +214,32 @@ async def run_fleet(args: argparse.Namespace) -> None:
     run = Path(args.dir)
     base_rss = _rss()
     peak = _PeakTrace.start()
-    calendar = SharedCalendar(run / "clock")
+    calendar = SharedCalendar(run / "clock", slot=args.index)
     start = calendar.time()
     master = load_vault(run / "vault", os.environ[PASSPHRASE])[0]
-    meters = meter_addresses(args.meters, args.per_terminal)
+    every = terminal_addresses(args.meters, args.per_terminal)
+    share = fleet_share(len(every), args.fleets, args.index)
+    everyone = meter_addresses(args.meters, args.per_terminal)
+    meters = everyone[share.start * args.per_terminal : share.stop * args.per_terminal]
+    backlog = int(args.backlog * len(meters) / max(1, args.meters))
     servers = _fleets(meters, args.per_terminal * max(1, args.group // args.per_terminal),
-                      master, start)  # fmt: skip
+                      master, start, seed=1 + share.start)  # fmt: skip
     utility = UtilityPki.load(run / "pki", SystemClock())
     host, port = args.fep.rsplit(":", 1)
     nets, clients = [], []
     arrived = asyncio.Event()
     woken: set[FleetNet] = set()
-    for k, address in enumerate(terminal_addresses(args.meters, args.per_terminal)):
+    for j, k in enumerate(share):
+        address = every[k]
         channel = HplcChannel(seed=k)
         terminal = Terminal(
             address, channel, protect=Protect(), start=start,
             batch_items=BATCH, report_hold=HOLD, upstream_timeout=4 * SLOT, heartbeat=SLOT,
         )  # fmt: skip
         configure(terminal, start)
-        for meter in meters[k * args.per_terminal : (k + 1) * args.per_terminal]:
+        for meter in meters[j * args.per_terminal : (j + 1) * args.per_terminal]:
             terminal.add_meter(meter)
-        group = (k * args.per_terminal) // servers[0].fleet.n
+        group = (j * args.per_terminal) // servers[0].fleet.n
         net = SignalledNet(terminal, channel, servers[group])
         net.arrived = arrived
         net.woken = woken
@@ -207,7 +249,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
         )  # fmt: skip
         nets.append(net)
         clients.append(client)
-    if args.drop_item:
+    if args.drop_item and args.index == 0:
         _drop(nets[0], args.drop_item)
     resent = [_count_resent(net) for net in nets]
     tasks = [asyncio.create_task(c.run()) for c in clients]
@@ -217,15 +259,15 @@ async def run_fleet(args: argparse.Namespace) -> None:
     began, cpu = time.monotonic(), time.process_time()
     end = start + args.hours * 3600.0
     overdue = Overdue(nets, args.overdue)
-    await _drive(nets, calendar, end + 600.0, args.step, args.backlog, arrived, args.pace, overdue,
+    await _drive(nets, calendar, end + 600.0, args.step, backlog, arrived, args.pace, overdue,
                  woken)  # fmt: skip
     wall = time.monotonic() - began
     if peak is not None:
-        peak.show(args.meters)
+        peak.show(len(meters))
     ledgers = [s.ledger for s in servers if s.ledger is not None]
     counts = np.concatenate([ledger.counts for ledger in ledgers])
     names = np.array([name for ledger in ledgers for name in ledger.names])
-    np.savez(run / "ledger.npz", counts=counts, names=names)
+    np.savez(run / f"ledger-{args.index}.npz", counts=counts, names=names)
     result = {
         "wall": wall, "cpu": time.process_time() - cpu, "readings": int(counts.sum()),
         "checksum": sum(ledger.checksum for ledger in ledgers) % 2**64,
@@ -278,15 +320,16 @@ class Overdue:
         return self._late
 
 
-def _fleets(meters: list[bytes], size: int, master: Any, start: float) -> list[LazyServer]:
+def _fleets(meters: list[bytes], size: int, master: Any, start: float,
+            seed: int = 1) -> list[LazyServer]:  # fmt: skip
     """The lazy meters in fleets of ``size`` (whole terminals), each with its own load model
-    (seeds 1, 2, ...), server and ledger: a fleet meters a quarter hour for all its meters at
-    once, and the load model's working arrays for that (about 1.5 KB a meter while it runs)
-    are then a fleet's, not the whole population's."""
+    (seeds ``seed``, ``seed`` + 1, ...), server and ledger: a fleet meters a quarter hour for
+    all its meters at once, and the load model's working arrays for that (about 1.5 KB a meter
+    while it runs) are then a fleet's, not the whole population's."""
     servers = []
     for first in range(0, len(meters), size):
         group = meters[first : first + size]
-        model = LoadModel.mixed(len(group), seed=1 + first // size)
+        model = LoadModel.mixed(len(group), seed=seed + first // size)
         fleet = LazyFleet(model, group, diversified_mac_keys(master, group), start)
         server = LazyServer(fleet)
         server.ledger = ReadingLedger(group)
@@ -308,6 +351,20 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
     late = overdue or Overdue(nets, float("inf"))
     t = first = calendar.time()
     shown = began = time.monotonic()
+
+    async def go_to(t: float) -> None:
+        """Propose ``t`` and run the terminals there once every fleet has (until then, only
+        those the station spoke to, at the time they are at)."""
+        calendar.set(t)
+        while calendar.time() < t:
+            for net in [n for n in nets if woken is None or n in woken]:
+                net.run_until(net.now)
+            if woken is not None:
+                woken.clear()
+            await _heard(arrived, _AGREE)
+        for net in nets:
+            net.run_until(t)
+
     while t < end:
         if pace:
             await asyncio.sleep(max(0.0, began + (t - first) / 3600.0 * pace - time.monotonic()))
@@ -330,26 +387,25 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
                         flush=True,
                     )
         t = min(t + step, end)
-        calendar.set(t)
-        for net in nets:
-            net.run_until(t)
+        await go_to(t)
         if _PeakTrace.current is not None:
             _PeakTrace.current.look()
         await asyncio.sleep(0)
     while any(pending(net) for net in nets):
         if not any(in_flight(net) for net in nets) or late():  # a partial batch, a lost ack
             t += step
-            calendar.set(t)
+            await go_to(t)
         for net in nets:
             net.run_until(t)
         await _heard(arrived)
+    calendar.done(t)
 
 
-async def _heard(arrived: asyncio.Event) -> None:
-    """Wait until the station sends something (or ``_IDLE`` seconds pass)."""
+async def _heard(arrived: asyncio.Event, idle: float = _IDLE) -> None:
+    """Wait until the station sends something (or ``idle`` seconds pass)."""
     arrived.clear()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(arrived.wait(), _IDLE)
+        await asyncio.wait_for(arrived.wait(), idle)
 
 
 class _PeakTrace:
@@ -572,6 +628,8 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=30.0)
     parser.add_argument("--backlog", type=int, default=0)
     parser.add_argument("--group", type=int, default=2000, help="meters a lazy fleet holds")
+    parser.add_argument("--fleets", type=int, default=1, help="fleet processes in the run")
+    parser.add_argument("--index", type=int, default=0, help="this fleet process's (from 0)")
     parser.add_argument("--drop-item", type=int, default=0)
     parser.add_argument("--replicas", type=int, default=1, help="servers keeping each stream")
     parser.add_argument("--ack-wait", type=float, default=30.0, help="redelivery after (s)")

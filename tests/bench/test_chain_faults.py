@@ -7,6 +7,7 @@ without services; a lost reading is caught as in test_chain_bench.py."""
 
 from __future__ import annotations
 
+import struct
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -34,7 +35,7 @@ def test_faults_during_the_day_lose_nothing_and_duplicate_nothing() -> None:
 
 def _injector(faults: ModuleType, tmp_path: Path, hours_in: float) -> object:
     clock = tmp_path / "clock"
-    clock.write_bytes(faults.struct.pack("<d", 1000.0 + hours_in * 3600.0))
+    clock.write_bytes(struct.pack("<d", 1000.0 + hours_in * 3600.0))
     cluster = SimpleNamespace()
     return faults.FaultInjector(tmp_path, 1000.0, 1.0, cluster, [], lambda: None, lambda: 0)
 
