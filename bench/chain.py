@@ -10,8 +10,8 @@ terminal with a certificate of the run's own CA) and ``--fleets`` fleet processe
 default; lazy meters, ~250 a terminal, read by 6012/6014 tasks every 15 minutes, real-time
 values and curve, reported in gathered REPORT frames; several fleets share the terminals and
 go in step on the simulated calendar: on 2 cores two are 23 % faster at 100,000 meters, but
-with ``--faults`` two fleets lost one partial report in each of two runs, not yet explained,
-so one stays the default; see docs/deploy.md). The simulated day runs as fast as the
+with ``--faults`` two fleets lost one partial report in two runs of three, not yet
+explained, so one stays the default; see docs/deploy.md). The simulated day runs as fast as the
 chain takes it (virtual time with backpressure). At the end every reading the meters served
 is checked against the database: the count per meter and an order-independent checksum
 (``simulation/ledger.py``).
