@@ -61,9 +61,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "SUPPLY_NOISE",
     "CustomerClass",
     "DistrictTruth",
-    "SUPPLY_NOISE",
     "Irregularity",
     "SimulatedDistricts",
     "simulate_districts",
