@@ -352,16 +352,21 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
     t = first = calendar.time()
     shown = began = time.monotonic()
 
+    async def serve_woken(idle: float = _IDLE) -> None:
+        """Run the terminals the station spoke to (all when ``woken`` is None) at the time they
+        are at, then wait for the station to send something (at most ``idle`` seconds)."""
+        for net in nets if woken is None else [n for n in nets if n in woken]:
+            net.run_until(net.now)
+        if woken is not None:
+            woken.clear()
+        await _heard(arrived, idle)
+
     async def go_to(t: float) -> None:
         """Propose ``t`` and run the terminals there once every fleet has (until then, only
         those the station spoke to, at the time they are at)."""
         calendar.set(t)
         while calendar.time() < t:
-            for net in [n for n in nets if woken is None or n in woken]:
-                net.run_until(net.now)
-            if woken is not None:
-                woken.clear()
-            await _heard(arrived, _AGREE)
+            await serve_woken(_AGREE)
         for net in nets:
             net.run_until(t)
 
@@ -370,11 +375,7 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
             await asyncio.sleep(max(0.0, began + (t - first) / 3600.0 * pace - time.monotonic()))
         while (sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets)
                and not late()):  # fmt: skip
-            for net in nets if woken is None else [n for n in nets if n in woken]:
-                net.run_until(t)
-            if woken is not None:
-                woken.clear()
-            await _heard(arrived)
+            await serve_woken()  # the terminals are at t
             if VERBOSE and time.monotonic() - shown > 5:
                 shown = time.monotonic()
                 print(f"fleet: at {t:.0f}, {sum(map(pending, nets))} items pending", flush=True)

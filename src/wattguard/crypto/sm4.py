@@ -143,25 +143,16 @@ _ecb = _EcbContexts()
 def kept_cmac(mac_key: bytes) -> Any:
     """For a caller that verifies many messages under one key (the station verifying a
     meter's answers): this thread's keyed CMAC under ``mac_key``, which must never see data:
-    ``.copy()`` is a fresh CMAC. The key is checked to be 16 bytes (a key already kept was)."""
-    kept = _ecb.cmacs.get(mac_key)
-    if kept is not None:
-        return kept
-    if len(mac_key) != KEY_SIZE:
-        raise ConfigError(f"an SM4 key is {KEY_SIZE} bytes")
+    ``.copy()`` is a fresh CMAC. A key of the wrong size raises ConfigError when its context
+    is built (:func:`_algorithm`)."""
     return _ecb.pristine(mac_key)
 
 
 def kept_ecb(enc_key: bytes) -> tuple[Any, Any]:
     """This thread's kept SM4-ECB ``(encryptor, decryptor)`` under ``enc_key``, for a caller
     that decrypts many messages under it: whole blocks only (as :func:`ecb_encrypt` and
-    :func:`ecb_decrypt`, without their checks, which the caller makes). The key is checked
-    to be 16 bytes."""
-    kept = _ecb.ecb_pairs.get(enc_key)
-    if kept is not None:
-        return kept
-    if len(enc_key) != KEY_SIZE:
-        raise ConfigError(f"an SM4 key is {KEY_SIZE} bytes")
+    :func:`ecb_decrypt`, without their checks, which the caller makes). A key of the wrong
+    size raises ConfigError when its contexts are built (:func:`_algorithm`)."""
     return _ecb.ecb_pair(enc_key)
 
 
