@@ -6,12 +6,11 @@ For each size (1,000 and 10,000 meters; ``--full`` adds 100,000) a run of its ow
 deployment: a nats-server with JetStream in a temporary folder, a fresh PostgreSQL database,
 and the processes of ``bench/chain_roles.py`` over real TCP and NATS: ``--workers`` ingest
 workers (the station's ingest role on PostgreSQL), one FEP (the WAN secure channel, every
-terminal with a certificate of the run's own CA) and ``--fleets`` fleet processes (one by
+terminal with a certificate of the run's own CA) and ``--fleets`` fleet processes (two by
 default; lazy meters, ~250 a terminal, read by 6012/6014 tasks every 15 minutes, real-time
-values and curve, reported in gathered REPORT frames; several fleets share the terminals and
-go in step on the simulated calendar: on 2 cores two are 23 % faster at 100,000 meters, but
-with ``--faults`` two fleets lost one partial report in two runs of three, not yet
-explained, so one stays the default; see docs/deploy.md). The simulated day runs as fast as the
+values and curve, reported in gathered REPORT frames; the fleets share the terminals and go
+in step on the simulated calendar: on 2 cores two are 23 % faster than one at 100,000
+meters; see docs/deploy.md). The simulated day runs as fast as the
 chain takes it (virtual time with backpressure). At the end every reading the meters served
 is checked against the database: the count per meter and an order-independent checksum
 (``simulation/ledger.py``).
@@ -303,7 +302,8 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                     f"report batches unacknowledged until the terminal's upstream timeout, "
                     f"sent again: {result.get('resent', 0)} (the calendar let run for "
                     f"{result.get('overdue', 0)} of them); acknowledgements for a PIID with "
-                    f"nothing in flight: {result.get('stray_acks', 0)}"
+                    f"nothing in flight: {result.get('stray_acks', 0)}, naming an earlier "
+                    f"report than the one their PIID awaits: {result.get('late_acks', 0)}"
                 )
                 figures.mismatches.extend(problems)
             for child in reversed(children):
@@ -477,8 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pace", type=float, default=0.0,
                         help="least wall seconds a simulated hour")  # fmt: skip
-    parser.add_argument("--fleets", type=int, default=1,
-                        help="fleet processes sharing the terminals")  # fmt: skip
+    parser.add_argument("--fleets", type=int, default=2,
+                        help="fleet processes sharing the terminals (default 2)")  # fmt: skip
     parser.add_argument("--backlog", type=float, default=0.5,
                         help="collected items per meter that may wait for the station")  # fmt: skip
     args = parser.parse_args(argv)

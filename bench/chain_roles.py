@@ -277,6 +277,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
         "dropped": sum(n.terminal.outbox.dropped for n in nets), "overdue": overdue.batches,
         "resent": sum(count[0] for count in resent),
         "stray_acks": sum(count[1] for count in resent),
+        "late_acks": sum(count[2] for count in resent),
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
     for client in clients:
@@ -452,14 +453,16 @@ class _PeakTrace:
 def _count_resent(net: FleetNet) -> list[int]:
     """How many batches the terminal put back for want of an acknowledgement in time (its
     upstream timeout: they go again), and how many acknowledgements came for a PIID with no
-    report awaiting one (duplicates that found their PIID free). The terminal's link drops
-    those before its outbox hears of them (a protocol violation it records), so they are
-    counted from its security events. A PIID rests 120 s after its batch is acknowledged or
-    put back (network/terminal/outbox.py), so a duplicate within that time finds no newer
-    report under it (a REPORT-Response of transparent data carries the PIID alone)."""
+    report awaiting one (duplicates that found their PIID free), and how many named by their
+    time tag another report than the one their PIID awaits (duplicates later than the PIID's
+    rest). The terminal's link drops both before its outbox hears of them (a protocol
+    violation it records), so they are counted from its security events. A PIID rests 120 s
+    after its batch is acknowledged or put back (network/terminal/outbox.py), so a duplicate
+    within that time finds no newer report under it; one later still names a report its PIID
+    no longer awaits."""
     outbox = net.terminal.outbox
     unanswered = outbox.unanswered
-    count = [0, 0]
+    count = [0, 0, 0]
 
     def counted(piid: int, now: float) -> None:
         count[0] += piid & 0x3F in outbox.in_flight
@@ -468,6 +471,7 @@ def _count_resent(net: FleetNet) -> list[int]:
     class Strays:
         def record(self, event: Any) -> None:
             count[1] += "answers no report" in event.detail
+            count[2] += "a late acknowledgement" in event.detail
 
     outbox.unanswered = counted  # type: ignore[method-assign]
     if net.terminal.events is None:

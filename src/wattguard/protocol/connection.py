@@ -13,6 +13,9 @@ LINK, GET, REPORT, ...) and PIID service number (bits 0-5), never by the PIID al
 6-bit PIIDs of different services are independent counters (a terminal's logins and its
 report batches), and an answer of one service never consumes a request of another (a late
 REPORT-Response carrying a login's PIID answers no report, and the login stays pending). A
+client's REPORT-Response carries the time tag of the report it acknowledges; a server takes one
+whose tag names another report than the one its PIID awaits as a late acknowledgement of an
+earlier report under that PIID (a violation: the report awaiting stays pending). A
 SECURITY-Response carries its PIID inside the protected APDU, so it answers the oldest pending
 SECURITY-Request.
 Frames that cannot be decoded, responses to nothing and illegal transitions by the peer become
@@ -400,12 +403,13 @@ class ClientConnection(_Endpoint):
     ) -> None:
         piid = apdu.piid & 0xBF
         ack: Structure
+        tag = apdu.time_tag  # names the report acknowledged (ServerConnection._apdu)
         if isinstance(apdu, ReportNotificationTransData):
-            ack = ReportResponseTransData(piid)
+            ack = ReportResponseTransData(piid, tag)
         elif isinstance(apdu, ReportNotificationList):
-            ack = ReportResponseList(piid, tuple(result.oad for result in apdu.results))
+            ack = ReportResponseList(piid, tuple(result.oad for result in apdu.results), tag)
         else:
-            ack = ReportResponseRecordList(piid, tuple(result.oad for result in apdu.results))
+            ack = ReportResponseRecordList(piid, tuple(r.oad for r in apdu.results), tag)
         self._write(ack.to_bytes(), Control(False, False), frame.address, frame.client_address)
         self._events.append(Notification(notify if notify is not None else apdu))
 
@@ -541,10 +545,19 @@ class ServerConnection(_Endpoint):
             self._events.append(LinkEvent(apdu))
             return
         if isinstance(apdu, _REPORT_RESPONSES):
-            request = self._match(apdu)
-            if request is None:
+            key = _key(apdu)
+            pending = self._pending.get(key)
+            if pending is None:
                 raise RemoteProtocolError("REPORT-Response answers no report")
-            self._events.append(Response(request, apdu))
+            sent, named = getattr(pending.request, "time_tag", None), apdu.time_tag
+            if sent is not None and named is not None and named != sent:
+                raise RemoteProtocolError(
+                    f"REPORT-Response for PIID {key[1]} names the report sent at "
+                    f"{named.send_time.to_datetime()}, not the one awaiting it (sent at "
+                    f"{sent.send_time.to_datetime()}): a late acknowledgement"
+                )
+            del self._pending[key]
+            self._events.append(Response(pending.request, apdu))
             return
         if frame.control.from_server or not frame.control.client_started:
             raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")

@@ -22,6 +22,16 @@ sent again, and the station keeps each reading once). When every free PIID rests
 batch waits for the first to wake (:meth:`Outbox.due`). The default, 120 s, is four times the
 terminal's upstream timeout: a batch's acknowledgement later than that is taken as lost.
 
+Reports named by their time. The rest covers a late acknowledgement for as long as it lasts,
+not one later still (a report the station's bus delivered a fifth time, or held through a long
+outage). So each report also carries a time tag (DL/T 698.45's optional TimeTag: its send
+time, to the second, and no limit on its transfer), the station's acknowledgement carries the
+tag of the report it acknowledges, and the link takes an acknowledgement whose tag names
+another report than the one its PIID awaits as a late one: a protocol violation, recorded, that
+the outbox never hears of (:class:`~wattguard.protocol.connection.ServerConnection`). Two
+reports under one PIID are at least the rest apart, so their tags differ. An acknowledgement
+without a tag (a station that does not echo it) is taken as before.
+
 Gathering. With ``hold`` > 0 the outbox waits before it sends a batch that is not full: a batch
 goes up once ``batch_items`` items wait, or once the oldest waiting item has waited ``hold``
 seconds, whichever comes first. A collection round over many meters then goes up as a few
@@ -34,11 +44,14 @@ a dropped link) go again at once. ``hold`` 0 sends each item as soon as the wind
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 
 from wattguard.network.terminal.tasks import Collected, decode_item, encode_item
+from wattguard.protocol.apdu.common import TimeTag
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.protocol.objects import HPLC_PORT
+from wattguard.protocol.values import TI, DateTimeS
 
 __all__ = ["Outbox"]
 
@@ -48,6 +61,9 @@ _PIIDS = 64
 _SERVICE = 0x3F
 #: Seconds a PIID rests after its batch is acknowledged, timed out or put back (see above).
 QUARANTINE = 120.0
+#: A report's time tag sets no limit on its transfer (an interval of 0): a report is data, and
+#: one held up by an outage is still stored when it arrives.
+NO_LIMIT = TI(0, 0)
 
 
 class Outbox:
@@ -126,7 +142,8 @@ class Outbox:
         batch = tuple(self._items.popleft() for _ in range(count))
         self.in_flight[piid] = batch
         self.sent_batches += 1
-        return ReportNotificationTransData(piid, HPLC_PORT, batch)
+        stamp = None if math.isinf(now) else TimeTag(DateTimeS.from_posix(now), NO_LIMIT)
+        return ReportNotificationTransData(piid, HPLC_PORT, batch, time_tag=stamp)
 
     def acknowledged(self, piid: int, now: float) -> bool:
         """The station has the batch sent under ``piid`` (at ``now``); False when no batch is

@@ -83,7 +83,8 @@ class ReportResponseRecordList(Structure):
 
 @service(REPORT_RESPONSE, 3)
 class ReportResponseTransData(Structure):
-    """Acknowledges transparent data: the PIID alone (docs/protocol.md)."""
+    """Acknowledges transparent data: the PIID alone, and the time tag of the report it
+    acknowledges when that carried one (docs/protocol.md)."""
 
     piid: int = f(PIID)
     time_tag: TimeTag | None = f(TIME_TAG, default=None)
