@@ -532,6 +532,20 @@ class ServerConnection(_Endpoint):
                 self._next_heartbeat = None
         super()._expired(request)
 
+    def _refuse_late(self, ack: Any) -> None:
+        """Raise when REPORT-Response ``ack`` names by its time tag another report than the
+        one its PIID awaits (a late acknowledgement of an earlier report under that PIID); an
+        acknowledgement without a tag, or a report sent without one, is matched by PIID."""
+        pending = self._pending.get(_key(ack))
+        sent = None if pending is None else getattr(pending.request, "time_tag", None)
+        named = ack.time_tag
+        if sent is not None and named is not None and named != sent:
+            raise RemoteProtocolError(
+                f"REPORT-Response for PIID {_service(ack)} names the report sent at "
+                f"{named.send_time.to_datetime()}, not the one awaiting it (sent at "
+                f"{sent.send_time.to_datetime()}): a late acknowledgement"
+            )
+
     def _apdu(self, apdu: Structure, frame: LinkFrame) -> None:
         if isinstance(apdu, LinkResponse):
             request = self._match(apdu)
@@ -545,19 +559,11 @@ class ServerConnection(_Endpoint):
             self._events.append(LinkEvent(apdu))
             return
         if isinstance(apdu, _REPORT_RESPONSES):
-            key = _key(apdu)
-            pending = self._pending.get(key)
-            if pending is None:
+            self._refuse_late(apdu)
+            request = self._match(apdu)
+            if request is None:
                 raise RemoteProtocolError("REPORT-Response answers no report")
-            sent, named = getattr(pending.request, "time_tag", None), apdu.time_tag
-            if sent is not None and named is not None and named != sent:
-                raise RemoteProtocolError(
-                    f"REPORT-Response for PIID {key[1]} names the report sent at "
-                    f"{named.send_time.to_datetime()}, not the one awaiting it (sent at "
-                    f"{sent.send_time.to_datetime()}): a late acknowledgement"
-                )
-            del self._pending[key]
-            self._events.append(Response(pending.request, apdu))
+            self._events.append(Response(request, apdu))
             return
         if frame.control.from_server or not frame.control.client_started:
             raise RemoteProtocolError(f"{type(apdu).__name__} is not a request")
