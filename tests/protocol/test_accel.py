@@ -376,3 +376,48 @@ def test_a_compiled_decoder_built_from_an_older_source_is_not_used(
     monkeypatch.setattr(package, "_accel", stale, raising=False)
     active, reason = _accelerate._configure()
     assert not active and "older source" in reason
+
+
+# A-ResultRecord (a curve's rows: the bulk of what the station decodes) has a program of its
+# own too, not a call of its hand-written Python reader.
+_RECORD = "85 03 01 50020200 02 00 20210200 00 00100201"
+
+
+def test_the_result_record_is_compiled(accel: Any) -> None:
+    from wattguard.protocol.apdu import common
+
+    program = _accelerate.compile_codec(common.A_RESULT_RECORD)
+    assert program[0] == _accelerate.OP_RESULT_RECORD
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        "01 02 1c07ea0c07010203 0600000001 1c07ea0c07011103 0600000002",  # two rows
+        "01 00",  # no rows
+        "00 21",  # a DAR (request timed out)
+        "00 fe",  # a DAR code the table does not name: kept as an int
+        "01 01 1c07ea0c07010203 00",  # a null column
+    ],
+)
+def test_result_records_decode_identically(accel: Any, result: str) -> None:
+    check_apdu(accel, bytes.fromhex(f"{_RECORD} {result} 00 00"), must_decode=True)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        f"{_RECORD} 02 00",  # result choice 2
+        f"{_RECORD} 00",  # a DAR choice without its code
+        f"{_RECORD} 01 03 1c07ea0c07010203 0600000001",  # 3 rows announced, bytes for 1
+        f"{_RECORD} 01 01 1c07ea0c07010203",  # a row one column short
+        f"{_RECORD} 01 01 1c07ea0c07010203 0600000001 0600000002 00 00",  # one column too many
+        "85 03 01 50020200 00 01 01 00",  # rows without columns
+        "85 03 01 50020200 01 05 00100201 00 00",  # no such CSD choice
+        f"{_RECORD} 01 01 1c07ea0c07010203 ff00 00 00",  # no such data type
+    ],
+)
+def test_malformed_result_records_are_declined(accel: Any, wire: str) -> None:
+    raw = bytes.fromhex(wire)
+    assert isinstance(reference_apdu(raw), DecodeError)
+    assert accel.decode_apdu(raw) is None

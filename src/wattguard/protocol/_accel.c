@@ -40,6 +40,7 @@ enum {
     OP_MAC = 16,      /* choice 0, then octets */
     OP_PAYLOAD = 17,  /* (op, cls, setters, protection table, allow_dar, plaintext) */
     OP_VERIFICATION = 18, /* (op, cls, setters, kind table, SID cls, SID setters, b"") */
+    OP_RESULT_RECORD = 19, /* (op, cls, setters or None, RCSD node, dar table) */
 };
 
 /* What configure() was given; references held for the life of the process. */
@@ -507,6 +508,74 @@ finish:
     return out;
 }
 
+/* A-ResultRecord: OAD, RCSD, then CHOICE { DAR [0], SEQUENCE OF row [1] } where a row is one
+ * Data per column of the RCSD (common.py's hand-written reader, which stays the reference:
+ * rows without columns, or more rows than bytes left, are declined for it to refuse). */
+static PyObject *run_result_record(PyObject *node, Cursor *c) {
+    PyObject *cls = PyTuple_GET_ITEM(node, 1);
+    PyObject *setters = PyTuple_GET_ITEM(node, 2);
+    PyObject *values[3] = {NULL, NULL, NULL};
+    PyObject *out = NULL;
+    values[0] = read_oad(c);
+    if (values[0] == NULL) {
+        return NULL;
+    }
+    values[1] = run(PyTuple_GET_ITEM(node, 3), c);
+    if (values[1] == NULL || c->pos >= c->size) {
+        goto finish;
+    }
+    uint8_t choice = c->buf[c->pos++];
+    if (choice == 0) {
+        if (c->pos >= c->size) {
+            goto finish;
+        }
+        values[2] = PyTuple_GET_ITEM(PyTuple_GET_ITEM(node, 4), c->buf[c->pos++]);
+        Py_INCREF(values[2]);
+    } else if (choice == 1) {
+        PyObject *columns = PyObject_GetAttrString(values[1], "columns");
+        Py_ssize_t width = columns == NULL ? -1 : PyObject_Length(columns);
+        Py_XDECREF(columns);
+        Py_ssize_t count;
+        if (width < 0 || read_length(c, &count) < 0 || (count && !width) ||
+            count * width > c->size - c->pos) {
+            goto finish;
+        }
+        PyObject *rows = PyTuple_New(count);
+        if (rows == NULL) {
+            goto finish;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *row = PyTuple_New(width);
+            if (row == NULL) {
+                Py_DECREF(rows);
+                goto finish;
+            }
+            PyTuple_SET_ITEM(rows, i, row);
+            for (Py_ssize_t j = 0; j < width; j++) {
+                PyObject *value = read_data(c, 0);
+                if (value == NULL) {
+                    Py_DECREF(rows);
+                    goto finish;
+                }
+                PyTuple_SET_ITEM(row, j, value);
+            }
+        }
+        values[2] = rows;
+    } else {
+        goto finish;
+    }
+    if (setters == Py_None) {
+        out = PyObject_Vectorcall(cls, values, 3, NULL);
+    } else {
+        out = new_slotted((PyTypeObject *)cls, setters, values);
+    }
+finish:
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(values[i]);
+    }
+    return out;
+}
+
 static PyObject *run(PyObject *node, Cursor *c) {
     long op = PyLong_AsLong(PyTuple_GET_ITEM(node, 0));
     const uint8_t *p;
@@ -620,6 +689,8 @@ static PyObject *run(PyObject *node, Cursor *c) {
         return run_payload(node, c);
     case OP_VERIFICATION:
         return run_verification(node, c);
+    case OP_RESULT_RECORD:
+        return run_result_record(node, c);
     default:
         PyErr_Format(PyExc_SystemError, "unknown decoder opcode %ld", op);
         return NULL;
@@ -823,5 +894,11 @@ PyMODINIT_FUNC PyInit__accel(void) {
     if (accel_open_init() < 0) {
         return NULL;
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    /* the last opcode this build knows: _accelerate.py refuses a build older than its programs */
+    if (module != NULL && PyModule_AddIntConstant(module, "LAST_OP", OP_RESULT_RECORD) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -57,6 +57,7 @@ OP_PYTHON = 15
 OP_MAC = 16
 OP_PAYLOAD = 17
 OP_VERIFICATION = 18
+OP_RESULT_RECORD = 19
 
 Node = tuple[Any, ...]
 
@@ -117,12 +118,24 @@ _GENERIC_READ = _schema.Structure.__dict__["read"].__func__
 
 @functools.cache  # a record (TimeTag, FollowReport...) recurs in many services: one program
 def _record(cls: Any) -> Node:
+    if cls is common.AResultRecord and _result_record_shape():
+        # a curve's rows: hand-written in Python, the bulk of what the station decodes
+        rcsd = (OP_PYTHON, data_module.RCSD.read)
+        return (OP_RESULT_RECORD, cls, _setters(cls), rcsd, _DAR_TABLE)
     if getattr(cls.read, "__func__", None) is not _GENERIC_READ:
         return (OP_PYTHON, cls.read)  # a hand-written reader
     fields = tuple(compile_codec(codec) for _, codec in cls._schema)
     if len(fields) > 16:
         return (OP_PYTHON, cls.read)
     return (OP_RECORD, cls, _setters(cls), fields)
+
+
+def _result_record_shape() -> bool:
+    """Whether A-ResultRecord and RCSD still have the fields the compiled reader fills and reads
+    (else A-ResultRecord's Python reader runs)."""
+    names = [field.name for field in dataclasses.fields(common.AResultRecord)]
+    rcsd = [field.name for field in dataclasses.fields(data_module.RCSD)]
+    return names == ["oad", "columns", "result"] and rcsd == ["columns"]
 
 
 def _verification() -> Node | None:
@@ -213,7 +226,8 @@ def _configure() -> tuple[bool, str]:
             False,
             f"the compiled decoder was not built ({exc}); pip install -e . with a C compiler",
         )
-    if not hasattr(_accel, "open_answer"):  # built from an older source: its tables differ
+    if not hasattr(_accel, "open_answer") or getattr(_accel, "LAST_OP", 0) < OP_RESULT_RECORD:
+        # built from an older source: its tables or opcodes differ
         return (
             False,
             "the compiled decoder was built from an older source; rebuild it: pip install -e .",
