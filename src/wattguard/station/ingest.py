@@ -30,7 +30,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from wattguard.errors import DecodeError, ReplayError, SecurityError
 from wattguard.events import EventKind, EventSink, SecurityEvent
@@ -79,10 +79,10 @@ class UnverifiedData(SecurityError):
     MAC that does not verify)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One verified value as the station stores it: the meter, the quantity (OAD, prefixed by
-    the record object for a frozen value), its time and its scaled value."""
+    the record object for a frozen value), its time and its scaled value. A row tuple with
+    names (half the cost of a frozen dataclass to make: one is made per value ingested)."""
 
     meter: str  # 12 hex digits
     quantity: str  # OAD with element, 8 hex digits

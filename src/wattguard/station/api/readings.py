@@ -13,7 +13,6 @@ after (``next`` is ``null`` on the last page), so no row is silently left out.""
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,7 +88,7 @@ def described(quantity: str) -> tuple[str, str | None, int | None]:
 def shown(reading: Reading) -> dict[str, Any]:
     """A stored reading as the API gives it (see the module docstring)."""
     name, unit, places = described(reading.quantity)
-    row = asdict(reading)
+    row = reading._asdict()
     value = reading.value if places is None else round(reading.value, places)
     at = datetime.fromtimestamp(reading.time, UTC).isoformat().replace("+00:00", "Z")
     row.update(name=name, unit=unit, value=value, at=at)
