@@ -1,10 +1,12 @@
-"""Publishes in flight at once (``PUBLISH_WINDOW``), against the real NATS server: a publish
-held up does not hold up the ones queued after it, and what a batch waits for is still every
-publish queued before its mark, settled without a gap."""
+"""Publishes in flight at once (``PUBLISH_WINDOW``, one by default: see its comment), against
+the real NATS server: with a window a publish held up does not hold up the ones queued after
+it, and what a batch waits for is still every publish queued before its mark, settled
+without a gap; by default they go one after the other. And an idle consumer's long pull."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -25,7 +27,24 @@ async def _stored(bus: JetStreamBus, spec: jetstream.StreamSpec) -> int:
 
 
 @run
-async def test_a_held_publish_holds_up_neither_the_later_ones_nor_the_count(prefix: str) -> None:
+async def test_by_default_a_held_publish_holds_up_the_later_ones(prefix: str) -> None:
+    bus = await JetStreamBus.connect(NATS_URL, prefix=prefix)
+    await bus._js.delete_stream(bus._stream_name(DOWN))
+    bus.publish("down.000000000001", b"held back")
+    bus.publish("up.000000000001", b"report")
+    await asyncio.sleep(1.0)
+    assert await _stored(bus, UP) == 0, "one at a time: the report waits behind the first"
+    await bus._ensure_streams()
+    await until(lambda: bus._written == 2)
+    assert await _stored(bus, UP) == 1
+    await bus.close()
+
+
+@run
+async def test_a_held_publish_holds_up_neither_the_later_ones_nor_the_count(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jetstream, "PUBLISH_WINDOW", 32)
     bus = await JetStreamBus.connect(NATS_URL, prefix=prefix)
     await bus._js.delete_stream(bus._stream_name(DOWN))  # its publishes cannot be stored
     bus.publish("down.000000000001", b"held back")
@@ -48,6 +67,7 @@ async def test_a_publish_given_up_is_named_by_its_place(
     prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(jetstream, "PUBLISH_PATIENCE", 0.5)
+    monkeypatch.setattr(jetstream, "PUBLISH_WINDOW", 32)
     bus = await JetStreamBus.connect(NATS_URL, prefix=prefix)
     bus.publish("up.000000000001", b"first")
     await until(lambda: bus._written == 1)
@@ -62,7 +82,10 @@ async def test_a_publish_given_up_is_named_by_its_place(
 
 
 @run
-async def test_many_publishes_are_all_stored_once(prefix: str) -> None:
+async def test_many_publishes_are_all_stored_once(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jetstream, "PUBLISH_WINDOW", 32)
     bus = await JetStreamBus.connect(NATS_URL, prefix=prefix)
     count = 3 * jetstream.PUBLISH_WINDOW + 5
     for k in range(count):
@@ -70,3 +93,26 @@ async def test_many_publishes_are_all_stored_once(prefix: str) -> None:
     await until(lambda: bus._written == count, seconds=20.0)
     assert await _stored(bus, UP) == count and bus.duplicates == 0
     await bus.close()
+
+
+@run
+async def test_an_idle_consumer_gets_a_message_as_soon_as_it_is_published(prefix: str) -> None:
+    """An idle consumer's pull waits on the server for up to FETCH_WAIT seconds; a message
+    published meanwhile ends the wait at once (a pull that lingered until its timeout would
+    hold an acknowledgement on its way to a terminal that long), and closing does not wait
+    for the pull."""
+    bus = await JetStreamBus.connect(NATS_URL, prefix=prefix)
+    seen: list[float] = []
+    bus.subscribe("down.*", lambda _s, _p: seen.append(time.monotonic()), durable="fep")
+    await bus.ready()
+    waits = []
+    for k in range(5):
+        await asyncio.sleep(0.3 + 0.17 * k)  # idle, at a different point of its pull each time
+        sent = time.monotonic()
+        bus.publish("down.000000000001", b"answer %d" % k)
+        await until(lambda n=k + 1: len(seen) == n, seconds=10.0)
+        waits.append(seen[-1] - sent)
+    closing = time.monotonic()
+    await bus.close()
+    assert max(waits) < 0.3, f"a message waited {max(waits):.2f} s for an idle consumer"
+    assert time.monotonic() - closing < jetstream.FETCH_WAIT, "closing waited for the pull"

@@ -9,8 +9,8 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   acknowledges it) or ages out (``limits``). :meth:`JetStreamBus.connect` creates them, or
   updates them when they exist, so every service may start first.
 * **Publishing** waits for the server's acknowledgement (the message is stored) and retries a
-  failed publish with backoff, so a message is published at least once. Up to
-  :data:`PUBLISH_WINDOW` publishes wait for their acknowledgements at once. Each message carries
+  failed publish with backoff, so a message is published at least once; one at a time
+  (:data:`PUBLISH_WINDOW` says why). Each message carries
   a ``Nats-Msg-Id``: the caller's, or by default the SM3 digest of its subject and payload
   (on the down stream, whose equal messages are meant, an id of each publish instead).
   Within the stream's duplicate window the server stores a second copy with the same id only
@@ -24,13 +24,15 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   seconds (a proposal still on its way lands, and the answer then names its sequence), then
   under a new id (:attr:`JetStreamBus.unstored` counts them): at worst stored twice, which
   every consumer takes, never lost.
-* **Consuming** is a pull consumer. Subscribers with the same ``durable`` name share one
-  consumer: each message goes to one of them (a work queue), and a message is acknowledged
-  only when the handler has returned and its batch is committed (below), so the message's
-  effect is durable before the server forgets it. A handler that raises
-  gets the message again after ``retry_delay``; a worker that dies holding messages
-  unacknowledged has them redelivered to the others after ``ack_wait``. After ``max_deliver``
-  attempts a message is terminated and logged: one poison message cannot stall a stream.
+* **Consuming** is a pull consumer: a pull takes up to ``batch`` of the messages waiting, or
+  waits on the server for the next (:data:`FETCH_WAIT`). Subscribers with the
+  same ``durable`` name share one consumer: each message goes to one of them (a work
+  queue), and a message is acknowledged only when the handler has returned and its batch is
+  committed (below), so the message's effect is durable before the server forgets it. A
+  handler that raises gets the message again after ``retry_delay``; a worker that dies
+  holding messages unacknowledged has them redelivered to the others after ``ack_wait``.
+  After ``max_deliver`` attempts a message is terminated and logged: one poison message
+  cannot stall a stream.
 * **Batches** (group commit). A consumer fetches up to ``batch`` messages at a time and runs
   their handlers one after the other without yielding to the event loop; then it calls
   :attr:`JetStreamBus.before_ack`, which commits what the handlers queued (the station's
@@ -101,12 +103,22 @@ log = logging.getLogger(__name__)
 
 #: How long a publish is retried before it is given up (and logged), in seconds.
 PUBLISH_PATIENCE = 30.0
-#: Publishes waiting for the server's acknowledgement at once. One at a time, each cost a
-#: round trip and a socket write of its own (a sixth of a FEP's time at 10,000 meters);
-#: several in flight share the client's writes. A message published again after a failure
-#: can then be stored after later ones: nothing on the bus relies on order (each message
-#: goes to whichever worker takes it, and a report is acknowledged by its PIID and time tag).
-PUBLISH_WINDOW = 32
+#: How long (seconds) a consumer's pull waits on the server when nothing is waiting, before
+#: it asks again. A message published meanwhile is handed over at once, so this costs no
+#: latency; it is what an idle consumer costs, and a FEP has one per terminal connected (400
+#: at 100,000 meters). At 5 s the FEP's CPU at 100,000 meters fell by two fifths (42.6 ->
+#: 25.2 s an hour), but three of four two-fleet fault days of bench/chain.py lost one report
+#: (20-22 meters x 6 readings; none in five days at 1 s): not yet explained (docs/deploy.md),
+#: so it stays 1 s.
+FETCH_WAIT = 1.0
+#: Publishes waiting for the server's acknowledgement at once: one. With 32, a FEP spent
+#: about a fifth less CPU (each publish was no longer a round trip and a socket write of its
+#: own), but when a node of a three-node cluster stopped, the publishes in flight to it were
+#: sometimes stored twice under one id (2 runs in 13 of tests/runtime/test_jetstream_cluster.py
+#: on this machine's nats-server 2.9.10, 6-18 messages each; none in 8 runs with one): the
+#: retries met a new stream leader that had not yet applied the first copies. Readings would
+#: still be stored once, but commands and acknowledgements would go down twice.
+PUBLISH_WINDOW = 1
 #: The longest wait (seconds) of a consumer before it fetches again after failed commits.
 MAX_BACKOFF = 30.0
 #: How long (seconds) a publish the server calls a duplicate of nothing stored (sequence 0:
@@ -437,7 +449,7 @@ class JetStreamBus:
         started.set_result(None)
         while True:
             try:
-                messages = await subscription.fetch(self.batch, timeout=1.0)
+                messages = await subscription.fetch(self.batch, timeout=FETCH_WAIT)
             except asyncio.CancelledError:
                 raise
             except Exception:  # nothing within the timeout, or the connection is reconnecting
