@@ -310,6 +310,8 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
             for child in reversed(children):
                 child.stop()
             figures.mismatches[:0] = compare(url, run, result)
+            if injector is not None:
+                figures.effects.extend(station_events(url))
         except BaseException:
             for child in children:
                 if not quiet:
@@ -371,6 +373,26 @@ def merged(lines: list[str]) -> dict[str, Any]:
     out["checksum"] = sum(r["checksum"] for r in results) & MASK
     out["held"] = sum(r["peak_rss"] - r["base_rss"] for r in results)
     return out
+
+
+def station_events(url: str, shown: int = 5) -> list[str]:
+    """The security events the station stored during the run, counted by kind, and the first
+    ``shown`` of the kinds that mean an answer or report was refused (a refused report is
+    acknowledged: sending it again would not change it)."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        counts = connection.execute(
+            "SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind"
+        ).fetchall()
+        refused = connection.execute(
+            "SELECT kind, source, detail FROM events WHERE kind IN ('REPLAY', 'BAD_MAC') "
+            "OR (kind = 'MALFORMED' AND source LIKE 'station%%') ORDER BY id LIMIT %s",
+            (shown,),
+        ).fetchall()
+    lines = ["security events stored: " + (", ".join(f"{k} {n}" for k, n in counts) or "none")]
+    lines += [f"  {kind}: {source}: {detail[:160]}" for kind, source, detail in refused]
+    return lines
 
 
 def compare(url: str, run: Path, result: dict[str, Any]) -> list[str]:
