@@ -10,7 +10,7 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   updates them when they exist, so every service may start first.
 * **Publishing** waits for the server's acknowledgement (the message is stored) and retries a
   failed publish with backoff, so a message is published at least once; one at a time
-  (:data:`PUBLISH_WINDOW` says why). Each message carries
+  (:meth:`JetStreamBus._write` says why). Each message carries
   a ``Nats-Msg-Id``: the caller's, or by default the SM3 digest of its subject and payload
   (on the down stream, whose equal messages are meant, an id of each publish instead).
   Within the stream's duplicate window the server stores a second copy with the same id only
@@ -111,14 +111,6 @@ PUBLISH_PATIENCE = 30.0
 #: (20-22 meters x 6 readings; none in five days at 1 s): not yet explained (docs/deploy.md),
 #: so it stays 1 s.
 FETCH_WAIT = 1.0
-#: Publishes waiting for the server's acknowledgement at once: one. With 32, a FEP spent
-#: about a fifth less CPU (each publish was no longer a round trip and a socket write of its
-#: own), but when a node of a three-node cluster stopped, the publishes in flight to it were
-#: sometimes stored twice under one id (2 runs in 13 of tests/runtime/test_jetstream_cluster.py
-#: on this machine's nats-server 2.9.10, 6-18 messages each; none in 8 runs with one): the
-#: retries met a new stream leader that had not yet applied the first copies. Readings would
-#: still be stored once, but commands and acknowledgements would go down twice.
-PUBLISH_WINDOW = 1
 #: The longest wait (seconds) of a consumer before it fetches again after failed commits.
 MAX_BACKOFF = 30.0
 #: How long (seconds) a publish the server calls a duplicate of nothing stored (sequence 0:
@@ -305,36 +297,24 @@ class JetStreamBus:
         self._queue.put_nowait((subject, payload, msg_id))
 
     async def _write(self) -> None:
-        """Publish what is queued, up to :data:`PUBLISH_WINDOW` at a time; ``_written`` counts
-        the queued publishes settled (stored or given up) without a gap before them."""
-        in_flight: set[asyncio.Task[None]] = set()
-        settled: dict[int, bool] = {}  # position -> stored, settled after an earlier one
-        position = 0
-        loop = asyncio.get_running_loop()
+        """Publish what is queued, one at a time. With 32 waiting for their acknowledgements at
+        once a FEP spent about a fifth less CPU (each publish was no longer a round trip and a
+        socket write of its own), but when a node of a three-node cluster stopped, publishes in
+        flight to it were sometimes stored twice under one id (2 runs in 13 of
+        tests/runtime/test_jetstream_cluster.py on nats-server 2.9.10, 6-18 messages each; none
+        in 8 one at a time): the retries met a new stream leader that had not yet applied the
+        first copies. Readings would still be stored once, but commands and acknowledgements
+        would go down twice."""
         try:
             while (item := await self._queue.get()) is not None:
-                position += 1
-                task = loop.create_task(self._publish_at(position, item, settled))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                if len(in_flight) >= PUBLISH_WINDOW:
-                    await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
-            if in_flight:
-                await asyncio.wait(set(in_flight))
+                subject, payload, ident = item
+                stored = await self._publish_until_stored(subject, payload, ident)
+                self._written += 1
+                if not stored:
+                    self._given_up.append(self._written)
+                self._progress.set()
         finally:
-            for task in in_flight:  # cancelled (closing): what is in flight goes with it
-                task.cancel()
             self._progress.set()  # waiters see that nothing more is written
-
-    async def _publish_at(
-        self, position: int, item: tuple[str, bytes, str], settled: dict[int, bool]
-    ) -> None:
-        settled[position] = await self._publish_until_stored(*item)
-        while self._written + 1 in settled:
-            self._written += 1
-            if not settled.pop(self._written):
-                self._given_up.append(self._written)
-        self._progress.set()
 
     async def _written_through(self, mark: int, holding: Sequence[Any]) -> None:
         """Wait until the publishes queued up to position ``mark`` are stored or given up (or
