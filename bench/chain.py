@@ -304,7 +304,9 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                     f"{result.get('overdue', 0)} of them); acknowledgements for a PIID with "
                     f"nothing in flight: {result.get('stray_acks', 0)}, naming an earlier "
                     f"report than the one their PIID awaits: {result.get('late_acks', 0)}; "
-                    f"items the terminals' full outboxes dropped: {result.get('dropped', 0)}"
+                    f"items the terminals' full outboxes dropped: {result.get('dropped', 0)}; "
+                    f"looks at the end that waited for answers still on a power line: "
+                    f"{result.get('on_the_line', 0)}"
                 )
                 figures.mismatches.extend(problems)
             for child in reversed(children):

@@ -42,7 +42,7 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -113,15 +113,31 @@ class SharedCalendar:
         path.write_bytes(struct.pack(f"<{fleets}d", *([start] * fleets)))
 
     def time(self) -> float:
-        return agreed(struct.unpack_from(self._format, self._map))
+        return agreed(struct.unpack(self._format, _steady(lambda: self._map[:])))
 
     def set(self, t: float) -> None:
         """Propose ``t`` (this fleet is ready to go there)."""
-        struct.pack_into("<d", self._map, 8 * (self._slot or 0), t)
+        self._write(t)
 
     def done(self, t: float) -> None:
         """This fleet is done at ``t``: it holds no one back from now on."""
-        struct.pack_into("<d", self._map, 8 * (self._slot or 0), -t)
+        self._write(-t)
+
+    def _write(self, value: float) -> None:
+        # One slice assignment (a copy of the 8 bytes), not struct.pack_into: that zeroes its
+        # bytes before it writes them, and a worker reading in between saw the calendar at 0
+        # (1970): it refused a report's answers as dated ahead of its clock, and acknowledged
+        # them (a refused answer is not sent again), so a fault day lost that report.
+        at = 8 * (self._slot or 0)
+        self._map[at : at + 8] = struct.pack("<d", value)
+
+
+def _steady(read: Callable[[], bytes]) -> bytes:
+    """``read()`` until two reads in a row agree: not one torn by a fleet's write."""
+    last = read()
+    while (again := read()) != last:
+        last = again
+    return last
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -135,7 +151,7 @@ def agreed(slots: Sequence[float]) -> float:
 
 def calendar_time(path: Path) -> float:
     """The calendar in ``path`` read once (a reader that keeps no mapping)."""
-    raw = path.read_bytes()
+    raw = _steady(path.read_bytes)
     return agreed(struct.unpack(f"<{len(raw) // 8}d", raw[: len(raw) // 8 * 8]))
 
 
@@ -210,6 +226,14 @@ def pending(net: FleetNet) -> int:
     return len(outbox) + sum(map(len, outbox.in_flight.values()))
 
 
+def settled(net: FleetNet) -> bool:
+    """Whether everything ``net``'s meters served has reached the station: no item queued or
+    in flight, and no frame on the power line. A lazy meter counts its values in the ledger
+    when it answers, and the answer then takes its time up the line: a day that ended with
+    one there (a round begun in the last steps) would count values no report carries."""
+    return not pending(net) and net.channel.get_timer() is None
+
+
 async def run_fleet(args: argparse.Namespace) -> None:
     run = Path(args.dir)
     base_rss = _rss()
@@ -259,8 +283,8 @@ async def run_fleet(args: argparse.Namespace) -> None:
     began, cpu = time.monotonic(), time.process_time()
     end = start + args.hours * 3600.0
     overdue = Overdue(nets, args.overdue)
-    await _drive(nets, calendar, end + 600.0, args.step, backlog, arrived, args.pace, overdue,
-                 woken)  # fmt: skip
+    on_the_line = await _drive(nets, calendar, end + 600.0, args.step, backlog, arrived,
+                               args.pace, overdue, woken)  # fmt: skip
     wall = time.monotonic() - began
     if peak is not None:
         peak.show(len(meters))
@@ -278,6 +302,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
         "resent": sum(count[0] for count in resent),
         "stray_acks": sum(count[1] for count in resent),
         "late_acks": sum(count[2] for count in resent),
+        "on_the_line": on_the_line,
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
     for client in clients:
@@ -341,14 +366,18 @@ def _fleets(meters: list[bytes], size: int, master: Any, start: float,
 async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float, step: float,
                  backlog: int, arrived: asyncio.Event, pace: float = 0.0,
                  overdue: Overdue | None = None,
-                 woken: set[FleetNet] | None = None) -> None:  # fmt: skip
+                 woken: set[FleetNet] | None = None) -> int:  # fmt: skip
     """Advance the calendar to ``end`` in steps, each once no more than ``backlog`` items wait
     upstream or nothing is on its way (a partial batch waits for time to pass) or a batch is
     ``overdue``, and no sooner than ``pace`` wall seconds a simulated hour from the start (a
     small fault run lasts long enough for its faults), then hold it until every outbox is
-    acknowledged. While it waits, it waits for the station to send something (``arrived``),
-    at most ``_IDLE`` seconds at a time, and then runs the terminals in ``woken`` (those the
-    station spoke to: nothing else changed, as the calendar stands still; None: all)."""
+    acknowledged and no answer is left on a power line (:func:`settled`). While it waits, it
+    waits for the station to send something (``arrived``), at most ``_IDLE`` seconds at a
+    time, and then runs the terminals in ``woken`` (those the station spoke to: nothing else
+    changed, as the calendar stands still; None: all).
+    Returns how many looks at the end found every outbox empty and an answer still on a power
+    line: where a day held only until its outboxes were empty would have lost values its
+    meters had counted (a round begun in the last steps)."""
     late = overdue or Overdue(nets, float("inf"))
     t = first = calendar.time()
     shown = began = time.monotonic()
@@ -393,14 +422,18 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
         if _PeakTrace.current is not None:
             _PeakTrace.current.look()
         await asyncio.sleep(0)
-    while any(pending(net) for net in nets):
-        if not any(in_flight(net) for net in nets) or late():  # a partial batch, a lost ack
+    on_the_line = 0  # looks at the end that found every outbox empty, an answer on a line
+    while not all(map(settled, nets)):
+        on_the_line += not any(map(pending, nets))
+        if not any(in_flight(net) for net in nets) or late():  # a partial batch, a lost ack,
+            # answers on the line
             t += step
             await go_to(t)
         for net in nets:
             net.run_until(t)
         await _heard(arrived)
     calendar.done(t)
+    return on_the_line
 
 
 async def _heard(arrived: asyncio.Event, idle: float = _IDLE) -> None:

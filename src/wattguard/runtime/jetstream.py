@@ -106,11 +106,13 @@ PUBLISH_PATIENCE = 30.0
 #: How long (seconds) a consumer's pull waits on the server when nothing is waiting, before
 #: it asks again. A message published meanwhile is handed over at once, so this costs no
 #: latency; it is what an idle consumer costs, and a FEP has one per terminal connected (400
-#: at 100,000 meters). At 5 s the FEP's CPU at 100,000 meters fell by two fifths (42.6 ->
-#: 25.2 s an hour), but three of four two-fleet fault days of bench/chain.py lost one report
-#: (20-22 meters x 6 readings; none in five days at 1 s): not yet explained (docs/deploy.md),
-#: so it stays 1 s.
-FETCH_WAIT = 1.0
+#: at 100,000 meters): at 5 s rather than 1 s the FEP's CPU at 100,000 meters fell by two
+#: fifths (42.6 -> 25.2 s an hour). The fault-day loss once blamed on it was bench/chain.py's
+#: shared calendar read torn (docs/deploy.md).
+FETCH_WAIT = 5.0
+#: How long (seconds) closing the connection may take once the consumers have stopped and
+#: every publish is stored; past it the bus is closed anyway.
+CLOSE_PATIENCE = 5.0
 #: The longest wait (seconds) of a consumer before it fetches again after failed commits.
 MAX_BACKOFF = 30.0
 #: How long (seconds) a publish the server calls a duplicate of nothing stored (sequence 0:
@@ -197,6 +199,7 @@ class JetStreamBus:
         self._settling: set[asyncio.Task[None]] = set()
         self._writer = asyncio.get_running_loop().create_task(self._write())
         self._consumers: list[asyncio.Task[Any]] = []
+        self._closing = False
         self._started: list[asyncio.Future[None]] = []
         self.published = self.duplicates = self.failed = 0
         #: publishes the server called duplicates of nothing it stored (module docstring)
@@ -393,20 +396,22 @@ class JetStreamBus:
         spec = self._stream_for(pattern)
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         asked = time.time()  # where a new consumer of a limits stream starts, less lookback
+        stopped = asyncio.Event()  # (see close: a cancellation alone may be lost)
         task = asyncio.get_running_loop().create_task(
-            self._consume(spec, pattern, handler, durable, started, asked)
+            self._consume(spec, pattern, handler, durable, started, asked, stopped)
         )
         self._consumers.append(task)
         self._started.append(started)
 
         def unsubscribe() -> None:
+            stopped.set()
             task.cancel()
 
         return unsubscribe
 
     async def _consume(
         self, spec: StreamSpec, pattern: str, handler: Handler, durable: str | None,
-        started: asyncio.Future[None], asked: float,
+        started: asyncio.Future[None], asked: float, stopped: asyncio.Event,
     ) -> None:  # fmt: skip
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -427,13 +432,18 @@ class JetStreamBus:
             started.set_exception(ConfigError(f"JetStream consumer for {pattern!r}: {exc}"))
             return
         started.set_result(None)
-        while True:
+        while not (self._closing or stopped.is_set()):
             try:
                 messages = await subscription.fetch(self.batch, timeout=FETCH_WAIT)
             except asyncio.CancelledError:
                 raise
             except Exception:  # nothing within the timeout, or the connection is reconnecting
                 continue
+            if self._closing or stopped.is_set():  # a cancellation lost (see close)
+                for message in messages:  # to another subscriber of the consumer, now
+                    with contextlib.suppress(Exception):
+                        await message.nak()
+                return
             await self._deliver_batch(messages, handler)
 
     async def _deliver_batch(self, messages: list[Any], handler: Handler) -> None:
@@ -547,7 +557,7 @@ class JetStreamBus:
         """Wait until every consumer exists and everything queued is stored by the server."""
         for started in self._started:
             await started
-        while not self._queue.empty():
+        while not self._queue.empty() and not self._writer.done():
             await asyncio.sleep(0.01)
         await self._nc.flush()
 
@@ -559,10 +569,22 @@ class JetStreamBus:
             await self._writer
         if self._settling:  # batches waiting for their publishes: the writer has finished
             await asyncio.wait(set(self._settling), timeout=5.0)
+        # A consumer stops at its next turn even if its cancellation is lost: Python 3.11's
+        # asyncio.wait_for returns the awaited result when a cancellation arrives just as it
+        # completes, and nats-py's fetch awaits through it; the consumer then fetched on, and
+        # this close waited for it for good (a CI run hung so, in
+        # tests/runtime/test_jetstream_cluster.py; caught again with every task's stack).
+        self._closing = True
         for task in self._consumers:
             task.cancel()
-        for task in self._consumers:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._consumers:
+            await asyncio.wait(self._consumers, timeout=FETCH_WAIT + CLOSE_PATIENCE)
+        # not drain(): nats-py 2.16's drain waits for every message a pull put in the
+        # subscription's queue to be marked done, and a fetch that takes one from there
+        # never marks it, so a drain after a lingering pull waited out its 30 s timeout. What
+        # drain would add is nothing here: the consumers are stopped, the publishes stored,
+        # and an unacknowledged message goes back to the stream after ack_wait.
         with contextlib.suppress(Exception):
-            await self._nc.drain()
+            await asyncio.wait_for(self._nc.flush(timeout=2), 3.0)  # acknowledgements out
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._nc.close(), CLOSE_PATIENCE)
