@@ -131,6 +131,9 @@ class SharedCalendar:
         at = 8 * (self._slot or 0)
         self._map[at : at + 8] = struct.pack("<d", value)
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 def _steady(read: Callable[[], bytes]) -> bytes:
     """``read()`` until two reads in a row agree: not one torn by a fleet's write."""
@@ -138,9 +141,6 @@ def _steady(read: Callable[[], bytes]) -> bytes:
     while (again := read()) != last:
         last = again
     return last
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 def agreed(slots: Sequence[float]) -> float:
