@@ -32,7 +32,9 @@ or slow, and several ingest workers must share the terminals' reports. JetStream
   handler that raises gets the message again after ``retry_delay``; a worker that dies
   holding messages unacknowledged has them redelivered to the others after ``ack_wait``.
   After ``max_deliver`` attempts a message is terminated and logged: one poison message
-  cannot stall a stream.
+  cannot stall a stream. A consumer that is unsubscribed, or whose bus closes, stops at its
+  next pull even when its cancellation is lost (see :meth:`JetStreamBus.close`), and gives back
+  what that pull brought.
 * **Batches** (group commit). A consumer fetches up to ``batch`` messages at a time and runs
   their handlers one after the other without yielding to the event loop; then it calls
   :attr:`JetStreamBus.before_ack`, which commits what the handlers queued (the station's
