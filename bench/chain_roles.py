@@ -425,8 +425,8 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
     on_the_line = 0  # looks at the end that found every outbox empty, an answer on a line
     while not all(map(settled, nets)):
         on_the_line += not any(map(pending, nets))
-        if not any(in_flight(net) for net in nets) or late():  # a partial batch, a lost ack,
-            # answers on the line
+        # time must pass for a partial batch, a lost acknowledgement, an answer on a line
+        if not any(in_flight(net) for net in nets) or late():
             t += step
             await go_to(t)
         for net in nets:

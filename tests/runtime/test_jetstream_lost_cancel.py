@@ -5,7 +5,7 @@ Python 3.11's ``asyncio.wait_for`` returns the awaited result when a cancellatio
 as the result does, and nats-py's fetch awaits through it: the cancellation is gone and the
 consumer's loop fetched on. A CI run hung for good so in ``JetStreamBus.close`` (which waited
 for that consumer), and an unsubscribed FEP consumer would have gone on taking its terminal's
-messages. The race cannot be forced, so the fetch here loses every cancellation it gets."""
+messages. The race cannot be forced, so the fetch here loses the first cancellation it gets."""
 
 from __future__ import annotations
 

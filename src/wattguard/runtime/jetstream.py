@@ -201,7 +201,7 @@ class JetStreamBus:
         self._settling: set[asyncio.Task[None]] = set()
         self._writer = asyncio.get_running_loop().create_task(self._write())
         self._consumers: list[asyncio.Task[Any]] = []
-        self._closing = False
+        self._stops: list[Callable[[], None]] = []  # each subscription's unsubscribe
         self._started: list[asyncio.Future[None]] = []
         self.published = self.duplicates = self.failed = 0
         #: publishes the server called duplicates of nothing it stored (module docstring)
@@ -409,6 +409,7 @@ class JetStreamBus:
             stopped.set()
             task.cancel()
 
+        self._stops.append(unsubscribe)
         return unsubscribe
 
     async def _consume(
@@ -434,14 +435,14 @@ class JetStreamBus:
             started.set_exception(ConfigError(f"JetStream consumer for {pattern!r}: {exc}"))
             return
         started.set_result(None)
-        while not (self._closing or stopped.is_set()):
+        while not stopped.is_set():
             try:
                 messages = await subscription.fetch(self.batch, timeout=FETCH_WAIT)
             except asyncio.CancelledError:
                 raise
             except Exception:  # nothing within the timeout, or the connection is reconnecting
                 continue
-            if self._closing or stopped.is_set():  # a cancellation lost (see close)
+            if stopped.is_set():  # a cancellation lost (see close)
                 for message in messages:  # to another subscriber of the consumer, now
                     with contextlib.suppress(Exception):
                         await message.nak()
@@ -576,9 +577,8 @@ class JetStreamBus:
         # completes, and nats-py's fetch awaits through it; the consumer then fetched on, and
         # this close waited for it for good (a CI run hung so, in
         # tests/runtime/test_jetstream_cluster.py; caught again with every task's stack).
-        self._closing = True
-        for task in self._consumers:
-            task.cancel()
+        for stop in self._stops:
+            stop()
         if self._consumers:
             await asyncio.wait(self._consumers, timeout=FETCH_WAIT + CLOSE_PATIENCE)
         # not drain(): nats-py 2.16's drain waits for every message a pull put in the
