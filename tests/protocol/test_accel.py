@@ -36,6 +36,7 @@ from wattguard.protocol.apdu.common import AResultNormal
 from wattguard.protocol.apdu.get import GetResponseNormal
 from wattguard.protocol.axdr import Reader
 from wattguard.protocol.data import MAX_DEPTH
+from wattguard.protocol.values import DateTimeS
 from wattguard.testing.services import require
 from wattguard.testing.strategies import SERVICES, data_values, link_frames, structure_strategy, u8
 
@@ -421,3 +422,53 @@ def test_malformed_result_records_are_declined(accel: Any, wire: str) -> None:
     raw = bytes.fromhex(wire)
     assert isinstance(reference_apdu(raw), DecodeError)
     assert accel.decode_apdu(raw) is None
+
+
+def test_the_record_columns_and_calendars_are_compiled(accel: Any) -> None:
+    """An RCSD (the columns of every record read and answer) and the calendar types (a curve
+    row's freeze time) are read by the compiled decoder, not handed to their Python readers."""
+    from wattguard.protocol.apdu import common
+    from wattguard.protocol.data import RCSD
+
+    program = _accelerate.compile_codec(common.A_RESULT_RECORD)
+    assert program[3][0] == _accelerate.OP_RCSD
+    assert _accelerate._record(RCSD)[0] == _accelerate.OP_RCSD
+    _, readers = _accelerate._data_tables()
+    for tag in (DataType.DATE_TIME_S, DataType.DATE_TIME, DataType.DATE, DataType.TIME):
+        assert isinstance(readers[tag], tuple), tag
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        "03 00 20210200 00 00100201 00 00200200",  # OAD columns
+        "02 00 20210200 01 50020200 02 00100200 00200200",  # a ROAD column
+        "01 01 50020200 00",  # a ROAD without columns
+    ],
+)
+def test_record_columns_decode_identically(accel: Any, columns: str) -> None:
+    check_apdu(accel, bytes.fromhex(f"85 03 01 50020200 {columns} 01 00 00 00"), must_decode=True)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        "85 03 01 50020200 02 00 20210200 02 00100201 01 00 00 00",  # no such CSD choice
+        "85 03 01 50020200 05 00 20210200 01 00 00 00",  # 5 columns announced, bytes for 1
+        "85 03 01 50020200 01 01 50020200 03 00100200 01 00 00 00",  # a ROAD's columns cut
+        "85 03 01 50020200 01 00 202102",  # an OAD cut short
+        f"{_RECORD} 01 01 1c07ea0c070102 0600000001 00 00",  # a date_time_s one byte short
+    ],
+)
+def test_malformed_record_columns_and_calendars_are_declined(accel: Any, wire: str) -> None:
+    raw = bytes.fromhex(wire)
+    assert isinstance(reference_apdu(raw), DecodeError)
+    assert accel.decode_apdu(raw) is None
+
+
+@given(st.builds(DateTimeS, st.integers(0, 0xFFFF), *[st.integers(0, 255)] * 5))
+def test_every_date_time_s_decodes_identically(accel: Any, value: DateTimeS) -> None:
+    """Any 7 bytes, a calendar date or not (as the Python reader, which checks nothing)."""
+    wire = in_response(Data(DataType.DATE_TIME_S, value))
+    check_apdu(accel, wire, must_decode=True)
+    assert accel.decode_apdu(wire).result.result == Data(DataType.DATE_TIME_S, value)

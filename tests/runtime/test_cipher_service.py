@@ -27,7 +27,8 @@ from wattguard.network.wan import ChannelRole
 from wattguard.protocol import OAD, OMD, Data, decode_apdu
 from wattguard.protocol.apdu.action import ActionRequest
 from wattguard.protocol.apdu.get import GetRequestNormal, GetResponseNormal
-from wattguard.protocol.apdu.security import SecurityResponse
+from wattguard.protocol.apdu.security import SecurityRequest, SecurityResponse
+from wattguard.runtime import cipher as cipher_module
 from wattguard.runtime.cipher import CipherClient, CipherServer
 from wattguard.station import Station
 from wattguard.station.storage import open_storage
@@ -104,6 +105,59 @@ def test_the_station_verifies_a_meter_through_the_service(
     protected = client.protect(METER, GetRequestNormal(2, OAD(0x4001, 2, 0)).to_bytes())
     assert protected.payload.data  # a ciphertext the meter will open
     assert [e.action for e in device.audit.entries].count("protect") == 1
+    client.close()
+
+
+def test_a_report_s_answers_are_verified_in_one_round_trip(
+    service: tuple[int, UtilityPki, CryptoDevice], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``open_responses``: one call for a report's answers, each refused or opened alone, the
+    same as the device gives in-process; a report too large for one message goes in a few."""
+    port, utility, device = service
+    client = station_client(port, utility)
+    esam = EsamClient(device.provision_esam(METER))
+    meter = new_meter(METER, esam=esam, wallet=esam)
+    meter.power_up(T0)
+    meter.measure(Measurement(230.0, 5.0, 1100.0, 100.0), 60.0, T0 + 60)
+    line = Line(meter)
+    exchanges: list[tuple[bytes, SecurityRequest | None, SecurityResponse]] = []
+    for piid in range(1, 7):
+        request = wrap_with_rn(GetRequestNormal(piid, OAD(0x0010, 2, 0)))
+        answer = line.exchange(request, T0 + 61)
+        assert isinstance(answer, SecurityResponse)
+        exchanges.append((METER, request, answer))
+    exchanges[2] = (METER, exchanges[2][1], SecurityResponse(exchanges[2][2].payload, bytes(4)))
+    exchanges[4] = (METER, None, exchanges[4][2])  # an answer to no protected request
+    expected = device.open_responses(exchanges)
+    trips: list[str] = []
+    call = client._call
+    monkeypatch.setattr(
+        client, "_call", lambda message: trips.append(message["op"]) or call(message)
+    )
+    opened = client.open_responses(exchanges)
+    assert trips == ["open_responses"]
+    assert [isinstance(x, SecurityError) for x in opened] == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert [x for x in opened if isinstance(x, bytes)] == [
+        x for x in expected if isinstance(x, bytes)
+    ]
+    assert all(
+        isinstance(decode_apdu(x), GetResponseNormal) for x in opened if isinstance(x, bytes)
+    )
+    assert (client.verified, client.refused) == (4, 2)
+    monkeypatch.setattr(cipher_module, "_BATCH_BYTES", 400)  # about one answer a call
+    trips.clear()
+    again = client.open_responses(exchanges)
+    assert len(trips) >= 3
+    assert [type(x) for x in again] == [type(x) for x in opened]
+    trips.clear()
+    assert client.open_responses([]) == [] and trips == []
     client.close()
 
 

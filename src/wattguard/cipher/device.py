@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +239,24 @@ class CryptoDevice:
             self._state.report(self.security, meter, counter, report.verification.mac)
         self.verified += 1
         return inner
+
+    def open_responses(
+        self, exchanges: Sequence[tuple[bytes, SecurityRequest | None, SecurityResponse]]
+    ) -> list[bytes | SecurityError]:
+        """:meth:`open_response` of each of many answers (a terminal's report), in order: the
+        inner APDU, or the SecurityError that refused it (recorded as one refusal)."""
+        known, security = self._known, self.security
+        out: list[bytes | SecurityError] = []
+        for meter, request, response in exchanges:
+            if meter not in known:
+                self.register(meter)
+            try:
+                out.append(security.open_response(meter, request, response))
+            except SecurityError as exc:
+                self._refused(meter, "answer", exc)
+                out.append(exc)
+        self.verified += sum(1 for inner in out if not isinstance(inner, SecurityError))
+        return out
 
     # bookkeeping
 

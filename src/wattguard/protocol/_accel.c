@@ -41,6 +41,7 @@ enum {
     OP_PAYLOAD = 17,  /* (op, cls, setters, protection table, allow_dar, plaintext) */
     OP_VERIFICATION = 18, /* (op, cls, setters, kind table, SID cls, SID setters, b"") */
     OP_RESULT_RECORD = 19, /* (op, cls, setters or None, RCSD node, dar table) */
+    OP_RCSD = 20,     /* (op, RCSD cls, setters, CSD cls, setters, ROAD cls, setters) */
 };
 
 /* What configure() was given; references held for the life of the process. */
@@ -221,6 +222,46 @@ static int is_printable(const uint8_t *p, Py_ssize_t n) {
     return 1;
 }
 
+/* A calendar value (date_time, date, time, date_time_s): fixed big-endian unsigned fields,
+ * made as the slotted class's Python reader makes it (cls(*struct.unpack(...))). ``spec`` is
+ * (cls, setters, sizes): one byte per field, its size (1 or 2); _accelerate.py builds it from
+ * the struct the Python reader unpacks with. */
+static PyObject *read_calendar(Cursor *c, PyObject *spec) {
+    PyObject *cls = PyTuple_GET_ITEM(spec, 0);
+    PyObject *setters = PyTuple_GET_ITEM(spec, 1);
+    PyObject *sizes = PyTuple_GET_ITEM(spec, 2);
+    Py_ssize_t n = PyBytes_GET_SIZE(sizes);
+    const uint8_t *size = (const uint8_t *)PyBytes_AS_STRING(sizes);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        total += size[i];
+    }
+    if (n > 8 || c->size - c->pos < total) {
+        return NULL;
+    }
+    const uint8_t *p = c->buf + c->pos;
+    PyObject *values[8];
+    Py_ssize_t made = 0;
+    PyObject *out = NULL;
+    for (; made < n; made++) {
+        long value = size[made] == 2 ? (p[0] << 8) | p[1] : p[0];
+        p += size[made];
+        values[made] = PyLong_FromLong(value);
+        if (values[made] == NULL) {
+            goto finish;
+        }
+    }
+    out = new_slotted((PyTypeObject *)cls, setters, values);
+    if (out != NULL) {
+        c->pos += total;
+    }
+finish:
+    for (Py_ssize_t i = 0; i < made; i++) {
+        Py_DECREF(values[i]);
+    }
+    return out;
+}
+
 static PyObject *read_data_value(Cursor *c, int tag, long depth) {
     const uint8_t *p;
     switch (tag) {
@@ -300,6 +341,9 @@ static PyObject *read_data_value(Cursor *c, int tag, long depth) {
         PyObject *read = PyTuple_GET_ITEM(data_readers, tag);
         if (read == Py_None) {
             return NULL;
+        }
+        if (PyTuple_Check(read)) {
+            return read_calendar(c, read);
         }
         PyObject *level = PyLong_FromLong(depth);
         if (level == NULL) {
@@ -576,6 +620,73 @@ finish:
     return out;
 }
 
+/* ROAD: an OAD, then SEQUENCE OF OAD (its columns). */
+static PyObject *read_road(Cursor *c, PyObject *cls, PyObject *setters) {
+    PyObject *values[2] = {read_oad(c), NULL};
+    Py_ssize_t count;
+    if (values[0] == NULL || read_length(c, &count) < 0 || count > (c->size - c->pos) / 4) {
+        Py_XDECREF(values[0]);
+        return NULL;
+    }
+    values[1] = PyTuple_New(count);
+    PyObject *out = NULL;
+    if (values[1] == NULL) {
+        goto finish;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *oad = read_oad(c);
+        if (oad == NULL) {
+            goto finish;
+        }
+        PyTuple_SET_ITEM(values[1], i, oad);
+    }
+    out = new_slotted((PyTypeObject *)cls, setters, values);
+finish:
+    Py_XDECREF(values[0]);
+    Py_XDECREF(values[1]);
+    return out;
+}
+
+/* RCSD: SEQUENCE OF CSD, each CSD a CHOICE { OAD [0], ROAD [1] }. */
+static PyObject *run_rcsd(PyObject *node, Cursor *c) {
+    PyObject *cls = PyTuple_GET_ITEM(node, 1);
+    PyObject *setters = PyTuple_GET_ITEM(node, 2);
+    PyObject *csd_cls = PyTuple_GET_ITEM(node, 3);
+    PyObject *csd_setters = PyTuple_GET_ITEM(node, 4);
+    PyObject *road_cls = PyTuple_GET_ITEM(node, 5);
+    PyObject *road_setters = PyTuple_GET_ITEM(node, 6);
+    Py_ssize_t count;
+    if (read_length(c, &count) < 0 || count > (c->size - c->pos) / 5) {
+        return NULL;
+    }
+    PyObject *columns = PyTuple_New(count);
+    if (columns == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (c->pos >= c->size || c->buf[c->pos] > 1) {
+            Py_DECREF(columns);
+            return NULL;
+        }
+        uint8_t choice = c->buf[c->pos++];
+        PyObject *column = choice == 0 ? read_oad(c) : read_road(c, road_cls, road_setters);
+        if (column == NULL) {
+            Py_DECREF(columns);
+            return NULL;
+        }
+        PyObject *csd = new_slotted((PyTypeObject *)csd_cls, csd_setters, &column);
+        Py_DECREF(column);
+        if (csd == NULL) {
+            Py_DECREF(columns);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(columns, i, csd);
+    }
+    PyObject *out = new_slotted((PyTypeObject *)cls, setters, &columns);
+    Py_DECREF(columns);
+    return out;
+}
+
 static PyObject *run(PyObject *node, Cursor *c) {
     long op = PyLong_AsLong(PyTuple_GET_ITEM(node, 0));
     const uint8_t *p;
@@ -691,6 +802,8 @@ static PyObject *run(PyObject *node, Cursor *c) {
         return run_verification(node, c);
     case OP_RESULT_RECORD:
         return run_result_record(node, c);
+    case OP_RCSD:
+        return run_rcsd(node, c);
     default:
         PyErr_Format(PyExc_SystemError, "unknown decoder opcode %ld", op);
         return NULL;
@@ -896,7 +1009,7 @@ PyMODINIT_FUNC PyInit__accel(void) {
     }
     PyObject *module = PyModule_Create(&module_def);
     /* the last opcode this build knows: _accelerate.py refuses a build older than its programs */
-    if (module != NULL && PyModule_AddIntConstant(module, "LAST_OP", OP_RESULT_RECORD) < 0) {
+    if (module != NULL && PyModule_AddIntConstant(module, "LAST_OP", OP_RCSD) < 0) {
         Py_DECREF(module);
         return NULL;
     }

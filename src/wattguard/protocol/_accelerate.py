@@ -10,7 +10,10 @@ ever has to be at least as strict; tests/protocol/test_accel.py holds the two eq
 The APDU side runs a program compiled here from each service's schema: nested tuples, opcode
 first. Codecs are recognised by identity (or, for combinators, by the closure that built
 them), never by their ``spec`` label alone; anything else becomes an ``OP_PYTHON`` call of the
-codec's own reader, so a new codec is always decoded correctly, if not fast.
+codec's own reader, so a new codec is always decoded correctly, if not fast. Two hand-written
+readers have programs of their own because a curve is made of them: RCSD (a record's columns)
+and the calendar types of Data (each row's freeze time), whose classes and structs are checked
+here before the compiled reader is given them.
 
 The same module compiles the glue of one security step the station runs for every answer it
 verifies, :func:`wattguard.esam.profile.open_answer` (the MAC input, the 4-byte comparison,
@@ -26,15 +29,17 @@ import dataclasses
 import enum
 import functools
 import os
+import struct
 from collections.abc import Callable
 from typing import Any
 
 from wattguard.protocol import apdu as apdu_package
 from wattguard.protocol import data as data_module
 from wattguard.protocol import link
+from wattguard.protocol import values as values_module
 from wattguard.protocol.apdu import _schema, common, security
 from wattguard.protocol.axdr import Reader
-from wattguard.protocol.data import MAX_DEPTH, Data, read_data
+from wattguard.protocol.data import MAX_DEPTH, Data, DataType, read_data
 from wattguard.protocol.values import OAD, SID
 
 __all__ = ["ACTIVE", "OPEN_ANSWER", "REASON", "compile_codec"]
@@ -58,6 +63,7 @@ OP_MAC = 16
 OP_PAYLOAD = 17
 OP_VERIFICATION = 18
 OP_RESULT_RECORD = 19
+OP_RCSD = 20
 
 Node = tuple[Any, ...]
 
@@ -120,8 +126,11 @@ _GENERIC_READ = _schema.Structure.__dict__["read"].__func__
 def _record(cls: Any) -> Node:
     if cls is common.AResultRecord and _result_record_shape():
         # a curve's rows: hand-written in Python, the bulk of what the station decodes
-        rcsd = (OP_PYTHON, data_module.RCSD.read)
-        return (OP_RESULT_RECORD, cls, _setters(cls), rcsd, _DAR_TABLE)
+        return (OP_RESULT_RECORD, cls, _setters(cls), _record(data_module.RCSD), _DAR_TABLE)
+    if cls is data_module.RCSD:
+        rcsd = _rcsd()
+        if rcsd is not None:
+            return rcsd
     if getattr(cls.read, "__func__", None) is not _GENERIC_READ:
         return (OP_PYTHON, cls.read)  # a hand-written reader
     fields = tuple(compile_codec(codec) for _, codec in cls._schema)
@@ -136,6 +145,16 @@ def _result_record_shape() -> bool:
     names = [field.name for field in dataclasses.fields(common.AResultRecord)]
     rcsd = [field.name for field in dataclasses.fields(data_module.RCSD)]
     return names == ["oad", "columns", "result"] and rcsd == ["columns"]
+
+
+def _rcsd() -> Node | None:
+    """The program of an RCSD (the columns of every record read and answer), or None when RCSD
+    or CSD changed shape and their Python readers must run."""
+    rcsd, csd, road = data_module.RCSD, data_module.CSD, values_module.ROAD
+    setters = _setters(rcsd), _setters(csd), _setters(road)
+    if None in setters or [field.name for field in dataclasses.fields(road)] != ["oad", "columns"]:
+        return None
+    return (OP_RCSD, rcsd, setters[0], csd, setters[1], road, setters[2])
 
 
 def _verification() -> Node | None:
@@ -207,12 +226,36 @@ def _services() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     return tuple(single), tuple(None if c is None else tuple(c) for c in choices)
 
 
+#: The calendar types whose values the compiled reader makes itself: each class's Python reader
+#: is ``cls(*layout.unpack(reader.take(layout.size)))`` with the struct named here.
+_CALENDARS = {
+    DataType.DATE_TIME: (values_module.DateTime, values_module._DATE_TIME),
+    DataType.DATE: (values_module.Date, values_module._DATE),
+    DataType.TIME: (values_module.Time, values_module._TIME),
+    DataType.DATE_TIME_S: (values_module.DateTimeS, values_module._DATE_TIME_S),
+}
+
+
+def _calendar(cls: type, layout: struct.Struct) -> tuple[Any, ...] | None:
+    """(cls, setters, one byte per field: its size) for the compiled reader, or None when the
+    class or its struct is not one big-endian unsigned 8- or 16-bit number per field."""
+    setters = _setters(cls)
+    fmt = layout.format
+    if setters is None or not fmt.startswith(">") or len(fmt) - 1 != len(setters):
+        return None
+    sizes = {"B": 1, "H": 2}
+    if not set(fmt[1:]) <= sizes.keys():
+        return None
+    return (cls, setters, bytes(sizes[code] for code in fmt[1:]))
+
+
 def _data_tables() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     tags: list[Any] = [None] * 256
     readers: list[Any] = [None] * 256
     for value, (member, read) in data_module._READERS.items():
         tags[value] = member
-        readers[value] = read
+        calendar = _CALENDARS.get(member)
+        readers[value] = (calendar and _calendar(*calendar)) or read
     return tuple(tags), tuple(readers)
 
 
@@ -226,7 +269,7 @@ def _configure() -> tuple[bool, str]:
             False,
             f"the compiled decoder was not built ({exc}); pip install -e . with a C compiler",
         )
-    if not hasattr(_accel, "open_answer") or getattr(_accel, "LAST_OP", 0) < OP_RESULT_RECORD:
+    if not hasattr(_accel, "open_answer") or getattr(_accel, "LAST_OP", 0) < OP_RCSD:
         # built from an older source: its tables or opcodes differ
         return (
             False,

@@ -5,8 +5,9 @@ WAN secure channel (:mod:`wattguard.network.wan`) as a *station* holding a certi
 the utility's CA (anyone else is refused by the handshake and recorded), then sends requests,
 each answered in order. :class:`CipherClient` is the station's end: it offers the same calls as
 an in-process :class:`~wattguard.cipher.CryptoDevice` (``register``, ``protect``,
-``open_response``, ``open_report``, ``top_up``, the key and certificate updates, ``witness``,
-``witnessed``), so the station uses either.
+``open_response``, ``open_responses`` (a report's answers in one round trip), ``open_report``,
+``top_up``, the key and certificate updates, ``witness``, ``witnessed``), so the station uses
+either.
 
 Messages inside the channel are a 4-byte big-endian length and a JSON object: ``{"op": ...,
 "meter": hex, ...}`` with byte strings in hex; answers ``{"ok": ...}`` or ``{"error": kind,
@@ -30,7 +31,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from wattguard.cipher import CryptoDevice
@@ -38,6 +39,7 @@ from wattguard.errors import ConfigError, DecodeError, SecurityError
 from wattguard.esam.certificate import Certificate
 from wattguard.events import EventSink
 from wattguard.network.channel import (
+    MAX_MESSAGE,
     ChannelClosed,
     ChannelCore,
     ChannelUp,
@@ -63,6 +65,9 @@ log = logging.getLogger(__name__)
 
 
 _READ_SIZE = 65536
+#: Hex characters of answers per ``open_responses`` call (a report larger than that goes in a
+#: few calls): a quarter of the channel's message limit, with room for JSON's quotes.
+_BATCH_BYTES = MAX_MESSAGE // 4
 
 
 class CipherServer:
@@ -136,6 +141,22 @@ class CipherServer:
             ):
                 raise ValueError("open_response takes a SECURITY-Request and -Response")
             return device.open_response(meter, wrapped, response).hex()
+        if op == "open_responses":
+            exchanges = []
+            for address, request, answer in call["exchanges"]:
+                wrapped = decode_apdu(bytes.fromhex(request)) if request else None
+                response = decode_apdu(bytes.fromhex(answer))
+                if not isinstance(response, SecurityResponse) or not (
+                    wrapped is None or isinstance(wrapped, SecurityRequest)
+                ):
+                    raise ValueError("open_responses takes SECURITY-Requests and -Responses")
+                exchanges.append((bytes.fromhex(address), wrapped, response))
+            return [
+                {"error": "security", "detail": str(inner)}
+                if isinstance(inner, SecurityError)
+                else inner.hex()
+                for inner in device.open_responses(exchanges)
+            ]
         if op == "open_report":
             report = decode_apdu(bytes.fromhex(call["report"]))
             if not isinstance(report, SecurityRequest):
@@ -233,6 +254,35 @@ class CipherClient:
             raise
         self.verified += 1
         return bytes.fromhex(raw)
+
+    def open_responses(
+        self, exchanges: Sequence[tuple[bytes, SecurityRequest | None, SecurityResponse]]
+    ) -> list[bytes | SecurityError]:
+        """:meth:`open_response` of each of many answers in one round trip."""
+        calls: list[list[list[str]]] = [[]]
+        size = 0
+        for meter, request, response in exchanges:
+            one = [meter.hex(), "" if request is None else request.to_bytes().hex(),
+                   response.to_bytes().hex()]  # fmt: skip
+            size += sum(map(len, one)) + 16
+            if size > _BATCH_BYTES and calls[-1]:  # well inside the channel's message limit
+                calls.append([])
+                size = sum(map(len, one)) + 16
+            calls[-1].append(one)
+        out: list[bytes | SecurityError] = []
+        for batch in calls if exchanges else ():
+            found = self._call({"op": "open_responses", "meter": "", "exchanges": batch})
+            if not isinstance(found, list) or len(found) != len(batch):
+                raise ConfigError("the cryptographic device answered another number of answers")
+            for inner in found:
+                if isinstance(inner, str):
+                    out.append(bytes.fromhex(inner))
+                else:  # {"error": "security", "detail": ...}
+                    out.append(SecurityError(str(inner.get("detail", "refused"))))
+        refused = sum(1 for inner in out if isinstance(inner, SecurityError))
+        self.refused += refused
+        self.verified += len(out) - refused
+        return out
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
         try:

@@ -16,8 +16,9 @@ terminal, never acknowledged, sends the report again. Readings the storage refus
 (:class:`~wattguard.station.records.InvalidRecord`: a value that is not finite) are recorded
 as a MALFORMED event and acknowledged, since sending them again would not change them.
 
-Each relayed exchange is opened by :func:`~wattguard.station.ingest.verify_exchange` (the
-cryptographic device verifies the meter's MAC; the link's
+The exchanges a report relays are opened together by
+:func:`~wattguard.station.ingest.verify_exchanges` (the cryptographic device verifies each
+meter's MAC, the report's answers in one call; the link's
 :class:`~wattguard.station.freshness.AnswerFreshness` takes each answer once, and only while
 young) before :func:`readings_of` reads it, dated by a time the meter authenticated, never by
 the terminal's item header. A meter's own report (events) goes to ``on_report``; every meter
@@ -55,7 +56,7 @@ from wattguard.clock import Clock
 from wattguard.errors import DecodeError, LocalProtocolError
 from wattguard.events import EventKind, EventSink, SecurityEvent
 from wattguard.network.bus import Bus, down_subject
-from wattguard.network.terminal import decode_item
+from wattguard.network.terminal import Collected, decode_item
 from wattguard.protocol import (
     ClientConnection,
     LinkEvent,
@@ -69,7 +70,7 @@ from wattguard.protocol.apdu import Structure
 from wattguard.protocol.apdu.connect import LinkRequest, LinkRequestType
 from wattguard.protocol.apdu.report import ReportNotificationTransData
 from wattguard.station.freshness import AnswerFreshness
-from wattguard.station.ingest import Reading, Verifier, readings_of, verify_exchange
+from wattguard.station.ingest import Reading, Verifier, readings_of, verify_exchanges
 from wattguard.station.records import InvalidRecord
 
 __all__ = ["ONLINE_HEARTBEATS", "Collector", "CommitQueue", "TerminalLink", "TerminalLinkEvent"]
@@ -214,18 +215,22 @@ class TerminalLink:
             self.heartbeat = float(request.heartbeat)
 
     def _relayed(self, report: ReportNotificationTransData, now: float, wall: float) -> None:
-        readings: list[Reading] = []
+        items: list[Collected] = []
+        relayed: list[bytes] = []
         for data in report.data:
             try:
-                item = decode_item(data)
+                items.append(decode_item(data))
             except DecodeError as exc:
                 self._record(EventKind.MALFORMED, f"relayed item: {exc}", now)
                 continue
-            self.exchanges += 1
-            found = verify_exchange(
-                item, self.verifier, now=wall, require_protection=self.require_protection,
-                events=self.events, freshness=self.freshness, relayed=data,
-            )  # fmt: skip
+            relayed.append(data)
+        self.exchanges += len(items)
+        verified = verify_exchanges(
+            items, self.verifier, now=wall, require_protection=self.require_protection,
+            events=self.events, freshness=self.freshness, relayed=relayed,
+        )  # fmt: skip
+        readings: list[Reading] = []
+        for item, found in zip(items, verified, strict=True):
             if found is None:
                 self.refused += 1
                 continue
