@@ -200,9 +200,12 @@ class JetStreamBus:
         self._progress = asyncio.Event()
         self._settling: set[asyncio.Task[None]] = set()
         self._writer = asyncio.get_running_loop().create_task(self._write())
-        self._consumers: list[asyncio.Task[Any]] = []
-        self._stops: list[Callable[[], None]] = []  # each subscription's unsubscribe
-        self._started: list[asyncio.Future[None]] = []
+        # the live subscriptions: each consumer's task, with its unsubscribe and the future
+        # set once its consumer exists; a task that ended leaves (an FEP subscribes once for
+        # every terminal connection, and a long-lived one must not keep them all)
+        self._subscriptions: dict[
+            asyncio.Task[Any], tuple[Callable[[], None], asyncio.Future[None]]
+        ] = {}
         self.published = self.duplicates = self.failed = 0
         #: publishes the server called duplicates of nothing it stored (module docstring)
         self.unstored = 0
@@ -402,15 +405,25 @@ class JetStreamBus:
         task = asyncio.get_running_loop().create_task(
             self._consume(spec, pattern, handler, durable, started, asked, stopped)
         )
-        self._consumers.append(task)
-        self._started.append(started)
 
         def unsubscribe() -> None:
             stopped.set()
             task.cancel()
 
-        self._stops.append(unsubscribe)
+        self._subscriptions[task] = (unsubscribe, started)
+        task.add_done_callback(self._ended)
         return unsubscribe
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        """A consumer's task ended: it leaves, unless its consumer could not be made (then
+        :meth:`ready` raises that error)."""
+        entry = self._subscriptions.get(task)
+        if entry is None:
+            return
+        started = entry[1]
+        if started.done() and not started.cancelled() and started.exception() is not None:
+            return
+        del self._subscriptions[task]
 
     async def _consume(
         self, spec: StreamSpec, pattern: str, handler: Handler, durable: str | None,
@@ -558,7 +571,7 @@ class JetStreamBus:
 
     async def ready(self) -> None:
         """Wait until every consumer exists and everything queued is stored by the server."""
-        for started in self._started:
+        for _, started in list(self._subscriptions.values()):
             await started
         while not self._queue.empty() and not self._writer.done():
             await asyncio.sleep(0.01)
@@ -577,10 +590,11 @@ class JetStreamBus:
         # completes, and nats-py's fetch awaits through it; the consumer then fetched on, and
         # this close waited for it for good (a CI run hung so, in
         # tests/runtime/test_jetstream_cluster.py; caught again with every task's stack).
-        for stop in self._stops:
+        consumers = list(self._subscriptions)
+        for stop, _ in list(self._subscriptions.values()):
             stop()
-        if self._consumers:
-            await asyncio.wait(self._consumers, timeout=FETCH_WAIT + CLOSE_PATIENCE)
+        if consumers:
+            await asyncio.wait(consumers, timeout=FETCH_WAIT + CLOSE_PATIENCE)
         # not drain(): nats-py 2.16's drain waits for every message a pull put in the
         # subscription's queue to be marked done, and a fetch that takes one from there
         # never marks it, so a drain after a lingering pull waited out its 30 s timeout. What

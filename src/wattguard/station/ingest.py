@@ -201,8 +201,8 @@ def verify_exchanges(
     a cryptographic device across the network), and each step runs over every item before
     the next: decoding the answers, opening them, decoding what they wrapped, admitting them
     as fresh. The decoder's and the cipher's code and tables then stay in the processor's
-    caches from one item to the next; item by item, a protected answer cost a worker about a
-    third more (bench/ingest.py --targets 18)."""
+    caches from one item to the next: in bench/ingest.py's replay, item by item took about a
+    tenth more CPU per reading with full security (docs/architecture.md)."""
     found: list[Verified | None] = [None] * len(items)
     refused: list[SecurityError | DecodeError | None] = [None] * len(items)
     protected: list[int] = []  # the items whose answers go to the verifier
@@ -243,8 +243,8 @@ def verify_exchanges(
             try:
                 if wrapped is None:
                     raise UnverifiedData("a protected answer to no protected request")
-                item, bytes_ = items[index], None if relayed is None else relayed[index]
-                at = _answer_time(item, wrapped, opened_answer, freshness, now, bytes_)
+                item, raw = items[index], None if relayed is None else relayed[index]
+                at = _answer_time(item, wrapped, opened_answer, freshness, now, raw)
                 found[index] = Verified(opened_answer, at)
             except SecurityError as exc:
                 refused[index] = exc
