@@ -60,11 +60,16 @@ class AnswerFreshness:
         self.window = window
         self.tolerance = tolerance
         self._keep = window + tolerance
-        # (meter, binding) -> the fingerprint of the item taken
-        self._taken: dict[tuple[bytes, bytes], bytes] = {}
-        # (when it may be forgotten, (meter, binding)), in the order taken: one entry per key
-        # of _taken (a key is taken again only once its entry was forgotten)
-        self._due: deque[tuple[float, tuple[bytes, bytes]]] = deque()
+        # _key(meter, binding) -> the first FINGERPRINT bytes of the item taken's fingerprint.
+        # An ingest worker holds every meter's bindings of the last window + tolerance (48 a
+        # meter at two answers every 15 minutes): at 100,000 meters that is millions of
+        # entries, so each is one bytes key and one short value, not a tuple of two objects
+        # and a 32-byte digest (175 bytes an entry instead of 326: tests/station/test_freshness.py).
+        self._taken: dict[bytes, bytes] = {}
+        # when each key may be forgotten, and the key, in the order taken: one entry per key of
+        # _taken (a key is taken again only once its entry was forgotten)
+        self._due_at: deque[float] = deque()
+        self._due_key: deque[bytes] = deque()
 
     def admit(
         self,
@@ -87,24 +92,43 @@ class AnswerFreshness:
                 raise StaleAnswer(
                     f"an answer dated {authenticated - now:+.0f} s ahead of the station's clock"
                 )
-        due = self._due
-        if due and due[0][0] <= now:
+        due_at = self._due_at
+        if due_at and due_at[0] <= now:
             self._forget(now)
-        key = (meter, binding)
+        key = _key(meter, binding)
+        mark = fingerprint[:FINGERPRINT]
         before = self._taken.get(key)
         if before is not None:
-            if before == fingerprint:
+            if before == mark:
                 return  # the same item again: a resend
             raise StaleAnswer("an answer to a random number already used")
-        self._taken[key] = fingerprint
-        due.append((now + self._keep, key))
+        self._taken[key] = mark
+        due_at.append(now + self._keep)
+        self._due_key.append(key)
 
     def _forget(self, now: float) -> None:
         """Forget the bindings due by ``now``."""
-        due, taken = self._due, self._taken
-        while due and due[0][0] <= now:
-            del taken[due.popleft()[1]]
+        due_at, due_key, taken = self._due_at, self._due_key, self._taken
+        while due_at and due_at[0] <= now:
+            due_at.popleft()
+            del taken[due_key.popleft()]
 
     def taken(self, meter: bytes) -> int:
         """How many answers of ``meter`` the record holds."""
-        return sum(1 for owner, _ in self._taken if owner == meter)
+        prefix = _key(meter, b"")
+        return sum(1 for key in self._taken if key.startswith(prefix))
+
+    def __len__(self) -> int:
+        """How many answers the record holds."""
+        return len(self._taken)
+
+
+#: Bytes of an item's fingerprint the record keeps: 128 bits of a SHA-256, so that another
+#: item is never taken for a resend by chance.
+FINGERPRINT = 16
+
+
+def _key(meter: bytes, binding: bytes) -> bytes:
+    """One bytes key for (meter, binding): the meter's length first, so that no meter's keys
+    begin another's."""
+    return bytes((len(meter),)) + meter + binding
