@@ -24,9 +24,12 @@ from wattguard.protocol import (
     Control,
     Data,
     DataType,
+    Fragment,
+    FragmentKind,
     LinkFrame,
     ServerAddress,
     _accelerate,
+    crc,
     decode_frame,
     link,
 )
@@ -188,7 +191,7 @@ def test_frames_decode_identically(accel: Any, frame: LinkFrame, wake_up: int) -
     fast = accel.decode_frame(wire)
     if frame.control.scrambled:
         assert fast is None  # left to Python
-    else:
+    else:  # fragmented frames included (a gathered report always is)
         assert fast is not None
         assert same(fast, expected)
         assert type(fast) is LinkFrame
@@ -221,6 +224,50 @@ def test_the_compiled_crc_agrees_with_python(accel: Any, apdu: bytes, error: int
     assert accel.decode_frame(wire) is not None
     fcs = int.from_bytes(wire[-3:-1], "little") ^ error
     assert accel.decode_frame(wire[:-3] + fcs.to_bytes(2, "little") + wire[-1:]) is None
+
+
+@given(st.binary(max_size=2000))
+def test_the_compiled_crc_is_the_reference_crc(accel: Any, data: bytes) -> None:
+    assert accel.crc16(data) == crc.crc16_python(data)
+    assert accel.crc16(bytearray(data)) == accel.crc16(memoryview(data))
+
+
+def test_the_crc_in_use_is_the_compiled_one_and_is_the_catalogue_s(accel: Any) -> None:
+    assert crc._fast_crc is accel.crc16
+    assert crc.crc16(b"123456789") == crc.crc16_python(b"123456789") == 0x906E
+
+
+@given(st.sampled_from(list(FragmentKind)), st.integers(0, 0x0FFF), st.binary(max_size=60))
+def test_every_fragment_decodes_identically(
+    accel: Any, kind: FragmentKind, number: int, data: bytes
+) -> None:
+    frame = LinkFrame(
+        Control(True, False, fragmented=True), ServerAddress(bytes(6)), 0x10, data,
+        Fragment(number, kind),
+    )  # fmt: skip
+    wire = frame.to_bytes()
+    expected = reference_frame(wire)
+    fast = accel.decode_frame(wire)
+    assert fast is not None and same(fast, expected) and fast == frame
+
+
+@pytest.mark.parametrize("word", ["0010", "0020", "00"])  # reserved bits 12 and 13; cut short
+def test_malformed_fragment_words_are_declined(accel: Any, word: str) -> None:
+    good = LinkFrame(
+        Control(True, False, fragmented=True), ServerAddress(bytes(6)), 0x10, b"\x01\x02",
+        Fragment(1, FragmentKind.MIDDLE),
+    ).to_bytes()  # fmt: skip
+    reference_frame(good)  # caches the address
+    header = 1 + 2 + 1 + 7 + 1 + 2  # 68, L, C, AF+SA, CA, HCS
+    body = bytes.fromhex(word) + (b"\x01\x02" if len(word) == 4 else b"")
+    length = header - 1 + len(body) + 2
+    head = good[1 : header - 2]
+    head = length.to_bytes(2, "little") + head[2:]
+    head = head + crc.crc16_bytes(head)
+    wire_body = head + body
+    wire = b"\x68" + wire_body + crc.crc16_bytes(wire_body) + b"\x16"
+    assert isinstance(reference_frame(wire), DecodeError)
+    assert accel.decode_frame(wire) is None
 
 
 def test_an_address_not_yet_seen_is_left_to_python(accel: Any) -> None:

@@ -49,6 +49,9 @@ static PyObject *controls;       /* 256-tuple: Control or None */
 static PyObject *addresses;      /* dict: AF+SA bytes -> ServerAddress */
 static PyTypeObject *frame_type; /* LinkFrame */
 static PyObject *frame_setters;  /* member descriptors: control, address, client, apdu, fragment */
+static PyTypeObject *fragment_type; /* Fragment */
+static PyObject *fragment_setters;  /* member descriptors: number, kind */
+static PyObject *fragment_kinds;    /* 4-tuple: FragmentKind by bits 14-15 of the word */
 static PyTypeObject *data_type;  /* Data (a NamedTuple) */
 static PyTypeObject *oad_type;   /* OAD (a NamedTuple) */
 static PyObject *data_tags;      /* 256-tuple: DataType member or None */
@@ -884,7 +887,7 @@ static PyObject *accel_decode_frame(PyObject *Py_UNUSED(module), PyObject *data)
     }
     uint8_t control_byte = b[start + 3];
     PyObject *control = PyTuple_GET_ITEM(controls, control_byte);
-    if (control == Py_None || control_byte & 0x28) { /* fragmented or scrambled: Python */
+    if (control == Py_None || control_byte & 0x08) { /* scrambled: Python */
         return declined();
     }
     Py_ssize_t address_end = start + 5 + (b[start + 4] & 0x0F) + 1;
@@ -909,20 +912,52 @@ static PyObject *accel_decode_frame(PyObject *Py_UNUSED(module), PyObject *data)
     if (address == NULL) {
         return declined();
     }
+    Py_ssize_t user_start = header_end + 2, user_end = end - 3;
+    PyObject *fragment = NULL;
+    if (control_byte & 0x20) { /* fragmented: the fragment word, then the fragment's data */
+        if (user_end - user_start < 2) {
+            return declined();
+        }
+        unsigned word = b[user_start] | (b[user_start + 1] << 8);
+        if (word & 0x3000) { /* reserved bits */
+            return declined();
+        }
+        PyObject *parts[2] = {PyLong_FromLong(word & 0x0FFF),
+                              PyTuple_GET_ITEM(fragment_kinds, word >> 14)};
+        if (parts[0] == NULL) {
+            return declined();
+        }
+        fragment = new_slotted(fragment_type, fragment_setters, parts);
+        Py_DECREF(parts[0]);
+        if (fragment == NULL) {
+            return declined();
+        }
+        user_start += 2;
+    }
     PyObject *values[5];
     values[0] = control;
     values[1] = address;
     values[2] = PyLong_FromLong(b[address_end]);
-    values[3] = PyBytes_FromStringAndSize((const char *)b + header_end + 2,
-                                          end - 3 - header_end - 2);
-    values[4] = Py_None;
+    values[3] = PyBytes_FromStringAndSize((const char *)b + user_start, user_end - user_start);
+    values[4] = fragment == NULL ? Py_None : fragment;
     PyObject *out = NULL;
     if (values[2] != NULL && values[3] != NULL) {
         out = new_slotted(frame_type, frame_setters, values);
     }
     Py_XDECREF(values[2]);
     Py_XDECREF(values[3]);
+    Py_XDECREF(fragment);
     return out == NULL ? declined() : out;
+}
+
+static PyObject *accel_crc16(PyObject *Py_UNUSED(module), PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    uint16_t crc = crc16((const uint8_t *)view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromLong(crc);
 }
 
 static int check_table(PyObject *table, const char *name) {
@@ -935,17 +970,26 @@ static int check_table(PyObject *table, const char *name) {
 
 static PyObject *accel_configure(PyObject *Py_UNUSED(module), PyObject *args,
                                  PyObject *kwargs) {
-    static char *names[] = {"controls",     "addresses",    "frame_type",   "frame_setters",
-                            "data_type",    "oad_type",     "data_tags",    "data_readers",
-                            "reader_type",  "single",       "choices",      "max_depth",
+    static char *names[] = {"controls",      "addresses",        "frame_type",
+                            "frame_setters", "data_type",        "oad_type",
+                            "data_tags",     "data_readers",     "reader_type",
+                            "single",        "choices",          "max_depth",
+                            "fragment_type", "fragment_setters", "fragment_kinds",
                             NULL};
     PyObject *values[11];
+    PyObject *fragments[3];
     long depth;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!O!O!O!O!OOOOOl", names, &values[0],
-                                     &PyDict_Type, &values[1], &PyType_Type, &values[2],
-                                     &PyTuple_Type, &values[3], &PyType_Type, &values[4],
-                                     &PyType_Type, &values[5], &values[6], &values[7],
-                                     &values[8], &values[9], &values[10], &depth)) {
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "OO!O!O!O!O!OOOOOlO!O!O!", names, &values[0], &PyDict_Type,
+            &values[1], &PyType_Type, &values[2], &PyTuple_Type, &values[3], &PyType_Type,
+            &values[4], &PyType_Type, &values[5], &values[6], &values[7], &values[8], &values[9],
+            &values[10], &depth, &PyType_Type, &fragments[0], &PyTuple_Type, &fragments[1],
+            &PyTuple_Type, &fragments[2])) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(fragments[1]) != 2 || PyTuple_GET_SIZE(fragments[2]) != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "fragment_setters must hold the 2 Fragment fields, fragment_kinds 4");
         return NULL;
     }
     if (check_table(values[0], "controls") < 0 || check_table(values[6], "data_tags") < 0 ||
@@ -971,6 +1015,12 @@ static PyObject *accel_configure(PyObject *Py_UNUSED(module), PyObject *args,
     Py_XSETREF(reader_type, values[8]);
     Py_XSETREF(single_services, values[9]);
     Py_XSETREF(choice_services, values[10]);
+    for (int i = 0; i < 3; i++) {
+        Py_INCREF(fragments[i]);
+    }
+    Py_XSETREF(fragment_type, (PyTypeObject *)fragments[0]);
+    Py_XSETREF(fragment_setters, fragments[1]);
+    Py_XSETREF(fragment_kinds, fragments[2]);
     max_depth = depth;
     configured = 1;
     Py_RETURN_NONE;
@@ -982,7 +1032,8 @@ int accel_open_init(void);
 
 static PyMethodDef methods[] = {
     {"decode_frame", accel_decode_frame, METH_O,
-     "The LinkFrame of a well-formed, unfragmented, unscrambled frame, else None."},
+     "The LinkFrame of a well-formed, unscrambled frame, else None."},
+    {"crc16", accel_crc16, METH_O, "CRC-16/X-25 of a bytes-like object (protocol/crc.py)."},
     {"decode_apdu", accel_decode_apdu, METH_O,
      "The APDU object of a well-formed APDU, else None."},
     {"decode_data", accel_decode_data, METH_VARARGS,

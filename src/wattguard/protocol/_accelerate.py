@@ -2,9 +2,11 @@
 
 ``_accel`` (C, ``_accel.c``) decodes well-formed frames and APDUs into the very objects the
 Python decoder builds, and answers ``None`` for anything it declines: malformed input, rare
-features (fragmented or scrambled frames, an address not yet cached), a codec it has no opcode
-for at a point where the input needs one. ``decode_frame`` and ``decode_apdu`` then run the
-Python decoder, which stays the reference and the only source of errors. The fast path only
+features (scrambled frames, frames counted in kilobytes, an address not yet cached), a codec it
+has no opcode for at a point where the input needs one (fragmented frames are decoded: a report
+gathering many meters' records is always several fragments). ``decode_frame`` and
+``decode_apdu`` then run the Python decoder, which stays the reference and the only source of
+errors. The fast path only
 ever has to be at least as strict; tests/protocol/test_accel.py holds the two equal.
 
 The APDU side runs a program compiled here from each service's schema: nested tuples, opcode
@@ -14,6 +16,9 @@ codec's own reader, so a new codec is always decoded correctly, if not fast. Two
 readers have programs of their own because a curve is made of them: RCSD (a record's columns)
 and the calendar types of Data (each row's freeze time), whose classes and structs are checked
 here before the compiled reader is given them.
+
+CRC-16/X-25 is in the module too (``crc16``): :func:`wattguard.protocol.crc.crc16` calls it
+when it is in use, so encoding a frame costs no Python per byte either.
 
 The same module compiles the glue of one security step the station runs for every answer it
 verifies, :func:`wattguard.esam.profile.open_answer` (the MAC input, the 4-byte comparison,
@@ -34,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wattguard.protocol import apdu as apdu_package
+from wattguard.protocol import crc as crc_module
 from wattguard.protocol import data as data_module
 from wattguard.protocol import link
 from wattguard.protocol import values as values_module
@@ -269,15 +275,20 @@ def _configure() -> tuple[bool, str]:
             False,
             f"the compiled decoder was not built ({exc}); pip install -e . with a C compiler",
         )
-    if not hasattr(_accel, "open_answer") or getattr(_accel, "LAST_OP", 0) < OP_RCSD:
+    if not hasattr(_accel, "crc16") or getattr(_accel, "LAST_OP", 0) < OP_RCSD:
         # built from an older source: its tables or opcodes differ
         return (
             False,
             "the compiled decoder was built from an older source; rebuild it: pip install -e .",
         )
-    setters = _setters(link.LinkFrame)
-    if setters is None or not (issubclass(Data, tuple) and issubclass(OAD, tuple)):
-        return False, "LinkFrame, Data or OAD changed shape; the compiled decoder is off"
+    setters, fragment_setters = _setters(link.LinkFrame), _setters(link.Fragment)
+    kinds = tuple(link.FragmentKind(value) for value in range(4))
+    if (
+        setters is None
+        or fragment_setters is None
+        or not (issubclass(Data, tuple) and issubclass(OAD, tuple))
+    ):
+        return False, "LinkFrame, Fragment, Data or OAD changed shape; the compiled decoder is off"
     tags, readers = _data_tables()
     single, choices = _services()
     _accel.configure(
@@ -293,8 +304,12 @@ def _configure() -> tuple[bool, str]:
         single=single,
         choices=choices,
         max_depth=MAX_DEPTH,
+        fragment_type=link.Fragment,
+        fragment_setters=fragment_setters,
+        fragment_kinds=kinds,
     )
     link._fast_frame = _accel.decode_frame
+    crc_module._fast_crc = _accel.crc16
     apdu_package._fast_apdu = _accel.decode_apdu
     data_module._fast_data = _accel.decode_data
     return True, "compiled decoder in use"
