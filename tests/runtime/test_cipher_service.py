@@ -84,17 +84,22 @@ def station_client(port: int, utility: UtilityPki) -> CipherClient:
     )  # fmt: skip
 
 
+def measuring_line(device: CryptoDevice) -> Line:
+    """METER, provisioned by ``device``, a minute into measuring, on a line of its own."""
+    esam = EsamClient(device.provision_esam(METER))
+    meter = new_meter(METER, esam=esam, wallet=esam)
+    meter.power_up(T0)
+    meter.measure(Measurement(230.0, 5.0, 1100.0, 100.0), 60.0, T0 + 60)
+    return Line(meter)
+
+
 def test_the_station_verifies_a_meter_through_the_service(
     service: tuple[int, UtilityPki, CryptoDevice],
 ) -> None:
     port, utility, device = service
     client = station_client(port, utility)
-    esam = EsamClient(device.provision_esam(METER))
-    meter = new_meter(METER, esam=esam, wallet=esam)
-    meter.power_up(T0)
-    meter.measure(Measurement(230.0, 5.0, 1100.0, 100.0), 60.0, T0 + 60)
     request = wrap_with_rn(GetRequestNormal(1, OAD(0x0010, 2, 0)))
-    answer = Line(meter).exchange(request, T0 + 61)
+    answer = measuring_line(device).exchange(request, T0 + 61)
     assert isinstance(answer, SecurityResponse)
     inner = decode_apdu(client.open_response(METER, request, answer))
     assert isinstance(inner, GetResponseNormal)
@@ -115,11 +120,7 @@ def test_a_report_s_answers_are_verified_in_one_round_trip(
     same as the device gives in-process; a report too large for one message goes in a few."""
     port, utility, device = service
     client = station_client(port, utility)
-    esam = EsamClient(device.provision_esam(METER))
-    meter = new_meter(METER, esam=esam, wallet=esam)
-    meter.power_up(T0)
-    meter.measure(Measurement(230.0, 5.0, 1100.0, 100.0), 60.0, T0 + 60)
-    line = Line(meter)
+    line = measuring_line(device)
     exchanges: list[tuple[bytes, SecurityRequest | None, SecurityResponse]] = []
     for piid in range(1, 7):
         request = wrap_with_rn(GetRequestNormal(piid, OAD(0x0010, 2, 0)))
