@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -330,6 +330,19 @@ class StationSecurity:
             pair = self._keys(meter, keyset, version)
         payload = response.payload
         return p.open_answer(pair[0], pair[1], binding, payload.protection, payload.data, tag)
+
+    def open_responses(
+        self, exchanges: Sequence[tuple[bytes, SecurityRequest | None, SecurityResponse]]
+    ) -> list[bytes | SecurityError]:
+        """:meth:`open_response` of each of many answers, in order: the inner APDU, or the
+        SecurityError that refused it (the station's ``Verifier`` batch call)."""
+        out: list[bytes | SecurityError] = []
+        for meter, request, response in exchanges:
+            try:
+                out.append(self.open_response(meter, request, response))
+            except SecurityError as exc:
+                out.append(exc)
+        return out
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
         """The report inside a meter's plaintext + RN_MAC report; IntegrityError if forged,
