@@ -245,17 +245,15 @@ class CryptoDevice:
     ) -> list[bytes | SecurityError]:
         """:meth:`open_response` of each of many answers (a terminal's report), in order: the
         inner APDU, or the SecurityError that refused it (recorded as one refusal)."""
-        known, security = self._known, self.security
-        out: list[bytes | SecurityError] = []
-        for meter, request, response in exchanges:
-            if meter not in known:
+        for meter, _, _ in exchanges:
+            if meter not in self._known:
                 self.register(meter)
-            try:
-                out.append(security.open_response(meter, request, response))
-            except SecurityError as exc:
-                self._refused(meter, "answer", exc)
-                out.append(exc)
-        self.verified += sum(1 for inner in out if not isinstance(inner, SecurityError))
+        out = self.security.open_responses(exchanges)
+        for (meter, _, _), inner in zip(exchanges, out, strict=True):
+            if isinstance(inner, SecurityError):
+                self._refused(meter, "answer", inner)
+            else:
+                self.verified += 1
         return out
 
     # bookkeeping
