@@ -112,3 +112,84 @@ def test_an_unpartitioned_readings_table_is_migrated_with_its_rows(postgres: Bac
 def test_sqlite_has_no_partitions_and_migration_7_changes_nothing_there() -> None:
     (seven,) = [m for m in MIGRATIONS if m.version == 7]
     assert seven.statements == () and seven.postgres
+
+
+KEY_COLUMNS = (
+    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+    " AND a.attnum = ANY (i.indkey) WHERE i.indrelid = 'readings'::regclass AND i.indisprimary"
+    " ORDER BY array_position(i.indkey::int2[], a.attnum)"
+)
+INDEXES = "SELECT indexdef FROM pg_indexes WHERE tablename = 'readings' AND schemaname = ?"
+
+
+def test_postgres_keys_the_readings_in_the_order_they_arrive(postgres: Backend) -> None:
+    store = postgres.open()
+    assert isinstance(store, PostgresStorage)
+    assert [name for (name,) in postgres.raw(store, KEY_COLUMNS)] == ["meter", "time", "quantity"]
+    indexes = [d for (d,) in postgres.raw(store, INDEXES, (postgres.schema,))]
+    # the primary key serves a meter's readings by time: no second index on (meter, time)
+    assert not any('(meter, "time")' in d or "(meter, time)" in d for d in indexes), indexes
+    assert len(indexes) == 3, indexes  # the key, the curve's partial index, the reading tail's
+
+
+def test_version_15_reorders_the_key_and_keeps_every_reading(postgres: Backend) -> None:
+    store = postgres.open()
+    assert isinstance(store, PostgresStorage)
+    # the table as version 14 left it: key (meter, quantity, time) and a (meter, time) index
+    for statement in (
+        "ALTER TABLE readings DROP CONSTRAINT readings_pkey",
+        "ALTER TABLE readings ADD CONSTRAINT readings_pkey PRIMARY KEY (meter, quantity, time)",
+        "CREATE INDEX readings_meter_time ON readings (meter, time)",
+        "DELETE FROM schema_version WHERE version = 15",
+    ):
+        postgres.raw(store, statement)
+    rows = [*day_readings(DAY0), *day_readings(DAY0, M2), *day_readings(DAY0 + 1, M2)]
+    rows += [Reading(M1, "20000201", DAY0 * DAY + k * 900, 220.0 + k) for k in range(4)]
+    assert store.add_readings(rows) == len(rows)
+    upgraded = postgres.open()
+    assert isinstance(upgraded, PostgresStorage)
+    assert upgraded.schema_versions() == list(range(1, SCHEMA_VERSION + 1))
+    assert [n for (n,) in postgres.raw(upgraded, KEY_COLUMNS)] == ["meter", "time", "quantity"]
+    assert len(postgres.raw(upgraded, INDEXES, (postgres.schema,))) == 3
+    assert upgraded.count_readings() == len(rows)
+    assert upgraded.add_readings(rows) == 0  # the key still refuses each one twice
+    # a meter's readings, of one quantity and of all, come back as stored and in order
+    assert upgraded.readings(M1, ENERGY) == day_readings(DAY0)
+    everything = upgraded.readings(M1)
+    assert everything == sorted(everything, key=lambda r: (r.time, r.quantity))
+    assert len(everything) == 8
+
+
+def test_the_upkeep_gives_the_planner_statistics_for_todays_curves(postgres: Backend) -> None:
+    """A day's partition fills from nothing. Without statistics the planner reads one meter's
+    curve through the curve's partial index, every meter's entries of the day; the upkeep's
+    ANALYZE makes it take the primary key."""
+    store = postgres.open()
+    assert isinstance(store, PostgresStorage)
+    curve = "50020200/00100201"
+    meters = [f"{k:012d}" for k in range(1, 801)]
+    rows = [
+        (meter, quantity, DAY0 * DAY + 900 * step, float(step), None)
+        for step in range(96)
+        for meter in meters
+        for quantity in (ENERGY, curve)
+    ]
+    for start in range(0, len(rows), 20_000):
+        store.add_rows(rows[start : start + 20_000])
+    query = (
+        "EXPLAIN SELECT meter, quantity, time, value FROM readings WHERE meter = ? "
+        "AND quantity = ? AND time >= ? AND time < ? ORDER BY time, quantity LIMIT 10000"
+    )
+    params = (meters[116], curve, DAY0 * DAY, (DAY0 + 1) * DAY)
+
+    def plan() -> str:
+        return "\n".join(line for (line,) in postgres.raw(store, query, params))
+
+    assert "readings_curve" in plan() or "time_meter_value_quantity" in plan()  # unanalysed
+    store.maintain(DAY0 * DAY + 3600.0)
+    chosen = plan()
+    assert "pkey" in chosen and "time_meter_value_quantity" not in chosen, chosen
+    analysed = "SELECT reltuples FROM pg_class WHERE relname = ? AND relnamespace = ?::regnamespace"
+    assert postgres.raw(store, analysed, (partition_name(DAY0), postgres.schema))[0][0] > 0
+    got = store.readings(meters[116], curve, DAY0 * DAY, (DAY0 + 1) * DAY)
+    assert [r.time for r in got] == [DAY0 * DAY + 900 * k for k in range(96)]

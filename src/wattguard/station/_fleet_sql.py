@@ -7,8 +7,10 @@ active energy each meter froze at each quarter hour, DL/T 698.45 object 5002) fr
 index :data:`CURVE_INDEX` (schema version 6) alone: the span's entries, in time order, never
 the table (``bench/fleet_figures.py`` measures it against reading each meter's curve). The
 index is partial, and the statements name the curve as a literal (a constant of this module,
-never input), so that only they can use it: a query of one meter's readings, whose quantity
-is a parameter, keeps the primary key's index, which is the right one for it.
+never input). A query of one meter's readings of the curve could use it too, and would read
+the whole span's entries: the primary key is the right index for it, and PostgreSQL's planner
+takes it when the partition's statistics are current (the upkeep keeps them so:
+:meth:`~wattguard.station._sql.SqlStorage.maintain`).
 """
 
 from __future__ import annotations

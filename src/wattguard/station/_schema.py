@@ -26,11 +26,13 @@ which time-of-use table split them, each district's daily loss, each meter's lat
 the meters' own time-of-use tables and feeders). Version 10 records each district's supply
 meter (:mod:`wattguard.station._district_sql`), filled in from the meters of class
 ``district`` a database already holds. Version 11 keeps the orderly-charging jobs' state across
-a restart (:mod:`wattguard.station.charging_state`). Version 12 records, on PostgreSQL, the
+a restart (:mod:`wattguard.station.charging_state`). Version 13 records, on PostgreSQL, the
 transaction that stored each reading (``readings.txid``, ``pg_current_xact_id()``, indexed):
 the leader follows the readings the ingest workers commit in commit order
 (:mod:`wattguard.station.reading_tail`); rows stored before it have none. SQLite follows its
-``rowid`` and changes nothing.
+``rowid`` and changes nothing. Version 15 orders the readings' key on PostgreSQL as (meter,
+time, quantity) and drops the (meter, time) index it makes redundant (see
+:mod:`wattguard.station.partitions`); on SQLite it changes nothing.
 
 Freezes (minute curves, daily records) are readings: their quantity carries the record object
 (``50020200/00100201``) and their time is the freeze time (see
@@ -298,6 +300,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         # where the balance fit's feeders came from that day: "records" (analysis_feeder),
         # "inferred" (from the customers' voltage curves) or "none" (one-feeder model)
         _add_feeders_column,
+    ),
+    Migration(
+        15,
+        (),  # SQLite: the key stays (meter, quantity, time); its readings do not grow to this
+        postgres=(
+            # the readings' key in the order they arrive in: a meter's values of one time are
+            # written together, so they go to one place of the index, not one per quantity;
+            # it serves a meter's readings by time too, so the (meter, time) index goes
+            # (station.partitions, "Which query uses which index")
+            "DROP INDEX IF EXISTS readings_meter_time",
+            "ALTER TABLE readings DROP CONSTRAINT IF EXISTS readings_pkey",
+            "ALTER TABLE readings ADD CONSTRAINT readings_pkey PRIMARY KEY (meter, time, quantity)",
+        ),
     ),
 )
 

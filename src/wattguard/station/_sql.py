@@ -223,11 +223,13 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables, Opera
 
     def maintain(self, now: float, retain_days: int | None = None) -> list[int]:
         """The runtime's periodic upkeep: make ready the partitions of today and the
-        :data:`~wattguard.station.partitions.AHEAD` next days (PostgreSQL), and with
+        :data:`~wattguard.station.partitions.AHEAD` next days and refresh the statistics of
+        today's and yesterday's (PostgreSQL), and with
         ``retain_days`` remove the days before the last ``retain_days`` whole days (today is
         always kept); the days removed."""
         today = day_of(moment(now, "now"))
         self._prepare_days(set(range(today, today + AHEAD + 1)))
+        self._refresh_statistics({today - 1, today})
         if retain_days is None:
             return []
         if isinstance(retain_days, bool) or not isinstance(retain_days, int) or retain_days < 0:
@@ -236,6 +238,10 @@ class SqlStorage(RuleTables, FleetQueries, DistrictTables, ChargingTables, Opera
 
     def _prepare_days(self, days: set[int]) -> None:
         """Make sure readings of ``days`` can be stored (PostgreSQL: their partitions)."""
+
+    def _refresh_statistics(self, days: set[int]) -> None:
+        """Bring the planner's statistics of the readings of ``days`` up to date (PostgreSQL:
+        the days being written; SQLite needs none)."""
 
     # meters
 

@@ -3,10 +3,12 @@
 Theory of operation. The analyses of :mod:`wattguard.analytics` need curves in bulk: every
 meter of a district over a time range at once, as arrays. :class:`AnalysisStore` reads them
 with one query per district and quantity (``meter IN (...) AND quantity = ? AND time`` between
-two bounds: the readings' primary key (meter, quantity, time) answers it with one range scan a
-meter) and turns the rows into columns. Its results live in tables of their own, made by the
-station's numbered migration 9 (:mod:`wattguard.station._schema`), read and written through
-the SQL storage's public :meth:`~wattguard.station._sql.SqlStorage.query` and
+two bounds: the readings' primary key answers it with one range scan a meter, the meter's
+other quantities skipped inside the index on PostgreSQL, where it is (meter, time, quantity):
+:mod:`wattguard.station.partitions`) and turns the rows into columns. Its results live in
+tables of their own, made by the station's numbered migration 9
+(:mod:`wattguard.station._schema`), read and written through the SQL storage's public
+:meth:`~wattguard.station._sql.SqlStorage.query` and
 :meth:`~wattguard.station._sql.SqlStorage.transaction`:
 
 * ``analysis_progress`` (district, day, state): the last complete day the job took in for each

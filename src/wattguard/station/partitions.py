@@ -18,17 +18,29 @@ readings) is a table PostgreSQL handles well, a month would not be.
 On SQLite there is one table: partitioning does not apply, and retention deletes the rows of
 the days before the cutoff. Both give the same answer: the days removed.
 
-Which query uses which index (both dialects unless said):
+Which query uses which index. On PostgreSQL the primary key is ``(meter, time, quantity)``
+(schema version 15), in the order the readings arrive in: a terminal's report brings each
+meter's values of one time together (its real-time values, a curve row's columns), and they
+go to one place of the index. Keyed ``(meter, quantity, time)`` they went to one place per
+quantity, and once a day's partition outgrew the server's buffers nearly every row dirtied an
+index page of its own: at 100,000 meters the insert cost grew from 6.7 to 14.9 us a row of
+server CPU over a day, against 4.6 to about 6 with this order (``bench/pg_day.py``). So:
 
-* the primary key ``(meter, quantity, time)``: the idempotent insert (``ON CONFLICT DO
-  NOTHING``), the API's readings of a meter's quantity (``GET /api/meters/{m}/readings?
-  quantity=``, :meth:`~wattguard.station.storage.Storage.readings` with a quantity), the
-  latest value per meter (:meth:`~wattguard.station.storage.Storage.latest`, a skip scan then
-  one seek per meter), and every analytics read (``station.analysis_store``: ``meter IN (...)
-  AND quantity = ? AND time`` range, ``MAX``/``MIN(time)``);
-* ``readings_meter_time (meter, time)`` (PostgreSQL): a meter's readings of every quantity by
-  time, newest first (the API's readings page without a quantity and the CSV export), which
-  the primary key would answer only by sorting all of the meter's rows in the range;
+* the primary key: the idempotent insert (``ON CONFLICT DO NOTHING``); a meter's readings by
+  time, of every quantity (the API's readings page, newest first, and the CSV export) or of
+  one (``GET /api/meters/{m}/readings?quantity=``, :meth:`~wattguard.station.storage.Storage.
+  readings` with a quantity: the meter's range in time order, the other quantities skipped
+  inside the index); the latest value per meter (:meth:`~wattguard.station.storage.Storage.
+  latest`, a skip scan over the meters, then each meter's entries newest first until one of
+  the quantity: a handful when the meter reports it at each collection, every entry of the
+  meter when it has none); every analytics read (``station.analysis_store``: ``meter IN
+  (...) AND quantity = ? AND time`` range, by meter and time; ``MAX``/``MIN(time)``, which
+  the partitions answer newest or oldest first, one day's entries at most when it has one);
+* on SQLite the primary key stays ``(meter, quantity, time)``: a file's table does not grow
+  to where the order matters, and a meter's readings of every quantity are sorted by time
+  (the page's rows, a few thousand);
+* the curve's partial index (time first): the fleet's aggregates (``station._fleet_sql``);
+* ``readings_txid`` (PostgreSQL): the reading tail (``station.reading_tail``);
 * the partition bounds: any query with a time range reads only the days it names.
 
 Here the only text formatted into a statement is a partition's name and bounds, computed from

@@ -448,6 +448,28 @@ class PostgresStorage(SqlStorage):
                 cur.execute(create_partition(day))
         self.partitions().update(missing)
 
+    def _refresh_statistics(self, days: set[int]) -> None:
+        """``ANALYZE`` the partitions of ``days`` that exist, on a connection of its own (the
+        ingest's is not held up while the server samples). A day's partition fills from
+        nothing in a day, and the planner chooses between the primary key and the curve's
+        partial index by its statistics: with none, or a morning's, it can take the partial
+        index for one meter's curve and read the whole day's (``station.partitions``). The
+        server's autovacuum does this too where it runs, but it may not (it is a setting),
+        and it never analyses the partitioned table's parent."""
+        wanted = sorted(day for day in days if day in self.partitions())
+        if not wanted:
+            return
+        try:
+            db = self._connect()
+        except ConfigError as exc:
+            raise StorageUnavailable(str(exc)) from None
+        with self._errors():
+            try:
+                for day in wanted:
+                    db.execute(f'ANALYZE "{partition_name(day)}"')
+            finally:
+                db.close()
+
     def partitions(self) -> set[int]:
         """The days the readings table has a partition for (remembered; looked up again after
         a failed write or a retention run)."""
