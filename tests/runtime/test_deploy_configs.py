@@ -1,7 +1,7 @@
 """The production layout's configuration files in deploy/ parse: each NATS cluster node's
 configuration passes ``nats-server -t`` (with the authorization block ``wattguard bus --init``
 writes), the systemd units parse as unit files and run commands wattguard's own parser
-accepts."""
+accepts, and the PostgreSQL settings are ones the server knows, with values it takes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from wattguard.testing.services import NATS_SERVER, require
+from wattguard.testing.services import NATS_SERVER, POSTGRES_URL, require
+from wattguard.testing.storage import postgres_unreachable
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 NODES = sorted((DEPLOY / "nats-cluster").glob("nats-*.conf"))
@@ -97,3 +98,60 @@ def test_each_wattguard_unit_runs_a_command_wattguard_accepts(unit: Path) -> Non
     assert "$" not in " ".join(arguments), "every variable comes from wattguard.env"
     parsed = build_parser().parse_args(arguments)
     assert parsed.jetstream and parsed.replicas == 3
+
+
+POSTGRES_CONF = DEPLOY / "postgresql" / "wattguard.conf"
+_UNITS = {"kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}
+_TIMES = {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "d": 86400}
+
+
+def _settings(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip().strip("'")
+    return pairs
+
+
+def test_the_postgresql_settings_are_the_servers_own_and_in_range() -> None:
+    """Each setting of deploy/postgresql/wattguard.conf is one the running server knows, of
+    its type, within its bounds (memory and times in the server's units), an enum one of its
+    values: a misspelt name or a value the server would refuse at start fails here."""
+    problem = postgres_unreachable()
+    require(problem is None, problem or "")
+    import psycopg
+
+    settings = _settings(POSTGRES_CONF)
+    assert {"shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression"} <= set(
+        settings
+    )
+    with psycopg.connect(POSTGRES_URL) as db:
+        rows = db.execute(
+            "SELECT name, vartype, unit, min_val, max_val, enumvals FROM pg_settings "
+            "WHERE name = ANY(%s)",
+            (list(settings),),
+        ).fetchall()
+    known = {row[0]: row[1:] for row in rows}
+    assert set(settings) == set(known), f"unknown to the server: {set(settings) - set(known)}"
+    for name, value in settings.items():
+        vartype, unit, low, high, choices = known[name]
+        if vartype == "enum":
+            assert value in choices, (name, value, choices)
+        elif vartype == "bool":
+            assert value in ("on", "off", "true", "false"), (name, value)
+        elif vartype == "integer":
+            digits = value.rstrip("kMGTBminsdh")
+            suffix = value[len(digits) :]
+            assert digits.isdigit(), (name, value)
+            amount = float(digits)
+            if unit and unit[-1] == "B":  # memory: "8kB" pages, "MB"...
+                base = unit.lstrip("0123456789") or "kB"
+                scale = float(unit[: len(unit) - len(base)] or 1) * _UNITS[base]
+                amount = amount * _UNITS[suffix or base] / scale
+            elif unit in _TIMES:
+                amount = amount * _TIMES[suffix or unit] / _TIMES[unit]
+            else:
+                assert not suffix, (name, value)
+            assert float(low) <= amount <= float(high), (name, value, low, high)

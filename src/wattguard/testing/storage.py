@@ -16,7 +16,7 @@ from wattguard.errors import ConfigError
 from wattguard.station.storage import PostgresStorage, SqliteStorage, open_storage
 from wattguard.testing.services import POSTGRES_URL, require
 
-__all__ = ["BACKENDS", "PERSISTENT", "Backend", "Store", "undo_after"]
+__all__ = ["BACKENDS", "PERSISTENT", "Backend", "Store", "postgres_unreachable", "undo_after"]
 
 BACKENDS = ["sqlite-memory", "sqlite-file", "postgresql"]
 PERSISTENT = ["sqlite-file", "postgresql"]  # those a second process or a reopen can reach
@@ -24,7 +24,8 @@ PERSISTENT = ["sqlite-file", "postgresql"]  # those a second process or a reopen
 Store = SqliteStorage | PostgresStorage
 
 
-def _reachable() -> str | None:
+def postgres_unreachable() -> str | None:
+    """Why the test PostgreSQL server cannot be used, or None when it can."""
     try:
         import psycopg
     except ImportError:
@@ -44,7 +45,7 @@ class Backend:
         self.opened: list[Store] = []
         self.schema = f"t_{uuid.uuid4().hex[:16]}"
         if name == "postgresql":
-            problem = _reachable()
+            problem = postgres_unreachable()
             require(problem is None, problem or "")
             separator = "&" if "?" in POSTGRES_URL else "?"
             self.url = f"{POSTGRES_URL}{separator}schema={self.schema}"
