@@ -35,6 +35,11 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from chain_roles import meter_addresses
 
 from wattguard.station.storage import PostgresStorage
 
@@ -60,8 +65,8 @@ STORE = (
 
 
 def meters(count: int) -> list[str]:
-    """``bench/chain.py``'s addresses: terminal number then the meter's number on it."""
-    return [f"{1 + i // PER_TERMINAL:06d}{i % PER_TERMINAL + 1:06d}" for i in range(count)]
+    """``bench/chain.py``'s addresses, as the station stores them (hex)."""
+    return [address.hex() for address in meter_addresses(count, PER_TERMINAL)]
 
 
 def postgres_cpu() -> float:

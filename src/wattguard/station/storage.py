@@ -360,11 +360,15 @@ class PostgresStorage(SqlStorage):
         if self._closed:
             raise StorageUnavailable(f"the storage at {_safe(self.url)} was closed")
         if self._db.broken or self._db.closed:
-            try:
-                self._db = self._connect()
-            except ConfigError as exc:
-                raise StorageUnavailable(str(exc)) from None
+            self._db = self._reconnect()
         return self._db
+
+    def _reconnect(self) -> Any:
+        """A new connection, or StorageUnavailable (the server went away since the start)."""
+        try:
+            return self._connect()
+        except ConfigError as exc:
+            raise StorageUnavailable(str(exc)) from None
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
@@ -459,10 +463,7 @@ class PostgresStorage(SqlStorage):
         wanted = sorted(day for day in days if day in self.partitions())
         if not wanted:
             return
-        try:
-            db = self._connect()
-        except ConfigError as exc:
-            raise StorageUnavailable(str(exc)) from None
+        db = self._reconnect()
         with self._errors():
             try:
                 for day in wanted:
