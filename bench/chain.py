@@ -509,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # stopped (timeout, kill): end the run's processes and drop its database on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    sizes = args.meters + ([FULL] if args.full else [])
+    sizes = sorted(set(args.meters + ([FULL] if args.full else [])))  # --meters 100000 --full: one
     results = []
     for n in sizes:
         print(f"  chain: {n:,} meters x {args.hours:g} h ...", file=sys.stderr, flush=True)

@@ -63,6 +63,7 @@ from wattguard.network.utility import UtilityPki
 from wattguard.protocol import CSD, OAD, OMD, Data
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.values import ROAD, TI
+from wattguard.runtime.allocator import keep_large_blocks_mapped
 from wattguard.runtime.buskeys import STATION
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.ingest import drive_group_commit
@@ -164,9 +165,10 @@ def terminal_addresses(meters: int, per_terminal: int) -> list[bytes]:
     return [bytes.fromhex(f"99{k:010d}") for k in range(1, -(-meters // per_terminal) + 1)]
 
 
-def meter_addresses(meters: int, per_terminal: int) -> list[bytes]:
+def meter_addresses(meters: int, per_terminal: int, first: int = 0) -> list[bytes]:
+    """The addresses of meters ``first`` .. ``meters`` - 1 of the run (terminal by terminal)."""
     return [bytes.fromhex(f"{1 + i // per_terminal:06d}{i % per_terminal + 1:06d}")
-            for i in range(meters)]  # fmt: skip
+            for i in range(first, meters)]  # fmt: skip
 
 
 def configure(terminal: Terminal, now: float) -> None:
@@ -236,6 +238,9 @@ def settled(net: FleetNet) -> bool:
 
 async def run_fleet(args: argparse.Namespace) -> None:
     run = Path(args.dir)
+    # the load model's slot arrays (hundreds of KB, made and freed each slot) stay mappings
+    # of their own: in the heap, the holes they left grew the fleet ~25 B a meter an hour
+    keep_large_blocks_mapped()
     base_rss = _rss()
     peak = _PeakTrace.start()
     calendar = SharedCalendar(run / "clock", slot=args.index)
@@ -243,8 +248,10 @@ async def run_fleet(args: argparse.Namespace) -> None:
     master = load_vault(run / "vault", os.environ[PASSPHRASE])[0]
     every = terminal_addresses(args.meters, args.per_terminal)
     share = fleet_share(len(every), args.fleets, args.index)
-    everyone = meter_addresses(args.meters, args.per_terminal)
-    meters = everyone[share.start * args.per_terminal : share.stop * args.per_terminal]
+    # this fleet's meters only: a list of every meter's address would be 47 B a meter of the
+    # run in each fleet process
+    meters = meter_addresses(min(args.meters, share.stop * args.per_terminal), args.per_terminal,
+                             share.start * args.per_terminal)  # fmt: skip
     backlog = int(args.backlog * len(meters) / max(1, args.meters))
     servers = _fleets(meters, args.per_terminal * max(1, args.group // args.per_terminal),
                       master, start, seed=1 + share.start)  # fmt: skip
@@ -446,7 +453,9 @@ async def _heard(arrived: asyncio.Event, idle: float = _IDLE) -> None:
 class _PeakTrace:
     """With ``CHAIN_TRACEMALLOC`` set, the fleet traces its allocations and, at the end, prints
     what the fleet held (by line of source) when the traced memory was at its highest: what
-    each simulated meter costs, beyond the RSS figure."""
+    each simulated meter costs, beyond the RSS figure. With ``CHAIN_TRACEMALLOC_EARLY`` (wall
+    seconds) too, it prints first what it held at the end beyond what it held that long into
+    the run: what grows with the simulated time rather than with the meters."""
 
     current: _PeakTrace | None = None
 
@@ -458,6 +467,10 @@ class _PeakTrace:
         self.base = tracemalloc.take_snapshot()
         self.peak: Any = None
         self.highest = 0
+        self.began = time.monotonic()
+        early = os.environ.get("CHAIN_TRACEMALLOC_EARLY")
+        self.early_after = None if early is None else float(early)
+        self.early: Any = None
 
     @classmethod
     def start(cls) -> _PeakTrace | None:
@@ -466,12 +479,23 @@ class _PeakTrace:
         return cls.current
 
     def look(self) -> None:
+        if (self.early is None and self.early_after is not None
+                and time.monotonic() - self.began > self.early_after):  # fmt: skip
+            self.early = self.tracemalloc.take_snapshot()
         now = self.tracemalloc.get_traced_memory()[0]
         if now > self.highest * 1.03:
             self.highest = now
             self.peak = self.tracemalloc.take_snapshot()
 
     def show(self, meters: int) -> None:
+        if self.early is not None:
+            grown = self.tracemalloc.take_snapshot().compare_to(self.early, "lineno")
+            total = sum(s.size_diff for s in grown)
+            print(f"fleet: traced growth since {self.early_after:g} s in: {total / meters:,.1f} "
+                  "B per meter", flush=True)  # fmt: skip
+            for stat in grown[:25]:
+                print(f"  {stat.size_diff / meters:8,.1f} B/meter {stat.count_diff / meters:7.3f} "
+                      f"blocks/meter  {stat.traceback}", flush=True)  # fmt: skip
         if self.peak is None:
             return
         kind = os.environ.get("CHAIN_TRACEMALLOC_BY", "lineno")

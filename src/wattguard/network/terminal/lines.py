@@ -203,10 +203,13 @@ class LineTimers:
     meter, a run of its timers), or for every line after :meth:`touch_all` or when the tasks
     change: a terminal of hundreds of meters does not go through all of them at every frame.
     Each line's timer is a double in a column by its row (NaN: none), not an entry of a
-    dictionary, and the heap holds each distinct time once, with the lines set to it in a
-    list (most lines of a terminal share their tasks' next run): eight bytes a line where a
-    heap entry of its own took eighty. A line whose timer moved leaves a stale entry behind,
-    dropped when its time comes or when the terminal looks at the earliest timer."""
+    dictionary, and the heap holds each distinct time once, with the line set to it (its
+    address) or, once a second line shares the time, the lines in a list: eight bytes a line
+    where a heap entry of its own took eighty. Lines share a time when their tasks' next run
+    is the same; a terminal that polls its lines one after another sets each to a time of its
+    own, and a one-line list would cost it about a hundred bytes a line. A line whose timer
+    moved leaves a stale entry behind, dropped when its time comes or when the terminal looks
+    at the earliest timer."""
 
     def __init__(self, lines: dict[bytes, MeterLine], marks: TaskMarks, start: float) -> None:
         self.lines = lines
@@ -214,7 +217,7 @@ class LineTimers:
         self.start = start
         self._timers: array[float] = array("d")
         self._heap: list[float] = []
-        self._at: dict[float, list[bytes]] = {}  # the lines set to each time of the heap
+        self._at: dict[float, bytes | list[bytes]] = {}  # the line(s) set to each heap time
         self._entries = 0
         self._dirty: set[bytes] = set()
         self._all = True
@@ -235,11 +238,16 @@ class LineTimers:
         while heap:
             timer = heap[0]
             bucket = at[timer]
-            while bucket and not self._current(timer, bucket[-1]):
-                bucket.pop()
+            if isinstance(bucket, bytes):
+                if self._current(timer, bucket):
+                    return timer
                 self._entries -= 1
-            if bucket:
-                return timer
+            else:
+                while bucket and not self._current(timer, bucket[-1]):
+                    bucket.pop()
+                    self._entries -= 1
+                if bucket:
+                    return timer
             heapq.heappop(heap)
             del at[timer]
         return None
@@ -252,8 +260,13 @@ class LineTimers:
         while heap and heap[0] <= now:
             timer = heapq.heappop(heap)
             bucket = at.pop(timer)
-            self._entries -= len(bucket)
-            due.update(address for address in bucket if self._current(timer, address))
+            if isinstance(bucket, bytes):
+                self._entries -= 1
+                if self._current(timer, bucket):
+                    due.add(bucket)
+            else:
+                self._entries -= len(bucket)
+                due.update(address for address in bucket if self._current(timer, address))
         self._dirty |= due
         found = [self.lines[a] for a in due]
         found.sort(key=lambda line: line.row)
@@ -291,10 +304,13 @@ class LineTimers:
         self._dirty.clear()
 
     def _push(self, timer: float, address: bytes) -> None:
-        bucket = self._at.get(timer)
+        at = self._at
+        bucket = at.get(timer)
         if bucket is None:
-            self._at[timer] = [address]
+            at[timer] = address
             heapq.heappush(self._heap, timer)
+        elif isinstance(bucket, bytes):
+            at[timer] = [bucket, address]
         else:
             bucket.append(address)
         self._entries += 1

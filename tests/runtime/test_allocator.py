@@ -1,0 +1,51 @@
+"""A process that works in large temporary arrays keeps each of them in a mapping of its own,
+so that freeing one gives its memory back instead of leaving a hole in the heap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from wattguard.runtime.allocator import heap_bytes, keep_large_blocks_mapped
+
+pytestmark = pytest.mark.skipif(
+    heap_bytes() is None, reason="the C library is not glibc 2.33+ (no mallopt/mallinfo2)"
+)
+
+# Frees a 1 MiB array (a mapping: glibc then raises its threshold to 1 MiB, unless it was
+# fixed), then holds twenty arrays of 600 KB at once and prints how much the heap grew (MB).
+_PROGRAM = """
+import sys
+import numpy as np
+from wattguard.runtime.allocator import keep_large_blocks_mapped, heap_bytes
+if sys.argv[1] == "fixed":
+    assert keep_large_blocks_mapped()
+before = heap_bytes()
+big = np.ones(131_072)
+del big
+held = [np.ones(75_000) for _ in range(20)]
+print((heap_bytes() - before) / 1e6)
+"""
+
+
+def _heap_growth(mode: str) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROGRAM, mode], capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip())
+
+
+def test_with_the_threshold_fixed_large_arrays_stay_out_of_the_heap() -> None:
+    assert _heap_growth("fixed") < 2.0  # at most one of the 12 MB, from the heap's free top
+
+
+def test_without_it_glibc_serves_them_from_the_heap() -> None:
+    """The behaviour the setting exists for: this is what fails if glibc changes it."""
+    assert _heap_growth("default") > 10.0
+
+
+def test_a_threshold_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        keep_large_blocks_mapped(0)
