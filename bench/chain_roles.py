@@ -295,6 +295,8 @@ async def run_fleet(args: argparse.Namespace) -> None:
     wall = time.monotonic() - began
     if peak is not None:
         peak.show(len(meters))
+    if os.environ.get("CHAIN_GC"):
+        _show_cycles()
     ledgers = [s.ledger for s in servers if s.ledger is not None]
     counts = np.concatenate([ledger.counts for ledger in ledgers])
     names = np.array([name for ledger in ledgers for name in ledger.names])
@@ -505,6 +507,26 @@ class _PeakTrace:
         for stat in stats[:40]:
             print(f"  {stat.size_diff / meters:8,.0f} B/meter {stat.count_diff / meters:7.2f} "
                   f"blocks/meter  {stat.traceback}", flush=True)  # fmt: skip
+
+
+def _show_cycles() -> None:
+    """With ``CHAIN_GC`` set, the fleet prints at the end how often the cyclic collector ran
+    in each generation, and what a full collection then finds unreachable, by type: whether
+    memory that grows with the simulated time is garbage in reference cycles waiting for a
+    collection (none was found at 4,000 meters x 6 h: docs/deploy.md)."""
+    import gc
+    from collections import Counter
+
+    print(f"fleet: collections per generation {[g['collections'] for g in gc.get_stats()]}",
+          flush=True)  # fmt: skip
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        found = gc.collect()
+        kinds = Counter(type(o).__qualname__ for o in gc.garbage).most_common(20)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    print(f"fleet: {found} objects in reference cycles: {kinds}", flush=True)
 
 
 def _count_resent(net: FleetNet) -> list[int]:
