@@ -239,7 +239,7 @@ def settled(net: FleetNet) -> bool:
 async def run_fleet(args: argparse.Namespace) -> None:
     run = Path(args.dir)
     # the load model's slot arrays (hundreds of KB, made and freed each slot) stay mappings
-    # of their own: in the heap, the holes they left grew the fleet ~25 B a meter an hour
+    # of their own: in the heap, the holes they leave grow the fleet's RSS (docs/deploy.md)
     keep_large_blocks_mapped()
     base_rss = _rss()
     peak = _PeakTrace.start()

@@ -6,13 +6,14 @@ hundred kilobytes each, made and freed every slot, between small objects that li
 mapping of its own and unmaps it when it is freed, until the first such block is freed: from
 then on it raises its threshold above that size (the "dynamic mmap threshold"), and the same
 arrays come from the heap instead. There the freed space sits between long-lived small blocks
-and is seldom returned: a fleet process's resident memory grew all day (about 25 B a meter each
-simulated hour at 100,000 meters) while what Python held did not.
+and is seldom returned.
 
 :func:`keep_large_blocks_mapped` fixes the threshold where it starts (128 KiB), which turns the
-dynamic threshold off: every large block is its own mapping again and goes back to the system
-when freed. The cost is a map and an unmap per large array (measured in ``bench/chain.py``'s
-fleet CPU: within the run-to-run spread). glibc only; elsewhere it does nothing and says so.
+dynamic threshold off: a large block that the heap's free space cannot hold is a mapping of
+its own again, and goes back to the system when freed. At 20,000 simulated meters x 8 h the
+fleets' peak RSS fell from 2,539 to 2,369 B a meter, for 2.5 % more fleet CPU (a map and an
+unmap per large array); at 100,000 meters the fleets still grow about 1 MB an hour each, which
+this does not explain (docs/deploy.md). glibc only; elsewhere it does nothing and says so.
 """
 
 from __future__ import annotations
