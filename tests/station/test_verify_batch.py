@@ -188,3 +188,38 @@ def test_an_empty_report_asks_the_device_nothing(hsm: CryptoDevice) -> None:
     counting = Counting(hsm)
     assert verify_exchanges([], counting, now=READ_AT) == []
     assert counting.batches == [] and counting.singles == 0
+
+
+def test_the_device_s_batch_opens_each_answer_as_it_opens_one_alone(
+    hsm: CryptoDevice, lines: dict[bytes, Line]
+) -> None:
+    """The batch opens a plain RN read of a meter whose keys are derived in line, and sends
+    every other answer the way of ``open_response``: each, opened or refused, is what
+    ``open_response`` gives it alone, whichever way it went."""
+    items = [real_time(lines, m) for m in METERS] + [forged(real_time(lines, METERS[0]))]
+    exchanges: list[tuple[bytes, SecurityRequest | None, SecurityResponse]] = []
+    for item in items:
+        request, response = decode_apdu(item.request), decode_apdu(item.response)
+        assert isinstance(request, SecurityRequest) and isinstance(response, SecurityResponse)
+        exchanges.append((item.meter, request, response))
+    exchanges.append((METERS[1], None, exchanges[1][2]))  # an answer to no request
+    stranger = bytes.fromhex("000000000099")  # a meter the device has never seen
+    exchanges.append((stranger, exchanges[2][1], exchanges[2][2]))
+
+    def alone(exchange: tuple[bytes, SecurityRequest | None, SecurityResponse]) -> object:
+        fresh = CryptoDevice([KEYS], clock=lambda: T0)  # knows no meter: derives on the way
+        try:
+            return fresh.security.open_response(*exchange)
+        except SecurityError as exc:
+            return (type(exc), str(exc))
+
+    # a device that knows its meters (their keys derived), and one that has seen none
+    hsm.open_responses(exchanges)
+    for device in (hsm, CryptoDevice([KEYS], clock=lambda: T0)):
+        batch = [
+            found if isinstance(found, bytes) else (type(found), str(found))
+            for found in device.security.open_responses(exchanges)
+        ]
+        assert batch == [alone(exchange) for exchange in exchanges]
+    opened = [isinstance(found, bytes) for found in hsm.open_responses(exchanges)]
+    assert opened == [True, True, True, False, False, False]

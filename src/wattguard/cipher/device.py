@@ -245,15 +245,17 @@ class CryptoDevice:
     ) -> list[bytes | SecurityError]:
         """:meth:`open_response` of each of many answers (a terminal's report), in order: the
         inner APDU, or the SecurityError that refused it (recorded as one refusal)."""
+        known = self._known
         for meter, _, _ in exchanges:
-            if meter not in self._known:
+            if meter not in known:
                 self.register(meter)
         out = self.security.open_responses(exchanges)
-        for (meter, _, _), inner in zip(exchanges, out, strict=True):
+        refused = 0
+        for index, inner in enumerate(out):
             if isinstance(inner, SecurityError):
-                self._refused(meter, "answer", inner)
-            else:
-                self.verified += 1
+                refused += 1
+                self._refused(exchanges[index][0], "answer", inner)
+        self.verified += len(out) - refused
         return out
 
     # bookkeeping

@@ -335,13 +335,27 @@ class StationSecurity:
         self, exchanges: Sequence[tuple[bytes, SecurityRequest | None, SecurityResponse]]
     ) -> list[bytes | SecurityError]:
         """:meth:`open_response` of each of many answers, in order: the inner APDU, or the
-        SecurityError that refused it (the station's ``Verifier`` batch call)."""
+        SecurityError that refused it (the station's ``Verifier`` batch call).
+
+        What a terminal collects is a plain RN read of a meter whose keys are derived
+        already: that answer is opened here, with :meth:`open_response`'s steps inlined (a
+        report holds dozens of them); any other goes through :meth:`open_response`."""
         out: list[bytes | SecurityError] = []
+        append, meters, pairs, opened = out.append, self._meters, self._pairs, p.open_answer
         for meter, request, response in exchanges:
             try:
-                out.append(self.open_response(meter, request, response))
+                payload, tag = response.payload, response.mac
+                if request is not None and tag is not None and payload.dar is None:
+                    v = request.verification
+                    known = meters.get(meter) if v.kind is _RN else None
+                    pair = None if known is None else pairs.get((meter, known.key_version))
+                    if pair is not None:
+                        append(opened(pair[0], pair[1], v.random, payload.protection,
+                                      payload.data, tag))  # fmt: skip
+                        continue
+                append(self.open_response(meter, request, response))
             except SecurityError as exc:
-                out.append(exc)
+                append(exc)
         return out
 
     def open_report(self, meter: bytes, report: SecurityRequest) -> bytes:
