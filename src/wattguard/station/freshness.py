@@ -95,7 +95,7 @@ class AnswerFreshness:
         due_at = self._due_at
         if due_at and due_at[0] <= now:
             self._forget(now)
-        key = bytes((len(meter),)) + meter + binding  # _key(meter, binding), inlined
+        key = _key(meter, binding)
         mark = fingerprint[:FINGERPRINT]
         before = self._taken.get(key)
         if before is not None:
