@@ -51,6 +51,7 @@ sys.path.insert(0, str(HERE))
 from chain_faults import STOP_FILE, Cluster, Fault, FaultInjector, effects  # noqa: E402
 from chain_roles import (  # noqa: E402
     PASSPHRASE,
+    TRIM_EVERY,
     SharedCalendar,
     meter_addresses,
     terminal_addresses,
@@ -206,7 +207,8 @@ def register_archive(url: str, meters: int, per_terminal: int, quiet: bool = Fal
 def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int = 250,
               drop_item: int = 0, step: float = 30.0, quiet: bool = False, faults: bool = False,
               ack_wait: float = 30.0, pace: float = 0.0,
-              backlog: float = 0.5, fleets: int = 1) -> Figures:  # fmt: skip
+              backlog: float = 0.5, fleets: int = 1,
+              trim_every: float = TRIM_EVERY) -> Figures:  # fmt: skip
     """Run ``meters`` meters for ``hours`` simulated hours through the chain (see the module
     docstring) and check the database against the meters; with ``faults``, on a three-node
     NATS cluster while bench/chain_faults.py injects its faults. ``ack_wait``: seconds before
@@ -216,7 +218,8 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
     clock waits (a terminal in real time reports a round's items within seconds, holding far
     fewer; 2 held about 4 at the peak of a step, 600 B a meter; from 2 to 1 to 0.5 the
     readings per second moved less than between two runs of the same setting); ``fleets``:
-    fleet processes sharing the terminals (bench/chain_roles.py)."""
+    fleet processes sharing the terminals (bench/chain_roles.py); ``trim_every``: simulated
+    seconds between a fleet's returns of its heap's free pages to the system (0: never)."""
     fleets = max(1, min(fleets, -(-meters // per_terminal)))  # at least a terminal each
     figures = Figures(meters, hours)
     os.environ.setdefault(PASSPHRASE, secrets.token_hex(16))
@@ -264,7 +267,7 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                              "--hours", str(hours), "--step", str(step),
                              "--backlog", str(int(backlog * meters)), "--drop-item",
                              str(drop_item), "--pace", str(pace),
-                             "--fleets", str(fleets)]  # fmt: skip
+                             "--fleets", str(fleets), "--trim-every", str(trim_every)]  # fmt: skip
             fleet_pool = [spawn("fleet" if fleets == 1 else f"fleet-{k + 1}",
                                 [*fleet_command, "--index", str(k)])
                           for k in range(fleets)]  # fmt: skip
@@ -289,6 +292,17 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
             figures.wall = result["wall"]
             figures.readings = result["readings"]
             figures.memory = result["held"] / meters
+            if result["hourly"]:
+                figures.effects.append(
+                    "the fleets' resident memory at each simulated hour, B per meter: "
+                    + " ".join(f"{rss / meters:,.0f}" for rss in result["hourly"])
+                )
+            if result.get("trims"):
+                figures.effects.append(
+                    f"the fleets gave their heaps' free pages back {result['trims']} times "
+                    f"(every {trim_every / 60:g} simulated minutes), "
+                    f"{result['trim_wall'] * 1e3:,.0f} ms of wall time in all"
+                )
             for c in children:
                 name = c.name.split("-")[0] if c.name.startswith(("nats-", "fleet-")) else c.name
                 figures.cpu[name] = figures.cpu.get(name, 0.0) + c.cpu() - before.get(id(c), 0)
@@ -297,7 +311,8 @@ def run_chain(meters: int, hours: float, *, workers: int = 2, per_terminal: int 
                 injector.finished.set()
                 injector.join()
                 figures.faults = injector.faults
-                figures.effects, problems = effects(injector, pool, fep)
+                injected, problems = effects(injector, pool, fep)
+                figures.effects[:0] = injected
                 figures.effects.append(
                     f"report batches unacknowledged until the terminal's upstream timeout, "
                     f"sent again: {result.get('resent', 0)} (the calendar let run for "
@@ -369,11 +384,15 @@ def merged(lines: list[str]) -> dict[str, Any]:
 
     results = [json.loads(line[len("RESULT ") :]) for line in lines]
     out: dict[str, Any] = {
-        key: sum(r[key] for r in results) for key in results[0] if key not in ("wall", "checksum")
+        key: sum(r[key] for r in results)
+        for key in results[0]
+        if key not in ("wall", "checksum", "hourly")
     }
     out["wall"] = max(r["wall"] for r in results)
     out["checksum"] = sum(r["checksum"] for r in results) & MASK
     out["held"] = sum(r["peak_rss"] - r["base_rss"] for r in results)
+    hours = min(len(r.get("hourly", [])) for r in results)
+    out["hourly"] = [sum(r["hourly"][h] for r in results) for h in range(hours)]
     return out
 
 
@@ -506,6 +525,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="fleet processes sharing the terminals (default 2)")  # fmt: skip
     parser.add_argument("--backlog", type=float, default=0.5,
                         help="collected items per meter that may wait for the station")  # fmt: skip
+    parser.add_argument("--step", type=float, default=30.0,
+                        help="simulated seconds the fleets' clock advances at a time")  # fmt: skip
+    parser.add_argument("--trim-every", type=float, default=TRIM_EVERY,
+                        help="simulated seconds between the fleets' returns of free heap pages "
+                             "to the system (0: never)")  # fmt: skip
     args = parser.parse_args(argv)
     # stopped (timeout, kill): end the run's processes and drop its database on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -517,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
                                  per_terminal=args.per_terminal,
                                  drop_item=args.drop_item, faults=args.faults,
                                  ack_wait=args.ack_wait, pace=args.pace,
-                                 backlog=args.backlog, fleets=args.fleets))  # fmt: skip
+                                 backlog=args.backlog, fleets=args.fleets,
+                                 step=args.step, trim_every=args.trim_every))  # fmt: skip
     return report(results, args.full)
 
 

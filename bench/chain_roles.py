@@ -63,7 +63,7 @@ from wattguard.network.utility import UtilityPki
 from wattguard.protocol import CSD, OAD, OMD, Data
 from wattguard.protocol.apdu import Structure
 from wattguard.protocol.values import ROAD, TI
-from wattguard.runtime.allocator import keep_large_blocks_mapped
+from wattguard.runtime.allocator import keep_large_blocks_mapped, return_free_memory
 from wattguard.runtime.buskeys import STATION
 from wattguard.runtime.fep import FepServer
 from wattguard.runtime.ingest import drive_group_commit
@@ -82,6 +82,10 @@ from wattguard.station.storage import open_storage
 
 _IDLE = 0.05  # seconds the fleet waits for the station at most before looking again
 _AGREE = 0.002  # seconds between looks at the calendar while the other fleets catch up
+#: simulated seconds between the fleet's returns of its heap's free pages (return_free_memory)
+TRIM_EVERY = 900.0
+TRIMS: list[float] = []  # the wall seconds each of them took
+HOURLY: list[int] = []  # the fleet's resident bytes at each whole simulated hour of the run
 BATCH = 42  # items per gathered report (as bench/scale.py)
 HOLD = 30.0  # seconds a partial batch waits for more items
 PASSPHRASE = "WATTGUARD_PASSPHRASE"
@@ -291,7 +295,7 @@ async def run_fleet(args: argparse.Namespace) -> None:
     end = start + args.hours * 3600.0
     overdue = Overdue(nets, args.overdue)
     on_the_line = await _drive(nets, calendar, end + 600.0, args.step, backlog, arrived,
-                               args.pace, overdue, woken)  # fmt: skip
+                               args.pace, overdue, woken, args.trim_every)  # fmt: skip
     wall = time.monotonic() - began
     if peak is not None:
         peak.show(len(meters))
@@ -311,7 +315,8 @@ async def run_fleet(args: argparse.Namespace) -> None:
         "resent": sum(count[0] for count in resent),
         "stray_acks": sum(count[1] for count in resent),
         "late_acks": sum(count[2] for count in resent),
-        "on_the_line": on_the_line,
+        "on_the_line": on_the_line, "trims": len(TRIMS), "trim_wall": sum(TRIMS),
+        "hourly": [rss - base_rss for rss in HOURLY],
     }  # fmt: skip
     print("RESULT " + json.dumps(result), flush=True)
     for client in clients:
@@ -375,7 +380,8 @@ def _fleets(meters: list[bytes], size: int, master: Any, start: float,
 async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float, step: float,
                  backlog: int, arrived: asyncio.Event, pace: float = 0.0,
                  overdue: Overdue | None = None,
-                 woken: set[FleetNet] | None = None) -> int:  # fmt: skip
+                 woken: set[FleetNet] | None = None,
+                 trim_every: float = TRIM_EVERY) -> int:  # fmt: skip
     """Advance the calendar to ``end`` in steps, each once no more than ``backlog`` items wait
     upstream or nothing is on its way (a partial batch waits for time to pass) or a batch is
     ``overdue``, and no sooner than ``pace`` wall seconds a simulated hour from the start (a
@@ -383,7 +389,8 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
     acknowledged and no answer is left on a power line (:func:`settled`). While it waits, it
     waits for the station to send something (``arrived``), at most ``_IDLE`` seconds at a
     time, and then runs the terminals in ``woken`` (those the station spoke to: nothing else
-    changed, as the calendar stands still; None: all).
+    changed, as the calendar stands still; None: all). Every ``trim_every`` simulated seconds
+    (0: never) the process gives its heap's free pages back (runtime.allocator).
     Returns how many looks at the end found every outbox empty and an answer still on a power
     line: where a day held only until its outboxes were empty would have lost values its
     meters had counted (a round begun in the last steps)."""
@@ -409,7 +416,20 @@ async def _drive(nets: Sequence[FleetNet], calendar: SharedCalendar, end: float,
         for net in nets:
             net.run_until(t)
 
+    trimmed = hour = t
     while t < end:
+        if t - hour >= 3600.0:
+            HOURLY.append(_rss())
+            hour += 3600.0
+            if _PeakTrace.current is not None:
+                _PeakTrace.current.hourly()
+        if trim_every and t - trimmed >= trim_every:
+            # the reports and answers of a quarter hour come and go between blocks that live
+            # on: the pages they freed go back (runtime.allocator)
+            trimming = time.monotonic()
+            return_free_memory()
+            TRIMS.append(time.monotonic() - trimming)
+            trimmed = t
         if pace:
             await asyncio.sleep(max(0.0, began + (t - first) / 3600.0 * pace - time.monotonic()))
         while (sum(map(pending, nets)) > backlog and any(in_flight(net) for net in nets)
@@ -473,6 +493,9 @@ class _PeakTrace:
         early = os.environ.get("CHAIN_TRACEMALLOC_EARLY")
         self.early_after = None if early is None else float(early)
         self.early: Any = None
+        self.hours: list[int] = []  # traced bytes at each whole simulated hour
+        self.second_hour: Any = None  # the snapshot at the second hour, and at the last
+        self.last_hour: Any = None
 
     @classmethod
     def start(cls) -> _PeakTrace | None:
@@ -489,7 +512,25 @@ class _PeakTrace:
             self.highest = now
             self.peak = self.tracemalloc.take_snapshot()
 
+    def hourly(self) -> None:
+        """A whole simulated hour passed: note what is traced (the boundary is the same
+        moment of the collection cycle each hour, unlike the peak)."""
+        self.hours.append(self.tracemalloc.get_traced_memory()[0])
+        if len(self.hours) == 2:
+            self.second_hour = self.tracemalloc.take_snapshot()
+        elif len(self.hours) > 2:
+            self.last_hour = self.tracemalloc.take_snapshot()
+
     def show(self, meters: int) -> None:
+        if self.hours:
+            print("fleet: traced at each simulated hour, B per meter: "
+                  + " ".join(f"{b / meters:,.0f}" for b in self.hours), flush=True)  # fmt: skip
+        if self.second_hour is not None and self.last_hour is not None:
+            grown = self.last_hour.compare_to(self.second_hour, "lineno")
+            print(f"fleet: traced growth from the 2nd to the {len(self.hours)}th hour", flush=True)
+            for stat in grown[:20]:
+                print(f"  {stat.size_diff / meters:8,.1f} B/meter {stat.count_diff / meters:7.3f} "
+                      f"blocks/meter  {stat.traceback}", flush=True)  # fmt: skip
         if self.early is not None:
             grown = self.tracemalloc.take_snapshot().compare_to(self.early, "lineno")
             total = sum(s.size_diff for s in grown)
@@ -720,6 +761,8 @@ def main() -> None:
     parser.add_argument("--stop-file", default="", help="stop mid-batch once it exists")
     parser.add_argument("--pace", type=float, default=0.0, help="least wall s a simulated h")
     parser.add_argument("--overdue", type=float, default=90.0, help="a lost ack after (wall s)")
+    parser.add_argument("--trim-every", type=float, default=TRIM_EVERY,
+                        help="simulated s between returns of free heap pages")  # fmt: skip
     args = parser.parse_args()
     if VERBOSE:
         import logging

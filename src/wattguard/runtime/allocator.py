@@ -14,6 +14,14 @@ its own again, and goes back to the system when freed. At 20,000 simulated meter
 fleets' peak RSS fell from 2,539 to 2,369 B a meter, for 2.5 % more fleet CPU (a map and an
 unmap per large array); at 100,000 meters the fleets still grow about 1 MB an hour each, which
 this does not explain (docs/deploy.md). glibc only; elsewhere it does nothing and says so.
+
+:func:`return_free_memory` is for what remains: blocks below the threshold (Python objects
+larger than 512 bytes, OpenSSL's contexts, numpy's small arrays) freed between blocks that
+live on. The heap cannot shrink past a block in use, so the pages of those holes stay
+resident though nothing is in them; ``malloc_trim(0)`` hands every whole free page of the
+heap back to the system (``madvise``), wherever it lies, and the top of the heap too. A
+process whose memory is a steady working set with churn around it calls it now and then (the
+lazy fleet: every simulated quarter hour).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import logging
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_THRESHOLD", "heap_bytes", "keep_large_blocks_mapped"]
+__all__ = ["DEFAULT_THRESHOLD", "heap_bytes", "keep_large_blocks_mapped", "return_free_memory"]
 
 #: glibc's own starting threshold: blocks this large or larger are mapped.
 DEFAULT_THRESHOLD = 128 * 1024
@@ -53,6 +61,8 @@ def _libc() -> ctypes.CDLL | None:
     libc.mallopt.restype = ctypes.c_int
     libc.mallinfo2.argtypes = ()
     libc.mallinfo2.restype = _MallInfo2
+    libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    libc.malloc_trim.restype = ctypes.c_int
     return libc
 
 
@@ -80,3 +90,15 @@ def heap_bytes() -> int | None:
     if libc is None:
         return None
     return int(libc.mallinfo2().arena)
+
+
+def return_free_memory() -> bool:
+    """Give the C allocator's whole free pages back to the system, wherever they lie in the
+    heap (glibc's ``malloc_trim(0)``; see the module docstring). True when pages were given
+    back; False when there were none, or without glibc 2.33+. Its cost grows with the heap's
+    free blocks (milliseconds for a few hundred megabytes): call it now and then, not per
+    request."""
+    libc = _libc()
+    if libc is None:
+        return False
+    return bool(libc.malloc_trim(0))
